@@ -1,0 +1,455 @@
+public import Foundation
+
+/// Reads a config file, validates all of it and resolves the files it names (secrets,
+/// templates), returning a `Config` or every problem at once.
+///
+/// Relative paths of databases and templates are read from the config file's folder;
+/// relative secret files (`url_file`, header files, `signing_secret_file`) from
+/// `$CREDENTIALS_DIRECTORY` when systemd sets it (`LoadCredential=`), else from that folder.
+public struct ConfigLoader: Sendable {
+    public var environment: [String: String]
+
+    public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
+        self.environment = environment
+    }
+
+    /// `--config`, else `$OVERDUED_CONFIG`, else `/etc/overdued/config.json`.
+    public static func defaultPath(explicit: String?, environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        if let explicit, !explicit.isEmpty { return explicit }
+        if let fromEnvironment = environment["OVERDUED_CONFIG"], !fromEnvironment.isEmpty { return fromEnvironment }
+        return "/etc/overdued/config.json"
+    }
+
+    public func load(path: String) throws(ConfigError) -> Config {
+        let absolute = Self.absolute(path, relativeTo: FileManager.default.currentDirectoryPath)
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: absolute))
+        } catch {
+            throw ConfigError(file: absolute, problems: [ConfigProblem(path: "", message: "cannot read the config file: \(Self.reason(error))")])
+        }
+        return try load(data: data, path: absolute)
+    }
+
+    public func load(data: Data, path: String) throws(ConfigError) -> Config {
+        let root: JSONValue
+        do {
+            root = try JSONDecoder().decode(JSONValue.self, from: data)
+        } catch {
+            throw ConfigError(file: path, problems: [ConfigProblem(path: "", message: "is not valid JSON: \(Self.jsonReason(error))")])
+        }
+        var reader = ConfigReader()
+        let folder = (path as NSString).deletingLastPathComponent
+        let config = parse(root, reader: &reader, path: path, folder: folder)
+        guard reader.problems.isEmpty, let config else {
+            throw ConfigError(file: path, problems: reader.problems)
+        }
+        return config
+    }
+
+    // MARK: - sections
+
+    private func parse(_ root: JSONValue, reader: inout ConfigReader, path: String, folder: String) -> Config? {
+        guard let top = reader.object(root, at: "", allowed: ["store", "schedule", "rules", "destinations", "log"]) else {
+            return nil
+        }
+        if top["store"] == nil { reader.report("store", "is required (it names the tickets database)") }
+        if top["rules"] == nil { reader.report("rules", "is required: list at least one rule") }
+        let store = parseStore(top["store"], reader: &reader, folder: folder)
+        let schedule = parseSchedule(top["schedule"], reader: &reader)
+        let destinations = parseDestinations(top["destinations"], reader: &reader, folder: folder)
+        let rules = parseRules(top["rules"], reader: &reader, destinations: destinations.map(\.name))
+        let log = parseLog(top["log"], reader: &reader)
+        guard let store, let rules else { return nil }
+        return Config(sourcePath: path, store: store, schedule: schedule, rules: rules,
+                      destinations: destinations, log: log)
+    }
+
+    private func parseStore(_ value: JSONValue?, reader: inout ConfigReader, folder: String) -> StoreSettings? {
+        let path = "store"
+        guard let members = reader.object(value, at: path, allowed: ["tickets_database", "state_database", "timezone", "busy_timeout"]) else {
+            return nil
+        }
+        var tickets: String?
+        if let raw = reader.string(members, "tickets_database", at: path, required: true) {
+            let resolved = Self.absolute(raw, relativeTo: folder)
+            if let problem = Self.readableFileProblem(resolved, what: "tickets database") {
+                reader.report("store.tickets_database", problem)
+            } else {
+                tickets = resolved
+            }
+        }
+        var state: String?
+        let rawState = reader.string(members, "state_database", at: path)
+            ?? environment["STATE_DIRECTORY"].map { "\($0)/state.sqlite" }
+            ?? "/var/lib/overdued/state.sqlite"
+        let resolvedState = Self.absolute(rawState, relativeTo: folder)
+        var isDirectory: ObjCBool = false
+        let parent = (resolvedState as NSString).deletingLastPathComponent
+        if !FileManager.default.fileExists(atPath: parent, isDirectory: &isDirectory) || !isDirectory.boolValue {
+            reader.report("store.state_database", "the folder \(parent) does not exist; create it or choose another path")
+        } else if resolvedState == tickets {
+            reader.report("store.state_database", "must not be the tickets database: overdued never writes to the app's database")
+        } else {
+            state = resolvedState
+        }
+        var zone: TimeZone?
+        let zoneName = reader.string(members, "timezone", at: path) ?? "UTC"
+        if let known = Self.ianaZone(zoneName) {
+            zone = known
+        } else {
+            var message = "\"\(zoneName)\" is not an IANA time zone; write a name such as \"America/Toronto\" or \"UTC\" (a fixed offset would get daylight saving wrong)"
+            if let guess = Suggestion.closest(to: zoneName, among: TimeZone.knownTimeZoneIdentifiers) {
+                message += "; did you mean \"\(guess)\"?"
+            }
+            reader.report("store.timezone", message)
+        }
+        let busy = reader.duration(members, "busy_timeout", at: path) ?? .seconds(5)
+        guard let tickets, let state, let zone else { return nil }
+        return StoreSettings(ticketsDatabase: tickets, stateDatabase: state, timeZone: zone, busyTimeout: busy)
+    }
+
+    private func parseSchedule(_ value: JSONValue?, reader: inout ConfigReader) -> ScheduleSettings {
+        let members = reader.object(value, at: "schedule", allowed: ["interval", "align"])
+        return ScheduleSettings(
+            interval: reader.duration(members, "interval", at: "schedule", minimum: .seconds(1)) ?? .seconds(300),
+            align: reader.bool(members, "align", at: "schedule") ?? true
+        )
+    }
+
+    private func parseLog(_ value: JSONValue?, reader: inout ConfigReader) -> LogSettings {
+        let members = reader.object(value, at: "log", allowed: ["level", "target"])
+        return LogSettings(
+            level: reader.choice(members, "level", at: "log", as: LogLevelName.self) ?? .info,
+            target: reader.choice(members, "target", at: "log", as: LogTarget.self) ?? .auto
+        )
+    }
+
+    private func parseRules(_ value: JSONValue?, reader: inout ConfigReader, destinations: [String]) -> [RuleSpec]? {
+        guard let value else { return nil }
+        guard case .array(let items) = value else {
+            reader.report("rules", "expected a list of rules, found \(value.kind)")
+            return nil
+        }
+        guard !items.isEmpty else {
+            reader.report("rules", "is empty: list at least one rule, or overdued has nothing to do")
+            return nil
+        }
+        var rules: [RuleSpec] = []
+        var complete = true
+        for (index, item) in items.enumerated() {
+            let path = "rules[\(index)]"
+            if let rule = parseRule(item, at: path, reader: &reader, destinations: destinations) {
+                if rules.contains(where: { $0.name == rule.name }) {
+                    reader.report("\(path).name", "\"\(rule.name)\" is already the name of another rule; rule names must be unique (dedup state is kept per rule)")
+                    complete = false
+                } else {
+                    rules.append(rule)
+                }
+            } else {
+                complete = false
+            }
+        }
+        return complete ? rules : nil
+    }
+
+    private func parseRule(_ value: JSONValue, at path: String, reader: inout ConfigReader, destinations: [String]) -> RuleSpec? {
+        guard let members = reader.object(value, at: path, allowed: ["name", "match", "repeat", "destinations"]) else {
+            return nil
+        }
+        let name = reader.string(members, "name", at: path, required: true)
+        if let name, !name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) {
+            reader.report("\(path).name", "\"\(name)\" may only hold letters, digits, '-', '_' and '.'")
+        }
+        let match = parseMatch(members["match"], at: "\(path).match", reader: &reader)
+        let repeatPolicy = parseRepeat(members["repeat"], at: "\(path).repeat", reader: &reader)
+        var targets: [String]?
+        if members["destinations"] == nil {
+            reader.report("\(path).destinations", "is required: name at least one destination")
+        } else if let list = reader.stringList(members, "destinations", at: path) {
+            targets = list
+            for (index, target) in list.enumerated() where !destinations.contains(target) {
+                var message = "destination \"\(target)\" is not defined under \"destinations\""
+                if let guess = Suggestion.closest(to: target, among: destinations) { message += "; did you mean \"\(guess)\"?" }
+                reader.report("\(path).destinations[\(index)]", message)
+                targets = nil
+            }
+        }
+        guard let name, let match, let repeatPolicy, let targets else { return nil }
+        return RuleSpec(name: name, match: match, repeatPolicy: repeatPolicy, destinations: targets)
+    }
+
+    private func parseMatch(_ value: JSONValue?, at path: String, reader: inout ConfigReader) -> MatchSpec? {
+        guard let value else { return MatchSpec() }
+        let before = reader.problems.count
+        guard let members = reader.object(value, at: path, allowed: [
+            "status_in", "status_not_in", "assigned", "priority_in", "grace", "include_deleted",
+        ]) else { return nil }
+        let match = MatchSpec(
+            statusIn: reader.stringList(members, "status_in", at: path),
+            statusNotIn: reader.stringList(members, "status_not_in", at: path),
+            assigned: reader.bool(members, "assigned", at: path),
+            priorityIn: reader.stringList(members, "priority_in", at: path),
+            grace: reader.duration(members, "grace", at: path) ?? .zero,
+            includeDeleted: reader.bool(members, "include_deleted", at: path) ?? false
+        )
+        if let statusIn = match.statusIn, let statusNotIn = match.statusNotIn {
+            let both = statusIn.filter(statusNotIn.contains)
+            if !both.isEmpty {
+                reader.report("\(path).status_not_in", "lists \(both.map { "\"\($0)\"" }.joined(separator: ", ")) which status_in also lists")
+            }
+        }
+        return reader.problems.count == before ? match : nil
+    }
+
+    private func parseRepeat(_ value: JSONValue?, at path: String, reader: inout ConfigReader) -> RepeatSpec? {
+        guard let value else { return RepeatSpec() }
+        let before = reader.problems.count
+        guard let members = reader.object(value, at: path, allowed: ["every", "once_per_scheduled_date", "on_change"]) else {
+            return nil
+        }
+        var fields: [ChangeField] = []
+        if let names = reader.stringList(members, "on_change", at: path) {
+            for (index, name) in names.enumerated() {
+                if let field = ChangeField(rawValue: name) {
+                    fields.append(field)
+                } else {
+                    let allowed = ChangeField.allCases.map(\.rawValue)
+                    var message = "\"\(name)\" is not a field overdued watches; use \(allowed.joined(separator: ", "))"
+                    if let guess = Suggestion.closest(to: name, among: allowed) { message += "; did you mean \"\(guess)\"?" }
+                    reader.report("\(path).on_change[\(index)]", message)
+                }
+            }
+        }
+        let policy = RepeatSpec(
+            every: reader.duration(members, "every", at: path, minimum: .seconds(1)) ?? .seconds(86_400),
+            oncePerScheduledDate: reader.bool(members, "once_per_scheduled_date", at: path) ?? false,
+            onChange: fields
+        )
+        return reader.problems.count == before ? policy : nil
+    }
+
+    private func parseDestinations(_ value: JSONValue?, reader: inout ConfigReader, folder: String) -> [DestinationSpec] {
+        guard let value else { return [] }
+        guard case .object(let members) = value else {
+            reader.report("destinations", "expected an object of named destinations, found \(value.kind)")
+            return []
+        }
+        var result: [DestinationSpec] = []
+        for name in members.keys.sorted() {
+            let path = "destinations.\(name)"
+            guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {
+                reader.report(path, "the destination name \"\(name)\" may only hold letters, digits, '-', '_' and '.'")
+                continue
+            }
+            if let destination = parseDestination(name: name, members[name]!, at: path, reader: &reader, folder: folder) {
+                result.append(destination)
+            }
+        }
+        return result
+    }
+
+    private func parseDestination(name: String, _ value: JSONValue, at path: String,
+                                  reader: inout ConfigReader, folder: String) -> DestinationSpec? {
+        let before = reader.problems.count
+        guard let members = reader.object(value, at: path, allowed: [
+            "url", "url_file", "format", "headers", "signing_secret_file", "min_interval", "concurrency", "timeout", "retry",
+        ]) else { return nil }
+
+        var url: String?
+        let inline = reader.string(members, "url", at: path)
+        let file = reader.string(members, "url_file", at: path)
+        switch (inline, file) {
+        case (nil, nil):
+            if members["url"] == nil, members["url_file"] == nil {
+                reader.report("\(path).url", "is required (or url_file, to read it from a file such as a systemd credential)")
+            }
+        case (.some, .some):
+            reader.report("\(path).url_file", "give either url or url_file, not both")
+        case (.some(let text), nil):
+            url = text
+        case (nil, .some(let fileName)):
+            url = readSecretFile(fileName, at: "\(path).url_file", reader: &reader, folder: folder)
+        }
+        var redacted = ""
+        if let text = url {
+            if let endpoint = WebhookURL(text) {
+                redacted = endpoint.redacted
+            } else {
+                // The value may be secret: describe it, do not echo it.
+                reader.report(file == nil ? "\(path).url" : "\(path).url_file",
+                              "is not an http:// or https:// URL with a host")
+                url = nil
+            }
+        }
+
+        var format = PayloadFormat.standard
+        switch members["format"] {
+        case nil, .null?, .string("standard")?: break
+        case .string("legacy")?: format = .legacy
+        case .object(let object)?:
+            let formatPath = "\(path).format"
+            _ = reader.object(.object(object), at: formatPath, allowed: ["template"])
+            if let templatePath = reader.string(object, "template", at: formatPath, required: true) {
+                let resolved = Self.absolute(templatePath, relativeTo: folder)
+                do {
+                    format = .template(path: resolved, source: try String(contentsOfFile: resolved, encoding: .utf8))
+                } catch {
+                    reader.report("\(formatPath).template", "cannot read the template \(resolved): \(Self.reason(error))")
+                }
+            }
+        case .string(let other)?:
+            var message = "\"\(other)\" is not a format; use \"standard\", \"legacy\" or {\"template\": \"path\"}"
+            if let guess = Suggestion.closest(to: other, among: ["standard", "legacy"]) { message += "; did you mean \"\(guess)\"?" }
+            reader.report("\(path).format", message)
+        case let other?:
+            reader.report("\(path).format", "expected \"standard\", \"legacy\" or {\"template\": \"path\"}, found \(other.kind)")
+        }
+
+        let headers = parseHeaders(members["headers"], at: "\(path).headers", reader: &reader, folder: folder)
+
+        var signingSecret: Secret?
+        if let secretFile = reader.string(members, "signing_secret_file", at: path),
+           let text = readSecretFile(secretFile, at: "\(path).signing_secret_file", reader: &reader, folder: folder) {
+            if SigningSecretFormat.keyBytes(text) != nil {
+                signingSecret = Secret(text)
+            } else {
+                reader.report("\(path).signing_secret_file", "does not hold a Standard Webhooks secret: expected \"whsec_\" followed by base64 (e.g. made with `openssl rand -base64 32`)")
+            }
+        }
+
+        let retryMembers = reader.object(members["retry"], at: "\(path).retry", allowed: ["max_attempts", "initial_backoff", "max_backoff", "give_up_after"])
+        let retryPath = "\(path).retry"
+        let retry = RetrySpec(
+            maxAttempts: reader.integer(retryMembers, "max_attempts", at: retryPath, range: 1...10_000),
+            initialBackoff: reader.duration(retryMembers, "initial_backoff", at: retryPath, minimum: .milliseconds(1)) ?? .seconds(5),
+            maxBackoff: reader.duration(retryMembers, "max_backoff", at: retryPath, minimum: .milliseconds(1)) ?? .seconds(1_800),
+            giveUpAfter: reader.duration(retryMembers, "give_up_after", at: retryPath, minimum: .seconds(1)) ?? .seconds(86_400)
+        )
+        if retry.maxBackoff < retry.initialBackoff {
+            reader.report("\(retryPath).max_backoff", "must be at least initial_backoff (\(DurationText.format(retry.initialBackoff)))")
+        }
+
+        let destination = DestinationSpec(
+            name: name,
+            url: Secret(url ?? ""),
+            redactedURL: redacted,
+            format: format,
+            headerList: headers,
+            signingSecret: signingSecret,
+            minInterval: reader.duration(members, "min_interval", at: path) ?? .milliseconds(200),
+            concurrency: reader.integer(members, "concurrency", at: path, range: 1...256) ?? 1,
+            timeout: reader.duration(members, "timeout", at: path, minimum: .milliseconds(100)) ?? .seconds(10),
+            retry: retry
+        )
+        return reader.problems.count == before ? destination : nil
+    }
+
+    /// Headers overdued sets itself; a config may not replace them.
+    static let reservedHeaders: Set<String> = [
+        "content-type", "content-length", "host", "user-agent", "webhook-id", "webhook-timestamp", "webhook-signature",
+    ]
+
+    private func parseHeaders(_ value: JSONValue?, at path: String, reader: inout ConfigReader, folder: String) -> [DestinationSpec.Header] {
+        guard let value else { return [] }
+        guard case .object(let members) = value else {
+            reader.report(path, "expected an object of header names and values, found \(value.kind)")
+            return []
+        }
+        var headers: [DestinationSpec.Header] = []
+        for name in members.keys.sorted() {
+            let headerPath = "\(path).\(name)"
+            let tokenCharacters = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "!#$%&'*+-.^_`|~"))
+            guard !name.isEmpty, name.unicodeScalars.allSatisfy({ $0.isASCII && tokenCharacters.contains($0) }) else {
+                reader.report(headerPath, "\"\(name)\" is not a valid HTTP header name")
+                continue
+            }
+            guard !Self.reservedHeaders.contains(name.lowercased()) else {
+                reader.report(headerPath, "overdued sets \(name) itself; remove it from headers")
+                continue
+            }
+            switch members[name]! {
+            case .string(let text):
+                headers.append(.init(name: name, value: Secret(text)))
+            case .object(let object):
+                _ = reader.object(.object(object), at: headerPath, allowed: ["file"])
+                if let file = reader.string(object, "file", at: headerPath, required: true),
+                   let text = readSecretFile(file, at: "\(headerPath).file", reader: &reader, folder: folder) {
+                    headers.append(.init(name: name, value: Secret(text)))
+                }
+            case let other:
+                reader.report(headerPath, "expected a string or {\"file\": \"path\"}, found \(other.kind)")
+            }
+        }
+        for header in headers where header.value.value.contains(where: { $0 == "\r" || $0 == "\n" }) {
+            reader.report("\(path).\(header.name)", "the value holds a line break, which HTTP headers cannot carry")
+        }
+        return headers
+    }
+
+    /// Reads a one-line secret (trailing newline removed). Relative names resolve in
+    /// `$CREDENTIALS_DIRECTORY` when set, so `LoadCredential=` works without absolute paths.
+    private func readSecretFile(_ name: String, at path: String, reader: inout ConfigReader, folder: String) -> String? {
+        let base = environment["CREDENTIALS_DIRECTORY"].flatMap { $0.isEmpty ? nil : $0 } ?? folder
+        let resolved = Self.absolute(name, relativeTo: base)
+        do {
+            let text = try String(contentsOfFile: resolved, encoding: .utf8)
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !text.isEmpty else {
+                reader.report(path, "the file \(resolved) is empty")
+                return nil
+            }
+            return text
+        } catch {
+            reader.report(path, "cannot read \(resolved): \(Self.reason(error))")
+            return nil
+        }
+    }
+
+    // MARK: - helpers
+
+    static func absolute(_ path: String, relativeTo folder: String) -> String {
+        let expanded = (path as NSString).expandingTildeInPath
+        let joined = expanded.hasPrefix("/") ? expanded : (folder as NSString).appendingPathComponent(expanded)
+        return (joined as NSString).standardizingPath
+    }
+
+    static func readableFileProblem(_ path: String, what: String) -> String? {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            return "the \(what) \(path) does not exist"
+        }
+        if isDirectory.boolValue { return "\(path) is a folder, not a \(what)" }
+        if !FileManager.default.isReadableFile(atPath: path) { return "the \(what) \(path) is not readable by this user" }
+        return nil
+    }
+
+    /// Only real IANA names (with their daylight-saving rules); "UTC" and "Etc/UTC" included.
+    static func ianaZone(_ name: String) -> TimeZone? {
+        if name == "UTC" || name == "Etc/UTC" || name == "GMT" { return TimeZone(identifier: "UTC") }
+        guard TimeZone.knownTimeZoneIdentifiers.contains(name) else { return nil }
+        return TimeZone(identifier: name)
+    }
+
+    static func reason(_ error: any Error) -> String {
+        let nsError = error as NSError
+        if let underlying = nsError.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain,
+           let code = POSIXErrorCode(rawValue: Int32(underlying.code)) {
+            return String(cString: strerror(code.rawValue))
+        }
+        switch nsError.code {
+        case NSFileReadNoSuchFileError: return "no such file"
+        case NSFileReadNoPermissionError: return "permission denied"
+        case NSFileReadInapplicableStringEncodingError: return "it is not UTF-8 text"
+        default: return nsError.localizedDescription
+        }
+    }
+
+    static func jsonReason(_ error: any Error) -> String {
+        if case DecodingError.dataCorrupted(let context) = error {
+            let underlying = (context.underlyingError as NSError?)?.userInfo[NSDebugDescriptionErrorKey] as? String
+            return underlying ?? context.debugDescription
+        }
+        return "\(error)"
+    }
+}

@@ -1,0 +1,73 @@
+import Foundation
+
+/// Durations in the config are strings: `"200ms"`, `"30s"`, `"5m"`, `"24h"`, `"7d"`, or a sum
+/// of such parts (`"1h30m"`). Numbers without a unit are refused: "5" could mean seconds or
+/// minutes, and a wrong guess would silently change how often people are paged.
+public enum DurationText {
+    public struct ParseError: Error, Equatable, Sendable {
+        public let message: String
+    }
+
+    public static func parse(_ text: String) throws(ParseError) -> Duration {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        guard !trimmed.isEmpty else {
+            throw ParseError(message: "is empty; write a duration such as \"30s\", \"5m\" or \"24h\"")
+        }
+        var total = Duration.zero
+        var rest = Substring(trimmed)
+        while !rest.isEmpty {
+            let digits = rest.prefix { $0.isASCII && ($0.isNumber || $0 == ".") }
+            guard !digits.isEmpty, let amount = Double(digits), amount.isFinite else {
+                throw ParseError(message: "\"\(text)\" is not a duration; write a number followed by ms, s, m, h or d (e.g. \"30s\", \"5m\", \"1h30m\")")
+            }
+            rest = rest.dropFirst(digits.count)
+            let unit = rest.prefix { $0.isLetter }
+            rest = rest.dropFirst(unit.count)
+            let millisecondsPerUnit: Double
+            switch unit {
+            case "ms": millisecondsPerUnit = 1
+            case "s": millisecondsPerUnit = 1_000
+            case "m": millisecondsPerUnit = 60_000
+            case "h": millisecondsPerUnit = 3_600_000
+            case "d": millisecondsPerUnit = 86_400_000
+            case "":
+                throw ParseError(message: "\"\(text)\" has a number without a unit; add one of ms, s, m, h, d (e.g. \"\(digits)s\")")
+            default:
+                throw ParseError(message: "\"\(text)\" has an unknown unit \"\(unit)\"; use ms, s, m, h or d")
+            }
+            let milliseconds = amount * millisecondsPerUnit
+            guard milliseconds < 100 * 365 * 86_400_000 else {
+                throw ParseError(message: "\"\(text)\" is too long (more than 100 years)")
+            }
+            total += .milliseconds(Int64(milliseconds.rounded()))
+        }
+        return total
+    }
+
+    /// The shortest text that parses back to `duration` (whole milliseconds).
+    public static func format(_ duration: Duration) -> String {
+        var ms = duration.milliseconds
+        if ms == 0 { return "0s" }
+        var parts: [String] = []
+        if ms < 0 { parts.append("-"); ms = -ms }
+        for (unit, size) in [("d", Int64(86_400_000)), ("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)] where ms >= size {
+            parts.append("\(ms / size)\(unit)")
+            ms %= size
+        }
+        return parts.joined()
+    }
+}
+
+extension Duration {
+    /// Whole milliseconds (truncated).
+    public var milliseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1_000 + attoseconds / 1_000_000_000_000_000
+    }
+
+    /// Seconds as a floating point number, for arithmetic with `Date`.
+    public var seconds: Double {
+        let (seconds, attoseconds) = components
+        return Double(seconds) + Double(attoseconds) / 1e18
+    }
+}

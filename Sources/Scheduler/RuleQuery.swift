@@ -1,0 +1,82 @@
+public import Foundation
+public import OverduedConfig
+public import Store
+
+/// Compiles a rule's `match` into one parameterised condition on `tickets` that SQLite
+/// answers from one of the app's indexes, never by a full scan of the table.
+///
+/// Which index drives the query is chosen here, not left to the planner (the app's database
+/// usually has no `ANALYZE` statistics): with `status_in`, the status index, because open
+/// tickets are few while closed ones with past dates grow forever; otherwise the
+/// scheduled_date index. Columns that must not drive are written `+t.column`, which SQLite
+/// never uses for an index.
+///
+/// SQL cannot read the app's mix of date formats and zones exactly, so the condition selects a
+/// superset and the engine decides in Swift:
+/// - `scheduled_date < <the day after now - grace + 14 h>`: every text form of an instant that
+///   can be overdue sorts below it (`YYYY-MM-DD...` compares as text, no zone is more than
+///   14 h ahead of UTC, and integers stored by mistake sort below any text);
+/// - plus values that do not look like `YYYY-MM-DD...` (`'null'`, words, `24/11/2026`), so that
+///   garbage is warned about rather than silently ignored. When the date index drives, only
+///   garbage that sorts after the digits (`'null'`, words) can be found without a full scan.
+public enum RuleQuery {
+    public static func filter(for match: MatchSpec, now: Date, schema: TicketSchema) -> TicketFilter {
+        var conditions: [String] = []
+        var arguments: [SQLArgument] = []
+        let latestLocal = now.addingTimeInterval(-match.grace.seconds + 14 * 3600)
+        let cutoff = SQLArgument.text(dayAfter(latestLocal))
+
+        if let statuses = match.statusIn {
+            conditions.append("t.status IN (\(marks(statuses.count)))")
+            arguments += statuses.map(SQLArgument.text)
+            conditions.append("+t.scheduled_date IS NOT NULL AND (+t.scheduled_date < ? OR NOT +t.scheduled_date GLOB '\(datePattern)')")
+            arguments.append(cutoff)
+        } else {
+            conditions.append("t.scheduled_date IS NOT NULL AND (t.scheduled_date < ? OR t.scheduled_date >= ':')")
+            arguments.append(cutoff)
+        }
+        if let statuses = match.statusNotIn {
+            conditions.append("+t.status NOT IN (\(marks(statuses.count)))")
+            arguments += statuses.map(SQLArgument.text)
+        }
+        switch match.assigned {
+        case true?: conditions.append("+t.assigned_to IS NOT NULL")
+        case false?: conditions.append("+t.assigned_to IS NULL")
+        case nil: break
+        }
+        if let priorities = match.priorityIn {
+            conditions.append("+t.priority IN (\(marks(priorities.count)))")
+            arguments += priorities.map(SQLArgument.text)
+        }
+        if !match.includeDeleted, schema.hasDeletedAt {
+            conditions.append("+t.deleted_at IS NULL")
+        }
+        return TicketFilter(sql: conditions.joined(separator: " AND "), arguments: arguments)
+    }
+
+    /// What every readable scheduled_date starts with.
+    static let datePattern = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*"
+
+    private static func marks(_ count: Int) -> String {
+        Array(repeating: "?", count: count).joined(separator: ", ")
+    }
+
+    /// `YYYY-MM-DD` of the UTC day after `date`.
+    static func dayAfter(_ date: Date) -> String {
+        let days = Int((date.timeIntervalSince1970 / 86_400).rounded(.down)) + 1
+        return civilDate(daysSinceEpoch: days)
+    }
+
+    static func civilDate(daysSinceEpoch days: Int) -> String {
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let dayOfEra = z - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let mp = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        return String(format: "%04d-%02d-%02d", year, month, day)
+    }
+}

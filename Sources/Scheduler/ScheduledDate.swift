@@ -1,0 +1,136 @@
+public import Foundation
+
+/// What a stored `scheduled_date` means. The app wrote several formats over its life
+/// (`seed-schema.md`): naive `YYYY-MM-DD HH:MM:SS` (read in `store.timezone`), date-only
+/// `YYYY-MM-DD` (the end of that day, as the app's `23:59:59` values meant), ISO 8601 with
+/// `T` and `Z` or an offset, and garbage.
+public enum ScheduledDate: Sendable, Equatable {
+    /// NULL, `''`, or the literal `'null'`: the ticket has no date and is never overdue.
+    case absent
+    case instant(Date)
+    /// Present but unreadable: the row is skipped with a warning naming the ticket.
+    case unparseable(String)
+
+    /// Reads a stored value. Naive local times that fall in a daylight-saving gap (02:30 on
+    /// the spring-forward day) move forward by the gap; those that occur twice (01:30 on the
+    /// fall-back day) take the earlier instant, so a ticket is never late by an extra hour.
+    public static func parse(_ raw: String?, in zone: TimeZone) -> ScheduledDate {
+        guard let raw else { return .absent }
+        let text = raw.trimmingCharacters(in: .whitespacesAndNewlines)
+        if text.isEmpty || text.lowercased() == "null" { return .absent }
+        guard let fields = Fields(text) else { return .unparseable(raw) }
+        return fields.instant(defaultZone: zone).map(ScheduledDate.instant) ?? .unparseable(raw)
+    }
+
+    /// The parsed pieces of a date text, validated (month 1-12, day within the month, ...).
+    struct Fields {
+        var year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0
+        var nanosecond = 0
+        /// nil: naive; otherwise seconds east of UTC.
+        var offset: Int?
+        var dateOnly = false
+
+        init?(_ text: String) {
+            let bytes = Array(text.utf8)
+            var index = 0
+            func number(_ width: Int) -> Int? {
+                guard index + width <= bytes.count else { return nil }
+                var value = 0
+                for byte in bytes[index..<index + width] {
+                    guard byte >= 48, byte <= 57 else { return nil }
+                    value = value * 10 + Int(byte - 48)
+                }
+                index += width
+                return value
+            }
+            func expect(_ character: UInt8) -> Bool {
+                guard index < bytes.count, bytes[index] == character else { return false }
+                index += 1
+                return true
+            }
+            guard let year = number(4), expect(45), let month = number(2), expect(45), let day = number(2) else { return nil }
+            (self.year, self.month, self.day) = (year, month, day)
+            if index == bytes.count {
+                dateOnly = true
+            } else {
+                guard index < bytes.count, bytes[index] == 32 || bytes[index] == 84 || bytes[index] == 116 else { return nil }
+                index += 1
+                guard let hour = number(2), expect(58), let minute = number(2) else { return nil }
+                (self.hour, self.minute) = (hour, minute)
+                if expect(58) {
+                    guard let second = number(2) else { return nil }
+                    self.second = second
+                    if expect(46) || expect(44) {
+                        var digits = 0
+                        var fraction = 0
+                        while index < bytes.count, bytes[index] >= 48, bytes[index] <= 57 {
+                            if digits < 9 { fraction = fraction * 10 + Int(bytes[index] - 48); digits += 1 }
+                            index += 1
+                        }
+                        guard digits > 0 else { return nil }
+                        for _ in digits..<9 { fraction *= 10 }
+                        nanosecond = fraction
+                    }
+                }
+                if index < bytes.count, bytes[index] == 32 { index += 1 }
+                if expect(90) || expect(122) {
+                    offset = 0
+                } else if index < bytes.count, bytes[index] == 43 || bytes[index] == 45 {
+                    let sign = bytes[index] == 45 ? -1 : 1
+                    index += 1
+                    guard let hours = number(2) else { return nil }
+                    _ = expect(58)
+                    let minutes = number(2) ?? 0
+                    guard hours <= 18, minutes < 60 else { return nil }
+                    offset = sign * (hours * 3600 + minutes * 60)
+                }
+            }
+            guard index == bytes.count else { return nil }
+            guard (1...12).contains(month), day >= 1, day <= Self.days(inMonth: month, year: year),
+                  hour < 24, minute < 60, second < 61 else { return nil }
+        }
+
+        static func days(inMonth month: Int, year: Int) -> Int {
+            switch month {
+            case 2: (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
+            case 4, 6, 9, 11: 30
+            default: 31
+            }
+        }
+
+        func instant(defaultZone: TimeZone) -> Date? {
+            let (h, m, s, ns) = dateOnly ? (23, 59, 59, 0) : (hour, minute, min(second, 59), nanosecond)
+            let seconds = Self.daysSinceEpoch(year: year, month: month, day: day) * 86_400 + h * 3600 + m * 60 + s
+            let wallAsUTC = Date(timeIntervalSince1970: Double(seconds) + Double(ns) / 1e9)
+            if let offset { return wallAsUTC.addingTimeInterval(-Double(offset)) }
+            return Self.localInstant(wallAsUTC: wallAsUTC, zone: defaultZone)
+        }
+
+        /// Days from 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
+        static func daysSinceEpoch(year: Int, month: Int, day: Int) -> Int {
+            let y = month <= 2 ? year - 1 : year
+            let era = (y >= 0 ? y : y - 399) / 400
+            let yearOfEra = y - era * 400
+            let dayOfYear = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
+            let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
+            return era * 146_097 + dayOfEra - 719_468
+        }
+
+        /// Foundation resolves gaps and overlaps differently across platforms; pin the
+        /// documented behaviour: the earliest instant whose local wall time is the one asked
+        /// for, or for a wall time that does not exist, the instant one gap later.
+        static func localInstant(wallAsUTC: Date, zone: TimeZone) -> Date? {
+            // Candidate instants: wall time minus each offset in force around that moment.
+            let offsets = Set([-86_400.0, 0, 86_400].map {
+                zone.secondsFromGMT(for: wallAsUTC.addingTimeInterval($0))
+            })
+            let exact = offsets.map { wallAsUTC.addingTimeInterval(-Double($0)) }
+                .filter { zone.secondsFromGMT(for: $0) == Int($0.timeIntervalSince(wallAsUTC) * -1) }
+                .sorted()
+            if let earliest = exact.first { return earliest }
+            // In a gap: read with the offset in force before the transition.
+            let before = zone.secondsFromGMT(for: wallAsUTC.addingTimeInterval(-86_400))
+            return wallAsUTC.addingTimeInterval(-Double(before))
+        }
+    }
+}

@@ -1,0 +1,230 @@
+public import Foundation
+internal import GRDB
+
+/// Writes a realistic tickets database in the app's schema: French titles, every status
+/// (and a custom Kanban one), the whole-team assignee 0, unassigned and soft-deleted rows,
+/// both ticket-id formats and every garbage date form seen in production. About 1 % of the
+/// tickets are overdue by the old rule. Deterministic for a given seed, so it is also the
+/// benchmark data generator.
+public struct DemoTickets: Sendable {
+    public var ticketCount: Int
+    public var now: Date
+    public var timeZone: TimeZone
+    public var seed: UInt64
+
+    public init(ticketCount: Int, now: Date, timeZone: TimeZone, seed: UInt64 = 42) {
+        self.ticketCount = ticketCount
+        self.now = now
+        self.timeZone = timeZone
+        self.seed = seed
+    }
+
+    /// What was written, for the command's summary and for tests.
+    public struct Summary: Sendable, Equatable {
+        public var tickets = 0
+        /// Rows the old rule selects (assigned, received/diagnostic, past date, not deleted).
+        public var overdueByOldRule = 0
+        /// Rows whose scheduled_date cannot be read (each should give one warning).
+        public var unreadableDates = 0
+        public var softDeleted = 0
+        public var machines = 0
+        public var users = 0
+    }
+
+    static let titles = [
+        "Fuite d'huile sur le vérin principal", "Bruit anormal au démarrage", "Remplacement des courroies",
+        "Capteur de température défectueux", "Porte du four bloquée 🔥", "Étalonnage de la presse",
+        "Vibration excessive du moteur", "Changement du filtre à air", "Arrêt d'urgence inopérant",
+        "Fuite d'eau au refroidisseur", "Usure des mâchoires", "Révision annuelle préventive",
+        "Écran de contrôle figé", "Pression hydraulique instable", "Graissage des roulements ⚙️",
+    ]
+    static let machineTypes = [("Four", "FT-2000"), ("Presse", "PH-450"), ("Compresseur", "CA-75"),
+                                ("Polisseuse", "PL-9"), ("Découpe laser", "LX-3"), ("Trempe", nil)]
+    static let firstNames = ["Marie", "Jean", "Sophie", "Luc", "Chloé", "Éric", "Amélie", "François",
+                             "Hélène", "Mathieu", "Noémie", "Benoît", "Zoé", "Rémi", "Joëlle", "Yves"]
+    static let lastNames = ["Tremblay", "Gagnon", "Roy", "Côté", "Bouchard", "Gauthier", "Morin", "Lavoie",
+                            "Fortin", "Gagné", "Ouellet", "Pelletier", "Bélanger", "Lévesque"]
+    static let roles = ["admin", "director", "supervisor", "coordinator", "planner", "senior_technician", "technician",
+                        "team_leader", "furnace_operator", "operator", "safety_officer", "quality_inspector",
+                        "storekeeper", "viewer"]
+    /// Every garbage form of scheduled_date seen in the app's data. The first three mean "no
+    /// date"; the rest are unreadable.
+    public static let garbageDates: [String?] = [nil, "", "null", "demain", "2026-02-30 10:00:00", "24/11/2026"]
+
+    public func write(to path: String) throws(StoreError) -> Summary {
+        if FileManager.default.fileExists(atPath: path) {
+            throw StoreError(.other, path: path, message: "already exists; overdued demo never overwrites a database (choose another --dir or remove it)")
+        }
+        do {
+            var configuration = Configuration()
+            configuration.label = "demo"
+            let queue = try DatabaseQueue(path: path, configuration: configuration)
+            return try queue.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA journal_mode = WAL")
+                try db.execute(sql: "PRAGMA synchronous = OFF")
+                var summary = Summary()
+                try db.inTransaction {
+                    for statement in AppSchema.statements { try db.execute(sql: statement) }
+                    try writeUsers(db, &summary)
+                    try writeMachines(db, &summary)
+                    try writeTickets(db, &summary)
+                    for statement in AppSchema.indexes { try db.execute(sql: statement) }
+                    // Stats let SQLite pick the status index, as on a long-running app database.
+                    try db.execute(sql: "ANALYZE")
+                    return .commit
+                }
+                return summary
+            }
+        } catch {
+            throw StoreError.from(error, path: path, doing: "write the demo database")
+        }
+    }
+
+    private func writeUsers(_ db: Database, _ summary: inout Summary) throws {
+        try db.execute(sql: "INSERT INTO users (id, email, password_hash, full_name, role) VALUES (0, 'equipe@example.invalid', '!', '👥 Toute l''équipe', 'viewer')")
+        var random = SplitMix64(seed: seed)
+        for id in 1...40 {
+            let first = Self.firstNames[random.below(Self.firstNames.count)]
+            let last = Self.lastNames[random.below(Self.lastNames.count)]
+            try db.execute(sql: """
+                INSERT INTO users (id, email, password_hash, full_name, role, first_name, last_name) VALUES (?, ?, '!', ?, ?, ?, ?)
+                """, arguments: [id, "user\(id)@example.invalid", "\(first) \(last)", Self.roles[id % Self.roles.count], first, last])
+        }
+        summary.users = 41
+    }
+
+    private func writeMachines(_ db: Database, _ summary: inout Summary) throws {
+        for id in 1...60 {
+            let (type, model) = Self.machineTypes[id % Self.machineTypes.count]
+            try db.execute(sql: "INSERT INTO machines (id, machine_type, model, serial_number, location) VALUES (?, ?, ?, ?, ?)",
+                           arguments: [id, type, model, "SN-\(10_000 + id)", "Atelier \(1 + id % 4)"])
+        }
+        summary.machines = 60
+    }
+
+    private func writeTickets(_ db: Database, _ summary: inout Summary) throws {
+        var random = SplitMix64(seed: seed &+ 1)
+        let insert = try db.makeStatement(sql: """
+            INSERT INTO tickets (id, ticket_id, title, description, machine_id, status, priority, reported_by, assigned_to,
+                                 created_at, updated_at, reporter_name, assignee_name, scheduled_date, is_machine_down, deleted_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?, ?, ?)
+            """)
+        let closed = ["completed", "archived"]
+        let open = ["received", "diagnostic", "in_progress", "waiting_parts", "private"]
+        let priorities = ["low", "medium", "high", "critical"]
+        let day = 86_400.0
+        for id in 1...max(ticketCount, 1) {
+            let roll = random.unit()
+            var status: String
+            var assignedTo: Int64? = Int64(1 + random.below(40))
+            var scheduled: Date? = now.addingTimeInterval(-random.unit() * 400 * day)
+            var scheduledText: String?
+            var deletedAt: String?
+            var overdue = false
+            switch roll {
+            case ..<0.01:
+                // Overdue by the old rule: assigned (a tenth to the whole team), open, past date.
+                status = random.unit() < 0.5 ? "received" : "diagnostic"
+                if random.below(10) == 0 { assignedTo = 0 }
+                scheduled = now.addingTimeInterval(-(3600 + random.unit() * 20 * day))
+                overdue = true
+            case ..<0.012:
+                // Open and late but unassigned: the old rule ignores them.
+                status = "received"
+                assignedTo = nil
+            case ..<0.013:
+                // Late but soft-deleted.
+                status = "diagnostic"
+                deletedAt = Self.utcText(now.addingTimeInterval(-day))
+                summary.softDeleted += 1
+            case ..<0.0135:
+                // Garbage dates on open, assigned tickets.
+                status = "received"
+                let garbage = Self.garbageDates[random.below(Self.garbageDates.count)]
+                scheduled = nil
+                scheduledText = garbage
+                if let garbage, !garbage.isEmpty, garbage != "null" { summary.unreadableDates += 1 }
+            case ..<0.10:
+                // Open, scheduled in the future.
+                status = open[random.below(open.count)]
+                scheduled = now.addingTimeInterval(day + random.unit() * 60 * day)
+            case ..<0.12:
+                // In progress or waiting for parts, late: other statuses than the old rule's.
+                status = open[2 + random.below(3)]
+            default:
+                status = closed[random.below(2)]
+            }
+            if let scheduled {
+                switch overdue ? random.below(20) : 2 {
+                case 0: scheduledText = Self.isoText(scheduled)   // the ISO form with T and Z
+                case 1:
+                    // Date-only means the end of that day: two days back has surely passed.
+                    scheduledText = String(Self.localText(now.addingTimeInterval(-2 * day), zone: timeZone).prefix(10))
+                default: scheduledText = Self.localText(scheduled, zone: timeZone)
+                }
+            }
+            if overdue { summary.overdueByOldRule += 1 }
+            let created = now.addingTimeInterval(-(random.unit() * 500 + 1) * day)
+            let ticketID = id % 3 == 0
+                ? String(format: "IGP-%@-%@-%@-%03d", "PRESSE", "PH 450", Self.compactDate(created), id)
+                : String(format: "IGP-%04d-%04d", 2024 + id % 3, id)
+            try insert.execute(arguments: [
+                id, ticketID, Self.titles[random.below(Self.titles.count)],
+                "Signalé par l'équipe de production. Vérifier l'état général et noter les pièces à commander.",
+                1 + random.below(60), status, priorities[random.below(4)], 1 + random.below(40), assignedTo,
+                Self.utcText(created), Self.utcText(created), scheduledText, random.below(8) == 0 ? 1 : 0, deletedAt,
+            ])
+            summary.tickets += 1
+        }
+    }
+
+    static func utcText(_ date: Date) -> String { localText(date, offset: 0) }
+
+    static func localText(_ date: Date, zone: TimeZone) -> String {
+        localText(date, offset: zone.secondsFromGMT(for: date))
+    }
+
+    static func localText(_ date: Date, offset: Int) -> String {
+        let seconds = Int(date.timeIntervalSince1970.rounded(.down)) + offset
+        let days = Int((Double(seconds) / 86_400).rounded(.down))
+        let rest = seconds - days * 86_400
+        return civil(days) + String(format: " %02d:%02d:%02d", rest / 3600, rest % 3600 / 60, rest % 60)
+    }
+
+    static func isoText(_ date: Date) -> String {
+        utcText(date).replacingOccurrences(of: " ", with: "T") + ".000Z"
+    }
+
+    static func compactDate(_ date: Date) -> String {
+        String(utcText(date).prefix(10)).replacingOccurrences(of: "-", with: "")
+    }
+
+    static func civil(_ days: Int) -> String {
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let d = doy - (153 * mp + 2) / 5 + 1
+        let m = mp < 10 ? mp + 3 : mp - 9
+        return String(format: "%04d-%02d-%02d", yoe + era * 400 + (m <= 2 ? 1 : 0), m, d)
+    }
+}
+
+/// A small, fast, deterministic generator (SplitMix64): demo data must be reproducible.
+struct SplitMix64 {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
+    mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
+}

@@ -1,0 +1,390 @@
+public import Foundation
+internal import GRDB
+
+/// Where a notification is in its life. Anything not `delivered` is sent again after a
+/// crash, under the same id: at-least-once, never under two ids.
+public enum NotificationStatus: String, Sendable, Equatable, CaseIterable, Codable {
+    /// Enqueued, never tried.
+    case pending
+    /// Tried, failed, due again at `nextAttemptAt`.
+    case retrying
+    case delivered
+    /// Given up: a permanent error (4xx) or retries exhausted. `queue retry` requeues it.
+    case dead
+}
+
+/// One notification of one ticket by one rule to one destination, as the outbox holds it.
+public struct OverdueNotification: Sendable, Equatable {
+    /// Stable for the notification's life; sent as `webhook-id` on every attempt.
+    public var id: String
+    public var rule: String
+    public var ticket: Int64
+    public var ticketID: String
+    public var destination: String
+    /// What the payload is rendered from (JSON of the ticket as seen at enqueue time).
+    public var snapshot: Data
+    public var status: NotificationStatus
+    public var createdAt: Date
+    public var nextAttemptAt: Date
+    public var attempts: Int
+    public var lastHTTPStatus: Int?
+    public var lastError: String?
+    public var deliveredAt: Date?
+    public var deadAt: Date?
+
+    public init(id: String, rule: String, ticket: Int64, ticketID: String, destination: String, snapshot: Data,
+                status: NotificationStatus = .pending, createdAt: Date, nextAttemptAt: Date? = nil, attempts: Int = 0,
+                lastHTTPStatus: Int? = nil, lastError: String? = nil, deliveredAt: Date? = nil, deadAt: Date? = nil) {
+        self.id = id
+        self.rule = rule
+        self.ticket = ticket
+        self.ticketID = ticketID
+        self.destination = destination
+        self.snapshot = snapshot
+        self.status = status
+        self.createdAt = createdAt
+        self.nextAttemptAt = nextAttemptAt ?? createdAt
+        self.attempts = attempts
+        self.lastHTTPStatus = lastHTTPStatus
+        self.lastError = lastError
+        self.deliveredAt = deliveredAt
+        self.deadAt = deadAt
+    }
+
+    /// A new notification id: `msg_` and 32 random hex digits (the Standard Webhooks style).
+    public static func newID() -> String {
+        "msg_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+    }
+}
+
+/// One HTTP attempt at delivering a notification.
+public struct DeliveryAttempt: Sendable, Equatable {
+    public var notificationID: String
+    /// 1 for the first attempt.
+    public var attempt: Int
+    public var startedAt: Date
+    public var durationMilliseconds: Int
+    public var httpStatus: Int?
+    public var error: String?
+    /// The first 1 KB of the response body.
+    public var responseBody: String?
+
+    public init(notificationID: String, attempt: Int, startedAt: Date, durationMilliseconds: Int,
+                httpStatus: Int? = nil, error: String? = nil, responseBody: String? = nil) {
+        self.notificationID = notificationID
+        self.attempt = attempt
+        self.startedAt = startedAt
+        self.durationMilliseconds = durationMilliseconds
+        self.httpStatus = httpStatus
+        self.error = error
+        self.responseBody = responseBody.map { String(decoding: $0.utf8.prefix(1024), as: UTF8.self) }
+    }
+}
+
+/// What an attempt leads to.
+public enum DeliveryOutcome: Sendable, Equatable {
+    case delivered
+    case retry(at: Date)
+    case dead(reason: String)
+}
+
+/// The dedup memory of one (rule, ticket): when it was last notified and what the ticket
+/// looked like then, so that `repeat.on_change` and `once_per_scheduled_date` can compare.
+public struct DedupRecord: Sendable, Equatable {
+    public var rule: String
+    public var ticket: Int64
+    public var lastNotifiedAt: Date
+    public var scheduledDate: String?
+    public var assignedTo: Int64?
+    public var status: String?
+    public var priority: String?
+    /// "scan", or "legacy" when imported from the app's webhook_notifications.
+    public var source: String
+
+    public init(rule: String, ticket: Int64, lastNotifiedAt: Date, scheduledDate: String?, assignedTo: Int64?,
+                status: String?, priority: String?, source: String = "scan") {
+        self.rule = rule
+        self.ticket = ticket
+        self.lastNotifiedAt = lastNotifiedAt
+        self.scheduledDate = scheduledDate
+        self.assignedTo = assignedTo
+        self.status = status
+        self.priority = priority
+        self.source = source
+    }
+}
+
+public struct QueueCounts: Sendable, Equatable {
+    public var pending = 0
+    public var retrying = 0
+    public var delivered = 0
+    public var dead = 0
+    public init() {}
+    /// Notifications still to be delivered.
+    public var depth: Int { pending + retrying }
+}
+
+/// The durable outbound queue and the dedup memory, in the state database. A scan's
+/// notifications and its dedup updates are written in one transaction, so a crash can never
+/// leave a ticket marked as notified without its notification queued, or the reverse.
+public final class Outbox: Sendable {
+    public let database: StateDatabase
+
+    public init(database: StateDatabase) {
+        self.database = database
+    }
+
+    // MARK: enqueue
+
+    /// Queues the notifications and records the dedup state, atomically.
+    public func enqueue(_ notifications: [OverdueNotification], dedup: [DedupRecord]) throws(StoreError) {
+        try database.write("enqueue notifications") { db in
+            let insert = try db.cachedStatement(sql: """
+                INSERT INTO notification (id, rule, ticket, ticket_id, destination, snapshot, status, created_at, next_attempt_at, attempts)
+                VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, 0)
+                """)
+            for n in notifications {
+                try insert.execute(arguments: [n.id, n.rule, n.ticket, n.ticketID, n.destination,
+                                               String(decoding: n.snapshot, as: UTF8.self),
+                                               n.createdAt.unixMilliseconds, n.nextAttemptAt.unixMilliseconds])
+            }
+            try Self.upsert(dedup, db)
+        }
+    }
+
+    /// Writes dedup records (replacing older ones of the same rule and ticket).
+    public func recordDedup(_ records: [DedupRecord]) throws(StoreError) {
+        try database.write("record dedup state") { db in try Self.upsert(records, db) }
+    }
+
+    private static func upsert(_ records: [DedupRecord], _ db: Database) throws {
+        let statement = try db.cachedStatement(sql: """
+            INSERT INTO dedup_state (rule, ticket, last_notified_at, scheduled_date, assigned_to, status, priority, source)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (rule, ticket) DO UPDATE SET
+                last_notified_at = excluded.last_notified_at, scheduled_date = excluded.scheduled_date,
+                assigned_to = excluded.assigned_to, status = excluded.status, priority = excluded.priority,
+                source = excluded.source
+            """)
+        for r in records {
+            try statement.execute(arguments: [r.rule, r.ticket, r.lastNotifiedAt.unixMilliseconds, r.scheduledDate,
+                                              r.assignedTo, r.status, r.priority, r.source])
+        }
+    }
+
+    /// The dedup records of these tickets for this rule.
+    public func dedupRecords(rule: String, tickets: [Int64]) throws(StoreError) -> [Int64: DedupRecord] {
+        try database.read("read dedup state") { db in
+            var result: [Int64: DedupRecord] = [:]
+            for chunk in tickets.chunked(by: 500) {
+                let marks = Array(repeating: "?", count: chunk.count).joined(separator: ",")
+                let rows = try Row.fetchCursor(db, sql: """
+                    SELECT rule, ticket, last_notified_at, scheduled_date, assigned_to, status, priority, source
+                    FROM dedup_state WHERE rule = ? AND ticket IN (\(marks))
+                    """, arguments: StatementArguments([rule as any DatabaseValueConvertible] + chunk.map { $0 as any DatabaseValueConvertible }))
+                while let row = try rows.next() {
+                    let record = DedupRecord(rule: row[0], ticket: row[1], lastNotifiedAt: Date(unixMilliseconds: row[2]),
+                                             scheduledDate: row[3], assignedTo: row[4], status: row[5], priority: row[6],
+                                             source: row[7])
+                    result[record.ticket] = record
+                }
+            }
+            return result
+        }
+    }
+
+    /// Tickets of this rule that still have an undelivered notification, by destination.
+    public func openNotifications(rule: String, tickets: [Int64]) throws(StoreError) -> Set<OpenKey> {
+        try database.read("read the queue") { db in
+            var result: Set<OpenKey> = []
+            for chunk in tickets.chunked(by: 500) {
+                let marks = Array(repeating: "?", count: chunk.count).joined(separator: ",")
+                let rows = try Row.fetchCursor(db, sql: """
+                    SELECT ticket, destination FROM notification INDEXED BY notification_open
+                    WHERE rule = ? AND ticket IN (\(marks)) AND status IN ('pending', 'retrying')
+                    """, arguments: StatementArguments([rule as any DatabaseValueConvertible] + chunk.map { $0 as any DatabaseValueConvertible }))
+                while let row = try rows.next() {
+                    result.insert(OpenKey(ticket: row[0], destination: row[1]))
+                }
+            }
+            return result
+        }
+    }
+
+    public struct OpenKey: Hashable, Sendable {
+        public var ticket: Int64
+        public var destination: String
+        public init(ticket: Int64, destination: String) {
+            self.ticket = ticket
+            self.destination = destination
+        }
+    }
+
+    // MARK: delivery
+
+    /// Notifications of one destination whose time has come, oldest due first.
+    public func due(destination: String, now: Date, limit: Int, excluding: Set<String> = []) throws(StoreError) -> [OverdueNotification] {
+        try database.read("read due notifications") { db in
+            try OverdueNotification.fetch(db, where: """
+                destination = ? AND status IN ('pending', 'retrying') AND next_attempt_at <= ?
+                ORDER BY next_attempt_at, created_at LIMIT ?
+                """, [destination, now.unixMilliseconds, limit + excluding.count])
+        }.filter { !excluding.contains($0.id) }.prefix(limit).map { $0 }
+    }
+
+    /// When the next notification of this destination is due (nil: nothing queued).
+    public func nextDue(destination: String) throws(StoreError) -> Date? {
+        try database.read("read the queue") { db in
+            try Int64.fetchOne(db, sql: """
+                SELECT min(next_attempt_at) FROM notification WHERE destination = ? AND status IN ('pending', 'retrying')
+                """, arguments: [destination])
+        }.map(Date.init(unixMilliseconds:))
+    }
+
+    /// Records an attempt and moves the notification to its next state, in one transaction.
+    public func record(_ attempt: DeliveryAttempt, outcome: DeliveryOutcome, now: Date) throws(StoreError) {
+        try database.write("record a delivery attempt") { db in
+            let outcomeName: String
+            switch outcome {
+            case .delivered:
+                outcomeName = "delivered"
+                try db.execute(sql: """
+                    UPDATE notification SET status = 'delivered', delivered_at = ?, attempts = ?, last_http_status = ?, last_error = NULL
+                    WHERE id = ?
+                    """, arguments: [now.unixMilliseconds, attempt.attempt, attempt.httpStatus, attempt.notificationID])
+            case .retry(let at):
+                outcomeName = "retry"
+                try db.execute(sql: """
+                    UPDATE notification SET status = 'retrying', next_attempt_at = ?, attempts = ?, last_http_status = ?, last_error = ?
+                    WHERE id = ? AND status != 'delivered'
+                    """, arguments: [at.unixMilliseconds, attempt.attempt, attempt.httpStatus, attempt.error, attempt.notificationID])
+            case .dead(let reason):
+                outcomeName = "dead"
+                try db.execute(sql: """
+                    UPDATE notification SET status = 'dead', dead_at = ?, attempts = ?, last_http_status = ?, last_error = ?
+                    WHERE id = ? AND status != 'delivered'
+                    """, arguments: [now.unixMilliseconds, attempt.attempt, attempt.httpStatus, reason, attempt.notificationID])
+            }
+            try db.execute(sql: """
+                INSERT INTO delivery_attempt (notification_id, attempt, started_at, duration_ms, http_status, error, response_body, outcome)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [attempt.notificationID, attempt.attempt, attempt.startedAt.unixMilliseconds,
+                                 attempt.durationMilliseconds, attempt.httpStatus, attempt.error, attempt.responseBody, outcomeName])
+        }
+    }
+
+    // MARK: operator commands
+
+    /// Puts a dead notification back in the queue, due now. False when no dead one has that id.
+    public func requeue(id: String, now: Date) throws(StoreError) -> Bool {
+        try database.write("requeue a notification") { db in
+            try db.execute(sql: """
+                UPDATE notification SET status = 'retrying', next_attempt_at = ?, dead_at = NULL WHERE id = ? AND status = 'dead'
+                """, arguments: [now.unixMilliseconds, id])
+            return db.changesCount > 0
+        }
+    }
+
+    /// Puts every dead notification back in the queue; returns how many.
+    public func requeueAllDead(now: Date) throws(StoreError) -> Int {
+        try database.write("requeue dead notifications") { db in
+            try db.execute(sql: "UPDATE notification SET status = 'retrying', next_attempt_at = ?, dead_at = NULL WHERE status = 'dead'",
+                           arguments: [now.unixMilliseconds])
+            return db.changesCount
+        }
+    }
+
+    /// Notifications in the given states, the most recent first.
+    public func notifications(in statuses: [NotificationStatus], ticket: Int64? = nil, limit: Int = 1000) throws(StoreError) -> [OverdueNotification] {
+        try database.read("read notifications") { db in
+            let marks = statuses.map { _ in "?" }.joined(separator: ",")
+            var arguments: [any DatabaseValueConvertible] = statuses.map(\.rawValue)
+            var condition = "status IN (\(marks))"
+            if let ticket {
+                condition += " AND ticket = ?"
+                arguments.append(ticket)
+            }
+            arguments.append(limit)
+            return try OverdueNotification.fetch(db, where: "\(condition) ORDER BY created_at DESC, id LIMIT ?", arguments)
+        }
+    }
+
+    public func notification(id: String) throws(StoreError) -> OverdueNotification? {
+        try database.read("read a notification") { db in
+            try OverdueNotification.fetch(db, where: "id = ?", [id]).first
+        }
+    }
+
+    /// Every attempt of one notification, first first.
+    public func attempts(notificationID: String) throws(StoreError) -> [DeliveryAttempt] {
+        try database.read("read delivery attempts") { db in
+            try Row.fetchAll(db, sql: """
+                SELECT notification_id, attempt, started_at, duration_ms, http_status, error, response_body
+                FROM delivery_attempt WHERE notification_id = ? ORDER BY attempt, id
+                """, arguments: [notificationID]).map { row in
+                DeliveryAttempt(notificationID: row[0], attempt: row[1], startedAt: Date(unixMilliseconds: row[2]),
+                                durationMilliseconds: row[3], httpStatus: row[4], error: row[5], responseBody: row[6])
+            }
+        }
+    }
+
+    public func counts() throws(StoreError) -> QueueCounts {
+        try database.read("count notifications") { db in
+            var counts = QueueCounts()
+            for row in try Row.fetchAll(db, sql: "SELECT status, count(*) FROM notification GROUP BY status") {
+                let count: Int = row[1]
+                switch NotificationStatus(rawValue: row[0] as String) {
+                case .pending?: counts.pending = count
+                case .retrying?: counts.retrying = count
+                case .delivered?: counts.delivered = count
+                case .dead?: counts.dead = count
+                case nil: break
+                }
+            }
+            return counts
+        }
+    }
+
+    /// Destinations that have undelivered notifications.
+    public func destinationsWithWork() throws(StoreError) -> [String] {
+        try database.read("read the queue") { db in
+            try String.fetchAll(db, sql: "SELECT DISTINCT destination FROM notification WHERE status IN ('pending', 'retrying') ORDER BY destination")
+        }
+    }
+
+    /// Deletes delivered and dead notifications (and their attempts) older than `cutoff`.
+    /// Dedup state is kept apart and is not touched: pruning never re-arms a ticket.
+    public func pruneHistory(before cutoff: Date) throws(StoreError) -> Int {
+        try database.write("prune history") { db in
+            try db.execute(sql: "DELETE FROM notification WHERE status IN ('delivered', 'dead') AND created_at < ?",
+                           arguments: [cutoff.unixMilliseconds])
+            return db.changesCount
+        }
+    }
+}
+
+extension OverdueNotification {
+    static func fetch(_ db: Database, where condition: String, _ arguments: [any DatabaseValueConvertible]) throws -> [OverdueNotification] {
+        try Row.fetchAll(db, sql: """
+            SELECT id, rule, ticket, ticket_id, destination, snapshot, status, created_at, next_attempt_at, attempts,
+                   last_http_status, last_error, delivered_at, dead_at
+            FROM notification WHERE \(condition)
+            """, arguments: StatementArguments(arguments)).map { row in
+            OverdueNotification(
+                id: row[0], rule: row[1], ticket: row[2], ticketID: row[3], destination: row[4],
+                snapshot: Data((row[5] as String).utf8),
+                status: NotificationStatus(rawValue: row[6]) ?? .pending,
+                createdAt: Date(unixMilliseconds: row[7]), nextAttemptAt: Date(unixMilliseconds: row[8]),
+                attempts: row[9], lastHTTPStatus: row[10], lastError: row[11],
+                deliveredAt: (row[12] as Int64?).map(Date.init(unixMilliseconds:)),
+                deadAt: (row[13] as Int64?).map(Date.init(unixMilliseconds:))
+            )
+        }
+    }
+}
+
+extension Array {
+    func chunked(by size: Int) -> [ArraySlice<Element>] {
+        stride(from: 0, to: count, by: size).map { self[$0..<Swift.min($0 + size, count)] }
+    }
+}

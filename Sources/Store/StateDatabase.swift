@@ -1,0 +1,130 @@
+import Foundation
+internal import GRDB
+
+/// overdued's own database: the outbox of notifications, every delivery attempt, and the
+/// dedup state. WAL, so the CLI (`history`, `queue`) reads while the daemon writes; a busy
+/// timeout, so two writers wait instead of failing; versioned migrations, so an upgrade
+/// never needs a manual step.
+public final class StateDatabase: Sendable {
+    public let path: String
+    let pool: DatabasePool
+
+    public init(path: String, busyTimeout: Duration = .seconds(5)) throws(StoreError) {
+        self.path = path
+        var configuration = Configuration()
+        configuration.label = "state"
+        configuration.busyMode = .timeout(busyTimeout.timeInterval)
+        configuration.foreignKeysEnabled = true
+        configuration.prepareDatabase { db in
+            // NORMAL is durable in WAL mode across application crashes; only an OS crash can
+            // lose the last transactions, which then look "not sent" and are sent again.
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
+        do {
+            pool = try DatabasePool(path: path, configuration: configuration)
+            try Self.migrator.migrate(pool)
+        } catch {
+            throw StoreError.from(error, path: path, doing: "open the state database")
+        }
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: outbox, attempts, dedup") { db in
+            try db.execute(sql: """
+                CREATE TABLE notification (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    rule TEXT NOT NULL,
+                    ticket INTEGER NOT NULL,
+                    ticket_id TEXT NOT NULL,
+                    destination TEXT NOT NULL,
+                    snapshot TEXT NOT NULL,
+                    status TEXT NOT NULL CHECK (status IN ('pending', 'retrying', 'delivered', 'dead')),
+                    created_at INTEGER NOT NULL,
+                    next_attempt_at INTEGER NOT NULL,
+                    attempts INTEGER NOT NULL DEFAULT 0,
+                    last_http_status INTEGER,
+                    last_error TEXT,
+                    delivered_at INTEGER,
+                    dead_at INTEGER
+                );
+                CREATE INDEX notification_due ON notification (destination, next_attempt_at)
+                    WHERE status IN ('pending', 'retrying');
+                CREATE INDEX notification_ticket ON notification (ticket, created_at);
+                CREATE INDEX notification_open ON notification (rule, ticket, destination)
+                    WHERE status IN ('pending', 'retrying');
+                CREATE INDEX notification_created ON notification (created_at);
+
+                CREATE TABLE delivery_attempt (
+                    id INTEGER PRIMARY KEY,
+                    notification_id TEXT NOT NULL REFERENCES notification (id) ON DELETE CASCADE,
+                    attempt INTEGER NOT NULL,
+                    started_at INTEGER NOT NULL,
+                    duration_ms INTEGER NOT NULL,
+                    http_status INTEGER,
+                    error TEXT,
+                    response_body TEXT,
+                    outcome TEXT NOT NULL CHECK (outcome IN ('delivered', 'retry', 'dead'))
+                );
+                CREATE INDEX delivery_attempt_notification ON delivery_attempt (notification_id, attempt);
+
+                -- Kept apart from the notifications so that pruning history never re-arms a ticket.
+                CREATE TABLE dedup_state (
+                    rule TEXT NOT NULL,
+                    ticket INTEGER NOT NULL,
+                    last_notified_at INTEGER NOT NULL,
+                    scheduled_date TEXT,
+                    assigned_to INTEGER,
+                    status TEXT,
+                    priority TEXT,
+                    source TEXT NOT NULL DEFAULT 'scan',
+                    PRIMARY KEY (rule, ticket)
+                ) WITHOUT ROWID;
+                """)
+        }
+        return migrator
+    }
+
+    /// Names of the applied migrations, oldest first.
+    public func appliedMigrations() throws(StoreError) -> [String] {
+        do {
+            return try pool.read { db in try Self.migrator.appliedMigrations(db) }
+        } catch {
+            throw StoreError.from(error, path: path, doing: "read the migrations")
+        }
+    }
+
+    /// The SQLite journal mode in force (`wal`).
+    public func journalMode() throws(StoreError) -> String {
+        do {
+            return try pool.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") ?? "" }
+        } catch {
+            throw StoreError.from(error, path: path, doing: "read the journal mode")
+        }
+    }
+
+    func write<T: Sendable>(_ action: String, _ body: @Sendable (Database) throws -> T) throws(StoreError) -> T {
+        do {
+            return try pool.write(body)
+        } catch {
+            throw StoreError.from(error, path: path, doing: action)
+        }
+    }
+
+    func read<T: Sendable>(_ action: String, _ body: @Sendable (Database) throws -> T) throws(StoreError) -> T {
+        do {
+            return try pool.read(body)
+        } catch {
+            throw StoreError.from(error, path: path, doing: action)
+        }
+    }
+}
+
+extension Date {
+    /// Unix milliseconds: how the state database stores instants (sortable, exact).
+    var unixMilliseconds: Int64 { Int64((timeIntervalSince1970 * 1000).rounded()) }
+
+    init(unixMilliseconds: Int64) {
+        self.init(timeIntervalSince1970: TimeInterval(unixMilliseconds) / 1000)
+    }
+}

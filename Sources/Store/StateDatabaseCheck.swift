@@ -1,0 +1,25 @@
+import Foundation
+internal import GRDB
+
+/// What `check-config` verifies about the state database without creating or migrating it:
+/// an existing file must open as a database; a new one must be creatable in its folder.
+public enum StateDatabaseCheck {
+    public static func problem(path: String) -> String? {
+        let manager = FileManager.default
+        if manager.fileExists(atPath: path) {
+            guard manager.isWritableFile(atPath: path) else { return "\(path) is not writable by this user" }
+            do {
+                var configuration = Configuration()
+                configuration.readonly = true
+                let queue = try DatabaseQueue(path: path, configuration: configuration)
+                _ = try queue.read { db in try db.tableExists("notification") }
+                try queue.close()
+                return nil
+            } catch {
+                return StoreError.from(error, path: path, doing: "open the state database").description
+            }
+        }
+        let folder = (path as NSString).deletingLastPathComponent
+        return manager.isWritableFile(atPath: folder) ? nil : "cannot create \(path): the folder \(folder) is not writable by this user"
+    }
+}

@@ -1,0 +1,24 @@
+/// A store failure with what was being done and on which file.
+public struct StoreError: Error, Sendable, CustomStringConvertible {
+    public enum Kind: Sendable, Equatable {
+        /// The file is missing, unreadable, or not a database.
+        case cannotOpen
+        /// The database was locked longer than the busy timeout; try again next tick.
+        case busy
+        /// The schema lacks a table or column overdued needs.
+        case schema
+        case other
+    }
+
+    public var kind: Kind
+    public var path: String
+    public var message: String
+
+    public init(_ kind: Kind, path: String, message: String) {
+        self.kind = kind
+        self.path = path
+        self.message = message
+    }
+
+    public var description: String { "\(path): \(message)" }
+}

@@ -1,0 +1,214 @@
+import Foundation
+internal import GRDB
+
+/// The maintenance app's database. It belongs to the app: overdued opens it strictly
+/// read-only (`SQLITE_OPEN_READONLY` plus `PRAGMA query_only`), never changes its journal
+/// mode, never checkpoints, and creates nothing in it. Readers do not block the app's
+/// writers in WAL mode; in rollback mode a long app write makes our read wait at most the
+/// busy timeout, after which the tick reports `busy` and tries again next time.
+public final class TicketsDatabase: Sendable {
+    public let path: String
+    public let schema: TicketSchema
+    private let queue: DatabaseQueue
+
+    public init(path: String, busyTimeout: Duration = .seconds(5)) throws(StoreError) {
+        self.path = path
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw StoreError(.cannotOpen, path: path, message: "the tickets database does not exist")
+        }
+        var configuration = Configuration()
+        configuration.readonly = true
+        configuration.label = "tickets"
+        configuration.busyMode = .timeout(busyTimeout.timeInterval)
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA query_only = 1")
+        }
+        do {
+            queue = try DatabaseQueue(path: path, configuration: configuration)
+            schema = try queue.read { db in try Self.inspect(db) }
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw StoreError.from(error, path: path, doing: "open the tickets database")
+        }
+    }
+
+    private static func inspect(_ db: Database) throws -> TicketSchema {
+        for table in ["tickets", "machines", "users"] where try !db.tableExists(table) {
+            throw StoreError(.schema, path: db.configuration.label ?? "", message: "has no \(table) table; is this the maintenance app's database?")
+        }
+        let columns = Set(try db.columns(in: "tickets").map { $0.name.lowercased() })
+        for required in ["id", "ticket_id", "status", "scheduled_date", "assigned_to", "machine_id", "reported_by"]
+        where !columns.contains(required) {
+            throw StoreError(.schema, path: "", message: "the tickets table has no \(required) column")
+        }
+        return TicketSchema(hasDeletedAt: columns.contains("deleted_at"),
+                            hasIsMachineDown: columns.contains("is_machine_down"),
+                            hasAssigneeName: columns.contains("assignee_name"))
+    }
+
+    /// The SELECT that every rule shares; rules add only a WHERE condition.
+    public func selectSQL(where filter: TicketFilter) -> String {
+        let deletedAt = schema.hasDeletedAt ? "t.deleted_at" : "NULL"
+        let machineDown = schema.hasIsMachineDown ? "t.is_machine_down" : "0"
+        let assigneeText = schema.hasAssigneeName ? "t.assignee_name" : "NULL"
+        return """
+            SELECT t.id, t.ticket_id, t.title, t.description, t.status, t.priority, t.machine_id,
+                   m.machine_type, m.model, m.location, t.reported_by, r.full_name,
+                   t.assigned_to, a.full_name, \(assigneeText), t.created_at, t.scheduled_date,
+                   \(machineDown), \(deletedAt)
+            FROM tickets AS t
+            LEFT JOIN machines AS m ON m.id = t.machine_id
+            LEFT JOIN users AS r ON r.id = t.reported_by
+            LEFT JOIN users AS a ON a.id = t.assigned_to
+            WHERE \(filter.sql)
+            """
+    }
+
+    /// The tickets the filter selects, with their joined fields.
+    public func tickets(where filter: TicketFilter) throws(StoreError) -> [TicketRecord] {
+        let sql = selectSQL(where: filter)
+        do {
+            return try queue.read { db in
+                let rows = try Row.fetchCursor(db, sql: sql, arguments: filter.statementArguments)
+                var records: [TicketRecord] = []
+                while let row = try rows.next() {
+                    records.append(Self.record(row))
+                }
+                // Sorted here, not by ORDER BY, which would make SQLite walk the rowid order:
+                // a full scan instead of the rule's index.
+                records.sort { $0.id < $1.id }
+                return records
+            }
+        } catch {
+            throw StoreError.from(error, path: path, doing: "read tickets")
+        }
+    }
+
+    /// `EXPLAIN QUERY PLAN` of the rule's query, one detail line per step.
+    public func queryPlan(where filter: TicketFilter) throws(StoreError) -> [String] {
+        let sql = "EXPLAIN QUERY PLAN " + selectSQL(where: filter)
+        do {
+            return try queue.read { db in
+                try Row.fetchAll(db, sql: sql, arguments: filter.statementArguments).map { row in
+                    row.text(at: 3) ?? ""
+                }
+            }
+        } catch {
+            throw StoreError.from(error, path: path, doing: "explain a rule's query")
+        }
+    }
+
+    /// Runs a read-only statement and returns its rows as text (for `import-legacy` and
+    /// diagnostics).
+    public func rows(sql: String, arguments: [SQLArgument] = []) throws(StoreError) -> [[String?]] {
+        do {
+            return try queue.read { db in
+                try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments.map(\.databaseValue))).map { row in
+                    (0..<row.count).map { row.text(at: $0) }
+                }
+            }
+        } catch {
+            throw StoreError.from(error, path: path, doing: "read")
+        }
+    }
+
+    public func tableExists(_ name: String) throws(StoreError) -> Bool {
+        do {
+            return try queue.read { db in try db.tableExists(name) }
+        } catch {
+            throw StoreError.from(error, path: path, doing: "inspect the schema")
+        }
+    }
+
+    private static func record(_ row: Row) -> TicketRecord {
+        TicketRecord(
+            id: row.integer(at: 0) ?? 0,
+            ticketID: row.text(at: 1),
+            title: row.text(at: 2),
+            description: row.text(at: 3),
+            status: row.text(at: 4),
+            priority: row.text(at: 5),
+            machineID: row.integer(at: 6),
+            machineType: row.text(at: 7),
+            machineModel: row.text(at: 8),
+            machineLocation: row.text(at: 9),
+            reportedBy: row.integer(at: 10),
+            reporterName: row.text(at: 11),
+            assignedTo: row.integer(at: 12),
+            assigneeName: row.text(at: 13),
+            assigneeNameText: row.text(at: 14),
+            createdAt: row.text(at: 15),
+            scheduledDate: row.text(at: 16),
+            isMachineDown: (row.integer(at: 17) ?? 0) != 0,
+            deletedAt: row.text(at: 18)
+        )
+    }
+}
+
+extension Row {
+    /// The column as text whatever its storage class: the app's data is not always typed
+    /// the way its schema says. Invalid UTF-8 is repaired (U+FFFD), never a crash.
+    func text(at index: Int) -> String? {
+        switch (self[index] as DatabaseValue).storage {
+        case .null: nil
+        case .string(let text): text
+        case .int64(let value): String(value)
+        case .double(let value): String(value)
+        case .blob(let data): String(decoding: data, as: UTF8.self)
+        }
+    }
+
+    /// The column as an integer, or nil when it is NULL or not a whole number.
+    func integer(at index: Int) -> Int64? {
+        switch (self[index] as DatabaseValue).storage {
+        case .int64(let value): value
+        case .double(let value) where value.rounded() == value && value.magnitude < 9e18: Int64(value)
+        case .string(let text): Int64(text.trimmingCharacters(in: .whitespaces))
+        default: nil
+        }
+    }
+}
+
+extension SQLArgument {
+    var databaseValue: DatabaseValue {
+        switch self {
+        case .text(let text): text.databaseValue
+        case .integer(let value): value.databaseValue
+        }
+    }
+}
+
+extension TicketFilter {
+    var statementArguments: StatementArguments {
+        StatementArguments(arguments.map(\.databaseValue))
+    }
+}
+
+extension Duration {
+    var timeInterval: TimeInterval {
+        let (seconds, attoseconds) = components
+        return TimeInterval(seconds) + TimeInterval(attoseconds) / 1e18
+    }
+}
+
+extension StoreError {
+    /// Maps a GRDB/SQLite error to a store error that says what was being done.
+    static func from(_ error: any Error, path: String, doing action: String) -> StoreError {
+        if let error = error as? StoreError {
+            return StoreError(error.kind, path: error.path.isEmpty ? path : error.path, message: error.message)
+        }
+        if let error = error as? DatabaseError {
+            let detail = error.message ?? "\(error.resultCode)"
+            switch error.resultCode.primaryResultCode {
+            case .SQLITE_BUSY, .SQLITE_LOCKED:
+                return StoreError(.busy, path: path, message: "could not \(action): the database is locked (\(detail))")
+            case .SQLITE_CANTOPEN, .SQLITE_NOTADB, .SQLITE_PERM, .SQLITE_AUTH:
+                return StoreError(.cannotOpen, path: path, message: "could not \(action): \(detail)")
+            default:
+                return StoreError(.other, path: path, message: "could not \(action): \(detail)")
+            }
+        }
+        return StoreError(.other, path: path, message: "could not \(action): \(error)")
+    }
+}

@@ -1,0 +1,56 @@
+import ArgumentParser
+import OverduedConfig
+import Scheduler
+import Store
+
+/// `overdued check-config`: everything `run` would check before starting, and the query
+/// plan of each rule, without changing anything.
+struct CheckConfigCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check-config",
+        abstract: "Validate the config: keys, durations, zones, rules, destinations, secret files, databases."
+    )
+
+    @OptionGroup var options: ConfigOption
+
+    func run() throws {
+        let config = try loadConfig(options)
+        var problems: [String] = []
+        var tickets: TicketsDatabase?
+        do {
+            tickets = try TicketsDatabase(path: config.store.ticketsDatabase, busyTimeout: config.store.busyTimeout)
+        } catch {
+            problems.append("store.tickets_database: \(error.message) (\(error.path))")
+        }
+        if let problem = StateDatabaseCheck.problem(path: config.store.stateDatabase) {
+            problems.append("store.state_database: \(problem)")
+        }
+        guard problems.isEmpty, let tickets else {
+            printError("\(config.sourcePath): \(problems.count == 1 ? "1 problem" : "\(problems.count) problems")\n"
+                + problems.map { "  - \($0)" }.joined(separator: "\n"))
+            throw ExitCode(1)
+        }
+        print("\(config.sourcePath): valid")
+        print("  tickets database: \(config.store.ticketsDatabase) (read-only, zone \(config.store.timeZone.identifier))")
+        print("  state database:   \(config.store.stateDatabase)")
+        print("  schedule:         every \(DurationText.format(config.schedule.interval))\(config.schedule.align ? ", aligned to the clock" : "")")
+        for rule in config.rules {
+            let filter = RuleQuery.filter(for: rule.match, now: .now, schema: tickets.schema)
+            let plan = (try? tickets.queryPlan(where: filter)) ?? []
+            print("  rule \(rule.name) → \(rule.destinations.joined(separator: ", "))")
+            for step in plan { print("      plan: \(step)") }
+        }
+        for destination in config.destinations {
+            let signed = destination.signingSecret == nil ? "" : ", signed"
+            print("  destination \(destination.name): \(destination.redactedURL) (\(Self.formatName(destination.format))\(signed), min_interval \(DurationText.format(destination.minInterval)), concurrency \(destination.concurrency))")
+        }
+    }
+
+    static func formatName(_ format: PayloadFormat) -> String {
+        switch format {
+        case .standard: "standard"
+        case .legacy: "legacy"
+        case .template(let path, _): "template \(path)"
+        }
+    }
+}

@@ -1,0 +1,109 @@
+import ArgumentParser
+import Foundation
+import Store
+
+/// `overdued demo`: a realistic tickets database and a config pointing at it and at
+/// `overdued sink`, to try overdued (and to make benchmark data) without the real app.
+struct DemoCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo",
+        abstract: "Create a demo tickets database (1 % overdue) and a config for it."
+    )
+
+    @Option(help: ArgumentHelp("Folder to write into (created if missing).", valueName: "path"))
+    var dir = "demo"
+
+    @Option(help: "How many tickets to create.")
+    var tickets = 2_000
+
+    @Option(help: ArgumentHelp("Where the demo destination (overdued sink) listens.", valueName: "host:port"))
+    var sink = "127.0.0.1:8787"
+
+    @Option(help: "IANA zone of the naive dates in the demo database.")
+    var timezone = "America/Toronto"
+
+    func validate() throws {
+        guard tickets >= 1, tickets <= 50_000_000 else { throw ValidationError("--tickets must be between 1 and 50000000") }
+        guard TimeZone(identifier: timezone) != nil else { throw ValidationError("--timezone \(timezone) is not an IANA zone") }
+    }
+
+    func run() throws {
+        let folder = URL(fileURLWithPath: dir).standardizedFileURL.path
+        do {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        } catch {
+            printError("cannot create \(folder): \(error.localizedDescription)")
+            throw ExitCode(1)
+        }
+        let databasePath = folder + "/tickets.sqlite"
+        let configPath = folder + "/config.json"
+        guard !FileManager.default.fileExists(atPath: configPath) else {
+            printError("\(configPath) already exists; overdued demo never overwrites (remove the folder or choose another --dir)")
+            throw ExitCode(1)
+        }
+        let zone = TimeZone(identifier: timezone) ?? .gmt
+        let started = Date()
+        let summary: DemoTickets.Summary
+        do {
+            summary = try DemoTickets(ticketCount: tickets, now: started, timeZone: zone).write(to: databasePath)
+        } catch {
+            printError(error.description)
+            throw ExitCode(1)
+        }
+        let secretPath = folder + "/signing-secret"
+        let secret = "whsec_" + Data((0..<32).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
+        let config = DemoConfig.text(timezone: timezone, sink: sink)
+        do {
+            try Data((secret + "\n").utf8).write(to: URL(fileURLWithPath: secretPath))
+            try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: secretPath)
+            try Data(config.utf8).write(to: URL(fileURLWithPath: configPath))
+        } catch {
+            printError("cannot write the demo config in \(folder): \(error.localizedDescription)")
+            throw ExitCode(1)
+        }
+        let seconds = Date().timeIntervalSince(started)
+        print("""
+            wrote \(databasePath): \(summary.tickets) tickets (\(summary.overdueByOldRule) overdue by the old rule, \
+            \(summary.softDeleted) soft-deleted, \(summary.unreadableDates) with unreadable dates) in \(String(format: "%.1f", seconds)) s
+            wrote \(configPath) (destination: overdued sink on \(sink), signed with \(secretPath))
+            next:
+              overdued sink --listen \(sink) --signing-secret-file \(secretPath) &
+              overdued scan --config \(configPath) --dry-run
+              overdued once --config \(configPath)
+            """)
+    }
+}
+
+enum DemoConfig {
+    static func text(timezone: String, sink: String) -> String {
+        """
+        {
+          "store": {
+            "tickets_database": "tickets.sqlite",
+            "state_database": "state.sqlite",
+            "timezone": "\(timezone)"
+          },
+          "schedule": { "interval": "5m", "align": true },
+          "rules": [
+            {
+              "name": "overdue-assigned",
+              "match": { "status_in": ["received", "diagnostic"], "assigned": true },
+              "repeat": { "every": "24h", "on_change": ["assigned_to", "scheduled_date"] },
+              "destinations": ["sink"]
+            }
+          ],
+          "destinations": {
+            "sink": {
+              "url": "http://\(sink)/hooks/overdue",
+              "format": "legacy",
+              "signing_secret_file": "signing-secret",
+              "min_interval": "200ms",
+              "timeout": "10s"
+            }
+          },
+          "log": { "level": "info", "target": "auto" }
+        }
+
+        """
+    }
+}

@@ -1,0 +1,89 @@
+import ArgumentParser
+import Foundation
+import OverduedConfig
+import Scheduler
+import Store
+
+/// `overdued scan`: one evaluation of every rule. Without `--dry-run` the notifications and
+/// the dedup state are written in one transaction (the daemon's notifier, or `once`, sends them).
+struct ScanCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "scan",
+        abstract: "Evaluate every rule once and list the matches; without --dry-run, enqueue them."
+    )
+
+    @OptionGroup var options: ConfigOption
+
+    @Flag(help: "Decide and print, but write nothing.")
+    var dryRun = false
+
+    @Flag(help: "Print one JSON array instead of lines.")
+    var json = false
+
+    @Option(help: ArgumentHelp("Evaluate as if it were this instant (ISO 8601, e.g. 2026-11-24T15:00:00Z).", valueName: "instant"))
+    var now: Instant?
+
+    func run() throws {
+        let config = try loadConfig(options)
+        let stores = try OpenStores(config)
+        let instant = now?.date ?? Date()
+        let engine = RulesEngine(rules: config.rules, timeZone: config.store.timeZone)
+        let report: ScanReport
+        do {
+            report = try engine.scan(tickets: stores.tickets, outbox: stores.outbox, now: instant)
+            if !dryRun {
+                try stores.outbox.enqueue(report.notifications, dedup: report.dedupRecords)
+            }
+        } catch {
+            printError(error.description)
+            throw ExitCode(1)
+        }
+        for bad in report.badRows {
+            printError("warning: \(bad)")
+        }
+        if json {
+            print(ScanOutput.json(report))
+        } else {
+            for line in ScanOutput.lines(report) { print(line) }
+            let suppressed = report.matches.count - report.matches.filter(\.isEnqueued).count
+            let verb = dryRun ? "would enqueue" : "enqueued"
+            printError("\(report.matches.count) matches, \(verb) \(report.enqueuedCount) notifications, \(suppressed) suppressed, \(report.badRows.count) rows skipped")
+        }
+    }
+}
+
+/// How scan results are printed (shared by `scan` and `once`).
+enum ScanOutput {
+    static func json(_ report: ScanReport) -> String {
+        let items: [[String: Any]] = report.matches.map { match in
+            [
+                "rule": match.rule,
+                "ticket": match.ticket.ticket,
+                "ticket_id": match.ticket.ticketID,
+                "title": match.ticket.title,
+                "status": match.ticket.status,
+                "assigned_to": match.ticket.assignedTo.map { $0 as Any } ?? NSNull(),
+                "scheduled_date": match.ticket.scheduledDate,
+                "due_at": match.ticket.dueAt.formatted(.iso8601),
+                "overdue_seconds": match.overdueSeconds,
+                "action": match.isEnqueued ? "enqueue" : "suppressed",
+                "reason": match.isEnqueued ? "" : match.decision.reason,
+                "destinations": match.isEnqueued ? match.destinations : [],
+            ]
+        }
+        guard let data = try? JSONSerialization.data(withJSONObject: items, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]) else {
+            return "[]"
+        }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    static func lines(_ report: ScanReport) -> [String] {
+        report.matches.map { match in
+            let overdue = DurationText.format(.seconds(match.overdueSeconds / 60 * 60))
+            let head = "\(match.rule)  \(match.ticket.ticketID) (#\(match.ticket.ticket))  scheduled \(match.ticket.scheduledDate)  overdue \(overdue)"
+            return match.isEnqueued
+                ? "enqueue     \(head)  → \(match.destinations.joined(separator: ", "))"
+                : "suppressed  \(head)  (\(match.decision.reason))"
+        }
+    }
+}

@@ -1,0 +1,84 @@
+import ArgumentParser
+import Foundation
+import Logging
+import OverduedConfig
+import Store
+import Systemd
+
+/// Loads and validates the config, or prints every problem and exits 1.
+func loadConfig(_ option: ConfigOption) throws -> Config {
+    let path = ConfigLoader.defaultPath(explicit: option.config)
+    do {
+        return try ConfigLoader().load(path: path)
+    } catch {
+        printError(error.description)
+        throw ExitCode(1)
+    }
+}
+
+/// The two databases a config names, opened; failures name the file and exit 1.
+struct OpenStores {
+    let tickets: TicketsDatabase
+    let state: StateDatabase
+    let outbox: Outbox
+
+    init(_ config: Config) throws {
+        do {
+            tickets = try TicketsDatabase(path: config.store.ticketsDatabase, busyTimeout: config.store.busyTimeout)
+            state = try StateDatabase(path: config.store.stateDatabase, busyTimeout: config.store.busyTimeout)
+            outbox = Outbox(database: state)
+        } catch {
+            printError("\(config.sourcePath): \(error.description)")
+            throw ExitCode(1)
+        }
+    }
+}
+
+func printError(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}
+
+/// Parses `--now`: ISO 8601 with a zone (`2026-11-24T15:00:00Z`), fractional seconds allowed.
+struct Instant: ExpressibleByArgument {
+    let date: Date
+
+    init?(argument: String) {
+        let plain = ISO8601DateFormatter()
+        let fractional = ISO8601DateFormatter()
+        fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        guard let date = plain.date(from: argument) ?? fractional.date(from: argument) else { return nil }
+        self.date = date
+    }
+
+    static var defaultValueDescription: String { "now" }
+}
+
+enum LogSetup {
+    /// The log level every handler reads, so that a reload can change it in place.
+    static let level = LevelBox(.info)
+
+    /// Sends logs to the journal natively when stderr is the journal or the config says so,
+    /// else readable lines on stderr.
+    static func bootstrap(_ settings: LogSettings?, forceStderr: Bool = false) {
+        level.set(Logger.Level(settings?.level ?? .info))
+        let target = settings?.target ?? .auto
+        let useJournal = !forceStderr && (target == .journal || (target == .auto && JournalStream.stderrIsJournal()))
+        LoggingSystem.bootstrap { _ -> any LogHandler in
+            if useJournal { return SharedLevelHandler(JournalLogHandler(), level: level) }
+            return SharedLevelHandler(StderrLogHandler(), level: level)
+        }
+    }
+}
+
+extension Logger.Level {
+    init(_ name: LogLevelName) {
+        switch name {
+        case .trace: self = .trace
+        case .debug: self = .debug
+        case .info: self = .info
+        case .notice: self = .notice
+        case .warning: self = .warning
+        case .error: self = .error
+        }
+    }
+}
