@@ -75,10 +75,19 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // `overdued run`: the tick loop and the notifier wired under systemd.
+        .target(
+            name: "Daemon",
+            dependencies: [
+                "OverduedConfig", "Store", "Scheduler", "Notifier", "Systemd",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "overdued",
             dependencies: [
-                "OverduedConfig", "Store", "Scheduler", "Notifier", "Systemd",
+                "OverduedConfig", "Store", "Scheduler", "Notifier", "Systemd", "Daemon",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -94,6 +103,7 @@ let package = Package(
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ], swiftSettings: strict),
         .testTarget(name: "SystemdTests", dependencies: ["Systemd"], swiftSettings: strict),
+        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "OverduedConfig"], swiftSettings: strict),
         .testTarget(name: "OverduedTests", dependencies: ["OverduedConfig", "Store"], swiftSettings: strict),
     ]
 )

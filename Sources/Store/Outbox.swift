@@ -172,6 +172,22 @@ public final class Outbox: Sendable {
         }
     }
 
+    /// Writes imported dedup records, except where overdued's own record is newer. Returns
+    /// how many were written.
+    public func importDedup(_ records: [DedupRecord]) throws(StoreError) -> Int {
+        try database.write("import dedup state") { db in
+            var written = 0
+            for record in records {
+                let existing = try Int64.fetchOne(db, sql: "SELECT last_notified_at FROM dedup_state WHERE rule = ? AND ticket = ?",
+                                                  arguments: [record.rule, record.ticket])
+                if let existing, existing >= record.lastNotifiedAt.unixMilliseconds { continue }
+                try Self.upsert([record], db)
+                written += 1
+            }
+            return written
+        }
+    }
+
     /// The dedup records of these tickets for this rule.
     public func dedupRecords(rule: String, tickets: [Int64]) throws(StoreError) -> [Int64: DedupRecord] {
         try database.read("read dedup state") { db in

@@ -113,6 +113,12 @@ public final class TicketsDatabase: Sendable {
         }
     }
 
+    /// tickets.id of a human ticket id (`IGP-2026-0042`), if there is one.
+    public func internalID(ticketID: String) throws(StoreError) -> Int64? {
+        let first = try rows(sql: "SELECT id FROM tickets WHERE ticket_id = ?", arguments: [.text(ticketID)]).first?.first
+        return first.flatMap { $0 }.flatMap { Int64($0) }
+    }
+
     public func tableExists(_ name: String) throws(StoreError) -> Bool {
         do {
             return try queue.read { db in try db.tableExists(name) }

@@ -48,3 +48,18 @@ public struct SharedLevelHandler<Handler: LogHandler>: LogHandler {
         handler.log(event: event)
     }
 }
+
+extension Logger.Level {
+    /// The swift-log level for a config `log.level` name (spelled as in the config).
+    public init?(configName name: String) {
+        switch name {
+        case "trace": self = .trace
+        case "debug": self = .debug
+        case "info": self = .info
+        case "notice": self = .notice
+        case "warning": self = .warning
+        case "error": self = .error
+        default: return nil
+        }
+    }
+}

@@ -11,7 +11,8 @@ struct Overdued: AsyncParsableCommand {
         abstract: "Notifies people about overdue maintenance tickets, by webhook, under systemd.",
         version: version,
         subcommands: [
-            CheckConfigCommand.self, ScanCommand.self, DemoCommand.self,
+            RunCommand.self, CheckConfigCommand.self, ScanCommand.self, OnceCommand.self, HistoryCommand.self,
+            QueueCommand.self, SendTestCommand.self, DemoCommand.self, SinkCommand.self, ImportLegacyCommand.self,
         ]
     )
 }

@@ -60,7 +60,7 @@ enum LogSetup {
     /// Sends logs to the journal natively when stderr is the journal or the config says so,
     /// else readable lines on stderr.
     static func bootstrap(_ settings: LogSettings?, forceStderr: Bool = false) {
-        level.set(Logger.Level(settings?.level ?? .info))
+        level.set(Logger.Level(configName: (settings?.level ?? .info).rawValue) ?? .info)
         let target = settings?.target ?? .auto
         let useJournal = !forceStderr && (target == .journal || (target == .auto && JournalStream.stderrIsJournal()))
         LoggingSystem.bootstrap { _ -> any LogHandler in
@@ -70,15 +70,3 @@ enum LogSetup {
     }
 }
 
-extension Logger.Level {
-    init(_ name: LogLevelName) {
-        switch name {
-        case .trace: self = .trace
-        case .debug: self = .debug
-        case .info: self = .info
-        case .notice: self = .notice
-        case .warning: self = .warning
-        case .error: self = .error
-        }
-    }
-}

@@ -1,0 +1,296 @@
+import Dispatch
+import Foundation
+public import Logging
+import Notifier
+public import OverduedConfig
+import Scheduler
+import Store
+import Synchronization
+public import Systemd
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `overdued run`: the tick loop and the notifier under systemd. It speaks to the service
+/// manager at fixed moments only: `READY=1` once the config is loaded and the stores are
+/// open, `STATUS=` after every tick and reload, `RELOADING=1`/`READY=1` around a reload,
+/// `WATCHDOG=1` while both loops make progress, `STOPPING=1` on the way out.
+public final class Daemon: Sendable {
+    public struct StartError: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    private let configPath: String
+    private let loader: ConfigLoader
+    private let logger: Logger
+    private let levels: LevelBox
+    private let version: String
+    private let notify = NotifySocket()
+    private let outbox: Outbox
+    private let notifier: Notifier
+    private let tickLoop: Mutex<TickLoop?> = Mutex(nil)
+    private let gate: SharedWatchdogGate?
+    private let state: Mutex<Running>
+    private let stopSignal = Mutex<CheckedContinuation<Void, Never>?>(nil)
+    private let stopRequested = Atomic<Bool>(false)
+    private let signalQueue = DispatchQueue(label: "overdued.signals")
+    /// Dispatch sources are not `Sendable`; these are set up once in `run()` before any
+    /// handler can fire, and only kept alive here.
+    nonisolated(unsafe) private var sources: [any DispatchSourceProtocol] = []
+
+    /// What a reload swaps as one unit.
+    private struct Running {
+        var config: Config
+        var tickets: TicketsDatabase
+        var engine: RulesEngine
+        var status = StatusLine()
+        /// Rows already warned about (ticket → problem): one warning per bad row and
+        /// process, not one every tick.
+        var warnedBadRows: [Int64: String] = [:]
+    }
+
+    /// Signals that the daemon handles, ignored first thing so that one arriving before its
+    /// handler exists does not kill the process (SIGHUP's default action is to terminate).
+    public static let handledSignals: [Int32] = [SIGHUP, SIGTERM, SIGINT, SIGUSR1]
+
+    public static func ignoreHandledSignals() {
+        for number in handledSignals { signal(number, SIG_IGN) }
+    }
+
+    public init(configPath: String, config: Config, loader: ConfigLoader, levels: LevelBox, version: String, logger: Logger) throws(StartError) {
+        self.configPath = configPath
+        self.loader = loader
+        self.logger = logger
+        self.levels = levels
+        self.version = version
+        let tickets: TicketsDatabase
+        let stateDatabase: StateDatabase
+        do {
+            tickets = try TicketsDatabase(path: config.store.ticketsDatabase, busyTimeout: config.store.busyTimeout)
+            stateDatabase = try StateDatabase(path: config.store.stateDatabase, busyTimeout: config.store.busyTimeout)
+        } catch {
+            throw StartError(description: error.description)
+        }
+        outbox = Outbox(database: stateDatabase)
+        state = Mutex(Running(config: config, tickets: tickets,
+                              engine: RulesEngine(rules: config.rules, timeZone: config.store.timeZone)))
+        let watchdog = notify.watchdogInterval
+        gate = watchdog.map { SharedWatchdogGate(limits: Self.limits(config, watchdog: $0)) }
+        let gate = self.gate
+        notifier = Notifier(outbox: outbox, destinations: config.destinations, userAgentVersion: version, logger: logger,
+                            onHeartbeat: { _ in gate?.notifierBeat() })
+    }
+
+    /// A tick may take this long before the watchdog pings stop: well above a normal tick
+    /// and a database wait (`busy_timeout`), well below "hung".
+    static func limits(_ config: Config, watchdog: Duration) -> WatchdogGate.Limits {
+        let budget = max(.seconds(20), config.store.busyTimeout * 4)
+        return WatchdogGate.Limits(tickInterval: config.schedule.interval, tickBudget: budget, watchdogInterval: watchdog)
+    }
+
+    /// Runs until SIGTERM or SIGINT; returns after a clean stop.
+    public func run() async {
+        installSignalHandlers()
+        let config = state.withLock { $0.config }
+        let loop = TickLoop(schedule: TickSchedule(interval: config.schedule.interval, align: config.schedule.align),
+                            logger: logger) { [self] due in tick(due: due) }
+        tickLoop.withLock { $0 = loop }
+        startWatchdogPings()
+        logger.notice("overdued \(version) started: \(config.rules.count) rule(s), \(config.destinations.count) destination(s), tick every \(DurationText.format(config.schedule.interval))",
+                      metadata: ["event": "start"])
+        notify.ready(status: state.withLock { $0.status.text })
+        let delivery = Task { await notifier.run() }
+        loop.start()
+        await withCheckedContinuation { continuation in
+            let stopNow = stopSignal.withLock { waiting -> Bool in
+                waiting = continuation
+                return stopRequested.load(ordering: .sequentiallyConsistent)
+            }
+            if stopNow { resumeStop() }
+        }
+        notify.stopping(status: "stopping")
+        logger.notice("stopping: no new ticks; in-flight deliveries get up to 5s, the rest stays queued", metadata: ["event": "stop"])
+        loop.stop()
+        await notifier.shutdown(grace: .seconds(5))
+        delivery.cancel()
+        await delivery.value
+        logger.notice("stopped", metadata: ["event": "stop"])
+    }
+
+    // MARK: signals
+
+    private func installSignalHandlers() {
+        var installed: [any DispatchSourceProtocol] = []
+        for number in Self.handledSignals {
+            let source = DispatchSource.makeSignalSource(signal: number, queue: signalQueue)
+            source.setEventHandler { @Sendable [weak self] in
+                guard let self else { return }
+                switch number {
+                case SIGHUP: reload()
+                case SIGUSR1:
+                    logger.info("SIGUSR1: checking now", metadata: ["event": "tick"])
+                    tickLoop.withLock { $0 }?.tickNow()
+                default: requestStop()
+                }
+            }
+            source.resume()
+            installed.append(source)
+        }
+        sources = installed
+    }
+
+    private func requestStop() {
+        stopRequested.store(true, ordering: .sequentiallyConsistent)
+        resumeStop()
+    }
+
+    private func resumeStop() {
+        let continuation = stopSignal.withLock { waiting -> CheckedContinuation<Void, Never>? in
+            defer { waiting = nil }
+            return waiting
+        }
+        continuation?.resume()
+    }
+
+    // MARK: reload
+
+    /// SIGHUP: validate the whole new file first; swap atomically or keep the old one.
+    func reload() {
+        notify.reloading()
+        let current = state.withLock { $0.config }
+        let candidate: Result<Config, ConfigError>
+        do {
+            candidate = .success(try loader.load(path: configPath))
+        } catch {
+            candidate = .failure(error)
+        }
+        var plan = ConfigReload.plan(current: current, candidate: candidate)
+        var newTickets: TicketsDatabase?
+        if case .apply(let config, _, true) = plan {
+            do {
+                newTickets = try TicketsDatabase(path: config.store.ticketsDatabase, busyTimeout: config.store.busyTimeout)
+            } catch {
+                plan = .refuse(problems: ["store.tickets_database: \(error.description)"])
+            }
+        }
+        switch plan {
+        case .refuse(let problems):
+            logger.error("reload refused, still running on the previous config: \(problems.joined(separator: "; "))",
+                         metadata: ["event": "reload_failed"])
+            let text = state.withLock { running -> String in
+                running.status.alert = "reload failed (\(problems.count) problem\(problems.count == 1 ? "" : "s")), running on the previous config"
+                return running.status.text
+            }
+            notify.ready(status: text)
+        case .apply(let config, let changes, _):
+            let text = state.withLock { running -> String in
+                running.config = config
+                if let newTickets { running.tickets = newTickets }
+                running.engine = RulesEngine(rules: config.rules, timeZone: config.store.timeZone)
+                running.status.alert = nil
+                return running.status.text
+            }
+            levels.set(Logger.Level(configName: config.log.level.rawValue) ?? .info)
+            notifier.update(destinations: config.destinations)
+            tickLoop.withLock { $0 }?.update(schedule: TickSchedule(interval: config.schedule.interval, align: config.schedule.align))
+            if let gate, let watchdog = notify.watchdogInterval { gate.setLimits(Self.limits(config, watchdog: watchdog)) }
+            logger.notice("reloaded \(configPath): \(changes.isEmpty ? "no changes" : "changed " + changes.joined(separator: ", "))",
+                          metadata: ["event": "reload"])
+            notify.ready(status: text)
+        }
+    }
+
+    // MARK: ticks
+
+    /// One tick: evaluate every rule, enqueue, wake the notifier, report. A busy database
+    /// skips the tick (the next one retries); nothing here can take the process down.
+    private func tick(due: Date) {
+        gate?.tickStarted()
+        let (tickets, engine) = state.withLock { ($0.tickets, $0.engine) }
+        let started = ContinuousClock.now
+        var summary: (matches: Int, enqueued: Int)?
+        var alert: String?
+        do {
+            let report = try engine.scan(tickets: tickets, outbox: outbox, now: due)
+            try outbox.enqueue(report.notifications, dedup: report.dedupRecords)
+            if !report.notifications.isEmpty { notifier.wake() }
+            logBadRows(report.badRows)
+            for match in report.matches {
+                logger.debug("\(match.ticket.ticketID) overdue by rule \(match.rule): \(match.isEnqueued ? "enqueued" : match.decision.reason)",
+                             metadata: ["event": "match", "rule": "\(match.rule)", "ticket": "\(match.ticket.ticket)",
+                                        "ticket_id": "\(match.ticket.ticketID)"])
+            }
+            for notification in report.notifications {
+                logger.info("enqueued \(notification.ticketID) for \(notification.destination) (rule \(notification.rule))",
+                            metadata: ["event": "enqueue", "rule": "\(notification.rule)", "ticket": "\(notification.ticket)",
+                                       "ticket_id": "\(notification.ticketID)", "destination": "\(notification.destination)",
+                                       "notification_id": "\(notification.id)"])
+            }
+            summary = (report.matches.count, report.enqueuedCount)
+        } catch {
+            alert = error.kind == .busy ? "last tick skipped: database busy" : "last tick failed"
+            logger.warning("tick skipped, retrying next tick: \(error.description)", metadata: ["event": "tick"])
+        }
+        let elapsed = ContinuousClock.now - started
+        let counts = try? outbox.counts()
+        let next = tickLoop.withLock { $0 }?.nextTickAt
+        let text = state.withLock { running -> String in
+            running.status.lastTick = due
+            if let summary { (running.status.matches, running.status.enqueued) = summary }
+            running.status.queueDepth = counts?.depth ?? running.status.queueDepth
+            running.status.dead = counts?.dead ?? running.status.dead
+            running.status.nextTick = next
+            if alert != nil || running.status.alert?.hasPrefix("last tick") == true { running.status.alert = alert }
+            return running.status.text
+        }
+        if let summary {
+            logger.info("tick: \(summary.matches) matches, \(summary.enqueued) enqueued in \(elapsed.milliseconds) ms",
+                        metadata: ["event": "tick", "duration_ms": "\(elapsed.milliseconds)"])
+        }
+        gate?.tickFinished()
+        notify.status(text)
+    }
+
+    private func logBadRows(_ rows: [BadRow]) {
+        let fresh = state.withLock { running -> [BadRow] in
+            rows.filter { row in
+                guard running.warnedBadRows[row.ticket] != row.problem else { return false }
+                running.warnedBadRows[row.ticket] = row.problem
+                return true
+            }
+        }
+        for row in fresh {
+            logger.warning("\(row)", metadata: ["event": "bad_row", "ticket": "\(row.ticket)", "ticket_id": "\(row.ticketID ?? "")"])
+        }
+    }
+
+    // MARK: watchdog
+
+    /// Pings at half of `WATCHDOG_USEC`, only while the gate sees both loops alive: a hung
+    /// tick (a lock held forever) or a stuck notifier stops the pings and systemd restarts us.
+    private func startWatchdogPings() {
+        guard let gate, let interval = notify.watchdogPingInterval else { return }
+        let queue = DispatchQueue(label: "overdued.watchdog")
+        let timer = DispatchSource.makeTimerSource(queue: queue)
+        timer.schedule(deadline: .now(), repeating: .milliseconds(Int(max(interval.milliseconds, 100))))
+        let notify = notify
+        let logger = logger
+        let withheld = Mutex(false)
+        timer.setEventHandler { @Sendable in
+            switch gate.verdict() {
+            case .ping:
+                notify.watchdog()
+                withheld.withLock { $0 = false }
+            case .withhold(let reason):
+                let first = withheld.withLock { was -> Bool in
+                    defer { was = true }
+                    return !was
+                }
+                if first { logger.error("watchdog pings stopped: \(reason)") }
+            }
+        }
+        timer.resume()
+        sources.append(timer)
+    }
+}

@@ -1,0 +1,53 @@
+import Foundation
+import Logging
+import Store
+
+/// What every destination's worker shares: the outbox, the one HTTP client, the clock, and
+/// the notifier-wide stop flag and in-flight count that `shutdown(grace:)` watches.
+final class DeliveryContext: Sendable {
+    let outbox: Outbox
+    let transport: WebhookTransport
+    let logger: Logger
+    let userAgentVersion: String
+    let now: @Sendable () -> Date
+    let jitter: @Sendable (Duration) -> Duration
+    private let state = LockedState((stopping: false, inFlight: 0))
+
+    init(outbox: Outbox, transport: WebhookTransport, logger: Logger, userAgentVersion: String,
+         now: @escaping @Sendable () -> Date, jitter: @escaping @Sendable (Duration) -> Duration) {
+        self.outbox = outbox
+        self.transport = transport
+        self.logger = logger
+        self.userAgentVersion = userAgentVersion
+        self.now = now
+        self.jitter = jitter
+    }
+
+    var isStopping: Bool { state.withLock { $0.stopping } }
+    var inFlight: Int { state.withLock { $0.inFlight } }
+
+    func stop() {
+        state.withLock { $0.stopping = true }
+    }
+
+    func requestStarted() {
+        state.withLock { $0.inFlight += 1 }
+    }
+
+    func requestEnded() {
+        state.withLock { $0.inFlight -= 1 }
+    }
+}
+
+/// How one drain or run went for one destination.
+struct DeliveryTally: Sendable, Equatable {
+    var delivered = 0
+    var retried = 0
+    var dead = 0
+    var attempts = 0
+
+    static func + (left: DeliveryTally, right: DeliveryTally) -> DeliveryTally {
+        DeliveryTally(delivered: left.delivered + right.delivered, retried: left.retried + right.retried,
+                      dead: left.dead + right.dead, attempts: left.attempts + right.attempts)
+    }
+}

@@ -1,0 +1,189 @@
+public import Foundation
+public import Logging
+public import OverduedConfig
+public import Store
+
+/// What `drain(until:)` did, for `overdued once`.
+public struct DrainResult: Sendable, Equatable {
+    /// Notifications delivered during the drain.
+    public var delivered: Int
+    /// Notifications still queued afterwards (pending or waiting for a retry), all destinations.
+    public var retrying: Int
+    /// Notifications given up during the drain.
+    public var dead: Int
+    /// HTTP attempts recorded during the drain.
+    public var attempts: Int
+
+    public init(delivered: Int, retrying: Int, dead: Int, attempts: Int) {
+        self.delivered = delivered
+        self.retrying = retrying
+        self.dead = dead
+        self.attempts = attempts
+    }
+}
+
+/// What `send-test` reports.
+public struct TestResult: Sendable, Equatable {
+    /// The `webhook-id` of the test request.
+    public var notificationID: String
+    public var httpStatus: Int?
+    public var latency: Duration
+    /// Why there was no response (timeout, refused...), without the URL.
+    public var error: String?
+    /// The first KB of the response body.
+    public var responseBody: String?
+
+    /// 2xx.
+    public var succeeded: Bool { httpStatus.map { (200..<300).contains($0) } ?? false }
+}
+
+/// Delivers the outbox: one `DestinationWorker` per destination over one shared HTTP client.
+///
+/// It holds no delivery state of its own: what is due, retried or dead is in the outbox, so
+/// a crash or restart resumes where the database says, sending anything not recorded as
+/// delivered again under the same `webhook-id`.
+public final class Notifier: Sendable {
+    private let context: DeliveryContext
+    private let onHeartbeat: @Sendable (Date) -> Void
+    private let supervisorWake = WakeSignal()
+    private let state: LockedState<State>
+
+    private struct State {
+        var destinations: [DestinationSpec]
+        var workers: [String: DestinationWorker] = [:]
+    }
+
+    /// The longest time between two heartbeats, idle or not.
+    public static let heartbeatInterval: Duration = .seconds(1)
+
+    /// - Parameters:
+    ///   - userAgentVersion: sent as `User-Agent: overdued/<version>`.
+    ///   - now: the wall clock for payload times, due times and records; tests inject one.
+    ///   - onHeartbeat: called by `run()` at least every `heartbeatInterval`, from the loop
+    ///     that supervises the workers, so a hung notifier stops it (systemd watchdog gate).
+    ///   - jitter: the retry backoff's random source (see `RetryPolicy`).
+    public init(outbox: Outbox, destinations: [DestinationSpec], userAgentVersion: String, logger: Logger,
+                now: @escaping @Sendable () -> Date = Date.init,
+                onHeartbeat: @escaping @Sendable (Date) -> Void = { _ in },
+                jitter: @escaping @Sendable (Duration) -> Duration = RetryPolicy.fullJitter) {
+        context = DeliveryContext(outbox: outbox, transport: WebhookTransport(), logger: logger,
+                                  userAgentVersion: userAgentVersion, now: now, jitter: jitter)
+        self.onHeartbeat = onHeartbeat
+        state = LockedState(State(destinations: destinations))
+    }
+
+    public var destinations: [DestinationSpec] { state.withLock { $0.destinations } }
+
+    /// Delivers continuously until the task is cancelled or `shutdown` is called. Call once.
+    public func run() async {
+        await withTaskGroup(of: Void.self) { group in
+            while !Task.isCancelled, !context.isStopping {
+                for worker in reconcileWorkers() {
+                    group.addTask { await self.keepRunning(worker) }
+                }
+                onHeartbeat(context.now())
+                await supervisorWake.wait(upTo: Self.heartbeatInterval)
+            }
+            for worker in state.withLock({ Array($0.workers.values) }) { worker.wake() }
+        }
+    }
+
+    /// New notifications were enqueued: look at the queues now. Nonblocking.
+    public func wake() {
+        supervisorWake.signal()
+        for worker in state.withLock({ Array($0.workers.values) }) { worker.wake() }
+    }
+
+    /// Swaps the destinations (config reload). Requests in flight finish with the settings
+    /// they started with; removed destinations stop taking work and keep their queue.
+    public func update(destinations: [DestinationSpec]) {
+        state.withLock { $0.destinations = destinations }
+        supervisorWake.signal()
+    }
+
+    /// Sends everything due now, and the retries that fall due before `deadline`; returns
+    /// when nothing more can be done before it. For `overdued once`; not while `run()` runs.
+    public func drain(until deadline: Date) async -> DrainResult {
+        let workers = destinations.map { DestinationWorker(spec: $0, context: context) }
+        let tally = await withTaskGroup(of: DeliveryTally.self) { group in
+            for worker in workers {
+                group.addTask { await worker.run(until: deadline) }
+            }
+            return await group.reduce(DeliveryTally(), +)
+        }
+        let queued: Int
+        do {
+            queued = try context.outbox.counts().depth
+        } catch {
+            context.logger.error("cannot count the queue: \(error)")
+            queued = 0
+        }
+        return DrainResult(delivered: tally.delivered, retrying: queued, dead: tally.dead, attempts: tally.attempts)
+    }
+
+    /// Stops taking work, lets requests in flight finish for up to `grace`, then cancels
+    /// them and closes the HTTP client. Whatever was not recorded as delivered stays queued.
+    public func shutdown(grace: Duration) async {
+        context.stop()
+        wake()
+        let end = ContinuousClock.now + grace
+        while context.inFlight > 0, ContinuousClock.now < end {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        let left = context.inFlight
+        if left > 0 {
+            context.logger.notice("cancelling \(left) request(s) still in flight; they stay queued")
+        }
+        await context.transport.shutdown()
+    }
+
+    /// POSTs a test payload (`"type":"overdued.test"`) with the destination's headers and
+    /// signature; records nothing in the outbox.
+    public func sendTest(destination: DestinationSpec) async -> TestResult {
+        let id = OverdueNotification.newID()
+        let sentAt = context.now()
+        let body = PayloadRenderer.testPayload(destination: destination.name, notificationID: id, sentAt: sentAt)
+        let request = WebhookRequest(body: body, notificationID: id, timestamp: sentAt, destination: destination,
+                                     userAgentVersion: context.userAgentVersion)
+        let result = await context.transport.post(request, to: destination, onSent: {})
+        return TestResult(notificationID: id, httpStatus: result.httpStatus, latency: result.duration,
+                          error: result.error, responseBody: result.responseBody)
+    }
+
+    /// Starts workers for new destinations, updates changed ones, retires removed ones.
+    /// Returns the workers to start.
+    private func reconcileWorkers() -> [DestinationWorker] {
+        state.withLock { state in
+            var started: [DestinationWorker] = []
+            let wanted = Dictionary(state.destinations.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+            for (name, spec) in wanted {
+                if let worker = state.workers[name] {
+                    if worker.spec != spec || worker.isRetiring { worker.update(spec) }
+                } else {
+                    let worker = DestinationWorker(spec: spec, context: context)
+                    state.workers[name] = worker
+                    started.append(worker)
+                }
+            }
+            for (name, worker) in state.workers where wanted[name] == nil && !worker.isRetiring {
+                worker.retire()
+            }
+            return started
+        }
+    }
+
+    /// Runs a worker until it is retired for good (a destination re-added while its old
+    /// worker was winding down gets that same worker back).
+    private func keepRunning(_ worker: DestinationWorker) async {
+        while true {
+            _ = await worker.run()
+            if Task.isCancelled || context.isStopping { return }
+            let removed = state.withLock { state in
+                guard worker.isRetiring else { return false }
+                state.workers[worker.name] = nil
+                return true
+            }
+            if removed { return }
+        }
+    }
+}

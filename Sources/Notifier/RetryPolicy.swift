@@ -1,0 +1,158 @@
+public import Foundation
+public import OverduedConfig
+public import Store
+
+/// Why an HTTP attempt produced no response.
+public struct TransportFailure: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Kind: Sendable, Equatable {
+        /// Connect or whole-request timeout.
+        case timeout
+        /// Refused, reset, closed before a response, DNS, TLS.
+        case connection
+        /// The request cannot be made at all (bad URL): retrying cannot help.
+        case invalidRequest
+        /// We cancelled it (shutdown): not an outcome of the receiver, not recorded.
+        case cancelled
+    }
+
+    public var kind: Kind
+    /// Human text; never holds the URL's path or query.
+    public var message: String
+
+    public init(_ kind: Kind, _ message: String) {
+        self.kind = kind
+        self.message = message
+    }
+
+    public var description: String { message }
+}
+
+/// What one attempt got back, as far as the retry decision is concerned.
+public enum AttemptResult: Sendable, Equatable {
+    case response(status: Int, retryAfter: String?)
+    case failure(TransportFailure)
+}
+
+/// The verdict on one attempt, with the reason shown in logs and `overdued queue`.
+public struct RetryDecision: Sendable, Equatable {
+    public enum Verdict: Sendable, Equatable {
+        case delivered
+        case retry(at: Date, after: Duration)
+        case dead
+    }
+
+    public var verdict: Verdict
+    public var reason: String
+
+    public init(_ verdict: Verdict, reason: String) {
+        self.verdict = verdict
+        self.reason = reason
+    }
+
+    /// The outbox transition this decision asks for.
+    public var outcome: DeliveryOutcome {
+        switch verdict {
+        case .delivered: .delivered
+        case .retry(let at, _): .retry(at: at)
+        case .dead: .dead(reason: reason)
+        }
+    }
+}
+
+/// Decides, from one attempt's result, whether a notification is delivered, tried again
+/// later, or given up. Pure: the time and the random source are arguments.
+///
+/// - 2xx: delivered.
+/// - 408, 429, 5xx, timeouts, connection errors: retry after exponential backoff with full
+///   jitter (a random delay in `0...min(max_backoff, initial_backoff·2^(attempt-1))`), so that
+///   many notifications failing together do not come back together; a `Retry-After` the
+///   receiver sends wins over the backoff, clamped to 1 s – 24 h.
+/// - Other 4xx and 3xx (redirects are not followed: a moved webhook is a config error): dead
+///   at once, since the same request will be refused again.
+/// - Dead as well when `retry.max_attempts` is reached, or when the next attempt would come
+///   later than `give_up_after` after the notification was queued.
+public struct RetryPolicy: Sendable {
+    public var spec: RetrySpec
+    /// Picks a delay in `0...ceiling`; injectable so tests can pin it.
+    public var jitter: @Sendable (_ ceiling: Duration) -> Duration
+
+    public static let minimumRetryAfter: TimeInterval = 1
+    public static let maximumRetryAfter: TimeInterval = 86_400
+
+    public init(spec: RetrySpec, jitter: @escaping @Sendable (_ ceiling: Duration) -> Duration = RetryPolicy.fullJitter) {
+        self.spec = spec
+        self.jitter = jitter
+    }
+
+    /// A uniformly random delay between zero and `ceiling`.
+    public static let fullJitter: @Sendable (Duration) -> Duration = { ceiling in
+        let seconds = ceiling.seconds
+        guard seconds > 0 else { return .zero }
+        return .milliseconds(Int64((Double.random(in: 0...seconds) * 1000).rounded()))
+    }
+
+    /// `min(max_backoff, initial_backoff · 2^(attempt-1))`: the upper bound of the jittered delay.
+    public func backoffCeiling(attempt: Int) -> Duration {
+        let exponent = Double(max(0, min(attempt - 1, 62)))
+        let seconds = min(spec.maxBackoff.seconds, spec.initialBackoff.seconds * pow(2, exponent))
+        return .milliseconds(Int64((seconds * 1000).rounded()))
+    }
+
+    /// - Parameters:
+    ///   - attempt: 1 for the first attempt.
+    ///   - queuedAt: when the notification was created; `give_up_after` counts from there.
+    public func decide(_ result: AttemptResult, attempt: Int, queuedAt: Date, now: Date) -> RetryDecision {
+        let retryAfterHeader: String?
+        let failure: String
+        switch result {
+        case .response(let status, let retryAfter):
+            switch status {
+            case 200..<300:
+                return RetryDecision(.delivered, reason: "HTTP \(status)")
+            case 408, 429, 500..<600:
+                retryAfterHeader = retryAfter
+                failure = "HTTP \(status)"
+            case 410:
+                return RetryDecision(.dead, reason: "HTTP 410 Gone: the receiver says this webhook no longer exists")
+            case 300..<400:
+                return RetryDecision(.dead, reason: "HTTP \(status): redirects are not followed; configure the final URL")
+            default:
+                return RetryDecision(.dead, reason: "HTTP \(status): the receiver refuses this request; it would refuse it again")
+            }
+        case .failure(let transport):
+            switch transport.kind {
+            case .invalidRequest:
+                return RetryDecision(.dead, reason: transport.message)
+            case .cancelled:
+                return RetryDecision(.retry(at: now, after: .zero), reason: "\(transport.message); left in the queue")
+            case .timeout, .connection:
+                retryAfterHeader = nil
+                failure = transport.message
+            }
+        }
+
+        if let maximum = spec.maxAttempts, attempt >= maximum {
+            return RetryDecision(.dead, reason: "\(failure); gave up after \(attempt) attempt(s) (retry.max_attempts = \(maximum))")
+        }
+
+        let delay: Duration
+        let how: String
+        if let header = retryAfterHeader, let asked = RetryAfter.delay(header, now: now) {
+            let clamped = min(max(asked, Self.minimumRetryAfter), Self.maximumRetryAfter)
+            delay = .milliseconds(Int64((clamped * 1000).rounded()))
+            how = "as Retry-After asks"
+        } else {
+            let ceiling = backoffCeiling(attempt: attempt)
+            delay = min(max(jitter(ceiling), .zero), ceiling)
+            how = "backoff up to \(DurationText.format(ceiling))"
+        }
+        let next = now.addingTimeInterval(delay.seconds)
+        let giveUpAt = queuedAt.addingTimeInterval(spec.giveUpAfter.seconds)
+        if next > giveUpAt {
+            return RetryDecision(.dead, reason: "\(failure); gave up: the next attempt would be more than "
+                                 + "\(DurationText.format(spec.giveUpAfter)) after it was queued (retry.give_up_after)")
+        }
+        return RetryDecision(.retry(at: next, after: delay),
+                             reason: "\(failure); attempt \(attempt + 1) in \(DurationText.format(delay)) (\(how))")
+    }
+}

@@ -1,0 +1,129 @@
+public import Foundation
+internal import Mustache
+public import Store
+
+/// A payload written by the operator as a Mustache template (`"format": {"template": "slack.mustache"}`),
+/// for receivers that want their own shape: Slack, ntfy, Teams, a ticketing API.
+///
+/// Inside a template, `{{name}}` is **JSON-string-escaped** (quotes, backslashes, line
+/// breaks), not HTML-escaped as Mustache does by default: ticket titles hold quotes and
+/// newlines, and one unescaped quote would make every notification of that ticket invalid
+/// JSON. So write `"text": "{{title}}"` — the quotes are the template's, the escaping is
+/// overdued's. `{{{name}}}` inserts the value raw (for numbers or the `*_json` values).
+///
+/// Variables (absent ones render empty and are false in `{{#section}}`):
+///
+/// | name | value |
+/// |---|---|
+/// | `type` | `ticket.overdue` |
+/// | `notification_id` | the notification id, also sent as `webhook-id` |
+/// | `rule` | the rule that matched |
+/// | `ticket` | tickets.id (number) |
+/// | `ticket_id`, `title`, `description`, `status`, `priority` | as in the app |
+/// | `machine` | `"<type> <model>"` or `N/A` (as in the legacy payload) |
+/// | `machine_type`, `machine_model`, `machine_location` | when known |
+/// | `is_machine_down` | true / false |
+/// | `assigned_to` | assignee name, `Équipe complète`, `Technicien #<id>` or `Non assigné` |
+/// | `assigned_to_id`, `assignee_name` | when known |
+/// | `reporter` | reporter name or `N/A`; `reporter_name` when known |
+/// | `created_at`, `scheduled_date` | as stored by the app |
+/// | `due_at`, `detected_at`, `sent_at` | ISO 8601 UTC with milliseconds |
+/// | `overdue_seconds`, `overdue_days`, `overdue_hours`, `overdue_minutes` | numbers |
+/// | `overdue_text` | `2 jour(s) 9h 26min` / `9h 26min` |
+/// | `legacy_json`, `standard_json` | the whole legacy / standard payload as JSON (use `{{{…}}}`) |
+///
+/// The rendered text must be valid JSON (an object or an array); otherwise rendering fails
+/// with the template's path and the parser's complaint, and the notification is dead rather
+/// than delivered as garbage.
+public enum TemplatePayload {
+    /// Our JSON content type, selected by a pragma put in front of every template.
+    static let contentTypeName = "OVERDUED_JSON"
+
+    private static let registration: Void = {
+        MustacheContentTypes.register(JSONStringContentType(), named: contentTypeName)
+    }()
+
+    struct JSONStringContentType: MustacheContentType {
+        func escapeText(_ text: String) -> String {
+            PayloadJSON.escaped(text)
+        }
+    }
+
+    /// Parses a template; throws a `PayloadError` naming the file for a syntax error.
+    static func parse(source: String, path: String) throws(PayloadError) -> MustacheTemplate {
+        _ = registration
+        do {
+            // No newline after the pragma: line numbers in parser errors stay the file's.
+            return try MustacheTemplate(string: "{{% CONTENT_TYPE: \(contentTypeName) }}" + source)
+        } catch {
+            throw PayloadError(.templateSyntax, "the template \(path) cannot be parsed: \(error)")
+        }
+    }
+
+    /// Renders the template and checks that the result is JSON.
+    public static func render(source: String, path: String, snapshot: TicketSnapshot, notificationID: String,
+                              sentAt: Date) throws(PayloadError) -> Data {
+        let template = try parse(source: source, path: path)
+        let text = template.render(variables(snapshot: snapshot, notificationID: notificationID, sentAt: sentAt))
+        let data = Data(text.utf8)
+        do {
+            let value = try JSONSerialization.jsonObject(with: data, options: [])
+            guard value is [String: Any] || value is [Any] else {
+                throw PayloadError(.templateOutputNotJSON, "the template \(path) must render a JSON object or array")
+            }
+        } catch let error as PayloadError {
+            throw error
+        } catch {
+            let excerpt = text.count > 300 ? String(text.prefix(300)) + "…" : text
+            throw PayloadError(.templateOutputNotJSON,
+                               "the template \(path) did not render valid JSON (\(error.localizedDescription)); "
+                               + "write \"{{name}}\" inside quotes for text values. Output: \(excerpt)")
+        }
+        return data
+    }
+
+    /// The values a template can use (see the table above).
+    public static func variables(snapshot: TicketSnapshot, notificationID: String, sentAt: Date) -> [String: any Sendable] {
+        let legacy = LegacyPayload(snapshot: snapshot, sentAt: sentAt)
+        let overdue = OverdueDuration(dueAt: snapshot.dueAt, sentAt: sentAt)
+        var values: [String: any Sendable] = [
+            "type": StandardPayload.eventType,
+            "notification_id": notificationID,
+            "rule": snapshot.rule,
+            "ticket": snapshot.ticket,
+            "ticket_id": snapshot.ticketID,
+            "title": snapshot.title,
+            "description": snapshot.description,
+            "status": snapshot.status,
+            "priority": snapshot.priority,
+            "machine": legacy.machine,
+            "is_machine_down": snapshot.isMachineDown,
+            "assigned_to": legacy.assignedTo,
+            "reporter": legacy.reporter,
+            "scheduled_date": snapshot.scheduledDate,
+            "due_at": PayloadTimestamp.iso8601(snapshot.dueAt),
+            "detected_at": PayloadTimestamp.iso8601(snapshot.detectedAt),
+            "sent_at": legacy.notificationSentAt,
+            "overdue_seconds": overdue.totalSeconds,
+            "overdue_days": overdue.days,
+            "overdue_hours": overdue.hours,
+            "overdue_minutes": overdue.minutes,
+            "overdue_text": overdue.frenchText,
+            "legacy_json": legacy.json.text,
+            "standard_json": StandardPayload.json(snapshot: snapshot, notificationID: notificationID, sentAt: sentAt).text,
+        ]
+        let optional: [String: (any Sendable)?] = [
+            "machine_type": snapshot.machine?.type,
+            "machine_model": snapshot.machine?.model,
+            "machine_location": snapshot.machine?.location,
+            "assigned_to_id": snapshot.assignedTo,
+            "assignee_name": snapshot.assigneeName,
+            "reporter_name": snapshot.reporterName,
+            "created_at": snapshot.createdAt,
+        ]
+        for (key, value) in optional {
+            if let value { values[key] = value }
+        }
+        return values
+    }
+}

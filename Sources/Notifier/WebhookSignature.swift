@@ -1,0 +1,72 @@
+internal import Crypto
+public import Foundation
+internal import OverduedConfig
+
+/// Standard Webhooks signing (https://www.standardwebhooks.com): the receiver can check that
+/// a request comes from us and was not replayed, with any of the spec's libraries.
+///
+/// `webhook-signature: v1,<base64(HMAC-SHA256(key, "{id}.{timestamp}.{body}"))>` where the
+/// key is the base64 part of the `whsec_` secret.
+public struct WebhookSignature: Sendable {
+    private let key: SymmetricKey
+
+    /// nil when the secret is not `whsec_` followed by base64 (the config loader refuses those).
+    public init?(secret: String) {
+        guard let bytes = SigningSecretFormat.keyBytes(secret) else { return nil }
+        key = SymmetricKey(data: bytes)
+    }
+
+    public init(keyBytes: [UInt8]) {
+        key = SymmetricKey(data: keyBytes)
+    }
+
+    /// The `webhook-signature` header value.
+    public func sign(id: String, timestamp: Int64, body: Data) -> String {
+        let mac = HMAC<SHA256>.authenticationCode(for: Self.signedContent(id: id, timestamp: timestamp, body: body), using: key)
+        return "v1," + Data(mac).base64EncodedString()
+    }
+
+    /// Why a received webhook did or did not verify.
+    public enum Verification: Sendable, Equatable, CustomStringConvertible {
+        case valid
+        case invalid(reason: String)
+
+        public var description: String {
+            switch self {
+            case .valid: "signature valid"
+            case .invalid(let reason): "signature INVALID: \(reason)"
+            }
+        }
+    }
+
+    /// Checks a request as a Standard Webhooks receiver does: one of the space-separated
+    /// `v1,` signatures must match, and the timestamp must be within `tolerance` of `now`
+    /// (5 minutes in the spec) so that a captured request cannot be replayed later.
+    public func verify(id: String?, timestamp: String?, signatureHeader: String?, body: Data,
+                       now: Date, tolerance: TimeInterval = 300) -> Verification {
+        guard let id, !id.isEmpty else { return .invalid(reason: "no webhook-id header") }
+        guard let timestamp else { return .invalid(reason: "no webhook-timestamp header") }
+        guard let seconds = Int64(timestamp.trimmingCharacters(in: .whitespaces)) else {
+            return .invalid(reason: "webhook-timestamp is not a number of seconds")
+        }
+        guard let signatureHeader, !signatureHeader.isEmpty else { return .invalid(reason: "no webhook-signature header") }
+        if abs(now.timeIntervalSince1970 - Double(seconds)) > tolerance {
+            return .invalid(reason: "webhook-timestamp is more than \(Int(tolerance)) s away from now")
+        }
+        let content = Self.signedContent(id: id, timestamp: seconds, body: body)
+        for candidate in signatureHeader.split(separator: " ") {
+            let parts = candidate.split(separator: ",", maxSplits: 1)
+            guard parts.count == 2, parts[0] == "v1", let mac = Data(base64Encoded: String(parts[1])) else { continue }
+            if HMAC<SHA256>.isValidAuthenticationCode(mac, authenticating: content, using: key) {
+                return .valid
+            }
+        }
+        return .invalid(reason: "no v1 signature matches the secret")
+    }
+
+    static func signedContent(id: String, timestamp: Int64, body: Data) -> Data {
+        var content = Data("\(id).\(timestamp).".utf8)
+        content.append(body)
+        return content
+    }
+}

@@ -1,0 +1,177 @@
+public import Foundation
+internal import NIOCore
+internal import NIOHTTP1
+internal import NIOPosix
+
+/// A local receiver for trying a setup (`overdued sink`, like `stripe listen`): prints every
+/// webhook it gets, checks its signature when given the secret, and answers 200 — or 401
+/// when the signature does not verify, so the sender sees a failure as a real receiver
+/// would report it.
+public final class WebhookSink: Sendable {
+    /// One received request.
+    public struct Delivery: Sendable {
+        public var receivedAt: Date
+        public var method: String
+        public var path: String
+        public var headers: [(name: String, value: String)]
+        public var body: Data
+        /// nil when the sink has no signing secret.
+        public var verification: WebhookSignature.Verification?
+        /// The status the sink answered.
+        public var status: Int
+
+        public var webhookID: String? { header("webhook-id") }
+
+        public func header(_ name: String) -> String? {
+            headers.first { $0.name.caseInsensitiveCompare(name) == .orderedSame }?.value
+        }
+
+        /// A readable block: one summary line, then the body (pretty-printed when it is JSON).
+        public func formatted(pretty: Bool = true) -> String {
+            var line = "\(PayloadTimestamp.iso8601(receivedAt)) \(method) \(path) -> \(status)"
+            line += "  webhook-id=\(webhookID ?? "-")"
+            if let type = header("content-type") { line += "  content-type=\(type)" }
+            if let verification { line += "  \(verification)" }
+            return line + "\n" + Self.bodyText(body, pretty: pretty)
+        }
+
+        static func bodyText(_ body: Data, pretty: Bool) -> String {
+            if body.isEmpty { return "(empty body)" }
+            if let object = try? JSONSerialization.jsonObject(with: body, options: [.fragmentsAllowed]),
+               let text = try? JSONSerialization.data(withJSONObject: object, options: pretty
+                   ? [.prettyPrinted, .withoutEscapingSlashes, .fragmentsAllowed]
+                   : [.withoutEscapingSlashes, .fragmentsAllowed]) {
+                return String(decoding: text, as: UTF8.self)
+            }
+            return "(not JSON) " + String(decoding: body.prefix(4096), as: UTF8.self)
+        }
+    }
+
+    public struct StartError: Error, Sendable, CustomStringConvertible {
+        public var description: String
+    }
+
+    private let host: String
+    private let port: Int
+    private let signature: WebhookSignature?
+    private let onDelivery: @Sendable (Delivery) -> Void
+    private let now: @Sendable () -> Date
+    private let channel = LockedState<(any Channel)?>(nil)
+
+    /// - Parameters:
+    ///   - port: 0 picks a free port (see the value `start()` returns).
+    ///   - signingSecret: the `whsec_` secret; nil: no verification.
+    public init(host: String = "127.0.0.1", port: Int = 8787, signingSecret: String? = nil,
+                now: @escaping @Sendable () -> Date = Date.init,
+                onDelivery: @escaping @Sendable (Delivery) -> Void) throws(StartError) {
+        self.host = host
+        self.port = port
+        if let signingSecret {
+            guard let signature = WebhookSignature(secret: signingSecret) else {
+                throw StartError(description: "the signing secret is not \"whsec_\" followed by base64")
+            }
+            self.signature = signature
+        } else {
+            signature = nil
+        }
+        self.onDelivery = onDelivery
+        self.now = now
+    }
+
+    /// Listens; returns the bound port.
+    public func start() async throws -> Int {
+        let signature = self.signature
+        let onDelivery = self.onDelivery
+        let now = self.now
+        let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.backlog, value: 64)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+                    try channel.pipeline.syncOperations.addHandler(
+                        SinkHandler(signature: signature, now: now, onDelivery: onDelivery))
+                }
+            }
+        let bound = try await bootstrap.bind(host: host, port: port).get()
+        channel.withLock { $0 = bound }
+        guard let port = bound.localAddress?.port else {
+            try? await bound.close()
+            throw StartError(description: "listening on \(host):\(port) gave no local port")
+        }
+        return port
+    }
+
+    /// Stops listening; requests being answered are cut.
+    public func stop() async {
+        let bound = channel.withLock { channel in
+            defer { channel = nil }
+            return channel
+        }
+        try? await bound?.close()
+    }
+}
+
+/// Reads one request at a time on a connection and answers it.
+private final class SinkHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let signature: WebhookSignature?
+    private let now: @Sendable () -> Date
+    private let onDelivery: @Sendable (WebhookSink.Delivery) -> Void
+    private var head: HTTPRequestHead?
+    private var body = Data()
+
+    /// Bigger bodies are cut (and then fail verification): the sink is for trying a setup.
+    static let bodyLimit = 1 << 20
+
+    init(signature: WebhookSignature?, now: @escaping @Sendable () -> Date,
+         onDelivery: @escaping @Sendable (WebhookSink.Delivery) -> Void) {
+        self.signature = signature
+        self.now = now
+        self.onDelivery = onDelivery
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            self.head = head
+            body = Data()
+        case .body(var buffer):
+            let room = Self.bodyLimit - body.count
+            if room > 0, let bytes = buffer.readBytes(length: min(room, buffer.readableBytes)) {
+                body.append(contentsOf: bytes)
+            }
+        case .end:
+            guard let head else { return }
+            self.head = nil
+            respond(to: head, context: context)
+        }
+    }
+
+    private func respond(to head: HTTPRequestHead, context: ChannelHandlerContext) {
+        let receivedAt = now()
+        let headers = head.headers.map { (name: $0.name, value: $0.value) }
+        let verification = signature?.verify(id: head.headers.first(name: "webhook-id"),
+                                             timestamp: head.headers.first(name: "webhook-timestamp"),
+                                             signatureHeader: head.headers.first(name: "webhook-signature"),
+                                             body: body, now: receivedAt)
+        let status: HTTPResponseStatus = (verification == nil || verification == .valid) ? .ok : .unauthorized
+        onDelivery(WebhookSink.Delivery(receivedAt: receivedAt, method: head.method.rawValue, path: head.uri,
+                                        headers: headers, body: body, verification: verification, status: Int(status.code)))
+        let answer = status == .ok ? #"{"ok":true}"# : #"{"ok":false,"error":"signature verification failed"}"#
+        var responseHeaders = HTTPHeaders()
+        responseHeaders.add(name: "Content-Type", value: "application/json")
+        responseHeaders.add(name: "Content-Length", value: String(answer.utf8.count))
+        if !head.isKeepAlive { responseHeaders.add(name: "Connection", value: "close") }
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: responseHeaders))), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: answer)))), promise: nil)
+        let keepAlive = head.isKeepAlive
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
+            if !keepAlive { channel.close(promise: nil) }
+        }
+        body = Data()
+    }
+}

@@ -1,0 +1,180 @@
+internal import AsyncHTTPClient
+import Foundation
+internal import NIOCore
+internal import NIOHTTP1
+internal import NIOPosix
+internal import OverduedConfig
+
+/// What came back from one POST: a response (status, `Retry-After`, the first KB of the
+/// body) or why there was none, and how long it took.
+struct TransportResult: Sendable {
+    var result: AttemptResult
+    var responseBody: String?
+    var duration: Duration
+
+    var httpStatus: Int? {
+        if case .response(let status, _) = result { return status }
+        return nil
+    }
+
+    var error: String? {
+        if case .failure(let failure) = result { return failure.message }
+        return nil
+    }
+}
+
+/// The HTTP edge: one shared `HTTPClient` (connections are reused across notifications and
+/// destinations on the same host), redirects not followed, connect attempts not retried
+/// inside the client (a refused connection is a retry decision for `RetryPolicy`, not a
+/// silent wait until the deadline).
+final class WebhookTransport: Sendable {
+    let client: HTTPClient
+
+    /// The response body kept for the attempt record; the rest is read and dropped.
+    static let bodyLimit = 1024
+
+    init() {
+        var configuration = HTTPClient.Configuration(
+            redirectConfiguration: .disallow,
+            timeout: .init(connect: .seconds(10), read: nil),
+            // Soft limit per host; destinations allow up to 256 in flight.
+            connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 256)
+        )
+        configuration.connectionPool.retryConnectionEstablishment = false
+        // The singleton group has one thread per core (two here): no extra threads or
+        // memory for overdued, and nothing to shut down.
+        client = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration)
+    }
+
+    func shutdown() async {
+        try? await client.shutdown()
+    }
+
+    /// POSTs the request. `onSent` fires when the body is fully written (rate limiting counts
+    /// from there). Cancelling the calling task cancels the request.
+    func post(_ request: WebhookRequest, to destination: DestinationSpec, onSent: @escaping @Sendable () -> Void) async -> TransportResult {
+        let started = ContinuousClock.now
+        let timeout = destination.timeout
+        var headers = HTTPHeaders()
+        for header in request.headers {
+            headers.add(name: header.name, value: header.value)
+        }
+        let httpRequest: HTTPClient.Request
+        do {
+            httpRequest = try HTTPClient.Request(url: destination.url.value, method: .POST, headers: headers, body: .data(request.body))
+        } catch {
+            return TransportResult(result: .failure(TransportFailure(.invalidRequest, "the URL of \(destination.redactedURL) cannot be used: \(Self.kind(of: error))")),
+                                   responseBody: nil, duration: ContinuousClock.now - started)
+        }
+        let collector = ResponseCollector(onSent: onSent)
+        let deadline = NIODeadline.now() + .nanoseconds(Int64(timeout.seconds * 1e9))
+        let task = client.execute(request: httpRequest, delegate: collector, deadline: deadline)
+        do {
+            let response = try await withTaskCancellationHandler {
+                try await task.futureResult.get()
+            } onCancel: {
+                task.cancel()
+            }
+            return TransportResult(result: .response(status: response.status, retryAfter: response.retryAfter),
+                                   responseBody: String(decoding: response.body, as: UTF8.self),
+                                   duration: ContinuousClock.now - started)
+        } catch {
+            let failure = Task.isCancelled
+                ? TransportFailure(.cancelled, "cancelled")
+                : Self.failure(error, timeout: timeout, destination: destination)
+            return TransportResult(result: .failure(failure), responseBody: nil, duration: ContinuousClock.now - started)
+        }
+    }
+
+    /// Names the failure without the URL: client errors can quote it, and its path or query
+    /// may hold a token.
+    static func failure(_ error: any Error, timeout: Duration, destination: DestinationSpec) -> TransportFailure {
+        if let clientError = error as? HTTPClientError {
+            switch clientError {
+            case .deadlineExceeded, .readTimeout, .writeTimeout:
+                return TransportFailure(.timeout, "no complete response within \(DurationText.format(timeout)) (timeout)")
+            case .connectTimeout, .tlsHandshakeTimeout:
+                return TransportFailure(.timeout, "could not connect to \(destination.redactedURL) in time")
+            case .cancelled, .alreadyShutdown:
+                return TransportFailure(.cancelled, "cancelled")
+            case .remoteConnectionClosed:
+                return TransportFailure(.connection, "the connection was closed before a response")
+            case .invalidURL, .emptyHost, .emptyScheme:
+                return TransportFailure(.invalidRequest, "the URL of \(destination.redactedURL) cannot be used: \(clientError)")
+            default:
+                return TransportFailure(.connection, "HTTP error: \(redact(String(describing: clientError), url: destination.url.value))")
+            }
+        }
+        if let connectionError = error as? NIOConnectionError {
+            let causes = connectionError.connectionErrors.map { redact(String(describing: $0.error), url: destination.url.value) }
+            let cause = causes.first ?? connectionError.dnsAAAAError.map { "\($0)" } ?? connectionError.dnsAError.map { "\($0)" } ?? "no address"
+            return TransportFailure(.connection, "cannot connect to \(destination.redactedURL): \(cause)")
+        }
+        if error is IOError || error is ChannelError {
+            return TransportFailure(.connection, "connection error: \(redact(String(describing: error), url: destination.url.value))")
+        }
+        return TransportFailure(.connection, "\(kind(of: error)): \(redact(String(describing: error), url: destination.url.value))")
+    }
+
+    static func kind(of error: any Error) -> String {
+        String(describing: type(of: error))
+    }
+
+    /// Removes the URL and its path and query from a message.
+    static func redact(_ text: String, url: String) -> String {
+        var result = text
+        if !url.isEmpty { result = result.replacingOccurrences(of: url, with: "<url>") }
+        if let components = URLComponents(string: url) {
+            let path = components.percentEncodedPath
+            if path.count > 1 { result = result.replacingOccurrences(of: path, with: "<path>") }
+            if let query = components.percentEncodedQuery, !query.isEmpty {
+                result = result.replacingOccurrences(of: query, with: "<query>")
+            }
+        }
+        return result
+    }
+}
+
+/// Collects the status, `Retry-After` and the first KB of a response, and reports when the
+/// request has been written. Its state is touched on the request's event loop, but the
+/// delegate must be `Sendable`, hence the lock.
+final class ResponseCollector: HTTPClientResponseDelegate {
+    struct Response: Sendable {
+        var status: Int
+        var retryAfter: String?
+        var body: Data
+    }
+
+    private let onSent: @Sendable () -> Void
+    private let state = LockedState(Response(status: 0, retryAfter: nil, body: Data()))
+
+    init(onSent: @escaping @Sendable () -> Void) {
+        self.onSent = onSent
+    }
+
+    func didSendRequest(task: HTTPClient.Task<Response>) {
+        onSent()
+    }
+
+    func didReceiveHead(task: HTTPClient.Task<Response>, _ head: HTTPResponseHead) -> EventLoopFuture<Void> {
+        state.withLock {
+            $0.status = Int(head.status.code)
+            $0.retryAfter = head.headers.first(name: "Retry-After")
+        }
+        return task.eventLoop.makeSucceededVoidFuture()
+    }
+
+    func didReceiveBodyPart(task: HTTPClient.Task<Response>, _ buffer: ByteBuffer) -> EventLoopFuture<Void> {
+        state.withLock { state in
+            let room = WebhookTransport.bodyLimit - state.body.count
+            if room > 0 {
+                state.body.append(contentsOf: buffer.readableBytesView.prefix(room))
+            }
+        }
+        return task.eventLoop.makeSucceededVoidFuture()
+    }
+
+    func didFinishRequest(task: HTTPClient.Task<Response>) throws -> Response {
+        state.withLock { $0 }
+    }
+}

@@ -1,0 +1,118 @@
+import Dispatch
+public import Foundation
+public import Logging
+import Synchronization
+
+/// Runs the tick closure on a `DispatchSourceTimer`, re-armed after every tick from the wall
+/// clock (`TickSchedule`), so it never drifts and never overlaps: the timer and the ticks share
+/// one serial queue, so a tick still running when the next is due delays it, and the missed
+/// slot is logged and skipped.
+///
+/// The Dispatch source is owned here with its queue (corelibs sources are not `Sendable`);
+/// handlers are `@Sendable` closures that never touch the main actor.
+public final class TickLoop: @unchecked Sendable {
+    /// What one tick reports back (for logs and `STATUS=`).
+    public typealias Tick = @Sendable (_ due: Date) -> Void
+
+    private let queue = DispatchQueue(label: "overdued.tick")
+    // Touched only on `queue`.
+    private var timer: (any DispatchSourceTimer)?
+    private var previousDue: Date?
+    private var schedule: TickSchedule
+    private var stopped = false
+
+    private let tick: Tick
+    private let now: @Sendable () -> Date
+    private let logger: Logger
+    private let nextDue = Mutex<Date?>(nil)
+
+    public init(schedule: TickSchedule, logger: Logger, now: @escaping @Sendable () -> Date = Date.init, tick: @escaping Tick) {
+        self.schedule = schedule
+        self.logger = logger
+        self.now = now
+        self.tick = tick
+    }
+
+    /// Starts the loop: the first tick runs at once unless the schedule is aligned.
+    public func start(tickImmediately: Bool = true) {
+        queue.async { [self] in
+            if tickImmediately {
+                runTick(due: now())
+            } else {
+                arm()
+            }
+        }
+    }
+
+    /// Runs a tick now (SIGUSR1, "check now"), after any tick in progress.
+    public func tickNow() {
+        queue.async { [self] in
+            guard !stopped else { return }
+            runTick(due: now())
+        }
+    }
+
+    /// A new interval or alignment takes effect from the next tick (reload).
+    public func update(schedule newSchedule: TickSchedule) {
+        queue.async { [self] in
+            guard newSchedule != schedule else { return }
+            schedule = newSchedule
+            previousDue = nil
+            arm()
+        }
+    }
+
+    /// No new ticks; waits for a tick in progress to finish.
+    public func stop() {
+        queue.sync {
+            stopped = true
+            timer?.cancel()
+            timer = nil
+        }
+    }
+
+    /// When the next tick is due (for `STATUS=` and the watchdog gate).
+    public var nextTickAt: Date? { nextDue.withLock { $0 } }
+
+    private func runTick(due: Date) {
+        dispatchPrecondition(condition: .onQueue(queue))
+        guard !stopped else { return }
+        tick(due)
+        let finished = now()
+        let skipped = schedule.skippedSlots(due: due, finished: finished)
+        if skipped > 0 {
+            logger.warning("tick took longer than the interval; skipping \(skipped) tick(s)", metadata: [
+                "event": "tick", "skipped": "\(skipped)",
+            ])
+        }
+        previousDue = due
+        arm()
+    }
+
+    private func arm() {
+        dispatchPrecondition(condition: .onQueue(queue))
+        guard !stopped else { return }
+        timer?.cancel()
+        let current = now()
+        let due = schedule.next(after: previousDue, now: current)
+        nextDue.withLock { $0 = due }
+        let source = DispatchSource.makeTimerSource(queue: queue)
+        // A wall-clock deadline follows suspends and clock changes; the handler re-checks.
+        source.schedule(wallDeadline: .now() + max(0, due.timeIntervalSince(current)), leeway: .milliseconds(50))
+        source.setEventHandler { @Sendable [weak self] in
+            self?.fire(due: due)
+        }
+        source.resume()
+        timer = source
+    }
+
+    private func fire(due: Date) {
+        let current = now()
+        // Fired early (the clock went back while waiting): wait for the real time.
+        if current < due.addingTimeInterval(-0.5) {
+            arm()
+            return
+        }
+        runTick(due: due)
+    }
+}

@@ -1,0 +1,44 @@
+public import Foundation
+
+/// When the next tick is due: pure arithmetic on wall-clock time, so alignment, drift and
+/// clock jumps are tested without waiting.
+///
+/// - aligned: on wall-clock multiples of the interval since the Unix epoch (like `*/5` in
+///   cron), so ticks of several daemons, and of one daemon across restarts, line up;
+/// - not aligned: one interval after the previous tick was due, so a slow tick does not push
+///   every later tick (no drift);
+/// - after a suspend or a clock jump forward the next tick is due at once, and only one: the
+///   missed slots are skipped, not run as a storm;
+/// - after a jump backwards the previous due time may lie far in the future: the next one is
+///   capped at one interval from now.
+public struct TickSchedule: Sendable, Equatable {
+    public var interval: Duration
+    public var align: Bool
+
+    public init(interval: Duration, align: Bool) {
+        self.interval = interval
+        self.align = align
+    }
+
+    /// The first tick after start-up: at once (an operator starting the daemon wants to see it
+    /// work), then on the schedule.
+    public func next(after previousDue: Date?, now: Date) -> Date {
+        let seconds = max(interval.seconds, 0.001)
+        if align {
+            let slot = (now.timeIntervalSince1970 / seconds).rounded(.down) + 1
+            return Date(timeIntervalSince1970: slot * seconds)
+        }
+        guard let previousDue else { return now }
+        let candidate = previousDue.addingTimeInterval(seconds)
+        if candidate <= now { return now }                       // late: one tick now, no catch-up
+        if candidate > now.addingTimeInterval(seconds) { return now.addingTimeInterval(seconds) }  // clock went back
+        return candidate
+    }
+
+    /// How many due slots a tick that ran from `due` to `finished` made us skip.
+    public func skippedSlots(due: Date, finished: Date) -> Int {
+        let seconds = max(interval.seconds, 0.001)
+        let late = finished.timeIntervalSince(due)
+        return late <= seconds ? 0 : Int((late / seconds).rounded(.down))
+    }
+}

@@ -1,0 +1,102 @@
+import ArgumentParser
+import Foundation
+import OverduedConfig
+import Store
+
+/// `overdued history`: notifications sent (and given up), newest first.
+struct HistoryCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "history",
+        abstract: "List delivered and dead notifications, newest first."
+    )
+
+    @OptionGroup var options: ConfigOption
+
+    @Option(help: "Only this ticket (tickets.id, or the human ticket id).")
+    var ticket: String?
+
+    @Option(help: "At most this many notifications.")
+    var limit = 100
+
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    func run() throws {
+        let config = try loadConfig(options)
+        let stores = try OpenStores(config)
+        do {
+            var ticketKey: Int64?
+            if let ticket {
+                ticketKey = try Int64(ticket) ?? stores.tickets.internalID(ticketID: ticket)
+                guard ticketKey != nil else {
+                    printError("no ticket \(ticket) in \(config.store.ticketsDatabase)")
+                    throw ExitCode(1)
+                }
+            }
+            let items = try stores.outbox.notifications(in: [.delivered, .dead], ticket: ticketKey, limit: limit)
+            try NotificationTable.print(items, config: config, outbox: stores.outbox, json: json, withAttempts: ticketKey != nil)
+        } catch let error as StoreError {
+            printError(error.description)
+            throw ExitCode(1)
+        }
+    }
+}
+
+/// How `history` and `queue` show notifications: destinations by name and host only (a URL's
+/// path or query may hold a token).
+enum NotificationTable {
+    static func print(_ items: [OverdueNotification], config: Config, outbox: Outbox, json: Bool, withAttempts: Bool) throws {
+        if json {
+            var objects: [[String: Any]] = []
+            for item in items {
+                var object = jsonObject(item, config: config)
+                if withAttempts {
+                    object["attempt_log"] = try outbox.attempts(notificationID: item.id).map { attempt -> [String: Any] in
+                        ["attempt": attempt.attempt, "started_at": iso(attempt.startedAt), "duration_ms": attempt.durationMilliseconds,
+                         "http_status": attempt.httpStatus.map { $0 as Any } ?? NSNull(), "error": attempt.error ?? NSNull()]
+                    }
+                }
+                objects.append(object)
+            }
+            let data = try JSONSerialization.data(withJSONObject: objects, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+            Swift.print(String(decoding: data, as: UTF8.self))
+            return
+        }
+        if items.isEmpty {
+            Swift.print("(none)")
+            return
+        }
+        for item in items {
+            let when = item.deliveredAt ?? item.deadAt ?? item.createdAt
+            let status = item.lastHTTPStatus.map { " HTTP \($0)" } ?? ""
+            let error = item.status == .delivered ? "" : item.lastError.map { "  \($0)" } ?? ""
+            Swift.print("\(iso(when))  \(item.status.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0)) \(item.ticketID) (#\(item.ticket))  rule \(item.rule)  → \(host(item.destination, config))  attempts \(item.attempts)\(status)  \(item.id)\(error)")
+            if withAttempts {
+                for attempt in try outbox.attempts(notificationID: item.id) {
+                    Swift.print("    attempt \(attempt.attempt) at \(iso(attempt.startedAt)): \(attempt.httpStatus.map { "HTTP \($0)" } ?? "no response") in \(attempt.durationMilliseconds) ms\(attempt.error.map { " (\($0))" } ?? "")")
+                }
+            }
+        }
+    }
+
+    static func jsonObject(_ item: OverdueNotification, config: Config) -> [String: Any] {
+        [
+            "id": item.id, "rule": item.rule, "ticket": item.ticket, "ticket_id": item.ticketID,
+            "destination": item.destination, "destination_host": host(item.destination, config),
+            "status": item.status.rawValue, "attempts": item.attempts,
+            "created_at": iso(item.createdAt), "next_attempt_at": iso(item.nextAttemptAt),
+            "delivered_at": item.deliveredAt.map { iso($0) as Any } ?? NSNull(),
+            "dead_at": item.deadAt.map { iso($0) as Any } ?? NSNull(),
+            "last_http_status": item.lastHTTPStatus.map { $0 as Any } ?? NSNull(),
+            "last_error": item.lastError ?? NSNull(),
+        ]
+    }
+
+    static func host(_ destination: String, _ config: Config) -> String {
+        config.destination(named: destination).map { "\(destination) (\($0.redactedURL))" } ?? "\(destination) (no longer configured)"
+    }
+
+    static func iso(_ date: Date) -> String {
+        date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+    }
+}

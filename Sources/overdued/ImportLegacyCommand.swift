@@ -1,0 +1,56 @@
+import ArgumentParser
+import Foundation
+import OverduedConfig
+import Scheduler
+import Store
+
+/// `overdued import-legacy`: seeds the dedup state from the app's `webhook_notifications`.
+struct ImportLegacyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import-legacy",
+        abstract: "Seed the dedup state from the app's webhook_notifications table, so switching over re-notifies nothing."
+    )
+
+    @OptionGroup var options: ConfigOption
+
+    @Option(help: ArgumentHelp("The app's database holding webhook_notifications (opened read-only).", valueName: "tickets-db"))
+    var from: String
+
+    @Option(help: "Seed only this rule (default: every rule of the config).")
+    var rule: String?
+
+    func run() throws {
+        let config = try loadConfig(options)
+        let rules = rule.map { [$0] } ?? config.rules.map(\.name)
+        if let rule, !config.rules.contains(where: { $0.name == rule }) {
+            printError("no rule named \(rule) in \(config.sourcePath)")
+            throw ExitCode(1)
+        }
+        do {
+            let source = try TicketsDatabase(path: from, busyTimeout: config.store.busyTimeout)
+            guard try source.tableExists("webhook_notifications") else {
+                printError("\(from) has no webhook_notifications table: nothing to import")
+                throw ExitCode(1)
+            }
+            let columns = Set(try source.rows(sql: "SELECT name FROM pragma_table_info('webhook_notifications')").compactMap { $0.first ?? nil })
+            let notified = columns.contains("scheduled_date_notified") ? "w.scheduled_date_notified" : "NULL"
+            let rows = try source.rows(sql: """
+                SELECT w.ticket_id, w.sent_at, \(notified), t.scheduled_date, t.assigned_to, t.status, t.priority
+                FROM webhook_notifications AS w JOIN tickets AS t ON t.id = w.ticket_id
+                WHERE w.notification_type = 'overdue_scheduled'
+                """).compactMap { row -> LegacyImport.Row? in
+                guard row.count == 7, let ticket = row[0].flatMap({ Int64($0) }) else { return nil }
+                return LegacyImport.Row(ticket: ticket, sentAt: row[1], scheduledDateNotified: row[2], currentScheduledDate: row[3],
+                                        assignedTo: row[4].flatMap { Int64($0) }, status: row[5], priority: row[6])
+            }
+            let result = LegacyImport.records(from: rows, rules: rules)
+            for problem in result.skipped { printError("warning: \(problem); skipped") }
+            let state = try StateDatabase(path: config.store.stateDatabase, busyTimeout: config.store.busyTimeout)
+            let written = try Outbox(database: state).importDedup(result.records)
+            print("read \(rows.count) legacy notification(s); seeded \(written) dedup record(s) for rule(s) \(rules.joined(separator: ", ")); \(result.records.count - written) kept because overdued's own state was newer")
+        } catch let error as StoreError {
+            printError(error.description)
+            throw ExitCode(1)
+        }
+    }
+}

@@ -1,0 +1,55 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Notifier
+import OverduedConfig
+import Scheduler
+
+/// `overdued once`: one tick, then deliver what is due (respecting rate limits and retries
+/// that fall due within `--max-wait`), then exit. For cron-style use and tests.
+struct OnceCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "once",
+        abstract: "Run one tick and drain the queue, then exit."
+    )
+
+    @OptionGroup var options: ConfigOption
+
+    @Option(help: ArgumentHelp("Evaluate the rules as if it were this instant (ISO 8601).", valueName: "instant"))
+    var now: Instant?
+
+    @Option(help: ArgumentHelp("Wait at most this long for deliveries and retries (e.g. 60s, 2m).", valueName: "duration"))
+    var maxWait = "60s"
+
+    func run() async throws {
+        let wait: Duration
+        do {
+            wait = try DurationText.parse(maxWait)
+        } catch {
+            printError("--max-wait: \(error.message)")
+            throw ExitCode(1)
+        }
+        let config = try loadConfig(options)
+        LogSetup.bootstrap(config.log, forceStderr: true)
+        let logger = Logger(label: "overdued")
+        let stores = try OpenStores(config)
+        let engine = RulesEngine(rules: config.rules, timeZone: config.store.timeZone)
+        let report: ScanReport
+        do {
+            report = try engine.scan(tickets: stores.tickets, outbox: stores.outbox, now: now?.date ?? Date())
+            try stores.outbox.enqueue(report.notifications, dedup: report.dedupRecords)
+        } catch {
+            printError(error.description)
+            throw ExitCode(1)
+        }
+        for bad in report.badRows {
+            logger.warning("\(bad)", metadata: ["event": "bad_row", "ticket": "\(bad.ticket)"])
+        }
+        logger.info("tick: \(report.matches.count) matches, \(report.enqueuedCount) enqueued", metadata: ["event": "tick"])
+        let notifier = Notifier(outbox: stores.outbox, destinations: config.destinations,
+                                userAgentVersion: Overdued.version, logger: logger)
+        let result = await notifier.drain(until: Date().addingTimeInterval(wait.seconds))
+        await notifier.shutdown(grace: .seconds(5))
+        print("\(report.matches.count) matches, \(report.enqueuedCount) enqueued; \(result.delivered) delivered, \(result.dead) dead, \(result.retrying) still queued (\(result.attempts) attempts)")
+    }
+}

@@ -1,0 +1,79 @@
+import ArgumentParser
+import Foundation
+import OverduedConfig
+import Store
+
+/// `overdued queue`: what is waiting (pending, retrying) and what was given up (dead);
+/// `overdued queue retry` puts dead notifications back.
+struct QueueCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "queue",
+        abstract: "Show pending, retrying and dead notifications; requeue dead ones.",
+        subcommands: [QueueListCommand.self, QueueRetryCommand.self],
+        defaultSubcommand: QueueListCommand.self
+    )
+}
+
+struct QueueListCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "Show pending, retrying and dead notifications.")
+
+    @OptionGroup var options: ConfigOption
+
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    @Option(help: "At most this many notifications.")
+    var limit = 200
+
+    func run() throws {
+        let config = try loadConfig(options)
+        let stores = try OpenStores(config)
+        do {
+            let items = try stores.outbox.notifications(in: [.pending, .retrying, .dead], limit: limit)
+            let counts = try stores.outbox.counts()
+            if !json {
+                print("pending \(counts.pending), retrying \(counts.retrying), dead \(counts.dead), delivered \(counts.delivered)")
+            }
+            try NotificationTable.print(items, config: config, outbox: stores.outbox, json: json, withAttempts: false)
+        } catch let error as StoreError {
+            printError(error.description)
+            throw ExitCode(1)
+        }
+    }
+}
+
+struct QueueRetryCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "retry", abstract: "Requeue a dead notification (ID), or all of them (--dead).")
+
+    @OptionGroup var options: ConfigOption
+
+    @Argument(help: "The notification id (msg_...).")
+    var id: String?
+
+    @Flag(help: "Requeue every dead notification.")
+    var dead = false
+
+    func validate() throws {
+        guard (id != nil) != dead else { throw ValidationError("give either a notification id or --dead") }
+    }
+
+    func run() throws {
+        let config = try loadConfig(options)
+        let stores = try OpenStores(config)
+        do {
+            if dead {
+                let count = try stores.outbox.requeueAllDead(now: Date())
+                print("requeued \(count) dead notification(s)")
+            } else if let id {
+                guard try stores.outbox.requeue(id: id, now: Date()) else {
+                    printError("no dead notification has the id \(id) (see `overdued queue`)")
+                    throw ExitCode(1)
+                }
+                print("requeued \(id)")
+            }
+        } catch let error as StoreError {
+            printError(error.description)
+            throw ExitCode(1)
+        }
+    }
+}

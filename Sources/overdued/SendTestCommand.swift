@@ -1,0 +1,49 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Notifier
+import OverduedConfig
+
+/// `overdued send-test`: POSTs a clearly marked test payload to a destination and reports
+/// the status and latency; records nothing.
+struct SendTestCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "send-test",
+        abstract: "POST a test payload to a destination and report status and latency."
+    )
+
+    @OptionGroup var options: ConfigOption
+
+    @Option(help: "The destination (default: every destination).")
+    var destination: String?
+
+    func run() async throws {
+        let config = try loadConfig(options)
+        LogSetup.bootstrap(config.log, forceStderr: true)
+        var targets = config.destinations
+        if let destination {
+            guard let spec = config.destination(named: destination) else {
+                printError("no destination named \(destination); defined: \(config.destinations.map(\.name).joined(separator: ", "))")
+                throw ExitCode(1)
+            }
+            targets = [spec]
+        }
+        guard !targets.isEmpty else {
+            printError("the config defines no destination")
+            throw ExitCode(1)
+        }
+        let stores = try OpenStores(config)
+        let notifier = Notifier(outbox: stores.outbox, destinations: targets, userAgentVersion: Overdued.version,
+                                logger: Logger(label: "overdued"))
+        var failed = false
+        for spec in targets {
+            let result = await notifier.sendTest(destination: spec)
+            let outcome = result.httpStatus.map { "HTTP \($0)" } ?? "no response (\(result.error ?? "unknown error"))"
+            print("\(spec.name) (\(spec.redactedURL)): \(outcome) in \(result.latency.milliseconds) ms, webhook-id \(result.notificationID)")
+            if let body = result.responseBody, !body.isEmpty { print("  response: \(body.prefix(200))") }
+            failed = failed || !result.succeeded
+        }
+        await notifier.shutdown(grace: .seconds(1))
+        if failed { throw ExitCode(1) }
+    }
+}

@@ -1,0 +1,94 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Notifier
+
+/// `overdued sink`: a local webhook receiver for trying a setup (like `stripe listen`).
+struct SinkCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sink",
+        abstract: "Receive webhooks on a local port and print each one (verifying signatures when given the secret)."
+    )
+
+    @Option(help: ArgumentHelp("Address to listen on.", valueName: "host:port"))
+    var listen = "127.0.0.1:8787"
+
+    @Option(help: ArgumentHelp("File holding the whsec_ signing secret; signatures are then verified.", valueName: "path"))
+    var signingSecretFile: String?
+
+    @Flag(help: "Print one compact line per webhook instead of the pretty-printed body.")
+    var compact = false
+
+    func run() async throws {
+        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),
+              (0...65_535).contains(port) else {
+            throw ValidationError("--listen must be host:port, e.g. 127.0.0.1:8787")
+        }
+        let host = String(listen[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        var secret: String?
+        if let signingSecretFile {
+            do {
+                secret = try String(contentsOfFile: signingSecretFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            } catch {
+                printError("cannot read \(signingSecretFile): \(error.localizedDescription)")
+                throw ExitCode(1)
+            }
+        }
+        signal(SIGINT, SIG_IGN)
+        signal(SIGTERM, SIG_IGN)
+        let pretty = !compact
+        let sink: WebhookSink
+        do {
+            sink = try WebhookSink(host: host, port: port, signingSecret: secret) { delivery in
+                let text = delivery.formatted(pretty: pretty) + "\n"
+                FileHandle.standardOutput.write(Data(text.utf8))
+            }
+        } catch {
+            printError("\(error)")
+            throw ExitCode(1)
+        }
+        let bound: Int
+        do {
+            bound = try await sink.start()
+        } catch {
+            printError("cannot listen on \(listen): \(error)")
+            throw ExitCode(1)
+        }
+        printError("overdued sink listening on http://\(host):\(bound)/ \(secret == nil ? "(signatures not checked)" : "(verifying signatures)"); Ctrl-C to stop")
+        await waitForInterrupt()
+        await sink.stop()
+    }
+
+    private func waitForInterrupt() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let queue = DispatchQueue(label: "overdued.sink.signals")
+            let once = OnceFlag()
+            for number in [SIGINT, SIGTERM] {
+                let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
+                source.setEventHandler { @Sendable in
+                    if once.claim() { continuation.resume() }
+                }
+                source.resume()
+                SignalSourceKeeper.keep(source)
+            }
+        }
+    }
+}
+
+/// True exactly once.
+final class OnceFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var claimed = false
+    func claim() -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        defer { claimed = true }
+        return !claimed
+    }
+}
+
+/// Keeps signal sources alive for the life of the process (they are not `Sendable`).
+enum SignalSourceKeeper {
+    nonisolated(unsafe) private static var sources: [any DispatchSourceProtocol] = []
+    static func keep(_ source: any DispatchSourceProtocol) { sources.append(source) }
+}
