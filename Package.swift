@@ -28,6 +28,8 @@ let package = Package(
             pkgConfig: "libsystemd",
             providers: [.apt(["libsystemd-dev"])]
         ),
+        // Ignores SIGHUP/SIGUSR1 for `overdued run` before the Swift runtime starts.
+        .target(name: "CEarlySignals"),
         // Typed, validated configuration: JSON with durations as strings.
         .target(
             name: "OverduedConfig",
@@ -87,7 +89,7 @@ let package = Package(
         .executableTarget(
             name: "overdued",
             dependencies: [
-                "OverduedConfig", "Store", "Scheduler", "Notifier", "Systemd", "Daemon",
+                "OverduedConfig", "Store", "Scheduler", "Notifier", "Systemd", "Daemon", "CEarlySignals",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -104,6 +106,6 @@ let package = Package(
         ], swiftSettings: strict),
         .testTarget(name: "SystemdTests", dependencies: ["Systemd"], swiftSettings: strict),
         .testTarget(name: "DaemonTests", dependencies: ["Daemon", "OverduedConfig"], swiftSettings: strict),
-        .testTarget(name: "OverduedTests", dependencies: ["OverduedConfig", "Store"], swiftSettings: strict),
+        .testTarget(name: "OverduedTests", dependencies: ["OverduedConfig", "Store", "Notifier"], swiftSettings: strict),
     ]
 )

@@ -59,7 +59,7 @@ public final class Daemon: Sendable {
     }
 
     public init(configPath: String, config: Config, loader: ConfigLoader, levels: LevelBox, version: String, logger: Logger) throws(StartError) {
-        self.configPath = configPath
+        self.configPath = config.sourcePath
         self.loader = loader
         self.logger = logger
         self.levels = levels
@@ -96,10 +96,10 @@ public final class Daemon: Sendable {
         let loop = TickLoop(schedule: TickSchedule(interval: config.schedule.interval, align: config.schedule.align),
                             logger: logger) { [self] due in tick(due: due) }
         tickLoop.withLock { $0 = loop }
-        startWatchdogPings()
         logger.notice("overdued \(version) started: \(config.rules.count) rule(s), \(config.destinations.count) destination(s), tick every \(DurationText.format(config.schedule.interval))",
                       metadata: ["event": "start"])
         notify.ready(status: state.withLock { $0.status.text })
+        startWatchdogPings()
         let delivery = Task { await notifier.run() }
         loop.start()
         await withCheckedContinuation { continuation in
@@ -176,7 +176,7 @@ public final class Daemon: Sendable {
         }
         switch plan {
         case .refuse(let problems):
-            logger.error("reload refused, still running on the previous config: \(problems.joined(separator: "; "))",
+            logger.error("reload of \(configPath) refused, still running on the previous config: \(problems.joined(separator: "; "))",
                          metadata: ["event": "reload_failed"])
             let text = state.withLock { running -> String in
                 running.status.alert = "reload failed (\(problems.count) problem\(problems.count == 1 ? "" : "s")), running on the previous config"
@@ -234,8 +234,9 @@ public final class Daemon: Sendable {
         }
         let elapsed = ContinuousClock.now - started
         let counts = try? outbox.counts()
-        let next = tickLoop.withLock { $0 }?.nextTickAt
         let text = state.withLock { running -> String in
+            let schedule = TickSchedule(interval: running.config.schedule.interval, align: running.config.schedule.align)
+            let next = schedule.next(after: due, now: Date())
             running.status.lastTick = due
             if let summary { (running.status.matches, running.status.enqueued) = summary }
             running.status.queueDepth = counts?.depth ?? running.status.queueDepth

@@ -42,6 +42,9 @@ public struct TestResult: Sendable, Equatable {
 /// It holds no delivery state of its own: what is due, retried or dead is in the outbox, so
 /// a crash or restart resumes where the database says, sending anything not recorded as
 /// delivered again under the same `webhook-id`.
+///
+/// Always end with `shutdown(grace:)`: it closes the HTTP client, which AsyncHTTPClient
+/// requires before the client is released.
 public final class Notifier: Sendable {
     private let context: DeliveryContext
     private let onHeartbeat: @Sendable (Date) -> Void

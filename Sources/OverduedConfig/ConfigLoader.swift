@@ -36,7 +36,7 @@ public struct ConfigLoader: Sendable {
         do {
             root = try JSONDecoder().decode(JSONValue.self, from: data)
         } catch {
-            throw ConfigError(file: path, problems: [ConfigProblem(path: "", message: "is not valid JSON: \(Self.jsonReason(error))")])
+            throw ConfigError(file: path, problems: [ConfigProblem(path: "", message: "is not valid JSON: \(Self.jsonReason(data))")])
         }
         var reader = ConfigReader()
         let folder = (path as NSString).deletingLastPathComponent
@@ -58,7 +58,10 @@ public struct ConfigLoader: Sendable {
         let store = parseStore(top["store"], reader: &reader, folder: folder)
         let schedule = parseSchedule(top["schedule"], reader: &reader)
         let destinations = parseDestinations(top["destinations"], reader: &reader, folder: folder)
-        let rules = parseRules(top["rules"], reader: &reader, destinations: destinations.map(\.name))
+        // Rules are checked against every name defined, valid or not: an invalid destination is
+        // reported once, under its own path, not again as "not defined" by each rule using it.
+        let definedDestinations = if case .object(let members)? = top["destinations"] { Array(members.keys) } else { [String]() }
+        let rules = parseRules(top["rules"], reader: &reader, destinations: definedDestinations)
         let log = parseLog(top["log"], reader: &reader)
         guard let store, let rules else { return nil }
         return Config(sourcePath: path, store: store, schedule: schedule, rules: rules,
@@ -427,8 +430,14 @@ public struct ConfigLoader: Sendable {
     /// Only real IANA names (with their daylight-saving rules); "UTC" and "Etc/UTC" included.
     static func ianaZone(_ name: String) -> TimeZone? {
         if name == "UTC" || name == "Etc/UTC" || name == "GMT" { return TimeZone(identifier: "UTC") }
-        guard TimeZone.knownTimeZoneIdentifiers.contains(name) else { return nil }
-        return TimeZone(identifier: name)
+        if TimeZone.knownTimeZoneIdentifiers.contains(name) { return TimeZone(identifier: name) }
+        // Foundation's list lacks some current IANA names (on Linux "Asia/Kolkata", listing only
+        // "Asia/Calcutta"): accept an Area/Location name the system resolves under that name.
+        // "Etc/GMT+5" and the like are fixed offsets, refused like "+05:00".
+        guard name.contains("/"), !name.hasPrefix("Etc/"), let zone = TimeZone(identifier: name), zone.identifier == name else {
+            return nil
+        }
+        return zone
     }
 
     static func reason(_ error: any Error) -> String {
@@ -445,11 +454,21 @@ public struct ConfigLoader: Sendable {
         }
     }
 
-    static func jsonReason(_ error: any Error) -> String {
-        if case DecodingError.dataCorrupted(let context) = error {
-            let underlying = (context.underlyingError as NSError?)?.userInfo[NSDebugDescriptionErrorKey] as? String
-            return underlying ?? context.debugDescription
+    /// Where and why JSON does not parse, as "line 3, column 5: ..." (JSONSerialization
+    /// knows the character offset; JSONDecoder's own error does not say).
+    static func jsonReason(_ data: Data) -> String {
+        guard String(data: data, encoding: .utf8) != nil else { return "the file is not UTF-8 text" }
+        do {
+            _ = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
+            return "it does not parse as a config object"
+        } catch {
+            let detail = (error as NSError).userInfo["NSDebugDescription"] as? String ?? "\(error)"
+            guard let marker = detail.range(of: "character "),
+                  let offset = Int(detail[marker.upperBound...].prefix { $0.isNumber }) else { return detail }
+            let prefix = data.prefix(offset)
+            let line = prefix.filter { $0 == 10 }.count + 1
+            let column = offset - (prefix.lastIndex(of: 10).map { $0 + 1 } ?? 0) + 1
+            return "line \(line), column \(column): \(detail)"
         }
-        return "\(error)"
     }
 }

@@ -90,6 +90,8 @@ public struct DemoTickets: Sendable {
                 INSERT INTO users (id, email, password_hash, full_name, role, first_name, last_name) VALUES (?, ?, '!', ?, ?, ?, ?)
                 """, arguments: [id, "user\(id)@example.invalid", "\(first) \(last)", Self.roles[id % Self.roles.count], first, last])
         }
+        // Not CURRENT_TIMESTAMP: the same seed must write the same file.
+        try db.execute(sql: "UPDATE users SET created_at = ?1, updated_at = ?1", arguments: [Self.utcText(now)])
         summary.users = 41
     }
 
@@ -99,6 +101,7 @@ public struct DemoTickets: Sendable {
             try db.execute(sql: "INSERT INTO machines (id, machine_type, model, serial_number, location) VALUES (?, ?, ?, ?, ?)",
                            arguments: [id, type, model, "SN-\(10_000 + id)", "Atelier \(1 + id % 4)"])
         }
+        try db.execute(sql: "UPDATE machines SET created_at = ?1, updated_at = ?1", arguments: [Self.utcText(now)])
         summary.machines = 60
     }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CEarlySignals
 import Daemon
 import Logging
 import OverduedConfig
@@ -13,7 +14,10 @@ struct RunCommand: AsyncParsableCommand {
     @OptionGroup var options: ConfigOption
 
     func run() async throws {
-        // First thing: a SIGHUP or SIGTERM arriving before the handlers exist must not kill us.
+        // A SIGHUP arriving before the handlers exist must not kill us: the C constructor set
+        // SIG_IGN before the runtime started; the rest are ignored from here until their
+        // Dispatch sources take over.
+        precondition(overdued_early_signals_ignored() == 1, "overdued run started without its early signal guard")
         Daemon.ignoreHandledSignals()
         let path = ConfigLoader.defaultPath(explicit: options.config)
         let loader = ConfigLoader()

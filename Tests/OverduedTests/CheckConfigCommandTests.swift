@@ -1,0 +1,74 @@
+import Foundation
+import Testing
+
+/// `overdued check-config` through the real binary: every broken config prints its problem
+/// with the JSON path and exits 1; a valid one exits 0.
+@Suite struct CheckConfigCommandTests {
+    struct Broken: CustomTestStringConvertible, Sendable {
+        var name: String
+        var json: String
+        var path: String
+        var phrase: String
+        var testDescription: String { name }
+    }
+
+    static let valid = configJSON()
+
+    static func replacing(_ old: String, _ new: String) -> String {
+        valid.replacingOccurrences(of: old, with: new)
+    }
+
+    static let broken: [Broken] = [
+        Broken(name: "unknown key", json: replacing("\"interval\"", "\"intervall\""), path: "schedule.intervall", phrase: "did you mean \"interval\""),
+        Broken(name: "bad duration", json: replacing("\"1s\"", "\"5 minutes\""), path: "schedule.interval", phrase: "not a duration"),
+        Broken(name: "duration without unit", json: replacing("\"1s\"", "\"10\""), path: "schedule.interval", phrase: "without a unit"),
+        Broken(name: "interval below 1s", json: replacing("\"1s\"", "\"500ms\""), path: "schedule.interval", phrase: "at least"),
+        Broken(name: "unknown zone", json: replacing("America/Toronto", "America/Torontoo"), path: "store.timezone", phrase: "did you mean \"America/Toronto\""),
+        Broken(name: "fixed offset zone", json: replacing("America/Toronto", "-05:00"), path: "store.timezone", phrase: "not an IANA time zone"),
+        Broken(name: "empty status list", json: replacing("[\"received\", \"diagnostic\"]", "[]"), path: "rules[0].match.status_in", phrase: "empty list"),
+        Broken(name: "undefined destination", json: replacing("\"destinations\": [\"hook\"]", "\"destinations\": [\"hooks\"]"), path: "rules[0].destinations[0]", phrase: "not defined"),
+        Broken(name: "missing tickets database", json: replacing("\"tickets.sqlite\"", "\"missing.sqlite\""), path: "store.tickets_database", phrase: "does not exist"),
+        Broken(name: "state folder missing", json: replacing("\"state.sqlite\"", "\"nowhere/state.sqlite\""), path: "store.state_database", phrase: "does not exist"),
+        Broken(name: "not an http url", json: replacing("http://127.0.0.1:9/hooks/secret-token", "ftp://example.org/x"), path: "destinations.hook.url", phrase: "http:// or https://"),
+        Broken(name: "unreadable url_file", json: replacing("\"url\": \"http://127.0.0.1:9/hooks/secret-token\"", "\"url_file\": \"no-such-file\""), path: "destinations.hook.url_file", phrase: "cannot read"),
+        Broken(name: "wrong type", json: replacing("\"assigned\": true", "\"assigned\": \"yes\""), path: "rules[0].match.assigned", phrase: "true or false"),
+        Broken(name: "concurrency zero", json: replacing("\"concurrency\": 4", "\"concurrency\": 0"), path: "destinations.hook.concurrency", phrase: "between 1 and"),
+        Broken(name: "unknown log level", json: replacing("\"level\": \"info\"", "\"level\": \"verbose\""), path: "log.level", phrase: "not one of"),
+        Broken(name: "on_change unknown field", json: replacing("{\"every\": \"24h\"}", "{\"on_change\": [\"assignee\"]}"), path: "rules[0].repeat.on_change[0]", phrase: "not a field"),
+        Broken(name: "invalid JSON", json: replacing("\"rules\":", "\"rules\" "), path: "", phrase: "not valid JSON: line"),
+        Broken(name: "reserved header", json: replacing("\"timeout\": \"2s\"", "\"timeout\": \"2s\", \"headers\": {\"webhook-id\": \"x\"}"), path: "destinations.hook.headers.webhook-id", phrase: "sets webhook-id itself"),
+    ]
+
+    @Test(arguments: broken)
+    func brokenConfigIsRefusedWithItsPath(_ case_: Broken) throws {
+        let folder = try TempFolder()
+        try makeTicketsDatabase(at: folder.file("tickets.sqlite"), rows: [])
+        let config = try folder.write("config.json", case_.json)
+        let result = try runOverdued(["check-config", "--config", config])
+        #expect(result.status == 1)
+        let expectedStart = case_.path.isEmpty ? "  - " : "  - \(case_.path): "
+        let line = result.stderr.split(separator: "\n").first { $0.hasPrefix(expectedStart) && $0.contains(case_.phrase) }
+        #expect(line != nil, "stderr was: \(result.stderr)")
+        #expect(result.stderr.hasPrefix(config), "the message names the file")
+    }
+
+    @Test func validConfigPassesAndShowsAnIndexedPlan() throws {
+        let folder = try TempFolder()
+        try makeTicketsDatabase(at: folder.file("tickets.sqlite"), rows: [])
+        let config = try folder.write("config.json", Self.valid)
+        let result = try runOverdued(["check-config", "--config", config])
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        #expect(result.stdout.contains("plan: SEARCH t USING INDEX idx_tickets_status"))
+        #expect(!result.stdout.contains("secret-token"), "the URL path is a secret")
+        #expect(result.stdout.contains("http://127.0.0.1:9"))
+    }
+
+    @Test func configPathFallsBackToTheEnvironment() throws {
+        let folder = try TempFolder()
+        try makeTicketsDatabase(at: folder.file("tickets.sqlite"), rows: [])
+        let config = try folder.write("config.json", Self.valid)
+        let result = try runOverdued(["check-config"], environment: ["OVERDUED_CONFIG": config])
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        #expect(result.stdout.hasPrefix("\(config): valid"))
+    }
+}

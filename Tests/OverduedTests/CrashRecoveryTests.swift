@@ -1,0 +1,62 @@
+import Foundation
+import Notifier
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A crash at any instant loses nothing: `overdued run` is killed with SIGKILL in the middle
+/// of a burst, restarted, and the receiver ends up with every expected notification id; any
+/// repeat carries an id it had already seen (never a second id for one notification).
+@Suite(.serialized) struct CrashRecoveryTests {
+    @Test func sigkillMidBurstLosesNothingAndNeverInventsAnId() async throws {
+        let folder = try TempFolder()
+        let count = 120
+        let rows = (1...count).map { TicketRow(id: Int64($0), ticketID: String(format: "IGP-2026-%04d", $0), scheduledDate: "2026-11-01 08:00:00") }
+        try makeTicketsDatabase(at: folder.file("tickets.sqlite"), rows: rows)
+        let received = Received()
+        let sink = try WebhookSink(host: "127.0.0.1", port: 0) { received.add($0.webhookID) }
+        let port = try await sink.start()
+        defer { Task { await sink.stop() } }
+        // 20 ms between requests: the burst takes ~2.4 s, long enough to be killed mid-way.
+        let config = try folder.write("config.json", configJSON(interval: "1h", destinationURL: "http://127.0.0.1:\(port)/hook")
+            .replacingOccurrences(of: "\"min_interval\": \"0ms\", \"concurrency\": 4", with: "\"min_interval\": \"20ms\", \"concurrency\": 1"))
+
+        var kills = 0
+        for round in 0..<4 {
+            let daemon = try DaemonChild(config: config, environment: [:])
+            // Kill at a different instant each round, after some deliveries have happened.
+            let before = received.all.count
+            let deadline = Date().addingTimeInterval(15)
+            while received.all.count < before + 5 + round * 7, Date() < deadline, Set(received.all).count < count {
+                try await Task.sleep(for: .milliseconds(5))
+            }
+            if Set(received.all).count < count {
+                daemon.signal(SIGKILL)
+                _ = daemon.waitForExit(timeout: 5)
+                kills += 1
+            } else {
+                daemon.signal(SIGTERM)
+                #expect(daemon.waitForExit(timeout: 10) == 0)
+                break
+            }
+        }
+        #expect(kills >= 1, "the test must kill at least once mid-burst")
+        // A last run drains whatever is left.
+        let final = try DaemonChild(config: config, environment: [:])
+        let deadline = Date().addingTimeInterval(30)
+        while Set(received.all).count < count, Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        final.signal(SIGTERM)
+        #expect(final.waitForExit(timeout: 10) == 0)
+
+        let ids = received.all
+        let unique = Set(ids)
+        #expect(unique.count == count, "every ticket notified exactly under one id; got \(unique.count) of \(count)")
+        let history = try runOverdued(["history", "--config", config, "--json", "--limit", "1000"])
+        let items = try #require(try JSONSerialization.jsonObject(with: Data(history.stdout.utf8)) as? [[String: Any]])
+        let recorded = Set(items.compactMap { $0["id"] as? String })
+        #expect(recorded == unique, "each id the receiver saw is one the outbox created, and all are recorded as delivered")
+        #expect(items.allSatisfy { $0["status"] as? String == "delivered" })
+    }
+}

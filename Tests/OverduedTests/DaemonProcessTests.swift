@@ -1,0 +1,156 @@
+import Foundation
+import Notifier
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Records what a receiver got, for assertions across threads.
+final class Received: @unchecked Sendable {
+    private let lock = NSLock()
+    private var ids: [String] = []
+    func add(_ id: String?) { lock.lock(); ids.append(id ?? "?"); lock.unlock() }
+    var all: [String] { lock.lock(); defer { lock.unlock() }; return ids }
+}
+
+/// A running `overdued run` child process with its stderr collected.
+final class DaemonChild {
+    let process = Process()
+    let stderr = LockedData()
+
+    init(config: String, environment: [String: String]) throws {
+        process.executableURL = Binary.url
+        process.arguments = ["run", "--config", config]
+        var env = ProcessInfo.processInfo.environment
+        env.removeValue(forKey: "NOTIFY_SOCKET")
+        env.removeValue(forKey: "WATCHDOG_USEC")
+        for (key, value) in environment { env[key] = value }
+        process.environment = env
+        let pipe = Pipe()
+        process.standardError = pipe
+        process.standardOutput = FileHandle.nullDevice
+        let sink = stderr
+        pipe.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            if !data.isEmpty { sink.append(data) }
+        }
+        try process.run()
+    }
+
+    var pid: pid_t { process.processIdentifier }
+    var log: String { String(decoding: stderr.get(), as: UTF8.self) }
+
+    func signal(_ number: Int32) { kill(pid, number) }
+
+    /// Waits for exit; nil if it did not exit in time (then it is killed).
+    func waitForExit(timeout: TimeInterval) -> Int32? {
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning, Date() < deadline { usleep(10_000) }
+        if process.isRunning {
+            kill(pid, SIGKILL)
+            process.waitUntilExit()
+            return nil
+        }
+        return process.terminationStatus
+    }
+
+    deinit {
+        if process.isRunning { kill(pid, SIGKILL) }
+    }
+}
+
+/// `overdued run` as systemd sees it: sd_notify datagrams on a real Unix socket, real signals.
+@Suite(.serialized) struct DaemonProcessTests {
+    @Test func readyStatusReloadAndStopFollowTheProtocol() async throws {
+        let folder = try TempFolder()
+        try makeTicketsDatabase(at: folder.file("tickets.sqlite"), rows: ScanCommandTests.rows)
+        let received = Received()
+        let sink = try WebhookSink(host: "127.0.0.1", port: 0) { received.add($0.webhookID) }
+        let port = try await sink.start()
+        defer { Task { await sink.stop() } }
+        let config = try folder.write("config.json", configJSON(interval: "1s", destinationURL: "http://127.0.0.1:\(port)/hooks/secret-token"))
+        let listener = try NotifyListener(path: folder.file("notify.sock"))
+        let daemon = try DaemonChild(config: config, environment: ["NOTIFY_SOCKET": listener.path, "WATCHDOG_USEC": "2000000"])
+        var seen: [String] = []
+
+        let ready = listener.waitFor(timeout: 20, seen: &seen) { $0.contains("READY=1") }
+        #expect(ready != nil, "no READY=1; got \(seen); log: \(daemon.log)")
+        let tick = listener.waitFor(timeout: 10, seen: &seen) { $0.hasPrefix("STATUS=last tick") }
+        #expect(tick?.contains("matches") == true)
+        #expect(listener.waitFor(timeout: 5, seen: &seen) { $0 == "WATCHDOG=1" } != nil, "watchdog pings while healthy")
+
+        // Valid reload: RELOADING=1 with MONOTONIC_USEC, then READY=1.
+        let reloaded = config.replacingOccurrences(of: "", with: "")
+        try Data(configJSON(interval: "2s", destinationURL: "http://127.0.0.1:\(port)/hooks/secret-token").utf8)
+            .write(to: URL(fileURLWithPath: reloaded))
+        daemon.signal(SIGHUP)
+        let reloading = listener.waitFor(timeout: 10, seen: &seen) { $0.hasPrefix("RELOADING=1") }
+        #expect(reloading?.contains("\nMONOTONIC_USEC=") == true)
+        let readyAgain = listener.waitFor(timeout: 10, seen: &seen) { $0.hasPrefix("READY=1") }
+        #expect(readyAgain != nil && readyAgain?.contains("reload failed") == false)
+
+        // Broken reload: still running on the old config, the failure in STATUS and the log.
+        try Data("{\"store\": {}}".utf8).write(to: URL(fileURLWithPath: config))
+        daemon.signal(SIGHUP)
+        let refused = listener.waitFor(timeout: 10, seen: &seen) { $0.hasPrefix("READY=1") }
+        #expect(refused?.contains("reload failed") == true, "got \(seen)")
+        #expect(daemon.process.isRunning)
+
+        // SIGUSR1 runs a tick now.
+        let ticksBefore = daemon.log.components(separatedBy: "event=tick").count
+        daemon.signal(SIGUSR1)
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(daemon.log.contains("SIGUSR1"))
+        #expect(daemon.log.components(separatedBy: "event=tick").count > ticksBefore)
+
+        // All five overdue tickets were delivered.
+        let deadline = Date().addingTimeInterval(10)
+        while Set(received.all).count < 8, Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        // Against the real clock every past-dated open assigned ticket is overdue (3, 13 and 18 too).
+        #expect(Set(received.all).count == 8)
+
+        daemon.signal(SIGTERM)
+        let stopping = listener.waitFor(timeout: 10, seen: &seen) { $0.hasPrefix("STOPPING=1") }
+        #expect(stopping != nil)
+        #expect(daemon.waitForExit(timeout: 10) == 0)
+        let log = daemon.log
+        #expect(log.contains("event=reload_failed"))
+        #expect(log.contains("event=reload\n"))
+        #expect(log.contains("event=start"))
+        #expect(log.contains("event=stop"))
+        #expect(log.contains("event=bad_row"))
+        #expect(!log.contains("secret-token"), "no URL path in any log line")
+    }
+
+    @Test func aSignalBeforeTheHandlersExistDoesNotKillIt() throws {
+        let folder = try TempFolder()
+        try makeTicketsDatabase(at: folder.file("tickets.sqlite"), rows: [])
+        let config = try folder.write("config.json", configJSON())
+        let listener = try NotifyListener(path: folder.file("notify.sock"))
+        let daemon = try DaemonChild(config: config, environment: ["NOTIFY_SOCKET": listener.path])
+        // SIGHUPs all through start-up (runtime set-up, config load, stores): its default
+        // action would end the process. The first one after the loader has mapped the binary.
+        var seen: [String] = []
+        usleep(60_000)
+        let deadline = Date().addingTimeInterval(20)
+        var sent = 0
+        while Date() < deadline, listener.waitFor(timeout: 0.01, seen: &seen, { $0.contains("READY=1") }) == nil {
+            daemon.signal(SIGHUP)
+            sent += 1
+        }
+        #expect(seen.contains { $0.contains("READY=1") }, "log: \(daemon.log)")
+        #expect(sent > 0, "signals were sent during start-up")
+        #expect(daemon.process.isRunning)
+        daemon.signal(SIGINT)
+        #expect(daemon.waitForExit(timeout: 10) == 0)
+    }
+
+    @Test func aBadConfigAtStartExitsOneWithTheProblems() throws {
+        let folder = try TempFolder()
+        let config = try folder.write("config.json", configJSON(tickets: "missing.sqlite"))
+        let result = try runOverdued(["run", "--config", config], timeout: 20)
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("store.tickets_database"))
+    }
+}

@@ -1,0 +1,153 @@
+import Foundation
+import Store
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The `overdued` executable built next to the test bundle.
+enum Binary {
+    static let url: URL = {
+        let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let candidates = [
+            Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("overdued"),
+            packageRoot.appendingPathComponent(".build/debug/overdued"),
+        ]
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates[1]
+    }()
+}
+
+/// A temporary folder removed at the end of the test.
+final class TempFolder {
+    let url: URL
+    var path: String { url.path }
+
+    init() throws {
+        url = FileManager.default.temporaryDirectory.appendingPathComponent("overdued-test-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    }
+
+    deinit { try? FileManager.default.removeItem(at: url) }
+
+    func file(_ name: String) -> String { url.appendingPathComponent(name).path }
+
+    @discardableResult
+    func write(_ name: String, _ text: String) throws -> String {
+        let path = file(name)
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+}
+
+/// The result of running the binary to completion.
+struct CommandResult {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+}
+
+/// Runs `overdued ARGS...` and waits (with a deadline) for it to exit.
+func runOverdued(_ arguments: [String], environment: [String: String] = [:], timeout: TimeInterval = 60) throws -> CommandResult {
+    let process = Process()
+    process.executableURL = Binary.url
+    process.arguments = arguments
+    var env = ProcessInfo.processInfo.environment
+    env.removeValue(forKey: "NOTIFY_SOCKET")
+    env.removeValue(forKey: "OVERDUED_CONFIG")
+    for (key, value) in environment { env[key] = value }
+    process.environment = env
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    // Read both pipes while the child runs, so a large output cannot block it.
+    let outData = LockedData(), errData = LockedData()
+    let group = DispatchGroup()
+    for (pipe, sink) in [(out, outData), (err, errData)] {
+        group.enter()
+        DispatchQueue.global().async {
+            sink.set(pipe.fileHandleForReading.readDataToEndOfFile())
+            group.leave()
+        }
+    }
+    let deadline = Date().addingTimeInterval(timeout)
+    while process.isRunning, Date() < deadline { usleep(10_000) }
+    if process.isRunning {
+        kill(process.processIdentifier, SIGKILL)
+        Issue.record("overdued \(arguments.joined(separator: " ")) did not finish within \(timeout) s")
+    }
+    process.waitUntilExit()
+    group.wait()
+    return CommandResult(status: process.terminationStatus,
+                         stdout: String(decoding: outData.get(), as: UTF8.self),
+                         stderr: String(decoding: errData.get(), as: UTF8.self))
+}
+
+final class LockedData: @unchecked Sendable {
+    private let lock = NSLock()
+    private var data = Data()
+    func set(_ value: Data) { lock.lock(); data = value; lock.unlock() }
+    func append(_ value: Data) { lock.lock(); data.append(value); lock.unlock() }
+    func get() -> Data { lock.lock(); defer { lock.unlock() }; return data }
+}
+
+/// Builds an app-schema tickets database with chosen rows.
+struct TicketRow {
+    var id: Int64
+    var ticketID: String
+    var status = "received"
+    var priority = "medium"
+    var assignedTo: Int64? = 1
+    var scheduledDate: String?
+    var deletedAt: String?
+    var machineID: Int64 = 1
+}
+
+func makeTicketsDatabase(at path: String, rows: [TicketRow]) throws {
+    var statements = AppSchema.statements + AppSchema.indexes
+    statements.append("INSERT INTO users (id, email, password_hash, full_name, role) VALUES (0, 'team@x', '!', '👥 Toute l''équipe', 'viewer')")
+    statements.append("INSERT INTO users (id, email, password_hash, full_name, role) VALUES (1, 'marie@x', '!', 'Marie Tremblay', 'technician')")
+    statements.append("INSERT INTO machines (id, machine_type, model) VALUES (1, 'Four', 'FT-2000')")
+    func quoted(_ text: String?) -> String {
+        text.map { "'" + $0.replacingOccurrences(of: "'", with: "''") + "'" } ?? "NULL"
+    }
+    for row in rows {
+        statements.append("""
+            INSERT INTO tickets (id, ticket_id, title, description, machine_id, status, priority, reported_by, assigned_to, scheduled_date, deleted_at)
+            VALUES (\(row.id), \(quoted(row.ticketID)), 'Fuite d''huile', 'Vérifier', \(row.machineID), \(quoted(row.status)), \(quoted(row.priority)), 1,
+                    \(row.assignedTo.map(String.init) ?? "NULL"), \(quoted(row.scheduledDate)), \(quoted(row.deletedAt)))
+            """)
+    }
+    let sql = statements.joined(separator: ";\n") + ";\n"
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
+    process.arguments = [path]
+    let input = Pipe()
+    process.standardInput = input
+    try process.run()
+    input.fileHandleForWriting.write(Data(sql.utf8))
+    try input.fileHandleForWriting.close()
+    process.waitUntilExit()
+    #expect(process.terminationStatus == 0, "sqlite3 could not build the test database")
+}
+
+/// A config JSON for a tickets database and one destination.
+func configJSON(tickets: String = "tickets.sqlite", state: String = "state.sqlite", timezone: String = "America/Toronto",
+                interval: String = "1s", rules: String? = nil, destinationURL: String = "http://127.0.0.1:9/hooks/secret-token",
+                destinationExtra: String = "") -> String {
+    let defaultRules = """
+        [{"name": "old-rule", "match": {"status_in": ["received", "diagnostic"], "assigned": true},
+          "repeat": {"every": "24h"}, "destinations": ["hook"]}]
+        """
+    return """
+        {
+          "store": {"tickets_database": "\(tickets)", "state_database": "\(state)", "timezone": "\(timezone)", "busy_timeout": "1s"},
+          "schedule": {"interval": "\(interval)", "align": false},
+          "rules": \(rules ?? defaultRules),
+          "destinations": {"hook": {"url": "\(destinationURL)", "min_interval": "0ms", "concurrency": 4, "timeout": "2s",
+                                    "retry": {"initial_backoff": "50ms", "max_backoff": "200ms"}\(destinationExtra)}},
+          "log": {"level": "info", "target": "stderr"}
+        }
+        """
+}

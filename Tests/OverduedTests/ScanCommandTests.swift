@@ -1,0 +1,74 @@
+import Foundation
+import Testing
+
+/// `overdued scan --dry-run --json --now` selects exactly what the old automation's rule
+/// selected: assigned (0 = the whole team counts), status received/diagnostic, a readable
+/// scheduled date before now (naive dates in America/Toronto), not soft-deleted.
+@Suite struct ScanCommandTests {
+    static let rows: [TicketRow] = [
+        TicketRow(id: 1, ticketID: "IGP-2026-0001", scheduledDate: "2026-11-20 08:00:00"),
+        TicketRow(id: 2, ticketID: "IGP-2026-0002", status: "diagnostic", assignedTo: 0, scheduledDate: "2026-11-24 09:59:00"),
+        TicketRow(id: 3, ticketID: "IGP-2026-0003", scheduledDate: "2026-11-24 10:01:00"),
+        TicketRow(id: 4, ticketID: "IGP-2026-0004", assignedTo: nil, scheduledDate: "2026-11-20 08:00:00"),
+        TicketRow(id: 5, ticketID: "IGP-2026-0005", status: "in_progress", scheduledDate: "2026-11-20 08:00:00"),
+        TicketRow(id: 6, ticketID: "IGP-2026-0006", scheduledDate: "2026-11-20 08:00:00", deletedAt: "2026-11-21 10:00:00"),
+        TicketRow(id: 7, ticketID: "IGP-2026-0007", scheduledDate: nil),
+        TicketRow(id: 8, ticketID: "IGP-2026-0008", scheduledDate: ""),
+        TicketRow(id: 9, ticketID: "IGP-2026-0009", scheduledDate: "null"),
+        TicketRow(id: 10, ticketID: "IGP-2026-0010", scheduledDate: "demain"),
+        TicketRow(id: 11, ticketID: "IGP-2026-0011", scheduledDate: "2026-11-23"),
+        TicketRow(id: 12, ticketID: "IGP-2026-0012", status: "diagnostic", scheduledDate: "2026-11-24T14:00:00Z"),
+        TicketRow(id: 13, ticketID: "IGP-2026-0013", scheduledDate: "2026-11-24T16:00:00.000Z"),
+        TicketRow(id: 14, ticketID: "IGP-2026-0014", status: "private", scheduledDate: "2026-11-20 08:00:00"),
+        TicketRow(id: 15, ticketID: "IGP-2026-0015", status: "completed", scheduledDate: "2026-11-20 08:00:00"),
+        TicketRow(id: 16, ticketID: "IGP-PRESSE-PH 450-20251230-016", scheduledDate: "2025-12-31 23:59:59"),
+        TicketRow(id: 17, ticketID: "IGP-2026-0017", scheduledDate: "24/11/2026"),
+        TicketRow(id: 18, ticketID: "IGP-2026-0018", scheduledDate: "2026-11-24 23:59:59"),
+    ]
+
+    @Test func dryRunJSONListsExactlyWhatTheOldRuleSelects() throws {
+        let folder = try TempFolder()
+        try makeTicketsDatabase(at: folder.file("tickets.sqlite"), rows: Self.rows)
+        let config = try folder.write("config.json", configJSON())
+        let result = try runOverdued(["scan", "--config", config, "--dry-run", "--json", "--now", "2026-11-24T15:00:00Z"])
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        let items = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]])
+        let tickets = items.compactMap { $0["ticket"] as? Int }.sorted()
+        #expect(tickets == [1, 2, 11, 12, 16])
+        for item in items {
+            #expect(item["rule"] as? String == "old-rule")
+            #expect(item["action"] as? String == "enqueue")
+            #expect(item["reason"] as? String == "")
+            #expect(item["destinations"] as? [String] == ["hook"])
+            #expect((item["overdue_seconds"] as? Int ?? 0) > 0)
+        }
+        let two = try #require(items.first { $0["ticket"] as? Int == 2 })
+        #expect(two["ticket_id"] as? String == "IGP-2026-0002")
+        #expect(two["scheduled_date"] as? String == "2026-11-24 09:59:00")
+        #expect(two["overdue_seconds"] as? Int == 60, "09:59 EST is 14:59Z, one minute before now")
+        // One warning per unreadable row, naming the ticket; none for absent dates.
+        let warnings = result.stderr.split(separator: "\n").filter { $0.hasPrefix("warning:") }
+        #expect(warnings.count == 2, "stderr: \(result.stderr)")
+        #expect(warnings.contains { $0.contains("ticket 10 (IGP-2026-0010)") && $0.contains("demain") })
+        #expect(warnings.contains { $0.contains("ticket 17 (IGP-2026-0017)") })
+    }
+
+    @Test func scanWithoutDryRunEnqueuesOnceThenSuppressesWithAReason() throws {
+        let folder = try TempFolder()
+        try makeTicketsDatabase(at: folder.file("tickets.sqlite"), rows: Self.rows)
+        let config = try folder.write("config.json", configJSON())
+        let first = try runOverdued(["scan", "--config", config, "--json", "--now", "2026-11-24T15:00:00Z"])
+        #expect(first.status == 0, "stderr: \(first.stderr)")
+        let later = try runOverdued(["scan", "--config", config, "--json", "--now", "2026-11-24T16:00:00Z"])
+        let items = try #require(try JSONSerialization.jsonObject(with: Data(later.stdout.utf8)) as? [[String: Any]])
+        #expect(items.count == 5)
+        for item in items {
+            #expect(item["action"] as? String == "suppressed")
+            #expect((item["reason"] as? String ?? "").contains("repeat.every"))
+        }
+        let queue = try runOverdued(["queue", "--config", config, "--json"])
+        let queued = try #require(try JSONSerialization.jsonObject(with: Data(queue.stdout.utf8)) as? [[String: Any]])
+        #expect(queued.count == 5)
+        #expect(!queue.stdout.contains("secret-token"))
+    }
+}
