@@ -4,6 +4,7 @@ SWIFT      ?= swift
 DEMO_DIR   ?= demo
 DEMO_TICKETS ?= 2000
 SINK       ?= 127.0.0.1:8787
+BIN        = .build/debug/overdued
 APT_PACKAGES = libsqlite3-dev libsystemd-dev pkg-config sqlite3 python3 python3-pip curl
 
 .PHONY: all deps build release test demo clean system-test
@@ -28,13 +29,25 @@ test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
-# Creates a demo tickets database and config, starts the local sink, runs one scan and one
-# tick with delivery, and shows what arrived.
+# Creates a demo tickets database and config, starts the local sink, validates the config,
+# runs one tick with delivery (`overdued once`), and shows what arrived and the history.
 demo: build
 	@rm -rf $(DEMO_DIR)
-	$(SWIFT) run overdued demo --dir $(DEMO_DIR) --tickets $(DEMO_TICKETS) --sink $(SINK)
-	$(SWIFT) run overdued check-config --config $(DEMO_DIR)/config.json
-	$(SWIFT) run overdued scan --config $(DEMO_DIR)/config.json --dry-run
+	$(BIN) demo --dir $(DEMO_DIR) --tickets $(DEMO_TICKETS) --sink $(SINK)
+	$(BIN) check-config --config $(DEMO_DIR)/config.json
+	@$(BIN) sink --listen $(SINK) --signing-secret-file $(DEMO_DIR)/signing-secret --compact > $(DEMO_DIR)/sink.log 2>&1 & \
+	  sink=$$!; trap 'kill $$sink 2>/dev/null' EXIT; sleep 1; \
+	  kill -0 $$sink 2>/dev/null || { cat $(DEMO_DIR)/sink.log; echo "the sink could not start (set SINK=127.0.0.1:PORT)"; exit 1; }; \
+	  $(BIN) once --config $(DEMO_DIR)/config.json --max-wait 120s && \
+	  echo "--- the sink received ($(DEMO_DIR)/sink.log):" && grep -c 'signature valid' $(DEMO_DIR)/sink.log && head -n 4 $(DEMO_DIR)/sink.log && \
+	  echo "--- overdued history (newest first):" && $(BIN) history --config $(DEMO_DIR)/config.json --limit 5
+	@echo "run the daemon on it: $(BIN) run --config $(DEMO_DIR)/config.json (with '$(BIN) sink --listen $(SINK)' in another terminal)"
+
+# Boots Debian 12 with a real systemd (systemd-nspawn) and checks the unit end to end with the
+# release binary: start, STATUS, journal fields, delivery, reload, refused reload, watchdog
+# restart, stop. Needs root.
+system-test: release
+	OVERDUED_BIN=.build/release/overdued tests/system/run.sh
 
 clean:
 	rm -rf .build $(DEMO_DIR)

@@ -95,17 +95,22 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .testTarget(name: "OverduedConfigTests", dependencies: ["OverduedConfig"], swiftSettings: strict),
-        .testTarget(name: "StoreTests", dependencies: ["Store"], swiftSettings: strict),
-        .testTarget(name: "SchedulerTests", dependencies: ["Scheduler", "OverduedConfig", "Store"], swiftSettings: strict),
+        // Shared by the test targets: temporary folders.
+        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
+        .testTarget(name: "OverduedConfigTests", dependencies: ["OverduedConfig", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: strict),
+        .testTarget(name: "SchedulerTests", dependencies: [
+            "Scheduler", "OverduedConfig", "Store", "TestSupport", .product(name: "GRDB", package: "GRDB.swift"),
+        ], swiftSettings: strict),
         .testTarget(name: "NotifierTests", dependencies: [
             "Notifier", "OverduedConfig", "Store",
+            .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ], swiftSettings: strict),
         .testTarget(name: "SystemdTests", dependencies: ["Systemd"], swiftSettings: strict),
         .testTarget(name: "DaemonTests", dependencies: ["Daemon", "OverduedConfig"], swiftSettings: strict),
-        .testTarget(name: "OverduedTests", dependencies: ["OverduedConfig", "Store", "Notifier"], swiftSettings: strict),
+        .testTarget(name: "OverduedTests", dependencies: ["OverduedConfig", "Store", "Notifier", "TestSupport"], swiftSettings: strict),
     ]
 )

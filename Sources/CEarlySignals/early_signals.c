@@ -1,25 +1,52 @@
-// SIGHUP's default action terminates the process. systemd's ExecReload, or an operator's
-// `kill -HUP`, can arrive while `overdued run` is still starting (runtime set-up, argument
-// parsing, config load) and before its Dispatch signal sources exist. A constructor runs
-// before any of that, so the window is reduced to the dynamic loader's. Only `run` ignores
-// them this early: for the other commands SIGHUP keeps its usual meaning (a closed terminal
-// ends them).
+// `overdued run` handles SIGHUP, SIGUSR1, SIGTERM and SIGINT with Dispatch signal sources,
+// which exist only once the Swift runtime is up and the daemon is starting. Until then a
+// signal would take its default action: SIGHUP (systemd's ExecReload, an operator's kill)
+// and SIGTERM would end the process, and a SIGTERM would not be a clean stop.
+//
+// A constructor runs before the runtime starts and installs a handler that only records
+// which of these signals arrived. libdispatch replaces it with its own handler when the
+// daemon creates its signal sources; the daemon then reads what was recorded: a SIGTERM or
+// SIGINT received during start-up stops it cleanly at once; an early SIGHUP or SIGUSR1 asks
+// for what start-up does anyway (load the config, run a first tick).
+//
+// Only `run` does this: for the other commands the signals keep their usual meaning.
 #include <signal.h>
 #include <string.h>
 #include "early_signals.h"
 
-static int ignored = 0;
+static volatile sig_atomic_t received = 0;
+static volatile sig_atomic_t installed = 0;
 
-__attribute__((constructor))
-static void overdued_ignore_early_signals(int argc, char **argv, char **envp) {
-    (void)envp;
-    if (argc > 1 && argv != NULL && argv[1] != NULL && strcmp(argv[1], "run") == 0) {
-        signal(SIGHUP, SIG_IGN);
-        signal(SIGUSR1, SIG_IGN);
-        ignored = 1;
+static void record_early_signal(int number) {
+    switch (number) {
+    case SIGHUP: received |= OVERDUED_EARLY_SIGHUP; break;
+    case SIGUSR1: received |= OVERDUED_EARLY_SIGUSR1; break;
+    case SIGTERM: received |= OVERDUED_EARLY_SIGTERM; break;
+    case SIGINT: received |= OVERDUED_EARLY_SIGINT; break;
+    default: break;
     }
 }
 
-int overdued_early_signals_ignored(void) {
-    return ignored;
+__attribute__((constructor))
+static void overdued_install_early_signal_guard(int argc, char **argv, char **envp) {
+    (void)envp;
+    if (argc < 2 || argv == NULL || argv[1] == NULL || strcmp(argv[1], "run") != 0) return;
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = record_early_signal;
+    action.sa_flags = SA_RESTART;
+    sigemptyset(&action.sa_mask);
+    int numbers[] = { SIGHUP, SIGUSR1, SIGTERM, SIGINT };
+    for (unsigned i = 0; i < sizeof numbers / sizeof numbers[0]; i++) {
+        if (sigaction(numbers[i], &action, NULL) != 0) return;
+    }
+    installed = 1;
+}
+
+int overdued_early_signal_guard_installed(void) {
+    return installed;
+}
+
+int overdued_early_signals_received(void) {
+    return received;
 }

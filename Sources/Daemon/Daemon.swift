@@ -50,13 +50,8 @@ public final class Daemon: Sendable {
         var warnedBadRows: [Int64: String] = [:]
     }
 
-    /// Signals that the daemon handles, ignored first thing so that one arriving before its
-    /// handler exists does not kill the process (SIGHUP's default action is to terminate).
+    /// Signals that the daemon handles.
     public static let handledSignals: [Int32] = [SIGHUP, SIGTERM, SIGINT, SIGUSR1]
-
-    public static func ignoreHandledSignals() {
-        for number in handledSignals { signal(number, SIG_IGN) }
-    }
 
     public init(configPath: String, config: Config, loader: ConfigLoader, levels: LevelBox, version: String, logger: Logger) throws(StartError) {
         self.configPath = config.sourcePath
@@ -90,8 +85,15 @@ public final class Daemon: Sendable {
     }
 
     /// Runs until SIGTERM or SIGINT; returns after a clean stop.
-    public func run() async {
+    /// - Parameter stopRequestedDuringStartUp: asked once the signal handlers exist: whether
+    ///   a SIGTERM or SIGINT arrived before (the executable records them from its first
+    ///   instant); if so the daemon stops at once, cleanly.
+    public func run(stopRequestedDuringStartUp: () -> Bool = { false }) async {
         installSignalHandlers()
+        if stopRequestedDuringStartUp() {
+            logger.notice("stop requested during start-up", metadata: ["event": "stop"])
+            requestStop()
+        }
         let config = state.withLock { $0.config }
         let loop = TickLoop(schedule: TickSchedule(interval: config.schedule.interval, align: config.schedule.align),
                             logger: logger) { [self] due in tick(due: due) }

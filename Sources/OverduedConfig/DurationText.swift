@@ -30,6 +30,8 @@ public enum DurationText {
             case "m": millisecondsPerUnit = 60_000
             case "h": millisecondsPerUnit = 3_600_000
             case "d": millisecondsPerUnit = 86_400_000
+            case "" where !rest.isEmpty:
+                throw ParseError(message: "\"\(text)\" is not a duration; write a number followed by ms, s, m, h or d (e.g. \"30s\", \"5m\", \"1h30m\")")
             case "":
                 throw ParseError(message: "\"\(text)\" has a number without a unit; add one of ms, s, m, h, d (e.g. \"\(digits)s\")")
             default:

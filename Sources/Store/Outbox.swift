@@ -321,7 +321,8 @@ public final class Outbox: Sendable {
                 arguments.append(ticket)
             }
             arguments.append(limit)
-            return try OverdueNotification.fetch(db, where: "\(condition) ORDER BY created_at DESC, id LIMIT ?", arguments)
+            // Newest event first: when it was delivered or given up, else when it was queued.
+            return try OverdueNotification.fetch(db, where: "\(condition) ORDER BY COALESCE(delivered_at, dead_at, created_at) DESC, created_at DESC, id LIMIT ?", arguments)
         }
     }
 

@@ -14,11 +14,9 @@ struct RunCommand: AsyncParsableCommand {
     @OptionGroup var options: ConfigOption
 
     func run() async throws {
-        // A SIGHUP arriving before the handlers exist must not kill us: the C constructor set
-        // SIG_IGN before the runtime started; the rest are ignored from here until their
-        // Dispatch sources take over.
-        precondition(overdued_early_signals_ignored() == 1, "overdued run started without its early signal guard")
-        Daemon.ignoreHandledSignals()
+        // A C constructor installed a handler before the runtime started that records SIGHUP,
+        // SIGUSR1, SIGTERM and SIGINT until the daemon's Dispatch sources take over.
+        precondition(overdued_early_signal_guard_installed() == 1, "overdued run started without its start-up signal guard")
         let path = ConfigLoader.defaultPath(explicit: options.config)
         let loader = ConfigLoader()
         let config: Config
@@ -38,6 +36,8 @@ struct RunCommand: AsyncParsableCommand {
             logger.critical("cannot start: \(error.description)", metadata: ["event": "stop"])
             throw ExitCode(1)
         }
-        await daemon.run()
+        await daemon.run(stopRequestedDuringStartUp: {
+            overdued_early_signals_received() & (OVERDUED_EARLY_SIGTERM | OVERDUED_EARLY_SIGINT) != 0
+        })
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// `overdued check-config` through the real binary: every broken config prints its problem
 /// with the JSON path and exits 1; a valid one exits 0.
@@ -41,8 +42,8 @@ import Testing
 
     @Test(arguments: broken)
     func brokenConfigIsRefusedWithItsPath(_ case_: Broken) throws {
-        let folder = try TempFolder()
-        try makeTicketsDatabase(at: folder.file("tickets.sqlite"), rows: [])
+        let folder = try TemporaryDirectory()
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: [])
         let config = try folder.write("config.json", case_.json)
         let result = try runOverdued(["check-config", "--config", config])
         #expect(result.status == 1)
@@ -53,8 +54,8 @@ import Testing
     }
 
     @Test func validConfigPassesAndShowsAnIndexedPlan() throws {
-        let folder = try TempFolder()
-        try makeTicketsDatabase(at: folder.file("tickets.sqlite"), rows: [])
+        let folder = try TemporaryDirectory()
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: [])
         let config = try folder.write("config.json", Self.valid)
         let result = try runOverdued(["check-config", "--config", config])
         #expect(result.status == 0, "stderr: \(result.stderr)")
@@ -64,8 +65,8 @@ import Testing
     }
 
     @Test func configPathFallsBackToTheEnvironment() throws {
-        let folder = try TempFolder()
-        try makeTicketsDatabase(at: folder.file("tickets.sqlite"), rows: [])
+        let folder = try TemporaryDirectory()
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: [])
         let config = try folder.write("config.json", Self.valid)
         let result = try runOverdued(["check-config"], environment: ["OVERDUED_CONFIG": config])
         #expect(result.status == 0, "stderr: \(result.stderr)")

@@ -1,6 +1,7 @@
 import Foundation
 import Notifier
 import Testing
+import TestSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -11,10 +12,10 @@ import Glibc
 /// repeat carries an id it had already seen (never a second id for one notification).
 @Suite(.serialized) struct CrashRecoveryTests {
     @Test func sigkillMidBurstLosesNothingAndNeverInventsAnId() async throws {
-        let folder = try TempFolder()
+        let folder = try TemporaryDirectory()
         let count = 120
         let rows = (1...count).map { TicketRow(id: Int64($0), ticketID: String(format: "IGP-2026-%04d", $0), scheduledDate: "2026-11-01 08:00:00") }
-        try makeTicketsDatabase(at: folder.file("tickets.sqlite"), rows: rows)
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: rows)
         let received = Received()
         let sink = try WebhookSink(host: "127.0.0.1", port: 0) { received.add($0.webhookID) }
         let port = try await sink.start()
@@ -46,7 +47,9 @@ import Glibc
         // A last run drains whatever is left.
         let final = try DaemonChild(config: config, environment: [:])
         let deadline = Date().addingTimeInterval(30)
-        while Set(received.all).count < count, Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        while Set(received.all).count < count || !final.log.contains("event=start"), Date() < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
         final.signal(SIGTERM)
         #expect(final.waitForExit(timeout: 10) == 0)
 

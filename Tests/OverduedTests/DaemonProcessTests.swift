@@ -1,6 +1,7 @@
 import Foundation
 import Notifier
 import Testing
+import TestSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -63,14 +64,14 @@ final class DaemonChild {
 /// `overdued run` as systemd sees it: sd_notify datagrams on a real Unix socket, real signals.
 @Suite(.serialized) struct DaemonProcessTests {
     @Test func readyStatusReloadAndStopFollowTheProtocol() async throws {
-        let folder = try TempFolder()
-        try makeTicketsDatabase(at: folder.file("tickets.sqlite"), rows: ScanCommandTests.rows)
+        let folder = try TemporaryDirectory()
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: ScanCommandTests.rows)
         let received = Received()
         let sink = try WebhookSink(host: "127.0.0.1", port: 0) { received.add($0.webhookID) }
         let port = try await sink.start()
         defer { Task { await sink.stop() } }
         let config = try folder.write("config.json", configJSON(interval: "1s", destinationURL: "http://127.0.0.1:\(port)/hooks/secret-token"))
-        let listener = try NotifyListener(path: folder.file("notify.sock"))
+        let listener = try NotifyListener(path: folder.url("notify.sock"))
         let daemon = try DaemonChild(config: config, environment: ["NOTIFY_SOCKET": listener.path, "WATCHDOG_USEC": "2000000"])
         var seen: [String] = []
 
@@ -124,18 +125,20 @@ final class DaemonChild {
     }
 
     @Test func aSignalBeforeTheHandlersExistDoesNotKillIt() throws {
-        let folder = try TempFolder()
-        try makeTicketsDatabase(at: folder.file("tickets.sqlite"), rows: [])
+        let folder = try TemporaryDirectory()
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: [])
         let config = try folder.write("config.json", configJSON())
-        let listener = try NotifyListener(path: folder.file("notify.sock"))
+        let listener = try NotifyListener(path: folder.url("notify.sock"))
         let daemon = try DaemonChild(config: config, environment: ["NOTIFY_SOCKET": listener.path])
         // SIGHUPs all through start-up (runtime set-up, config load, stores): its default
-        // action would end the process. The first one after the loader has mapped the binary.
+        // action would end the process. Nothing can guard the dynamic loader's first
+        // milliseconds, so the first signal goes once /proc shows the start-up guard in place
+        // (SIGHUP caught: bit 0 of SigCgt), the rest until READY=1.
         var seen: [String] = []
-        usleep(60_000)
         let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline, !Self.catches(SIGHUP, pid: daemon.pid) { usleep(500) }
         var sent = 0
-        while Date() < deadline, listener.waitFor(timeout: 0.01, seen: &seen, { $0.contains("READY=1") }) == nil {
+        while Date() < deadline, listener.waitFor(timeout: 0.002, seen: &seen, { $0.contains("READY=1") }) == nil {
             daemon.signal(SIGHUP)
             sent += 1
         }
@@ -146,8 +149,28 @@ final class DaemonChild {
         #expect(daemon.waitForExit(timeout: 10) == 0)
     }
 
+    @Test func aSIGTERMDuringStartUpIsACleanStop() throws {
+        let folder = try TemporaryDirectory()
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: [])
+        let config = try folder.write("config.json", configJSON())
+        let listener = try NotifyListener(path: folder.url("notify.sock"))
+        let daemon = try DaemonChild(config: config, environment: ["NOTIFY_SOCKET": listener.path])
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline, !Self.catches(SIGTERM, pid: daemon.pid) { usleep(200) }
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit(timeout: 20) == 0, "log: \(daemon.log)")
+    }
+
+    /// Whether the process has a handler for the signal (`SigCgt` in /proc/PID/status).
+    static func catches(_ number: Int32, pid: pid_t) -> Bool {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("SigCgt:") }),
+              let mask = UInt64(line.dropFirst("SigCgt:".count).trimmingCharacters(in: .whitespaces), radix: 16) else { return false }
+        return mask & (1 << (UInt64(number) - 1)) != 0
+    }
+
     @Test func aBadConfigAtStartExitsOneWithTheProblems() throws {
-        let folder = try TempFolder()
+        let folder = try TemporaryDirectory()
         let config = try folder.write("config.json", configJSON(tickets: "missing.sqlite"))
         let result = try runOverdued(["run", "--config", config], timeout: 20)
         #expect(result.status == 1)

@@ -1,6 +1,7 @@
 import Foundation
 import Store
 import Testing
+import TestSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -16,28 +17,6 @@ enum Binary {
         ]
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates[1]
     }()
-}
-
-/// A temporary folder removed at the end of the test.
-final class TempFolder {
-    let url: URL
-    var path: String { url.path }
-
-    init() throws {
-        url = FileManager.default.temporaryDirectory.appendingPathComponent("overdued-test-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    }
-
-    deinit { try? FileManager.default.removeItem(at: url) }
-
-    func file(_ name: String) -> String { url.appendingPathComponent(name).path }
-
-    @discardableResult
-    func write(_ name: String, _ text: String) throws -> String {
-        let path = file(name)
-        try Data(text.utf8).write(to: URL(fileURLWithPath: path))
-        return path
-    }
 }
 
 /// The result of running the binary to completion.

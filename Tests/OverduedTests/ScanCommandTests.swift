@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// `overdued scan --dry-run --json --now` selects exactly what the old automation's rule
 /// selected: assigned (0 = the whole team counts), status received/diagnostic, a readable
@@ -27,8 +28,8 @@ import Testing
     ]
 
     @Test func dryRunJSONListsExactlyWhatTheOldRuleSelects() throws {
-        let folder = try TempFolder()
-        try makeTicketsDatabase(at: folder.file("tickets.sqlite"), rows: Self.rows)
+        let folder = try TemporaryDirectory()
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: Self.rows)
         let config = try folder.write("config.json", configJSON())
         let result = try runOverdued(["scan", "--config", config, "--dry-run", "--json", "--now", "2026-11-24T15:00:00Z"])
         #expect(result.status == 0, "stderr: \(result.stderr)")
@@ -54,12 +55,13 @@ import Testing
     }
 
     @Test func scanWithoutDryRunEnqueuesOnceThenSuppressesWithAReason() throws {
-        let folder = try TempFolder()
-        try makeTicketsDatabase(at: folder.file("tickets.sqlite"), rows: Self.rows)
+        let folder = try TemporaryDirectory()
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: Self.rows)
         let config = try folder.write("config.json", configJSON())
         let first = try runOverdued(["scan", "--config", config, "--json", "--now", "2026-11-24T15:00:00Z"])
         #expect(first.status == 0, "stderr: \(first.stderr)")
-        let later = try runOverdued(["scan", "--config", config, "--json", "--now", "2026-11-24T16:00:00Z"])
+        // 30 s later: still before ticket 3's 10:01 (15:01Z), so the same five, all suppressed.
+        let later = try runOverdued(["scan", "--config", config, "--json", "--now", "2026-11-24T15:00:30Z"])
         let items = try #require(try JSONSerialization.jsonObject(with: Data(later.stdout.utf8)) as? [[String: Any]])
         #expect(items.count == 5)
         for item in items {

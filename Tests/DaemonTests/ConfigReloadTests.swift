@@ -1,0 +1,85 @@
+import Daemon
+import Foundation
+@testable import OverduedConfig
+import Testing
+
+/// The reload state machine: a new config replaces the running one only when it loaded in
+/// full and changes only what can change in place.
+@Suite struct ConfigReloadTests {
+    static func config(interval: Duration = .seconds(300), tickets: String = "/data/tickets.sqlite",
+                       state: String = "/var/lib/overdued/state.sqlite", target: LogTarget = .auto,
+                       level: LogLevelName = .info, ruleName: String = "overdue") -> Config {
+        Config(
+            sourcePath: "/etc/overdued/config.json",
+            store: StoreSettings(ticketsDatabase: tickets, stateDatabase: state,
+                                 timeZone: TimeZone(identifier: "America/Toronto") ?? .gmt, busyTimeout: .seconds(5)),
+            schedule: ScheduleSettings(interval: interval, align: true),
+            rules: [RuleSpec(name: ruleName, match: MatchSpec(statusIn: ["received"]), repeatPolicy: RepeatSpec(), destinations: ["hook"])],
+            destinations: [],
+            log: LogSettings(level: level, target: target)
+        )
+    }
+
+    @Test func aValidConfigIsAppliedWithItsChangesNamed() {
+        let plan = ConfigReload.plan(current: Self.config(), candidate: .success(Self.config(interval: .seconds(60), level: .debug, ruleName: "late")))
+        guard case .apply(let config, let changes, let reopen) = plan else {
+            Issue.record("expected apply, got \(plan)")
+            return
+        }
+        #expect(config.schedule.interval == .seconds(60))
+        #expect(changes == ["schedule", "rules", "log.level"])
+        #expect(!reopen)
+    }
+
+    @Test func aNewTicketsDatabaseIsReopened() {
+        let plan = ConfigReload.plan(current: Self.config(), candidate: .success(Self.config(tickets: "/data/other.sqlite")))
+        guard case .apply(_, let changes, let reopen) = plan else {
+            Issue.record("expected apply, got \(plan)")
+            return
+        }
+        #expect(reopen)
+        #expect(changes == ["store.tickets_database"])
+    }
+
+    @Test func anInvalidConfigIsRefusedWithEveryProblem() {
+        let error = ConfigError(file: "/etc/overdued/config.json", problems: [
+            ConfigProblem(path: "schedule.interval", message: "bad"),
+            ConfigProblem(path: "rules[0].name", message: "is required"),
+        ])
+        #expect(ConfigReload.plan(current: Self.config(), candidate: .failure(error))
+            == .refuse(problems: ["schedule.interval: bad", "rules[0].name: is required"]))
+    }
+
+    @Test func theStateDatabaseAndLogTargetCannotChangeInPlace() {
+        let plan = ConfigReload.plan(current: Self.config(), candidate: .success(Self.config(state: "/srv/state.sqlite", target: .journal)))
+        guard case .refuse(let problems) = plan else {
+            Issue.record("expected refuse, got \(plan)")
+            return
+        }
+        #expect(problems.count == 2)
+        #expect(problems[0].hasPrefix("store.state_database:"))
+        #expect(problems[1].hasPrefix("log.target:"))
+    }
+
+    @Test func reloadingTheSameFileChangesNothing() {
+        #expect(ConfigReload.plan(current: Self.config(), candidate: .success(Self.config()))
+            == .apply(Self.config(), changes: [], reopenTickets: false))
+    }
+}
+
+@Suite struct StatusLineTests {
+    @Test func statusIsOneLineWithTheFigures() {
+        var status = StatusLine()
+        #expect(status.text == "no tick yet; queue 0, dead 0")
+        status.lastTick = Date(timeIntervalSince1970: 1_795_532_700)  // 2026-11-24T15:05:00Z
+        status.matches = 12
+        status.enqueued = 3
+        status.queueDepth = 4
+        status.dead = 1
+        status.nextTick = Date(timeIntervalSince1970: 1_795_533_000)  // 2026-11-24T15:10:00Z
+        #expect(status.text == "last tick 2026-11-24T15:05:00Z: 12 matches, 3 enqueued; queue 4, dead 1; next tick 2026-11-24T15:10:00Z")
+        status.alert = "reload failed (1 problem), running on the previous config"
+        #expect(status.text.hasPrefix("reload failed (1 problem), running on the previous config; last tick"))
+        #expect(!status.text.contains("\n"))
+    }
+}

@@ -1,0 +1,340 @@
+import Foundation
+import Logging
+@testable import Notifier
+import OverduedConfig
+import Store
+import Testing
+
+/// End to end: outbox in a real SQLite file → Notifier → real HTTP → scripted receiver.
+@Suite(.serialized) struct DeliveryTests {
+    static let version = "9.9.9"
+    static let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+    /// Runs `body` with a notifier and always shuts it down (its HTTP client must be).
+    func withNotifier<T>(_ outbox: Outbox, _ destinations: [DestinationSpec], logger: Logger = Logger(label: "test"),
+                         onHeartbeat: @escaping @Sendable (Date) -> Void = { _ in },
+                         _ body: (Notifier) async throws -> T) async throws -> T {
+        let notifier = Notifier(outbox: outbox, destinations: destinations, userAgentVersion: Self.version, logger: logger,
+                                onHeartbeat: onHeartbeat)
+        do {
+            let result = try await body(notifier)
+            await notifier.shutdown(grace: .milliseconds(100))
+            return result
+        } catch {
+            await notifier.shutdown(grace: .zero)
+            throw error
+        }
+    }
+
+    func startedServer(_ replies: [ScriptedServer.Reply], otherwise: ScriptedServer.Reply = .status(200)) async throws -> ScriptedServer {
+        let server = ScriptedServer(replies, otherwise: otherwise)
+        try await server.start()
+        return server
+    }
+
+    @Test func deliveredWithHeadersSignatureAndRecord() async throws {
+        let server = try await startedServer([.status(200, body: "merci")])
+        let outbox = try Fixtures.outbox()
+        let destination = try Fixtures.destination(url: server.url, signingSecret: Self.secret,
+                                                   headers: ["X-Api-Key": "k-very-secret-value"])
+        let ids = try Fixtures.enqueue(outbox, destination: destination.name)
+        let (logger, logs) = Fixtures.capturingLogger()
+        let result = try await withNotifier(outbox, [destination], logger: logger) { notifier in
+            await notifier.drain(until: Date().addingTimeInterval(5))
+        }
+        #expect(result == DrainResult(delivered: 1, retrying: 0, dead: 0, attempts: 1))
+
+        let request = try #require(server.requests.first)
+        #expect(server.requests.count == 1)
+        #expect(request.method == "POST")
+        #expect(request.path == "/hooks/secret-token?key=abc")
+        #expect(request.header("content-type") == "application/json")
+        #expect(request.header("user-agent") == "overdued/9.9.9")
+        #expect(request.header("webhook-id") == ids[0])
+        #expect(request.header("x-api-key") == "k-very-secret-value")
+        let timestamp = try #require(request.header("webhook-timestamp").flatMap { Int64($0) })
+        #expect(abs(Double(timestamp) - Date().timeIntervalSince1970) < 10)
+        let verification = try #require(WebhookSignature(secret: Self.secret))
+            .verify(id: request.header("webhook-id"), timestamp: request.header("webhook-timestamp"),
+                    signatureHeader: request.header("webhook-signature"), body: request.body, now: Date())
+        #expect(verification == .valid)
+        #expect(request.json?["type"] as? String == "ticket.overdue")
+
+        let stored = try #require(try outbox.notification(id: ids[0]))
+        #expect(stored.status == .delivered)
+        let attempts = try outbox.attempts(notificationID: ids[0])
+        #expect(attempts.count == 1)
+        #expect(attempts.first?.httpStatus == 200)
+        #expect(attempts.first?.responseBody == "merci")
+        #expect(attempts.first?.error == nil)
+
+        let delivered = try #require(logs.all.first { $0.metadata["event"] == "delivered" })
+        for key in ["rule", "ticket", "ticket_id", "destination", "notification_id", "attempt", "http_status", "duration_ms"] {
+            #expect(delivered.metadata[key] != nil, "missing log key \(key)")
+        }
+        #expect(delivered.metadata["notification_id"] == ids[0])
+        #expect(delivered.metadata["http_status"] == "200")
+        // Nothing secret in any log record: not the URL's path or query, not a header value, not the key.
+        for record in logs.all {
+            let text = record.message + " " + record.metadata.values.joined(separator: " ")
+            for secret in ["secret-token", "key=abc", "k-very-secret-value", "whsec_", "MfKQ9r8"] {
+                #expect(!text.contains(secret), "log leaks \(secret): \(text)")
+            }
+        }
+        await server.stop()
+    }
+
+    @Test func retriesWithTheSameIDUntilDelivered() async throws {
+        let server = try await startedServer([.status(500, body: "boom"), .close])
+        let outbox = try Fixtures.outbox()
+        let destination = try Fixtures.destination(url: server.url)
+        let ids = try Fixtures.enqueue(outbox, destination: destination.name)
+        let result = try await withNotifier(outbox, [destination]) { await $0.drain(until: Date().addingTimeInterval(10)) }
+        #expect(result.delivered == 1)
+        #expect(result.attempts == 3)
+        #expect(server.requests.count == 3)
+        #expect(Set(server.requests.compactMap { $0.header("webhook-id") }) == [ids[0]])
+        let attempts = try outbox.attempts(notificationID: ids[0])
+        #expect(attempts.map(\.httpStatus) == [500, nil, 200])
+        #expect(attempts[0].error?.contains("HTTP 500") == true)
+        #expect(attempts[0].responseBody == "boom")
+        #expect(attempts[1].error?.contains("closed") == true, "\(attempts[1].error ?? "")")
+        #expect(try outbox.notification(id: ids[0])?.status == .delivered)
+        await server.stop()
+    }
+
+    @Test func retryAfterIsHonoured() async throws {
+        let server = try await startedServer([.status(503, headers: [("Retry-After", "2")])])
+        let outbox = try Fixtures.outbox()
+        let destination = try Fixtures.destination(url: server.url)
+        let ids = try Fixtures.enqueue(outbox, destination: destination.name)
+        let before = Date()
+        let result = try await withNotifier(outbox, [destination]) { await $0.drain(until: Date().addingTimeInterval(0.5)) }
+        #expect(server.requests.count == 1, "the retry is due after the deadline")
+        #expect(result == DrainResult(delivered: 0, retrying: 1, dead: 0, attempts: 1))
+        let stored = try #require(try outbox.notification(id: ids[0]))
+        #expect(stored.status == .retrying)
+        #expect(stored.lastHTTPStatus == 503)
+        let wait = stored.nextAttemptAt.timeIntervalSince(before)
+        #expect(wait > 1.9 && wait < 2.6, "next attempt in \(wait) s")
+        await server.stop()
+    }
+
+    @Test func tooManyRequestsUntilMaxAttempts() async throws {
+        let server = try await startedServer([], otherwise: .status(429))
+        let outbox = try Fixtures.outbox()
+        let destination = try Fixtures.destination(url: server.url, maxAttempts: 3)
+        let ids = try Fixtures.enqueue(outbox, destination: destination.name)
+        let result = try await withNotifier(outbox, [destination]) { await $0.drain(until: Date().addingTimeInterval(10)) }
+        #expect(result == DrainResult(delivered: 0, retrying: 0, dead: 1, attempts: 3))
+        #expect(server.requests.count == 3)
+        let stored = try #require(try outbox.notification(id: ids[0]))
+        #expect(stored.status == .dead)
+        #expect(stored.lastError?.contains("max_attempts") == true)
+        await server.stop()
+    }
+
+    @Test func goneAndOtherClientErrorsAreDeadAtOnceAndLoggedAsErrors() async throws {
+        let server = ScriptedServer { index, _ in index == 0 ? .status(410) : .status(400, body: "bad") }
+        try await server.start()
+        let outbox = try Fixtures.outbox()
+        let destination = try Fixtures.destination(url: server.url)
+        let ids = try Fixtures.enqueue(outbox, destination: destination.name, count: 3)
+        let (logger, logs) = Fixtures.capturingLogger()
+        let result = try await withNotifier(outbox, [destination], logger: logger) { await $0.drain(until: Date().addingTimeInterval(10)) }
+        #expect(result == DrainResult(delivered: 0, retrying: 0, dead: 3, attempts: 3))
+        #expect(server.requests.count == 3, "one request each, no retry")
+        #expect(try outbox.notification(id: ids[0])?.lastError?.contains("410") == true)
+        #expect(try outbox.notification(id: ids[1])?.lastError?.contains("400") == true)
+        let dead = logs.all.filter { $0.metadata["event"] == "dead" }
+        #expect(dead.count == 3)
+        #expect(dead.allSatisfy { $0.level == .error })
+        await server.stop()
+    }
+
+    @Test func timeoutAndRefusedConnectionAreRetried() async throws {
+        let slow = try await startedServer([], otherwise: .slow(.seconds(3)))
+        let closed = try await startedServer([])
+        await closed.stop()
+        let outbox = try Fixtures.outbox()
+        let hung = try Fixtures.destination(name: "hung", url: slow.url, timeout: "200ms", maxAttempts: 2)
+        let refused = try Fixtures.destination(name: "refused", url: closed.url, maxAttempts: 2)
+        let hungID = try Fixtures.enqueue(outbox, destination: "hung")[0]
+        let refusedID = try Fixtures.enqueue(outbox, destination: "refused")[0]
+        let started = ContinuousClock.now
+        let result = try await withNotifier(outbox, [hung, refused]) { await $0.drain(until: Date().addingTimeInterval(10)) }
+        #expect(ContinuousClock.now - started < .seconds(2), "the timeout cuts the hung requests")
+        #expect(result.dead == 2)
+        #expect(slow.requests.count == 2)
+        let hungAttempts = try outbox.attempts(notificationID: hungID)
+        #expect(hungAttempts.count == 2)
+        #expect(hungAttempts.allSatisfy { $0.error?.contains("timeout") == true && $0.durationMilliseconds >= 150 })
+        let refusedAttempts = try outbox.attempts(notificationID: refusedID)
+        #expect(refusedAttempts.count == 2)
+        #expect(refusedAttempts.allSatisfy { $0.error?.contains("connect") == true }, "\(refusedAttempts.map(\.error))")
+        #expect(!refusedAttempts.contains { $0.error?.contains("secret-token") == true })
+        await slow.stop()
+    }
+
+    @Test func brokenTemplateMakesTheNotificationDeadWithoutARequest() async throws {
+        let server = try await startedServer([])
+        let directory = try Fixtures.temporaryDirectory()
+        let template = directory.appendingPathComponent("broken.mustache")
+        try Data(#"{"text": {{title}} }"#.utf8).write(to: template)
+        let outbox = try Fixtures.outbox()
+        let destination = try Fixtures.destination(url: server.url, format: #"{"template":"\#(template.path)"}"#)
+        let ids = try Fixtures.enqueue(outbox, destination: destination.name)
+        let result = try await withNotifier(outbox, [destination]) { await $0.drain(until: Date().addingTimeInterval(5)) }
+        #expect(result.dead == 1)
+        #expect(server.requests.isEmpty)
+        #expect(try outbox.notification(id: ids[0])?.lastError?.contains("broken.mustache") == true)
+        await server.stop()
+    }
+
+    static func gaps(_ requests: [ScriptedServer.Request]) -> [Duration] {
+        let arrivals = requests.map(\.arrival).sorted()
+        return zip(arrivals, arrivals.dropFirst()).map { $1 - $0 }
+    }
+
+    @Test(arguments: [1, 4])
+    func spacingAtTheReceiverIsAtLeastMinInterval(concurrency: Int) async throws {
+        let server = try await startedServer([])
+        let outbox = try Fixtures.outbox()
+        let destination = try Fixtures.destination(url: server.url, minInterval: "100ms", concurrency: concurrency)
+        try Fixtures.enqueue(outbox, destination: destination.name, count: 6)
+        let result = try await withNotifier(outbox, [destination]) { await $0.drain(until: Date().addingTimeInterval(10)) }
+        #expect(result.delivered == 6)
+        let gaps = Self.gaps(server.requests)
+        #expect(gaps.count == 5)
+        // With several in flight the guarantee holds up to the delivery time of a written
+        // request, microseconds on loopback.
+        let floor: Duration = concurrency == 1 ? .milliseconds(100) : .milliseconds(99)
+        #expect(gaps.allSatisfy { $0 >= floor }, "gaps \(gaps)")
+        await server.stop()
+    }
+
+    @Test func aSickDestinationDoesNotSlowAnother() async throws {
+        let sick = try await startedServer([], otherwise: .slow(.seconds(10)))
+        let healthy = try await startedServer([])
+        let outbox = try Fixtures.outbox()
+        let sickSpec = try Fixtures.destination(name: "sick", url: sick.url, timeout: "5s")
+        let healthySpec = try Fixtures.destination(name: "healthy", url: healthy.url, minInterval: "0ms")
+        let sickIDs = try Fixtures.enqueue(outbox, destination: "sick", count: 3)
+        try Fixtures.enqueue(outbox, destination: "healthy", count: 5)
+        let heartbeats = Locked(0)
+        try await withNotifier(outbox, [sickSpec, healthySpec], onHeartbeat: { _ in heartbeats.withLock { $0 += 1 } }) { notifier in
+            let started = ContinuousClock.now
+            let running = Task { await notifier.run() }
+            while healthy.requests.count < 5, ContinuousClock.now - started < .seconds(4) {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            let elapsed = ContinuousClock.now - started
+            #expect(healthy.requests.count == 5)
+            #expect(elapsed < .seconds(2), "healthy destination took \(elapsed)")
+            #expect(sick.requests.count == 1, "the sick one is still stuck on its first request")
+            #expect(heartbeats.current >= 1)
+            // Shutdown with a request in flight: it is cut, and stays queued unrecorded.
+            await notifier.shutdown(grace: .milliseconds(50))
+            await running.value
+        }
+        #expect(try outbox.attempts(notificationID: sickIDs[0]).isEmpty)
+        #expect(try outbox.notification(id: sickIDs[0])?.status == .pending)
+        #expect(try outbox.counts().delivered == 5)
+        await sick.stop()
+        await healthy.stop()
+    }
+
+    @Test func runWakesOnNewWorkAndBeatsWhileIdle() async throws {
+        let server = try await startedServer([])
+        let outbox = try Fixtures.outbox()
+        let destination = try Fixtures.destination(url: server.url)
+        let heartbeats = Locked<[Date]>([])
+        try await withNotifier(outbox, [destination], onHeartbeat: { date in heartbeats.withLock { $0.append(date) } }) { notifier in
+            let running = Task { await notifier.run() }
+            try await Task.sleep(for: .milliseconds(300))
+            // Idle loops sleep up to 5 s; `wake()` must cut that short.
+            try Fixtures.enqueue(outbox, destination: destination.name)
+            let enqueued = ContinuousClock.now
+            notifier.wake()
+            while server.requests.isEmpty, ContinuousClock.now - enqueued < .seconds(5) {
+                try await Task.sleep(for: .milliseconds(5))
+            }
+            #expect(ContinuousClock.now - enqueued < .milliseconds(500))
+            try await Task.sleep(for: .milliseconds(2_300))
+            let beats = heartbeats.current
+            #expect(beats.count >= 2, "heartbeats: \(beats.count)")
+            #expect(zip(beats, beats.dropFirst()).allSatisfy { $1.timeIntervalSince($0) < 2 })
+
+            // A reload pointing the destination elsewhere: the next notification goes there.
+            let other = try await startedServer([])
+            var moved = destination
+            moved.url = Secret(other.url)
+            notifier.update(destinations: [moved])
+            try await Task.sleep(for: .milliseconds(50))
+            try Fixtures.enqueue(outbox, destination: destination.name)
+            notifier.wake()
+            let reloaded = ContinuousClock.now
+            while other.requests.isEmpty, ContinuousClock.now - reloaded < .seconds(5) {
+                try await Task.sleep(for: .milliseconds(5))
+            }
+            #expect(other.requests.count == 1)
+            #expect(server.requests.count == 1)
+            running.cancel()
+            await running.value
+            await other.stop()
+        }
+        await server.stop()
+    }
+
+    @Test func sendTestRecordsNothing() async throws {
+        let server = try await startedServer([.status(202, body: "ok")])
+        let outbox = try Fixtures.outbox()
+        let destination = try Fixtures.destination(url: server.url, signingSecret: Self.secret)
+        let result = try await withNotifier(outbox, []) { await $0.sendTest(destination: destination) }
+        #expect(result.succeeded)
+        #expect(result.httpStatus == 202)
+        #expect(result.responseBody == "ok")
+        #expect(result.latency > .zero && result.latency < .seconds(2))
+        let request = try #require(server.requests.first)
+        #expect(request.json?["type"] as? String == "overdued.test")
+        #expect(request.header("webhook-id") == result.notificationID)
+        #expect(request.header("webhook-signature")?.hasPrefix("v1,") == true)
+        #expect(try outbox.counts() == QueueCounts())
+
+        await server.stop()
+        let refused = try await withNotifier(outbox, []) { await $0.sendTest(destination: destination) }
+        #expect(!refused.succeeded)
+        #expect(refused.httpStatus == nil)
+        #expect(refused.error != nil)
+    }
+
+    /// A figure for the report: delivered/s to a local receiver with no spacing and 8 in flight.
+    @Test func throughputWithConcurrency() async throws {
+        let server = try await startedServer([])
+        let outbox = try Fixtures.outbox()
+        let destination = try Fixtures.destination(url: server.url, minInterval: "0ms", concurrency: 8)
+        let count = 300
+        try Fixtures.enqueue(outbox, destination: destination.name, count: count)
+        let started = ContinuousClock.now
+        let result = try await withNotifier(outbox, [destination]) { await $0.drain(until: Date().addingTimeInterval(30)) }
+        let elapsed = ContinuousClock.now - started
+        #expect(result.delivered == count)
+        #expect(Set(server.requests.compactMap { $0.header("webhook-id") }).count == count)
+        print("throughput: \(count) delivered in \(elapsed) = \(Int(Double(count) / elapsed.seconds)) delivered/s (min_interval 0ms, concurrency 8)")
+        await server.stop()
+    }
+
+    /// A figure for the report: spacing with the default 200 ms.
+    @Test func spacingWithDefaultInterval() async throws {
+        let server = try await startedServer([])
+        let outbox = try Fixtures.outbox()
+        let destination = try Fixtures.destination(url: server.url, minInterval: "200ms")
+        try Fixtures.enqueue(outbox, destination: destination.name, count: 6)
+        _ = try await withNotifier(outbox, [destination]) { await $0.drain(until: Date().addingTimeInterval(10)) }
+        let gaps = Self.gaps(server.requests).sorted()
+        #expect(gaps.count == 5)
+        #expect(gaps.allSatisfy { $0 >= .milliseconds(200) }, "gaps \(gaps)")
+        print("spacing at 200ms: min \(gaps.first ?? .zero), median \(gaps.isEmpty ? .zero : gaps[gaps.count / 2]), max \(gaps.last ?? .zero)")
+        await server.stop()
+    }
+}

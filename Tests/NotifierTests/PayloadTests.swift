@@ -1,0 +1,176 @@
+import Foundation
+@testable import Notifier
+import OverduedConfig
+import Store
+import Testing
+
+/// 2 days, 9 hours, 26 minutes and 40 seconds.
+private let twoDaysLate: TimeInterval = 2 * 86_400 + 9 * 3_600 + 26 * 60 + 40
+
+@Suite struct LegacyPayloadTests {
+    @Test func everyFieldInTheOldOrder() throws {
+        let sentAt = Fixtures.dueAt.addingTimeInterval(twoDaysLate)
+        let data = LegacyPayload(snapshot: Fixtures.snapshot(), sentAt: sentAt).jsonData()
+        let text = String(decoding: data, as: UTF8.self)
+        let keys = ["ticket_id", "title", "description", "priority", "status", "machine", "scheduled_date", "assigned_to",
+                    "reporter", "created_at", "overdue_days", "overdue_hours", "overdue_minutes", "overdue_text",
+                    "notification_sent_at"]
+        let positions = keys.map { text.range(of: "\"\($0)\":")?.lowerBound }
+        #expect(positions.allSatisfy { $0 != nil }, "missing keys in \(text)")
+        #expect(positions.compactMap { $0 } == positions.compactMap { $0 }.sorted(), "keys out of order: \(text)")
+
+        let json = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        #expect(Set(json.keys) == Set(keys))
+        #expect(json["ticket_id"] as? String == "IGP-2026-0042")
+        #expect(json["title"] as? String == "Four n°3 : \"joint\" à changer")
+        #expect(json["description"] as? String == "Ligne 1\nLigne 2 — ✅ emoji")
+        #expect(json["priority"] as? String == "high")
+        #expect(json["status"] as? String == "received")
+        #expect(json["machine"] as? String == "Four Bystronic X1")
+        #expect(json["scheduled_date"] as? String == "2026-11-18 23:59:59")
+        #expect(json["assigned_to"] as? String == "Marie Tremblay")
+        #expect(json["reporter"] as? String == "Luc Gagnon")
+        #expect(json["created_at"] as? String == "2026-11-01 08:00:00")
+        #expect(json["overdue_days"] as? Int == 2)
+        #expect(json["overdue_hours"] as? Int == 9)
+        #expect(json["overdue_minutes"] as? Int == 26)
+        #expect(json["overdue_text"] as? String == "2 jour(s) 9h 26min")
+        #expect(json["notification_sent_at"] as? String == PayloadTimestamp.iso8601(sentAt))
+        // Numbers are JSON numbers, not strings; text is UTF-8, not \u escapes; "/" is not escaped.
+        #expect(text.contains("\"overdue_days\":2,"))
+        #expect(text.contains("à changer"))
+    }
+
+    @Test func wholeTeamMissingUserAndUnknowns() throws {
+        let sentAt = Fixtures.dueAt.addingTimeInterval(9 * 3_600 + 26 * 60 + 59)
+        let team = LegacyPayload(snapshot: Fixtures.snapshot(assignedTo: 0, assigneeName: "👥 Toute l'équipe"), sentAt: sentAt)
+        #expect(team.assignedTo == "Équipe complète")
+
+        let missingUser = LegacyPayload(snapshot: Fixtures.snapshot(assignedTo: 57, assigneeName: nil), sentAt: sentAt)
+        #expect(missingUser.assignedTo == "Technicien #57")
+
+        let unknowns = LegacyPayload(snapshot: Fixtures.snapshot(machine: nil, reporterName: nil), sentAt: sentAt)
+        #expect(unknowns.machine == "N/A")
+        #expect(unknowns.reporter == "N/A")
+        #expect(LegacyPayload.machineText(.init(id: 1, type: "Presse", model: nil, location: nil)) == "Presse")
+        #expect(LegacyPayload.machineText(.init(id: 1, type: nil, model: "X", location: nil)) == "N/A")
+
+        // Under a day: no "jour(s)" part; seconds dropped, not rounded up.
+        #expect(unknowns.overdueDays == 0)
+        #expect(unknowns.overdueHours == 9)
+        #expect(unknowns.overdueMinutes == 26)
+        #expect(unknowns.overdueText == "9h 26min")
+    }
+
+    @Test func overdueSplitEdges() {
+        #expect(OverdueDuration(totalSeconds: 0).frenchText == "0h 0min")
+        #expect(OverdueDuration(totalSeconds: 86_399).frenchText == "23h 59min")
+        #expect(OverdueDuration(totalSeconds: 86_400).frenchText == "1 jour(s) 0h 0min")
+        let long = OverdueDuration(totalSeconds: 40 * 86_400 + 3_600 + 60)
+        #expect((long.days, long.hours, long.minutes) == (40, 1, 1))
+        // A clock behind the due time never gives negative numbers.
+        #expect(OverdueDuration(dueAt: Date(timeIntervalSince1970: 100), sentAt: Date(timeIntervalSince1970: 50)).totalSeconds == 0)
+    }
+
+    @Test func timestampsAreUTCWithMilliseconds() {
+        #expect(PayloadTimestamp.iso8601(Date(timeIntervalSince1970: 1_795_532_400)) == "2026-11-24T15:00:00.000Z")
+        #expect(PayloadTimestamp.iso8601(Date(timeIntervalSince1970: 1_795_532_400.1234)) == "2026-11-24T15:00:00.123Z")
+        #expect(PayloadTimestamp.iso8601(Date(timeIntervalSince1970: 951_782_400)) == "2000-02-29T00:00:00.000Z")
+        #expect(PayloadTimestamp.iso8601(Date(timeIntervalSince1970: 0)) == "1970-01-01T00:00:00.000Z")
+        #expect(PayloadTimestamp.iso8601(Date(timeIntervalSince1970: -0.5)) == "1969-12-31T23:59:59.500Z")
+    }
+
+    @Test func jsonEscapingMatchesJSONStringify() {
+        #expect(PayloadJSON.escaped("a\"b\\c/d\n\t\u{01}é") == "a\\\"b\\\\c/d\\n\\t\\u0001é")
+    }
+}
+
+@Suite struct StandardPayloadTests {
+    @Test func envelopeAndData() throws {
+        let sentAt = Fixtures.dueAt.addingTimeInterval(3_661)
+        let data = try PayloadRenderer.render(format: .standard, snapshot: Fixtures.snapshot(), notificationID: "msg_1", sentAt: sentAt)
+        let json = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        #expect(json["type"] as? String == "ticket.overdue")
+        #expect(json["timestamp"] as? String == PayloadTimestamp.iso8601(sentAt))
+        let body = try #require(json["data"] as? [String: Any])
+        #expect(body["notification_id"] as? String == "msg_1")
+        #expect(body["ticket"] as? Int == 42)
+        #expect(body["ticket_id"] as? String == "IGP-2026-0042")
+        #expect(body["rule"] as? String == "late")
+        #expect(body["scheduled_date"] as? String == "2026-11-18 23:59:59")
+        #expect(body["due_at"] as? String == PayloadTimestamp.iso8601(Fixtures.dueAt))
+        #expect(body["overdue_seconds"] as? Int == 3_661)
+        let machine = try #require(body["machine"] as? [String: Any])
+        #expect(machine["type"] as? String == "Four")
+        let assignee = try #require(body["assignee"] as? [String: Any])
+        #expect(assignee["id"] as? Int == 12)
+        #expect(assignee["name"] as? String == "Marie Tremblay")
+        let reporter = try #require(body["reporter"] as? [String: Any])
+        #expect(reporter["name"] as? String == "Luc Gagnon")
+    }
+
+    @Test func badSnapshotIsAPayloadError() {
+        #expect(throws: PayloadError.self) {
+            try PayloadRenderer.render(format: .standard, snapshotJSON: Data("{".utf8), notificationID: "x", sentAt: Date())
+        }
+    }
+}
+
+@Suite struct TemplatePayloadTests {
+    static let examples = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("examples")
+
+    func render(_ source: String, snapshot: TicketSnapshot = Fixtures.snapshot()) throws -> [String: Any] {
+        let data = try PayloadRenderer.render(format: .template(path: "t.mustache", source: source), snapshot: snapshot,
+                                              notificationID: "msg_t", sentAt: Fixtures.dueAt.addingTimeInterval(twoDaysLate))
+        return try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+    }
+
+    @Test func variablesAreJSONEscaped() throws {
+        let json = try render(#"{"t":"{{title}}","d":"{{description}}","n":{{overdue_days}},"o":"{{overdue_text}}","id":"{{notification_id}}","a":"{{assigned_to}}"}"#)
+        #expect(json["t"] as? String == "Four n°3 : \"joint\" à changer")
+        #expect(json["d"] as? String == "Ligne 1\nLigne 2 — ✅ emoji")
+        #expect(json["n"] as? Int == 2)
+        #expect(json["o"] as? String == "2 jour(s) 9h 26min")
+        #expect(json["id"] as? String == "msg_t")
+        #expect(json["a"] as? String == "Marie Tremblay")
+    }
+
+    @Test func rawLegacyJSONAndSections() throws {
+        let json = try render(#"{"legacy":{{{legacy_json}}},"down":{{#is_machine_down}}true{{/is_machine_down}}{{^is_machine_down}}false{{/is_machine_down}}}"#)
+        let legacy = try #require(json["legacy"] as? [String: Any])
+        #expect(legacy["overdue_text"] as? String == "2 jour(s) 9h 26min")
+        #expect(json["down"] as? Bool == true)
+    }
+
+    @Test func invalidJSONOutputIsAClearError() {
+        do {
+            _ = try render(#"{"t": {{title}} }"#)
+            Issue.record("expected an error")
+        } catch let error as PayloadError {
+            #expect(error.kind == .templateOutputNotJSON)
+            #expect(error.message.contains("t.mustache"))
+        } catch {
+            Issue.record("unexpected \(error)")
+        }
+        #expect(throws: PayloadError.self) { try render("{{#open}}") }
+    }
+
+    @Test(arguments: ["slack.mustache", "ntfy.mustache"])
+    func shippedExamplesRenderValidJSON(name: String) throws {
+        let path = Self.examples.appendingPathComponent(name).path
+        let source = try String(contentsOfFile: path, encoding: .utf8)
+        for snapshot in [Fixtures.snapshot(), Fixtures.snapshot(title: "Quote \" backslash \\ \n newline", machine: nil, assignedTo: 0)] {
+            let json = try render(source, snapshot: snapshot)
+            if name == "slack.mustache" {
+                let text = try #require(json["text"] as? String)
+                #expect(text.contains(snapshot.ticketID))
+                #expect(text.contains(snapshot.title))
+            } else {
+                #expect(json["topic"] as? String == "maintenance-retards")
+                #expect((json["message"] as? String)?.hasPrefix(snapshot.title) == true)
+                #expect(json["priority"] as? Int == 5)
+            }
+        }
+    }
+}

@@ -1,0 +1,142 @@
+import Foundation
+@testable import Notifier
+import OverduedConfig
+import Testing
+
+@Suite struct RetryPolicyTests {
+    static let queuedAt = Date(timeIntervalSince1970: 1_800_000_000)
+    static let now = queuedAt.addingTimeInterval(60)
+    static let spec = RetrySpec(maxAttempts: 10, initialBackoff: .seconds(5), maxBackoff: .seconds(1_800), giveUpAfter: .seconds(86_400))
+    /// Jitter pinned at its ceiling, so delays are predictable.
+    static let policy = RetryPolicy(spec: spec, jitter: { $0 })
+
+    enum Expected: Sendable {
+        case delivered, retry(after: TimeInterval), dead
+    }
+
+    static let table: [(AttemptResult, Int, Expected)] = [
+        (.response(status: 200, retryAfter: nil), 1, .delivered),
+        (.response(status: 204, retryAfter: "120"), 3, .delivered),
+        (.response(status: 500, retryAfter: nil), 1, .retry(after: 5)),
+        (.response(status: 502, retryAfter: nil), 2, .retry(after: 10)),
+        (.response(status: 503, retryAfter: nil), 4, .retry(after: 40)),
+        (.response(status: 503, retryAfter: nil), 9, .retry(after: 1_280)),
+        (.response(status: 500, retryAfter: nil), 10, .dead),            // max_attempts reached
+        (.response(status: 408, retryAfter: nil), 1, .retry(after: 5)),
+        (.response(status: 429, retryAfter: "7"), 1, .retry(after: 7)),  // Retry-After wins
+        (.response(status: 503, retryAfter: "0"), 6, .retry(after: 1)),  // clamped up to 1 s
+        (.response(status: 503, retryAfter: "999999"), 1, .dead),        // 24 h clamp, past give_up_after
+        (.response(status: 503, retryAfter: "Fri, 15 Jan 2027 08:02:00 GMT"), 1, .retry(after: 60)),
+        (.response(status: 410, retryAfter: nil), 1, .dead),
+        (.response(status: 400, retryAfter: nil), 1, .dead),
+        (.response(status: 404, retryAfter: "5"), 1, .dead),
+        (.response(status: 301, retryAfter: nil), 1, .dead),
+        (.failure(TransportFailure(.timeout, "timeout")), 1, .retry(after: 5)),
+        (.failure(TransportFailure(.connection, "refused")), 2, .retry(after: 10)),
+        (.failure(TransportFailure(.invalidRequest, "bad url")), 1, .dead),
+    ]
+
+    @Test(arguments: table.indices)
+    func decision(row: Int) {
+        let (result, attempt, expected) = Self.table[row]
+        let decision = Self.policy.decide(result, attempt: attempt, queuedAt: Self.queuedAt, now: Self.now)
+        #expect(!decision.reason.isEmpty)
+        switch (expected, decision.verdict) {
+        case (.delivered, .delivered), (.dead, .dead):
+            break
+        case (.retry(let after), .retry(let at, let delay)):
+            #expect(abs(at.timeIntervalSince(Self.now) - after) < 0.001, "\(decision.reason)")
+            #expect(abs(delay.seconds - after) < 0.001)
+        default:
+            Issue.record("row \(row): expected \(expected), got \(decision.verdict) (\(decision.reason))")
+        }
+    }
+
+    @Test func backoffIsCappedAndJitterIsFull() {
+        #expect(Self.policy.backoffCeiling(attempt: 1) == .seconds(5))
+        #expect(Self.policy.backoffCeiling(attempt: 20) == .seconds(1_800))
+        #expect(Self.policy.backoffCeiling(attempt: 10_000) == .seconds(1_800))
+        let zero = RetryPolicy(spec: Self.spec, jitter: { _ in .zero })
+        let decision = zero.decide(.response(status: 500, retryAfter: nil), attempt: 5, queuedAt: Self.queuedAt, now: Self.now)
+        #expect(decision.verdict == .retry(at: Self.now, after: .zero))
+        // The default source stays inside 0...ceiling.
+        for _ in 0..<200 {
+            let delay = RetryPolicy.fullJitter(.seconds(2))
+            #expect(delay >= .zero && delay <= .seconds(2))
+        }
+        // A misbehaving source is clamped.
+        let wild = RetryPolicy(spec: Self.spec, jitter: { $0 * 10 })
+        #expect(wild.decide(.response(status: 500, retryAfter: nil), attempt: 1, queuedAt: Self.queuedAt, now: Self.now).verdict
+            == .retry(at: Self.now.addingTimeInterval(5), after: .seconds(5)))
+    }
+
+    @Test func givesUpWhenTheNextAttemptWouldPassGiveUpAfter() {
+        let nearTheEnd = Self.queuedAt.addingTimeInterval(86_400 - 3)
+        let decision = Self.policy.decide(.response(status: 500, retryAfter: nil), attempt: 1, queuedAt: Self.queuedAt, now: nearTheEnd)
+        #expect(decision.verdict == .dead)
+        #expect(decision.reason.contains("give_up_after"))
+        let noLimit = RetryPolicy(spec: RetrySpec(maxAttempts: nil), jitter: { $0 })
+        #expect(noLimit.decide(.response(status: 500, retryAfter: nil), attempt: 500, queuedAt: Self.queuedAt, now: Self.now).verdict
+            == .retry(at: Self.now.addingTimeInterval(1_800), after: .seconds(1_800)))
+    }
+
+    @Test func retryAfterForms() {
+        let now = Date(timeIntervalSince1970: 784_111_777) // Sun, 06 Nov 1994 08:49:37 GMT
+        #expect(RetryAfter.delay("120", now: now) == 120)
+        #expect(RetryAfter.delay("Sun, 06 Nov 1994 08:51:37 GMT", now: now) == 120)
+        #expect(RetryAfter.delay("Sunday, 06-Nov-94 08:50:37 GMT", now: now) == 60)
+        #expect(RetryAfter.delay("Sun Nov  6 08:49:47 1994", now: now) == 10)
+        #expect(RetryAfter.delay("Sun, 06 Nov 1994 08:00:00 GMT", now: now) == 0)
+        #expect(RetryAfter.delay("soon", now: now) == nil)
+        #expect(RetryAfter.delay("-5", now: now) == nil)
+    }
+}
+
+@Suite struct RateLimitSlotsTests {
+    let t0 = ContinuousClock.now
+
+    @Test func spacesFromTheLaterOfSentAndFinished() throws {
+        var slots = RateLimitSlots(minInterval: .milliseconds(200))
+        #expect(slots.earliestStart(now: t0) == t0)
+        let first = slots.start(at: t0)
+        // Not yet written: the next one waits, whatever the time.
+        #expect(slots.earliestStart(now: t0 + .seconds(5)) == nil)
+        slots.sent(ticket: first, at: t0 + .milliseconds(7))
+        #expect(slots.earliestStart(now: t0 + .milliseconds(10)) == t0 + .milliseconds(207))
+        slots.finished(ticket: first, at: t0 + .milliseconds(50))
+        #expect(slots.earliestStart(now: t0 + .milliseconds(60)) == t0 + .milliseconds(250))
+        #expect(slots.earliestStart(now: t0 + .seconds(1)) == t0 + .seconds(1))
+    }
+
+    @Test func olderRequestsDoNotMoveTheAnchor() {
+        var slots = RateLimitSlots(minInterval: .milliseconds(100))
+        let a = slots.start(at: t0)
+        slots.sent(ticket: a, at: t0 + .milliseconds(1))
+        let b = slots.start(at: t0 + .milliseconds(101))
+        slots.sent(ticket: b, at: t0 + .milliseconds(102))
+        slots.finished(ticket: a, at: t0 + .milliseconds(500)) // a slow older request ends late
+        #expect(slots.earliestStart(now: t0 + .milliseconds(150)) == t0 + .milliseconds(202))
+    }
+
+    @Test func zeroIntervalNeverWaits() {
+        var slots = RateLimitSlots(minInterval: .zero)
+        for step in 0..<10 {
+            let now = t0 + .milliseconds(step)
+            #expect(slots.earliestStart(now: now) == now)
+            _ = slots.start(at: now)
+        }
+    }
+
+    @Test func asyncLimiterSpacesAcquisitions() async throws {
+        let limiter = RateLimiter(minInterval: .milliseconds(50))
+        var starts: [ContinuousClock.Instant] = []
+        for _ in 0..<4 {
+            let ticket = try #require(await limiter.acquire(minInterval: .milliseconds(50)))
+            starts.append(.now)
+            await limiter.finished(ticket: ticket, at: .now)
+        }
+        for (a, b) in zip(starts, starts.dropFirst()) {
+            #expect(b - a >= .milliseconds(50))
+        }
+    }
+}

@@ -1,0 +1,76 @@
+import Foundation
+@testable import Notifier
+import Testing
+
+@Suite struct WebhookSignatureTests {
+    static let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    static let id = "msg_p5jXN8AQM9LWM0D4loKWxJek"
+    static let timestamp: Int64 = 1_614_265_330
+    static let body = Data(#"{"test": 2432232314}"#.utf8)
+
+    @Test func specExample() throws {
+        let signature = try #require(WebhookSignature(secret: Self.secret))
+        #expect(signature.sign(id: Self.id, timestamp: Self.timestamp, body: Self.body)
+            == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=")
+    }
+
+    @Test func verifyAcceptsOursAndRejectsTampering() throws {
+        let signature = try #require(WebhookSignature(secret: Self.secret))
+        let now = Date(timeIntervalSince1970: Double(Self.timestamp) + 10)
+        let header = "v1,bm90IGl0 " + signature.sign(id: Self.id, timestamp: Self.timestamp, body: Self.body)
+        #expect(signature.verify(id: Self.id, timestamp: "\(Self.timestamp)", signatureHeader: header, body: Self.body, now: now) == .valid)
+        #expect(signature.verify(id: Self.id, timestamp: "\(Self.timestamp)", signatureHeader: header, body: Data("{}".utf8), now: now) != .valid)
+        #expect(signature.verify(id: "msg_other", timestamp: "\(Self.timestamp)", signatureHeader: header, body: Self.body, now: now) != .valid)
+        let late = now.addingTimeInterval(3_600)
+        #expect(signature.verify(id: Self.id, timestamp: "\(Self.timestamp)", signatureHeader: header, body: Self.body, now: late) != .valid)
+        #expect(WebhookSignature(secret: "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw") == nil)
+    }
+
+    static let pythonHasStandardWebhooks: Bool = {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", "import standardwebhooks"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        do {
+            try process.run()
+            process.waitUntilExit()
+            return process.terminationStatus == 0
+        } catch {
+            return false
+        }
+    }()
+
+    /// The reference implementation (PyPI `standardwebhooks`) accepts what we send.
+    @Test(.enabled(if: pythonHasStandardWebhooks, "needs `pip install standardwebhooks`"))
+    func referenceLibraryVerifiesOurSignature() throws {
+        let now = Date()
+        let seconds = PayloadTimestamp.unixSeconds(now)
+        let body = PayloadRenderer.testPayload(destination: "d", notificationID: Self.id, sentAt: now)
+        let signature = try #require(WebhookSignature(secret: Self.secret))
+        let script = """
+            import sys, json
+            from standardwebhooks.webhooks import Webhook
+            secret, msg_id, ts, sig = sys.argv[1:5]
+            body = sys.stdin.buffer.read()
+            Webhook(secret).verify(body, {"webhook-id": msg_id, "webhook-timestamp": ts, "webhook-signature": sig})
+            print("ok")
+            """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", script, Self.secret, Self.id, String(seconds),
+                             signature.sign(id: Self.id, timestamp: seconds, body: body)]
+        let input = Pipe()
+        let output = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        input.fileHandleForWriting.write(body)
+        try input.fileHandleForWriting.close()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "standardwebhooks said: \(text)")
+        #expect(text.contains("ok"))
+    }
+}

@@ -1,0 +1,128 @@
+import Foundation
+import OverduedConfig
+import Scheduler
+import Store
+import Testing
+
+/// The dedup decision over simulated time: `now` is a parameter, nothing sleeps.
+struct DedupDecisionTests {
+    let t0 = Instants.now
+    func at(hours: Double) -> Date { t0.addingTimeInterval(hours * 3_600) }
+
+    static func ticket(scheduledDate: String = "2026-11-20 08:00:00", assignedTo: Int64? = 1, status: String = "received",
+                       priority: String = "high", detectedAt: Date = Instants.now) -> TicketSnapshot {
+        TicketSnapshot(rule: "old-rule", ticket: 42, ticketID: "IGP-2026-0042", title: "Fuite d'huile", description: "",
+                       status: status, priority: priority, machine: nil, assignedTo: assignedTo, assigneeName: "Marie",
+                       reportedBy: 2, reporterName: "Luc", createdAt: "2026-11-01 12:00:00", scheduledDate: scheduledDate,
+                       dueAt: Instants.now.addingTimeInterval(-86_400), isMachineDown: false, detectedAt: detectedAt)
+    }
+
+    @Test func theFirstOverdueScanNotifies() {
+        let decision = DedupDecision.decide(policy: RepeatSpec(), ticket: Self.ticket(), previous: nil, now: t0)
+        #expect(decision.shouldNotify)
+        #expect(!decision.reason.isEmpty)
+    }
+
+    @Test func everyDefaultsToOncePerDay() throws {
+        let policy = RepeatSpec()
+        #expect(policy.every == .seconds(86_400))
+        let ticket = Self.ticket()
+        let previous = DedupDecision.record(rule: "old-rule", ticket: ticket, at: t0)
+        #expect(previous.lastNotifiedAt == t0)
+        #expect(previous.scheduledDate == ticket.scheduledDate)
+        #expect(previous.assignedTo == 1)
+
+        let oneHourLater = DedupDecision.decide(policy: policy, ticket: ticket, previous: previous, now: at(hours: 1))
+        #expect(!oneHourLater.shouldNotify)
+        #expect(oneHourLater.reason.contains("repeat.every"), "\(oneHourLater.reason)")
+        #expect(oneHourLater.reason.contains("1h"), "says how long ago: \(oneHourLater.reason)")
+
+        let justBefore = DedupDecision.decide(policy: policy, ticket: ticket, previous: previous, now: at(hours: 24).addingTimeInterval(-1))
+        #expect(!justBefore.shouldNotify)
+
+        let aDayLater = DedupDecision.decide(policy: policy, ticket: ticket, previous: previous, now: at(hours: 24))
+        #expect(aDayLater.shouldNotify, "\(aDayLater)")
+        #expect(aDayLater.reason.contains("repeat.every"))
+    }
+
+    @Test func threeDaysOfFiveMinuteTicksNotifyOncePerDay() {
+        // A tick every 5 minutes for three days; the decision's own record is kept after each
+        // notification, as a committing scan does.
+        let policy = RepeatSpec()
+        let ticket = Self.ticket()
+        var previous: DedupRecord?
+        var notifiedAt: [Double] = []
+        for tick in 0...(3 * 24 * 12) {
+            let now = t0.addingTimeInterval(Double(tick) * 300)
+            let decision = DedupDecision.decide(policy: policy, ticket: ticket, previous: previous, now: now)
+            if decision.shouldNotify {
+                notifiedAt.append(now.timeIntervalSince(t0) / 3_600)
+                previous = DedupDecision.record(rule: "old-rule", ticket: ticket, at: now)
+            } else {
+                #expect(!decision.reason.isEmpty)
+            }
+        }
+        #expect(notifiedAt == [0, 24, 48, 72])
+    }
+
+    @Test func oncePerScheduledDateSuppressesTheSameDateForever() {
+        let policy = RepeatSpec(oncePerScheduledDate: true)
+        let ticket = Self.ticket()
+        let previous = DedupDecision.record(rule: "old-rule", ticket: ticket, at: t0)
+        for hours: Double in [0.1, 1, 24, 24 * 30, 24 * 365] {
+            let decision = DedupDecision.decide(policy: policy, ticket: ticket, previous: previous, now: at(hours: hours))
+            #expect(!decision.shouldNotify, "after \(hours) h")
+            #expect(decision.reason.contains("once_per_scheduled_date"))
+            #expect(decision.reason.contains("2026-11-20 08:00:00"))
+        }
+        let rescheduled = Self.ticket(scheduledDate: "2026-11-23 08:00:00")
+        let decision = DedupDecision.decide(policy: policy, ticket: rescheduled, previous: previous, now: at(hours: 0.1))
+        #expect(decision.shouldNotify, "a new date is a new deadline, whatever `every` says")
+        #expect(decision.reason.contains("scheduled_date"))
+    }
+
+    @Test(arguments: [
+        (ChangeField.assignedTo, DedupDecisionTests.ticket(assignedTo: 0)),
+        (ChangeField.assignedTo, DedupDecisionTests.ticket(assignedTo: nil)),
+        (ChangeField.scheduledDate, DedupDecisionTests.ticket(scheduledDate: "2026-11-21 08:00:00")),
+        (ChangeField.status, DedupDecisionTests.ticket(status: "diagnostic")),
+        (ChangeField.priority, DedupDecisionTests.ticket(priority: "critical")),
+    ])
+    func aWatchedChangeReArmsAtOnce(field: ChangeField, changed: TicketSnapshot) {
+        let previous = DedupDecision.record(rule: "old-rule", ticket: Self.ticket(), at: t0)
+        let watching = DedupDecision.decide(policy: RepeatSpec(onChange: [field]), ticket: changed, previous: previous,
+                                            now: at(hours: 0.5))
+        #expect(watching.shouldNotify)
+        #expect(watching.reason.contains(field.rawValue))
+
+        // Unwatched, the same change waits for `every`.
+        let others = ChangeField.allCases.filter { $0 != field }
+        let notWatching = DedupDecision.decide(policy: RepeatSpec(onChange: others), ticket: changed, previous: previous,
+                                               now: at(hours: 0.5))
+        #expect(!notWatching.shouldNotify)
+        #expect(!notWatching.reason.isEmpty)
+    }
+
+    @Test func onChangeWithoutAChangeStillRespectsEvery() {
+        let ticket = Self.ticket()
+        let previous = DedupDecision.record(rule: "old-rule", ticket: ticket, at: t0)
+        let policy = RepeatSpec(every: .seconds(3_600), onChange: ChangeField.allCases)
+        #expect(!DedupDecision.decide(policy: policy, ticket: ticket, previous: previous, now: at(hours: 0.5)).shouldNotify)
+        #expect(DedupDecision.decide(policy: policy, ticket: ticket, previous: previous, now: at(hours: 1)).shouldNotify)
+    }
+
+    @Test func onChangeReArmsEvenUnderOncePerScheduledDate() {
+        let previous = DedupDecision.record(rule: "old-rule", ticket: Self.ticket(), at: t0)
+        let policy = RepeatSpec(oncePerScheduledDate: true, onChange: [.assignedTo])
+        #expect(DedupDecision.decide(policy: policy, ticket: Self.ticket(assignedTo: 2), previous: previous, now: at(hours: 1)).shouldNotify)
+        #expect(!DedupDecision.decide(policy: policy, ticket: Self.ticket(), previous: previous, now: at(hours: 1)).shouldNotify)
+    }
+
+    @Test func aLegacyRecordWithoutFieldsCountsAsNotifiedAtItsTime() {
+        // Imported from the app's webhook_notifications: only the time (and maybe the date) is known.
+        let legacy = DedupRecord(rule: "old-rule", ticket: 42, lastNotifiedAt: t0, scheduledDate: nil, assignedTo: nil,
+                                 status: nil, priority: nil, source: "legacy")
+        #expect(!DedupDecision.decide(policy: RepeatSpec(), ticket: Self.ticket(), previous: legacy, now: at(hours: 2)).shouldNotify)
+        #expect(DedupDecision.decide(policy: RepeatSpec(), ticket: Self.ticket(), previous: legacy, now: at(hours: 24)).shouldNotify)
+    }
+}

@@ -1,0 +1,204 @@
+import Foundation
+import OverduedConfig
+import Scheduler
+import Store
+import Testing
+import TestSupport
+
+struct RulesEngineTests {
+    static let oldMatch = MatchSpec(statusIn: ["received", "diagnostic"], assigned: true)
+
+    static func rule(_ name: String = "old-rule", _ match: MatchSpec = oldMatch, repeat policy: RepeatSpec = RepeatSpec(),
+                     destinations: [String] = ["automation"]) throws -> RuleSpec {
+        try RuleSpecs.make(name, match, repeat: policy, destinations: destinations)
+    }
+
+    static func scan(_ rules: [RuleSpec], on database: AppDatabase, now: Date = Instants.now) throws -> ScanReport {
+        try RulesEngine(rules: rules, timeZone: Instants.toronto)
+            .scan(tickets: try database.tickets(), outbox: try database.outbox(), now: now)
+    }
+
+    static func ids(_ report: ScanReport, rule: String? = nil) -> Set<Int64> {
+        Set(report.matches.filter { rule == nil || $0.rule == rule }.map(\.ticket.ticket))
+    }
+
+    @Test func theOldRuleSelectsExactlyWhatItUsedTo() throws {
+        let database = try AppDatabase(OldRuleRows.rows)
+        let report = try Self.scan([try Self.rule()], on: database)
+
+        #expect(Self.ids(report) == OldRuleRows.oldRuleSelects)
+        #expect(report.matches.count == OldRuleRows.oldRuleSelects.count, "one match per ticket")
+        #expect(Set(report.badRows.map(\.ticket)) == OldRuleRows.oldRuleBadRows)
+        #expect(report.matches.allSatisfy { $0.isEnqueued && $0.decision.shouldNotify })
+        #expect(report.notifications.count == OldRuleRows.oldRuleSelects.count)
+        #expect(report.dedupRecords.count == OldRuleRows.oldRuleSelects.count)
+        #expect(report.now == Instants.now)
+
+        let byTicket = Dictionary(uniqueKeysWithValues: report.matches.map { ($0.ticket.ticket, $0) })
+        let first = try #require(byTicket[1])
+        #expect(first.overdueSeconds == 7_200)
+        #expect(first.ticket.dueAt == (try Instants.utc("2026-11-24T13:00:00Z")))
+        #expect(first.ticket.scheduledDate == "2026-11-24 08:00:00", "kept as stored")
+        #expect(first.ticket.assigneeName == "Marie Tremblay")
+        #expect(first.ticket.reporterName == "Luc Côté")
+        #expect(first.ticket.machine == TicketSnapshot.Machine(id: 1, type: "Presse", model: "PH-450", location: "Atelier 2"))
+        #expect(first.ticket.detectedAt == Instants.now)
+        #expect(first.destinations == ["automation"])
+
+        let team = try #require(byTicket[2])
+        #expect(team.ticket.assignedTo == 0)
+        #expect(team.ticket.assigneeName == "👥 Toute l'équipe")
+        #expect(team.ticket.ticketID == "IGP-PRESSE-PH 450-20261101-002")
+
+        #expect(byTicket[7]?.ticket.dueAt == (try Instants.utc("2026-11-24T04:59:59Z")), "date only: end of the local day")
+        #expect(byTicket[15]?.overdueSeconds == 60)
+        #expect(byTicket[23]?.overdueSeconds == 1_800)
+    }
+
+    @Test func assignedFalseSelectsOnlyUnassignedTickets() throws {
+        let database = try AppDatabase(OldRuleRows.rows)
+        let report = try Self.scan([try Self.rule("unassigned", MatchSpec(statusIn: ["received", "diagnostic"], assigned: false))], on: database)
+        #expect(Self.ids(report) == [3])
+        #expect(report.matches.allSatisfy { $0.ticket.assignedTo == nil })
+    }
+
+    @Test func withoutAssignedBothKindsAreSelected() throws {
+        let database = try AppDatabase(OldRuleRows.rows)
+        let report = try Self.scan([try Self.rule("any", MatchSpec(statusIn: ["received", "diagnostic"]))], on: database)
+        #expect(Self.ids(report) == OldRuleRows.oldRuleSelects.union([3]))
+    }
+
+    @Test func graceDelaysTheOverdueMoment() throws {
+        let database = try AppDatabase(OldRuleRows.rows)
+        var match = Self.oldMatch
+        match.grace = .seconds(3_600)
+        let report = try Self.scan([try Self.rule("grace", match)], on: database)
+        // Overdue by more than an hour: 1 (2 h), 2, 7, 16. Not 8 and 23 (30 min), 15 (1 min), 20 (59 min 59.5 s).
+        #expect(Self.ids(report) == [1, 2, 7, 16])
+        // overdue_seconds counts from the scheduled date, not from the end of the grace.
+        #expect(report.matches.first { $0.ticket.ticket == 1 }?.overdueSeconds == 7_200)
+
+        let later = try Self.scan([try Self.rule("grace", match)], on: database, now: Instants.now.addingTimeInterval(3_600))
+        #expect(Self.ids(later) == [1, 2, 7, 8, 15, 16, 20, 23], "row 24 is due at 15:00Z: exactly the grace, not more")
+    }
+
+    @Test func aCustomStatusWorksInStatusIn() throws {
+        let database = try AppDatabase(OldRuleRows.rows)
+        let report = try Self.scan([try Self.rule("private", MatchSpec(statusIn: ["private"]))], on: database)
+        #expect(Self.ids(report) == [14])
+    }
+
+    @Test func statusValuesAreBoundNotSplicedIntoTheSQL() throws {
+        let filter = RuleQuery.filter(for: MatchSpec(statusIn: ["it's"], priorityIn: ["x'); DROP TABLE tickets; --"]),
+                                      now: Instants.now, schema: TicketSchema())
+        #expect(!filter.sql.contains("it's"))
+        #expect(!filter.sql.contains("DROP"))
+        #expect(filter.arguments.contains(.text("it's")))
+        #expect(filter.arguments.contains(.text("x'); DROP TABLE tickets; --")))
+
+        let database = try AppDatabase(OldRuleRows.rows)
+        let report = try Self.scan([try Self.rule("quoted", MatchSpec(statusIn: ["it's"]))], on: database)
+        #expect(Self.ids(report) == [18])
+        let notIn = try Self.scan([try Self.rule("quoted", MatchSpec(statusNotIn: ["it's"], priorityIn: ["high"]))], on: database)
+        #expect(!Self.ids(notIn).contains(18))
+        #expect(Self.ids(notIn).contains(4))
+    }
+
+    @Test func softDeletedTicketsAreExcludedUnlessIncluded() throws {
+        let database = try AppDatabase(OldRuleRows.rows)
+        #expect(!Self.ids(try Self.scan([try Self.rule()], on: database)).contains(9))
+        var match = Self.oldMatch
+        match.includeDeleted = true
+        #expect(Self.ids(try Self.scan([try Self.rule("with-deleted", match)], on: database)) == OldRuleRows.oldRuleSelects.union([9]))
+    }
+
+    @Test func statusNotInAndPriorityInFilter() throws {
+        var rows = OldRuleRows.rows
+        rows[0].priority = "low"
+        let database = try AppDatabase(rows)
+        let report = try Self.scan([try Self.rule("open", MatchSpec(statusNotIn: ["completed", "archived"], assigned: true,
+                                                                priorityIn: ["high", "critical"]))], on: database)
+        #expect(Self.ids(report) == [2, 4, 7, 8, 14, 15, 16, 18, 20, 23])
+        // The date index drives this rule; words like "demain" are still found and warned about.
+        #expect(Set(report.badRows.map(\.ticket)).isSuperset(of: [10, 16, 17]))
+        #expect(!report.badRows.contains { $0.ticket == 25 }, "archived: excluded by status_not_in")
+    }
+
+    @Test func eachUnreadableRowIsReportedOnceNamingTheTicket() throws {
+        let database = try AppDatabase(OldRuleRows.rows)
+        let report = try Self.scan([try Self.rule(), try Self.rule("received-only", MatchSpec(statusIn: ["received"]))], on: database)
+        #expect(report.badRows.count == OldRuleRows.oldRuleBadRows.count, "\(report.badRows)")
+        #expect(Set(report.badRows.map(\.ticket)) == OldRuleRows.oldRuleBadRows)
+        let demain = try #require(report.badRows.first { $0.ticket == 10 })
+        #expect(demain.ticketID == "IGP-2026-0010")
+        #expect(demain.description.contains("IGP-2026-0010"))
+        #expect(demain.description.contains(#""demain""#))
+        let february = try #require(report.badRows.first { $0.ticket == 17 })
+        #expect(february.problem.contains("2026-02-30 10:00:00"))
+        // Unreadable rows are skipped, never matched.
+        #expect(report.matches.allSatisfy { ![10, 17, 19].contains($0.ticket.ticket) })
+    }
+
+    @Test func aBlankTicketIDIsNotifiedUnderTheInternalId() throws {
+        let database = try AppDatabase(OldRuleRows.rows)
+        let report = try Self.scan([try Self.rule()], on: database)
+        let blank = try #require(report.matches.first { $0.ticket.ticket == 16 })
+        #expect(blank.ticket.ticketID == "#16")
+        #expect(blank.isEnqueued)
+        #expect(report.notifications.first { $0.ticket == 16 }?.ticketID == "#16")
+        let bad = try #require(report.badRows.first { $0.ticket == 16 })
+        #expect(bad.ticketID == nil)
+        #expect(bad.description.contains("ticket 16"))
+        #expect(bad.problem.contains("#16"))
+    }
+
+    @Test func aNullTicketIDIsNotifiedUnderTheInternalId() throws {
+        let record = TicketRecord(id: 99, ticketID: nil, title: nil, description: nil, status: "received", priority: nil,
+                                  assignedTo: 0, scheduledDate: "2026-11-20 08:00:00")
+        let result = RulesEngine.evaluate(rule: try Self.rule(), records: [record], previous: [:], open: [],
+                                          now: Instants.now, zone: Instants.toronto)
+        #expect(result.matches.map(\.ticket.ticketID) == ["#99"])
+        #expect(result.matches.first?.ticket.title == "")
+        #expect(result.badRows.map(\.ticket) == [99])
+        #expect(result.badRows.first?.ticketID == nil)
+        #expect(result.badRows.first?.problem.contains("#99") == true)
+    }
+
+    @Test func aScanWritesNothing() throws {
+        let database = try AppDatabase(OldRuleRows.rows)
+        let before = try database.directory.bytes("tickets.sqlite")
+        _ = try Self.scan([try Self.rule()], on: database)
+        _ = try Self.scan([try Self.rule()], on: database)
+        let outbox = try database.outbox()
+        #expect(try outbox.counts() == QueueCounts())
+        #expect(try outbox.dedupRecords(rule: "old-rule", tickets: Array(OldRuleRows.oldRuleSelects)).isEmpty)
+        #expect(try database.directory.bytes("tickets.sqlite") == before)
+    }
+
+    @Test func notificationsGoToEveryDestinationOfTheRule() throws {
+        let database = try AppDatabase(OldRuleRows.rows)
+        let report = try Self.scan([try Self.rule(destinations: ["automation", "chat"])], on: database)
+        #expect(report.notifications.count == 2 * OldRuleRows.oldRuleSelects.count)
+        for ticket in OldRuleRows.oldRuleSelects {
+            let sent = report.notifications.filter { $0.ticket == ticket }
+            #expect(Set(sent.map(\.destination)) == ["automation", "chat"])
+            #expect(Set(sent.map(\.id)).count == 2, "one id per notification")
+            #expect(sent.allSatisfy { $0.rule == "old-rule" && $0.createdAt == Instants.now && $0.status == .pending })
+            let snapshot = try TicketSnapshot.decode(try #require(sent.first).snapshot)
+            #expect(snapshot.ticket == ticket)
+            #expect(snapshot.rule == "old-rule")
+        }
+    }
+
+    @Test func theDemoDatabaseHoldsWhatItsSummarySays() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.url("demo.sqlite")
+        let summary = try DemoTickets(ticketCount: 20_000, now: Instants.now, timeZone: Instants.toronto).write(to: path)
+        let state = Outbox(database: try StateDatabase(path: directory.url("state.sqlite")))
+        let report = try RulesEngine(rules: [try Self.rule()], timeZone: Instants.toronto)
+            .scan(tickets: try TicketsDatabase(path: path), outbox: state, now: Instants.now)
+        #expect(report.matches.count == summary.overdueByOldRule)
+        #expect(report.badRows.count == summary.unreadableDates)
+        #expect(report.matches.contains { $0.ticket.assignedTo == 0 })
+    }
+}

@@ -1,0 +1,151 @@
+import Foundation
+import OverduedConfig
+import Scheduler
+import Store
+import Testing
+
+/// Scan, commit, deliver, scan again: the rules engine and the outbox on real files, with
+/// `now` injected at each step.
+struct ScanCycleTests {
+    static let rows = [
+        TicketRow(id: 1, ticketID: "IGP-2026-0001", status: "received", assignedTo: 1, scheduledDate: "2026-11-24 08:00:00"),
+        TicketRow(id: 2, ticketID: "IGP-2026-0002", status: "diagnostic", assignedTo: 0, scheduledDate: "2026-11-20 08:00:00"),
+        TicketRow(id: 7, ticketID: "IGP-2026-0007", status: "received", assignedTo: 2, scheduledDate: "2026-11-23"),
+        TicketRow(id: 9, ticketID: "IGP-2026-0009", status: "completed", assignedTo: 2, scheduledDate: "2026-11-20 08:00:00"),
+    ]
+
+    let database: AppDatabase
+    let tickets: TicketsDatabase
+    let outbox: Outbox
+    let t0 = Instants.now
+
+    init() throws {
+        database = try AppDatabase(Self.rows)
+        tickets = try database.tickets()
+        outbox = try database.outbox()
+    }
+
+    func engine(_ policy: RepeatSpec = RepeatSpec(), destinations: [String] = ["automation", "chat"]) throws -> RulesEngine {
+        RulesEngine(rules: [try RuleSpecs.make("old-rule", MatchSpec(statusIn: ["received", "diagnostic"], assigned: true),
+                                               repeat: policy, destinations: destinations)],
+                    timeZone: Instants.toronto)
+    }
+
+    /// One committing tick: scan, then enqueue what it decided.
+    @discardableResult
+    func tick(_ engine: RulesEngine, at now: Date) throws -> ScanReport {
+        let report = try engine.scan(tickets: tickets, outbox: outbox, now: now)
+        try outbox.enqueue(report.notifications, dedup: report.dedupRecords)
+        return report
+    }
+
+    func deliver(ticket: Int64, destinations: Set<String> = ["automation", "chat"], at now: Date) throws {
+        for notification in try outbox.notifications(in: [.pending, .retrying], ticket: ticket)
+        where destinations.contains(notification.destination) {
+            try outbox.record(DeliveryAttempt(notificationID: notification.id, attempt: notification.attempts + 1, startedAt: now,
+                                              durationMilliseconds: 12, httpStatus: 200),
+                              outcome: .delivered, now: now)
+        }
+    }
+
+    func deliverEverything(at now: Date) throws {
+        for ticket in [Int64(1), 2, 7] { try deliver(ticket: ticket, at: now) }
+    }
+
+    @Test func notifiedOnceThenSuppressedThenNotifiedAgainAfterADay() throws {
+        let engine = try engine()
+        let first = try tick(engine, at: t0)
+        #expect(Set(first.matches.map(\.ticket.ticket)) == [1, 2, 7])
+        #expect(first.matches.allSatisfy { $0.isEnqueued })
+        #expect(first.notifications.count == 6)
+        #expect(try outbox.counts().pending == 6)
+        try deliverEverything(at: t0.addingTimeInterval(1))
+
+        let hourLater = try tick(engine, at: t0.addingTimeInterval(3_600))
+        #expect(hourLater.matches.count == 3, "still overdue, still listed")
+        #expect(hourLater.matches.allSatisfy { !$0.isEnqueued && $0.destinations.isEmpty })
+        #expect(hourLater.matches.allSatisfy { $0.decision.reason.contains("repeat.every") }, "\(hourLater.matches.map(\.decision))")
+        #expect(hourLater.notifications.isEmpty)
+        #expect(hourLater.dedupRecords.isEmpty)
+        #expect(try outbox.counts().pending == 0)
+        #expect(try outbox.counts().delivered == 6)
+
+        let nextDay = try tick(engine, at: t0.addingTimeInterval(25 * 3_600))
+        #expect(nextDay.matches.allSatisfy { $0.isEnqueued })
+        #expect(nextDay.notifications.count == 6)
+        #expect(try outbox.counts().pending == 6)
+        let records = try outbox.dedupRecords(rule: "old-rule", tickets: [1, 2, 7])
+        #expect(records.values.allSatisfy { $0.lastNotifiedAt == t0.addingTimeInterval(25 * 3_600) })
+        #expect(try outbox.notifications(in: [.delivered, .pending], ticket: 1).map(\.createdAt)
+            == [t0.addingTimeInterval(25 * 3_600), t0.addingTimeInterval(25 * 3_600), t0, t0])
+    }
+
+    @Test func aTicketStillQueuedIsNotQueuedTwice() throws {
+        let engine = try engine()
+        try tick(engine, at: t0)
+        try deliver(ticket: 1, at: t0.addingTimeInterval(1))
+        try deliver(ticket: 7, destinations: ["automation"], at: t0.addingTimeInterval(1))
+        // Ticket 2: both notifications still pending (the receiver has been down all day).
+
+        let nextDay = try tick(engine, at: t0.addingTimeInterval(25 * 3_600))
+        let byTicket = Dictionary(uniqueKeysWithValues: nextDay.matches.map { ($0.ticket.ticket, $0) })
+        #expect(byTicket[1]?.destinations == ["automation", "chat"])
+        #expect(byTicket[7]?.destinations == ["automation"], "chat still has one queued")
+        let queued = try #require(byTicket[2])
+        #expect(!queued.isEnqueued)
+        #expect(queued.destinations.isEmpty)
+        #expect(queued.decision.reason.contains("still queued"))
+        #expect(try outbox.notifications(in: [.pending], ticket: 2).count == 2)
+        #expect(try outbox.notifications(in: [.pending], ticket: 7).map(\.destination).sorted() == ["automation", "chat"])
+        #expect(nextDay.notifications.count == 3)
+    }
+
+    @Test func withoutDeliveryTheDedupStateAloneSuppresses() throws {
+        // Same hour, nothing delivered: the suppression must come from dedup, not only the queue.
+        let engine = try engine()
+        try tick(engine, at: t0)
+        let again = try tick(engine, at: t0.addingTimeInterval(60))
+        #expect(again.notifications.isEmpty)
+        #expect(again.matches.allSatisfy { $0.decision.reason.contains("repeat.every") })
+        #expect(try outbox.counts().pending == 6)
+    }
+
+    @Test func oncePerScheduledDateNotifiesAgainOnlyWhenTheDateMoves() throws {
+        let engine = try engine(RepeatSpec(oncePerScheduledDate: true))
+        try tick(engine, at: t0)
+        try deliverEverything(at: t0.addingTimeInterval(1))
+
+        let weekLater = try tick(engine, at: t0.addingTimeInterval(7 * 86_400))
+        #expect(weekLater.notifications.isEmpty)
+        #expect(weekLater.matches.allSatisfy { $0.decision.reason.contains("once_per_scheduled_date") })
+
+        // The app reschedules ticket 1 (still in the past): a new deadline, notified at once.
+        try database.appWrite("UPDATE tickets SET scheduled_date = '2026-11-30 08:00:00' WHERE id = 1")
+        let rescheduled = try tick(engine, at: t0.addingTimeInterval(7 * 86_400 + 60))
+        #expect(Set(rescheduled.notifications.map(\.ticket)) == [1])
+        #expect(try outbox.dedupRecords(rule: "old-rule", tickets: [1])[1]?.scheduledDate == "2026-11-30 08:00:00")
+    }
+
+    @Test func reassignmentReArmsWhenWatched() throws {
+        let engine = try engine(RepeatSpec(onChange: [.assignedTo]))
+        try tick(engine, at: t0)
+        try deliverEverything(at: t0.addingTimeInterval(1))
+        try database.appWrite("UPDATE tickets SET assigned_to = 0 WHERE id = 7")
+        let afterChange = try tick(engine, at: t0.addingTimeInterval(600))
+        #expect(Set(afterChange.notifications.map(\.ticket)) == [7])
+        let reason = try #require(afterChange.matches.first { $0.ticket.ticket == 7 }).decision.reason
+        #expect(reason.contains("assigned_to"))
+        let snapshot = try TicketSnapshot.decode(try #require(afterChange.notifications.first).snapshot)
+        #expect(snapshot.assignedTo == 0)
+        #expect(snapshot.assigneeName == "👥 Toute l'équipe")
+    }
+
+    @Test func pruningHistoryDoesNotReArmTickets() throws {
+        let engine = try engine()
+        try tick(engine, at: t0)
+        try deliverEverything(at: t0.addingTimeInterval(1))
+        #expect(try outbox.pruneHistory(before: t0.addingTimeInterval(3_600)) == 6)
+        let later = try tick(engine, at: t0.addingTimeInterval(2 * 3_600))
+        #expect(later.notifications.isEmpty, "dedup must not depend on history retention")
+    }
+}

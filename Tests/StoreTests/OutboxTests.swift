@@ -1,0 +1,280 @@
+import Foundation
+import Store
+import Testing
+import TestSupport
+
+/// The outbox on a real state database in a temp folder; instants are fixed, never the clock.
+struct OutboxTests {
+    let directory: TemporaryDirectory
+    let outbox: Outbox
+    let t0 = Date(timeIntervalSince1970: 1_795_000_000)
+
+    init() throws {
+        directory = try TemporaryDirectory()
+        outbox = Outbox(database: try StateDatabase(path: directory.url("state.sqlite")))
+    }
+
+    func at(_ seconds: Double) -> Date { t0.addingTimeInterval(seconds) }
+
+    func notification(_ id: String, ticket: Int64 = 1, rule: String = "overdue", destination: String = "hook",
+                      createdAt: Double = 0, nextAttemptAt: Double? = nil) -> OverdueNotification {
+        OverdueNotification(id: id, rule: rule, ticket: ticket, ticketID: "IGP-2026-\(ticket)", destination: destination,
+                            snapshot: Data(#"{"ticket":\#(ticket)}"#.utf8), createdAt: at(createdAt),
+                            nextAttemptAt: nextAttemptAt.map(at))
+    }
+
+    func dedup(ticket: Int64, rule: String = "overdue", at seconds: Double = 0) -> DedupRecord {
+        DedupRecord(rule: rule, ticket: ticket, lastNotifiedAt: at(seconds), scheduledDate: "2026-11-20 08:00:00",
+                    assignedTo: 0, status: "received", priority: "high")
+    }
+
+    @Test func enqueueWritesNotificationsAndDedupStateTogether() throws {
+        let queued = notification("msg_a", ticket: 7)
+        try outbox.enqueue([queued], dedup: [dedup(ticket: 7)])
+
+        let stored = try #require(try outbox.notification(id: "msg_a"))
+        #expect(stored == queued)
+        #expect(stored.status == .pending)
+        #expect(stored.attempts == 0)
+        #expect(stored.nextAttemptAt == t0)
+        #expect(try outbox.dedupRecords(rule: "overdue", tickets: [7]) == [7: dedup(ticket: 7)])
+        #expect(try outbox.dedupRecords(rule: "other-rule", tickets: [7]).isEmpty)
+    }
+
+    @Test func aFailingEnqueueWritesNeitherNotificationsNorDedupState() throws {
+        try outbox.enqueue([notification("msg_taken", ticket: 1)], dedup: [])
+        // The second notification reuses an id: the whole transaction must roll back.
+        #expect(throws: StoreError.self) {
+            try outbox.enqueue([notification("msg_new", ticket: 2), notification("msg_taken", ticket: 3)],
+                               dedup: [dedup(ticket: 2), dedup(ticket: 3)])
+        }
+        #expect(try outbox.notification(id: "msg_new") == nil)
+        #expect(try outbox.dedupRecords(rule: "overdue", tickets: [2, 3]).isEmpty)
+        #expect(try outbox.counts().pending == 1)
+    }
+
+    @Test func dedupRecordsAreReplacedPerRuleAndTicket() throws {
+        try outbox.recordDedup([dedup(ticket: 1, at: 0), dedup(ticket: 1, rule: "second", at: 10)])
+        var newer = dedup(ticket: 1, at: 3600)
+        newer.assignedTo = 5
+        newer.source = "legacy"
+        try outbox.recordDedup([newer])
+        let records = try outbox.dedupRecords(rule: "overdue", tickets: [1, 2])
+        #expect(records == [1: newer])
+        #expect(try outbox.dedupRecords(rule: "second", tickets: [1])[1]?.lastNotifiedAt == at(10))
+    }
+
+    @Test func dedupLookupsWorkForMoreTicketsThanOneStatementTakes() throws {
+        let tickets = (1...1_200).map(Int64.init)
+        try outbox.recordDedup(tickets.map { dedup(ticket: $0) })
+        try outbox.enqueue(tickets.map { notification("msg_\($0)", ticket: $0) }, dedup: [])
+        #expect(try outbox.dedupRecords(rule: "overdue", tickets: tickets).count == 1_200)
+        #expect(try outbox.openNotifications(rule: "overdue", tickets: tickets).count == 1_200)
+    }
+
+    @Test func dueReturnsTheOldestDueFirstAndNothingBeforeItsTime() throws {
+        try outbox.enqueue([
+            notification("msg_late", createdAt: 0, nextAttemptAt: 10),
+            notification("msg_first", createdAt: 2, nextAttemptAt: 0),
+            notification("msg_second", createdAt: 1, nextAttemptAt: 5),
+            notification("msg_tie_b", createdAt: 4, nextAttemptAt: 6),
+            notification("msg_tie_a", createdAt: 3, nextAttemptAt: 6),
+            notification("msg_other", destination: "chat", createdAt: 0, nextAttemptAt: 0),
+        ], dedup: [])
+
+        #expect(try outbox.due(destination: "hook", now: at(6), limit: 10).map(\.id)
+            == ["msg_first", "msg_second", "msg_tie_a", "msg_tie_b"])
+        #expect(try outbox.due(destination: "hook", now: at(6), limit: 2).map(\.id) == ["msg_first", "msg_second"])
+        #expect(try outbox.due(destination: "hook", now: at(6), limit: 2, excluding: ["msg_first"]).map(\.id)
+            == ["msg_second", "msg_tie_a"])
+        #expect(try outbox.due(destination: "hook", now: at(-1), limit: 10).isEmpty)
+        #expect(try outbox.due(destination: "hook", now: at(10), limit: 10).count == 5)
+        #expect(try outbox.due(destination: "chat", now: at(10), limit: 10).map(\.id) == ["msg_other"])
+        #expect(try outbox.nextDue(destination: "hook") == at(0))
+        #expect(try outbox.nextDue(destination: "nowhere") == nil)
+        #expect(try outbox.destinationsWithWork() == ["chat", "hook"])
+    }
+
+    @Test func deliveredIsRecordedWithItsAttempt() throws {
+        try outbox.enqueue([notification("msg_a")], dedup: [])
+        let body = String(repeating: "x", count: 5_000)
+        try outbox.record(DeliveryAttempt(notificationID: "msg_a", attempt: 1, startedAt: at(1), durationMilliseconds: 42,
+                                          httpStatus: 200, responseBody: body), outcome: .delivered, now: at(2))
+
+        let stored = try #require(try outbox.notification(id: "msg_a"))
+        #expect(stored.status == .delivered)
+        #expect(stored.deliveredAt == at(2))
+        #expect(stored.attempts == 1)
+        #expect(stored.lastHTTPStatus == 200)
+        #expect(stored.lastError == nil)
+        #expect(try outbox.due(destination: "hook", now: at(100), limit: 10).isEmpty)
+        #expect(try outbox.destinationsWithWork().isEmpty)
+
+        let attempts = try outbox.attempts(notificationID: "msg_a")
+        try #require(attempts.count == 1)
+        #expect(attempts[0].attempt == 1)
+        #expect(attempts[0].startedAt == at(1))
+        #expect(attempts[0].durationMilliseconds == 42)
+        #expect(attempts[0].httpStatus == 200)
+        #expect(attempts[0].responseBody == String(repeating: "x", count: 1_024))
+    }
+
+    @Test func aResponseBodyIsCutToOneKilobyteWithoutBreakingUTF8() throws {
+        // "€" is 3 bytes: 1024 bytes hold 341 of them and one byte of the next.
+        let attempt = DeliveryAttempt(notificationID: "m", attempt: 1, startedAt: t0, durationMilliseconds: 1,
+                                      responseBody: String(repeating: "€", count: 1_000))
+        let body = try #require(attempt.responseBody)
+        #expect(body.hasPrefix(String(repeating: "€", count: 341)))
+        #expect(body.count <= 342)
+        #expect(body.utf8.count <= 1_024 + 3)
+    }
+
+    @Test func retriesAndDeathAreRecordedAttemptByAttempt() throws {
+        try outbox.enqueue([notification("msg_a")], dedup: [])
+        try outbox.record(DeliveryAttempt(notificationID: "msg_a", attempt: 1, startedAt: at(0), durationMilliseconds: 10_000,
+                                          error: "timed out"), outcome: .retry(at: at(5)), now: at(10))
+        var stored = try #require(try outbox.notification(id: "msg_a"))
+        #expect(stored.status == .retrying)
+        #expect(stored.nextAttemptAt == at(5))
+        #expect(stored.attempts == 1)
+        #expect(stored.lastError == "timed out")
+        #expect(try outbox.due(destination: "hook", now: at(4), limit: 10).isEmpty)
+        #expect(try outbox.due(destination: "hook", now: at(5), limit: 10).map(\.id) == ["msg_a"])
+
+        try outbox.record(DeliveryAttempt(notificationID: "msg_a", attempt: 2, startedAt: at(5), durationMilliseconds: 30,
+                                          httpStatus: 503, responseBody: "busy"), outcome: .retry(at: at(60)), now: at(5))
+        try outbox.record(DeliveryAttempt(notificationID: "msg_a", attempt: 3, startedAt: at(60), durationMilliseconds: 20,
+                                          httpStatus: 404, responseBody: "no such hook"),
+                          outcome: .dead(reason: "HTTP 404: permanent"), now: at(61))
+        stored = try #require(try outbox.notification(id: "msg_a"))
+        #expect(stored.status == .dead)
+        #expect(stored.deadAt == at(61))
+        #expect(stored.attempts == 3)
+        #expect(stored.lastHTTPStatus == 404)
+        #expect(stored.lastError == "HTTP 404: permanent")
+        #expect(try outbox.due(destination: "hook", now: at(1_000), limit: 10).isEmpty)
+
+        let attempts = try outbox.attempts(notificationID: "msg_a")
+        #expect(attempts.map(\.attempt) == [1, 2, 3])
+        #expect(attempts.map(\.httpStatus) == [nil, 503, 404])
+        #expect(attempts.map(\.error) == ["timed out", nil, nil])
+        #expect(attempts.map(\.responseBody) == [nil, "busy", "no such hook"])
+    }
+
+    @Test func aLateRetryNeverUndoesADelivery() throws {
+        try outbox.enqueue([notification("msg_a")], dedup: [])
+        try outbox.record(DeliveryAttempt(notificationID: "msg_a", attempt: 1, startedAt: at(0), durationMilliseconds: 5, httpStatus: 200),
+                          outcome: .delivered, now: at(1))
+        try outbox.record(DeliveryAttempt(notificationID: "msg_a", attempt: 2, startedAt: at(0), durationMilliseconds: 5, error: "reset"),
+                          outcome: .retry(at: at(30)), now: at(2))
+        try outbox.record(DeliveryAttempt(notificationID: "msg_a", attempt: 3, startedAt: at(0), durationMilliseconds: 5, httpStatus: 410),
+                          outcome: .dead(reason: "gone"), now: at(3))
+        let stored = try #require(try outbox.notification(id: "msg_a"))
+        #expect(stored.status == .delivered)
+        #expect(stored.deadAt == nil)
+        #expect(try outbox.attempts(notificationID: "msg_a").count == 3)
+    }
+
+    @Test func deadNotificationsAreRequeuedOneOrAll() throws {
+        try outbox.enqueue((1...4).map { notification("msg_\($0)", ticket: Int64($0)) }, dedup: [])
+        for id in ["msg_1", "msg_2", "msg_3"] {
+            try outbox.record(DeliveryAttempt(notificationID: id, attempt: 1, startedAt: at(0), durationMilliseconds: 1, httpStatus: 400),
+                              outcome: .dead(reason: "HTTP 400"), now: at(1))
+        }
+        var counts = try outbox.counts()
+        #expect((counts.pending, counts.dead) == (1, 3))
+
+        #expect(try outbox.requeue(id: "msg_1", now: at(100)))
+        let requeued = try #require(try outbox.notification(id: "msg_1"))
+        #expect(requeued.status == .retrying)
+        #expect(requeued.nextAttemptAt == at(100))
+        #expect(requeued.deadAt == nil)
+        #expect(requeued.attempts == 1, "the attempt count continues")
+        #expect(try !outbox.requeue(id: "msg_1", now: at(100)), "no longer dead")
+        #expect(try !outbox.requeue(id: "msg_4", now: at(100)), "pending, not dead")
+        #expect(try !outbox.requeue(id: "msg_nope", now: at(100)))
+
+        #expect(try outbox.requeueAllDead(now: at(200)) == 2)
+        #expect(try outbox.requeueAllDead(now: at(200)) == 0)
+        counts = try outbox.counts()
+        #expect((counts.pending, counts.retrying, counts.delivered, counts.dead) == (1, 3, 0, 0))
+        #expect(counts.depth == 4)
+        #expect(try outbox.due(destination: "hook", now: at(200), limit: 10).count == 4)
+    }
+
+    @Test func countsByStatus() throws {
+        #expect(try outbox.counts() == QueueCounts())
+        try outbox.enqueue((1...5).map { notification("msg_\($0)", ticket: Int64($0)) }, dedup: [])
+        try outbox.record(DeliveryAttempt(notificationID: "msg_1", attempt: 1, startedAt: t0, durationMilliseconds: 1, httpStatus: 204),
+                          outcome: .delivered, now: t0)
+        try outbox.record(DeliveryAttempt(notificationID: "msg_2", attempt: 1, startedAt: t0, durationMilliseconds: 1, httpStatus: 500),
+                          outcome: .retry(at: at(5)), now: t0)
+        try outbox.record(DeliveryAttempt(notificationID: "msg_3", attempt: 1, startedAt: t0, durationMilliseconds: 1, httpStatus: 403),
+                          outcome: .dead(reason: "HTTP 403"), now: t0)
+        let counts = try outbox.counts()
+        #expect((counts.pending, counts.retrying, counts.delivered, counts.dead, counts.depth) == (2, 1, 1, 1, 3))
+    }
+
+    @Test func historyOfOneTicketIsNewestFirst() throws {
+        try outbox.enqueue([
+            notification("msg_old", ticket: 7, createdAt: 0),
+            notification("msg_new", ticket: 7, createdAt: 86_400 * 2),
+            notification("msg_mid", ticket: 7, createdAt: 86_400),
+            notification("msg_elsewhere", ticket: 8, createdAt: 86_400 * 3),
+        ], dedup: [])
+        for id in ["msg_old", "msg_new", "msg_mid", "msg_elsewhere"] {
+            try outbox.record(DeliveryAttempt(notificationID: id, attempt: 1, startedAt: t0, durationMilliseconds: 1, httpStatus: 200),
+                              outcome: .delivered, now: at(86_400 * 3))
+        }
+        #expect(try outbox.notifications(in: [.delivered, .dead], ticket: 7).map(\.id) == ["msg_new", "msg_mid", "msg_old"])
+        #expect(try outbox.notifications(in: [.delivered], ticket: 7, limit: 2).map(\.id) == ["msg_new", "msg_mid"])
+        #expect(try outbox.notifications(in: [.delivered]).map(\.id) == ["msg_elsewhere", "msg_new", "msg_mid", "msg_old"])
+        #expect(try outbox.notifications(in: [.pending, .retrying]).isEmpty)
+    }
+
+    @Test func openNotificationsAreThePendingAndRetryingOnes() throws {
+        try outbox.enqueue([
+            notification("msg_pending", ticket: 1), notification("msg_retrying", ticket: 2),
+            notification("msg_delivered", ticket: 3), notification("msg_dead", ticket: 4),
+            notification("msg_other_rule", ticket: 5, rule: "other"),
+        ], dedup: [])
+        try outbox.record(DeliveryAttempt(notificationID: "msg_retrying", attempt: 1, startedAt: t0, durationMilliseconds: 1),
+                          outcome: .retry(at: at(60)), now: t0)
+        try outbox.record(DeliveryAttempt(notificationID: "msg_delivered", attempt: 1, startedAt: t0, durationMilliseconds: 1),
+                          outcome: .delivered, now: t0)
+        try outbox.record(DeliveryAttempt(notificationID: "msg_dead", attempt: 1, startedAt: t0, durationMilliseconds: 1),
+                          outcome: .dead(reason: "x"), now: t0)
+        #expect(try outbox.openNotifications(rule: "overdue", tickets: [1, 2, 3, 4, 5])
+            == [Outbox.OpenKey(ticket: 1, destination: "hook"), Outbox.OpenKey(ticket: 2, destination: "hook")])
+    }
+
+    @Test func pruningHistoryNeverTouchesDedupState() throws {
+        try outbox.enqueue([notification("msg_old", ticket: 1, createdAt: 0), notification("msg_pending", ticket: 2, createdAt: 0),
+                            notification("msg_dead", ticket: 3, createdAt: 0), notification("msg_recent", ticket: 4, createdAt: 86_400 * 40)],
+                           dedup: [dedup(ticket: 1), dedup(ticket: 2), dedup(ticket: 3), dedup(ticket: 4)])
+        try outbox.record(DeliveryAttempt(notificationID: "msg_old", attempt: 1, startedAt: t0, durationMilliseconds: 1, httpStatus: 200),
+                          outcome: .delivered, now: at(1))
+        try outbox.record(DeliveryAttempt(notificationID: "msg_dead", attempt: 1, startedAt: t0, durationMilliseconds: 1, httpStatus: 400),
+                          outcome: .dead(reason: "HTTP 400"), now: at(1))
+        try outbox.record(DeliveryAttempt(notificationID: "msg_recent", attempt: 1, startedAt: t0, durationMilliseconds: 1, httpStatus: 200),
+                          outcome: .delivered, now: at(86_400 * 40))
+
+        #expect(try outbox.pruneHistory(before: at(86_400 * 30)) == 2)
+        #expect(try outbox.notification(id: "msg_old") == nil)
+        #expect(try outbox.notification(id: "msg_dead") == nil)
+        #expect(try outbox.attempts(notificationID: "msg_old").isEmpty, "attempts go with their notification")
+        #expect(try outbox.notification(id: "msg_pending")?.status == .pending, "undelivered work is never pruned")
+        #expect(try outbox.notification(id: "msg_recent")?.status == .delivered)
+        #expect(try outbox.attempts(notificationID: "msg_recent").count == 1)
+        // Dedup memory outlives history: pruning must not re-arm tickets 1 and 3.
+        #expect(try outbox.dedupRecords(rule: "overdue", tickets: [1, 2, 3, 4]) == [
+            1: dedup(ticket: 1), 2: dedup(ticket: 2), 3: dedup(ticket: 3), 4: dedup(ticket: 4),
+        ])
+    }
+
+    @Test func newIDsAreStandardWebhooksStyleAndUnique() {
+        let ids = (0..<1_000).map { _ in OverdueNotification.newID() }
+        #expect(Set(ids).count == ids.count)
+        #expect(ids.allSatisfy { $0.hasPrefix("msg_") && $0.count == 36 && $0.dropFirst(4).allSatisfy(\.isHexDigit) })
+    }
+}

@@ -1,0 +1,62 @@
+import Foundation
+import Store
+import Testing
+import TestSupport
+
+struct StateDatabaseTests {
+    @Test func migrationsAreAppliedAndTheJournalIsWAL() throws {
+        let directory = try TemporaryDirectory()
+        let database = try StateDatabase(path: directory.url("state.sqlite"))
+        #expect(try database.appliedMigrations() == ["v1: outbox, attempts, dedup"])
+        #expect(try database.journalMode() == "wal")
+    }
+
+    @Test func reopeningIsIdempotentAndKeepsTheData() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.url("state.sqlite")
+        let now = Date(timeIntervalSince1970: 1_795_000_000)
+        do {
+            let outbox = Outbox(database: try StateDatabase(path: path))
+            try outbox.enqueue([OverdueNotification(id: "msg_1", rule: "r", ticket: 1, ticketID: "IGP-1", destination: "d",
+                                                    snapshot: Data("{}".utf8), createdAt: now)],
+                               dedup: [DedupRecord(rule: "r", ticket: 1, lastNotifiedAt: now, scheduledDate: "2026-01-01",
+                                                   assignedTo: 3, status: "received", priority: "high")])
+        }
+        for _ in 0..<3 {
+            let database = try StateDatabase(path: path)
+            #expect(try database.appliedMigrations() == ["v1: outbox, attempts, dedup"])
+            #expect(try database.journalMode() == "wal")
+            let outbox = Outbox(database: database)
+            #expect(try outbox.notification(id: "msg_1")?.ticketID == "IGP-1")
+            #expect(try outbox.dedupRecords(rule: "r", tickets: [1])[1]?.assignedTo == 3)
+        }
+        // Two processes (here: two handles) may hold it open at once: the CLI beside the daemon.
+        let daemon = Outbox(database: try StateDatabase(path: path))
+        let cli = Outbox(database: try StateDatabase(path: path))
+        try daemon.enqueue([OverdueNotification(id: "msg_2", rule: "r", ticket: 2, ticketID: "IGP-2", destination: "d",
+                                                snapshot: Data("{}".utf8), createdAt: now)], dedup: [])
+        #expect(try cli.counts().pending == 2)
+    }
+
+    @Test func aFileThatIsNotADatabaseCannotBeOpened() throws {
+        let directory = try TemporaryDirectory()
+        let path = try directory.write("state.sqlite", String(repeating: "not a database ", count: 100))
+        #expect {
+            _ = try StateDatabase(path: path)
+        } throws: { error in
+            (error as? StoreError)?.kind == .cannotOpen && (error as? StoreError)?.path == path
+        }
+    }
+
+    @Test func checkAcceptsANewPathInAWritableFolderAndAnExistingDatabase() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.url("state.sqlite")
+        #expect(StateDatabaseCheck.problem(path: path) == nil)
+        #expect(!FileManager.default.fileExists(atPath: path), "the check must not create the database")
+        _ = try StateDatabase(path: path)
+        #expect(StateDatabaseCheck.problem(path: path) == nil)
+        let garbage = try directory.write("garbage.sqlite", String(repeating: "x", count: 4096))
+        #expect(StateDatabaseCheck.problem(path: garbage) != nil)
+        #expect(StateDatabaseCheck.problem(path: directory.url("missing-folder/state.sqlite")) != nil)
+    }
+}
