@@ -60,6 +60,28 @@ public enum TemplatePayload {
         }
     }
 
+    /// Why a template cannot be used, or nil: it must parse, and render a sample ticket
+    /// (with quotes, accents and a line break in its texts) to JSON. Run when the config is
+    /// loaded, so `check-config` and a reload refuse a template that would make every
+    /// notification dead.
+    public static func problem(source: String, path: String) -> String? {
+        let sample = TicketSnapshot(
+            rule: "sample", ticket: 1, ticketID: "IGP-2026-0001", title: "Fuite d'huile \"urgente\"",
+            description: "Ligne 1\nLigne 2", status: "received", priority: "high",
+            machine: TicketSnapshot.Machine(id: 1, type: "Four", model: "FT-2000", location: "Atelier 1"),
+            assignedTo: 0, assigneeName: "Toute l'équipe", reportedBy: 2, reporterName: "Marie Tremblay",
+            createdAt: "2026-11-20 08:00:00", scheduledDate: "2026-11-23 09:00:00",
+            dueAt: Date(timeIntervalSince1970: 1_795_960_800), isMachineDown: true,
+            detectedAt: Date(timeIntervalSince1970: 1_796_050_800))
+        do {
+            _ = try render(source: source, path: path, snapshot: sample, notificationID: "msg_sample",
+                           sentAt: Date(timeIntervalSince1970: 1_796_050_800))
+            return nil
+        } catch {
+            return error.message
+        }
+    }
+
     /// Renders the template and checks that the result is JSON.
     public static func render(source: String, path: String, snapshot: TicketSnapshot, notificationID: String,
                               sentAt: Date) throws(PayloadError) -> Data {

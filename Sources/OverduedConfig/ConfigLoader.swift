@@ -8,9 +8,15 @@ public import Foundation
 /// `$CREDENTIALS_DIRECTORY` when systemd sets it (`LoadCredential=`), else from that folder.
 public struct ConfigLoader: Sendable {
     public var environment: [String: String]
+    /// Checks a payload template (source, path) and says why it cannot be used, or nil.
+    /// Templates are rendered by the Notifier module, which this module does not know: the
+    /// executable passes its check in, so `check-config` and a reload refuse a bad template.
+    public var templateProblem: (@Sendable (_ source: String, _ path: String) -> String?)?
 
-    public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
+    public init(environment: [String: String] = ProcessInfo.processInfo.environment,
+                templateProblem: (@Sendable (_ source: String, _ path: String) -> String?)? = nil) {
         self.environment = environment
+        self.templateProblem = templateProblem
     }
 
     /// `--config`, else `$OVERDUED_CONFIG`, else `/etc/overdued/config.json`.
@@ -296,7 +302,12 @@ public struct ConfigLoader: Sendable {
             if let templatePath = reader.string(object, "template", at: formatPath, required: true) {
                 let resolved = Self.absolute(templatePath, relativeTo: folder)
                 do {
-                    format = .template(path: resolved, source: try String(contentsOfFile: resolved, encoding: .utf8))
+                    let source = try String(contentsOfFile: resolved, encoding: .utf8)
+                    if let problem = templateProblem?(source, resolved) {
+                        reader.report("\(formatPath).template", problem)
+                    } else {
+                        format = .template(path: resolved, source: source)
+                    }
                 } catch {
                     reader.report("\(formatPath).template", "cannot read the template \(resolved): \(Self.reason(error))")
                 }

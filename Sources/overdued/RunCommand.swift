@@ -18,7 +18,7 @@ struct RunCommand: AsyncParsableCommand {
         // SIGUSR1, SIGTERM and SIGINT until the daemon's Dispatch sources take over.
         precondition(overdued_early_signal_guard_installed() == 1, "overdued run started without its start-up signal guard")
         let path = ConfigLoader.defaultPath(explicit: options.config)
-        let loader = ConfigLoader()
+        let loader = configLoader()
         let config: Config
         do {
             config = try loader.load(path: path)

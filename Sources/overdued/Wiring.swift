@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Notifier
 import OverduedConfig
 import Store
 import Systemd
@@ -9,11 +10,16 @@ import Systemd
 func loadConfig(_ option: ConfigOption) throws -> Config {
     let path = ConfigLoader.defaultPath(explicit: option.config)
     do {
-        return try ConfigLoader().load(path: path)
+        return try configLoader().load(path: path)
     } catch {
         printError(error.description)
         throw ExitCode(1)
     }
+}
+
+/// The config loader every command uses: with the Notifier's template check.
+func configLoader() -> ConfigLoader {
+    ConfigLoader(templateProblem: { source, path in TemplatePayload.problem(source: source, path: path) })
 }
 
 /// The two databases a config names, opened; failures name the file and exit 1.

@@ -64,6 +64,53 @@ import TestSupport
         #expect(result.stdout.contains("http://127.0.0.1:9"))
     }
 
+    @Test(arguments: [
+        ("{\"text\": \"{{#title}}\"}", "cannot be parsed"),
+        ("Ticket {{ticket_id}} is late", "JSON"),
+    ])
+    func aTemplateThatCannotRenderJSONIsRefused(template: String, phrase: String) throws {
+        let folder = try TemporaryDirectory()
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: [])
+        try folder.write("broken.mustache", template)
+        let config = try folder.write("config.json", configJSON(destinationExtra: ", \"format\": {\"template\": \"broken.mustache\"}"))
+        let result = try runOverdued(["check-config", "--config", config])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("destinations.hook.format.template: "), "stderr: \(result.stderr)")
+        #expect(result.stderr.contains(phrase), "stderr: \(result.stderr)")
+    }
+
+    @Test func theShippedTemplatesPass() throws {
+        let folder = try TemporaryDirectory()
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: [])
+        let examples = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("examples")
+        for name in ["slack.mustache", "ntfy.mustache"] {
+            let template = examples.appendingPathComponent(name).path
+            let config = try folder.write("config.json", configJSON(destinationExtra: ", \"format\": {\"template\": \"\(template)\"}"))
+            let result = try runOverdued(["check-config", "--config", config])
+            #expect(result.status == 0, "\(name): \(result.stderr)")
+        }
+    }
+
+    /// config.example.json documents every key: it must load as is, given its files.
+    @Test func theExampleConfigIsValid() throws {
+        let folder = try TemporaryDirectory()
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: [])
+        var text = try String(contentsOf: root.appendingPathComponent("config.example.json"), encoding: .utf8)
+        text = text.replacingOccurrences(of: "/var/lib/maintenance/tickets.sqlite", with: folder.url("tickets.sqlite"))
+            .replacingOccurrences(of: "/var/lib/overdued/state.sqlite", with: folder.url("state.sqlite"))
+            .replacingOccurrences(of: "/etc/overdued/templates/", with: root.appendingPathComponent("examples").path + "/")
+        let config = try folder.write("config.json", text)
+        let credentials = folder.url("credentials")
+        try folder.write("credentials/automation-url", "https://automation.example.org/hooks/abc123\n")
+        try folder.write("credentials/webhook-signing-secret", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n")
+        try folder.write("credentials/slack-token", "Bearer xoxb-secret\n")
+        let result = try runOverdued(["check-config", "--config", config], environment: ["CREDENTIALS_DIRECTORY": credentials])
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        #expect(!result.stdout.contains("abc123") && !result.stdout.contains("xoxb"), "no secret in the output")
+    }
+
     @Test func configPathFallsBackToTheEnvironment() throws {
         let folder = try TemporaryDirectory()
         try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: [])
