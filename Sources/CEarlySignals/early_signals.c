@@ -50,3 +50,13 @@ int overdued_early_signal_guard_installed(void) {
 int overdued_early_signals_received(void) {
     return received;
 }
+
+int overdued_early_signal_guard_replaced(void) {
+    int numbers[] = { SIGHUP, SIGUSR1, SIGTERM, SIGINT };
+    for (unsigned i = 0; i < sizeof numbers / sizeof numbers[0]; i++) {
+        struct sigaction current;
+        if (sigaction(numbers[i], NULL, &current) != 0) return 0;
+        if (current.sa_handler == record_early_signal) return 0;
+    }
+    return 1;
+}

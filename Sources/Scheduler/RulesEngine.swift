@@ -96,7 +96,7 @@ public struct RulesEngine: Sendable {
             }
             let overdue = now.timeIntervalSince(dueAt) - rule.match.grace.seconds
             guard overdue > 0 else { continue }
-            var ticketID = record.ticketID?.trimmingCharacters(in: .whitespaces) ?? ""
+            var ticketID = record.ticketID?.trimmedASCIIWhitespace ?? ""
             if ticketID.isEmpty {
                 ticketID = "#\(record.id)"
                 badRows.append(BadRow(ticket: record.id, ticketID: nil, problem: "ticket_id is empty; notified as \(ticketID)"))

@@ -16,8 +16,8 @@ public enum ScheduledDate: Sendable, Equatable {
     /// fall-back day) take the earlier instant, so a ticket is never late by an extra hour.
     public static func parse(_ raw: String?, in zone: TimeZone) -> ScheduledDate {
         guard let raw else { return .absent }
-        let text = raw.trimmingCharacters(in: .whitespacesAndNewlines)
-        if text.isEmpty || text.lowercased() == "null" { return .absent }
+        let text = raw.trimmedASCIIWhitespace
+        if text.isEmpty || text.count == 4 && text.lowercased() == "null" { return .absent }
         guard let fields = Fields(text) else { return .unparseable(raw) }
         return fields.instant(defaultZone: zone).map(ScheduledDate.instant) ?? .unparseable(raw)
     }
@@ -132,5 +132,19 @@ public enum ScheduledDate: Sendable, Equatable {
             let before = zone.secondsFromGMT(for: wallAsUTC.addingTimeInterval(-86_400))
             return wallAsUTC.addingTimeInterval(-Double(before))
         }
+    }
+}
+
+extension String {
+    /// Without leading and trailing ASCII spaces, tabs and line breaks. Foundation's
+    /// `trimmingCharacters(in:)` bridges through NSString on Linux, which costs more than the
+    /// whole date parse; this runs for every candidate row of every tick.
+    var trimmedASCIIWhitespace: String {
+        let utf8 = self.utf8
+        func isSpace(_ byte: UInt8) -> Bool { byte == 32 || byte == 9 || byte == 10 || byte == 13 }
+        guard let first = utf8.firstIndex(where: { !isSpace($0) }) else { return "" }
+        guard let last = utf8.lastIndex(where: { !isSpace($0) }) else { return "" }
+        if first == utf8.startIndex, last == utf8.index(before: utf8.endIndex) { return self }
+        return String(self[first...last])
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CEarlySignals
+import Foundation
 import Daemon
 import Logging
 import OverduedConfig
@@ -37,7 +38,13 @@ struct RunCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         await daemon.run(stopRequestedDuringStartUp: {
-            overdued_early_signals_received() & (OVERDUED_EARLY_SIGTERM | OVERDUED_EARLY_SIGINT) != 0
+            // Dispatch registers its handlers asynchronously: until it has, a signal still
+            // lands in the guard. Wait (briefly) for the hand-over, then read what it recorded.
+            let deadline = ContinuousClock.now + .seconds(2)
+            while overdued_early_signal_guard_replaced() == 0, ContinuousClock.now < deadline {
+                usleep(1_000)
+            }
+            return overdued_early_signals_received() & (OVERDUED_EARLY_SIGTERM | OVERDUED_EARLY_SIGINT) != 0
         })
     }
 }

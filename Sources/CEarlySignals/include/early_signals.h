@@ -13,4 +13,8 @@ int overdued_early_signal_guard_installed(void);
 /// Which of those signals arrived while the guard was the handler (OVERDUED_EARLY_* bits).
 int overdued_early_signals_received(void);
 
+/// 1 once every one of those signals has another handler than the guard's (libdispatch
+/// installs its own when a signal source is registered, which happens asynchronously).
+int overdued_early_signal_guard_replaced(void);
+
 #endif
