@@ -1,0 +1,71 @@
+import Foundation
+import Notifier
+import Testing
+import TestSupport
+
+/// `import-legacy` and `send-test` through the real binary.
+@Suite struct LegacyAndSendTestCommandTests {
+    /// Switching over from the old automation: tickets it notified in the last 24 h (per its
+    /// webhook_notifications log) are not notified again; older ones are.
+    @Test func importLegacySeedsTheDedupState() throws {
+        let folder = try TemporaryDirectory()
+        let database = folder.url("tickets.sqlite")
+        try makeTicketsDatabase(at: database, rows: [
+            TicketRow(id: 1, ticketID: "IGP-2026-0001", scheduledDate: "2026-11-20 08:00:00"),
+            TicketRow(id: 2, ticketID: "IGP-2026-0002", scheduledDate: "2026-11-20 08:00:00"),
+            TicketRow(id: 3, ticketID: "IGP-2026-0003", scheduledDate: "2026-11-20 08:00:00"),
+        ])
+        // Ticket 1 notified 2 h before now, ticket 2 two days before; ticket 3 never.
+        let sql = """
+            INSERT INTO webhook_notifications (ticket_id, notification_type, webhook_url, sent_at, response_status, scheduled_date_notified)
+            VALUES (1, 'overdue_scheduled', 'https://old.example/hook?token=abc', '2026-11-24T13:00:00.000Z', 200, '2026-11-20 08:00:00'),
+                   (2, 'overdue_scheduled', 'https://old.example/hook?token=abc', '2026-11-22T15:00:00.000Z', 500, '2026-11-20 08:00:00'),
+                   (1, 'overdue_scheduled', 'https://old.example/hook?token=abc', 'not a date', 200, NULL);
+            """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
+        process.arguments = [database, sql]
+        try process.run()
+        process.waitUntilExit()
+        let config = try folder.write("config.json", configJSON())
+        let imported = try runOverdued(["import-legacy", "--from", database, "--config", config])
+        #expect(imported.status == 0, "stderr: \(imported.stderr)")
+        #expect(imported.stdout.contains("seeded 2 dedup record(s)"), "stdout: \(imported.stdout)")
+        #expect(imported.stderr.contains("\"not a date\""), "the unreadable row is named")
+
+        let scan = try runOverdued(["scan", "--config", config, "--dry-run", "--json", "--now", "2026-11-24T15:00:00Z"])
+        let items = try #require(try JSONSerialization.jsonObject(with: Data(scan.stdout.utf8)) as? [[String: Any]])
+        let actions = Dictionary(uniqueKeysWithValues: items.map { ($0["ticket"] as? Int ?? 0, $0["action"] as? String ?? "") })
+        #expect(actions == [1: "suppressed", 2: "enqueue", 3: "enqueue"])
+    }
+
+    @Test func sendTestReportsStatusAndLatencyAndRecordsNothing() async throws {
+        let folder = try TemporaryDirectory()
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: [])
+        let received = Received()
+        let bodies = LockedData()
+        let sink = try WebhookSink(host: "127.0.0.1", port: 0) { delivery in
+            received.add(delivery.webhookID)
+            bodies.append(delivery.body)
+        }
+        let port = try await sink.start()
+        defer { Task { await sink.stop() } }
+        let config = try folder.write("config.json", configJSON(destinationURL: "http://127.0.0.1:\(port)/hooks/secret-token"))
+        let result = try runOverdued(["send-test", "--config", config, "--destination", "hook"])
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        #expect(result.stdout.contains("hook (http://127.0.0.1:\(port)): HTTP 200 in "))
+        #expect(!result.stdout.contains("secret-token"))
+        #expect(received.all.count == 1)
+        #expect(String(decoding: bodies.get(), as: UTF8.self).contains("\"overdued.test\""))
+        let queue = try runOverdued(["queue", "--config", config, "--json"])
+        #expect(queue.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "[\n\n]" || queue.stdout.contains("[]"),
+                "a test send records nothing: \(queue.stdout)")
+
+        // A destination that refuses: exit 1 with the reason, still no URL path.
+        let refused = try folder.write("refused.json", configJSON(destinationURL: "http://127.0.0.1:9/hooks/secret-token"))
+        let failed = try runOverdued(["send-test", "--config", refused])
+        #expect(failed.status == 1)
+        #expect(failed.stdout.contains("no response"))
+        #expect(!failed.stdout.contains("secret-token"))
+    }
+}
