@@ -7,7 +7,7 @@ SINK       ?= 127.0.0.1:8787
 BIN        = .build/debug/overdued
 APT_PACKAGES = libsqlite3-dev libsystemd-dev pkg-config sqlite3 python3 python3-pip curl
 
-.PHONY: all deps build release test demo clean system-test
+.PHONY: all deps build release test demo clean system-test system-test-debug
 
 all: build
 
@@ -48,6 +48,14 @@ demo: build
 # restart, stop. Needs root.
 system-test: release
 	OVERDUED_BIN=.build/release/overdued tests/system/run.sh
+
+# The same system test with the debug binary that `make test` built, the toolchain's runtime
+# bind-mounted read-only into the container: CI runs this one, so that it does not pay for a
+# second, release build of every dependency.
+SWIFT_RUNTIME = $(shell dirname "$$(readlink -f "$$(command -v $(SWIFT))")")/../lib/swift/linux
+system-test-debug: build
+	OVERDUED_BIN=$(CURDIR)/.build/debug/overdued \
+	OVERDUED_TEST_NSPAWN_ARGS=--bind-ro=$$(readlink -f $(SWIFT_RUNTIME)) tests/system/run.sh
 
 clean:
 	rm -rf .build $(DEMO_DIR)
