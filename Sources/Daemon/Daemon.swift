@@ -45,6 +45,8 @@ public final class Daemon: Sendable {
         var tickets: TicketsDatabase
         var engine: RulesEngine
         var status = StatusLine()
+        /// When delivered/dead history was last pruned.
+        var lastPrune: Date?
         /// Rows already warned about (ticket → problem): one warning per bad row and
         /// process, not one every tick.
         var warnedBadRows: [Int64: String] = [:]
@@ -251,8 +253,28 @@ public final class Daemon: Sendable {
             logger.info("tick: \(summary.matches) matches, \(summary.enqueued) enqueued in \(elapsed.milliseconds) ms",
                         metadata: ["event": "tick", "duration_ms": "\(elapsed.milliseconds)"])
         }
+        pruneHistoryIfDue(now: due)
         gate?.tickFinished()
         notify.status(text)
+    }
+
+    /// At most once an hour, deletes delivered and dead notifications older than
+    /// `store.history_retention` (the dedup state is apart and untouched).
+    private func pruneHistoryIfDue(now: Date) {
+        let retention = state.withLock { running -> Duration? in
+            if let last = running.lastPrune, now.timeIntervalSince(last) < 3600 { return nil }
+            running.lastPrune = now
+            return running.config.store.historyRetention
+        }
+        guard let retention else { return }
+        do {
+            let removed = try outbox.pruneHistory(before: now.addingTimeInterval(-retention.seconds))
+            if removed > 0 {
+                logger.info("pruned \(removed) notification(s) older than \(DurationText.format(retention)) from the history")
+            }
+        } catch {
+            logger.warning("could not prune the history: \(error.description)")
+        }
     }
 
     private func logBadRows(_ rows: [BadRow]) {

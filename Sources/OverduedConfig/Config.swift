@@ -26,6 +26,9 @@ public struct StoreSettings: Sendable, Equatable {
     public var timeZone: TimeZone
     /// How long one tick waits for a database lock before giving up until the next tick.
     public var busyTimeout: Duration
+    /// Delivered and dead notifications older than this are deleted from the history (the
+    /// dedup state is kept apart and never pruned by it).
+    public var historyRetention: Duration = .seconds(90 * 86_400)
 }
 
 public struct ScheduleSettings: Sendable, Equatable {

@@ -76,7 +76,7 @@ public struct ConfigLoader: Sendable {
 
     private func parseStore(_ value: JSONValue?, reader: inout ConfigReader, folder: String) -> StoreSettings? {
         let path = "store"
-        guard let members = reader.object(value, at: path, allowed: ["tickets_database", "state_database", "timezone", "busy_timeout"]) else {
+        guard let members = reader.object(value, at: path, allowed: ["tickets_database", "state_database", "timezone", "busy_timeout", "history_retention"]) else {
             return nil
         }
         var tickets: String?
@@ -114,8 +114,10 @@ public struct ConfigLoader: Sendable {
             reader.report("store.timezone", message)
         }
         let busy = reader.duration(members, "busy_timeout", at: path) ?? .seconds(5)
+        let retention = reader.duration(members, "history_retention", at: path, minimum: .seconds(86_400)) ?? .seconds(90 * 86_400)
         guard let tickets, let state, let zone else { return nil }
-        return StoreSettings(ticketsDatabase: tickets, stateDatabase: state, timeZone: zone, busyTimeout: busy)
+        return StoreSettings(ticketsDatabase: tickets, stateDatabase: state, timeZone: zone, busyTimeout: busy,
+                             historyRetention: retention)
     }
 
     private func parseSchedule(_ value: JSONValue?, reader: inout ConfigReader) -> ScheduleSettings {

@@ -118,6 +118,7 @@ struct ConfigLoaderTests {
         #expect(config.store.timeZone.secondsFromGMT(for: Date(timeIntervalSince1970: 1_784_000_000)) == 0, "UTC, not local time")
         #expect(config.store.timeZone.secondsFromGMT(for: Date(timeIntervalSince1970: 1_795_000_000)) == 0)
         #expect(config.store.busyTimeout == .seconds(5))
+        #expect(config.store.historyRetention == .seconds(90 * 86_400))
         #expect(config.schedule.interval == .seconds(300))
         #expect(config.schedule.align == true)
         #expect(config.log.level == .info)
