@@ -7,7 +7,7 @@ SINK       ?= 127.0.0.1:8787
 BIN        = .build/debug/overdued
 APT_PACKAGES = libsqlite3-dev libsystemd-dev pkg-config sqlite3 python3 python3-pip curl
 
-.PHONY: all deps build release test demo clean system-test system-test-debug
+.PHONY: all deps build release test demo clean system-test system-test-debug faults bench
 
 all: build
 
@@ -56,6 +56,17 @@ SWIFT_RUNTIME = $(shell dirname "$$(readlink -f "$$(command -v $(SWIFT))")")/../
 system-test-debug: build
 	OVERDUED_BIN=$(CURDIR)/.build/debug/overdued \
 	OVERDUED_TEST_NSPAWN_ARGS=--bind-ro=$$(readlink -f $(SWIFT_RUNTIME)) tests/system/run.sh
+
+# The fault suite: crash loop, receiver faults, database contention, bad input, read-only
+# promise, secrets. Its last line is "N passed, N failed". FAULTS_SCALE=full for the long run.
+FAULTS_SCALE ?= ci
+faults: build
+	OVERDUED_BIN=$(CURDIR)/.build/debug/overdued FAULTS_SCALE=$(FAULTS_SCALE) tests/faults/run.sh
+
+# Benchmarks against the baselines (sqlite3, a sqlite3+curl loop, wrk, prometheus-alertmanager);
+# prints the table and writes BENCHMARKS.md. Installs hyperfine, wrk, alertmanager when missing.
+bench: release
+	OVERDUED_BIN=$(CURDIR)/.build/release/overdued bench/run.sh
 
 clean:
 	rm -rf .build $(DEMO_DIR)

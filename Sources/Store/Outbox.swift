@@ -53,7 +53,18 @@ public struct OverdueNotification: Sendable, Equatable {
 
     /// A new notification id: `msg_` and 32 random hex digits (the Standard Webhooks style).
     public static func newID() -> String {
-        "msg_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+        var generator = SystemRandomNumberGenerator()
+        let digits = Array("0123456789abcdef".utf8)
+        var bytes = [UInt8](repeating: 0, count: 36)
+        bytes[0] = UInt8(ascii: "m"); bytes[1] = UInt8(ascii: "s"); bytes[2] = UInt8(ascii: "g"); bytes[3] = UInt8(ascii: "_")
+        for index in stride(from: 4, to: 36, by: 16) {
+            var word = generator.next()
+            for offset in 0..<16 {
+                bytes[index + offset] = digits[Int(word & 0xF)]
+                word >>= 4
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 }
 

@@ -82,6 +82,15 @@ public final class StateDatabase: Sendable {
                 ) WITHOUT ROWID;
                 """)
         }
+        migrator.registerMigration("v2: due index covers the delivery order") { db in
+            // Every notification of one scan shares its next_attempt_at; without created_at in
+            // the index each `due()` sorted the whole queue (a drain was quadratic).
+            try db.execute(sql: """
+                DROP INDEX notification_due;
+                CREATE INDEX notification_due ON notification (destination, next_attempt_at, created_at)
+                    WHERE status IN ('pending', 'retrying');
+                """)
+        }
         return migrator
     }
 

@@ -1,13 +1,34 @@
 import Foundation
+import GRDB
 import Store
 import Testing
 import TestSupport
 
 struct StateDatabaseTests {
+    static let migrations = ["v1: outbox, attempts, dedup", "v2: due index covers the delivery order"]
+
+    /// The notifier asks for due notifications after every delivery: that query must walk the
+    /// due index in order, never sort the queue (all of one scan share next_attempt_at).
+    @Test func dueNotificationsComeFromTheIndexWithoutASort() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.url("state.sqlite")
+        _ = try StateDatabase(path: path)
+        let queue = try DatabaseQueue(path: path)
+        let details = try queue.read { db in
+            try Row.fetchAll(db, sql: """
+                EXPLAIN QUERY PLAN SELECT id FROM notification
+                WHERE destination = 'd' AND status IN ('pending', 'retrying') AND next_attempt_at <= 1
+                ORDER BY next_attempt_at, created_at LIMIT 10
+                """).map { $0[3] as String }
+        }
+        #expect(details.contains { $0.contains("USING INDEX notification_due") }, "\(details)")
+        #expect(!details.contains { $0.contains("TEMP B-TREE") }, "\(details)")
+    }
+
     @Test func migrationsAreAppliedAndTheJournalIsWAL() throws {
         let directory = try TemporaryDirectory()
         let database = try StateDatabase(path: directory.url("state.sqlite"))
-        #expect(try database.appliedMigrations() == ["v1: outbox, attempts, dedup"])
+        #expect(try database.appliedMigrations() == Self.migrations)
         #expect(try database.journalMode() == "wal")
     }
 
@@ -24,7 +45,7 @@ struct StateDatabaseTests {
         }
         for _ in 0..<3 {
             let database = try StateDatabase(path: path)
-            #expect(try database.appliedMigrations() == ["v1: outbox, attempts, dedup"])
+            #expect(try database.appliedMigrations() == Self.migrations)
             #expect(try database.journalMode() == "wal")
             let outbox = Outbox(database: database)
             #expect(try outbox.notification(id: "msg_1")?.ticketID == "IGP-1")
