@@ -1,4 +1,5 @@
 public import Foundation
+import Store
 
 /// What a stored `scheduled_date` means. The app wrote several formats over its life
 /// (`seed-schema.md`): naive `YYYY-MM-DD HH:MM:SS` (read in `store.timezone`), date-only
@@ -100,20 +101,10 @@ public enum ScheduledDate: Sendable, Equatable {
 
         func instant(defaultZone: TimeZone) -> Date? {
             let (h, m, s, ns) = dateOnly ? (23, 59, 59, 0) : (hour, minute, min(second, 59), nanosecond)
-            let seconds = Self.daysSinceEpoch(year: year, month: month, day: day) * 86_400 + h * 3600 + m * 60 + s
+            let seconds = CivilDate.days(year: year, month: month, day: day) * 86_400 + h * 3600 + m * 60 + s
             let wallAsUTC = Date(timeIntervalSince1970: Double(seconds) + Double(ns) / 1e9)
             if let offset { return wallAsUTC.addingTimeInterval(-Double(offset)) }
             return Self.localInstant(wallAsUTC: wallAsUTC, zone: defaultZone)
-        }
-
-        /// Days from 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
-        static func daysSinceEpoch(year: Int, month: Int, day: Int) -> Int {
-            let y = month <= 2 ? year - 1 : year
-            let era = (y >= 0 ? y : y - 399) / 400
-            let yearOfEra = y - era * 400
-            let dayOfYear = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
-            let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
-            return era * 146_097 + dayOfEra - 719_468
         }
 
         /// Foundation resolves gaps and overlaps differently across platforms; pin the

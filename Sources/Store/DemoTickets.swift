@@ -169,8 +169,8 @@ public struct DemoTickets: Sendable {
             if overdue { summary.overdueByOldRule += 1 }
             let created = now.addingTimeInterval(-(random.unit() * 500 + 1) * day)
             let ticketID = id % 3 == 0
-                ? "IGP-PRESSE-PH 450-\(Self.compactDate(created))-\(Self.padded(id, 3))"
-                : "IGP-\(2024 + id % 3)-\(Self.padded(id, 4))"
+                ? "IGP-PRESSE-PH 450-\(Self.compactDate(created))-\(CivilDate.padded(id, 3))"
+                : "IGP-\(2024 + id % 3)-\(CivilDate.padded(id, 4))"
             try insert.execute(arguments: [
                 id, ticketID, Self.titles[random.below(Self.titles.count)],
                 "Signalé par l'équipe de production. Vérifier l'état général et noter les pièces à commander.",
@@ -191,7 +191,7 @@ public struct DemoTickets: Sendable {
         let seconds = Int(date.timeIntervalSince1970.rounded(.down)) + offset
         let days = Int((Double(seconds) / 86_400).rounded(.down))
         let rest = seconds - days * 86_400
-        return civil(days) + " " + padded(rest / 3600, 2) + ":" + padded(rest % 3600 / 60, 2) + ":" + padded(rest % 60, 2)
+        return CivilDate.text(days: days) + " " + CivilDate.padded(rest / 3600, 2) + ":" + CivilDate.padded(rest % 3600 / 60, 2) + ":" + CivilDate.padded(rest % 60, 2)
     }
 
     static func isoText(_ date: Date) -> String {
@@ -200,24 +200,6 @@ public struct DemoTickets: Sendable {
 
     static func compactDate(_ date: Date) -> String {
         String(utcText(date).prefix(10)).replacingOccurrences(of: "-", with: "")
-    }
-
-    static func civil(_ days: Int) -> String {
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        return padded(yoe + era * 400 + (m <= 2 ? 1 : 0), 4) + "-" + padded(m, 2) + "-" + padded(d, 2)
-    }
-
-    /// Zero-padded decimal (`String(format:)` is slow on Linux, and this runs millions of times).
-    static func padded(_ value: Int, _ width: Int) -> String {
-        let digits = String(value)
-        return digits.count >= width ? digits : String(repeating: "0", count: width - digits.count) + digits
     }
 }
 
