@@ -59,7 +59,9 @@ public enum DedupDecision: Sendable, Equatable {
         DurationText.format(.seconds(max(0, Int64(interval))))
     }
 
+    /// Cheap enough to build for every suppressed match of every tick (Foundation's
+    /// formatters cost more than the rest of the decision).
     static func iso(_ date: Date) -> String {
-        date.formatted(.iso8601)
+        CivilDate.iso8601(date)
     }
 }

@@ -1,3 +1,5 @@
+public import Foundation
+
 /// Gregorian calendar arithmetic on day counts since 1970-01-01 (Howard Hinnant's
 /// `days_from_civil` / `civil_from_days`), and the zero-padded text of dates as the app
 /// stores them. No Calendar, DateFormatter or locale objects: no time zone can slip in, and
@@ -37,5 +39,30 @@ public enum CivilDate {
     public static func padded<Value: BinaryInteger>(_ value: Value, _ width: Int) -> String {
         let digits = String(value)
         return digits.count >= width ? digits : String(repeating: "0", count: width - digits.count) + digits
+    }
+
+    /// ISO 8601 in UTC with milliseconds (`2026-11-24T15:00:00.000Z`), as JavaScript's
+    /// `Date.toISOString()` writes it.
+    public static func iso8601(_ date: Date) -> String {
+        // Rounded to the millisecond, the precision the state database keeps: a value read back
+        // from the outbox formats exactly as it did before it was stored.
+        let totalMilliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded())
+        var seconds = totalMilliseconds / 1000
+        var milliseconds = totalMilliseconds % 1000
+        if milliseconds < 0 {
+            milliseconds += 1000
+            seconds -= 1
+        }
+        var days = seconds / 86_400
+        var secondOfDay = seconds % 86_400
+        if secondOfDay < 0 {
+            secondOfDay += 86_400
+            days -= 1
+        }
+        let hours = padded(secondOfDay / 3600, 2)
+        let minutes = padded(secondOfDay % 3600 / 60, 2)
+        let secondsText = padded(secondOfDay % 60, 2)
+        let fraction = padded(milliseconds, 3)
+        return text(days: Int(days)) + "T" + hours + ":" + minutes + ":" + secondsText + "." + fraction + "Z"
     }
 }

@@ -81,14 +81,27 @@ public struct TicketSnapshot: Sendable, Equatable, Codable {
         case detectedAt = "detected_at"
     }
 
-    /// The JSON stored in the outbox (dates as milliseconds since 1970, exact and zone-free).
+    /// The JSON stored in the outbox (dates as milliseconds since 1970, exact and zone-free);
+    /// `decode` reads it back.
     public func encoded() -> Data {
-        let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .millisecondsSince1970
-        encoder.outputFormatting = [.sortedKeys]
-        // Encoding plain strings, numbers and dates cannot fail; an empty object would still
-        // be delivered rather than lose the notification.
-        return (try? encoder.encode(self)) ?? Data("{}".utf8)
+        let machineJSON: PayloadJSON = machine.map { machine in
+            ["id": .optional(machine.id), "type": .optional(machine.type), "model": .optional(machine.model),
+             "location": .optional(machine.location)]
+        } ?? .null
+        let json: PayloadJSON = [
+            "rule": .string(rule), "ticket": .integer(ticket), "ticket_id": .string(ticketID), "title": .string(title),
+            "description": .string(description), "status": .string(status), "priority": .string(priority),
+            "machine": machineJSON, "assigned_to": .optional(assignedTo), "assignee_name": .optional(assigneeName),
+            "reported_by": .optional(reportedBy), "reporter_name": .optional(reporterName),
+            "created_at": .optional(createdAt), "scheduled_date": .string(scheduledDate),
+            "due_at": .integer(Self.milliseconds(dueAt)), "is_machine_down": .bool(isMachineDown),
+            "detected_at": .integer(Self.milliseconds(detectedAt)),
+        ]
+        return json.data
+    }
+
+    static func milliseconds(_ date: Date) -> Int64 {
+        Int64((date.timeIntervalSince1970 * 1000).rounded())
     }
 
     public static func decode(_ data: Data) throws -> TicketSnapshot {
