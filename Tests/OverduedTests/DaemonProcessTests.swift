@@ -1,5 +1,6 @@
 import Foundation
 import Notifier
+import Store
 import Testing
 import TestSupport
 
@@ -175,5 +176,42 @@ final class DaemonChild {
         let result = try runOverdued(["run", "--config", config], timeout: 20)
         #expect(result.status == 1)
         #expect(result.stderr.contains("store.tickets_database"))
+    }
+}
+
+/// The daemon prunes delivered and dead history older than store.history_retention, and
+/// leaves recent history, queued notifications and the dedup state alone.
+@Suite(.serialized) struct HistoryRetentionTests {
+    @Test func oldHistoryIsPrunedAtTheFirstTick() throws {
+        let folder = try TemporaryDirectory()
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: [])
+        let config = try folder.write("config.json", configJSON(interval: "1h")
+            .replacingOccurrences(of: "\"busy_timeout\": \"1s\"", with: "\"busy_timeout\": \"1s\", \"history_retention\": \"30d\""))
+        let now = Date()
+        let old = now.addingTimeInterval(-40 * 86_400)
+        do {
+            let outbox = Outbox(database: try StateDatabase(path: folder.url("state.sqlite")))
+            func notification(_ id: String, at date: Date) -> OverdueNotification {
+                OverdueNotification(id: id, rule: "old-rule", ticket: 1, ticketID: "IGP-1", destination: "hook",
+                                    snapshot: Data("{}".utf8), createdAt: date)
+            }
+            try outbox.enqueue([notification("msg_old", at: old), notification("msg_recent", at: now.addingTimeInterval(-86_400))],
+                               dedup: [DedupRecord(rule: "old-rule", ticket: 1, lastNotifiedAt: old, scheduledDate: nil,
+                                                   assignedTo: 1, status: "received", priority: "high")])
+            for id in ["msg_old", "msg_recent"] {
+                try outbox.record(DeliveryAttempt(notificationID: id, attempt: 1, startedAt: old, durationMilliseconds: 5, httpStatus: 200),
+                                  outcome: .delivered, now: old)
+            }
+        }
+        let daemon = try DaemonChild(config: config, environment: [:])
+        let deadline = Date().addingTimeInterval(20)
+        while !daemon.log.contains("event=tick"), Date() < deadline { usleep(20_000) }
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit(timeout: 10) == 0)
+        #expect(daemon.log.contains("pruned 1 notification(s) older than 30d"), "log: \(daemon.log)")
+        let outbox = Outbox(database: try StateDatabase(path: folder.url("state.sqlite")))
+        #expect(try outbox.notification(id: "msg_old") == nil)
+        #expect(try outbox.notification(id: "msg_recent") != nil)
+        #expect(try outbox.dedupRecords(rule: "old-rule", tickets: [1])[1] != nil, "dedup state is not history")
     }
 }
