@@ -131,11 +131,7 @@ public struct DestinationSpec: Sendable, Equatable {
     /// Scheme, host and port only: what may appear in logs and command output.
     public var redactedURL: String
     public var format: PayloadFormat
-    /// Extra request headers; values may be secrets (read from files).
-    public var headers: [(name: String, value: Secret)] {
-        get { headerList.map { ($0.name, $0.value) } }
-        set { headerList = newValue.map { Header(name: $0.name, value: $0.value) } }
-    }
+    /// Extra request headers, in name order; values may be secrets (read from files).
     public var headerList: [Header]
     /// The Standard Webhooks secret (`whsec_` + base64), checked to decode when loaded.
     public var signingSecret: Secret?

@@ -1,7 +1,6 @@
 import Dispatch
 public import Foundation
 public import Logging
-import Synchronization
 
 /// Runs the tick closure on a `DispatchSourceTimer`, re-armed after every tick from the wall
 /// clock (`TickSchedule`), so it never drifts and never overlaps: the timer and the ticks share
@@ -24,7 +23,6 @@ public final class TickLoop: @unchecked Sendable {
     private let tick: Tick
     private let now: @Sendable () -> Date
     private let logger: Logger
-    private let nextDue = Mutex<Date?>(nil)
 
     public init(schedule: TickSchedule, logger: Logger, now: @escaping @Sendable () -> Date = Date.init, tick: @escaping Tick) {
         self.schedule = schedule
@@ -71,9 +69,6 @@ public final class TickLoop: @unchecked Sendable {
         }
     }
 
-    /// When the next tick is due (for `STATUS=` and the watchdog gate).
-    public var nextTickAt: Date? { nextDue.withLock { $0 } }
-
     private func runTick(due: Date) {
         dispatchPrecondition(condition: .onQueue(queue))
         guard !stopped else { return }
@@ -95,7 +90,6 @@ public final class TickLoop: @unchecked Sendable {
         timer?.cancel()
         let current = now()
         let due = schedule.next(after: previousDue, now: current)
-        nextDue.withLock { $0 = due }
         let source = DispatchSource.makeTimerSource(queue: queue)
         // A wall-clock deadline follows suspends and clock changes; the handler re-checks.
         source.schedule(wallDeadline: .now() + max(0, due.timeIntervalSince(current)), leeway: .milliseconds(50))

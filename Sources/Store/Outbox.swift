@@ -259,15 +259,6 @@ public final class Outbox: Sendable {
         }.filter { !excluding.contains($0.id) }.prefix(limit).map { $0 }
     }
 
-    /// When the next notification of this destination is due (nil: nothing queued).
-    public func nextDue(destination: String) throws(StoreError) -> Date? {
-        try database.read("read the queue") { db in
-            try Int64.fetchOne(db, sql: """
-                SELECT min(next_attempt_at) FROM notification WHERE destination = ? AND status IN ('pending', 'retrying')
-                """, arguments: [destination])
-        }.map(Date.init(unixMilliseconds:))
-    }
-
     /// Records an attempt and moves the notification to its next state, in one transaction.
     public func record(_ attempt: DeliveryAttempt, outcome: DeliveryOutcome, now: Date) throws(StoreError) {
         try database.write("record a delivery attempt") { db in
@@ -370,13 +361,6 @@ public final class Outbox: Sendable {
                 }
             }
             return counts
-        }
-    }
-
-    /// Destinations that have undelivered notifications.
-    public func destinationsWithWork() throws(StoreError) -> [String] {
-        try database.read("read the queue") { db in
-            try String.fetchAll(db, sql: "SELECT DISTINCT destination FROM notification WHERE status IN ('pending', 'retrying') ORDER BY destination")
         }
     }
 
