@@ -44,6 +44,9 @@ public final class Daemon: Sendable {
         var config: Config
         var tickets: TicketsDatabase
         var engine: RulesEngine
+        /// Each rule's candidate rows while the tickets database is unchanged; a new one with
+        /// every reload, which may change the rules, the zone or the database.
+        var candidates = TickCache()
         var status = StatusLine()
         /// When delivered/dead history was last pruned.
         var lastPrune: Date?
@@ -192,6 +195,7 @@ public final class Daemon: Sendable {
                 running.config = config
                 if let newTickets { running.tickets = newTickets }
                 running.engine = RulesEngine(rules: config.rules, timeZone: config.store.timeZone)
+                running.candidates = TickCache()
                 running.status.alert = nil
                 return running.status.text
             }
@@ -211,16 +215,16 @@ public final class Daemon: Sendable {
     /// skips the tick (the next one retries); nothing here can take the process down.
     private func tick(due: Date) {
         gate?.tickStarted()
-        let (tickets, engine) = state.withLock { ($0.tickets, $0.engine) }
+        let (tickets, engine, candidates) = state.withLock { ($0.tickets, $0.engine, $0.candidates) }
         let started = ContinuousClock.now
-        var summary: (matches: Int, enqueued: Int)?
+        var summary: (matches: Int, enqueued: Int, reused: Int, unchangedSince: Date?)?
         var alert: String?
         do {
-            let report = try engine.scan(tickets: tickets, outbox: outbox, now: due)
+            let report = try engine.scan(tickets: tickets, outbox: outbox, now: due, cache: candidates)
             try outbox.enqueue(report.notifications, dedup: report.dedupRecords)
             if !report.notifications.isEmpty { notifier.wake() }
             logBadRows(report.badRows)
-            for match in report.matches {
+            for match in report.matches where report.unchangedSince == nil {
                 logger.debug("\(match.ticket.ticketID) overdue by rule \(match.rule): \(match.isEnqueued ? "enqueued" : match.decision.reason)",
                              metadata: ["event": "match", "rule": "\(match.rule)", "ticket": "\(match.ticket.ticket)",
                                         "ticket_id": "\(match.ticket.ticketID)"])
@@ -231,7 +235,7 @@ public final class Daemon: Sendable {
                                        "ticket_id": "\(notification.ticketID)", "destination": "\(notification.destination)",
                                        "notification_id": "\(notification.id)"])
             }
-            summary = (report.matches.count, report.enqueuedCount)
+            summary = (report.matches.count, report.enqueuedCount, report.reusedQueries, report.unchangedSince)
         } catch {
             alert = error.kind == .busy ? "last tick skipped: database busy" : "last tick failed"
             logger.warning("tick skipped, retrying next tick: \(error.description)", metadata: ["event": "tick"])
@@ -242,7 +246,7 @@ public final class Daemon: Sendable {
             let schedule = TickSchedule(interval: running.config.schedule.interval, align: running.config.schedule.align)
             let next = schedule.next(after: due, now: Date())
             running.status.lastTick = due
-            if let summary { (running.status.matches, running.status.enqueued) = summary }
+            if let summary { (running.status.matches, running.status.enqueued) = (summary.matches, summary.enqueued) }
             running.status.queueDepth = counts?.depth ?? running.status.queueDepth
             running.status.dead = counts?.dead ?? running.status.dead
             running.status.nextTick = next
@@ -250,8 +254,16 @@ public final class Daemon: Sendable {
             return running.status.text
         }
         if let summary {
-            logger.info("tick: \(summary.matches) matches, \(summary.enqueued) enqueued in \(elapsed.milliseconds) ms",
-                        metadata: ["event": "tick", "duration_ms": "\(elapsed.milliseconds)"])
+            let reused = if let since = summary.unchangedSince {
+                " (nothing changed since the tick of \(CivilDate.iso8601(since)): result reused)"
+            } else if summary.reused > 0 {
+                " (tickets unchanged: \(summary.reused) of \(engine.rules.count) rule queries reused)"
+            } else {
+                ""
+            }
+            let micros = elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000
+            logger.info("tick: \(summary.matches) matches, \(summary.enqueued) enqueued in \(micros / 1000).\(micros % 1000 / 100) ms\(reused)",
+                        metadata: ["event": "tick", "duration_ms": "\(elapsed.milliseconds)", "queries_reused": "\(summary.reused)"])
         }
         pruneHistoryIfDue(now: due)
         gate?.tickFinished()

@@ -2,11 +2,39 @@ public import Foundation
 public import OverduedConfig
 public import Store
 
+/// The fields of a ticket that dedup compares: a matched ticket during a tick, or the full
+/// snapshot.
+public protocol DedupSubject {
+    /// tickets.id
+    var ticket: Int64 { get }
+    var scheduledDate: String { get }
+    var assignedTo: Int64? { get }
+    var status: String { get }
+    var priority: String { get }
+}
+
+extension TicketSnapshot: DedupSubject {}
+
 /// Whether an overdue ticket deserves a notification now, and if not, why. A pure function
-/// of (rule, ticket, previous state, now), so it is tested over simulated time.
+/// of (rule, ticket, previous state, now), so it is tested over simulated time. The reason is
+/// kept as data and written out only when someone reads it (a quiet tick decides thousands
+/// of suppressions and prints none).
 public enum DedupDecision: Sendable, Equatable {
-    case notify(reason: String)
-    case suppress(reason: String)
+    case notify(Notify)
+    case suppress(Suppress)
+
+    public enum Notify: Sendable, Equatable {
+        case first
+        case changed(ChangeField)
+        case newScheduledDate
+        case periodPassed(every: Duration)
+    }
+
+    public enum Suppress: Sendable, Equatable {
+        case alreadyForScheduledDate(String)
+        case withinPeriod(elapsed: TimeInterval, every: Duration, lastNotifiedAt: Date)
+        case stillQueued
+    }
 
     public var shouldNotify: Bool {
         if case .notify = self { return true }
@@ -15,7 +43,20 @@ public enum DedupDecision: Sendable, Equatable {
 
     public var reason: String {
         switch self {
-        case .notify(let reason), .suppress(let reason): reason
+        case .notify(.first):
+            "first notification"
+        case .notify(.changed(let field)):
+            "\(field.rawValue) changed since the last notification"
+        case .notify(.newScheduledDate):
+            "new scheduled_date since the last notification"
+        case .notify(.periodPassed(let every)):
+            "repeat.every (\(DurationText.format(every))) has passed"
+        case .suppress(.alreadyForScheduledDate(let date)):
+            "already notified for scheduled_date \(date) (once_per_scheduled_date)"
+        case .suppress(.withinPeriod(let elapsed, let every, let last)):
+            "notified \(Self.describe(elapsed)) ago; repeat.every is \(DurationText.format(every)), next at \(CivilDate.iso8601(last.addingTimeInterval(every.seconds)))"
+        case .suppress(.stillQueued):
+            "a notification of this ticket by this rule is still queued"
         }
     }
 
@@ -24,8 +65,8 @@ public enum DedupDecision: Sendable, Equatable {
     /// - `repeat.once_per_scheduled_date`: one notification per scheduled_date value; a new
     ///   date is a new deadline and notifies at once (`every` does not apply).
     /// - otherwise `repeat.every`: at most one notification per period.
-    public static func decide(policy: RepeatSpec, ticket: TicketSnapshot, previous: DedupRecord?, now: Date) -> DedupDecision {
-        guard let previous else { return .notify(reason: "first notification") }
+    public static func decide(policy: RepeatSpec, ticket: some DedupSubject, previous: DedupRecord?, now: Date) -> DedupDecision {
+        guard let previous else { return .notify(.first) }
         for field in policy.onChange {
             let changed: Bool = switch field {
             case .assignedTo: previous.assignedTo != ticket.assignedTo
@@ -33,35 +74,28 @@ public enum DedupDecision: Sendable, Equatable {
             case .status: previous.status != ticket.status
             case .priority: previous.priority != ticket.priority
             }
-            if changed { return .notify(reason: "\(field.rawValue) changed since the last notification") }
+            if changed { return .notify(.changed(field)) }
         }
         if policy.oncePerScheduledDate {
             if previous.scheduledDate == ticket.scheduledDate {
-                return .suppress(reason: "already notified for scheduled_date \(ticket.scheduledDate) (once_per_scheduled_date)")
+                return .suppress(.alreadyForScheduledDate(ticket.scheduledDate))
             }
-            return .notify(reason: "new scheduled_date since the last notification")
+            return .notify(.newScheduledDate)
         }
         let elapsed = now.timeIntervalSince(previous.lastNotifiedAt)
         if elapsed < policy.every.seconds {
-            let next = previous.lastNotifiedAt.addingTimeInterval(policy.every.seconds)
-            return .suppress(reason: "notified \(Self.describe(elapsed)) ago; repeat.every is \(DurationText.format(policy.every)), next at \(Self.iso(next))")
+            return .suppress(.withinPeriod(elapsed: elapsed, every: policy.every, lastNotifiedAt: previous.lastNotifiedAt))
         }
-        return .notify(reason: "repeat.every (\(DurationText.format(policy.every))) has passed")
+        return .notify(.periodPassed(every: policy.every))
     }
 
     /// The state to remember after notifying.
-    public static func record(rule: String, ticket: TicketSnapshot, at now: Date) -> DedupRecord {
+    public static func record(rule: String, ticket: some DedupSubject, at now: Date) -> DedupRecord {
         DedupRecord(rule: rule, ticket: ticket.ticket, lastNotifiedAt: now, scheduledDate: ticket.scheduledDate,
                     assignedTo: ticket.assignedTo, status: ticket.status, priority: ticket.priority)
     }
 
     static func describe(_ interval: TimeInterval) -> String {
         DurationText.format(.seconds(max(0, Int64(interval))))
-    }
-
-    /// Cheap enough to build for every suppressed match of every tick (Foundation's
-    /// formatters cost more than the rest of the decision).
-    static func iso(_ date: Date) -> String {
-        CivilDate.iso8601(date)
     }
 }

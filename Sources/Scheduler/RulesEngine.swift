@@ -2,16 +2,50 @@ public import Foundation
 public import OverduedConfig
 public import Store
 
+/// A ticket that a rule selected and found overdue: the fields dedup compares, read in the
+/// tick's narrow first phase.
+public struct MatchedTicket: Sendable, Equatable, DedupSubject {
+    /// tickets.id
+    public var ticket: Int64
+    /// The human id, or `#<id>` when the row has none.
+    public var ticketID: String
+    public var status: String
+    public var priority: String
+    /// NULL: unassigned; 0: the whole team.
+    public var assignedTo: Int64?
+    /// As stored by the app.
+    public var scheduledDate: String
+    /// The instant `scheduledDate` denotes, read in `store.timezone`.
+    public var dueAt: Date
+}
+
 /// A ticket that a rule selects, with what the scan decided about it.
 public struct RuleMatch: Sendable, Equatable {
     public var rule: String
-    public var ticket: TicketSnapshot
+    public var ticket: MatchedTicket
     public var overdueSeconds: Int
     public var decision: DedupDecision
     /// Destinations that get a new notification (empty when suppressed).
     public var destinations: [String]
+    /// The whole ticket with its joined fields (machine, names, title, description): read for
+    /// every enqueued match, and for every match when the scan asks for `.all`.
+    public var snapshot: TicketSnapshot? {
+        get { snapshotStorage.first }
+        set { snapshotStorage = newValue.map { [$0] } ?? [] }
+    }
+    /// Out of line (an array is one pointer, and an empty one allocates nothing): a quiet tick
+    /// moves ten thousand matches that have no snapshot.
+    private var snapshotStorage: [TicketSnapshot] = []
 
     public var isEnqueued: Bool { decision.shouldNotify && !destinations.isEmpty }
+
+    public init(rule: String, ticket: MatchedTicket, overdueSeconds: Int, decision: DedupDecision, destinations: [String]) {
+        self.rule = rule
+        self.ticket = ticket
+        self.overdueSeconds = overdueSeconds
+        self.decision = decision
+        self.destinations = destinations
+    }
 }
 
 /// A row the engine could not read; it is skipped and reported once per scan.
@@ -33,12 +67,29 @@ public struct ScanReport: Sendable {
     /// What a committing scan writes: the new notifications and the dedup state, together.
     public var notifications: [OverdueNotification] = []
     public var dedupRecords: [DedupRecord] = []
+    /// Rules whose candidate rows came from the `TickCache` (the tickets database had not
+    /// changed since they were read) rather than from a query.
+    public var reusedQueries = 0
+    /// Set when the tick's inputs were unchanged since this earlier evaluation, whose result
+    /// (every match suppressed by dedup) was returned without reading anything.
+    public var unchangedSince: Date?
 
     public var enqueuedCount: Int { notifications.count }
 }
 
-/// Evaluates rules against the tickets database: one indexed query per rule, then date
-/// parsing, the overdue test and the dedup decision in Swift.
+/// Which matches a scan reads whole (joined rows, snapshots).
+public enum ScanDetail: Sendable {
+    /// Only the ones it enqueues: what a tick needs.
+    case enqueued
+    /// All of them: what `overdued scan` prints.
+    case all
+}
+
+/// Evaluates rules against the tickets database in two phases. Phase 1, per rule: one indexed
+/// query for the narrow candidate rows (or the cached rows, while the database is unchanged),
+/// then date parsing, the overdue test and the dedup decision in Swift. Phase 2: the joined
+/// rows, by id, of the matches that are enqueued (or shown), which become the snapshots that
+/// payloads are rendered from. A quiet tick (everything already notified) reads no joined row.
 public struct RulesEngine: Sendable {
     public var rules: [RuleSpec]
     public var timeZone: TimeZone
@@ -48,79 +99,172 @@ public struct RulesEngine: Sendable {
         self.timeZone = timeZone
     }
 
-    /// Reads tickets and dedup state; writes nothing. Commit with `Outbox.enqueue`.
-    public func scan(tickets: TicketsDatabase, outbox: Outbox, now: Date) throws(StoreError) -> ScanReport {
+    /// Reads tickets and dedup state; writes nothing. Commit with `Outbox.enqueue`. With a
+    /// cache (the daemon's ticks), unchanged inputs are not read again; see `TickCache`.
+    public func scan(tickets: TicketsDatabase, outbox: Outbox, now: Date, detail: ScanDetail = .enqueued,
+                     cache: TickCache? = nil) throws(StoreError) -> ScanReport {
         var report = ScanReport(now: now)
+        let filters = rules.map { RuleQuery.filter(for: $0.match, now: now, schema: tickets.schema) }
+        // Read before anything they vouch for: a commit racing the reads changes the next value.
+        let inputs = try cache.map { _ throws(StoreError) in
+            TickCache.Inputs(dataVersion: try tickets.dataVersion(), dedupGeneration: try outbox.dedupGeneration(),
+                             filters: filters, zone: timeZone.identifier)
+        }
+        if detail == .enqueued, let cache, let inputs, let quiet = cache.quiet(inputs: inputs, now: now) {
+            report.matches = quiet.matches
+            report.unchangedSince = quiet.evaluatedAt
+            report.reusedQueries = rules.count
+            return report
+        }
         var warned: Set<Int64> = []
-        for rule in rules {
-            let filter = RuleQuery.filter(for: rule.match, now: now, schema: tickets.schema)
-            let records = try tickets.tickets(where: filter)
-            let candidates = records.map(\.id)
-            let previous = try outbox.dedupRecords(rule: rule.name, tickets: candidates)
-            let open = try outbox.openNotifications(rule: rule.name, tickets: candidates)
-            let result = Self.evaluate(rule: rule, records: records, previous: previous, open: open, now: now, zone: timeZone)
-            report.matches += result.matches
-            for bad in result.badRows where warned.insert(bad.ticket).inserted {
+        var nextDue = Date.distantFuture
+        for (rule, filter) in zip(rules, filters) {
+            let candidates: [DatedCandidate]
+            if let cache, let inputs, let rows = cache.rows(rule: rule.name, filter: filter, zone: timeZone, dataVersion: inputs.dataVersion) {
+                candidates = rows
+                report.reusedQueries += 1
+            } else {
+                candidates = try tickets.candidates(where: filter).map { DatedCandidate($0, zone: timeZone) }
+                if let inputs { cache?.store(candidates, rule: rule.name, filter: filter, zone: timeZone, dataVersion: inputs.dataVersion) }
+            }
+            let overdue = Self.overdue(rule: rule, candidates: candidates, now: now)
+            nextDue = min(nextDue, overdue.nextDue)
+            let ids = overdue.tickets.map(\.ticket)
+            let previous = try outbox.dedupRecords(rule: rule.name, tickets: ids)
+            var decided = Self.decide(rule: rule, tickets: overdue.tickets, previous: previous, now: now)
+            // Only a ticket that dedup lets through can be held back by a notification still
+            // queued: the queue is read for those alone (none on a quiet tick).
+            let notifying = decided.filter(\.decision.shouldNotify).map(\.ticket.ticket)
+            Self.holdBack(&decided, open: try outbox.openNotifications(rule: rule.name, tickets: notifying))
+            report.matches.append(contentsOf: decided)
+            for bad in overdue.badRows where warned.insert(bad.ticket).inserted {
                 report.badRows.append(bad)
             }
         }
+        try readSnapshots(into: &report, tickets: tickets, detail: detail)
         for match in report.matches where match.isEnqueued {
-            let snapshot = match.ticket.encoded()
+            guard let snapshot = match.snapshot else { continue }
+            let encoded = snapshot.encoded()
             for destination in match.destinations {
                 report.notifications.append(OverdueNotification(
                     id: OverdueNotification.newID(), rule: match.rule, ticket: match.ticket.ticket,
-                    ticketID: match.ticket.ticketID, destination: destination, snapshot: snapshot, createdAt: now))
+                    ticketID: match.ticket.ticketID, destination: destination, snapshot: encoded, createdAt: now))
             }
             report.dedupRecords.append(DedupDecision.record(rule: match.rule, ticket: match.ticket, at: now))
+        }
+        if let cache, let inputs {
+            let until = report.notifications.isEmpty ? Self.quietUntil(report.matches, nextDue: nextDue) : nil
+            cache.setQuiet(until.map { TickCache.Quiet(inputs: inputs, until: $0, evaluatedAt: now, matches: report.matches) })
         }
         return report
     }
 
-    /// The pure part of a scan for one rule: which rows are overdue, which are unreadable,
-    /// and what dedup says about each overdue one.
-    public static func evaluate(rule: RuleSpec, records: [TicketRecord], previous: [Int64: DedupRecord],
-                                open: Set<Outbox.OpenKey>, now: Date, zone: TimeZone) -> (matches: [RuleMatch], badRows: [BadRow]) {
-        var matches: [RuleMatch] = []
+    /// When every match is held back by dedup alone, the first instant at which that could
+    /// change: a `repeat.every` period ends, or a candidate that is not overdue yet becomes
+    /// so. nil when some match was notified or is waiting on the queue (the notifier changes
+    /// that, not the clock). Pure.
+    static func quietUntil(_ matches: [RuleMatch], nextDue: Date) -> Date? {
+        var until = nextDue
+        for match in matches {
+            switch match.decision {
+            case .suppress(.alreadyForScheduledDate):
+                continue
+            case .suppress(.withinPeriod(_, let every, let last)):
+                until = min(until, last.addingTimeInterval(every.seconds))
+            case .suppress(.stillQueued), .notify:
+                return nil
+            }
+        }
+        return until
+    }
+
+    /// Phase 2: the joined rows of the matches that need them. A ticket the app deleted
+    /// between the two phases is no longer a match.
+    private func readSnapshots(into report: inout ScanReport, tickets: TicketsDatabase, detail: ScanDetail) throws(StoreError) {
+        let wanted = report.matches.indices.filter { detail == .all || report.matches[$0].isEnqueued }
+        guard !wanted.isEmpty else { return }
+        let ids = Array(Set(wanted.map { report.matches[$0].ticket.ticket })).sorted()
+        var records: [Int64: TicketRecord] = [:]
+        records.reserveCapacity(ids.count)
+        for record in try tickets.tickets(ids: ids) { records[record.id] = record }
+        for index in wanted {
+            let match = report.matches[index]
+            report.matches[index].snapshot = records[match.ticket.ticket].map {
+                Self.snapshot(rule: match.rule, ticket: match.ticket, record: $0, detectedAt: report.now)
+            }
+        }
+        report.matches.removeAll { match in match.snapshot == nil && (detail == .all || match.isEnqueued) }
+    }
+
+    /// Which candidates are overdue at `now`, and which rows cannot be read. Pure.
+    /// `nextDue`: the earliest instant at which one of the candidates that are not overdue yet
+    /// becomes so (`distantFuture` when none).
+    public static func overdue(rule: RuleSpec, candidates: [DatedCandidate], now: Date)
+        -> (tickets: [MatchedTicket], badRows: [BadRow], nextDue: Date) {
+        var tickets: [MatchedTicket] = []
         var badRows: [BadRow] = []
-        for record in records {
+        var nextDue = Date.distantFuture
+        for entry in candidates {
+            let candidate = entry.candidate
             let dueAt: Date
-            switch ScheduledDate.parse(record.scheduledDate, in: zone) {
+            switch entry.date {
             case .absent:
                 continue
             case .unparseable(let raw):
-                badRows.append(BadRow(ticket: record.id, ticketID: record.ticketID,
+                badRows.append(BadRow(ticket: candidate.id, ticketID: candidate.ticketID,
                                       problem: "scheduled_date \(Self.quoted(raw)) is not a date overdued can read; row skipped"))
                 continue
             case .instant(let date):
                 dueAt = date
             }
-            let overdue = now.timeIntervalSince(dueAt) - rule.match.grace.seconds
-            guard overdue > 0 else { continue }
-            var ticketID = record.ticketID?.trimmedASCIIWhitespace ?? ""
+            guard now.timeIntervalSince(dueAt) - rule.match.grace.seconds > 0 else {
+                nextDue = min(nextDue, dueAt.addingTimeInterval(rule.match.grace.seconds))
+                continue
+            }
+            var ticketID = candidate.ticketID?.trimmedASCIIWhitespace ?? ""
             if ticketID.isEmpty {
-                ticketID = "#\(record.id)"
-                badRows.append(BadRow(ticket: record.id, ticketID: nil, problem: "ticket_id is empty; notified as \(ticketID)"))
+                ticketID = "#\(candidate.id)"
+                badRows.append(BadRow(ticket: candidate.id, ticketID: nil, problem: "ticket_id is empty; notified as \(ticketID)"))
             }
-            let snapshot = TicketSnapshot(
-                rule: rule.name, ticket: record.id, ticketID: ticketID, title: record.title ?? "",
-                description: record.description ?? "", status: record.status ?? "", priority: record.priority ?? "",
-                machine: record.machineID == nil && record.machineType == nil ? nil : TicketSnapshot.Machine(
-                    id: record.machineID, type: record.machineType, model: record.machineModel, location: record.machineLocation),
-                assignedTo: record.assignedTo, assigneeName: record.assigneeName, reportedBy: record.reportedBy,
-                reporterName: record.reporterName, createdAt: record.createdAt, scheduledDate: record.scheduledDate ?? "",
-                dueAt: dueAt, isMachineDown: record.isMachineDown, detectedAt: now)
-            var decision = DedupDecision.decide(policy: rule.repeatPolicy, ticket: snapshot, previous: previous[record.id], now: now)
-            var destinations: [String] = []
-            if decision.shouldNotify {
-                destinations = rule.destinations.filter { !open.contains(Outbox.OpenKey(ticket: record.id, destination: $0)) }
-                if destinations.isEmpty {
-                    decision = .suppress(reason: "a notification of this ticket by this rule is still queued")
-                }
-            }
-            matches.append(RuleMatch(rule: rule.name, ticket: snapshot, overdueSeconds: Int(now.timeIntervalSince(dueAt)),
-                                     decision: decision, destinations: destinations))
+            tickets.append(MatchedTicket(ticket: candidate.id, ticketID: ticketID, status: candidate.status ?? "",
+                                         priority: candidate.priority ?? "", assignedTo: candidate.assignedTo,
+                                         scheduledDate: candidate.scheduledDate ?? "", dueAt: dueAt))
         }
-        return (matches, badRows)
+        return (tickets, badRows, nextDue)
+    }
+
+    /// What dedup says about each overdue ticket; a notified one goes to every destination of
+    /// the rule until `holdBack` removes those still queued. Pure.
+    public static func decide(rule: RuleSpec, tickets: [MatchedTicket], previous: [Int64: DedupRecord], now: Date) -> [RuleMatch] {
+        tickets.map { ticket in
+            let decision = DedupDecision.decide(policy: rule.repeatPolicy, ticket: ticket, previous: previous[ticket.ticket], now: now)
+            return RuleMatch(rule: rule.name, ticket: ticket, overdueSeconds: Int(now.timeIntervalSince(ticket.dueAt)),
+                             decision: decision, destinations: decision.shouldNotify ? rule.destinations : [])
+        }
+    }
+
+    /// A destination that still has an undelivered notification of the ticket by this rule
+    /// gets no second one; with none left, the match is suppressed. Pure.
+    public static func holdBack(_ matches: inout [RuleMatch], open: Set<Outbox.OpenKey>) {
+        guard !open.isEmpty else { return }
+        for index in matches.indices where matches[index].decision.shouldNotify {
+            let ticket = matches[index].ticket.ticket
+            matches[index].destinations.removeAll { open.contains(Outbox.OpenKey(ticket: ticket, destination: $0)) }
+            if matches[index].destinations.isEmpty { matches[index].decision = .suppress(.stillQueued) }
+        }
+    }
+
+    /// The snapshot payloads are rendered from: the joined row as read in phase 2, with the
+    /// id and due instant that phase 1 decided on.
+    public static func snapshot(rule: String, ticket: MatchedTicket, record: TicketRecord, detectedAt: Date) -> TicketSnapshot {
+        TicketSnapshot(
+            rule: rule, ticket: record.id, ticketID: ticket.ticketID, title: record.title ?? "",
+            description: record.description ?? "", status: record.status ?? "", priority: record.priority ?? "",
+            machine: record.machineID == nil && record.machineType == nil ? nil : TicketSnapshot.Machine(
+                id: record.machineID, type: record.machineType, model: record.machineModel, location: record.machineLocation),
+            assignedTo: record.assignedTo, assigneeName: record.assigneeName, reportedBy: record.reportedBy,
+            reporterName: record.reporterName, createdAt: record.createdAt, scheduledDate: record.scheduledDate ?? "",
+            dueAt: ticket.dueAt, isMachineDown: record.isMachineDown, detectedAt: detectedAt)
     }
 
     /// A stored value quoted for a message, with control characters escaped and length cut.

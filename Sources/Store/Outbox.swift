@@ -201,38 +201,45 @@ public final class Outbox: Sendable {
 
     /// The dedup records of these tickets for this rule.
     public func dedupRecords(rule: String, tickets: [Int64]) throws(StoreError) -> [Int64: DedupRecord] {
-        try database.read("read dedup state") { db in
+        guard !tickets.isEmpty else { return [:] }
+        return try database.read("read dedup state") { db in
+            // One statement for any number of tickets: the ids travel as one JSON array and
+            // each is a primary-key seek.
+            let rows = try Row.fetchCursor(db.cachedStatement(sql: """
+                SELECT ticket, last_notified_at, scheduled_date, assigned_to, status, priority, source
+                FROM dedup_state WHERE rule = ? AND ticket IN (SELECT value FROM json_each(?))
+                """), arguments: [rule, tickets.jsonArray])
             var result: [Int64: DedupRecord] = [:]
-            for chunk in tickets.chunked(by: 500) {
-                let marks = Array(repeating: "?", count: chunk.count).joined(separator: ",")
-                let rows = try Row.fetchCursor(db, sql: """
-                    SELECT rule, ticket, last_notified_at, scheduled_date, assigned_to, status, priority, source
-                    FROM dedup_state WHERE rule = ? AND ticket IN (\(marks))
-                    """, arguments: StatementArguments([rule as any DatabaseValueConvertible] + chunk.map { $0 as any DatabaseValueConvertible }))
-                while let row = try rows.next() {
-                    let record = DedupRecord(rule: row[0], ticket: row[1], lastNotifiedAt: Date(unixMilliseconds: row[2]),
-                                             scheduledDate: row[3], assignedTo: row[4], status: row[5], priority: row[6],
-                                             source: row[7])
-                    result[record.ticket] = record
-                }
+            result.reserveCapacity(tickets.count)
+            while let row = try rows.next() {
+                let ticket: Int64 = row[0]
+                result[ticket] = DedupRecord(rule: rule, ticket: ticket, lastNotifiedAt: Date(unixMilliseconds: row[1]),
+                                             scheduledDate: row[2], assignedTo: row[3], status: row[4], priority: row[5],
+                                             source: row[6])
             }
             return result
         }
     }
 
+    /// A number that changes whenever any dedup record is written or deleted, by any process
+    /// (a trigger keeps it). Read it before the records it vouches for.
+    public func dedupGeneration() throws(StoreError) -> Int64 {
+        try database.read("read the dedup generation") { db in
+            try Int64.fetchOne(db.cachedStatement(sql: "SELECT value FROM dedup_generation WHERE id = 1")) ?? 0
+        }
+    }
+
     /// Tickets of this rule that still have an undelivered notification, by destination.
     public func openNotifications(rule: String, tickets: [Int64]) throws(StoreError) -> Set<OpenKey> {
-        try database.read("read the queue") { db in
+        guard !tickets.isEmpty else { return [] }
+        return try database.read("read the queue") { db in
+            let rows = try Row.fetchCursor(db.cachedStatement(sql: """
+                SELECT ticket, destination FROM notification INDEXED BY notification_open
+                WHERE rule = ? AND ticket IN (SELECT value FROM json_each(?)) AND status IN ('pending', 'retrying')
+                """), arguments: [rule, tickets.jsonArray])
             var result: Set<OpenKey> = []
-            for chunk in tickets.chunked(by: 500) {
-                let marks = Array(repeating: "?", count: chunk.count).joined(separator: ",")
-                let rows = try Row.fetchCursor(db, sql: """
-                    SELECT ticket, destination FROM notification INDEXED BY notification_open
-                    WHERE rule = ? AND ticket IN (\(marks)) AND status IN ('pending', 'retrying')
-                    """, arguments: StatementArguments([rule as any DatabaseValueConvertible] + chunk.map { $0 as any DatabaseValueConvertible }))
-                while let row = try rows.next() {
-                    result.insert(OpenKey(ticket: row[0], destination: row[1]))
-                }
+            while let row = try rows.next() {
+                result.insert(OpenKey(ticket: row[0], destination: row[1]))
             }
             return result
         }
@@ -395,8 +402,16 @@ extension OverdueNotification {
     }
 }
 
-extension Array {
-    func chunked(by size: Int) -> [ArraySlice<Element>] {
-        stride(from: 0, to: count, by: size).map { self[$0..<Swift.min($0 + size, count)] }
+extension Array where Element == Int64 {
+    /// `[1,2,3]`: a list of ids bound as one argument and read with `json_each`, so one
+    /// statement serves any number of ids.
+    var jsonArray: String {
+        var text = "["
+        text.reserveCapacity(count * 8 + 2)
+        for (index, id) in enumerated() {
+            if index > 0 { text += "," }
+            text += String(id)
+        }
+        return text + "]"
     }
 }

@@ -91,6 +91,24 @@ public final class StateDatabase: Sendable {
                     WHERE status IN ('pending', 'retrying');
                 """)
         }
+        migrator.registerMigration("v3: dedup generation") { db in
+            // A counter that every change to dedup_state moves, whoever makes it (a tick, an
+            // `import-legacy`, an operator's sqlite3): the daemon skips a tick whose inputs it
+            // can prove unchanged, and this is how it knows the dedup state is.
+            try db.execute(sql: """
+                CREATE TABLE dedup_generation (
+                    id INTEGER PRIMARY KEY CHECK (id = 1),
+                    value INTEGER NOT NULL
+                );
+                INSERT INTO dedup_generation (id, value) VALUES (1, 0);
+                CREATE TRIGGER dedup_state_inserted AFTER INSERT ON dedup_state
+                    BEGIN UPDATE dedup_generation SET value = value + 1 WHERE id = 1; END;
+                CREATE TRIGGER dedup_state_updated AFTER UPDATE ON dedup_state
+                    BEGIN UPDATE dedup_generation SET value = value + 1 WHERE id = 1; END;
+                CREATE TRIGGER dedup_state_deleted AFTER DELETE ON dedup_state
+                    BEGIN UPDATE dedup_generation SET value = value + 1 WHERE id = 1; END;
+                """)
+        }
         return migrator
     }
 

@@ -55,6 +55,29 @@ public struct TicketRecord: Sendable, Equatable {
     }
 }
 
+/// The columns of a ticket that decide whether a rule selects it and whether dedup lets a
+/// notification through: the narrow first phase of a tick, cheap to read and to keep.
+public struct TicketCandidate: Sendable, Equatable {
+    public var id: Int64
+    public var ticketID: String?
+    public var status: String?
+    public var priority: String?
+    /// NULL: unassigned; 0: the whole team.
+    public var assignedTo: Int64?
+    /// Exactly as stored.
+    public var scheduledDate: String?
+
+    public init(id: Int64, ticketID: String? = nil, status: String? = nil, priority: String? = nil,
+                assignedTo: Int64? = nil, scheduledDate: String? = nil) {
+        self.id = id
+        self.ticketID = ticketID
+        self.status = status
+        self.priority = priority
+        self.assignedTo = assignedTo
+        self.scheduledDate = scheduledDate
+    }
+}
+
 /// A parameterised condition on the `tickets` table (alias `t`), produced by the rules
 /// engine. Values are bound, never spliced into the SQL text.
 public struct TicketFilter: Sendable, Equatable {

@@ -85,6 +85,47 @@ public final class TicketsDatabase: Sendable {
         }
     }
 
+    /// The narrow first phase of a tick: only the columns that decide whether a ticket is
+    /// overdue and whether dedup lets it through, from `tickets` alone (no joins). The joined
+    /// rows are read afterwards, by id, for the tickets that are notified or shown.
+    public func candidates(where filter: TicketFilter) throws(StoreError) -> [TicketCandidate] {
+        let sql = "SELECT t.id, t.ticket_id, t.status, t.priority, t.assigned_to, t.scheduled_date FROM tickets AS t WHERE \(filter.sql)"
+        do {
+            return try queue.read { db in
+                let rows = try Row.fetchCursor(db, sql: sql, arguments: filter.statementArguments)
+                var candidates: [TicketCandidate] = []
+                while let row = try rows.next() {
+                    candidates.append(TicketCandidate(id: row.integer(at: 0) ?? 0, ticketID: row.text(at: 1), status: row.text(at: 2),
+                                                      priority: row.text(at: 3), assignedTo: row.integer(at: 4),
+                                                      scheduledDate: row.text(at: 5)))
+                }
+                candidates.sort { $0.id < $1.id }
+                return candidates
+            }
+        } catch {
+            throw StoreError.from(error, path: path, doing: "read tickets")
+        }
+    }
+
+    /// The joined rows of these tickets (by tickets.id), in id order; ids that no longer
+    /// exist are absent.
+    public func tickets(ids: [Int64]) throws(StoreError) -> [TicketRecord] {
+        guard !ids.isEmpty else { return [] }
+        return try tickets(where: TicketFilter(sql: "t.id IN (SELECT value FROM json_each(?))", arguments: [.text(ids.jsonArray)]))
+    }
+
+    /// SQLite's `PRAGMA data_version` on this connection: it changes whenever another
+    /// connection (the app) commits to the database, and only then. Read it before a query
+    /// whose result is remembered, so that a commit racing the query makes the next value
+    /// differ rather than hide the change.
+    public func dataVersion() throws(StoreError) -> Int64 {
+        do {
+            return try queue.read { db in try Int64.fetchOne(db, sql: "PRAGMA data_version") ?? 0 }
+        } catch {
+            throw StoreError.from(error, path: path, doing: "read the database's change counter")
+        }
+    }
+
     /// `EXPLAIN QUERY PLAN` of the rule's query, one detail line per step.
     public func queryPlan(where filter: TicketFilter) throws(StoreError) -> [String] {
         let sql = "EXPLAIN QUERY PLAN " + selectSQL(where: filter)

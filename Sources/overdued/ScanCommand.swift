@@ -30,7 +30,7 @@ struct ScanCommand: ParsableCommand {
         let engine = RulesEngine(rules: config.rules, timeZone: config.store.timeZone)
         let report: ScanReport
         do {
-            report = try engine.scan(tickets: stores.tickets, outbox: stores.outbox, now: instant)
+            report = try engine.scan(tickets: stores.tickets, outbox: stores.outbox, now: instant, detail: .all)
             if !dryRun {
                 try stores.outbox.enqueue(report.notifications, dedup: report.dedupRecords)
             }
@@ -60,7 +60,7 @@ enum ScanOutput {
                 "rule": match.rule,
                 "ticket": match.ticket.ticket,
                 "ticket_id": match.ticket.ticketID,
-                "title": match.ticket.title,
+                "title": match.snapshot?.title ?? "",
                 "status": match.ticket.status,
                 "assigned_to": match.ticket.assignedTo.map { $0 as Any } ?? NSNull(),
                 "scheduled_date": match.ticket.scheduledDate,

@@ -39,15 +39,17 @@ struct RulesEngineTests {
         #expect(first.overdueSeconds == 7_200)
         #expect(first.ticket.dueAt == (try Instants.utc("2026-11-24T13:00:00Z")))
         #expect(first.ticket.scheduledDate == "2026-11-24 08:00:00", "kept as stored")
-        #expect(first.ticket.assigneeName == "Marie Tremblay")
-        #expect(first.ticket.reporterName == "Luc Côté")
-        #expect(first.ticket.machine == TicketSnapshot.Machine(id: 1, type: "Presse", model: "PH-450", location: "Atelier 2"))
-        #expect(first.ticket.detectedAt == Instants.now)
+        let snapshot = try #require(first.snapshot, "an enqueued match carries the whole ticket")
+        #expect(snapshot.assigneeName == "Marie Tremblay")
+        #expect(snapshot.reporterName == "Luc Côté")
+        #expect(snapshot.machine == TicketSnapshot.Machine(id: 1, type: "Presse", model: "PH-450", location: "Atelier 2"))
+        #expect(snapshot.detectedAt == Instants.now)
+        #expect(snapshot.dueAt == first.ticket.dueAt)
         #expect(first.destinations == ["automation"])
 
         let team = try #require(byTicket[2])
         #expect(team.ticket.assignedTo == 0)
-        #expect(team.ticket.assigneeName == "👥 Toute l'équipe")
+        #expect(team.snapshot?.assigneeName == "👥 Toute l'équipe")
         #expect(team.ticket.ticketID == "IGP-PRESSE-PH 450-20261101-002")
 
         #expect(byTicket[7]?.ticket.dueAt == (try Instants.utc("2026-11-24T04:59:59Z")), "date only: end of the local day")
@@ -153,12 +155,21 @@ struct RulesEngineTests {
     }
 
     @Test func aNullTicketIDIsNotifiedUnderTheInternalId() throws {
-        let record = TicketRecord(id: 99, ticketID: nil, title: nil, description: nil, status: "received", priority: nil,
-                                  assignedTo: 0, scheduledDate: "2026-11-20 08:00:00")
-        let result = RulesEngine.evaluate(rule: try Self.rule(), records: [record], previous: [:], open: [],
-                                          now: Instants.now, zone: Instants.toronto)
-        #expect(result.matches.map(\.ticket.ticketID) == ["#99"])
-        #expect(result.matches.first?.ticket.title == "")
+        let candidate = TicketCandidate(id: 99, ticketID: nil, status: "received", priority: nil,
+                                        assignedTo: 0, scheduledDate: "2026-11-20 08:00:00")
+        let rule = try Self.rule()
+        let result = RulesEngine.overdue(rule: rule, candidates: [DatedCandidate(candidate, zone: Instants.toronto)], now: Instants.now)
+        #expect(result.tickets.map(\.ticketID) == ["#99"])
+        #expect(result.tickets.first?.priority == "")
+        var matches = RulesEngine.decide(rule: rule, tickets: result.tickets, previous: [:], now: Instants.now)
+        #expect(matches.map(\.isEnqueued) == [true])
+        RulesEngine.holdBack(&matches, open: [Outbox.OpenKey(ticket: 99, destination: "automation")])
+        #expect(matches.map(\.decision) == [.suppress(.stillQueued)], "its one destination still has it queued")
+        let record = TicketRecord(id: 99, ticketID: nil, title: nil, description: nil, status: "received", assignedTo: 0,
+                                  scheduledDate: "2026-11-20 08:00:00")
+        let snapshot = RulesEngine.snapshot(rule: rule.name, ticket: result.tickets[0], record: record, detectedAt: Instants.now)
+        #expect(snapshot.ticketID == "#99")
+        #expect(snapshot.title == "")
         #expect(result.badRows.map(\.ticket) == [99])
         #expect(result.badRows.first?.ticketID == nil)
         #expect(result.badRows.first?.problem.contains("#99") == true)

@@ -1,0 +1,88 @@
+public import Foundation
+public import Store
+import Synchronization
+
+/// A candidate row with its scheduled_date already read in the store's zone.
+public struct DatedCandidate: Sendable, Equatable {
+    public var candidate: TicketCandidate
+    public var date: ScheduledDate
+
+    public init(_ candidate: TicketCandidate, zone: TimeZone) {
+        self.candidate = candidate
+        self.date = ScheduledDate.parse(candidate.scheduledDate, in: zone)
+    }
+}
+
+/// What the daemon's last ticks read and decided, kept while their inputs are provably
+/// unchanged. A tick is a function of the tickets database, the dedup state, the rules and the
+/// clock; the cache remembers two things:
+///
+/// - **each rule's candidate rows**, reused while SQLite's `data_version` says no other
+///   connection committed to the tickets database and the rule compiles to the same query
+///   (its date cutoff moves once a day). Dedup state is read again every tick.
+/// - **a quiet result**: when a tick decided to suppress every match by dedup
+///   (`repeat.every` not yet elapsed, or `once_per_scheduled_date`) and enqueued nothing, the
+///   next tick returns that result without reading anything more, provided the tickets
+///   database, the dedup state (its generation counter) and the queries are the same and the
+///   clock has not reached the first instant at which a decision could change: the next
+///   candidate's due time (plus grace) or the first `repeat.every` expiry.
+///
+/// A reload starts a new cache (the rules, the zone or the database may have changed).
+public final class TickCache: Sendable {
+    /// What a tick's result depends on, besides the clock.
+    struct Inputs: Equatable {
+        var dataVersion: Int64
+        var dedupGeneration: Int64
+        var filters: [TicketFilter]
+        var zone: String
+    }
+
+    private struct Rows {
+        var filter: TicketFilter
+        var zone: String
+        var dataVersion: Int64
+        var rows: [DatedCandidate]
+    }
+
+    struct Quiet {
+        var inputs: Inputs
+        /// The result holds for any `now` from `evaluatedAt` up to (not including) this.
+        var until: Date
+        var evaluatedAt: Date
+        var matches: [RuleMatch]
+    }
+
+    private struct State {
+        var rows: [String: Rows] = [:]
+        var quiet: Quiet?
+    }
+
+    private let state = Mutex(State())
+
+    public init() {}
+
+    /// The rows remembered for this rule, if they still answer this query.
+    func rows(rule: String, filter: TicketFilter, zone: TimeZone, dataVersion: Int64) -> [DatedCandidate]? {
+        state.withLock { state in
+            guard let entry = state.rows[rule], entry.dataVersion == dataVersion, entry.filter == filter,
+                  entry.zone == zone.identifier else { return nil }
+            return entry.rows
+        }
+    }
+
+    func store(_ rows: [DatedCandidate], rule: String, filter: TicketFilter, zone: TimeZone, dataVersion: Int64) {
+        state.withLock { $0.rows[rule] = Rows(filter: filter, zone: zone.identifier, dataVersion: dataVersion, rows: rows) }
+    }
+
+    /// The last quiet result, if it still holds for these inputs at `now`.
+    func quiet(inputs: Inputs, now: Date) -> Quiet? {
+        state.withLock { state in
+            guard let quiet = state.quiet, quiet.inputs == inputs, now >= quiet.evaluatedAt, now < quiet.until else { return nil }
+            return quiet
+        }
+    }
+
+    func setQuiet(_ quiet: Quiet?) {
+        state.withLock { $0.quiet = quiet }
+    }
+}
