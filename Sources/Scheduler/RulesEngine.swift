@@ -118,13 +118,23 @@ public struct RulesEngine: Sendable {
         }
         var warned: Set<Int64> = []
         var nextDue = Date.distantFuture
+        var wholeRows: [Int64: TicketRecord] = [:]
         for (rule, filter) in zip(rules, filters) {
             let candidates: [DatedCandidate]
             if let cache, let inputs, let rows = cache.rows(rule: rule.name, filter: filter, zone: timeZone, dataVersion: inputs.dataVersion) {
                 candidates = rows
                 report.reusedQueries += 1
             } else {
-                candidates = try tickets.candidates(where: filter).map { DatedCandidate($0, zone: timeZone) }
+                // The rows likely to be notified (overdue, never notified by this rule) are
+                // decoded whole in the same pass; the others stay narrow.
+                let notified = detail == .all ? [] : try outbox.dedupTickets(rule: rule.name)
+                let read = try tickets.candidates(where: filter) { candidate, full -> (DatedCandidate, TicketRecord?) in
+                    let dated = DatedCandidate(candidate, zone: timeZone)
+                    let likely = (detail == .all || !notified.contains(candidate.id)) && dated.isOverdue(grace: rule.match.grace, at: now)
+                    return (dated, likely ? full() : nil)
+                }
+                candidates = read.map(\.0)
+                for case (let dated, let record?) in read { wholeRows[dated.candidate.id] = record }
                 if let inputs { cache?.store(candidates, rule: rule.name, filter: filter, zone: timeZone, dataVersion: inputs.dataVersion) }
             }
             let overdue = Self.overdue(rule: rule, candidates: candidates, now: now)
@@ -141,7 +151,7 @@ public struct RulesEngine: Sendable {
                 report.badRows.append(bad)
             }
         }
-        try readSnapshots(into: &report, tickets: tickets, detail: detail)
+        try readSnapshots(into: &report, tickets: tickets, detail: detail, read: wholeRows)
         for match in report.matches where match.isEnqueued {
             guard let snapshot = match.snapshot else { continue }
             let encoded = snapshot.encoded()
@@ -157,6 +167,11 @@ public struct RulesEngine: Sendable {
             cache.setQuiet(until.map { TickCache.Quiet(inputs: inputs, until: $0, evaluatedAt: now, matches: report.matches) })
         }
         return report
+    }
+
+    /// The overdue test: strictly after the due instant plus the grace.
+    static func isOverdue(dueAt: Date, grace: Duration, at now: Date) -> Bool {
+        now.timeIntervalSince(dueAt) - grace.seconds > 0
     }
 
     /// When every match is held back by dedup alone, the first instant at which that could
@@ -178,15 +193,20 @@ public struct RulesEngine: Sendable {
         return until
     }
 
-    /// Phase 2: the joined rows of the matches that need them. A ticket the app deleted
+    /// Phase 2: the whole rows of the matches that need them: those phase 1 did not decode
+    /// are read by id, then the machine and user names are joined. A ticket the app deleted
     /// between the two phases is no longer a match.
-    private func readSnapshots(into report: inout ScanReport, tickets: TicketsDatabase, detail: ScanDetail) throws(StoreError) {
+    private func readSnapshots(into report: inout ScanReport, tickets: TicketsDatabase, detail: ScanDetail,
+                               read: [Int64: TicketRecord]) throws(StoreError) {
         let wanted = report.matches.indices.filter { detail == .all || report.matches[$0].isEnqueued }
         guard !wanted.isEmpty else { return }
-        let ids = Array(Set(wanted.map { report.matches[$0].ticket.ticket })).sorted()
+        let ids = Set(wanted.map { report.matches[$0].ticket.ticket })
+        var rows = ids.compactMap { read[$0] }
+        rows = try tickets.completeJoins(rows)
+        rows += try tickets.tickets(ids: ids.filter { read[$0] == nil }.sorted())
         var records: [Int64: TicketRecord] = [:]
-        records.reserveCapacity(ids.count)
-        for record in try tickets.tickets(ids: ids) { records[record.id] = record }
+        records.reserveCapacity(rows.count)
+        for record in rows { records[record.id] = record }
         for index in wanted {
             let match = report.matches[index]
             report.matches[index].snapshot = records[match.ticket.ticket].map {
@@ -217,7 +237,7 @@ public struct RulesEngine: Sendable {
             case .instant(let date):
                 dueAt = date
             }
-            guard now.timeIntervalSince(dueAt) - rule.match.grace.seconds > 0 else {
+            guard Self.isOverdue(dueAt: dueAt, grace: rule.match.grace, at: now) else {
                 nextDue = min(nextDue, dueAt.addingTimeInterval(rule.match.grace.seconds))
                 continue
             }

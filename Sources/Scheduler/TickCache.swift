@@ -13,6 +13,14 @@ public struct DatedCandidate: Sendable, Equatable {
     }
 }
 
+extension DatedCandidate {
+    /// Whether the rule's overdue test passes at `now` (false for absent or unreadable dates).
+    func isOverdue(grace: Duration, at now: Date) -> Bool {
+        if case .instant(let dueAt) = date { return RulesEngine.isOverdue(dueAt: dueAt, grace: grace, at: now) }
+        return false
+    }
+}
+
 /// What the daemon's last ticks read and decided, kept while their inputs are provably
 /// unchanged. A tick is a function of the tickets database, the dedup state, the rules and the
 /// clock; the cache remembers two things:

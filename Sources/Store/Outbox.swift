@@ -221,6 +221,17 @@ public final class Outbox: Sendable {
         }
     }
 
+    /// The tickets that have a dedup record for this rule (notified before, by overdued or
+    /// the old system).
+    public func dedupTickets(rule: String) throws(StoreError) -> Set<Int64> {
+        try database.read("read dedup state") { db in
+            var result: Set<Int64> = []
+            let rows = try Int64.fetchCursor(db.cachedStatement(sql: "SELECT ticket FROM dedup_state WHERE rule = ?"), arguments: [rule])
+            while let ticket = try rows.next() { result.insert(ticket) }
+            return result
+        }
+    }
+
     /// A number that changes whenever any dedup record is written or deleted, by any process
     /// (a trigger keeps it). Read it before the records it vouches for.
     public func dedupGeneration() throws(StoreError) -> Int64 {

@@ -36,67 +36,87 @@ public enum PayloadJSON: Sendable, Equatable {
 
     /// Compact JSON text (no spaces), like `JSON.stringify(value)`.
     public var text: String {
-        var output = ""
+        String(decoding: bytes, as: UTF8.self)
+    }
+
+    public var data: Data { Data(bytes) }
+
+    /// The UTF-8 of `text`, written into one buffer.
+    public var bytes: [UInt8] {
+        var output: [UInt8] = []
+        output.reserveCapacity(256)
         write(into: &output)
         return output
     }
 
-    public var data: Data { Data(text.utf8) }
-
-    private func write(into output: inout String) {
+    private func write(into output: inout [UInt8]) {
         switch self {
         case .string(let text):
-            output += "\""
-            output += Self.escaped(text)
-            output += "\""
+            output.append(UInt8(ascii: "\""))
+            Self.appendEscaped(text, to: &output)
+            output.append(UInt8(ascii: "\""))
         case .integer(let number):
-            output += String(number)
+            output.append(contentsOf: String(number).utf8)
         case .bool(let flag):
-            output += flag ? "true" : "false"
+            output.append(contentsOf: (flag ? "true" : "false").utf8)
         case .null:
-            output += "null"
+            output.append(contentsOf: "null".utf8)
         case .object(let members):
-            output += "{"
+            output.append(UInt8(ascii: "{"))
             for (index, member) in members.enumerated() {
-                if index > 0 { output += "," }
-                output += "\""
-                output += Self.escaped(member.key)
-                output += "\":"
+                if index > 0 { output.append(UInt8(ascii: ",")) }
+                output.append(UInt8(ascii: "\""))
+                Self.appendEscaped(member.key, to: &output)
+                output.append(UInt8(ascii: "\""))
+                output.append(UInt8(ascii: ":"))
                 member.value.write(into: &output)
             }
-            output += "}"
+            output.append(UInt8(ascii: "}"))
         case .array(let elements):
-            output += "["
+            output.append(UInt8(ascii: "["))
             for (index, element) in elements.enumerated() {
-                if index > 0 { output += "," }
+                if index > 0 { output.append(UInt8(ascii: ",")) }
                 element.write(into: &output)
             }
-            output += "]"
+            output.append(UInt8(ascii: "]"))
         }
     }
 
     /// The inside of a JSON string literal (without the quotes), escaped as
     /// `JSON.stringify` does: quote, backslash and control characters only.
     public static func escaped(_ text: String) -> String {
-        var result = ""
-        result.reserveCapacity(text.utf8.count)
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": result += "\\\""
-            case "\\": result += "\\\\"
-            case "\n": result += "\\n"
-            case "\r": result += "\\r"
-            case "\t": result += "\\t"
-            case "\u{08}": result += "\\b"
-            case "\u{0C}": result += "\\f"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                result += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default:
-                result.unicodeScalars.append(scalar)
+        var output: [UInt8] = []
+        output.reserveCapacity(text.utf8.count)
+        appendEscaped(text, to: &output)
+        return String(decoding: output, as: UTF8.self)
+    }
+
+    /// Works on UTF-8 bytes: every byte that needs escaping is ASCII, and no byte of a
+    /// multi-byte sequence is below 0x80, so the other bytes are copied as they are.
+    static func appendEscaped(_ text: String, to output: inout [UInt8]) {
+        var text = text
+        text.withUTF8 { utf8 in
+            var start = 0
+            for (index, byte) in utf8.enumerated() where byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
+                output.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start..<index]))
+                start = index + 1
+                switch byte {
+                case UInt8(ascii: "\""): output.append(contentsOf: #"\""#.utf8)
+                case UInt8(ascii: "\\"): output.append(contentsOf: #"\\"#.utf8)
+                case 0x0A: output.append(contentsOf: #"\n"#.utf8)
+                case 0x0D: output.append(contentsOf: #"\r"#.utf8)
+                case 0x09: output.append(contentsOf: #"\t"#.utf8)
+                case 0x08: output.append(contentsOf: #"\b"#.utf8)
+                case 0x0C: output.append(contentsOf: #"\f"#.utf8)
+                default:
+                    let digits = Array("0123456789abcdef".utf8)
+                    output.append(contentsOf: #"\u00"#.utf8)
+                    output.append(digits[Int(byte >> 4)])
+                    output.append(digits[Int(byte & 0x0F)])
+                }
             }
+            output.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start...]))
         }
-        return result
     }
 }
 

@@ -47,71 +47,104 @@ public final class TicketsDatabase: Sendable {
                             hasAssigneeName: columns.contains("assignee_name"))
     }
 
-    /// The SELECT that every rule shares; rules add only a WHERE condition.
+    /// The SELECT that every rule shares; rules add only a WHERE condition. Only `tickets`
+    /// columns, the narrow ones first (what a `TicketCandidate` holds); the machine and user
+    /// names are read afterwards, by id, for the rows that need them (`completeJoins`).
     public func selectSQL(where filter: TicketFilter) -> String {
         let deletedAt = schema.hasDeletedAt ? "t.deleted_at" : "NULL"
         let machineDown = schema.hasIsMachineDown ? "t.is_machine_down" : "0"
         let assigneeText = schema.hasAssigneeName ? "t.assignee_name" : "NULL"
         return """
-            SELECT t.id, t.ticket_id, t.title, t.description, t.status, t.priority, t.machine_id,
-                   m.machine_type, m.model, m.location, t.reported_by, r.full_name,
-                   t.assigned_to, a.full_name, \(assigneeText), t.created_at, t.scheduled_date,
+            SELECT t.id, t.ticket_id, t.status, t.priority, t.assigned_to, t.scheduled_date,
+                   t.title, t.description, t.machine_id, t.reported_by, \(assigneeText), t.created_at,
                    \(machineDown), \(deletedAt)
             FROM tickets AS t
-            LEFT JOIN machines AS m ON m.id = t.machine_id
-            LEFT JOIN users AS r ON r.id = t.reported_by
-            LEFT JOIN users AS a ON a.id = t.assigned_to
             WHERE \(filter.sql)
             """
     }
 
-    /// The tickets the filter selects, with their joined fields.
-    public func tickets(where filter: TicketFilter) throws(StoreError) -> [TicketRecord] {
+    /// One pass over the rows the filter selects, in id order. `body` sees each row's narrow
+    /// columns and may decode the whole row (`full`, without the joined names) while the row is
+    /// current: a tick decodes whole only the rows it is about to notify, and so reads no
+    /// ticket page twice.
+    public func candidates<Result>(where filter: TicketFilter,
+                                   _ body: (TicketCandidate, _ full: () -> TicketRecord) -> Result) throws(StoreError) -> [Result] {
         let sql = selectSQL(where: filter)
         do {
             return try queue.read { db in
                 let rows = try Row.fetchCursor(db, sql: sql, arguments: filter.statementArguments)
-                var records: [TicketRecord] = []
+                var results: [(id: Int64, result: Result)] = []
                 while let row = try rows.next() {
-                    records.append(Self.record(row))
+                    let candidate = TicketCandidate(id: row.integer(at: 0) ?? 0, ticketID: row.text(at: 1), status: row.text(at: 2),
+                                                    priority: row.text(at: 3), assignedTo: row.integer(at: 4),
+                                                    scheduledDate: row.text(at: 5))
+                    results.append((candidate.id, body(candidate, { Self.record(row, candidate) })))
                 }
                 // Sorted here, not by ORDER BY, which would make SQLite walk the rowid order:
                 // a full scan instead of the rule's index.
-                records.sort { $0.id < $1.id }
-                return records
+                results.sort { $0.id < $1.id }
+                return results.map(\.result)
             }
         } catch {
             throw StoreError.from(error, path: path, doing: "read tickets")
         }
     }
 
-    /// The narrow first phase of a tick: only the columns that decide whether a ticket is
-    /// overdue and whether dedup lets it through, from `tickets` alone (no joins). The joined
-    /// rows are read afterwards, by id, for the tickets that are notified or shown.
+    /// The narrow rows the filter selects, in id order.
     public func candidates(where filter: TicketFilter) throws(StoreError) -> [TicketCandidate] {
-        let sql = "SELECT t.id, t.ticket_id, t.status, t.priority, t.assigned_to, t.scheduled_date FROM tickets AS t WHERE \(filter.sql)"
-        do {
-            return try queue.read { db in
-                let rows = try Row.fetchCursor(db, sql: sql, arguments: filter.statementArguments)
-                var candidates: [TicketCandidate] = []
-                while let row = try rows.next() {
-                    candidates.append(TicketCandidate(id: row.integer(at: 0) ?? 0, ticketID: row.text(at: 1), status: row.text(at: 2),
-                                                      priority: row.text(at: 3), assignedTo: row.integer(at: 4),
-                                                      scheduledDate: row.text(at: 5)))
-                }
-                candidates.sort { $0.id < $1.id }
-                return candidates
-            }
-        } catch {
-            throw StoreError.from(error, path: path, doing: "read tickets")
-        }
+        try candidates(where: filter) { candidate, _ in candidate }
     }
 
-    /// The joined rows of these tickets (by tickets.id), in id order; ids that no longer
+    /// The tickets the filter selects, whole, with their joined fields, in id order.
+    public func tickets(where filter: TicketFilter) throws(StoreError) -> [TicketRecord] {
+        try completeJoins(candidates(where: filter) { _, full in full() })
+    }
+
+    /// The whole rows of these tickets (by tickets.id), in id order; ids that no longer
     /// exist are absent.
     public func tickets(ids: [Int64]) throws(StoreError) -> [TicketRecord] {
         guard !ids.isEmpty else { return [] }
         return try tickets(where: TicketFilter(sql: "t.id IN (SELECT value FROM json_each(?))", arguments: [.text(ids.jsonArray)]))
+    }
+
+    /// Fills the machine and user names of these records, as `LEFT JOIN`s would: one
+    /// primary-key read per distinct machine and user; a missing row leaves the names nil.
+    public func completeJoins(_ records: [TicketRecord]) throws(StoreError) -> [TicketRecord] {
+        guard !records.isEmpty else { return records }
+        let machineIDs = Array(Set(records.compactMap(\.machineID))).sorted()
+        let userIDs = Array(Set(records.flatMap { [$0.reportedBy, $0.assignedTo].compactMap { $0 } })).sorted()
+        do {
+            let (machines, users) = try queue.read { db in
+                var machines: [Int64: (type: String?, model: String?, location: String?)] = [:]
+                if !machineIDs.isEmpty {
+                    let rows = try Row.fetchCursor(db, sql: "SELECT id, machine_type, model, location FROM machines WHERE id IN (SELECT value FROM json_each(?))",
+                                                   arguments: [machineIDs.jsonArray])
+                    while let row = try rows.next() {
+                        if let id = row.integer(at: 0) { machines[id] = (row.text(at: 1), row.text(at: 2), row.text(at: 3)) }
+                    }
+                }
+                var users: [Int64: String?] = [:]
+                if !userIDs.isEmpty {
+                    let rows = try Row.fetchCursor(db, sql: "SELECT id, full_name FROM users WHERE id IN (SELECT value FROM json_each(?))",
+                                                   arguments: [userIDs.jsonArray])
+                    while let row = try rows.next() {
+                        if let id = row.integer(at: 0) { users[id] = row.text(at: 1) }
+                    }
+                }
+                return (machines, users)
+            }
+            return records.map { record in
+                var record = record
+                if let machine = record.machineID.flatMap({ machines[$0] }) {
+                    (record.machineType, record.machineModel, record.machineLocation) = machine
+                }
+                record.reporterName = record.reportedBy.flatMap { users[$0] } ?? nil
+                record.assigneeName = record.assignedTo.flatMap { users[$0] } ?? nil
+                return record
+            }
+        } catch {
+            throw StoreError.from(error, path: path, doing: "read machine and user names")
+        }
     }
 
     /// SQLite's `PRAGMA data_version` on this connection: it changes whenever another
@@ -168,27 +201,23 @@ public final class TicketsDatabase: Sendable {
         }
     }
 
-    private static func record(_ row: Row) -> TicketRecord {
+    /// A row of `selectSQL` as a record without the joined names.
+    private static func record(_ row: Row, _ candidate: TicketCandidate) -> TicketRecord {
         TicketRecord(
-            id: row.integer(at: 0) ?? 0,
-            ticketID: row.text(at: 1),
-            title: row.text(at: 2),
-            description: row.text(at: 3),
-            status: row.text(at: 4),
-            priority: row.text(at: 5),
-            machineID: row.integer(at: 6),
-            machineType: row.text(at: 7),
-            machineModel: row.text(at: 8),
-            machineLocation: row.text(at: 9),
-            reportedBy: row.integer(at: 10),
-            reporterName: row.text(at: 11),
-            assignedTo: row.integer(at: 12),
-            assigneeName: row.text(at: 13),
-            assigneeNameText: row.text(at: 14),
-            createdAt: row.text(at: 15),
-            scheduledDate: row.text(at: 16),
-            isMachineDown: (row.integer(at: 17) ?? 0) != 0,
-            deletedAt: row.text(at: 18)
+            id: candidate.id,
+            ticketID: candidate.ticketID,
+            title: row.text(at: 6),
+            description: row.text(at: 7),
+            status: candidate.status,
+            priority: candidate.priority,
+            machineID: row.integer(at: 8),
+            reportedBy: row.integer(at: 9),
+            assignedTo: candidate.assignedTo,
+            assigneeNameText: row.text(at: 10),
+            createdAt: row.text(at: 11),
+            scheduledDate: candidate.scheduledDate,
+            isMachineDown: (row.integer(at: 12) ?? 0) != 0,
+            deletedAt: row.text(at: 13)
         )
     }
 }
