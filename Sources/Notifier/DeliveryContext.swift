@@ -11,6 +11,7 @@ final class DeliveryContext: Sendable {
     let userAgentVersion: String
     let now: @Sendable () -> Date
     let jitter: @Sendable (Duration) -> Duration
+    let recorder: AttemptRecorder
     private let state = LockedState((stopping: false, inFlight: 0))
 
     init(outbox: Outbox, transport: WebhookTransport, logger: Logger, userAgentVersion: String,
@@ -21,6 +22,7 @@ final class DeliveryContext: Sendable {
         self.userAgentVersion = userAgentVersion
         self.now = now
         self.jitter = jitter
+        recorder = AttemptRecorder(outbox: outbox)
     }
 
     var isStopping: Bool { state.withLock { $0.stopping } }

@@ -68,6 +68,11 @@ final class DestinationWorker: Sendable {
     func run(until deadline: Date? = nil) async -> DeliveryTally {
         let tally = LockedState(DeliveryTally())
         await withTaskGroup(of: Void.self) { group in
+            // Due notifications read ahead, oldest first: one query serves several requests
+            // instead of one query per completed request. They stay due (only this worker
+            // delivers this destination), and a retry that comes due meanwhile waits at most
+            // one batch.
+            var readAhead: [OverdueNotification] = []
             loop: while !Task.isCancelled {
                 if context.isStopping || isRetiring { break }
                 let now = context.now()
@@ -78,14 +83,18 @@ final class DestinationWorker: Sendable {
                 let free = spec.concurrency - inFlight
                 var launched = 0
                 if free > 0 {
-                    let due: [OverdueNotification]
-                    do {
-                        due = try context.outbox.due(destination: name, now: now, limit: free, excluding: excluded)
-                    } catch {
-                        context.logger.error("cannot read the queue", metadata: ["destination": "\(name)", "error": "\(error)"])
-                        await wakeSignal.wait(upTo: .seconds(1))
-                        continue
+                    if readAhead.isEmpty {
+                        do {
+                            readAhead = try context.outbox.due(destination: name, now: now, limit: max(free, Self.readAhead(spec)),
+                                                               excluding: excluded)
+                        } catch {
+                            context.logger.error("cannot read the queue", metadata: ["destination": "\(name)", "error": "\(error)"])
+                            await wakeSignal.wait(upTo: .seconds(1))
+                            continue
+                        }
                     }
+                    let due = readAhead.prefix(free)
+                    readAhead.removeFirst(due.count)
                     for notification in due {
                         guard let ticket = await limiter.acquire(minInterval: spec.minInterval) else { break loop }
                         if context.isStopping || isRetiring {
@@ -132,6 +141,11 @@ final class DestinationWorker: Sendable {
         return tally.withLock { $0 }
     }
 
+    /// How many due notifications one queue read takes.
+    static func readAhead(_ spec: DestinationSpec) -> Int {
+        min(64, spec.concurrency * 4)
+    }
+
     private static func duration(from start: Date, to end: Date) -> Duration {
         .milliseconds(Int64(max(0, end.timeIntervalSince(start)) * 1000))
     }
@@ -159,7 +173,7 @@ final class DestinationWorker: Sendable {
             await limiter.finished(ticket: ticket, at: .now)
             let record = DeliveryAttempt(notificationID: notification.id, attempt: attempt, startedAt: sentAt,
                                          durationMilliseconds: 0, error: error.message)
-            guard store(record, .dead(reason: error.message), logger: logger) else { return nil }
+            guard await store(record, .dead(reason: error.message), logger: logger) else { return nil }
             logger[metadataKey: "event"] = "dead"
             logger.error("dead: cannot build the payload: \(error.message)")
             return .dead
@@ -186,7 +200,7 @@ final class DestinationWorker: Sendable {
                                      durationMilliseconds: Int(result.duration.milliseconds), httpStatus: result.httpStatus,
                                      error: decision.verdict == .delivered ? nil : decision.reason,
                                      responseBody: result.responseBody)
-        guard store(record, decision.outcome, logger: logger) else { return nil }
+        guard await store(record, decision.outcome, logger: logger) else { return nil }
 
         switch decision.verdict {
         case .delivered:
@@ -204,11 +218,11 @@ final class DestinationWorker: Sendable {
         }
     }
 
-    private func store(_ attempt: DeliveryAttempt, _ outcome: DeliveryOutcome, logger: Logger) -> Bool {
-        do {
-            try context.outbox.record(attempt, outcome: outcome, now: context.now())
+    private func store(_ attempt: DeliveryAttempt, _ outcome: DeliveryOutcome, logger: Logger) async -> Bool {
+        switch await context.recorder.record(attempt, outcome: outcome, at: context.now()) {
+        case .success:
             return true
-        } catch {
+        case .failure(let error):
             let until = context.now().addingTimeInterval(Self.holdAfterStoreError)
             state.withLock { $0.held[attempt.notificationID] = until }
             logger.error("cannot record the delivery attempt; it will be sent again: \(error)")

@@ -99,6 +99,19 @@ public enum DeliveryOutcome: Sendable, Equatable {
     case dead(reason: String)
 }
 
+/// An attempt to record, with its verdict and when it was decided.
+public struct RecordedAttempt: Sendable, Equatable {
+    public var attempt: DeliveryAttempt
+    public var outcome: DeliveryOutcome
+    public var at: Date
+
+    public init(attempt: DeliveryAttempt, outcome: DeliveryOutcome, at: Date) {
+        self.attempt = attempt
+        self.outcome = outcome
+        self.at = at
+    }
+}
+
 /// The dedup memory of one (rule, ticket): when it was last notified and what the ticket
 /// looked like then, so that `repeat.on_change` and `once_per_scheduled_date` can compare.
 public struct DedupRecord: Sendable, Equatable {
@@ -279,33 +292,47 @@ public final class Outbox: Sendable {
 
     /// Records an attempt and moves the notification to its next state, in one transaction.
     public func record(_ attempt: DeliveryAttempt, outcome: DeliveryOutcome, now: Date) throws(StoreError) {
-        try database.write("record a delivery attempt") { db in
-            let outcomeName: String
-            switch outcome {
-            case .delivered:
-                outcomeName = "delivered"
-                try db.execute(sql: """
-                    UPDATE notification SET status = 'delivered', delivered_at = ?, attempts = ?, last_http_status = ?, last_error = NULL
-                    WHERE id = ?
-                    """, arguments: [now.unixMilliseconds, attempt.attempt, attempt.httpStatus, attempt.notificationID])
-            case .retry(let at):
-                outcomeName = "retry"
-                try db.execute(sql: """
-                    UPDATE notification SET status = 'retrying', next_attempt_at = ?, attempts = ?, last_http_status = ?, last_error = ?
-                    WHERE id = ? AND status != 'delivered'
-                    """, arguments: [at.unixMilliseconds, attempt.attempt, attempt.httpStatus, attempt.error, attempt.notificationID])
-            case .dead(let reason):
-                outcomeName = "dead"
-                try db.execute(sql: """
-                    UPDATE notification SET status = 'dead', dead_at = ?, attempts = ?, last_http_status = ?, last_error = ?
-                    WHERE id = ? AND status != 'delivered'
-                    """, arguments: [now.unixMilliseconds, attempt.attempt, attempt.httpStatus, reason, attempt.notificationID])
-            }
-            try db.execute(sql: """
+        try record([RecordedAttempt(attempt: attempt, outcome: outcome, at: now)])
+    }
+
+    /// Records several attempts in one transaction (the notifier's group commit): all of them
+    /// are written, or none.
+    public func record(_ attempts: [RecordedAttempt]) throws(StoreError) {
+        guard !attempts.isEmpty else { return }
+        try database.write("record delivery attempts") { db in
+            let delivered = try db.cachedStatement(sql: """
+                UPDATE notification SET status = 'delivered', delivered_at = ?, attempts = ?, last_http_status = ?, last_error = NULL
+                WHERE id = ?
+                """)
+            let retry = try db.cachedStatement(sql: """
+                UPDATE notification SET status = 'retrying', next_attempt_at = ?, attempts = ?, last_http_status = ?, last_error = ?
+                WHERE id = ? AND status != 'delivered'
+                """)
+            let dead = try db.cachedStatement(sql: """
+                UPDATE notification SET status = 'dead', dead_at = ?, attempts = ?, last_http_status = ?, last_error = ?
+                WHERE id = ? AND status != 'delivered'
+                """)
+            let insert = try db.cachedStatement(sql: """
                 INSERT INTO delivery_attempt (notification_id, attempt, started_at, duration_ms, http_status, error, response_body, outcome)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [attempt.notificationID, attempt.attempt, attempt.startedAt.unixMilliseconds,
-                                 attempt.durationMilliseconds, attempt.httpStatus, attempt.error, attempt.responseBody, outcomeName])
+                """)
+            for entry in attempts {
+                let attempt = entry.attempt
+                let outcomeName: String
+                switch entry.outcome {
+                case .delivered:
+                    outcomeName = "delivered"
+                    try delivered.execute(arguments: [entry.at.unixMilliseconds, attempt.attempt, attempt.httpStatus, attempt.notificationID])
+                case .retry(let at):
+                    outcomeName = "retry"
+                    try retry.execute(arguments: [at.unixMilliseconds, attempt.attempt, attempt.httpStatus, attempt.error, attempt.notificationID])
+                case .dead(let reason):
+                    outcomeName = "dead"
+                    try dead.execute(arguments: [entry.at.unixMilliseconds, attempt.attempt, attempt.httpStatus, reason, attempt.notificationID])
+                }
+                try insert.execute(arguments: [attempt.notificationID, attempt.attempt, attempt.startedAt.unixMilliseconds,
+                                               attempt.durationMilliseconds, attempt.httpStatus, attempt.error, attempt.responseBody, outcomeName])
+            }
         }
     }
 

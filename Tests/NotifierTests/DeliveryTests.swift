@@ -338,3 +338,41 @@ import Testing
         await server.stop()
     }
 }
+
+/// The group commit of delivery attempts, on a real state database.
+struct AttemptRecorderTests {
+    @Test func attemptsFinishingTogetherAreAllCommittedAndEachCallerHearsOfIt() async throws {
+        let outbox = try Fixtures.outbox()
+        let now = Date(timeIntervalSince1970: 1_795_000_000)
+        let ids = (0..<200).map { "msg_\($0)" }
+        try outbox.enqueue(ids.enumerated().map { index, id in
+            OverdueNotification(id: id, rule: "r", ticket: Int64(index), ticketID: "T\(index)", destination: "hook",
+                                snapshot: Data("{}".utf8), createdAt: now)
+        }, dedup: [])
+        let recorder = AttemptRecorder(outbox: outbox)
+        let results = await withTaskGroup(of: Bool.self) { group in
+            for id in ids {
+                group.addTask {
+                    let attempt = DeliveryAttempt(notificationID: id, attempt: 1, startedAt: now, durationMilliseconds: 1, httpStatus: 200)
+                    if case .success = await recorder.record(attempt, outcome: .delivered, at: now) { return true }
+                    return false
+                }
+            }
+            return await group.reduce(into: [Bool]()) { $0.append($1) }
+        }
+        #expect(results.count == 200 && results.allSatisfy { $0 })
+        #expect(try outbox.counts().delivered == 200)
+    }
+
+    @Test func aFailedBatchIsReportedToEveryoneInIt() async throws {
+        let outbox = try Fixtures.outbox()
+        let recorder = AttemptRecorder(outbox: outbox)
+        let attempt = DeliveryAttempt(notificationID: "msg_missing", attempt: 1, startedAt: Date(), durationMilliseconds: 1, httpStatus: 200)
+        let result = await recorder.record(attempt, outcome: .delivered, at: Date())
+        guard case .failure(let error) = result else {
+            Issue.record("recording an attempt of an unknown notification must fail (foreign key)")
+            return
+        }
+        #expect(error.description.contains("record delivery attempts"))
+    }
+}

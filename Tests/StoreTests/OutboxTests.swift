@@ -115,6 +115,26 @@ struct OutboxTests {
         #expect(attempts[0].responseBody == String(repeating: "x", count: 1_024))
     }
 
+    @Test func aBatchOfAttemptsIsRecordedWhollyOrNotAtAll() throws {
+        try outbox.enqueue([notification("msg_a"), notification("msg_b", ticket: 2)], dedup: [])
+        func attempt(_ id: String) -> DeliveryAttempt {
+            DeliveryAttempt(notificationID: id, attempt: 1, startedAt: at(1), durationMilliseconds: 5, httpStatus: 200)
+        }
+        // msg_x does not exist: its attempt row breaks the foreign key, and the batch with it.
+        #expect(throws: StoreError.self) {
+            try outbox.record([RecordedAttempt(attempt: attempt("msg_a"), outcome: .delivered, at: at(2)),
+                               RecordedAttempt(attempt: attempt("msg_x"), outcome: .delivered, at: at(2))])
+        }
+        #expect(try outbox.notification(id: "msg_a")?.status == .pending, "nothing of a failed batch is kept")
+        #expect(try outbox.attempts(notificationID: "msg_a").isEmpty)
+
+        try outbox.record([RecordedAttempt(attempt: attempt("msg_a"), outcome: .delivered, at: at(2)),
+                           RecordedAttempt(attempt: attempt("msg_b"), outcome: .retry(at: at(60)), at: at(3))])
+        #expect(try outbox.notification(id: "msg_a")?.deliveredAt == at(2))
+        #expect(try outbox.notification(id: "msg_b")?.status == .retrying)
+        #expect(try outbox.attempts(notificationID: "msg_b").map(\.attempt) == [1])
+    }
+
     @Test func aResponseBodyIsCutToOneKilobyteWithoutBreakingUTF8() throws {
         // "€" is 3 bytes: 1024 bytes hold 341 of them and one byte of the next.
         let attempt = DeliveryAttempt(notificationID: "m", attempt: 1, startedAt: t0, durationMilliseconds: 1,
