@@ -30,6 +30,7 @@ let package = Package(
         ),
         // Ignores SIGHUP/SIGUSR1 for `overdued run` before the Swift runtime starts.
         .target(name: "CEarlySignals"),
+        .target(name: "CProcessMemory"),
         // Typed, validated configuration: JSON with durations as strings.
         .target(
             name: "OverduedConfig",
@@ -81,7 +82,7 @@ let package = Package(
         .target(
             name: "Daemon",
             dependencies: [
-                "OverduedConfig", "Store", "Scheduler", "Notifier", "Systemd",
+                "OverduedConfig", "Store", "Scheduler", "Notifier", "Systemd", "CProcessMemory",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict

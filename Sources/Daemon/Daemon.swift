@@ -1,3 +1,4 @@
+import CProcessMemory
 import Dispatch
 import Foundation
 public import Logging
@@ -59,6 +60,8 @@ public final class Daemon: Sendable {
     public static let handledSignals: [Int32] = [SIGHUP, SIGTERM, SIGINT, SIGUSR1]
 
     public init(configPath: String, config: Config, loader: ConfigLoader, levels: LevelBox, version: String, logger: Logger) throws(StartError) {
+        // Before the notifier's and SQLite's threads allocate: two heap arenas are plenty.
+        _ = overdued_limit_heap_arenas(2)
         self.configPath = config.sourcePath
         self.loader = loader
         self.logger = logger
@@ -211,6 +214,14 @@ public final class Daemon: Sendable {
 
     // MARK: ticks
 
+    /// Between ticks the daemon mostly waits: SQLite's page caches and the heap the tick
+    /// grew are given back (glibc keeps freed memory otherwise).
+    private func releaseMemory(tickets: TicketsDatabase) {
+        tickets.releaseMemory()
+        outbox.database.releaseMemory()
+        _ = overdued_release_free_heap()
+    }
+
     /// One tick: evaluate every rule, enqueue, wake the notifier, report. A busy database
     /// skips the tick (the next one retries); nothing here can take the process down.
     private func tick(due: Date) {
@@ -266,6 +277,7 @@ public final class Daemon: Sendable {
                         metadata: ["event": "tick", "duration_ms": "\(elapsed.milliseconds)", "queries_reused": "\(summary.reused)"])
         }
         pruneHistoryIfDue(now: due)
+        releaseMemory(tickets: tickets)
         gate?.tickFinished()
         notify.status(text)
     }

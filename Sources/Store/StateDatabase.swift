@@ -112,6 +112,12 @@ public final class StateDatabase: Sendable {
         return migrator
     }
 
+    /// Gives back SQLite's page caches: the writer's at once, the readers' as they become
+    /// free (they are closed and reopened on demand), without blocking anyone.
+    public func releaseMemory() {
+        pool.releaseMemoryEventually()
+    }
+
     /// Names of the applied migrations, oldest first.
     public func appliedMigrations() throws(StoreError) -> [String] {
         do {

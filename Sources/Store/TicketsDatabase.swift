@@ -147,6 +147,13 @@ public final class TicketsDatabase: Sendable {
         }
     }
 
+    /// Gives back SQLite's page cache of this connection (the daemon calls it after each
+    /// tick: an idle daemon holds no pages it will re-read anyway after the app's next write).
+    /// The connection stays open, so `dataVersion()` keeps its meaning.
+    public func releaseMemory() {
+        queue.releaseMemory()
+    }
+
     /// SQLite's `PRAGMA data_version` on this connection: it changes whenever another
     /// connection (the app) commits to the database, and only then. Read it before a query
     /// whose result is remembered, so that a commit racing the query makes the next value
