@@ -7,9 +7,12 @@ import Foundation
 final class WakeSignal: Sendable {
     private struct State {
         var pending = false
-        var active: Set<UUID> = []
-        var waiters: [UUID: CheckedContinuation<Void, Never>] = [:]
-        var resumedEarly: Set<UUID> = []
+        /// Names each wait; a counter, not a UUID (which reads /dev/urandom on Linux, once
+        /// per wait: once a second in an idle daemon, once per delivery under load).
+        var nextWait: UInt64 = 0
+        var active: Set<UInt64> = []
+        var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
+        var resumedEarly: Set<UInt64> = []
     }
 
     private let state = LockedState(State())
@@ -36,14 +39,14 @@ final class WakeSignal: Sendable {
 
     /// Returns on a signal, after `timeout`, or when the task is cancelled.
     func wait(upTo timeout: Duration) async {
-        let id = UUID()
-        let alreadySignalled = state.withLock { state in
+        let (id, alreadySignalled) = state.withLock { state -> (UInt64, Bool) in
+            state.nextWait &+= 1
             if state.pending {
                 state.pending = false
-                return true
+                return (state.nextWait, true)
             }
-            state.active.insert(id)
-            return false
+            state.active.insert(state.nextWait)
+            return (state.nextWait, false)
         }
         if alreadySignalled || timeout <= .zero {
             if !alreadySignalled { finish(id) }
@@ -69,7 +72,7 @@ final class WakeSignal: Sendable {
         finish(id)
     }
 
-    private func resume(_ id: UUID) {
+    private func resume(_ id: UInt64) {
         let waiter: CheckedContinuation<Void, Never>? = state.withLock { state in
             guard state.active.contains(id) else { return nil }
             if let waiter = state.waiters.removeValue(forKey: id) { return waiter }
@@ -79,7 +82,7 @@ final class WakeSignal: Sendable {
         waiter?.resume()
     }
 
-    private func finish(_ id: UUID) {
+    private func finish(_ id: UInt64) {
         state.withLock { state in
             state.active.remove(id)
             state.resumedEarly.remove(id)
