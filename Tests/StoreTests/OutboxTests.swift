@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Store
 import Testing
 import TestSupport
@@ -113,6 +114,23 @@ struct OutboxTests {
         #expect(attempts[0].durationMilliseconds == 42)
         #expect(attempts[0].httpStatus == 200)
         #expect(attempts[0].responseBody == String(repeating: "x", count: 1_024))
+    }
+
+    @Test func theDedupGenerationMovesWithEveryDedupChangeWhoeverMakesIt() throws {
+        let start = try outbox.dedupGeneration()
+        try outbox.enqueue([notification("msg_a")], dedup: [dedup(ticket: 1)])
+        let inserted = try outbox.dedupGeneration()
+        #expect(inserted > start)
+        try outbox.recordDedup([dedup(ticket: 1, at: 60)])
+        let updated = try outbox.dedupGeneration()
+        #expect(updated > inserted)
+        try outbox.enqueue([notification("msg_b", ticket: 2)], dedup: [])
+        #expect(try outbox.dedupGeneration() == updated, "a notification alone is no dedup change")
+        // Another process (sqlite3) deleting a record moves it too: a trigger keeps it.
+        let queue = try DatabaseQueue(path: directory.url("state.sqlite"))
+        try queue.write { db in try db.execute(sql: "DELETE FROM dedup_state WHERE ticket = 1") }
+        try queue.close()
+        #expect(try outbox.dedupGeneration() > updated)
     }
 
     @Test func aBatchOfAttemptsIsRecordedWhollyOrNotAtAll() throws {
