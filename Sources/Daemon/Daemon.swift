@@ -214,6 +214,28 @@ public final class Daemon: Sendable {
 
     // MARK: ticks
 
+    /// The tickets database's file was replaced (a new export renamed over it): read the new
+    /// one from now on, with a new cache. If it cannot be opened, the tick reads the old one.
+    private func reopen(_ old: TicketsDatabase) -> (TicketsDatabase, TickCache) {
+        let busyTimeout = state.withLock { $0.config.store.busyTimeout }
+        do {
+            let reopened = try TicketsDatabase(path: old.path, busyTimeout: busyTimeout)
+            let cache = TickCache()
+            state.withLock { running in
+                if running.tickets === old {
+                    running.tickets = reopened
+                    running.candidates = cache
+                }
+            }
+            logger.notice("\(old.path) was replaced by a new file; reading the new one", metadata: ["event": "tick"])
+            return (reopened, cache)
+        } catch {
+            logger.warning("\(old.path) was replaced but the new file cannot be opened (\(error.description)); still reading the previous one",
+                           metadata: ["event": "tick"])
+            return (old, state.withLock { $0.candidates })
+        }
+    }
+
     /// Between ticks the daemon mostly waits: SQLite's page caches and the heap the tick
     /// grew are given back (glibc keeps freed memory otherwise).
     private func releaseMemory(tickets: TicketsDatabase) {
@@ -226,7 +248,8 @@ public final class Daemon: Sendable {
     /// skips the tick (the next one retries); nothing here can take the process down.
     private func tick(due: Date) {
         gate?.tickStarted()
-        let (tickets, engine, candidates) = state.withLock { ($0.tickets, $0.engine, $0.candidates) }
+        var (tickets, engine, candidates) = state.withLock { ($0.tickets, $0.engine, $0.candidates) }
+        if tickets.fileWasReplaced() { (tickets, candidates) = reopen(tickets) }
         let started = ContinuousClock.now
         var summary: (matches: Int, enqueued: Int, reused: Int, unchangedSince: Date?)?
         var alert: String?

@@ -1,6 +1,10 @@
 import Foundation
 internal import GRDB
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The maintenance app's database. It belongs to the app: overdued opens it strictly
 /// read-only (`SQLITE_OPEN_READONLY` plus `PRAGMA query_only`), never changes its journal
 /// mode, never checkpoints, and creates nothing in it. Readers do not block the app's
@@ -10,12 +14,16 @@ public final class TicketsDatabase: Sendable {
     public let path: String
     public let schema: TicketSchema
     private let queue: DatabaseQueue
+    /// The file opened, taken before opening it: a later file at `path` with another identity
+    /// means the database was replaced (a fresh export renamed over the old one).
+    private let opened: FileIdentity?
 
     public init(path: String, busyTimeout: Duration = .seconds(5)) throws(StoreError) {
         self.path = path
         guard FileManager.default.fileExists(atPath: path) else {
             throw StoreError(.cannotOpen, path: path, message: "the tickets database does not exist")
         }
+        opened = FileIdentity(path: path)
         var configuration = Configuration()
         configuration.readonly = true
         configuration.label = "tickets"
@@ -147,6 +155,15 @@ public final class TicketsDatabase: Sendable {
         }
     }
 
+    /// Whether the file at `path` is no longer the one this connection reads: it was replaced
+    /// (renamed over, or deleted and created again). An open connection keeps reading the old
+    /// file for ever, so the owner should open the new one. False when the path cannot be
+    /// examined now (a replacement in progress): the old file is still readable.
+    public func fileWasReplaced() -> Bool {
+        guard let opened, let current = FileIdentity(path: path) else { return false }
+        return current != opened
+    }
+
     /// Gives back SQLite's page cache of this connection (the daemon calls it after each
     /// tick: an idle daemon holds no pages it will re-read anyway after the app's next write).
     /// The connection stays open, so `dataVersion()` keeps its meaning.
@@ -226,6 +243,19 @@ public final class TicketsDatabase: Sendable {
             isMachineDown: (row.integer(at: 12) ?? 0) != 0,
             deletedAt: row.text(at: 13)
         )
+    }
+}
+
+/// A file's device and inode.
+struct FileIdentity: Equatable, Sendable {
+    var device: UInt64
+    var inode: UInt64
+
+    init?(path: String) {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        device = UInt64(info.st_dev)
+        inode = UInt64(info.st_ino)
     }
 }
 

@@ -215,3 +215,35 @@ final class DaemonChild {
         #expect(try outbox.dedupRecords(rule: "old-rule", tickets: [1])[1] != nil, "dedup state is not history")
     }
 }
+
+/// The app's database is often an export, refreshed by writing a new file and renaming it
+/// over the old one; an open SQLite connection would read the old file for ever.
+struct TicketsFileReplacementTests {
+    @Test func aTicketsDatabaseReplacedByANewExportIsReadFromTheNextTick() throws {
+        let folder = try TemporaryDirectory()
+        let overdue = "2026-11-20 08:00:00"
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: [TicketRow(id: 1, ticketID: "IGP-2026-0001", scheduledDate: overdue)])
+        let config = try folder.write("config.json", configJSON(interval: "1h"))
+        let daemon = try DaemonChild(config: config, environment: [:])
+        func waitFor(_ text: String) -> Bool {
+            let deadline = Date().addingTimeInterval(20)
+            while !daemon.log.contains(text), Date() < deadline { usleep(20_000) }
+            return daemon.log.contains(text)
+        }
+        #expect(waitFor("enqueued IGP-2026-0001"), "log: \(daemon.log)")
+
+        // A fresh export with one more overdue ticket, renamed over the file the daemon reads.
+        try makeTicketsDatabase(at: folder.url("export.sqlite"), rows: [
+            TicketRow(id: 1, ticketID: "IGP-2026-0001", scheduledDate: overdue),
+            TicketRow(id: 2, ticketID: "IGP-2026-0002", scheduledDate: overdue),
+        ])
+        #expect(rename(folder.url("export.sqlite"), folder.url("tickets.sqlite")) == 0)
+        daemon.signal(SIGUSR1)
+        #expect(waitFor("was replaced by a new file; reading the new one"), "log: \(daemon.log)")
+        #expect(waitFor("enqueued IGP-2026-0002"), "the new file's ticket is seen: \(daemon.log)")
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit(timeout: 10) == 0)
+        let outbox = Outbox(database: try StateDatabase(path: folder.url("state.sqlite")))
+        #expect(try outbox.dedupRecords(rule: "old-rule", tickets: [1, 2]).count == 2)
+    }
+}

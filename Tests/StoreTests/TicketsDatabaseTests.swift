@@ -137,6 +137,28 @@ struct TicketsDatabaseTests {
         #expect(try tickets.rows(sql: "PRAGMA journal_mode") == [["wal"]], "overdued never changes the journal mode")
     }
 
+    @Test func aFileRenamedOverTheDatabaseIsSeenAsAReplacementAndAnAppWriteIsNot() throws {
+        let directory = try TemporaryDirectory()
+        let path = try Self.demo(in: directory, tickets: 50)
+        let tickets = try TicketsDatabase(path: path)
+        #expect(!tickets.fileWasReplaced())
+
+        let app = try DatabaseQueue(path: path)
+        try app.write { db in try db.execute(sql: "UPDATE tickets SET title = 'changed' WHERE id = 1") }
+        try app.close()
+        #expect(!tickets.fileWasReplaced(), "the app writing in place is not a replacement")
+
+        // A new export written beside it, then renamed over it (atomic for readers).
+        let export = try Self.demo(in: directory, name: "export.sqlite", tickets: 60)
+        #expect(rename(export, path) == 0)
+        #expect(tickets.fileWasReplaced())
+        #expect(try tickets.rows(sql: "SELECT count(*) FROM tickets").first?.first == "50", "the open connection still reads the old file")
+        #expect(try TicketsDatabase(path: path).rows(sql: "SELECT count(*) FROM tickets").first?.first == "60")
+
+        try FileManager.default.removeItem(atPath: path)
+        #expect(!tickets.fileWasReplaced(), "no file at the path (mid-replacement): keep the one that is open")
+    }
+
     @Test func anOldSchemaWithoutLaterColumnsStillWorks() throws {
         let directory = try TemporaryDirectory()
         let path = directory.url("old.sqlite")
