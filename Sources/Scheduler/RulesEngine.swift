@@ -86,10 +86,12 @@ public enum ScanDetail: Sendable {
 }
 
 /// Evaluates rules against the tickets database in two phases. Phase 1, per rule: one indexed
-/// query for the narrow candidate rows (or the cached rows, while the database is unchanged),
-/// then date parsing, the overdue test and the dedup decision in Swift. Phase 2: the joined
-/// rows, by id, of the matches that are enqueued (or shown), which become the snapshots that
-/// payloads are rendered from. A quiet tick (everything already notified) reads no joined row.
+/// pass over the rule's rows of `tickets` (or the cached rows, while the database is
+/// unchanged), keeping the narrow columns of each and decoding whole only the rows likely to
+/// be notified; then date parsing, the overdue test and the dedup decision in Swift. Phase 2:
+/// the whole rows still missing, by id, and the machine and user names of the matches that
+/// are enqueued (or shown), which become the snapshots that payloads are rendered from. A
+/// quiet tick (everything already notified) decodes no whole row.
 public struct RulesEngine: Sendable {
     public var rules: [RuleSpec]
     public var timeZone: TimeZone
@@ -125,16 +127,8 @@ public struct RulesEngine: Sendable {
                 candidates = rows
                 report.reusedQueries += 1
             } else {
-                // The rows likely to be notified (overdue, never notified by this rule) are
-                // decoded whole in the same pass; the others stay narrow.
-                let notified = detail == .all ? [] : try outbox.dedupTickets(rule: rule.name)
-                let read = try tickets.candidates(where: filter) { candidate, full -> (DatedCandidate, TicketRecord?) in
-                    let dated = DatedCandidate(candidate, zone: timeZone)
-                    let likely = (detail == .all || !notified.contains(candidate.id)) && dated.isOverdue(grace: rule.match.grace, at: now)
-                    return (dated, likely ? full() : nil)
-                }
-                candidates = read.map(\.0)
-                for case (let dated, let record?) in read { wholeRows[dated.candidate.id] = record }
+                candidates = try read(rule: rule, filter: filter, tickets: tickets, outbox: outbox, now: now, detail: detail,
+                                      wholeRows: &wholeRows)
                 if let inputs { cache?.store(candidates, rule: rule.name, filter: filter, zone: timeZone, dataVersion: inputs.dataVersion) }
             }
             let overdue = Self.overdue(rule: rule, candidates: candidates, now: now)
@@ -172,6 +166,22 @@ public struct RulesEngine: Sendable {
     /// The overdue test: strictly after the due instant plus the grace.
     static func isOverdue(dueAt: Date, grace: Duration, at now: Date) -> Bool {
         now.timeIntervalSince(dueAt) - grace.seconds > 0
+    }
+
+    /// Phase 1's pass over the rule's rows. The rows likely to be notified (overdue, and never
+    /// notified by this rule) are decoded whole into `wholeRows` in the same pass, so that no
+    /// ticket page is read twice; the others stay narrow.
+    private func read(rule: RuleSpec, filter: TicketFilter, tickets: TicketsDatabase, outbox: Outbox, now: Date,
+                      detail: ScanDetail, wholeRows: inout [Int64: TicketRecord]) throws(StoreError) -> [DatedCandidate] {
+        let notified = detail == .all ? [] : try outbox.dedupTickets(rule: rule.name)
+        let zone = timeZone
+        let rows = try tickets.candidates(where: filter) { candidate, full -> (DatedCandidate, TicketRecord?) in
+            let dated = DatedCandidate(candidate, zone: zone)
+            let likely = (detail == .all || !notified.contains(candidate.id)) && dated.isOverdue(grace: rule.match.grace, at: now)
+            return (dated, likely ? full() : nil)
+        }
+        for case (let dated, let record?) in rows { wholeRows[dated.candidate.id] = record }
+        return rows.map(\.0)
     }
 
     /// When every match is held back by dedup alone, the first instant at which that could
