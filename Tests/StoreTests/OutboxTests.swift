@@ -133,6 +133,19 @@ struct OutboxTests {
         #expect(try outbox.dedupGeneration() > updated)
     }
 
+    @Test func theOutboxKeepsWorkingAfterTheStateDatabaseGivesBackItsMemory() throws {
+        try outbox.enqueue([notification("msg_a")], dedup: [dedup(ticket: 1)])
+        #expect(try outbox.due(destination: "hook", now: at(1), limit: 10).map(\.id) == ["msg_a"])
+        let generation = try outbox.dedupGeneration()
+        outbox.database.releaseMemory()   // readers closed as they become free, reopened on demand
+        #expect(try outbox.due(destination: "hook", now: at(1), limit: 10).map(\.id) == ["msg_a"])
+        #expect(try outbox.dedupGeneration() == generation)
+        try outbox.record(DeliveryAttempt(notificationID: "msg_a", attempt: 1, startedAt: at(1), durationMilliseconds: 5, httpStatus: 200),
+                          outcome: .delivered, now: at(2))
+        outbox.database.releaseMemory()
+        #expect(try outbox.notification(id: "msg_a")?.status == .delivered)
+    }
+
     @Test func aBatchOfAttemptsIsRecordedWhollyOrNotAtAll() throws {
         try outbox.enqueue([notification("msg_a"), notification("msg_b", ticket: 2)], dedup: [])
         func attempt(_ id: String) -> DeliveryAttempt {

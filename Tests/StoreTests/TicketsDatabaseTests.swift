@@ -159,6 +159,25 @@ struct TicketsDatabaseTests {
         #expect(!tickets.fileWasReplaced(), "no file at the path (mid-replacement): keep the one that is open")
     }
 
+    @Test func releasingMemoryKeepsTheConnectionAndItsChangeCounter() throws {
+        // The daemon releases memory after every tick; its tick cache compares data_version
+        // across ticks, which only means something on one connection that stays open.
+        let directory = try TemporaryDirectory()
+        let path = try Self.demo(in: directory, tickets: 50)
+        let tickets = try TicketsDatabase(path: path)
+        let before = try tickets.dataVersion()
+        _ = try tickets.candidates(where: Self.openLateFilter)
+        tickets.releaseMemory()
+        #expect(try tickets.dataVersion() == before, "nothing committed: the same value after releasing memory")
+
+        let app = try DatabaseQueue(path: path)
+        try app.write { db in try db.execute(sql: "UPDATE tickets SET title = 'changed' WHERE id = 1") }
+        try app.close()
+        tickets.releaseMemory()
+        #expect(try tickets.dataVersion() != before, "the app's commit is still seen")
+        #expect(try tickets.rows(sql: "SELECT title FROM tickets WHERE id = 1").first?.first == "changed")
+    }
+
     @Test func anOldSchemaWithoutLaterColumnsStillWorks() throws {
         let directory = try TemporaryDirectory()
         let path = directory.url("old.sqlite")
