@@ -54,17 +54,19 @@ public struct OverdueNotification: Sendable, Equatable {
     /// A new notification id: `msg_` and 32 random hex digits (the Standard Webhooks style).
     public static func newID() -> String {
         var generator = SystemRandomNumberGenerator()
-        let digits = Array("0123456789abcdef".utf8)
-        var bytes = [UInt8](repeating: 0, count: 36)
-        bytes[0] = UInt8(ascii: "m"); bytes[1] = UInt8(ascii: "s"); bytes[2] = UInt8(ascii: "g"); bytes[3] = UInt8(ascii: "_")
-        for index in stride(from: 4, to: 36, by: 16) {
-            var word = generator.next()
-            for offset in 0..<16 {
-                bytes[index + offset] = digits[Int(word & 0xF)]
-                word >>= 4
+        let words = (generator.next(), generator.next())
+        return String(unsafeUninitializedCapacity: 36) { bytes in
+            let digits: StaticString = "0123456789abcdef"
+            bytes[0] = UInt8(ascii: "m"); bytes[1] = UInt8(ascii: "s"); bytes[2] = UInt8(ascii: "g"); bytes[3] = UInt8(ascii: "_")
+            for (start, word) in [(4, words.0), (20, words.1)] {
+                var word = word
+                for offset in 0..<16 {
+                    bytes[start + offset] = digits.utf8Start[Int(word & 0xF)]
+                    word >>= 4
+                }
             }
+            return 36
         }
-        return String(decoding: bytes, as: UTF8.self)
     }
 }
 
@@ -163,14 +165,11 @@ public final class Outbox: Sendable {
     /// Queues the notifications and records the dedup state, atomically.
     public func enqueue(_ notifications: [OverdueNotification], dedup: [DedupRecord]) throws(StoreError) {
         try database.write("enqueue notifications") { db in
-            let insert = try db.cachedStatement(sql: """
+            try BulkInsert.run(db, """
                 INSERT INTO notification (id, rule, ticket, ticket_id, destination, snapshot, status, created_at, next_attempt_at, attempts)
-                VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, 0)
-                """)
-            for n in notifications {
-                try insert.execute(arguments: [n.id, n.rule, n.ticket, n.ticketID, n.destination,
-                                               String(decoding: n.snapshot, as: UTF8.self),
-                                               n.createdAt.unixMilliseconds, n.nextAttemptAt.unixMilliseconds])
+                """, row: "(?, ?, ?, ?, ?, ?, 'pending', ?, ?, 0)", notifications) { n, bind in
+                bind.text(n.id); bind.text(n.rule); bind.integer(n.ticket); bind.text(n.ticketID); bind.text(n.destination)
+                bind.text(utf8: n.snapshot); bind.integer(n.createdAt.unixMilliseconds); bind.integer(n.nextAttemptAt.unixMilliseconds)
             }
             try Self.upsert(dedup, db)
         }
@@ -182,17 +181,15 @@ public final class Outbox: Sendable {
     }
 
     private static func upsert(_ records: [DedupRecord], _ db: Database) throws {
-        let statement = try db.cachedStatement(sql: """
-            INSERT INTO dedup_state (rule, ticket, last_notified_at, scheduled_date, assigned_to, status, priority, source)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+        try BulkInsert.run(db, "INSERT INTO dedup_state (rule, ticket, last_notified_at, scheduled_date, assigned_to, status, priority, source)",
+                           row: "(?, ?, ?, ?, ?, ?, ?, ?)", records, then: """
             ON CONFLICT (rule, ticket) DO UPDATE SET
                 last_notified_at = excluded.last_notified_at, scheduled_date = excluded.scheduled_date,
                 assigned_to = excluded.assigned_to, status = excluded.status, priority = excluded.priority,
                 source = excluded.source
-            """)
-        for r in records {
-            try statement.execute(arguments: [r.rule, r.ticket, r.lastNotifiedAt.unixMilliseconds, r.scheduledDate,
-                                              r.assignedTo, r.status, r.priority, r.source])
+            """) { r, bind in
+            bind.text(r.rule); bind.integer(r.ticket); bind.integer(r.lastNotifiedAt.unixMilliseconds); bind.text(r.scheduledDate)
+            bind.integer(r.assignedTo); bind.text(r.status); bind.text(r.priority); bind.text(r.source)
         }
     }
 

@@ -29,6 +29,21 @@ struct OutboxTests {
                     assignedTo: 0, status: "received", priority: "high")
     }
 
+    /// `msg_` and 32 lowercase hex digits, all 128 bits random: ids never repeat.
+    @Test func notificationIDsAreMsgAnd32HexDigits() {
+        let ids = (0..<2_000).map { _ in OverdueNotification.newID() }
+        for id in ids {
+            #expect(id.hasPrefix("msg_") && id.utf8.count == 36, "\(id)")
+            #expect(id.dropFirst(4).allSatisfy { "0123456789abcdef".contains($0) }, "\(id)")
+        }
+        #expect(Set(ids).count == ids.count)
+        // Every hex digit shows up in every position over 2,000 ids (each misses with p ≈ 2e-56).
+        for position in 4..<36 {
+            let seen = Set(ids.map { Array($0.utf8)[position] })
+            #expect(seen.count == 16, "position \(position)")
+        }
+    }
+
     @Test func enqueueWritesNotificationsAndDedupStateTogether() throws {
         let queued = notification("msg_a", ticket: 7)
         try outbox.enqueue([queued], dedup: [dedup(ticket: 7)])
@@ -40,6 +55,46 @@ struct OutboxTests {
         #expect(stored.nextAttemptAt == t0)
         #expect(try outbox.dedupRecords(rule: "overdue", tickets: [7]) == [7: dedup(ticket: 7)])
         #expect(try outbox.dedupRecords(rule: "other-rule", tickets: [7]).isEmpty)
+    }
+
+    /// Many rows go in 100 per statement: 250 notifications are two full statements and a
+    /// shorter one. Every value arrives as given (empty text stays '', not NULL; non-ASCII
+    /// and quotes intact), and a ticket twice in one batch of dedup records ends with the
+    /// later record, as one statement per row would leave it.
+    @Test func enqueueWritesEveryRowOfSeveralStatementsExactly() throws {
+        let notifications = (1...250).map { n in
+            OverdueNotification(id: "msg_\(n)", rule: "overdue", ticket: Int64(n), ticketID: n == 7 ? "" : "IGP-2026-\(n) «é» 'q'",
+                                destination: "hook", snapshot: Data(#"{"ticket":\#(n),"title":"Fuite \"🔥\""}"#.utf8),
+                                createdAt: at(Double(n)))
+        }
+        var records = (1...250).map { dedup(ticket: Int64($0), at: Double($0)) }
+        records.append(DedupRecord(rule: "overdue", ticket: 3, lastNotifiedAt: at(9_999), scheduledDate: nil, assignedTo: nil,
+                                   status: "diagnostic", priority: ""))
+        try outbox.enqueue(notifications, dedup: records)
+
+        #expect(try outbox.counts().pending == 250)
+        for n in [1, 7, 100, 101, 200, 201, 250] {
+            let stored = try #require(try outbox.notification(id: "msg_\(n)"))
+            #expect(stored == notifications[n - 1])
+        }
+        let stored = try outbox.dedupRecords(rule: "overdue", tickets: (1...250).map(Int64.init))
+        #expect(stored.count == 250)
+        #expect(stored[250] == records[249])
+        #expect(stored[3]?.lastNotifiedAt == at(9_999))
+        #expect(stored[3]?.scheduledDate == nil && stored[3]?.assignedTo == nil && stored[3]?.priority == "")
+    }
+
+    /// A row that fails in the third statement of a batch undoes the two before it.
+    @Test func aRowFailingLateInABatchUndoesTheWholeBatch() throws {
+        try outbox.enqueue([notification("msg_taken", ticket: 999)], dedup: [])
+        var notifications = (1...240).map { notification("msg_\($0)", ticket: Int64($0)) }
+        notifications[229] = notification("msg_taken", ticket: 230)
+        #expect(throws: StoreError.self) {
+            try outbox.enqueue(notifications, dedup: (1...240).map { dedup(ticket: Int64($0)) })
+        }
+        #expect(try outbox.counts().pending == 1)
+        #expect(try outbox.notification(id: "msg_1") == nil)
+        #expect(try outbox.dedupRecords(rule: "overdue", tickets: (1...240).map(Int64.init)).isEmpty)
     }
 
     @Test func aFailingEnqueueWritesNeitherNotificationsNorDedupState() throws {
