@@ -47,16 +47,19 @@ public enum DurationText {
     }
 
     /// The shortest text that parses back to `duration` (whole milliseconds).
+    private static let units: [(String, Int64)] = [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)]
+
     public static func format(_ duration: Duration) -> String {
         var ms = duration.milliseconds
         if ms == 0 { return "0s" }
-        var parts: [String] = []
-        if ms < 0 { parts.append("-"); ms = -ms }
-        for (unit, size) in [("d", Int64(86_400_000)), ("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)] where ms >= size {
-            parts.append("\(ms / size)\(unit)")
+        var text = ""
+        if ms < 0 { text = "-"; ms = -ms }
+        for (unit, size) in Self.units where ms >= size {
+            text += String(ms / size)
+            text += unit
             ms %= size
         }
-        return parts.joined()
+        return text
     }
 }
 

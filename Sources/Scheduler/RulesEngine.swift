@@ -145,7 +145,7 @@ public struct RulesEngine: Sendable {
                 report.badRows.append(bad)
             }
         }
-        try readSnapshots(into: &report, tickets: tickets, detail: detail, read: wholeRows)
+        try readSnapshots(into: &report, tickets: tickets, detail: detail, read: &wholeRows)
         for match in report.matches where match.isEnqueued {
             guard let snapshot = match.snapshot else { continue }
             let encoded = snapshot.encoded()
@@ -175,13 +175,13 @@ public struct RulesEngine: Sendable {
                       detail: ScanDetail, wholeRows: inout [Int64: TicketRecord]) throws(StoreError) -> [DatedCandidate] {
         let notified = detail == .all ? [] : try outbox.dedupTickets(rule: rule.name)
         let zone = timeZone
-        let rows = try tickets.candidates(where: filter) { candidate, full -> (DatedCandidate, TicketRecord?) in
+        return try tickets.candidates(where: filter) { candidate, full -> DatedCandidate in
             let dated = DatedCandidate(candidate, zone: zone)
-            let likely = (detail == .all || !notified.contains(candidate.id)) && dated.isOverdue(grace: rule.match.grace, at: now)
-            return (dated, likely ? full() : nil)
+            if (detail == .all || !notified.contains(candidate.id)) && dated.isOverdue(grace: rule.match.grace, at: now) {
+                wholeRows[candidate.id] = full()
+            }
+            return dated
         }
-        for case (let dated, let record?) in rows { wholeRows[dated.candidate.id] = record }
-        return rows.map(\.0)
     }
 
     /// When every match is held back by dedup alone, the first instant at which that could
@@ -207,16 +207,12 @@ public struct RulesEngine: Sendable {
     /// are read by id, then the machine and user names are joined. A ticket the app deleted
     /// between the two phases is no longer a match.
     private func readSnapshots(into report: inout ScanReport, tickets: TicketsDatabase, detail: ScanDetail,
-                               read: [Int64: TicketRecord]) throws(StoreError) {
+                               read records: inout [Int64: TicketRecord]) throws(StoreError) {
         let wanted = report.matches.indices.filter { detail == .all || report.matches[$0].isEnqueued }
         guard !wanted.isEmpty else { return }
-        let ids = Set(wanted.map { report.matches[$0].ticket.ticket })
-        var rows = ids.compactMap { read[$0] }
-        rows = try tickets.completeJoins(rows)
-        rows += try tickets.tickets(ids: ids.filter { read[$0] == nil }.sorted())
-        var records: [Int64: TicketRecord] = [:]
-        records.reserveCapacity(rows.count)
-        for record in rows { records[record.id] = record }
+        let missing = Set(wanted.map { report.matches[$0].ticket.ticket }).filter { records[$0] == nil }
+        for record in try tickets.wholeRows(ids: missing.sorted()) { records[record.id] = record }
+        try tickets.completeJoins(&records)
         for index in wanted {
             let match = report.matches[index]
             report.matches[index].snapshot = records[match.ticket.ticket].map {

@@ -97,9 +97,16 @@ public enum PayloadJSON: Sendable, Equatable {
         var text = text
         text.withUTF8 { utf8 in
             var start = 0
-            for (index, byte) in utf8.enumerated() where byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
+            var index = 0
+            while index < utf8.count {
+                let byte = utf8[index]
+                guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else {
+                    index += 1
+                    continue
+                }
                 output.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start..<index]))
-                start = index + 1
+                index += 1
+                start = index
                 switch byte {
                 case UInt8(ascii: "\""): output.append(contentsOf: #"\""#.utf8)
                 case UInt8(ascii: "\\"): output.append(contentsOf: #"\\"#.utf8)
@@ -109,10 +116,10 @@ public enum PayloadJSON: Sendable, Equatable {
                 case 0x08: output.append(contentsOf: #"\b"#.utf8)
                 case 0x0C: output.append(contentsOf: #"\f"#.utf8)
                 default:
-                    let digits = Array("0123456789abcdef".utf8)
+                    let digits: StaticString = "0123456789abcdef"
                     output.append(contentsOf: #"\u00"#.utf8)
-                    output.append(digits[Int(byte >> 4)])
-                    output.append(digits[Int(byte & 0x0F)])
+                    output.append(digits.utf8Start[Int(byte >> 4)])
+                    output.append(digits.utf8Start[Int(byte & 0x0F)])
                 }
             }
             output.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start...]))
@@ -123,5 +130,85 @@ public enum PayloadJSON: Sendable, Equatable {
 extension PayloadJSON: ExpressibleByDictionaryLiteral {
     public init(dictionaryLiteral elements: (String, PayloadJSON)...) {
         self = .object(elements.map { Member(key: $0.0, value: $0.1) })
+    }
+}
+
+/// Writes one JSON object member by member into a byte buffer, compactly, with the same
+/// escaping as `PayloadJSON` (keys are ASCII literals and need none). For the hot paths
+/// where building a `PayloadJSON` tree first would cost an allocation per member.
+struct JSONObjectWriter {
+    private var bytes: [UInt8] = []
+    /// Whether the next member follows another one in its object.
+    private var needsComma = false
+
+    init(capacity: Int) {
+        bytes.reserveCapacity(capacity)
+        bytes.append(UInt8(ascii: "{"))
+    }
+
+    private mutating func key(_ key: StaticString) {
+        if needsComma { bytes.append(UInt8(ascii: ",")) }
+        needsComma = true
+        bytes.append(UInt8(ascii: "\""))
+        bytes.append(contentsOf: UnsafeBufferPointer(start: key.utf8Start, count: key.utf8CodeUnitCount))
+        bytes.append(UInt8(ascii: "\""))
+        bytes.append(UInt8(ascii: ":"))
+    }
+
+    mutating func null(_ name: StaticString) {
+        key(name)
+        bytes.append(contentsOf: "null".utf8)
+    }
+
+    mutating func member(_ name: StaticString, _ value: String?) {
+        guard let value else { return null(name) }
+        key(name)
+        bytes.append(UInt8(ascii: "\""))
+        PayloadJSON.appendEscaped(value, to: &bytes)
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    mutating func member(_ name: StaticString, _ value: Int64?) {
+        guard let value else { return null(name) }
+        key(name)
+        // Digits straight into the buffer, last first, no `String` in between.
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: 20 digits and a sign
+        var magnitude = value.magnitude
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            var position = buffer.count
+            repeat {
+                position -= 1
+                buffer[position] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+            } while magnitude > 0
+            if value < 0 {
+                position -= 1
+                buffer[position] = UInt8(ascii: "-")
+            }
+            bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[position...]))
+        }
+    }
+
+    mutating func member(_ name: StaticString, _ value: Bool) {
+        key(name)
+        bytes.append(contentsOf: (value ? "true" : "false").utf8)
+    }
+
+    mutating func beginObject(_ name: StaticString) {
+        key(name)
+        bytes.append(UInt8(ascii: "{"))
+        needsComma = false
+    }
+
+    /// Closes the nested object, a member of its parent: the parent's next member needs a comma.
+    mutating func endObject() {
+        bytes.append(UInt8(ascii: "}"))
+        needsComma = true
+    }
+
+    /// Closes the outermost object.
+    mutating func finish() -> Data {
+        bytes.append(UInt8(ascii: "}"))
+        return Data(bytes)
     }
 }

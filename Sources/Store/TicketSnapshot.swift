@@ -84,20 +84,36 @@ public struct TicketSnapshot: Sendable, Equatable, Codable {
     /// The JSON stored in the outbox (dates as milliseconds since 1970, exact and zone-free);
     /// `decode` reads it back.
     public func encoded() -> Data {
-        let machineJSON: PayloadJSON = machine.map { machine in
-            ["id": .optional(machine.id), "type": .optional(machine.type), "model": .optional(machine.model),
-             "location": .optional(machine.location)]
-        } ?? .null
-        let json: PayloadJSON = [
-            "rule": .string(rule), "ticket": .integer(ticket), "ticket_id": .string(ticketID), "title": .string(title),
-            "description": .string(description), "status": .string(status), "priority": .string(priority),
-            "machine": machineJSON, "assigned_to": .optional(assignedTo), "assignee_name": .optional(assigneeName),
-            "reported_by": .optional(reportedBy), "reporter_name": .optional(reporterName),
-            "created_at": .optional(createdAt), "scheduled_date": .string(scheduledDate),
-            "due_at": .integer(Self.milliseconds(dueAt)), "is_machine_down": .bool(isMachineDown),
-            "detected_at": .integer(Self.milliseconds(detectedAt)),
-        ]
-        return json.data
+        // Written straight into one buffer (no intermediate `PayloadJSON` tree): a scan writes
+        // one snapshot per overdue ticket.
+        var json = JSONObjectWriter(capacity: 256 + title.utf8.count + description.utf8.count)
+        json.member("rule", rule)
+        json.member("ticket", ticket)
+        json.member("ticket_id", ticketID)
+        json.member("title", title)
+        json.member("description", description)
+        json.member("status", status)
+        json.member("priority", priority)
+        if let machine {
+            json.beginObject("machine")
+            json.member("id", machine.id)
+            json.member("type", machine.type)
+            json.member("model", machine.model)
+            json.member("location", machine.location)
+            json.endObject()
+        } else {
+            json.null("machine")
+        }
+        json.member("assigned_to", assignedTo)
+        json.member("assignee_name", assigneeName)
+        json.member("reported_by", reportedBy)
+        json.member("reporter_name", reporterName)
+        json.member("created_at", createdAt)
+        json.member("scheduled_date", scheduledDate)
+        json.member("due_at", Self.milliseconds(dueAt))
+        json.member("is_machine_down", isMachineDown)
+        json.member("detected_at", Self.milliseconds(detectedAt))
+        return json.finish()
     }
 
     static func milliseconds(_ date: Date) -> Int64 {

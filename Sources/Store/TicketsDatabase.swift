@@ -80,22 +80,31 @@ public final class TicketsDatabase: Sendable {
         let sql = selectSQL(where: filter)
         do {
             return try queue.read { db in
-                let rows = try Row.fetchCursor(db, sql: sql, arguments: filter.statementArguments)
-                var results: [(id: Int64, result: Result)] = []
-                while let row = try rows.next() {
-                    let candidate = TicketCandidate(id: row.integer(at: 0) ?? 0, ticketID: row.text(at: 1), status: row.text(at: 2),
-                                                    priority: row.text(at: 3), assignedTo: row.integer(at: 4),
-                                                    scheduledDate: row.text(at: 5))
-                    results.append((candidate.id, body(candidate, { Self.record(row, candidate) })))
+                let statement = try db.cachedStatement(sql: sql)
+                let rows = try Row.fetchCursor(statement, arguments: filter.statementArguments)
+                let row = StatementColumns(statement)
+                var ids: [Int64] = []
+                var results: [Result] = []
+                while try rows.next() != nil {
+                    let candidate = TicketCandidate(id: row.integer(0) ?? 0, ticketID: row.text(1), status: row.text(2),
+                                                    priority: row.text(3), assignedTo: row.integer(4), scheduledDate: row.text(5))
+                    ids.append(candidate.id)
+                    results.append(body(candidate, { Self.record(row, candidate) }))
                 }
-                // Sorted here, not by ORDER BY, which would make SQLite walk the rowid order:
-                // a full scan instead of the rule's index.
-                results.sort { $0.id < $1.id }
-                return results.map(\.result)
+                return Self.inIDOrder(results, ids: ids)
             }
         } catch {
             throw StoreError.from(error, path: path, doing: "read tickets")
         }
+    }
+
+    /// Sorted here, not by ORDER BY, which would make SQLite walk the rowid order (a full scan
+    /// instead of the rule's index). An index over a status set yields one id-ordered run per
+    /// status: the ids are sorted, and each result is moved once, to its place.
+    static func inIDOrder<Result>(_ results: [Result], ids: [Int64]) -> [Result] {
+        guard zip(ids, ids.dropFirst()).contains(where: { $0 > $1 }) else { return results }
+        let order = ids.indices.sorted { ids[$0] < ids[$1] }
+        return order.map { results[$0] }
     }
 
     /// The narrow rows the filter selects, in id order.
@@ -105,50 +114,83 @@ public final class TicketsDatabase: Sendable {
 
     /// The tickets the filter selects, whole, with their joined fields, in id order.
     public func tickets(where filter: TicketFilter) throws(StoreError) -> [TicketRecord] {
-        try completeJoins(candidates(where: filter) { _, full in full() })
+        var records = try candidates(where: filter) { _, full in full() }
+        try completeJoins(&records)
+        return records
     }
 
     /// The whole rows of these tickets (by tickets.id), in id order; ids that no longer
     /// exist are absent.
     public func tickets(ids: [Int64]) throws(StoreError) -> [TicketRecord] {
-        guard !ids.isEmpty else { return [] }
-        return try tickets(where: TicketFilter(sql: "t.id IN (SELECT value FROM json_each(?))", arguments: [.text(ids.jsonArray)]))
+        var records = try wholeRows(ids: ids)
+        try completeJoins(&records)
+        return records
     }
 
-    /// Fills the machine and user names of these records, as `LEFT JOIN`s would: one
-    /// primary-key read per distinct machine and user; a missing row leaves the names nil.
-    public func completeJoins(_ records: [TicketRecord]) throws(StoreError) -> [TicketRecord] {
-        guard !records.isEmpty else { return records }
-        let machineIDs = Array(Set(records.compactMap(\.machineID))).sorted()
-        let userIDs = Array(Set(records.flatMap { [$0.reportedBy, $0.assignedTo].compactMap { $0 } })).sorted()
-        do {
-            let (machines, users) = try queue.read { db in
-                var machines: [Int64: (type: String?, model: String?, location: String?)] = [:]
-                if !machineIDs.isEmpty {
-                    let rows = try Row.fetchCursor(db, sql: "SELECT id, machine_type, model, location FROM machines WHERE id IN (SELECT value FROM json_each(?))",
-                                                   arguments: [machineIDs.jsonArray])
-                    while let row = try rows.next() {
-                        if let id = row.integer(at: 0) { machines[id] = (row.text(at: 1), row.text(at: 2), row.text(at: 3)) }
-                    }
-                }
-                var users: [Int64: String?] = [:]
-                if !userIDs.isEmpty {
-                    let rows = try Row.fetchCursor(db, sql: "SELECT id, full_name FROM users WHERE id IN (SELECT value FROM json_each(?))",
-                                                   arguments: [userIDs.jsonArray])
-                    while let row = try rows.next() {
-                        if let id = row.integer(at: 0) { users[id] = row.text(at: 1) }
-                    }
-                }
-                return (machines, users)
+    /// Like `tickets(ids:)` without the machine and user names (`completeJoins` adds them).
+    public func wholeRows(ids: [Int64]) throws(StoreError) -> [TicketRecord] {
+        guard !ids.isEmpty else { return [] }
+        return try candidates(where: TicketFilter(sql: "t.id IN (SELECT value FROM json_each(?))", arguments: [.text(ids.jsonArray)])) { _, full in
+            full()
+        }
+    }
+
+    /// Fills the machine and user names of these records in place, as `LEFT JOIN`s would:
+    /// one primary-key read per distinct machine and user; a missing row leaves the names nil.
+    public func completeJoins(_ records: inout [TicketRecord]) throws(StoreError) {
+        let names = try joinedNames(of: records)
+        for index in records.indices { names.fill(&records[index]) }
+    }
+
+    /// `completeJoins` for records by id.
+    public func completeJoins(_ records: inout [Int64: TicketRecord]) throws(StoreError) {
+        let names = try joinedNames(of: records.values)
+        for index in records.values.indices { names.fill(&records.values[index]) }
+    }
+
+    /// The machine and user rows these records refer to.
+    private struct JoinedNames {
+        var machines: [Int64: (type: String?, model: String?, location: String?)] = [:]
+        var users: [Int64: String?] = [:]
+
+        func fill(_ record: inout TicketRecord) {
+            if let machine = record.machineID.flatMap({ machines[$0] }) {
+                (record.machineType, record.machineModel, record.machineLocation) = machine
             }
-            return records.map { record in
-                var record = record
-                if let machine = record.machineID.flatMap({ machines[$0] }) {
-                    (record.machineType, record.machineModel, record.machineLocation) = machine
+            record.reporterName = record.reportedBy.flatMap { users[$0] } ?? nil
+            record.assigneeName = record.assignedTo.flatMap { users[$0] } ?? nil
+        }
+    }
+
+    private func joinedNames(of records: some Collection<TicketRecord>) throws(StoreError) -> JoinedNames {
+        var machineIDs = Set<Int64>()
+        var userIDs = Set<Int64>()
+        for record in records {
+            if let id = record.machineID { machineIDs.insert(id) }
+            if let id = record.reportedBy { userIDs.insert(id) }
+            if let id = record.assignedTo { userIDs.insert(id) }
+        }
+        guard !machineIDs.isEmpty || !userIDs.isEmpty else { return JoinedNames() }
+        do {
+            return try queue.read { db in
+                var names = JoinedNames()
+                if !machineIDs.isEmpty {
+                    let statement = try db.cachedStatement(sql: "SELECT id, machine_type, model, location FROM machines WHERE id IN (SELECT value FROM json_each(?))")
+                    let rows = try Row.fetchCursor(statement, arguments: [machineIDs.sorted().jsonArray])
+                    let row = StatementColumns(statement)
+                    while try rows.next() != nil {
+                        if let id = row.integer(0) { names.machines[id] = (row.text(1), row.text(2), row.text(3)) }
+                    }
                 }
-                record.reporterName = record.reportedBy.flatMap { users[$0] } ?? nil
-                record.assigneeName = record.assignedTo.flatMap { users[$0] } ?? nil
-                return record
+                if !userIDs.isEmpty {
+                    let statement = try db.cachedStatement(sql: "SELECT id, full_name FROM users WHERE id IN (SELECT value FROM json_each(?))")
+                    let rows = try Row.fetchCursor(statement, arguments: [userIDs.sorted().jsonArray])
+                    let row = StatementColumns(statement)
+                    while try rows.next() != nil {
+                        if let id = row.integer(0) { names.users[id] = row.text(1) }
+                    }
+                }
+                return names
             }
         } catch {
             throw StoreError.from(error, path: path, doing: "read machine and user names")
@@ -226,22 +268,22 @@ public final class TicketsDatabase: Sendable {
     }
 
     /// A row of `selectSQL` as a record without the joined names.
-    private static func record(_ row: Row, _ candidate: TicketCandidate) -> TicketRecord {
+    private static func record(_ row: StatementColumns, _ candidate: TicketCandidate) -> TicketRecord {
         TicketRecord(
             id: candidate.id,
             ticketID: candidate.ticketID,
-            title: row.text(at: 6),
-            description: row.text(at: 7),
+            title: row.text(6),
+            description: row.text(7),
             status: candidate.status,
             priority: candidate.priority,
-            machineID: row.integer(at: 8),
-            reportedBy: row.integer(at: 9),
+            machineID: row.integer(8),
+            reportedBy: row.integer(9),
             assignedTo: candidate.assignedTo,
-            assigneeNameText: row.text(at: 10),
-            createdAt: row.text(at: 11),
+            assigneeNameText: row.text(10),
+            createdAt: row.text(11),
             scheduledDate: candidate.scheduledDate,
-            isMachineDown: (row.integer(at: 12) ?? 0) != 0,
-            deletedAt: row.text(at: 13)
+            isMachineDown: (row.integer(12) ?? 0) != 0,
+            deletedAt: row.text(13)
         )
     }
 }
@@ -276,8 +318,8 @@ extension Row {
     func integer(at index: Int) -> Int64? {
         switch (self[index] as DatabaseValue).storage {
         case .int64(let value): value
-        case .double(let value) where value.rounded() == value && value.magnitude < 9e18: Int64(value)
-        case .string(let text): Int64(text.trimmingCharacters(in: .whitespaces))
+        case .double(let value): Int64(wholeNumber: value)
+        case .string(let text): Int64(trimmedText: text)
         default: nil
         }
     }

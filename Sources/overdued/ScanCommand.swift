@@ -44,7 +44,7 @@ struct ScanCommand: ParsableCommand {
         if json {
             print(ScanOutput.json(report))
         } else {
-            for line in ScanOutput.lines(report) { print(line) }
+            print(ScanOutput.text(report), terminator: "")
             let suppressed = report.matches.count - report.matches.filter(\.isEnqueued).count
             let verb = dryRun ? "would enqueue" : "enqueued"
             printError("\(report.matches.count) matches, \(verb) \(report.enqueuedCount) notifications, \(suppressed) suppressed, \(report.badRows.count) rows skipped")
@@ -77,13 +77,32 @@ enum ScanOutput {
         return String(decoding: data, as: UTF8.self)
     }
 
-    static func lines(_ report: ScanReport) -> [String] {
-        report.matches.map { match in
-            let overdue = DurationText.format(.seconds(match.overdueSeconds / 60 * 60))
-            let head = "\(match.rule)  \(match.ticket.ticketID) (#\(match.ticket.ticket))  scheduled \(match.ticket.scheduledDate)  overdue \(overdue)"
-            return match.isEnqueued
-                ? "enqueue     \(head)  → \(match.destinations.joined(separator: ", "))"
-                : "suppressed  \(head)  (\(match.decision.reason))"
+    /// One line per match, each ending in a newline, built in one string: a scan can print
+    /// ten thousand of them.
+    static func text(_ report: ScanReport) -> String {
+        var text = ""
+        text.reserveCapacity(report.matches.count * 140)
+        for match in report.matches {
+            text += match.isEnqueued ? "enqueue     " : "suppressed  "
+            text += match.rule
+            text += "  "
+            text += match.ticket.ticketID
+            text += " (#"
+            text += String(match.ticket.ticket)
+            text += ")  scheduled "
+            text += match.ticket.scheduledDate
+            text += "  overdue "
+            text += DurationText.format(.seconds(match.overdueSeconds / 60 * 60))
+            if match.isEnqueued {
+                text += "  → "
+                text += match.destinations.joined(separator: ", ")
+            } else {
+                text += "  ("
+                text += match.decision.reason
+                text += ")"
+            }
+            text += "\n"
         }
+        return text
     }
 }

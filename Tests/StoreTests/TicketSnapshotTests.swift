@@ -24,4 +24,29 @@ import Testing
         let decoded = try TicketSnapshot.decode(data)
         #expect(decoded == original)
     }
+
+    /// The snapshot is written member by member, straight into bytes: the same text, member
+    /// for member, as the `PayloadJSON` tree of it (which the payload tests pin down).
+    @Test(arguments: [
+        (TicketSnapshot.Machine(id: -7, type: "Four", model: nil, location: "Atelier 2"), Int64?.some(Int64.min)),
+        (TicketSnapshot.Machine(id: nil, type: nil, model: nil, location: nil), Int64?.some(0)),
+        (nil, Int64?.some(Int64.max)),
+        (nil, nil),
+    ])
+    func encodedSnapshotIsTheSameTextAsItsPayloadJSONTree(machine: TicketSnapshot.Machine?, assignedTo: Int64?) {
+        let s = Self.snapshot(machine: machine, assignedTo: assignedTo)
+        let machineJSON: PayloadJSON = s.machine.map {
+            ["id": .optional($0.id), "type": .optional($0.type), "model": .optional($0.model), "location": .optional($0.location)]
+        } ?? .null
+        let tree: PayloadJSON = [
+            "rule": .string(s.rule), "ticket": .integer(s.ticket), "ticket_id": .string(s.ticketID), "title": .string(s.title),
+            "description": .string(s.description), "status": .string(s.status), "priority": .string(s.priority),
+            "machine": machineJSON, "assigned_to": .optional(s.assignedTo), "assignee_name": .optional(s.assigneeName),
+            "reported_by": .optional(s.reportedBy), "reporter_name": .optional(s.reporterName),
+            "created_at": .optional(s.createdAt), "scheduled_date": .string(s.scheduledDate),
+            "due_at": .integer(1_795_532_700_123), "is_machine_down": .bool(s.isMachineDown),
+            "detected_at": .integer(1_795_600_000_000),
+        ]
+        #expect(String(decoding: s.encoded(), as: UTF8.self) == tree.text)
+    }
 }
