@@ -112,9 +112,13 @@ public enum ScheduledDate: Sendable, Equatable {
         /// for, or for a wall time that does not exist, the instant one gap later.
         static func localInstant(wallAsUTC: Date, zone: TimeZone) -> Date? {
             // Candidate instants: wall time minus each offset in force around that moment.
-            let offsets = Set([-86_400.0, 0, 86_400].map {
-                zone.secondsFromGMT(for: wallAsUTC.addingTimeInterval($0))
-            })
+            let around = [-86_400.0, 0, 86_400].map { zone.secondsFromGMT(for: wallAsUTC.addingTimeInterval($0)) }
+            if around[0] == around[1], around[1] == around[2] {
+                // No transition near (nearly every date): one candidate, checked as below.
+                let instant = wallAsUTC.addingTimeInterval(-Double(around[0]))
+                if zone.secondsFromGMT(for: instant) == around[0] { return instant }
+            }
+            let offsets = Set(around)
             let exact = offsets.map { wallAsUTC.addingTimeInterval(-Double($0)) }
                 .filter { zone.secondsFromGMT(for: $0) == Int($0.timeIntervalSince(wallAsUTC) * -1) }
                 .sorted()
