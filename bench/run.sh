@@ -69,6 +69,11 @@ if [ -n "$need" ]; then
     || die "could not install$need"
 fi
 [ -x "$BIN" ] || die "no binary at $BIN: build it (make release, or swift build -c release)"
+# A binary older than the sources would measure code that is not the one checked out.
+stale=$(find "$ROOT/Sources" "$ROOT/Package.swift" -type f -newer "$BIN" 2>/dev/null | head -1)
+[ -z "$stale" ] || die "$BIN is older than ${stale#$ROOT/}: rebuild it (make release)"
+COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+[ -z "$(git -C "$ROOT" status --porcelain -- Sources Package.swift 2>/dev/null)" ] || COMMIT="$COMMIT with uncommitted changes"
 
 rm -rf "$OUT"
 mkdir -p "$OUT" "$CACHE"
@@ -443,7 +448,7 @@ for d in "$CACHE"/*/.generation-seconds; do [ -f "$d" ] && gen_times="$gen_times
 "$PY" - "$OUT/machine.json" <<PY
 import json, sys
 json.dump({"cpu": """$cpu_model""", "cores": "$(nproc)", "memory": "$mem", "os": """$(. /etc/os-release; echo "$PRETTY_NAME"), kernel $(uname -r)""",
-           "date": "$(date -u +%Y-%m-%dT%H:%M:%SZ)", "binary": "${BIN#$ROOT/}", "version": """$("$BIN" --version 2>&1 | head -1)""",
+           "date": "$(date -u +%Y-%m-%dT%H:%M:%SZ)", "binary": "${BIN#$ROOT/}, commit $COMMIT", "version": """$("$BIN" --version 2>&1 | head -1)""",
            "quick": $( [ "$QUICK" = 1 ] && echo True || echo False ),
            "tools": """hyperfine $(hyperfine --version | awk '{print $2}'), $(wrk -v 2>&1 | head -1 | awk '{print $1, $2}'), sqlite3 $(sqlite3 --version | awk '{print $1}'), curl $(curl --version | head -1 | awk '{print $2}'), Python $("$PY" -c 'import platform; print(platform.python_version())'), prometheus-alertmanager $am_version""",
            "cache": "$CACHE", "data_note": "generation times (first run only):${gen_times%,}" + ("; $GEN_NOTE" if "$GEN_NOTE" else ""),
