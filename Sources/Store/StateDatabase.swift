@@ -19,6 +19,11 @@ public final class StateDatabase: Sendable {
             // NORMAL is durable in WAL mode across application crashes; only an OS crash can
             // lose the last transactions, which then look "not sent" and are sent again.
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            // Statement journals (a multi-row INSERT keeps the pages it changes, to undo the
+            // statement alone) and temporary b-trees stay in memory instead of files in
+            // /var/tmp: they are bounded by one statement of `BulkInsert` or one query of the
+            // CLI, and a file costs a write per page.
+            try db.execute(sql: "PRAGMA temp_store = MEMORY")
         }
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
