@@ -18,7 +18,7 @@ public enum ScheduledDate: Sendable, Equatable {
     public static func parse(_ raw: String?, in zone: TimeZone) -> ScheduledDate {
         guard let raw else { return .absent }
         let text = raw.trimmedASCIIWhitespace
-        if text.isEmpty || text.count == 4 && text.lowercased() == "null" { return .absent }
+        if text.isEmpty || text.utf8.count == 4 && text.lowercased() == "null" { return .absent }
         guard let fields = Fields(text) else { return .unparseable(raw) }
         return fields.instant(defaultZone: zone).map(ScheduledDate.instant) ?? .unparseable(raw)
     }

@@ -77,32 +77,36 @@ enum ScanOutput {
         return String(decoding: data, as: UTF8.self)
     }
 
-    /// One line per match, each ending in a newline, built in one string: a scan can print
-    /// ten thousand of them.
+    /// One line per match, each ending in a newline, written as UTF-8 into one buffer: a scan
+    /// can print ten thousand of them.
     static func text(_ report: ScanReport) -> String {
-        var text = ""
-        text.reserveCapacity(report.matches.count * 140)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(report.matches.count * 140)
+        func put(_ text: String) { bytes.append(contentsOf: text.utf8) }
         for match in report.matches {
-            text += match.isEnqueued ? "enqueue     " : "suppressed  "
-            text += match.rule
-            text += "  "
-            text += match.ticket.ticketID
-            text += " (#"
-            text += String(match.ticket.ticket)
-            text += ")  scheduled "
-            text += match.ticket.scheduledDate
-            text += "  overdue "
-            text += DurationText.format(.seconds(match.overdueSeconds / 60 * 60))
+            put(match.isEnqueued ? "enqueue     " : "suppressed  ")
+            put(match.rule)
+            put("  ")
+            put(match.ticket.ticketID)
+            put(" (#")
+            put(String(match.ticket.ticket))
+            put(")  scheduled ")
+            put(match.ticket.scheduledDate)
+            put("  overdue ")
+            put(DurationText.format(.seconds(match.overdueSeconds / 60 * 60)))
             if match.isEnqueued {
-                text += "  → "
-                text += match.destinations.joined(separator: ", ")
+                put("  → ")
+                for (index, destination) in match.destinations.enumerated() {
+                    if index > 0 { put(", ") }
+                    put(destination)
+                }
             } else {
-                text += "  ("
-                text += match.decision.reason
-                text += ")"
+                put("  (")
+                put(match.decision.reason)
+                put(")")
             }
-            text += "\n"
+            bytes.append(UInt8(ascii: "\n"))
         }
-        return text
+        return String(decoding: bytes, as: UTF8.self)
     }
 }

@@ -73,4 +73,26 @@ import TestSupport
         #expect(queued.count == 5)
         #expect(!queue.stdout.contains("secret-token"))
     }
+
+    /// The plain-text listing: one line per match, in ticket order, each saying what happened
+    /// and why; the summary goes to stderr.
+    @Test func textListingHasOneLinePerMatch() throws {
+        let folder = try TemporaryDirectory()
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: Self.rows)
+        let config = try folder.write("config.json", configJSON())
+        let first = try runOverdued(["scan", "--config", config, "--now", "2026-11-24T15:00:00Z"])
+        #expect(first.status == 0, "stderr: \(first.stderr)")
+        let lines = first.stdout.split(separator: "\n", omittingEmptySubsequences: false)
+        #expect(lines.count == 6 && lines.last == "", "five lines, each ending in a newline: \(first.stdout)")
+        #expect(lines[1] == "enqueue     old-rule  IGP-2026-0002 (#2)  scheduled 2026-11-24 09:59:00  overdue 1m  → hook")
+        #expect(lines.dropLast().map { $0.split(separator: " ", maxSplits: 6, omittingEmptySubsequences: true)[2] }
+                == ["IGP-2026-0001", "IGP-2026-0002", "IGP-2026-0011", "IGP-2026-0012", "IGP-PRESSE-PH"])
+        #expect(first.stderr.contains("5 matches, enqueued 5 notifications, 0 suppressed"))
+
+        let again = try runOverdued(["scan", "--config", config, "--dry-run", "--now", "2026-11-24T15:00:30Z"])
+        let suppressed = again.stdout.split(separator: "\n")
+        #expect(suppressed.count == 5)
+        #expect(suppressed.allSatisfy { $0.hasPrefix("suppressed  old-rule  ") && $0.hasSuffix(")") && $0.contains("repeat.every") },
+                "\(again.stdout)")
+    }
 }
