@@ -3,15 +3,18 @@ internal import GRDB
 internal import GRDBSQLite
 
 /// The current row of a statement that a GRDB cursor is stepping, read column by column
-/// straight through the SQLite API, with the same tolerance for the app's dirty data as
-/// `Row.text(at:)` and `Row.integer(at:)`. For the tick's hot loops: no `DatabaseValue` is
-/// made per column, and text is decoded once, from SQLite's own buffer.
+/// straight through the SQLite API, tolerant of the app's dirty data (the storage class a
+/// column actually holds, whatever the schema says). No `DatabaseValue` is made per column,
+/// and text is decoded once, from SQLite's own buffer: the tick reads every candidate row
+/// this way.
 struct StatementColumns {
     private let statement: OpaquePointer
 
     init(_ statement: Statement) {
         self.statement = statement.sqliteStatement
     }
+
+    var count: Int32 { sqlite3_column_count(statement) }
 
     /// The column as text whatever its storage class; invalid UTF-8 is repaired (U+FFFD).
     func text(_ index: Int32) -> String? {
@@ -41,7 +44,7 @@ struct StatementColumns {
     }
 }
 
-extension Int64 {
+private extension Int64 {
     /// A REAL that holds a whole number in range; nil otherwise.
     init?(wholeNumber value: Double) {
         guard value.rounded() == value, value.magnitude < 9e18 else { return nil }

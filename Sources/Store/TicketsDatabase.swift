@@ -175,18 +175,14 @@ public final class TicketsDatabase: Sendable {
             return try queue.read { db in
                 var names = JoinedNames()
                 if !machineIDs.isEmpty {
-                    let statement = try db.cachedStatement(sql: "SELECT id, machine_type, model, location FROM machines WHERE id IN (SELECT value FROM json_each(?))")
-                    let rows = try Row.fetchCursor(statement, arguments: [machineIDs.sorted().jsonArray])
-                    let row = StatementColumns(statement)
-                    while try rows.next() != nil {
+                    _ = try Self.each(db, sql: "SELECT id, machine_type, model, location FROM machines WHERE id IN (SELECT value FROM json_each(?))",
+                                      arguments: [machineIDs.sorted().jsonArray], cached: true) { row in
                         if let id = row.integer(0) { names.machines[id] = (row.text(1), row.text(2), row.text(3)) }
                     }
                 }
                 if !userIDs.isEmpty {
-                    let statement = try db.cachedStatement(sql: "SELECT id, full_name FROM users WHERE id IN (SELECT value FROM json_each(?))")
-                    let rows = try Row.fetchCursor(statement, arguments: [userIDs.sorted().jsonArray])
-                    let row = StatementColumns(statement)
-                    while try rows.next() != nil {
+                    _ = try Self.each(db, sql: "SELECT id, full_name FROM users WHERE id IN (SELECT value FROM json_each(?))",
+                                      arguments: [userIDs.sorted().jsonArray], cached: true) { row in
                         if let id = row.integer(0) { names.users[id] = row.text(1) }
                     }
                 }
@@ -230,9 +226,7 @@ public final class TicketsDatabase: Sendable {
         let sql = "EXPLAIN QUERY PLAN " + selectSQL(where: filter)
         do {
             return try queue.read { db in
-                try Row.fetchAll(db, sql: sql, arguments: filter.statementArguments).map { row in
-                    row.text(at: 3) ?? ""
-                }
+                try Self.each(db, sql: sql, arguments: filter.statementArguments) { row in row.text(3) ?? "" }
             }
         } catch {
             throw StoreError.from(error, path: path, doing: "explain a rule's query")
@@ -244,8 +238,8 @@ public final class TicketsDatabase: Sendable {
     public func rows(sql: String, arguments: [SQLArgument] = []) throws(StoreError) -> [[String?]] {
         do {
             return try queue.read { db in
-                try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments.map(\.databaseValue))).map { row in
-                    (0..<row.count).map { row.text(at: $0) }
+                try Self.each(db, sql: sql, arguments: StatementArguments(arguments.map(\.databaseValue))) { row in
+                    (0..<row.count).map { row.text($0) }
                 }
             }
         } catch {
@@ -265,6 +259,18 @@ public final class TicketsDatabase: Sendable {
         } catch {
             throw StoreError.from(error, path: path, doing: "inspect the schema")
         }
+    }
+
+    /// `body` applied to each row of a query, read through `StatementColumns`; `cached` keeps
+    /// the statement compiled for the next call (a tick's queries), otherwise it is one-off.
+    private static func each<Result>(_ db: Database, sql: String, arguments: StatementArguments, cached: Bool = false,
+                                     _ body: (StatementColumns) -> Result) throws -> [Result] {
+        let statement = cached ? try db.cachedStatement(sql: sql) : try db.makeStatement(sql: sql)
+        let rows = try Row.fetchCursor(statement, arguments: arguments)
+        let row = StatementColumns(statement)
+        var results: [Result] = []
+        while try rows.next() != nil { results.append(body(row)) }
+        return results
     }
 
     /// A row of `selectSQL` as a record without the joined names.
@@ -298,30 +304,6 @@ struct FileIdentity: Equatable, Sendable {
         guard stat(path, &info) == 0 else { return nil }
         device = UInt64(info.st_dev)
         inode = UInt64(info.st_ino)
-    }
-}
-
-extension Row {
-    /// The column as text whatever its storage class: the app's data is not always typed
-    /// the way its schema says. Invalid UTF-8 is repaired (U+FFFD), never a crash.
-    func text(at index: Int) -> String? {
-        switch (self[index] as DatabaseValue).storage {
-        case .null: nil
-        case .string(let text): text
-        case .int64(let value): String(value)
-        case .double(let value): String(value)
-        case .blob(let data): String(decoding: data, as: UTF8.self)
-        }
-    }
-
-    /// The column as an integer, or nil when it is NULL or not a whole number.
-    func integer(at index: Int) -> Int64? {
-        switch (self[index] as DatabaseValue).storage {
-        case .int64(let value): value
-        case .double(let value): Int64(wholeNumber: value)
-        case .string(let text): Int64(trimmedText: text)
-        default: nil
-        }
     }
 }
 
