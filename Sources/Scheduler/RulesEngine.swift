@@ -146,6 +146,13 @@ public struct RulesEngine: Sendable {
             }
         }
         try readSnapshots(into: &report, tickets: tickets, detail: detail, read: &wholeRows)
+        var enqueued = 0, notifications = 0
+        for match in report.matches where match.isEnqueued {
+            enqueued += 1
+            notifications += match.destinations.count
+        }
+        report.notifications.reserveCapacity(notifications)
+        report.dedupRecords.reserveCapacity(enqueued)
         for match in report.matches where match.isEnqueued {
             guard let snapshot = match.snapshot else { continue }
             let encoded = snapshot.encoded()

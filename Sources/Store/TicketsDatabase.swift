@@ -145,7 +145,13 @@ public final class TicketsDatabase: Sendable {
     /// `completeJoins` for records by id.
     public func completeJoins(_ records: inout [Int64: TicketRecord]) throws(StoreError) {
         let names = try joinedNames(of: records.values)
-        for index in records.values.indices { names.fill(&records.values[index]) }
+        // Walked by index, not `values.indices`, which would hold a second reference to the
+        // storage and make the first write copy the whole dictionary.
+        var index = records.values.startIndex
+        while index != records.values.endIndex {
+            names.fill(&records.values[index])
+            records.values.formIndex(after: &index)
+        }
     }
 
     /// The machine and user rows these records refer to.
