@@ -81,7 +81,7 @@ public struct ScanReport: Sendable {
 public enum ScanDetail: Sendable {
     /// Only the ones it enqueues: what a tick needs.
     case enqueued
-    /// All of them: what `overdued scan` prints.
+    /// All of them: what `overdued scan --json` prints (each match's title).
     case all
 }
 

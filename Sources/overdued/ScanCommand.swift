@@ -30,7 +30,9 @@ struct ScanCommand: ParsableCommand {
         let engine = RulesEngine(rules: config.rules, timeZone: config.store.timeZone)
         let report: ScanReport
         do {
-            report = try engine.scan(tickets: stores.tickets, outbox: stores.outbox, now: instant, detail: .all)
+            // The JSON listing shows every match's title, read from its whole row; the text
+            // listing needs whole rows only for what it enqueues.
+            report = try engine.scan(tickets: stores.tickets, outbox: stores.outbox, now: instant, detail: json ? .all : .enqueued)
             if !dryRun {
                 try stores.outbox.enqueue(report.notifications, dedup: report.dedupRecords)
             }
