@@ -46,9 +46,9 @@ public enum DurationText {
         return total
     }
 
-    /// The shortest text that parses back to `duration` (whole milliseconds).
     private static let units: [(String, Int64)] = [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)]
 
+    /// The shortest text that parses back to `duration` (whole milliseconds).
     public static func format(_ duration: Duration) -> String {
         var ms = duration.milliseconds
         if ms == 0 { return "0s" }

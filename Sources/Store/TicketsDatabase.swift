@@ -119,15 +119,8 @@ public final class TicketsDatabase: Sendable {
         return records
     }
 
-    /// The whole rows of these tickets (by tickets.id), in id order; ids that no longer
-    /// exist are absent.
-    public func tickets(ids: [Int64]) throws(StoreError) -> [TicketRecord] {
-        var records = try wholeRows(ids: ids)
-        try completeJoins(&records)
-        return records
-    }
-
-    /// Like `tickets(ids:)` without the machine and user names (`completeJoins` adds them).
+    /// The whole rows of these tickets (by tickets.id), in id order, without the machine and
+    /// user names (`completeJoins` adds them); ids that no longer exist are absent.
     public func wholeRows(ids: [Int64]) throws(StoreError) -> [TicketRecord] {
         guard !ids.isEmpty else { return [] }
         return try candidates(where: TicketFilter(sql: "t.id IN (SELECT value FROM json_each(?))", arguments: [.text(ids.jsonArray)])) { _, full in
