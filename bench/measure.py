@@ -49,9 +49,9 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def rss_mb(pid):
+def rss_mb(pid, field="VmRSS"):
     for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmRSS:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     return 0.0
 
@@ -60,12 +60,15 @@ def idle(seconds, pairs):
     pids = dict(p.split("=", 1) for p in pairs)
     start = {n: cpu_seconds(p) for n, p in pids.items()}
     rss = {n: [] for n in pids}
+    anon = {n: [] for n in pids}
     end = time.time() + seconds
     while time.time() < end:
         for n, p in pids.items():
             rss[n].append(rss_mb(p))
+            anon[n].append(rss_mb(p, "RssAnon"))
         time.sleep(1)
-    out = {n: {"cpu_s": cpu_seconds(p) - start[n], "rss_mb": statistics.median(rss[n]), "rss_max_mb": max(rss[n])}
+    out = {n: {"cpu_s": cpu_seconds(p) - start[n], "rss_mb": statistics.median(rss[n]), "rss_max_mb": max(rss[n]),
+               "anon_mb": statistics.median(anon[n])}
            for n, p in pids.items()}
     print(json.dumps(out))
 

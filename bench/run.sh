@@ -431,6 +431,9 @@ am_version=$("$AMBIN" --version 2>&1 | head -1 | awk '{print $3}')
 rss=$(j overdued rss_mb); am_rss=$(j alertmanager rss_mb)
 row 5a "idle RSS of \`overdued run\` ($(( N_TICK / 1000 ))k tickets, after its first tick)" "$rss MB" "$am_rss MB (alertmanager $am_version)" \
   "$(calc "round($rss / $am_rss, 2)")" "≤ 15 MB" "$(verdict "$rss <= 15")" "VmRSS median over the idle window; overdued peak $(j overdued rss_max_mb) MB"
+anon=$(j overdued anon_mb); am_anon=$(j alertmanager anon_mb)
+row 5a-anon "idle anonymous memory (RssAnon: heap, stacks, written data), the part of 5a that is the process's own" "$anon MB" "$am_anon MB (alertmanager)" \
+  "$(calc "round($anon / $am_anon, 2)")" "—" "info" "the rest of RSS is file pages of the binary and its libraries, mapped from the page cache"
 cpu=$(j overdued cpu_s 3); am_cpu=$(j alertmanager cpu_s 3)
 row 5b "CPU over ${IDLE} idle seconds" "$cpu s" "$am_cpu s (alertmanager)" "$(calc "round($cpu / max($am_cpu, 0.001), 2)")" "≈ 0 (≤ 0.06 s/60 s)" \
   "$(verdict "$cpu <= 0.06 * $IDLE / 60")" "utime+stime from /proc/PID/stat; schedule 5m, not aligned (no tick in the window)"
