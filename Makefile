@@ -7,7 +7,7 @@ SINK       ?= 127.0.0.1:8787
 BIN        = .build/debug/overdued
 APT_PACKAGES = libsqlite3-dev libsystemd-dev pkg-config sqlite3 python3 python3-pip curl
 
-.PHONY: all deps build release test demo clean system-test system-test-debug faults bench
+.PHONY: all deps build release link-order test demo clean system-test system-test-debug faults bench
 
 all: build
 
@@ -23,6 +23,15 @@ build: deps
 	$(SWIFT) build
 
 release: deps
+	$(SWIFT) build -c release --static-swift-stdlib
+
+# Records again which functions the daemon runs, into link/overdued.order (valgrind); release
+# builds place them together (see Package.swift).
+link-order: release
+	@command -v valgrind >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends valgrind >/dev/null; }
+	link/profile.sh .build/release/overdued
+	@# the file is not an input SwiftPM tracks: link again so the binary follows it
+	rm -f .build/release/overdued
 	$(SWIFT) build -c release --static-swift-stdlib
 
 test: deps

@@ -21,6 +21,16 @@ let leanExecutable = [
     "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs",
 ]
 
+/// Release builds place the functions a running daemon executes next to each other, in the
+/// order `link/profile.sh` recorded (`make link-order` regenerates it). The kernel maps code
+/// in 64 KiB neighbourhoods around each page touched, so ~2 MB of running code spread over
+/// 26 MB of `.text` kept ~15 MB resident. The order moves code, never changes it; names the
+/// file lists that no longer exist are skipped.
+let codeOrder = [
+    "-Xlinker", "--symbol-ordering-file=\(Context.packageDirectory)/link/overdued.order",
+    "-Xlinker", "--no-warn-symbol-ordering",
+]
+
 let package = Package(
     name: "overdued",
     platforms: [.macOS(.v14)],
@@ -112,7 +122,10 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict,
-            linkerSettings: [.unsafeFlags(leanExecutable, .when(platforms: [.linux]))]
+            linkerSettings: [
+                .unsafeFlags(leanExecutable, .when(platforms: [.linux])),
+                .unsafeFlags(codeOrder, .when(platforms: [.linux], configuration: .release)),
+            ]
         ),
         // Shared by the test targets: temporary folders.
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
