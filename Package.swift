@@ -9,7 +9,7 @@ let strict: [SwiftSetting] = [
 /// Linux link flags for the executable: it is a long-running daemon, and these cut its
 /// resident memory (BENCHMARKS.md, 5a) without changing its code.
 /// - `lld` instead of gold, for `-z pack-relative-relocs`: the ~125,000 relative relocations of
-///   the position-independent executable take ~20 KB as RELR instead of 2.9 MB of `.rela.dyn`,
+///   the position-independent executable take 24 KB as RELR instead of 2.9 MB of `.rela.dyn`,
 ///   which the loader reads at start and which then stays mapped. Needs glibc 2.36 or later
 ///   (Debian 12) at build and run time.
 /// - `--no-export-dynamic` undoes the `-export-dynamic` that `-static-stdlib` adds: nothing
