@@ -62,12 +62,19 @@ start_daemon() {
   PIDS+=($daemon)
 }
 count() { grep -c "$1" "$WORK/run.$2.log" || true; }
-wait_for() { for _ in $(seq 300); do [ "$(count "$1" "$2")" -ge "$3" ] && return 0; sleep 1; done; return 1; }
+# wait_for PATTERN N COUNT: until run N's log has COUNT lines with PATTERN (5 minutes at most);
+# otherwise the profile would miss a phase, so stop with the log's tail.
+wait_for() {
+  for _ in $(seq 300); do [ "$(count "$1" "$2")" -ge "$3" ] && return 0; sleep 1; done
+  echo "run $2: $(count "$1" "$2") of $3 log lines with '$1' after 5 minutes; its log ends:" >&2
+  tail -5 "$WORK/run.$2.log" >&2
+  exit 1
+}
 
 # 1. A fresh state database: migrations, a tick that enqueues, the deliveries, a reload, a
 #    quiet tick, stop.
 start_daemon 1
-wait_for 'event=delivered' 1 "$expected" || { echo "the daemon delivered $(count 'event=delivered' 1) of $expected; its log:" >&2; tail -5 "$WORK/run.1.log" >&2; exit 1; }
+wait_for 'event=delivered' 1 "$expected"
 kill -HUP "$daemon"; wait_for 'event=reload' 1 1
 kill -USR1 "$daemon"; wait_for 'enqueued in' 1 2
 kill -TERM "$daemon"; wait "$daemon" || true
