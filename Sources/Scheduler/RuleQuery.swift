@@ -9,7 +9,9 @@ public import Store
 /// usually has no `ANALYZE` statistics): with `status_in`, the status index, because open
 /// tickets are few while closed ones with past dates grow forever; otherwise the
 /// scheduled_date index. Columns that must not drive are written `+t.column`, which SQLite
-/// never uses for an index.
+/// never uses for an index. With `status_in`, and both indexes present, the filter also
+/// carries a `Narrowing`: the same rows, without a table seek for each open ticket that the
+/// scheduled_date index already shows is not due.
 ///
 /// SQL cannot read the app's mix of date formats and zones exactly, so the condition selects a
 /// superset and the engine decides in Swift:
@@ -24,16 +26,14 @@ public enum RuleQuery {
         var conditions: [String] = []
         var arguments: [SQLArgument] = []
         let latestLocal = now.addingTimeInterval(-match.grace.seconds + 14 * 3600)
-        let cutoff = SQLArgument.text(dayAfter(latestLocal))
+        let cutoff = dayAfter(latestLocal)
 
-        if let statuses = match.statusIn {
-            conditions.append("t.status IN (\(marks(statuses.count)))")
-            arguments += statuses.map(SQLArgument.text)
-            conditions.append("+t.scheduled_date IS NOT NULL AND (+t.scheduled_date < ? OR NOT +t.scheduled_date GLOB '\(datePattern)')")
-            arguments.append(cutoff)
-        } else {
+        if match.statusIn == nil {
             conditions.append("t.scheduled_date IS NOT NULL AND (t.scheduled_date < ? OR t.scheduled_date >= ':')")
-            arguments.append(cutoff)
+            arguments.append(.text(cutoff))
+        } else {
+            conditions.append("+t.scheduled_date IS NOT NULL AND (+t.scheduled_date < ? OR NOT +t.scheduled_date GLOB '\(datePattern)')")
+            arguments.append(.text(cutoff))
         }
         if let statuses = match.statusNotIn {
             conditions.append("+t.status NOT IN (\(marks(statuses.count)))")
@@ -51,11 +51,22 @@ public enum RuleQuery {
         if !match.includeDeleted, schema.hasDeletedAt {
             conditions.append("+t.deleted_at IS NULL")
         }
-        return TicketFilter(sql: conditions.joined(separator: " AND "), arguments: arguments)
+        guard let statuses = match.statusIn else {
+            return TicketFilter(sql: conditions.joined(separator: " AND "), arguments: arguments)
+        }
+        let statusArguments = statuses.map(SQLArgument.text)
+        func sql(status: String) -> String {
+            ([status + " IN (\(marks(statuses.count)))"] + conditions).joined(separator: " AND ")
+        }
+        let narrowing = schema.hasStatusIndex && schema.hasScheduledDateIndex
+            ? TicketFilter.Narrowing(statuses: statuses, notDueFrom: cutoff, rowSQL: sql(status: "+t.status"),
+                                     rowArguments: statusArguments + arguments)
+            : nil
+        return TicketFilter(sql: sql(status: "t.status"), arguments: statusArguments + arguments, narrowing: narrowing)
     }
 
     /// What every readable scheduled_date starts with.
-    static let datePattern = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*"
+    static let datePattern = ScheduledDateText.globPattern
 
     private static func marks(_ count: Int) -> String {
         Array(repeating: "?", count: count).joined(separator: ", ")

@@ -33,6 +33,15 @@ struct StatementColumns {
         }
     }
 
+    /// Whether the column is text that starts `YYYY-MM-DD` (`ScheduledDateText`), read in
+    /// place.
+    func isDateShapedText(_ index: Int32) -> Bool {
+        guard sqlite3_column_type(statement, index) == SQLITE_TEXT, let bytes = sqlite3_column_text(statement, index) else {
+            return false
+        }
+        return ScheduledDateText.isDateShaped(UnsafeBufferPointer(start: bytes, count: Int(sqlite3_column_bytes(statement, index))))
+    }
+
     /// The column as an integer, or nil when it is NULL or not a whole number.
     func integer(_ index: Int32) -> Int64? {
         switch sqlite3_column_type(statement, index) {

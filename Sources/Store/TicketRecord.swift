@@ -83,10 +83,60 @@ public struct TicketCandidate: Sendable, Equatable {
 public struct TicketFilter: Sendable, Equatable {
     public var sql: String
     public var arguments: [SQLArgument]
+    /// A cheaper way to the same rows, when the schema allows it; nil: `sql` drives.
+    public var narrowing: Narrowing?
 
-    public init(sql: String, arguments: [SQLArgument]) {
+    public init(sql: String, arguments: [SQLArgument], narrowing: Narrowing? = nil) {
         self.sql = sql
         self.arguments = arguments
+        self.narrowing = narrowing
+    }
+
+    /// The rows of a filter on a status set, read without a table seek per ticket of the set.
+    ///
+    /// The status index yields every ticket of the set, most of them not due yet: each would
+    /// cost a table seek (after an app commit, a page read) only to learn its date. Instead
+    /// the ids come from two index-only reads in one transaction: the status index's ids, less
+    /// those that the scheduled_date index shows with a date-shaped text (`ScheduledDateText`)
+    /// at or after `notDueFrom`. Only the rest are read, by id, and `rowSQL` (every condition
+    /// of the filter) is applied to them, so the rows are exactly those `sql` selects: an id is
+    /// left out only when its date fails the filter's own date condition.
+    public struct Narrowing: Sendable, Equatable {
+        public var statuses: [String]
+        /// `YYYY-MM-DD`: the filter's date bound. A date-shaped text at or above it is not due.
+        public var notDueFrom: String
+        /// The filter's conditions for rows read by id: the same as `sql`, none of them driving.
+        public var rowSQL: String
+        public var rowArguments: [SQLArgument]
+
+        public init(statuses: [String], notDueFrom: String, rowSQL: String, rowArguments: [SQLArgument]) {
+            self.statuses = statuses
+            self.notDueFrom = notDueFrom
+            self.rowSQL = rowSQL
+            self.rowArguments = rowArguments
+        }
+    }
+}
+
+/// What every readable scheduled_date starts with (`YYYY-MM-DD`), in SQL and in Swift.
+public enum ScheduledDateText {
+    /// The SQL `GLOB` form.
+    public static let globPattern = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*"
+
+    /// Whether UTF-8 text matches `globPattern` (GLOB compares bytes, as this does).
+    public static func isDateShaped(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard bytes.count >= 10 else { return false }
+        for index in 0..<10 {
+            let byte = bytes[index]
+            let isDash = index == 4 || index == 7
+            guard isDash ? byte == 45 : (byte >= 48 && byte <= 57) else { return false }
+        }
+        return true
+    }
+
+    public static func isDateShaped(_ text: String) -> Bool {
+        var text = text
+        return text.withUTF8 { isDateShaped($0) }
     }
 }
 
@@ -96,15 +146,23 @@ public enum SQLArgument: Sendable, Equatable {
 }
 
 /// Which optional columns the app's schema has: `deleted_at` and `is_machine_down` were
-/// added later, and older exports lack them.
+/// added later, and older exports lack them. And which of the app's indexes a rule's query
+/// can count on: one whose first column is `status`, and one whose first column is
+/// `scheduled_date` (full, not partial, in binary order: a range of the column is a range of
+/// the index).
 public struct TicketSchema: Sendable, Equatable {
     public var hasDeletedAt: Bool
     public var hasIsMachineDown: Bool
     public var hasAssigneeName: Bool
+    public var hasStatusIndex: Bool
+    public var hasScheduledDateIndex: Bool
 
-    public init(hasDeletedAt: Bool = true, hasIsMachineDown: Bool = true, hasAssigneeName: Bool = true) {
+    public init(hasDeletedAt: Bool = true, hasIsMachineDown: Bool = true, hasAssigneeName: Bool = true,
+                hasStatusIndex: Bool = true, hasScheduledDateIndex: Bool = true) {
         self.hasDeletedAt = hasDeletedAt
         self.hasIsMachineDown = hasIsMachineDown
         self.hasAssigneeName = hasAssigneeName
+        self.hasStatusIndex = hasStatusIndex
+        self.hasScheduledDateIndex = hasScheduledDateIndex
     }
 }

@@ -59,7 +59,9 @@ import TestSupport
         let config = try folder.write("config.json", Self.valid)
         let result = try runOverdued(["check-config", "--config", config])
         #expect(result.status == 0, "stderr: \(result.stderr)")
-        #expect(result.stdout.contains("plan: SEARCH t USING INDEX idx_tickets_status"))
+        #expect(result.stdout.contains("plan: SEARCH t USING COVERING INDEX idx_tickets_status"))
+        #expect(result.stdout.contains("plan: SEARCH t USING COVERING INDEX idx_tickets_scheduled"))
+        #expect(!result.stdout.contains("plan: SCAN t"))
         #expect(!result.stdout.contains("secret-token"), "the URL path is a secret")
         #expect(result.stdout.contains("http://127.0.0.1:9"))
     }

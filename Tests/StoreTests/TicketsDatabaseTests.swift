@@ -199,7 +199,8 @@ struct TicketsDatabaseTests {
                 """)
         }
         let tickets = try TicketsDatabase(path: path)
-        #expect(tickets.schema == TicketSchema(hasDeletedAt: false, hasIsMachineDown: false, hasAssigneeName: false))
+        #expect(tickets.schema == TicketSchema(hasDeletedAt: false, hasIsMachineDown: false, hasAssigneeName: false,
+                                               hasStatusIndex: false, hasScheduledDateIndex: false))
         #expect(!tickets.selectSQL(where: TicketFilter(sql: "1", arguments: [])).contains("deleted_at"))
         let records = try tickets.tickets(where: TicketFilter(sql: "t.status IN (?)", arguments: [.text("received")]))
         try #require(records.count == 1)
