@@ -181,9 +181,9 @@ public struct RulesEngine: Sendable {
     private func read(rule: RuleSpec, filter: TicketFilter, tickets: TicketsDatabase, outbox: Outbox, now: Date,
                       detail: ScanDetail, wholeRows: inout [Int64: TicketRecord]) throws(StoreError) -> [DatedCandidate] {
         let notified = detail == .all ? [] : try outbox.dedupTickets(rule: rule.name)
-        let zone = timeZone
+        let offsets = ZoneOffsets(timeZone)
         return try tickets.candidates(where: filter) { candidate, full -> DatedCandidate in
-            let dated = DatedCandidate(candidate, zone: zone)
+            let dated = DatedCandidate(candidate, offsets: offsets)
             if (detail == .all || !notified.contains(candidate.id)) && dated.isOverdue(grace: rule.match.grace, at: now) {
                 wholeRows[candidate.id] = full()
             }

@@ -16,11 +16,21 @@ public enum ScheduledDate: Sendable, Equatable {
     /// the spring-forward day) move forward by the gap; those that occur twice (01:30 on the
     /// fall-back day) take the earlier instant, so a ticket is never late by an extra hour.
     public static func parse(_ raw: String?, in zone: TimeZone) -> ScheduledDate {
+        parse(raw) { fields in fields.instant(defaultZone: zone) }
+    }
+
+    /// The same reading, with the zone's offsets looked up once per day (`ZoneOffsets`): for
+    /// the many rows of one tick.
+    public static func parse(_ raw: String?, reading offsets: ZoneOffsets) -> ScheduledDate {
+        parse(raw) { fields in fields.instant(offsets: offsets) }
+    }
+
+    private static func parse(_ raw: String?, instant: (Fields) -> Date?) -> ScheduledDate {
         guard let raw else { return .absent }
         let text = raw.trimmedASCIIWhitespace
         if text.isEmpty || text.utf8.count == 4 && text.lowercased() == "null" { return .absent }
         guard let fields = Fields(text) else { return .unparseable(raw) }
-        return fields.instant(defaultZone: zone).map(ScheduledDate.instant) ?? .unparseable(raw)
+        return instant(fields).map(ScheduledDate.instant) ?? .unparseable(raw)
     }
 
     /// The parsed pieces of a date text, validated (month 1-12, day within the month, ...).
@@ -100,11 +110,24 @@ public enum ScheduledDate: Sendable, Equatable {
         }
 
         func instant(defaultZone: TimeZone) -> Date? {
-            let (h, m, s, ns) = dateOnly ? (23, 59, 59, 0) : (hour, minute, min(second, 59), nanosecond)
-            let seconds = CivilDate.days(year: year, month: month, day: day) * 86_400 + h * 3600 + m * 60 + s
-            let wallAsUTC = Date(timeIntervalSince1970: Double(seconds) + Double(ns) / 1e9)
+            let wallAsUTC = wallAsUTC
             if let offset { return wallAsUTC.addingTimeInterval(-Double(offset)) }
             return Self.localInstant(wallAsUTC: wallAsUTC, zone: defaultZone)
+        }
+
+        func instant(offsets: ZoneOffsets) -> Date? {
+            let wallAsUTC = wallAsUTC
+            if let offset { return wallAsUTC.addingTimeInterval(-Double(offset)) }
+            let days = CivilDate.days(year: year, month: month, day: day)
+            if let steady = offsets.steadyOffset(aroundDay: days) { return wallAsUTC.addingTimeInterval(-Double(steady)) }
+            return Self.localInstant(wallAsUTC: wallAsUTC, zone: offsets.zone)
+        }
+
+        /// The wall time read as if it were UTC.
+        private var wallAsUTC: Date {
+            let (h, m, s, ns) = dateOnly ? (23, 59, 59, 0) : (hour, minute, min(second, 59), nanosecond)
+            let seconds = CivilDate.days(year: year, month: month, day: day) * 86_400 + h * 3600 + m * 60 + s
+            return Date(timeIntervalSince1970: Double(seconds) + Double(ns) / 1e9)
         }
 
         /// Foundation resolves gaps and overlaps differently across platforms; pin the
@@ -127,6 +150,36 @@ public enum ScheduledDate: Sendable, Equatable {
             let before = zone.secondsFromGMT(for: wallAsUTC.addingTimeInterval(-86_400))
             return wallAsUTC.addingTimeInterval(-Double(before))
         }
+    }
+}
+
+/// A zone's offset from UTC, remembered per day for the rows of one tick. Reading a naive
+/// time asks the zone four times (`localInstant`), each an ICU lookup behind a lock; most
+/// days are nowhere near an offset change, and for those one question per day answers every
+/// time of that day: the offset in force over the days around it.
+public final class ZoneOffsets {
+    public let zone: TimeZone
+    /// Per day (days since 1970-01-01): the offset in force from two days before to three
+    /// days after it, or nil when it changes within that span.
+    private var steady: [Int: Int?] = [:]
+
+    public init(_ zone: TimeZone) {
+        self.zone = zone
+    }
+
+    /// The offset for every wall time of this day, when no change is near. The span covers
+    /// what `localInstant` looks at: the wall time a day either side, and the instant itself,
+    /// less than a day from the wall time.
+    func steadyOffset(aroundDay day: Int) -> Int? {
+        if let known = steady[day] { return known }
+        let start = Date(timeIntervalSince1970: Double(day - 2) * 86_400)
+        let end = start.addingTimeInterval(5 * 86_400)
+        let offset = zone.secondsFromGMT(for: start)
+        let next = zone.nextDaylightSavingTimeTransition(after: start)
+        let changes = next.map { $0 < end } ?? false
+        let value: Int? = changes ? nil : offset
+        steady[day] = value
+        return value
     }
 }
 

@@ -11,6 +11,11 @@ public struct DatedCandidate: Sendable, Equatable {
         self.candidate = candidate
         self.date = ScheduledDate.parse(candidate.scheduledDate, in: zone)
     }
+
+    public init(_ candidate: TicketCandidate, offsets: ZoneOffsets) {
+        self.candidate = candidate
+        self.date = ScheduledDate.parse(candidate.scheduledDate, reading: offsets)
+    }
 }
 
 extension DatedCandidate {

@@ -1,5 +1,6 @@
 import Foundation
 import Scheduler
+import Store
 import Testing
 
 /// Every form of scheduled_date in the app's data, read in a zone.
@@ -104,5 +105,35 @@ struct ScheduledDateTests {
                 }
             }
         }
+    }
+
+    /// The per-day offsets of a tick (`ZoneOffsets`) must read every wall time as the plain
+    /// reading does, in zones with every kind of change: daylight saving, half-hour saving
+    /// (Lord Howe), changes of the standard offset (Caracas 2007 and 2016, Moscow 2011 and
+    /// 2014), a skipped day (Apia, 2011-12-30), and none (UTC, Kathmandu since 1986).
+    @Test(arguments: ["America/Toronto", "Europe/London", "Australia/Lord_Howe", "America/Caracas", "Europe/Moscow",
+                      "Pacific/Apia", "Asia/Kathmandu", "UTC"])
+    func perDayOffsetsReadEveryWallTimeAsThePlainReadingDoes(_ identifier: String) throws {
+        let zone = try #require(TimeZone(identifier: identifier))
+        let offsets = ZoneOffsets(zone)
+        var checked = 0
+        let first = CivilDate.days(year: 2005, month: 1, day: 1)
+        let last = CivilDate.days(year: 2031, month: 1, day: 1)
+        for day in first..<last {
+            let date = CivilDate.text(days: day)
+            for time in ["00:30:00", "01:30:00", "02:30:00", "03:00:00", "12:00:00", "23:45:00"] {
+                let wall = date + " " + time
+                let plain = ScheduledDate.parse(wall, in: zone)
+                let perDay = ScheduledDate.parse(wall, reading: offsets)
+                if plain != perDay {
+                    Issue.record("\(identifier) \(wall): \(plain) plain, \(perDay) per day")
+                    return
+                }
+                checked += 1
+            }
+            let dateOnly = ScheduledDate.parse(date, reading: offsets)
+            #expect(dateOnly == ScheduledDate.parse(date, in: zone))
+        }
+        #expect(checked == (last - first) * 6)
     }
 }
