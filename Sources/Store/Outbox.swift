@@ -212,23 +212,53 @@ public final class Outbox: Sendable {
     /// The dedup records of these tickets for this rule.
     public func dedupRecords(rule: String, tickets: [Int64]) throws(StoreError) -> [Int64: DedupRecord] {
         guard !tickets.isEmpty else { return [:] }
+        let wanted = zip(tickets, tickets.dropFirst()).allSatisfy { $0 < $1 } ? tickets : Array(Set(tickets)).sorted()
         return try database.read("read dedup state") { db in
+            var result: [Int64: DedupRecord] = [:]
+            result.reserveCapacity(wanted.count)
+            // The rule's records in ticket order, from the first ticket wanted to the last: a
+            // range read costs a fraction of a keyed lookup per ticket. Records of tickets not
+            // wanted (notified long ago, closed since) are skipped; past four per ticket wanted,
+            // the walk stops and the tickets after it are looked up by key.
+            var walked = try db.cachedStatement(sql: "SELECT \(Self.dedupColumns) FROM dedup_state WHERE rule = ? AND ticket BETWEEN ? AND ?")
+            let rows = try Row.fetchCursor(walked, arguments: [rule, wanted[0], wanted[wanted.count - 1]])
+            var skipped = 0
+            var lookUpAfter = wanted[wanted.count - 1]
+            while try rows.next() != nil {
+                let record = Self.dedupRecord(rule: rule, StatementColumns(walked))
+                if wanted.sortedIndex(of: record.ticket) != nil {
+                    result[record.ticket] = record
+                } else {
+                    skipped += 1
+                    if skipped > 4 * wanted.count + 64 {
+                        lookUpAfter = record.ticket
+                        break
+                    }
+                }
+            }
+            let rest = wanted.drop { $0 <= lookUpAfter }
+            guard !rest.isEmpty else { return result }
             // One statement for any number of tickets: the ids travel as one JSON array and
             // each is a primary-key seek.
-            let rows = try Row.fetchCursor(db.cachedStatement(sql: """
-                SELECT ticket, last_notified_at, scheduled_date, assigned_to, status, priority, source
-                FROM dedup_state WHERE rule = ? AND ticket IN (SELECT value FROM json_each(?))
-                """), arguments: [rule, tickets.jsonArray])
-            var result: [Int64: DedupRecord] = [:]
-            result.reserveCapacity(tickets.count)
-            while let row = try rows.next() {
-                let ticket: Int64 = row[0]
-                result[ticket] = DedupRecord(rule: rule, ticket: ticket, lastNotifiedAt: Date(unixMilliseconds: row[1]),
-                                             scheduledDate: row[2], assignedTo: row[3], status: row[4], priority: row[5],
-                                             source: row[6])
+            walked = try db.cachedStatement(sql: """
+                SELECT \(Self.dedupColumns) FROM dedup_state WHERE rule = ? AND ticket IN (SELECT value FROM json_each(?))
+                """)
+            let looked = try Row.fetchCursor(walked, arguments: [rule, Array(rest).jsonArray])
+            while try looked.next() != nil {
+                let record = Self.dedupRecord(rule: rule, StatementColumns(walked))
+                result[record.ticket] = record
             }
             return result
         }
+    }
+
+    private static let dedupColumns = "ticket, last_notified_at, scheduled_date, assigned_to, status, priority, source"
+
+    /// A row of `dedupColumns`, read in place.
+    private static func dedupRecord(rule: String, _ row: StatementColumns) -> DedupRecord {
+        DedupRecord(rule: rule, ticket: row.integer(0) ?? 0, lastNotifiedAt: Date(unixMilliseconds: row.integer(1) ?? 0),
+                    scheduledDate: row.text(2), assignedTo: row.integer(3), status: row.text(4), priority: row.text(5),
+                    source: row.text(6) ?? "scan")
     }
 
     /// The tickets that have a dedup record for this rule (notified before, by overdued or

@@ -128,6 +128,26 @@ struct OutboxTests {
         #expect(try outbox.openNotifications(rule: "overdue", tickets: tickets).count == 1_200)
     }
 
+    /// The records are read by walking the rule's range; when most of it is records not asked
+    /// for, the walk stops and the rest are looked up by key. Either way: exactly the records
+    /// asked for, of this rule only, whatever the order and repeats of the request.
+    @Test(arguments: [
+        ("every ticket", Array(Int64(1)...600)),
+        ("every tenth", stride(from: Int64(10), through: 600, by: 10).map { $0 }),
+        ("a few far apart, the walk stops", [Int64(2), 3, 590, 599, 600, 601, 9_999]),
+        ("unsorted with repeats", [Int64(500), 7, 7, 42, 500, 1]),
+        ("none recorded", [Int64(1_000), 2_000]),
+    ])
+    func dedupRecordsAreExactlyTheOnesAskedFor(_ label: String, _ tickets: [Int64]) throws {
+        try outbox.recordDedup((1...600).map { dedup(ticket: $0, at: Double($0)) } + [dedup(ticket: 7, rule: "other", at: -1)])
+        let records = try outbox.dedupRecords(rule: "overdue", tickets: tickets)
+        let expected = Set(tickets.filter { (1...600).contains($0) })
+        #expect(Set(records.keys) == expected, "\(label)")
+        for (ticket, record) in records {
+            #expect(record == dedup(ticket: ticket, at: Double(ticket)), "\(label)")
+        }
+    }
+
     @Test func dueReturnsTheOldestDueFirstAndNothingBeforeItsTime() throws {
         try outbox.enqueue([
             notification("msg_late", createdAt: 0, nextAttemptAt: 10),
