@@ -32,7 +32,29 @@ public enum CivilDate {
     /// `YYYY-MM-DD` of a day count.
     public static func text(days: Int) -> String {
         let (year, month, day) = date(days: days)
-        return padded(year, 4) + "-" + padded(month, 2) + "-" + padded(day, 2)
+        guard (0...9999).contains(year) else { return padded(year, 4) + "-" + padded(month, 2) + "-" + padded(day, 2) }
+        return String(unsafeUninitializedCapacity: 10) { buffer in
+            write(year: year, month: month, day: day, into: buffer)
+            return 10
+        }
+    }
+
+    /// `YYYY-MM-DD` into the first 10 bytes of `buffer`; the year is 0...9999.
+    private static func write(year: Int, month: Int, day: Int, into buffer: UnsafeMutableBufferPointer<UInt8>) {
+        write(year, digits: 4, at: 0, into: buffer)
+        buffer[4] = UInt8(ascii: "-")
+        write(month, digits: 2, at: 5, into: buffer)
+        buffer[7] = UInt8(ascii: "-")
+        write(day, digits: 2, at: 8, into: buffer)
+    }
+
+    /// `value` (not negative, under 10^digits) as `digits` zero-padded decimal digits.
+    private static func write(_ value: Int, digits: Int, at start: Int, into buffer: UnsafeMutableBufferPointer<UInt8>) {
+        var rest = value
+        for index in stride(from: start + digits - 1, through: start, by: -1) {
+            buffer[index] = UInt8(truncatingIfNeeded: 48 + rest % 10)
+            rest /= 10
+        }
     }
 
     /// `value` in decimal, zero-padded to `width` digits.
@@ -59,10 +81,25 @@ public enum CivilDate {
             secondOfDay += 86_400
             days -= 1
         }
-        let hours = padded(secondOfDay / 3600, 2)
-        let minutes = padded(secondOfDay % 3600 / 60, 2)
-        let secondsText = padded(secondOfDay % 60, 2)
-        let fraction = padded(milliseconds, 3)
-        return text(days: Int(days)) + "T" + hours + ":" + minutes + ":" + secondsText + "." + fraction + "Z"
+        let (year, month, day) = Self.date(days: Int(days))
+        let (hour, minute, second) = (Int(secondOfDay / 3600), Int(secondOfDay % 3600 / 60), Int(secondOfDay % 60))
+        guard (0...9999).contains(year) else {
+            return text(days: Int(days)) + "T" + padded(hour, 2) + ":" + padded(minute, 2) + ":" + padded(second, 2)
+                + "." + padded(milliseconds, 3) + "Z"
+        }
+        // Written into place: this runs for every payload and every line of `overdued scan`.
+        return String(unsafeUninitializedCapacity: 24) { buffer in
+            write(year: year, month: month, day: day, into: buffer)
+            buffer[10] = UInt8(ascii: "T")
+            write(hour, digits: 2, at: 11, into: buffer)
+            buffer[13] = UInt8(ascii: ":")
+            write(minute, digits: 2, at: 14, into: buffer)
+            buffer[16] = UInt8(ascii: ":")
+            write(second, digits: 2, at: 17, into: buffer)
+            buffer[19] = UInt8(ascii: ".")
+            write(Int(milliseconds), digits: 3, at: 20, into: buffer)
+            buffer[23] = UInt8(ascii: "Z")
+            return 24
+        }
     }
 }

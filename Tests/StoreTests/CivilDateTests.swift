@@ -26,4 +26,23 @@ import Testing
             }
         }
     }
+
+    /// ISO 8601 text agrees with Foundation's formatter, before and after 1970, at every
+    /// millisecond boundary; a year past 9999 still gets all its digits.
+    @Test func iso8601AgreesWithFoundationsFormatter() throws {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        var seconds = -2_208_988_800.0 // 1900-01-01
+        while seconds < 4_102_444_800 { // 2100-01-01
+            for fraction in [0.0, 0.001, 0.0994, 0.5, 0.9996] {
+                let date = Date(timeIntervalSince1970: seconds + fraction)
+                let rounded = Date(timeIntervalSince1970: ((seconds + fraction) * 1000).rounded() / 1000)
+                #expect(CivilDate.iso8601(date) == formatter.string(from: rounded), "\(seconds + fraction)")
+            }
+            seconds += 7_777_777.123
+        }
+        #expect(CivilDate.iso8601(Date(timeIntervalSince1970: 1_795_532_400)) == "2026-11-24T15:00:00.000Z")
+        #expect(CivilDate.iso8601(Date(timeIntervalSince1970: 253_402_300_800)) == "10000-01-01T00:00:00.000Z")
+    }
 }
