@@ -275,14 +275,14 @@ public final class Daemon: Sendable {
             logger.warning("tick skipped, retrying next tick: \(error.description)", metadata: ["event": "tick"])
         }
         let elapsed = ContinuousClock.now - started
-        let counts = try? outbox.counts()
+        let backlog = try? outbox.backlog()
         let text = state.withLock { running -> String in
             let schedule = TickSchedule(interval: running.config.schedule.interval, align: running.config.schedule.align)
             let next = schedule.next(after: due, now: Date())
             running.status.lastTick = due
             if let summary { (running.status.matches, running.status.enqueued) = (summary.matches, summary.enqueued) }
-            running.status.queueDepth = counts?.depth ?? running.status.queueDepth
-            running.status.dead = counts?.dead ?? running.status.dead
+            running.status.queueDepth = backlog?.depth ?? running.status.queueDepth
+            running.status.dead = backlog?.dead ?? running.status.dead
             running.status.nextTick = next
             if alert != nil || running.status.alert?.hasPrefix("last tick") == true { running.status.alert = alert }
             return running.status.text

@@ -116,7 +116,7 @@ public final class Notifier: Sendable {
         }
         let queued: Int
         do {
-            queued = try context.outbox.counts().depth
+            queued = try context.outbox.backlog().depth
         } catch {
             context.logger.error("cannot count the queue: \(error)")
             queued = 0

@@ -140,6 +140,12 @@ public struct DedupRecord: Sendable, Equatable {
     }
 }
 
+/// Notifications still to be delivered (pending or retrying), and dead ones.
+public struct QueueBacklog: Sendable, Equatable {
+    public var depth: Int
+    public var dead: Int
+}
+
 public struct QueueCounts: Sendable, Equatable {
     public var pending = 0
     public var retrying = 0
@@ -435,6 +441,21 @@ public final class Outbox: Sendable {
             return counts
         }
     }
+
+    /// The notifications still to deliver and the dead ones, as the status line shows them
+    /// after every tick: each count reads a partial index holding just those rows, never the
+    /// delivered history (`counts` reads all of it).
+    public func backlog() throws(StoreError) -> QueueBacklog {
+        try database.read("count the queue") { db in
+            let row = try Row.fetchOne(db.cachedStatement(sql: Self.backlogSQL))
+            return QueueBacklog(depth: row?[0] ?? 0, dead: row?[1] ?? 0)
+        }
+    }
+
+    static let backlogSQL = """
+        SELECT (SELECT count(*) FROM notification INDEXED BY notification_due WHERE status IN ('pending', 'retrying')),
+               (SELECT count(*) FROM notification INDEXED BY notification_dead WHERE status = 'dead')
+        """
 
     /// Deletes delivered and dead notifications (and their attempts) older than `cutoff`.
     /// Dedup state is kept apart and is not touched: pruning never re-arms a ticket.

@@ -114,6 +114,11 @@ public final class StateDatabase: Sendable {
                     BEGIN UPDATE dedup_generation SET value = value + 1 WHERE id = 1; END;
                 """)
         }
+        migrator.registerMigration("v4: dead notifications indexed") { db in
+            // The status line counts the dead after every tick; without an index of them alone
+            // that was a scan of the whole history (months of snapshots).
+            try db.execute(sql: "CREATE INDEX notification_dead ON notification (created_at) WHERE status = 'dead'")
+        }
         return migrator
     }
 

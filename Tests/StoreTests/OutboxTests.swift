@@ -335,6 +335,13 @@ struct OutboxTests {
                           outcome: .dead(reason: "HTTP 403"), now: t0)
         let counts = try outbox.counts()
         #expect((counts.pending, counts.retrying, counts.delivered, counts.dead, counts.depth) == (2, 1, 1, 1, 3))
+        // The status line's counts come from the partial indexes (INDEXED BY: SQLite refuses
+        // the statement rather than scan the history if one could not serve it).
+        var backlog = try outbox.backlog()
+        #expect((backlog.depth, backlog.dead) == (3, 1))
+        #expect(try outbox.requeueAllDead(now: at(10)) == 1)
+        backlog = try outbox.backlog()
+        #expect((backlog.depth, backlog.dead) == (4, 0))
     }
 
     @Test func historyOfOneTicketIsNewestFirst() throws {

@@ -6,7 +6,7 @@ import TestSupport
 
 struct StateDatabaseTests {
     static let migrations = ["v1: outbox, attempts, dedup", "v2: due index covers the delivery order",
-                             "v3: dedup generation"]
+                             "v3: dedup generation", "v4: dead notifications indexed"]
 
     /// The notifier asks for due notifications after every delivery: that query must walk the
     /// due index in order, never sort the queue (all of one scan share next_attempt_at).
