@@ -1,5 +1,6 @@
 import Foundation
 internal import GRDB
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -116,23 +117,69 @@ public final class TicketsDatabase: Sendable {
         }
     }
 
+    /// How `candidates` read a filter's rows.
+    public enum ReadPlan: Sendable, Equatable {
+        /// The filter's own query: it has no narrowing, or a recent probe found that narrowing
+        /// did not pay for this status set.
+        case plain
+        /// Narrowed: the index reads left these tickets out, the rest were read by id.
+        case narrowed(NarrowingOutcome)
+        /// Narrowing was tried and left out too few tickets to pay for its index reads: the
+        /// filter's own query read the rows, and the next reads of this status set will too.
+        case probedThenPlain(NarrowingOutcome)
+    }
+
+    /// The plan of the last `candidates` call, for tests and diagnostics.
+    public var lastReadPlan: ReadPlan { plans.withLock { $0.last } }
+
+    /// After a probe that did not pay, this many reads of that status set go plain before the
+    /// next probe (about an hour of ticks at the default 5 minutes): the shape of the app's
+    /// data changes slowly.
+    public static let plainReadsAfterAProbe = 11
+
+    private struct PlanMemory {
+        var last = ReadPlan.plain
+        var plainReadsLeft: [[String]: Int] = [:]
+    }
+
+    private let plans = Mutex(PlanMemory())
+
     /// The statement that reads the filter's rows, with its arguments; nil when a narrowing
     /// leaves no ticket to read. Runs the narrowing's index reads, so call it inside the read
     /// transaction of the rows.
     private func rowQuery(_ db: Database, _ filter: TicketFilter) throws -> (String?, StatementArguments) {
-        guard let narrowing = filter.narrowing else { return (selectSQL(where: filter), filter.statementArguments) }
-        let ids = try Self.narrowedIDs(db, narrowing).ids
-        guard !ids.isEmpty else { return (nil, []) }
+        let plain = (selectSQL(where: filter), filter.statementArguments)
+        guard let narrowing = filter.narrowing, shouldProbe(narrowing) else {
+            plans.withLock { $0.last = .plain }
+            return plain
+        }
+        let narrowed = try Self.narrowedIDs(db, narrowing)
+        guard narrowed.outcome.pays else {
+            plans.withLock { memory in
+                memory.last = .probedThenPlain(narrowed.outcome)
+                memory.plainReadsLeft[narrowing.statuses] = Self.plainReadsAfterAProbe
+            }
+            return plain
+        }
+        plans.withLock { $0.last = .narrowed(narrowed.outcome) }
+        guard !narrowed.ids.isEmpty else { return (nil, []) }
         return (selectSQL(where: Self.byIDCondition + narrowing.rowSQL),
-                StatementArguments([ids.jsonArray.databaseValue] + narrowing.rowArguments.map(\.databaseValue)))
+                StatementArguments([narrowed.ids.jsonArray.databaseValue] + narrowing.rowArguments.map(\.databaseValue)))
+    }
+
+    /// Whether to narrow this read: yes unless a recent probe of this status set did not pay.
+    private func shouldProbe(_ narrowing: TicketFilter.Narrowing) -> Bool {
+        plans.withLock { memory in
+            guard let left = memory.plainReadsLeft[narrowing.statuses], left > 0 else { return true }
+            memory.plainReadsLeft[narrowing.statuses] = left - 1
+            return false
+        }
     }
 
     private static let byIDCondition = "t.id IN (SELECT value FROM json_each(?)) AND "
 
-    /// What a narrowing did: the ids it leaves to read, and how it got them.
-    public struct NarrowedIDs: Sendable, Equatable {
-        /// Sorted.
-        public var ids: [Int64]
+    /// What a narrowing's index reads found.
+    public struct NarrowingOutcome: Sendable, Equatable {
         /// Tickets of the status set.
         public var inStatuses: Int
         /// Entries of the scheduled_date index read (dates at or after the bound).
@@ -141,6 +188,18 @@ public final class TicketsDatabase: Sendable {
         public var notDue: Int
         /// Whether the date read stopped before the end of its range (see `narrowedIDs`).
         public var stoppedEarly: Bool
+
+        /// Whether reading the rest by id beats the filter's own query: it does when at least
+        /// a quarter of the status set is left out (each saves a table seek and its page read;
+        /// reading by id costs an ephemeral list of the ids).
+        public var pays: Bool { notDue * 4 >= inStatuses }
+    }
+
+    /// The ids a narrowing leaves to read, and what its index reads found.
+    public struct NarrowedIDs: Sendable, Equatable {
+        /// Sorted.
+        public var ids: [Int64]
+        public var outcome: NarrowingOutcome
     }
 
     /// The ids a narrowed filter reads rows for, and what it took to find them; nil when the
@@ -156,12 +215,12 @@ public final class TicketsDatabase: Sendable {
     }
 
     /// The status index's ids less those not due by the scheduled_date index; both reads are
-    /// index-only. The date read stops early when it costs more than it saves: an index entry
-    /// costs about a tenth of the table seek that a ticket left out saves (callgrind and
-    /// `.timer` on the 1M demo: ~0.15 µs against ~2 µs after an app commit), so once the
-    /// entries read exceed the status set plus eight per ticket left out, the rest of the
-    /// range (dates of closed tickets, say) is not worth reading. The ids left out so far stay
-    /// out, and the result stays exact.
+    /// index-only. An index entry read costs about a fifth of what a ticket left out saves
+    /// (callgrind, 1M demo: ~1,450 instructions an entry against ~7,000 for a row read, plus
+    /// its page read after an app commit), so the date read goes on while at least one entry
+    /// in four leaves a ticket out, after an allowance of an eighth of the status set; past
+    /// that, the rest of the range (dates of closed tickets, say) is not worth reading. The
+    /// tickets left out so far stay out, and the result stays exact.
     private static func narrowedIDs(_ db: Database, _ narrowing: TicketFilter.Narrowing) throws -> NarrowedIDs {
         // A sorted array, searched by halves, costs a fraction of a hash set here: the status
         // index yields one sorted run per status, and no id is inserted twice.
@@ -169,26 +228,25 @@ public final class TicketsDatabase: Sendable {
             row.integer(0) ?? 0
         }
         if narrowing.statuses.count > 1 { open.sort() }
-        var result = NarrowedIDs(ids: [], inStatuses: open.count, datesRead: 0, notDue: 0, stoppedEarly: false)
+        var outcome = NarrowingOutcome(inStatuses: open.count, datesRead: 0, notDue: 0, stoppedEarly: false)
         var notDue = [Bool](repeating: false, count: open.count)
         if !open.isEmpty {
             let statement = try db.cachedStatement(sql: datesSQL)
             let rows = try Row.fetchCursor(statement, arguments: [narrowing.notDueFrom])
             let row = StatementColumns(statement)
             while try rows.next() != nil {
-                if result.datesRead >= result.inStatuses + 8 * result.notDue {
-                    result.stoppedEarly = true
+                if outcome.datesRead >= outcome.inStatuses / 8 + 4 * outcome.notDue {
+                    outcome.stoppedEarly = true
                     break
                 }
-                result.datesRead += 1
+                outcome.datesRead += 1
                 if let id = row.integer(0), let index = open.sortedIndex(of: id), !notDue[index], row.isDateShapedText(1) {
                     notDue[index] = true
-                    result.notDue += 1
+                    outcome.notDue += 1
                 }
             }
         }
-        result.ids = zip(open, notDue).compactMap { id, notDue in notDue ? nil : id }
-        return result
+        return NarrowedIDs(ids: zip(open, notDue).compactMap { id, notDue in notDue ? nil : id }, outcome: outcome)
     }
 
     private static func statusIDsSQL(_ narrowing: TicketFilter.Narrowing) -> String {

@@ -70,13 +70,16 @@ struct NarrowingTests {
         // And it did narrow: the tickets of the set with a date-shaped future date were left out.
         let narrowed = try #require(try tickets.narrowedIDs(where: filter))
         if narrowing.statuses != ["nothing"] {
-            #expect(narrowed.notDue > 0)
-            #expect(narrowed.ids.count == narrowed.inStatuses - narrowed.notDue)
-            #expect(!narrowed.stoppedEarly)
+            #expect(narrowed.outcome.notDue > 0)
+            #expect(narrowed.ids.count == narrowed.outcome.inStatuses - narrowed.outcome.notDue)
+            #expect(!narrowed.outcome.stoppedEarly)
+            #expect(narrowed.outcome.pays)
             #expect(Set(expected.map(\.id)).isSubset(of: narrowed.ids))
         } else {
-            #expect(narrowed.ids.isEmpty && narrowed.inStatuses == 0 && narrowed.datesRead == 0)
+            #expect(narrowed.ids.isEmpty && narrowed.outcome.inStatuses == 0 && narrowed.outcome.datesRead == 0)
         }
+        _ = try tickets.candidates(where: filter)
+        #expect(tickets.lastReadPlan == .narrowed(narrowed.outcome))
     }
 
     @Test func garbageAfterTheBoundIsStillReadAndWarnedAbout() throws {
@@ -93,7 +96,9 @@ struct NarrowingTests {
     }
 
     /// When the dates at or after the bound are mostly closed tickets, reading them all would
-    /// cost more than the table seeks it saves: the read stops, and the rows stay exact.
+    /// cost more than the table seeks it saves: the read stops, the filter's own query reads
+    /// the rows (exactly the same ones), and the next reads of that status set skip the
+    /// probe for a while.
     @Test func theDateReadStopsWhenItStopsPayingAndTheRowsStayExact() throws {
         var rows: [TicketRow] = []
         for id in Int64(1)...40 {
@@ -108,13 +113,36 @@ struct NarrowingTests {
         let tickets = try database.tickets()
         let filter = RuleQuery.filter(for: MatchSpec(statusIn: ["received"], assigned: true), now: Instants.now, schema: tickets.schema)
         let narrowed = try #require(try tickets.narrowedIDs(where: filter))
-        #expect(narrowed.stoppedEarly)
-        #expect(narrowed.datesRead < 100)
+        #expect(narrowed.outcome.stoppedEarly)
+        #expect(narrowed.outcome.datesRead < 100)
+        #expect(!narrowed.outcome.pays)
         var plain = filter
         plain.narrowing = nil
         let expected = try tickets.candidates(where: plain)
         #expect(expected.map(\.id) == (1...20).map { Int64($0 * 2) })
         #expect(try tickets.candidates(where: filter) == expected)
+        #expect(tickets.lastReadPlan == .probedThenPlain(narrowed.outcome))
+        for _ in 0..<TicketsDatabase.plainReadsAfterAProbe {
+            #expect(try tickets.candidates(where: filter) == expected)
+            #expect(tickets.lastReadPlan == .plain)
+        }
+        #expect(try tickets.candidates(where: filter) == expected)
+        #expect(tickets.lastReadPlan == .probedThenPlain(narrowed.outcome), "probed again")
+    }
+
+    /// A status set where most tickets are not yet due: the probe pays, and every read narrows.
+    @Test func aNarrowingThatPaysIsUsedEveryTime() throws {
+        let database = try Self.database()
+        let tickets = try database.tickets()
+        let filter = RuleQuery.filter(for: MatchSpec(statusIn: ["received"]), now: Instants.now, schema: tickets.schema)
+        for _ in 0..<3 {
+            _ = try tickets.candidates(where: filter)
+            guard case .narrowed(let outcome) = tickets.lastReadPlan else {
+                Issue.record("\(tickets.lastReadPlan)")
+                return
+            }
+            #expect(outcome.pays && outcome.notDue > 0)
+        }
     }
 
     @Test func theSwiftTestIsSQLitesGlob() throws {
