@@ -52,14 +52,27 @@ public enum DurationText {
     public static func format(_ duration: Duration) -> String {
         var ms = duration.milliseconds
         if ms == 0 { return "0s" }
-        var text = ""
-        if ms < 0 { text = "-"; ms = -ms }
-        for (unit, size) in Self.units where ms >= size {
-            text += String(ms / size)
-            text += unit
-            ms %= size
+        guard ms != .min else { return "-" + format(.milliseconds(Int64.max)) }
+        // Written byte by byte: it labels every line of `overdued scan` and many log lines.
+        // At most a sign, 5 units of up to 19 digits and 2 letters; a result of up to 15
+        // bytes is stored inline in the String, with no allocation.
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 1 + 5 * 21) { buffer in
+            var end = 0
+            if ms < 0 { buffer[end] = UInt8(ascii: "-"); end += 1; ms = -ms }
+            for (unit, size) in Self.units where ms >= size {
+                var value = ms / size
+                ms %= size
+                let start = end
+                repeat {
+                    buffer[end] = UInt8(truncatingIfNeeded: 48 + value % 10)
+                    end += 1
+                    value /= 10
+                } while value > 0
+                buffer[start..<end].reverse()
+                for byte in unit.utf8 { buffer[end] = byte; end += 1 }
+            }
+            return String(decoding: UnsafeBufferPointer(rebasing: buffer[..<end]), as: UTF8.self)
         }
-        return text
     }
 }
 

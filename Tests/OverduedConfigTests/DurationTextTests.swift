@@ -21,6 +21,27 @@ struct DurationTextTests {
         #expect(try DurationText.parse(formatted) == duration)
     }
 
+    /// The text is written byte by byte; it must be what joining the parts gives, for any sign
+    /// and size.
+    @Test func formatWritesEachPartOfAnyDuration() {
+        func joined(_ milliseconds: Int64) -> String {
+            var rest = milliseconds.magnitude
+            var text = milliseconds < 0 ? "-" : ""
+            for (unit, size) in [("d", UInt64(86_400_000)), ("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)] where rest >= size {
+                text += "\(rest / size)\(unit)"
+                rest %= size
+            }
+            return text.isEmpty ? "0s" : text
+        }
+        var values: [Int64] = [0, 1, -1, 9, 10, 99_999, -90_061_001, 864_000_000_000, Int64.max, Int64.min + 1]
+        var value: Int64 = 1
+        while value < Int64.max / 7 { values += [value, -value, value * 3 + 1]; value *= 7 }
+        for milliseconds in values {
+            #expect(DurationText.format(.milliseconds(milliseconds)) == joined(milliseconds), "\(milliseconds)")
+        }
+        #expect(DurationText.format(.milliseconds(Int64.max)) == "106751991167d7h12m55s807ms")
+    }
+
     @Test(arguments: [Int64(0), 1, 999, 1_000, 59_999, 60_000, 3_599_999, 86_400_000, 90_061_001, 31_536_000_000])
     func formatThenParseRoundTrips(milliseconds: Int64) throws {
         let duration = Duration.milliseconds(milliseconds)
