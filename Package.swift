@@ -45,6 +45,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-algorithms", from: "1.2.1"),
     ],
     targets: [
         // libsystemd (sd_notify, sd_journal_sendv) as a system library.
@@ -69,6 +70,8 @@ let package = Package(
                 // The SQLite C API, for the bulk inserts that bind values straight to a statement.
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
+                // Binary search in sorted ids (`partitioningIndex`).
+                .product(name: "Algorithms", package: "swift-algorithms"),
             ],
             swiftSettings: strict
         ),

@@ -1,3 +1,4 @@
+internal import Algorithms
 import Foundation
 internal import GRDB
 import Synchronization
@@ -467,12 +468,8 @@ public final class TicketsDatabase: Sendable {
 extension [Int64] {
     /// The index of `value` in this sorted array, if it is there.
     func sortedIndex(of value: Int64) -> Int? {
-        var low = 0, high = count
-        while low < high {
-            let middle = (low + high) / 2
-            if self[middle] < value { low = middle + 1 } else { high = middle }
-        }
-        return low < count && self[low] == value ? low : nil
+        let index = partitioningIndex { $0 >= value }
+        return index < endIndex && self[index] == value ? index : nil
     }
 }
 
