@@ -1,4 +1,3 @@
-internal import Algorithms
 import Foundation
 internal import GRDB
 import Synchronization
@@ -15,7 +14,7 @@ import Glibc
 public final class TicketsDatabase: Sendable {
     public let path: String
     public let schema: TicketSchema
-    private let queue: DatabaseQueue
+    let queue: DatabaseQueue
     /// The file opened, taken before opening it: a later file at `path` with another identity
     /// means the database was replaced (a fresh export renamed over the old one).
     private let opened: FileIdentity?
@@ -77,7 +76,7 @@ public final class TicketsDatabase: Sendable {
         selectSQL(where: filter.sql)
     }
 
-    private func selectSQL(where condition: String) -> String {
+    func selectSQL(where condition: String) -> String {
         let deletedAt = schema.hasDeletedAt ? "t.deleted_at" : "NULL"
         let machineDown = schema.hasIsMachineDown ? "t.is_machine_down" : "0"
         let assigneeText = schema.hasAssigneeName ? "t.assignee_name" : "NULL"
@@ -118,145 +117,8 @@ public final class TicketsDatabase: Sendable {
         }
     }
 
-    /// How `candidates` read a filter's rows.
-    public enum ReadPlan: Sendable, Equatable {
-        /// The filter's own query: it has no narrowing, or a recent probe found that narrowing
-        /// did not pay for this status set.
-        case plain
-        /// Narrowed: the index reads left these tickets out, the rest were read by id.
-        case narrowed(NarrowingOutcome)
-        /// Narrowing was tried and left out too few tickets to pay for its index reads: the
-        /// filter's own query read the rows, and the next reads of this status set will too.
-        case probedThenPlain(NarrowingOutcome)
-    }
-
-    /// The plan of the last `candidates` call, for tests and diagnostics.
-    public var lastReadPlan: ReadPlan { plans.withLock { $0.last } }
-
-    /// After a probe that did not pay, this many reads of that status set go plain before the
-    /// next probe (about an hour of ticks at the default 5 minutes): the shape of the app's
-    /// data changes slowly.
-    public static let plainReadsAfterAProbe = 11
-
-    private struct PlanMemory {
-        var last = ReadPlan.plain
-        var plainReadsLeft: [[String]: Int] = [:]
-    }
-
-    private let plans = Mutex(PlanMemory())
-
-    /// The statement that reads the filter's rows, with its arguments; nil when a narrowing
-    /// leaves no ticket to read. Runs the narrowing's index reads, so call it inside the read
-    /// transaction of the rows.
-    private func rowQuery(_ db: Database, _ filter: TicketFilter) throws -> (String?, StatementArguments) {
-        let plain = (selectSQL(where: filter), filter.statementArguments)
-        guard let narrowing = filter.narrowing, shouldProbe(narrowing) else {
-            plans.withLock { $0.last = .plain }
-            return plain
-        }
-        let narrowed = try Self.narrowedIDs(db, narrowing)
-        guard narrowed.outcome.pays else {
-            plans.withLock { memory in
-                memory.last = .probedThenPlain(narrowed.outcome)
-                memory.plainReadsLeft[narrowing.statuses] = Self.plainReadsAfterAProbe
-            }
-            return plain
-        }
-        plans.withLock { $0.last = .narrowed(narrowed.outcome) }
-        guard !narrowed.ids.isEmpty else { return (nil, []) }
-        return (selectSQL(where: Self.byIDCondition + narrowing.rowSQL),
-                StatementArguments([narrowed.ids.jsonArray.databaseValue] + narrowing.rowArguments.map(\.databaseValue)))
-    }
-
-    /// Whether to narrow this read: yes unless a recent probe of this status set did not pay.
-    private func shouldProbe(_ narrowing: TicketFilter.Narrowing) -> Bool {
-        plans.withLock { memory in
-            guard let left = memory.plainReadsLeft[narrowing.statuses], left > 0 else { return true }
-            memory.plainReadsLeft[narrowing.statuses] = left - 1
-            return false
-        }
-    }
-
-    private static let byIDCondition = "t.id IN (SELECT value FROM json_each(?)) AND "
-
-    /// What a narrowing's index reads found.
-    public struct NarrowingOutcome: Sendable, Equatable {
-        /// Tickets of the status set.
-        public var inStatuses: Int
-        /// Entries of the scheduled_date index read (dates at or after the bound).
-        public var datesRead: Int
-        /// Tickets of the status set left out as not due.
-        public var notDue: Int
-        /// Whether the date read stopped before the end of its range (see `narrowedIDs`).
-        public var stoppedEarly: Bool
-
-        /// Whether reading the rest by id beats the filter's own query: it does when at least
-        /// a quarter of the status set is left out (each saves a table seek and its page read;
-        /// reading by id costs an ephemeral list of the ids).
-        public var pays: Bool { notDue * 4 >= inStatuses }
-    }
-
-    /// The ids a narrowing leaves to read, and what its index reads found.
-    public struct NarrowedIDs: Sendable, Equatable {
-        /// Sorted.
-        public var ids: [Int64]
-        public var outcome: NarrowingOutcome
-    }
-
-    /// The ids a narrowed filter reads rows for, and what it took to find them; nil when the
-    /// filter has no narrowing. For tests and diagnostics: `candidates` does the same inside
-    /// its own read.
-    public func narrowedIDs(where filter: TicketFilter) throws(StoreError) -> NarrowedIDs? {
-        guard let narrowing = filter.narrowing else { return nil }
-        do {
-            return try queue.read { db in try Self.narrowedIDs(db, narrowing) }
-        } catch {
-            throw StoreError.from(error, path: path, doing: "read tickets")
-        }
-    }
-
-    /// The status index's ids less those not due by the scheduled_date index; both reads are
-    /// index-only. An index entry read costs about a fifth of what a ticket left out saves
-    /// (callgrind, 1M demo: ~1,450 instructions an entry against ~7,000 for a row read, plus
-    /// its page read after an app commit), so the date read goes on while at least one entry
-    /// in four leaves a ticket out, after an allowance of an eighth of the status set; past
-    /// that, the rest of the range (dates of closed tickets, say) is not worth reading. The
-    /// tickets left out so far stay out, and the result stays exact.
-    private static func narrowedIDs(_ db: Database, _ narrowing: TicketFilter.Narrowing) throws -> NarrowedIDs {
-        // A sorted array, searched by halves, costs a fraction of a hash set here: the status
-        // index yields one sorted run per status, and no id is inserted twice.
-        var open = try each(db, sql: statusIDsSQL(narrowing), arguments: StatementArguments(narrowing.statuses), cached: true) { row in
-            row.integer(0) ?? 0
-        }
-        if narrowing.statuses.count > 1 { open.sort() }
-        var outcome = NarrowingOutcome(inStatuses: open.count, datesRead: 0, notDue: 0, stoppedEarly: false)
-        var notDue = [Bool](repeating: false, count: open.count)
-        if !open.isEmpty {
-            let statement = try db.cachedStatement(sql: datesSQL)
-            let rows = try Row.fetchCursor(statement, arguments: [narrowing.notDueFrom])
-            let row = StatementColumns(statement)
-            while try rows.next() != nil {
-                if outcome.datesRead >= outcome.inStatuses / 8 + 4 * outcome.notDue {
-                    outcome.stoppedEarly = true
-                    break
-                }
-                outcome.datesRead += 1
-                if let id = row.integer(0), let index = open.sortedIndex(of: id), !notDue[index], row.isDateShapedText(1) {
-                    notDue[index] = true
-                    outcome.notDue += 1
-                }
-            }
-        }
-        return NarrowedIDs(ids: zip(open, notDue).compactMap { id, notDue in notDue ? nil : id }, outcome: outcome)
-    }
-
-    private static func statusIDsSQL(_ narrowing: TicketFilter.Narrowing) -> String {
-        "SELECT t.id FROM tickets AS t WHERE t.status IN (\(Array(repeating: "?", count: narrowing.statuses.count).joined(separator: ", ")))"
-    }
-
-    /// Index entries whose date text is at or after the bound and starts with a digit (those
-    /// that can be date-shaped; words such as `'null'` sort after `':'`).
-    private static let datesSQL = "SELECT t.id, t.scheduled_date FROM tickets AS t WHERE t.scheduled_date >= ? AND t.scheduled_date < ':'"
+    /// What recent reads found about narrowing each status set (`NarrowedRead.swift`).
+    let plans = Mutex(PlanMemory())
 
     /// Sorted here, not by ORDER BY, which would make SQLite walk the rowid order (a full scan
     /// instead of the rule's index). An index over a status set yields one id-ordered run per
@@ -434,7 +296,7 @@ public final class TicketsDatabase: Sendable {
 
     /// `body` applied to each row of a query, read through `StatementColumns`; `cached` keeps
     /// the statement compiled for the next call (a tick's queries), otherwise it is one-off.
-    private static func each<Result>(_ db: Database, sql: String, arguments: StatementArguments, cached: Bool = false,
+    static func each<Result>(_ db: Database, sql: String, arguments: StatementArguments, cached: Bool = false,
                                      _ body: (StatementColumns) -> Result) throws -> [Result] {
         let statement = cached ? try db.cachedStatement(sql: sql) : try db.makeStatement(sql: sql)
         let rows = try Row.fetchCursor(statement, arguments: arguments)
@@ -462,14 +324,6 @@ public final class TicketsDatabase: Sendable {
             isMachineDown: (row.integer(12) ?? 0) != 0,
             deletedAt: row.text(13)
         )
-    }
-}
-
-extension [Int64] {
-    /// The index of `value` in this sorted array, if it is there.
-    func sortedIndex(of value: Int64) -> Int? {
-        let index = partitioningIndex { $0 >= value }
-        return index < endIndex && self[index] == value ? index : nil
     }
 }
 
