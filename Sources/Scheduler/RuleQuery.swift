@@ -28,13 +28,10 @@ public enum RuleQuery {
         let latestLocal = now.addingTimeInterval(-match.grace.seconds + 14 * 3600)
         let cutoff = dayAfter(latestLocal)
 
-        if match.statusIn == nil {
-            conditions.append("t.scheduled_date IS NOT NULL AND (t.scheduled_date < ? OR t.scheduled_date >= ':')")
-            arguments.append(.text(cutoff))
-        } else {
-            conditions.append("+t.scheduled_date IS NOT NULL AND (+t.scheduled_date < ? OR NOT +t.scheduled_date GLOB '\(datePattern)')")
-            arguments.append(.text(cutoff))
-        }
+        conditions.append(match.statusIn == nil
+            ? "t.scheduled_date IS NOT NULL AND (t.scheduled_date < ? OR t.scheduled_date >= ':')"
+            : "+t.scheduled_date IS NOT NULL AND (+t.scheduled_date < ? OR NOT +t.scheduled_date GLOB '\(datePattern)')")
+        arguments.append(.text(cutoff))
         if let statuses = match.statusNotIn {
             conditions.append("+t.status NOT IN (\(marks(statuses.count)))")
             arguments += statuses.map(SQLArgument.text)
