@@ -226,12 +226,12 @@ public final class Outbox: Sendable {
             // range read costs a fraction of a keyed lookup per ticket. Records of tickets not
             // wanted (notified long ago, closed since) are skipped; past four per ticket wanted,
             // the walk stops and the tickets after it are looked up by key.
-            var walked = try db.cachedStatement(sql: "SELECT \(Self.dedupColumns) FROM dedup_state WHERE rule = ? AND ticket BETWEEN ? AND ?")
-            let rows = try Row.fetchCursor(walked, arguments: [rule, wanted[0], wanted[wanted.count - 1]])
+            let walk = try db.cachedStatement(sql: "SELECT \(Self.dedupColumns) FROM dedup_state WHERE rule = ? AND ticket BETWEEN ? AND ?")
+            let rows = try Row.fetchCursor(walk, arguments: [rule, wanted[0], wanted[wanted.count - 1]])
             var skipped = 0
             var lookUpAfter = wanted[wanted.count - 1]
             while try rows.next() != nil {
-                let record = Self.dedupRecord(rule: rule, StatementColumns(walked))
+                let record = Self.dedupRecord(rule: rule, StatementColumns(walk))
                 if wanted.sortedIndex(of: record.ticket) != nil {
                     result[record.ticket] = record
                 } else {
@@ -246,12 +246,12 @@ public final class Outbox: Sendable {
             guard !rest.isEmpty else { return result }
             // One statement for any number of tickets: the ids travel as one JSON array and
             // each is a primary-key seek.
-            walked = try db.cachedStatement(sql: """
+            let lookup = try db.cachedStatement(sql: """
                 SELECT \(Self.dedupColumns) FROM dedup_state WHERE rule = ? AND ticket IN (SELECT value FROM json_each(?))
                 """)
-            let looked = try Row.fetchCursor(walked, arguments: [rule, Array(rest).jsonArray])
+            let looked = try Row.fetchCursor(lookup, arguments: [rule, Array(rest).jsonArray])
             while try looked.next() != nil {
-                let record = Self.dedupRecord(rule: rule, StatementColumns(walked))
+                let record = Self.dedupRecord(rule: rule, StatementColumns(lookup))
                 result[record.ticket] = record
             }
             return result
