@@ -46,22 +46,22 @@ public enum DurationText {
         return total
     }
 
-    private static let units: [(String, Int64)] = [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)]
+    private static let units: [(String, UInt64)] = [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)]
 
     /// The shortest text that parses back to `duration` (whole milliseconds).
     public static func format(_ duration: Duration) -> String {
-        var ms = duration.milliseconds
-        if ms == 0 { return "0s" }
-        guard ms != .min else { return "-" + format(.milliseconds(Int64.max)) }
+        let milliseconds = duration.milliseconds
+        if milliseconds == 0 { return "0s" }
+        var rest = milliseconds.magnitude
         // Written byte by byte: it labels every line of `overdued scan` and many log lines.
-        // At most a sign, 5 units of up to 19 digits and 2 letters; a result of up to 15
+        // At most a sign, 5 units of up to 20 digits and 2 letters; a result of up to 15
         // bytes is stored inline in the String, with no allocation.
-        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 1 + 5 * 21) { buffer in
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 1 + 5 * 22) { buffer in
             var end = 0
-            if ms < 0 { buffer[end] = UInt8(ascii: "-"); end += 1; ms = -ms }
-            for (unit, size) in Self.units where ms >= size {
-                var value = ms / size
-                ms %= size
+            if milliseconds < 0 { buffer[end] = UInt8(ascii: "-"); end += 1 }
+            for (unit, size) in Self.units where rest >= size {
+                var value = rest / size
+                rest %= size
                 let start = end
                 repeat {
                     buffer[end] = UInt8(truncatingIfNeeded: 48 + value % 10)

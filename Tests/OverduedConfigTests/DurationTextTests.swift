@@ -33,13 +33,14 @@ struct DurationTextTests {
             }
             return text.isEmpty ? "0s" : text
         }
-        var values: [Int64] = [0, 1, -1, 9, 10, 99_999, -90_061_001, 864_000_000_000, Int64.max, Int64.min + 1]
+        var values: [Int64] = [0, 1, -1, 9, 10, 99_999, -90_061_001, 864_000_000_000, Int64.max, Int64.min + 1, Int64.min]
         var value: Int64 = 1
         while value < Int64.max / 7 { values += [value, -value, value * 3 + 1]; value *= 7 }
         for milliseconds in values {
             #expect(DurationText.format(.milliseconds(milliseconds)) == joined(milliseconds), "\(milliseconds)")
         }
         #expect(DurationText.format(.milliseconds(Int64.max)) == "106751991167d7h12m55s807ms")
+        #expect(DurationText.format(.milliseconds(Int64.min)) == "-106751991167d7h12m55s808ms")
     }
 
     @Test(arguments: [Int64(0), 1, 999, 1_000, 59_999, 60_000, 3_599_999, 86_400_000, 90_061_001, 31_536_000_000])
