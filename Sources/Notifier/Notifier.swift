@@ -79,7 +79,9 @@ public final class Notifier: Sendable {
 
     /// Delivers continuously until the task is cancelled or `shutdown` is called. Call once.
     public func run() async {
-        await withTaskGroup(of: Void.self) { group in
+        // Discarding: a worker that ends (its destination was removed by a reload) is freed
+        // at once instead of waiting, unawaited, for the daemon to stop.
+        await withDiscardingTaskGroup { group in
             while !Task.isCancelled, !context.isStopping {
                 for worker in reconcileWorkers() {
                     group.addTask { await self.keepRunning(worker) }
