@@ -139,6 +139,7 @@ let package = Package(
         ], swiftSettings: strict),
         .testTarget(name: "NotifierTests", dependencies: [
             "Notifier", "OverduedConfig", "Store",
+            .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),

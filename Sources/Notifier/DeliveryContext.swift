@@ -47,9 +47,24 @@ struct DeliveryTally: Sendable, Equatable {
     var retried = 0
     var dead = 0
     var attempts = 0
+    /// Attempts made but never recorded: the state database refused them to the end.
+    var unrecorded = 0
+    /// Why the queue could not be read, when that ended a drain.
+    var queueError: String?
+
+    /// One recorded attempt.
+    mutating func count(_ outcome: DeliveryOutcome) {
+        switch outcome {
+        case .delivered: delivered += 1
+        case .retry: retried += 1
+        case .dead: dead += 1
+        }
+        attempts += 1
+    }
 
     static func + (left: DeliveryTally, right: DeliveryTally) -> DeliveryTally {
         DeliveryTally(delivered: left.delivered + right.delivered, retried: left.retried + right.retried,
-                      dead: left.dead + right.dead, attempts: left.attempts + right.attempts)
+                      dead: left.dead + right.dead, attempts: left.attempts + right.attempts,
+                      unrecorded: left.unrecorded + right.unrecorded, queueError: left.queueError ?? right.queueError)
     }
 }

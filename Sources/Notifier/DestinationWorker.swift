@@ -21,13 +21,18 @@ final class DestinationWorker: Sendable {
         var spec: DestinationSpec
         var retiring = false
         var inFlight: Set<String> = []
-        /// Notifications whose attempt could not be recorded: not retried at once, or a
-        /// broken state database would turn into a request storm.
-        var held: [String: Date] = [:]
+        /// Attempts made but not recorded (the state database refused the write), oldest
+        /// first. They are recorded again before this destination sends anything new, and
+        /// their notifications are not sent again: a broken or full state database must not
+        /// make every notification go out again and again. Only a restart before they are
+        /// recorded sends them again (same webhook-id).
+        var unrecorded: [RecordedAttempt] = []
     }
 
-    /// How long to keep a notification aside after its attempt could not be recorded.
-    static let holdAfterStoreError: TimeInterval = 30
+    /// How often unrecorded attempts are tried again while the state database refuses them.
+    static let recordRetryInterval: Duration = .seconds(2)
+    /// The longest wait between two reads of a queue that could not be read.
+    static let longestQueueRetry: Duration = .seconds(30)
     /// The longest sleep: notifications enqueued by another process (`overdued scan`,
     /// `queue retry`) do not call `wake()`, so the queue is looked at this often anyway.
     static let longestSleep: Duration = .seconds(5)
@@ -64,7 +69,8 @@ final class DestinationWorker: Sendable {
     }
 
     /// Delivers until cancelled, stopped or retired; with a `deadline`, returns as soon as
-    /// nothing is in flight and nothing is due before it.
+    /// nothing is in flight and nothing is due before it, or at the deadline when the state
+    /// database fails (the tally says so).
     func run(until deadline: Date? = nil) async -> DeliveryTally {
         let tally = LockedState(DeliveryTally())
         // A discarding group: the worker runs for the daemon's life, and a plain task group
@@ -76,23 +82,42 @@ final class DestinationWorker: Sendable {
             // delivers this destination), and a retry that comes due meanwhile waits at most
             // one batch.
             var readAhead: [OverdueNotification] = []
+            var queueFailures = 0
             loop: while !Task.isCancelled {
                 if context.isStopping || isRetiring { break }
+                if state.withLock({ !$0.unrecorded.isEmpty }), !(await recordUnrecorded(into: tally)) {
+                    if let deadline, context.now() >= deadline { break }
+                    await wakeSignal.wait(upTo: Self.recordRetryInterval)
+                    continue
+                }
                 let now = context.now()
                 let (spec, inFlight, excluded) = state.withLock { state in
-                    state.held = state.held.filter { $0.value > now }
-                    return (state.spec, state.inFlight.count, state.inFlight.union(state.held.keys))
+                    (state.spec, state.inFlight.count, state.inFlight.union(state.unrecorded.map(\.attempt.notificationID)))
                 }
                 let free = spec.concurrency - inFlight
                 var launched = 0
                 if free > 0 {
                     if readAhead.isEmpty {
-                        do {
+                        do throws(StoreError) {
                             readAhead = try context.outbox.due(destination: name, now: now, limit: max(free, Self.readAhead(spec)),
                                                                excluding: excluded)
+                            if queueFailures > 0 {
+                                context.logger.notice("the queue of \(name) can be read again", metadata: ["destination": "\(name)"])
+                                queueFailures = 0
+                            }
                         } catch {
-                            context.logger.error("cannot read the queue", metadata: ["destination": "\(name)", "error": "\(error)"])
-                            await wakeSignal.wait(upTo: .seconds(1))
+                            queueFailures += 1
+                            // Once, then about every ten minutes: a damaged file does not heal.
+                            if queueFailures == 1 || queueFailures % 20 == 0 {
+                                context.logger.error("cannot read the queue of \(name): \(error)", metadata: ["destination": "\(name)"])
+                            }
+                            // `once`: a queue that cannot be read ends the drain; at once when
+                            // the file is damaged, otherwise (locked, say) at the deadline.
+                            if let deadline, error.kind == .corrupt || context.now() >= deadline {
+                                tally.withLock { $0.queueError = error.description }
+                                break loop
+                            }
+                            await wakeSignal.wait(upTo: min(.seconds(1 << min(queueFailures - 1, 5)), Self.longestQueueRetry))
                             continue
                         }
                     }
@@ -111,15 +136,7 @@ final class DestinationWorker: Sendable {
                             let outcome = await self.deliver(notification, spec: spec, ticket: ticket)
                             self.state.withLock { _ = $0.inFlight.remove(notification.id) }
                             self.context.requestEnded()
-                            tally.withLock { tally in
-                                switch outcome {
-                                case .delivered?: tally.delivered += 1
-                                case .retry?: tally.retried += 1
-                                case .dead?: tally.dead += 1
-                                case nil: break
-                                }
-                                if outcome != nil { tally.attempts += 1 }
-                            }
+                            if let outcome { tally.withLock { $0.count(outcome) } }
                             self.wake()
                         }
                     }
@@ -141,7 +158,34 @@ final class DestinationWorker: Sendable {
             }
             // Leaving: the group waits for the requests in flight.
         }
+        if state.withLock({ !$0.unrecorded.isEmpty }), !(await recordUnrecorded(into: tally)) {
+            let left = state.withLock { $0.unrecorded.count }
+            tally.withLock { $0.unrecorded = left }
+            context.logger.error("\(left) delivery attempt(s) to \(name) could not be recorded in the state database; their notifications stay queued and go again (same webhook-id)",
+                                 metadata: ["destination": "\(name)"])
+        }
         return tally.withLock { $0 }
+    }
+
+    /// Records the attempts the state database refused before, oldest first, and counts them;
+    /// true when none is left.
+    private func recordUnrecorded(into tally: LockedState<DeliveryTally>) async -> Bool {
+        let pending = state.withLock { $0.unrecorded }
+        var recorded = 0
+        for entry in pending {
+            guard case .success = await context.recorder.record(entry.attempt, outcome: entry.outcome, at: entry.at) else { break }
+            recorded += 1
+            tally.withLock { $0.count(entry.outcome) }
+        }
+        let left = state.withLock { state -> Int in
+            state.unrecorded.removeFirst(recorded)
+            return state.unrecorded.count
+        }
+        if recorded > 0, left == 0 {
+            context.logger.notice("recorded \(recorded) delivery attempt(s) that the state database had refused; \(name) sends again",
+                                  metadata: ["destination": "\(name)"])
+        }
+        return left == 0
     }
 
     /// How many due notifications one queue read takes.
@@ -153,11 +197,10 @@ final class DestinationWorker: Sendable {
         .milliseconds(Int64(max(0, end.timeIntervalSince(start)) * 1000))
     }
 
-    private enum Outcome { case delivered, retry, dead }
-
-    /// One attempt: render, POST, decide, record, log. Returns nil when nothing was recorded
-    /// (cancelled by shutdown, or the state database failed): the notification stays due.
-    private func deliver(_ notification: OverdueNotification, spec: DestinationSpec, ticket: Int) async -> Outcome? {
+    /// One attempt: render, POST, decide, record, log. Returns the recorded outcome; nil when
+    /// the attempt was cancelled by shutdown (the notification stays due) or is kept to be
+    /// recorded later (`State.unrecorded`).
+    private func deliver(_ notification: OverdueNotification, spec: DestinationSpec, ticket: Int) async -> DeliveryOutcome? {
         let attempt = notification.attempts + 1
         let sentAt = context.now()
         var logger = context.logger
@@ -176,10 +219,11 @@ final class DestinationWorker: Sendable {
             await limiter.finished(ticket: ticket, at: .now)
             let record = DeliveryAttempt(notificationID: notification.id, attempt: attempt, startedAt: sentAt,
                                          durationMilliseconds: 0, error: error.message)
-            guard await store(record, .dead(reason: error.message), logger: logger) else { return nil }
+            let outcome = DeliveryOutcome.dead(reason: error.message)
+            let recorded = await store(record, outcome, logger: logger)
             logger[metadataKey: "event"] = "dead"
             logger.error("dead: cannot build the payload: \(error.message)")
-            return .dead
+            return recorded ? outcome : nil
         }
 
         let request = WebhookRequest(body: body, notificationID: notification.id, timestamp: sentAt,
@@ -203,32 +247,38 @@ final class DestinationWorker: Sendable {
                                      durationMilliseconds: Int(result.duration.milliseconds), httpStatus: result.httpStatus,
                                      error: decision.verdict == .delivered ? nil : decision.reason,
                                      responseBody: result.responseBody)
-        guard await store(record, decision.outcome, logger: logger) else { return nil }
+        let recorded = await store(record, decision.outcome, logger: logger)
 
+        // What the receiver did is logged whether or not the record could be written yet.
         switch decision.verdict {
         case .delivered:
             logger[metadataKey: "event"] = "delivered"
             logger.info("delivered to \(spec.name) (\(spec.redactedURL)): \(decision.reason)")
-            return .delivered
         case .retry:
             logger[metadataKey: "event"] = "retry"
             logger.warning("not delivered to \(spec.name) (\(spec.redactedURL)): \(decision.reason)")
-            return .retry
         case .dead:
             logger[metadataKey: "event"] = "dead"
             logger.error("given up on \(spec.name) (\(spec.redactedURL)): \(decision.reason)")
-            return .dead
         }
+        return recorded ? decision.outcome : nil
     }
 
+    /// Records the attempt; when the state database refuses it, keeps it to record later (see
+    /// `State.unrecorded`) and returns false.
     private func store(_ attempt: DeliveryAttempt, _ outcome: DeliveryOutcome, logger: Logger) async -> Bool {
-        switch await context.recorder.record(attempt, outcome: outcome, at: context.now()) {
+        let now = context.now()
+        switch await context.recorder.record(attempt, outcome: outcome, at: now) {
         case .success:
             return true
         case .failure(let error):
-            let until = context.now().addingTimeInterval(Self.holdAfterStoreError)
-            state.withLock { $0.held[attempt.notificationID] = until }
-            logger.error("cannot record the delivery attempt; it will be sent again: \(error)")
+            let first = state.withLock { state -> Bool in
+                state.unrecorded.append(RecordedAttempt(attempt: attempt, outcome: outcome, at: now))
+                return state.unrecorded.count == 1
+            }
+            if first {
+                logger.error("cannot record the delivery attempt: \(error); \(name) sends nothing new until it can, and tries again every \(DurationText.format(Self.recordRetryInterval))")
+            }
             return false
         }
     }

@@ -13,13 +13,24 @@ public struct DrainResult: Sendable, Equatable {
     public var dead: Int
     /// HTTP attempts recorded during the drain.
     public var attempts: Int
+    /// Attempts made that the state database refused to record to the end: their
+    /// notifications stay queued and go again (same webhook-id).
+    public var unrecorded: Int
+    /// Why the queue could not be read, when that ended the drain.
+    public var queueError: String?
 
-    public init(delivered: Int, retrying: Int, dead: Int, attempts: Int) {
+    public init(delivered: Int, retrying: Int, dead: Int, attempts: Int, unrecorded: Int = 0, queueError: String? = nil) {
         self.delivered = delivered
         self.retrying = retrying
         self.dead = dead
         self.attempts = attempts
+        self.unrecorded = unrecorded
+        self.queueError = queueError
     }
+
+    /// Whether the state database failed the drain: the queue could not be read, or
+    /// attempts could not be recorded.
+    public var stateDatabaseFailed: Bool { unrecorded > 0 || queueError != nil }
 }
 
 /// What `send-test` reports.
@@ -123,7 +134,8 @@ public final class Notifier: Sendable {
             context.logger.error("cannot count the queue: \(error)")
             queued = 0
         }
-        return DrainResult(delivered: tally.delivered, retrying: queued, dead: tally.dead, attempts: tally.attempts)
+        return DrainResult(delivered: tally.delivered, retrying: queued, dead: tally.dead, attempts: tally.attempts,
+                           unrecorded: tally.unrecorded, queueError: tally.queueError)
     }
 
     /// Stops taking work, lets requests in flight finish for up to `grace`, then cancels

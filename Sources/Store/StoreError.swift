@@ -7,6 +7,9 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
         case busy
         /// The schema lacks a table or column overdued needs.
         case schema
+        /// The file is damaged (SQLite: "database disk image is malformed"); it does not heal
+        /// by waiting.
+        case corrupt
         case other
     }
 

@@ -375,6 +375,8 @@ extension StoreError {
                 return StoreError(.busy, path: path, message: "could not \(action): the database is locked (\(detail))")
             case .SQLITE_CANTOPEN, .SQLITE_NOTADB, .SQLITE_PERM, .SQLITE_AUTH:
                 return StoreError(.cannotOpen, path: path, message: "could not \(action): \(detail)")
+            case .SQLITE_CORRUPT:
+                return StoreError(.corrupt, path: path, message: "could not \(action): \(detail): the file is damaged; restore it from a backup, or rescue what it holds with `sqlite3 \(path) .recover`")
             default:
                 return StoreError(.other, path: path, message: "could not \(action): \(detail)")
             }

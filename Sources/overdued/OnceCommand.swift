@@ -51,5 +51,12 @@ struct OnceCommand: AsyncParsableCommand {
         let result = await notifier.drain(until: Date().addingTimeInterval(wait.seconds))
         await notifier.shutdown(grace: .seconds(5))
         print("\(report.matches.count) matches, \(report.enqueuedCount) enqueued; \(result.delivered) delivered, \(result.dead) dead, \(result.retrying) still queued (\(result.attempts) attempts)")
+        if let queueError = result.queueError {
+            printError("the queue could not be read: \(queueError)")
+        }
+        if result.unrecorded > 0 {
+            printError("\(result.unrecorded) delivery attempt(s) could not be recorded in \(config.store.stateDatabase); those notifications stay queued and go again (same webhook-id)")
+        }
+        if result.stateDatabaseFailed { throw ExitCode(1) }
     }
 }

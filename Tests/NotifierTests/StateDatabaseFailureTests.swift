@@ -1,0 +1,134 @@
+import Foundation
+import GRDB
+@testable import Notifier
+import OverduedConfig
+import Store
+import Testing
+
+/// Delivery while the state database fails: an attempt that cannot be recorded is not sent
+/// again, and a queue that cannot be read ends `once`'s drain instead of hanging it.
+@Suite(.serialized) struct StateDatabaseFailureTests {
+    /// An outbox on a fresh state file that gives up on a lock after 100 ms, and the file.
+    func outbox() throws -> (Outbox, String) {
+        let path = try Fixtures.temporaryDirectory().appendingPathComponent("state.sqlite").path
+        return (Outbox(database: try StateDatabase(path: path, busyTimeout: .milliseconds(100))), path)
+    }
+
+    /// Another process's write transaction on `path`, held until `release()`: readers go on
+    /// (WAL), writers wait and give up.
+    final class WriteLock: Sendable {
+        private let queue: DatabaseQueue
+
+        init(_ path: String) throws {
+            var configuration = Configuration()
+            configuration.allowsUnsafeTransactions = true // the point: a transaction left open
+            queue = try DatabaseQueue(path: path, configuration: configuration)
+            try queue.writeWithoutTransaction { try $0.execute(sql: "BEGIN IMMEDIATE") }
+        }
+
+        func release() throws {
+            try queue.writeWithoutTransaction { try $0.execute(sql: "COMMIT") }
+        }
+    }
+
+    func waitUntil(seconds: Double, _ condition: () throws -> Bool) async throws -> Bool {
+        let end = Date().addingTimeInterval(seconds)
+        while Date() < end {
+            if try condition() { return true }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return try condition()
+    }
+
+    @Test func anAttemptTheDatabaseRefusesIsRecordedLaterAndNotSentAgain() async throws {
+        let server = ScriptedServer([], otherwise: .status(200))
+        try await server.start()
+        defer { Task { await server.stop() } }
+        let (outbox, path) = try outbox()
+        let destination = try Fixtures.destination(url: server.url)
+        let ids = try Fixtures.enqueue(outbox, destination: destination.name, count: 3)
+        let (logger, logs) = Fixtures.capturingLogger()
+        let notifier = Notifier(outbox: outbox, destinations: [destination], userAgentVersion: "9", logger: logger)
+        let lock = try WriteLock(path)
+        let running = Task { await notifier.run() }
+
+        #expect(try await waitUntil(seconds: 5) { server.requests.count >= 1 })
+        // The first attempt could not be recorded: the destination sends nothing new, and
+        // the first notification does not go again, for as long as the database refuses.
+        try await Task.sleep(for: .seconds(3))
+        #expect(server.requests.count == 1)
+        #expect(logs.all.contains { $0.level == .error && $0.message.contains("cannot record the delivery attempt") })
+
+        try lock.release()
+        #expect(try await waitUntil(seconds: 10) { try outbox.counts().delivered == 3 })
+        await notifier.shutdown(grace: .milliseconds(100))
+        running.cancel()
+        await running.value
+
+        let sent = server.requests.compactMap { $0.header("webhook-id") }
+        #expect(sent.count == 3)
+        #expect(Set(sent) == Set(ids))
+        for id in ids {
+            #expect(try outbox.attempts(notificationID: id).count == 1)
+        }
+        #expect(logs.all.contains { $0.message.contains("recorded 1 delivery attempt(s) that the state database had refused") })
+    }
+
+    @Test func onceReportsAttemptsItCouldNotRecordAndTheyStayQueued() async throws {
+        let server = ScriptedServer([], otherwise: .status(200))
+        try await server.start()
+        defer { Task { await server.stop() } }
+        let (outbox, path) = try outbox()
+        let destination = try Fixtures.destination(url: server.url)
+        let ids = try Fixtures.enqueue(outbox, destination: destination.name, count: 2)
+        let notifier = Notifier(outbox: outbox, destinations: [destination], userAgentVersion: "9", logger: Fixtures.capturingLogger().0)
+        let lock = try WriteLock(path)
+        let result = await notifier.drain(until: Date().addingTimeInterval(1))
+        await notifier.shutdown(grace: .milliseconds(100))
+        try lock.release()
+
+        #expect(result.unrecorded == 1)
+        #expect(result.delivered == 0)
+        #expect(result.stateDatabaseFailed)
+        #expect(server.requests.count == 1)
+        // Still queued, unattempted as far as the database knows: it goes again, same id.
+        for id in ids {
+            #expect(try outbox.notification(id: id)?.status == .pending)
+        }
+    }
+
+    @Test func aDamagedQueueEndsTheDrainAtOnceWithTheReason() async throws {
+        let (outbox, path) = try outbox()
+        try Fixtures.enqueue(outbox, destination: "hook", count: 200)
+        // Overwrite the pages of the index that orders the due notifications.
+        let (root, pageSize) = try await DatabaseQueue(path: path).writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)")
+            return (try Int.fetchOne(db, sql: "SELECT rootpage FROM sqlite_master WHERE name = 'notification_due'") ?? 0,
+                    try Int.fetchOne(db, sql: "PRAGMA page_size") ?? 4096)
+        }
+        #expect(root > 1)
+        let file = try #require(FileHandle(forUpdatingAtPath: path))
+        try file.seek(toOffset: UInt64((root - 1) * pageSize))
+        try file.write(contentsOf: Data(repeating: 0xA5, count: pageSize))
+        try file.close()
+
+        let damaged = Outbox(database: try StateDatabase(path: path, busyTimeout: .milliseconds(100)))
+        let destination = try Fixtures.destination(name: "hook", url: "http://127.0.0.1:9/never")
+        let notifier = Notifier(outbox: damaged, destinations: [destination], userAgentVersion: "9", logger: Fixtures.capturingLogger().0)
+        let started = Date()
+        let drain = Task { await notifier.drain(until: Date().addingTimeInterval(60)) }
+        let watchdog = Task {
+            try await Task.sleep(for: .seconds(20))
+            drain.cancel()
+        }
+        let result = await drain.value
+        watchdog.cancel()
+        await notifier.shutdown(grace: .zero)
+
+        #expect(Date().timeIntervalSince(started) < 10, "the drain waited for its 60 s deadline on a damaged queue")
+        let reason = try #require(result.queueError)
+        #expect(reason.contains(path))
+        #expect(reason.contains(".recover"))
+        #expect(result.stateDatabaseFailed)
+    }
+}
