@@ -139,6 +139,7 @@ let package = Package(
         ], swiftSettings: strict),
         .testTarget(name: "NotifierTests", dependencies: [
             "Notifier", "OverduedConfig", "Store",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),

@@ -86,8 +86,9 @@ final class WebhookTransport: Sendable {
         }
     }
 
-    /// Names the failure without the URL: client errors can quote it, and its path or query
-    /// may hold a token.
+    /// Names the failure without the URL (client errors can quote it, and its path or query
+    /// may hold a token) and without header values (the client's own description of a header
+    /// it refuses quotes the value).
     static func failure(_ error: any Error, timeout: Duration, destination: DestinationSpec) -> TransportFailure {
         if let clientError = error as? HTTPClientError {
             switch clientError {
@@ -100,20 +101,31 @@ final class WebhookTransport: Sendable {
             case .remoteConnectionClosed:
                 return TransportFailure(.connection, "the connection was closed before a response")
             case .invalidURL, .emptyHost, .emptyScheme:
-                return TransportFailure(.invalidRequest, "the URL of \(destination.redactedURL) cannot be used: \(clientError)")
+                return TransportFailure(.invalidRequest, "the URL of \(destination.redactedURL) cannot be used: \(clientError.shortDescription)")
             default:
-                return TransportFailure(.connection, "HTTP error: \(redact(String(describing: clientError), url: destination.url.value))")
+                // The header cases carry the header's text, so they are told by their short
+                // description, which never holds it.
+                if clientError.shortDescription.hasPrefix("Invalid header field") {
+                    return TransportFailure(.invalidRequest, "a header of \(destination.name) cannot be sent (\(clientError.shortDescription.lowercased())): it holds characters HTTP does not allow")
+                }
+                return TransportFailure(.connection, "HTTP error: \(clientError.shortDescription.lowercased())")
             }
         }
         if let connectionError = error as? NIOConnectionError {
-            let causes = connectionError.connectionErrors.map { redact(String(describing: $0.error), url: destination.url.value) }
+            let causes = connectionError.connectionErrors.map { describe($0.error, destination: destination) }
             let cause = causes.first ?? connectionError.dnsAAAAError.map { "\($0)" } ?? connectionError.dnsAError.map { "\($0)" } ?? "no address"
             return TransportFailure(.connection, "cannot connect to \(destination.redactedURL): \(cause)")
         }
         if error is IOError || error is ChannelError {
-            return TransportFailure(.connection, "connection error: \(redact(String(describing: error), url: destination.url.value))")
+            return TransportFailure(.connection, "connection error: \(describe(error, destination: destination))")
         }
         return TransportFailure(.connection, "\(kind(of: error)): \(redact(String(describing: error), url: destination.url.value))")
+    }
+
+    /// A socket error in the system's words ("Connection refused"), anything else redacted.
+    static func describe(_ error: any Error, destination: DestinationSpec) -> String {
+        if let error = error as? IOError { return String(cString: strerror(error.errnoCode)) }
+        return redact(String(describing: error), url: destination.url.value)
     }
 
     static func kind(of error: any Error) -> String {

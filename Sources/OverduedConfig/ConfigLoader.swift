@@ -397,8 +397,15 @@ public struct ConfigLoader: Sendable {
                 reader.report(headerPath, "expected a string or {\"file\": \"path\"}, found \(other.kind)")
             }
         }
-        for header in headers where header.value.value.contains(where: { $0 == "\r" || $0 == "\n" }) {
-            reader.report("\(path).\(header.name)", "the value holds a line break, which HTTP headers cannot carry")
+        for header in headers {
+            // By scalar: "\r\n" is one Character, equal to neither "\r" nor "\n". HTTP allows
+            // tab, space and visible characters (RFC 9110 field-value); the value itself is
+            // never quoted, it may be a secret.
+            guard let bad = header.value.value.unicodeScalars.first(where: { ($0.value < 0x20 && $0 != "\t") || $0.value == 0x7F }) else {
+                continue
+            }
+            let what = bad == "\r" || bad == "\n" ? "a line break" : "a control character (U+\(String(format: "%04X", bad.value)))"
+            reader.report("\(path).\(header.name)", "the value holds \(what), which HTTP headers cannot carry")
         }
         return headers
     }

@@ -172,6 +172,9 @@ import Testing
         let refusedAttempts = try outbox.attempts(notificationID: refusedID)
         #expect(refusedAttempts.count == 2)
         #expect(refusedAttempts.allSatisfy { $0.error?.contains("connect") == true }, "\(refusedAttempts.map(\.error))")
+        // In the system's words, not NIO's "connection reset (error set): Connection refused) (errno: 111)".
+        #expect(refusedAttempts.allSatisfy { $0.error?.contains("error: Connection refused;") == true && $0.error?.contains("errno") == false },
+                "\(refusedAttempts.map { $0.error ?? "" })")
         #expect(!refusedAttempts.contains { $0.error?.contains("secret-token") == true })
         await slow.stop()
     }

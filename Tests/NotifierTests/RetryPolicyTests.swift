@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Foundation
 @testable import Notifier
 import OverduedConfig
@@ -138,5 +139,17 @@ import Testing
         for (a, b) in zip(starts, starts.dropFirst()) {
             #expect(b - a >= .milliseconds(50))
         }
+    }
+}
+
+/// How transport errors are told in records and logs.
+struct TransportFailureTests {
+    @Test func aHeaderTheClientRefusesIsNamedWithoutItsValueAndNotRetried() throws {
+        let destination = try Fixtures.destination(url: "http://127.0.0.1:9/hooks/secret-token?key=abc")
+        let failure = WebhookTransport.failure(HTTPClientError.invalidHeaderFieldValues(["Bearer SECRETCTRL\u{01}x"]),
+                                               timeout: .seconds(1), destination: destination)
+        #expect(failure.kind == .invalidRequest)
+        #expect(!failure.message.contains("SECRETCTRL"), "\(failure.message)")
+        #expect(failure.message.contains("header"), "\(failure.message)")
     }
 }

@@ -20,6 +20,7 @@ struct ConfigFixture {
         try directory.write("templates/chat.mustache", "{{ticket_id}} is overdue")
         try directory.write("bad-secret", "not-a-standard-webhooks-secret\n")
         try directory.write("two-lines", "first\nsecond\n")
+        try directory.write("control-character", "Bearer t0k\u{01}en\n")
         try FileManager.default.createDirectory(atPath: directory.url("state"), withIntermediateDirectories: true)
     }
 

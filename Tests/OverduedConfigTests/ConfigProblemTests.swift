@@ -142,6 +142,16 @@ struct BrokenConfig: Sendable, CustomTestStringConvertible {
         BrokenConfig(label: "header value with a line break",
                      json: ConfigFixture.hook(#"{"url": "https://a.example.com/", "headers": {"X-Token": {"file": "two-lines"}}}"#),
                      path: "destinations.hook.headers.X-Token", phrase: "holds a line break"),
+        // "\r\n" is one Swift Character, equal to neither "\r" nor "\n": it once passed.
+        BrokenConfig(label: "inline header value with CR LF",
+                     json: ConfigFixture.hook(#"{"url": "https://a.example.com/", "headers": {"X-Team": "a\r\nb"}}"#),
+                     path: "destinations.hook.headers.X-Team", phrase: "holds a line break"),
+        BrokenConfig(label: "header value from a file with a control character",
+                     json: ConfigFixture.hook(#"{"url": "https://a.example.com/", "headers": {"Authorization": {"file": "control-character"}}}"#),
+                     path: "destinations.hook.headers.Authorization", phrase: "holds a control character (U+0001)"),
+        BrokenConfig(label: "inline header value with DEL",
+                     json: ConfigFixture.hook(#"{"url": "https://a.example.com/", "headers": {"X-Team": "a\u007Fb"}}"#),
+                     path: "destinations.hook.headers.X-Team", phrase: "holds a control character (U+007F)"),
         BrokenConfig(label: "invalid header name",
                      json: ConfigFixture.hook(#"{"url": "https://a.example.com/", "headers": {"X Token": "v"}}"#),
                      path: "destinations.hook.headers.X Token", phrase: "is not a valid HTTP header name"),
@@ -201,6 +211,15 @@ struct ConfigProblemTests {
         #expect(problems.count == 1, "\(problems)")
         let problem = try #require(problems.first { $0.path == broken.path }, "no problem at \(broken.path): \(problems)")
         #expect(problem.message.contains(broken.phrase), "\(problem.message)")
+    }
+
+    @Test func aRefusedHeaderValueIsNeverQuoted() throws {
+        let fixture = try ConfigFixture()
+        let problems = fixture.problems(ConfigFixture.hook(#"{"url": "https://a.example.com/", "headers": {"Authorization": {"file": "control-character"}, "X-Team": "s3cr3t\r\nvalue"}}"#))
+        #expect(problems.count == 2, "\(problems)")
+        for problem in problems {
+            #expect(!problem.message.contains("t0k") && !problem.message.contains("s3cr3t"), "\(problem.message)")
+        }
     }
 
     @Test func casesAreDistinct() {
