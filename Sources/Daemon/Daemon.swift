@@ -111,6 +111,7 @@ public final class Daemon: Sendable {
         notify.ready(status: state.withLock { $0.status.text })
         startWatchdogPings()
         let delivery = Task { await notifier.run() }
+        let statusRefresh = Task { await refreshQueueStatus() }
         loop.start()
         await withCheckedContinuation { continuation in
             let stopNow = stopSignal.withLock { waiting -> Bool in
@@ -119,6 +120,7 @@ public final class Daemon: Sendable {
             }
             if stopNow { resumeStop() }
         }
+        statusRefresh.cancel()
         notify.stopping(status: "stopping")
         logger.notice("stopping: no new ticks; in-flight deliveries get up to 5s, the rest stays queued", metadata: ["event": "stop"])
         loop.stop()
@@ -126,6 +128,27 @@ public final class Daemon: Sendable {
         delivery.cancel()
         await delivery.value
         logger.notice("stopped", metadata: ["event": "stop"])
+    }
+
+    /// How often `STATUS=`'s queue counts are brought up to date between ticks.
+    static let statusRefreshInterval: Duration = .seconds(5)
+
+    /// Keeps `STATUS=`'s queue and dead counts true between ticks (the next tick may be five
+    /// minutes away): every few seconds, if the notifier recorded attempts since, counts the
+    /// queue again (two small index reads) and sends the line.
+    private func refreshQueueStatus() async {
+        var seen = notifier.recordedAttempts
+        while (try? await Task.sleep(for: Self.statusRefreshInterval)) != nil {
+            let recorded = notifier.recordedAttempts
+            guard recorded != seen, let backlog = try? outbox.backlog() else { continue }
+            seen = recorded
+            let text = state.withLock { running -> String in
+                running.status.queueDepth = backlog.depth
+                running.status.dead = backlog.dead
+                return running.status.text
+            }
+            notify.status(text)
+        }
     }
 
     // MARK: signals

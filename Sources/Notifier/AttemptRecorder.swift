@@ -24,11 +24,15 @@ final class AttemptRecorder: Sendable {
     private struct State {
         var waiting: [Waiting] = []
         var writing = false
+        var committed = 0
     }
 
     init(outbox: Outbox) {
         self.outbox = outbox
     }
+
+    /// Attempts committed so far: when it moves, the queue has changed.
+    var committed: Int { state.withLock { $0.committed } }
 
     /// Returns once the attempt is committed (with every other attempt of its batch), or
     /// with the error that made the batch's transaction fail.
@@ -56,6 +60,7 @@ final class AttemptRecorder: Sendable {
             let result: Result<Void, StoreError>
             do {
                 try outbox.record(batch.map(\.entry))
+                state.withLock { $0.committed += batch.count }
                 result = .success(())
             } catch {
                 result = .failure(error)

@@ -88,6 +88,9 @@ public final class Notifier: Sendable {
 
     public var destinations: [DestinationSpec] { state.withLock { $0.destinations } }
 
+    /// Delivery attempts recorded since start: when it moves, the queue has changed.
+    public var recordedAttempts: Int { context.recorder.committed }
+
     /// Delivers continuously until the task is cancelled or `shutdown` is called. Call once.
     public func run() async {
         // Discarding: a worker that ends (its destination was removed by a reload) is freed

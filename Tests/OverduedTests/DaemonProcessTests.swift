@@ -125,6 +125,32 @@ final class DaemonChild {
         #expect(!log.contains("secret-token"), "no URL path in any log line")
     }
 
+    @Test func statusCountsTheQueueBetweenTicks() async throws {
+        let folder = try TemporaryDirectory()
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: ScanCommandTests.rows)
+        let received = Received()
+        let sink = try WebhookSink(host: "127.0.0.1", port: 0) { received.add($0.webhookID) }
+        let port = try await sink.start()
+        defer { Task { await sink.stop() } }
+        // One tick an hour: every STATUS= after the first one comes from between ticks. The
+        // eight deliveries take over two seconds, so the tick's own line shows them queued.
+        let json = configJSON(interval: "1h", destinationURL: "http://127.0.0.1:\(port)/hooks/t")
+            .replacingOccurrences(of: #""min_interval": "0ms""#, with: #""min_interval": "300ms""#)
+        let config = try folder.write("config.json", json)
+        let listener = try NotifyListener(path: folder.url("notify.sock"))
+        let daemon = try DaemonChild(config: config, environment: ["NOTIFY_SOCKET": listener.path])
+        var seen: [String] = []
+
+        let tick = listener.waitFor(timeout: 20, seen: &seen) { $0.hasPrefix("STATUS=last tick") }
+        #expect(tick?.contains("8 enqueued") == true, "got \(seen)")
+        #expect(tick?.contains("queue 0,") == false, "got \(seen)")
+        let drained = listener.waitFor(timeout: 20, seen: &seen) { $0.hasPrefix("STATUS=last tick") && $0.contains("queue 0, dead 0") }
+        #expect(drained != nil, "STATUS= still counts the delivered notifications as queued: \(seen)")
+        #expect(Set(received.all).count == 8)
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit(timeout: 10) == 0)
+    }
+
     @Test func aSignalBeforeTheHandlersExistDoesNotKillIt() throws {
         let folder = try TemporaryDirectory()
         try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: [])
