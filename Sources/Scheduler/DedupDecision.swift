@@ -28,6 +28,9 @@ public enum DedupDecision: Sendable, Equatable {
         case changed(ChangeField)
         case newScheduledDate
         case periodPassed(every: Duration)
+        /// The last notification is dated later than now: the clock was set back (or a scan
+        /// ran with a `--now` ahead). Waiting for that date could take as long as the error.
+        case lastNotifiedInTheFuture(Date)
     }
 
     public enum Suppress: Sendable, Equatable {
@@ -51,6 +54,8 @@ public enum DedupDecision: Sendable, Equatable {
             "new scheduled_date since the last notification"
         case .notify(.periodPassed(let every)):
             "repeat.every (\(DurationText.format(every))) has passed"
+        case .notify(.lastNotifiedInTheFuture(let last)):
+            "the last notification is dated \(CivilDate.iso8601(last)), later than now: the clock was set back"
         case .suppress(.alreadyForScheduledDate(let date)):
             "already notified for scheduled_date \(date) (once_per_scheduled_date)"
         case .suppress(.withinPeriod(let elapsed, let every, let last)):
@@ -83,11 +88,15 @@ public enum DedupDecision: Sendable, Equatable {
             return .notify(.newScheduledDate)
         }
         let elapsed = now.timeIntervalSince(previous.lastNotifiedAt)
+        if elapsed < -futureTolerance { return .notify(.lastNotifiedInTheFuture(previous.lastNotifiedAt)) }
         if elapsed < policy.every.seconds {
             return .suppress(.withinPeriod(elapsed: elapsed, every: policy.every, lastNotifiedAt: previous.lastNotifiedAt))
         }
         return .notify(.periodPassed(every: policy.every))
     }
+
+    /// How far past now a last notification may be dated before it counts as a clock set back.
+    static let futureTolerance: TimeInterval = 300
 
     /// The state to remember after notifying.
     public static func record(rule: String, ticket: some DedupSubject, at now: Date) -> DedupRecord {

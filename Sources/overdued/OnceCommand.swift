@@ -29,6 +29,7 @@ struct OnceCommand: AsyncParsableCommand {
             printError("--max-wait: \(error.message)")
             throw ExitCode(1)
         }
+        let instant = try Instant.toEnqueueAt(now)
         let config = try loadConfig(options)
         LogSetup.bootstrap(config.log, forceStderr: true)
         let logger = Logger(label: "overdued")
@@ -36,7 +37,7 @@ struct OnceCommand: AsyncParsableCommand {
         let engine = RulesEngine(rules: config.rules, timeZone: config.store.timeZone)
         let report: ScanReport
         do {
-            report = try engine.scan(tickets: stores.tickets, outbox: stores.outbox, now: now?.date ?? Date())
+            report = try engine.scan(tickets: stores.tickets, outbox: stores.outbox, now: instant)
             try stores.outbox.enqueue(report.notifications, dedup: report.dedupRecords)
         } catch {
             printError(error.description)

@@ -24,9 +24,9 @@ struct ScanCommand: ParsableCommand {
     var now: Instant?
 
     func run() throws {
+        let instant = dryRun ? now?.date ?? Date() : try Instant.toEnqueueAt(now)
         let config = try loadConfig(options)
         let stores = try OpenStores(config)
-        let instant = now?.date ?? Date()
         let engine = RulesEngine(rules: config.rules, timeZone: config.store.timeZone)
         let report: ScanReport
         do {

@@ -95,4 +95,21 @@ import TestSupport
         #expect(suppressed.allSatisfy { $0.hasPrefix("suppressed  old-rule  ") && $0.hasSuffix(")") && $0.contains("repeat.every") },
                 "\(again.stdout)")
     }
+
+    /// Enqueueing at a `--now` ahead of the clock would date the notifications and dedup
+    /// records then, holding back the real ones: refused; looking ahead with --dry-run is fine.
+    @Test func aFutureNowIsForLookingAheadOnly() throws {
+        let folder = try TemporaryDirectory()
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: Self.rows)
+        let config = try folder.write("config.json", configJSON())
+        let ahead = ISO8601DateFormatter().string(from: Date().addingTimeInterval(86_400 * 365))
+        for command in [["scan"], ["once", "--max-wait", "1s"]] {
+            let result = try runOverdued(command + ["--config", config, "--now", ahead])
+            #expect(result.status == 1, "\(command): \(result.stderr)")
+            #expect(result.stderr.contains("is later than this machine's clock"), "\(command): \(result.stderr)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: folder.url("state.sqlite")), "nothing was enqueued")
+        let look = try runOverdued(["scan", "--config", config, "--dry-run", "--now", ahead])
+        #expect(look.status == 0, "\(look.stderr)")
+    }
 }

@@ -45,6 +45,19 @@ struct DedupDecisionTests {
         #expect(aDayLater.reason.contains("repeat.every"))
     }
 
+    @Test func aLastNotificationDatedInTheFutureMeansTheClockWasSetBack() {
+        let ticket = Self.ticket()
+        // Recorded a year ahead (a clock set back since, or a scan with a --now ahead):
+        // waiting for that date would hold the ticket back for a year.
+        let ahead = DedupDecision.record(rule: "old-rule", ticket: ticket, at: at(hours: 24 * 365))
+        let decision = DedupDecision.decide(policy: RepeatSpec(), ticket: ticket, previous: ahead, now: t0)
+        #expect(decision == .notify(.lastNotifiedInTheFuture(at(hours: 24 * 365))))
+        #expect(decision.reason.contains("clock was set back"), "\(decision.reason)")
+        // A few minutes ahead is clock jitter: still within the period.
+        let jitter = DedupDecision.record(rule: "old-rule", ticket: ticket, at: t0.addingTimeInterval(120))
+        #expect(!DedupDecision.decide(policy: RepeatSpec(), ticket: ticket, previous: jitter, now: t0).shouldNotify)
+    }
+
     @Test func threeDaysOfFiveMinuteTicksNotifyOncePerDay() {
         // A tick every 5 minutes for three days; the decision's own record is kept after each
         // notification, as a committing scan does.

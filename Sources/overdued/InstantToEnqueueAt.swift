@@ -1,0 +1,20 @@
+import ArgumentParser
+import Foundation
+import Store
+
+extension Instant {
+    /// How far past this machine's clock `--now` may be when the command enqueues.
+    static let enqueueTolerance: TimeInterval = 300
+
+    /// The instant a command that enqueues evaluates at: `--now` if given, else the clock.
+    /// A `--now` in the future is refused (exit 1): the notifications and dedup records would
+    /// be dated then, holding back the real ones of those tickets until that time.
+    static func toEnqueueAt(_ instant: Instant?, clock: Date = Date()) throws -> Date {
+        guard let instant else { return clock }
+        guard instant.date.timeIntervalSince(clock) <= enqueueTolerance else {
+            printError("--now \(CivilDate.iso8601(instant.date)) is later than this machine's clock (\(CivilDate.iso8601(clock))): what this command enqueues would be dated then, and hold back real notifications of those tickets until that time. Look ahead with `overdued scan --dry-run --now ...` instead.")
+            throw ExitCode(1)
+        }
+        return instant.date
+    }
+}
