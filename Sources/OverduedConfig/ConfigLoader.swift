@@ -45,6 +45,9 @@ public struct ConfigLoader: Sendable {
             throw ConfigError(file: path, problems: [ConfigProblem(path: "", message: "is not valid JSON: \(Self.jsonReason(data))")])
         }
         var reader = ConfigReader()
+        for duplicate in DuplicateKeys.find(in: data) {
+            reader.report(duplicate.path, "is written twice (again on line \(duplicate.line)); JSON keeps only one of the two, so remove the one you do not mean")
+        }
         let folder = (path as NSString).deletingLastPathComponent
         let config = parse(root, reader: &reader, path: path, folder: folder)
         guard reader.problems.isEmpty, let config else {
