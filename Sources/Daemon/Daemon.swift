@@ -162,7 +162,8 @@ public final class Daemon: Sendable {
                 switch number {
                 case SIGHUP: reload()
                 case SIGUSR1:
-                    logger.info("SIGUSR1: checking now", metadata: ["event": "tick"])
+                    // Not an event of its own: the tick it starts logs event=tick.
+                    logger.info("SIGUSR1: checking now")
                     tickLoop.withLock { $0 }?.tickNow()
                 default: requestStop()
                 }

@@ -92,7 +92,7 @@ public enum ScheduledDate: Sendable, Equatable {
                     guard let hours = number(2) else { return nil }
                     _ = expect(58)
                     let minutes = number(2) ?? 0
-                    guard hours <= 18, minutes < 60 else { return nil }
+                    guard minutes < 60, hours * 60 + minutes <= 18 * 60 else { return nil }
                     offset = sign * (hours * 3600 + minutes * 60)
                 }
             }
