@@ -34,7 +34,7 @@ public final class TicketsDatabase: Sendable {
         }
         do {
             queue = try DatabaseQueue(path: path, configuration: configuration)
-            schema = try queue.read { db in try Self.inspect(db) }
+            schema = try queue.read { db in try Self.inspect(db, path: path) }
         } catch let error as StoreError {
             throw error
         } catch {
@@ -42,14 +42,33 @@ public final class TicketsDatabase: Sendable {
         }
     }
 
-    private static func inspect(_ db: Database) throws -> TicketSchema {
-        for table in ["tickets", "machines", "users"] where try !db.tableExists(table) {
-            throw StoreError(.schema, path: db.configuration.label ?? "", message: "has no \(table) table; is this the maintenance app's database?")
+    /// Every column overdued reads, by table: those of `selectSQL` (the candidate and whole-row
+    /// query; the narrowing's index reads use three of them) and of `joinedNames`. A database
+    /// that lacks one is refused when it is opened, each missing one named, rather than found
+    /// out by every tick ("no such column"). The columns the app added later (`TicketSchema`:
+    /// deleted_at, is_machine_down, assignee_name) are optional: read when present.
+    static let readColumns: KeyValuePairs<String, [String]> = [
+        "tickets": ["id", "ticket_id", "title", "description", "machine_id", "status", "priority", "reported_by",
+                    "assigned_to", "created_at", "scheduled_date"],
+        "machines": ["id", "machine_type", "model", "location"],
+        "users": ["id", "full_name"],
+    ]
+
+    private static func inspect(_ db: Database, path: String) throws -> TicketSchema {
+        let tables = try readColumns.map(\.key).filter { try !db.tableExists($0) }
+        guard tables.isEmpty else {
+            let names = tables.count == 1 ? tables[0] : tables.dropLast().joined(separator: ", ") + " or " + tables[tables.count - 1]
+            throw StoreError(.schema, path: path, message: "has no \(names) table; is this the maintenance app's database?")
         }
-        let columns = Set(try db.columns(in: "tickets").map { $0.name.lowercased() })
-        for required in ["id", "ticket_id", "status", "scheduled_date", "assigned_to", "machine_id", "reported_by"]
-        where !columns.contains(required) {
-            throw StoreError(.schema, path: "", message: "the tickets table has no \(required) column")
+        var columns: Set<String> = []
+        var missing: [String] = []
+        for (table, read) in readColumns {
+            let present = Set(try db.columns(in: table).map { $0.name.lowercased() })
+            if table == "tickets" { columns = present }
+            missing += read.filter { !present.contains($0) }.map { "\(table).\($0)" }
+        }
+        guard missing.isEmpty else {
+            throw StoreError(.schema, path: path, message: "lacks \(missing.count == 1 ? "a column" : "columns") overdued reads: \(missing.joined(separator: ", "))")
         }
         let indexed = try indexedColumns(db)
         return TicketSchema(hasDeletedAt: columns.contains("deleted_at"),

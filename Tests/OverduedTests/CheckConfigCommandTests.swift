@@ -66,6 +66,23 @@ import TestSupport
         #expect(result.stdout.contains("http://127.0.0.1:9"))
     }
 
+    /// A tickets database without a column that overdued's queries read is invalid, each
+    /// missing column named with the file, rather than found out by every tick ("no such
+    /// column: t.priority").
+    @Test func aTicketsDatabaseWithoutAColumnThatIsReadIsInvalid() throws {
+        let folder = try TemporaryDirectory()
+        let tickets = folder.url("tickets.sqlite")
+        try makeTicketsDatabase(at: tickets, rows: [TicketRow(id: 1, ticketID: "IGP-2026-0001", scheduledDate: "2026-11-20 08:00:00")])
+        try sqlite3(tickets, "ALTER TABLE tickets DROP COLUMN priority; ALTER TABLE machines DROP COLUMN location; ALTER TABLE users DROP COLUMN full_name;")
+        let config = try folder.write("config.json", Self.valid)
+        let result = try runOverdued(["check-config", "--config", config])
+        #expect(result.status == 1, "stdout: \(result.stdout)")
+        let line = result.stderr.split(separator: "\n").first { $0.hasPrefix("  - store.tickets_database: ") }
+        for column in ["tickets.priority", "machines.location", "users.full_name", tickets] {
+            #expect(line?.contains(column) == true, "stderr: \(result.stderr)")
+        }
+    }
+
     @Test(arguments: [
         ("{\"text\": \"{{#title}}\"}", "cannot be parsed"),
         ("Ticket {{ticket_id}} is late", "JSON"),

@@ -98,7 +98,11 @@ func makeTicketsDatabase(at path: String, rows: [TicketRow]) throws {
                     \(row.assignedTo.map(String.init) ?? "NULL"), \(quoted(row.scheduledDate)), \(quoted(row.deletedAt)))
             """)
     }
-    let sql = statements.joined(separator: ";\n") + ";\n"
+    try sqlite3(path, statements.joined(separator: ";\n") + ";\n")
+}
+
+/// Runs SQL on a database with the `sqlite3` shell, as an operator or the app would.
+func sqlite3(_ path: String, _ sql: String) throws {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
     process.arguments = [path]
@@ -108,7 +112,7 @@ func makeTicketsDatabase(at path: String, rows: [TicketRow]) throws {
     input.fileHandleForWriting.write(Data(sql.utf8))
     try input.fileHandleForWriting.close()
     process.waitUntilExit()
-    #expect(process.terminationStatus == 0, "sqlite3 could not build the test database")
+    #expect(process.terminationStatus == 0, "sqlite3 could not run: \(sql)")
 }
 
 /// A config JSON for a tickets database and one destination.
