@@ -56,10 +56,7 @@ public final class TicketsDatabase: Sendable {
 
     private static func inspect(_ db: Database, path: String) throws -> TicketSchema {
         let tables = try readColumns.map(\.key).filter { try !db.tableExists($0) }
-        guard tables.isEmpty else {
-            let names = tables.count == 1 ? tables[0] : tables.dropLast().joined(separator: ", ") + " or " + tables[tables.count - 1]
-            throw StoreError(.schema, path: path, message: "has no \(names) table; is this the maintenance app's database?")
-        }
+        guard tables.isEmpty else { throw try missing(tables: tables, db, path: path) }
         var columns: Set<String> = []
         var missing: [String] = []
         for (table, read) in readColumns {
@@ -76,6 +73,20 @@ public final class TicketsDatabase: Sendable {
                             hasAssigneeName: columns.contains("assignee_name"),
                             hasStatusIndex: indexed.contains("status"),
                             hasScheduledDateIndex: indexed.contains("scheduled_date"))
+    }
+
+    /// Why the app's tables are not there, saying what the file holds instead: nothing at
+    /// all (a zero-byte file: an export not written yet, a failed copy), or a view by that name.
+    private static func missing(tables: [String], _ db: Database, path: String) throws -> StoreError {
+        if tables.count == readColumns.count, FileStamp(path: path)?.size == 0 {
+            return StoreError(.cannotOpen, path: path, message: "is an empty file (0 bytes), not the maintenance app's database")
+        }
+        let views = try String.fetchAll(db, sql: "SELECT lower(name) FROM sqlite_master WHERE type = 'view'")
+        if let view = tables.first(where: views.contains) {
+            return StoreError(.schema, path: path, message: "\(view) is a view, not the app's \(view) table; name the maintenance app's own database (or an export of it)")
+        }
+        let names = tables.count == 1 ? tables[0] : tables.dropLast().joined(separator: ", ") + " or " + tables[tables.count - 1]
+        return StoreError(.schema, path: path, message: "has no \(names) table; is this the maintenance app's database?")
     }
 
     /// The first columns of the tickets table's indexes that serve any range of that column:
@@ -352,10 +363,26 @@ struct FileIdentity: Equatable, Sendable {
     var inode: UInt64
 
     init?(path: String) {
-        var info = stat()
-        guard stat(path, &info) == 0 else { return nil }
+        guard let stamp = FileStamp(path: path) else { return nil }
+        self = stamp.identity
+    }
+
+    init(_ info: stat) {
         device = UInt64(info.st_dev)
         inode = UInt64(info.st_ino)
+    }
+}
+
+/// What one `stat` says of a file: which file it is and how large.
+struct FileStamp: Equatable, Sendable {
+    var identity: FileIdentity
+    var size: Int64
+
+    init?(path: String) {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        identity = FileIdentity(info)
+        size = Int64(info.st_size)
     }
 }
 

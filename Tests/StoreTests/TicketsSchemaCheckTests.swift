@@ -83,4 +83,32 @@ struct TicketsSchemaCheckTests {
             return error.kind == .schema && error.message.contains("has no machines or users table") && error.path == path
         }
     }
+
+    /// A database whose `tickets` is a view over another table: the message says it is a view.
+    @Test func aViewNamedTicketsIsReportedAsAView() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.url("tickets.sqlite")
+        try DatabaseQueue(path: path).write { db in
+            for statement in AppSchema.statements {
+                try db.execute(sql: statement.replacingOccurrences(of: "CREATE TABLE tickets ", with: "CREATE TABLE app_tickets "))
+            }
+            try db.execute(sql: "CREATE VIEW tickets AS SELECT * FROM app_tickets")
+        }
+        #expect { _ = try TicketsDatabase(path: path) } throws: { error in
+            guard let error = error as? StoreError else { return false }
+            return error.message.contains("tickets is a view") && !error.message.contains("has no tickets table") && error.path == path
+        }
+    }
+
+    /// A zero-byte file (an export not written yet, a failed copy) is called empty, and stays so.
+    @Test func anEmptyFileIsReportedAsEmpty() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.url("tickets.sqlite")
+        #expect(FileManager.default.createFile(atPath: path, contents: Data()))
+        #expect { _ = try TicketsDatabase(path: path) } throws: { error in
+            guard let error = error as? StoreError else { return false }
+            return error.message.contains("empty file") && !error.message.contains("has no tickets table") && error.path == path
+        }
+        #expect(try directory.bytes("tickets.sqlite").isEmpty)
+    }
 }
