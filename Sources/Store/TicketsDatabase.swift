@@ -38,7 +38,7 @@ public final class TicketsDatabase: Sendable {
         } catch let error as StoreError {
             throw error
         } catch {
-            throw StoreError.from(error, path: path, doing: "open the tickets database")
+            throw Self.failure(error, path: path, doing: "open the tickets database")
         }
     }
 
@@ -143,7 +143,7 @@ public final class TicketsDatabase: Sendable {
                 return Self.inIDOrder(results, ids: ids)
             }
         } catch {
-            throw StoreError.from(error, path: path, doing: "read tickets")
+            throw Self.failure(error, path: path, doing: "read tickets")
         }
     }
 
@@ -240,7 +240,7 @@ public final class TicketsDatabase: Sendable {
                 return names
             }
         } catch {
-            throw StoreError.from(error, path: path, doing: "read machine and user names")
+            throw Self.failure(error, path: path, doing: "read machine and user names")
         }
     }
 
@@ -268,7 +268,7 @@ public final class TicketsDatabase: Sendable {
         do {
             return try queue.read { db in try Int64.fetchOne(db, sql: "PRAGMA data_version") ?? 0 }
         } catch {
-            throw StoreError.from(error, path: path, doing: "read the database's change counter")
+            throw Self.failure(error, path: path, doing: "read the database's change counter")
         }
     }
 
@@ -292,7 +292,7 @@ public final class TicketsDatabase: Sendable {
                 }
             }
         } catch {
-            throw StoreError.from(error, path: path, doing: "explain a rule's query")
+            throw Self.failure(error, path: path, doing: "explain a rule's query")
         }
     }
 
@@ -306,7 +306,7 @@ public final class TicketsDatabase: Sendable {
                 }
             }
         } catch {
-            throw StoreError.from(error, path: path, doing: "read")
+            throw Self.failure(error, path: path, doing: "read")
         }
     }
 
@@ -320,7 +320,7 @@ public final class TicketsDatabase: Sendable {
         do {
             return try queue.read { db in try db.tableExists(name) }
         } catch {
-            throw StoreError.from(error, path: path, doing: "inspect the schema")
+            throw Self.failure(error, path: path, doing: "inspect the schema")
         }
     }
 
@@ -405,6 +405,31 @@ extension Duration {
     var timeInterval: TimeInterval {
         let (seconds, attoseconds) = components
         return TimeInterval(seconds) + TimeInterval(attoseconds) / 1e18
+    }
+}
+
+extension TicketsDatabase {
+    /// SQLite's refusals to read a WAL-mode database whose -wal and -shm files are missing (or
+    /// unusable) when this reader may not create them, which it words "attempt to write a
+    /// readonly database" although a reader writes nothing.
+    static let walReaderRefusals: [ResultCode] = [
+        .SQLITE_READONLY_RECOVERY, .SQLITE_READONLY_CANTLOCK, .SQLITE_READONLY_CANTINIT, .SQLITE_READONLY_DIRECTORY,
+    ]
+
+    /// `StoreError.from` for this database, which overdued only reads: a WAL refusal is
+    /// explained as what it is, not left to suggest that overdued writes.
+    static func failure(_ error: any Error, path: String, doing action: String) -> StoreError {
+        guard let error = error as? DatabaseError, walReaderRefusals.contains(error.extendedResultCode) else {
+            return StoreError.from(error, path: path, doing: action)
+        }
+        let folder = (path as NSString).deletingLastPathComponent
+        return StoreError(.cannotOpen, path: path, message: """
+            could not \(action): it is a WAL-mode database, and SQLite lets a reader read one only while its -wal \
+            and -shm files exist beside it, or when the reader may create them; they are missing (or unusable) and \
+            overdued may not write in \(folder). overdued writes nothing to the database: let the app keep it open \
+            (its -wal and -shm files then exist) or give overdued write access to that folder; see docs/systemd.md, \
+            "The tickets database (read-only, WAL)"
+            """)
     }
 }
 
