@@ -135,8 +135,10 @@ public final class TicketsDatabase: Sendable {
                 var ids: [Int64] = []
                 var results: [Result] = []
                 while try rows.next() != nil {
+                    let assignedTo = row.integer(4)
                     let candidate = TicketCandidate(id: row.integer(0) ?? 0, ticketID: row.text(1), status: row.text(2),
-                                                    priority: row.text(3), assignedTo: row.integer(4), scheduledDate: row.text(5))
+                                                    priority: row.text(3), assignedTo: assignedTo, scheduledDate: row.text(5),
+                                                    unreadableAssignedTo: assignedTo == nil ? row.text(4) : nil)
                     ids.append(candidate.id)
                     results.append(body(candidate, { Self.record(row, candidate) }))
                 }
