@@ -2,10 +2,6 @@ import Foundation
 internal import GRDB
 import Synchronization
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// The maintenance app's database. It belongs to the app: overdued opens it strictly
 /// read-only (`SQLITE_OPEN_READONLY` plus `PRAGMA query_only`), never changes its journal
 /// mode, never checkpoints, and creates nothing in it. Readers do not block the app's
@@ -18,13 +14,17 @@ public final class TicketsDatabase: Sendable {
     /// The file opened, taken before opening it: a later file at `path` with another identity
     /// means the database was replaced (a fresh export renamed over the old one).
     private let opened: FileIdentity?
+    /// The file as last seen, with this connection's `data_version` then: taken before
+    /// opening, and again whenever `fileChange` finds an app commit.
+    let lastSeen: Mutex<SeenFile?>
 
     public init(path: String, busyTimeout: Duration = .seconds(5)) throws(StoreError) {
         self.path = path
         guard FileManager.default.fileExists(atPath: path) else {
             throw StoreError(.cannotOpen, path: path, message: "the tickets database does not exist")
         }
-        opened = FileIdentity(path: path)
+        let stamp = FileStamp(path: path)
+        opened = stamp?.identity
         var configuration = Configuration()
         configuration.readonly = true
         configuration.label = "tickets"
@@ -34,7 +34,11 @@ public final class TicketsDatabase: Sendable {
         }
         do {
             queue = try DatabaseQueue(path: path, configuration: configuration)
-            schema = try queue.read { db in try Self.inspect(db, path: path) }
+            let (schema, version) = try queue.read { db in
+                (try Self.inspect(db, path: path), try Int64.fetchOne(db, sql: "PRAGMA data_version") ?? 0)
+            }
+            self.schema = schema
+            lastSeen = Mutex(stamp.map { SeenFile(stamp: $0, dataVersion: version) })
         } catch let error as StoreError {
             throw error
         } catch {
@@ -356,35 +360,6 @@ public final class TicketsDatabase: Sendable {
             isMachineDown: (row.integer(12) ?? 0) != 0,
             deletedAt: row.text(13)
         )
-    }
-}
-
-/// A file's device and inode.
-struct FileIdentity: Equatable, Sendable {
-    var device: UInt64
-    var inode: UInt64
-
-    init?(path: String) {
-        guard let stamp = FileStamp(path: path) else { return nil }
-        self = stamp.identity
-    }
-
-    init(_ info: stat) {
-        device = UInt64(info.st_dev)
-        inode = UInt64(info.st_ino)
-    }
-}
-
-/// What one `stat` says of a file: which file it is and how large.
-struct FileStamp: Equatable, Sendable {
-    var identity: FileIdentity
-    var size: Int64
-
-    init?(path: String) {
-        var info = stat()
-        guard stat(path, &info) == 0 else { return nil }
-        identity = FileIdentity(info)
-        size = Int64(info.st_size)
     }
 }
 

@@ -277,4 +277,29 @@ struct TicketsFileReplacementTests {
         daemon.signal(SIGTERM)
         #expect(daemon.waitForExit(timeout: 10) == 0)
     }
+
+    /// `cp new.sqlite tickets.sqlite` rewrites the same file (same inode) behind SQLite's back.
+    /// With two exports made by the same statements (same size, page count and change counter)
+    /// SQLite's `data_version` does not move, yet the next tick must read the new content.
+    @Test func aTicketsFileOverwrittenInPlaceIsReadAfresh() throws {
+        let folder = try TemporaryDirectory()
+        let tickets = folder.url("tickets.sqlite")
+        let later = TicketRow(id: 2, ticketID: "IGP-2026-0002", scheduledDate: "2999-11-20 08:00:00")
+        let daemon = try Self.daemon(on: Self.one + [later], in: folder)
+        try makeTicketsDatabase(at: folder.url("export.sqlite"), rows: Self.two)
+        daemon.signal(SIGUSR1)
+        #expect(daemon.waitFor("rule queries reused"), "a tick with nothing changed: \(daemon.log)")
+
+        let inode = try FileManager.default.attributesOfItem(atPath: tickets)[.systemFileNumber] as? UInt64
+        let copy = try Process.run(URL(fileURLWithPath: "/bin/cp"), arguments: [folder.url("export.sqlite"), tickets])
+        copy.waitUntilExit()
+        #expect(copy.terminationStatus == 0)
+        #expect(try FileManager.default.attributesOfItem(atPath: tickets)[.systemFileNumber] as? UInt64 == inode, "cp keeps the inode")
+
+        daemon.signal(SIGUSR1)
+        #expect(daemon.waitFor("enqueued IGP-2026-0002"), "the rewritten file's overdue ticket is notified: \(daemon.log)")
+        #expect(daemon.log.contains("\(tickets) was overwritten in place"))
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit(timeout: 10) == 0)
+    }
 }
