@@ -54,6 +54,9 @@ public final class Daemon: Sendable {
         /// Rows already warned about (ticket → problem): one warning per bad row and
         /// process, not one every tick.
         var warnedBadRows: [Int64: String] = [:]
+        /// Set while no file is at the tickets database's path, so that it is warned about
+        /// once, not at every tick.
+        var ticketsFileMissing = false
     }
 
     /// Signals that the daemon handles.
@@ -196,7 +199,10 @@ public final class Daemon: Sendable {
         case .apply(let config, let changes, _):
             let text = state.withLock { running -> String in
                 running.config = config
-                if let newTickets { running.tickets = newTickets }
+                if let newTickets {
+                    running.tickets = newTickets
+                    running.ticketsFileMissing = false
+                }
                 running.engine = RulesEngine(rules: config.rules, timeZone: config.store.timeZone)
                 running.candidates = TickCache()
                 running.status.alert = nil
@@ -222,35 +228,49 @@ public final class Daemon: Sendable {
     }
 
     /// One look at the tickets database's file before a tick (one `stat` when nothing changed).
-    /// A file replaced by a new one, or rewritten in place behind SQLite's back, is opened
-    /// afresh with a new cache. If a replacement cannot be opened, the tick reads the previous
-    /// file; a file rewritten in place has no previous content left, so the tick is skipped.
+    /// A file replaced by a new one, rewritten in place behind SQLite's back, or back after it
+    /// was gone, is opened afresh with a new cache. If a replacement cannot be opened, the tick
+    /// reads the previous file; otherwise there is no previous content to read (rewritten, or
+    /// deleted), so the tick is skipped: a deleted file is warned about once, not read.
     private func ticketsToRead(_ tickets: TicketsDatabase, _ candidates: TickCache) -> TicketsRead {
         let path = tickets.path
-        switch tickets.fileChange() {
+        let change = tickets.fileChange()
+        let wasMissing = state.withLock { running in
+            defer { running.ticketsFileMissing = change == .missing }
+            return running.ticketsFileMissing
+        }
+        let event: String
+        switch change {
         case .unchanged:
+            if wasMissing { logger.notice("\(path) is back; reading it again", metadata: ["event": "tick"]) }
             return .read(tickets, candidates)
+        case .missing:
+            if !wasMissing {
+                logger.warning("\(path) is gone (deleted or moved away): ticks are skipped, not read from the deleted file, until a file is back at that path",
+                               metadata: ["event": "tick"])
+            }
+            return .skip(alert: "last tick skipped: tickets database missing")
+        case _ where wasMissing:
+            event = "is back"
         case .replaced:
-            switch reopen(tickets) {
-            case .success(let (reopened, cache)):
-                logger.notice("\(path) was replaced by a new file; reading the new one", metadata: ["event": "tick"])
-                return .read(reopened, cache)
-            case .failure(let error):
-                logger.warning("\(path) was replaced but the new file cannot be opened (\(error.description)); still reading the previous one",
-                               metadata: ["event": "tick"])
-                return .read(tickets, candidates)
-            }
+            event = "was replaced by a new file"
         case .overwrittenInPlace:
-            switch reopen(tickets) {
-            case .success(let (reopened, cache)):
-                logger.notice("\(path) was overwritten in place (its size or modification time changed without a commit SQLite saw); reading it afresh",
-                              metadata: ["event": "tick"])
-                return .read(reopened, cache)
-            case .failure(let error):
-                logger.warning("\(path) was overwritten in place but cannot be opened (\(error.description)); tick skipped, retrying next tick",
-                               metadata: ["event": "tick"])
-                return .skip(alert: "last tick skipped: tickets database unreadable")
-            }
+            event = "was overwritten in place (its size or modification time changed without a commit SQLite saw)"
+        }
+        switch reopen(tickets) {
+        case .success(let (reopened, cache)):
+            let reading = wasMissing ? "reading it again" : change == .replaced ? "reading the new one" : "reading it afresh"
+            logger.notice("\(path) \(event); \(reading)", metadata: ["event": "tick"])
+            return .read(reopened, cache)
+        case .failure(let error) where change == .replaced && !wasMissing:
+            logger.warning("\(path) was replaced but the new file cannot be opened (\(error.description)); still reading the previous one",
+                           metadata: ["event": "tick"])
+            return .read(tickets, candidates)
+        case .failure(let error):
+            logger.warning("\(path) \(event) but cannot be opened (\(error.description)); tick skipped, retrying next tick",
+                           metadata: ["event": "tick"])
+            if wasMissing { state.withLock { $0.ticketsFileMissing = true } }
+            return .skip(alert: "last tick skipped: tickets database unreadable")
         }
     }
 

@@ -17,6 +17,9 @@ public enum TicketsFileChange: Sendable, Equatable {
     /// `data_version` did not. SQLite, which detects a change by the file's header, may keep
     /// reading its cached pages and never report one; only a new connection reads it afresh.
     case overwrittenInPlace
+    /// No file at the path (deleted, or moved away): the connection still reads the file it
+    /// has open, which the app no longer writes.
+    case missing
 }
 
 extension TicketsDatabase {
@@ -29,10 +32,17 @@ extension TicketsDatabase {
     /// What became of the file at `path` since this connection last looked: one `stat` when
     /// nothing did. A changed size or modification time of the same file is an app commit when
     /// `data_version` moved too (the change is then remembered as seen), else an overwrite.
-    /// Unchanged when the path cannot be examined now. A WAL checkpoint by the app, which
-    /// changes the file without a commit, also reads as an overwrite: one fresh read.
+    /// Unchanged when the path cannot be examined now (no permission on a folder, say). A WAL
+    /// checkpoint by the app, which changes the file without a commit, also reads as an
+    /// overwrite: one fresh read.
     public func fileChange() -> TicketsFileChange {
-        guard let current = FileStamp(path: path), let seen = lastSeen.withLock({ $0 }) else { return .unchanged }
+        let current: FileStamp
+        switch FileStamp.look(at: path) {
+        case .missing: return .missing
+        case .unexaminable: return .unchanged
+        case .file(let stamp): current = stamp
+        }
+        guard let seen = lastSeen.withLock({ $0 }) else { return .unchanged }
         if current.identity != seen.stamp.identity { return .replaced }
         if current == seen.stamp { return .unchanged }
         // The stat came first: a copy landing between it and this read is seen next time.
@@ -68,9 +78,27 @@ struct FileStamp: Equatable, Sendable {
     /// Nanoseconds since 1970.
     var modified: Int64
 
-    init?(path: String) {
+    /// What `stat` finds at a path.
+    enum Look {
+        case file(FileStamp)
+        /// Nothing there (`ENOENT`, or a folder on the way is a file).
+        case missing
+        /// `stat` failed otherwise (permissions, I/O).
+        case unexaminable
+    }
+
+    static func look(at path: String) -> Look {
         var info = stat()
-        guard stat(path, &info) == 0 else { return nil }
+        guard stat(path, &info) == 0 else { return errno == ENOENT || errno == ENOTDIR ? .missing : .unexaminable }
+        return .file(FileStamp(info))
+    }
+
+    init?(path: String) {
+        guard case .file(let stamp) = Self.look(at: path) else { return nil }
+        self = stamp
+    }
+
+    init(_ info: stat) {
         identity = FileIdentity(info)
         size = Int64(info.st_size)
         #if os(Linux)

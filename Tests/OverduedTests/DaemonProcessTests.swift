@@ -302,4 +302,29 @@ struct TicketsFileReplacementTests {
         daemon.signal(SIGTERM)
         #expect(daemon.waitForExit(timeout: 10) == 0)
     }
+
+    /// `rm tickets.sqlite` while the daemon runs: one warning naming the path, and no tick
+    /// reads the deleted file; once a file is back at the path, it is read.
+    @Test func aDeletedTicketsFileIsWarnedAboutOnceAndReadWhenBack() throws {
+        let folder = try TemporaryDirectory()
+        let tickets = folder.url("tickets.sqlite")
+        let daemon = try Self.daemon(on: Self.one, in: folder)
+        let ticks = daemon.occurrences(of: "tick: ")
+
+        try FileManager.default.removeItem(atPath: tickets)
+        for signal in 1...3 {
+            daemon.signal(SIGUSR1)
+            #expect(daemon.waitFor("SIGUSR1: checking now", count: signal))
+            usleep(300_000)
+        }
+        #expect(daemon.occurrences(of: "\(tickets) is gone") == 1, "one warning naming the path, not one per tick: \(daemon.log)")
+        #expect(daemon.occurrences(of: "tick: ") == ticks, "no tick read the deleted file: \(daemon.log)")
+
+        try makeTicketsDatabase(at: tickets, rows: Self.two)
+        daemon.signal(SIGUSR1)
+        #expect(daemon.waitFor("enqueued IGP-2026-0002"), "the new file is read: \(daemon.log)")
+        #expect(daemon.log.contains("\(tickets) is back; reading it again"))
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit(timeout: 10) == 0)
+    }
 }

@@ -83,4 +83,13 @@ struct TicketsFileChangeTests {
         #expect(try Self.scheduledDate(reopened) == "2020-06-15 10:00:00")
         #expect(reopened.fileChange() == .unchanged)
     }
+
+    @Test func aDeletedFileIsMissingAndANewFileThereAReplacement() throws {
+        let tickets = try TicketsDatabase(path: path)
+        try FileManager.default.removeItem(atPath: path)
+        #expect(tickets.fileChange() == .missing)
+        #expect(try Self.scheduledDate(tickets) == "2999-06-15 10:00:00", "the open connection still reads the deleted file")
+        _ = try Self.export(in: directory, name: "tickets.sqlite", scheduledDate: "2020-06-15 10:00:00")
+        #expect(tickets.fileChange() == .replaced)
+    }
 }
