@@ -54,6 +54,9 @@ public final class Daemon: Sendable {
         /// Rows already warned about (ticket → problem): one warning per bad row and
         /// process, not one every tick.
         var warnedBadRows: [Int64: String] = [:]
+        /// Set while no file is at the tickets database's path, so that it is warned about
+        /// once, not at every tick.
+        var ticketsFileMissing = false
     }
 
     /// Signals that the daemon handles.
@@ -220,7 +223,10 @@ public final class Daemon: Sendable {
         case .apply(let config, let changes, _):
             let text = state.withLock { running -> String in
                 running.config = config
-                if let newTickets { running.tickets = newTickets }
+                if let newTickets {
+                    running.tickets = newTickets
+                    running.ticketsFileMissing = false
+                }
                 running.engine = RulesEngine(rules: config.rules, timeZone: config.store.timeZone)
                 running.candidates = TickCache()
                 running.status.alert = nil
@@ -238,9 +244,62 @@ public final class Daemon: Sendable {
 
     // MARK: ticks
 
-    /// The tickets database's file was replaced (a new export renamed over it): read the new
-    /// one from now on, with a new cache. If it cannot be opened, the tick reads the old one.
-    private func reopen(_ old: TicketsDatabase) -> (TicketsDatabase, TickCache) {
+    /// What a tick reads: the tickets database with its cache, or nothing (the tick is skipped,
+    /// with this alert for the status line).
+    private enum TicketsRead {
+        case read(TicketsDatabase, TickCache)
+        case skip(alert: String)
+    }
+
+    /// One look at the tickets database's file before a tick (one `stat` when nothing changed).
+    /// A file replaced by a new one, rewritten in place behind SQLite's back, or back after it
+    /// was gone, is opened afresh with a new cache. If a replacement cannot be opened, the tick
+    /// reads the previous file; otherwise there is no previous content to read (rewritten, or
+    /// deleted), so the tick is skipped: a deleted file is warned about once, not read.
+    private func ticketsToRead(_ tickets: TicketsDatabase, _ candidates: TickCache) -> TicketsRead {
+        let path = tickets.path
+        let change = tickets.fileChange()
+        let wasMissing = state.withLock { running in
+            defer { running.ticketsFileMissing = change == .missing }
+            return running.ticketsFileMissing
+        }
+        let event: String
+        switch change {
+        case .unchanged:
+            if wasMissing { logger.notice("\(path) is back; reading it again", metadata: ["event": "tick"]) }
+            return .read(tickets, candidates)
+        case .missing:
+            if !wasMissing {
+                logger.warning("\(path) is gone (deleted or moved away): ticks are skipped, not read from the deleted file, until a file is back at that path",
+                               metadata: ["event": "tick"])
+            }
+            return .skip(alert: "last tick skipped: tickets database missing")
+        case _ where wasMissing:
+            event = "is back"
+        case .replaced:
+            event = "was replaced by a new file"
+        case .overwrittenInPlace:
+            event = "was overwritten in place (its size or modification time changed without a commit SQLite saw)"
+        }
+        switch reopen(tickets) {
+        case .success(let (reopened, cache)):
+            let reading = wasMissing ? "reading it again" : change == .replaced ? "reading the new one" : "reading it afresh"
+            logger.notice("\(path) \(event); \(reading)", metadata: ["event": "tick"])
+            return .read(reopened, cache)
+        case .failure(let error) where change == .replaced && !wasMissing:
+            logger.warning("\(path) was replaced but the new file cannot be opened (\(error.description)); still reading the previous one",
+                           metadata: ["event": "tick"])
+            return .read(tickets, candidates)
+        case .failure(let error):
+            logger.warning("\(path) \(event) but cannot be opened (\(error.description)); tick skipped, retrying next tick",
+                           metadata: ["event": "tick"])
+            if wasMissing { state.withLock { $0.ticketsFileMissing = true } }
+            return .skip(alert: "last tick skipped: tickets database unreadable")
+        }
+    }
+
+    /// Opens the tickets database's file again and makes it, with a new cache, the one ticks read.
+    private func reopen(_ old: TicketsDatabase) -> Result<(TicketsDatabase, TickCache), StoreError> {
         let busyTimeout = state.withLock { $0.config.store.busyTimeout }
         do {
             let reopened = try TicketsDatabase(path: old.path, busyTimeout: busyTimeout)
@@ -251,19 +310,16 @@ public final class Daemon: Sendable {
                     running.candidates = cache
                 }
             }
-            logger.notice("\(old.path) was replaced by a new file; reading the new one", metadata: ["event": "tick"])
-            return (reopened, cache)
+            return .success((reopened, cache))
         } catch {
-            logger.warning("\(old.path) was replaced but the new file cannot be opened (\(error.description)); still reading the previous one",
-                           metadata: ["event": "tick"])
-            return (old, state.withLock { $0.candidates })
+            return .failure(error)
         }
     }
 
     /// Between ticks the daemon mostly waits: SQLite's page caches and the heap the tick
     /// grew are given back (glibc keeps freed memory otherwise).
-    private func releaseMemory(tickets: TicketsDatabase) {
-        tickets.releaseMemory()
+    private func releaseMemory(tickets: TicketsDatabase?) {
+        tickets?.releaseMemory()
         outbox.database.releaseMemory()
         _ = overdued_release_free_heap()
     }
@@ -272,31 +328,22 @@ public final class Daemon: Sendable {
     /// skips the tick (the next one retries); nothing here can take the process down.
     private func tick(due: Date) {
         gate?.tickStarted()
-        var (tickets, engine, candidates) = state.withLock { ($0.tickets, $0.engine, $0.candidates) }
-        if tickets.fileWasReplaced() { (tickets, candidates) = reopen(tickets) }
+        let (current, engine, currentCandidates) = state.withLock { ($0.tickets, $0.engine, $0.candidates) }
         let started = ContinuousClock.now
-        var summary: (matches: Int, enqueued: Int, reused: Int, unchangedSince: Date?)?
+        var summary: TickSummary?
         var alert: String?
-        do {
-            let report = try engine.scan(tickets: tickets, outbox: outbox, now: due, cache: candidates)
-            try outbox.enqueue(report.notifications, dedup: report.dedupRecords)
-            if !report.notifications.isEmpty { notifier.wake() }
-            logBadRows(report.badRows)
-            for match in report.matches where report.unchangedSince == nil {
-                logger.debug("\(match.ticket.ticketID) overdue by rule \(match.rule): \(match.isEnqueued ? "enqueued" : match.decision.reason)",
-                             metadata: ["event": "match", "rule": "\(match.rule)", "ticket": "\(match.ticket.ticket)",
-                                        "ticket_id": "\(match.ticket.ticketID)"])
+        var read: TicketsDatabase?
+        switch ticketsToRead(current, currentCandidates) {
+        case .skip(let reason):
+            alert = reason
+        case .read(let tickets, let candidates):
+            read = tickets
+            do {
+                summary = try evaluate(tickets: tickets, engine: engine, cache: candidates, due: due)
+            } catch {
+                alert = error.kind == .busy ? "last tick skipped: database busy" : "last tick failed"
+                logger.warning("tick skipped, retrying next tick: \(error.description)", metadata: ["event": "tick"])
             }
-            for notification in report.notifications {
-                logger.info("enqueued \(notification.ticketID) for \(notification.destination) (rule \(notification.rule))",
-                            metadata: ["event": "enqueue", "rule": "\(notification.rule)", "ticket": "\(notification.ticket)",
-                                       "ticket_id": "\(notification.ticketID)", "destination": "\(notification.destination)",
-                                       "notification_id": "\(notification.id)"])
-            }
-            summary = (report.matches.count, report.enqueuedCount, report.reusedQueries, report.unchangedSince)
-        } catch {
-            alert = error.kind == .busy ? "last tick skipped: database busy" : "last tick failed"
-            logger.warning("tick skipped, retrying next tick: \(error.description)", metadata: ["event": "tick"])
         }
         let elapsed = ContinuousClock.now - started
         let backlog = try? outbox.backlog()
@@ -324,9 +371,32 @@ public final class Daemon: Sendable {
                         metadata: ["event": "tick", "duration_ms": "\(elapsed.milliseconds)", "queries_reused": "\(summary.reused)"])
         }
         pruneHistoryIfDue(now: due)
-        releaseMemory(tickets: tickets)
+        releaseMemory(tickets: read)
         gate?.tickFinished()
         notify.status(text)
+    }
+
+    /// What a tick found, for its log line and the status line.
+    private typealias TickSummary = (matches: Int, enqueued: Int, reused: Int, unchangedSince: Date?)
+
+    /// Evaluates every rule on `tickets`, enqueues what they decide and wakes the notifier.
+    private func evaluate(tickets: TicketsDatabase, engine: RulesEngine, cache: TickCache, due: Date) throws(StoreError) -> TickSummary {
+        let report = try engine.scan(tickets: tickets, outbox: outbox, now: due, cache: cache)
+        try outbox.enqueue(report.notifications, dedup: report.dedupRecords)
+        if !report.notifications.isEmpty { notifier.wake() }
+        logBadRows(report.badRows)
+        for match in report.matches where report.unchangedSince == nil {
+            logger.debug("\(match.ticket.ticketID) overdue by rule \(match.rule): \(match.isEnqueued ? "enqueued" : match.decision.reason)",
+                         metadata: ["event": "match", "rule": "\(match.rule)", "ticket": "\(match.ticket.ticket)",
+                                    "ticket_id": "\(match.ticket.ticketID)"])
+        }
+        for notification in report.notifications {
+            logger.info("enqueued \(notification.ticketID) for \(notification.destination) (rule \(notification.rule))",
+                        metadata: ["event": "enqueue", "rule": "\(notification.rule)", "ticket": "\(notification.ticket)",
+                                   "ticket_id": "\(notification.ticketID)", "destination": "\(notification.destination)",
+                                   "notification_id": "\(notification.id)"])
+        }
+        return (report.matches.count, report.enqueuedCount, report.reusedQueries, report.unchangedSince)
     }
 
     /// At most once an hour, deletes delivered and dead notifications older than

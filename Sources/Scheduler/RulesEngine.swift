@@ -254,6 +254,11 @@ public struct RulesEngine: Sendable {
                 nextDue = min(nextDue, dueAt.addingTimeInterval(rule.match.grace.seconds))
                 continue
             }
+            if let raw = candidate.unreadableAssignedTo {
+                badRows.append(BadRow(ticket: candidate.id, ticketID: candidate.ticketID,
+                                      problem: "assigned_to \(Self.quoted(raw)) is not a user id (a whole number, or NULL when unassigned); row skipped"))
+                continue
+            }
             var ticketID = candidate.ticketID?.trimmedASCIIWhitespace ?? ""
             if ticketID.isEmpty {
                 ticketID = "#\(candidate.id)"

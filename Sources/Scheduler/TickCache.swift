@@ -40,7 +40,9 @@ extension DatedCandidate {
 ///   clock has not reached the first instant at which a decision could change: the next
 ///   candidate's due time (plus grace) or the first `repeat.every` expiry.
 ///
-/// A reload starts a new cache (the rules, the zone or the database may have changed).
+/// A reload starts a new cache (the rules, the zone or the database may have changed), and so
+/// does a tickets file replaced or rewritten in place (`TicketsDatabase.fileChange`), which
+/// `data_version` does not show.
 public final class TickCache: Sendable {
     /// What a tick's result depends on, besides the clock.
     struct Inputs: Equatable {

@@ -98,7 +98,7 @@ extension TicketsDatabase {
         do {
             return try queue.read { db in try Self.narrowedIDs(db, narrowing) }
         } catch {
-            throw StoreError.from(error, path: path, doing: "read tickets")
+            throw Self.failure(error, path: path, doing: "read tickets")
         }
     }
 

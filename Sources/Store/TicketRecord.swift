@@ -66,15 +66,20 @@ public struct TicketCandidate: Sendable, Equatable {
     public var assignedTo: Int64?
     /// Exactly as stored.
     public var scheduledDate: String?
+    /// `assigned_to` as text when it holds something that is neither NULL nor a whole number
+    /// (`'abc'`, `''`, `1.5`): such a row names no assignee, though `assigned_to IS NOT NULL`
+    /// selects it, and `assignedTo` is then nil.
+    public var unreadableAssignedTo: String?
 
     public init(id: Int64, ticketID: String? = nil, status: String? = nil, priority: String? = nil,
-                assignedTo: Int64? = nil, scheduledDate: String? = nil) {
+                assignedTo: Int64? = nil, scheduledDate: String? = nil, unreadableAssignedTo: String? = nil) {
         self.id = id
         self.ticketID = ticketID
         self.status = status
         self.priority = priority
         self.assignedTo = assignedTo
         self.scheduledDate = scheduledDate
+        self.unreadableAssignedTo = unreadableAssignedTo
     }
 }
 

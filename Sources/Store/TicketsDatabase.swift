@@ -2,10 +2,6 @@ import Foundation
 internal import GRDB
 import Synchronization
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// The maintenance app's database. It belongs to the app: overdued opens it strictly
 /// read-only (`SQLITE_OPEN_READONLY` plus `PRAGMA query_only`), never changes its journal
 /// mode, never checkpoints, and creates nothing in it. Readers do not block the app's
@@ -18,13 +14,17 @@ public final class TicketsDatabase: Sendable {
     /// The file opened, taken before opening it: a later file at `path` with another identity
     /// means the database was replaced (a fresh export renamed over the old one).
     private let opened: FileIdentity?
+    /// The file as last seen, with this connection's `data_version` then: taken before
+    /// opening, and again whenever `fileChange` finds an app commit.
+    let lastSeen: Mutex<SeenFile?>
 
     public init(path: String, busyTimeout: Duration = .seconds(5)) throws(StoreError) {
         self.path = path
         guard FileManager.default.fileExists(atPath: path) else {
             throw StoreError(.cannotOpen, path: path, message: "the tickets database does not exist")
         }
-        opened = FileIdentity(path: path)
+        let stamp = FileStamp(path: path)
+        opened = stamp?.identity
         var configuration = Configuration()
         configuration.readonly = true
         configuration.label = "tickets"
@@ -34,22 +34,42 @@ public final class TicketsDatabase: Sendable {
         }
         do {
             queue = try DatabaseQueue(path: path, configuration: configuration)
-            schema = try queue.read { db in try Self.inspect(db) }
+            let (schema, version) = try queue.read { db in
+                (try Self.inspect(db, path: path), try Int64.fetchOne(db, sql: "PRAGMA data_version") ?? 0)
+            }
+            self.schema = schema
+            lastSeen = Mutex(stamp.map { SeenFile(stamp: $0, dataVersion: version) })
         } catch let error as StoreError {
             throw error
         } catch {
-            throw StoreError.from(error, path: path, doing: "open the tickets database")
+            throw Self.failure(error, path: path, doing: "open the tickets database")
         }
     }
 
-    private static func inspect(_ db: Database) throws -> TicketSchema {
-        for table in ["tickets", "machines", "users"] where try !db.tableExists(table) {
-            throw StoreError(.schema, path: db.configuration.label ?? "", message: "has no \(table) table; is this the maintenance app's database?")
+    /// Every column overdued reads, by table: those of `selectSQL` (the candidate and whole-row
+    /// query; the narrowing's index reads use three of them) and of `joinedNames`. A database
+    /// that lacks one is refused when it is opened, each missing one named, rather than found
+    /// out by every tick ("no such column"). The columns the app added later (`TicketSchema`:
+    /// deleted_at, is_machine_down, assignee_name) are optional: read when present.
+    static let readColumns: KeyValuePairs<String, [String]> = [
+        "tickets": ["id", "ticket_id", "title", "description", "machine_id", "status", "priority", "reported_by",
+                    "assigned_to", "created_at", "scheduled_date"],
+        "machines": ["id", "machine_type", "model", "location"],
+        "users": ["id", "full_name"],
+    ]
+
+    private static func inspect(_ db: Database, path: String) throws -> TicketSchema {
+        let tables = try readColumns.map(\.key).filter { try !db.tableExists($0) }
+        guard tables.isEmpty else { throw try missing(tables: tables, db, path: path) }
+        var columns: Set<String> = []
+        var missing: [String] = []
+        for (table, read) in readColumns {
+            let present = Set(try db.columns(in: table).map { $0.name.lowercased() })
+            if table == "tickets" { columns = present }
+            missing += read.filter { !present.contains($0) }.map { "\(table).\($0)" }
         }
-        let columns = Set(try db.columns(in: "tickets").map { $0.name.lowercased() })
-        for required in ["id", "ticket_id", "status", "scheduled_date", "assigned_to", "machine_id", "reported_by"]
-        where !columns.contains(required) {
-            throw StoreError(.schema, path: "", message: "the tickets table has no \(required) column")
+        guard missing.isEmpty else {
+            throw StoreError(.schema, path: path, message: "lacks \(missing.count == 1 ? "a column" : "columns") overdued reads: \(missing.joined(separator: ", "))")
         }
         let indexed = try indexedColumns(db)
         return TicketSchema(hasDeletedAt: columns.contains("deleted_at"),
@@ -57,6 +77,20 @@ public final class TicketsDatabase: Sendable {
                             hasAssigneeName: columns.contains("assignee_name"),
                             hasStatusIndex: indexed.contains("status"),
                             hasScheduledDateIndex: indexed.contains("scheduled_date"))
+    }
+
+    /// Why the app's tables are not there, saying what the file holds instead: nothing at
+    /// all (a zero-byte file: an export not written yet, a failed copy), or a view by that name.
+    private static func missing(tables: [String], _ db: Database, path: String) throws -> StoreError {
+        if tables.count == readColumns.count, FileStamp(path: path)?.size == 0 {
+            return StoreError(.cannotOpen, path: path, message: "is an empty file (0 bytes), not the maintenance app's database")
+        }
+        let views = try String.fetchAll(db, sql: "SELECT lower(name) FROM sqlite_master WHERE type = 'view'")
+        if let view = tables.first(where: views.contains) {
+            return StoreError(.schema, path: path, message: "\(view) is a view, not the app's \(view) table; name the maintenance app's own database (or an export of it)")
+        }
+        let names = tables.count == 1 ? tables[0] : tables.dropLast().joined(separator: ", ") + " or " + tables[tables.count - 1]
+        return StoreError(.schema, path: path, message: "has no \(names) table; is this the maintenance app's database?")
     }
 
     /// The first columns of the tickets table's indexes that serve any range of that column:
@@ -105,15 +139,17 @@ public final class TicketsDatabase: Sendable {
                 var ids: [Int64] = []
                 var results: [Result] = []
                 while try rows.next() != nil {
+                    let assignedTo = row.integer(4)
                     let candidate = TicketCandidate(id: row.integer(0) ?? 0, ticketID: row.text(1), status: row.text(2),
-                                                    priority: row.text(3), assignedTo: row.integer(4), scheduledDate: row.text(5))
+                                                    priority: row.text(3), assignedTo: assignedTo, scheduledDate: row.text(5),
+                                                    unreadableAssignedTo: assignedTo == nil ? row.text(4) : nil)
                     ids.append(candidate.id)
                     results.append(body(candidate, { Self.record(row, candidate) }))
                 }
                 return Self.inIDOrder(results, ids: ids)
             }
         } catch {
-            throw StoreError.from(error, path: path, doing: "read tickets")
+            throw Self.failure(error, path: path, doing: "read tickets")
         }
     }
 
@@ -210,7 +246,7 @@ public final class TicketsDatabase: Sendable {
                 return names
             }
         } catch {
-            throw StoreError.from(error, path: path, doing: "read machine and user names")
+            throw Self.failure(error, path: path, doing: "read machine and user names")
         }
     }
 
@@ -238,7 +274,7 @@ public final class TicketsDatabase: Sendable {
         do {
             return try queue.read { db in try Int64.fetchOne(db, sql: "PRAGMA data_version") ?? 0 }
         } catch {
-            throw StoreError.from(error, path: path, doing: "read the database's change counter")
+            throw Self.failure(error, path: path, doing: "read the database's change counter")
         }
     }
 
@@ -262,7 +298,7 @@ public final class TicketsDatabase: Sendable {
                 }
             }
         } catch {
-            throw StoreError.from(error, path: path, doing: "explain a rule's query")
+            throw Self.failure(error, path: path, doing: "explain a rule's query")
         }
     }
 
@@ -276,7 +312,7 @@ public final class TicketsDatabase: Sendable {
                 }
             }
         } catch {
-            throw StoreError.from(error, path: path, doing: "read")
+            throw Self.failure(error, path: path, doing: "read")
         }
     }
 
@@ -290,7 +326,7 @@ public final class TicketsDatabase: Sendable {
         do {
             return try queue.read { db in try db.tableExists(name) }
         } catch {
-            throw StoreError.from(error, path: path, doing: "inspect the schema")
+            throw Self.failure(error, path: path, doing: "inspect the schema")
         }
     }
 
@@ -327,19 +363,6 @@ public final class TicketsDatabase: Sendable {
     }
 }
 
-/// A file's device and inode.
-struct FileIdentity: Equatable, Sendable {
-    var device: UInt64
-    var inode: UInt64
-
-    init?(path: String) {
-        var info = stat()
-        guard stat(path, &info) == 0 else { return nil }
-        device = UInt64(info.st_dev)
-        inode = UInt64(info.st_ino)
-    }
-}
-
 extension SQLArgument {
     var databaseValue: DatabaseValue {
         switch self {
@@ -359,6 +382,31 @@ extension Duration {
     var timeInterval: TimeInterval {
         let (seconds, attoseconds) = components
         return TimeInterval(seconds) + TimeInterval(attoseconds) / 1e18
+    }
+}
+
+extension TicketsDatabase {
+    /// SQLite's refusals to read a WAL-mode database whose -wal and -shm files are missing (or
+    /// unusable) when this reader may not create them, which it words "attempt to write a
+    /// readonly database" although a reader writes nothing.
+    static let walReaderRefusals: [ResultCode] = [
+        .SQLITE_READONLY_RECOVERY, .SQLITE_READONLY_CANTLOCK, .SQLITE_READONLY_CANTINIT, .SQLITE_READONLY_DIRECTORY,
+    ]
+
+    /// `StoreError.from` for this database, which overdued only reads: a WAL refusal is
+    /// explained as what it is, not left to suggest that overdued writes.
+    static func failure(_ error: any Error, path: String, doing action: String) -> StoreError {
+        guard let error = error as? DatabaseError, walReaderRefusals.contains(error.extendedResultCode) else {
+            return StoreError.from(error, path: path, doing: action)
+        }
+        let folder = (path as NSString).deletingLastPathComponent
+        return StoreError(.cannotOpen, path: path, message: """
+            could not \(action): it is a WAL-mode database, and SQLite lets a reader read one only while its -wal \
+            and -shm files exist beside it, or when the reader may create them; they are missing (or unusable) and \
+            overdued may not write in \(folder). overdued writes nothing to the database: let the app keep it open \
+            (its -wal and -shm files then exist) or give overdued write access to that folder; see docs/systemd.md, \
+            "The tickets database (read-only, WAL)"
+            """)
     }
 }
 

@@ -66,6 +66,54 @@ import TestSupport
         #expect(result.stdout.contains("http://127.0.0.1:9"))
     }
 
+    /// A tickets database without a column that overdued's queries read is invalid, each
+    /// missing column named with the file, rather than found out by every tick ("no such
+    /// column: t.priority").
+    @Test func aTicketsDatabaseWithoutAColumnThatIsReadIsInvalid() throws {
+        let folder = try TemporaryDirectory()
+        let tickets = folder.url("tickets.sqlite")
+        try makeTicketsDatabase(at: tickets, rows: [TicketRow(id: 1, ticketID: "IGP-2026-0001", scheduledDate: "2026-11-20 08:00:00")])
+        try sqlite3(tickets, "ALTER TABLE tickets DROP COLUMN priority; ALTER TABLE machines DROP COLUMN location; ALTER TABLE users DROP COLUMN full_name;")
+        let config = try folder.write("config.json", Self.valid)
+        let result = try runOverdued(["check-config", "--config", config])
+        #expect(result.status == 1, "stdout: \(result.stdout)")
+        let line = result.stderr.split(separator: "\n").first { $0.hasPrefix("  - store.tickets_database: ") }
+        for column in ["tickets.priority", "machines.location", "users.full_name", tickets] {
+            #expect(line?.contains(column) == true, "stderr: \(result.stderr)")
+        }
+    }
+
+    /// A WAL-mode database in a folder overdued may not write to, without its -wal and -shm
+    /// files (the app has it closed): SQLite refuses the read as "attempt to write a readonly
+    /// database", which would suggest that overdued writes; the message says what is needed.
+    @Test(.enabled(if: Unprivileged.prefix != nil, "needs setpriv (as root) or a non-root user"))
+    func aWALDatabaseThatCannotBeReadWithoutWriteAccessIsExplained() throws {
+        let folder = try TemporaryDirectory()
+        let app = folder.url("app")
+        let tickets = app + "/tickets.sqlite"
+        try FileManager.default.createDirectory(atPath: app, withIntermediateDirectories: true)
+        try makeTicketsDatabase(at: tickets, rows: [])
+        try sqlite3(tickets, "PRAGMA journal_mode = WAL;")
+        #expect(try folder.fileNames().contains("app") && FileManager.default.contentsOfDirectory(atPath: app) == ["tickets.sqlite"])
+        // The state database's folder stays writable: only the tickets folder is at stake.
+        try FileManager.default.createDirectory(atPath: folder.url("state"), withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o777])
+        try FileManager.default.setAttributes([.posixPermissions: 0o777], ofItemAtPath: folder.url("state"))
+        let config = try folder.write("config.json", configJSON(tickets: "app/tickets.sqlite", state: "state/state.sqlite"))
+        try FileManager.default.setAttributes([.posixPermissions: 0o555], ofItemAtPath: app)
+        defer { try? FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: app) }
+
+        let result = try runOverdued(["check-config", "--config", config], prefix: Unprivileged.prefix ?? [])
+        #expect(result.status == 1)
+        let line = try #require(result.stderr.split(separator: "\n").first { $0.hasPrefix("  - store.tickets_database: ") },
+                                "stderr: \(result.stderr)")
+        for phrase in ["WAL", "-shm", "docs/systemd.md", app] {
+            #expect(line.contains(phrase), "\(line)")
+        }
+        #expect(!line.contains("attempt to write"), "\(line)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: app) == ["tickets.sqlite"])
+    }
+
     @Test(arguments: [
         ("{\"text\": \"{{#title}}\"}", "cannot be parsed"),
         ("Ticket {{ticket_id}} is late", "JSON"),

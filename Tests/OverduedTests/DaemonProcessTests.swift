@@ -45,6 +45,16 @@ final class DaemonChild {
 
     func signal(_ number: Int32) { kill(pid, number) }
 
+    /// How many times the log holds `text`.
+    func occurrences(of text: String) -> Int { log.components(separatedBy: text).count - 1 }
+
+    /// Waits until the log holds `text` `count` times; whether it did in time.
+    func waitFor(_ text: String, count: Int = 1, timeout: TimeInterval = 20) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while occurrences(of: text) < count, Date() < deadline { usleep(20_000) }
+        return occurrences(of: text) >= count
+    }
+
     /// Waits for exit; nil if it did not exit in time (then it is killed).
     func waitForExit(timeout: TimeInterval) -> Int32? {
         let deadline = Date().addingTimeInterval(timeout)
@@ -245,31 +255,102 @@ final class DaemonChild {
 /// The app's database is often an export, refreshed by writing a new file and renaming it
 /// over the old one; an open SQLite connection would read the old file for ever.
 struct TicketsFileReplacementTests {
+    static let overdue = "2026-11-20 08:00:00"
+    static let one = [TicketRow(id: 1, ticketID: "IGP-2026-0001", scheduledDate: overdue)]
+    static let two = one + [TicketRow(id: 2, ticketID: "IGP-2026-0002", scheduledDate: overdue)]
+
+    /// `overdued run` ticking hourly (and on SIGUSR1) on `tickets.sqlite` holding `rows`, once
+    /// its first tick has enqueued the first row.
+    static func daemon(on rows: [TicketRow], in folder: TemporaryDirectory) throws -> DaemonChild {
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: rows)
+        let daemon = try DaemonChild(config: try folder.write("config.json", configJSON(interval: "1h")), environment: [:])
+        #expect(daemon.waitFor("enqueued \(rows[0].ticketID)"), "log: \(daemon.log)")
+        return daemon
+    }
+
     @Test func aTicketsDatabaseReplacedByANewExportIsReadFromTheNextTick() throws {
         let folder = try TemporaryDirectory()
-        let overdue = "2026-11-20 08:00:00"
-        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: [TicketRow(id: 1, ticketID: "IGP-2026-0001", scheduledDate: overdue)])
-        let config = try folder.write("config.json", configJSON(interval: "1h"))
-        let daemon = try DaemonChild(config: config, environment: [:])
-        func waitFor(_ text: String) -> Bool {
-            let deadline = Date().addingTimeInterval(20)
-            while !daemon.log.contains(text), Date() < deadline { usleep(20_000) }
-            return daemon.log.contains(text)
-        }
-        #expect(waitFor("enqueued IGP-2026-0001"), "log: \(daemon.log)")
+        let daemon = try Self.daemon(on: Self.one, in: folder)
 
         // A fresh export with one more overdue ticket, renamed over the file the daemon reads.
-        try makeTicketsDatabase(at: folder.url("export.sqlite"), rows: [
-            TicketRow(id: 1, ticketID: "IGP-2026-0001", scheduledDate: overdue),
-            TicketRow(id: 2, ticketID: "IGP-2026-0002", scheduledDate: overdue),
-        ])
+        try makeTicketsDatabase(at: folder.url("export.sqlite"), rows: Self.two)
         #expect(rename(folder.url("export.sqlite"), folder.url("tickets.sqlite")) == 0)
         daemon.signal(SIGUSR1)
-        #expect(waitFor("was replaced by a new file; reading the new one"), "log: \(daemon.log)")
-        #expect(waitFor("enqueued IGP-2026-0002"), "the new file's ticket is seen: \(daemon.log)")
+        #expect(daemon.waitFor("was replaced by a new file; reading the new one"), "log: \(daemon.log)")
+        #expect(daemon.waitFor("enqueued IGP-2026-0002"), "the new file's ticket is seen: \(daemon.log)")
         daemon.signal(SIGTERM)
         #expect(daemon.waitForExit(timeout: 10) == 0)
         let outbox = Outbox(database: try StateDatabase(path: folder.url("state.sqlite")))
         #expect(try outbox.dedupRecords(rule: "old-rule", tickets: [1, 2]).count == 2)
+    }
+
+    /// A new file without a column that the queries read is refused like one without a table:
+    /// the daemon says so and keeps reading the previous file, instead of failing every tick.
+    @Test func aReplacementLackingAColumnIsRefusedAndThePreviousFileKept() throws {
+        let folder = try TemporaryDirectory()
+        let daemon = try Self.daemon(on: Self.one, in: folder)
+
+        try makeTicketsDatabase(at: folder.url("export.sqlite"), rows: Self.two)
+        try sqlite3(folder.url("export.sqlite"), "ALTER TABLE tickets DROP COLUMN priority;")
+        #expect(rename(folder.url("export.sqlite"), folder.url("tickets.sqlite")) == 0)
+        daemon.signal(SIGUSR1)
+        #expect(daemon.waitFor("still reading the previous one"), "log: \(daemon.log)")
+        let log = daemon.log
+        #expect(log.contains("tickets.priority"))
+        #expect(!log.contains("no such column"))
+        #expect(!log.contains("tick skipped"), "the tick read the previous file")
+        #expect(!log.contains("IGP-2026-0002"))
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit(timeout: 10) == 0)
+    }
+
+    /// `cp new.sqlite tickets.sqlite` rewrites the same file (same inode) behind SQLite's back.
+    /// With two exports made by the same statements (same size, page count and change counter)
+    /// SQLite's `data_version` does not move, yet the next tick must read the new content.
+    @Test func aTicketsFileOverwrittenInPlaceIsReadAfresh() throws {
+        let folder = try TemporaryDirectory()
+        let tickets = folder.url("tickets.sqlite")
+        let later = TicketRow(id: 2, ticketID: "IGP-2026-0002", scheduledDate: "2999-11-20 08:00:00")
+        let daemon = try Self.daemon(on: Self.one + [later], in: folder)
+        try makeTicketsDatabase(at: folder.url("export.sqlite"), rows: Self.two)
+        daemon.signal(SIGUSR1)
+        #expect(daemon.waitFor("rule queries reused"), "a tick with nothing changed: \(daemon.log)")
+
+        let inode = try FileManager.default.attributesOfItem(atPath: tickets)[.systemFileNumber] as? UInt64
+        let copy = try Process.run(URL(fileURLWithPath: "/bin/cp"), arguments: [folder.url("export.sqlite"), tickets])
+        copy.waitUntilExit()
+        #expect(copy.terminationStatus == 0)
+        #expect(try FileManager.default.attributesOfItem(atPath: tickets)[.systemFileNumber] as? UInt64 == inode, "cp keeps the inode")
+
+        daemon.signal(SIGUSR1)
+        #expect(daemon.waitFor("enqueued IGP-2026-0002"), "the rewritten file's overdue ticket is notified: \(daemon.log)")
+        #expect(daemon.log.contains("\(tickets) was overwritten in place"))
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit(timeout: 10) == 0)
+    }
+
+    /// `rm tickets.sqlite` while the daemon runs: one warning naming the path, and no tick
+    /// reads the deleted file; once a file is back at the path, it is read.
+    @Test func aDeletedTicketsFileIsWarnedAboutOnceAndReadWhenBack() throws {
+        let folder = try TemporaryDirectory()
+        let tickets = folder.url("tickets.sqlite")
+        let daemon = try Self.daemon(on: Self.one, in: folder)
+        let ticks = daemon.occurrences(of: "tick: ")
+
+        try FileManager.default.removeItem(atPath: tickets)
+        for signal in 1...3 {
+            daemon.signal(SIGUSR1)
+            #expect(daemon.waitFor("SIGUSR1: checking now", count: signal))
+            usleep(300_000)
+        }
+        #expect(daemon.occurrences(of: "\(tickets) is gone") == 1, "one warning naming the path, not one per tick: \(daemon.log)")
+        #expect(daemon.occurrences(of: "tick: ") == ticks, "no tick read the deleted file: \(daemon.log)")
+
+        try makeTicketsDatabase(at: tickets, rows: Self.two)
+        daemon.signal(SIGUSR1)
+        #expect(daemon.waitFor("enqueued IGP-2026-0002"), "the new file is read: \(daemon.log)")
+        #expect(daemon.log.contains("\(tickets) is back; reading it again"))
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit(timeout: 10) == 0)
     }
 }

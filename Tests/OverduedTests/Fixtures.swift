@@ -26,11 +26,18 @@ struct CommandResult {
     var stderr: String
 }
 
-/// Runs `overdued ARGS...` and waits (with a deadline) for it to exit.
-func runOverdued(_ arguments: [String], environment: [String: String] = [:], timeout: TimeInterval = 60) throws -> CommandResult {
+/// Runs `overdued ARGS...` and waits (with a deadline) for it to exit; `prefix` runs it under
+/// another command (`setpriv ...`).
+func runOverdued(_ arguments: [String], environment: [String: String] = [:], prefix: [String] = [],
+                 timeout: TimeInterval = 60) throws -> CommandResult {
     let process = Process()
-    process.executableURL = Binary.url
-    process.arguments = arguments
+    if let command = prefix.first {
+        process.executableURL = URL(fileURLWithPath: command)
+        process.arguments = prefix.dropFirst() + [Binary.url.path] + arguments
+    } else {
+        process.executableURL = Binary.url
+        process.arguments = arguments
+    }
     var env = ProcessInfo.processInfo.environment
     env.removeValue(forKey: "NOTIFY_SOCKET")
     env.removeValue(forKey: "OVERDUED_CONFIG")
@@ -61,6 +68,19 @@ func runOverdued(_ arguments: [String], environment: [String: String] = [:], tim
     return CommandResult(status: process.terminationStatus,
                          stdout: String(decoding: outData.get(), as: UTF8.self),
                          stderr: String(decoding: errData.get(), as: UTF8.self))
+}
+
+/// How to run overdued as a user without write access to a folder the tests create: as is when
+/// the tests do not run as root (the folder is then made read-only), else as `nobody` under
+/// `setpriv`; nil when neither can be arranged (no setpriv, or nobody cannot run the binary).
+enum Unprivileged {
+    static let prefix: [String]? = {
+        guard getuid() == 0 else { return [] }
+        let setpriv = "/usr/bin/setpriv"
+        guard FileManager.default.isExecutableFile(atPath: setpriv) else { return nil }
+        let prefix = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"]
+        return (try? runOverdued(["--version"], prefix: prefix, timeout: 20))?.status == 0 ? prefix : nil
+    }()
 }
 
 final class LockedData: @unchecked Sendable {
@@ -98,7 +118,11 @@ func makeTicketsDatabase(at path: String, rows: [TicketRow]) throws {
                     \(row.assignedTo.map(String.init) ?? "NULL"), \(quoted(row.scheduledDate)), \(quoted(row.deletedAt)))
             """)
     }
-    let sql = statements.joined(separator: ";\n") + ";\n"
+    try sqlite3(path, statements.joined(separator: ";\n") + ";\n")
+}
+
+/// Runs SQL on a database with the `sqlite3` shell, as an operator or the app would.
+func sqlite3(_ path: String, _ sql: String) throws {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
     process.arguments = [path]
@@ -108,7 +132,7 @@ func makeTicketsDatabase(at path: String, rows: [TicketRow]) throws {
     input.fileHandleForWriting.write(Data(sql.utf8))
     try input.fileHandleForWriting.close()
     process.waitUntilExit()
-    #expect(process.terminationStatus == 0, "sqlite3 could not build the test database")
+    #expect(process.terminationStatus == 0, "sqlite3 could not run: \(sql)")
 }
 
 /// A config JSON for a tickets database and one destination.

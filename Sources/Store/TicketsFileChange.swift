@@ -1,0 +1,110 @@
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What became of the tickets database's file since the connection last looked at it.
+public enum TicketsFileChange: Sendable, Equatable {
+    /// Nothing to open again for: the same file, unchanged or changed by commits that SQLite
+    /// sees (`data_version` moved; the connection reads them).
+    case unchanged
+    /// Another file is at the path (a new export renamed over it, or the file deleted and
+    /// created again); the connection still reads the old one.
+    case replaced
+    /// The same file (device and inode) rewritten behind SQLite's back, as
+    /// `cp new.sqlite tickets.sqlite` does: its size or modification time changed while
+    /// `data_version` did not. SQLite, which detects a change by the file's header, may keep
+    /// reading its cached pages and never report one; only a new connection reads it afresh.
+    case overwrittenInPlace
+    /// No file at the path (deleted, or moved away): the connection still reads the file it
+    /// has open, which the app no longer writes.
+    case missing
+}
+
+extension TicketsDatabase {
+    /// The file at `path` as `lastSeen` keeps it.
+    struct SeenFile: Sendable {
+        var stamp: FileStamp
+        var dataVersion: Int64
+    }
+
+    /// What became of the file at `path` since this connection last looked: one `stat` when
+    /// nothing did. A changed size or modification time of the same file is an app commit when
+    /// `data_version` moved too (the change is then remembered as seen), else an overwrite.
+    /// Unchanged when the path cannot be examined now (no permission on a folder, say). A WAL
+    /// checkpoint by the app, which changes the file without a commit, also reads as an
+    /// overwrite: one fresh read.
+    public func fileChange() -> TicketsFileChange {
+        let current: FileStamp
+        switch FileStamp.look(at: path) {
+        case .missing: return .missing
+        case .unexaminable: return .unchanged
+        case .file(let stamp): current = stamp
+        }
+        guard let seen = lastSeen.withLock({ $0 }) else { return .unchanged }
+        if current.identity != seen.stamp.identity { return .replaced }
+        if current == seen.stamp { return .unchanged }
+        // The stat came first: a copy landing between it and this read is seen next time.
+        guard let version = try? dataVersion() else { return .unchanged }
+        guard version == seen.dataVersion else {
+            lastSeen.withLock { $0 = SeenFile(stamp: current, dataVersion: version) }
+            return .unchanged
+        }
+        return .overwrittenInPlace
+    }
+}
+
+/// A file's device and inode.
+struct FileIdentity: Equatable, Sendable {
+    var device: UInt64
+    var inode: UInt64
+
+    init?(path: String) {
+        guard let stamp = FileStamp(path: path) else { return nil }
+        self = stamp.identity
+    }
+
+    init(_ info: stat) {
+        device = UInt64(info.st_dev)
+        inode = UInt64(info.st_ino)
+    }
+}
+
+/// What one `stat` says of a file: which file it is, its size and when it was last written.
+struct FileStamp: Equatable, Sendable {
+    var identity: FileIdentity
+    var size: Int64
+    /// Nanoseconds since 1970.
+    var modified: Int64
+
+    /// What `stat` finds at a path.
+    enum Look {
+        case file(FileStamp)
+        /// Nothing there (`ENOENT`, or a folder on the way is a file).
+        case missing
+        /// `stat` failed otherwise (permissions, I/O).
+        case unexaminable
+    }
+
+    static func look(at path: String) -> Look {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return errno == ENOENT || errno == ENOTDIR ? .missing : .unexaminable }
+        return .file(FileStamp(info))
+    }
+
+    init?(path: String) {
+        guard case .file(let stamp) = Self.look(at: path) else { return nil }
+        self = stamp
+    }
+
+    init(_ info: stat) {
+        identity = FileIdentity(info)
+        size = Int64(info.st_size)
+        #if os(Linux)
+        modified = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
+        #else
+        modified = Int64(info.st_mtimespec.tv_sec) * 1_000_000_000 + Int64(info.st_mtimespec.tv_nsec)
+        #endif
+    }
+}
