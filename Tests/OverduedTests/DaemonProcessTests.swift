@@ -265,6 +265,9 @@ struct TicketsFileReplacementTests {
         try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: rows)
         let daemon = try DaemonChild(config: try folder.write("config.json", configJSON(interval: "1h")), environment: [:])
         #expect(daemon.waitFor("enqueued \(rows[0].ticketID)"), "log: \(daemon.log)")
+        // The tick's summary line comes after its enqueue lines: wait for it too, so that tests
+        // counting ticks start from a finished one.
+        #expect(daemon.waitFor("tick: "), "log: \(daemon.log)")
         return daemon
     }
 
