@@ -280,6 +280,8 @@ public final class Daemon: Sendable {
             event = "was replaced by a new file"
         case .overwrittenInPlace:
             event = "was overwritten in place (its size or modification time changed without a commit SQLite saw)"
+        case .walReopened:
+            event = "was opened or changed by the app since it was read while closed (WAL)"
         }
         switch reopen(tickets) {
         case .success(let (reopened, cache)):

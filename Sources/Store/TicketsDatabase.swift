@@ -1,15 +1,32 @@
 import Foundation
 internal import GRDB
+internal import GRDBSQLite
 import Synchronization
 
 /// The maintenance app's database. It belongs to the app: overdued opens it strictly
 /// read-only (`SQLITE_OPEN_READONLY` plus `PRAGMA query_only`), never changes its journal
-/// mode, never checkpoints, and creates nothing in it. Readers do not block the app's
-/// writers in WAL mode; in rollback mode a long app write makes our read wait at most the
-/// busy timeout, after which the tick reports `busy` and tries again next time.
+/// mode, never checkpoints, and creates nothing in it (see `ReadMode` for a WAL database the
+/// app has closed). Readers do not block the app's writers in WAL mode; in rollback mode a
+/// long app write makes our read wait at most the busy timeout, after which the tick reports
+/// `busy` and tries again next time.
 public final class TicketsDatabase: Sendable {
     public let path: String
     public let schema: TicketSchema
+    public let readMode: ReadMode
+
+    /// How the connection reads the file.
+    public enum ReadMode: Sendable, Equatable {
+        /// Through SQLite's locks and, in WAL mode, the app's -wal and -shm files.
+        case shared
+        /// A WAL database that no program has open (no -shm file beside it: the app's last
+        /// connection removed it). A reader opening it normally would create the -wal and
+        /// -shm files, owned by overdued's user, and the app could then be refused writes to
+        /// its own database. It is read as it stands instead (SQLite's `immutable=1`, which
+        /// creates nothing and takes no lock) until the app opens it again
+        /// (`TicketsFileChange.walReopened`). Commits left in a -wal by an app that stopped
+        /// abruptly are not seen until the app opens the database and recovers them.
+        case closedWAL
+    }
     let queue: DatabaseQueue
     /// The file opened, taken before opening it: a later file at `path` with another identity
     /// means the database was replaced (a fresh export renamed over the old one).
@@ -25,6 +42,7 @@ public final class TicketsDatabase: Sendable {
         }
         let stamp = FileStamp(path: path)
         opened = stamp?.identity
+        readMode = Self.readMode(path)
         var configuration = Configuration()
         configuration.readonly = true
         configuration.label = "tickets"
@@ -33,7 +51,7 @@ public final class TicketsDatabase: Sendable {
             try db.execute(sql: "PRAGMA query_only = 1")
         }
         do {
-            queue = try DatabaseQueue(path: path, configuration: configuration)
+            queue = try DatabaseQueue(path: readMode == .closedWAL ? Self.immutableURI(path) : path, configuration: configuration)
             let (schema, version) = try queue.read { db in
                 (try Self.inspect(db, path: path), try Int64.fetchOne(db, sql: "PRAGMA data_version") ?? 0)
             }
@@ -44,6 +62,30 @@ public final class TicketsDatabase: Sendable {
         } catch {
             throw Self.failure(error, path: path, doing: "open the tickets database")
         }
+    }
+
+    /// `.closedWAL` for a WAL database without its -shm file, where this SQLite reads
+    /// `file:` names as URIs; else `.shared`.
+    static func readMode(_ path: String) -> ReadMode {
+        guard isWAL(path), !FileManager.default.fileExists(atPath: path + "-shm"),
+              sqlite3_compileoption_used("USE_URI") == 1 else { return .shared }
+        return .closedWAL
+    }
+
+    /// Whether the file's header says WAL mode (write and read versions 2, bytes 18 and 19).
+    static func isWAL(_ path: String) -> Bool {
+        guard let file = FileHandle(forReadingAtPath: path) else { return false }
+        defer { try? file.close() }
+        guard let header = try? file.read(upToCount: 20), header.count == 20,
+              header.prefix(16).elementsEqual("SQLite format 3\0".utf8) else { return false }
+        return header[header.startIndex + 18] == 2 && header[header.startIndex + 19] == 2
+    }
+
+    /// `path` as an SQLite URI that opens it immutable.
+    static func immutableURI(_ path: String) -> String {
+        var allowed = CharacterSet.urlPathAllowed
+        allowed.remove(charactersIn: "?#%")
+        return "file:\(path.addingPercentEncoding(withAllowedCharacters: allowed) ?? path)?immutable=1"
     }
 
     /// Every column overdued reads, by table: those of `selectSQL` (the candidate and whole-row

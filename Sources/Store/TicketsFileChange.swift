@@ -1,3 +1,4 @@
+import Foundation
 import Synchronization
 
 #if canImport(Glibc)
@@ -20,6 +21,10 @@ public enum TicketsFileChange: Sendable, Equatable {
     /// No file at the path (deleted, or moved away): the connection still reads the file it
     /// has open, which the app no longer writes.
     case missing
+    /// A WAL database read while the app had it closed (`ReadMode.closedWAL`) was opened by
+    /// the app since (its -shm file is there) or changed: a new connection reads it as it is
+    /// now, through the app's -wal and -shm files when they are there.
+    case walReopened
 }
 
 extension TicketsDatabase {
@@ -44,6 +49,9 @@ extension TicketsDatabase {
         }
         guard let seen = lastSeen.withLock({ $0 }) else { return .unchanged }
         if current.identity != seen.stamp.identity { return .replaced }
+        if readMode == .closedWAL {
+            return current == seen.stamp && !FileManager.default.fileExists(atPath: path + "-shm") ? .unchanged : .walReopened
+        }
         if current == seen.stamp { return .unchanged }
         // The stat came first: a copy landing between it and this read is seen next time.
         guard let version = try? dataVersion() else { return .unchanged }

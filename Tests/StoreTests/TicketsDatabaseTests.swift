@@ -164,13 +164,17 @@ struct TicketsDatabaseTests {
         // across ticks, which only means something on one connection that stays open.
         let directory = try TemporaryDirectory()
         let path = try Self.demo(in: directory, tickets: 50)
+        // The app has the (WAL) database open, so it is read through the app's files; while
+        // the app has it closed, changes are found by `fileChange` instead (ClosedWALTests).
+        let app = try DatabaseQueue(path: path)
+        try app.read { db in _ = try Int.fetchOne(db, sql: "SELECT count(*) FROM tickets") }
         let tickets = try TicketsDatabase(path: path)
+        #expect(tickets.readMode == .shared)
         let before = try tickets.dataVersion()
         _ = try tickets.candidates(where: Self.openLateFilter)
         tickets.releaseMemory()
         #expect(try tickets.dataVersion() == before, "nothing committed: the same value after releasing memory")
 
-        let app = try DatabaseQueue(path: path)
         try app.write { db in try db.execute(sql: "UPDATE tickets SET title = 'changed' WHERE id = 1") }
         try app.close()
         tickets.releaseMemory()

@@ -482,6 +482,22 @@ if want readonly; then
   check "read-only: the tickets database's mtime is unchanged" test "$mtime_before" = "$(stat -c %Y.%s "$O/tickets.sqlite")"
   check "read-only: no -journal, -wal or -shm file ever appeared beside it" test -z "$seen_extra"
   check "read-only: daemon ran throughout and stopped with exit 0" test "$up$rc" = 00
+
+  # A WAL database the app has closed (no -wal, no -shm): reading it must not create them,
+  # they would belong to overdued's user and could lock the app out of its database.
+  W="$WORK/readonly-wal"
+  prep_db "$W" 5
+  sqlite3 "$W/tickets.sqlite" "PRAGMA journal_mode = WAL" > /dev/null
+  write_config "$W/config.json" 1s info "[$RULE_ALL]" "{ $(dest sink ok '"min_interval": "0ms"') }"
+  before=$(sha256sum < "$W/tickets.sqlite")
+  { "$BIN" check-config --config "$W/config.json"; "$BIN" scan --config "$W/config.json" --dry-run
+    "$BIN" once --config "$W/config.json" --max-wait 5s; } >> "$W/commands.out" 2>&1
+  start_daemon "$W"
+  wait_for 20 more_lines "$W/daemon.log" 'enqueued in' 1
+  stop_daemon "$DAEMON"; rc=$?
+  extra=$(cd "$W" && ls tickets.sqlite-* 2>/dev/null | tr '\n' ' ')
+  check "read-only: a closed WAL database is read (check-config, scan, once, daemon ticks) and nothing is created beside it" \
+    test -z "$extra" -a "$before" = "$(sha256sum < "$W/tickets.sqlite")" -a "$rc" = 0 -a "$(count_lines "$W/commands.out" 'IGP-')" -ge 5
 fi
 
 # ============================================================================ 7. steady memory

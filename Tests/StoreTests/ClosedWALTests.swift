@@ -1,0 +1,81 @@
+import Foundation
+import GRDB
+import Store
+import Testing
+import TestSupport
+
+/// A WAL database that the app has closed has no -wal or -shm beside it. Reading it must not
+/// create them: they would belong to overdued's user, and the app could be refused its own
+/// database (the audit saw "attempt to write a readonly database" in the app).
+struct ClosedWALTests {
+    let directory: TemporaryDirectory
+    let path: String
+
+    init() throws {
+        directory = try TemporaryDirectory()
+        path = try TicketsFileChangeTests.export(in: directory, name: "tickets.sqlite", scheduledDate: "2999-06-15 10:00:00")
+        let app = try DatabaseQueue(path: path)
+        try app.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = WAL") }
+        try app.close()
+    }
+
+    func besideTheDatabase() throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: (path as NSString).deletingLastPathComponent)
+            .filter { $0.hasPrefix("tickets.sqlite-") }.sorted()
+    }
+
+    @Test func aClosedWALDatabaseIsReadWithoutCreatingItsWALFiles() throws {
+        #expect(try besideTheDatabase().isEmpty, "the app's last connection removed them")
+        let tickets = try TicketsDatabase(path: path)
+        #expect(tickets.readMode == .closedWAL)
+        #expect(try TicketsFileChangeTests.scheduledDate(tickets) == "2999-06-15 10:00:00")
+        #expect(try tickets.dataVersion() == tickets.dataVersion())
+        #expect(tickets.fileChange() == .unchanged)
+        #expect(try besideTheDatabase().isEmpty, "no -wal or -shm created by overdued")
+    }
+
+    @Test func whenTheAppOpensItAgainItIsReadThroughTheAppsFiles() throws {
+        let tickets = try TicketsDatabase(path: path)
+        #expect(tickets.readMode == .closedWAL)
+        // The app opens the database and commits; its connection stays open.
+        let app = try DatabaseQueue(path: path)
+        try app.write { db in try db.execute(sql: "UPDATE tickets SET scheduled_date = '2020-06-15 10:00:00' WHERE id = 1") }
+        #expect(tickets.fileChange() == .walReopened)
+        let reopened = try TicketsDatabase(path: path)
+        #expect(reopened.readMode == .shared)
+        #expect(try TicketsFileChangeTests.scheduledDate(reopened) == "2020-06-15 10:00:00", "the commit in the app's -wal is read")
+        try app.close()
+    }
+
+    @Test func aChangeWhileTheAppHadItOpenAndClosedAgainIsReadAfresh() throws {
+        let tickets = try TicketsDatabase(path: path)
+        usleep(20_000)
+        let app = try DatabaseQueue(path: path)
+        try app.write { db in try db.execute(sql: "UPDATE tickets SET scheduled_date = '2020-06-15 10:00:00' WHERE id = 1") }
+        try app.close()
+        #expect(try besideTheDatabase().isEmpty, "checkpointed and closed")
+        #expect(tickets.fileChange() == .walReopened)
+        let reopened = try TicketsDatabase(path: path)
+        #expect(reopened.readMode == .closedWAL)
+        #expect(try TicketsFileChangeTests.scheduledDate(reopened) == "2020-06-15 10:00:00")
+    }
+
+    @Test func aRollbackJournalDatabaseAndAnOpenWALDatabaseAreReadShared() throws {
+        let app = try DatabaseQueue(path: path)
+        try app.read { db in _ = try Int.fetchOne(db, sql: "SELECT count(*) FROM tickets") }
+        #expect(try TicketsDatabase(path: path).readMode == .shared, "the app has it open: its -shm is there")
+        try app.close()
+        let rollback = try TicketsFileChangeTests.export(in: directory, name: "rollback.sqlite", scheduledDate: "2999-06-15 10:00:00")
+        #expect(try TicketsDatabase(path: rollback).readMode == .shared)
+    }
+
+    @Test func aFolderOverduedMayNotWriteIsNoLongerAProblemWhenTheAppHasItClosed() throws {
+        let folder = (path as NSString).deletingLastPathComponent
+        #expect(chmod(folder, 0o555) == 0)
+        defer { chmod(folder, 0o755) }
+        // Root may write anyway; the point is that nothing is created and the read works.
+        let tickets = try TicketsDatabase(path: path)
+        #expect(try TicketsFileChangeTests.scheduledDate(tickets) == "2999-06-15 10:00:00")
+        #expect(try besideTheDatabase().isEmpty)
+    }
+}
