@@ -387,17 +387,7 @@ public final class Daemon: Sendable {
         try outbox.enqueue(report.notifications, dedup: report.dedupRecords)
         if !report.notifications.isEmpty { notifier.wake() }
         logBadRows(report.badRows)
-        for match in report.matches where report.unchangedSince == nil {
-            logger.debug("\(match.ticket.ticketID) overdue by rule \(match.rule): \(match.isEnqueued ? "enqueued" : match.decision.reason)",
-                         metadata: ["event": "match", "rule": "\(match.rule)", "ticket": "\(match.ticket.ticket)",
-                                    "ticket_id": "\(match.ticket.ticketID)"])
-        }
-        for notification in report.notifications {
-            logger.info("enqueued \(notification.ticketID) for \(notification.destination) (rule \(notification.rule))",
-                        metadata: ["event": "enqueue", "rule": "\(notification.rule)", "ticket": "\(notification.ticket)",
-                                   "ticket_id": "\(notification.ticketID)", "destination": "\(notification.destination)",
-                                   "notification_id": "\(notification.id)"])
-        }
+        ScanLog.matchesAndEnqueued(report, to: logger)
         return (report.matches.count, report.enqueuedCount, report.reusedQueries, report.unchangedSince)
     }
 
@@ -428,9 +418,7 @@ public final class Daemon: Sendable {
                 return true
             }
         }
-        for row in fresh {
-            logger.warning("\(row)", metadata: ["event": "bad_row", "ticket": "\(row.ticket)", "ticket_id": "\(row.ticketID ?? "")"])
-        }
+        for row in fresh { ScanLog.badRow(row, to: logger) }
     }
 
     // MARK: watchdog

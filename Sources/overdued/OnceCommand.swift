@@ -1,4 +1,5 @@
 import ArgumentParser
+import Daemon
 import Foundation
 import Logging
 import Notifier
@@ -43,9 +44,8 @@ struct OnceCommand: AsyncParsableCommand {
             printError(error.description)
             throw ExitCode(1)
         }
-        for bad in report.badRows {
-            logger.warning("\(bad)", metadata: ["event": "bad_row", "ticket": "\(bad.ticket)"])
-        }
+        for bad in report.badRows { ScanLog.badRow(bad, to: logger) }
+        ScanLog.matchesAndEnqueued(report, to: logger)
         logger.info("tick: \(report.matches.count) matches, \(report.enqueuedCount) enqueued", metadata: ["event": "tick"])
         let notifier = Notifier(outbox: stores.outbox, destinations: config.destinations,
                                 userAgentVersion: Overdued.version, logger: logger)

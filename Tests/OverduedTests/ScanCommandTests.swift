@@ -1,4 +1,5 @@
 import Foundation
+import Notifier
 import Testing
 import TestSupport
 
@@ -94,6 +95,25 @@ import TestSupport
         #expect(suppressed.count == 5)
         #expect(suppressed.allSatisfy { $0.hasPrefix("suppressed  old-rule  ") && $0.hasSuffix(")") && $0.contains("repeat.every") },
                 "\(again.stdout)")
+    }
+
+    /// `once` logs what it reads and enqueues as a daemon tick does: each bad row with the
+    /// ticket's ids, each notification enqueued, each delivery.
+    @Test func onceLogsBadRowsEnqueuesAndDeliveriesWithTheirFields() async throws {
+        let folder = try TemporaryDirectory()
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: Self.rows)
+        let sink = try WebhookSink(host: "127.0.0.1", port: 0) { _ in }
+        let port = try await sink.start()
+        defer { Task { await sink.stop() } }
+        let config = try folder.write("config.json", configJSON(destinationURL: "http://127.0.0.1:\(port)/hooks/t"))
+        let result = try runOverdued(["once", "--config", config, "--now", "2026-11-24T15:00:00Z", "--max-wait", "10s"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let lines = result.stderr.split(separator: "\n")
+        #expect(lines.filter { $0.contains("event=enqueue") && $0.contains("notification_id=") && $0.contains("ticket_id=") }.count == 5,
+                "\(result.stderr)")
+        #expect(lines.filter { $0.contains("event=delivered") }.count == 5, "\(result.stderr)")
+        #expect(lines.contains { $0.contains("event=bad_row") && $0.contains("ticket=10") && $0.contains("ticket_id=IGP-2026-0010") },
+                "\(result.stderr)")
     }
 
     /// Enqueueing at a `--now` ahead of the clock would date the notifications and dedup

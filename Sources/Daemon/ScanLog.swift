@@ -1,0 +1,26 @@
+public import Logging
+public import Scheduler
+
+/// The log records of one evaluation of the rules, the same from the daemon's ticks and from
+/// `overdued once`: a warning per bad row, a debug record per match, an info record per
+/// notification enqueued, each with its journal fields.
+public enum ScanLog {
+    public static func badRow(_ row: BadRow, to logger: Logger) {
+        logger.warning("\(row)", metadata: ["event": "bad_row", "ticket": "\(row.ticket)", "ticket_id": "\(row.ticketID ?? "")"])
+    }
+
+    /// The matches (unless the result was reused: nothing was read again) and what was enqueued.
+    public static func matchesAndEnqueued(_ report: ScanReport, to logger: Logger) {
+        for match in report.matches where report.unchangedSince == nil {
+            logger.debug("\(match.ticket.ticketID) overdue by rule \(match.rule): \(match.isEnqueued ? "enqueued" : match.decision.reason)",
+                         metadata: ["event": "match", "rule": "\(match.rule)", "ticket": "\(match.ticket.ticket)",
+                                    "ticket_id": "\(match.ticket.ticketID)"])
+        }
+        for notification in report.notifications {
+            logger.info("enqueued \(notification.ticketID) for \(notification.destination) (rule \(notification.rule))",
+                        metadata: ["event": "enqueue", "rule": "\(notification.rule)", "ticket": "\(notification.ticket)",
+                                   "ticket_id": "\(notification.ticketID)", "destination": "\(notification.destination)",
+                                   "notification_id": "\(notification.id)"])
+        }
+    }
+}
