@@ -27,6 +27,8 @@ public final class Daemon: Sendable {
     private let logger: Logger
     private let levels: LevelBox
     private let version: String
+    /// Held for the life of the process: no other `run` or `once` delivers from this state database.
+    private let deliveryLock: DeliveryLock
     private let notify = NotifySocket()
     private let outbox: Outbox
     private let notifier: Notifier
@@ -73,6 +75,7 @@ public final class Daemon: Sendable {
         let tickets: TicketsDatabase
         let stateDatabase: StateDatabase
         do {
+            deliveryLock = try DeliveryLock(stateDatabase: config.store.stateDatabase)
             tickets = try TicketsDatabase(path: config.store.ticketsDatabase, busyTimeout: config.store.busyTimeout)
             stateDatabase = try StateDatabase(path: config.store.stateDatabase, busyTimeout: config.store.busyTimeout)
         } catch {

@@ -10,6 +10,8 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
         /// The file is damaged (SQLite: "database disk image is malformed"); it does not heal
         /// by waiting.
         case corrupt
+        /// Another process holds what this one needs alone (the delivery lock).
+        case inUse
         case other
     }
 

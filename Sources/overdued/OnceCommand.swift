@@ -34,7 +34,8 @@ struct OnceCommand: AsyncParsableCommand {
         let config = try loadConfig(options)
         LogSetup.bootstrap(config.log, forceStderr: true)
         let logger = Logger(label: "overdued")
-        let stores = try OpenStores(config)
+        let stores = try OpenStores(config, delivering: true)
+        defer { withExtendedLifetime(stores) {} }
         let engine = RulesEngine(rules: config.rules, timeZone: config.store.timeZone)
         let report: ScanReport
         do {

@@ -27,9 +27,15 @@ struct OpenStores {
     let tickets: TicketsDatabase
     let state: StateDatabase
     let outbox: Outbox
+    /// Held by a command that delivers (`once`): see `DeliveryLock`. Keep the stores alive
+    /// (`withExtendedLifetime`) until delivery is over.
+    let deliveryLock: DeliveryLock?
 
-    init(_ config: Config) throws {
+    /// - Parameter delivering: take the state database's delivery lock first, and fail at
+    ///   once if another process (`overdued run`, another `once`) holds it.
+    init(_ config: Config, delivering: Bool = false) throws {
         do {
+            deliveryLock = delivering ? try DeliveryLock(stateDatabase: config.store.stateDatabase) : nil
             tickets = try TicketsDatabase(path: config.store.ticketsDatabase, busyTimeout: config.store.busyTimeout)
             state = try StateDatabase(path: config.store.stateDatabase, busyTimeout: config.store.busyTimeout)
             outbox = Outbox(database: state)

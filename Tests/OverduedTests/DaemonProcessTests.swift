@@ -16,6 +16,26 @@ final class Received: @unchecked Sendable {
     var all: [String] { lock.lock(); defer { lock.unlock() }; return ids }
 }
 
+/// A receiver on a free loopback port that records the `webhook-id` of each request, and a
+/// folder whose tickets database holds `ScanCommandTests.rows` and whose config.json (ticking
+/// every `interval`) posts to it.
+struct ReceivingSetup {
+    let folder: TemporaryDirectory
+    let sink: WebhookSink
+    let received = Received()
+    let port: Int
+    let config: String
+
+    init(interval: String) async throws {
+        folder = try TemporaryDirectory()
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: ScanCommandTests.rows)
+        let received = received
+        sink = try WebhookSink(host: "127.0.0.1", port: 0) { received.add($0.webhookID) }
+        port = try await sink.start()
+        config = try folder.write("config.json", configJSON(interval: interval, destinationURL: "http://127.0.0.1:\(port)/hooks/secret-token"))
+    }
+}
+
 /// A running `overdued run` child process with its stderr collected.
 final class DaemonChild {
     let process = Process()
@@ -75,13 +95,9 @@ final class DaemonChild {
 /// `overdued run` as systemd sees it: sd_notify datagrams on a real Unix socket, real signals.
 @Suite(.serialized) struct DaemonProcessTests {
     @Test func readyStatusReloadAndStopFollowTheProtocol() async throws {
-        let folder = try TemporaryDirectory()
-        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: ScanCommandTests.rows)
-        let received = Received()
-        let sink = try WebhookSink(host: "127.0.0.1", port: 0) { received.add($0.webhookID) }
-        let port = try await sink.start()
+        let setup = try await ReceivingSetup(interval: "1s")
+        let (folder, sink, received, port, config) = (setup.folder, setup.sink, setup.received, setup.port, setup.config)
         defer { Task { await sink.stop() } }
-        let config = try folder.write("config.json", configJSON(interval: "1s", destinationURL: "http://127.0.0.1:\(port)/hooks/secret-token"))
         let listener = try NotifyListener(path: folder.url("notify.sock"))
         let daemon = try DaemonChild(config: config, environment: ["NOTIFY_SOCKET": listener.path, "WATCHDOG_USEC": "2000000"])
         var seen: [String] = []

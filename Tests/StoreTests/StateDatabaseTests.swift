@@ -81,4 +81,22 @@ struct StateDatabaseTests {
         #expect(StateDatabaseCheck.problem(path: garbage) != nil)
         #expect(StateDatabaseCheck.problem(path: directory.url("missing-folder/state.sqlite")) != nil)
     }
+
+    /// Only one process delivers from a state database: a second lock fails at once, naming
+    /// the database and the holder; the lock ends with its holder.
+    @Test func theDeliveryLockIsExclusiveAndNamesItsHolder() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.url("state.sqlite")
+        var first: DeliveryLock? = try DeliveryLock(stateDatabase: path)
+        #expect(first?.path == path + ".lock")
+        #expect {
+            _ = try DeliveryLock(stateDatabase: path)
+        } throws: { error in
+            guard let error = error as? StoreError else { return false }
+            return error.kind == .inUse && error.description.hasPrefix(path) && error.message.contains("pid \(getpid())")
+        }
+        #expect(!FileManager.default.fileExists(atPath: path), "the lock does not touch the database")
+        first = nil
+        #expect(throws: Never.self) { _ = try DeliveryLock(stateDatabase: path) }
+    }
 }

@@ -1,0 +1,69 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// The right to deliver from one state database, held by one process at a time: `run` and
+/// `once` take it for their whole life. Two deliverers would each take the same due
+/// notifications and send every one of them twice; the commands that only read or enqueue
+/// (`scan`, `queue`, `history`, `queue retry`) do not take it.
+///
+/// It is an exclusive `flock` on `<state database>.lock`, a file beside the database and not
+/// the database itself: closing any descriptor of the SQLite file would drop the POSIX locks
+/// SQLite holds on it for the whole process. The kernel releases a `flock` when its process
+/// ends, however it ends, so a crash or `SIGKILL` never leaves a stale lock behind (the file
+/// stays, holding the last holder's pid, and is simply locked again).
+public final class DeliveryLock: Sendable {
+    /// The lock file.
+    public let path: String
+    private let descriptor: Int32
+
+    /// Takes the lock without waiting; throws `.inUse`, naming the state database and the
+    /// holder's pid when it is known, if another process holds it.
+    public init(stateDatabase: String) throws(StoreError) {
+        let path = stateDatabase + ".lock"
+        var descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        // Left by another user (root running `once` by hand): a read-only descriptor locks as well.
+        if descriptor < 0, errno == EACCES { descriptor = open(path, O_RDONLY | O_CLOEXEC) }
+        guard descriptor >= 0 else {
+            throw StoreError(.cannotOpen, path: stateDatabase,
+                             message: "cannot open the delivery lock \(path): \(String(cString: strerror(errno)))")
+        }
+        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+            let code = errno
+            let holder = Self.pid(in: descriptor)
+            close(descriptor)
+            guard code == EWOULDBLOCK else {
+                throw StoreError(.cannotOpen, path: stateDatabase,
+                                 message: "cannot lock \(path): \(String(cString: strerror(code)))")
+            }
+            let who = holder.map { "another overdued process (pid \($0))" } ?? "another overdued process"
+            throw StoreError(.inUse, path: stateDatabase,
+                             message: "\(who) is already delivering from this state database (it holds \(path)); "
+                                 + "only one `overdued run` or `overdued once` may deliver from it at a time, "
+                                 + "or every notification would be sent twice")
+        }
+        // For the message a second process prints; the lock itself is the flock.
+        let text = Array("\(getpid())\n".utf8)
+        if ftruncate(descriptor, 0) == 0 {
+            _ = text.withUnsafeBytes { pwrite(descriptor, $0.baseAddress, $0.count, 0) }
+        }
+        self.path = path
+        self.descriptor = descriptor
+    }
+
+    deinit {
+        close(descriptor)
+    }
+
+    /// The pid the holder wrote, if the file holds one.
+    private static func pid(in descriptor: Int32) -> Int32? {
+        var buffer = [UInt8](repeating: 0, count: 32)
+        let count = buffer.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, $0.count, 0) }
+        guard count > 0 else { return nil }
+        return Int32(String(decoding: buffer.prefix(count), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+}

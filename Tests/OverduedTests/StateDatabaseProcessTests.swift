@@ -1,0 +1,51 @@
+import Foundation
+import Testing
+import TestSupport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Waits until the child's log holds `text`.
+private func waitFor(_ text: String, in daemon: DaemonChild, timeout: TimeInterval = 20) -> Bool {
+    let deadline = Date().addingTimeInterval(timeout)
+    while !daemon.log.contains(text), Date() < deadline { usleep(20_000) }
+    return daemon.log.contains(text)
+}
+
+/// Two processes delivering from one state database would each send every due notification:
+/// `run` and `once` hold its delivery lock; the commands that look or enqueue stay usable.
+@Suite(.serialized) struct SingleDelivererTests {
+    @Test func onceAndASecondRunAreRefusedWhileTheDaemonDelivers() async throws {
+        let setup = try await ReceivingSetup(interval: "1h")
+        let (folder, sink, received, config) = (setup.folder, setup.sink, setup.received, setup.config)
+        defer { Task { await sink.stop() } }
+        let state = folder.url("state.sqlite")
+        let daemon = try DaemonChild(config: config, environment: [:])
+        #expect(waitFor("event=tick", in: daemon), "log: \(daemon.log)")
+
+        let once = try runOverdued(["once", "--config", config, "--max-wait", "2s"], timeout: 30)
+        #expect(once.status == 1, "stdout: \(once.stdout) stderr: \(once.stderr)")
+        #expect(once.stderr.contains(state) && once.stderr.contains("pid \(daemon.pid)") && once.stderr.contains("already delivering"),
+                "\(once.stderr)")
+        let second = try runOverdued(["run", "--config", config], timeout: 30)
+        #expect(second.status == 1)
+        #expect(second.stderr.contains(state) && second.stderr.contains("pid \(daemon.pid)"), "\(second.stderr)")
+
+        for command in [["scan", "--dry-run"], ["scan"], ["queue"], ["history"], ["queue", "retry", "--dead"]] {
+            let result = try runOverdued(command + ["--config", config], timeout: 30)
+            #expect(result.status == 0, "\(command) beside the daemon: \(result.stderr)")
+        }
+        // Every notification arrived once: nothing was sent by a second deliverer.
+        let deadline = Date().addingTimeInterval(10)
+        while Set(received.all).count < 8, Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(Set(received.all).count == 8)
+        #expect(received.all.count == Set(received.all).count, "sent twice: \(received.all)")
+
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit(timeout: 10) == 0)
+        // The lock ended with its holder.
+        let after = try runOverdued(["once", "--config", config, "--max-wait", "2s"], timeout: 30)
+        #expect(after.status == 0, "\(after.stderr)")
+    }
+}
