@@ -22,6 +22,15 @@ public final class Daemon: Sendable {
         public var description: String
     }
 
+    /// How `run()` ended.
+    public enum Outcome: Sendable, Equatable {
+        /// SIGTERM or SIGINT: exit 0.
+        case stopped
+        /// The daemon cannot go on (the state database was deleted under it): exit non-zero, so
+        /// that the service manager (`Restart=on-failure`) starts it again from scratch.
+        case failed(String)
+    }
+
     private let configPath: String
     private let loader: ConfigLoader
     private let logger: Logger
@@ -37,6 +46,8 @@ public final class Daemon: Sendable {
     private let state: Mutex<Running>
     private let stopSignal = Mutex<CheckedContinuation<Void, Never>?>(nil)
     private let stopRequested = Atomic<Bool>(false)
+    /// Why the daemon stops on its own, if it does.
+    private let failure = Mutex<String?>(nil)
     private let signalQueue = DispatchQueue(label: "overdued.signals")
     /// Dispatch sources are not `Sendable`; these are set up once in `run()` before any
     /// handler can fire, and only kept alive here.
@@ -98,11 +109,12 @@ public final class Daemon: Sendable {
         return WatchdogGate.Limits(tickInterval: config.schedule.interval, tickBudget: budget, watchdogInterval: watchdog)
     }
 
-    /// Runs until SIGTERM or SIGINT; returns after a clean stop.
+    /// Runs until SIGTERM or SIGINT, or until it cannot go on; returns after stopping.
     /// - Parameter stopRequestedDuringStartUp: asked once the signal handlers exist: whether
     ///   a SIGTERM or SIGINT arrived before (the executable records them from its first
     ///   instant); if so the daemon stops at once, cleanly.
-    public func run(stopRequestedDuringStartUp: () -> Bool = { false }) async {
+    @discardableResult
+    public func run(stopRequestedDuringStartUp: () -> Bool = { false }) async -> Outcome {
         installSignalHandlers()
         if stopRequestedDuringStartUp() {
             logger.notice("stop requested during start-up", metadata: ["event": "stop"])
@@ -127,13 +139,19 @@ public final class Daemon: Sendable {
             if stopNow { resumeStop() }
         }
         statusRefresh.cancel()
-        notify.stopping(status: "stopping")
+        let failed = failure.withLock { $0 }
+        notify.stopping(status: failed.map { "stopping: \($0)" } ?? "stopping")
         logger.notice("stopping: no new ticks; in-flight deliveries get up to 5s, the rest stays queued", metadata: ["event": "stop"])
         loop.stop()
         await notifier.shutdown(grace: .seconds(5))
         delivery.cancel()
         await delivery.value
+        if let failed {
+            logger.error("stopped: \(failed)", metadata: ["event": "stop"])
+            return .failed(failed)
+        }
         logger.notice("stopped", metadata: ["event": "stop"])
+        return .stopped
     }
 
     /// How often `STATUS=`'s queue counts are brought up to date between ticks.
@@ -329,10 +347,28 @@ public final class Daemon: Sendable {
         _ = overdued_release_free_heap()
     }
 
+    /// The state database's file was deleted or replaced under the open handle: what the
+    /// daemon would write from now on goes into a file nobody will ever open again (lost at
+    /// the next start), and new connections fail for ever. Stop with an error instead, so that
+    /// the service manager starts a fresh daemon on a fresh file.
+    private func stateDatabaseLost() -> Bool {
+        guard let change = outbox.database.fileChange() else { return false }
+        let reason = "the state database \(outbox.database.path) \(change) while overdued was running"
+        logger.critical("\(reason); nothing more is enqueued or delivered into it. Stopping with an error so that the service restarts on a fresh file",
+                        metadata: ["event": "stop"])
+        failure.withLock { $0 = $0 ?? reason }
+        requestStop()
+        return true
+    }
+
     /// One tick: evaluate every rule, enqueue, wake the notifier, report. A busy database
-    /// skips the tick (the next one retries); nothing here can take the process down.
+    /// skips the tick (the next one retries); only a lost state database stops the process.
     private func tick(due: Date) {
         gate?.tickStarted()
+        if stateDatabaseLost() {
+            gate?.tickFinished()
+            return
+        }
         let (current, engine, currentCandidates) = state.withLock { ($0.tickets, $0.engine, $0.candidates) }
         let started = ContinuousClock.now
         var summary: TickSummary?

@@ -8,6 +8,9 @@ internal import GRDB
 public final class StateDatabase: Sendable {
     public let path: String
     let pool: DatabasePool
+    /// The file opened (device and inode): an open SQLite handle keeps working on a deleted
+    /// or replaced file, so whoever keeps it open checks the path still names it.
+    private let opened: FileIdentity?
 
     public init(path: String, busyTimeout: Duration = .seconds(5)) throws(StoreError) {
         self.path = path
@@ -31,6 +34,15 @@ public final class StateDatabase: Sendable {
         } catch {
             throw StoreError.from(error, path: path, doing: "open the state database")
         }
+        opened = FileIdentity(path: path)
+    }
+
+    /// Nil while `path` still names the file this handle opened; else what happened to it
+    /// ("was deleted", "was replaced by another file"). Two `stat` calls' worth of work.
+    public func fileChange() -> String? {
+        guard let opened else { return nil }
+        guard let current = FileIdentity(path: path) else { return "was deleted" }
+        return current == opened ? nil : "was replaced by another file"
     }
 
     static var migrator: DatabaseMigrator {

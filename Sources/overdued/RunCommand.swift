@@ -37,7 +37,7 @@ struct RunCommand: AsyncParsableCommand {
             logger.critical("cannot start: \(error.description)", metadata: ["event": "stop"])
             throw ExitCode(1)
         }
-        await daemon.run(stopRequestedDuringStartUp: {
+        let outcome = await daemon.run(stopRequestedDuringStartUp: {
             // Dispatch registers its handlers asynchronously: until it has, a signal still
             // lands in the guard. Wait (briefly) for the hand-over, then read what it recorded.
             let deadline = ContinuousClock.now + .seconds(2)
@@ -46,5 +46,6 @@ struct RunCommand: AsyncParsableCommand {
             }
             return overdued_early_signals_received() & (OVERDUED_EARLY_SIGTERM | OVERDUED_EARLY_SIGINT) != 0
         })
+        if case .failed = outcome { throw ExitCode(1) }
     }
 }

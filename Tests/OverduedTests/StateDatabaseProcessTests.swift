@@ -49,3 +49,22 @@ private func waitFor(_ text: String, in daemon: DaemonChild, timeout: TimeInterv
         #expect(after.status == 0, "\(after.stderr)")
     }
 }
+
+/// A state database deleted (or replaced) under the running daemon: it must not go on
+/// writing into a file nobody will open again, but stop with an error so that systemd
+/// restarts it on a fresh one.
+@Suite(.serialized) struct LostStateDatabaseTests {
+    @Test func aDeletedStateDatabaseStopsTheDaemonWithAnError() throws {
+        let folder = try TemporaryDirectory()
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: [])
+        let config = try folder.write("config.json", configJSON(interval: "1s"))
+        let state = folder.url("state.sqlite")
+        let daemon = try DaemonChild(config: config, environment: [:])
+        #expect(waitFor("event=tick", in: daemon), "log: \(daemon.log)")
+        for suffix in ["", "-wal", "-shm"] { unlink(state + suffix) }
+        let status = daemon.waitForExit(timeout: 20)
+        #expect(status != nil && status != 0, "exit status \(String(describing: status)); log: \(daemon.log)")
+        #expect(daemon.log.contains("the state database \(state) was deleted while overdued was running"), "log: \(daemon.log)")
+        #expect(!daemon.log.contains("unable to open database file"), "log: \(daemon.log)")
+    }
+}

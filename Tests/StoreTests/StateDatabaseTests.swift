@@ -82,6 +82,20 @@ struct StateDatabaseTests {
         #expect(StateDatabaseCheck.problem(path: directory.url("missing-folder/state.sqlite")) != nil)
     }
 
+    /// An open SQLite handle keeps working on a deleted or replaced file; the daemon asks
+    /// whether the path still names the file it opened.
+    @Test func aDeletedOrReplacedFileIsNoticed() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.url("state.sqlite")
+        let database = try StateDatabase(path: path)
+        #expect(database.fileChange() == nil)
+        _ = try StateDatabase(path: directory.url("other.sqlite"))
+        #expect(rename(directory.url("other.sqlite"), path) == 0)
+        #expect(database.fileChange() == "was replaced by another file")
+        #expect(unlink(path) == 0)
+        #expect(database.fileChange() == "was deleted")
+    }
+
     /// Only one process delivers from a state database: a second lock fails at once, naming
     /// the database and the holder; the lock ends with its holder.
     @Test func theDeliveryLockIsExclusiveAndNamesItsHolder() throws {
