@@ -30,6 +30,9 @@ public final class StateDatabase: Sendable {
         }
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
+            if let problem = try pool.read({ db in try Self.newerSchemaProblem(db) }) {
+                throw StoreError(.schema, path: path, message: problem)
+            }
             try Self.migrator.migrate(pool)
         } catch {
             throw StoreError.from(error, path: path, doing: "open the state database")
@@ -132,6 +135,17 @@ public final class StateDatabase: Sendable {
             try db.execute(sql: "CREATE INDEX notification_dead ON notification (created_at) WHERE status = 'dead'")
         }
         return migrator
+    }
+
+    /// Why this binary must not use the database, or nil: migrations it does not know were
+    /// applied, by a newer overdued. An older binary would read and write a schema it does
+    /// not know (and the newer one would later find rows it never wrote).
+    static func newerSchemaProblem(_ db: Database) throws -> String? {
+        let unknown = try migrator.appliedIdentifiers(db).subtracting(migrator.migrations).sorted()
+        guard !unknown.isEmpty else { return nil }
+        let names = unknown.map { "\"\($0)\"" }.joined(separator: ", ")
+        return "written by a newer overdued (migration\(unknown.count == 1 ? "" : "s") \(names) unknown to this version); "
+            + "refusing to run an older one on it"
     }
 
     /// Gives back SQLite's page caches: the writer's at once, the readers' as they become

@@ -2,7 +2,8 @@ import Foundation
 internal import GRDB
 
 /// What `check-config` verifies about the state database without creating or migrating it:
-/// an existing file must open as a database; a new one must be creatable in its folder.
+/// an existing file must open as a database written by this version or an older one; a new
+/// one must be creatable in its folder.
 public enum StateDatabaseCheck {
     public static func problem(path: String) -> String? {
         let manager = FileManager.default
@@ -12,9 +13,9 @@ public enum StateDatabaseCheck {
                 var configuration = Configuration()
                 configuration.readonly = true
                 let queue = try DatabaseQueue(path: path, configuration: configuration)
-                _ = try queue.read { db in try db.tableExists("notification") }
+                let newer = try queue.read { db in try StateDatabase.newerSchemaProblem(db) }
                 try queue.close()
-                return nil
+                return newer.map { "\(path): \($0)" }
             } catch {
                 return StoreError.from(error, path: path, doing: "open the state database").description
             }

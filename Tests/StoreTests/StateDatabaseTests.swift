@@ -82,6 +82,32 @@ struct StateDatabaseTests {
         #expect(StateDatabaseCheck.problem(path: directory.url("missing-folder/state.sqlite")) != nil)
     }
 
+    /// A newer overdued may have changed the schema in ways this one does not know: refuse
+    /// to open its database, rather than read and write it blindly.
+    @Test func aDatabaseWrittenByANewerOverduedIsRefused() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.url("state.sqlite")
+        _ = try StateDatabase(path: path)
+        let queue = try DatabaseQueue(path: path)
+        try queue.write { db in
+            try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v9: from the future'), ('v10: later still')")
+        }
+        try queue.close()
+        #expect {
+            _ = try StateDatabase(path: path)
+        } throws: { error in
+            guard let error = error as? StoreError else { return false }
+            return error.path == path && error.description.hasPrefix(path)
+                && error.message.contains(#""v10: later still", "v9: from the future""#)
+                && error.message.contains("written by a newer overdued") && error.message.contains("refusing to run an older one on it")
+        }
+        let problem = try #require(StateDatabaseCheck.problem(path: path), "check-config says so too")
+        #expect(problem.contains(path) && problem.contains("v9: from the future") && problem.contains("newer overdued"))
+        // Nothing was written: the migrations table is as the newer version left it.
+        let identifiers = try DatabaseQueue(path: path).read { db in try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations ORDER BY rowid") }
+        #expect(identifiers == Self.migrations + ["v9: from the future", "v10: later still"])
+    }
+
     /// An open SQLite handle keeps working on a deleted or replaced file; the daemon asks
     /// whether the path still names the file it opened.
     @Test func aDeletedOrReplacedFileIsNoticed() throws {
