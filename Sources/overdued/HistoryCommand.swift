@@ -23,6 +23,7 @@ struct HistoryCommand: ParsableCommand {
 
     func run() throws {
         let config = try loadConfig(options)
+        if noStateDatabaseYet(config, json: json) { return }
         let stores = try OpenStores(config)
         do {
             var ticketKey: Int64?

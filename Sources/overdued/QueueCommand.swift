@@ -27,6 +27,7 @@ struct QueueListCommand: ParsableCommand {
 
     func run() throws {
         let config = try loadConfig(options)
+        if noStateDatabaseYet(config, json: json) { return }
         let stores = try OpenStores(config)
         do {
             let items = try stores.outbox.notifications(in: [.pending, .retrying, .dead], limit: limit)
@@ -59,6 +60,14 @@ struct QueueRetryCommand: ParsableCommand {
 
     func run() throws {
         let config = try loadConfig(options)
+        if !FileManager.default.fileExists(atPath: config.store.stateDatabase) {
+            guard dead else {
+                printError("no dead notification has the id \(id ?? ""): there is no state database yet at \(config.store.stateDatabase)")
+                throw ExitCode(1)
+            }
+            print("requeued 0 dead notification(s): there is no state database yet at \(config.store.stateDatabase)")
+            return
+        }
         let stores = try OpenStores(config)
         do {
             if dead {

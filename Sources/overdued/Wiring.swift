@@ -46,6 +46,23 @@ struct OpenStores {
     }
 }
 
+/// `history` and `queue` only look: where there is no state database yet there is nothing to
+/// show, and opening one would create it (as whoever runs the command, in a folder the daemon
+/// may not use yet). Says so (JSON: an empty list on stdout, the note on stderr) and returns
+/// true; false when the file exists.
+func noStateDatabaseYet(_ config: Config, json: Bool = false) -> Bool {
+    let path = config.store.stateDatabase
+    guard !FileManager.default.fileExists(atPath: path) else { return false }
+    let note = "no state database yet at \(path): nothing has been queued or sent"
+    if json {
+        print("[]")
+        printError(note)
+    } else {
+        print(note)
+    }
+    return true
+}
+
 func printError(_ text: String) {
     FileHandle.standardError.write(Data((text + "\n").utf8))
 }

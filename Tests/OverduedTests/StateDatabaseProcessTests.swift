@@ -68,3 +68,23 @@ private func waitFor(_ text: String, in daemon: DaemonChild, timeout: TimeInterv
         #expect(!daemon.log.contains("unable to open database file"), "log: \(daemon.log)")
     }
 }
+
+/// `history` and `queue` only look: with no state database yet they say so, exit 0, and
+/// create nothing.
+struct NoStateDatabaseYetTests {
+    @Test func historyAndQueueDoNotCreateTheStateDatabase() throws {
+        let folder = try TemporaryDirectory()
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: [])
+        let config = try folder.write("config.json", configJSON())
+        let state = folder.url("state.sqlite")
+        for command in [["history"], ["queue"], ["history", "--json"], ["queue", "--json"], ["queue", "retry", "--dead"]] {
+            let result = try runOverdued(command + ["--config", config], timeout: 30)
+            #expect(result.status == 0, "\(command): \(result.stderr)")
+            #expect((result.stdout + result.stderr).contains("no state database yet at \(state)"), "\(command): \(result.stdout) \(result.stderr)")
+            if command.contains("--json") { #expect(result.stdout == "[]\n", "\(command): \(result.stdout)") }
+        }
+        let retry = try runOverdued(["queue", "retry", "msg_1", "--config", config], timeout: 30)
+        #expect(retry.status == 1 && retry.stderr.contains("no state database yet at \(state)"), "\(retry.stderr)")
+        #expect(try folder.fileNames() == ["config.json", "tickets.sqlite"], "nothing created")
+    }
+}
