@@ -6,15 +6,24 @@ internal import NIOPosix
 /// A local receiver for trying a setup (`overdued sink`, like `stripe listen`): prints every
 /// webhook it gets, checks its signature when given the secret, and answers 200 — or 401
 /// when the signature does not verify, so the sender sees a failure as a real receiver
-/// would report it.
+/// would report it; 413 for a body over `bodyLimit`.
 public final class WebhookSink: Sendable {
+    /// The largest body the sink reads (and verifies): far above any webhook, small enough
+    /// that a runaway sender cannot fill the memory of the machine it is tried on.
+    public static let defaultBodyLimit = 32 << 20
+
     /// One received request.
     public struct Delivery: Sendable {
         public var receivedAt: Date
         public var method: String
+        /// The request's path and query, for tests: never printed (``formatted(pretty:)``),
+        /// since a webhook URL's path or query often holds its token.
         public var path: String
         public var headers: [(name: String, value: String)]
+        /// The whole body; empty when it was over the limit (then `bodySize` says how big).
         public var body: Data
+        /// Bytes of body received.
+        public var bodySize: Int
         /// nil when the sink has no signing secret.
         public var verification: WebhookSignature.Verification?
         /// The status the sink answered.
@@ -27,11 +36,16 @@ public final class WebhookSink: Sendable {
         }
 
         /// A readable block: one summary line, then the body (pretty-printed when it is JSON).
+        /// The URL's path and query are left out, as everywhere in overdued: they may hold a token.
         public func formatted(pretty: Bool = true) -> String {
-            var line = "\(PayloadTimestamp.iso8601(receivedAt)) \(method) \(path) -> \(status)"
+            var line = "\(PayloadTimestamp.iso8601(receivedAt)) \(method) (path and query hidden) -> \(status)"
             line += "  webhook-id=\(webhookID ?? "-")"
             if let type = header("content-type") { line += "  content-type=\(type)" }
             if let verification { line += "  \(verification)" }
+            line += "  \(bodySize) bytes"
+            if status == 413 {
+                return line + "\n(body not kept: over the sink's limit)"
+            }
             return line + "\n" + Self.bodyText(body, pretty: pretty)
         }
 
@@ -54,6 +68,7 @@ public final class WebhookSink: Sendable {
     private let host: String
     private let port: Int
     private let signature: WebhookSignature?
+    private let bodyLimit: Int
     private let onDelivery: @Sendable (Delivery) -> Void
     private let now: @Sendable () -> Date
     private let channel = LockedState<(any Channel)?>(nil)
@@ -61,11 +76,14 @@ public final class WebhookSink: Sendable {
     /// - Parameters:
     ///   - port: 0 picks a free port (see the value `start()` returns).
     ///   - signingSecret: the `whsec_` secret; nil: no verification.
+    ///   - bodyLimit: a larger body is read to its end and dropped, and answered 413.
     public init(host: String = "127.0.0.1", port: Int = 8787, signingSecret: String? = nil,
+                bodyLimit: Int = WebhookSink.defaultBodyLimit,
                 now: @escaping @Sendable () -> Date = Date.init,
                 onDelivery: @escaping @Sendable (Delivery) -> Void) throws(StartError) {
         self.host = host
         self.port = port
+        self.bodyLimit = bodyLimit
         if let signingSecret {
             guard let signature = WebhookSignature(secret: signingSecret) else {
                 throw StartError(description: "the signing secret is not \"whsec_\" followed by base64")
@@ -81,6 +99,7 @@ public final class WebhookSink: Sendable {
     /// Listens; returns the bound port.
     public func start() async throws -> Int {
         let signature = self.signature
+        let bodyLimit = self.bodyLimit
         let onDelivery = self.onDelivery
         let now = self.now
         let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -90,7 +109,7 @@ public final class WebhookSink: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
                     try channel.pipeline.syncOperations.addHandler(
-                        SinkHandler(signature: signature, now: now, onDelivery: onDelivery))
+                        SinkHandler(signature: signature, bodyLimit: bodyLimit, now: now, onDelivery: onDelivery))
                 }
             }
         let bound = try await bootstrap.bind(host: host, port: port).get()
@@ -118,17 +137,18 @@ private final class SinkHandler: ChannelInboundHandler {
     typealias OutboundOut = HTTPServerResponsePart
 
     private let signature: WebhookSignature?
+    private let bodyLimit: Int
     private let now: @Sendable () -> Date
     private let onDelivery: @Sendable (WebhookSink.Delivery) -> Void
     private var head: HTTPRequestHead?
     private var body = Data()
+    /// Bytes of the current request's body, kept or not.
+    private var bodySize = 0
 
-    /// Bigger bodies are cut (and then fail verification): the sink is for trying a setup.
-    static let bodyLimit = 1 << 20
-
-    init(signature: WebhookSignature?, now: @escaping @Sendable () -> Date,
+    init(signature: WebhookSignature?, bodyLimit: Int, now: @escaping @Sendable () -> Date,
          onDelivery: @escaping @Sendable (WebhookSink.Delivery) -> Void) {
         self.signature = signature
+        self.bodyLimit = bodyLimit
         self.now = now
         self.onDelivery = onDelivery
     }
@@ -138,10 +158,14 @@ private final class SinkHandler: ChannelInboundHandler {
         case .head(let head):
             self.head = head
             body = Data()
-        case .body(var buffer):
-            let room = Self.bodyLimit - body.count
-            if room > 0, let bytes = buffer.readBytes(length: min(room, buffer.readableBytes)) {
-                body.append(contentsOf: bytes)
+            bodySize = 0
+        case .body(let buffer):
+            // The whole body or none of it: a cut body would only fail verification.
+            bodySize += buffer.readableBytes
+            if bodySize <= bodyLimit {
+                body.append(contentsOf: buffer.readableBytesView)
+            } else if !body.isEmpty {
+                body = Data()
             }
         case .end:
             guard let head else { return }
@@ -153,14 +177,21 @@ private final class SinkHandler: ChannelInboundHandler {
     private func respond(to head: HTTPRequestHead, context: ChannelHandlerContext) {
         let receivedAt = now()
         let headers = head.headers.map { (name: $0.name, value: $0.value) }
-        let verification = signature?.verify(id: head.headers.first(name: "webhook-id"),
-                                             timestamp: head.headers.first(name: "webhook-timestamp"),
-                                             signatureHeader: head.headers.first(name: "webhook-signature"),
-                                             body: body, now: receivedAt)
-        let status: HTTPResponseStatus = (verification == nil || verification == .valid) ? .ok : .unauthorized
+        let tooLarge = bodySize > bodyLimit
+        let verification = tooLarge ? nil : signature?.verify(id: head.headers.first(name: "webhook-id"),
+                                                              timestamp: head.headers.first(name: "webhook-timestamp"),
+                                                              signatureHeader: head.headers.first(name: "webhook-signature"),
+                                                              body: body, now: receivedAt)
+        let status: HTTPResponseStatus = tooLarge ? .payloadTooLarge
+            : (verification == nil || verification == .valid) ? .ok : .unauthorized
         onDelivery(WebhookSink.Delivery(receivedAt: receivedAt, method: head.method.rawValue, path: head.uri,
-                                        headers: headers, body: body, verification: verification, status: Int(status.code)))
-        let answer = status == .ok ? #"{"ok":true}"# : #"{"ok":false,"error":"signature verification failed"}"#
+                                        headers: headers, body: body, bodySize: bodySize, verification: verification,
+                                        status: Int(status.code)))
+        let answer = switch status {
+        case .ok: #"{"ok":true}"#
+        case .payloadTooLarge: #"{"ok":false,"error":"the body is larger than the sink's limit of \#(bodyLimit) bytes"}"#
+        default: #"{"ok":false,"error":"signature verification failed"}"#
+        }
         var responseHeaders = HTTPHeaders()
         responseHeaders.add(name: "Content-Type", value: "application/json")
         responseHeaders.add(name: "Content-Length", value: String(answer.utf8.count))
@@ -173,5 +204,6 @@ private final class SinkHandler: ChannelInboundHandler {
             if !keepAlive { channel.close(promise: nil) }
         }
         body = Data()
+        bodySize = 0
     }
 }

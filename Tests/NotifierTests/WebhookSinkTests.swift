@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 @testable import Notifier
+import OverduedConfig
 import Store
 import Testing
 
@@ -32,12 +33,76 @@ import Testing
         #expect(first.webhookID == goodResult.notificationID)
         #expect(first.path == "/hook")
         let text = first.formatted()
-        #expect(text.contains("POST /hook -> 200"))
+        #expect(text.contains("POST (path and query hidden) -> 200"), "\(text)")
         #expect(text.contains(goodResult.notificationID))
         #expect(text.contains("signature valid"))
         #expect(text.contains("\"type\" : \"overdued.test\"") || text.contains("\"type\": \"overdued.test\""), "\(text)")
         #expect(deliveries.last?.verification != .valid)
         #expect(deliveries.last?.formatted().contains("INVALID") == true)
+    }
+
+    /// A webhook URL's path or query often holds its token: the sink prints neither.
+    @Test func thePrintedRequestHidesThePathAndQuery() async throws {
+        let received = Locked<[WebhookSink.Delivery]>([])
+        let sink = try WebhookSink(port: 0, signingSecret: Self.secret) { delivery in received.withLock { $0.append(delivery) } }
+        let port = try await sink.start()
+        let destination = try Fixtures.destination(url: "http://127.0.0.1:\(port)/hooks/T0KEN-IN-PATH?token=s3cret-query",
+                                                   signingSecret: Self.secret)
+        let result = await Self.post(Data(#"{"type":"ticket.overdue"}"#.utf8), to: destination)
+        await sink.stop()
+        #expect(result.httpStatus == 200)
+        let delivery = try #require(received.current.first)
+        #expect(delivery.path == "/hooks/T0KEN-IN-PATH?token=s3cret-query")
+        for text in [delivery.formatted(pretty: true), delivery.formatted(pretty: false)] {
+            #expect(!text.contains("T0KEN-IN-PATH") && !text.contains("s3cret-query") && !text.contains("/hooks"), "\(text)")
+            #expect(text.contains("POST (path and query hidden) -> 200"), "\(text)")
+            #expect(text.contains("webhook-id=msg_large_or_small") && text.contains("signature valid"), "\(text)")
+            #expect(text.contains("ticket.overdue"), "the body is printed: \(text)")
+        }
+    }
+
+    /// The whole body is read and verified, however large a webhook is; beyond the limit the
+    /// sender gets a clear 413, not a signature failure.
+    @Test func aLargeSignedBodyIsReadWholeAndVerifies() async throws {
+        let received = Locked<[WebhookSink.Delivery]>([])
+        let sink = try WebhookSink(port: 0, signingSecret: Self.secret) { delivery in received.withLock { $0.append(delivery) } }
+        let port = try await sink.start()
+        let destination = try Fixtures.destination(url: "http://127.0.0.1:\(port)/", timeout: "20s", signingSecret: Self.secret)
+        let large = Data(("{\"text\":\"" + String(repeating: "é0123456789", count: 500_000) + "\"}").utf8)
+        #expect(large.count > 5_000_000)
+        let result = await Self.post(large, to: destination)
+        await sink.stop()
+        #expect(result.httpStatus == 200, "\(result)")
+        let delivery = try #require(received.current.first)
+        #expect(delivery.verification == .valid)
+        // Compared as one Bool: on failure, Swift Testing would diff the two 5 MB collections.
+        let whole = delivery.body == large
+        #expect(whole, "received \(delivery.body.count) of \(large.count) bytes")
+    }
+
+    @Test func aBodyOverTheLimitIsAnswered413() async throws {
+        let small = Locked<[WebhookSink.Delivery]>([])
+        let limited = try WebhookSink(port: 0, signingSecret: Self.secret, bodyLimit: 64 * 1024) { delivery in small.withLock { $0.append(delivery) } }
+        let limitedPort = try await limited.start()
+        let limitedDestination = try Fixtures.destination(url: "http://127.0.0.1:\(limitedPort)/", timeout: "20s", signingSecret: Self.secret)
+        let over = await Self.post(Data(repeating: UInt8(ascii: "x"), count: 200 * 1024), to: limitedDestination)
+        let within = await Self.post(Data(#"{"ok":1}"#.utf8), to: limitedDestination)
+        await limited.stop()
+        #expect(over.httpStatus == 413, "\(over)")
+        #expect(over.responseBody?.contains("larger than the sink's limit") == true, "\(over.responseBody ?? "")")
+        #expect(within.httpStatus == 200, "a body within the limit is still taken")
+        let refused = try #require(small.current.first)
+        #expect(refused.status == 413 && refused.bodySize == 200 * 1024 && refused.body.isEmpty)
+        #expect(refused.formatted().contains("over the sink's limit"), "\(refused.formatted())")
+    }
+
+    static func post(_ body: Data, to destination: DestinationSpec) async -> TransportResult {
+        let transport = WebhookTransport()
+        let request = WebhookRequest(body: body, notificationID: "msg_large_or_small", timestamp: Date(),
+                                     destination: destination, userAgentVersion: "1")
+        let result = await transport.post(request, to: destination, onSent: {})
+        await transport.shutdown()
+        return result
     }
 
     @Test func withoutSecretEverythingIsAccepted() async throws {
