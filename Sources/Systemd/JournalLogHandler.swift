@@ -12,10 +12,19 @@ internal import Musl
 /// line, and the level becomes `PRIORITY`.
 ///
 /// Use it when ``JournalStream/stderrIsJournal()`` is true or the config says `log.target:
-/// journal`. Without a journal socket journald's client library drops records silently; on
-/// any other send failure the record is written to stderr as a ``StderrLogHandler`` line so it
-/// is not lost.
+/// journal`, and only when ``journalSocketExists(at:)``: without a journal socket journald's
+/// client library drops records silently. On any other send failure the record is written to
+/// stderr as a ``StderrLogHandler`` line so it is not lost.
 public struct JournalLogHandler: LogHandler {
+    /// Where journald takes native records: `sd_journal_sendv` writes there.
+    public static let socketPath = "/run/systemd/journal/socket"
+
+    /// Whether journald listens at `path` (a socket is there).
+    public static func journalSocketExists(at path: String = socketPath) -> Bool {
+        var status = stat()
+        return stat(path, &status) == 0 && (status.st_mode & S_IFMT) == S_IFSOCK
+    }
+
     /// `SYSLOG_IDENTIFIER`, what `journalctl -t` selects on.
     public let identifier: String
     public var logLevel: Logger.Level

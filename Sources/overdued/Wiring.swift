@@ -87,14 +87,20 @@ enum LogSetup {
     static let level = LevelBox(.info)
 
     /// Sends logs to the journal natively when stderr is the journal or the config says so,
-    /// else readable lines on stderr.
+    /// else readable lines on stderr. Without a journal socket (not under systemd, or a
+    /// container without journald) records sent to the journal would vanish: stderr then,
+    /// with one warning saying why.
     static func bootstrap(_ settings: LogSettings?, forceStderr: Bool = false) {
         level.set(Logger.Level(configName: (settings?.level ?? .info).rawValue) ?? .info)
         let target = settings?.target ?? .auto
-        let useJournal = !forceStderr && (target == .journal || (target == .auto && JournalStream.stderrIsJournal()))
+        let wantsJournal = !forceStderr && (target == .journal || (target == .auto && JournalStream.stderrIsJournal()))
+        let useJournal = wantsJournal && JournalLogHandler.journalSocketExists()
         LoggingSystem.bootstrap { _ -> any LogHandler in
             if useJournal { return SharedLevelHandler(JournalLogHandler(), level: level) }
             return SharedLevelHandler(StderrLogHandler(), level: level)
+        }
+        if wantsJournal, !useJournal {
+            Logger(label: "overdued").warning("log.target is \"\(target.rawValue)\" but there is no journal socket at \(JournalLogHandler.socketPath) (journald is not running here): logging to stderr instead")
         }
     }
 }

@@ -34,6 +34,19 @@ struct JournalStreamTests {
     }
 }
 
+/// `log.target: "journal"` falls back to stderr where journald has no socket: records sent
+/// there would vanish.
+struct JournalSocketTests {
+    @Test func onlyASocketCounts() throws {
+        let receiver = try DatagramReceiver()
+        let file = try TemporaryFile()
+        #expect(JournalLogHandler.journalSocketExists(at: receiver.path))
+        #expect(!JournalLogHandler.journalSocketExists(at: file.path))
+        #expect(!JournalLogHandler.journalSocketExists(at: file.path + ".missing"))
+        #expect(JournalLogHandler.socketPath == "/run/systemd/journal/socket")
+    }
+}
+
 extension ProcessEnvironment {
     @Suite struct JournalStreamEnvironmentTests {
         @Test func stderrIsJournalWhenTheVariableNamesFd2() throws {
