@@ -49,15 +49,39 @@ public enum TemplatePayload {
         }
     }
 
-    /// Parses a template; throws a `PayloadError` naming the file for a syntax error.
+    /// Put in front of every template: selects the JSON content type.
+    static let pragma = "{{% CONTENT_TYPE: \(contentTypeName) }}"
+
+    /// Parses a template; throws a `PayloadError` naming the file, line and column for a
+    /// syntax error.
     static func parse(source: String, path: String) throws(PayloadError) -> MustacheTemplate {
         _ = registration
         do {
             // No newline after the pragma: line numbers in parser errors stay the file's.
-            return try MustacheTemplate(string: "{{% CONTENT_TYPE: \(contentTypeName) }}" + source)
+            return try MustacheTemplate(string: pragma + source)
         } catch {
-            throw PayloadError(.templateSyntax, "the template \(path) cannot be parsed: \(error)")
+            throw PayloadError(.templateSyntax, "the template \(path) cannot be parsed: \(syntaxProblem(error))")
         }
+    }
+
+    /// "line 3, column 12: …" in the operator's file: the parser's own description holds its
+    /// internals and the pragma, and counts line 1's columns from the pragma's start.
+    static func syntaxProblem(_ error: any Error) -> String {
+        guard let error = error as? MustacheTemplate.ParserError else { return "it is not a valid Mustache template" }
+        let line = error.context.lineNumber
+        let column = line == 1 ? max(1, error.context.columnNumber - pragma.count) : error.context.columnNumber
+        let what = switch error.error {
+        case MustacheTemplate.Error.sectionCloseNameIncorrect: "this {{/…}} does not close the section that is open"
+        case MustacheTemplate.Error.expectedSectionEnd: "the template ends inside a section: a {{#…}} or {{^…}} has no {{/…}}"
+        case MustacheTemplate.Error.unfinishedName: "a tag is not finished (a missing \"}}\", or a name with spaces)"
+        case MustacheTemplate.Error.invalidSetDelimiter: "a delimiter change {{=… …=}} is malformed"
+        case MustacheTemplate.Error.invalidConfigVariableSyntax: "a pragma {{% NAME: value }} is malformed"
+        case MustacheTemplate.Error.unrecognisedConfigVariable: "unknown pragma {{% … }}"
+        case MustacheTemplate.Error.transformAppliedToInheritanceSection, MustacheTemplate.Error.illegalTokenInsideInheritSection,
+             MustacheTemplate.Error.textInsideInheritSection: "a template inheritance block ({{<…}}, {{$…}}) is malformed"
+        default: "the template ends inside a tag"
+        }
+        return "line \(line), column \(column): \(what)"
     }
 
     /// Why a template cannot be used, or nil: it must parse, and render a sample ticket

@@ -32,7 +32,7 @@ public struct ConfigLoader: Sendable {
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: absolute))
         } catch {
-            throw ConfigError(file: absolute, problems: [ConfigProblem(path: "", message: "cannot read the config file: \(Self.reason(error))")])
+            throw ConfigError(file: absolute, problems: [ConfigProblem(path: "", message: "cannot read the config file: \(Self.reason(error, reading: absolute))")])
         }
         return try load(data: data, path: absolute)
     }
@@ -314,7 +314,7 @@ public struct ConfigLoader: Sendable {
                         format = .template(path: resolved, source: source)
                     }
                 } catch {
-                    reader.report("\(formatPath).template", "cannot read the template \(resolved): \(Self.reason(error))")
+                    reader.report("\(formatPath).template", "cannot read the template \(resolved): \(Self.reason(error, reading: resolved))")
                 }
             }
         case .string(let other)?:
@@ -427,7 +427,7 @@ public struct ConfigLoader: Sendable {
             }
             return text
         } catch {
-            reader.report(path, "cannot read \(resolved): \(Self.reason(error))")
+            reader.report(path, "cannot read \(resolved): \(Self.reason(error, reading: resolved))")
             return nil
         }
     }
@@ -462,6 +462,16 @@ public struct ConfigLoader: Sendable {
             return zone
         }
         return TimeZone.knownTimeZoneIdentifiers.contains(name) ? TimeZone(identifier: name) : nil
+    }
+
+    /// Why `path` could not be read: `reason(_:)`, except that a directory is said to be one
+    /// (Foundation reports it as "The operation could not be completed", error 256).
+    static func reason(_ error: any Error, reading path: String) -> String {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+            return "it is a directory, not a file"
+        }
+        return reason(error)
     }
 
     static func reason(_ error: any Error) -> String {

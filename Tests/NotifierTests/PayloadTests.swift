@@ -156,6 +156,22 @@ private let twoDaysLate: TimeInterval = 2 * 86_400 + 9 * 3_600 + 26 * 60 + 40
         #expect(throws: PayloadError.self) { try render("{{#open}}") }
     }
 
+    /// A syntax error names the file, the line and the column in that file (not in the text
+    /// overdued parses, which starts with its content-type pragma), without the parser's internals.
+    @Test(arguments: [
+        // Where the parser stops: past the end, at the wrong name, where "}}" should be.
+        (#"{"text": "{{#title}}"}"#, "line 1, column 23: the template ends inside a section: a {{#…}} or {{^…}} has no {{/…}}"),
+        (#"{"text": "{{#title}}{{/titel}}"}"#, "line 1, column 24: this {{/…}} does not close the section that is open"),
+        ("{\n  \"a\": \"{{ticket_id}}\",\n  \"b\": \"{{#x}}{{/y}}\"\n}", "line 3, column 18: this {{/…}} does not close the section that is open"),
+        (#"{"text": "{{title"}"#, "line 1, column 18: a tag is not finished"),
+    ] as [(String, String)])
+    func aSyntaxErrorSaysWhereInTheFile(source: String, expected: String) {
+        let problem = TemplatePayload.problem(source: source, path: "/etc/overdued/t.mustache")
+        #expect(problem?.hasPrefix("the template /etc/overdued/t.mustache cannot be parsed: \(expected)") == true, "\(problem ?? "nil")")
+        #expect(problem?.contains("ParserError") == false && problem?.contains("CONTENT_TYPE") == false
+                && problem?.contains("OVERDUED_JSON") == false, "\(problem ?? "nil")")
+    }
+
     @Test(arguments: ["slack.mustache", "ntfy.mustache"])
     func shippedExamplesRenderValidJSON(name: String) throws {
         let path = Self.examples.appendingPathComponent(name).path

@@ -93,7 +93,7 @@ struct BrokenConfig: Sendable, CustomTestStringConvertible {
                      path: "destinations.hook.url_file", phrase: "cannot read"),
         BrokenConfig(label: "url_file is a folder",
                      json: ConfigFixture.hook(#"{"url_file": "state"}"#),
-                     path: "destinations.hook.url_file", phrase: "cannot read"),
+                     path: "destinations.hook.url_file", phrase: "/state: it is a directory, not a file"),
         BrokenConfig(label: "url not http(s)",
                      json: ConfigFixture.hook(#"{"url": "ftp://hooks.example.com/x"}"#),
                      path: "destinations.hook.url", phrase: "is not an http:// or https:// URL with a host"),
@@ -192,6 +192,15 @@ struct BrokenConfig: Sendable, CustomTestStringConvertible {
         BrokenConfig(label: "missing template file",
                      json: ConfigFixture.hook(#"{"url": "https://a.example.com/", "format": {"template": "templates/missing.mustache"}}"#),
                      path: "destinations.hook.format.template", phrase: "cannot read the template"),
+        BrokenConfig(label: "signing secret file is a directory",
+                     json: ConfigFixture.hook(#"{"url": "https://a.example.com/", "signing_secret_file": "state"}"#),
+                     path: "destinations.hook.signing_secret_file", phrase: "it is a directory, not a file"),
+        BrokenConfig(label: "header file is a directory",
+                     json: ConfigFixture.hook(#"{"url": "https://a.example.com/", "headers": {"Authorization": {"file": "state"}}}"#),
+                     path: "destinations.hook.headers.Authorization.file", phrase: "it is a directory, not a file"),
+        BrokenConfig(label: "template is a directory",
+                     json: ConfigFixture.hook(#"{"url": "https://a.example.com/", "format": {"template": "templates"}}"#),
+                     path: "destinations.hook.format.template", phrase: "it is a directory, not a file"),
         BrokenConfig(label: "misspelt format",
                      json: ConfigFixture.hook(#"{"url": "https://a.example.com/", "format": "legasy"}"#),
                      path: "destinations.hook.format", phrase: #"did you mean "legacy"?"#),
@@ -229,6 +238,20 @@ struct ConfigProblemTests {
         #expect(problems.count == 2, "\(problems)")
         for problem in problems {
             #expect(!problem.message.contains("t0k") && !problem.message.contains("s3cr3t"), "\(problem.message)")
+        }
+    }
+
+    /// Foundation says only "The operation could not be completed. (NSCocoaErrorDomain error
+    /// 256.)" for a directory; the message must say what is wrong, at its path.
+    @Test func aDirectoryGivenAsAFileIsSaidToBeOne() throws {
+        let fixture = try ConfigFixture()
+        let problems = fixture.problems(ConfigFixture.hook(#"{"url": "https://a.example.com/", "signing_secret_file": "state"}"#))
+        #expect(problems.map(\.description) == ["destinations.hook.signing_secret_file: cannot read \(fixture.directory.url("state")): it is a directory, not a file"])
+        do {
+            _ = try ConfigLoader().load(path: fixture.directory.url("state"))
+            Issue.record("a directory loaded as a config")
+        } catch {
+            #expect(error.problems.map(\.message) == ["cannot read the config file: it is a directory, not a file"])
         }
     }
 
