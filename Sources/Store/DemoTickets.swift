@@ -6,6 +6,11 @@ internal import GRDB
 /// both ticket-id formats and every garbage date form seen in production. About 1 % of the
 /// tickets are overdue by the old rule. Deterministic for a given seed, so it is also the
 /// benchmark data generator.
+///
+/// Rows are placed at random, so a small database could miss a rare form: whatever such a
+/// form still lacks at the end is given to one of the first closed or future-dated tickets
+/// (nine are needed: a database of a few dozen tickets has them). Those tickets were not
+/// overdue and stay so; a large database has every form already and is left as drawn.
 public struct DemoTickets: Sendable {
     public var ticketCount: Int
     public var now: Date
@@ -116,6 +121,9 @@ public struct DemoTickets: Sendable {
         let open = ["received", "diagnostic", "in_progress", "waiting_parts", "private"]
         let priorities = ["low", "medium", "high", "critical"]
         let day = 86_400.0
+        var seen = DirtyForms()
+        /// Tickets no dirty form can make overdue by the old rule: closed, or scheduled later.
+        var spare: [Int] = []
         for id in 1...max(ticketCount, 1) {
             let roll = random.unit()
             var status: String
@@ -146,17 +154,20 @@ public struct DemoTickets: Sendable {
                 let garbage = Self.garbageDates[random.below(Self.garbageDates.count)]
                 scheduled = nil
                 scheduledText = garbage
-                if let garbage, !garbage.isEmpty, garbage != "null" { summary.unreadableDates += 1 }
+                if DirtyForms.isUnreadable(garbage) { summary.unreadableDates += 1 }
             case ..<0.10:
                 // Open, scheduled in the future.
                 status = open[random.below(open.count)]
                 scheduled = now.addingTimeInterval(day + random.unit() * 60 * day)
+                if spare.count < DirtyForms.count { spare.append(id) }
             case ..<0.12:
                 // In progress or waiting for parts, late: other statuses than the old rule's.
                 status = open[2 + random.below(3)]
             default:
                 status = closed[random.below(2)]
+                if spare.count < DirtyForms.count { spare.append(id) }
             }
+            seen.note(assignedTo: assignedTo, deleted: deletedAt != nil, garbageDate: scheduled == nil ? .some(scheduledText) : .none)
             if let scheduled {
                 switch overdue ? random.below(20) : 2 {
                 case 0: scheduledText = Self.isoText(scheduled)   // the ISO form with T and Z
@@ -178,6 +189,26 @@ public struct DemoTickets: Sendable {
                 Self.utcText(created), Self.utcText(created), scheduledText, random.below(8) == 0 ? 1 : 0, deletedAt,
             ])
             summary.tickets += 1
+        }
+        try placeMissing(seen.missing, on: spare, db, &summary)
+    }
+
+    /// Gives each dirty form the random draw missed to one spare ticket, in a fixed order.
+    private func placeMissing(_ forms: [DirtyForms.Form], on spare: [Int], _ db: Database, _ summary: inout Summary) throws {
+        for (form, id) in zip(forms, spare) {
+            switch form {
+            case .softDeleted:
+                try db.execute(sql: "UPDATE tickets SET status = 'diagnostic', deleted_at = ? WHERE id = ?",
+                               arguments: [Self.utcText(now.addingTimeInterval(-86_400)), id])
+                summary.softDeleted += 1
+            case .unassigned:
+                try db.execute(sql: "UPDATE tickets SET assigned_to = NULL WHERE id = ?", arguments: [id])
+            case .wholeTeam:
+                try db.execute(sql: "UPDATE tickets SET assigned_to = 0 WHERE id = ?", arguments: [id])
+            case .garbageDate(let text):
+                try db.execute(sql: "UPDATE tickets SET status = 'received', scheduled_date = ? WHERE id = ?", arguments: [text, id])
+                if DirtyForms.isUnreadable(text) { summary.unreadableDates += 1 }
+            }
         }
     }
 
@@ -201,6 +232,40 @@ public struct DemoTickets: Sendable {
     static func compactDate(_ date: Date) -> String {
         String(utcText(date).prefix(10)).replacingOccurrences(of: "-", with: "")
     }
+}
+
+/// Which of the rare forms a demo database holds: soft-deleted, unassigned and whole-team
+/// tickets, and each garbage `scheduled_date`.
+struct DirtyForms {
+    enum Form: Equatable {
+        case softDeleted, unassigned, wholeTeam
+        case garbageDate(String?)
+    }
+
+    static let all: [Form] = [.softDeleted, .unassigned, .wholeTeam] + DemoTickets.garbageDates.map { .garbageDate($0) }
+    static var count: Int { all.count }
+
+    private var seen: [Form] = []
+
+    /// "demain", "24/11/2026"...: not a date and not one of the ways of saying "no date".
+    static func isUnreadable(_ text: String?) -> Bool {
+        guard let text else { return false }
+        return !text.isEmpty && text != "null"
+    }
+
+    /// - Parameter garbageDate: the scheduled_date text when it is one of the garbage forms.
+    mutating func note(assignedTo: Int64?, deleted: Bool, garbageDate: String??) {
+        if deleted { add(.softDeleted) }
+        if assignedTo == nil { add(.unassigned) }
+        if assignedTo == 0 { add(.wholeTeam) }
+        if let garbageDate { add(.garbageDate(garbageDate)) }
+    }
+
+    private mutating func add(_ form: Form) {
+        if !seen.contains(form) { seen.append(form) }
+    }
+
+    var missing: [Form] { Self.all.filter { !seen.contains($0) } }
 }
 
 /// A small, fast, deterministic generator (SplitMix64): demo data must be reproducible.

@@ -90,6 +90,33 @@ struct DemoTicketsTests {
         #expect(summary.unreadableDates > 0)
     }
 
+    /// README promises soft-deleted, unassigned and whole-team rows and every garbage date
+    /// form in any demo, not only in large ones; placing the missing ones never makes a ticket
+    /// overdue (the old rule's count is what the summary says, ~1 %).
+    @Test(arguments: [(20, 42), (30, 7), (200, 7), (2_000, 42), (2_000, 1), (2_000, 3)] as [(Int, UInt64)])
+    func everyDirtyFormIsPresentWhateverTheSize(tickets: Int, seed: UInt64) throws {
+        let directory = try TemporaryDirectory()
+        let (summary, database) = try Self.write(directory, "demo.sqlite", tickets: tickets, seed: seed)
+        #expect(try Self.count(database, "SELECT count(*) FROM tickets WHERE deleted_at IS NOT NULL") == summary.softDeleted)
+        #expect(summary.softDeleted > 0)
+        #expect(try Self.count(database, "SELECT count(*) FROM tickets WHERE assigned_to IS NULL") > 0)
+        #expect(try Self.count(database, "SELECT count(*) FROM tickets WHERE assigned_to = 0") > 0)
+        #expect(try Self.count(database, "SELECT count(*) FROM tickets WHERE scheduled_date IS NULL") > 0)
+        for garbage in DemoTickets.garbageDates.compactMap({ $0 }) {
+            #expect(try Self.count(database, "SELECT count(*) FROM tickets WHERE scheduled_date = '\(garbage)'") > 0, "\(garbage)")
+        }
+        let unreadable = try Self.count(database, "SELECT count(*) FROM tickets WHERE scheduled_date IN ('demain', '2026-02-30 10:00:00', '24/11/2026')")
+        #expect(unreadable == summary.unreadableDates)
+        // The old rule by SQL: every readable date in the demo is ISO-like, so text order is time
+        // order once the T is a space (local times are behind UTC here: never later than now).
+        let overdue = try Self.count(database, """
+            SELECT count(*) FROM tickets WHERE assigned_to IS NOT NULL AND status IN ('received', 'diagnostic')
+            AND deleted_at IS NULL AND scheduled_date GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*'
+            AND scheduled_date <> '2026-02-30 10:00:00' AND replace(scheduled_date, 'T', ' ') < '2026-11-24 15:00:00'
+            """)
+        #expect(overdue == summary.overdueByOldRule)
+    }
+
     @Test func anExistingFileIsNeverOverwritten() throws {
         let directory = try TemporaryDirectory()
         let path = try directory.write("tickets.sqlite", "the app's real data")
