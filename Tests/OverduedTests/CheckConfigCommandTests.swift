@@ -103,6 +103,16 @@ import TestSupport
         try FileManager.default.setAttributes([.posixPermissions: 0o555], ofItemAtPath: app)
         defer { try? FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: app) }
 
+        // The app has it closed (no -wal, no -shm): read as it stands, nothing created.
+        let closed = try runOverdued(["check-config", "--config", config], prefix: Unprivileged.prefix ?? [])
+        #expect(closed.status == 0, "stderr: \(closed.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: app) == ["tickets.sqlite"])
+
+        // A -shm without its -wal (left by an app that stopped abruptly, say): SQLite needs
+        // the -wal too, and may not create it. Refused, and explained as what it is.
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: app)
+        FileManager.default.createFile(atPath: tickets + "-shm", contents: nil, attributes: [.posixPermissions: 0o644])
+        try FileManager.default.setAttributes([.posixPermissions: 0o555], ofItemAtPath: app)
         let result = try runOverdued(["check-config", "--config", config], prefix: Unprivileged.prefix ?? [])
         #expect(result.status == 1)
         let line = try #require(result.stderr.split(separator: "\n").first { $0.hasPrefix("  - store.tickets_database: ") },
@@ -111,7 +121,7 @@ import TestSupport
             #expect(line.contains(phrase), "\(line)")
         }
         #expect(!line.contains("attempt to write"), "\(line)")
-        #expect(try FileManager.default.contentsOfDirectory(atPath: app) == ["tickets.sqlite"])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: app).sorted() == ["tickets.sqlite", "tickets.sqlite-shm"])
     }
 
     @Test(arguments: [
