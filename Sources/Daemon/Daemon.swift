@@ -361,6 +361,17 @@ public final class Daemon: Sendable {
         return true
     }
 
+    /// The state database's file is damaged: no tick can enqueue and no delivery be recorded
+    /// until someone repairs or restores it, and waiting does not heal it. Stop with an error,
+    /// like a lost file, so that the unit's failure shows (after `Restart=on-failure` has tried
+    /// a few times, `systemctl status` says failed) instead of a daemon that only logs.
+    private func stateDatabaseDamaged(_ error: StoreError) {
+        logger.critical("\(error.description); stopping with an error: nothing can be enqueued or recorded until the file is repaired or restored",
+                        metadata: ["event": "stop"])
+        failure.withLock { $0 = $0 ?? "the state database \(outbox.database.path) is damaged" }
+        requestStop()
+    }
+
     /// One tick: evaluate every rule, enqueue, wake the notifier, report. A busy database
     /// skips the tick (the next one retries); only a lost state database stops the process.
     private func tick(due: Date) {
@@ -381,6 +392,8 @@ public final class Daemon: Sendable {
             read = tickets
             do {
                 summary = try evaluate(tickets: tickets, engine: engine, cache: candidates, due: due)
+            } catch where error.kind == .corrupt && error.path == outbox.database.path {
+                stateDatabaseDamaged(error)
             } catch {
                 alert = error.kind == .busy ? "last tick skipped: database busy" : "last tick failed"
                 logger.warning("tick skipped, retrying next tick: \(error.description)", metadata: ["event": "tick"])

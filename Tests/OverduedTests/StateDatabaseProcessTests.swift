@@ -67,6 +67,31 @@ private func waitFor(_ text: String, in daemon: DaemonChild, timeout: TimeInterv
         #expect(daemon.log.contains("the state database \(state) was deleted while overdued was running"), "log: \(daemon.log)")
         #expect(!daemon.log.contains("unable to open database file"), "log: \(daemon.log)")
     }
+
+    /// A damaged state database does not heal by waiting: the daemon stops with an error (the
+    /// unit then shows failed once systemd gave up restarting it) instead of only logging.
+    @Test func aDamagedStateDatabaseStopsTheDaemonWithAnError() throws {
+        let folder = try TemporaryDirectory()
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: ScanCommandTests.rows)
+        let config = try folder.write("config.json", configJSON(interval: "1s"))
+        let state = folder.url("state.sqlite")
+        // Dedup records for every match, then the page that roots their table overwritten.
+        #expect(try runOverdued(["scan", "--config", config]).status == 0)
+        let found = folder.url("rootpage.txt")
+        try sqlite3(state, "PRAGMA wal_checkpoint(TRUNCATE);\n.output \(found)\nSELECT rootpage FROM sqlite_master WHERE name = 'dedup_state';\n")
+        let root = try #require(Int(String(decoding: try Data(contentsOf: URL(fileURLWithPath: found)), as: UTF8.self)
+            .trimmingCharacters(in: .whitespacesAndNewlines)))
+        let file = try #require(FileHandle(forUpdatingAtPath: state))
+        try file.seek(toOffset: UInt64((root - 1) * 4096))
+        try file.write(contentsOf: Data(repeating: 0xA5, count: 4096))
+        try file.close()
+
+        let daemon = try DaemonChild(config: config, environment: [:])
+        let status = daemon.waitForExit(timeout: 20)
+        #expect(status != nil && status != 0, "exit status \(String(describing: status)); log: \(daemon.log)")
+        #expect(daemon.log.contains("\(state): could not"), "log: \(daemon.log)")
+        #expect(daemon.log.contains(".recover"), "log: \(daemon.log)")
+    }
 }
 
 /// `history` and `queue` only look: with no state database yet they say so, exit 0, and
