@@ -131,6 +131,9 @@ final class DaemonChild {
         try await Task.sleep(for: .milliseconds(500))
         #expect(daemon.log.contains("SIGUSR1"))
         #expect(daemon.log.components(separatedBy: "event=tick").count > ticksBefore)
+        // The notice is no event of its own: only the tick it starts says event=tick.
+        let notice = daemon.log.split(separator: "\n").first { $0.contains("SIGUSR1: checking now") }
+        #expect(notice != nil && notice?.contains("event=") == false, "\(notice ?? "")")
 
         // All five overdue tickets were delivered.
         let deadline = Date().addingTimeInterval(10)
