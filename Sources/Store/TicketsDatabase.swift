@@ -37,8 +37,12 @@ public final class TicketsDatabase: Sendable {
 
     public init(path: String, busyTimeout: Duration = .seconds(5)) throws(StoreError) {
         self.path = path
-        guard FileManager.default.fileExists(atPath: path) else {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw StoreError(.cannotOpen, path: path, message: "the tickets database does not exist")
+        }
+        guard !isDirectory.boolValue else {
+            throw StoreError(.cannotOpen, path: path, message: "is a directory, not a database file")
         }
         let stamp = FileStamp(path: path)
         opened = stamp?.identity

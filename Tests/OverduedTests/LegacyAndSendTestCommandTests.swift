@@ -39,6 +39,15 @@ import TestSupport
         #expect(actions == [1: "suppressed", 2: "enqueue", 3: "enqueue"])
     }
 
+    @Test func importLegacyFromAFolderSaysItIsOne() throws {
+        let folder = try TemporaryDirectory()
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: [])
+        let config = try folder.write("config.json", configJSON())
+        let result = try runOverdued(["import-legacy", "--from", folder.path, "--config", config])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("\(folder.path): is a directory, not a database file"), "stderr: \(result.stderr)")
+    }
+
     @Test func sendTestReportsStatusAndLatencyAndRecordsNothing() async throws {
         let folder = try TemporaryDirectory()
         try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: [])
