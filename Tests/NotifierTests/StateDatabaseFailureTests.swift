@@ -31,6 +31,9 @@ import Testing
         }
     }
 
+    /// Polls until `condition` holds or `seconds` pass. The limits are generous: a loaded
+    /// machine running every suite at once can starve the first seconds of a test (CI once
+    /// took over 5 s to see the first request); a passing test returns as soon as it holds.
     func waitUntil(seconds: Double, _ condition: () throws -> Bool) async throws -> Bool {
         let end = Date().addingTimeInterval(seconds)
         while Date() < end {
@@ -52,7 +55,7 @@ import Testing
         let lock = try WriteLock(path)
         let running = Task { await notifier.run() }
 
-        #expect(try await waitUntil(seconds: 5) { server.requests.count >= 1 })
+        #expect(try await waitUntil(seconds: 30) { server.requests.count >= 1 })
         // The first attempt could not be recorded: the destination sends nothing new, and
         // the first notification does not go again, for as long as the database refuses.
         try await Task.sleep(for: .seconds(3))
@@ -60,7 +63,7 @@ import Testing
         #expect(logs.all.contains { $0.level == .error && $0.message.contains("cannot record the delivery attempt") })
 
         try lock.release()
-        #expect(try await waitUntil(seconds: 10) { try outbox.counts().delivered == 3 })
+        #expect(try await waitUntil(seconds: 30) { try outbox.counts().delivered == 3 })
         await notifier.shutdown(grace: .milliseconds(100))
         running.cancel()
         await running.value
