@@ -362,6 +362,22 @@ public final class TicketsDatabase: Sendable {
         }
     }
 
+    /// The distinct text values of a column with how many tickets hold each, byte-distinct as
+    /// SQLite compares them (read from the column's index where the app has one). Values
+    /// that are not text (NULL, numbers) are left out: no listed value can match them.
+    public func valueCounts(of column: TicketColumn) throws(StoreError) -> [TicketColumn.ValueCount] {
+        let sql = "SELECT \(column.rawValue), count(*) FROM tickets WHERE typeof(\(column.rawValue)) = 'text' GROUP BY \(column.rawValue)"
+        do {
+            return try queue.read { db in
+                try Self.each(db, sql: sql, arguments: []) { row in
+                    TicketColumn.ValueCount(value: row.text(0) ?? "", tickets: Int(row.integer(1) ?? 0))
+                }
+            }
+        } catch {
+            throw Self.failure(error, path: path, doing: "count the tickets' \(column.plural)")
+        }
+    }
+
     /// tickets.id of a human ticket id (`IGP-2026-0042`), if there is one.
     public func internalID(ticketID: String) throws(StoreError) -> Int64? {
         let first = try rows(sql: "SELECT id FROM tickets WHERE ticket_id = ?", arguments: [.text(ticketID)]).first?.first

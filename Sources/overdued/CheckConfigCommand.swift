@@ -44,6 +44,29 @@ struct CheckConfigCommand: ParsableCommand {
             let signed = destination.signingSecret == nil ? "" : ", signed"
             print("  destination \(destination.name): \(destination.redactedURL) (\(Self.formatName(destination.format))\(signed), min_interval \(DurationText.format(destination.minInterval)), concurrency \(destination.concurrency))")
         }
+        for warning in Self.spellingWarnings(config.rules, tickets) {
+            printError("warning: \(warning)")
+        }
+    }
+
+    /// Listed statuses and priorities that the tickets spell differently (warnings: the
+    /// config is valid, but those tickets are never selected).
+    static func spellingWarnings(_ rules: [RuleSpec], _ tickets: TicketsDatabase) -> [String] {
+        var listed: Set<TicketColumn> = []
+        for rule in rules {
+            if rule.match.statusIn != nil || rule.match.statusNotIn != nil { listed.insert(.status) }
+            if rule.match.priorityIn != nil { listed.insert(.priority) }
+        }
+        var counts: [TicketColumn: [TicketColumn.ValueCount]] = [:]
+        var warnings: [String] = []
+        for column in TicketColumn.allCases where listed.contains(column) {
+            do {
+                counts[column] = try tickets.valueCounts(of: column)
+            } catch {
+                warnings.append("store.tickets_database: could not check how the tickets spell their \(column.plural): \(error.message)")
+            }
+        }
+        return warnings + ListedValueSpelling.warnings(rules: rules, counts: counts)
     }
 
     static func formatName(_ format: PayloadFormat) -> String {

@@ -111,7 +111,7 @@ import TestSupport
         // A -shm without its -wal (left by an app that stopped abruptly, say): SQLite needs
         // the -wal too, and may not create it. Refused, and explained as what it is.
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: app)
-        FileManager.default.createFile(atPath: tickets + "-shm", contents: nil, attributes: [.posixPermissions: 0o644])
+        _ = FileManager.default.createFile(atPath: tickets + "-shm", contents: nil, attributes: [.posixPermissions: 0o644])
         try FileManager.default.setAttributes([.posixPermissions: 0o555], ofItemAtPath: app)
         let result = try runOverdued(["check-config", "--config", config], prefix: Unprivileged.prefix ?? [])
         #expect(result.status == 1)
@@ -178,5 +178,23 @@ import TestSupport
         let result = try runOverdued(["check-config"], environment: ["OVERDUED_CONFIG": config])
         #expect(result.status == 0, "stderr: \(result.stderr)")
         #expect(result.stdout.hasPrefix("\(config): valid"))
+    }
+
+    /// Tickets whose status differs from a listed one only in case or spaces are never
+    /// selected; the config is valid (exit 0) and a warning on stderr says so.
+    @Test func aListedStatusTheTicketsSpellDifferentlyIsWarnedAbout() throws {
+        let folder = try TemporaryDirectory()
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: [
+            TicketRow(id: 1, ticketID: "IGP-2026-0001", status: "received", scheduledDate: "2026-11-20 08:00:00"),
+            TicketRow(id: 2, ticketID: "IGP-2026-0002", status: "Received ", scheduledDate: "2026-11-20 08:00:00"),
+            TicketRow(id: 3, ticketID: "IGP-2026-0003", status: "Received ", scheduledDate: "2026-11-20 08:00:00"),
+            TicketRow(id: 4, ticketID: "IGP-2026-0004", status: "diagnostic", scheduledDate: "2026-11-20 08:00:00"),
+        ])
+        let config = try folder.write("config.json", Self.valid)
+        let result = try runOverdued(["check-config", "--config", config])
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        #expect(result.stdout.hasPrefix("\(config): valid"))
+        #expect(result.stderr == "warning: rules[0].match.status_in[0]: \"received\" does not match the 2 tickets whose status is \"Received \": "
+            + "statuses are compared exactly, and these differ in case, surrounding spaces or how an accent is encoded\n")
     }
 }

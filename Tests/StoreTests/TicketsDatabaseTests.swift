@@ -268,3 +268,30 @@ final class WriteOutcomes: @unchecked Sendable {
     var successes: Int { lock.withLock { _successes } }
     var failures: [String] { lock.withLock { _failures } }
 }
+
+/// `valueCounts(of:)` keeps values SQLite tells apart (bytes), even those Swift's `==` takes
+/// as equal, and leaves out values that are not text (the column's TEXT affinity turns a
+/// number into text; a blob stays one).
+struct TicketValueCountsTests {
+    @Test func countsAreByteDistinctAndTextOnly() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.url("tickets.sqlite")
+        let queue = try DatabaseQueue(path: path)
+        try queue.write { db in
+            for statement in AppSchema.statements { try db.execute(sql: statement) }
+            try db.execute(sql: "INSERT INTO users (id, email, password_hash, full_name, role) VALUES (1, 'm@x', '!', 'M', 'technician')")
+            try db.execute(sql: "INSERT INTO machines (id, machine_type, model) VALUES (1, 'Four', 'FT')")
+            for status in ["received", "received", "re\u{E7}u", "rec\u{327}u", "Received "] {
+                try db.execute(sql: "INSERT INTO tickets (ticket_id, title, description, machine_id, status, reported_by) VALUES (hex(randomblob(8)), 't', 'd', 1, ?, 1)",
+                               arguments: [status])
+            }
+            try db.execute(sql: "INSERT INTO tickets (ticket_id, title, description, machine_id, status, reported_by) VALUES ('n', 't', 'd', 1, X'72', 1)")
+        }
+        try queue.close()
+        let counts = try TicketsDatabase(path: path).valueCounts(of: .status)
+        #expect(counts.count == 4)
+        #expect(counts.first { $0.value.utf8.elementsEqual("received".utf8) }?.tickets == 2)
+        #expect(counts.filter { $0.value == "reçu" }.map(\.tickets) == [1, 1])
+        #expect(!counts.contains { $0.value == "r" }, "a blob is not text, whatever the column's affinity")
+    }
+}
