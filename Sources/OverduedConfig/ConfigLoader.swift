@@ -111,9 +111,7 @@ public struct ConfigLoader: Sendable {
             zone = known
         } else {
             var message = "\"\(zoneName)\" is not an IANA time zone; write a name such as \"America/Toronto\" or \"UTC\" (a fixed offset would get daylight saving wrong)"
-            if let guess = Suggestion.closest(to: zoneName, among: TimeZone.knownTimeZoneIdentifiers) {
-                message += "; did you mean \"\(guess)\"?"
-            }
+            message += Self.zoneHint(zoneName)
             reader.report("store.timezone", message)
         }
         let busy = reader.duration(members, "busy_timeout", at: path) ?? .seconds(5)
@@ -462,6 +460,23 @@ public struct ConfigLoader: Sendable {
             return zone
         }
         return TimeZone.knownTimeZoneIdentifiers.contains(name) ? TimeZone(identifier: name) : nil
+    }
+
+    /// The end of the message for a name that is not a zone: the place an abbreviation
+    /// stands for ("EST" is a fixed UTC-5, the commonest mistake for Eastern time), a city
+    /// written without its area or with spaces ("toronto", "New York"), else the closest name.
+    static func zoneHint(_ name: String) -> String {
+        let known = TimeZone.knownTimeZoneIdentifiers
+        if let place = TimeZone.abbreviationDictionary[name.uppercased()] {
+            return "; \"\(name)\" is an abbreviation, not a place: write the zone of the place, such as \"\(place)\""
+        }
+        let city = name.trimmingCharacters(in: .whitespaces).replacingOccurrences(of: " ", with: "_").lowercased()
+        let byCity = known.filter { $0.split(separator: "/").last.map { $0.lowercased() == city } ?? false }
+        if !byCity.isEmpty, !city.isEmpty {
+            return "; did you mean " + byCity.map { "\"\($0)\"" }.joined(separator: " or ") + "?"
+        }
+        if let guess = Suggestion.closest(to: name, among: known) { return "; did you mean \"\(guess)\"?" }
+        return ""
     }
 
     /// Why `path` could not be read: `reason(_:)`, except that a directory is said to be one

@@ -332,7 +332,8 @@ struct ConfigProblemTests {
     /// of a zone with daylight saving would be read an hour off for half the year.
     @Test(arguments: [
         ("+05:00", nil), ("-05:00", nil), ("GMT+5", nil), ("Etc/GMT+5", nil), ("EST", nil), ("EST5EDT", nil),
-        ("america/toronto", "America/Toronto"), ("Europe/Pariss", "Europe/Paris"), ("Toronto", nil),
+        ("america/toronto", "America/Toronto"), ("Europe/Pariss", "Europe/Paris"), ("Toronto", "America/Toronto"),
+        ("new york", "America/New_York"), ("Paris", "Europe/Paris"),
     ] as [(String, String?)])
     func nonIANAZonesAreRefused(zone: String, suggestion: String?) throws {
         let fixture = try ConfigFixture()
@@ -343,5 +344,17 @@ struct ConfigProblemTests {
         if let suggestion {
             #expect(message.contains(#"did you mean "\#(suggestion)"?"#), "\(message)")
         }
+    }
+
+    /// "EST" (a fixed UTC-5 in the zone database) is the commonest way to mean Eastern time;
+    /// the message says it is an abbreviation and names a place's zone, not "GMT", the
+    /// closest spelling.
+    @Test(arguments: [("EST", "America/New_York"), ("edt", "America/New_York"), ("PST", "America/Los_Angeles"), ("CET", "Europe/Paris")])
+    func anAbbreviationIsSaidToBeOne(abbreviation: String, place: String) throws {
+        let fixture = try ConfigFixture()
+        let problems = fixture.problems(ConfigFixture.config(store: #"{"tickets_database": "tickets.sqlite", "state_database": "state/s.sqlite", "timezone": "\#(abbreviation)"}"#))
+        let message = try #require(problems.first?.message)
+        #expect(message.hasSuffix(#"; "\#(abbreviation)" is an abbreviation, not a place: write the zone of the place, such as "\#(place)""#), "\(message)")
+        #expect(!message.contains("GMT"))
     }
 }
