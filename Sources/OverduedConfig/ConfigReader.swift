@@ -62,8 +62,12 @@ struct ConfigReader {
                           range: ClosedRange<Int>) -> Int? {
         let fullPath = Self.join(path, key)
         guard let value = members?[key], value != .null else { return nil }
-        guard case .number(let number) = value, number.rounded() == number else {
-            report(fullPath, "expected a whole number, found \(value.kind == "a number" ? "a fraction" : value.kind)")
+        guard case .number(let number) = value else {
+            report(fullPath, "expected a whole number, found \(value.kind)")
+            return nil
+        }
+        guard number.rounded() == number else {
+            report(fullPath, "expected a whole number, found \(number)")
             return nil
         }
         guard number.magnitude < 1e15 else {

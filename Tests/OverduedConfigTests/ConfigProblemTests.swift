@@ -182,7 +182,7 @@ struct BrokenConfig: Sendable, CustomTestStringConvertible {
                      path: "destinations.hook.concurrency", phrase: "must be between 1 and 256, found 0"),
         BrokenConfig(label: "fractional concurrency",
                      json: ConfigFixture.hook(#"{"url": "https://a.example.com/", "concurrency": 1.5}"#),
-                     path: "destinations.hook.concurrency", phrase: "expected a whole number, found a fraction"),
+                     path: "destinations.hook.concurrency", phrase: "expected a whole number, found 1.5"),
         BrokenConfig(label: "timeout below 100ms",
                      json: ConfigFixture.hook(#"{"url": "https://a.example.com/", "timeout": "10ms"}"#),
                      path: "destinations.hook.timeout", phrase: "must be at least"),
