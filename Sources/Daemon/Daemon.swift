@@ -37,7 +37,7 @@ public final class Daemon: Sendable {
     private let levels: LevelBox
     private let version: String
     /// Held for the life of the process: no other `run` or `once` delivers from this state database.
-    private let deliveryLock: DeliveryLock
+    private let deliveryLock: Mutex<DeliveryLock>
     private let notify = NotifySocket()
     private let outbox: Outbox
     private let notifier: Notifier
@@ -86,7 +86,7 @@ public final class Daemon: Sendable {
         let tickets: TicketsDatabase
         let stateDatabase: StateDatabase
         do {
-            deliveryLock = try DeliveryLock(stateDatabase: config.store.stateDatabase)
+            deliveryLock = Mutex(try DeliveryLock(stateDatabase: config.store.stateDatabase))
             tickets = try TicketsDatabase(path: config.store.ticketsDatabase, busyTimeout: config.store.busyTimeout)
             stateDatabase = try StateDatabase(path: config.store.stateDatabase, busyTimeout: config.store.busyTimeout)
         } catch {
@@ -163,6 +163,7 @@ public final class Daemon: Sendable {
     private func refreshQueueStatus() async {
         var seen = notifier.recordedAttempts
         while (try? await Task.sleep(for: Self.statusRefreshInterval)) != nil {
+            keepDeliveryLock()
             let recorded = notifier.recordedAttempts
             guard recorded != seen, let backlog = try? outbox.backlog() else { continue }
             seen = recorded
@@ -361,6 +362,25 @@ public final class Daemon: Sendable {
         return true
     }
 
+    /// The delivery lock's file was deleted or replaced (by hand, a clean-up of the state
+    /// folder): another `run` or `once` could now lock a new file and deliver beside this
+    /// daemon, sending everything twice. Checked every few seconds: lock the path again, or,
+    /// when another process already holds it, stop with an error so that one deliverer is left.
+    private func keepDeliveryLock() {
+        let path = deliveryLock.withLock { $0.path }
+        guard !deliveryLock.withLock({ $0.isAtItsPath() }) else { return }
+        do {
+            let renewed = try DeliveryLock(stateDatabase: outbox.database.path)
+            deliveryLock.withLock { $0 = renewed }
+            logger.warning("the delivery lock \(path) was deleted or replaced while overdued was running; locked it again")
+        } catch {
+            let reason = "the delivery lock \(path) was deleted or replaced, and another process locked it: \(error.message)"
+            logger.critical("\(reason). Stopping with an error so that only one process delivers", metadata: ["event": "stop"])
+            failure.withLock { $0 = $0 ?? reason }
+            requestStop()
+        }
+    }
+
     /// The state database's file is damaged: no tick can enqueue and no delivery be recorded
     /// until someone repairs or restores it, and waiting does not heal it. Stop with an error,
     /// like a lost file, so that the unit's failure shows (after `Restart=on-failure` has tried
@@ -376,6 +396,7 @@ public final class Daemon: Sendable {
     /// skips the tick (the next one retries); only a lost state database stops the process.
     private func tick(due: Date) {
         gate?.tickStarted()
+        keepDeliveryLock()
         if stateDatabaseLost() {
             gate?.tickFinished()
             return

@@ -16,6 +16,10 @@ import Musl
 /// SQLite holds on it for the whole process. The kernel releases a `flock` when its process
 /// ends, however it ends, so a crash or `SIGKILL` never leaves a stale lock behind (the file
 /// stays, holding the last holder's pid, and is simply locked again).
+///
+/// A lock file deleted (or replaced) while held no longer keeps anyone out: a second process
+/// would create a new file at the path and lock that one. `isAtItsPath()` tells the holder,
+/// which takes a new lock, or stops if someone else already has (see the daemon).
 public final class DeliveryLock: Sendable {
     /// The lock file.
     public let path: String
@@ -25,6 +29,40 @@ public final class DeliveryLock: Sendable {
     /// holder's pid when it is known, if another process holds it.
     public init(stateDatabase: String) throws(StoreError) {
         let path = stateDatabase + ".lock"
+        // The file may be deleted between `open` and `flock` (by a holder's clean-up, or by
+        // hand): the lock would then be on a file no other process can find. Lock again.
+        for _ in 1...5 {
+            let descriptor = try Self.lock(path, stateDatabase: stateDatabase)
+            if let locked = Self.identity(of: descriptor), Self.identity(of: path) == locked {
+                self.path = path
+                self.descriptor = descriptor
+                return
+            }
+            close(descriptor)
+        }
+        throw StoreError(.cannotOpen, path: stateDatabase,
+                         message: "cannot lock \(path): the file was deleted or replaced each time it was locked")
+    }
+
+    /// Whether the lock file at `path` is still the file this process locked; false once
+    /// it was deleted or replaced, when another process could lock a new one.
+    public func isAtItsPath() -> Bool {
+        guard let held = Self.identity(of: descriptor) else { return true }
+        return Self.identity(of: path) == held
+    }
+
+    private static func identity(of path: String) -> FileIdentity? {
+        var info = stat()
+        return stat(path, &info) == 0 ? FileIdentity(info) : nil
+    }
+
+    private static func identity(of descriptor: Int32) -> FileIdentity? {
+        var info = stat()
+        return fstat(descriptor, &info) == 0 ? FileIdentity(info) : nil
+    }
+
+    /// An open descriptor of `path` holding the exclusive flock, with this pid written in.
+    private static func lock(_ path: String, stateDatabase: String) throws(StoreError) -> Int32 {
         var descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         // Left by another user (root running `once` by hand): a read-only descriptor locks as well.
         if descriptor < 0, errno == EACCES { descriptor = open(path, O_RDONLY | O_CLOEXEC) }
@@ -51,8 +89,7 @@ public final class DeliveryLock: Sendable {
         if ftruncate(descriptor, 0) == 0 {
             _ = text.withUnsafeBytes { pwrite(descriptor, $0.baseAddress, $0.count, 0) }
         }
-        self.path = path
-        self.descriptor = descriptor
+        return descriptor
     }
 
     deinit {

@@ -1,4 +1,5 @@
 import Foundation
+import Store
 import Testing
 import TestSupport
 
@@ -47,6 +48,44 @@ private func waitFor(_ text: String, in daemon: DaemonChild, timeout: TimeInterv
         // The lock ended with its holder.
         let after = try runOverdued(["once", "--config", config, "--max-wait", "2s"], timeout: 30)
         #expect(after.status == 0, "\(after.stderr)")
+    }
+
+    /// `<state>.lock` deleted under the daemon (a clean-up of the state folder): the daemon
+    /// locks the path again within seconds, so a later `once` is still refused.
+    @Test func aDeletedLockFileIsLockedAgain() throws {
+        let folder = try TemporaryDirectory()
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: [])
+        let config = try folder.write("config.json", configJSON(interval: "1h"))
+        let lock = folder.url("state.sqlite.lock")
+        let daemon = try DaemonChild(config: config, environment: [:])
+        defer { daemon.signal(SIGKILL); _ = daemon.waitForExit(timeout: 10) }
+        #expect(waitFor("event=tick", in: daemon), "log: \(daemon.log)")
+        unlink(lock)
+        #expect(waitFor("the delivery lock \(lock) was deleted or replaced while overdued was running; locked it again", in: daemon),
+                "log: \(daemon.log)")
+        let once = try runOverdued(["once", "--config", config, "--max-wait", "2s"], timeout: 30)
+        #expect(once.status == 1 && once.stderr.contains("pid \(daemon.pid)"), "\(once.stderr)")
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit(timeout: 10) == 0)
+    }
+
+    /// If another process locked the new file first, two would deliver: the daemon stops
+    /// with an error and leaves the other alone.
+    @Test func aDaemonWhoseLockWasTakenOverStopsWithAnError() throws {
+        let folder = try TemporaryDirectory()
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: [])
+        let config = try folder.write("config.json", configJSON(interval: "1h"))
+        let state = folder.url("state.sqlite")
+        let daemon = try DaemonChild(config: config, environment: [:])
+        defer { daemon.signal(SIGKILL); _ = daemon.waitForExit(timeout: 10) }
+        #expect(waitFor("event=tick", in: daemon), "log: \(daemon.log)")
+        unlink(state + ".lock")
+        let other = try DeliveryLock(stateDatabase: state)
+        let status = daemon.waitForExit(timeout: 20)
+        #expect(status != nil && status != 0, "exit status \(String(describing: status)); log: \(daemon.log)")
+        #expect(daemon.log.contains("the delivery lock \(state).lock was deleted or replaced, and another process locked it"),
+                "log: \(daemon.log)")
+        #expect(other.isAtItsPath())
     }
 }
 

@@ -139,4 +139,18 @@ struct StateDatabaseTests {
         first = nil
         #expect(throws: Never.self) { _ = try DeliveryLock(stateDatabase: path) }
     }
+
+    /// A lock whose file was deleted keeps no one out (a new file is locked at the path): the
+    /// holder can tell, which is what the daemon checks.
+    @Test func aHolderKnowsWhenItsLockFileWasDeleted() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.url("state.sqlite")
+        let held = try DeliveryLock(stateDatabase: path)
+        #expect(held.isAtItsPath())
+        unlink(held.path)
+        #expect(!held.isAtItsPath())
+        let second = try DeliveryLock(stateDatabase: path)
+        #expect(second.isAtItsPath())
+        #expect(!held.isAtItsPath())
+    }
 }
