@@ -7,7 +7,9 @@ import OverduedConfig
 import Scheduler
 
 /// `overdued once`: one tick, then deliver what is due (respecting rate limits and retries
-/// that fall due within `--max-wait`), then exit. For cron-style use and tests.
+/// that fall due within `--max-wait`), then exit. For cron-style use and tests. Exits 0 when
+/// everything due was delivered or has a retry scheduled, 1 on a fatal error (config, stores,
+/// the state database failing), 2 when notifications were given up (dead) during the run.
 struct OnceCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "once",
@@ -60,5 +62,14 @@ struct OnceCommand: AsyncParsableCommand {
             printError("\(result.unrecorded) delivery attempt(s) could not be recorded in \(config.store.stateDatabase); those notifications stay queued and go again (same webhook-id)")
         }
         if result.stateDatabaseFailed { throw ExitCode(1) }
+        if result.dead > 0 {
+            printError("\(result.dead) notification(s) were given up (dead) by this run; see `overdued queue`, and `overdued queue retry` once the cause is fixed")
+            throw ExitCode(Self.someGivenUp)
+        }
     }
+
+    /// The exit status when the run ended without a fatal error but gave notifications up:
+    /// neither "all delivered or retry scheduled" (0) nor a failure of overdued itself (1),
+    /// and something a cron job should not pass over in silence.
+    static let someGivenUp: Int32 = 2
 }

@@ -116,6 +116,26 @@ import TestSupport
                 "\(result.stderr)")
     }
 
+    /// Notifications given up during the run (a 401: dead at once) are neither delivered nor
+    /// waiting for a retry: `once` exits 2, so a cron job hears of them, and says how many.
+    @Test func onceExitsTwoWhenNotificationsWereGivenUp() async throws {
+        let folder = try TemporaryDirectory()
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: Self.rows)
+        // The sink expects signed requests; this config signs nothing: each is answered 401.
+        let secret = "whsec_" + Data(repeating: 1, count: 32).base64EncodedString()
+        let sink = try WebhookSink(host: "127.0.0.1", port: 0, signingSecret: secret) { _ in }
+        let port = try await sink.start()
+        defer { Task { await sink.stop() } }
+        let config = try folder.write("config.json", configJSON(destinationURL: "http://127.0.0.1:\(port)/hooks/t"))
+        let result = try runOverdued(["once", "--config", config, "--now", "2026-11-24T15:00:00Z", "--max-wait", "10s"])
+        #expect(result.status == 2, "\(result.stderr)")
+        #expect(result.stdout.contains("0 delivered, 5 dead, 0 still queued"), "\(result.stdout)")
+        #expect(result.stderr.contains("5 notification(s) were given up (dead) by this run"), "\(result.stderr)")
+        // Nothing new the next time: dead stays dead until retried by hand, and the exit is 0.
+        let again = try runOverdued(["once", "--config", config, "--now", "2026-11-24T15:01:00Z", "--max-wait", "2s"])
+        #expect(again.status == 0, "\(again.stderr)")
+    }
+
     /// Enqueueing at a `--now` ahead of the clock would date the notifications and dedup
     /// records then, holding back the real ones: refused; looking ahead with --dry-run is fine.
     @Test func aFutureNowIsForLookingAheadOnly() throws {
