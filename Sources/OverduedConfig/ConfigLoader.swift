@@ -284,13 +284,17 @@ public struct ConfigLoader: Sendable {
             url = readSecretFile(fileName, at: "\(path).url_file", reader: &reader, folder: folder)
         }
         var redacted = ""
+        var basicAuthorization: String?
         if let text = url {
-            if let endpoint = WebhookURL(text) {
+            do {
+                let endpoint = try WebhookURL(text)
                 redacted = endpoint.redacted
-            } else {
+                basicAuthorization = endpoint.basicAuthorization
+                // Requested without the credentials, which go in the header instead.
+                if basicAuthorization != nil { url = endpoint.url.absoluteString }
+            } catch {
                 // The value may be secret: describe it, do not echo it.
-                reader.report(file == nil ? "\(path).url" : "\(path).url_file",
-                              "is not an http:// or https:// URL with a host")
+                reader.report(file == nil ? "\(path).url" : "\(path).url_file", error.description)
                 url = nil
             }
         }
@@ -323,7 +327,16 @@ public struct ConfigLoader: Sendable {
             reader.report("\(path).format", "expected \"standard\", \"legacy\" or {\"template\": \"path\"}, found \(other.kind)")
         }
 
-        let headers = parseHeaders(members["headers"], at: "\(path).headers", reader: &reader, folder: folder)
+        var headers = parseHeaders(members["headers"], at: "\(path).headers", reader: &reader, folder: folder)
+        if let basicAuthorization {
+            if let set = headers.first(where: { $0.name.caseInsensitiveCompare("Authorization") == .orderedSame }) {
+                reader.report("\(path).headers.\(set.name)",
+                              "the URL holds a user and password, which are sent as the Authorization header; give one or the other")
+            } else {
+                headers.append(.init(name: "Authorization", value: Secret(basicAuthorization)))
+                headers.sort { $0.name < $1.name }
+            }
+        }
 
         var signingSecret: Secret?
         if let secretFile = reader.string(members, "signing_secret_file", at: path),

@@ -225,19 +225,53 @@ struct ConfigLoaderTests {
 
     @Test(arguments: [
         ("https://hooks.example.com/services/T0KEN?key=abc#frag", "https://hooks.example.com"),
-        ("https://user:pass@hooks.example.com:8443/p?q=1", "https://hooks.example.com:8443"),
         ("HTTP://LOCALHOST:8787/hook", "http://LOCALHOST:8787"),
         ("http://[::1]:8787/path", "http://[::1]:8787"),
+        ("http://127.0.0.1:65535/p", "http://127.0.0.1:65535"),
     ])
     func redactedURLKeepsSchemeHostAndPortOnly(url: String, redacted: String) throws {
-        let parsed = try #require(WebhookURL(url))
+        let parsed = try WebhookURL(url)
         #expect(parsed.redacted == redacted)
         #expect(parsed.url.absoluteString == url)
+        #expect(parsed.basicAuthorization == nil)
+    }
+
+    /// Credentials in the URL are sent as curl sends them (Basic, percent-decoded), and the
+    /// URL requested no longer holds them.
+    @Test func aUserAndPasswordInTheURLBecomeABasicAuthorization() throws {
+        let parsed = try WebhookURL("https://us%40er:p%3Ass@hooks.example.com:8443/p?q=1")
+        #expect(parsed.redacted == "https://hooks.example.com:8443")
+        #expect(parsed.url.absoluteString == "https://hooks.example.com:8443/p?q=1")
+        #expect(parsed.basicAuthorization == "Basic " + Data("us@er:p:ss".utf8).base64EncodedString())
+    }
+
+    @Test func theURLsCredentialsAreSentAsAnAuthorizationHeaderUnlessOneIsSet() throws {
+        let fixture = try ConfigFixture()
+        let config = try fixture.load(ConfigFixture.hook(#"{"url": "https://robot:S3CRET@a.example.com/x", "headers": {"X-Team": "maint"}}"#))
+        let hook = try #require(config.destinations.first)
+        #expect(hook.url.value == "https://a.example.com/x")
+        #expect(hook.headerList.map(\.name) == ["Authorization", "X-Team"])
+        #expect(hook.headerList.first?.value.value == "Basic " + Data("robot:S3CRET".utf8).base64EncodedString())
+        #expect(!"\(config) \(String(reflecting: config))".contains("S3CRET"))
+
+        let both = fixture.problems(ConfigFixture.hook(#"{"url": "https://robot:S3CRET@a.example.com/x", "headers": {"authorization": "Bearer t"}}"#))
+        #expect(both.map(\.path) == ["destinations.hook.headers.authorization"])
+        #expect(both.first?.message.contains("give one or the other") == true)
     }
 
     @Test(arguments: ["ftp://example.com/x", "example.com/hook", "https://", "mailto:ops@example.com", "/var/run/hook", ""])
     func nonHTTPURLsAreRefused(url: String) {
-        #expect(WebhookURL(url) == nil)
+        #expect(throws: WebhookURL.Problem.notHTTP) { try WebhookURL(url) }
+    }
+
+    /// A port no connection can use was accepted and then crashed every delivering command.
+    @Test(arguments: [(65_536, "http://127.0.0.1:65536/x"), (70_000, "https://a.example.com:70000/"), (0, "http://127.0.0.1:0/x")])
+    func aPortOutOfRangeIsRefusedWithItsPath(port: Int, url: String) throws {
+        #expect(throws: WebhookURL.Problem.port(port)) { try WebhookURL(url) }
+        let fixture = try ConfigFixture()
+        let problems = fixture.problems(ConfigFixture.hook(#"{"url": "\#(url)"}"#))
+        #expect(problems.map(\.path) == ["destinations.hook.url"])
+        #expect(problems.first?.message == "has port \(port), which is not between 1 and 65535")
     }
 
     @Test func defaultConfigPathPrefersFlagThenEnvironment() {
