@@ -456,8 +456,7 @@ public final class Daemon: Sendable {
 
     /// Evaluates every rule on `tickets`, enqueues what they decide and wakes the notifier.
     private func evaluate(tickets: TicketsDatabase, engine: RulesEngine, cache: TickCache, due: Date) throws(StoreError) -> TickSummary {
-        let report = try engine.scan(tickets: tickets, outbox: outbox, now: due, cache: cache)
-        try outbox.enqueue(report.notifications, dedup: report.dedupRecords)
+        let report = try engine.scanAndEnqueue(tickets: tickets, outbox: outbox, now: due, cache: cache)
         if !report.notifications.isEmpty { notifier.wake() }
         logBadRows(report.badRows)
         ScanLog.matchesAndEnqueued(report, to: logger)

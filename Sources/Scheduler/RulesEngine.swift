@@ -73,6 +73,9 @@ public struct ScanReport: Sendable {
     /// Set when the tick's inputs were unchanged since this earlier evaluation, whose result
     /// (every match suppressed by dedup) was returned without reading anything.
     public var unchangedSince: Date?
+    /// The state database's dedup generation, read before the dedup records the decisions
+    /// rest on: the enqueue commits only if it is still the same (see `scanAndEnqueue`).
+    public var dedupGeneration: Int64 = 0
 
     public var enqueuedCount: Int { notifications.count }
 }
@@ -101,6 +104,25 @@ public struct RulesEngine: Sendable {
         self.timeZone = timeZone
     }
 
+    /// `scan`, then its notifications and dedup records enqueued, provided no other process
+    /// wrote dedup records in between; otherwise the scan is made again on the new state (a
+    /// `scan` run beside the daemon, say, had just enqueued the same tickets). Gives up after
+    /// a few rounds with `.busy`: the state database is then being written without pause.
+    public func scanAndEnqueue(tickets: TicketsDatabase, outbox: Outbox, now: Date, detail: ScanDetail = .enqueued,
+                               cache: TickCache? = nil) throws(StoreError) -> ScanReport {
+        for _ in 1...Self.enqueueRounds {
+            let report = try scan(tickets: tickets, outbox: outbox, now: now, detail: detail, cache: cache)
+            if report.notifications.isEmpty, report.dedupRecords.isEmpty { return report }
+            if try outbox.enqueue(report.notifications, dedup: report.dedupRecords, ifDedupGenerationIs: report.dedupGeneration) {
+                return report
+            }
+        }
+        throw StoreError(.busy, path: outbox.database.path,
+                         message: "the dedup state changed under each of \(Self.enqueueRounds) scans (another process enqueueing without pause); nothing was enqueued by this one")
+    }
+
+    static let enqueueRounds = 5
+
     /// Reads tickets and dedup state; writes nothing. Commit with `Outbox.enqueue`. With a
     /// cache (the daemon's ticks), unchanged inputs are not read again; see `TickCache`.
     public func scan(tickets: TicketsDatabase, outbox: Outbox, now: Date, detail: ScanDetail = .enqueued,
@@ -111,6 +133,11 @@ public struct RulesEngine: Sendable {
         let inputs = try cache.map { _ throws(StoreError) in
             TickCache.Inputs(dataVersion: try tickets.dataVersion(), dedupGeneration: try outbox.dedupGeneration(),
                              filters: filters, zone: timeZone.identifier)
+        }
+        if let inputs {
+            report.dedupGeneration = inputs.dedupGeneration
+        } else {
+            report.dedupGeneration = try outbox.dedupGeneration()
         }
         if detail == .enqueued, let cache, let inputs, let quiet = cache.quiet(inputs: inputs, now: now) {
             report.matches = quiet.matches

@@ -169,8 +169,18 @@ public final class Outbox: Sendable {
     // MARK: enqueue
 
     /// Queues the notifications and records the dedup state, atomically.
-    public func enqueue(_ notifications: [OverdueNotification], dedup: [DedupRecord]) throws(StoreError) {
+    ///
+    /// With `ifDedupGenerationIs`, only if no dedup record was written since the scan that
+    /// decided them read that generation: another process (a `scan` beside the daemon, two
+    /// ticks of two commands) may have enqueued the same tickets meanwhile, and both would be
+    /// sent, under two ids. Returns false, writing nothing, when the generation moved; the
+    /// caller scans again. The check and the writes share the write lock (an immediate
+    /// transaction), so no other enqueue can slip between them.
+    @discardableResult
+    public func enqueue(_ notifications: [OverdueNotification], dedup: [DedupRecord],
+                        ifDedupGenerationIs expected: Int64? = nil) throws(StoreError) -> Bool {
         try database.write("enqueue notifications") { db in
+            if let expected, try Self.dedupGeneration(db) != expected { return false }
             try BulkInsert.run(db, """
                 INSERT INTO notification (id, rule, ticket, ticket_id, destination, snapshot, status, created_at, next_attempt_at, attempts)
                 """, row: "(?, ?, ?, ?, ?, ?, 'pending', ?, ?, 0)", notifications) { n, bind in
@@ -178,6 +188,7 @@ public final class Outbox: Sendable {
                 bind.text(utf8: n.snapshot); bind.integer(n.createdAt.unixMilliseconds); bind.integer(n.nextAttemptAt.unixMilliseconds)
             }
             try Self.upsert(dedup, db)
+            return true
         }
     }
 
@@ -281,9 +292,11 @@ public final class Outbox: Sendable {
     /// A number that changes whenever any dedup record is written or deleted, by any process
     /// (a trigger keeps it). Read it before the records it vouches for.
     public func dedupGeneration() throws(StoreError) -> Int64 {
-        try database.read("read the dedup generation") { db in
-            try Int64.fetchOne(db.cachedStatement(sql: "SELECT value FROM dedup_generation WHERE id = 1")) ?? 0
-        }
+        try database.read("read the dedup generation") { db in try Self.dedupGeneration(db) }
+    }
+
+    private static func dedupGeneration(_ db: Database) throws -> Int64 {
+        try Int64.fetchOne(db.cachedStatement(sql: "SELECT value FROM dedup_generation WHERE id = 1")) ?? 0
     }
 
     /// Tickets of this rule that still have an undelivered notification, by destination.

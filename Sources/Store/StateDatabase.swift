@@ -29,15 +29,34 @@ public final class StateDatabase: Sendable {
             try db.execute(sql: "PRAGMA temp_store = MEMORY")
         }
         do {
-            pool = try DatabasePool(path: path, configuration: configuration)
-            if let problem = try pool.read({ db in try Self.newerSchemaProblem(db) }) {
-                throw StoreError(.schema, path: path, message: problem)
-            }
-            try Self.migrator.migrate(pool)
+            pool = try Self.openMigrated(path: path, configuration: configuration)
         } catch {
             throw StoreError.from(error, path: path, doing: "open the state database")
         }
         opened = FileIdentity(path: path)
+    }
+
+    /// The pool, with every migration applied. Two processes starting on a new (or older)
+    /// file at the same instant (the daemon and a `scan`, two `once`) both see a migration
+    /// missing and both run it: the second fails ("table notification already exists",
+    /// "database is locked" while the other switches the file to WAL). Open and migrate again
+    /// then, when the other has finished: it is a no-op on a migrated file.
+    private static func openMigrated(path: String, configuration: Configuration) throws -> DatabasePool {
+        let rounds = 5
+        var round = 1
+        while true {
+            do {
+                let pool = try DatabasePool(path: path, configuration: configuration)
+                if let problem = try pool.read({ db in try Self.newerSchemaProblem(db) }) {
+                    throw StoreError(.schema, path: path, message: problem)
+                }
+                try Self.migrator.migrate(pool)
+                return pool
+            } catch is DatabaseError where round < rounds {
+                usleep(useconds_t(20_000 * round))
+                round += 1
+            }
+        }
     }
 
     /// Nil while `path` still names the file this handle opened; else what happened to it

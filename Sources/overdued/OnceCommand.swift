@@ -41,8 +41,7 @@ struct OnceCommand: AsyncParsableCommand {
         let engine = RulesEngine(rules: config.rules, timeZone: config.store.timeZone)
         let report: ScanReport
         do {
-            report = try engine.scan(tickets: stores.tickets, outbox: stores.outbox, now: instant)
-            try stores.outbox.enqueue(report.notifications, dedup: report.dedupRecords)
+            report = try engine.scanAndEnqueue(tickets: stores.tickets, outbox: stores.outbox, now: instant)
         } catch {
             printError(error.description)
             throw ExitCode(1)

@@ -32,10 +32,10 @@ struct ScanCommand: ParsableCommand {
         do {
             // The JSON listing shows every match's title, read from its whole row; the text
             // listing needs whole rows only for what it enqueues.
-            report = try engine.scan(tickets: stores.tickets, outbox: stores.outbox, now: instant, detail: json ? .all : .enqueued)
-            if !dryRun {
-                try stores.outbox.enqueue(report.notifications, dedup: report.dedupRecords)
-            }
+            let detail: ScanDetail = json ? .all : .enqueued
+            report = dryRun
+                ? try engine.scan(tickets: stores.tickets, outbox: stores.outbox, now: instant, detail: detail)
+                : try engine.scanAndEnqueue(tickets: stores.tickets, outbox: stores.outbox, now: instant, detail: detail)
         } catch {
             printError(error.description)
             throw ExitCode(1)

@@ -121,6 +121,19 @@ func makeTicketsDatabase(at path: String, rows: [TicketRow]) throws {
     try sqlite3(path, statements.joined(separator: ";\n") + ";\n")
 }
 
+/// The `sqlite3` shell's output of one query (columns separated by `|`).
+func sqlite3Output(_ path: String, _ sql: String) throws -> String {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
+    process.arguments = [path, sql]
+    let output = Pipe()
+    process.standardOutput = output
+    try process.run()
+    let data = output.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return String(decoding: data, as: UTF8.self)
+}
+
 /// Runs SQL on a database with the `sqlite3` shell, as an operator or the app would.
 func sqlite3(_ path: String, _ sql: String) throws {
     let process = Process()

@@ -136,6 +136,32 @@ import TestSupport
         #expect(again.status == 0, "\(again.stderr)")
     }
 
+    /// Three `scan`s started together on a new state database (as an operator's scan can meet
+    /// the daemon's tick): each ticket is queued once, and none of them fails while another
+    /// creates the database's tables.
+    @Test func concurrentScansQueueEachTicketOnce() throws {
+        let folder = try TemporaryDirectory()
+        let demo = try runOverdued(["demo", "--dir", folder.url("demo"), "--tickets", "20000", "--sink", "127.0.0.1:9"])
+        #expect(demo.status == 0, "\(demo.stderr)")
+        let config = folder.url("demo/config.json"), state = folder.url("demo/state.sqlite")
+        for _ in 1...3 {
+            for suffix in ["", "-wal", "-shm"] { unlink(state + suffix) }
+            let lock = NSLock()
+            nonisolated(unsafe) var results: [CommandResult] = []
+            DispatchQueue.concurrentPerform(iterations: 3) { _ in
+                let result = try? runOverdued(["scan", "--config", config])
+                lock.withLock { if let result { results.append(result) } }
+            }
+            #expect(results.count == 3)
+            for result in results {
+                #expect(result.status == 0, "\(result.stderr.split(separator: "\n").filter { !$0.hasPrefix("warning") })")
+            }
+            let counts = try sqlite3Output(state, "SELECT count(*), count(DISTINCT rule || '|' || ticket || '|' || destination) FROM notification")
+            let numbers = counts.split(separator: "|").map { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            #expect(numbers.count == 2 && numbers[0] == numbers[1] && (numbers[0] ?? 0) > 100, "notifications, distinct: \(counts)")
+        }
+    }
+
     /// Enqueueing at a `--now` ahead of the clock would date the notifications and dedup
     /// records then, holding back the real ones: refused; looking ahead with --dry-run is fine.
     @Test func aFutureNowIsForLookingAheadOnly() throws {

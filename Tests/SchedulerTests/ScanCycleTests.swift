@@ -148,4 +148,28 @@ struct ScanCycleTests {
         let later = try tick(engine, at: t0.addingTimeInterval(2 * 3_600))
         #expect(later.notifications.isEmpty, "dedup must not depend on history retention")
     }
+
+    /// Two processes (the daemon's tick and an operator's `scan`) scan the same state at once:
+    /// whichever enqueues second must not queue the same tickets again under new ids. Its
+    /// enqueue is refused because dedup records were written since its scan read them, and
+    /// `scanAndEnqueue` scans again, finding them notified.
+    @Test func aScanOverTakenByAnotherEnqueueIsMadeAgain() throws {
+        let engine = try engine()
+        let other = try database.outbox()              // another process's connection
+        let late = try engine.scan(tickets: tickets, outbox: outbox, now: t0)
+        #expect(late.notifications.count == 6)
+        let first = try engine.scanAndEnqueue(tickets: tickets, outbox: other, now: t0)
+        #expect(first.notifications.count == 6)
+
+        #expect(try outbox.enqueue(late.notifications, dedup: late.dedupRecords, ifDedupGenerationIs: late.dedupGeneration) == false)
+        let again = try engine.scanAndEnqueue(tickets: tickets, outbox: outbox, now: t0)
+        #expect(again.notifications.isEmpty)
+        #expect(again.matches.allSatisfy { !$0.isEnqueued })
+        var queued: Set<String> = []
+        for ticket in [Int64(1), 2, 7] {
+            for notification in try outbox.notifications(in: [.pending], ticket: ticket) { queued.insert(notification.id) }
+        }
+        #expect(queued == Set(first.notifications.map(\.id)), "only the first enqueue's notifications")
+    }
 }
+
