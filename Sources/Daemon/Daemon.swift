@@ -46,9 +46,15 @@ public final class Daemon: Sendable {
     private let state: Mutex<Running>
     private let stopSignal = Mutex<CheckedContinuation<Void, Never>?>(nil)
     private let stopRequested = Atomic<Bool>(false)
+    /// The running tick's progress (watched by the watchdog gate) and its interruption (stop).
+    private let progress = TickProgress()
     /// Why the daemon stops on its own, if it does.
     private let failure = Mutex<String?>(nil)
+    /// SIGHUP and SIGUSR1 are handled here, one at a time; a reload may wait on a locked
+    /// tickets database (its `busy_timeout`).
     private let signalQueue = DispatchQueue(label: "overdued.signals")
+    /// SIGTERM and SIGINT, apart: a stop never waits behind a reload.
+    private let stopQueue = DispatchQueue(label: "overdued.stop")
     /// Dispatch sources are not `Sendable`; these are set up once in `run()` before any
     /// handler can fire, and only kept alive here.
     nonisolated(unsafe) private var sources: [any DispatchSourceProtocol] = []
@@ -87,7 +93,8 @@ public final class Daemon: Sendable {
         let stateDatabase: StateDatabase
         do {
             deliveryLock = Mutex(try DeliveryLock(stateDatabase: config.store.stateDatabase))
-            tickets = try TicketsDatabase(path: config.store.ticketsDatabase, busyTimeout: config.store.busyTimeout)
+            tickets = try TicketsDatabase(path: config.store.ticketsDatabase, busyTimeout: config.store.busyTimeout,
+                                          progress: progress)
             stateDatabase = try StateDatabase(path: config.store.stateDatabase, busyTimeout: config.store.busyTimeout)
         } catch {
             throw StartError(description: error.description)
@@ -130,7 +137,8 @@ public final class Daemon: Sendable {
         startWatchdogPings()
         let delivery = Task { await notifier.run() }
         let statusRefresh = Task { await refreshQueueStatus() }
-        loop.start()
+        // A stop asked for during start-up (or just now) runs no tick at all.
+        if !isStopping { loop.start() }
         await withCheckedContinuation { continuation in
             let stopNow = stopSignal.withLock { waiting -> Bool in
                 waiting = continuation
@@ -181,9 +189,14 @@ public final class Daemon: Sendable {
     private func installSignalHandlers() {
         var installed: [any DispatchSourceProtocol] = []
         for number in Self.handledSignals {
-            let source = DispatchSource.makeSignalSource(signal: number, queue: signalQueue)
+            let stops = number == SIGTERM || number == SIGINT
+            let source = DispatchSource.makeSignalSource(signal: number, queue: stops ? stopQueue : signalQueue)
             source.setEventHandler { @Sendable [weak self] in
                 guard let self else { return }
+                if !stops, isStopping {
+                    logger.info("\(number == SIGHUP ? "SIGHUP" : "SIGUSR1") ignored: overdued is stopping")
+                    return
+                }
                 switch number {
                 case SIGHUP: reload()
                 case SIGUSR1:
@@ -199,10 +212,16 @@ public final class Daemon: Sendable {
         sources = installed
     }
 
+    /// From any queue: no new tick, the running one interrupted (it writes nothing), no new
+    /// delivery started; `run()` then lets requests in flight finish and returns.
     private func requestStop() {
         stopRequested.store(true, ordering: .sequentiallyConsistent)
+        progress.interrupt()
+        notifier.stopTakingWork()
         resumeStop()
     }
+
+    private var isStopping: Bool { stopRequested.load(ordering: .sequentiallyConsistent) }
 
     private func resumeStop() {
         let continuation = stopSignal.withLock { waiting -> CheckedContinuation<Void, Never>? in
@@ -228,7 +247,8 @@ public final class Daemon: Sendable {
         var newTickets: TicketsDatabase?
         if case .apply(let config, _, true) = plan {
             do {
-                newTickets = try TicketsDatabase(path: config.store.ticketsDatabase, busyTimeout: config.store.busyTimeout)
+                newTickets = try TicketsDatabase(path: config.store.ticketsDatabase, busyTimeout: config.store.busyTimeout,
+                                                 progress: progress)
             } catch {
                 plan = .refuse(problems: ["store.tickets_database: \(error.description)"])
             }
@@ -238,12 +258,17 @@ public final class Daemon: Sendable {
             logger.error("reload of \(configPath) refused, still running on the previous config: \(problems.joined(separator: "; "))",
                          metadata: ["event": "reload_failed"])
             let text = state.withLock { running -> String in
-                running.status.alert = "reload failed (\(problems.count) problem\(problems.count == 1 ? "" : "s")), running on the previous config"
+                running.status.reloadProblem = "reload failed (\(problems.count) problem\(problems.count == 1 ? "" : "s")), running on the previous config"
                 return running.status.text
             }
-            notify.ready(status: text)
+            readyAfterReload(status: text)
         case .apply(let config, let changes, _):
+            let schedule = TickSchedule(interval: config.schedule.interval, align: config.schedule.align)
             let text = state.withLock { running -> String in
+                // The loop re-arms from now on a new schedule (`TickLoop.update`): say when.
+                if config.schedule != running.config.schedule {
+                    running.status.nextTick = schedule.next(after: nil, now: Date())
+                }
                 running.config = config
                 if let newTickets {
                     running.tickets = newTickets
@@ -251,17 +276,29 @@ public final class Daemon: Sendable {
                 }
                 running.engine = RulesEngine(rules: config.rules, timeZone: config.store.timeZone)
                 running.candidates = TickCache()
-                running.status.alert = nil
+                running.status.reloadProblem = nil
                 return running.status.text
             }
-            levels.set(Logger.Level(configName: config.log.level.rawValue) ?? .info)
             notifier.update(destinations: config.destinations)
-            tickLoop.withLock { $0 }?.update(schedule: TickSchedule(interval: config.schedule.interval, align: config.schedule.align))
+            tickLoop.withLock { $0 }?.update(schedule: schedule)
             if let gate, let watchdog = notify.watchdogInterval { gate.setLimits(Self.limits(config, watchdog: watchdog)) }
+            // The reload's own record is written under whichever level lets it through, the
+            // old or the new: lowering the level to "error" must not hide the reload that did it.
+            let level = Logger.Level(configName: config.log.level.rawValue) ?? .info
+            let moreVerbose = level <= levels.get()
+            if moreVerbose { levels.set(level) }
             logger.notice("reloaded \(configPath): \(changes.isEmpty ? "no changes" : "changed " + changes.joined(separator: ", "))",
                           metadata: ["event": "reload"])
-            notify.ready(status: text)
+            if !moreVerbose { levels.set(level) }
+            readyAfterReload(status: text)
         }
+    }
+
+    /// `READY=1` with the status after a reload, unless a stop began meanwhile: the service
+    /// manager must not see the daemon ready again once it said `STOPPING=1`.
+    private func readyAfterReload(status: String) {
+        guard !isStopping else { return }
+        notify.ready(status: status)
     }
 
     // MARK: ticks
@@ -295,7 +332,7 @@ public final class Daemon: Sendable {
                 logger.warning("\(path) is gone (deleted or moved away): ticks are skipped, not read from the deleted file, until a file is back at that path",
                                metadata: ["event": "tick"])
             }
-            return .skip(alert: "last tick skipped: tickets database missing")
+            return .skip(alert: "skipped: tickets database missing")
         case _ where wasMissing:
             event = "is back"
         case .replaced:
@@ -318,7 +355,7 @@ public final class Daemon: Sendable {
             logger.warning("\(path) \(event) but cannot be opened (\(error.description)); tick skipped, retrying next tick",
                            metadata: ["event": "tick"])
             if wasMissing { state.withLock { $0.ticketsFileMissing = true } }
-            return .skip(alert: "last tick skipped: tickets database unreadable")
+            return .skip(alert: "skipped: tickets database unreadable")
         }
     }
 
@@ -326,7 +363,7 @@ public final class Daemon: Sendable {
     private func reopen(_ old: TicketsDatabase) -> Result<(TicketsDatabase, TickCache), StoreError> {
         let busyTimeout = state.withLock { $0.config.store.busyTimeout }
         do {
-            let reopened = try TicketsDatabase(path: old.path, busyTimeout: busyTimeout)
+            let reopened = try TicketsDatabase(path: old.path, busyTimeout: busyTimeout, progress: progress)
             let cache = TickCache()
             state.withLock { running in
                 if running.tickets === old {
@@ -395,6 +432,7 @@ public final class Daemon: Sendable {
     /// One tick: evaluate every rule, enqueue, wake the notifier, report. A busy database
     /// skips the tick (the next one retries); only a lost state database stops the process.
     private func tick(due: Date) {
+        guard !isStopping else { return }
         gate?.tickStarted()
         keepDeliveryLock()
         if stateDatabaseLost() {
@@ -415,22 +453,35 @@ public final class Daemon: Sendable {
                 summary = try evaluate(tickets: tickets, engine: engine, cache: candidates, due: due)
             } catch where error.kind == .corrupt && error.path == outbox.database.path {
                 stateDatabaseDamaged(error)
+            } catch where error.kind == .interrupted || isStopping {
+                // (A wait for the app's lock given up because of the stop ends as "busy".)
+                logger.notice("tick interrupted: overdued is stopping; nothing of it was enqueued (the next start evaluates again)",
+                              metadata: ["event": "tick"])
             } catch {
-                alert = error.kind == .busy ? "last tick skipped: database busy" : "last tick failed"
+                alert = error.kind == .busy ? "skipped: database busy" : "failed"
                 logger.warning("tick skipped, retrying next tick: \(error.description)", metadata: ["event": "tick"])
             }
+        }
+        guard !isStopping else {
+            // Stopping: the status says so already, and the rest waits for the next start.
+            gate?.tickFinished()
+            return
         }
         let elapsed = ContinuousClock.now - started
         let backlog = try? outbox.backlog()
         let text = state.withLock { running -> String in
             let schedule = TickSchedule(interval: running.config.schedule.interval, align: running.config.schedule.align)
             let next = schedule.next(after: due, now: Date())
-            running.status.lastTick = due
-            if let summary { (running.status.matches, running.status.enqueued) = (summary.matches, summary.enqueued) }
+            if let summary {
+                running.status.lastTick = due
+                (running.status.matches, running.status.enqueued) = (summary.matches, summary.enqueued)
+                running.status.tickProblem = nil
+            } else if let alert {
+                running.status.tickProblem = (due, alert)
+            }
             running.status.queueDepth = backlog?.depth ?? running.status.queueDepth
             running.status.dead = backlog?.dead ?? running.status.dead
             running.status.nextTick = next
-            if alert != nil || running.status.alert?.hasPrefix("last tick") == true { running.status.alert = alert }
             return running.status.text
         }
         if let summary {
@@ -456,7 +507,7 @@ public final class Daemon: Sendable {
 
     /// Evaluates every rule on `tickets`, enqueues what they decide and wakes the notifier.
     private func evaluate(tickets: TicketsDatabase, engine: RulesEngine, cache: TickCache, due: Date) throws(StoreError) -> TickSummary {
-        let report = try engine.scanAndEnqueue(tickets: tickets, outbox: outbox, now: due, cache: cache)
+        let report = try engine.scanAndEnqueue(tickets: tickets, outbox: outbox, now: due, cache: cache, progress: progress)
         if !report.notifications.isEmpty { notifier.wake() }
         logBadRows(report.badRows)
         ScanLog.matchesAndEnqueued(report, to: logger)
@@ -505,7 +556,12 @@ public final class Daemon: Sendable {
         let notify = notify
         let logger = logger
         let withheld = Mutex(false)
+        // A running tick counts as progressing while its steps advance between two pings.
+        let progress = progress
+        let stepsSeen = Mutex(progress.stepCount)
         timer.setEventHandler { @Sendable in
+            let steps = progress.stepCount
+            if stepsSeen.withLock({ seen in defer { seen = steps }; return seen != steps }) { gate.tickProgressed() }
             switch gate.verdict() {
             case .ping:
                 notify.watchdog()

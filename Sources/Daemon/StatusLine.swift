@@ -1,22 +1,29 @@
 public import Foundation
 
-/// The one-line `STATUS=` systemd shows in `systemctl status`: last tick, matches, enqueued,
-/// queue depth, dead count, next tick.
+/// The one-line `STATUS=` systemd shows in `systemctl status`: problems first, then the last
+/// tick that evaluated the rules, matches, enqueued, queue depth, dead count, next tick.
 public struct StatusLine: Sendable, Equatable {
+    /// The last tick that evaluated the rules (a skipped or failed one is not: it is
+    /// `tickProblem`, with its own time), and what it found.
     public var lastTick: Date?
     public var matches = 0
     public var enqueued = 0
     public var queueDepth = 0
     public var dead = 0
     public var nextTick: Date?
-    /// A problem worth showing first (a refused reload, a busy database).
-    public var alert: String?
+    /// A refused reload: the previous config still runs. Stays until a reload succeeds,
+    /// whatever the ticks do meanwhile.
+    public var reloadProblem: String?
+    /// Why the latest tick did not evaluate (database busy, file missing), with its time;
+    /// cleared by the next tick that does.
+    public var tickProblem: (due: Date, reason: String)?
 
     public init() {}
 
     public var text: String {
         var parts: [String] = []
-        if let alert { parts.append(alert) }
+        if let reloadProblem { parts.append(reloadProblem) }
+        if let tickProblem { parts.append("tick \(Self.time(tickProblem.due)) \(tickProblem.reason)") }
         if let lastTick {
             parts.append("last tick \(Self.time(lastTick)): \(matches) matches, \(enqueued) enqueued")
         } else {
@@ -25,6 +32,10 @@ public struct StatusLine: Sendable, Equatable {
         parts.append("queue \(queueDepth), dead \(dead)")
         if let nextTick { parts.append("next tick \(Self.time(nextTick))") }
         return parts.joined(separator: "; ")
+    }
+
+    public static func == (lhs: StatusLine, rhs: StatusLine) -> Bool {
+        lhs.text == rhs.text
     }
 
     static func time(_ date: Date) -> String {

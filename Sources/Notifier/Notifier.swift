@@ -141,6 +141,13 @@ public final class Notifier: Sendable {
                            unrecorded: tally.unrecorded, queueError: tally.queueError)
     }
 
+    /// No delivery starts from now on (requests in flight go on); `shutdown` then waits for
+    /// them. Safe from any thread: a stop signal calls it at once.
+    public func stopTakingWork() {
+        context.stop()
+        wake()
+    }
+
     /// Stops taking work, lets requests in flight finish for up to `grace`, then cancels
     /// them and closes the HTTP client. Whatever was not recorded as delivered stays queued.
     public func shutdown(grace: Duration) async {

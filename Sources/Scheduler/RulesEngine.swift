@@ -109,11 +109,12 @@ public struct RulesEngine: Sendable {
     /// `scan` run beside the daemon, say, had just enqueued the same tickets). Gives up after
     /// a few rounds with `.busy`: the state database is then being written without pause.
     public func scanAndEnqueue(tickets: TicketsDatabase, outbox: Outbox, now: Date, detail: ScanDetail = .enqueued,
-                               cache: TickCache? = nil) throws(StoreError) -> ScanReport {
+                               cache: TickCache? = nil, progress: TickProgress? = nil) throws(StoreError) -> ScanReport {
         for _ in 1...Self.enqueueRounds {
-            let report = try scan(tickets: tickets, outbox: outbox, now: now, detail: detail, cache: cache)
+            let report = try scan(tickets: tickets, outbox: outbox, now: now, detail: detail, cache: cache, progress: progress)
             if report.notifications.isEmpty, report.dedupRecords.isEmpty { return report }
-            if try outbox.enqueue(report.notifications, dedup: report.dedupRecords, ifDedupGenerationIs: report.dedupGeneration) {
+            if try outbox.enqueue(report.notifications, dedup: report.dedupRecords, ifDedupGenerationIs: report.dedupGeneration,
+                                  progress: progress) {
                 return report
             }
         }
@@ -124,9 +125,11 @@ public struct RulesEngine: Sendable {
     static let enqueueRounds = 5
 
     /// Reads tickets and dedup state; writes nothing. Commit with `Outbox.enqueue`. With a
-    /// cache (the daemon's ticks), unchanged inputs are not read again; see `TickCache`.
+    /// cache (the daemon's ticks), unchanged inputs are not read again; see `TickCache`. With
+    /// `progress`, each step is reported there and the scan stops (`.interrupted`) once it
+    /// is interrupted; give the same object to the tickets database for its queries.
     public func scan(tickets: TicketsDatabase, outbox: Outbox, now: Date, detail: ScanDetail = .enqueued,
-                     cache: TickCache? = nil) throws(StoreError) -> ScanReport {
+                     cache: TickCache? = nil, progress: TickProgress? = nil) throws(StoreError) -> ScanReport {
         var report = ScanReport(now: now)
         let filters = rules.map { RuleQuery.filter(for: $0.match, now: now, schema: tickets.schema) }
         // Read before anything they vouch for: a commit racing the reads changes the next value.
@@ -149,6 +152,7 @@ public struct RulesEngine: Sendable {
         var nextDue = Date.distantFuture
         var wholeRows: [Int64: TicketRecord] = [:]
         for (rule, filter) in zip(rules, filters) {
+            try progress?.checkpoint()
             let candidates: [DatedCandidate]
             if let cache, let inputs, let rows = cache.rows(rule: rule.name, filter: filter, zone: timeZone, dataVersion: inputs.dataVersion) {
                 candidates = rows
@@ -158,11 +162,15 @@ public struct RulesEngine: Sendable {
                                       wholeRows: &wholeRows)
                 if let inputs { cache?.store(candidates, rule: rule.name, filter: filter, zone: timeZone, dataVersion: inputs.dataVersion) }
             }
+            try progress?.checkpoint()
             let overdue = Self.overdue(rule: rule, candidates: candidates, now: now)
+            try progress?.checkpoint()
             nextDue = min(nextDue, overdue.nextDue)
             let ids = overdue.tickets.map(\.ticket)
             let previous = try outbox.dedupRecords(rule: rule.name, tickets: ids)
+            try progress?.checkpoint()
             var decided = Self.decide(rule: rule, tickets: overdue.tickets, previous: previous, now: now)
+            try progress?.checkpoint()
             // Only a ticket that dedup lets through can be held back by a notification still
             // queued: the queue is read for those alone (none on a quiet tick).
             let notifying = decided.filter(\.decision.shouldNotify).map(\.ticket.ticket)
@@ -172,7 +180,7 @@ public struct RulesEngine: Sendable {
                 report.badRows.append(bad)
             }
         }
-        try readSnapshots(into: &report, tickets: tickets, detail: detail, read: &wholeRows)
+        try readSnapshots(into: &report, tickets: tickets, detail: detail, read: &wholeRows, progress: progress)
         var enqueued = 0, notifications = 0
         for match in report.matches where match.isEnqueued {
             enqueued += 1
@@ -181,6 +189,7 @@ public struct RulesEngine: Sendable {
         report.notifications.reserveCapacity(notifications)
         report.dedupRecords.reserveCapacity(enqueued)
         for match in report.matches where match.isEnqueued {
+            try progress?.checkpoint()
             guard let snapshot = match.snapshot else { continue }
             let encoded = snapshot.encoded()
             for destination in match.destinations {
@@ -241,13 +250,14 @@ public struct RulesEngine: Sendable {
     /// are read by id, then the machine and user names are joined. A ticket the app deleted
     /// between the two phases is no longer a match.
     private func readSnapshots(into report: inout ScanReport, tickets: TicketsDatabase, detail: ScanDetail,
-                               read records: inout [Int64: TicketRecord]) throws(StoreError) {
+                               read records: inout [Int64: TicketRecord], progress: TickProgress?) throws(StoreError) {
         let wanted = report.matches.indices.filter { detail == .all || report.matches[$0].isEnqueued }
         guard !wanted.isEmpty else { return }
         let missing = Set(wanted.map { report.matches[$0].ticket.ticket }).filter { records[$0] == nil }
         for record in try tickets.wholeRows(ids: missing.sorted()) { records[record.id] = record }
         try tickets.completeJoins(&records)
         for index in wanted {
+            try progress?.checkpoint()
             let match = report.matches[index]
             report.matches[index].snapshot = records[match.ticket.ticket].map {
                 Self.snapshot(rule: match.rule, ticket: match.ticket, record: $0, detectedAt: report.now)

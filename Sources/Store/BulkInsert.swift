@@ -16,8 +16,10 @@ enum BulkInsert {
 
     /// `head` is the `INSERT … (columns)` part, `row` the placeholders of one row, `tail` what
     /// follows the values (an upsert clause); `bind` binds one item's values in column order.
-    static func run<Item>(_ db: Database, _ head: String, row: String, _ items: [Item], then tail: String = "",
-                          bind: (Item, inout Parameters) -> Void) throws {
+    /// `checkpoint`: reported to (and interruptible) before each statement, so that a long
+    /// enqueue counts as progress and stops with the rest of a tick.
+    static func run<Item>(_ db: Database, checkpoint: TickProgress? = nil, _ head: String, row: String, _ items: [Item],
+                          then tail: String = "", bind: (Item, inout Parameters) -> Void) throws {
         let columns = row.utf8.count { $0 == UInt8(ascii: "?") }
         func sql(rows: Int) -> String {
             head + " VALUES " + repeatElement(row, count: rows).joined(separator: ", ") + " " + tail
@@ -25,6 +27,7 @@ enum BulkInsert {
         let fullChunk = items.count >= rowsPerStatement ? sql(rows: rowsPerStatement) : ""
         var start = 0
         while start < items.count {
+            try checkpoint?.checkpoint()
             let chunk = items[start..<min(start + rowsPerStatement, items.count)]
             // A full chunk has the same SQL every time: kept compiled. A last, shorter one is not.
             // Statements made here are only ever run here, by `sqlite3_step`.

@@ -178,16 +178,16 @@ public final class Outbox: Sendable {
     /// transaction), so no other enqueue can slip between them.
     @discardableResult
     public func enqueue(_ notifications: [OverdueNotification], dedup: [DedupRecord],
-                        ifDedupGenerationIs expected: Int64? = nil) throws(StoreError) -> Bool {
+                        ifDedupGenerationIs expected: Int64? = nil, progress: TickProgress? = nil) throws(StoreError) -> Bool {
         try database.write("enqueue notifications") { db in
             if let expected, try Self.dedupGeneration(db) != expected { return false }
-            try BulkInsert.run(db, """
+            try BulkInsert.run(db, checkpoint: progress, """
                 INSERT INTO notification (id, rule, ticket, ticket_id, destination, snapshot, status, created_at, next_attempt_at, attempts)
                 """, row: "(?, ?, ?, ?, ?, ?, 'pending', ?, ?, 0)", notifications) { n, bind in
                 bind.text(n.id); bind.text(n.rule); bind.integer(n.ticket); bind.text(n.ticketID); bind.text(n.destination)
                 bind.text(utf8: n.snapshot); bind.integer(n.createdAt.unixMilliseconds); bind.integer(n.nextAttemptAt.unixMilliseconds)
             }
-            try Self.upsert(dedup, db)
+            try Self.upsert(dedup, db, checkpoint: progress)
             return true
         }
     }
@@ -197,8 +197,8 @@ public final class Outbox: Sendable {
         try database.write("record dedup state") { db in try Self.upsert(records, db) }
     }
 
-    private static func upsert(_ records: [DedupRecord], _ db: Database) throws {
-        try BulkInsert.run(db, "INSERT INTO dedup_state (rule, ticket, last_notified_at, scheduled_date, assigned_to, status, priority, source)",
+    private static func upsert(_ records: [DedupRecord], _ db: Database, checkpoint: TickProgress? = nil) throws {
+        try BulkInsert.run(db, checkpoint: checkpoint, "INSERT INTO dedup_state (rule, ticket, last_notified_at, scheduled_date, assigned_to, status, priority, source)",
                            row: "(?, ?, ?, ?, ?, ?, ?, ?)", records, then: """
             ON CONFLICT (rule, ticket) DO UPDATE SET
                 last_notified_at = excluded.last_notified_at, scheduled_date = excluded.scheduled_date,

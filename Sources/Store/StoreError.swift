@@ -12,6 +12,9 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
         case corrupt
         /// Another process holds what this one needs alone (the delivery lock).
         case inUse
+        /// The work was stopped part-way (`TickProgress.interrupt()`, the daemon stopping);
+        /// nothing it would have written was.
+        case interrupted
         case other
     }
 

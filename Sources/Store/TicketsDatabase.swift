@@ -34,9 +34,14 @@ public final class TicketsDatabase: Sendable {
     /// The file as last seen, with this connection's `data_version` then: taken before
     /// opening, and again whenever `fileChange` finds an app commit.
     let lastSeen: Mutex<SeenFile?>
+    /// Kept alive as long as the connection whose progress handler points at it.
+    private let progress: TickProgress?
 
-    public init(path: String, busyTimeout: Duration = .seconds(5)) throws(StoreError) {
+    /// - Parameter progress: where the queries report their steps, and how a stop interrupts
+    ///   them (the daemon's ticks); kept as long as this database.
+    public init(path: String, busyTimeout: Duration = .seconds(5), progress: TickProgress? = nil) throws(StoreError) {
         self.path = path
+        self.progress = progress
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw StoreError(.cannotOpen, path: path, message: "the tickets database does not exist")
@@ -50,9 +55,10 @@ public final class TicketsDatabase: Sendable {
         var configuration = Configuration()
         configuration.readonly = true
         configuration.label = "tickets"
-        configuration.busyMode = .timeout(busyTimeout.timeInterval)
+        configuration.busyMode = progress.map { $0.busyMode(timeout: busyTimeout) } ?? .timeout(busyTimeout.timeInterval)
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA query_only = 1")
+            progress?.install(on: db)
         }
         do {
             queue = try DatabaseQueue(path: readMode == .closedWAL ? Self.immutableURI(path) : path, configuration: configuration)
@@ -485,6 +491,8 @@ extension StoreError {
                 return StoreError(.busy, path: path, message: "could not \(action): the database is locked (\(detail))")
             case .SQLITE_CANTOPEN, .SQLITE_NOTADB, .SQLITE_PERM, .SQLITE_AUTH:
                 return StoreError(.cannotOpen, path: path, message: "could not \(action): \(detail)")
+            case .SQLITE_INTERRUPT:
+                return StoreError(.interrupted, path: path, message: "could not \(action): interrupted: overdued is stopping")
             case .SQLITE_CORRUPT:
                 return StoreError(.corrupt, path: path, message: "could not \(action): \(detail): the file is damaged; restore it from a backup, or rescue what it holds with `sqlite3 \(path) .recover`")
             default:

@@ -7,7 +7,9 @@ import Synchronization
 /// notifier stops the pings so the manager restarts the service. So the gate lets a ping through
 /// only while *both* loops have shown progress recently:
 ///
-/// - the tick loop, while a tick runs, for at most ``Limits/tickBudget``; while it waits on its
+/// - the tick loop, while a tick runs, for at most ``Limits/tickBudget`` since the tick last
+///   reported progress (a tick over a million matches runs for a minute, and advances all
+///   along; a tick stuck on a lock does not); while it waits on its
 ///   timer, until the next tick is due plus ``Limits/timerSlack``, and in any case for
 ///   ``Limits/tickInterval`` + ``Limits/tickBudget`` after its last tick ended;
 /// - the notifier, for ``Limits/notifierSilence`` after its last heartbeat (its loop beats at
@@ -22,7 +24,7 @@ public struct WatchdogGate: Sendable {
     public struct Limits: Sendable, Equatable {
         /// `schedule.interval`: the time between two ticks when idle.
         public var tickInterval: Duration
-        /// The longest one tick may run; past it the tick counts as hung.
+        /// The longest one tick may go without progress; past it the tick counts as hung.
         public var tickBudget: Duration
         /// How late the tick timer may fire before the waiting loop counts as stuck.
         public var timerSlack: Duration
@@ -58,8 +60,8 @@ public struct WatchdogGate: Sendable {
     }
 
     private enum TickState: Sendable {
-        /// A tick has been running since this instant.
-        case running(since: Instant)
+        /// A tick has been running since `since`, and last reported progress at `progress`.
+        case running(since: Instant, progress: Instant)
         /// The loop waits on its timer; `nextTickAt` is nil when the loop did not say when.
         case waiting(since: Instant, nextTickAt: Instant?)
     }
@@ -79,7 +81,12 @@ public struct WatchdogGate: Sendable {
 
     /// The tick loop began a tick.
     public mutating func tickStarted(at instant: Instant) {
-        tick = .running(since: instant)
+        tick = .running(since: instant, progress: instant)
+    }
+
+    /// The running tick advanced (it read rows, decided, wrote); ignored between ticks.
+    public mutating func tickProgressed(at instant: Instant) {
+        if case .running(let since, _) = tick { tick = .running(since: since, progress: instant) }
     }
 
     /// The tick loop finished a tick (successfully or not) and now waits on its timer;
@@ -112,10 +119,11 @@ public struct WatchdogGate: Sendable {
 
     private func tickLoopStall(now: Instant) -> String? {
         switch tick {
-        case .running(let since):
-            let running = since.duration(to: now)
-            guard running > limits.tickBudget else { return nil }
-            return "tick running for \(Self.seconds(running)) (budget \(Self.seconds(limits.tickBudget)))"
+        case .running(let since, let progress):
+            let still = progress.duration(to: now)
+            guard still > limits.tickBudget else { return nil }
+            return "tick running for \(Self.seconds(since.duration(to: now))), without progress for \(Self.seconds(still)) "
+                + "(budget \(Self.seconds(limits.tickBudget)))"
         case .waiting(let since, let nextTickAt):
             let allowance = limits.tickInterval + limits.tickBudget
             if since.duration(to: now) <= allowance { return nil }
@@ -153,6 +161,11 @@ public final class SharedWatchdogGate: Sendable {
     /// See ``WatchdogGate/tickFinished(at:nextTickAt:)``.
     public func tickFinished(at instant: WatchdogGate.Instant = .now, nextTickAt: WatchdogGate.Instant? = nil) {
         gate.withLock { $0.tickFinished(at: instant, nextTickAt: nextTickAt) }
+    }
+
+    /// See ``WatchdogGate/tickProgressed(at:)``.
+    public func tickProgressed(at instant: WatchdogGate.Instant = .now) {
+        gate.withLock { $0.tickProgressed(at: instant) }
     }
 
     /// See ``WatchdogGate/notifierBeat(at:)``.

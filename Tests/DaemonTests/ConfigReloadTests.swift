@@ -78,8 +78,22 @@ import Testing
         status.dead = 1
         status.nextTick = Date(timeIntervalSince1970: 1_795_533_000)  // 2026-11-24T15:10:00Z
         #expect(status.text == "last tick 2026-11-24T15:05:00Z: 12 matches, 3 enqueued; queue 4, dead 1; next tick 2026-11-24T15:10:00Z")
-        status.alert = "reload failed (1 problem), running on the previous config"
+        status.reloadProblem = "reload failed (1 problem), running on the previous config"
         #expect(status.text.hasPrefix("reload failed (1 problem), running on the previous config; last tick"))
         #expect(!status.text.contains("\n"))
+    }
+
+    /// A skipped tick does not pass for one that evaluated (its time with the last counts),
+    /// and does not hide a refused reload, which still holds.
+    @Test func aSkippedTickIsShownWithItsOwnTimeBesideARefusedReload() {
+        var status = StatusLine()
+        status.lastTick = Date(timeIntervalSince1970: 1_795_532_700)  // 2026-11-24T15:05:00Z
+        status.matches = 18
+        status.reloadProblem = "reload failed (1 problem), running on the previous config"
+        status.tickProblem = (Date(timeIntervalSince1970: 1_795_533_000), "skipped: database busy")
+        #expect(status.text == "reload failed (1 problem), running on the previous config; tick 2026-11-24T15:10:00Z skipped: database busy; "
+            + "last tick 2026-11-24T15:05:00Z: 18 matches, 0 enqueued; queue 0, dead 0")
+        status.tickProblem = nil
+        #expect(status.text.hasPrefix("reload failed (1 problem), running on the previous config; last tick 2026-11-24T15:05:00Z"))
     }
 }

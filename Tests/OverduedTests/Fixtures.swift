@@ -151,14 +151,14 @@ func sqlite3(_ path: String, _ sql: String) throws {
 /// A config JSON for a tickets database and one destination.
 func configJSON(tickets: String = "tickets.sqlite", state: String = "state.sqlite", timezone: String = "America/Toronto",
                 interval: String = "1s", rules: String? = nil, destinationURL: String = "http://127.0.0.1:9/hooks/secret-token",
-                destinationExtra: String = "") -> String {
+                destinationExtra: String = "", busyTimeout: String = "1s") -> String {
     let defaultRules = """
         [{"name": "old-rule", "match": {"status_in": ["received", "diagnostic"], "assigned": true},
           "repeat": {"every": "24h"}, "destinations": ["hook"]}]
         """
     return """
         {
-          "store": {"tickets_database": "\(tickets)", "state_database": "\(state)", "timezone": "\(timezone)", "busy_timeout": "1s"},
+          "store": {"tickets_database": "\(tickets)", "state_database": "\(state)", "timezone": "\(timezone)", "busy_timeout": "\(busyTimeout)"},
           "schedule": {"interval": "\(interval)", "align": false},
           "rules": \(rules ?? defaultRules),
           "destinations": {"hook": {"url": "\(destinationURL)", "min_interval": "0ms", "concurrency": 4, "timeout": "2s",

@@ -50,8 +50,26 @@ struct WatchdogGateTests {
             gate.notifierBeat(at: at(Double(second)))
         }
         #expect(gate.mayPing(now: at(90)), "exactly at the budget the tick still counts")
-        #expect(gate.verdict(now: at(91)) == .withhold(reason: "tick running for 31.0s (budget 30.0s)"))
+        #expect(gate.verdict(now: at(91)) == .withhold(reason: "tick running for 31.0s, without progress for 31.0s (budget 30.0s)"))
         #expect(!gate.mayPing(now: at(120)))
+    }
+
+    /// A long tick that keeps advancing (a rule over a million tickets) is not a hung one: the
+    /// budget counts from its last progress, and runs out once that stops.
+    @Test func aLongTickThatAdvancesKeepsThePingsGoing() {
+        var gate = WatchdogGate(limits: limits, start: at(0))
+        gate.tickStarted(at: at(60))
+        for second in stride(from: 60, through: 300, by: 5) {
+            gate.notifierBeat(at: at(Double(second)))
+            gate.tickProgressed(at: at(Double(second)))
+            #expect(gate.mayPing(now: at(Double(second) + 4)), "at \(second + 4)s")
+        }
+        gate.notifierBeat(at: at(330))
+        #expect(gate.verdict(now: at(331)) == .withhold(reason: "tick running for 271.0s, without progress for 31.0s (budget 30.0s)"))
+        // Progress between ticks is nothing to go by.
+        gate.tickFinished(at: at(332))
+        gate.tickProgressed(at: at(333))
+        #expect(gate.mayPing(now: at(334)))
     }
 
     @Test func pingsResumeWhenTheHungTickFinishes() {
@@ -142,7 +160,7 @@ struct WatchdogGateTests {
         #expect(shared.verdict(now: at(99)) == .ping)
         shared.tickStarted(at: at(100))
         shared.notifierBeat(at: at(140))
-        #expect(shared.verdict(now: at(140)) == .withhold(reason: "tick running for 40.0s (budget 30.0s)"))
+        #expect(shared.verdict(now: at(140)) == .withhold(reason: "tick running for 40.0s, without progress for 40.0s (budget 30.0s)"))
         var wider = limits
         wider.tickBudget = .seconds(45)
         shared.setLimits(wider)

@@ -1,0 +1,98 @@
+import Foundation
+import Testing
+import TestSupport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The app's side of a lock: a `sqlite3` shell holding a write transaction on the tickets
+/// database (rollback journal: readers wait) until `release()`.
+private final class AppLock {
+    let process = Process()
+    let input = Pipe()
+
+    init(_ database: String) throws {
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
+        process.arguments = [database]
+        process.standardInput = input
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        input.fileHandleForWriting.write(Data("BEGIN EXCLUSIVE; UPDATE tickets SET title = title WHERE id = 1;\n".utf8))
+    }
+
+    func release() {
+        guard process.isRunning else { return }
+        input.fileHandleForWriting.write(Data("COMMIT;\n.quit\n".utf8))
+        process.waitUntilExit()
+    }
+
+    deinit {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+}
+
+/// `SIGTERM` while a tick works: the contract's "stop accepting ticks" and systemd's
+/// `TimeoutStopSec=15s` want the stop within seconds, whatever the tick is doing.
+@Suite(.serialized) struct StopTests {
+    /// A tick waiting for the app's lock (up to `busy_timeout`, 30 s here) gives up at once:
+    /// the daemon stops in about a second, says nothing more to systemd after STOPPING=1, and
+    /// a reload or "check now" sent after the stop is not acted on.
+    @Test func aStopDuringAWaitForTheAppsLockIsPrompt() throws {
+        let folder = try TemporaryDirectory()
+        let tickets = folder.url("tickets.sqlite")
+        try makeTicketsDatabase(at: tickets, rows: ScanCommandTests.rows)
+        let config = try folder.write("config.json", configJSON(interval: "1h", busyTimeout: "30s"))
+        let listener = try NotifyListener(path: folder.url("notify.sock"))
+        let daemon = try DaemonChild(config: config, environment: ["NOTIFY_SOCKET": listener.path])
+        defer { daemon.signal(SIGKILL); _ = daemon.waitForExit(timeout: 10) }
+        var seen: [String] = []
+        #expect(listener.waitFor(timeout: 20, seen: &seen) { $0.hasPrefix("STATUS=last tick") } != nil, "got \(seen); log: \(daemon.log)")
+
+        let lock = try AppLock(tickets)
+        defer { lock.release() }
+        usleep(300_000)
+        daemon.signal(SIGUSR1)              // a tick that now waits for the lock
+        usleep(700_000)
+        let stopAsked = Date()
+        daemon.signal(SIGTERM)
+        usleep(50_000)
+        daemon.signal(SIGHUP)
+        daemon.signal(SIGUSR1)
+        let status = daemon.waitForExit(timeout: 25)
+        let took = Date().timeIntervalSince(stopAsked)
+        #expect(status == 0, "log: \(daemon.log)")
+        #expect(took < 10, "stopped \(took) s after SIGTERM (busy_timeout 30 s); log: \(daemon.log)")
+        #expect(daemon.log.contains("tick interrupted: overdued is stopping"), "log: \(daemon.log)")
+        #expect(!daemon.log.contains("tick skipped"), "log: \(daemon.log)")
+
+        while let message = listener.receive(timeout: 0.5) { seen.append(message) }
+        let stopping = try #require(seen.firstIndex { $0.contains("STOPPING=1") }, "got \(seen)")
+        let after = seen[(stopping + 1)...]
+        #expect(!after.contains { $0.contains("READY=1") || $0.contains("RELOADING=1") || $0.hasPrefix("STATUS=") },
+                "sent after STOPPING=1: \(Array(after))")
+    }
+
+    /// A tick over a hundred thousand matches runs for seconds; a stop interrupts it, and
+    /// what it would have enqueued is not (one transaction, rolled back): the next start
+    /// evaluates again, so nothing is lost.
+    @Test func aStopInterruptsALongTickWhichThenEnqueuesNothing() throws {
+        let folder = try TemporaryDirectory()
+        let demo = try runOverdued(["demo", "--dir", folder.url("demo"), "--tickets", "100000", "--sink", "127.0.0.1:9"])
+        #expect(demo.status == 0, "\(demo.stderr)")
+        let config = try folder.write("config.json", configJSON(
+            tickets: folder.url("demo/tickets.sqlite"), state: folder.url("state.sqlite"), interval: "1h",
+            rules: #"[{"name": "every-past-date", "destinations": ["hook"]}]"#))
+        let daemon = try DaemonChild(config: config, environment: [:])
+        defer { daemon.signal(SIGKILL); _ = daemon.waitForExit(timeout: 10) }
+        #expect(daemon.waitFor("event=start"), "log: \(daemon.log)")
+        usleep(500_000)
+        daemon.signal(SIGTERM)
+        let status = daemon.waitForExit(timeout: 60)
+        #expect(status == 0, "log: \(daemon.log)")
+        #expect(daemon.log.contains("tick interrupted: overdued is stopping"), "log: \(daemon.log)")
+        #expect(!daemon.log.contains(" enqueued in "), "the tick ran to its end; log: \(daemon.log)")
+        let queued = try sqlite3Output(folder.url("state.sqlite"), "SELECT count(*) FROM notification")
+        #expect(queued.trimmingCharacters(in: .whitespacesAndNewlines) == "0")
+    }
+}
