@@ -326,15 +326,27 @@ public final class Outbox: Sendable {
 
     // MARK: delivery
 
-    /// Notifications of one destination whose time has come, oldest due first.
+    /// Notifications of one destination whose time has come, oldest due first. One that has
+    /// an older notification of the same rule and ticket still queued for the destination
+    /// waits for it, however soon it is due itself: a change queued while the previous
+    /// notification was retrying reaches the receiver after it, never before.
     public func due(destination: String, now: Date, limit: Int, excluding: Set<String> = []) throws(StoreError) -> [OverdueNotification] {
         try database.read("read due notifications") { db in
-            try OverdueNotification.fetch(db, where: """
-                destination = ? AND status IN ('pending', 'retrying') AND next_attempt_at <= ?
-                ORDER BY next_attempt_at, created_at LIMIT ?
-                """, [destination, now.unixMilliseconds, limit + excluding.count])
+            try OverdueNotification.fetch(db, where: Self.dueCondition, [destination, now.unixMilliseconds, limit + excluding.count])
         }.filter { !excluding.contains($0.id) }.prefix(limit).map { $0 }
     }
+
+    /// `due`'s condition and order (destination, now, limit): the walk of `notification_due`
+    /// in delivery order, each row checked against the open notifications of its ticket.
+    static let dueCondition = """
+        destination = ? AND status IN ('pending', 'retrying') AND next_attempt_at <= ?
+        AND NOT EXISTS (
+            SELECT 1 FROM notification AS earlier INDEXED BY notification_open
+            WHERE earlier.rule = notification.rule AND earlier.ticket = notification.ticket
+              AND earlier.destination = notification.destination AND earlier.status IN ('pending', 'retrying')
+              AND earlier.created_at < notification.created_at)
+        ORDER BY next_attempt_at, created_at LIMIT ?
+        """
 
     /// Records an attempt and moves the notification to its next state, in one transaction.
     public func record(_ attempt: DeliveryAttempt, outcome: DeliveryOutcome, now: Date) throws(StoreError) {

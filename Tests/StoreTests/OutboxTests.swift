@@ -150,12 +150,12 @@ struct OutboxTests {
 
     @Test func dueReturnsTheOldestDueFirstAndNothingBeforeItsTime() throws {
         try outbox.enqueue([
-            notification("msg_late", createdAt: 0, nextAttemptAt: 10),
-            notification("msg_first", createdAt: 2, nextAttemptAt: 0),
-            notification("msg_second", createdAt: 1, nextAttemptAt: 5),
-            notification("msg_tie_b", createdAt: 4, nextAttemptAt: 6),
-            notification("msg_tie_a", createdAt: 3, nextAttemptAt: 6),
-            notification("msg_other", destination: "chat", createdAt: 0, nextAttemptAt: 0),
+            notification("msg_late", ticket: 1, createdAt: 0, nextAttemptAt: 10),
+            notification("msg_first", ticket: 2, createdAt: 2, nextAttemptAt: 0),
+            notification("msg_second", ticket: 3, createdAt: 1, nextAttemptAt: 5),
+            notification("msg_tie_b", ticket: 4, createdAt: 4, nextAttemptAt: 6),
+            notification("msg_tie_a", ticket: 5, createdAt: 3, nextAttemptAt: 6),
+            notification("msg_other", ticket: 1, destination: "chat", createdAt: 0, nextAttemptAt: 0),
         ], dedup: [])
 
         #expect(try outbox.due(destination: "hook", now: at(6), limit: 10).map(\.id)
@@ -166,6 +166,26 @@ struct OutboxTests {
         #expect(try outbox.due(destination: "hook", now: at(-1), limit: 10).isEmpty)
         #expect(try outbox.due(destination: "hook", now: at(10), limit: 10).count == 5)
         #expect(try outbox.due(destination: "chat", now: at(10), limit: 10).map(\.id) == ["msg_other"])
+    }
+
+    /// A later notification of the same rule and ticket to the same destination (a change
+    /// queued while the first was retrying) waits for the earlier one, even when due first;
+    /// another rule, ticket or destination does not.
+    @Test func aLaterNotificationOfTheSameTicketWaitsForTheEarlierOne() throws {
+        try outbox.enqueue([
+            notification("msg_earlier", ticket: 1, createdAt: 0, nextAttemptAt: 100),
+            notification("msg_change", ticket: 1, createdAt: 10),
+            notification("msg_other_rule", ticket: 1, rule: "other", createdAt: 10),
+            notification("msg_other_ticket", ticket: 2, createdAt: 10),
+            notification("msg_other_destination", ticket: 1, destination: "chat", createdAt: 10),
+        ], dedup: [])
+        #expect(try outbox.due(destination: "hook", now: at(50), limit: 10).map(\.id) == ["msg_other_rule", "msg_other_ticket"])
+        #expect(try outbox.due(destination: "hook", now: at(100), limit: 10).map(\.id) == ["msg_other_rule", "msg_other_ticket", "msg_earlier"])
+        #expect(try outbox.due(destination: "chat", now: at(50), limit: 10).map(\.id) == ["msg_other_destination"])
+        // Given up: it no longer holds the change back.
+        try outbox.record(DeliveryAttempt(notificationID: "msg_earlier", attempt: 1, startedAt: at(100), durationMilliseconds: 1, httpStatus: 400),
+                          outcome: .dead(reason: "HTTP 400"), now: at(100))
+        #expect(try outbox.due(destination: "hook", now: at(100), limit: 10).map(\.id) == ["msg_change", "msg_other_rule", "msg_other_ticket"])
     }
 
     @Test func deliveredIsRecordedWithItsAttempt() throws {

@@ -1,6 +1,6 @@
 import Foundation
 import GRDB
-import Store
+@testable import Store
 import Testing
 import TestSupport
 
@@ -9,20 +9,19 @@ struct StateDatabaseTests {
                              "v3: dedup generation", "v4: dead notifications indexed"]
 
     /// The notifier asks for due notifications after every delivery: that query must walk the
-    /// due index in order, never sort the queue (all of one scan share next_attempt_at).
+    /// due index in order, never sort the queue (all of one scan share next_attempt_at), and
+    /// look for an older notification of each row's ticket in the index of open ones.
     @Test func dueNotificationsComeFromTheIndexWithoutASort() throws {
         let directory = try TemporaryDirectory()
         let path = directory.url("state.sqlite")
         _ = try StateDatabase(path: path)
         let queue = try DatabaseQueue(path: path)
         let details = try queue.read { db in
-            try Row.fetchAll(db, sql: """
-                EXPLAIN QUERY PLAN SELECT id FROM notification
-                WHERE destination = 'd' AND status IN ('pending', 'retrying') AND next_attempt_at <= 1
-                ORDER BY next_attempt_at, created_at LIMIT 10
-                """).map { $0[3] as String }
+            try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN SELECT id FROM notification WHERE " + Outbox.dueCondition,
+                             arguments: ["d", 1, 10]).map { $0[3] as String }
         }
         #expect(details.contains { $0.contains("USING INDEX notification_due") }, "\(details)")
+        #expect(details.contains { $0.contains("USING INDEX notification_open") }, "\(details)")
         #expect(!details.contains { $0.contains("TEMP B-TREE") }, "\(details)")
     }
 
