@@ -88,6 +88,7 @@ enum NotificationTable {
             "created_at": iso(item.createdAt), "next_attempt_at": iso(item.nextAttemptAt),
             "delivered_at": item.deliveredAt.map { iso($0) as Any } ?? NSNull(),
             "dead_at": item.deadAt.map { iso($0) as Any } ?? NSNull(),
+            "requeued_at": item.requeuedAt.map { iso($0) as Any } ?? NSNull(),
             "last_http_status": item.lastHTTPStatus.map { $0 as Any } ?? NSNull(),
             "last_error": item.lastError ?? NSNull(),
         ]
