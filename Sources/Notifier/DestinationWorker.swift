@@ -242,7 +242,7 @@ final class DestinationWorker: Sendable {
         }
 
         let decision = RetryPolicy(spec: spec.retry, jitter: context.jitter)
-            .decide(result.result, attempt: attempt, queuedAt: notification.createdAt, now: context.now())
+            .decide(result.result, attempt: attempt, budget: RetryBudget(of: notification), now: context.now())
         let record = DeliveryAttempt(notificationID: notification.id, attempt: attempt, startedAt: sentAt,
                                      durationMilliseconds: Int(result.duration.milliseconds), httpStatus: result.httpStatus,
                                      error: decision.verdict == .delivered ? nil : decision.reason,

@@ -59,6 +59,38 @@ public struct RetryDecision: Sendable, Equatable {
     }
 }
 
+/// What `retry.max_attempts`, `retry.give_up_after` and the backoff count from: when the
+/// notification was queued, or when `overdued queue retry` last requeued it (a dead
+/// notification requeued gets a fresh budget). Attempt numbers keep counting across a
+/// requeue, so the history shows every attempt.
+public struct RetryBudget: Sendable, Equatable {
+    /// When the budget began: when the notification was queued, or requeued.
+    public var start: Date
+    /// Attempts made before it began (0 unless requeued).
+    public var attemptsBefore: Int
+    /// Whether it began at a requeue (the messages say "since it was requeued").
+    public var isRequeue: Bool
+
+    /// The budget of a notification never requeued.
+    public init(queuedAt: Date) {
+        start = queuedAt
+        attemptsBefore = 0
+        isRequeue = false
+    }
+
+    /// The budget the notification is spending now.
+    public init(of notification: OverdueNotification) {
+        start = notification.requeuedAt ?? notification.createdAt
+        attemptsBefore = notification.requeuedAt == nil ? 0 : notification.attemptsBeforeRequeue
+        isRequeue = notification.requeuedAt != nil
+    }
+
+    /// The number of `attempt` within this budget (1 for the first attempt after a requeue).
+    func counted(_ attempt: Int) -> Int {
+        max(1, attempt - attemptsBefore)
+    }
+}
+
 /// Decides, from one attempt's result, whether a notification is delivered, tried again
 /// later, or given up. Pure: the time and the random source are arguments.
 ///
@@ -70,7 +102,8 @@ public struct RetryDecision: Sendable, Equatable {
 /// - Other 4xx and 3xx (redirects are not followed: a moved webhook is a config error): dead
 ///   at once, since the same request will be refused again.
 /// - Dead as well when `retry.max_attempts` is reached, or when the next attempt would come
-///   later than `give_up_after` after the notification was queued.
+///   later than `give_up_after` after the notification was queued; both, and the backoff,
+///   count from the last requeue of one that was dead (`RetryBudget`).
 public struct RetryPolicy: Sendable {
     public var spec: RetrySpec
     /// Picks a delay in `0...ceiling`; injectable so tests can pin it.
@@ -99,9 +132,9 @@ public struct RetryPolicy: Sendable {
     }
 
     /// - Parameters:
-    ///   - attempt: 1 for the first attempt.
-    ///   - queuedAt: when the notification was created; `give_up_after` counts from there.
-    public func decide(_ result: AttemptResult, attempt: Int, queuedAt: Date, now: Date) -> RetryDecision {
+    ///   - attempt: the attempt's number in the notification's life: 1 for the first attempt.
+    ///   - budget: what `max_attempts`, `give_up_after` and the backoff count from.
+    public func decide(_ result: AttemptResult, attempt: Int, budget: RetryBudget, now: Date) -> RetryDecision {
         let retryAfterHeader: String?
         let failure: String
         switch result {
@@ -131,8 +164,10 @@ public struct RetryPolicy: Sendable {
             }
         }
 
-        if let maximum = spec.maxAttempts, attempt >= maximum {
-            return RetryDecision(.dead, reason: "\(failure); gave up after \(attempt) attempt(s) (retry.max_attempts = \(maximum))")
+        let counted = budget.counted(attempt)
+        if let maximum = spec.maxAttempts, counted >= maximum {
+            let since = budget.isRequeue ? " since it was requeued (\(attempt) in all)" : ""
+            return RetryDecision(.dead, reason: "\(failure); gave up after \(counted) attempt(s)\(since) (retry.max_attempts = \(maximum))")
         }
 
         let delay: Duration
@@ -142,15 +177,15 @@ public struct RetryPolicy: Sendable {
             delay = .milliseconds(Int64((clamped * 1000).rounded()))
             how = "as Retry-After asks"
         } else {
-            let ceiling = backoffCeiling(attempt: attempt)
+            let ceiling = backoffCeiling(attempt: counted)
             delay = min(max(jitter(ceiling), .zero), ceiling)
             how = "backoff up to \(DurationText.format(ceiling))"
         }
         let next = now.addingTimeInterval(delay.seconds)
-        let giveUpAt = queuedAt.addingTimeInterval(spec.giveUpAfter.seconds)
+        let giveUpAt = budget.start.addingTimeInterval(spec.giveUpAfter.seconds)
         if next > giveUpAt {
             return RetryDecision(.dead, reason: "\(failure); gave up: the next attempt would be more than "
-                                 + "\(DurationText.format(spec.giveUpAfter)) after it was queued (retry.give_up_after)")
+                                 + "\(DurationText.format(spec.giveUpAfter)) after it was \(budget.isRequeue ? "requeued" : "queued") (retry.give_up_after)")
         }
         return RetryDecision(.retry(at: next, after: delay),
                              reason: "\(failure); attempt \(attempt + 1) in \(DurationText.format(delay)) (\(how))")

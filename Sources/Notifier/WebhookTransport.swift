@@ -119,6 +119,9 @@ final class WebhookTransport: Sendable {
         if error is IOError || error is ChannelError {
             return TransportFailure(.connection, "connection error: \(describe(error, destination: destination))")
         }
+        if let message = TLSFailure.message(error) {
+            return TransportFailure(.connection, message)
+        }
         return TransportFailure(.connection, "\(kind(of: error)): \(redact(String(describing: error), url: destination.url.value))")
     }
 

@@ -24,11 +24,25 @@ public struct StoreSettings: Sendable, Equatable {
     public var stateDatabase: String
     /// The zone in which naive `scheduled_date` values are read.
     public var timeZone: TimeZone
+    /// `store.timezone` as the config writes it, for messages: Foundation on Linux names the
+    /// UTC zone "GMT", which is not what the operator wrote.
+    public var timeZoneName: String
     /// How long one tick waits for a database lock before giving up until the next tick.
     public var busyTimeout: Duration
     /// Delivered and dead notifications older than this are deleted from the history (the
     /// dedup state is kept apart and never pruned by it).
-    public var historyRetention: Duration = .seconds(90 * 86_400)
+    public var historyRetention: Duration
+
+    /// `timeZoneName` defaults to the zone's own identifier.
+    public init(ticketsDatabase: String, stateDatabase: String, timeZone: TimeZone, timeZoneName: String? = nil,
+                busyTimeout: Duration, historyRetention: Duration = .seconds(90 * 86_400)) {
+        self.ticketsDatabase = ticketsDatabase
+        self.stateDatabase = stateDatabase
+        self.timeZone = timeZone
+        self.timeZoneName = timeZoneName ?? timeZone.identifier
+        self.busyTimeout = busyTimeout
+        self.historyRetention = historyRetention
+    }
 }
 
 public struct ScheduleSettings: Sendable, Equatable {

@@ -117,7 +117,7 @@ public struct ConfigLoader: Sendable {
         let busy = reader.duration(members, "busy_timeout", at: path) ?? .seconds(5)
         let retention = reader.duration(members, "history_retention", at: path, minimum: .seconds(86_400)) ?? .seconds(90 * 86_400)
         guard let tickets, let state, let zone else { return nil }
-        return StoreSettings(ticketsDatabase: tickets, stateDatabase: state, timeZone: zone, busyTimeout: busy,
+        return StoreSettings(ticketsDatabase: tickets, stateDatabase: state, timeZone: zone, timeZoneName: zoneName, busyTimeout: busy,
                              historyRetention: retention)
     }
 

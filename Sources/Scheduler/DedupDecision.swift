@@ -44,6 +44,19 @@ public enum DedupDecision: Sendable, Equatable {
         return false
     }
 
+    /// Whether a notification of the ticket by this rule still queued for a destination holds
+    /// this one back there. Holding back keeps repeats that time alone brings (`repeat.every`,
+    /// a clock set back) from piling up behind a failing destination. A change (a watched
+    /// field, a new scheduled date) is not held back: it tells the receiver something the
+    /// queued notification does not, and it is queued behind that one.
+    public var isHeldBackByQueued: Bool {
+        switch self {
+        case .notify(.changed), .notify(.newScheduledDate): false
+        case .notify(.first), .notify(.periodPassed), .notify(.lastNotifiedInTheFuture): true
+        case .suppress: false
+        }
+    }
+
     public var reason: String {
         switch self {
         case .notify(.first):

@@ -171,10 +171,10 @@ public struct RulesEngine: Sendable {
             try progress?.checkpoint()
             var decided = Self.decide(rule: rule, tickets: overdue.tickets, previous: previous, now: now)
             try progress?.checkpoint()
-            // Only a ticket that dedup lets through can be held back by a notification still
-            // queued: the queue is read for those alone (none on a quiet tick).
-            let notifying = decided.filter(\.decision.shouldNotify).map(\.ticket.ticket)
-            Self.holdBack(&decided, open: try outbox.openNotifications(rule: rule.name, tickets: notifying))
+            // Only a ticket that dedup lets through for the time alone can be held back by a
+            // notification still queued: the queue is read for those (none on a quiet tick).
+            let repeating = decided.filter(\.decision.isHeldBackByQueued).map(\.ticket.ticket)
+            Self.holdBack(&decided, open: try outbox.openNotifications(rule: rule.name, tickets: repeating))
             report.matches.append(contentsOf: decided)
             for bad in overdue.badRows where warned.insert(bad.ticket).inserted {
                 report.badRows.append(bad)
@@ -319,10 +319,12 @@ public struct RulesEngine: Sendable {
     }
 
     /// A destination that still has an undelivered notification of the ticket by this rule
-    /// gets no second one; with none left, the match is suppressed. Pure.
+    /// gets no second one for a repeat that time alone brings; with none left, the match is
+    /// suppressed. A change goes to every destination, queued behind the older one (see
+    /// `DedupDecision.isHeldBackByQueued`). Pure.
     public static func holdBack(_ matches: inout [RuleMatch], open: Set<Outbox.OpenKey>) {
         guard !open.isEmpty else { return }
-        for index in matches.indices where matches[index].decision.shouldNotify {
+        for index in matches.indices where matches[index].decision.isHeldBackByQueued {
             let ticket = matches[index].ticket.ticket
             matches[index].destinations.removeAll { open.contains(Outbox.OpenKey(ticket: ticket, destination: $0)) }
             if matches[index].destinations.isEmpty { matches[index].decision = .suppress(.stillQueued) }

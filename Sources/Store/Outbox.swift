@@ -31,10 +31,16 @@ public struct OverdueNotification: Sendable, Equatable {
     public var lastError: String?
     public var deliveredAt: Date?
     public var deadAt: Date?
+    /// When `overdued queue retry` last put it back after it was dead: its retry budget
+    /// (`retry.max_attempts`, `give_up_after`) counts from then. Nil: never requeued.
+    public var requeuedAt: Date?
+    /// `attempts` when it was last requeued (0 when never): the attempts of the budgets spent.
+    public var attemptsBeforeRequeue: Int
 
     public init(id: String, rule: String, ticket: Int64, ticketID: String, destination: String, snapshot: Data,
                 status: NotificationStatus = .pending, createdAt: Date, nextAttemptAt: Date? = nil, attempts: Int = 0,
-                lastHTTPStatus: Int? = nil, lastError: String? = nil, deliveredAt: Date? = nil, deadAt: Date? = nil) {
+                lastHTTPStatus: Int? = nil, lastError: String? = nil, deliveredAt: Date? = nil, deadAt: Date? = nil,
+                requeuedAt: Date? = nil, attemptsBeforeRequeue: Int = 0) {
         self.id = id
         self.rule = rule
         self.ticket = ticket
@@ -49,6 +55,8 @@ public struct OverdueNotification: Sendable, Equatable {
         self.lastError = lastError
         self.deliveredAt = deliveredAt
         self.deadAt = deadAt
+        self.requeuedAt = requeuedAt
+        self.attemptsBeforeRequeue = attemptsBeforeRequeue
     }
 
     /// A new notification id: `msg_` and 32 random hex digits (the Standard Webhooks style).
@@ -326,15 +334,27 @@ public final class Outbox: Sendable {
 
     // MARK: delivery
 
-    /// Notifications of one destination whose time has come, oldest due first.
+    /// Notifications of one destination whose time has come, oldest due first. One that has
+    /// an older notification of the same rule and ticket still queued for the destination
+    /// waits for it, however soon it is due itself: a change queued while the previous
+    /// notification was retrying reaches the receiver after it, never before.
     public func due(destination: String, now: Date, limit: Int, excluding: Set<String> = []) throws(StoreError) -> [OverdueNotification] {
         try database.read("read due notifications") { db in
-            try OverdueNotification.fetch(db, where: """
-                destination = ? AND status IN ('pending', 'retrying') AND next_attempt_at <= ?
-                ORDER BY next_attempt_at, created_at LIMIT ?
-                """, [destination, now.unixMilliseconds, limit + excluding.count])
+            try OverdueNotification.fetch(db, where: Self.dueCondition, [destination, now.unixMilliseconds, limit + excluding.count])
         }.filter { !excluding.contains($0.id) }.prefix(limit).map { $0 }
     }
+
+    /// `due`'s condition and order (destination, now, limit): the walk of `notification_due`
+    /// in delivery order, each row checked against the open notifications of its ticket.
+    static let dueCondition = """
+        destination = ? AND status IN ('pending', 'retrying') AND next_attempt_at <= ?
+        AND NOT EXISTS (
+            SELECT 1 FROM notification AS earlier INDEXED BY notification_open
+            WHERE earlier.rule = notification.rule AND earlier.ticket = notification.ticket
+              AND earlier.destination = notification.destination AND earlier.status IN ('pending', 'retrying')
+              AND earlier.created_at < notification.created_at)
+        ORDER BY next_attempt_at, created_at LIMIT ?
+        """
 
     /// Records an attempt and moves the notification to its next state, in one transaction.
     public func record(_ attempt: DeliveryAttempt, outcome: DeliveryOutcome, now: Date) throws(StoreError) {
@@ -384,24 +404,31 @@ public final class Outbox: Sendable {
 
     // MARK: operator commands
 
-    /// Puts a dead notification back in the queue, due now. False when no dead one has that id.
+    /// Puts a dead notification back in the queue, due now, with a fresh retry budget. False
+    /// when no dead one has that id.
     public func requeue(id: String, now: Date) throws(StoreError) -> Bool {
         try database.write("requeue a notification") { db in
-            try db.execute(sql: """
-                UPDATE notification SET status = 'retrying', next_attempt_at = ?, dead_at = NULL WHERE id = ? AND status = 'dead'
-                """, arguments: [now.unixMilliseconds, id])
+            try db.execute(sql: Self.requeueSQL + " AND id = ?", arguments: [now.unixMilliseconds, now.unixMilliseconds, id])
             return db.changesCount > 0
         }
     }
 
-    /// Puts every dead notification back in the queue; returns how many.
+    /// Puts every dead notification back in the queue, as `requeue` does; returns how many.
     public func requeueAllDead(now: Date) throws(StoreError) -> Int {
         try database.write("requeue dead notifications") { db in
-            try db.execute(sql: "UPDATE notification SET status = 'retrying', next_attempt_at = ?, dead_at = NULL WHERE status = 'dead'",
-                           arguments: [now.unixMilliseconds])
+            try db.execute(sql: Self.requeueSQL, arguments: [now.unixMilliseconds, now.unixMilliseconds])
             return db.changesCount
         }
     }
+
+    /// Dead → retrying, due now (first argument); the retry budget starts again at the
+    /// requeue (second argument), while `attempts` keeps counting, so the attempt numbers in
+    /// the history go on from where they were.
+    private static let requeueSQL = """
+        UPDATE notification SET status = 'retrying', next_attempt_at = ?, dead_at = NULL,
+                                requeued_at = ?, attempts_before_requeue = attempts
+        WHERE status = 'dead'
+        """
 
     /// Notifications in the given states, the most recent first.
     public func notifications(in statuses: [NotificationStatus], ticket: Int64? = nil, limit: Int = 1000) throws(StoreError) -> [OverdueNotification] {
@@ -485,7 +512,7 @@ extension OverdueNotification {
     static func fetch(_ db: Database, where condition: String, _ arguments: [any DatabaseValueConvertible]) throws -> [OverdueNotification] {
         try Row.fetchAll(db, sql: """
             SELECT id, rule, ticket, ticket_id, destination, snapshot, status, created_at, next_attempt_at, attempts,
-                   last_http_status, last_error, delivered_at, dead_at
+                   last_http_status, last_error, delivered_at, dead_at, requeued_at, attempts_before_requeue
             FROM notification WHERE \(condition)
             """, arguments: StatementArguments(arguments)).map { row in
             OverdueNotification(
@@ -495,7 +522,8 @@ extension OverdueNotification {
                 createdAt: Date(unixMilliseconds: row[7]), nextAttemptAt: Date(unixMilliseconds: row[8]),
                 attempts: row[9], lastHTTPStatus: row[10], lastError: row[11],
                 deliveredAt: (row[12] as Int64?).map(Date.init(unixMilliseconds:)),
-                deadAt: (row[13] as Int64?).map(Date.init(unixMilliseconds:))
+                deadAt: (row[13] as Int64?).map(Date.init(unixMilliseconds:)),
+                requeuedAt: (row[14] as Int64?).map(Date.init(unixMilliseconds:)), attemptsBeforeRequeue: row[15]
             )
         }
     }

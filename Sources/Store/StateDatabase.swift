@@ -153,6 +153,15 @@ public final class StateDatabase: Sendable {
             // that was a scan of the whole history (months of snapshots).
             try db.execute(sql: "CREATE INDEX notification_dead ON notification (created_at) WHERE status = 'dead'")
         }
+        migrator.registerMigration("v5: requeue gives a fresh retry budget") { db in
+            // `queue retry` gives a dead notification its retry budget again: max_attempts and
+            // give_up_after count from the requeue, while `attempts` goes on counting (the
+            // history keeps every attempt number). Rows of older versions: never requeued.
+            try db.execute(sql: """
+                ALTER TABLE notification ADD COLUMN requeued_at INTEGER;
+                ALTER TABLE notification ADD COLUMN attempts_before_requeue INTEGER NOT NULL DEFAULT 0;
+                """)
+        }
         return migrator
     }
 

@@ -31,7 +31,7 @@ struct CheckConfigCommand: ParsableCommand {
             throw ExitCode(1)
         }
         print("\(config.sourcePath): valid")
-        print("  tickets database: \(config.store.ticketsDatabase) (read-only, zone \(config.store.timeZone.identifier))")
+        print("  tickets database: \(config.store.ticketsDatabase) (read-only, zone \(config.store.timeZoneName))")
         print("  state database:   \(config.store.stateDatabase)")
         print("  schedule:         every \(DurationText.format(config.schedule.interval))\(config.schedule.align ? ", aligned to the clock" : "")")
         for rule in config.rules {

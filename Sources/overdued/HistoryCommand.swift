@@ -70,7 +70,10 @@ enum NotificationTable {
         for item in items {
             let when = item.deliveredAt ?? item.deadAt ?? item.createdAt
             let status = item.lastHTTPStatus.map { " HTTP \($0)" } ?? ""
-            let error = item.status == .delivered ? "" : item.lastError.map { "  \($0)" } ?? ""
+            var error = item.status == .delivered ? "" : item.lastError.map { "  \($0)" } ?? ""
+            if let held = onHold(item, config) {
+                error = "  on hold: \(held)" + (item.lastError.map { " (last error: \($0))" } ?? "")
+            }
             Swift.print("\(iso(when))  \(item.status.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0)) \(item.ticketID) (#\(item.ticket))  rule \(item.rule)  → \(host(item.destination, config))  attempts \(item.attempts)\(status)  \(item.id)\(error)")
             if withAttempts {
                 for attempt in try outbox.attempts(notificationID: item.id) {
@@ -88,9 +91,19 @@ enum NotificationTable {
             "created_at": iso(item.createdAt), "next_attempt_at": iso(item.nextAttemptAt),
             "delivered_at": item.deliveredAt.map { iso($0) as Any } ?? NSNull(),
             "dead_at": item.deadAt.map { iso($0) as Any } ?? NSNull(),
+            "requeued_at": item.requeuedAt.map { iso($0) as Any } ?? NSNull(),
+            "on_hold": onHold(item, config).map { $0 as Any } ?? NSNull(),
             "last_http_status": item.lastHTTPStatus.map { $0 as Any } ?? NSNull(),
             "last_error": item.lastError ?? NSNull(),
         ]
+    }
+
+    /// Why a queued notification is not tried, or nil: its destination is no longer in the
+    /// config. The daemon keeps it, untried, until the destination is back; its last retry
+    /// time means nothing meanwhile.
+    static func onHold(_ item: OverdueNotification, _ config: Config) -> String? {
+        guard item.status == .pending || item.status == .retrying, config.destination(named: item.destination) == nil else { return nil }
+        return "destination \(item.destination) is not in the config; not delivered until it is back"
     }
 
     static func host(_ destination: String, _ config: Config) -> String {

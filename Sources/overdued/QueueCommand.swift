@@ -44,7 +44,7 @@ struct QueueListCommand: ParsableCommand {
 }
 
 struct QueueRetryCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "retry", abstract: "Requeue a dead notification (ID), or all of them (--dead).")
+    static let configuration = CommandConfiguration(commandName: "retry", abstract: "Requeue a dead notification (ID), or all of them (--dead), with a fresh retry budget.")
 
     @OptionGroup var options: ConfigOption
 

@@ -134,6 +134,48 @@ import Testing
         await server.stop()
     }
 
+    /// `overdued queue retry` gives a dead notification a fresh budget: with max_attempts 2,
+    /// two more attempts after the requeue, while the attempt numbers keep counting.
+    @Test func aRequeuedNotificationHasMaxAttemptsAgain() async throws {
+        let server = try await startedServer([.status(503), .status(503), .status(503)], otherwise: .status(200))
+        let outbox = try Fixtures.outbox()
+        let destination = try Fixtures.destination(url: server.url, maxAttempts: 2)
+        let ids = try Fixtures.enqueue(outbox, destination: destination.name)
+        let first = try await withNotifier(outbox, [destination]) { await $0.drain(until: Date().addingTimeInterval(10)) }
+        #expect(first == DrainResult(delivered: 0, retrying: 0, dead: 1, attempts: 2))
+
+        #expect(try outbox.requeue(id: ids[0], now: Date()))
+        let second = try await withNotifier(outbox, [destination]) { await $0.drain(until: Date().addingTimeInterval(10)) }
+        #expect(second == DrainResult(delivered: 1, retrying: 0, dead: 0, attempts: 2))
+        let stored = try #require(try outbox.notification(id: ids[0]))
+        #expect(stored.status == .delivered)
+        #expect(stored.attempts == 4, "the history counts every attempt")
+        let attempts = try outbox.attempts(notificationID: ids[0])
+        #expect(attempts.map(\.attempt) == [1, 2, 3, 4])
+        #expect(attempts.map(\.httpStatus) == [503, 503, 503, 200])
+        #expect(Set(server.requests.compactMap { $0.header("webhook-id") }) == [ids[0]])
+        await server.stop()
+    }
+
+    /// Requeued long after it was queued, a notification still has give_up_after from the
+    /// requeue: a failure then is retried, not the end of it.
+    @Test func aRequeuedNotificationHasGiveUpAfterAgain() async throws {
+        let server = try await startedServer([.status(503)], otherwise: .status(200))
+        let outbox = try Fixtures.outbox()
+        let destination = try Fixtures.destination(url: server.url, giveUpAfter: "1h")
+        let queuedAt = Date().addingTimeInterval(-3 * 3_600)
+        let ids = try Fixtures.enqueue(outbox, destination: destination.name, createdAt: queuedAt)
+        try outbox.record(DeliveryAttempt(notificationID: ids[0], attempt: 1, startedAt: queuedAt, durationMilliseconds: 5, httpStatus: 503),
+                          outcome: .dead(reason: "HTTP 503; gave up"), now: queuedAt.addingTimeInterval(3_600))
+
+        #expect(try outbox.requeue(id: ids[0], now: Date()))
+        let result = try await withNotifier(outbox, [destination]) { await $0.drain(until: Date().addingTimeInterval(10)) }
+        #expect(result == DrainResult(delivered: 1, retrying: 0, dead: 0, attempts: 2))
+        #expect(try outbox.attempts(notificationID: ids[0]).map(\.attempt) == [1, 2, 3])
+        #expect(try outbox.attempts(notificationID: ids[0]).map(\.httpStatus) == [503, 503, 200])
+        await server.stop()
+    }
+
     @Test func goneAndOtherClientErrorsAreDeadAtOnceAndLoggedAsErrors() async throws {
         let server = ScriptedServer { index, _ in index == 0 ? .status(410) : .status(400, body: "bad") }
         try await server.start()

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 @testable import Notifier
 import OverduedConfig
+import Store
 import Testing
 
 @Suite struct RetryPolicyTests {
@@ -40,7 +41,7 @@ import Testing
     @Test(arguments: table.indices)
     func decision(row: Int) {
         let (result, attempt, expected) = Self.table[row]
-        let decision = Self.policy.decide(result, attempt: attempt, queuedAt: Self.queuedAt, now: Self.now)
+        let decision = Self.policy.decide(result, attempt: attempt, budget: RetryBudget(queuedAt: Self.queuedAt), now: Self.now)
         #expect(!decision.reason.isEmpty)
         switch (expected, decision.verdict) {
         case (.delivered, .delivered), (.dead, .dead):
@@ -58,7 +59,7 @@ import Testing
         #expect(Self.policy.backoffCeiling(attempt: 20) == .seconds(1_800))
         #expect(Self.policy.backoffCeiling(attempt: 10_000) == .seconds(1_800))
         let zero = RetryPolicy(spec: Self.spec, jitter: { _ in .zero })
-        let decision = zero.decide(.response(status: 500, retryAfter: nil), attempt: 5, queuedAt: Self.queuedAt, now: Self.now)
+        let decision = zero.decide(.response(status: 500, retryAfter: nil), attempt: 5, budget: RetryBudget(queuedAt: Self.queuedAt), now: Self.now)
         #expect(decision.verdict == .retry(at: Self.now, after: .zero))
         // The default source stays inside 0...ceiling.
         for _ in 0..<200 {
@@ -67,18 +68,44 @@ import Testing
         }
         // A misbehaving source is clamped.
         let wild = RetryPolicy(spec: Self.spec, jitter: { $0 * 10 })
-        #expect(wild.decide(.response(status: 500, retryAfter: nil), attempt: 1, queuedAt: Self.queuedAt, now: Self.now).verdict
+        #expect(wild.decide(.response(status: 500, retryAfter: nil), attempt: 1, budget: RetryBudget(queuedAt: Self.queuedAt), now: Self.now).verdict
             == .retry(at: Self.now.addingTimeInterval(5), after: .seconds(5)))
     }
 
     @Test func givesUpWhenTheNextAttemptWouldPassGiveUpAfter() {
         let nearTheEnd = Self.queuedAt.addingTimeInterval(86_400 - 3)
-        let decision = Self.policy.decide(.response(status: 500, retryAfter: nil), attempt: 1, queuedAt: Self.queuedAt, now: nearTheEnd)
+        let decision = Self.policy.decide(.response(status: 500, retryAfter: nil), attempt: 1, budget: RetryBudget(queuedAt: Self.queuedAt), now: nearTheEnd)
         #expect(decision.verdict == .dead)
         #expect(decision.reason.contains("give_up_after"))
         let noLimit = RetryPolicy(spec: RetrySpec(maxAttempts: nil), jitter: { $0 })
-        #expect(noLimit.decide(.response(status: 500, retryAfter: nil), attempt: 500, queuedAt: Self.queuedAt, now: Self.now).verdict
+        #expect(noLimit.decide(.response(status: 500, retryAfter: nil), attempt: 500, budget: RetryBudget(queuedAt: Self.queuedAt), now: Self.now).verdict
             == .retry(at: Self.now.addingTimeInterval(1_800), after: .seconds(1_800)))
+    }
+
+    /// After `queue retry`, max_attempts, give_up_after and the backoff count from the
+    /// requeue; the messages give the attempt's number in the notification's life too.
+    @Test func aRequeuedNotificationSpendsAFreshBudget() {
+        let spec = RetrySpec(maxAttempts: 3, initialBackoff: .seconds(5), maxBackoff: .seconds(1_800), giveUpAfter: .seconds(3_600))
+        let policy = RetryPolicy(spec: spec, jitter: { $0 })
+        let requeuedAt = Self.queuedAt.addingTimeInterval(5 * 86_400)
+        let notification = OverdueNotification(id: "msg_1", rule: "r", ticket: 1, ticketID: "IGP-1", destination: "hook",
+                                                snapshot: Data(), status: .retrying, createdAt: Self.queuedAt, attempts: 3,
+                                                requeuedAt: requeuedAt, attemptsBeforeRequeue: 3)
+        let budget = RetryBudget(of: notification)
+        #expect((budget.start, budget.attemptsBefore, budget.isRequeue) == (requeuedAt, 3, true))
+        #expect(RetryBudget(of: OverdueNotification(id: "msg_2", rule: "r", ticket: 1, ticketID: "IGP-1", destination: "hook",
+                                                    snapshot: Data(), createdAt: Self.queuedAt)) == RetryBudget(queuedAt: Self.queuedAt))
+        let now = requeuedAt.addingTimeInterval(60)
+        let failed = AttemptResult.response(status: 500, retryAfter: nil)
+        let fourth = policy.decide(failed, attempt: 4, budget: budget, now: now)
+        #expect(fourth.verdict == .retry(at: now.addingTimeInterval(5), after: .seconds(5)), "the backoff starts again")
+        #expect(fourth.reason.contains("attempt 5 in 5s"), "\(fourth.reason)")
+        let sixth = policy.decide(failed, attempt: 6, budget: budget, now: now)
+        #expect(sixth.verdict == .dead)
+        #expect(sixth.reason.contains("gave up after 3 attempt(s) since it was requeued (6 in all) (retry.max_attempts = 3)"), "\(sixth.reason)")
+        let late = policy.decide(failed, attempt: 4, budget: budget, now: requeuedAt.addingTimeInterval(3_598))
+        #expect(late.verdict == .dead)
+        #expect(late.reason.contains("more than 1h after it was requeued"), "\(late.reason)")
     }
 
     @Test func retryAfterForms() {

@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 
 /// A value shared between the test and the server's event loop.
 final class Locked<Value>: @unchecked Sendable {
@@ -18,7 +19,7 @@ final class Locked<Value>: @unchecked Sendable {
 
 /// A real HTTP/1.1 receiver on 127.0.0.1 that records every request (arrival time on the
 /// monotonic clock, headers, body) and answers from a script: the other end of the
-/// delivery tests.
+/// delivery tests. With a TLS context it speaks HTTPS.
 final class ScriptedServer: Sendable {
     enum Reply: Sendable {
         case status(Int, headers: [(String, String)] = [], body: String = "")
@@ -48,29 +49,33 @@ final class ScriptedServer: Sendable {
     private let recorded = Locked<[Request]>([])
     private let channel = Locked<(any Channel)?>(nil)
     private let boundPort = Locked(0)
+    private let tls: NIOSSLContext?
 
     /// `script(index, request)` picks the reply; index 0 is the first request.
-    init(script: @escaping @Sendable (_ index: Int, _ request: Request) -> Reply) {
+    init(tls: NIOSSLContext? = nil, script: @escaping @Sendable (_ index: Int, _ request: Request) -> Reply) {
+        self.tls = tls
         self.script = script
     }
 
     /// Replies in order, then `otherwise` for every later request.
-    convenience init(_ replies: [Reply], otherwise: Reply = .status(200)) {
-        self.init { index, _ in index < replies.count ? replies[index] : otherwise }
+    convenience init(_ replies: [Reply], otherwise: Reply = .status(200), tls: NIOSSLContext? = nil) {
+        self.init(tls: tls) { index, _ in index < replies.count ? replies[index] : otherwise }
     }
 
     var requests: [Request] { recorded.current }
     var port: Int { boundPort.current }
-    var url: String { "http://127.0.0.1:\(port)/hooks/secret-token?key=abc" }
+    var url: String { "\(tls == nil ? "http" : "https")://127.0.0.1:\(port)/hooks/secret-token?key=abc" }
 
     func start() async throws {
         let recorded = self.recorded
         let script = self.script
+        let tls = self.tls
         let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
                     try channel.pipeline.syncOperations.addHandler(Handler(recorded: recorded, script: script))
                 }

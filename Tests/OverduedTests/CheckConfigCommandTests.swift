@@ -66,6 +66,19 @@ import TestSupport
         #expect(result.stdout.contains("http://127.0.0.1:9"))
     }
 
+    /// The zone is named as the config writes it: Foundation on Linux calls UTC "GMT".
+    @Test(arguments: [("UTC", "UTC"), (nil, "UTC"), ("GMT", "GMT"), ("Etc/UTC", "Etc/UTC"), ("America/Toronto", "America/Toronto")])
+    func theZoneIsNamedAsConfigured(_ written: String?, _ shown: String) throws {
+        let folder = try TemporaryDirectory()
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: [])
+        let json = written.map { Self.replacing("\"America/Toronto\"", "\"\($0)\"") }
+            ?? Self.replacing("\"timezone\": \"America/Toronto\", ", "")
+        let config = try folder.write("config.json", json)
+        let result = try runOverdued(["check-config", "--config", config])
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        #expect(result.stdout.contains("(read-only, zone \(shown))\n"), "\(result.stdout)")
+    }
+
     /// A tickets database without a column that overdued's queries read is invalid, each
     /// missing column named with the file, rather than found out by every tick ("no such
     /// column: t.priority").

@@ -140,6 +140,56 @@ struct ScanCycleTests {
         #expect(snapshot.assigneeName == "👥 Toute l'équipe")
     }
 
+    /// Destination "automation" keeps failing, so its notification of ticket 7 stays queued;
+    /// "chat" delivers. A change the rule watches must reach both: holding back is for repeats
+    /// that time alone brings, and the dedup state it records says both were told.
+    @Test func aChangeReachesADestinationThatStillHasANotificationQueued() throws {
+        let engine = try engine(RepeatSpec(oncePerScheduledDate: true, onChange: [.assignedTo]))
+        let first = try tick(engine, at: t0)
+        let waiting = try #require(first.notifications.first { $0.ticket == 7 && $0.destination == "automation" })
+        try outbox.record(DeliveryAttempt(notificationID: waiting.id, attempt: 1, startedAt: t0, durationMilliseconds: 3, httpStatus: 503),
+                          outcome: .retry(at: t0.addingTimeInterval(3_600)), now: t0)
+        try deliver(ticket: 7, destinations: ["chat"], at: t0.addingTimeInterval(1))
+
+        try database.appWrite("UPDATE tickets SET assigned_to = 0 WHERE id = 7")
+        let afterChange = try tick(engine, at: t0.addingTimeInterval(600))
+        let match = try #require(afterChange.matches.first { $0.ticket.ticket == 7 })
+        #expect(match.decision == .notify(.changed(.assignedTo)))
+        #expect(match.destinations == ["automation", "chat"])
+        let changed = afterChange.notifications.filter { $0.ticket == 7 }
+        #expect(changed.map(\.destination).sorted() == ["automation", "chat"])
+        for notification in changed {
+            #expect(try TicketSnapshot.decode(notification.snapshot).assignedTo == 0)
+        }
+
+        // The older notification goes first: the change waits behind it, though due sooner.
+        let automationLater = try #require(changed.first { $0.destination == "automation" })
+        let dueSoon = try outbox.due(destination: "automation", now: t0.addingTimeInterval(601), limit: 10)
+        #expect(!dueSoon.contains { $0.ticket == 7 }, "\(dueSoon.map(\.id))")
+        let dueLater = try outbox.due(destination: "automation", now: t0.addingTimeInterval(3_601), limit: 10)
+        #expect(dueLater.filter { $0.ticket == 7 }.map(\.id) == [waiting.id])
+        try outbox.record(DeliveryAttempt(notificationID: waiting.id, attempt: 2, startedAt: t0.addingTimeInterval(3_601),
+                                          durationMilliseconds: 3, httpStatus: 200),
+                          outcome: .delivered, now: t0.addingTimeInterval(3_601))
+        let next = try outbox.due(destination: "automation", now: t0.addingTimeInterval(3_602), limit: 10)
+        #expect(next.filter { $0.ticket == 7 }.map(\.id) == [automationLater.id])
+
+        // Nothing new since: no one is notified again.
+        let quiet = try tick(engine, at: t0.addingTimeInterval(7_200))
+        #expect(quiet.notifications.isEmpty)
+    }
+
+    /// A new scheduled date under `once_per_scheduled_date` is a change too.
+    @Test func aNewScheduledDateReachesADestinationThatStillHasANotificationQueued() throws {
+        let engine = try engine(RepeatSpec(oncePerScheduledDate: true))
+        try tick(engine, at: t0)
+        try deliver(ticket: 1, destinations: ["chat"], at: t0.addingTimeInterval(1))
+        try database.appWrite("UPDATE tickets SET scheduled_date = '2026-11-24 09:00:00' WHERE id = 1")
+        let rescheduled = try tick(engine, at: t0.addingTimeInterval(600))
+        #expect(rescheduled.notifications.filter { $0.ticket == 1 }.map(\.destination).sorted() == ["automation", "chat"])
+        #expect(try outbox.notifications(in: [.pending], ticket: 1).count == 3)
+    }
+
     @Test func pruningHistoryDoesNotReArmTickets() throws {
         let engine = try engine()
         try tick(engine, at: t0)

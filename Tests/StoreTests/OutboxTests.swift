@@ -150,12 +150,12 @@ struct OutboxTests {
 
     @Test func dueReturnsTheOldestDueFirstAndNothingBeforeItsTime() throws {
         try outbox.enqueue([
-            notification("msg_late", createdAt: 0, nextAttemptAt: 10),
-            notification("msg_first", createdAt: 2, nextAttemptAt: 0),
-            notification("msg_second", createdAt: 1, nextAttemptAt: 5),
-            notification("msg_tie_b", createdAt: 4, nextAttemptAt: 6),
-            notification("msg_tie_a", createdAt: 3, nextAttemptAt: 6),
-            notification("msg_other", destination: "chat", createdAt: 0, nextAttemptAt: 0),
+            notification("msg_late", ticket: 1, createdAt: 0, nextAttemptAt: 10),
+            notification("msg_first", ticket: 2, createdAt: 2, nextAttemptAt: 0),
+            notification("msg_second", ticket: 3, createdAt: 1, nextAttemptAt: 5),
+            notification("msg_tie_b", ticket: 4, createdAt: 4, nextAttemptAt: 6),
+            notification("msg_tie_a", ticket: 5, createdAt: 3, nextAttemptAt: 6),
+            notification("msg_other", ticket: 1, destination: "chat", createdAt: 0, nextAttemptAt: 0),
         ], dedup: [])
 
         #expect(try outbox.due(destination: "hook", now: at(6), limit: 10).map(\.id)
@@ -166,6 +166,26 @@ struct OutboxTests {
         #expect(try outbox.due(destination: "hook", now: at(-1), limit: 10).isEmpty)
         #expect(try outbox.due(destination: "hook", now: at(10), limit: 10).count == 5)
         #expect(try outbox.due(destination: "chat", now: at(10), limit: 10).map(\.id) == ["msg_other"])
+    }
+
+    /// A later notification of the same rule and ticket to the same destination (a change
+    /// queued while the first was retrying) waits for the earlier one, even when due first;
+    /// another rule, ticket or destination does not.
+    @Test func aLaterNotificationOfTheSameTicketWaitsForTheEarlierOne() throws {
+        try outbox.enqueue([
+            notification("msg_earlier", ticket: 1, createdAt: 0, nextAttemptAt: 100),
+            notification("msg_change", ticket: 1, createdAt: 10),
+            notification("msg_other_rule", ticket: 1, rule: "other", createdAt: 10),
+            notification("msg_other_ticket", ticket: 2, createdAt: 10),
+            notification("msg_other_destination", ticket: 1, destination: "chat", createdAt: 10),
+        ], dedup: [])
+        #expect(try outbox.due(destination: "hook", now: at(50), limit: 10).map(\.id) == ["msg_other_rule", "msg_other_ticket"])
+        #expect(try outbox.due(destination: "hook", now: at(100), limit: 10).map(\.id) == ["msg_other_rule", "msg_other_ticket", "msg_earlier"])
+        #expect(try outbox.due(destination: "chat", now: at(50), limit: 10).map(\.id) == ["msg_other_destination"])
+        // Given up: it no longer holds the change back.
+        try outbox.record(DeliveryAttempt(notificationID: "msg_earlier", attempt: 1, startedAt: at(100), durationMilliseconds: 1, httpStatus: 400),
+                          outcome: .dead(reason: "HTTP 400"), now: at(100))
+        #expect(try outbox.due(destination: "hook", now: at(100), limit: 10).map(\.id) == ["msg_change", "msg_other_rule", "msg_other_ticket"])
     }
 
     @Test func deliveredIsRecordedWithItsAttempt() throws {
@@ -312,12 +332,16 @@ struct OutboxTests {
         #expect(requeued.nextAttemptAt == at(100))
         #expect(requeued.deadAt == nil)
         #expect(requeued.attempts == 1, "the attempt count continues")
+        #expect(requeued.requeuedAt == at(100), "the retry budget starts again")
+        #expect(requeued.attemptsBeforeRequeue == 1)
         #expect(try !outbox.requeue(id: "msg_1", now: at(100)), "no longer dead")
         #expect(try !outbox.requeue(id: "msg_4", now: at(100)), "pending, not dead")
         #expect(try !outbox.requeue(id: "msg_nope", now: at(100)))
 
         #expect(try outbox.requeueAllDead(now: at(200)) == 2)
         #expect(try outbox.requeueAllDead(now: at(200)) == 0)
+        #expect(try outbox.notification(id: "msg_2")?.requeuedAt == at(200))
+        #expect(try outbox.notification(id: "msg_1")?.requeuedAt == at(100), "not dead: not requeued again")
         counts = try outbox.counts()
         #expect((counts.pending, counts.retrying, counts.delivered, counts.dead) == (1, 3, 0, 0))
         #expect(counts.depth == 4)

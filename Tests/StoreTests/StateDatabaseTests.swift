@@ -1,28 +1,28 @@
 import Foundation
 import GRDB
-import Store
+@testable import Store
 import Testing
 import TestSupport
 
 struct StateDatabaseTests {
     static let migrations = ["v1: outbox, attempts, dedup", "v2: due index covers the delivery order",
-                             "v3: dedup generation", "v4: dead notifications indexed"]
+                             "v3: dedup generation", "v4: dead notifications indexed",
+                             "v5: requeue gives a fresh retry budget"]
 
     /// The notifier asks for due notifications after every delivery: that query must walk the
-    /// due index in order, never sort the queue (all of one scan share next_attempt_at).
+    /// due index in order, never sort the queue (all of one scan share next_attempt_at), and
+    /// look for an older notification of each row's ticket in the index of open ones.
     @Test func dueNotificationsComeFromTheIndexWithoutASort() throws {
         let directory = try TemporaryDirectory()
         let path = directory.url("state.sqlite")
         _ = try StateDatabase(path: path)
         let queue = try DatabaseQueue(path: path)
         let details = try queue.read { db in
-            try Row.fetchAll(db, sql: """
-                EXPLAIN QUERY PLAN SELECT id FROM notification
-                WHERE destination = 'd' AND status IN ('pending', 'retrying') AND next_attempt_at <= 1
-                ORDER BY next_attempt_at, created_at LIMIT 10
-                """).map { $0[3] as String }
+            try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN SELECT id FROM notification WHERE " + Outbox.dueCondition,
+                             arguments: ["d", 1, 10]).map { $0[3] as String }
         }
         #expect(details.contains { $0.contains("USING INDEX notification_due") }, "\(details)")
+        #expect(details.contains { $0.contains("USING INDEX notification_open") }, "\(details)")
         #expect(!details.contains { $0.contains("TEMP B-TREE") }, "\(details)")
     }
 
@@ -58,6 +58,39 @@ struct StateDatabaseTests {
         try daemon.enqueue([OverdueNotification(id: "msg_2", rule: "r", ticket: 2, ticketID: "IGP-2", destination: "d",
                                                 snapshot: Data("{}".utf8), createdAt: now)], dedup: [])
         #expect(try cli.counts().pending == 2)
+    }
+
+    /// A database of the version before v5 (made here by taking away what v5 adds) is
+    /// upgraded in place: its notifications keep their attempts and count as never requeued,
+    /// and a dead one can then be requeued with a fresh budget.
+    @Test func aDatabaseOfTheVersionBeforeIsUpgraded() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.url("state.sqlite")
+        let now = Date(timeIntervalSince1970: 1_795_000_000)
+        _ = try StateDatabase(path: path)
+        let queue = try DatabaseQueue(path: path)
+        try queue.write { db in
+            try db.execute(sql: """
+                ALTER TABLE notification DROP COLUMN requeued_at;
+                ALTER TABLE notification DROP COLUMN attempts_before_requeue;
+                DELETE FROM grdb_migrations WHERE identifier LIKE 'v5:%';
+                INSERT INTO notification (id, rule, ticket, ticket_id, destination, snapshot, status, created_at, next_attempt_at,
+                                          attempts, last_http_status, last_error, dead_at)
+                VALUES ('msg_old', 'r', 1, 'IGP-1', 'd', '{}', 'dead', 1795000000000, 1795000000000, 3, 503, 'gave up', 1795000060000);
+                """)
+        }
+        try queue.close()
+
+        let database = try StateDatabase(path: path)
+        #expect(try database.appliedMigrations() == Self.migrations)
+        let outbox = Outbox(database: database)
+        let old = try #require(try outbox.notification(id: "msg_old"))
+        #expect((old.status, old.attempts, old.requeuedAt, old.attemptsBeforeRequeue) == (.dead, 3, nil, 0))
+        #expect(try outbox.requeue(id: "msg_old", now: now.addingTimeInterval(3_600)))
+        let requeued = try #require(try outbox.notification(id: "msg_old"))
+        #expect((requeued.status, requeued.attempts) == (.retrying, 3))
+        #expect(requeued.requeuedAt == now.addingTimeInterval(3_600))
+        #expect(requeued.attemptsBeforeRequeue == 3)
     }
 
     @Test func aFileThatIsNotADatabaseCannotBeOpened() throws {

@@ -1,0 +1,44 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// `overdued queue` through the real binary.
+@Suite struct QueueCommandTests {
+    /// A notification whose destination left the config is never tried (the daemon keeps it
+    /// until the destination is back): the queue says so, rather than showing its last retry
+    /// ("attempt 6 in 566ms") as if it were coming.
+    @Test func aNotificationWhoseDestinationLeftTheConfigIsShownOnHold() throws {
+        let folder = try TemporaryDirectory()
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: [
+            TicketRow(id: 1, ticketID: "IGP-2026-0001", scheduledDate: "2026-11-20 08:00:00"),
+            TicketRow(id: 2, ticketID: "IGP-2026-0002", scheduledDate: "2026-11-20 08:00:00"),
+        ])
+        let config = try folder.write("config.json", configJSON())
+        let scan = try runOverdued(["scan", "--config", config, "--now", "2026-11-24T15:00:00Z"])
+        #expect(scan.status == 0, "stderr: \(scan.stderr)")
+        // Queued for a destination since removed from the config, after five failed attempts.
+        try sqlite3(folder.url("state.sqlite"), """
+            UPDATE notification SET destination = 'old-hook', status = 'retrying', attempts = 5, last_http_status = 503,
+                   last_error = 'HTTP 503; attempt 6 in 566ms (backoff up to 1s)' WHERE ticket = 1;
+            """)
+        let reason = "destination old-hook is not in the config; not delivered until it is back"
+
+        let text = try runOverdued(["queue", "--config", config])
+        #expect(text.status == 0, "stderr: \(text.stderr)")
+        let lines = text.stdout.split(separator: "\n")
+        let held = try #require(lines.first { $0.contains("IGP-2026-0001") }, "\(text.stdout)")
+        #expect(held.contains("on hold: \(reason)"), "\(held)")
+        #expect(held.contains("last error: HTTP 503; attempt 6 in 566ms"), "\(held)")
+        let waiting = try #require(lines.first { $0.contains("IGP-2026-0002") }, "\(text.stdout)")
+        #expect(!waiting.contains("on hold"), "\(waiting)")
+
+        let json = try runOverdued(["queue", "--config", config, "--json"])
+        let items = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]])
+        let heldItem = try #require(items.first { $0["ticket"] as? Int == 1 })
+        #expect(heldItem["on_hold"] as? String == reason)
+        #expect(heldItem["destination"] as? String == "old-hook")
+        #expect(heldItem["last_error"] as? String == "HTTP 503; attempt 6 in 566ms (backoff up to 1s)", "the other fields stay")
+        let waitingItem = try #require(items.first { $0["ticket"] as? Int == 2 })
+        #expect(waitingItem["on_hold"] is NSNull, "\(waitingItem)")
+    }
+}
