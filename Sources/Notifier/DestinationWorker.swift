@@ -64,13 +64,17 @@ final class DestinationWorker: Sendable {
 
     var isRetiring: Bool { state.withLock { $0.retiring } }
 
+    static func passed(_ deadline: Date?, _ now: Date) -> Bool {
+        deadline.map { now >= $0 } ?? false
+    }
+
     func wake() {
         wakeSignal.signal()
     }
 
     /// Delivers until cancelled, stopped or retired; with a `deadline`, returns as soon as
-    /// nothing is in flight and nothing is due before it, or at the deadline when the state
-    /// database fails (the tally says so).
+    /// nothing is in flight and nothing is due before it, and in any case starts no request
+    /// after it (the requests in flight then finish; the rest stays queued).
     func run(until deadline: Date? = nil) async -> DeliveryTally {
         let tally = LockedState(DeliveryTally())
         // A discarding group: the worker runs for the daemon's life, and a plain task group
@@ -84,7 +88,7 @@ final class DestinationWorker: Sendable {
             var readAhead: [OverdueNotification] = []
             var queueFailures = 0
             loop: while !Task.isCancelled {
-                if context.isStopping || isRetiring { break }
+                if context.isStopping || isRetiring || Self.passed(deadline, context.now()) { break }
                 if state.withLock({ !$0.unrecorded.isEmpty }), !(await recordUnrecorded(into: tally)) {
                     if let deadline, context.now() >= deadline { break }
                     await wakeSignal.wait(upTo: Self.recordRetryInterval)
@@ -125,7 +129,9 @@ final class DestinationWorker: Sendable {
                     readAhead.removeFirst(due.count)
                     for notification in due {
                         guard let ticket = await limiter.acquire(minInterval: spec.minInterval) else { break loop }
-                        if context.isStopping || isRetiring {
+                        // `once --max-wait`: nothing starts after the deadline, however much
+                        // is still due (10,000 queued at 200 ms apart would take 33 minutes).
+                        if context.isStopping || isRetiring || Self.passed(deadline, context.now()) {
                             await limiter.finished(ticket: ticket, at: .now)
                             break loop
                         }

@@ -261,6 +261,24 @@ import Testing
         await server.stop()
     }
 
+    /// `once --max-wait`: a long queue at 200 ms apart does not keep the drain going past its
+    /// deadline; what did not start stays queued for the next run.
+    @Test func aDrainStartsNothingAfterItsDeadline() async throws {
+        let server = try await startedServer([])
+        let outbox = try Fixtures.outbox()
+        let destination = try Fixtures.destination(url: server.url, minInterval: "200ms")
+        try Fixtures.enqueue(outbox, destination: destination.name, count: 40)
+        let started = ContinuousClock.now
+        let result = try await withNotifier(outbox, [destination]) { await $0.drain(until: Date().addingTimeInterval(2)) }
+        let took = ContinuousClock.now - started
+        // 40 at 200 ms apart need 8 s: stopping at the deadline leaves most of them queued.
+        #expect(took < .seconds(6), "the drain took \(took)")
+        #expect(result.delivered <= 20, "\(result)")
+        #expect(result.retrying == 40 - result.delivered)
+        #expect(server.requests.count == result.delivered)
+        await server.stop()
+    }
+
     @Test func aSickDestinationDoesNotSlowAnother() async throws {
         // The sick one holds its request for 30 s: a healthy destination waiting behind it
         // would take that long, far beyond the bound below (which leaves room for a loaded
