@@ -3,7 +3,8 @@ public import Scheduler
 
 /// The log records of one evaluation of the rules, the same from the daemon's ticks and from
 /// `overdued once`: a warning per bad row, a debug record per match, an info record per
-/// notification enqueued, each with its journal fields.
+/// notification enqueued (the first `enqueuedOneByOne`, then one count), each with its journal
+/// fields.
 public enum ScanLog {
     public static func badRow(_ row: BadRow, to logger: Logger) {
         logger.warning("\(row)", metadata: ["event": "bad_row", "ticket": "\(row.ticket)", "ticket_id": "\(row.ticketID ?? "")"])
@@ -16,11 +17,22 @@ public enum ScanLog {
                          metadata: ["event": "match", "rule": "\(match.rule)", "ticket": "\(match.ticket.ticket)",
                                     "ticket_id": "\(match.ticket.ticketID)"])
         }
-        for notification in report.notifications {
+        for notification in report.notifications.prefix(enqueuedOneByOne) {
             logger.info("enqueued \(notification.ticketID) for \(notification.destination) (rule \(notification.rule))",
                         metadata: ["event": "enqueue", "rule": "\(notification.rule)", "ticket": "\(notification.ticket)",
                                    "ticket_id": "\(notification.ticketID)", "destination": "\(notification.destination)",
                                    "notification_id": "\(notification.id)"])
         }
+        let more = report.notifications.count - enqueuedOneByOne
+        if more > 0 {
+            logger.notice("… and \(more) more notifications enqueued by this tick, not logged one by one (`overdued queue` lists them all)",
+                          metadata: ["event": "enqueue", "count": "\(more)"])
+        }
     }
+
+    /// Enqueue records written one by one per tick. A rule that suddenly matches a large part
+    /// of the table (a first start, a rule written too wide) would otherwise write a record
+    /// per ticket: a million lines, ten seconds of the tick, and journald's rate limit
+    /// (10,000 per 30 s by default) dropping them, the tick's own summary with them.
+    public static let enqueuedOneByOne = 200
 }

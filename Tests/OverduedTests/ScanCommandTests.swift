@@ -136,6 +136,22 @@ import TestSupport
         #expect(again.status == 0, "\(again.stderr)")
     }
 
+    /// A tick that enqueues many notifications logs the first 200 one by one and counts the
+    /// rest in one record, instead of a record per ticket (journald would drop most of them).
+    @Test func aLargeEnqueueIsLoggedOneByOneOnlyAtFirst() throws {
+        let folder = try TemporaryDirectory()
+        let demo = try runOverdued(["demo", "--dir", folder.url("demo"), "--tickets", "40000", "--sink", "127.0.0.1:9"])
+        #expect(demo.status == 0, "\(demo.stderr)")
+        let result = try runOverdued(["once", "--config", folder.url("demo/config.json"), "--max-wait", "1s"])
+        let lines = result.stderr.split(separator: "\n")
+        let one = lines.filter { $0.contains("event=enqueue") && $0.contains("notification_id=") }
+        let rest = lines.filter { $0.contains("event=enqueue") && $0.contains("more notifications enqueued by this tick") }
+        #expect(one.count == 200, "\(one.count) one-by-one records")
+        let enqueued = try #require(result.stdout.split(separator: " ").dropFirst(2).first.flatMap { Int($0) }, "\(result.stdout)")
+        #expect(enqueued > 200)
+        #expect(rest.count == 1 && rest.first?.contains("count=\(enqueued - 200)") == true, "\(rest)")
+    }
+
     /// Three `scan`s started together on a new state database (as an operator's scan can meet
     /// the daemon's tick): each ticket is queued once, and none of them fails while another
     /// creates the database's tables.
