@@ -436,7 +436,7 @@ row 5a-anon "idle anonymous memory (RssAnon: heap, stacks, written data), the pa
   "$(calc "round($anon / $am_anon, 2)")" "—" "info" "the rest of RSS is file pages of the binary and its libraries, mapped from the page cache"
 cpu=$(j overdued cpu_s 3); am_cpu=$(j alertmanager cpu_s 3)
 row 5b "CPU over ${IDLE} idle seconds" "$cpu s" "$am_cpu s (alertmanager)" "$(calc "round($cpu / max($am_cpu, 0.001), 2)")" "≈ 0 (≤ 0.06 s/60 s)" \
-  "$(verdict "$cpu <= 0.06 * $IDLE / 60")" "utime+stime from /proc/PID/stat; schedule 5m, not aligned (no tick in the window)"
+  "$(verdict "round($cpu * 100) <= round(6 * $IDLE / 60)")" "utime+stime from /proc/PID/stat (10 ms clock ticks, compared as whole ticks); schedule 5m, not aligned (no tick in the window)"
 rj=$("$PY" "$HERE/measure.py" ready "$BIN" "$W/config.json" "$READY_RUNS")
 r() { "$PY" -c "import json,sys; print(round(json.loads(sys.argv[1])['$1'], 1))" "$rj"; }
 row 5c "exec → READY=1 (NOTIFY_SOCKET datagram listener)" "$(r exec_ready_ms) ms" "—" "—" "≤ 100 ms" "$(verdict "$(r exec_ready_ms) <= 100")" "median of $READY_RUNS starts"
