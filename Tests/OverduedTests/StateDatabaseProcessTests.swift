@@ -50,16 +50,22 @@ private func waitFor(_ text: String, in daemon: DaemonChild, timeout: TimeInterv
         #expect(after.status == 0, "\(after.stderr)")
     }
 
-    /// `<state>.lock` deleted under the daemon (a clean-up of the state folder): the daemon
-    /// locks the path again within seconds, so a later `once` is still refused.
-    @Test func aDeletedLockFileIsLockedAgain() throws {
+    /// A daemon on an empty tickets database, ticking hourly, once its first tick is done.
+    static func daemonAfterItsFirstTick() throws -> (TemporaryDirectory, config: String, DaemonChild) {
         let folder = try TemporaryDirectory()
         try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: [])
         let config = try folder.write("config.json", configJSON(interval: "1h"))
-        let lock = folder.url("state.sqlite.lock")
         let daemon = try DaemonChild(config: config, environment: [:])
-        defer { daemon.signal(SIGKILL); _ = daemon.waitForExit(timeout: 10) }
         #expect(waitFor("event=tick", in: daemon), "log: \(daemon.log)")
+        return (folder, config, daemon)
+    }
+
+    /// `<state>.lock` deleted under the daemon (a clean-up of the state folder): the daemon
+    /// locks the path again within seconds, so a later `once` is still refused.
+    @Test func aDeletedLockFileIsLockedAgain() throws {
+        let (folder, config, daemon) = try Self.daemonAfterItsFirstTick()
+        defer { daemon.signal(SIGKILL); _ = daemon.waitForExit(timeout: 10) }
+        let lock = folder.url("state.sqlite.lock")
         unlink(lock)
         #expect(waitFor("the delivery lock \(lock) was deleted or replaced while overdued was running; locked it again", in: daemon),
                 "log: \(daemon.log)")
@@ -72,13 +78,9 @@ private func waitFor(_ text: String, in daemon: DaemonChild, timeout: TimeInterv
     /// If another process locked the new file first, two would deliver: the daemon stops
     /// with an error and leaves the other alone.
     @Test func aDaemonWhoseLockWasTakenOverStopsWithAnError() throws {
-        let folder = try TemporaryDirectory()
-        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: [])
-        let config = try folder.write("config.json", configJSON(interval: "1h"))
-        let state = folder.url("state.sqlite")
-        let daemon = try DaemonChild(config: config, environment: [:])
+        let (folder, _, daemon) = try Self.daemonAfterItsFirstTick()
         defer { daemon.signal(SIGKILL); _ = daemon.waitForExit(timeout: 10) }
-        #expect(waitFor("event=tick", in: daemon), "log: \(daemon.log)")
+        let state = folder.url("state.sqlite")
         unlink(state + ".lock")
         let other = try DeliveryLock(stateDatabase: state)
         let status = daemon.waitForExit(timeout: 20)
