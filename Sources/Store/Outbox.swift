@@ -346,13 +346,15 @@ public final class Outbox: Sendable {
 
     /// `due`'s condition and order (destination, now, limit): the walk of `notification_due`
     /// in delivery order, each row checked against the open notifications of its ticket.
+    /// "Older" is the order of insertion (rowid), not `created_at`: that is the tick's
+    /// instant, which a clock set back (or a `--now`) can date before an earlier one's.
     static let dueCondition = """
         destination = ? AND status IN ('pending', 'retrying') AND next_attempt_at <= ?
         AND NOT EXISTS (
             SELECT 1 FROM notification AS earlier INDEXED BY notification_open
             WHERE earlier.rule = notification.rule AND earlier.ticket = notification.ticket
               AND earlier.destination = notification.destination AND earlier.status IN ('pending', 'retrying')
-              AND earlier.created_at < notification.created_at)
+              AND earlier.rowid < notification.rowid)
         ORDER BY next_attempt_at, created_at LIMIT ?
         """
 

@@ -188,6 +188,15 @@ struct OutboxTests {
         #expect(try outbox.due(destination: "hook", now: at(100), limit: 10).map(\.id) == ["msg_change", "msg_other_rule", "msg_other_ticket"])
     }
 
+    /// "Earlier" is the order the notifications were queued in: after the clock was set back,
+    /// the newer one carries an older `created_at` and must still wait.
+    @Test func aNotificationQueuedLaterWaitsEvenWhenItsClockReadEarlier() throws {
+        try outbox.enqueue([notification("msg_first", ticket: 1, createdAt: 100, nextAttemptAt: 200)], dedup: [])
+        try outbox.enqueue([notification("msg_after_clock_set_back", ticket: 1, createdAt: 40)], dedup: [])
+        #expect(try outbox.due(destination: "hook", now: at(150), limit: 10).isEmpty)
+        #expect(try outbox.due(destination: "hook", now: at(200), limit: 10).map(\.id) == ["msg_first"])
+    }
+
     @Test func deliveredIsRecordedWithItsAttempt() throws {
         try outbox.enqueue([notification("msg_a")], dedup: [])
         let body = String(repeating: "x", count: 5_000)
