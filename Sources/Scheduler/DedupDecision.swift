@@ -80,10 +80,14 @@ public enum DedupDecision: Sendable, Equatable {
 
     /// - `repeat.on_change`: a watched field that differs from when the ticket was last
     ///   notified re-arms the rule at once.
-    /// - `repeat.once_per_scheduled_date`: one notification per scheduled_date value; a new
-    ///   date is a new deadline and notifies at once (`every` does not apply).
+    /// - `repeat.once_per_scheduled_date`: one notification per scheduled_date value, ever;
+    ///   a date never notified is a new deadline and notifies at once (`every` does not apply).
     /// - otherwise `repeat.every`: at most one notification per period.
-    public static func decide(policy: RepeatSpec, ticket: some DedupSubject, previous: DedupRecord?, now: Date) -> DedupDecision {
+    /// - Parameter notifiedDates: the scheduled dates the ticket was notified for by this rule
+    ///   before (all of them, the last one included or not): under `once_per_scheduled_date`
+    ///   a date moved back to one of them is not new.
+    public static func decide(policy: RepeatSpec, ticket: some DedupSubject, previous: DedupRecord?,
+                              notifiedDates: Set<String> = [], now: Date) -> DedupDecision {
         guard let previous else { return .notify(.first) }
         for field in policy.onChange {
             let changed: Bool = switch field {
@@ -95,7 +99,7 @@ public enum DedupDecision: Sendable, Equatable {
             if changed { return .notify(.changed(field)) }
         }
         if policy.oncePerScheduledDate {
-            if previous.scheduledDate == ticket.scheduledDate {
+            if previous.scheduledDate == ticket.scheduledDate || notifiedDates.contains(ticket.scheduledDate) {
                 return .suppress(.alreadyForScheduledDate(ticket.scheduledDate))
             }
             return .notify(.newScheduledDate)

@@ -169,7 +169,9 @@ public struct RulesEngine: Sendable {
             let ids = overdue.tickets.map(\.ticket)
             let previous = try outbox.dedupRecords(rule: rule.name, tickets: ids)
             try progress?.checkpoint()
-            var decided = Self.decide(rule: rule, tickets: overdue.tickets, previous: previous, now: now)
+            let dates = try Self.notifiedDatesNeeded(rule: rule, tickets: overdue.tickets, previous: previous)
+                .map { ids throws(StoreError) in try outbox.notifiedScheduledDates(rule: rule.name, tickets: ids) } ?? [:]
+            var decided = Self.decide(rule: rule, tickets: overdue.tickets, previous: previous, notifiedDates: dates, now: now)
             try progress?.checkpoint()
             // Only a ticket that dedup lets through for the time alone can be held back by a
             // notification still queued: the queue is read for those (none on a quiet tick).
@@ -310,9 +312,22 @@ public struct RulesEngine: Sendable {
 
     /// What dedup says about each overdue ticket; a notified one goes to every destination of
     /// the rule until `holdBack` removes those still queued. Pure.
-    public static func decide(rule: RuleSpec, tickets: [MatchedTicket], previous: [Int64: DedupRecord], now: Date) -> [RuleMatch] {
+    /// Under `once_per_scheduled_date`, the tickets whose date differs from their last
+    /// notification's: whether it is one notified before decides (read for those alone;
+    /// none on a quiet tick). nil when there are none.
+    static func notifiedDatesNeeded(rule: RuleSpec, tickets: [MatchedTicket], previous: [Int64: DedupRecord]) -> [Int64]? {
+        guard rule.repeatPolicy.oncePerScheduledDate else { return nil }
+        let ids = tickets.compactMap { ticket in
+            previous[ticket.ticket].flatMap { $0.scheduledDate != ticket.scheduledDate ? ticket.ticket : nil }
+        }
+        return ids.isEmpty ? nil : ids
+    }
+
+    public static func decide(rule: RuleSpec, tickets: [MatchedTicket], previous: [Int64: DedupRecord],
+                              notifiedDates: [Int64: Set<String>] = [:], now: Date) -> [RuleMatch] {
         tickets.map { ticket in
-            let decision = DedupDecision.decide(policy: rule.repeatPolicy, ticket: ticket, previous: previous[ticket.ticket], now: now)
+            let decision = DedupDecision.decide(policy: rule.repeatPolicy, ticket: ticket, previous: previous[ticket.ticket],
+                                                notifiedDates: notifiedDates[ticket.ticket] ?? [], now: now)
             return RuleMatch(rule: rule.name, ticket: ticket, overdueSeconds: Int(now.timeIntervalSince(ticket.dueAt)),
                              decision: decision, destinations: decision.shouldNotify ? rule.destinations : [])
         }

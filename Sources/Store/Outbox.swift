@@ -205,7 +205,36 @@ public final class Outbox: Sendable {
         try database.write("record dedup state") { db in try Self.upsert(records, db) }
     }
 
+    /// The scheduled dates each ticket was notified for by the rule (`once_per_scheduled_date`
+    /// suppresses a date already among them, not only the last one).
+    public func notifiedScheduledDates(rule: String, tickets: [Int64]) throws(StoreError) -> [Int64: Set<String>] {
+        guard !tickets.isEmpty else { return [:] }
+        return try database.read("read the notified scheduled dates") { db in
+            let statement = try db.cachedStatement(sql: """
+                SELECT ticket, scheduled_date FROM dedup_scheduled_date WHERE rule = ? AND ticket IN (SELECT value FROM json_each(?))
+                """)
+            let rows = try Row.fetchCursor(statement, arguments: [rule, tickets.jsonArray])
+            var result: [Int64: Set<String>] = [:]
+            while let row = try rows.next() {
+                result[row[0] as Int64, default: []].insert(row[1] as String)
+            }
+            return result
+        }
+    }
+
+    /// Remembers each record's scheduled date as notified for its rule and ticket.
+    private static func recordScheduledDates(_ records: [DedupRecord], _ db: Database, checkpoint: TickProgress? = nil) throws {
+        let dated = records.filter { $0.scheduledDate != nil }
+        try BulkInsert.run(db, checkpoint: checkpoint, "INSERT INTO dedup_scheduled_date (rule, ticket, scheduled_date, notified_at)",
+                           row: "(?, ?, ?, ?)", dated, then: """
+            ON CONFLICT (rule, ticket, scheduled_date) DO UPDATE SET notified_at = max(notified_at, excluded.notified_at)
+            """) { r, bind in
+            bind.text(r.rule); bind.integer(r.ticket); bind.text(r.scheduledDate); bind.integer(r.lastNotifiedAt.unixMilliseconds)
+        }
+    }
+
     private static func upsert(_ records: [DedupRecord], _ db: Database, checkpoint: TickProgress? = nil) throws {
+        try recordScheduledDates(records, db, checkpoint: checkpoint)
         try BulkInsert.run(db, checkpoint: checkpoint, "INSERT INTO dedup_state (rule, ticket, last_notified_at, scheduled_date, assigned_to, status, priority, source)",
                            row: "(?, ?, ?, ?, ?, ?, ?, ?)", records, then: """
             ON CONFLICT (rule, ticket) DO UPDATE SET
@@ -218,10 +247,12 @@ public final class Outbox: Sendable {
         }
     }
 
-    /// Writes imported dedup records, except where overdued's own record is newer. Returns
-    /// how many were written.
-    public func importDedup(_ records: [DedupRecord]) throws(StoreError) -> Int {
+    /// Writes imported dedup records, except where overdued's own record is newer, and
+    /// remembers every scheduled date of `notified` (each legacy notification, not only the
+    /// newest of a ticket) as notified. Returns how many records were written.
+    public func importDedup(_ records: [DedupRecord], notified: [DedupRecord] = []) throws(StoreError) -> Int {
         try database.write("import dedup state") { db in
+            try Self.recordScheduledDates(notified, db)
             var written = 0
             for record in records {
                 let existing = try Int64.fetchOne(db, sql: "SELECT last_notified_at FROM dedup_state WHERE rule = ? AND ticket = ?",

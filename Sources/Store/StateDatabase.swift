@@ -162,6 +162,26 @@ public final class StateDatabase: Sendable {
                 ALTER TABLE notification ADD COLUMN attempts_before_requeue INTEGER NOT NULL DEFAULT 0;
                 """)
         }
+        migrator.registerMigration("v6: every scheduled date notified") { db in
+            // `once_per_scheduled_date` is one notification per (ticket, scheduled_date value):
+            // a date moved back to one already notified is not new. dedup_state keeps only
+            // the last date; this keeps each one. Seeded with the dates dedup_state knows.
+            try db.execute(sql: """
+                CREATE TABLE dedup_scheduled_date (
+                    rule TEXT NOT NULL,
+                    ticket INTEGER NOT NULL,
+                    scheduled_date TEXT NOT NULL,
+                    notified_at INTEGER NOT NULL,
+                    PRIMARY KEY (rule, ticket, scheduled_date)
+                ) WITHOUT ROWID;
+                INSERT INTO dedup_scheduled_date (rule, ticket, scheduled_date, notified_at)
+                    SELECT rule, ticket, scheduled_date, last_notified_at FROM dedup_state WHERE scheduled_date IS NOT NULL;
+                CREATE TRIGGER dedup_scheduled_date_inserted AFTER INSERT ON dedup_scheduled_date
+                    BEGIN UPDATE dedup_generation SET value = value + 1 WHERE id = 1; END;
+                CREATE TRIGGER dedup_scheduled_date_deleted AFTER DELETE ON dedup_scheduled_date
+                    BEGIN UPDATE dedup_generation SET value = value + 1 WHERE id = 1; END;
+                """)
+        }
         return migrator
     }
 

@@ -30,13 +30,44 @@ import TestSupport
         let config = try folder.write("config.json", configJSON())
         let imported = try runOverdued(["import-legacy", "--from", database, "--config", config])
         #expect(imported.status == 0, "stderr: \(imported.stderr)")
-        #expect(imported.stdout.contains("seeded 2 dedup record(s)"), "stdout: \(imported.stdout)")
+        // Ticket 2's only notification was refused by the receiver (500): not notified.
+        #expect(imported.stdout.contains("1 the receiver refused (HTTP status outside 2xx) are not counted as notified; seeded 1 dedup record(s)"),
+                "stdout: \(imported.stdout)")
         #expect(imported.stderr.contains("\"not a date\""), "the unreadable row is named")
 
         let scan = try runOverdued(["scan", "--config", config, "--dry-run", "--json", "--now", "2026-11-24T15:00:00Z"])
         let items = try #require(try JSONSerialization.jsonObject(with: Data(scan.stdout.utf8)) as? [[String: Any]])
         let actions = Dictionary(uniqueKeysWithValues: items.map { ($0["ticket"] as? Int ?? 0, $0["action"] as? String ?? "") })
         #expect(actions == [1: "suppressed", 2: "enqueue", 3: "enqueue"])
+    }
+
+    /// Under the old rule (one notification per scheduled date), every date the old system
+    /// notified counts, not only its last one; a date whose only notification the receiver
+    /// refused (500: the old bug, counted as sent) is notified now.
+    @Test func importLegacyRemembersEveryDateItDelivered() throws {
+        let folder = try TemporaryDirectory()
+        let database = folder.url("tickets.sqlite")
+        try makeTicketsDatabase(at: database, rows: [
+            TicketRow(id: 1, ticketID: "IGP-2026-0001", scheduledDate: "2026-11-10 08:00:00"),
+            TicketRow(id: 2, ticketID: "IGP-2026-0002", scheduledDate: "2026-11-12 08:00:00"),
+        ])
+        // Ticket 1: notified for the 10th, then for the 12th, and moved back to the 10th since.
+        try sqlite3(database, """
+            INSERT INTO webhook_notifications (ticket_id, notification_type, webhook_url, sent_at, response_status, scheduled_date_notified)
+            VALUES (1, 'overdue_scheduled', 'https://old.example/h', '2026-11-10T14:00:00.000Z', 200, '2026-11-10 08:00:00'),
+                   (1, 'overdue_scheduled', 'https://old.example/h', '2026-11-12T14:00:00.000Z', 200, '2026-11-12 08:00:00'),
+                   (2, 'overdue_scheduled', 'https://old.example/h', '2026-11-12T14:00:00.000Z', 500, '2026-11-12 08:00:00');
+            """)
+        let config = try folder.write("config.json", configJSON(rules: """
+            [{"name": "old-rule", "match": {"status_in": ["received"], "assigned": true},
+              "repeat": {"once_per_scheduled_date": true}, "destinations": ["hook"]}]
+            """))
+        let imported = try runOverdued(["import-legacy", "--from", database, "--config", config])
+        #expect(imported.status == 0, "stderr: \(imported.stderr)")
+        let scan = try runOverdued(["scan", "--config", config, "--dry-run", "--json", "--now", "2026-11-24T15:00:00Z"])
+        let items = try #require(try JSONSerialization.jsonObject(with: Data(scan.stdout.utf8)) as? [[String: Any]])
+        let actions = Dictionary(uniqueKeysWithValues: items.map { ($0["ticket"] as? Int ?? 0, $0["action"] as? String ?? "") })
+        #expect(actions == [1: "suppressed", 2: "enqueue"], "\(scan.stdout)")
     }
 
     @Test func importLegacyFromAFolderSaysItIsOne() throws {

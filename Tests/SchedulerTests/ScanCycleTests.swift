@@ -221,5 +221,20 @@ struct ScanCycleTests {
         }
         #expect(queued == Set(first.notifications.map(\.id)), "only the first enqueue's notifications")
     }
+
+    /// Under `once_per_scheduled_date`, a date moved back to one already notified is not new:
+    /// one notification per (ticket, scheduled_date value), as the old system's rule was.
+    @Test func aDateMovedBackToOneAlreadyNotifiedIsNotNotifiedAgain() throws {
+        let engine = try engine(RepeatSpec(oncePerScheduledDate: true), destinations: ["automation"])
+        let first = try tick(engine, at: t0)
+        #expect(first.notifications.count == 3)
+        try database.appWrite("UPDATE tickets SET scheduled_date = '2026-11-24 10:00:00' WHERE id = 1")
+        let moved = try tick(engine, at: t0.addingTimeInterval(300))
+        #expect(moved.notifications.map(\.ticket) == [1], "a new date")
+        try database.appWrite("UPDATE tickets SET scheduled_date = '2026-11-24 08:00:00' WHERE id = 1")
+        let back = try tick(engine, at: t0.addingTimeInterval(600))
+        #expect(back.notifications.isEmpty, "the first date again: \(back.matches.map(\.decision.reason))")
+        #expect(back.matches.first { $0.ticket.ticket == 1 }?.decision == .suppress(.alreadyForScheduledDate("2026-11-24 08:00:00")))
+    }
 }
 

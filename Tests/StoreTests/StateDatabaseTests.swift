@@ -7,7 +7,7 @@ import TestSupport
 struct StateDatabaseTests {
     static let migrations = ["v1: outbox, attempts, dedup", "v2: due index covers the delivery order",
                              "v3: dedup generation", "v4: dead notifications indexed",
-                             "v5: requeue gives a fresh retry budget"]
+                             "v5: requeue gives a fresh retry budget", "v6: every scheduled date notified"]
 
     /// The notifier asks for due notifications after every delivery: that query must walk the
     /// due index in order, never sort the queue (all of one scan share next_attempt_at), and
@@ -24,6 +24,17 @@ struct StateDatabaseTests {
         #expect(details.contains { $0.contains("USING INDEX notification_due") }, "\(details)")
         #expect(details.contains { $0.contains("USING INDEX notification_open") }, "\(details)")
         #expect(!details.contains { $0.contains("TEMP B-TREE") }, "\(details)")
+    }
+
+    /// A state database made by this version, then changed by `sql` (to stand for one an
+    /// older or newer overdued wrote), closed again; its path.
+    static func stateDatabase(in directory: TemporaryDirectory, changedBy sql: String) throws -> String {
+        let path = directory.url("state.sqlite")
+        _ = try StateDatabase(path: path)
+        let queue = try DatabaseQueue(path: path)
+        try queue.write { db in try db.execute(sql: sql) }
+        try queue.close()
+        return path
     }
 
     @Test func migrationsAreAppliedAndTheJournalIsWAL() throws {
@@ -60,7 +71,7 @@ struct StateDatabaseTests {
         #expect(try cli.counts().pending == 2)
     }
 
-    /// A database of the version before v5 (made here by taking away what v5 adds) is
+    /// A database of the version before v5 (made here by taking away what v5 and v6 add) is
     /// upgraded in place: its notifications keep their attempts and count as never requeued,
     /// and a dead one can then be requeued with a fresh budget.
     @Test func aDatabaseOfTheVersionBeforeIsUpgraded() throws {
@@ -73,7 +84,8 @@ struct StateDatabaseTests {
             try db.execute(sql: """
                 ALTER TABLE notification DROP COLUMN requeued_at;
                 ALTER TABLE notification DROP COLUMN attempts_before_requeue;
-                DELETE FROM grdb_migrations WHERE identifier LIKE 'v5:%';
+                DROP TABLE dedup_scheduled_date;
+                DELETE FROM grdb_migrations WHERE identifier LIKE 'v5:%' OR identifier LIKE 'v6:%';
                 INSERT INTO notification (id, rule, ticket, ticket_id, destination, snapshot, status, created_at, next_attempt_at,
                                           attempts, last_http_status, last_error, dead_at)
                 VALUES ('msg_old', 'r', 1, 'IGP-1', 'd', '{}', 'dead', 1795000000000, 1795000000000, 3, 503, 'gave up', 1795000060000);
@@ -91,6 +103,20 @@ struct StateDatabaseTests {
         #expect((requeued.status, requeued.attempts) == (.retrying, 3))
         #expect(requeued.requeuedAt == now.addingTimeInterval(3_600))
         #expect(requeued.attemptsBeforeRequeue == 3)
+    }
+
+    /// v6 remembers every scheduled date notified; a database from before it starts with the
+    /// date of each ticket's last notification, which is all it knew.
+    @Test func theScheduledDatesOfADatabaseBeforeV6AreSeededFromItsDedupState() throws {
+        let directory = try TemporaryDirectory()
+        let path = try Self.stateDatabase(in: directory, changedBy: """
+            DROP TABLE dedup_scheduled_date;
+            DELETE FROM grdb_migrations WHERE identifier LIKE 'v6:%';
+            INSERT INTO dedup_state (rule, ticket, last_notified_at, scheduled_date) VALUES
+                ('r', 1, 1795000000000, '2026-11-20 08:00:00'), ('r', 2, 1795000000000, NULL);
+            """)
+        let outbox = Outbox(database: try StateDatabase(path: path))
+        #expect(try outbox.notifiedScheduledDates(rule: "r", tickets: [1, 2]) == [1: ["2026-11-20 08:00:00"]])
     }
 
     @Test func aFileThatIsNotADatabaseCannotBeOpened() throws {
@@ -119,13 +145,9 @@ struct StateDatabaseTests {
     /// to open its database, rather than read and write it blindly.
     @Test func aDatabaseWrittenByANewerOverduedIsRefused() throws {
         let directory = try TemporaryDirectory()
-        let path = directory.url("state.sqlite")
-        _ = try StateDatabase(path: path)
-        let queue = try DatabaseQueue(path: path)
-        try queue.write { db in
-            try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v9: from the future'), ('v10: later still')")
-        }
-        try queue.close()
+        let path = try Self.stateDatabase(in: directory, changedBy: """
+            INSERT INTO grdb_migrations (identifier) VALUES ('v9: from the future'), ('v10: later still')
+            """)
         #expect {
             _ = try StateDatabase(path: path)
         } throws: { error in
