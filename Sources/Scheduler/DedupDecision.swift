@@ -37,6 +37,9 @@ public enum DedupDecision: Sendable, Equatable {
         case alreadyForScheduledDate(String)
         case withinPeriod(elapsed: TimeInterval, every: Duration, lastNotifiedAt: Date)
         case stillQueued
+        /// Another overdued process (a tick or a `scan` beside this one) notified the ticket
+        /// after this one read its state.
+        case notifiedMeanwhile
     }
 
     public var shouldNotify: Bool {
@@ -75,6 +78,8 @@ public enum DedupDecision: Sendable, Equatable {
             "notified \(Self.describe(elapsed)) ago; repeat.every is \(DurationText.format(every)), next at \(CivilDate.iso8601(last.addingTimeInterval(every.seconds)))"
         case .suppress(.stillQueued):
             "a notification of this ticket by this rule is still queued"
+        case .suppress(.notifiedMeanwhile):
+            "notified meanwhile by another overdued process (a tick or a scan beside this one)"
         }
     }
 

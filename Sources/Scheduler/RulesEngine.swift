@@ -38,6 +38,8 @@ public struct RuleMatch: Sendable, Equatable {
     private var snapshotStorage: [TicketSnapshot] = []
 
     public var isEnqueued: Bool { decision.shouldNotify && !destinations.isEmpty }
+    /// When the ticket was last notified by the rule, as the decision found it (nil: never).
+    public var previousNotifiedAt: Date?
 
     public init(rule: String, ticket: MatchedTicket, overdueSeconds: Int, decision: DedupDecision, destinations: [String]) {
         self.rule = rule
@@ -74,10 +76,29 @@ public struct ScanReport: Sendable {
     /// (every match suppressed by dedup) was returned without reading anything.
     public var unchangedSince: Date?
     /// The state database's dedup generation, read before the dedup records the decisions
-    /// rest on: the enqueue commits only if it is still the same (see `scanAndEnqueue`).
+    /// rest on, and for each of `dedupRecords` the last notification the scan found (nil:
+    /// none): the enqueue checks them (see `scanAndEnqueue`).
     public var dedupGeneration: Int64 = 0
+    public var dedupExpectations: [Date?] = []
 
     public var enqueuedCount: Int { notifications.count }
+
+    /// Another process notified these tickets after this scan read their state: nothing of
+    /// theirs was enqueued by this one.
+    mutating func leaveOut(_ conflicts: Set<Outbox.DedupKey>) {
+        func left(_ rule: String, _ ticket: Int64) -> Bool { conflicts.contains(Outbox.DedupKey(rule: rule, ticket: ticket)) }
+        notifications.removeAll { left($0.rule, $0.ticket) }
+        var kept: [DedupRecord] = [], expectations: [Date?] = []
+        for (record, expected) in zip(dedupRecords, dedupExpectations) where !left(record.rule, record.ticket) {
+            kept.append(record)
+            expectations.append(expected)
+        }
+        (dedupRecords, dedupExpectations) = (kept, expectations)
+        for index in matches.indices where matches[index].isEnqueued && left(matches[index].rule, matches[index].ticket.ticket) {
+            matches[index].decision = .suppress(.notifiedMeanwhile)
+            matches[index].destinations = []
+        }
+    }
 }
 
 /// Which matches a scan reads whole (joined rows, snapshots).
@@ -104,25 +125,19 @@ public struct RulesEngine: Sendable {
         self.timeZone = timeZone
     }
 
-    /// `scan`, then its notifications and dedup records enqueued, provided no other process
-    /// wrote dedup records in between; otherwise the scan is made again on the new state (a
-    /// `scan` run beside the daemon, say, had just enqueued the same tickets). Gives up after
-    /// a few rounds with `.busy`: the state database is then being written without pause.
+    /// `scan`, then its notifications and dedup records enqueued, except for the tickets
+    /// another process notified after this scan read their dedup state (a `scan` run beside
+    /// the daemon, say): those are reported as suppressed (`.notifiedMeanwhile`), the rest is
+    /// enqueued. One pass, whatever the others do.
     public func scanAndEnqueue(tickets: TicketsDatabase, outbox: Outbox, now: Date, detail: ScanDetail = .enqueued,
                                cache: TickCache? = nil, progress: TickProgress? = nil) throws(StoreError) -> ScanReport {
-        for _ in 1...Self.enqueueRounds {
-            let report = try scan(tickets: tickets, outbox: outbox, now: now, detail: detail, cache: cache, progress: progress)
-            if report.notifications.isEmpty, report.dedupRecords.isEmpty { return report }
-            if try outbox.enqueue(report.notifications, dedup: report.dedupRecords, ifDedupGenerationIs: report.dedupGeneration,
-                                  progress: progress) {
-                return report
-            }
-        }
-        throw StoreError(.busy, path: outbox.database.path,
-                         message: "the dedup state changed under each of \(Self.enqueueRounds) scans (another process enqueueing without pause); nothing was enqueued by this one")
+        var report = try scan(tickets: tickets, outbox: outbox, now: now, detail: detail, cache: cache, progress: progress)
+        if report.notifications.isEmpty, report.dedupRecords.isEmpty { return report }
+        let expecting = Outbox.DedupExpectation(generation: report.dedupGeneration, lastNotified: report.dedupExpectations)
+        let conflicts = try outbox.enqueue(report.notifications, dedup: report.dedupRecords, expecting: expecting, progress: progress)
+        if !conflicts.isEmpty { report.leaveOut(conflicts) }
+        return report
     }
-
-    static let enqueueRounds = 5
 
     /// Reads tickets and dedup state; writes nothing. Commit with `Outbox.enqueue`. With a
     /// cache (the daemon's ticks), unchanged inputs are not read again; see `TickCache`. With
@@ -190,6 +205,7 @@ public struct RulesEngine: Sendable {
         }
         report.notifications.reserveCapacity(notifications)
         report.dedupRecords.reserveCapacity(enqueued)
+        report.dedupExpectations.reserveCapacity(enqueued)
         for match in report.matches where match.isEnqueued {
             try progress?.checkpoint()
             guard let snapshot = match.snapshot else { continue }
@@ -200,6 +216,7 @@ public struct RulesEngine: Sendable {
                     ticketID: match.ticket.ticketID, destination: destination, snapshot: encoded, createdAt: now))
             }
             report.dedupRecords.append(DedupDecision.record(rule: match.rule, ticket: match.ticket, at: now))
+            report.dedupExpectations.append(match.previousNotifiedAt)
         }
         if let cache, let inputs {
             let until = report.notifications.isEmpty ? Self.quietUntil(report.matches, nextDue: nextDue) : nil
@@ -241,7 +258,7 @@ public struct RulesEngine: Sendable {
                 continue
             case .suppress(.withinPeriod(_, let every, let last)):
                 until = min(until, last.addingTimeInterval(every.seconds))
-            case .suppress(.stillQueued), .notify:
+            case .suppress(.stillQueued), .suppress(.notifiedMeanwhile), .notify:
                 return nil
             }
         }
@@ -326,10 +343,13 @@ public struct RulesEngine: Sendable {
     public static func decide(rule: RuleSpec, tickets: [MatchedTicket], previous: [Int64: DedupRecord],
                               notifiedDates: [Int64: Set<String>] = [:], now: Date) -> [RuleMatch] {
         tickets.map { ticket in
-            let decision = DedupDecision.decide(policy: rule.repeatPolicy, ticket: ticket, previous: previous[ticket.ticket],
+            let last = previous[ticket.ticket]
+            let decision = DedupDecision.decide(policy: rule.repeatPolicy, ticket: ticket, previous: last,
                                                 notifiedDates: notifiedDates[ticket.ticket] ?? [], now: now)
-            return RuleMatch(rule: rule.name, ticket: ticket, overdueSeconds: Int(now.timeIntervalSince(ticket.dueAt)),
-                             decision: decision, destinations: decision.shouldNotify ? rule.destinations : [])
+            var match = RuleMatch(rule: rule.name, ticket: ticket, overdueSeconds: Int(now.timeIntervalSince(ticket.dueAt)),
+                                  decision: decision, destinations: decision.shouldNotify ? rule.destinations : [])
+            match.previousNotifiedAt = last?.lastNotifiedAt
+            return match
         }
     }
 

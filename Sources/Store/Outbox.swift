@@ -176,27 +176,61 @@ public final class Outbox: Sendable {
 
     // MARK: enqueue
 
+    /// A rule and ticket whose dedup record another process wrote after the scan that
+    /// decided to notify it had read it.
+    public struct DedupKey: Hashable, Sendable {
+        public var rule: String
+        public var ticket: Int64
+        public init(rule: String, ticket: Int64) {
+            self.rule = rule
+            self.ticket = ticket
+        }
+    }
+
+    /// What a scan read before deciding: the dedup generation, and for each dedup record to
+    /// write (same order) the `last_notified_at` it found for that rule and ticket (nil: none).
+    public struct DedupExpectation: Sendable {
+        public var generation: Int64
+        public var lastNotified: [Date?]
+        public init(generation: Int64, lastNotified: [Date?]) {
+            self.generation = generation
+            self.lastNotified = lastNotified
+        }
+    }
+
     /// Queues the notifications and records the dedup state, atomically.
     ///
-    /// With `ifDedupGenerationIs`, only if no dedup record was written since the scan that
-    /// decided them read that generation: another process (a `scan` beside the daemon, two
-    /// ticks of two commands) may have enqueued the same tickets meanwhile, and both would be
-    /// sent, under two ids. Returns false, writing nothing, when the generation moved; the
-    /// caller scans again. The check and the writes share the write lock (an immediate
-    /// transaction), so no other enqueue can slip between them.
+    /// With `expecting`, only for the tickets whose dedup record is still what the scan read:
+    /// another process (a `scan` beside the daemon, the daemon beside a `once`) may have
+    /// decided on the same tickets and enqueued them meanwhile, and both would be sent under
+    /// two ids. Those tickets are left out (the other process notified them) and returned;
+    /// the rest is written. The check shares the write lock with the writes (an immediate
+    /// transaction), so no other enqueue slips between them; while the dedup generation is
+    /// unchanged nobody wrote a record, and no ticket is looked at.
     @discardableResult
     public func enqueue(_ notifications: [OverdueNotification], dedup: [DedupRecord],
-                        ifDedupGenerationIs expected: Int64? = nil, progress: TickProgress? = nil) throws(StoreError) -> Bool {
+                        expecting: DedupExpectation? = nil, progress: TickProgress? = nil) throws(StoreError) -> Set<DedupKey> {
         try database.write("enqueue notifications") { db in
-            if let expected, try Self.dedupGeneration(db) != expected { return false }
+            var conflicts: Set<DedupKey> = []
+            if let expecting, try Self.dedupGeneration(db) != expecting.generation {
+                let current = try db.cachedStatement(sql: "SELECT last_notified_at FROM dedup_state WHERE rule = ? AND ticket = ?")
+                for (record, expected) in zip(dedup, expecting.lastNotified) {
+                    try progress?.checkpoint()
+                    let now = try Int64.fetchOne(current, arguments: [record.rule, record.ticket])
+                    if now != expected?.unixMilliseconds { conflicts.insert(DedupKey(rule: record.rule, ticket: record.ticket)) }
+                }
+            }
+            let queued = conflicts.isEmpty ? notifications
+                : notifications.filter { !conflicts.contains(DedupKey(rule: $0.rule, ticket: $0.ticket)) }
+            let records = conflicts.isEmpty ? dedup : dedup.filter { !conflicts.contains(DedupKey(rule: $0.rule, ticket: $0.ticket)) }
             try BulkInsert.run(db, checkpoint: progress, """
                 INSERT INTO notification (id, rule, ticket, ticket_id, destination, snapshot, status, created_at, next_attempt_at, attempts)
-                """, row: "(?, ?, ?, ?, ?, ?, 'pending', ?, ?, 0)", notifications) { n, bind in
+                """, row: "(?, ?, ?, ?, ?, ?, 'pending', ?, ?, 0)", queued) { n, bind in
                 bind.text(n.id); bind.text(n.rule); bind.integer(n.ticket); bind.text(n.ticketID); bind.text(n.destination)
                 bind.text(utf8: n.snapshot); bind.integer(n.createdAt.unixMilliseconds); bind.integer(n.nextAttemptAt.unixMilliseconds)
             }
-            try Self.upsert(dedup, db, checkpoint: progress)
-            return true
+            try Self.upsert(records, db, checkpoint: progress)
+            return conflicts
         }
     }
 

@@ -1,6 +1,6 @@
 import Foundation
 import OverduedConfig
-import Scheduler
+@testable import Scheduler
 import Store
 import Testing
 
@@ -201,25 +201,45 @@ struct ScanCycleTests {
 
     /// Two processes (the daemon's tick and an operator's `scan`) scan the same state at once:
     /// whichever enqueues second must not queue the same tickets again under new ids. Its
-    /// enqueue is refused because dedup records were written since its scan read them, and
-    /// `scanAndEnqueue` scans again, finding them notified.
-    @Test func aScanOverTakenByAnotherEnqueueIsMadeAgain() throws {
-        let engine = try engine()
+    /// enqueue leaves out the tickets whose dedup record changed since its scan read it, and
+    /// reports them as notified meanwhile; tickets the other did not touch are still queued.
+    @Test func aScanOverTakenByAnotherEnqueueLeavesOutWhatTheOtherQueued() throws {
+        let engine = try self.engine()
         let other = try database.outbox()              // another process's connection
         let late = try engine.scan(tickets: tickets, outbox: outbox, now: t0)
         #expect(late.notifications.count == 6)
-        let first = try engine.scanAndEnqueue(tickets: tickets, outbox: other, now: t0)
-        #expect(first.notifications.count == 6)
+        // The other process notifies ticket 2 only (its own rule set, say), after `late` read.
+        let first = try engine.scan(tickets: tickets, outbox: other, now: t0)
+        try other.enqueue(first.notifications.filter { $0.ticket == 2 }, dedup: first.dedupRecords.filter { $0.ticket == 2 })
 
-        #expect(try outbox.enqueue(late.notifications, dedup: late.dedupRecords, ifDedupGenerationIs: late.dedupGeneration) == false)
-        let again = try engine.scanAndEnqueue(tickets: tickets, outbox: outbox, now: t0)
-        #expect(again.notifications.isEmpty)
-        #expect(again.matches.allSatisfy { !$0.isEnqueued })
-        var queued: Set<String> = []
-        for ticket in [Int64(1), 2, 7] {
-            for notification in try outbox.notifications(in: [.pending], ticket: ticket) { queued.insert(notification.id) }
-        }
-        #expect(queued == Set(first.notifications.map(\.id)), "only the first enqueue's notifications")
+        let expecting = Outbox.DedupExpectation(generation: late.dedupGeneration, lastNotified: late.dedupExpectations)
+        let conflicts = try outbox.enqueue(late.notifications, dedup: late.dedupRecords, expecting: expecting)
+        #expect(conflicts == [Outbox.DedupKey(rule: "old-rule", ticket: 2)])
+        var queued: [Int64: Int] = [:]
+        for ticket in [Int64(1), 2, 7] { queued[ticket] = try outbox.notifications(in: [.pending], ticket: ticket).count }
+        #expect(queued == [1: 2, 2: 2, 7: 2], "ticket 2 once per destination, by the other process only")
+
+        // scanAndEnqueue says so in its report.
+        let again = try database.outbox()
+        try database.appWrite("UPDATE tickets SET assigned_to = 2 WHERE id = 1")
+        let changed = try self.engine(RepeatSpec(onChange: [.assignedTo]))
+        let racing = try changed.scan(tickets: tickets, outbox: again, now: t0.addingTimeInterval(60))
+        _ = try changed.scanAndEnqueue(tickets: tickets, outbox: other, now: t0.addingTimeInterval(60))
+        let expectingAgain = Outbox.DedupExpectation(generation: racing.dedupGeneration, lastNotified: racing.dedupExpectations)
+        #expect(try again.enqueue(racing.notifications, dedup: racing.dedupRecords, expecting: expectingAgain)
+            == [Outbox.DedupKey(rule: "old-rule", ticket: 1)])
+    }
+
+    /// The report of a scan that lost the race names those tickets as notified meanwhile.
+    @Test func theReportOfAnOvertakenEnqueueSaysNotifiedMeanwhile() throws {
+        let engine = try engine()
+        var report = try engine.scan(tickets: tickets, outbox: outbox, now: t0)
+        report.leaveOut([Outbox.DedupKey(rule: "old-rule", ticket: 7)])
+        #expect(report.notifications.map(\.ticket).sorted() == [1, 1, 2, 2])
+        #expect(report.dedupRecords.map(\.ticket).sorted() == [1, 2])
+        #expect(report.dedupExpectations.count == 2)
+        let seven = try #require(report.matches.first { $0.ticket.ticket == 7 })
+        #expect(seven.decision == .suppress(.notifiedMeanwhile) && !seven.isEnqueued)
     }
 
     /// Under `once_per_scheduled_date`, a date moved back to one already notified is not new:
