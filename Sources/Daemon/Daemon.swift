@@ -50,6 +50,10 @@ public final class Daemon: Sendable {
     private let progress = TickProgress()
     /// Why the daemon stops on its own, if it does.
     private let failure = Mutex<String?>(nil)
+    /// When the notifier last had the delivery lock looked at, and whether a lock that could
+    /// not be made again was warned about.
+    private let lockCheckedAt = Mutex<ContinuousClock.Instant?>(nil)
+    private let lockProblemWarned = Mutex(false)
     /// SIGHUP and SIGUSR1 are handled here, one at a time; a reload may wait on a locked
     /// tickets database (its `busy_timeout`).
     private let signalQueue = DispatchQueue(label: "overdued.signals")
@@ -105,8 +109,13 @@ public final class Daemon: Sendable {
         let watchdog = notify.watchdogInterval
         gate = watchdog.map { SharedWatchdogGate(limits: Self.limits(config, watchdog: $0)) }
         let gate = self.gate
+        // The notifier asks before each request whether this process still holds the lock;
+        // the answer needs the daemon, which exists only once the notifier does.
+        let permit = Mutex<(@Sendable () -> Bool)?>(nil)
         notifier = Notifier(outbox: outbox, destinations: config.destinations, userAgentVersion: version, logger: logger,
-                            onHeartbeat: { _ in gate?.notifierBeat() })
+                            onHeartbeat: { _ in gate?.notifierBeat() },
+                            mayDeliver: { permit.withLock { $0 }?() ?? true })
+        permit.withLock { $0 = { [weak self] in self?.mayDeliver() ?? false } }
     }
 
     /// A tick may take this long before the watchdog pings stop: well above a normal tick
@@ -399,24 +408,72 @@ public final class Daemon: Sendable {
         return true
     }
 
+    /// What one look at the delivery lock found.
+    private enum LockCheck {
+        case held
+        case lockedAgain
+        /// The path cannot be locked (a folder there, permissions): nobody else can lock it
+        /// either, so this process goes on, with a warning.
+        case cannotLockAgain(StoreError)
+        /// Another process locked the new file first.
+        case takenOver(StoreError)
+    }
+
     /// The delivery lock's file was deleted or replaced (by hand, a clean-up of the state
     /// folder): another `run` or `once` could now lock a new file and deliver beside this
-    /// daemon, sending everything twice. Checked every few seconds: lock the path again, or,
-    /// when another process already holds it, stop with an error so that one deliverer is left.
-    private func keepDeliveryLock() {
-        let path = deliveryLock.withLock { $0.path }
-        guard !deliveryLock.withLock({ $0.isAtItsPath() }) else { return }
-        do {
-            let renewed = try DeliveryLock(stateDatabase: outbox.database.path)
-            deliveryLock.withLock { $0 = renewed }
+    /// daemon, sending everything twice. Checked at each tick, every few seconds, and before
+    /// deliveries (at most every `lockCheckInterval`): lock the path again, or, when another
+    /// process already holds it, stop with an error so that one deliverer is left. The look
+    /// and the new lock are one step under the mutex: two threads never both lock again (the
+    /// second would find the first's lock held, "by another process"). Returns whether this
+    /// process may go on delivering.
+    @discardableResult
+    private func keepDeliveryLock() -> Bool {
+        let (path, check) = deliveryLock.withLock { lock -> (String, LockCheck) in
+            guard !lock.isAtItsPath() else { return (lock.path, .held) }
+            do throws(StoreError) {
+                lock = try DeliveryLock(stateDatabase: outbox.database.path)
+                return (lock.path, .lockedAgain)
+            } catch where error.kind == .inUse {
+                return (lock.path, .takenOver(error))
+            } catch {
+                return (lock.path, .cannotLockAgain(error))
+            }
+        }
+        switch check {
+        case .held:
+            return !isStopping
+        case .lockedAgain:
             logger.warning("the delivery lock \(path) was deleted or replaced while overdued was running; locked it again")
-        } catch {
+            return !isStopping
+        case .cannotLockAgain(let error):
+            let first = lockProblemWarned.withLock { warned in defer { warned = true }; return !warned }
+            if first {
+                logger.warning("the delivery lock \(path) was deleted or replaced and cannot be made again (\(error.message)); no other run or once can lock it either: still delivering")
+            }
+            return !isStopping
+        case .takenOver(let error):
             let reason = "the delivery lock \(path) was deleted or replaced, and another process locked it: \(error.message)"
             logger.critical("\(reason). Stopping with an error so that only one process delivers", metadata: ["event": "stop"])
             failure.withLock { $0 = $0 ?? reason }
             requestStop()
+            return false
         }
     }
+
+    /// `keepDeliveryLock()` for the notifier, before each request: two `stat`s, at most
+    /// every `lockCheckInterval` (the last answer in between).
+    private func mayDeliver() -> Bool {
+        let now = ContinuousClock.now
+        let due = lockCheckedAt.withLock { last -> Bool in
+            guard last.map({ $0.duration(to: now) >= Self.lockCheckInterval }) ?? true else { return false }
+            last = now
+            return true
+        }
+        return due ? keepDeliveryLock() : !isStopping
+    }
+
+    static let lockCheckInterval: Duration = .milliseconds(100)
 
     /// The state database's file is damaged: no tick can enqueue and no delivery be recorded
     /// until someone repairs or restores it, and waiting does not heal it. Stop with an error,

@@ -12,10 +12,15 @@ final class DeliveryContext: Sendable {
     let now: @Sendable () -> Date
     let jitter: @Sendable (Duration) -> Duration
     let recorder: AttemptRecorder
+    /// Asked before each request: whether this process still holds the right to deliver
+    /// (the daemon's delivery lock). False stops the launches; the owner stops the rest.
+    let mayDeliver: @Sendable () -> Bool
     private let state = LockedState((stopping: false, inFlight: 0))
 
     init(outbox: Outbox, transport: WebhookTransport, logger: Logger, userAgentVersion: String,
-         now: @escaping @Sendable () -> Date, jitter: @escaping @Sendable (Duration) -> Duration) {
+         now: @escaping @Sendable () -> Date, jitter: @escaping @Sendable (Duration) -> Duration,
+         mayDeliver: @escaping @Sendable () -> Bool = { true }) {
+        self.mayDeliver = mayDeliver
         self.outbox = outbox
         self.transport = transport
         self.logger = logger

@@ -131,7 +131,7 @@ final class DestinationWorker: Sendable {
                         guard let ticket = await limiter.acquire(minInterval: spec.minInterval) else { break loop }
                         // `once --max-wait`: nothing starts after the deadline, however much
                         // is still due (10,000 queued at 200 ms apart would take 33 minutes).
-                        if context.isStopping || isRetiring || Self.passed(deadline, context.now()) {
+                        if context.isStopping || isRetiring || Self.passed(deadline, context.now()) || !context.mayDeliver() {
                             await limiter.finished(ticket: ticket, at: .now)
                             break loop
                         }

@@ -18,6 +18,9 @@ public struct DrainResult: Sendable, Equatable {
     public var unrecorded: Int
     /// Why the queue could not be read, when that ended the drain.
     public var queueError: String?
+    /// Of `retrying`, those already due when the drain ended: its deadline came first
+    /// (no request starts after it).
+    public var dueLeft = 0
 
     public init(delivered: Int, retrying: Int, dead: Int, attempts: Int, unrecorded: Int = 0, queueError: String? = nil) {
         self.delivered = delivered
@@ -76,12 +79,15 @@ public final class Notifier: Sendable {
     ///   - onHeartbeat: called by `run()` at least every `heartbeatInterval`, from the loop
     ///     that supervises the workers, so a hung notifier stops it (systemd watchdog gate).
     ///   - jitter: the retry backoff's random source (see `RetryPolicy`).
+    ///   - mayDeliver: asked before each request (cheap; called often): false starts no
+    ///     more (the daemon's delivery lock was lost to another process).
     public init(outbox: Outbox, destinations: [DestinationSpec], userAgentVersion: String, logger: Logger,
                 now: @escaping @Sendable () -> Date = Date.init,
                 onHeartbeat: @escaping @Sendable (Date) -> Void = { _ in },
-                jitter: @escaping @Sendable (Duration) -> Duration = RetryPolicy.fullJitter) {
+                jitter: @escaping @Sendable (Duration) -> Duration = RetryPolicy.fullJitter,
+                mayDeliver: @escaping @Sendable () -> Bool = { true }) {
         context = DeliveryContext(outbox: outbox, transport: WebhookTransport(), logger: logger,
-                                  userAgentVersion: userAgentVersion, now: now, jitter: jitter)
+                                  userAgentVersion: userAgentVersion, now: now, jitter: jitter, mayDeliver: mayDeliver)
         self.onHeartbeat = onHeartbeat
         state = LockedState(State(destinations: destinations))
     }
@@ -130,15 +136,17 @@ public final class Notifier: Sendable {
             }
             return await group.reduce(DeliveryTally(), +)
         }
-        let queued: Int
+        var queued = 0, due = 0
         do {
             queued = try context.outbox.backlog().depth
+            due = try context.outbox.dueCount(at: context.now())
         } catch {
             context.logger.error("cannot count the queue: \(error)")
-            queued = 0
         }
-        return DrainResult(delivered: tally.delivered, retrying: queued, dead: tally.dead, attempts: tally.attempts,
-                           unrecorded: tally.unrecorded, queueError: tally.queueError)
+        var result = DrainResult(delivered: tally.delivered, retrying: queued, dead: tally.dead, attempts: tally.attempts,
+                                 unrecorded: tally.unrecorded, queueError: tally.queueError)
+        result.dueLeft = due
+        return result
     }
 
     /// No delivery starts from now on (requests in flight go on); `shutdown` then waits for

@@ -559,6 +559,17 @@ public final class Outbox: Sendable {
         }
     }
 
+    /// Queued notifications whose time has come at `now` (a drain that ran out of time
+    /// leaves these).
+    public func dueCount(at now: Date) throws(StoreError) -> Int {
+        try database.read("count the due notifications") { db in
+            try Int.fetchOne(db, sql: """
+                SELECT count(*) FROM notification INDEXED BY notification_due
+                WHERE status IN ('pending', 'retrying') AND next_attempt_at <= ?
+                """, arguments: [now.unixMilliseconds]) ?? 0
+        }
+    }
+
     static let backlogSQL = """
         SELECT (SELECT count(*) FROM notification INDEXED BY notification_due WHERE status IN ('pending', 'retrying')),
                (SELECT count(*) FROM notification INDEXED BY notification_dead WHERE status = 'dead')

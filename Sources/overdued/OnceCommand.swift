@@ -54,6 +54,9 @@ struct OnceCommand: AsyncParsableCommand {
         let result = await notifier.drain(until: Date().addingTimeInterval(wait.seconds))
         await notifier.shutdown(grace: .seconds(5))
         print("\(report.matches.count) matches, \(report.enqueuedCount) enqueued; \(result.delivered) delivered, \(result.dead) dead, \(result.retrying) still queued (\(result.attempts) attempts)")
+        if result.dueLeft > 0 {
+            printError("\(result.dueLeft) notification(s) were due but not started within --max-wait \(maxWait); they stay queued for the next run (a destination sends one per min_interval: raise --max-wait, or run the daemon)")
+        }
         if let queueError = result.queueError {
             printError("the queue could not be read: \(queueError)")
         }

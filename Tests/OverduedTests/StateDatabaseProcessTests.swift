@@ -75,6 +75,41 @@ private func waitFor(_ text: String, in daemon: DaemonChild, timeout: TimeInterv
         #expect(daemon.waitForExit(timeout: 10) == 0)
     }
 
+    /// The lock is looked at by the ticks, the status refresh and the notifier, from
+    /// different threads: deleted again and again, it is locked again each time, and the
+    /// daemon never takes its own new lock for another process's.
+    @Test func aLockFileDeletedOverAndOverIsLockedAgainWithoutAFalseAlarm() throws {
+        let folder = try TemporaryDirectory()
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: ScanCommandTests.rows)
+        let config = try folder.write("config.json", configJSON(interval: "1s"))
+        let daemon = try DaemonChild(config: config, environment: [:])
+        defer { daemon.signal(SIGKILL); _ = daemon.waitForExit(timeout: 10) }
+        #expect(waitFor("event=tick", in: daemon), "log: \(daemon.log)")
+        for _ in 0..<40 {
+            unlink(folder.url("state.sqlite.lock"))
+            usleep(100_000)
+        }
+        #expect(!daemon.log.contains("another process locked it"), "log: \(daemon.log)")
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit(timeout: 10) == 0, "log: \(daemon.log)")
+    }
+
+    /// A lock path that cannot be locked again (a folder put there) keeps everyone else out
+    /// as well: the daemon says so once and goes on, rather than blame another process.
+    @Test func aLockPathThatCannotBeLockedAgainIsWarnedAboutAndDeliveryGoesOn() throws {
+        let (folder, _, daemon) = try Self.daemonAfterItsFirstTick()
+        defer { daemon.signal(SIGKILL); _ = daemon.waitForExit(timeout: 10) }
+        let lock = folder.url("state.sqlite.lock")
+        unlink(lock)
+        try FileManager.default.createDirectory(atPath: lock, withIntermediateDirectories: false)
+        #expect(waitFor("cannot be made again", in: daemon), "log: \(daemon.log)")
+        usleep(300_000)
+        #expect(!daemon.log.contains("another process locked it"), "log: \(daemon.log)")
+        #expect(daemon.occurrences(of: "cannot be made again") == 1)
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit(timeout: 10) == 0, "log: \(daemon.log)")
+    }
+
     /// If another process locked the new file first, two would deliver: the daemon stops
     /// with an error and leaves the other alone.
     @Test func aDaemonWhoseLockWasTakenOverStopsWithAnError() throws {
