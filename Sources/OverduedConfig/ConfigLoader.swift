@@ -291,7 +291,7 @@ public struct ConfigLoader: Sendable {
                 redacted = endpoint.redacted
                 basicAuthorization = endpoint.basicAuthorization
                 // Requested without the credentials, which go in the header instead.
-                if basicAuthorization != nil { url = endpoint.url.absoluteString }
+                if endpoint.hadUserinfo { url = endpoint.url.absoluteString }
             } catch {
                 // The value may be secret: describe it, do not echo it.
                 reader.report(file == nil ? "\(path).url" : "\(path).url_file", error.description)

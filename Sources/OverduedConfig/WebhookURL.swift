@@ -9,6 +9,8 @@ public struct WebhookURL: Sendable, Equatable {
     public let redacted: String
     /// `Basic <base64(user:password)>` when the URL held credentials.
     public let basicAuthorization: String?
+    /// Whether the text had a userinfo part (even an empty one), which `url` leaves out.
+    public let hadUserinfo: Bool
 
     /// Why a text is not a usable webhook URL. Never quotes the text: it may be secret.
     public enum Problem: Error, Sendable, Equatable, CustomStringConvertible {
@@ -29,13 +31,17 @@ public struct WebhookURL: Sendable, Equatable {
               let host = components.host, !host.isEmpty
         else { throw .notHTTP }
         if let port = components.port, !(1...65_535).contains(port) { throw .port(port) }
-        if components.percentEncodedUser != nil || components.percentEncodedPassword != nil {
+        hadUserinfo = components.percentEncodedUser != nil || components.percentEncodedPassword != nil
+        // `http://@host/` and `http://:@host/` name no one: no header.
+        if !(components.percentEncodedUser ?? "").isEmpty || !(components.percentEncodedPassword ?? "").isEmpty {
             let credentials = (components.user ?? "") + ":" + (components.password ?? "")
             basicAuthorization = "Basic " + Data(credentials.utf8).base64EncodedString()
             components.user = nil
             components.password = nil
         } else {
             basicAuthorization = nil
+            components.user = nil
+            components.password = nil
         }
         guard let url = components.url else { throw .notHTTP }
         self.url = url

@@ -40,10 +40,14 @@ public enum ListedValueSpelling {
         let variants = counts.filter { !sameBytes($0.value, listed) && folded($0.value) == folded(listed) }
         if !variants.isEmpty {
             let total = variants.reduce(0) { $0 + $1.tickets }
+            // Spellings that differ only in how an accent is encoded look the same printed:
+            // then both show their non-ASCII characters as code points.
+            let show: (String) -> String = { value in value == listed ? quoted(value, escapingNonASCII: true) : quoted(value) }
             let spellings = variants.count == 1
-                ? quoted(variants[0].value)
-                : variants.map { "\(quoted($0.value)) (\($0.tickets))" }.joined(separator: ", ")
-            return "\(quoted(listed)) does not match the \(total) \(total == 1 ? "ticket" : "tickets") whose \(column.rawValue) is "
+                ? show(variants[0].value)
+                : variants.map { "\(show($0.value)) (\($0.tickets))" }.joined(separator: ", ")
+            let shownListed = variants.contains { $0.value == listed } ? quoted(listed, escapingNonASCII: true) : quoted(listed)
+            return "\(shownListed) does not match the \(total) \(total == 1 ? "ticket" : "tickets") whose \(column.rawValue) is "
                 + "\(spellings): \(column.plural) are compared exactly, and these differ in case, surrounding spaces "
                 + "or how an accent is encoded"
         }
@@ -64,13 +68,14 @@ public enum ListedValueSpelling {
         text.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
     }
 
-    static func quoted(_ value: String) -> String {
+    static func quoted(_ value: String, escapingNonASCII: Bool = false) -> String {
         var out = "\""
         for scalar in value.unicodeScalars {
             switch scalar {
             case "\"": out += "\\\""
             case "\\": out += "\\\\"
-            case _ where scalar.value < 0x20 || scalar.value == 0x7F: out += "\\u{\(String(scalar.value, radix: 16))}"
+            case _ where scalar.value < 0x20 || scalar.value == 0x7F || (escapingNonASCII && !scalar.isASCII):
+                out += "\\u{\(String(scalar.value, radix: 16))}"
             default: out.unicodeScalars.append(scalar)
             }
         }

@@ -245,6 +245,15 @@ struct ConfigLoaderTests {
         #expect(parsed.basicAuthorization == "Basic " + Data("us@er:p:ss".utf8).base64EncodedString())
     }
 
+    /// `http://@host/` names no one: no header, and the URL is requested as written.
+    @Test(arguments: ["http://@127.0.0.1:8787/x", "http://:@127.0.0.1:8787/x"])
+    func anEmptyUserinfoSendsNoAuthorization(url: String) throws {
+        let parsed = try WebhookURL(url)
+        #expect(parsed.basicAuthorization == nil)
+        #expect(parsed.redacted == "http://127.0.0.1:8787")
+        #expect(parsed.url.absoluteString == "http://127.0.0.1:8787/x")
+    }
+
     @Test func theURLsCredentialsAreSentAsAnAuthorizationHeaderUnlessOneIsSet() throws {
         let fixture = try ConfigFixture()
         let config = try fixture.load(ConfigFixture.hook(#"{"url": "https://robot:S3CRET@a.example.com/x", "headers": {"X-Team": "maint"}}"#))
