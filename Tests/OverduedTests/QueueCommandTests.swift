@@ -9,13 +9,7 @@ import TestSupport
     /// ("attempt 6 in 566ms") as if it were coming.
     @Test func aNotificationWhoseDestinationLeftTheConfigIsShownOnHold() throws {
         let folder = try TemporaryDirectory()
-        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: [
-            TicketRow(id: 1, ticketID: "IGP-2026-0001", scheduledDate: "2026-11-20 08:00:00"),
-            TicketRow(id: 2, ticketID: "IGP-2026-0002", scheduledDate: "2026-11-20 08:00:00"),
-        ])
-        let config = try folder.write("config.json", configJSON())
-        let scan = try runOverdued(["scan", "--config", config, "--now", "2026-11-24T15:00:00Z"])
-        #expect(scan.status == 0, "stderr: \(scan.stderr)")
+        let config = try queuedNotifications(in: folder, tickets: 2)
         // Queued for a destination since removed from the config, after five failed attempts.
         try sqlite3(folder.url("state.sqlite"), """
             UPDATE notification SET destination = 'old-hook', status = 'retrying', attempts = 5, last_http_status = 503,
