@@ -22,9 +22,9 @@ struct HistoryCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        let config = try loadConfig(options)
+        let config = try loadConfig(options, requiresTicketsDatabase: false)
         if noStateDatabaseYet(config, json: json) { return }
-        let stores = try OpenStores(config)
+        let stores = try OpenState(config)
         do {
             let items: [OverdueNotification]
             if let ticket {
@@ -42,7 +42,8 @@ struct HistoryCommand: ParsableCommand {
     /// What `--ticket` names: a number is a tickets.id; anything else a human id, matched
     /// against the id each notification was made under and, when the tickets database is
     /// there and knows it, resolved to the ticket's tickets.id (which also finds what was
-    /// sent under its earlier human ids).
+    /// sent under its earlier human ids). The tickets database is consulted, never required:
+    /// `history` works while the file is missing.
     static func history(of ticket: String, config: Config) -> TicketHistory {
         if let key = Int64(ticket) { return TicketHistory(ticket: key, ticketID: nil) }
         let path = config.store.ticketsDatabase

@@ -26,9 +26,9 @@ struct QueueListCommand: ParsableCommand {
     var limit = 200
 
     func run() throws {
-        let config = try loadConfig(options)
+        let config = try loadConfig(options, requiresTicketsDatabase: false)
         if noStateDatabaseYet(config, json: json) { return }
-        let stores = try OpenStores(config)
+        let stores = try OpenState(config)
         do {
             let items = try stores.outbox.notifications(in: [.pending, .retrying, .dead], limit: limit)
             let counts = try stores.outbox.counts()
@@ -59,7 +59,7 @@ struct QueueRetryCommand: ParsableCommand {
     }
 
     func run() throws {
-        let config = try loadConfig(options)
+        let config = try loadConfig(options, requiresTicketsDatabase: false)
         if !FileManager.default.fileExists(atPath: config.store.stateDatabase) {
             guard dead else {
                 printError("no dead notification has the id \(id ?? ""): there is no state database yet at \(config.store.stateDatabase)")
@@ -68,7 +68,7 @@ struct QueueRetryCommand: ParsableCommand {
             print("requeued 0 dead notification(s): there is no state database yet at \(config.store.stateDatabase)")
             return
         }
-        let stores = try OpenStores(config)
+        let stores = try OpenState(config)
         do {
             if dead {
                 let count = try stores.outbox.requeueAllDead(now: Date())
