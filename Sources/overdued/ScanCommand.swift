@@ -49,7 +49,12 @@ struct ScanCommand: ParsableCommand {
             print(ScanOutput.text(report), terminator: "")
             let suppressed = report.matches.count - report.matches.filter(\.isEnqueued).count
             let verb = dryRun ? "would enqueue" : "enqueued"
-            printError("\(report.matches.count) matches, \(verb) \(report.enqueuedCount) notifications, \(suppressed) suppressed, \(report.badRows.count) rows skipped")
+            // Each bad row was warned about above; a row still matched (an empty ticket_id) is
+            // counted apart, not as skipped.
+            let skipped = report.badRows.filter(\.skipped).count
+            let matchedWithWarning = report.badRows.count - skipped
+            printError("\(report.matches.count) matches, \(verb) \(report.enqueuedCount) notifications, \(suppressed) suppressed, \(skipped) rows skipped"
+                + (matchedWithWarning > 0 ? ", \(matchedWithWarning) rows matched with a warning" : ""))
         }
     }
 }

@@ -194,4 +194,25 @@ import TestSupport
         let look = try runOverdued(["scan", "--config", config, "--dry-run", "--now", ahead])
         #expect(look.status == 0, "\(look.stderr)")
     }
+
+    /// A row with an empty `ticket_id` is warned about but still matched (as `#<id>`): the
+    /// summary counts it apart, not among the skipped rows.
+    @Test func theSummaryCountsOnlySkippedRowsAsSkipped() throws {
+        let folder = try TemporaryDirectory()
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: [
+            TicketRow(id: 1, ticketID: "IGP-2026-0001", scheduledDate: "2026-11-20 08:00:00"),
+            TicketRow(id: 2, ticketID: "", scheduledDate: "2026-11-20 08:00:00"),
+            TicketRow(id: 3, ticketID: "  ", scheduledDate: "2026-11-20 08:00:00"),
+            TicketRow(id: 4, ticketID: "IGP-2026-0004", scheduledDate: "demain"),
+        ])
+        let config = try folder.write("config.json", configJSON())
+        let result = try runOverdued(["scan", "--config", config, "--dry-run", "--now", "2026-11-24T15:00:00Z"])
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        #expect(result.stdout.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true)[2] }
+                == ["IGP-2026-0001", "#2", "#3"], "\(result.stdout)")
+        let lines = result.stderr.split(separator: "\n")
+        #expect(lines.filter { $0.hasPrefix("warning: ") }.count == 3, "one warning per odd row: \(result.stderr)")
+        #expect(lines.last == "3 matches, would enqueue 3 notifications, 0 suppressed, 1 rows skipped, 2 rows matched with a warning",
+                "\(result.stderr)")
+    }
 }
