@@ -21,6 +21,10 @@ struct HistoryCommand: ParsableCommand {
     @Flag(help: "Print JSON.")
     var json = false
 
+    func validate() throws {
+        try validateLimit(limit)
+    }
+
     func run() throws {
         let config = try loadConfig(options, requiresTicketsDatabase: false)
         if noStateDatabaseYet(config, json: json) { return }

@@ -25,6 +25,10 @@ struct QueueListCommand: ParsableCommand {
     @Option(help: "At most this many notifications.")
     var limit = 200
 
+    func validate() throws {
+        try validateLimit(limit)
+    }
+
     func run() throws {
         let config = try loadConfig(options, requiresTicketsDatabase: false)
         if noStateDatabaseYet(config, json: json) { return }

@@ -88,6 +88,11 @@ func noStateDatabaseYet(_ config: Config, json: Bool = false) -> Bool {
     return true
 }
 
+/// `--limit` of `history` and `queue`: 0 or less would list nothing, which reads as "none".
+func validateLimit(_ limit: Int) throws {
+    guard limit >= 1 else { throw ValidationError("--limit must be at least 1, found \(limit)") }
+}
+
 func printError(_ text: String) {
     FileHandle.standardError.write(Data((text + "\n").utf8))
 }
