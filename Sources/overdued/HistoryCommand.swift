@@ -129,7 +129,9 @@ enum NotificationTable {
         config.destination(named: destination).map { "\(destination) (\($0.redactedURL))" } ?? "\(destination) (no longer configured)"
     }
 
+    /// UTC with milliseconds, rounded as the state database stores them (Foundation's format
+    /// style truncates: a stored .123 would show as .122).
     static func iso(_ date: Date) -> String {
-        date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+        CivilDate.iso8601(date)
     }
 }

@@ -79,7 +79,7 @@ struct QueueRetryCommand: ParsableCommand {
                 print("requeued \(count) dead notification(s)")
             } else if let id {
                 guard try stores.outbox.requeue(id: id, now: Date()) else {
-                    printError("no dead notification has the id \(id) (see `overdued queue`)")
+                    printError(Self.notRequeued(id, try stores.outbox.notification(id: id), config: config))
                     throw ExitCode(1)
                 }
                 print("requeued \(id)")
@@ -87,6 +87,21 @@ struct QueueRetryCommand: ParsableCommand {
         } catch let error as StoreError {
             printError(error.description)
             throw ExitCode(1)
+        }
+    }
+
+    /// Why `queue retry ID` requeued nothing: no notification has that id, or it is not dead.
+    static func notRequeued(_ id: String, _ found: OverdueNotification?, config: Config) -> String {
+        guard let found else { return "no notification has the id \(id) (see `overdued queue`)" }
+        let only = "only dead notifications are requeued (see `overdued queue`)"
+        switch found.status {
+        case .pending, .retrying:
+            let next = NotificationTable.onHold(found, config) ?? "next attempt at \(NotificationTable.iso(found.nextAttemptAt))"
+            return "\(id) is \(found.status.rawValue), \(next); \(only)"
+        case .delivered:
+            return "\(id) was delivered at \(NotificationTable.iso(found.deliveredAt ?? found.createdAt)); \(only)"
+        case .dead:
+            return "\(id) became dead while this command ran; run it again"
         }
     }
 }

@@ -35,4 +35,25 @@ import TestSupport
         let waitingItem = try #require(items.first { $0["ticket"] as? Int == 2 })
         #expect(waitingItem["on_hold"] is NSNull, "\(waitingItem)")
     }
+
+    /// `queue retry ID` requeues only dead notifications; for another one it says what it is
+    /// (and when it is tried next), still exiting 1.
+    @Test func retryingANotificationThatIsNotDeadSaysWhatItIs() throws {
+        let folder = try TemporaryDirectory()
+        let config = try queuedNotifications(in: folder, tickets: 2)
+        let state = folder.url("state.sqlite")
+        try sqlite3(state, "UPDATE notification SET status = 'retrying', attempts = 2, next_attempt_at = 1795532700123 WHERE ticket = 1;")
+        func id(_ ticket: Int) throws -> String {
+            try sqlite3Output(state, "SELECT id FROM notification WHERE ticket = \(ticket)").trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        let retrying = try runOverdued(["queue", "retry", try id(1), "--config", config])
+        #expect(retrying.status == 1)
+        #expect(retrying.stderr == "\(try id(1)) is retrying, next attempt at 2026-11-24T15:05:00.123Z; only dead notifications are requeued (see `overdued queue`)\n",
+                "\(retrying.stderr)")
+        let pending = try runOverdued(["queue", "retry", try id(2), "--config", config])
+        #expect(pending.status == 1)
+        #expect(pending.stderr.hasPrefix("\(try id(2)) is pending, next attempt at 2026-11-24T15:00:00.000Z; only dead"), "\(pending.stderr)")
+        let unknown = try runOverdued(["queue", "retry", "msg_0", "--config", config])
+        #expect(unknown.status == 1 && unknown.stderr.hasPrefix("no notification has the id msg_0"), "\(unknown.stderr)")
+    }
 }
