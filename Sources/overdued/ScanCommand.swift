@@ -20,7 +20,7 @@ struct ScanCommand: ParsableCommand {
     @Flag(help: "Print one JSON array instead of lines.")
     var json = false
 
-    @Option(help: ArgumentHelp("Evaluate as if it were this instant (ISO 8601, e.g. 2026-11-24T15:00:00Z).", valueName: "instant"))
+    @Option(help: ArgumentHelp("Evaluate as if it were this instant (ISO 8601 with its zone, e.g. 2026-11-24T15:00:00Z).", valueName: "instant"), transform: Instant.parse)
     var now: Instant?
 
     func run() throws {

@@ -97,19 +97,29 @@ func printError(_ text: String) {
     FileHandle.standardError.write(Data((text + "\n").utf8))
 }
 
-/// Parses `--now`: ISO 8601 with a zone (`2026-11-24T15:00:00Z`), fractional seconds allowed.
-struct Instant: ExpressibleByArgument {
+/// `--now`: an ISO 8601 instant with its zone (`2026-11-24T15:00:00Z`,
+/// `2026-11-24T10:00:00-05:00`), fractional seconds allowed. Options read it with
+/// `transform: Instant.parse`, so that a refused value says why.
+struct Instant {
     let date: Date
 
-    init?(argument: String) {
+    struct Invalid: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    static func parse(_ argument: String) throws -> Instant {
         let plain = ISO8601DateFormatter()
         let fractional = ISO8601DateFormatter()
         fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        guard let date = plain.date(from: argument) ?? fractional.date(from: argument) else { return nil }
-        self.date = date
+        func date(_ text: String) -> Date? { plain.date(from: text) ?? fractional.date(from: text) }
+        if let date = date(argument) { return Instant(date: date) }
+        let example = "e.g. 2026-11-24T15:00:00Z or 2026-11-24T10:00:00-05:00"
+        // Naive: the same text with a zone added would be read, but in which zone is a guess.
+        if date(argument + "Z") != nil {
+            throw Invalid(description: "it has no time zone; add Z (UTC) or an offset ±HH:MM, \(example)")
+        }
+        throw Invalid(description: "expected an ISO 8601 instant with a time zone (Z or ±HH:MM), \(example)")
     }
-
-    static var defaultValueDescription: String { "now" }
 }
 
 enum LogSetup {

@@ -215,4 +215,18 @@ import TestSupport
         #expect(lines.last == "3 matches, would enqueue 3 notifications, 0 suppressed, 1 rows skipped, 2 rows matched with a warning",
                 "\(result.stderr)")
     }
+
+    /// `--now` without a zone is refused, saying what is missing and how to write it.
+    @Test func aNowWithoutAZoneSaysSo() throws {
+        let folder = try TemporaryDirectory()
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: [])
+        let config = try folder.write("config.json", configJSON())
+        for command in [["scan", "--dry-run"], ["once"]] {
+            let result = try runOverdued(command + ["--config", config, "--now", "2026-11-24T15:00:00"])
+            #expect(result.status == 64, "\(command): \(result.stderr)")
+            #expect(result.stderr.contains("'2026-11-24T15:00:00' is invalid for '--now <instant>': it has no time zone; add Z (UTC) or an offset ±HH:MM, e.g. 2026-11-24T15:00:00Z"),
+                    "\(command): \(result.stderr)")
+        }
+        #expect(try runOverdued(["scan", "--dry-run", "--config", config, "--now", "2026-11-24T10:00:00.5-05:00"]).status == 0)
+    }
 }
