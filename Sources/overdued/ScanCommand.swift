@@ -71,7 +71,7 @@ enum ScanOutput {
                 "status": match.ticket.status,
                 "assigned_to": match.ticket.assignedTo.map { $0 as Any } ?? NSNull(),
                 "scheduled_date": match.ticket.scheduledDate,
-                "due_at": match.ticket.dueAt.formatted(.iso8601),
+                "due_at": CivilDate.iso8601(match.ticket.dueAt),
                 "overdue_seconds": match.overdueSeconds,
                 "action": match.isEnqueued ? "enqueue" : "suppressed",
                 "reason": match.isEnqueued ? "" : match.decision.reason,

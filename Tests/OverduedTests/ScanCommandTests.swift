@@ -216,6 +216,21 @@ import TestSupport
                 "\(result.stderr)")
     }
 
+    /// `due_at` is written as payloads write it: UTC with milliseconds, a stored fraction kept.
+    @Test func jsonDueAtKeepsMilliseconds() throws {
+        let folder = try TemporaryDirectory()
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: [
+            TicketRow(id: 1, ticketID: "IGP-2026-0001", scheduledDate: "2026-11-24 09:00:00.750"),
+            TicketRow(id: 2, ticketID: "IGP-2026-0002", scheduledDate: "2026-11-24 08:00:00"),
+        ])
+        let config = try folder.write("config.json", configJSON())
+        let result = try runOverdued(["scan", "--config", config, "--dry-run", "--json", "--now", "2026-11-24T15:00:00Z"])
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        let items = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]])
+        let dueAt = Dictionary(uniqueKeysWithValues: items.map { ($0["ticket"] as? Int ?? 0, $0["due_at"] as? String ?? "") })
+        #expect(dueAt == [1: "2026-11-24T14:00:00.750Z", 2: "2026-11-24T13:00:00.000Z"])
+    }
+
     /// `--now` without a zone is refused, saying what is missing and how to write it.
     @Test func aNowWithoutAZoneSaysSo() throws {
         let folder = try TemporaryDirectory()
