@@ -112,7 +112,15 @@ public final class WebhookSink: Sendable {
                         SinkHandler(signature: signature, bodyLimit: bodyLimit, now: now, onDelivery: onDelivery))
                 }
             }
-        let bound = try await bootstrap.bind(host: host, port: port).get()
+        let bound: any Channel
+        do {
+            bound = try await bootstrap.bind(host: host, port: port).get()
+        } catch let error as IOError {
+            // In the system's words, lower-cased to follow "cannot listen on HOST:PORT: ";
+            // NIO's own text names its internal call and repeats the errno.
+            let words = String(cString: strerror(error.errnoCode))
+            throw StartError(description: words.prefix(1).lowercased() + words.dropFirst())
+        }
         channel.withLock { $0 = bound }
         guard let port = bound.localAddress?.port else {
             try? await bound.close()

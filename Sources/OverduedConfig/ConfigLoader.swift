@@ -12,11 +12,18 @@ public struct ConfigLoader: Sendable {
     /// Templates are rendered by the Notifier module, which this module does not know: the
     /// executable passes its check in, so `check-config` and a reload refuse a bad template.
     public var templateProblem: (@Sendable (_ source: String, _ path: String) -> String?)?
+    /// Whether `store.tickets_database` must name a readable file (true: the daemon, `scan`,
+    /// `check-config`...). The commands that read only the state database (`history`, `queue`,
+    /// `send-test`) load the config without that check: the daemon keeps delivering while the
+    /// tickets file is gone, and its queue must stay inspectable and requeueable meanwhile.
+    public var requiresTicketsDatabase: Bool
 
     public init(environment: [String: String] = ProcessInfo.processInfo.environment,
-                templateProblem: (@Sendable (_ source: String, _ path: String) -> String?)? = nil) {
+                templateProblem: (@Sendable (_ source: String, _ path: String) -> String?)? = nil,
+                requiresTicketsDatabase: Bool = true) {
         self.environment = environment
         self.templateProblem = templateProblem
+        self.requiresTicketsDatabase = requiresTicketsDatabase
     }
 
     /// `--config`, else `$OVERDUED_CONFIG`, else `/etc/overdued/config.json`.
@@ -85,7 +92,7 @@ public struct ConfigLoader: Sendable {
         var tickets: String?
         if let raw = reader.string(members, "tickets_database", at: path, required: true) {
             let resolved = Self.absolute(raw, relativeTo: folder)
-            if let problem = Self.readableFileProblem(resolved, what: "tickets database") {
+            if requiresTicketsDatabase, let problem = Self.readableFileProblem(resolved, what: "tickets database") {
                 reader.report("store.tickets_database", problem)
             } else {
                 tickets = resolved

@@ -50,11 +50,14 @@ public struct RuleMatch: Sendable, Equatable {
     }
 }
 
-/// A row the engine could not read; it is skipped and reported once per scan.
+/// A row the engine could not read as it is, reported once per scan: skipped, or (`skipped`
+/// false) still matched with a stand-in for what it lacks.
 public struct BadRow: Sendable, Equatable, CustomStringConvertible {
     public var ticket: Int64
     public var ticketID: String?
     public var problem: String
+    /// False when the row is still matched (an empty `ticket_id`, notified as `#<id>`).
+    public var skipped = true
 
     public var description: String {
         "ticket \(ticket)\(ticketID.map { " (\($0))" } ?? ""): \(problem)"
@@ -318,7 +321,8 @@ public struct RulesEngine: Sendable {
             var ticketID = candidate.ticketID?.trimmedASCIIWhitespace ?? ""
             if ticketID.isEmpty {
                 ticketID = "#\(candidate.id)"
-                badRows.append(BadRow(ticket: candidate.id, ticketID: nil, problem: "ticket_id is empty; notified as \(ticketID)"))
+                badRows.append(BadRow(ticket: candidate.id, ticketID: nil, problem: "ticket_id is empty; notified as \(ticketID)",
+                                      skipped: false))
             }
             tickets.append(MatchedTicket(ticket: candidate.id, ticketID: ticketID, status: candidate.status ?? "",
                                          priority: candidate.priority ?? "", assignedTo: candidate.assignedTo,

@@ -12,7 +12,7 @@ struct HistoryCommand: ParsableCommand {
 
     @OptionGroup var options: ConfigOption
 
-    @Option(help: "Only this ticket (tickets.id, or the human ticket id).")
+    @Option(help: "Only this ticket: its tickets.id, or its human id (as the tickets database knows it now, or as it was when notified).")
     var ticket: String?
 
     @Option(help: "At most this many notifications.")
@@ -21,24 +21,43 @@ struct HistoryCommand: ParsableCommand {
     @Flag(help: "Print JSON.")
     var json = false
 
+    func validate() throws {
+        try validateLimit(limit)
+    }
+
     func run() throws {
-        let config = try loadConfig(options)
+        let config = try loadConfig(options, requiresTicketsDatabase: false)
         if noStateDatabaseYet(config, json: json) { return }
-        let stores = try OpenStores(config)
+        let stores = try OpenState(config)
         do {
-            var ticketKey: Int64?
+            let items: [OverdueNotification]
             if let ticket {
-                ticketKey = try Int64(ticket) ?? stores.tickets.internalID(ticketID: ticket)
-                guard ticketKey != nil else {
-                    printError("no ticket \(ticket) in \(config.store.ticketsDatabase)")
-                    throw ExitCode(1)
-                }
+                items = try stores.outbox.notifications(in: [.delivered, .dead], of: Self.history(of: ticket, config: config), limit: limit)
+            } else {
+                items = try stores.outbox.notifications(in: [.delivered, .dead], limit: limit)
             }
-            let items = try stores.outbox.notifications(in: [.delivered, .dead], ticket: ticketKey, limit: limit)
-            try NotificationTable.print(items, config: config, outbox: stores.outbox, json: json, withAttempts: ticketKey != nil)
+            try NotificationTable.print(items, config: config, outbox: stores.outbox, json: json, withAttempts: ticket != nil)
         } catch let error as StoreError {
             printError(error.description)
             throw ExitCode(1)
+        }
+    }
+
+    /// What `--ticket` names: a number is a tickets.id; anything else a human id, matched
+    /// against the id each notification was made under and, when the tickets database is
+    /// there and knows it, resolved to the ticket's tickets.id (which also finds what was
+    /// sent under its earlier human ids). The tickets database is consulted, never required:
+    /// `history` works while the file is missing.
+    static func history(of ticket: String, config: Config) -> TicketHistory {
+        if let key = Int64(ticket) { return TicketHistory(ticket: key, ticketID: nil) }
+        let path = config.store.ticketsDatabase
+        guard FileManager.default.fileExists(atPath: path) else { return TicketHistory(ticket: nil, ticketID: ticket) }
+        do {
+            let tickets = try TicketsDatabase(path: path, busyTimeout: config.store.busyTimeout)
+            return TicketHistory(ticket: try tickets.internalID(ticketID: ticket), ticketID: ticket)
+        } catch {
+            printError("warning: \(error.description); showing the notifications made under the ticket id \(ticket) only")
+            return TicketHistory(ticket: nil, ticketID: ticket)
         }
     }
 }
@@ -110,7 +129,9 @@ enum NotificationTable {
         config.destination(named: destination).map { "\(destination) (\($0.redactedURL))" } ?? "\(destination) (no longer configured)"
     }
 
+    /// UTC with milliseconds, rounded as the state database stores them (Foundation's format
+    /// style truncates: a stored .123 would show as .122).
     static func iso(_ date: Date) -> String {
-        date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+        CivilDate.iso8601(date)
     }
 }

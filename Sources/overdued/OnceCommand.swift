@@ -18,7 +18,7 @@ struct OnceCommand: AsyncParsableCommand {
 
     @OptionGroup var options: ConfigOption
 
-    @Option(help: ArgumentHelp("Evaluate the rules as if it were this instant (ISO 8601).", valueName: "instant"))
+    @Option(help: ArgumentHelp("Evaluate the rules as if it were this instant (ISO 8601 with its zone, e.g. 2026-11-24T15:00:00Z).", valueName: "instant"), transform: Instant.parse)
     var now: Instant?
 
     @Option(help: ArgumentHelp("Wait at most this long for deliveries and retries (e.g. 60s, 2m).", valueName: "duration"))

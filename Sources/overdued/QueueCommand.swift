@@ -25,10 +25,14 @@ struct QueueListCommand: ParsableCommand {
     @Option(help: "At most this many notifications.")
     var limit = 200
 
+    func validate() throws {
+        try validateLimit(limit)
+    }
+
     func run() throws {
-        let config = try loadConfig(options)
+        let config = try loadConfig(options, requiresTicketsDatabase: false)
         if noStateDatabaseYet(config, json: json) { return }
-        let stores = try OpenStores(config)
+        let stores = try OpenState(config)
         do {
             let items = try stores.outbox.notifications(in: [.pending, .retrying, .dead], limit: limit)
             let counts = try stores.outbox.counts()
@@ -59,7 +63,7 @@ struct QueueRetryCommand: ParsableCommand {
     }
 
     func run() throws {
-        let config = try loadConfig(options)
+        let config = try loadConfig(options, requiresTicketsDatabase: false)
         if !FileManager.default.fileExists(atPath: config.store.stateDatabase) {
             guard dead else {
                 printError("no dead notification has the id \(id ?? ""): there is no state database yet at \(config.store.stateDatabase)")
@@ -68,14 +72,14 @@ struct QueueRetryCommand: ParsableCommand {
             print("requeued 0 dead notification(s): there is no state database yet at \(config.store.stateDatabase)")
             return
         }
-        let stores = try OpenStores(config)
+        let stores = try OpenState(config)
         do {
             if dead {
                 let count = try stores.outbox.requeueAllDead(now: Date())
                 print("requeued \(count) dead notification(s)")
             } else if let id {
                 guard try stores.outbox.requeue(id: id, now: Date()) else {
-                    printError("no dead notification has the id \(id) (see `overdued queue`)")
+                    printError(Self.notRequeued(id, try stores.outbox.notification(id: id), config: config))
                     throw ExitCode(1)
                 }
                 print("requeued \(id)")
@@ -83,6 +87,21 @@ struct QueueRetryCommand: ParsableCommand {
         } catch let error as StoreError {
             printError(error.description)
             throw ExitCode(1)
+        }
+    }
+
+    /// Why `queue retry ID` requeued nothing: no notification has that id, or it is not dead.
+    static func notRequeued(_ id: String, _ found: OverdueNotification?, config: Config) -> String {
+        guard let found else { return "no notification has the id \(id) (see `overdued queue`)" }
+        let only = "only dead notifications are requeued (see `overdued queue`)"
+        switch found.status {
+        case .pending, .retrying:
+            let next = NotificationTable.onHold(found, config) ?? "next attempt at \(NotificationTable.iso(found.nextAttemptAt))"
+            return "\(id) is \(found.status.rawValue), \(next); \(only)"
+        case .delivered:
+            return "\(id) was delivered at \(NotificationTable.iso(found.deliveredAt ?? found.createdAt)); \(only)"
+        case .dead:
+            return "\(id) became dead while this command ran; run it again"
         }
     }
 }

@@ -20,7 +20,7 @@ struct ScanCommand: ParsableCommand {
     @Flag(help: "Print one JSON array instead of lines.")
     var json = false
 
-    @Option(help: ArgumentHelp("Evaluate as if it were this instant (ISO 8601, e.g. 2026-11-24T15:00:00Z).", valueName: "instant"))
+    @Option(help: ArgumentHelp("Evaluate as if it were this instant (ISO 8601 with its zone, e.g. 2026-11-24T15:00:00Z).", valueName: "instant"), transform: Instant.parse)
     var now: Instant?
 
     func run() throws {
@@ -49,7 +49,12 @@ struct ScanCommand: ParsableCommand {
             print(ScanOutput.text(report), terminator: "")
             let suppressed = report.matches.count - report.matches.filter(\.isEnqueued).count
             let verb = dryRun ? "would enqueue" : "enqueued"
-            printError("\(report.matches.count) matches, \(verb) \(report.enqueuedCount) notifications, \(suppressed) suppressed, \(report.badRows.count) rows skipped")
+            // Each bad row was warned about above; a row still matched (an empty ticket_id) is
+            // counted apart, not as skipped.
+            let skipped = report.badRows.filter(\.skipped).count
+            let matchedWithWarning = report.badRows.count - skipped
+            printError("\(report.matches.count) matches, \(verb) \(report.enqueuedCount) notifications, \(suppressed) suppressed, \(skipped) rows skipped"
+                + (matchedWithWarning > 0 ? ", \(matchedWithWarning) rows matched with a warning" : ""))
         }
     }
 }
@@ -66,7 +71,7 @@ enum ScanOutput {
                 "status": match.ticket.status,
                 "assigned_to": match.ticket.assignedTo.map { $0 as Any } ?? NSNull(),
                 "scheduled_date": match.ticket.scheduledDate,
-                "due_at": match.ticket.dueAt.formatted(.iso8601),
+                "due_at": CivilDate.iso8601(match.ticket.dueAt),
                 "overdue_seconds": match.overdueSeconds,
                 "action": match.isEnqueued ? "enqueue" : "suppressed",
                 "reason": match.isEnqueued ? "" : match.decision.reason,

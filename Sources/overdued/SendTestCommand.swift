@@ -18,7 +18,7 @@ struct SendTestCommand: AsyncParsableCommand {
     var destination: String?
 
     func run() async throws {
-        let config = try loadConfig(options)
+        let config = try loadConfig(options, requiresTicketsDatabase: false)
         LogSetup.bootstrap(config.log, forceStderr: true)
         var targets = config.destinations
         if let destination {
@@ -32,7 +32,7 @@ struct SendTestCommand: AsyncParsableCommand {
             printError("the config defines no destination")
             throw ExitCode(1)
         }
-        let stores = try OpenStores(config)
+        let stores = try OpenState(config)
         let notifier = Notifier(outbox: stores.outbox, destinations: targets, userAgentVersion: Overdued.version,
                                 logger: Logger(label: "overdued"))
         var failed = false

@@ -10,8 +10,8 @@ struct SinkCommand: AsyncParsableCommand {
         abstract: "Receive webhooks on a local port and print each one (verifying signatures when given the secret)."
     )
 
-    @Option(help: ArgumentHelp("Address to listen on.", valueName: "host:port"))
-    var listen = "127.0.0.1:8787"
+    @Option(help: ArgumentHelp("Address to listen on; port 0 picks any free one (default: 127.0.0.1:8787).", valueName: "host:port"), transform: ListenAddress.parse)
+    var listen = ListenAddress(host: "127.0.0.1", port: 8787)
 
     @Option(help: ArgumentHelp("File holding the whsec_ signing secret; signatures are then verified.", valueName: "path"))
     var signingSecretFile: String?
@@ -20,11 +20,7 @@ struct SinkCommand: AsyncParsableCommand {
     var compact = false
 
     func run() async throws {
-        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),
-              (0...65_535).contains(port) else {
-            throw ValidationError("--listen must be host:port, e.g. 127.0.0.1:8787")
-        }
-        let host = String(listen[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        let (host, port) = (listen.host, listen.port)
         var secret: String?
         if let signingSecretFile {
             do {
@@ -72,6 +68,34 @@ struct SinkCommand: AsyncParsableCommand {
                 SignalSourceKeeper.keep(source)
             }
         }
+    }
+}
+
+/// `--listen host:port`; `[::1]:8787` for an IPv6 address.
+struct ListenAddress: CustomStringConvertible {
+    let host: String
+    let port: Int
+
+    struct Invalid: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+
+    static func parse(_ argument: String) throws -> ListenAddress {
+        guard let colon = argument.lastIndex(of: ":") else {
+            throw Invalid(description: "expected host:port, e.g. 127.0.0.1:8787")
+        }
+        let host = String(argument[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        let portText = argument[argument.index(after: colon)...]
+        guard !host.isEmpty else { throw Invalid(description: "the host is missing; expected host:port, e.g. 127.0.0.1:8787") }
+        guard let port = Int(portText) else {
+            throw Invalid(description: "the port \"\(portText)\" is not a number; expected host:port, e.g. 127.0.0.1:8787")
+        }
+        guard (0...65_535).contains(port) else {
+            throw Invalid(description: "the port \(port) is out of range: a port is 1 to 65535 (0 picks any free port)")
+        }
+        return ListenAddress(host: host, port: port)
     }
 }
 

@@ -7,10 +7,12 @@ import Store
 import Systemd
 
 /// Loads and validates the config, or prints every problem and exits 1.
-func loadConfig(_ option: ConfigOption) throws -> Config {
+/// - Parameter requiresTicketsDatabase: false for the commands that read only the state
+///   database (see `ConfigLoader.requiresTicketsDatabase`).
+func loadConfig(_ option: ConfigOption, requiresTicketsDatabase: Bool = true) throws -> Config {
     let path = ConfigLoader.defaultPath(explicit: option.config)
     do {
-        return try configLoader().load(path: path)
+        return try configLoader(requiresTicketsDatabase: requiresTicketsDatabase).load(path: path)
     } catch {
         printError(error.description)
         throw ExitCode(1)
@@ -18,8 +20,9 @@ func loadConfig(_ option: ConfigOption) throws -> Config {
 }
 
 /// The config loader every command uses: with the Notifier's template check.
-func configLoader() -> ConfigLoader {
-    ConfigLoader(templateProblem: { source, path in TemplatePayload.problem(source: source, path: path) })
+func configLoader(requiresTicketsDatabase: Bool = true) -> ConfigLoader {
+    ConfigLoader(templateProblem: { source, path in TemplatePayload.problem(source: source, path: path) },
+                 requiresTicketsDatabase: requiresTicketsDatabase)
 }
 
 /// The two databases a config names, opened; failures name the file and exit 1.
@@ -34,15 +37,37 @@ struct OpenStores {
     /// - Parameter delivering: take the state database's delivery lock first, and fail at
     ///   once if another process (`overdued run`, another `once`) holds it.
     init(_ config: Config, delivering: Bool = false) throws {
-        do {
-            deliveryLock = delivering ? try DeliveryLock(stateDatabase: config.store.stateDatabase) : nil
-            tickets = try TicketsDatabase(path: config.store.ticketsDatabase, busyTimeout: config.store.busyTimeout)
-            state = try StateDatabase(path: config.store.stateDatabase, busyTimeout: config.store.busyTimeout)
-            outbox = Outbox(database: state)
-        } catch {
-            printError("\(config.sourcePath): \(error.description)")
-            throw ExitCode(1)
+        (deliveryLock, tickets, state) = try openingStores(of: config) { () throws(StoreError) in
+            (delivering ? try DeliveryLock(stateDatabase: config.store.stateDatabase) : nil,
+             try TicketsDatabase(path: config.store.ticketsDatabase, busyTimeout: config.store.busyTimeout),
+             try StateDatabase(path: config.store.stateDatabase, busyTimeout: config.store.busyTimeout))
         }
+        outbox = Outbox(database: state)
+    }
+}
+
+/// The state database alone, opened with its outbox: what the commands that only look at or
+/// requeue notifications (`history`, `queue`, `send-test`) need. They work while the tickets
+/// database is missing, as the daemon's delivery does.
+struct OpenState {
+    let state: StateDatabase
+    let outbox: Outbox
+
+    init(_ config: Config) throws {
+        state = try openingStores(of: config) { () throws(StoreError) in
+            try StateDatabase(path: config.store.stateDatabase, busyTimeout: config.store.busyTimeout)
+        }
+        outbox = Outbox(database: state)
+    }
+}
+
+/// Opens stores of `config`; a failure is printed with the config file's path and exits 1.
+private func openingStores<Opened>(of config: Config, _ open: () throws(StoreError) -> Opened) throws -> Opened {
+    do {
+        return try open()
+    } catch {
+        printError("\(config.sourcePath): \(error.description)")
+        throw ExitCode(1)
     }
 }
 
@@ -63,23 +88,38 @@ func noStateDatabaseYet(_ config: Config, json: Bool = false) -> Bool {
     return true
 }
 
+/// `--limit` of `history` and `queue`: 0 or less would list nothing, which reads as "none".
+func validateLimit(_ limit: Int) throws {
+    guard limit >= 1 else { throw ValidationError("--limit must be at least 1, found \(limit)") }
+}
+
 func printError(_ text: String) {
     FileHandle.standardError.write(Data((text + "\n").utf8))
 }
 
-/// Parses `--now`: ISO 8601 with a zone (`2026-11-24T15:00:00Z`), fractional seconds allowed.
-struct Instant: ExpressibleByArgument {
+/// `--now`: an ISO 8601 instant with its zone (`2026-11-24T15:00:00Z`,
+/// `2026-11-24T10:00:00-05:00`), fractional seconds allowed. Options read it with
+/// `transform: Instant.parse`, so that a refused value says why.
+struct Instant {
     let date: Date
 
-    init?(argument: String) {
+    struct Invalid: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    static func parse(_ argument: String) throws -> Instant {
         let plain = ISO8601DateFormatter()
         let fractional = ISO8601DateFormatter()
         fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        guard let date = plain.date(from: argument) ?? fractional.date(from: argument) else { return nil }
-        self.date = date
+        func date(_ text: String) -> Date? { plain.date(from: text) ?? fractional.date(from: text) }
+        if let date = date(argument) { return Instant(date: date) }
+        let example = "e.g. 2026-11-24T15:00:00Z or 2026-11-24T10:00:00-05:00"
+        // Naive: the same text with a zone added would be read, but in which zone is a guess.
+        if date(argument + "Z") != nil {
+            throw Invalid(description: "it has no time zone; add Z (UTC) or an offset ±HH:MM, \(example)")
+        }
+        throw Invalid(description: "expected an ISO 8601 instant with a time zone (Z or ±HH:MM), \(example)")
     }
-
-    static var defaultValueDescription: String { "now" }
 }
 
 enum LogSetup {

@@ -121,6 +121,22 @@ func makeTicketsDatabase(at path: String, rows: [TicketRow]) throws {
     try sqlite3(path, statements.joined(separator: ";\n") + ";\n")
 }
 
+/// Tickets 1...count (`IGP-2026-0001`...), each overdue by the default rule of `configJSON` at
+/// 2026-11-24T15:00:00Z.
+func overdueRows(_ count: Int) -> [TicketRow] {
+    (1...Int64(count)).map { TicketRow(id: $0, ticketID: "IGP-2026-" + CivilDate.padded($0, 4), scheduledDate: "2026-11-20 08:00:00") }
+}
+
+/// A tickets database of `count` overdue tickets and a config for it, after one `scan` at
+/// 2026-11-24T15:00:00Z queued a notification of each (pending). Returns the config's path.
+func queuedNotifications(in folder: TemporaryDirectory, tickets count: Int) throws -> String {
+    try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: overdueRows(count))
+    let config = try folder.write("config.json", configJSON())
+    let scan = try runOverdued(["scan", "--config", config, "--now", "2026-11-24T15:00:00Z"])
+    #expect(scan.status == 0, "stderr: \(scan.stderr)")
+    return config
+}
+
 /// The `sqlite3` shell's output of one query (columns separated by `|`).
 func sqlite3Output(_ path: String, _ sql: String) throws -> String {
     let process = Process()

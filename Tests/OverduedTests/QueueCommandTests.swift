@@ -9,13 +9,7 @@ import TestSupport
     /// ("attempt 6 in 566ms") as if it were coming.
     @Test func aNotificationWhoseDestinationLeftTheConfigIsShownOnHold() throws {
         let folder = try TemporaryDirectory()
-        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: [
-            TicketRow(id: 1, ticketID: "IGP-2026-0001", scheduledDate: "2026-11-20 08:00:00"),
-            TicketRow(id: 2, ticketID: "IGP-2026-0002", scheduledDate: "2026-11-20 08:00:00"),
-        ])
-        let config = try folder.write("config.json", configJSON())
-        let scan = try runOverdued(["scan", "--config", config, "--now", "2026-11-24T15:00:00Z"])
-        #expect(scan.status == 0, "stderr: \(scan.stderr)")
+        let config = try queuedNotifications(in: folder, tickets: 2)
         // Queued for a destination since removed from the config, after five failed attempts.
         try sqlite3(folder.url("state.sqlite"), """
             UPDATE notification SET destination = 'old-hook', status = 'retrying', attempts = 5, last_http_status = 503,
@@ -40,5 +34,26 @@ import TestSupport
         #expect(heldItem["last_error"] as? String == "HTTP 503; attempt 6 in 566ms (backoff up to 1s)", "the other fields stay")
         let waitingItem = try #require(items.first { $0["ticket"] as? Int == 2 })
         #expect(waitingItem["on_hold"] is NSNull, "\(waitingItem)")
+    }
+
+    /// `queue retry ID` requeues only dead notifications; for another one it says what it is
+    /// (and when it is tried next), still exiting 1.
+    @Test func retryingANotificationThatIsNotDeadSaysWhatItIs() throws {
+        let folder = try TemporaryDirectory()
+        let config = try queuedNotifications(in: folder, tickets: 2)
+        let state = folder.url("state.sqlite")
+        try sqlite3(state, "UPDATE notification SET status = 'retrying', attempts = 2, next_attempt_at = 1795532700123 WHERE ticket = 1;")
+        func id(_ ticket: Int) throws -> String {
+            try sqlite3Output(state, "SELECT id FROM notification WHERE ticket = \(ticket)").trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        let retrying = try runOverdued(["queue", "retry", try id(1), "--config", config])
+        #expect(retrying.status == 1)
+        #expect(retrying.stderr == "\(try id(1)) is retrying, next attempt at 2026-11-24T15:05:00.123Z; only dead notifications are requeued (see `overdued queue`)\n",
+                "\(retrying.stderr)")
+        let pending = try runOverdued(["queue", "retry", try id(2), "--config", config])
+        #expect(pending.status == 1)
+        #expect(pending.stderr.hasPrefix("\(try id(2)) is pending, next attempt at 2026-11-24T15:00:00.000Z; only dead"), "\(pending.stderr)")
+        let unknown = try runOverdued(["queue", "retry", "msg_0", "--config", config])
+        #expect(unknown.status == 1 && unknown.stderr.hasPrefix("no notification has the id msg_0"), "\(unknown.stderr)")
     }
 }

@@ -194,4 +194,54 @@ import TestSupport
         let look = try runOverdued(["scan", "--config", config, "--dry-run", "--now", ahead])
         #expect(look.status == 0, "\(look.stderr)")
     }
+
+    /// A row with an empty `ticket_id` is warned about but still matched (as `#<id>`): the
+    /// summary counts it apart, not among the skipped rows.
+    @Test func theSummaryCountsOnlySkippedRowsAsSkipped() throws {
+        let folder = try TemporaryDirectory()
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: [
+            TicketRow(id: 1, ticketID: "IGP-2026-0001", scheduledDate: "2026-11-20 08:00:00"),
+            TicketRow(id: 2, ticketID: "", scheduledDate: "2026-11-20 08:00:00"),
+            TicketRow(id: 3, ticketID: "  ", scheduledDate: "2026-11-20 08:00:00"),
+            TicketRow(id: 4, ticketID: "IGP-2026-0004", scheduledDate: "demain"),
+        ])
+        let config = try folder.write("config.json", configJSON())
+        let result = try runOverdued(["scan", "--config", config, "--dry-run", "--now", "2026-11-24T15:00:00Z"])
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        #expect(result.stdout.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true)[2] }
+                == ["IGP-2026-0001", "#2", "#3"], "\(result.stdout)")
+        let lines = result.stderr.split(separator: "\n")
+        #expect(lines.filter { $0.hasPrefix("warning: ") }.count == 3, "one warning per odd row: \(result.stderr)")
+        #expect(lines.last == "3 matches, would enqueue 3 notifications, 0 suppressed, 1 rows skipped, 2 rows matched with a warning",
+                "\(result.stderr)")
+    }
+
+    /// `due_at` is written as payloads write it: UTC with milliseconds, a stored fraction kept.
+    @Test func jsonDueAtKeepsMilliseconds() throws {
+        let folder = try TemporaryDirectory()
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: [
+            TicketRow(id: 1, ticketID: "IGP-2026-0001", scheduledDate: "2026-11-24 09:00:00.750"),
+            TicketRow(id: 2, ticketID: "IGP-2026-0002", scheduledDate: "2026-11-24 08:00:00"),
+        ])
+        let config = try folder.write("config.json", configJSON())
+        let result = try runOverdued(["scan", "--config", config, "--dry-run", "--json", "--now", "2026-11-24T15:00:00Z"])
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        let items = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]])
+        let dueAt = Dictionary(uniqueKeysWithValues: items.map { ($0["ticket"] as? Int ?? 0, $0["due_at"] as? String ?? "") })
+        #expect(dueAt == [1: "2026-11-24T14:00:00.750Z", 2: "2026-11-24T13:00:00.000Z"])
+    }
+
+    /// `--now` without a zone is refused, saying what is missing and how to write it.
+    @Test func aNowWithoutAZoneSaysSo() throws {
+        let folder = try TemporaryDirectory()
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: [])
+        let config = try folder.write("config.json", configJSON())
+        for command in [["scan", "--dry-run"], ["once"]] {
+            let result = try runOverdued(command + ["--config", config, "--now", "2026-11-24T15:00:00"])
+            #expect(result.status == 64, "\(command): \(result.stderr)")
+            #expect(result.stderr.contains("'2026-11-24T15:00:00' is invalid for '--now <instant>': it has no time zone; add Z (UTC) or an offset ±HH:MM, e.g. 2026-11-24T15:00:00Z"),
+                    "\(command): \(result.stderr)")
+        }
+        #expect(try runOverdued(["scan", "--dry-run", "--config", config, "--now", "2026-11-24T10:00:00.5-05:00"]).status == 0)
+    }
 }

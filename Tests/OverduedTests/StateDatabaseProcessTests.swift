@@ -189,3 +189,40 @@ struct NoStateDatabaseYetTests {
         #expect(try folder.fileNames() == ["config.json", "tickets.sqlite"], "nothing created")
     }
 }
+
+/// While the tickets database is missing, the daemon skips its ticks and keeps delivering: the
+/// commands that read only the state database (`history`, `queue`, `queue retry`, `send-test`)
+/// keep working, while those that read tickets (`check-config`, `scan`) still refuse the config.
+struct NoTicketsDatabaseTests {
+    @Test func historyAndQueueWorkWhileTheTicketsDatabaseIsMissing() throws {
+        let folder = try TemporaryDirectory()
+        let config = try queuedNotifications(in: folder, tickets: 2)
+        let tickets = folder.url("tickets.sqlite")
+        let state = folder.url("state.sqlite")
+        try sqlite3(state, """
+            UPDATE notification SET status = 'delivered', delivered_at = created_at WHERE ticket = 1;
+            UPDATE notification SET status = 'dead', dead_at = created_at, last_error = 'HTTP 410' WHERE ticket = 2;
+            """)
+        let dead = try sqlite3Output(state, "SELECT id FROM notification WHERE ticket = 2").trimmingCharacters(in: .whitespacesAndNewlines)
+        try FileManager.default.removeItem(atPath: tickets)
+
+        let history = try runOverdued(["history", "--config", config])
+        #expect(history.status == 0 && history.stdout.contains("IGP-2026-0001 (#1)") && history.stdout.contains("IGP-2026-0002 (#2)"),
+                "\(history.stdout) \(history.stderr)")
+        let one = try runOverdued(["history", "--config", config, "--ticket", "IGP-2026-0002"])
+        #expect(one.status == 0 && one.stdout.contains("IGP-2026-0002 (#2)") && !one.stdout.contains("#1"), "\(one.stdout) \(one.stderr)")
+        let queue = try runOverdued(["queue", "--config", config])
+        #expect(queue.status == 0 && queue.stdout.hasPrefix("pending 0, retrying 0, dead 1, delivered 1"), "\(queue.stdout) \(queue.stderr)")
+        let retry = try runOverdued(["queue", "retry", dead, "--config", config])
+        #expect(retry.status == 0 && retry.stdout == "requeued \(dead)\n", "\(retry.stdout) \(retry.stderr)")
+        // send-test reads no ticket either: it gets as far as the destination (which refuses).
+        let sendTest = try runOverdued(["send-test", "--config", config])
+        #expect(sendTest.stdout.hasPrefix("hook (http://127.0.0.1:9): no response"), "\(sendTest.stdout) \(sendTest.stderr)")
+
+        for command in [["check-config"], ["scan", "--dry-run"]] {
+            let result = try runOverdued(command + ["--config", config])
+            #expect(result.status == 1, "\(command): \(result.stdout)")
+            #expect(result.stderr.contains("store.tickets_database: the tickets database \(tickets) does not exist"), "\(command): \(result.stderr)")
+        }
+    }
+}

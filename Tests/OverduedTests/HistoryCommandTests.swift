@@ -1,0 +1,52 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// `overdued history` through the real binary.
+@Suite struct HistoryCommandTests {
+    /// Two tickets notified, then ticket 1 renamed and ticket 2 deleted by the app.
+    static func notifiedThenRenamedAndDeleted(in folder: TemporaryDirectory) throws -> String {
+        let config = try queuedNotifications(in: folder, tickets: 2)
+        try sqlite3(folder.url("state.sqlite"), "UPDATE notification SET status = 'delivered', delivered_at = created_at;")
+        try sqlite3(folder.url("tickets.sqlite"), "UPDATE tickets SET ticket_id = 'IGP-2026-0101' WHERE id = 1; DELETE FROM tickets WHERE id = 2;")
+        return config
+    }
+
+    /// The ticket ids each line of the text listing names, as "IGP-2026-0001 (#1)".
+    static func listed(_ stdout: String) -> [String] {
+        stdout.split(separator: "\n").map { line in
+            let words = line.split(separator: " ", omittingEmptySubsequences: true)
+            return words.count > 3 ? "\(words[2]) \(words[3])" : String(line)
+        }
+    }
+
+    /// A notification keeps the human id the ticket had when it was made: `--ticket` finds it
+    /// by that id after the app renamed or deleted the ticket, and by the ticket's new id
+    /// (through the tickets database). An id nothing matches is "(none)", exit 0.
+    @Test func aRenamedOrDeletedTicketIsFoundByItsHumanID() throws {
+        let folder = try TemporaryDirectory()
+        let config = try Self.notifiedThenRenamedAndDeleted(in: folder)
+        for (ticket, expected) in [("IGP-2026-0001", ["IGP-2026-0001 (#1)"]), ("IGP-2026-0101", ["IGP-2026-0001 (#1)"]),
+                                   ("IGP-2026-0002", ["IGP-2026-0002 (#2)"]), ("2", ["IGP-2026-0002 (#2)"])] {
+            let result = try runOverdued(["history", "--config", config, "--ticket", ticket])
+            #expect(result.status == 0, "\(ticket): \(result.stderr)")
+            #expect(Self.listed(result.stdout) == expected, "\(ticket): \(result.stdout)")
+        }
+        let none = try runOverdued(["history", "--config", config, "--ticket", "IGP-2026-9999"])
+        #expect(none.status == 0 && none.stdout == "(none)\n", "\(none.stdout) \(none.stderr)")
+        let json = try runOverdued(["history", "--config", config, "--ticket", "IGP-2026-9999", "--json"])
+        #expect(json.status == 0, "\(json.stderr)")
+        #expect((try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [Any])?.isEmpty == true, "\(json.stdout)")
+    }
+
+    /// A limit below 1 would list nothing and print "(none)": refused as a usage error.
+    @Test func aLimitBelowOneIsRefused() throws {
+        let folder = try TemporaryDirectory()
+        let config = try Self.notifiedThenRenamedAndDeleted(in: folder)
+        for command in [["history"], ["queue"]] {
+            let result = try runOverdued(command + ["--config", config, "--limit", "0"])
+            #expect(result.status == 64, "\(command): \(result.stdout) \(result.stderr)")
+            #expect(result.stderr.contains("--limit must be at least 1, found 0"), "\(command): \(result.stderr)")
+        }
+    }
+}
