@@ -74,7 +74,7 @@ final class DestinationWorker: Sendable {
 
     /// Delivers until cancelled, stopped or retired; with a `deadline`, returns as soon as
     /// nothing is in flight and nothing is due before it, and in any case starts no request
-    /// after it (the requests in flight then finish; the rest stays queued).
+    /// after it but the first (the requests in flight then finish; the rest stays queued).
     func run(until deadline: Date? = nil) async -> DeliveryTally {
         let tally = LockedState(DeliveryTally())
         // A discarding group: the worker runs for the daemon's life, and a plain task group
@@ -87,8 +87,12 @@ final class DestinationWorker: Sendable {
             // one batch.
             var readAhead: [OverdueNotification] = []
             var queueFailures = 0
+            // A deadline stops new requests once one has started: each destination with
+            // something due makes at least one attempt, however short the deadline (or however
+            // long a loaded machine took to get here).
+            var startedOne = false
             loop: while !Task.isCancelled {
-                if context.isStopping || isRetiring || Self.passed(deadline, context.now()) { break }
+                if context.isStopping || isRetiring || (startedOne && Self.passed(deadline, context.now())) { break }
                 if state.withLock({ !$0.unrecorded.isEmpty }), !(await recordUnrecorded(into: tally)) {
                     if let deadline, context.now() >= deadline { break }
                     await wakeSignal.wait(upTo: Self.recordRetryInterval)
@@ -131,13 +135,14 @@ final class DestinationWorker: Sendable {
                         guard let ticket = await limiter.acquire(minInterval: spec.minInterval) else { break loop }
                         // `once --max-wait`: nothing starts after the deadline, however much
                         // is still due (10,000 queued at 200 ms apart would take 33 minutes).
-                        if context.isStopping || isRetiring || Self.passed(deadline, context.now()) || !context.mayDeliver() {
+                        if context.isStopping || isRetiring || (startedOne && Self.passed(deadline, context.now())) || !context.mayDeliver() {
                             await limiter.finished(ticket: ticket, at: .now)
                             break loop
                         }
                         state.withLock { _ = $0.inFlight.insert(notification.id) }
                         context.requestStarted()
                         launched += 1
+                        startedOne = true
                         group.addTask {
                             let outcome = await self.deliver(notification, spec: spec, ticket: ticket)
                             self.state.withLock { _ = $0.inFlight.remove(notification.id) }

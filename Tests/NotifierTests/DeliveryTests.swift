@@ -281,6 +281,19 @@ import Testing
         await server.stop()
     }
 
+    /// However short the deadline (`--max-wait 0s`, or a machine too loaded to start in
+    /// time), each destination with something due makes one attempt; no second one starts.
+    @Test func aDrainPastItsDeadlineStillMakesOneAttemptPerDestination() async throws {
+        let server = try await startedServer([])
+        let outbox = try Fixtures.outbox()
+        let destination = try Fixtures.destination(url: server.url)
+        try Fixtures.enqueue(outbox, destination: destination.name, count: 3)
+        let result = try await withNotifier(outbox, [destination]) { await $0.drain(until: Date().addingTimeInterval(-1)) }
+        #expect(result.delivered == 1 && result.retrying == 2 && result.dueLeft == 2, "\(result)")
+        #expect(server.requests.count == 1)
+        await server.stop()
+    }
+
     @Test func aSickDestinationDoesNotSlowAnother() async throws {
         // The sick one holds its request for 30 s: a healthy destination waiting behind it
         // would take that long, far beyond the bound below (which leaves room for a loaded
