@@ -86,6 +86,17 @@ public struct ScanReport: Sendable {
 
     public var enqueuedCount: Int { notifications.count }
 
+    /// The notifications a change caused (not held back by an older one still queued, so
+    /// possibly behind one): `Outbox.enqueue` lines their due time up with it.
+    var changeNotificationIDs: [String] {
+        var changed: Set<Outbox.DedupKey> = []
+        for match in matches where match.isEnqueued && !match.decision.isHeldBackByQueued {
+            changed.insert(Outbox.DedupKey(rule: match.rule, ticket: match.ticket.ticket))
+        }
+        guard !changed.isEmpty else { return [] }
+        return notifications.filter { changed.contains(Outbox.DedupKey(rule: $0.rule, ticket: $0.ticket)) }.map(\.id)
+    }
+
     /// Another process notified these tickets after this scan read their state: nothing of
     /// theirs was enqueued by this one.
     mutating func leaveOut(_ conflicts: Set<Outbox.DedupKey>) {
@@ -137,7 +148,8 @@ public struct RulesEngine: Sendable {
         var report = try scan(tickets: tickets, outbox: outbox, now: now, detail: detail, cache: cache, progress: progress)
         if report.notifications.isEmpty, report.dedupRecords.isEmpty { return report }
         let expecting = Outbox.DedupExpectation(generation: report.dedupGeneration, lastNotified: report.dedupExpectations)
-        let conflicts = try outbox.enqueue(report.notifications, dedup: report.dedupRecords, expecting: expecting, progress: progress)
+        let conflicts = try outbox.enqueue(report.notifications, dedup: report.dedupRecords, expecting: expecting,
+                                           mayQueueBehind: report.changeNotificationIDs, progress: progress)
         if !conflicts.isEmpty { report.leaveOut(conflicts) }
         return report
     }

@@ -197,6 +197,27 @@ struct OutboxTests {
         #expect(try outbox.due(destination: "hook", now: at(200), limit: 10).map(\.id) == ["msg_first"])
     }
 
+    /// A change queued behind a notification waiting for a retry takes that one's due time,
+    /// and follows it when the retry is put off again: reads of the due notifications never
+    /// walk changes that must wait anyway. Once the older one is delivered, the next is due.
+    @Test func aNotificationQueuedBehindARetryWaitsUntilItsTime() throws {
+        try outbox.enqueue([notification("msg_older", createdAt: 0)], dedup: [])
+        try outbox.record(DeliveryAttempt(notificationID: "msg_older", attempt: 1, startedAt: at(1), durationMilliseconds: 1, httpStatus: 503),
+                          outcome: .retry(at: at(86_400)), now: at(1))
+        try outbox.enqueue([notification("msg_change", createdAt: 10), notification("msg_other", ticket: 2, createdAt: 10)],
+                           dedup: [], mayQueueBehind: ["msg_change", "msg_other"])
+        #expect(try outbox.notification(id: "msg_change")?.nextAttemptAt == at(86_400))
+        #expect(try outbox.notification(id: "msg_other")?.nextAttemptAt == at(10), "nothing queued before it")
+        #expect(try outbox.dueCount(at: at(100)) == 1)
+
+        try outbox.record(DeliveryAttempt(notificationID: "msg_older", attempt: 2, startedAt: at(86_400), durationMilliseconds: 1, httpStatus: 503),
+                          outcome: .retry(at: at(2 * 86_400)), now: at(86_400))
+        #expect(try outbox.notification(id: "msg_change")?.nextAttemptAt == at(2 * 86_400))
+        try outbox.record(DeliveryAttempt(notificationID: "msg_older", attempt: 3, startedAt: at(2 * 86_400), durationMilliseconds: 1, httpStatus: 200),
+                          outcome: .delivered, now: at(2 * 86_400))
+        #expect(try outbox.due(destination: "hook", now: at(2 * 86_400), limit: 10).map(\.id) == ["msg_other", "msg_change"])
+    }
+
     @Test func deliveredIsRecordedWithItsAttempt() throws {
         try outbox.enqueue([notification("msg_a")], dedup: [])
         let body = String(repeating: "x", count: 5_000)
