@@ -12,8 +12,7 @@ struct ClosedWALTests {
     let path: String
 
     init() throws {
-        directory = try TemporaryDirectory()
-        path = try TicketsFileChangeTests.export(in: directory, name: "tickets.sqlite", scheduledDate: "2999-06-15 10:00:00")
+        (directory, path) = try TicketsFileChangeTests.exportInAFolder()
         let app = try DatabaseQueue(path: path)
         try app.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = WAL") }
         try app.close()

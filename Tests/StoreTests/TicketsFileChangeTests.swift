@@ -11,8 +11,13 @@ struct TicketsFileChangeTests {
     let path: String
 
     init() throws {
-        directory = try TemporaryDirectory()
-        path = try Self.export(in: directory, name: "tickets.sqlite", scheduledDate: "2999-06-15 10:00:00")
+        (directory, path) = try Self.exportInAFolder()
+    }
+
+    /// A fresh folder with `tickets.sqlite`, an export of one ticket not due before 2999.
+    static func exportInAFolder() throws -> (TemporaryDirectory, String) {
+        let directory = try TemporaryDirectory()
+        return (directory, try export(in: directory, name: "tickets.sqlite", scheduledDate: "2999-06-15 10:00:00"))
     }
 
     /// An export in the app's schema with one ticket, written in one transaction: two exports
