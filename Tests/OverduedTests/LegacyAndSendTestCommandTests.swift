@@ -22,11 +22,7 @@ import TestSupport
                    (2, 'overdue_scheduled', 'https://old.example/hook?token=abc', '2026-11-22T15:00:00.000Z', 500, '2026-11-20 08:00:00'),
                    (1, 'overdue_scheduled', 'https://old.example/hook?token=abc', 'not a date', 200, NULL);
             """
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
-        process.arguments = [database, sql]
-        try process.run()
-        process.waitUntilExit()
+        try sqlite3(database, sql)
         let config = try folder.write("config.json", configJSON())
         let imported = try runOverdued(["import-legacy", "--from", database, "--config", config])
         #expect(imported.status == 0, "stderr: \(imported.stderr)")
@@ -35,9 +31,7 @@ import TestSupport
                 "stdout: \(imported.stdout)")
         #expect(imported.stderr.contains("\"not a date\""), "the unreadable row is named")
 
-        let scan = try runOverdued(["scan", "--config", config, "--dry-run", "--json", "--now", "2026-11-24T15:00:00Z"])
-        let items = try #require(try JSONSerialization.jsonObject(with: Data(scan.stdout.utf8)) as? [[String: Any]])
-        let actions = Dictionary(uniqueKeysWithValues: items.map { ($0["ticket"] as? Int ?? 0, $0["action"] as? String ?? "") })
+        let actions = try Self.scanActions(config)
         #expect(actions == [1: "suppressed", 2: "enqueue", 3: "enqueue"])
     }
 
@@ -64,10 +58,15 @@ import TestSupport
             """))
         let imported = try runOverdued(["import-legacy", "--from", database, "--config", config])
         #expect(imported.status == 0, "stderr: \(imported.stderr)")
+        let actions = try Self.scanActions(config)
+        #expect(actions == [1: "suppressed", 2: "enqueue"])
+    }
+
+    /// tickets.id → "enqueue" or "suppressed", from `scan --dry-run --json` at 2026-11-24T15:00Z.
+    static func scanActions(_ config: String) throws -> [Int: String] {
         let scan = try runOverdued(["scan", "--config", config, "--dry-run", "--json", "--now", "2026-11-24T15:00:00Z"])
-        let items = try #require(try JSONSerialization.jsonObject(with: Data(scan.stdout.utf8)) as? [[String: Any]])
-        let actions = Dictionary(uniqueKeysWithValues: items.map { ($0["ticket"] as? Int ?? 0, $0["action"] as? String ?? "") })
-        #expect(actions == [1: "suppressed", 2: "enqueue"], "\(scan.stdout)")
+        let items = try #require(try JSONSerialization.jsonObject(with: Data(scan.stdout.utf8)) as? [[String: Any]], "\(scan.stderr)")
+        return Dictionary(uniqueKeysWithValues: items.map { ($0["ticket"] as? Int ?? 0, $0["action"] as? String ?? "") })
     }
 
     @Test func importLegacyFromAFolderSaysItIsOne() throws {

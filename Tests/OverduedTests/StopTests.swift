@@ -95,4 +95,29 @@ private final class AppLock {
         let queued = try sqlite3Output(folder.url("state.sqlite"), "SELECT count(*) FROM notification")
         #expect(queued.trimmingCharacters(in: .whitespacesAndNewlines) == "0")
     }
+
+    /// A reload that changes the schedule says at once when the next tick now is (it used to
+    /// show the old schedule's until the next tick), and one that lowers `log.level` to
+    /// "error" still leaves its own record.
+    @Test func aReloadShowsItsNextTickAndLogsItselfWhateverTheNewLevel() throws {
+        let folder = try TemporaryDirectory()
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: [])
+        let config = try folder.write("config.json", configJSON(interval: "1h"))
+        let listener = try NotifyListener(path: folder.url("notify.sock"))
+        let daemon = try DaemonChild(config: config, environment: ["NOTIFY_SOCKET": listener.path])
+        defer { daemon.signal(SIGKILL); _ = daemon.waitForExit(timeout: 10) }
+        var seen: [String] = []
+        let first = try #require(listener.waitFor(timeout: 20, seen: &seen) { $0.hasPrefix("STATUS=last tick") }, "got \(seen)")
+        let nextBefore = try #require(first.range(of: "next tick ").map { String(first[$0.upperBound...]) })
+
+        _ = try folder.write("config.json", configJSON(interval: "3h").replacingOccurrences(of: "\"level\": \"info\"", with: "\"level\": \"error\""))
+        daemon.signal(SIGHUP)
+        let ready = try #require(listener.waitFor(timeout: 10, seen: &seen) { $0.hasPrefix("READY=1") }, "got \(seen)")
+        let nextAfter = ready.range(of: "next tick ").map { String(ready[$0.upperBound...]) }
+        #expect(nextAfter != nil && nextAfter != nextBefore, "before: \(nextBefore); after reload: \(ready)")
+        #expect(daemon.waitFor("reloaded \(config): changed", timeout: 5), "log: \(daemon.log)")
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit(timeout: 10) == 0)
+    }
 }
+
