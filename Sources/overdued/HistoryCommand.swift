@@ -15,7 +15,8 @@ struct HistoryCommand: ParsableCommand {
     @Option(help: "Only this ticket: its tickets.id, or its human id (as the tickets database knows it now, or as it was when notified).")
     var ticket: String?
 
-    @Option(help: "At most this many notifications.")
+    // `.unconditional`: `--limit -3` is a value to refuse with its reason, not a missing one.
+    @Option(parsing: .unconditional, help: "At most this many notifications.")
     var limit = 100
 
     @Flag(help: "Print JSON.")

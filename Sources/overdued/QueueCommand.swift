@@ -22,7 +22,8 @@ struct QueueListCommand: ParsableCommand {
     @Flag(help: "Print JSON.")
     var json = false
 
-    @Option(help: "At most this many notifications.")
+    // `.unconditional`: `--limit -3` is a value to refuse with its reason, not a missing one.
+    @Option(parsing: .unconditional, help: "At most this many notifications.")
     var limit = 200
 
     func validate() throws {

@@ -39,14 +39,17 @@ import TestSupport
         #expect((try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [Any])?.isEmpty == true, "\(json.stdout)")
     }
 
-    /// A limit below 1 would list nothing and print "(none)": refused as a usage error.
+    /// A limit below 1 would list nothing and print "(none)": refused as a usage error, also when
+    /// it is negative (which looks like an option).
     @Test func aLimitBelowOneIsRefused() throws {
         let folder = try TemporaryDirectory()
         let config = try Self.notifiedThenRenamedAndDeleted(in: folder)
         for command in [["history"], ["queue"]] {
-            let result = try runOverdued(command + ["--config", config, "--limit", "0"])
-            #expect(result.status == 64, "\(command): \(result.stdout) \(result.stderr)")
-            #expect(result.stderr.contains("--limit must be at least 1, found 0"), "\(command): \(result.stderr)")
+            for limit in ["0", "-3"] {
+                let result = try runOverdued(command + ["--config", config, "--limit", limit])
+                #expect(result.status == 64, "\(command): \(result.stdout) \(result.stderr)")
+                #expect(result.stderr.contains("--limit must be at least 1, found \(limit)"), "\(command): \(result.stderr)")
+            }
         }
     }
 }
