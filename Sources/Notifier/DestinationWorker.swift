@@ -245,9 +245,11 @@ final class DestinationWorker: Sendable {
 
         logger[metadataKey: "duration_ms"] = "\(result.duration.milliseconds)"
         if let status = result.httpStatus { logger[metadataKey: "http_status"] = "\(status)" }
-        if case .failure(let failure) = result.result, failure.kind == .cancelled || context.isStopping {
-            // Whether the receiver got it is unknown: it stays queued and goes again, under
-            // the same webhook-id, so a receiver that did get it can drop the duplicate.
+        if case .failure(let failure) = result.result, failure.kind == .cancelled {
+            // Cut off by the stop (after its grace), not by the receiver. Whether the receiver
+            // got it is unknown: it stays queued and goes again, under the same webhook-id, so
+            // a receiver that did get it can drop the duplicate. A request that failed on its
+            // own during the grace (a timeout, a refusal) is an attempt like any other.
             logger.notice("delivery interrupted by shutdown; the notification stays queued")
             return nil
         }

@@ -120,6 +120,8 @@ public final class WebhookSink: Sendable {
             // NIO's own text names its internal call and repeats the errno.
             let words = String(cString: strerror(error.errnoCode))
             throw StartError(description: words.prefix(1).lowercased() + words.dropFirst())
+        } catch let error as SocketAddressError.UnknownHost {
+            throw StartError(description: "unknown host (\(error.errorDescription))")
         }
         channel.withLock { $0 = bound }
         guard let port = bound.localAddress?.port else {

@@ -33,12 +33,27 @@ final class WebhookTransport: Sendable {
     /// The response body kept for the attempt record; the rest is read and dropped.
     static let bodyLimit = 1024
 
+    /// How long a connection is kept for the next request. Receivers close idle connections
+    /// themselves, after 2 s (gunicorn) or 5 s (Node.js, uvicorn, Apache); a request sent on a
+    /// connection at the instant its receiver closes it fails without reaching anyone. Closing
+    /// ours first, under a second, keeps the connection of a busy destination (200 ms apart by
+    /// default) and gives a quiet one a fresh connection, whose cost is one handshake.
+    static let idleTimeout: TimeAmount = .milliseconds(900)
+
+    /// How many times a request is sent again, within its timeout, when its connection turned
+    /// out closed before its head could be written: nothing reached the receiver, so this is
+    /// not an attempt (a connection closing under a request already written is one).
+    static let unsentResends = 2
+
+    /// Set when the client is being shut down: what fails then was interrupted by us.
+    private let closing = LockedState(false)
+
     init() {
         var configuration = HTTPClient.Configuration(
             redirectConfiguration: .disallow,
             timeout: .init(connect: .seconds(10), read: nil),
-            // Soft limit per host; destinations allow up to 256 in flight.
-            connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 256)
+            // Soft limit per host; destinations allow up to 256 in flight. See `idleTimeout`.
+            connectionPool: .init(idleTimeout: WebhookTransport.idleTimeout, concurrentHTTP1ConnectionsPerHostSoftLimit: 256)
         )
         configuration.connectionPool.retryConnectionEstablishment = false
         // The singleton group has one thread per core (two here): no extra threads or
@@ -47,6 +62,7 @@ final class WebhookTransport: Sendable {
     }
 
     func shutdown() async {
+        closing.withLock { $0 = true }
         try? await client.shutdown()
     }
 
@@ -66,30 +82,57 @@ final class WebhookTransport: Sendable {
             return TransportResult(result: .failure(TransportFailure(.invalidRequest, "the URL of \(destination.redactedURL) cannot be used: \(Self.kind(of: error))")),
                                    responseBody: nil, duration: ContinuousClock.now - started)
         }
-        let collector = ResponseCollector(onSent: onSent)
         let deadline = NIODeadline.now() + .nanoseconds(Int64(timeout.seconds * 1e9))
-        let task = client.execute(request: httpRequest, delegate: collector, deadline: deadline)
-        do {
-            let response = try await withTaskCancellationHandler {
-                try await task.futureResult.get()
-            } onCancel: {
-                task.cancel()
+        var resendsLeft = Self.unsentResends
+        while true {
+            let collector = ResponseCollector(onSent: onSent)
+            let task = client.execute(request: httpRequest, delegate: collector, deadline: deadline)
+            do {
+                let response = try await withTaskCancellationHandler {
+                    try await task.futureResult.get()
+                } onCancel: {
+                    task.cancel()
+                }
+                return TransportResult(result: .response(status: response.status, retryAfter: response.retryAfter),
+                                       responseBody: String(decoding: response.body, as: UTF8.self),
+                                       duration: ContinuousClock.now - started)
+            } catch {
+                let seen = collector.seen
+                if let status = seen.status {
+                    // The receiver answered; its body did not end (time out, cut short). Its
+                    // status is its answer: a 2xx has accepted the notification.
+                    return TransportResult(result: .response(status: status, retryAfter: seen.retryAfter),
+                                           responseBody: String(decoding: seen.body, as: UTF8.self),
+                                           duration: ContinuousClock.now - started)
+                }
+                let interrupted = Task.isCancelled || closing.withLock { $0 }
+                if !interrupted, !seen.headWritten, resendsLeft > 0, Self.isClosedConnection(error), NIODeadline.now() < deadline {
+                    resendsLeft -= 1
+                    continue
+                }
+                let failure = interrupted
+                    ? TransportFailure(.cancelled, "cancelled")
+                    : Self.failure(error, timeout: timeout, destination: destination, requestWritten: seen.headWritten)
+                return TransportResult(result: .failure(failure), responseBody: nil, duration: ContinuousClock.now - started)
             }
-            return TransportResult(result: .response(status: response.status, retryAfter: response.retryAfter),
-                                   responseBody: String(decoding: response.body, as: UTF8.self),
-                                   duration: ContinuousClock.now - started)
-        } catch {
-            let failure = Task.isCancelled
-                ? TransportFailure(.cancelled, "cancelled")
-                : Self.failure(error, timeout: timeout, destination: destination)
-            return TransportResult(result: .failure(failure), responseBody: nil, duration: ContinuousClock.now - started)
         }
+    }
+
+    /// The connection was (or got) closed: by the receiver, idle, or under the request.
+    static func isClosedConnection(_ error: any Error) -> Bool {
+        if let error = error as? ChannelError { return error == .ioOnClosedChannel || error == .eof || error == .outputClosed }
+        if let error = error as? HTTPClientError { return error == .remoteConnectionClosed }
+        if let error = error as? IOError { return [ECONNRESET, EPIPE].contains(error.errnoCode) }
+        return false
     }
 
     /// Names the failure without the URL (client errors can quote it, and its path or query
     /// may hold a token) and without header values (the client's own description of a header
     /// it refuses quotes the value).
-    static func failure(_ error: any Error, timeout: Duration, destination: DestinationSpec) -> TransportFailure {
+    /// `requestWritten`: whether the request's head had been written when it failed (a closed
+    /// connection is then told apart from one closed before anything was sent).
+    static func failure(_ error: any Error, timeout: Duration, destination: DestinationSpec, requestWritten: Bool = true) -> TransportFailure {
+        let closedBefore = requestWritten ? "before a response" : "before the request was sent"
         if let clientError = error as? HTTPClientError {
             switch clientError {
             case .deadlineExceeded, .readTimeout, .writeTimeout:
@@ -99,7 +142,7 @@ final class WebhookTransport: Sendable {
             case .cancelled, .alreadyShutdown:
                 return TransportFailure(.cancelled, "cancelled")
             case .remoteConnectionClosed:
-                return TransportFailure(.connection, "the connection was closed before a response")
+                return TransportFailure(.connection, "the connection was closed \(closedBefore)")
             case .invalidURL, .emptyHost, .emptyScheme:
                 return TransportFailure(.invalidRequest, "the URL of \(destination.redactedURL) cannot be used: \(clientError.shortDescription)")
             default:
@@ -113,11 +156,31 @@ final class WebhookTransport: Sendable {
         }
         if let connectionError = error as? NIOConnectionError {
             let causes = connectionError.connectionErrors.map { describe($0.error, destination: destination) }
-            let cause = causes.first ?? connectionError.dnsAAAAError.map { "\($0)" } ?? connectionError.dnsAError.map { "\($0)" } ?? "no address"
+            let dns = [connectionError.dnsAAAAError, connectionError.dnsAError].compactMap { $0 }.map { describe($0, destination: destination) }
+            let cause = causes.first ?? dns.first ?? "no address"
             return TransportFailure(.connection, "cannot connect to \(destination.redactedURL): \(cause)")
         }
-        if error is IOError || error is ChannelError {
-            return TransportFailure(.connection, "connection error: \(describe(error, destination: destination))")
+        if let unknownHost = error as? SocketAddressError.UnknownHost {
+            return TransportFailure(.connection, "cannot connect to \(destination.redactedURL): \(describe(unknownHost, destination: destination))")
+        }
+        if let ioError = error as? IOError {
+            switch ioError.errnoCode {
+            case ECONNRESET, EPIPE:
+                return TransportFailure(.connection, "the connection was reset \(closedBefore)")
+            case ECONNREFUSED, EHOSTUNREACH, ENETUNREACH, ETIMEDOUT, EADDRNOTAVAIL:
+                return TransportFailure(.connection, "cannot connect to \(destination.redactedURL): \(describe(ioError, destination: destination))")
+            default:
+                return TransportFailure(.connection, "connection error: \(describe(ioError, destination: destination))")
+            }
+        }
+        if let channelError = error as? ChannelError {
+            if isClosedConnection(channelError) {
+                return TransportFailure(.connection, "the connection was closed \(closedBefore)")
+            }
+            return TransportFailure(.connection, "connection error: \(describe(channelError, destination: destination))")
+        }
+        if let parserError = error as? HTTPParserError {
+            return TransportFailure(.connection, "the answer is not HTTP/1.1 (\(parserError))")
         }
         if let message = TLSFailure.message(error) {
             return TransportFailure(.connection, message)
@@ -125,9 +188,11 @@ final class WebhookTransport: Sendable {
         return TransportFailure(.connection, "\(kind(of: error)): \(redact(String(describing: error), url: destination.url.value))")
     }
 
-    /// A socket error in the system's words ("Connection refused"), anything else redacted.
+    /// A socket error in the system's words ("Connection refused"), a name that does not
+    /// resolve as "unknown host (Name or service not known)", anything else redacted.
     static func describe(_ error: any Error, destination: DestinationSpec) -> String {
         if let error = error as? IOError { return String(cString: strerror(error.errnoCode)) }
+        if let error = error as? SocketAddressError.UnknownHost { return "unknown host (\(error.errorDescription))" }
         return redact(String(describing: error), url: destination.url.value)
     }
 
@@ -160,11 +225,26 @@ final class ResponseCollector: HTTPClientResponseDelegate {
         var body: Data
     }
 
+    /// What arrived so far, for a request that failed: whether its head was written, and the
+    /// response's status (nil before its head), `Retry-After` and body start.
+    struct Seen: Sendable {
+        var headWritten = false
+        var status: Int?
+        var retryAfter: String?
+        var body = Data()
+    }
+
     private let onSent: @Sendable () -> Void
-    private let state = LockedState(Response(status: 0, retryAfter: nil, body: Data()))
+    private let state = LockedState(Seen())
 
     init(onSent: @escaping @Sendable () -> Void) {
         self.onSent = onSent
+    }
+
+    var seen: Seen { state.withLock { $0 } }
+
+    func didSendRequestHead(task: HTTPClient.Task<Response>, _ head: HTTPRequestHead) {
+        state.withLock { $0.headWritten = true }
     }
 
     func didSendRequest(task: HTTPClient.Task<Response>) {
@@ -190,6 +270,6 @@ final class ResponseCollector: HTTPClientResponseDelegate {
     }
 
     func didFinishRequest(task: HTTPClient.Task<Response>) throws -> Response {
-        state.withLock { $0 }
+        state.withLock { Response(status: $0.status ?? 0, retryAfter: $0.retryAfter, body: $0.body) }
     }
 }

@@ -219,9 +219,56 @@ import Testing
         #expect(refusedAttempts.count == 2)
         #expect(refusedAttempts.allSatisfy { $0.error?.contains("connect") == true }, "\(refusedAttempts.map(\.error))")
         // In the system's words, not NIO's "connection reset (error set): Connection refused) (errno: 111)".
-        #expect(refusedAttempts.allSatisfy { $0.error?.contains("error: Connection refused;") == true && $0.error?.contains("errno") == false },
+        #expect(refusedAttempts.allSatisfy { $0.error?.hasPrefix("cannot connect to http://127.0.0.1:\(closed.port): Connection refused;") == true
+                    && $0.error?.contains("errno") == false },
                 "\(refusedAttempts.map { $0.error ?? "" })")
         #expect(!refusedAttempts.contains { $0.error?.contains("secret-token") == true })
+        await slow.stop()
+    }
+
+    /// A receiver that sent its status and then stalled, or cut its body short, has answered:
+    /// a 2xx is delivered (not sent again until the receiver has it several times), another
+    /// status is recorded as such.
+    @Test func theStatusOfAnAnswerWhoseBodyNeverEndsIsTheAnswer() async throws {
+        let accepting = try await startedServer([], otherwise: .headThenStall(200))
+        let unavailable = try await startedServer([], otherwise: .headThenStall(503))
+        let outbox = try Fixtures.outbox()
+        let accepted = try Fixtures.destination(name: "accepting", url: accepting.url, timeout: "300ms", maxAttempts: 3)
+        let refused = try Fixtures.destination(name: "unavailable", url: unavailable.url, timeout: "300ms", maxAttempts: 1)
+        let acceptedID = try Fixtures.enqueue(outbox, destination: "accepting")[0]
+        let refusedID = try Fixtures.enqueue(outbox, destination: "unavailable")[0]
+        let result = try await withNotifier(outbox, [accepted, refused]) { await $0.drain(until: Date().addingTimeInterval(10)) }
+        #expect(result.delivered == 1 && result.dead == 1, "\(result)")
+        #expect(accepting.requests.count == 1, "sent once")
+        let acceptedAttempts = try outbox.attempts(notificationID: acceptedID)
+        #expect(acceptedAttempts.map(\.httpStatus) == [200])
+        #expect(acceptedAttempts.first?.responseBody == "partial")
+        #expect(try outbox.notification(id: acceptedID)?.status == .delivered)
+        #expect(try outbox.attempts(notificationID: refusedID).map(\.httpStatus) == [503])
+        await accepting.stop()
+        await unavailable.stop()
+    }
+
+    /// A request that times out during the stop's grace is an attempt of the receiver's
+    /// making: recorded, not passed off as interrupted by the stop.
+    @Test func aTimeoutDuringTheStopsGraceIsRecorded() async throws {
+        let slow = try await startedServer([], otherwise: .slow(.seconds(60)))
+        let outbox = try Fixtures.outbox()
+        let destination = try Fixtures.destination(name: "slow", url: slow.url, timeout: "500ms", maxAttempts: 3)
+        let id = try Fixtures.enqueue(outbox, destination: "slow")[0]
+        let notifier = Notifier(outbox: outbox, destinations: [destination], userAgentVersion: Self.version, logger: Logger(label: "test"))
+        let running = Task { await notifier.run() }
+        let started = ContinuousClock.now
+        while slow.requests.isEmpty, ContinuousClock.now - started < .seconds(15) {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(slow.requests.count == 1)
+        await notifier.shutdown(grace: .seconds(10))
+        await running.value
+        let attempts = try outbox.attempts(notificationID: id)
+        #expect(attempts.count == 1, "\(attempts)")
+        #expect(attempts.first?.error?.contains("timeout") == true, "\(attempts.map(\.error))")
+        #expect(try outbox.notification(id: id)?.attempts == 1)
         await slow.stop()
     }
 

@@ -27,6 +27,9 @@ final class ScriptedServer: Sendable {
         case slow(Duration)
         /// Closes the connection without answering.
         case close
+        /// Sends the status line and headers announcing a 1,000-byte body, 7 bytes of it, and
+        /// then nothing more: a receiver that answered and stalled.
+        case headThenStall(Int)
     }
 
     struct Request: Sendable {
@@ -35,6 +38,8 @@ final class ScriptedServer: Sendable {
         var path: String
         var headers: [(name: String, value: String)]
         var body: Data
+        /// The client's port: requests with the same one came on the same connection.
+        var connection: Int
 
         func header(_ name: String) -> String? {
             headers.first { $0.name.lowercased() == name.lowercased() }?.value
@@ -107,7 +112,8 @@ final class ScriptedServer: Sendable {
             switch unwrapInboundIn(data) {
             case .head(let head):
                 current = Request(arrival: .now, method: head.method.rawValue, path: head.uri,
-                                  headers: head.headers.map { (name: $0.name, value: $0.value) }, body: Data())
+                                  headers: head.headers.map { (name: $0.name, value: $0.value) }, body: Data(),
+                                  connection: context.channel.remoteAddress?.port ?? 0)
             case .body(var buffer):
                 if let bytes = buffer.readBytes(length: buffer.readableBytes) { current?.body.append(contentsOf: bytes) }
             case .end:
@@ -127,6 +133,11 @@ final class ScriptedServer: Sendable {
                     }
                 case .close:
                     context.close(promise: nil)
+                case .headThenStall(let code):
+                    let head = HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: code),
+                                                headers: ["Content-Length": "1000"])
+                    context.write(wrapOutboundOut(.head(head)), promise: nil)
+                    context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: "partial")))), promise: nil)
                 }
             }
         }

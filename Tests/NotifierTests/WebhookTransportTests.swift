@@ -1,0 +1,63 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+@testable import Notifier
+import OverduedConfig
+import Testing
+
+/// The HTTP edge on its own: which connection a request goes on, and how failures are told.
+struct WebhookTransportTests {
+    /// A connection is reused while it is busy, and not once it has been idle longer than the
+    /// shortest keep-alive receivers commonly have (gunicorn 2 s): a request on a connection the
+    /// receiver closes at that instant would fail without reaching it.
+    @Test func aConnectionIdleForASecondIsNotReused() async throws {
+        let server = ScriptedServer([])
+        try await server.start()
+        let destination = try Fixtures.destination(url: server.url)
+        let transport = WebhookTransport()
+        for pause in [Duration.milliseconds(100), .milliseconds(1_500)] {
+            let result = await transport.post(Self.request(destination), to: destination, onSent: {})
+            #expect(result.httpStatus == 200)
+            try await Task.sleep(for: pause)
+        }
+        let last = await transport.post(Self.request(destination), to: destination, onSent: {})
+        #expect(last.httpStatus == 200)
+        await transport.shutdown()
+        let connections = server.requests.map(\.connection)
+        #expect(connections.count == 3)
+        #expect(connections[0] == connections[1], "reused 100 ms later: \(connections)")
+        #expect(connections[1] != connections[2], "a new connection after 1.5 s idle: \(connections)")
+        await server.stop()
+    }
+
+    static func request(_ destination: DestinationSpec) -> WebhookRequest {
+        WebhookRequest(body: Data("{}".utf8), notificationID: "n", timestamp: Date(), destination: destination, userAgentVersion: "9.9.9")
+    }
+
+    /// A connection found closed before the request's head was written is the only failure
+    /// sent again within the attempt: nothing of it reached the receiver.
+    @Test func onlyAClosedConnectionCountsAsClosed() {
+        #expect(WebhookTransport.isClosedConnection(ChannelError.ioOnClosedChannel))
+        #expect(WebhookTransport.isClosedConnection(HTTPClientError.remoteConnectionClosed))
+        #expect(WebhookTransport.isClosedConnection(IOError(errnoCode: ECONNRESET, reason: "read")))
+        #expect(!WebhookTransport.isClosedConnection(IOError(errnoCode: ECONNREFUSED, reason: "connect")))
+        #expect(!WebhookTransport.isClosedConnection(HTTPClientError.deadlineExceeded))
+        #expect(!WebhookTransport.isClosedConnection(HTTPParserError.invalidConstant))
+    }
+
+    @Test func failuresAreToldInTheOperatorsWords() throws {
+        let destination = try Fixtures.destination(url: "http://127.0.0.1:9/hooks/secret-token?key=abc")
+        func message(_ error: any Error, written: Bool = true) -> String {
+            WebhookTransport.failure(error, timeout: .seconds(1), destination: destination, requestWritten: written).message
+        }
+        #expect(message(IOError(errnoCode: ECONNREFUSED, reason: "connect")) == "cannot connect to http://127.0.0.1:9: Connection refused")
+        #expect(message(IOError(errnoCode: ECONNRESET, reason: "read")) == "the connection was reset before a response")
+        #expect(message(ChannelError.ioOnClosedChannel, written: false) == "the connection was closed before the request was sent")
+        #expect(message(HTTPClientError.remoteConnectionClosed) == "the connection was closed before a response")
+        #expect(message(HTTPParserError.invalidConstant).hasPrefix("the answer is not HTTP/1.1 ("))
+        for text in [message(IOError(errnoCode: ECONNRESET, reason: "read")), message(HTTPParserError.invalidConstant)] {
+            #expect(!text.contains("secret-token") && !text.contains("key=abc"))
+        }
+    }
+}
