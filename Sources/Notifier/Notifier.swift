@@ -49,6 +49,28 @@ public struct TestResult: Sendable, Equatable {
 
     /// 2xx.
     public var succeeded: Bool { httpStatus.map { (200..<300).contains($0) } ?? false }
+
+    /// The first `limit` characters of the response body on one line, its control characters
+    /// (line breaks, terminal escape sequences) written as escapes instead of acted on by the
+    /// terminal the operator reads them in.
+    public func printableResponse(limit: Int) -> String? {
+        guard let responseBody else { return nil }
+        var result = ""
+        for scalar in responseBody.prefix(limit).unicodeScalars {
+            switch scalar {
+            case "\n": result += "\\n"
+            case "\r": result += "\\r"
+            case "\t": result += "\\t"
+            default:
+                if scalar.properties.generalCategory == .control {
+                    result += "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"
+                } else {
+                    result.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return result
+    }
 }
 
 /// Delivers the outbox: one `DestinationWorker` per destination over one shared HTTP client.

@@ -94,7 +94,7 @@ final class WebhookTransport: Sendable {
                     task.cancel()
                 }
                 return TransportResult(result: .response(status: response.status, retryAfter: response.retryAfter),
-                                       responseBody: String(decoding: response.body, as: UTF8.self),
+                                       responseBody: Self.keptBody(response.body, destination: destination),
                                        duration: ContinuousClock.now - started)
             } catch {
                 let seen = collector.seen
@@ -102,7 +102,7 @@ final class WebhookTransport: Sendable {
                     // The receiver answered; its body did not end (time out, cut short). Its
                     // status is its answer: a 2xx has accepted the notification.
                     return TransportResult(result: .response(status: status, retryAfter: seen.retryAfter),
-                                           responseBody: String(decoding: seen.body, as: UTF8.self),
+                                           responseBody: Self.keptBody(seen.body, destination: destination),
                                            duration: ContinuousClock.now - started)
                 }
                 let interrupted = Task.isCancelled || closing.withLock { $0 }
@@ -116,6 +116,18 @@ final class WebhookTransport: Sendable {
                 return TransportResult(result: .failure(failure), responseBody: nil, duration: ContinuousClock.now - started)
             }
         }
+    }
+
+    /// The start of a response body as it is recorded and shown: a receiver that echoes the
+    /// request (httpbin, request inspectors) would otherwise hand back the URL's path and
+    /// query and the destination's header values, which the attempt record and `send-test`
+    /// must not hold.
+    static func keptBody(_ body: Data, destination: DestinationSpec) -> String {
+        var text = redact(String(decoding: body, as: UTF8.self), url: destination.url.value)
+        for header in destination.headerList where header.value.value.count >= 4 {
+            text = text.replacingOccurrences(of: header.value.value, with: "<\(header.name.lowercased())>")
+        }
+        return text
     }
 
     /// The connection was (or got) closed: by the receiver, idle, or under the request.

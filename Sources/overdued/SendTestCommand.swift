@@ -40,10 +40,11 @@ struct SendTestCommand: AsyncParsableCommand {
             let result = await notifier.sendTest(destination: spec)
             let outcome = result.httpStatus.map { "HTTP \($0)" } ?? "no response (\(result.error ?? "unknown error"))"
             print("\(spec.name) (\(spec.redactedURL)): \(outcome) in \(result.latency.milliseconds) ms, webhook-id \(result.notificationID)")
-            if let body = result.responseBody, !body.isEmpty { print("  response: \(body.prefix(200))") }
+            if let body = result.printableResponse(limit: 200), !body.isEmpty { print("  response: \(body)") }
             failed = failed || !result.succeeded
         }
         await notifier.shutdown(grace: .seconds(1))
         if failed { throw ExitCode(1) }
     }
+
 }

@@ -60,4 +60,29 @@ struct WebhookTransportTests {
             #expect(!text.contains("secret-token") && !text.contains("key=abc"))
         }
     }
+
+    /// A receiver that echoes the request (httpbin, request inspectors) hands back the URL's
+    /// path and query and the header values: the recorded body holds none of them.
+    @Test func anEchoedRequestLeavesNoSecretInTheRecordedBody() async throws {
+        let server = ScriptedServer(tls: nil) { _, request in
+            .status(200, body: "POST \(request.path)\n" + request.headers.map { "\($0.name): \($0.value)" }.joined(separator: "\n"))
+        }
+        try await server.start()
+        let destination = try Fixtures.destination(url: server.url, headers: ["Authorization": "Bearer TOKSECRET123", "X-Short": "abc"])
+        let transport = WebhookTransport()
+        let result = await transport.post(Self.request(destination), to: destination, onSent: {})
+        await transport.shutdown()
+        let body = try #require(result.responseBody)
+        #expect(body.contains("POST <path>?<query>"), "\(body)")
+        #expect(body.contains("Authorization: <authorization>"), "\(body)")
+        #expect(!body.contains("secret-token") && !body.contains("key=abc") && !body.contains("TOKSECRET123"), "\(body)")
+        await server.stop()
+    }
+
+    @Test func aResponseIsPrintedOnOneLineWithoutTerminalEscapes() {
+        let result = TestResult(notificationID: "n", httpStatus: 200, latency: .zero, error: nil,
+                                responseBody: "ok\n\u{1B}[2J\u{1B}]0;title\u{07}\tdone\u{85}é")
+        #expect(result.printableResponse(limit: 200) == "ok\\n\\u{1B}[2J\\u{1B}]0;title\\u{7}\\tdone\\u{85}é")
+        #expect(result.printableResponse(limit: 2) == "ok")
+    }
 }
