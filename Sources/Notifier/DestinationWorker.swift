@@ -27,6 +27,8 @@ final class DestinationWorker: Sendable {
         /// make every notification go out again and again. Only a restart before they are
         /// recorded sends them again (same webhook-id).
         var unrecorded: [RecordedAttempt] = []
+        /// Set by a 429 or 503 with `Retry-After`: no request starts before it.
+        var pausedUntil: Date?
     }
 
     /// How often unrecorded attempts are tried again while the state database refuses them.
@@ -99,8 +101,16 @@ final class DestinationWorker: Sendable {
                     continue
                 }
                 let now = context.now()
-                let (spec, inFlight, excluded) = state.withLock { state in
-                    (state.spec, state.inFlight.count, state.inFlight.union(state.unrecorded.map(\.attempt.notificationID)))
+                let (spec, inFlight, excluded, pausedUntil) = state.withLock { state in
+                    (state.spec, state.inFlight.count, state.inFlight.union(state.unrecorded.map(\.attempt.notificationID)), state.pausedUntil)
+                }
+                if let pausedUntil, now < pausedUntil {
+                    // The receiver asked to wait (the requests in flight finish meanwhile).
+                    if let deadline, inFlight == 0, pausedUntil > deadline { break }
+                    var wait = min(Self.duration(from: now, to: pausedUntil), Self.longestSleep)
+                    if let deadline { wait = min(wait, Self.duration(from: now, to: deadline)) }
+                    await wakeSignal.wait(upTo: max(wait, .milliseconds(5)))
+                    continue
                 }
                 let free = spec.concurrency - inFlight
                 var launched = 0
@@ -254,8 +264,20 @@ final class DestinationWorker: Sendable {
             return nil
         }
 
+        let decidedAt = context.now()
         let decision = RetryPolicy(spec: spec.retry, jitter: context.jitter)
-            .decide(result.result, attempt: attempt, budget: RetryBudget(of: notification), now: context.now())
+            .decide(result.result, attempt: attempt, budget: RetryBudget(of: notification), now: decidedAt)
+        if let pause = RetryPolicy.destinationPause(after: result.result, now: decidedAt) {
+            let until = decidedAt.addingTimeInterval(pause.seconds)
+            let extended = state.withLock { state -> Bool in
+                guard state.pausedUntil.map({ until > $0 }) ?? true else { return false }
+                state.pausedUntil = until
+                return true
+            }
+            if extended {
+                logger.notice("\(spec.name) asks to wait \(DurationText.format(pause)) (HTTP \(result.httpStatus ?? 0) with Retry-After): nothing more is sent to it until \(PayloadTimestamp.iso8601(until))")
+            }
+        }
         let record = DeliveryAttempt(notificationID: notification.id, attempt: attempt, startedAt: sentAt,
                                      durationMilliseconds: Int(result.duration.milliseconds), httpStatus: result.httpStatus,
                                      error: decision.verdict == .delivered ? nil : decision.reason,

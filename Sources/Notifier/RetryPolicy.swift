@@ -131,6 +131,17 @@ public struct RetryPolicy: Sendable {
         return .milliseconds(Int64((seconds * 1000).rounded()))
     }
 
+    /// How long the whole destination waits after this answer: a `429 Too Many Requests` or
+    /// `503 Service Unavailable` with `Retry-After` speaks for the receiver, not for one
+    /// notification, so nothing more is sent to it until then (clamped like a retry's delay).
+    /// Nil for any other answer.
+    public static func destinationPause(after result: AttemptResult, now: Date) -> Duration? {
+        guard case .response(let status, let header?) = result, status == 429 || status == 503,
+              let asked = RetryAfter.delay(header, now: now) else { return nil }
+        let clamped = min(max(asked, minimumRetryAfter), maximumRetryAfter)
+        return .milliseconds(Int64((clamped * 1000).rounded()))
+    }
+
     /// - Parameters:
     ///   - attempt: the attempt's number in the notification's life: 1 for the first attempt.
     ///   - budget: what `max_attempts`, `give_up_after` and the backoff count from.

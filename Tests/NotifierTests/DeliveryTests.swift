@@ -121,6 +121,23 @@ import Testing
         await server.stop()
     }
 
+    /// A 429 with Retry-After speaks for the receiver: the other queued notifications wait
+    /// too, instead of being sent into the same refusal.
+    @Test func retryAfterOnA429PausesTheWholeDestination() async throws {
+        let server = try await startedServer([.status(429, headers: [("Retry-After", "1")])])
+        let outbox = try Fixtures.outbox()
+        let destination = try Fixtures.destination(url: server.url, minInterval: "0ms")
+        try Fixtures.enqueue(outbox, destination: "hook", count: 3)
+        let result = try await withNotifier(outbox, [destination]) { await $0.drain(until: Date().addingTimeInterval(10)) }
+        #expect(result.delivered == 3, "\(result)")
+        let arrivals = server.requests.map(\.arrival)
+        #expect(arrivals.count == 4)
+        if arrivals.count == 4 {
+            #expect(arrivals[1] - arrivals[0] >= .milliseconds(950), "the next request waited for Retry-After: \(arrivals[1] - arrivals[0])")
+        }
+        await server.stop()
+    }
+
     @Test func tooManyRequestsUntilMaxAttempts() async throws {
         let server = try await startedServer([], otherwise: .status(429))
         let outbox = try Fixtures.outbox()

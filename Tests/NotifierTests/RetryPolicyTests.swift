@@ -169,6 +169,24 @@ import Testing
     }
 }
 
+/// Which answers pause a whole destination, and for how long.
+struct DestinationPauseTests {
+    @Test func onlyA429Or503WithRetryAfterPausesTheDestination() {
+        let now = Date(timeIntervalSince1970: 1_795_000_000)
+        func pause(_ status: Int, _ header: String?) -> Duration? {
+            RetryPolicy.destinationPause(after: .response(status: status, retryAfter: header), now: now)
+        }
+        #expect(pause(429, "120") == .seconds(120))
+        #expect(pause(503, "Wed, 18 Nov 2026 20:13:20 GMT").map { $0 > .zero } == true)
+        #expect(pause(429, "0") == .seconds(1), "clamped to at least 1 s")
+        #expect(pause(503, "31536000") == .seconds(86_400), "clamped to 24 h")
+        #expect(pause(429, nil) == nil)
+        #expect(pause(429, "soon") == nil)
+        #expect(pause(500, "120") == nil)
+        #expect(RetryPolicy.destinationPause(after: .failure(TransportFailure(.timeout, "t")), now: now) == nil)
+    }
+}
+
 /// How transport errors are told in records and logs.
 struct TransportFailureTests {
     @Test func aHeaderTheClientRefusesIsNamedWithoutItsValueAndNotRetried() throws {
