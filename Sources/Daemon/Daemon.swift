@@ -572,7 +572,8 @@ public final class Daemon: Sendable {
     }
 
     /// At most once an hour, deletes delivered and dead notifications older than
-    /// `store.history_retention` (the dedup state is apart and untouched).
+    /// `store.history_retention` (the dedup state is apart and untouched). A long backlog is
+    /// deleted a bounded part per tick (`HistoryPruning`), on every tick until it is gone.
     private func pruneHistoryIfDue(now: Date) {
         let retention = state.withLock { running -> Duration? in
             if let last = running.lastPrune, now.timeIntervalSince(last) < 3600 { return nil }
@@ -580,13 +581,8 @@ public final class Daemon: Sendable {
             return running.config.store.historyRetention
         }
         guard let retention else { return }
-        do {
-            let removed = try outbox.pruneHistory(before: now.addingTimeInterval(-retention.seconds))
-            if removed > 0 {
-                logger.info("pruned \(removed) notification(s) older than \(DurationText.format(retention)) from the history")
-            }
-        } catch {
-            logger.warning("could not prune the history: \(error.description)")
+        if HistoryPruning.prune(outbox, retention: retention, now: now, logger: logger) {
+            state.withLock { $0.lastPrune = nil }
         }
     }
 

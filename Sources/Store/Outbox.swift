@@ -616,14 +616,54 @@ public final class Outbox: Sendable {
                (SELECT count(*) FROM notification INDEXED BY notification_dead WHERE status = 'dead')
         """
 
-    /// Deletes delivered and dead notifications (and their attempts) older than `cutoff`.
-    /// Dedup state is kept apart and is not touched: pruning never re-arms a ticket.
-    public func pruneHistory(before cutoff: Date) throws(StoreError) -> Int {
-        try database.write("prune history") { db in
-            try db.execute(sql: "DELETE FROM notification WHERE status IN ('delivered', 'dead') AND created_at < ?",
-                           arguments: [cutoff.unixMilliseconds])
-            return db.changesCount
+    /// What one call of `pruneHistory` did.
+    public struct Pruned: Sendable, Equatable {
+        /// Notifications deleted (their attempts went with them).
+        public var removed: Int
+        /// Whether older history is left, for the next call (it stopped after `batches`).
+        public var more: Bool
+
+        public init(removed: Int, more: Bool) {
+            self.removed = removed
+            self.more = more
         }
+    }
+
+    /// Deletes delivered and dead notifications (and their attempts) that ended before `cutoff`:
+    /// delivered or given up then (a dead notification requeued and delivered today is today's,
+    /// however old its queueing). Dedup state is kept apart and is not touched: pruning never
+    /// re-arms a ticket.
+    ///
+    /// At most `batches` transactions of `batchSize` rows, each short: a long backlog (millions
+    /// of rows the first time a retention applies) neither holds the write lock for seconds (the
+    /// daemon's recorder and an operator's `queue retry` wait on it) nor writes a write-ahead
+    /// log as large as what it deletes. The rest is for the next call.
+    public func pruneHistory(before cutoff: Date, batchSize: Int = 2_000, batches: Int = .max) throws(StoreError) -> Pruned {
+        let limit = cutoff.unixMilliseconds
+        var removed = 0
+        for _ in 0..<max(1, batches) {
+            let count = try database.write("prune history") { db in
+                // Ended before the cutoff implies queued before it: the created_at index
+                // narrows the search, the end time decides.
+                try db.execute(sql: """
+                    DELETE FROM notification WHERE rowid IN (
+                        SELECT rowid FROM notification INDEXED BY notification_created
+                        WHERE created_at < ? AND status IN ('delivered', 'dead')
+                          AND COALESCE(delivered_at, dead_at, created_at) < ?
+                        LIMIT ?)
+                    """, arguments: [limit, limit, batchSize])
+                return db.changesCount
+            }
+            removed += count
+            if count < batchSize { return Pruned(removed: removed, more: false) }
+        }
+        return Pruned(removed: removed, more: true)
+    }
+
+    /// Gives the write-ahead log's space back after a large deletion: SQLite keeps the file at
+    /// its largest size otherwise. Best effort: a reader in another process can hold it.
+    public func truncateWriteAheadLog() {
+        database.checkpoint()
     }
 }
 

@@ -27,6 +27,9 @@ public final class StateDatabase: Sendable {
             // /var/tmp: they are bounded by one statement of `BulkInsert` or one query of the
             // CLI, and a file costs a write per page.
             try db.execute(sql: "PRAGMA temp_store = MEMORY")
+            // After a checkpoint the write-ahead log is cut back to this size instead of
+            // staying at the largest it ever was (a burst of deliveries, a long prune).
+            try db.execute(sql: "PRAGMA journal_size_limit = 16777216")
         }
         do {
             pool = try Self.openMigrated(path: path, configuration: configuration)
@@ -217,6 +220,14 @@ public final class StateDatabase: Sendable {
             return try pool.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") ?? "" }
         } catch {
             throw StoreError.from(error, path: path, doing: "read the journal mode")
+        }
+    }
+
+    /// Copies the write-ahead log into the database and truncates it to nothing; best effort
+    /// (a read transaction of another process keeps it).
+    func checkpoint() {
+        _ = try? pool.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)")
         }
     }
 

@@ -53,6 +53,8 @@ struct OnceCommand: AsyncParsableCommand {
                                 userAgentVersion: Overdued.version, logger: logger)
         let result = await notifier.drain(until: Date().addingTimeInterval(wait.seconds))
         await notifier.shutdown(grace: .seconds(5))
+        // As the daemon does once an hour (a cron job of `once` is the daemon's whole life).
+        HistoryPruning.prune(stores.outbox, retention: config.store.historyRetention, now: Date(), logger: logger)
         print("\(report.matches.count) matches, \(report.enqueuedCount) enqueued; \(result.delivered) delivered, \(result.dead) dead, \(result.retrying) still queued (\(result.attempts) attempts)")
         if result.dueLeft > 0 {
             printError("\(result.dueLeft) notification(s) were due but not started within --max-wait \(maxWait); they stay queued for the next run (a destination sends one per min_interval: raise --max-wait, or run the daemon)")

@@ -229,3 +229,24 @@ struct NoTicketsDatabaseTests {
         }
     }
 }
+
+/// `store.history_retention` applies to a cron job of `overdued once` as to the daemon.
+struct OnceHistoryPruningTests {
+    @Test func onceDeletesHistoryPastItsRetention() throws {
+        let folder = try TemporaryDirectory()
+        let config = try queuedNotifications(in: folder, tickets: 3)
+        let state = folder.url("state.sqlite")
+        // Delivered 100 days ago (the default retention is 90 days); one of them delivered today.
+        let old = Int64((Date().timeIntervalSince1970 - 100 * 86_400) * 1000)
+        try sqlite3(state, """
+            UPDATE notification SET status = 'delivered', created_at = \(old), delivered_at = \(old);
+            UPDATE notification SET delivered_at = \(Int64(Date().timeIntervalSince1970 * 1000))
+              WHERE rowid = (SELECT min(rowid) FROM notification);
+            """)
+        let once = try runOverdued(["once", "--config", config, "--max-wait", "1s", "--now", "2026-11-24T15:00:00Z"], timeout: 30)
+        #expect(once.status == 0, "\(once.stdout) \(once.stderr)")
+        #expect(once.stderr.contains("pruned 2 notification(s) older than 90d from the history"), "\(once.stderr)")
+        #expect(try sqlite3Output(state, "SELECT count(*) FROM notification WHERE status = 'delivered'")
+            .trimmingCharacters(in: .whitespacesAndNewlines) == "1")
+    }
+}

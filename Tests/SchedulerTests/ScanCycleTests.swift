@@ -194,7 +194,7 @@ struct ScanCycleTests {
         let engine = try engine()
         try tick(engine, at: t0)
         try deliverEverything(at: t0.addingTimeInterval(1))
-        #expect(try outbox.pruneHistory(before: t0.addingTimeInterval(3_600)) == 6)
+        #expect(try outbox.pruneHistory(before: t0.addingTimeInterval(3_600)).removed == 6)
         let later = try tick(engine, at: t0.addingTimeInterval(2 * 3_600))
         #expect(later.notifications.isEmpty, "dedup must not depend on history retention")
     }

@@ -442,7 +442,7 @@ struct OutboxTests {
         try outbox.record(DeliveryAttempt(notificationID: "msg_recent", attempt: 1, startedAt: t0, durationMilliseconds: 1, httpStatus: 200),
                           outcome: .delivered, now: at(86_400 * 40))
 
-        #expect(try outbox.pruneHistory(before: at(86_400 * 30)) == 2)
+        #expect(try outbox.pruneHistory(before: at(86_400 * 30)) == Outbox.Pruned(removed: 2, more: false))
         #expect(try outbox.notification(id: "msg_old") == nil)
         #expect(try outbox.notification(id: "msg_dead") == nil)
         #expect(try outbox.attempts(notificationID: "msg_old").isEmpty, "attempts go with their notification")
@@ -453,6 +453,33 @@ struct OutboxTests {
         #expect(try outbox.dedupRecords(rule: "overdue", tickets: [1, 2, 3, 4]) == [
             1: dedup(ticket: 1), 2: dedup(ticket: 2), 3: dedup(ticket: 3), 4: dedup(ticket: 4),
         ])
+    }
+
+    /// History ages from its end: a notification queued 100 days ago, given up, requeued and
+    /// delivered today is today's, attempts included.
+    @Test func pruningCountsFromDeliveryNotQueueing() throws {
+        try outbox.enqueue([notification("msg_late", ticket: 1, createdAt: 0)], dedup: [dedup(ticket: 1)])
+        try outbox.record(DeliveryAttempt(notificationID: "msg_late", attempt: 1, startedAt: at(1), durationMilliseconds: 1, httpStatus: 400),
+                          outcome: .dead(reason: "HTTP 400"), now: at(1))
+        #expect(try outbox.requeue(id: "msg_late", now: at(86_400 * 100)))
+        try outbox.record(DeliveryAttempt(notificationID: "msg_late", attempt: 2, startedAt: at(86_400 * 100), durationMilliseconds: 1, httpStatus: 200),
+                          outcome: .delivered, now: at(86_400 * 100))
+        #expect(try outbox.pruneHistory(before: at(86_400 * 10)) == Outbox.Pruned(removed: 0, more: false))
+        #expect(try outbox.notification(id: "msg_late")?.status == .delivered)
+        #expect(try outbox.attempts(notificationID: "msg_late").count == 2)
+        #expect(try outbox.pruneHistory(before: at(86_400 * 101)) == Outbox.Pruned(removed: 1, more: false))
+    }
+
+    /// A long backlog goes in short transactions, as many as asked; the rest is said to be left.
+    @Test func pruningGoesInBoundedBatches() throws {
+        try outbox.enqueue((1...7).map { notification("msg_\($0)", ticket: Int64($0), createdAt: 0) }, dedup: (1...7).map { dedup(ticket: Int64($0)) })
+        for ticket in 1...7 {
+            try outbox.record(DeliveryAttempt(notificationID: "msg_\(ticket)", attempt: 1, startedAt: at(1), durationMilliseconds: 1, httpStatus: 200),
+                              outcome: .delivered, now: at(1))
+        }
+        #expect(try outbox.pruneHistory(before: at(86_400), batchSize: 3, batches: 2) == Outbox.Pruned(removed: 6, more: true))
+        #expect(try outbox.pruneHistory(before: at(86_400), batchSize: 3, batches: 2) == Outbox.Pruned(removed: 1, more: false))
+        #expect(try outbox.pruneHistory(before: at(86_400), batchSize: 3, batches: 2) == Outbox.Pruned(removed: 0, more: false))
     }
 
     @Test func newIDsAreStandardWebhooksStyleAndUnique() {

@@ -1,0 +1,32 @@
+public import Foundation
+public import Logging
+import OverduedConfig
+public import Store
+
+/// `store.history_retention`, as the daemon (once an hour) and `overdued once` (each run)
+/// apply it: a bounded part of the expired history per call, the write-ahead log given back
+/// once it is all gone.
+public enum HistoryPruning {
+    /// 25 transactions of 2,000 rows: ~50,000 notifications a call, a fraction of a second.
+    public static let batchesPerCall = 25
+
+    /// Deletes what ended before `now - retention`; returns whether older history is left (for
+    /// the next call). A failure is logged, not thrown: history is not worth a failed tick.
+    @discardableResult
+    public static func prune(_ outbox: Outbox, retention: Duration, now: Date, logger: Logger) -> Bool {
+        do {
+            let pruned = try outbox.pruneHistory(before: now.addingTimeInterval(-retention.seconds), batches: batchesPerCall)
+            if pruned.removed > 0, !pruned.more {
+                outbox.truncateWriteAheadLog()
+            }
+            if pruned.removed > 0 {
+                let rest = pruned.more ? "; more next time" : ""
+                logger.info("pruned \(pruned.removed) notification(s) older than \(DurationText.format(retention)) from the history\(rest)")
+            }
+            return pruned.more
+        } catch {
+            logger.warning("could not prune the history: \(error.description)")
+            return false
+        }
+    }
+}
