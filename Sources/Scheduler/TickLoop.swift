@@ -3,7 +3,8 @@ public import Foundation
 public import Logging
 
 /// Runs the tick closure on a `DispatchSourceTimer`, re-armed after every tick from the wall
-/// clock (`TickSchedule`), so it never drifts and never overlaps: the timer and the ticks share
+/// clock (`TickSchedule`), so it never drifts, never overlaps and follows a clock that is set
+/// back or forward: the timer and the ticks share
 /// one serial queue, so a tick still running when the next is due delays it, and the missed
 /// slot is logged and skipped.
 ///
@@ -91,8 +92,10 @@ public final class TickLoop: @unchecked Sendable {
         let current = now()
         let due = schedule.next(after: previousDue, now: current)
         let source = DispatchSource.makeTimerSource(queue: queue)
-        // A wall-clock deadline follows suspends and clock changes; the handler re-checks.
-        source.schedule(wallDeadline: .now() + max(0, due.timeIntervalSince(current)), leeway: .milliseconds(50))
+        // A monotonic deadline: a wall-clock one is an absolute time of the system clock, and
+        // a clock set back by an hour while it waits would hold every tick for that hour. The
+        // handler compares the wall clock again (`fire`).
+        source.schedule(deadline: .now() + max(0, due.timeIntervalSince(current)), leeway: .milliseconds(50))
         source.setEventHandler { @Sendable [weak self] in
             self?.fire(due: due)
         }
@@ -102,9 +105,16 @@ public final class TickLoop: @unchecked Sendable {
 
     private func fire(due: Date) {
         let current = now()
-        // Fired early (the clock went back while waiting): wait for the real time.
+        // Fired early by the wall clock (it went back while waiting): the schedule decides
+        // again from the clock as it is now, at most one interval away.
         if current < due.addingTimeInterval(-0.5) {
             arm()
+            return
+        }
+        // Fired late by more than an interval (the clock went forward, or the machine was
+        // suspended): the tick is for now, not for a slot long gone.
+        if current.timeIntervalSince(due) > schedule.interval.seconds {
+            runTick(due: current)
             return
         }
         runTick(due: due)
