@@ -15,9 +15,9 @@ public import Store
 ///
 /// SQL cannot read the app's mix of date formats and zones exactly, so the condition selects a
 /// superset and the engine decides in Swift:
-/// - `scheduled_date < <the day after now - grace + 14 h>`: every text form of an instant that
-///   can be overdue sorts below it (`YYYY-MM-DD...` compares as text, no zone is more than
-///   14 h ahead of UTC, and integers stored by mistake sort below any text);
+/// - `scheduled_date < <the day after now - grace + 18 h>`: every text form of an instant that
+///   can be overdue sorts below it (`YYYY-MM-DD...` compares as text, no offset overdued reads
+///   is more than 18 h ahead of UTC, and integers stored by mistake sort below any text);
 /// - plus values that do not look like `YYYY-MM-DD...` (`'null'`, words, `24/11/2026`), so that
 ///   garbage is warned about rather than silently ignored. When the date index drives, only
 ///   garbage that sorts after the digits (`'null'`, words) can be found without a full scan.
@@ -25,7 +25,7 @@ public enum RuleQuery {
     public static func filter(for match: MatchSpec, now: Date, schema: TicketSchema) -> TicketFilter {
         var conditions: [String] = []
         var arguments: [SQLArgument] = []
-        let latestLocal = now.addingTimeInterval(-match.grace.seconds + 14 * 3600)
+        let latestLocal = now.addingTimeInterval(-match.grace.seconds + Self.widestOffset)
         let cutoff = dayAfter(latestLocal)
 
         conditions.append(match.statusIn == nil
@@ -69,9 +69,17 @@ public enum RuleQuery {
         Array(repeating: "?", count: count).joined(separator: ", ")
     }
 
-    /// `YYYY-MM-DD` of the UTC day after `date`.
+    /// The widest offset a date text can carry (`+18:00`, as ISO 8601 and the date reader
+    /// allow; real zones stop at +14:00).
+    static let widestOffset: TimeInterval = 18 * 3600
+
+    /// `YYYY-MM-DD` of the UTC day after `date`; past year 9999, `":"`, which sorts after every
+    /// date text (`"10000-01-01"` would sort before `"2026-..."`).
     static func dayAfter(_ date: Date) -> String {
         let days = Int((date.timeIntervalSince1970 / 86_400).rounded(.down)) + 1
-        return CivilDate.text(days: days)
+        return days > lastFourDigitDay ? ":" : CivilDate.text(days: days)
     }
+
+    /// 9999-12-31, in days since 1970-01-01.
+    static let lastFourDigitDay = 2_932_896
 }

@@ -105,7 +105,26 @@ struct RuleQueryPlanTests {
         #expect(!filter.sql.contains("received"))
         #expect(!filter.sql.contains("high"))
         #expect(filter.sql.filter { $0 == "?" }.count == filter.arguments.count)
-        // now + 14 h is 2026-11-25T05:00Z: every text that can be overdue sorts below the day after.
+        // now + 18 h is 2026-11-25T09:00Z: every text that can be overdue sorts below the day after.
         #expect(filter.arguments.contains(.text("2026-11-26")))
+    }
+
+    /// "2026-11-25T03:00:00+18:00" is 2026-11-24T09:00Z, overdue at 09:30Z: the bound must let
+    /// it through (a bound from now + 14 h, "2026-11-25", did not until 10:00Z).
+    @Test func theBoundLetsThroughTheWidestOffset() {
+        let now = Date(timeIntervalSince1970: 1_795_512_600) // 2026-11-24T09:30:00Z
+        let filter = RuleQuery.filter(for: MatchSpec(statusIn: ["received"]), now: now, schema: TicketSchema(hasDeletedAt: false))
+        #expect(filter.arguments.contains(.text("2026-11-26")), "\(filter.arguments)")
+    }
+
+    /// Near the end of year 9999 the day after has five digits, which sort before "2026-...":
+    /// the bound is then ":", after every date text.
+    @Test func theBoundStaysAboveEveryDateInYear9999() {
+        func bound(at seconds: TimeInterval) -> [SQLArgument] {
+            RuleQuery.filter(for: MatchSpec(statusIn: ["received"]), now: Date(timeIntervalSince1970: seconds),
+                             schema: TicketSchema(hasDeletedAt: false)).arguments
+        }
+        #expect(bound(at: 253_402_214_400 - 86_400).contains(.text("9999-12-31")))  // 9999-12-30T00:00Z
+        #expect(bound(at: 253_402_300_800 - 3_600).contains(.text(":")))           // 9999-12-31T23:00Z
     }
 }
