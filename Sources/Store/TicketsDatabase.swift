@@ -464,6 +464,15 @@ extension TicketsDatabase {
     /// `StoreError.from` for this database, which overdued only reads: a WAL refusal is
     /// explained as what it is, not left to suggest that overdued writes.
     static func failure(_ error: any Error, path: String, doing action: String) -> StoreError {
+        if let error = error as? DatabaseError, error.extendedResultCode == .SQLITE_READONLY_ROLLBACK {
+            return StoreError(.busy, path: path, message: """
+                could not \(action): a write of the app was interrupted (\(path)-journal, a "hot journal", is beside \
+                it) and SQLite must roll it back before anyone reads the database, which overdued, opening it \
+                read-only, may not do. overdued writes nothing to it: the app's next open of the database rolls the \
+                write back (or `sqlite3 \(path) "PRAGMA quick_check"` run by a user who may write in its folder); the \
+                ticks read it again from then on
+                """)
+        }
         guard let error = error as? DatabaseError, walReaderRefusals.contains(error.extendedResultCode) else {
             return StoreError.from(error, path: path, doing: action)
         }

@@ -96,6 +96,37 @@ import TestSupport
         }
     }
 
+    /// A rollback-journal database whose app crashed in the middle of a write: SQLite must roll
+    /// the write back before anyone reads, which a read-only reader may not do. Its own words,
+    /// "attempt to write a readonly database", suggested that overdued writes.
+    @Test func aHotJournalIsNamedAsTheAppsInterruptedWrite() throws {
+        let folder = try TemporaryDirectory()
+        let tickets = folder.url("tickets.sqlite")
+        try makeTicketsDatabase(at: tickets, rows: overdueRows(200))
+        try sqlite3(tickets, "PRAGMA journal_mode = DELETE;")
+        // The app: a write begun, larger than its page cache (so pages already went to the file),
+        // then the process gone without COMMIT or ROLLBACK.
+        let crash = Process()
+        crash.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        crash.arguments = ["-c", """
+            import os, sqlite3
+            db = sqlite3.connect(\(String(reflecting: tickets)), isolation_level=None)
+            db.execute("PRAGMA cache_size = 1")
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("UPDATE tickets SET title = hex(randomblob(3000))")
+            os._exit(0)
+            """]
+        try crash.run()
+        crash.waitUntilExit()
+        #expect(crash.terminationStatus == 0)
+        #expect(FileManager.default.fileExists(atPath: tickets + "-journal"), "no hot journal left")
+        let config = try folder.write("config.json", Self.valid)
+        let result = try runOverdued(["check-config", "--config", config])
+        #expect(result.status == 1, "stdout: \(result.stdout)")
+        #expect(result.stderr.contains("a write of the app was interrupted (\(tickets)-journal"), "stderr: \(result.stderr)")
+        #expect(!result.stderr.contains("attempt to write a readonly database"), "stderr: \(result.stderr)")
+    }
+
     /// A WAL-mode database in a folder overdued may not write to, without its -wal and -shm
     /// files (the app has it closed): SQLite refuses the read as "attempt to write a readonly
     /// database", which would suggest that overdued writes; the message says what is needed.
