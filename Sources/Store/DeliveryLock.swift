@@ -28,7 +28,7 @@ public final class DeliveryLock: Sendable {
     /// Takes the lock without waiting; throws `.inUse`, naming the state database and the
     /// holder's pid when it is known, if another process holds it.
     public init(stateDatabase: String) throws(StoreError) {
-        let path = stateDatabase + ".lock"
+        let path = Self.path(forStateDatabase: stateDatabase)
         // The file may be deleted between `open` and `flock` (by a holder's clean-up, or by
         // hand): the lock would then be on a file no other process can find. Lock again.
         for _ in 1...5 {
@@ -42,6 +42,11 @@ public final class DeliveryLock: Sendable {
         }
         throw StoreError(.cannotOpen, path: stateDatabase,
                          message: "cannot lock \(path): the file was deleted or replaced each time it was locked")
+    }
+
+    /// `<state database>.lock`.
+    public static func path(forStateDatabase stateDatabase: String) -> String {
+        stateDatabase + ".lock"
     }
 
     /// Whether the lock file at `path` is still the file this process locked; false once
@@ -63,12 +68,17 @@ public final class DeliveryLock: Sendable {
 
     /// An open descriptor of `path` holding the exclusive flock, with this pid written in.
     private static func lock(_ path: String, stateDatabase: String) throws(StoreError) -> Int32 {
-        var descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        // Left by another user (root running `once` by hand): a read-only descriptor locks as well.
-        if descriptor < 0, errno == EACCES { descriptor = open(path, O_RDONLY | O_CLOEXEC) }
+        // Readable by all (it holds a pid, nothing else): a lock left by another user (root
+        // running `once` by hand) is opened read-only, which locks as well. Under the unit's
+        // UMask=0077 it is the service's alone.
+        var descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        let code = errno
+        if descriptor < 0, code == EACCES { descriptor = open(path, O_RDONLY | O_CLOEXEC) }
         guard descriptor >= 0 else {
-            throw StoreError(.cannotOpen, path: stateDatabase,
-                             message: "cannot open the delivery lock \(path): \(String(cString: strerror(errno)))")
+            // The first refusal says why (a fallback's "No such file" would hide a folder
+            // this user may not write to).
+            let detail = StateFileAccess.problem(stateDatabase: stateDatabase) ?? String(cString: strerror(code))
+            throw StoreError(.cannotOpen, path: stateDatabase, message: "cannot open the delivery lock \(path): \(detail)")
         }
         guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
             let code = errno

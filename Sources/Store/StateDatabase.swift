@@ -33,6 +33,10 @@ public final class StateDatabase: Sendable {
         }
         do {
             pool = try Self.openMigrated(path: path, configuration: configuration)
+        } catch let error as DatabaseError where error.resultCode.primaryResultCode == .SQLITE_READONLY {
+            // SQLite's "attempt to write a readonly database" names neither the file nor why.
+            let why = StateFileAccess.problem(stateDatabase: path) ?? (error.message ?? "\(error.resultCode)")
+            throw StoreError(.cannotOpen, path: path, message: "could not open the state database: \(why)")
         } catch {
             throw StoreError.from(error, path: path, doing: "open the state database")
         }

@@ -8,7 +8,7 @@ public enum StateDatabaseCheck {
     public static func problem(path: String) -> String? {
         let manager = FileManager.default
         if manager.fileExists(atPath: path) {
-            guard manager.isWritableFile(atPath: path) else { return "\(path) is not writable by this user" }
+            if let problem = StateFileAccess.problem(stateDatabase: path) { return problem }
             do {
                 var configuration = Configuration()
                 configuration.readonly = true

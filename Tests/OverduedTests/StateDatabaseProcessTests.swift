@@ -250,3 +250,37 @@ struct OnceHistoryPruningTests {
             .trimmingCharacters(in: .whitespacesAndNewlines) == "1")
     }
 }
+
+/// The state database's files made by another user: root running `overdued once` by hand beside
+/// a daemon that runs as its own user, or a folder the daemon may not write to. Each is named,
+/// with its owner and mode, instead of SQLite's "attempt to write a readonly database".
+@Suite(.enabled(if: getuid() == 0 && Unprivileged.prefix != nil, "needs root and setpriv"))
+struct StateFilesOfAnotherUserTests {
+    @Test func aStateFolderTheUserMayNotWriteIsNamedByCheckConfig() throws {
+        let folder = try TemporaryDirectory()
+        let config = try queuedNotifications(in: folder, tickets: 2)
+        // The daemon's database, in a folder that is root's alone.
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: folder.path)
+        for file in try folder.fileNames() {
+            try FileManager.default.setAttributes([.ownerAccountID: 65534], ofItemAtPath: folder.url(file))
+        }
+        let result = try runOverdued(["check-config", "--config", config], prefix: Unprivileged.prefix ?? [])
+        #expect(result.status == 1, "\(result.stdout)")
+        #expect(result.stderr.contains("the folder \(folder.path) is not writable by this user (owned by uid 0"), "\(result.stderr)")
+    }
+
+    @Test func aStateDatabaseRootCreatedIsNamedByTheDaemon() throws {
+        let folder = try TemporaryDirectory()
+        let config = try queuedNotifications(in: folder, tickets: 2)
+        try FileManager.default.setAttributes([.posixPermissions: 0o777], ofItemAtPath: folder.path)
+        let once = try runOverdued(["once", "--config", config, "--max-wait", "1s", "--now", "2026-11-24T15:00:00Z"])
+        #expect(FileManager.default.fileExists(atPath: folder.url("state.sqlite.lock")), "\(once.stderr)")
+        // The daemon, as its own user: the lock root left is locked read-only; the database
+        // root made is not the daemon's to write, and the message says whose it is.
+        let run = try runOverdued(["run", "--config", config], prefix: Unprivileged.prefix ?? [], timeout: 30)
+        #expect(run.status == 1)
+        #expect(!run.stderr.contains("cannot open the delivery lock"), "\(run.stderr)")
+        #expect(run.stderr.contains("state.sqlite is not writable by this user (owned by uid 0, mode 0644; this process runs as uid 65534)"),
+                "\(run.stderr)")
+    }
+}

@@ -1,0 +1,35 @@
+import Foundation
+
+/// What this user may not do with the state database's files, in words an operator acts on.
+/// SQLite needs to write the database and its `-wal` and `-shm` files, and to create and delete
+/// them in the folder; the delivery lock lives beside them. A file another user created (root
+/// running `overdued once` by hand beside a daemon that runs as its own user) is the usual cause.
+public enum StateFileAccess {
+    /// Nil when every file that exists is writable and the folder is; else the first problem.
+    public static func problem(stateDatabase path: String) -> String? {
+        let folder = (path as NSString).deletingLastPathComponent
+        for file in [path, path + "-wal", path + "-shm", DeliveryLock.path(forStateDatabase: path)] {
+            if let problem = problem(file: file) { return problem }
+        }
+        if access(folder.isEmpty ? "." : folder, W_OK) != 0 {
+            return "the folder \(folder) is not writable by this user (\(owner(of: folder))): SQLite creates and deletes the "
+                + "state database's -wal and -shm files there, and overdued its delivery lock"
+        }
+        return nil
+    }
+
+    /// Why `file`, which exists, cannot be written by this user; nil when it can or is absent.
+    static func problem(file: String) -> String? {
+        guard access(file, F_OK) == 0, access(file, W_OK) != 0 else { return nil }
+        return "\(file) is not writable by this user (\(owner(of: file))); if another user created it (root running "
+            + "overdued by hand), give it to the user overdued runs as (chown), or run overdued by hand as that user"
+    }
+
+    /// "owned by uid 0, mode 0644; this process runs as uid 65534".
+    static func owner(of path: String) -> String {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return "this process runs as uid \(geteuid())" }
+        let mode = String(info.st_mode & 0o7777, radix: 8)
+        return "owned by uid \(info.st_uid), mode 0\(mode); this process runs as uid \(geteuid())"
+    }
+}
