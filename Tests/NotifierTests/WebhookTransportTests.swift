@@ -16,18 +16,26 @@ struct WebhookTransportTests {
         try await server.start()
         let destination = try Fixtures.destination(url: server.url)
         let transport = WebhookTransport()
+        var idle: [Duration] = []
         for pause in [Duration.milliseconds(100), .milliseconds(1_500)] {
             let result = await transport.post(Self.request(destination), to: destination, onSent: {})
             #expect(result.httpStatus == 200)
+            let finished = ContinuousClock.now
             try await Task.sleep(for: pause)
+            idle.append(ContinuousClock.now - finished)
         }
         let last = await transport.post(Self.request(destination), to: destination, onSent: {})
         #expect(last.httpStatus == 200)
         await transport.shutdown()
         let connections = server.requests.map(\.connection)
         #expect(connections.count == 3)
-        #expect(connections[0] == connections[1], "reused 100 ms later: \(connections)")
-        #expect(connections[1] != connections[2], "a new connection after 1.5 s idle: \(connections)")
+        guard connections.count == 3 else { return }
+        // A loaded machine can stretch the short pause past the idle limit: only then may the
+        // connection differ.
+        if idle[0] < .milliseconds(500) {
+            #expect(connections[0] == connections[1], "reused \(idle[0]) later: \(connections)")
+        }
+        #expect(connections[1] != connections[2], "a new connection after \(idle[1]) idle: \(connections)")
         await server.stop()
     }
 
