@@ -163,10 +163,12 @@ public final class Daemon: Sendable {
         await notifier.shutdown(grace: .seconds(5))
         delivery.cancel()
         await delivery.value
+        await statusRefresh.value
         if let failed {
             logger.error("stopped: \(failed)", metadata: ["event": "stop"])
             return .failed(failed)
         }
+        outbox.database.close()
         logger.notice("stopped", metadata: ["event": "stop"])
         return .stopped
     }

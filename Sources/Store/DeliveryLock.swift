@@ -80,6 +80,7 @@ public final class DeliveryLock: Sendable {
             let detail = StateFileAccess.problem(stateDatabase: stateDatabase) ?? String(cString: strerror(code))
             throw StoreError(.cannotOpen, path: stateDatabase, message: "cannot open the delivery lock \(path): \(detail)")
         }
+        StateFileAccess.giveToFolderOwner([path], folderOf: stateDatabase)
         guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
             let code = errno
             let holder = Self.pid(in: descriptor)

@@ -31,8 +31,10 @@ public final class StateDatabase: Sendable {
             // staying at the largest it ever was (a burst of deliveries, a long prune).
             try db.execute(sql: "PRAGMA journal_size_limit = 16777216")
         }
+        let isNew = access(path, F_OK) != 0
         do {
             pool = try Self.openMigrated(path: path, configuration: configuration)
+            if isNew { StateFileAccess.giveToFolderOwner([path, path + "-wal", path + "-shm"], folderOf: path) }
         } catch let error as DatabaseError where error.resultCode.primaryResultCode == .SQLITE_READONLY {
             // SQLite's "attempt to write a readonly database" names neither the file nor why.
             let why = StateFileAccess.problem(stateDatabase: path) ?? (error.message ?? "\(error.resultCode)")
@@ -225,6 +227,14 @@ public final class StateDatabase: Sendable {
         } catch {
             throw StoreError.from(error, path: path, doing: "read the journal mode")
         }
+    }
+
+    /// At a clean stop: the write-ahead log copied into the database file and emptied (removed
+    /// when SQLite can), so the file alone holds everything: a copy of it is a backup.
+    /// Nothing may use the database afterwards. Best effort, like SQLite's own close.
+    public func close() {
+        checkpoint()
+        try? pool.close()
     }
 
     /// Copies the write-ahead log into the database and truncates it to nothing; best effort

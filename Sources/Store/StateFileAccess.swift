@@ -25,6 +25,24 @@ public enum StateFileAccess {
             + "overdued by hand), give it to the user overdued runs as (chown), or run overdued by hand as that user"
     }
 
+    /// Run as root in a folder that belongs to another user (the service's state folder, under
+    /// `DynamicUser=`), gives `files` that root owns to the folder's owner: a state database or
+    /// lock that `overdued scan` or `once` run by hand created would otherwise be root's, and the
+    /// service could never open it. Files that do not exist are skipped; errors are ignored (the
+    /// service then names the file it cannot open).
+    static func giveToFolderOwner(_ files: [String], folderOf path: String) {
+        guard geteuid() == 0 else { return }
+        let folder = (path as NSString).deletingLastPathComponent
+        var owner = stat()
+        guard stat(folder.isEmpty ? "." : folder, &owner) == 0, owner.st_uid != 0 else { return }
+        for file in files {
+            var info = stat()
+            if lstat(file, &info) == 0, info.st_uid == 0, (info.st_mode & S_IFMT) == S_IFREG {
+                _ = chown(file, owner.st_uid, owner.st_gid)
+            }
+        }
+    }
+
     /// "owned by uid 0, mode 0644; this process runs as uid 65534".
     static func owner(of path: String) -> String {
         var info = stat()

@@ -503,7 +503,7 @@ extension StoreError {
             case .SQLITE_INTERRUPT:
                 return StoreError(.interrupted, path: path, message: "could not \(action): interrupted: overdued is stopping")
             case .SQLITE_CORRUPT:
-                return StoreError(.corrupt, path: path, message: "could not \(action): \(detail): the file is damaged; restore it from a backup, or rescue what it holds with `sqlite3 \(path) .recover`")
+                return StoreError(.corrupt, path: path, message: "could not \(action): \(detail): the file is damaged; restore it from a backup, or rescue what it holds with `sqlite3 \(path) .dump | sqlite3 NEW_FILE`")
             default:
                 return StoreError(.other, path: path, message: "could not \(action): \(detail)")
             }
