@@ -17,13 +17,22 @@ public struct ConfigLoader: Sendable {
     /// `send-test`) load the config without that check: the daemon keeps delivering while the
     /// tickets file is gone, and its queue must stay inspectable and requeueable meanwhile.
     public var requiresTicketsDatabase: Bool
+    /// Whether secret files (`url_file`, header files, `signing_secret_file`) must be read.
+    /// `history`, `queue` and `queue retry` send nothing: run by root beside the service, they
+    /// have no `$CREDENTIALS_DIRECTORY`, and a secret they cannot read is then no problem (a
+    /// `url_file` not read shows as such where the destination's URL would).
+    public var readsSecrets: Bool
+    /// Whether the state database's folder may be missing (`check-config` before the service's
+    /// first start, when systemd has not created its `StateDirectory=` yet; the command decides).
+    public var stateFolderMayBeMissing = false
 
     public init(environment: [String: String] = ProcessInfo.processInfo.environment,
                 templateProblem: (@Sendable (_ source: String, _ path: String) -> String?)? = nil,
-                requiresTicketsDatabase: Bool = true) {
+                requiresTicketsDatabase: Bool = true, readsSecrets: Bool = true) {
         self.environment = environment
         self.templateProblem = templateProblem
         self.requiresTicketsDatabase = requiresTicketsDatabase
+        self.readsSecrets = readsSecrets
     }
 
     /// `--config`, else `$OVERDUED_CONFIG`, else `/etc/overdued/config.json`.
@@ -100,12 +109,13 @@ public struct ConfigLoader: Sendable {
         }
         var state: String?
         let rawState = reader.string(members, "state_database", at: path)
-            ?? environment["STATE_DIRECTORY"].map { "\($0)/state.sqlite" }
+            ?? environment["STATE_DIRECTORY"].flatMap { $0.isEmpty ? nil : "\($0)/state.sqlite" }
             ?? "/var/lib/overdued/state.sqlite"
         let resolvedState = Self.absolute(rawState, relativeTo: folder)
         var isDirectory: ObjCBool = false
         let parent = (resolvedState as NSString).deletingLastPathComponent
-        if !FileManager.default.fileExists(atPath: parent, isDirectory: &isDirectory) || !isDirectory.boolValue {
+        let folderExists = FileManager.default.fileExists(atPath: parent, isDirectory: &isDirectory)
+        if folderExists ? !isDirectory.boolValue : !stateFolderMayBeMissing {
             reader.report("store.state_database", "the folder \(parent) does not exist; create it or choose another path")
         } else if resolvedState == tickets {
             reader.report("store.state_database", "must not be the tickets database: overdued never writes to the app's database")
@@ -290,7 +300,7 @@ public struct ConfigLoader: Sendable {
         case (nil, .some(let fileName)):
             url = readSecretFile(fileName, at: "\(path).url_file", reader: &reader, folder: folder)
         }
-        var redacted = ""
+        var redacted = url == nil && file != nil && !readsSecrets ? "url_file not read" : ""
         var basicAuthorization: String?
         if let text = url {
             do {
@@ -445,7 +455,14 @@ public struct ConfigLoader: Sendable {
             }
             return text
         } catch {
-            reader.report(path, "cannot read \(resolved): \(Self.reason(error, reading: resolved))")
+            guard readsSecrets else { return nil }
+            // Outside the service, a relative name meant for `LoadCredential=` is looked for
+            // beside the config: say how to give it the service's view.
+            let hint = environment["CREDENTIALS_DIRECTORY"].map { $0.isEmpty } ?? true && !name.hasPrefix("/")
+                ? " (a relative name is read from $CREDENTIALS_DIRECTORY, which is not set: outside the service, "
+                    + "set it to the folder the unit's LoadCredential= lines read, e.g. CREDENTIALS_DIRECTORY=/etc/overdued/credentials)"
+                : ""
+            reader.report(path, "cannot read \(resolved): \(Self.reason(error, reading: resolved))\(hint)")
             return nil
         }
     }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import OverduedConfig
 import Scheduler
 import Store
@@ -13,16 +14,30 @@ struct CheckConfigCommand: ParsableCommand {
 
     @OptionGroup var options: ConfigOption
 
+    /// The state database's path under the unit (`StateDirectory=overdued`).
+    static let serviceStateDatabase = "/var/lib/overdued/state.sqlite"
+
     func run() throws {
-        let config = try loadConfig(options)
+        let config = try loadConfig(options, stateFolderMayBeMissing: true)
         var problems: [String] = []
+        var warnings: [String] = []
         var tickets: TicketsDatabase?
         do {
             tickets = try TicketsDatabase(path: config.store.ticketsDatabase, busyTimeout: config.store.busyTimeout)
         } catch {
             problems.append("store.tickets_database: \(error.message) (\(error.path))")
         }
-        if let problem = StateDatabaseCheck.problem(path: config.store.stateDatabase) {
+        let stateFolder = (config.store.stateDatabase as NSString).deletingLastPathComponent
+        if !FileManager.default.fileExists(atPath: stateFolder) {
+            // Before the service's first start, systemd has not created its state folder yet.
+            let message = "the folder \(stateFolder) does not exist"
+            if config.store.stateDatabase == Self.serviceStateDatabase {
+                warnings.append("store.state_database: \(message) yet: the unit's StateDirectory= creates it at the first start; "
+                    + "overdued run by hand before then (scan, once, import-legacy) needs it: install -d -m 0700 \(stateFolder)")
+            } else {
+                problems.append("store.state_database: \(message); create it or choose another path")
+            }
+        } else if let problem = StateDatabaseCheck.problem(path: config.store.stateDatabase) {
             problems.append("store.state_database: \(problem)")
         }
         guard problems.isEmpty, let tickets else {
@@ -44,7 +59,7 @@ struct CheckConfigCommand: ParsableCommand {
             let signed = destination.signingSecret == nil ? "" : ", signed"
             print("  destination \(destination.name): \(destination.redactedURL) (\(Self.formatName(destination.format))\(signed), min_interval \(DurationText.format(destination.minInterval)), concurrency \(destination.concurrency))")
         }
-        for warning in Self.spellingWarnings(config.rules, tickets) {
+        for warning in warnings + Self.spellingWarnings(config.rules, tickets) {
             printError("warning: \(warning)")
         }
     }

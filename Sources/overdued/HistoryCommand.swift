@@ -27,7 +27,7 @@ struct HistoryCommand: ParsableCommand {
     }
 
     func run() throws {
-        let config = try loadConfig(options, requiresTicketsDatabase: false)
+        let config = try loadConfig(options, requiresTicketsDatabase: false, readsSecrets: false)
         if noStateDatabaseYet(config, json: json) { return }
         let stores = try OpenState(config)
         do {

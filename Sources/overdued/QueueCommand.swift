@@ -31,7 +31,7 @@ struct QueueListCommand: ParsableCommand {
     }
 
     func run() throws {
-        let config = try loadConfig(options, requiresTicketsDatabase: false)
+        let config = try loadConfig(options, requiresTicketsDatabase: false, readsSecrets: false)
         if noStateDatabaseYet(config, json: json) { return }
         let stores = try OpenState(config)
         do {
@@ -64,7 +64,7 @@ struct QueueRetryCommand: ParsableCommand {
     }
 
     func run() throws {
-        let config = try loadConfig(options, requiresTicketsDatabase: false)
+        let config = try loadConfig(options, requiresTicketsDatabase: false, readsSecrets: false)
         if !FileManager.default.fileExists(atPath: config.store.stateDatabase) {
             guard dead else {
                 printError("no dead notification has the id \(id ?? ""): there is no state database yet at \(config.store.stateDatabase)")

@@ -9,10 +9,14 @@ import Systemd
 /// Loads and validates the config, or prints every problem and exits 1.
 /// - Parameter requiresTicketsDatabase: false for the commands that read only the state
 ///   database (see `ConfigLoader.requiresTicketsDatabase`).
-func loadConfig(_ option: ConfigOption, requiresTicketsDatabase: Bool = true) throws -> Config {
+func loadConfig(_ option: ConfigOption, requiresTicketsDatabase: Bool = true, readsSecrets: Bool = true,
+                stateFolderMayBeMissing: Bool = false) throws -> Config {
     let path = ConfigLoader.defaultPath(explicit: option.config)
     do {
-        return try configLoader(requiresTicketsDatabase: requiresTicketsDatabase).load(path: path)
+        var loader = configLoader(requiresTicketsDatabase: requiresTicketsDatabase)
+        loader.readsSecrets = readsSecrets
+        loader.stateFolderMayBeMissing = stateFolderMayBeMissing
+        return try loader.load(path: path)
     } catch {
         printError(error.description)
         throw ExitCode(1)

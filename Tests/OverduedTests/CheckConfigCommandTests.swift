@@ -96,6 +96,24 @@ import TestSupport
         }
     }
 
+    /// Before the service's first start, its state folder (`StateDirectory=`) does not exist:
+    /// the install's check-config warns, and passes.
+    @Test(.enabled(if: !FileManager.default.fileExists(atPath: "/var/lib/overdued"), "/var/lib/overdued exists here"))
+    func theServicesStateFolderMissingBeforeItsFirstStartIsAWarning() throws {
+        let folder = try TemporaryDirectory()
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: [])
+        let json = Self.valid.replacingOccurrences(of: "\"state_database\": \"state.sqlite\", ", with: "")
+        #expect(!json.contains("state_database"))
+        let config = try folder.write("config.json", json)
+        let result = try runOverdued(["check-config", "--config", config], environment: ["STATE_DIRECTORY": ""])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stderr.contains("warning: store.state_database: the folder /var/lib/overdued does not exist yet"), "\(result.stderr)")
+        // Another folder that does not exist is a problem, as before.
+        let elsewhere = try folder.write("elsewhere.json", Self.valid.replacingOccurrences(of: "\"state.sqlite\"", with: "\"missing/state.sqlite\""))
+        let refused = try runOverdued(["check-config", "--config", elsewhere])
+        #expect(refused.status == 1 && refused.stderr.contains("does not exist; create it"), "\(refused.stderr)")
+    }
+
     /// A rollback-journal database whose app crashed in the middle of a write: SQLite must roll
     /// the write back before anyone reads, which a read-only reader may not do. Its own words,
     /// "attempt to write a readonly database", suggested that overdued writes.

@@ -53,3 +53,29 @@ import TestSupport
         }
     }
 }
+
+/// Root beside the service: no `$CREDENTIALS_DIRECTORY`, so the credential files the config
+/// names relatively are not found. `queue` and `history` send nothing and need none of them;
+/// `send-test` does, and says how to give it the service's view.
+struct CommandsWithoutCredentialsTests {
+    @Test func queueAndHistoryWorkWithoutTheSecretsAndSendTestSaysWhereTheyAre() throws {
+        let folder = try TemporaryDirectory()
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: overdueRows(2))
+        let config = try folder.write("config.json", configJSON().replacingOccurrences(
+            of: "\"url\": \"http://127.0.0.1:9/hooks/secret-token\"", with: "\"url_file\": \"webhook-url\""))
+        let credentials = try TemporaryDirectory()
+        try Data("http://127.0.0.1:9/hooks/secret-token\n".utf8).write(to: URL(fileURLWithPath: credentials.url("webhook-url")))
+        let scan = try runOverdued(["scan", "--config", config, "--now", "2026-11-24T15:00:00Z"],
+                                   environment: ["CREDENTIALS_DIRECTORY": credentials.path])
+        #expect(scan.status == 0, "\(scan.stderr)")
+        for command in [["queue"], ["history"], ["queue", "--json"]] {
+            let result = try runOverdued(command + ["--config", config])
+            #expect(result.status == 0, "\(command): \(result.stderr)")
+        }
+        let queue = try runOverdued(["queue", "--config", config])
+        #expect(queue.stdout.contains("pending"), "\(queue.stdout)")
+        let sendTest = try runOverdued(["send-test", "--config", config])
+        #expect(sendTest.status == 1)
+        #expect(sendTest.stderr.contains("$CREDENTIALS_DIRECTORY, which is not set"), "\(sendTest.stderr)")
+    }
+}
