@@ -4,6 +4,7 @@ import Foundation
 import Daemon
 import Logging
 import OverduedConfig
+import Systemd
 
 /// `overdued run`: the daemon, until SIGTERM or SIGINT.
 struct RunCommand: AsyncParsableCommand {
@@ -24,7 +25,14 @@ struct RunCommand: AsyncParsableCommand {
         do {
             config = try loader.load(path: path)
         } catch {
-            printError(error.description)
+            // Under systemd, one record (critical, EVENT=stop) like any other reason the daemon
+            // cannot start, not a line of plain text per problem; on a terminal, the text.
+            if JournalStream.stderrIsJournal() {
+                LogSetup.bootstrap(nil)
+                Logger(label: "overdued").critical("cannot start: \(error.description)", metadata: ["event": "stop"])
+            } else {
+                printError(error.description)
+            }
             throw ExitCode(1)
         }
         LogSetup.bootstrap(config.log)
