@@ -458,7 +458,7 @@ public struct ConfigLoader: Sendable {
             guard readsSecrets else { return nil }
             // Outside the service, a relative name meant for `LoadCredential=` is looked for
             // beside the config: say how to give it the service's view.
-            let hint = environment["CREDENTIALS_DIRECTORY"].map { $0.isEmpty } ?? true && !name.hasPrefix("/")
+            let hint = environment["CREDENTIALS_DIRECTORY"].map { $0.isEmpty } ?? true && !name.hasPrefix("/") && access(resolved, F_OK) != 0
                 ? " (a relative name is read from $CREDENTIALS_DIRECTORY, which is not set: outside the service, "
                     + "set it to the folder the unit's LoadCredential= lines read, e.g. CREDENTIALS_DIRECTORY=/etc/overdued/credentials)"
                 : ""
@@ -478,6 +478,13 @@ public struct ConfigLoader: Sendable {
     static func readableFileProblem(_ path: String, what: String) -> String? {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            // "Does not exist" only when it does not: a folder on the way that this user may
+            // not search hides a file that exists (the service without the app's group).
+            var info = stat()
+            if stat(path, &info) != 0, errno == EACCES {
+                return "the \(what) \(path) cannot be reached by this user (uid \(geteuid())): a folder on its path "
+                    + "may not be searched (permission denied); give the user read and search access, e.g. through the app's group"
+            }
             return "the \(what) \(path) does not exist"
         }
         if isDirectory.boolValue { return "\(path) is a folder, not a \(what)" }

@@ -114,6 +114,23 @@ import TestSupport
         #expect(refused.status == 1 && refused.stderr.contains("does not exist; create it"), "\(refused.stderr)")
     }
 
+    /// The service without the app's group: the database exists, behind a folder it may not
+    /// search. Said as such, not "does not exist".
+    @Test(.enabled(if: getuid() == 0 && Unprivileged.prefix != nil, "needs root and setpriv"))
+    func aTicketsDatabaseBehindAFolderTheUserMayNotSearchIsNotCalledMissing() throws {
+        let folder = try TemporaryDirectory()
+        let app = folder.url("app")
+        try FileManager.default.createDirectory(atPath: app, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+        try makeTicketsDatabase(at: app + "/tickets.sqlite", rows: [])
+        try FileManager.default.setAttributes([.posixPermissions: 0o777], ofItemAtPath: folder.path)
+        let config = try folder.write("config.json", configJSON(tickets: "app/tickets.sqlite"))
+        let result = try runOverdued(["check-config", "--config", config], prefix: Unprivileged.prefix ?? [])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("tickets.sqlite cannot be reached by this user (uid 65534): a folder on its path may not be searched"),
+                "\(result.stderr)")
+        #expect(!result.stderr.contains("does not exist"), "\(result.stderr)")
+    }
+
     /// A rollback-journal database whose app crashed in the middle of a write: SQLite must roll
     /// the write back before anyone reads, which a read-only reader may not do. Its own words,
     /// "attempt to write a readonly database", suggested that overdued writes.
