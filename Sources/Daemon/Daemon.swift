@@ -298,7 +298,11 @@ public final class Daemon: Sendable {
             let level = Logger.Level(configName: config.log.level.rawValue) ?? .info
             let moreVerbose = level <= levels.get()
             if moreVerbose { levels.set(level) }
-            logger.notice("reloaded \(configPath): \(changes.isEmpty ? "no changes" : "changed " + changes.joined(separator: ", "))",
+            // Credentials are systemd's copies, made at start: a rotated one is not seen here.
+            let credentials = ProcessInfo.processInfo.environment["CREDENTIALS_DIRECTORY"].map { !$0.isEmpty } ?? false
+                ? " (secret files in $CREDENTIALS_DIRECTORY are the copies systemd made at start: a changed credential needs systemctl restart)"
+                : ""
+            logger.notice("reloaded \(configPath): \(changes.isEmpty ? "no changes" : "changed " + changes.joined(separator: ", "))\(credentials)",
                           metadata: ["event": "reload"])
             if !moreVerbose { levels.set(level) }
             readyAfterReload(status: text)

@@ -119,5 +119,23 @@ private final class AppLock {
         daemon.signal(SIGTERM)
         #expect(daemon.waitForExit(timeout: 10) == 0)
     }
-}
 
+    /// Under systemd, secret files in $CREDENTIALS_DIRECTORY are the copies made at start: a
+    /// reload says so, since a credential rotated at its source is not seen until a restart.
+    @Test func aReloadUnderCredentialsSaysARotatedOneNeedsARestart() throws {
+        let folder = try TemporaryDirectory()
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: [])
+        let credentials = try TemporaryDirectory()
+        try Data("http://127.0.0.1:9/hooks/secret-token\n".utf8).write(to: URL(fileURLWithPath: credentials.url("webhook-url")))
+        let config = try folder.write("config.json", configJSON(interval: "1h").replacingOccurrences(
+            of: "\"url\": \"http://127.0.0.1:9/hooks/secret-token\"", with: "\"url_file\": \"webhook-url\""))
+        let daemon = try DaemonChild(config: config, environment: ["CREDENTIALS_DIRECTORY": credentials.path])
+        defer { daemon.signal(SIGKILL); _ = daemon.waitForExit(timeout: 10) }
+        #expect(daemon.waitFor("event=tick"), "log: \(daemon.log)")
+        daemon.signal(SIGHUP)
+        #expect(daemon.waitFor("reloaded \(config): no changes (secret files in $CREDENTIALS_DIRECTORY are the copies systemd made at start",
+                               timeout: 10), "log: \(daemon.log)")
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit(timeout: 10) == 0)
+    }
+}
