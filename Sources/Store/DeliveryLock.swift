@@ -71,16 +71,25 @@ public final class DeliveryLock: Sendable {
         // Readable by all (it holds a pid, nothing else): a lock left by another user (root
         // running `once` by hand) is opened read-only, which locks as well. Under the unit's
         // UMask=0077 it is the service's alone.
-        var descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        // O_NOFOLLOW: the folder's owner (the service's user) could put a symbolic link here
+        // for root's `once` to truncate and write through.
+        var descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o644)
         let code = errno
-        if descriptor < 0, code == EACCES { descriptor = open(path, O_RDONLY | O_CLOEXEC) }
+        if descriptor < 0, code == EACCES { descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) }
         guard descriptor >= 0 else {
             // The first refusal says why (a fallback's "No such file" would hide a folder
             // this user may not write to).
-            let detail = StateFileAccess.problem(stateDatabase: stateDatabase) ?? String(cString: strerror(code))
+            let detail = code == ELOOP
+                ? "it is a symbolic link, which overdued does not follow; remove it"
+                : StateFileAccess.problem(stateDatabase: stateDatabase) ?? String(cString: strerror(code))
             throw StoreError(.cannotOpen, path: stateDatabase, message: "cannot open the delivery lock \(path): \(detail)")
         }
-        StateFileAccess.giveToFolderOwner([path], folderOf: stateDatabase)
+        guard StateFileAccess.isPlainFile(descriptor) else {
+            close(descriptor)
+            throw StoreError(.cannotOpen, path: stateDatabase,
+                             message: "cannot use the delivery lock \(path): it is not a plain file with one name (a hard link?); remove it")
+        }
+        StateFileAccess.giveToFolderOwner(descriptor, folderOf: stateDatabase)
         guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
             let code = errno
             let holder = Self.pid(in: descriptor)

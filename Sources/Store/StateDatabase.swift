@@ -8,12 +8,15 @@ internal import GRDB
 public final class StateDatabase: Sendable {
     public let path: String
     let pool: DatabasePool
+    /// How long a write waits for another process's lock.
+    let busyTimeout: Duration
     /// The file opened (device and inode): an open SQLite handle keeps working on a deleted
     /// or replaced file, so whoever keeps it open checks the path still names it.
     private let opened: FileIdentity?
 
     public init(path: String, busyTimeout: Duration = .seconds(5)) throws(StoreError) {
         self.path = path
+        self.busyTimeout = busyTimeout
         var configuration = Configuration()
         configuration.label = "state"
         configuration.busyMode = .timeout(busyTimeout.timeInterval)
@@ -31,10 +34,9 @@ public final class StateDatabase: Sendable {
             // staying at the largest it ever was (a burst of deliveries, a long prune).
             try db.execute(sql: "PRAGMA journal_size_limit = 16777216")
         }
-        let isNew = access(path, F_OK) != 0
+        StateFileAccess.createForFolderOwner(stateDatabase: path)
         do {
             pool = try Self.openMigrated(path: path, configuration: configuration)
-            if isNew { StateFileAccess.giveToFolderOwner([path, path + "-wal", path + "-shm"], folderOf: path) }
         } catch let error as DatabaseError where error.resultCode.primaryResultCode == .SQLITE_READONLY {
             // SQLite's "attempt to write a readonly database" names neither the file nor why.
             let why = StateFileAccess.problem(stateDatabase: path) ?? (error.message ?? "\(error.resultCode)")
@@ -232,17 +234,31 @@ public final class StateDatabase: Sendable {
     /// At a clean stop: the write-ahead log copied into the database file and emptied (removed
     /// when SQLite can), so the file alone holds everything: a copy of it is a backup.
     /// Nothing may use the database afterwards. Best effort, like SQLite's own close.
-    public func close() {
-        checkpoint()
+    /// Returns false when another process's read kept part of the log out of the file (the
+    /// file alone is then not the whole state; the caller says so).
+    @discardableResult
+    public func close() -> Bool {
+        let complete = checkpoint()
         try? pool.close()
+        return complete
     }
 
-    /// Copies the write-ahead log into the database and truncates it to nothing; best effort
-    /// (a read transaction of another process keeps it).
-    func checkpoint() {
-        _ = try? pool.writeWithoutTransaction { db in
-            try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)")
+    /// Copies the write-ahead log into the database and truncates it to nothing; whether all of
+    /// it went in. It waits at most 100 ms for other processes' reads, not `busy_timeout`: a
+    /// checkpoint that waits holds back every writer meanwhile (the delivery records, `queue
+    /// retry`), and a stop must not wait for an operator's open `sqlite3` shell.
+    @discardableResult
+    func checkpoint() -> Bool {
+        let restore = Int((busyTimeout.timeInterval * 1000).rounded())
+        let result = try? pool.writeWithoutTransaction { db -> Bool in
+            try db.execute(sql: "PRAGMA busy_timeout = 100")
+            defer { try? db.execute(sql: "PRAGMA busy_timeout = \(restore)") }
+            // (busy, frames in the log, frames copied): all copied and the log reset.
+            guard let row = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)") else { return false }
+            let busy: Int = row[0]
+            return busy == 0
         }
+        return result ?? false
     }
 
     func write<T: Sendable>(_ action: String, _ body: @Sendable (Database) throws -> T) throws(StoreError) -> T {

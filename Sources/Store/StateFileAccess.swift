@@ -26,21 +26,42 @@ public enum StateFileAccess {
     }
 
     /// Run as root in a folder that belongs to another user (the service's state folder, under
-    /// `DynamicUser=`), gives `files` that root owns to the folder's owner: a state database or
-    /// lock that `overdued scan` or `once` run by hand created would otherwise be root's, and the
-    /// service could never open it. Files that do not exist are skipped; errors are ignored (the
-    /// service then names the file it cannot open).
-    static func giveToFolderOwner(_ files: [String], folderOf path: String) {
+    /// `DynamicUser=`), gives the open file `descriptor`, if root owns it, to the folder's
+    /// owner: a state database or lock that `overdued scan` or `once` run by hand created would
+    /// otherwise be root's, and the service could never open it. By descriptor, not by name:
+    /// the folder's owner could swap the name for a link to any file of root's in between.
+    /// Errors are ignored (the service then names the file it cannot open).
+    static func giveToFolderOwner(_ descriptor: Int32, folderOf path: String) {
         guard geteuid() == 0 else { return }
         let folder = (path as NSString).deletingLastPathComponent
         var owner = stat()
         guard stat(folder.isEmpty ? "." : folder, &owner) == 0, owner.st_uid != 0 else { return }
-        for file in files {
-            var info = stat()
-            if lstat(file, &info) == 0, info.st_uid == 0, (info.st_mode & S_IFMT) == S_IFREG {
-                _ = chown(file, owner.st_uid, owner.st_gid)
-            }
-        }
+        var info = stat()
+        guard fstat(descriptor, &info) == 0, info.st_uid == 0, isPlainFile(descriptor) else { return }
+        _ = fchown(descriptor, owner.st_uid, owner.st_gid)
+    }
+
+    /// Creates the state database's file, empty (SQLite reads an empty file as a new
+    /// database), and gives it to the folder's owner when root creates it in another user's
+    /// folder; SQLite then gives its -wal and -shm files the database file's owner itself.
+    /// Done before SQLite opens it: closing any descriptor of a file SQLite has open would drop
+    /// the locks it holds on it. Nothing happens when the file exists or this is not root.
+    static func createForFolderOwner(stateDatabase path: String) {
+        guard geteuid() == 0 else { return }
+        let folder = (path as NSString).deletingLastPathComponent
+        var owner = stat()
+        guard stat(folder.isEmpty ? "." : folder, &owner) == 0, owner.st_uid != 0 else { return }
+        let descriptor = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o644)
+        guard descriptor >= 0 else { return }
+        _ = fchown(descriptor, owner.st_uid, owner.st_gid)
+        close(descriptor)
+    }
+
+    /// A regular file with a single name: not a device, a folder, or a hard link to a file
+    /// elsewhere.
+    static func isPlainFile(_ descriptor: Int32) -> Bool {
+        var info = stat()
+        return fstat(descriptor, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG && info.st_nlink == 1
     }
 
     /// "owned by uid 0, mode 0644; this process runs as uid 65534".

@@ -294,6 +294,26 @@ struct StateFilesOfAnotherUserTests {
         #expect(service.status == 0 || service.status == 2, "\(service.stderr)")
     }
 
+    /// The folder's owner puts a symbolic link where the lock goes, to a file of root's: root's
+    /// `once` refuses it, and neither writes through it nor gives the file away.
+    @Test func aLockThatIsASymbolicLinkIsRefused() throws {
+        let folder = try TemporaryDirectory()
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: overdueRows(1))
+        let config = try folder.write("config.json", configJSON(state: "state/state.sqlite"))
+        let state = folder.url("state")
+        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: false,
+                                                attributes: [.posixPermissions: 0o700, .ownerAccountID: 65534, .groupOwnerAccountID: 65534])
+        let victim = folder.url("victim.txt")
+        try Data("root's own\n".utf8).write(to: URL(fileURLWithPath: victim))
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: victim)
+        try FileManager.default.createSymbolicLink(atPath: state + "/state.sqlite.lock", withDestinationPath: victim)
+        let once = try runOverdued(["once", "--config", config, "--max-wait", "1s", "--now", "2026-11-24T15:00:00Z"])
+        #expect(once.status == 1)
+        #expect(once.stderr.contains("it is a symbolic link, which overdued does not follow"), "\(once.stderr)")
+        #expect(try String(contentsOfFile: victim, encoding: .utf8) == "root's own\n")
+        #expect(try FileManager.default.attributesOfItem(atPath: victim)[.ownerAccountID] as? Int == 0)
+    }
+
     @Test func aStateDatabaseRootCreatedIsNamedByTheDaemon() throws {
         let folder = try TemporaryDirectory()
         let config = try queuedNotifications(in: folder, tickets: 2)
@@ -330,5 +350,36 @@ struct CleanStopCheckpointTests {
         let count = try sqlite3Output(copy, "SELECT count(*) FROM notification").trimmingCharacters(in: .whitespacesAndNewlines)
         let whole = try sqlite3Output(state, "SELECT count(*) FROM notification").trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(count == whole && (Int(count) ?? 0) >= 3, "the copy holds \(count) notification(s), the database \(whole): \(daemon.log)")
+    }
+
+    /// An operator's `sqlite3` shell reading the state database at the stop: the stop does not
+    /// wait `busy_timeout` for it (it held writers back meanwhile), and says that the file alone
+    /// is not the whole state then.
+    @Test func aStopBesideAReaderDoesNotWaitForItAndSaysSo() throws {
+        let folder = try TemporaryDirectory()
+        let config = try queuedNotifications(in: folder, tickets: 3)
+        _ = try folder.write("config.json", String(contentsOfFile: config, encoding: .utf8)
+            .replacingOccurrences(of: "\"busy_timeout\": \"1s\"", with: "\"busy_timeout\": \"12s\""))
+        let daemon = try DaemonChild(config: config, environment: [:])
+        #expect(waitFor("event=tick", in: daemon), "log: \(daemon.log)")
+        let reader = Process()
+        reader.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        reader.arguments = ["-c", """
+            import sqlite3, time
+            db = sqlite3.connect(\(String(reflecting: folder.url("state.sqlite"))), isolation_level=None)
+            db.execute("BEGIN"); db.execute("SELECT count(*) FROM notification").fetchall()
+            print("reading", flush=True); time.sleep(30)
+            """]
+        let out = Pipe()
+        reader.standardOutput = out
+        try reader.run()
+        defer { reader.terminate(); reader.waitUntilExit() }
+        _ = out.fileHandleForReading.availableData  // "reading": the read transaction is open
+        let stopping = Date()
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit(timeout: 20) == 0)
+        #expect(Date().timeIntervalSince(stopping) < 6, "the stop waited \(Date().timeIntervalSince(stopping)) s")
+        #expect(daemon.log.contains("could not be copied into") || !FileManager.default.fileExists(atPath: folder.url("state.sqlite") + "-wal"),
+                "log: \(daemon.log)")
     }
 }
