@@ -56,6 +56,8 @@ struct DeliveryTally: Sendable, Equatable {
     var unrecorded = 0
     /// Why the queue could not be read, when that ended a drain.
     var queueError: String?
+    /// Names of destinations whose receiver asked to wait (`Retry-After`) past the drain's end.
+    var pausedByReceiver: [String] = []
 
     /// One recorded attempt.
     mutating func count(_ outcome: DeliveryOutcome) {
@@ -70,6 +72,7 @@ struct DeliveryTally: Sendable, Equatable {
     static func + (left: DeliveryTally, right: DeliveryTally) -> DeliveryTally {
         DeliveryTally(delivered: left.delivered + right.delivered, retried: left.retried + right.retried,
                       dead: left.dead + right.dead, attempts: left.attempts + right.attempts,
-                      unrecorded: left.unrecorded + right.unrecorded, queueError: left.queueError ?? right.queueError)
+                      unrecorded: left.unrecorded + right.unrecorded, queueError: left.queueError ?? right.queueError,
+                      pausedByReceiver: left.pausedByReceiver + right.pausedByReceiver)
     }
 }

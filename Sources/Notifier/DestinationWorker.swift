@@ -27,8 +27,9 @@ final class DestinationWorker: Sendable {
         /// make every notification go out again and again. Only a restart before they are
         /// recorded sends them again (same webhook-id).
         var unrecorded: [RecordedAttempt] = []
-        /// Set by a 429 or 503 with `Retry-After`: no request starts before it.
-        var pausedUntil: Date?
+        /// Set by a 429 or 503 with `Retry-After`: no request starts before it. On the
+        /// monotonic clock, so that a clock set back does not stretch it.
+        var pausedUntil: ContinuousClock.Instant?
     }
 
     /// How often unrecorded attempts are tried again while the state database refuses them.
@@ -51,6 +52,8 @@ final class DestinationWorker: Sendable {
     /// A reload: the next requests use the new settings; requests in flight finish as they are.
     func update(_ spec: DestinationSpec) {
         state.withLock {
+            // A changed destination (another URL, say) is not the receiver that asked to wait.
+            if $0.spec != spec { $0.pausedUntil = nil }
             $0.spec = spec
             $0.retiring = false
         }
@@ -104,10 +107,14 @@ final class DestinationWorker: Sendable {
                 let (spec, inFlight, excluded, pausedUntil) = state.withLock { state in
                     (state.spec, state.inFlight.count, state.inFlight.union(state.unrecorded.map(\.attempt.notificationID)), state.pausedUntil)
                 }
-                if let pausedUntil, now < pausedUntil {
+                if let pausedUntil, ContinuousClock.now < pausedUntil {
                     // The receiver asked to wait (the requests in flight finish meanwhile).
-                    if let deadline, inFlight == 0, pausedUntil > deadline { break }
-                    var wait = min(Self.duration(from: now, to: pausedUntil), Self.longestSleep)
+                    let left = pausedUntil - ContinuousClock.now
+                    if let deadline, inFlight == 0, now.addingTimeInterval(left.seconds) > deadline {
+                        tally.withLock { $0.pausedByReceiver.append(name) }
+                        break
+                    }
+                    var wait = min(left, Self.longestSleep)
                     if let deadline { wait = min(wait, Self.duration(from: now, to: deadline)) }
                     await wakeSignal.wait(upTo: max(wait, .milliseconds(5)))
                     continue
@@ -268,14 +275,14 @@ final class DestinationWorker: Sendable {
         let decision = RetryPolicy(spec: spec.retry, jitter: context.jitter)
             .decide(result.result, attempt: attempt, budget: RetryBudget(of: notification), now: decidedAt)
         if let pause = RetryPolicy.destinationPause(after: result.result, now: decidedAt) {
-            let until = decidedAt.addingTimeInterval(pause.seconds)
+            let until = ContinuousClock.now + pause
             let extended = state.withLock { state -> Bool in
                 guard state.pausedUntil.map({ until > $0 }) ?? true else { return false }
                 state.pausedUntil = until
                 return true
             }
             if extended {
-                logger.notice("\(spec.name) asks to wait \(DurationText.format(pause)) (HTTP \(result.httpStatus ?? 0) with Retry-After): nothing more is sent to it until \(PayloadTimestamp.iso8601(until))")
+                logger.notice("\(spec.name) asks to wait \(DurationText.format(pause)) (HTTP \(result.httpStatus ?? 0) with Retry-After): nothing more is sent to it until \(PayloadTimestamp.iso8601(decidedAt.addingTimeInterval(pause.seconds))), or a reload that changes it")
             }
         }
         let record = DeliveryAttempt(notificationID: notification.id, attempt: attempt, startedAt: sentAt,

@@ -21,6 +21,8 @@ public struct DrainResult: Sendable, Equatable {
     /// Of `retrying`, those already due when the drain ended: its deadline came first
     /// (no request starts after it).
     public var dueLeft = 0
+    /// Destinations whose receiver asked, with `Retry-After`, to wait past the drain's end.
+    public var pausedByReceiver: [String] = []
 
     public init(delivered: Int, retrying: Int, dead: Int, attempts: Int, unrecorded: Int = 0, queueError: String? = nil) {
         self.delivered = delivered
@@ -168,6 +170,7 @@ public final class Notifier: Sendable {
         var result = DrainResult(delivered: tally.delivered, retrying: queued, dead: tally.dead, attempts: tally.attempts,
                                  unrecorded: tally.unrecorded, queueError: tally.queueError)
         result.dueLeft = due
+        result.pausedByReceiver = tally.pausedByReceiver.sorted()
         return result
     }
 
@@ -189,7 +192,7 @@ public final class Notifier: Sendable {
         }
         let left = context.inFlight
         if left > 0 {
-            context.logger.notice("cancelling \(left) request(s) still in flight; they stay queued")
+            context.logger.notice("cancelling \(left) request(s) still in flight; those the receiver has not answered stay queued")
         }
         await context.transport.shutdown()
     }

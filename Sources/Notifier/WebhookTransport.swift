@@ -32,6 +32,9 @@ final class WebhookTransport: Sendable {
 
     /// The response body kept for the attempt record; the rest is read and dropped.
     static let bodyLimit = 1024
+    /// Read beyond `bodyLimit` before secrets are replaced, so that one the limit cuts in two
+    /// is still whole when it is looked for (and its first part is not kept).
+    static let collectLimit = bodyLimit + 8192
 
     /// How long a connection is kept for the next request. Receivers close idle connections
     /// themselves, after 2 s (gunicorn) or 5 s (Node.js, uvicorn, Apache); a request sent on a
@@ -39,11 +42,6 @@ final class WebhookTransport: Sendable {
     /// ours first, under a second, keeps the connection of a busy destination (200 ms apart by
     /// default) and gives a quiet one a fresh connection, whose cost is one handshake.
     static let idleTimeout: TimeAmount = .milliseconds(900)
-
-    /// How many times a request is sent again, within its timeout, when its connection turned
-    /// out closed before its head could be written: nothing reached the receiver, so this is
-    /// not an attempt (a connection closing under a request already written is one).
-    static let unsentResends = 2
 
     /// Set when the client is being shut down: what fails then was interrupted by us.
     private let closing = LockedState(false)
@@ -83,38 +81,30 @@ final class WebhookTransport: Sendable {
                                    responseBody: nil, duration: ContinuousClock.now - started)
         }
         let deadline = NIODeadline.now() + .nanoseconds(Int64(timeout.seconds * 1e9))
-        var resendsLeft = Self.unsentResends
-        while true {
-            let collector = ResponseCollector(onSent: onSent)
-            let task = client.execute(request: httpRequest, delegate: collector, deadline: deadline)
-            do {
-                let response = try await withTaskCancellationHandler {
-                    try await task.futureResult.get()
-                } onCancel: {
-                    task.cancel()
-                }
-                return TransportResult(result: .response(status: response.status, retryAfter: response.retryAfter),
-                                       responseBody: Self.keptBody(response.body, destination: destination),
-                                       duration: ContinuousClock.now - started)
-            } catch {
-                let seen = collector.seen
-                if let status = seen.status {
-                    // The receiver answered; its body did not end (time out, cut short). Its
-                    // status is its answer: a 2xx has accepted the notification.
-                    return TransportResult(result: .response(status: status, retryAfter: seen.retryAfter),
-                                           responseBody: Self.keptBody(seen.body, destination: destination),
-                                           duration: ContinuousClock.now - started)
-                }
-                let interrupted = Task.isCancelled || closing.withLock { $0 }
-                if !interrupted, !seen.headWritten, resendsLeft > 0, Self.isClosedConnection(error), NIODeadline.now() < deadline {
-                    resendsLeft -= 1
-                    continue
-                }
-                let failure = interrupted
-                    ? TransportFailure(.cancelled, "cancelled")
-                    : Self.failure(error, timeout: timeout, destination: destination, requestWritten: seen.headWritten)
-                return TransportResult(result: .failure(failure), responseBody: nil, duration: ContinuousClock.now - started)
+        let collector = ResponseCollector(onSent: onSent)
+        let task = client.execute(request: httpRequest, delegate: collector, deadline: deadline)
+        do {
+            let response = try await withTaskCancellationHandler {
+                try await task.futureResult.get()
+            } onCancel: {
+                task.cancel()
             }
+            return TransportResult(result: .response(status: response.status, retryAfter: response.retryAfter),
+                                   responseBody: Self.keptBody(response.body, destination: destination),
+                                   duration: ContinuousClock.now - started)
+        } catch {
+            let seen = collector.seen
+            if let status = seen.status {
+                // The receiver answered; its body did not end (time out, cut short). Its
+                // status is its answer: a 2xx has accepted the notification.
+                return TransportResult(result: .response(status: status, retryAfter: seen.retryAfter),
+                                       responseBody: Self.keptBody(seen.body, destination: destination),
+                                       duration: ContinuousClock.now - started)
+            }
+            let failure = Task.isCancelled || closing.withLock({ $0 })
+                ? TransportFailure(.cancelled, "cancelled")
+                : Self.failure(error, timeout: timeout, destination: destination, requestWritten: seen.headWritten)
+            return TransportResult(result: .failure(failure), responseBody: nil, duration: ContinuousClock.now - started)
         }
     }
 
@@ -127,7 +117,15 @@ final class WebhookTransport: Sendable {
         for header in destination.headerList where header.value.value.count >= 4 {
             text = text.replacingOccurrences(of: header.value.value, with: "<\(header.name.lowercased())>")
         }
-        return text
+        // The first KB, cut between characters.
+        var kept = ""
+        var bytes = 0
+        for character in text {
+            bytes += character.utf8.count
+            if bytes > bodyLimit { break }
+            kept.append(character)
+        }
+        return kept
     }
 
     /// The connection was (or got) closed: by the receiver, idle, or under the request.
@@ -273,7 +271,7 @@ final class ResponseCollector: HTTPClientResponseDelegate {
 
     func didReceiveBodyPart(task: HTTPClient.Task<Response>, _ buffer: ByteBuffer) -> EventLoopFuture<Void> {
         state.withLock { state in
-            let room = WebhookTransport.bodyLimit - state.body.count
+            let room = WebhookTransport.collectLimit - state.body.count
             if room > 0 {
                 state.body.append(contentsOf: buffer.readableBytesView.prefix(room))
             }

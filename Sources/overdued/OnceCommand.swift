@@ -57,7 +57,9 @@ struct OnceCommand: AsyncParsableCommand {
         HistoryPruning.prune(stores.outbox, retention: config.store.historyRetention, now: Date(), logger: logger)
         print("\(report.matches.count) matches, \(report.enqueuedCount) enqueued; \(result.delivered) delivered, \(result.dead) dead, \(result.retrying) still queued (\(result.attempts) attempts)")
         if result.dueLeft > 0 {
-            printError("\(result.dueLeft) notification(s) were due but not started within --max-wait \(maxWait); they stay queued for the next run (a destination sends one per min_interval: raise --max-wait, or run the daemon)")
+            let paused = result.pausedByReceiver.isEmpty ? ""
+                : "; \(result.pausedByReceiver.joined(separator: ", ")) asked to wait (Retry-After) past the end of this run"
+            printError("\(result.dueLeft) notification(s) were due but not started within --max-wait \(maxWait); they stay queued for the next run (a destination sends one per min_interval: raise --max-wait, or run the daemon)\(paused)")
         }
         if let queueError = result.queueError {
             printError("the queue could not be read: \(queueError)")

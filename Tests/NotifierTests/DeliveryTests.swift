@@ -112,7 +112,9 @@ import Testing
         // 1.5 s: room for the first request on a loaded machine, and still before the retry.
         let result = try await withNotifier(outbox, [destination]) { await $0.drain(until: Date().addingTimeInterval(1.5)) }
         #expect(server.requests.count == 1, "the retry is due after the deadline")
-        #expect(result == DrainResult(delivered: 0, retrying: 1, dead: 0, attempts: 1))
+        var expected = DrainResult(delivered: 0, retrying: 1, dead: 0, attempts: 1)
+        expected.pausedByReceiver = ["hook"]  // a 503 with Retry-After holds the destination too
+        #expect(result == expected)
         let stored = try #require(try outbox.notification(id: ids[0]))
         #expect(stored.status == .retrying)
         #expect(stored.lastHTTPStatus == 503)
@@ -136,6 +138,31 @@ import Testing
             #expect(arrivals[1] - arrivals[0] >= .milliseconds(950), "the next request waited for Retry-After: \(arrivals[1] - arrivals[0])")
         }
         await server.stop()
+    }
+
+    /// A reload that changes the destination (another URL) ends the pause its old receiver
+    /// asked for: the new one is not that receiver.
+    @Test func aReloadThatChangesTheDestinationEndsItsPause() async throws {
+        let refusing = try await startedServer([], otherwise: .status(429, headers: [("Retry-After", "600")]))
+        let accepting = try await startedServer([])
+        let outbox = try Fixtures.outbox()
+        let before = try Fixtures.destination(url: refusing.url, minInterval: "0ms")
+        let after = try Fixtures.destination(url: accepting.url, minInterval: "0ms")
+        try Fixtures.enqueue(outbox, destination: "hook", count: 2)
+        try await withNotifier(outbox, [before]) { notifier in
+            let running = Task { await notifier.run() }
+            let started = ContinuousClock.now
+            while refusing.requests.isEmpty, ContinuousClock.now - started < .seconds(15) { try await Task.sleep(for: .milliseconds(10)) }
+            #expect(refusing.requests.count == 1)
+            notifier.update(destinations: [after])
+            while accepting.requests.isEmpty, ContinuousClock.now - started < .seconds(15) { try await Task.sleep(for: .milliseconds(10)) }
+            #expect(!accepting.requests.isEmpty, "the new receiver got nothing: the old one's pause held")
+            #expect(refusing.requests.count == 1)
+            await notifier.shutdown(grace: .milliseconds(100))
+            await running.value
+        }
+        await refusing.stop()
+        await accepting.stop()
     }
 
     @Test func tooManyRequestsUntilMaxAttempts() async throws {

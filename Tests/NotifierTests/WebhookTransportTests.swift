@@ -8,9 +8,9 @@ import Testing
 
 /// The HTTP edge on its own: which connection a request goes on, and how failures are told.
 struct WebhookTransportTests {
-    /// A connection is reused while it is busy, and not once it has been idle longer than the
-    /// shortest keep-alive receivers commonly have (gunicorn 2 s): a request on a connection the
-    /// receiver closes at that instant would fail without reaching it.
+    /// A connection is not reused once it has been idle longer than 900 ms, under the shortest
+    /// keep-alive receivers commonly have (gunicorn 2 s): a request on a connection the receiver
+    /// closes at that instant would fail without reaching it.
     @Test func aConnectionIdleForASecondIsNotReused() async throws {
         let server = ScriptedServer([])
         try await server.start()
@@ -30,11 +30,8 @@ struct WebhookTransportTests {
         let connections = server.requests.map(\.connection)
         #expect(connections.count == 3)
         guard connections.count == 3 else { return }
-        // A loaded machine can stretch the short pause past the idle limit: only then may the
-        // connection differ.
-        if idle[0] < .milliseconds(500) {
-            #expect(connections[0] == connections[1], "reused \(idle[0]) later: \(connections)")
-        }
+        // Reuse after the short pause is likely but not certain (on a loaded machine the
+        // connection may not be back in the pool yet): only the long pause's outcome is certain.
         #expect(connections[1] != connections[2], "a new connection after \(idle[1]) idle: \(connections)")
         await server.stop()
     }
@@ -43,8 +40,8 @@ struct WebhookTransportTests {
         WebhookRequest(body: Data("{}".utf8), notificationID: "n", timestamp: Date(), destination: destination, userAgentVersion: "9.9.9")
     }
 
-    /// A connection found closed before the request's head was written is the only failure
-    /// sent again within the attempt: nothing of it reached the receiver.
+    /// Which failures are told as a closed connection (reset, closed before a response or before
+    /// the request was sent) rather than a refusal or a timeout.
     @Test func onlyAClosedConnectionCountsAsClosed() {
         #expect(WebhookTransport.isClosedConnection(ChannelError.ioOnClosedChannel))
         #expect(WebhookTransport.isClosedConnection(HTTPClientError.remoteConnectionClosed))
@@ -92,5 +89,22 @@ struct WebhookTransportTests {
                                 responseBody: "ok\n\u{1B}[2J\u{1B}]0;title\u{07}\tdone\u{85}é")
         #expect(result.printableResponse(limit: 200) == "ok\\n\\u{1B}[2J\\u{1B}]0;title\\u{7}\\tdone\\u{85}é")
         #expect(result.printableResponse(limit: 2) == "ok")
+    }
+
+    /// A secret that the recorded KB would cut in two is replaced whole before the cut: no
+    /// first part of it is kept.
+    @Test func aSecretAtTheRecordedBodysEndIsNotKeptInPart() async throws {
+        let secret = "SUPERSECRETTOKEN0123456789abcdef"
+        let server = ScriptedServer(tls: nil) { _, _ in .status(500, body: String(repeating: "A", count: 1000) + "key=" + secret + " and more") }
+        try await server.start()
+        let destination = try Fixtures.destination(url: server.url, headers: ["X-Api-Key": secret])
+        let transport = WebhookTransport()
+        let result = await transport.post(Self.request(destination), to: destination, onSent: {})
+        await transport.shutdown()
+        let body = try #require(result.responseBody)
+        #expect(body.utf8.count <= WebhookTransport.bodyLimit)
+        #expect(!body.contains("SUPERSECRET"), "\(body.suffix(40))")
+        #expect(body.contains("key=<x-api-key>"), "\(body.suffix(40))")
+        await server.stop()
     }
 }
