@@ -111,8 +111,9 @@ public final class TickLoop: @unchecked Sendable {
             arm()
             return
         }
-        // Fired late by more than an interval (the clock went forward, or the machine was
-        // suspended): the tick is for now, not for a slot long gone.
+        // Fired late by more than an interval (the clock went forward; after a suspend the
+        // monotonic wait resumes where it was, so it fires up to an interval after the resume):
+        // the tick is for now, not for a slot long gone.
         if current.timeIntervalSince(due) > schedule.interval.seconds {
             runTick(due: current)
             return

@@ -48,7 +48,9 @@ struct TickLoopTests {
         }
     }
 
-    /// Set back an hour: ticks go on every interval, dated by the clock as it is now.
+    /// Set back an hour: ticks go on every interval, dated by the clock as it is now. (A guard
+    /// of the loop's decisions: the defect it follows, a timer on the system's wall clock, does
+    /// not show with an injected clock, which Dispatch never sees.)
     @Test func ticksGoOnAfterTheClockWasSetBack() {
         let clock = Clock()
         let ticks = Ticks()
