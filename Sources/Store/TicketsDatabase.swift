@@ -461,6 +461,14 @@ extension TicketsDatabase {
         .SQLITE_READONLY_RECOVERY, .SQLITE_READONLY_CANTLOCK, .SQLITE_READONLY_CANTINIT, .SQLITE_READONLY_DIRECTORY,
     ]
 
+    /// The -wal or -shm file beside `path` that exists but this user may not read, if any.
+    static func unreadableWALFile(of path: String) -> String? {
+        for file in [path + "-wal", path + "-shm"] where access(file, F_OK) == 0 && access(file, R_OK) != 0 {
+            return file
+        }
+        return nil
+    }
+
     /// `StoreError.from` for this database, which overdued only reads: a WAL refusal is
     /// explained as what it is, not left to suggest that overdued writes.
     static func failure(_ error: any Error, path: String, doing action: String) -> StoreError {
@@ -471,6 +479,22 @@ extension TicketsDatabase {
                 read-only, may not do. overdued writes nothing to it: the app's next open of the database rolls the \
                 write back (or `sqlite3 \(path) "PRAGMA quick_check"` run by a user who may write in its folder); the \
                 ticks read it again from then on
+                """)
+        }
+        if let error = error as? DatabaseError, error.resultCode.primaryResultCode == .SQLITE_CANTOPEN,
+           let unreadable = unreadableWALFile(of: path) {
+            // SQLite's "unable to open database file" names neither.
+            var info = stat()
+            var mode = "?"
+            if stat(unreadable, &info) == 0 {
+                let bits = String(info.st_mode & 0o7777, radix: 8)
+                mode = "owned by uid \(info.st_uid), gid \(info.st_gid), mode 0" + bits
+            }
+            return StoreError(.cannotOpen, path: path, message: """
+                could not \(action): \(unreadable) is not readable by this user (\(mode); this process runs as uid \(geteuid())): \
+                a reader of a WAL-mode database reads its -wal and -shm files too. Give overdued read access to them, \
+                e.g. through the app's group (chmod 0640; the app's umask decides the mode SQLite gives new ones); \
+                see docs/systemd.md, "The tickets database (read-only, WAL)"
                 """)
         }
         guard let error = error as? DatabaseError, walReaderRefusals.contains(error.extendedResultCode) else {

@@ -131,6 +131,36 @@ import TestSupport
         #expect(!result.stderr.contains("does not exist"), "\(result.stderr)")
     }
 
+    /// The app keeps its WAL database open, but its -wal and -shm files are the app's alone
+    /// (0600): SQLite says only "unable to open database file"; the message names the file.
+    @Test(.enabled(if: getuid() == 0 && Unprivileged.prefix != nil, "needs root and setpriv"))
+    func anUnreadableWALFileIsNamed() throws {
+        let folder = try TemporaryDirectory()
+        let tickets = folder.url("tickets.sqlite")
+        try makeTicketsDatabase(at: tickets, rows: [])
+        try FileManager.default.setAttributes([.posixPermissions: 0o777], ofItemAtPath: folder.path)
+        // The app: a connection holding the database open in WAL mode, its files made 0600.
+        let app = Process()
+        app.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        app.arguments = ["-c", """
+            import os, sqlite3, time
+            db = sqlite3.connect(\(String(reflecting: tickets)), isolation_level=None)
+            db.execute("PRAGMA journal_mode = WAL"); db.execute("UPDATE tickets SET title = title")
+            for f in ("-wal", "-shm"): os.chmod(\(String(reflecting: tickets)) + f, 0o600)
+            os.chmod(\(String(reflecting: tickets)), 0o644)
+            print("open", flush=True); time.sleep(30)
+            """]
+        let out = Pipe()
+        app.standardOutput = out
+        try app.run()
+        defer { kill(app.processIdentifier, SIGKILL); app.waitUntilExit() }
+        _ = out.fileHandleForReading.availableData
+        let config = try folder.write("config.json", Self.valid)
+        let result = try runOverdued(["check-config", "--config", config], prefix: Unprivileged.prefix ?? [])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("tickets.sqlite-wal is not readable by this user (owned by uid 0"), "\(result.stderr)")
+    }
+
     /// A rollback-journal database whose app crashed in the middle of a write: SQLite must roll
     /// the write back before anyone reads, which a read-only reader may not do. Its own words,
     /// "attempt to write a readonly database", suggested that overdued writes.
