@@ -373,7 +373,7 @@ struct CleanStopCheckpointTests {
         let out = Pipe()
         reader.standardOutput = out
         try reader.run()
-        defer { reader.terminate(); reader.waitUntilExit() }
+        defer { kill(reader.processIdentifier, SIGKILL); reader.waitUntilExit() }
         _ = out.fileHandleForReading.availableData  // "reading": the read transaction is open
         let stopping = Date()
         daemon.signal(SIGTERM)
