@@ -573,19 +573,27 @@ public final class Outbox: Sendable {
         }
     }
 
+    /// Without reading the history's rows (a `GROUP BY status` over the whole table read every
+    /// delivered notification's snapshot: 1.7 s at 500,000 on a cold cache): the queued ones
+    /// through their partial index, the dead through theirs, all of them through the smallest
+    /// index, and the delivered as the rest.
     public func counts() throws(StoreError) -> QueueCounts {
         try database.read("count notifications") { db in
             var counts = QueueCounts()
-            for row in try Row.fetchAll(db, sql: "SELECT status, count(*) FROM notification GROUP BY status") {
+            for row in try Row.fetchAll(db, sql: """
+                SELECT status, count(*) FROM notification INDEXED BY notification_due
+                WHERE status IN ('pending', 'retrying') GROUP BY status
+                """) {
                 let count: Int = row[1]
                 switch NotificationStatus(rawValue: row[0] as String) {
                 case .pending?: counts.pending = count
                 case .retrying?: counts.retrying = count
-                case .delivered?: counts.delivered = count
-                case .dead?: counts.dead = count
-                case nil: break
+                default: break
                 }
             }
+            counts.dead = try Int.fetchOne(db, sql: "SELECT count(*) FROM notification INDEXED BY notification_dead WHERE status = 'dead'") ?? 0
+            let all = try Int.fetchOne(db, sql: "SELECT count(*) FROM notification INDEXED BY notification_created") ?? 0
+            counts.delivered = all - counts.pending - counts.retrying - counts.dead
             return counts
         }
     }
