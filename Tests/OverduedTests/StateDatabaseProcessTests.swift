@@ -269,16 +269,24 @@ struct StateFilesOfAnotherUserTests {
         #expect(result.stderr.contains("the folder \(folder.path) is not writable by this user (owned by uid 0"), "\(result.stderr)")
     }
 
-    /// The service's state folder is its user's (`DynamicUser=`); root runs `scan` and `once`
-    /// there by hand before the service ever did: what they create is the folder owner's, and
-    /// the service (here `once` as that user) opens it.
-    @Test func filesRootCreatesInTheServicesFolderAreTheServices() throws {
+    /// A config whose state database lives in a folder of its own that belongs to uid 65534,
+    /// as the service's does under `DynamicUser=` (mode 0700), beside `tickets` overdue tickets.
+    static func servicesStateFolder(tickets: Int) throws -> (TemporaryDirectory, config: String, state: String) {
         let folder = try TemporaryDirectory()
-        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: overdueRows(2))
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: overdueRows(tickets))
         let config = try folder.write("config.json", configJSON(state: "state/state.sqlite"))
         let state = folder.url("state")
         try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: false,
                                                 attributes: [.posixPermissions: 0o700, .ownerAccountID: 65534, .groupOwnerAccountID: 65534])
+        return (folder, config, state)
+    }
+
+    /// The service's state folder is its user's (`DynamicUser=`); root runs `scan` and `once`
+    /// there by hand before the service ever did: what they create is the folder owner's, and
+    /// the service (here `once` as that user) opens it.
+    @Test func filesRootCreatesInTheServicesFolderAreTheServices() throws {
+        let (folder, config, state) = try Self.servicesStateFolder(tickets: 2)
+        defer { withExtendedLifetime(folder) {} }  // the folder is removed with it
         let scan = try runOverdued(["scan", "--config", config, "--now", "2026-11-24T15:00:00Z"])
         #expect(scan.status == 0, "\(scan.stderr)")
         // Exit 2: queued days before the clock, the notifications to the refusing receiver are
@@ -297,12 +305,7 @@ struct StateFilesOfAnotherUserTests {
     /// The folder's owner puts a symbolic link where the lock goes, to a file of root's: root's
     /// `once` refuses it, and neither writes through it nor gives the file away.
     @Test func aLockThatIsASymbolicLinkIsRefused() throws {
-        let folder = try TemporaryDirectory()
-        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: overdueRows(1))
-        let config = try folder.write("config.json", configJSON(state: "state/state.sqlite"))
-        let state = folder.url("state")
-        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: false,
-                                                attributes: [.posixPermissions: 0o700, .ownerAccountID: 65534, .groupOwnerAccountID: 65534])
+        let (folder, config, state) = try Self.servicesStateFolder(tickets: 1)
         let victim = folder.url("victim.txt")
         try Data("root's own\n".utf8).write(to: URL(fileURLWithPath: victim))
         try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: victim)
