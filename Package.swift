@@ -48,6 +48,9 @@ let package = Package(
         // Already under async-http-client; named so that TLS errors can be told apart.
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-algorithms", from: "1.2.1"),
+        // Tests only: the certificates of the TLS tests, made in the test.
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
     ],
     targets: [
         // libsystemd (sd_notify, sd_journal_sendv) as a system library.
@@ -135,6 +138,13 @@ let package = Package(
         ),
         // Shared by the test targets: temporary folders.
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
+        // Shared by the TLS tests: an authority and the certificates it issues, made in the test.
+        .target(name: "TestCertificates", dependencies: [
+            .product(name: "X509", package: "swift-certificates"),
+            .product(name: "SwiftASN1", package: "swift-asn1"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        ], path: "Tests/TestCertificates", swiftSettings: strict),
         .testTarget(name: "OverduedConfigTests", dependencies: ["OverduedConfig", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "StoreTests", dependencies: ["Store", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: strict),
         .testTarget(name: "SchedulerTests", dependencies: [
@@ -149,9 +159,10 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            "TestCertificates",
         ], swiftSettings: strict),
         .testTarget(name: "SystemdTests", dependencies: ["Systemd"], swiftSettings: strict),
         .testTarget(name: "DaemonTests", dependencies: ["Daemon", "OverduedConfig"], swiftSettings: strict),
-        .testTarget(name: "OverduedTests", dependencies: ["OverduedConfig", "Store", "Notifier", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "OverduedTests", dependencies: ["OverduedConfig", "Store", "Notifier", "TestSupport", "TestCertificates"], swiftSettings: strict),
     ]
 )

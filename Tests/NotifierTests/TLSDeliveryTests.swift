@@ -3,12 +3,13 @@ import Logging
 @testable import Notifier
 import OverduedConfig
 import Store
+import TestCertificates
 import Testing
 
 /// Deliveries to a real HTTPS receiver on 127.0.0.1 whose certificate no one trusts: the
 /// failure reads as an operator's message, never NIOSSL's internals (error codes, a path in
 /// the build folder), in the attempt record, the logs and `send-test`; it is retried.
-@Suite(.serialized, .enabled(if: SelfSignedCertificate.available, "needs the openssl command"))
+@Suite(.serialized)
 struct TLSDeliveryTests {
     static let message = "TLS handshake failed: certificate verify failed"
 

@@ -1,6 +1,7 @@
 import Foundation
 @testable import Notifier
 import NIOSSL
+import TestCertificates
 import Testing
 
 /// NIOSSL's errors in an operator's words, and still retried as connection failures.
@@ -21,8 +22,7 @@ struct TLSFailureTests {
 
     /// The error a real handshake with an untrusted certificate raises, as NIOSSL builds it
     /// (BoringSSL's stack: code, library, function, reason, and the source file and line).
-    @Test(.enabled(if: SelfSignedCertificate.available, "needs the openssl command"))
-    func aRealHandshakeErrorIsMappedWithoutItsPath() async throws {
+    @Test func aRealHandshakeErrorIsMappedWithoutItsPath() async throws {
         let server = ScriptedServer([], tls: try SelfSignedCertificate.serverContext())
         try await server.start()
         let transport = WebhookTransport()
