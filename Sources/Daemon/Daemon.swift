@@ -142,6 +142,7 @@ public final class Daemon: Sendable {
         tickLoop.withLock { $0 = loop }
         logger.notice("overdued \(version) started: \(config.rules.count) rule(s), \(config.destinations.count) destination(s), tick every \(DurationText.format(config.schedule.interval))",
                       metadata: ["event": "start"])
+        logCertificateExpiry(config)
         notify.ready(status: state.withLock { $0.status.text })
         startWatchdogPings()
         let delivery = Task { await notifier.run() }
@@ -248,6 +249,14 @@ public final class Daemon: Sendable {
     // MARK: reload
 
     /// SIGHUP: validate the whole new file first; swap atomically or keep the old one.
+    /// A warning for each certificate of a destination's `tls` files that has expired or soon
+    /// will: handshakes that need it fail, each one only as "certificate verify failed".
+    private func logCertificateExpiry(_ config: Config) {
+        for warning in DestinationTLS.expiryWarnings(config.destinations, now: Date()) {
+            logger.warning("\(warning)")
+        }
+    }
+
     func reload() {
         notify.reloading()
         let current = state.withLock { $0.config }
@@ -308,6 +317,7 @@ public final class Daemon: Sendable {
             logger.notice("reloaded \(configPath): \(changes.isEmpty ? "no changes" : "changed " + changes.joined(separator: ", "))\(credentials)",
                           metadata: ["event": "reload"])
             if !moreVerbose { levels.set(level) }
+            logCertificateExpiry(config)
             readyAfterReload(status: text)
         }
     }

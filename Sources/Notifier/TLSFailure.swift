@@ -31,7 +31,21 @@ enum TLSFailure {
             return "TLS error: \(words(name.split(separator: ".").last.map(String.init) ?? name))"
         }
         if let error = error as? BoringSSLError {
-            return "TLS error: \(reason(error))"
+            let reason = reason(error)
+            return clientCertificateHint(reason) ?? "TLS error: \(reason)"
+        }
+        return nil
+    }
+
+    /// The alerts of a receiver that wants a client certificate (TLS 1.3 sends them after the
+    /// handshake, so they come as plain errors): what they mean, and the keys that fix it.
+    static func clientCertificateHint(_ reason: String) -> String? {
+        if reason.contains("alert certificate required") {
+            return "TLS handshake failed: the receiver asks for a client certificate (tls.certificate_file and tls.private_key_file)"
+        }
+        for alert in ["unknown ca", "bad certificate", "certificate unknown", "certificate expired", "certificate revoked",
+                      "unsupported certificate", "access denied"] where reason.contains("alert \(alert)") {
+            return "TLS handshake failed: the receiver refused the client certificate (\(reason))"
         }
         return nil
     }

@@ -3,6 +3,7 @@ import Foundation
 internal import NIOCore
 internal import NIOHTTP1
 internal import NIOPosix
+internal import NIOSSL
 internal import OverduedConfig
 
 /// What came back from one POST: a response (status, `Retry-After`, the first KB of the
@@ -45,6 +46,9 @@ final class WebhookTransport: Sendable {
 
     /// Set when the client is being shut down: what fails then was interrupted by us.
     private let closing = LockedState(false)
+    /// Each destination's TLS configuration, built from its `tls` files once (and again when a
+    /// reload changes them), not for every request.
+    private let tlsConfigurations = LockedState<[String: (spec: TLSSpec, configuration: TLSConfiguration)]>([:])
 
     init() {
         var configuration = HTTPClient.Configuration(
@@ -75,7 +79,13 @@ final class WebhookTransport: Sendable {
         }
         let httpRequest: HTTPClient.Request
         do {
-            httpRequest = try HTTPClient.Request(url: destination.url.value, method: .POST, headers: headers, body: .data(request.body))
+            httpRequest = try HTTPClient.Request(url: destination.url.value, method: .POST, headers: headers, body: .data(request.body),
+                                                 tlsConfiguration: try tlsConfiguration(of: destination))
+        } catch let error as DestinationTLS.FileProblem {
+            // `DestinationTLS.problems` refuses such files when the config is loaded; only a
+            // loader without that check gets here.
+            return TransportResult(result: .failure(TransportFailure(.invalidRequest, "tls.\(error.problem)")),
+                                   responseBody: nil, duration: ContinuousClock.now - started)
         } catch {
             return TransportResult(result: .failure(TransportFailure(.invalidRequest, "the URL of \(destination.redactedURL) cannot be used: \(Self.kind(of: error))")),
                                    responseBody: nil, duration: ContinuousClock.now - started)
@@ -106,6 +116,18 @@ final class WebhookTransport: Sendable {
                 : Self.failure(error, timeout: timeout, destination: destination, requestWritten: seen.headWritten)
             return TransportResult(result: .failure(failure), responseBody: nil, duration: ContinuousClock.now - started)
         }
+    }
+
+    /// The destination's own TLS configuration, nil when it has no `tls` (the client's default:
+    /// the system's trusted certificates). Connections are pooled per configuration.
+    private func tlsConfiguration(of destination: DestinationSpec) throws -> TLSConfiguration? {
+        guard let spec = destination.tls else { return nil }
+        if let cached = tlsConfigurations.withLock({ $0[destination.name] }), cached.spec == spec {
+            return cached.configuration
+        }
+        let configuration = try DestinationTLS.configuration(spec)
+        tlsConfigurations.withLock { $0[destination.name] = (spec, configuration) }
+        return configuration
     }
 
     /// The start of a response body as it is recorded and shown: a receiver that echoes the

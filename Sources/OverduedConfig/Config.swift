@@ -153,6 +153,9 @@ public struct DestinationSpec: Sendable, Equatable {
     public var concurrency: Int
     public var timeout: Duration
     public var retry: RetrySpec
+    /// Whom an `https://` destination trusts and what it shows (`tls`); nil: the system's
+    /// trusted certificates, no client certificate.
+    public var tls: TLSSpec? = nil
 
     public struct Header: Sendable, Equatable {
         public var name: String
@@ -163,6 +166,40 @@ public struct DestinationSpec: Sendable, Equatable {
         }
     }
 }
+
+/// The TLS files of one destination, read when the config is loaded (a reload reads them
+/// again). Their contents are checked by the Notifier module (`ConfigLoader.tlsProblems`).
+public struct TLSSpec: Sendable, Equatable {
+    /// `ca_file`: the certificates trusted instead of the system's (a private authority, or a
+    /// receiver's own self-signed certificate).
+    public var trustedCertificates: PEMFile?
+    /// `certificate_file`: the client certificate (and its chain) shown to a receiver that asks.
+    public var clientCertificate: PEMFile?
+    /// `private_key_file`: the client certificate's key, a secret like the other secret files.
+    public var clientKey: SecretFile?
+
+    public init(trustedCertificates: PEMFile? = nil, clientCertificate: PEMFile? = nil, clientKey: SecretFile? = nil) {
+        self.trustedCertificates = trustedCertificates
+        self.clientCertificate = clientCertificate
+        self.clientKey = clientKey
+    }
+}
+
+/// A file's contents as the config read them, with the path they came from: messages may
+/// name the path; a `Secret`'s contents are never shown.
+public struct FileContents<Contents: Sendable & Equatable>: Sendable, Equatable {
+    public var path: String
+    public var contents: Contents
+    public init(path: String, contents: Contents) {
+        self.path = path
+        self.contents = contents
+    }
+}
+
+/// A certificate file: PEM text.
+public typealias PEMFile = FileContents<String>
+/// A secret file (a private key).
+public typealias SecretFile = FileContents<Secret>
 
 public enum LogTarget: String, Sendable, Equatable, CaseIterable {
     case auto, journal, stderr

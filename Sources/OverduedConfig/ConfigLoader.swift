@@ -12,6 +12,10 @@ public struct ConfigLoader: Sendable {
     /// Templates are rendered by the Notifier module, which this module does not know: the
     /// executable passes its check in, so `check-config` and a reload refuse a bad template.
     public var templateProblem: (@Sendable (_ source: String, _ path: String) -> String?)?
+    /// Checks a destination's TLS files (certificates parse, the key fits its certificate);
+    /// each problem is named by its key under `tls` (`ca_file`). Passed in by the executable
+    /// for the same reason as `templateProblem`: TLS is the Notifier module's.
+    public var tlsProblems: (@Sendable (TLSSpec) -> [ConfigProblem])?
     /// Whether `store.tickets_database` must name a readable file (true: the daemon, `scan`,
     /// `check-config`...). The commands that read only the state database (`history`, `queue`,
     /// `send-test`) load the config without that check: the daemon keeps delivering while the
@@ -28,9 +32,11 @@ public struct ConfigLoader: Sendable {
 
     public init(environment: [String: String] = ProcessInfo.processInfo.environment,
                 templateProblem: (@Sendable (_ source: String, _ path: String) -> String?)? = nil,
+                tlsProblems: (@Sendable (TLSSpec) -> [ConfigProblem])? = nil,
                 requiresTicketsDatabase: Bool = true, readsSecrets: Bool = true) {
         self.environment = environment
         self.templateProblem = templateProblem
+        self.tlsProblems = tlsProblems
         self.requiresTicketsDatabase = requiresTicketsDatabase
         self.readsSecrets = readsSecrets
     }
@@ -282,7 +288,7 @@ public struct ConfigLoader: Sendable {
                                   reader: inout ConfigReader, folder: String) -> DestinationSpec? {
         let before = reader.problems.count
         guard let members = reader.object(value, at: path, allowed: [
-            "url", "url_file", "format", "headers", "signing_secret_file", "min_interval", "concurrency", "timeout", "retry",
+            "url", "url_file", "format", "headers", "signing_secret_file", "min_interval", "concurrency", "timeout", "retry", "tls",
         ]) else { return nil }
 
         var url: String?
@@ -377,6 +383,11 @@ public struct ConfigLoader: Sendable {
             reader.report("\(retryPath).max_backoff", "must be at least initial_backoff (\(DurationText.format(retry.initialBackoff)))")
         }
 
+        let tls = parseTLS(members["tls"], at: "\(path).tls", reader: &reader, folder: folder)
+        if members["tls"] != nil, let url, let scheme = URL(string: url)?.scheme?.lowercased(), scheme != "https" {
+            reader.report("\(path).tls", "applies to https:// URLs only; this destination's URL is \(scheme)://")
+        }
+
         let destination = DestinationSpec(
             name: name,
             url: Secret(url ?? ""),
@@ -387,9 +398,68 @@ public struct ConfigLoader: Sendable {
             minInterval: reader.duration(members, "min_interval", at: path) ?? .milliseconds(200),
             concurrency: reader.integer(members, "concurrency", at: path, range: 1...256) ?? 1,
             timeout: reader.duration(members, "timeout", at: path, minimum: .milliseconds(100)) ?? .seconds(10),
-            retry: retry
+            retry: retry,
+            tls: tls
         )
         return reader.problems.count == before ? destination : nil
+    }
+
+    /// `tls`: `ca_file` (certificates trusted instead of the system's), `certificate_file` and
+    /// `private_key_file` (a client certificate). The certificates are read beside the config
+    /// like templates; the key is a secret file (`$CREDENTIALS_DIRECTORY`). The commands that
+    /// read no secrets read none of these: they send nothing.
+    private func parseTLS(_ value: JSONValue?, at path: String, reader: inout ConfigReader, folder: String) -> TLSSpec? {
+        guard let value else { return nil }
+        let before = reader.problems.count
+        guard let members = reader.object(value, at: path, allowed: ["ca_file", "certificate_file", "private_key_file"]) else {
+            return nil
+        }
+        let caName = reader.string(members, "ca_file", at: path)
+        let certificateName = reader.string(members, "certificate_file", at: path)
+        let keyName = reader.string(members, "private_key_file", at: path)
+        switch (certificateName, keyName) {
+        case (.some, nil) where members["private_key_file"] == nil:
+            reader.report("\(path).private_key_file", "is required with certificate_file: the key of the client certificate")
+        case (nil, .some) where members["certificate_file"] == nil:
+            reader.report("\(path).certificate_file", "is required with private_key_file: the client certificate of that key")
+        case (nil, nil) where caName == nil && members.isEmpty:
+            reader.report(path, "names no file: give ca_file, or certificate_file and private_key_file, or remove tls")
+        default:
+            break
+        }
+        guard readsSecrets, reader.problems.count == before else { return nil }
+        var spec = TLSSpec()
+        if let caName {
+            spec.trustedCertificates = readPEMFile(caName, at: "\(path).ca_file", reader: &reader, folder: folder)
+        }
+        if let certificateName {
+            spec.clientCertificate = readPEMFile(certificateName, at: "\(path).certificate_file", reader: &reader, folder: folder)
+        }
+        if let keyName, let key = readSecretFile(keyName, at: "\(path).private_key_file", reader: &reader, folder: folder) {
+            spec.clientKey = SecretFile(path: secretFilePath(keyName, folder: folder), contents: Secret(key))
+        }
+        if reader.problems.count == before, let tlsProblems {
+            for problem in tlsProblems(spec) {
+                reader.report(problem.path.isEmpty ? path : "\(path).\(problem.path)", problem.message)
+            }
+        }
+        return reader.problems.count == before ? spec : nil
+    }
+
+    /// A certificate file (not a secret): read beside the config when relative.
+    private func readPEMFile(_ name: String, at path: String, reader: inout ConfigReader, folder: String) -> PEMFile? {
+        let resolved = Self.absolute(name, relativeTo: folder)
+        do {
+            let text = try String(contentsOfFile: resolved, encoding: .utf8)
+            guard !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+                reader.report(path, "the file \(resolved) is empty")
+                return nil
+            }
+            return PEMFile(path: resolved, contents: text)
+        } catch {
+            reader.report(path, "cannot read \(resolved): \(Self.reason(error, reading: resolved))")
+            return nil
+        }
     }
 
     /// Headers overdued sets itself; a config may not replace them.
@@ -444,8 +514,7 @@ public struct ConfigLoader: Sendable {
     /// Reads a one-line secret (trailing newline removed). Relative names resolve in
     /// `$CREDENTIALS_DIRECTORY` when set, so `LoadCredential=` works without absolute paths.
     private func readSecretFile(_ name: String, at path: String, reader: inout ConfigReader, folder: String) -> String? {
-        let base = environment["CREDENTIALS_DIRECTORY"].flatMap { $0.isEmpty ? nil : $0 } ?? folder
-        let resolved = Self.absolute(name, relativeTo: base)
+        let resolved = secretFilePath(name, folder: folder)
         do {
             let text = try String(contentsOfFile: resolved, encoding: .utf8)
                 .trimmingCharacters(in: .whitespacesAndNewlines)
@@ -468,6 +537,12 @@ public struct ConfigLoader: Sendable {
     }
 
     // MARK: - helpers
+
+    /// Where a secret file is read: `$CREDENTIALS_DIRECTORY` when set, else the config's folder.
+    private func secretFilePath(_ name: String, folder: String) -> String {
+        let base = environment["CREDENTIALS_DIRECTORY"].flatMap { $0.isEmpty ? nil : $0 } ?? folder
+        return Self.absolute(name, relativeTo: base)
+    }
 
     static func absolute(_ path: String, relativeTo folder: String) -> String {
         let expanded = (path as NSString).expandingTildeInPath

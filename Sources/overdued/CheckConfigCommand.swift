@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Notifier
 import OverduedConfig
 import Scheduler
 import Store
@@ -56,9 +57,12 @@ struct CheckConfigCommand: ParsableCommand {
             for step in plan { print("      plan: \(step)") }
         }
         for destination in config.destinations {
-            let signed = destination.signingSecret == nil ? "" : ", signed"
+            var signed = destination.signingSecret == nil ? "" : ", signed"
+            if let trusted = destination.tls?.trustedCertificates { signed += ", trusting only \(trusted.path)" }
+            if let certificate = destination.tls?.clientCertificate { signed += ", client certificate \(certificate.path)" }
             print("  destination \(destination.name): \(destination.redactedURL) (\(Self.formatName(destination.format))\(signed), min_interval \(DurationText.format(destination.minInterval)), concurrency \(destination.concurrency))")
         }
+        warnings += DestinationTLS.expiryWarnings(config.destinations, now: Date())
         for warning in warnings + Self.spellingWarnings(config.rules, tickets) {
             printError("warning: \(warning)")
         }

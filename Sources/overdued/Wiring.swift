@@ -26,6 +26,7 @@ func loadConfig(_ option: ConfigOption, requiresTicketsDatabase: Bool = true, re
 /// The config loader every command uses: with the Notifier's template check.
 func configLoader(requiresTicketsDatabase: Bool = true) -> ConfigLoader {
     ConfigLoader(templateProblem: { source, path in TemplatePayload.problem(source: source, path: path) },
+                 tlsProblems: { DestinationTLS.problems($0) },
                  requiresTicketsDatabase: requiresTicketsDatabase)
 }
 

@@ -28,8 +28,14 @@ enum Fixtures {
                             minInterval: String = "0ms", concurrency: Int = 1, timeout: String = "2s",
                             maxAttempts: Int? = nil, initialBackoff: String = "10ms", maxBackoff: String = "20ms",
                             giveUpAfter: String = "1h", signingSecret: String? = nil,
-                            headers: [String: String] = [:]) throws -> DestinationSpec {
-        let directory = try temporaryDirectory()
+                            headers: [String: String] = [:], tls: [String: String]? = nil,
+                            files: [String: String] = [:], environment: [String: String] = [:],
+                            in folder: URL? = nil) throws -> DestinationSpec {
+        let directory = try folder ?? temporaryDirectory()
+        for (name, text) in files {
+            let file = name.hasPrefix("/") ? URL(fileURLWithPath: name) : directory.appendingPathComponent(name)
+            try Data(text.utf8).write(to: file)
+        }
         try Data().write(to: directory.appendingPathComponent("tickets.sqlite"))
         var destination: [String: Any] = [
             "url": url, "min_interval": minInterval, "concurrency": concurrency, "timeout": timeout,
@@ -37,6 +43,7 @@ enum Fixtures {
                 .merging(maxAttempts.map { ["max_attempts": $0] } ?? [:]) { a, _ in a },
         ]
         if !headers.isEmpty { destination["headers"] = headers }
+        if let tls { destination["tls"] = tls }
         if let signingSecret {
             try Data((signingSecret + "\n").utf8).write(to: directory.appendingPathComponent("secret"))
             destination["signing_secret_file"] = "secret"
@@ -49,7 +56,8 @@ enum Fixtures {
         // The format may be a JSON object ({"template": ...}): spliced in as text.
         text = text.replacingOccurrences(of: "\"min_interval\"", with: "\"format\":\(format),\"min_interval\"")
         do {
-            let config = try ConfigLoader(environment: [:]).load(data: Data(text.utf8), path: directory.appendingPathComponent("config.json").path)
+            let loader = ConfigLoader(environment: environment, tlsProblems: { DestinationTLS.problems($0) })
+            let config = try loader.load(data: Data(text.utf8), path: directory.appendingPathComponent("config.json").path)
             guard let spec = config.destination(named: name) else { throw ConfigFailure(description: "no destination \(name)") }
             return spec
         } catch {

@@ -1,4 +1,5 @@
 import Foundation
+import TestCertificates
 import Testing
 import TestSupport
 
@@ -64,6 +65,45 @@ import TestSupport
         #expect(!result.stdout.contains("plan: SCAN t"))
         #expect(!result.stdout.contains("secret-token"), "the URL path is a secret")
         #expect(result.stdout.contains("http://127.0.0.1:9"))
+    }
+
+    /// A certificate authority that expired on 2020-01-31 (made with `openssl req -x509` under
+    /// libfaketime): valid PEM, so the config is valid, with a warning.
+    static let expiredAuthority = """
+        -----BEGIN CERTIFICATE-----
+        MIIBhTCCASugAwIBAgIUDsALRrQy7d1rPooFK25u/aIl5yAwCgYIKoZIzj0EAwIw
+        GDEWMBQGA1UEAwwNT2xkIGF1dGhvcml0eTAeFw0yMDAxMDEwMDAwMDBaFw0yMDAx
+        MzEwMDAwMDBaMBgxFjAUBgNVBAMMDU9sZCBhdXRob3JpdHkwWTATBgcqhkjOPQIB
+        BggqhkjOPQMBBwNCAARtlklx9JOlq1fOXd+NbSlqnhKLCgCra7CPs5H3duImv0Rp
+        uee/wUE2I/x/Va9Z60cvV2jb5+GYht0Pn9AGvLDIo1MwUTAdBgNVHQ4EFgQUNOkK
+        8jnxHG1hfEBz0vQdL3wG4QAwHwYDVR0jBBgwFoAUNOkK8jnxHG1hfEBz0vQdL3wG
+        4QAwDwYDVR0TAQH/BAUwAwEB/zAKBggqhkjOPQQDAgNIADBFAiBK3AI0+TuDm+Td
+        Z1MG5PnhpTyuSxF6sTL1fR7q/G7RlgIhALnSYGMZviyPt4uKxx7UU6nYIOblmjfO
+        1ruSVaAeGZJP
+        -----END CERTIFICATE-----
+
+        """
+
+    /// The executable checks `tls` files as a reload would: a file that holds no certificate
+    /// is refused, an expired authority is a warning, and the destination line says whom it
+    /// trusts.
+    @Test func destinationTLSFilesAreChecked() throws {
+        let folder = try TemporaryDirectory()
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: [])
+        let json = configJSON(destinationURL: "https://127.0.0.1:9/hooks/secret-token", destinationExtra: ", \"tls\": {\"ca_file\": \"ca.pem\"}")
+        let config = try folder.write("config.json", json)
+
+        _ = try folder.write("ca.pem", "not a certificate\n")
+        let refused = try runOverdued(["check-config", "--config", config])
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("  - destinations.hook.tls.ca_file: \(folder.url("ca.pem")) holds no PEM certificate"), "\(refused.stderr)")
+
+        _ = try folder.write("ca.pem", Self.expiredAuthority)
+        let warned = try runOverdued(["check-config", "--config", config])
+        #expect(warned.status == 0, "stderr: \(warned.stderr)")
+        #expect(warned.stdout.contains("trusting only \(folder.url("ca.pem"))"), "\(warned.stdout)")
+        #expect(warned.stderr.contains("warning: destinations.hook.tls.ca_file: the certificate in \(folder.url("ca.pem")) expired on 2020-01-31T00:00:00Z"),
+                "\(warned.stderr)")
     }
 
     /// The zone is named as the config writes it: Foundation on Linux calls UTC "GMT".
@@ -270,8 +310,14 @@ import TestSupport
         text = text.replacingOccurrences(of: "/var/lib/maintenance/tickets.sqlite", with: folder.url("tickets.sqlite"))
             .replacingOccurrences(of: "/var/lib/overdued/state.sqlite", with: folder.url("state.sqlite"))
             .replacingOccurrences(of: "/etc/overdued/templates/", with: root.appendingPathComponent("examples").path + "/")
+            .replacingOccurrences(of: "/etc/overdued/", with: folder.path + "/")
         let config = try folder.write("config.json", text)
         let credentials = folder.url("credentials")
+        let authority = try TestAuthority(name: "Plant 4 authority", validFor: 365)
+        let client = try authority.client(validFor: 365)
+        try folder.write("plant-ca.pem", authority.certificatePEM)
+        try folder.write("overdued-client.pem", client.certificatePEM)
+        try folder.write("credentials/overdued-client-key", client.keyPEM)
         try folder.write("credentials/automation-url", "https://automation.example.org/hooks/abc123\n")
         try folder.write("credentials/webhook-signing-secret", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n")
         try folder.write("credentials/slack-token", "Bearer xoxb-secret\n")

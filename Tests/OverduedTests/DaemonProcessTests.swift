@@ -232,6 +232,24 @@ final class DaemonChild {
         #expect(result.status == 1)
         #expect(result.stderr.contains("store.tickets_database"))
     }
+
+    /// An expired certificate in a destination's `tls` files is said at the start and again
+    /// at each reload (the handshakes that need it fail only as "certificate verify failed").
+    @Test func anExpiredCertificateIsWarnedAboutAtStartAndReload() throws {
+        let folder = try TemporaryDirectory()
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: [])
+        _ = try folder.write("ca.pem", CheckConfigCommandTests.expiredAuthority)
+        let config = try folder.write("config.json", configJSON(interval: "1h", destinationURL: "https://127.0.0.1:9/hooks/secret-token",
+                                                                destinationExtra: ", \"tls\": {\"ca_file\": \"ca.pem\"}"))
+        let daemon = try DaemonChild(config: config, environment: [:])
+        let warning = "destinations.hook.tls.ca_file: the certificate in \(folder.url("ca.pem")) expired on 2020-01-31T00:00:00Z"
+        #expect(daemon.waitFor(warning), "log: \(daemon.log)")
+        #expect(daemon.waitFor("started"))
+        daemon.signal(SIGHUP)
+        #expect(daemon.waitFor(warning, count: 2), "log: \(daemon.log)")
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit(timeout: 10) == 0)
+    }
 }
 
 /// The daemon prunes delivered and dead history older than store.history_retention, and
