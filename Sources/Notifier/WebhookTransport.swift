@@ -29,7 +29,11 @@ struct TransportResult: Sendable {
 /// inside the client (a refused connection is a retry decision for `RetryPolicy`, not a
 /// silent wait until the deadline).
 final class WebhookTransport: Sendable {
+    /// Direct connections.
     let client: HTTPClient
+    /// One client per proxy in use (a proxy is the client's setting in AsyncHTTPClient), made
+    /// at its first request; each pools its own tunnels.
+    private let proxyClients = LockedState<[HTTPClient.Configuration.Proxy: HTTPClient]>([:])
 
     /// The response body kept for the attempt record; the rest is read and dropped.
     static let bodyLimit = 1024
@@ -51,21 +55,46 @@ final class WebhookTransport: Sendable {
     private let tlsConfigurations = LockedState<[String: (spec: TLSSpec, configuration: TLSConfiguration)]>([:])
 
     init() {
+        client = Self.makeClient(proxy: nil)
+    }
+
+    private static func makeClient(proxy: HTTPClient.Configuration.Proxy?) -> HTTPClient {
         var configuration = HTTPClient.Configuration(
             redirectConfiguration: .disallow,
             timeout: .init(connect: .seconds(10), read: nil),
             // Soft limit per host; destinations allow up to 256 in flight. See `idleTimeout`.
-            connectionPool: .init(idleTimeout: WebhookTransport.idleTimeout, concurrentHTTP1ConnectionsPerHostSoftLimit: 256)
+            connectionPool: .init(idleTimeout: WebhookTransport.idleTimeout, concurrentHTTP1ConnectionsPerHostSoftLimit: 256),
+            proxy: proxy
         )
         configuration.connectionPool.retryConnectionEstablishment = false
         // The singleton group has one thread per core (two here): no extra threads or
         // memory for overdued, and nothing to shut down.
-        client = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration)
+        return HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration)
+    }
+
+    /// The client for the destination's requests: direct, or its proxy's.
+    private func client(for destination: DestinationSpec) -> HTTPClient {
+        guard let proxy = destination.proxy else { return client }
+        let setting = HTTPClient.Configuration.Proxy.server(
+            host: proxy.host, port: proxy.port,
+            authorization: proxy.basicCredentials.map { .basic(credentials: $0.value) })
+        return proxyClients.withLock { clients in
+            if let existing = clients[setting] { return existing }
+            // None is made once shutting down began (it would never be shut down): the
+            // direct client, shut down, then fails the request as cancelled.
+            if closing.withLock({ $0 }) { return client }
+            let made = Self.makeClient(proxy: setting)
+            clients[setting] = made
+            return made
+        }
     }
 
     func shutdown() async {
         closing.withLock { $0 = true }
         try? await client.shutdown()
+        for proxied in proxyClients.withLock({ Array($0.values) }) {
+            try? await proxied.shutdown()
+        }
     }
 
     /// POSTs the request. `onSent` fires when the body is fully written (rate limiting counts
@@ -92,7 +121,7 @@ final class WebhookTransport: Sendable {
         }
         let deadline = NIODeadline.now() + .nanoseconds(Int64(timeout.seconds * 1e9))
         let collector = ResponseCollector(onSent: onSent)
-        let task = client.execute(request: httpRequest, delegate: collector, deadline: deadline)
+        let task = client(for: destination).execute(request: httpRequest, delegate: collector, deadline: deadline)
         do {
             let response = try await withTaskCancellationHandler {
                 try await task.futureResult.get()
@@ -170,7 +199,14 @@ final class WebhookTransport: Sendable {
             case .deadlineExceeded, .readTimeout, .writeTimeout:
                 return TransportFailure(.timeout, "no complete response within \(DurationText.format(timeout)) (timeout)")
             case .connectTimeout, .tlsHandshakeTimeout:
-                return TransportFailure(.timeout, "could not connect to \(destination.redactedURL) in time")
+                return TransportFailure(.timeout, "could not connect to \(connectTarget(destination)) in time")
+            case .proxyAuthenticationRequired:
+                let proxy = destination.proxy?.redacted ?? "the proxy"
+                return TransportFailure(.connection, destination.proxy?.basicCredentials == nil
+                    ? "the proxy \(proxy) asks for credentials (407): give them in the proxy URL, http://user:password@host:port"
+                    : "the proxy \(proxy) refused the credentials of the proxy URL (407)")
+            case .invalidProxyResponse:
+                return TransportFailure(.connection, "the proxy \(destination.proxy?.redacted ?? "") did not open a tunnel to \(destination.redactedURL) (it answered CONNECT with an error)")
             case .cancelled, .alreadyShutdown:
                 return TransportFailure(.cancelled, "cancelled")
             case .remoteConnectionClosed:
@@ -190,17 +226,17 @@ final class WebhookTransport: Sendable {
             let causes = connectionError.connectionErrors.map { describe($0.error, destination: destination) }
             let dns = [connectionError.dnsAAAAError, connectionError.dnsAError].compactMap { $0 }.map { describe($0, destination: destination) }
             let cause = causes.first ?? dns.first ?? "no address"
-            return TransportFailure(.connection, "cannot connect to \(destination.redactedURL): \(cause)")
+            return TransportFailure(.connection, "cannot connect to \(connectTarget(destination)): \(cause)")
         }
         if let unknownHost = error as? SocketAddressError.UnknownHost {
-            return TransportFailure(.connection, "cannot connect to \(destination.redactedURL): \(describe(unknownHost, destination: destination))")
+            return TransportFailure(.connection, "cannot connect to \(connectTarget(destination)): \(describe(unknownHost, destination: destination))")
         }
         if let ioError = error as? IOError {
             switch ioError.errnoCode {
             case ECONNRESET, EPIPE:
                 return TransportFailure(.connection, "the connection was reset \(closedBefore)")
             case ECONNREFUSED, EHOSTUNREACH, ENETUNREACH, ETIMEDOUT, EADDRNOTAVAIL:
-                return TransportFailure(.connection, "cannot connect to \(destination.redactedURL): \(describe(ioError, destination: destination))")
+                return TransportFailure(.connection, "cannot connect to \(connectTarget(destination)): \(describe(ioError, destination: destination))")
             default:
                 return TransportFailure(.connection, "connection error: \(describe(ioError, destination: destination))")
             }
@@ -218,6 +254,11 @@ final class WebhookTransport: Sendable {
             return TransportFailure(.connection, message)
         }
         return TransportFailure(.connection, "\(kind(of: error)): \(redact(String(describing: error), url: destination.url.value))")
+    }
+
+    /// Whom a connection goes to: the destination, or its proxy.
+    static func connectTarget(_ destination: DestinationSpec) -> String {
+        destination.proxy.map { "the proxy \($0.redacted)" } ?? destination.redactedURL
     }
 
     /// A socket error in the system's words ("Connection refused"), a name that does not

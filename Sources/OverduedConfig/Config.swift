@@ -156,6 +156,8 @@ public struct DestinationSpec: Sendable, Equatable {
     /// Whom an `https://` destination trusts and what it shows (`tls`); nil: the system's
     /// trusted certificates, no client certificate.
     public var tls: TLSSpec? = nil
+    /// The HTTP proxy requests go through (`proxy_url` / `proxy_url_file`); nil: direct.
+    public var proxy: ProxyURL? = nil
 
     public struct Header: Sendable, Equatable {
         public var name: String

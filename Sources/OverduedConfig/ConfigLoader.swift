@@ -289,6 +289,7 @@ public struct ConfigLoader: Sendable {
         let before = reader.problems.count
         guard let members = reader.object(value, at: path, allowed: [
             "url", "url_file", "format", "headers", "signing_secret_file", "min_interval", "concurrency", "timeout", "retry", "tls",
+            "proxy_url", "proxy_url_file",
         ]) else { return nil }
 
         var url: String?
@@ -388,6 +389,8 @@ public struct ConfigLoader: Sendable {
             reader.report("\(path).tls", "applies to https:// URLs only; this destination's URL is \(scheme)://")
         }
 
+        let proxy = parseProxy(members, at: path, reader: &reader, folder: folder)
+
         let destination = DestinationSpec(
             name: name,
             url: Secret(url ?? ""),
@@ -399,7 +402,8 @@ public struct ConfigLoader: Sendable {
             concurrency: reader.integer(members, "concurrency", at: path, range: 1...256) ?? 1,
             timeout: reader.duration(members, "timeout", at: path, minimum: .milliseconds(100)) ?? .seconds(10),
             retry: retry,
-            tls: tls
+            tls: tls,
+            proxy: proxy
         )
         return reader.problems.count == before ? destination : nil
     }
@@ -444,6 +448,31 @@ public struct ConfigLoader: Sendable {
             }
         }
         return reader.problems.count == before ? spec : nil
+    }
+
+    /// `proxy_url` or `proxy_url_file` (a secret file, as the URL may hold a password).
+    private func parseProxy(_ members: [String: JSONValue], at path: String, reader: inout ConfigReader, folder: String) -> ProxyURL? {
+        let inline = reader.string(members, "proxy_url", at: path)
+        let file = reader.string(members, "proxy_url_file", at: path)
+        let text: String?
+        switch (inline, file) {
+        case (.some, .some):
+            reader.report("\(path).proxy_url_file", "give either proxy_url or proxy_url_file, not both")
+            return nil
+        case (.some(let value), nil):
+            text = value
+        case (nil, .some(let name)):
+            text = readSecretFile(name, at: "\(path).proxy_url_file", reader: &reader, folder: folder)
+        case (nil, nil):
+            return nil
+        }
+        guard let text else { return nil }
+        do {
+            return try ProxyURL(text)
+        } catch {
+            reader.report(file == nil ? "\(path).proxy_url" : "\(path).proxy_url_file", error.description)
+            return nil
+        }
     }
 
     /// A certificate file (not a secret): read beside the config when relative.

@@ -32,23 +32,23 @@ public struct WebhookURL: Sendable, Equatable {
         else { throw .notHTTP }
         if let port = components.port, !(1...65_535).contains(port) { throw .port(port) }
         hadUserinfo = components.percentEncodedUser != nil || components.percentEncodedPassword != nil
-        // `http://@host/` and `http://:@host/` name no one: no header.
-        if !(components.percentEncodedUser ?? "").isEmpty || !(components.percentEncodedPassword ?? "").isEmpty {
-            let credentials = (components.user ?? "") + ":" + (components.password ?? "")
-            basicAuthorization = "Basic " + Data(credentials.utf8).base64EncodedString()
-            components.user = nil
-            components.password = nil
-        } else {
-            basicAuthorization = nil
-            components.user = nil
-            components.password = nil
-        }
+        basicAuthorization = basicCredentials(components).map { "Basic " + $0 }
+        components.user = nil
+        components.password = nil
         guard let url = components.url else { throw .notHTTP }
         self.url = url
         let port = components.port.map { ":\($0)" } ?? ""
         let shownHost = host.contains(":") && !host.hasPrefix("[") ? "[\(host)]" : host
         self.redacted = "\(scheme)://\(shownHost)\(port)"
     }
+}
+
+/// The base64 of `user:password` for Basic authentication, as curl sends a URL's userinfo;
+/// nil for none (`http://@host/` and `http://:@host/` name no one).
+private func basicCredentials(_ components: URLComponents) -> String? {
+    guard !(components.percentEncodedUser ?? "").isEmpty || !(components.percentEncodedPassword ?? "").isEmpty else { return nil }
+    let credentials = (components.user ?? "") + ":" + (components.password ?? "")
+    return Data(credentials.utf8).base64EncodedString()
 }
 
 /// Standard Webhooks secrets are `whsec_` followed by the base64 of the key.
@@ -58,5 +58,47 @@ public enum SigningSecretFormat {
         let body = secret.hasPrefix(prefix) ? String(secret.dropFirst(prefix.count)) : ""
         guard !body.isEmpty, let data = Data(base64Encoded: body), !data.isEmpty else { return nil }
         return [UInt8](data)
+    }
+}
+
+/// An HTTP proxy's URL (`http://[user:password@]host:port`), through which requests to a
+/// destination go in a CONNECT tunnel (TLS to the destination stays end to end). Its user and
+/// password are sent as `Proxy-Authorization: Basic`; `redacted` shows scheme, host and port.
+public struct ProxyURL: Sendable, Equatable {
+    public let host: String
+    public let port: Int
+    /// base64 of `user:password`, when the URL held them.
+    public let basicCredentials: Secret?
+    public let redacted: String
+
+    /// Why a text is not a usable proxy URL. Never quotes the text: it may hold a password.
+    public enum Problem: Error, Sendable, Equatable, CustomStringConvertible {
+        case notHTTP
+        case noPort
+        case port(Int)
+        case path
+
+        public var description: String {
+            switch self {
+            case .notHTTP: "is not an http:// proxy URL with a host (the proxy is spoken to in plain HTTP; https:// and SOCKS proxies are not supported)"
+            case .noPort: "names no port: give the proxy's port, e.g. http://proxy.example.com:3128"
+            case .port(let port): "has port \(port), which is not between 1 and 65535"
+            case .path: "has a path, query or fragment, which a proxy URL does not take: http://host:port"
+            }
+        }
+    }
+
+    public init(_ text: String) throws(Problem) {
+        guard let components = URLComponents(string: text), components.scheme?.lowercased() == "http",
+              let host = components.host, !host.isEmpty
+        else { throw .notHTTP }
+        guard let port = components.port else { throw .noPort }
+        guard (1...65_535).contains(port) else { throw .port(port) }
+        guard ["", "/"].contains(components.percentEncodedPath), components.query == nil, components.fragment == nil else { throw .path }
+        self.host = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+        self.port = port
+        basicCredentials = OverduedConfig.basicCredentials(components).map(Secret.init)
+        let shownHost = self.host.contains(":") ? "[\(self.host)]" : self.host
+        redacted = "http://\(shownHost):\(port)"
     }
 }

@@ -60,6 +60,7 @@ struct CheckConfigCommand: ParsableCommand {
             var signed = destination.signingSecret == nil ? "" : ", signed"
             if let trusted = destination.tls?.trustedCertificates { signed += ", trusting only \(trusted.path)" }
             if let certificate = destination.tls?.clientCertificate { signed += ", client certificate \(certificate.path)" }
+            if let proxy = destination.proxy { signed += ", through the proxy \(proxy.redacted)" }
             print("  destination \(destination.name): \(destination.redactedURL) (\(Self.formatName(destination.format))\(signed), min_interval \(DurationText.format(destination.minInterval)), concurrency \(destination.concurrency))")
         }
         warnings += DestinationTLS.expiryWarnings(config.destinations, now: Date())

@@ -28,7 +28,7 @@ enum Fixtures {
                             minInterval: String = "0ms", concurrency: Int = 1, timeout: String = "2s",
                             maxAttempts: Int? = nil, initialBackoff: String = "10ms", maxBackoff: String = "20ms",
                             giveUpAfter: String = "1h", signingSecret: String? = nil,
-                            headers: [String: String] = [:], tls: [String: String]? = nil,
+                            headers: [String: String] = [:], tls: [String: String]? = nil, extra: [String: String] = [:],
                             files: [String: String] = [:], environment: [String: String] = [:],
                             in folder: URL? = nil) throws -> DestinationSpec {
         let directory = try folder ?? temporaryDirectory()
@@ -44,6 +44,7 @@ enum Fixtures {
         ]
         if !headers.isEmpty { destination["headers"] = headers }
         if let tls { destination["tls"] = tls }
+        for (key, value) in extra { destination[key] = value }
         if let signingSecret {
             try Data((signingSecret + "\n").utf8).write(to: directory.appendingPathComponent("secret"))
             destination["signing_secret_file"] = "secret"

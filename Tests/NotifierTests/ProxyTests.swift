@@ -1,0 +1,117 @@
+import Foundation
+@testable import Notifier
+import OverduedConfig
+import Store
+import TestCertificates
+import Testing
+
+/// `proxy_url`: requests go through an HTTP proxy on 127.0.0.1 that the test runs, in a
+/// CONNECT tunnel (so TLS to the receiver stays end to end); the proxy's refusals and its
+/// absence read as the proxy's, and its password is never shown.
+@Suite(.serialized)
+struct ProxyTests {
+    static func post(_ destination: DestinationSpec) async -> TransportResult {
+        let transport = WebhookTransport()
+        let request = WebhookRequest(body: Data("{}".utf8), notificationID: "msg_proxy", timestamp: Date(),
+                                     destination: destination, userAgentVersion: "9.9.9")
+        let result = await transport.post(request, to: destination, onSent: {})
+        await transport.shutdown()
+        return result
+    }
+
+    @Test func requestsGoThroughTheProxyInATunnel() async throws {
+        let server = ScriptedServer([])
+        try await server.start()
+        defer { Task { await server.stop() } }
+        let proxy = try TunnelProxy()
+        defer { proxy.stop() }
+
+        let destination = try Fixtures.destination(url: server.url, extra: ["proxy_url": "http://127.0.0.1:\(proxy.port)"])
+        #expect(destination.proxy?.redacted == "http://127.0.0.1:\(proxy.port)")
+        let result = await Self.post(destination)
+        #expect(result.httpStatus == 200, "\(result.result)")
+        #expect(proxy.connects.map(\.target) == ["127.0.0.1:\(server.port)"])
+        #expect(server.requests.count == 1)
+        #expect(server.requests.first?.path == "/hooks/secret-token?key=abc", "the receiver gets the request, not the proxy")
+    }
+
+    @Test func tlsToTheReceiverGoesThroughTheTunnel() async throws {
+        let authority = try TestAuthority()
+        let server = ScriptedServer([], tls: try authority.receiverContext())
+        try await server.start()
+        defer { Task { await server.stop() } }
+        let proxy = try TunnelProxy()
+        defer { proxy.stop() }
+
+        let destination = try Fixtures.destination(url: server.url, tls: ["ca_file": "ca.pem"],
+                                                   extra: ["proxy_url": "http://127.0.0.1:\(proxy.port)"],
+                                                   files: ["ca.pem": authority.certificatePEM])
+        let result = await Self.post(destination)
+        #expect(result.httpStatus == 200, "\(result.result)")
+        #expect(proxy.connects.map(\.target) == ["127.0.0.1:\(server.port)"])
+        #expect(server.requests.count == 1)
+    }
+
+    @Test func theProxyPasswordIsSentToTheProxyOnly() async throws {
+        let server = ScriptedServer([])
+        try await server.start()
+        defer { Task { await server.stop() } }
+        let proxy = try TunnelProxy { $0.authorization == nil ? 407 : 200 }
+        defer { proxy.stop() }
+
+        let credentials = try Fixtures.temporaryDirectory()
+        try Data("http://robot:s3cret@127.0.0.1:\(proxy.port)\n".utf8).write(to: credentials.appendingPathComponent("proxy-url"))
+        let destination = try Fixtures.destination(url: server.url, extra: ["proxy_url_file": "proxy-url"],
+                                                   environment: ["CREDENTIALS_DIRECTORY": credentials.path])
+        #expect(destination.proxy?.redacted == "http://127.0.0.1:\(proxy.port)", "no user or password in what is shown")
+        let result = await Self.post(destination)
+        #expect(result.httpStatus == 200, "\(result.result)")
+        #expect(proxy.connects.last?.authorization == "Basic " + Data("robot:s3cret".utf8).base64EncodedString())
+        #expect(server.requests.first?.header("Proxy-Authorization") == nil)
+
+        let without = await Self.post(try Fixtures.destination(url: server.url, extra: ["proxy_url": "http://127.0.0.1:\(proxy.port)"]))
+        #expect(without.error == "the proxy http://127.0.0.1:\(proxy.port) asks for credentials (407): give them in the proxy URL, http://user:password@host:port",
+                "\(without.result)")
+    }
+
+    @Test func refusalsAndAnAbsentProxyAreTheProxys() async throws {
+        let refusing = try TunnelProxy { _ in 403 }
+        defer { refusing.stop() }
+        let refused = await Self.post(try Fixtures.destination(url: "http://127.0.0.1:9/hooks/secret-token",
+                                                               extra: ["proxy_url": "http://127.0.0.1:\(refusing.port)"]))
+        #expect(refused.error == "the proxy http://127.0.0.1:\(refusing.port) did not open a tunnel to http://127.0.0.1:9 (it answered CONNECT with an error)",
+                "\(refused.result)")
+        if case .failure(let failure) = refused.result {
+            #expect(failure.kind == .connection, "a proxy's refusal is retried like a connection error")
+        }
+
+        // A port nothing listens on: the proxy is named, not the destination.
+        let closed = try TunnelProxy()
+        let closedPort = closed.port
+        closed.stop()
+        let absent = await Self.post(try Fixtures.destination(url: "http://127.0.0.1:9/hooks/secret-token",
+                                                              extra: ["proxy_url": "http://127.0.0.1:\(closedPort)"]))
+        #expect(absent.error == "cannot connect to the proxy http://127.0.0.1:\(closedPort): Connection refused", "\(absent.result)")
+    }
+
+    static func problem(_ extra: [String: String]) -> String {
+        do {
+            _ = try Fixtures.destination(url: "https://hooks.example.com/x", extra: extra)
+            return ""
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    @Test func badProxyURLsAreRefusedWithoutQuotingThem() {
+        #expect(Self.problem(["proxy_url": "http://proxy.example.com"]).contains("destinations.hook.proxy_url: names no port: give the proxy's port"))
+        #expect(Self.problem(["proxy_url": "https://proxy.example.com:3128"]).contains("destinations.hook.proxy_url: is not an http:// proxy URL with a host"))
+        #expect(Self.problem(["proxy_url": "socks5://proxy.example.com:1080"]).contains("SOCKS proxies are not supported"))
+        #expect(Self.problem(["proxy_url": "http://proxy.example.com:3128/path"]).contains("destinations.hook.proxy_url: has a path, query or fragment"))
+        #expect(Self.problem(["proxy_url": "http://proxy.example.com:99999"]).contains("has port 99999"))
+        let both = Self.problem(["proxy_url": "http://p:1", "proxy_url_file": "proxy-url"])
+        #expect(both.contains("destinations.hook.proxy_url_file: give either proxy_url or proxy_url_file, not both"), "\(both)")
+        let secret = Self.problem(["proxy_url": "http://robot:s3cret@proxy.example.com/"])
+        #expect(secret.contains("names no port") && !secret.contains("s3cret") && !secret.contains("robot"), "\(secret)")
+    }
+}
