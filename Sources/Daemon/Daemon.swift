@@ -584,13 +584,14 @@ public final class Daemon: Sendable {
     /// Evaluates every rule on `tickets`, enqueues what they decide and wakes the notifier.
     private func evaluate(tickets: TicketsDatabase, engine: RulesEngine, cache: TickCache, due: Date) throws(StoreError) -> TickSummary {
         let report = try engine.scanAndEnqueue(tickets: tickets, outbox: outbox, now: due, cache: cache, progress: progress)
+        notifier.forget(withdrawn: report.withdrawals.map { ($0.notification.id, $0.notification.destination) })
         if !report.notifications.isEmpty { notifier.wake() }
         logBadRows(report.badRows)
         ScanLog.matchesAndEnqueued(report, to: logger)
         return (report.matches.count, report.enqueuedCount, report.reusedQueries, report.unchangedSince)
     }
 
-    /// At most once an hour, deletes delivered and dead notifications older than
+    /// At most once an hour, deletes delivered, dead and withdrawn notifications older than
     /// `store.history_retention` (the dedup state is apart and untouched). A long backlog is
     /// deleted a bounded part per tick (`HistoryPruning`), on every tick until it is gone.
     private func pruneHistoryIfDue(now: Date) {

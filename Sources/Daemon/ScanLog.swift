@@ -28,6 +28,23 @@ public enum ScanLog {
             logger.notice("… and \(more) more notifications enqueued by this tick, not logged one by one (`overdued queue` lists them all)",
                           metadata: ["event": "enqueue", "count": "\(more)"])
         }
+        withdrawn(report.withdrawals, to: logger)
+    }
+
+    /// A notice per notification withdrawn (the first `enqueuedOneByOne`, then one count).
+    public static func withdrawn(_ withdrawals: [Withdrawal], to logger: Logger) {
+        for withdrawal in withdrawals.prefix(enqueuedOneByOne) {
+            let queued = withdrawal.notification
+            logger.notice("withdrew the notification of \(queued.ticketID) for \(queued.destination) (rule \(withdrawal.rule)): the ticket no longer matches the rule; not sent",
+                          metadata: ["event": "withdrawn", "rule": "\(withdrawal.rule)", "ticket": "\(queued.ticket)",
+                                     "ticket_id": "\(queued.ticketID)", "destination": "\(queued.destination)",
+                                     "notification_id": "\(queued.id)"])
+        }
+        let more = withdrawals.count - enqueuedOneByOne
+        if more > 0 {
+            logger.notice("… and \(more) more queued notifications withdrawn by this tick, their tickets no longer matching (`overdued history` lists them)",
+                          metadata: ["event": "withdrawn", "count": "\(more)"])
+        }
     }
 
     /// Enqueue records written one by one per tick. A rule that suddenly matches a large part

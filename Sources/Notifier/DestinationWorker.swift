@@ -30,6 +30,9 @@ final class DestinationWorker: Sendable {
         /// Set by a 429 or 503 with `Retry-After`: no request starts before it. On the
         /// monotonic clock, so that a clock set back does not stretch it.
         var pausedUntil: ContinuousClock.Instant?
+        /// Notifications a tick withdrew (their tickets stopped matching): not started if
+        /// still read ahead.
+        var withdrawn: Set<String> = []
     }
 
     /// How often unrecorded attempts are tried again while the state database refuses them.
@@ -77,6 +80,12 @@ final class DestinationWorker: Sendable {
         wakeSignal.signal()
     }
 
+    /// Notifications of this destination that a tick withdrew: one still read ahead is not
+    /// started (the state database no longer lists it as due).
+    func forget(_ ids: [String]) {
+        state.withLock { $0.withdrawn.formUnion(ids) }
+    }
+
     /// Delivers until cancelled, stopped or retired; with a `deadline`, returns as soon as
     /// nothing is in flight and nothing is due before it, and in any case starts no request
     /// after it but the first (the requests in flight then finish; the rest stays queued).
@@ -122,6 +131,13 @@ final class DestinationWorker: Sendable {
                 let free = spec.concurrency - inFlight
                 var launched = 0
                 if free > 0 {
+                    // Taken once: `forget` comes after the withdrawal's commit, so no later read
+                    // of the queue returns them.
+                    let withdrawn = state.withLock { state in
+                        defer { state.withdrawn = [] }
+                        return state.withdrawn
+                    }
+                    if !withdrawn.isEmpty { readAhead.removeAll { withdrawn.contains($0.id) } }
                     if readAhead.isEmpty {
                         do throws(StoreError) {
                             readAhead = try context.outbox.due(destination: name, now: now, limit: max(free, Self.readAhead(spec)),

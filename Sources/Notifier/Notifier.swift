@@ -138,6 +138,16 @@ public final class Notifier: Sendable {
     }
 
     /// New notifications were enqueued: look at the queues now. Nonblocking.
+    /// Notifications a tick withdrew: none of them is started from what a worker has
+    /// already read ahead.
+    public func forget(withdrawn: [(id: String, destination: String)]) {
+        guard !withdrawn.isEmpty else { return }
+        let workers = state.withLock { $0.workers }
+        for (destination, items) in Dictionary(grouping: withdrawn, by: \.destination) {
+            workers[destination]?.forget(items.map(\.id))
+        }
+    }
+
     public func wake() {
         supervisorWake.signal()
         for worker in state.withLock({ Array($0.workers.values) }) { worker.wake() }

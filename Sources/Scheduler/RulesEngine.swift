@@ -86,6 +86,14 @@ public struct ScanReport: Sendable {
 
     public var enqueuedCount: Int { notifications.count }
 
+    /// Queued notifications whose ticket no longer matches their rule (closed, rescheduled,
+    /// reassigned, deleted since): `scanAndEnqueue` withdraws them, a dry run only lists
+    /// them. After `scanAndEnqueue`, the ones it withdrew (one delivered meanwhile is not).
+    public var withdrawals: [Withdrawal] = []
+    /// The queue's end when the scan began (`Outbox.lastQueued`): only what was queued by
+    /// then can be weighed against the ticket rows the scan read.
+    var lastQueued: Int64 = 0
+
     /// The notifications a change caused (not held back by an older one still queued, so
     /// possibly behind one): `Outbox.enqueue` lines their due time up with it.
     var changeNotificationIDs: [String] {
@@ -112,6 +120,17 @@ public struct ScanReport: Sendable {
             matches[index].decision = .suppress(.notifiedMeanwhile)
             matches[index].destinations = []
         }
+    }
+}
+
+/// A queued notification that its rule no longer selects.
+public struct Withdrawal: Sendable, Equatable {
+    public var rule: String
+    public var notification: Outbox.Queued
+
+    /// What the withdrawn notification's `last_error` says.
+    public static func reason(rule: String, at now: Date) -> String {
+        "withdrawn: its ticket no longer matched rule \(rule) at \(now.formatted(.iso8601)) (closed, rescheduled, reassigned or deleted since it was queued)"
     }
 }
 
@@ -146,6 +165,14 @@ public struct RulesEngine: Sendable {
     public func scanAndEnqueue(tickets: TicketsDatabase, outbox: Outbox, now: Date, detail: ScanDetail = .enqueued,
                                cache: TickCache? = nil, progress: TickProgress? = nil) throws(StoreError) -> ScanReport {
         var report = try scan(tickets: tickets, outbox: outbox, now: now, detail: detail, cache: cache, progress: progress)
+        if !report.withdrawals.isEmpty {
+            var withdrawn: Set<String> = []
+            for rule in Set(report.withdrawals.map(\.rule)) {
+                let ids = report.withdrawals.filter { $0.rule == rule }.map(\.notification.id)
+                withdrawn.formUnion(try outbox.withdraw(ids, at: now, reason: Withdrawal.reason(rule: rule, at: now)))
+            }
+            report.withdrawals.removeAll { !withdrawn.contains($0.notification.id) }
+        }
         if report.notifications.isEmpty, report.dedupRecords.isEmpty { return report }
         let expecting = Outbox.DedupExpectation(generation: report.dedupGeneration, lastNotified: report.dedupExpectations)
         let conflicts = try outbox.enqueue(report.notifications, dedup: report.dedupRecords, expecting: expecting,
@@ -172,6 +199,7 @@ public struct RulesEngine: Sendable {
         } else {
             report.dedupGeneration = try outbox.dedupGeneration()
         }
+        report.lastQueued = try outbox.lastQueued()
         if detail == .enqueued, let cache, let inputs, let quiet = cache.quiet(inputs: inputs, now: now) {
             report.matches = quiet.matches
             report.unchangedSince = quiet.evaluatedAt
@@ -211,6 +239,8 @@ public struct RulesEngine: Sendable {
             for bad in overdue.badRows where warned.insert(bad.ticket).inserted {
                 report.badRows.append(bad)
             }
+            report.withdrawals += Self.withdrawals(rule: rule.name, overdue: overdue,
+                                                  queued: try outbox.queued(rule: rule.name, upTo: report.lastQueued))
         }
         try readSnapshots(into: &report, tickets: tickets, detail: detail, read: &wholeRows, progress: progress)
         var enqueued = 0, notifications = 0
@@ -234,10 +264,22 @@ public struct RulesEngine: Sendable {
             report.dedupExpectations.append(match.previousNotifiedAt)
         }
         if let cache, let inputs {
-            let until = report.notifications.isEmpty ? Self.quietUntil(report.matches, nextDue: nextDue) : nil
+            // Withdrawals are writes still to make: the next tick with the same inputs must find
+            // (and withdraw) them again if this one could not.
+            let until = report.notifications.isEmpty && report.withdrawals.isEmpty ? Self.quietUntil(report.matches, nextDue: nextDue) : nil
             cache.setQuiet(until.map { TickCache.Quiet(inputs: inputs, until: $0, evaluatedAt: now, matches: report.matches) })
         }
         return report
+    }
+
+    /// The queued notifications of a rule whose ticket it no longer finds overdue. A row it
+    /// could not read (a bad row) is no evidence either way: its notifications stay. Pure.
+    static func withdrawals(rule: String, overdue: (tickets: [MatchedTicket], badRows: [BadRow], nextDue: Date),
+                            queued: [Outbox.Queued]) -> [Withdrawal] {
+        guard !queued.isEmpty else { return [] }
+        var standing = Set(overdue.tickets.map(\.ticket))
+        standing.formUnion(overdue.badRows.map(\.ticket))
+        return queued.filter { !standing.contains($0.ticket) }.map { Withdrawal(rule: rule, notification: $0) }
     }
 
     /// The overdue test: strictly after the due instant plus the grace.

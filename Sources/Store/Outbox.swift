@@ -11,6 +11,9 @@ public enum NotificationStatus: String, Sendable, Equatable, CaseIterable, Codab
     case delivered
     /// Given up: a permanent error (4xx) or retries exhausted. `queue retry` requeues it.
     case dead
+    /// Never sent: while it was queued, its ticket stopped matching its rule (closed,
+    /// rescheduled, reassigned, deleted). Ended, like delivered and dead.
+    case withdrawn
 }
 
 /// One notification of one ticket by one rule to one destination, as the outbox holds it.
@@ -31,6 +34,8 @@ public struct OverdueNotification: Sendable, Equatable {
     public var lastError: String?
     public var deliveredAt: Date?
     public var deadAt: Date?
+    /// When it was withdrawn (see `NotificationStatus.withdrawn`).
+    public var withdrawnAt: Date?
     /// When `overdued queue retry` last put it back after it was dead: its retry budget
     /// (`retry.max_attempts`, `give_up_after`) counts from then. Nil: never requeued.
     public var requeuedAt: Date?
@@ -40,7 +45,7 @@ public struct OverdueNotification: Sendable, Equatable {
     public init(id: String, rule: String, ticket: Int64, ticketID: String, destination: String, snapshot: Data,
                 status: NotificationStatus = .pending, createdAt: Date, nextAttemptAt: Date? = nil, attempts: Int = 0,
                 lastHTTPStatus: Int? = nil, lastError: String? = nil, deliveredAt: Date? = nil, deadAt: Date? = nil,
-                requeuedAt: Date? = nil, attemptsBeforeRequeue: Int = 0) {
+                requeuedAt: Date? = nil, attemptsBeforeRequeue: Int = 0, withdrawnAt: Date? = nil) {
         self.id = id
         self.rule = rule
         self.ticket = ticket
@@ -57,6 +62,7 @@ public struct OverdueNotification: Sendable, Equatable {
         self.deadAt = deadAt
         self.requeuedAt = requeuedAt
         self.attemptsBeforeRequeue = attemptsBeforeRequeue
+        self.withdrawnAt = withdrawnAt
     }
 
     /// A new notification id: `msg_` and 32 random hex digits (the Standard Webhooks style).
@@ -159,6 +165,7 @@ public struct QueueCounts: Sendable, Equatable {
     public var retrying = 0
     public var delivered = 0
     public var dead = 0
+    public var withdrawn = 0
     public init() {}
     /// Notifications still to be delivered.
     public var depth: Int { pending + retrying }
@@ -441,16 +448,17 @@ public final class Outbox: Sendable {
         guard !attempts.isEmpty else { return }
         try database.write("record delivery attempts") { db in
             let delivered = try db.cachedStatement(sql: """
-                UPDATE notification SET status = 'delivered', delivered_at = ?, attempts = ?, last_http_status = ?, last_error = NULL
+                UPDATE notification SET status = 'delivered', delivered_at = ?, attempts = ?, last_http_status = ?, last_error = NULL,
+                                        withdrawn_at = NULL
                 WHERE id = ?
                 """)
             let retry = try db.cachedStatement(sql: """
                 UPDATE notification SET status = 'retrying', next_attempt_at = ?, attempts = ?, last_http_status = ?, last_error = ?
-                WHERE id = ? AND status != 'delivered'
+                WHERE id = ? AND status NOT IN ('delivered', 'withdrawn')
                 """)
             let dead = try db.cachedStatement(sql: """
                 UPDATE notification SET status = 'dead', dead_at = ?, attempts = ?, last_http_status = ?, last_error = ?
-                WHERE id = ? AND status != 'delivered'
+                WHERE id = ? AND status NOT IN ('delivered', 'withdrawn')
                 """)
             let insert = try db.cachedStatement(sql: """
                 INSERT INTO delivery_attempt (notification_id, attempt, started_at, duration_ms, http_status, error, response_body, outcome)
@@ -510,6 +518,57 @@ public final class Outbox: Sendable {
               AND older.status IN ('pending', 'retrying') AND older.rowid < later.rowid)
         """
 
+    // MARK: withdrawal
+
+    /// A queued notification, as a scan weighs whether its ticket still matches its rule.
+    public struct Queued: Sendable, Equatable {
+        public var id: String
+        public var ticket: Int64
+        public var ticketID: String
+        public var destination: String
+
+        public init(id: String, ticket: Int64, ticketID: String, destination: String) {
+            self.id = id
+            self.ticket = ticket
+            self.ticketID = ticketID
+            self.destination = destination
+        }
+    }
+
+    /// The last notification queued so far, in insertion order (0: none). A scan reads it
+    /// before the tickets: what is queued later may rest on newer ticket rows than it read.
+    public func lastQueued() throws(StoreError) -> Int64 {
+        try database.read("read the queue's end") { db in
+            try Int64.fetchOne(db, sql: "SELECT max(rowid) FROM notification") ?? 0
+        }
+    }
+
+    /// The pending and retrying notifications of a rule queued up to `lastQueued` (its
+    /// partial index holds only those).
+    public func queued(rule: String, upTo lastQueued: Int64) throws(StoreError) -> [Queued] {
+        try database.read("read the queued notifications of a rule") { db in
+            try Row.fetchAll(db.cachedStatement(sql: """
+                SELECT id, ticket, ticket_id, destination FROM notification INDEXED BY notification_open
+                WHERE rule = ? AND status IN ('pending', 'retrying') AND rowid <= ?
+                """), arguments: [rule, lastQueued]).map { row in
+                Queued(id: row[0], ticket: row[1], ticketID: row[2], destination: row[3])
+            }
+        }
+    }
+
+    /// Withdraws the notifications that are still queued (one being delivered meanwhile is
+    /// recorded as delivered); `reason` goes in their `last_error`. Returns the ids withdrawn.
+    public func withdraw(_ ids: [String], at now: Date, reason: String) throws(StoreError) -> [String] {
+        guard !ids.isEmpty else { return [] }
+        return try database.write("withdraw notifications") { db in
+            try String.fetchAll(db, sql: """
+                UPDATE notification SET status = 'withdrawn', withdrawn_at = ?, last_error = ?
+                WHERE id IN (SELECT value FROM json_each(?)) AND status IN ('pending', 'retrying')
+                RETURNING id
+                """, arguments: [now.unixMilliseconds, reason, Self.jsonStrings(ids)])
+        }
+    }
+
     // MARK: operator commands
 
     /// Puts a dead notification back in the queue, due now, with a fresh retry budget. False
@@ -550,7 +609,7 @@ public final class Outbox: Sendable {
             }
             arguments.append(limit)
             // Newest event first: when it was delivered or given up, else when it was queued.
-            return try OverdueNotification.fetch(db, where: "\(condition) ORDER BY COALESCE(delivered_at, dead_at, created_at) DESC, created_at DESC, id LIMIT ?", arguments)
+            return try OverdueNotification.fetch(db, where: "\(condition) ORDER BY COALESCE(delivered_at, dead_at, withdrawn_at, created_at) DESC, created_at DESC, id LIMIT ?", arguments)
         }
     }
 
@@ -592,8 +651,11 @@ public final class Outbox: Sendable {
                 }
             }
             counts.dead = try Int.fetchOne(db, sql: "SELECT count(*) FROM notification INDEXED BY notification_dead WHERE status = 'dead'") ?? 0
+            counts.withdrawn = try Int.fetchOne(db, sql: """
+                SELECT count(*) FROM notification INDEXED BY notification_withdrawn WHERE status = 'withdrawn'
+                """) ?? 0
             let all = try Int.fetchOne(db, sql: "SELECT count(*) FROM notification INDEXED BY notification_created") ?? 0
-            counts.delivered = all - counts.pending - counts.retrying - counts.dead
+            counts.delivered = all - counts.pending - counts.retrying - counts.dead - counts.withdrawn
             return counts
         }
     }
@@ -637,7 +699,7 @@ public final class Outbox: Sendable {
         }
     }
 
-    /// Deletes delivered and dead notifications (and their attempts) that ended before `cutoff`:
+    /// Deletes delivered, dead and withdrawn notifications (and their attempts) that ended before `cutoff`:
     /// delivered or given up then (a dead notification requeued and delivered today is today's,
     /// however old its queueing). Dedup state is kept apart and is not touched: pruning never
     /// re-arms a ticket.
@@ -656,8 +718,8 @@ public final class Outbox: Sendable {
                 try db.execute(sql: """
                     DELETE FROM notification WHERE rowid IN (
                         SELECT rowid FROM notification INDEXED BY notification_created
-                        WHERE created_at < ? AND status IN ('delivered', 'dead')
-                          AND COALESCE(delivered_at, dead_at, created_at) < ?
+                        WHERE created_at < ? AND status IN ('delivered', 'dead', 'withdrawn')
+                          AND COALESCE(delivered_at, dead_at, withdrawn_at, created_at) < ?
                         LIMIT ?)
                     """, arguments: [limit, limit, batchSize])
                 return db.changesCount
@@ -679,7 +741,7 @@ extension OverdueNotification {
     static func fetch(_ db: Database, where condition: String, _ arguments: [any DatabaseValueConvertible]) throws -> [OverdueNotification] {
         try Row.fetchAll(db, sql: """
             SELECT id, rule, ticket, ticket_id, destination, snapshot, status, created_at, next_attempt_at, attempts,
-                   last_http_status, last_error, delivered_at, dead_at, requeued_at, attempts_before_requeue
+                   last_http_status, last_error, delivered_at, dead_at, requeued_at, attempts_before_requeue, withdrawn_at
             FROM notification WHERE \(condition)
             """, arguments: StatementArguments(arguments)).map { row in
             OverdueNotification(
@@ -690,7 +752,8 @@ extension OverdueNotification {
                 attempts: row[9], lastHTTPStatus: row[10], lastError: row[11],
                 deliveredAt: (row[12] as Int64?).map(Date.init(unixMilliseconds:)),
                 deadAt: (row[13] as Int64?).map(Date.init(unixMilliseconds:)),
-                requeuedAt: (row[14] as Int64?).map(Date.init(unixMilliseconds:)), attemptsBeforeRequeue: row[15]
+                requeuedAt: (row[14] as Int64?).map(Date.init(unixMilliseconds:)), attemptsBeforeRequeue: row[15],
+                withdrawnAt: (row[16] as Int64?).map(Date.init(unixMilliseconds:))
             )
         }
     }

@@ -193,6 +193,50 @@ public final class StateDatabase: Sendable {
                     BEGIN UPDATE dedup_generation SET value = value + 1 WHERE id = 1; END;
                 """)
         }
+        migrator.registerMigration("v7: withdrawn notifications", foreignKeyChecks: .deferred) { db in
+            // A queued notification whose ticket no longer matches its rule (closed,
+            // rescheduled, reassigned while the receiver was down) is withdrawn, not sent.
+            // The status is a CHECK constraint, which SQLite cannot alter: the table is
+            // rebuilt, rowids kept (they are the queue's order of insertion).
+            try db.execute(sql: """
+                CREATE TABLE notification_v7 (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    rule TEXT NOT NULL,
+                    ticket INTEGER NOT NULL,
+                    ticket_id TEXT NOT NULL,
+                    destination TEXT NOT NULL,
+                    snapshot TEXT NOT NULL,
+                    status TEXT NOT NULL CHECK (status IN ('pending', 'retrying', 'delivered', 'dead', 'withdrawn')),
+                    created_at INTEGER NOT NULL,
+                    next_attempt_at INTEGER NOT NULL,
+                    attempts INTEGER NOT NULL DEFAULT 0,
+                    last_http_status INTEGER,
+                    last_error TEXT,
+                    delivered_at INTEGER,
+                    dead_at INTEGER,
+                    requeued_at INTEGER,
+                    attempts_before_requeue INTEGER NOT NULL DEFAULT 0,
+                    withdrawn_at INTEGER
+                );
+                INSERT INTO notification_v7 (rowid, id, rule, ticket, ticket_id, destination, snapshot, status, created_at,
+                                             next_attempt_at, attempts, last_http_status, last_error, delivered_at, dead_at,
+                                             requeued_at, attempts_before_requeue)
+                    SELECT rowid, id, rule, ticket, ticket_id, destination, snapshot, status, created_at,
+                           next_attempt_at, attempts, last_http_status, last_error, delivered_at, dead_at,
+                           requeued_at, attempts_before_requeue
+                    FROM notification ORDER BY rowid;
+                DROP TABLE notification;
+                ALTER TABLE notification_v7 RENAME TO notification;
+                CREATE INDEX notification_due ON notification (destination, next_attempt_at, created_at)
+                    WHERE status IN ('pending', 'retrying');
+                CREATE INDEX notification_ticket ON notification (ticket, created_at);
+                CREATE INDEX notification_open ON notification (rule, ticket, destination)
+                    WHERE status IN ('pending', 'retrying');
+                CREATE INDEX notification_created ON notification (created_at);
+                CREATE INDEX notification_dead ON notification (created_at) WHERE status = 'dead';
+                CREATE INDEX notification_withdrawn ON notification (created_at) WHERE status = 'withdrawn';
+                """)
+        }
         return migrator
     }
 

@@ -27,7 +27,7 @@ extension Outbox {
             arguments += [history.ticket, history.ticketID, limit] as [any DatabaseValueConvertible]
             return try OverdueNotification.fetch(db, where: """
                 status IN (\(marks)) AND (ticket = ? OR ticket_id = ?)
-                ORDER BY COALESCE(delivered_at, dead_at, created_at) DESC, created_at DESC, id LIMIT ?
+                ORDER BY COALESCE(delivered_at, dead_at, withdrawn_at, created_at) DESC, created_at DESC, id LIMIT ?
                 """, arguments)
         }
     }

@@ -7,7 +7,7 @@ import Store
 struct HistoryCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "history",
-        abstract: "List delivered and dead notifications, newest first."
+        abstract: "List delivered, dead and withdrawn notifications, newest first."
     )
 
     @OptionGroup var options: ConfigOption
@@ -33,9 +33,9 @@ struct HistoryCommand: ParsableCommand {
         do {
             let items: [OverdueNotification]
             if let ticket {
-                items = try stores.outbox.notifications(in: [.delivered, .dead], of: Self.history(of: ticket, config: config), limit: limit)
+                items = try stores.outbox.notifications(in: [.delivered, .dead, .withdrawn], of: Self.history(of: ticket, config: config), limit: limit)
             } else {
-                items = try stores.outbox.notifications(in: [.delivered, .dead], limit: limit)
+                items = try stores.outbox.notifications(in: [.delivered, .dead, .withdrawn], limit: limit)
             }
             try NotificationTable.print(items, config: config, outbox: stores.outbox, json: json, withAttempts: ticket != nil)
         } catch let error as StoreError {
@@ -88,7 +88,7 @@ enum NotificationTable {
             return
         }
         for item in items {
-            let when = item.deliveredAt ?? item.deadAt ?? item.createdAt
+            let when = item.deliveredAt ?? item.deadAt ?? item.withdrawnAt ?? item.createdAt
             let status = item.lastHTTPStatus.map { " HTTP \($0)" } ?? ""
             var error = item.status == .delivered ? "" : item.lastError.map { "  \($0)" } ?? ""
             if let held = onHold(item, config) {
@@ -111,6 +111,7 @@ enum NotificationTable {
             "created_at": iso(item.createdAt), "next_attempt_at": iso(item.nextAttemptAt),
             "delivered_at": item.deliveredAt.map { iso($0) as Any } ?? NSNull(),
             "dead_at": item.deadAt.map { iso($0) as Any } ?? NSNull(),
+            "withdrawn_at": item.withdrawnAt.map { iso($0) as Any } ?? NSNull(),
             "requeued_at": item.requeuedAt.map { iso($0) as Any } ?? NSNull(),
             "on_hold": onHold(item, config).map { $0 as Any } ?? NSNull(),
             "last_http_status": item.lastHTTPStatus.map { $0 as Any } ?? NSNull(),

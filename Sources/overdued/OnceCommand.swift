@@ -55,7 +55,8 @@ struct OnceCommand: AsyncParsableCommand {
         await notifier.shutdown(grace: .seconds(5))
         // As the daemon does once an hour (a cron job of `once` is the daemon's whole life).
         HistoryPruning.prune(stores.outbox, retention: config.store.historyRetention, now: Date(), logger: logger)
-        print("\(report.matches.count) matches, \(report.enqueuedCount) enqueued; \(result.delivered) delivered, \(result.dead) dead, \(result.retrying) still queued (\(result.attempts) attempts)")
+        let withdrawn = report.withdrawals.isEmpty ? "" : ", \(report.withdrawals.count) withdrawn"
+        print("\(report.matches.count) matches, \(report.enqueuedCount) enqueued\(withdrawn); \(result.delivered) delivered, \(result.dead) dead, \(result.retrying) still queued (\(result.attempts) attempts)")
         if result.dueLeft > 0 {
             let paused = result.pausedByReceiver.isEmpty ? ""
                 : "; \(result.pausedByReceiver.joined(separator: ", ")) asked to wait (Retry-After) past the end of this run"

@@ -38,7 +38,7 @@ struct QueueListCommand: ParsableCommand {
             let items = try stores.outbox.notifications(in: [.pending, .retrying, .dead], limit: limit)
             let counts = try stores.outbox.counts()
             if !json {
-                print("pending \(counts.pending), retrying \(counts.retrying), dead \(counts.dead), delivered \(counts.delivered)")
+                print("pending \(counts.pending), retrying \(counts.retrying), dead \(counts.dead), delivered \(counts.delivered), withdrawn \(counts.withdrawn)")
             }
             try NotificationTable.print(items, config: config, outbox: stores.outbox, json: json, withAttempts: false)
         } catch let error as StoreError {
@@ -103,6 +103,8 @@ struct QueueRetryCommand: ParsableCommand {
             return "\(id) was delivered at \(NotificationTable.iso(found.deliveredAt ?? found.createdAt)); \(only)"
         case .dead:
             return "\(id) became dead while this command ran; run it again"
+        case .withdrawn:
+            return "\(id) was withdrawn at \(NotificationTable.iso(found.withdrawnAt ?? found.createdAt)) (\(found.lastError ?? "its ticket no longer matched its rule")); \(only)"
         }
     }
 }

@@ -43,6 +43,11 @@ struct ScanCommand: ParsableCommand {
         for bad in report.badRows {
             printError("warning: \(bad)")
         }
+        for withdrawal in report.withdrawals {
+            let queued = withdrawal.notification
+            printError("\(dryRun ? "would withdraw" : "withdrew") \(queued.id) (\(queued.ticketID), rule \(withdrawal.rule), for \(queued.destination)): "
+                + "its ticket no longer matches the rule")
+        }
         if json {
             print(ScanOutput.json(report))
         } else {
@@ -54,7 +59,8 @@ struct ScanCommand: ParsableCommand {
             let skipped = report.badRows.filter(\.skipped).count
             let matchedWithWarning = report.badRows.count - skipped
             printError("\(report.matches.count) matches, \(verb) \(report.enqueuedCount) notifications, \(suppressed) suppressed, \(skipped) rows skipped"
-                + (matchedWithWarning > 0 ? ", \(matchedWithWarning) rows matched with a warning" : ""))
+                + (matchedWithWarning > 0 ? ", \(matchedWithWarning) rows matched with a warning" : "")
+                + (report.withdrawals.isEmpty ? "" : ", \(dryRun ? "would withdraw" : "withdrew") \(report.withdrawals.count) queued notifications"))
         }
     }
 }

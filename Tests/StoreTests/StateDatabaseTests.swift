@@ -7,7 +7,8 @@ import TestSupport
 struct StateDatabaseTests {
     static let migrations = ["v1: outbox, attempts, dedup", "v2: due index covers the delivery order",
                              "v3: dedup generation", "v4: dead notifications indexed",
-                             "v5: requeue gives a fresh retry budget", "v6: every scheduled date notified"]
+                             "v5: requeue gives a fresh retry budget", "v6: every scheduled date notified",
+                             "v7: withdrawn notifications"]
 
     /// The notifier asks for due notifications after every delivery: that query must walk the
     /// due index in order, never sort the queue (all of one scan share next_attempt_at), and
@@ -82,10 +83,12 @@ struct StateDatabaseTests {
         let queue = try DatabaseQueue(path: path)
         try queue.write { db in
             try db.execute(sql: """
+                DROP INDEX notification_withdrawn;
+                ALTER TABLE notification DROP COLUMN withdrawn_at;
                 ALTER TABLE notification DROP COLUMN requeued_at;
                 ALTER TABLE notification DROP COLUMN attempts_before_requeue;
                 DROP TABLE dedup_scheduled_date;
-                DELETE FROM grdb_migrations WHERE identifier LIKE 'v5:%' OR identifier LIKE 'v6:%';
+                DELETE FROM grdb_migrations WHERE identifier LIKE 'v5:%' OR identifier LIKE 'v6:%' OR identifier LIKE 'v7:%';
                 INSERT INTO notification (id, rule, ticket, ticket_id, destination, snapshot, status, created_at, next_attempt_at,
                                           attempts, last_http_status, last_error, dead_at)
                 VALUES ('msg_old', 'r', 1, 'IGP-1', 'd', '{}', 'dead', 1795000000000, 1795000000000, 3, 503, 'gave up', 1795000060000);
@@ -103,6 +106,57 @@ struct StateDatabaseTests {
         #expect((requeued.status, requeued.attempts) == (.retrying, 3))
         #expect(requeued.requeuedAt == now.addingTimeInterval(3_600))
         #expect(requeued.attemptsBeforeRequeue == 3)
+    }
+
+    /// v7 rebuilds the notification table (its status CHECK gains "withdrawn"): a database
+    /// made by v6 keeps every row, column and rowid (the queue's order), its attempts and
+    /// their cascade, and its indexes.
+    @Test func aDatabaseOfV6IsRebuiltForWithdrawalsKeepingEveryRow() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.url("state.sqlite")
+        let queue = try DatabaseQueue(path: path)
+        try StateDatabase.migrator.migrate(queue, upTo: "v6: every scheduled date notified")
+        try queue.write { db in
+            try db.execute(sql: """
+                INSERT INTO notification (rowid, id, rule, ticket, ticket_id, destination, snapshot, status, created_at,
+                                          next_attempt_at, attempts, last_http_status, last_error, delivered_at, dead_at,
+                                          requeued_at, attempts_before_requeue)
+                VALUES (7, 'msg_b', 'r', 2, 'IGP-2', 'd', '{"b":1}', 'retrying', 1795000000000, 1795000900000, 2, 503, 'busy', NULL, NULL, 1795000100000, 1),
+                       (3, 'msg_a', 'r', 1, 'IGP-1', 'd', '{"a":1}', 'delivered', 1795000000000, 1795000000000, 1, 200, NULL, 1795000000500, NULL, NULL, 0),
+                       (9, 'msg_c', 'r', 3, 'IGP-3', 'd', '{}', 'dead', 1795000000000, 1795000000000, 5, 410, 'gone', NULL, 1795000050000, NULL, 0);
+                INSERT INTO delivery_attempt (notification_id, attempt, started_at, duration_ms, http_status, error, response_body, outcome)
+                VALUES ('msg_b', 1, 1795000000000, 12, 503, 'busy', NULL, 'retry'), ('msg_a', 1, 1795000000000, 8, 200, NULL, 'ok', 'delivered');
+                """)
+            #expect(throws: DatabaseError.self) {
+                try db.execute(sql: "UPDATE notification SET status = 'withdrawn' WHERE id = 'msg_b'")
+            }
+        }
+        let before = try queue.read { db in try Row.fetchAll(db, sql: "SELECT rowid, * FROM notification ORDER BY rowid") }
+        try queue.close()
+
+        let database = try StateDatabase(path: path)
+        #expect(try database.appliedMigrations() == Self.migrations)
+        let check = try DatabaseQueue(path: path)
+        try check.write { db in
+            let after = try Row.fetchAll(db, sql: """
+                SELECT rowid, id, rule, ticket, ticket_id, destination, snapshot, status, created_at, next_attempt_at, attempts,
+                       last_http_status, last_error, delivered_at, dead_at, requeued_at, attempts_before_requeue
+                FROM notification ORDER BY rowid
+                """)
+            #expect(after == before)
+            #expect(try Int.fetchOne(db, sql: "SELECT count(*) FROM delivery_attempt") == 2)
+            let indexes = try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'notification' AND sql IS NOT NULL ORDER BY name")
+            #expect(indexes == ["notification_created", "notification_dead", "notification_due", "notification_open",
+                                "notification_ticket", "notification_withdrawn"])
+            try db.execute(sql: "PRAGMA foreign_keys = ON")
+            #expect(try Row.fetchAll(db, sql: "PRAGMA foreign_key_check").isEmpty)
+            try db.execute(sql: "UPDATE notification SET status = 'withdrawn', withdrawn_at = 1 WHERE id = 'msg_b'")
+            try db.execute(sql: "DELETE FROM notification WHERE id = 'msg_a'")
+            #expect(try Int.fetchOne(db, sql: "SELECT count(*) FROM delivery_attempt") == 1, "attempts still go with their notification")
+        }
+        try check.close()
+        let outbox = Outbox(database: database)
+        #expect(try outbox.notification(id: "msg_b")?.status == .withdrawn)
     }
 
     /// v6 remembers every scheduled date notified; a database from before it starts with the
