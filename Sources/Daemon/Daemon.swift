@@ -252,7 +252,7 @@ public final class Daemon: Sendable {
     /// A warning for each certificate of a destination's `tls` files that has expired or soon
     /// will: handshakes that need it fail, each one only as "certificate verify failed".
     private func logCertificateExpiry(_ config: Config) {
-        for warning in DestinationTLS.expiryWarnings(config.destinations, now: Date()) {
+        for warning in DestinationTLS.validityWarnings(config.destinations, now: Date()) {
             logger.warning("\(warning)")
         }
     }

@@ -37,31 +37,49 @@ public enum DestinationTLS {
         return problems
     }
 
-    /// Certificates that have expired or expire within `soon`, as warnings naming the key and
-    /// the file: the config is valid, but the handshakes that need them will fail.
-    public static func expiryWarnings(_ spec: TLSSpec, now: Date, soon: TimeInterval = 30 * 86_400) -> [ConfigProblem] {
+    /// Certificates that have expired, expire within `soon` or are not valid yet, as warnings
+    /// naming the key, the file and the certificate: the config is valid, but the handshakes
+    /// that need them fail.
+    public static func validityWarnings(_ spec: TLSSpec, now: Date, soon: TimeInterval = 30 * 86_400) -> [ConfigProblem] {
         var warnings: [ConfigProblem] = []
         for (key, file) in [("ca_file", spec.trustedCertificates), ("certificate_file", spec.clientCertificate)] {
             guard let file, case .success(let read) = certificates(file, key: key) else { continue }
             for (index, certificate) in read.enumerated() {
+                let start = Date(timeIntervalSince1970: TimeInterval(certificate.notValidBefore))
                 let end = Date(timeIntervalSince1970: TimeInterval(certificate.notValidAfter))
-                let which = read.count == 1 ? "the certificate in \(file.path)" : "certificate \(index + 1) of \(read.count) in \(file.path)"
-                let day = end.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: false))
+                let name = commonName(certificate).map { " (\($0))" } ?? ""
+                let which = read.count == 1 ? "the certificate\(name) in \(file.path)"
+                    : "certificate \(index + 1) of \(read.count)\(name) in \(file.path)"
                 if end <= now {
-                    warnings.append(ConfigProblem(path: key, message: "\(which) expired on \(day)Z: handshakes that need it fail"))
+                    warnings.append(ConfigProblem(path: key, message: "\(which) expired on \(day(end)): handshakes that need it fail"))
+                } else if start > now {
+                    warnings.append(ConfigProblem(path: key, message: "\(which) is not valid before \(day(start)): handshakes that need it fail until then"))
                 } else if end.timeIntervalSince(now) < soon {
-                    warnings.append(ConfigProblem(path: key, message: "\(which) expires on \(day)Z"))
+                    warnings.append(ConfigProblem(path: key, message: "\(which) expires on \(day(end))"))
                 }
             }
         }
         return warnings
     }
 
-    /// `expiryWarnings` of every destination, each line starting with its config path
+    private static func day(_ date: Date) -> String {
+        date.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: false)) + "Z"
+    }
+
+    /// The certificate's common name, as NIOSSL's description shows it (its accessor is not
+    /// public): `<NIOSSLCertificate;serial_number=…;common_name=NAME;alternative_names=…>`.
+    static func commonName(_ certificate: NIOSSLCertificate) -> String? {
+        let text = certificate.description
+        guard let start = text.range(of: ";common_name=") else { return nil }
+        let name = text[start.upperBound...].prefix { $0 != ";" && $0 != ">" }
+        return name.isEmpty ? nil : String(name)
+    }
+
+    /// `validityWarnings` of every destination, each line starting with its config path
     /// (`destinations.NAME.tls.ca_file: …`), for `check-config`, the start and a reload.
-    public static func expiryWarnings(_ destinations: [DestinationSpec], now: Date) -> [String] {
+    public static func validityWarnings(_ destinations: [DestinationSpec], now: Date) -> [String] {
         destinations.flatMap { destination in
-            destination.tls.map { expiryWarnings($0, now: now) }?.map { "destinations.\(destination.name).tls.\($0)" } ?? []
+            destination.tls.map { validityWarnings($0, now: now) }?.map { "destinations.\(destination.name).tls.\($0)" } ?? []
         }
     }
 
@@ -69,13 +87,27 @@ public enum DestinationTLS {
     static func configuration(_ spec: TLSSpec) throws -> TLSConfiguration {
         var configuration = TLSConfiguration.makeClientConfiguration()
         if let file = spec.trustedCertificates {
-            configuration.trustRoots = .certificates(try certificates(file, key: "ca_file").get())
+            configuration.trustRoots = .certificates(trustOrder(try certificates(file, key: "ca_file").get(), now: Date()))
         }
         if let certificate = spec.clientCertificate, let key = spec.clientKey {
             configuration.certificateChain = try certificates(certificate, key: "certificate_file").get().map { .certificate($0) }
             configuration.privateKey = .privateKey(try privateKey(key).get())
         }
         return configuration
+    }
+
+    /// The trusted certificates, those valid now first, the longest-lived first: BoringSSL
+    /// takes the first certificate of the issuer's name, and a bundle that still lists the
+    /// expired copy of a renewed authority before the new one would fail every handshake.
+    static func trustOrder(_ certificates: [NIOSSLCertificate], now: Date) -> [NIOSSLCertificate] {
+        let seconds = time_t(now.timeIntervalSince1970)
+        return certificates.enumerated().sorted { a, b in
+            let validA = a.element.notValidBefore <= seconds && seconds < a.element.notValidAfter
+            let validB = b.element.notValidBefore <= seconds && seconds < b.element.notValidAfter
+            if validA != validB { return validA }
+            if a.element.notValidAfter != b.element.notValidAfter { return a.element.notValidAfter > b.element.notValidAfter }
+            return a.offset < b.offset
+        }.map(\.element)
     }
 
     /// A file that cannot be used, as the config problem that says why.
@@ -85,11 +117,15 @@ public enum DestinationTLS {
     }
 
     private static func certificates(_ file: PEMFile, key: String) -> Result<[NIOSSLCertificate], FileProblem> {
-        // NIOSSL throws on text that is not PEM and returns nothing for PEM without a
-        // certificate (a key alone): one message for both.
-        guard let read = try? NIOSSLCertificate.fromPEMBytes(Array(file.contents.utf8)), !read.isEmpty else {
-            return .failure(FileProblem(path: key, message: "\(file.path) holds no PEM certificate: expected -----BEGIN CERTIFICATE----- blocks"))
+        // NIOSSL throws on a block it cannot read and returns nothing for PEM without a
+        // certificate (a key alone).
+        let none = FileProblem(path: key, message: "\(file.path) holds no PEM certificate: expected -----BEGIN CERTIFICATE----- blocks")
+        guard let read = try? NIOSSLCertificate.fromPEMBytes(Array(file.contents.utf8)) else {
+            return .failure(file.contents.contains("-----BEGIN CERTIFICATE-----")
+                ? FileProblem(path: key, message: "\(file.path) holds a certificate block that cannot be read (damaged or cut short)")
+                : none)
         }
+        guard !read.isEmpty else { return .failure(none) }
         return .success(read)
     }
 

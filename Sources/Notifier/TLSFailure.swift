@@ -12,7 +12,9 @@ enum TLSFailure {
         if let error = error as? NIOSSLError {
             switch error {
             case .handshakeFailed(let cause):
-                return "TLS handshake failed: \(reason(cause))"
+                // TLS 1.2 reports the receiver's alerts during the handshake itself.
+                let reason = reason(cause)
+                return clientCertificateHint(reason) ?? "TLS handshake failed: \(reason)"
             case .shutdownFailed(let cause):
                 return "TLS shutdown failed: \(reason(cause))"
             case .uncleanShutdown:
@@ -42,6 +44,11 @@ enum TLSFailure {
     static func clientCertificateHint(_ reason: String) -> String? {
         if reason.contains("alert certificate required") {
             return "TLS handshake failed: the receiver asks for a client certificate (tls.certificate_file and tls.private_key_file)"
+        }
+        if reason.contains("alert handshake failure") {
+            // TLS 1.2's answer to a missing client certificate, and to no common cipher.
+            return "TLS handshake failed: \(reason) (the receiver refused the handshake: it may ask for a client certificate, "
+                + "tls.certificate_file and tls.private_key_file, or share no cipher with overdued)"
         }
         for alert in ["unknown ca", "bad certificate", "certificate unknown", "certificate expired", "certificate revoked",
                       "unsupported certificate", "access denied"] where reason.contains("alert \(alert)") {

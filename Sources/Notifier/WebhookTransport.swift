@@ -29,11 +29,24 @@ struct TransportResult: Sendable {
 /// inside the client (a refused connection is a retry decision for `RetryPolicy`, not a
 /// silent wait until the deadline).
 final class WebhookTransport: Sendable {
-    /// Direct connections.
+    /// Direct connections with the longest connect limit.
     let client: HTTPClient
-    /// One client per proxy in use (a proxy is the client's setting in AsyncHTTPClient), made
-    /// at its first request; each pools its own tunnels.
-    private let proxyClients = LockedState<[HTTPClient.Configuration.Proxy: HTTPClient]>([:])
+    /// The other clients, one per proxy and connect limit in use (both are settings of the
+    /// client in AsyncHTTPClient), made at their first request; each pools its own connections.
+    private let otherClients = LockedState<[ClientSettings: HTTPClient]>([:])
+
+    struct ClientSettings: Hashable {
+        var proxy: HTTPClient.Configuration.Proxy?
+        var connectMilliseconds: Int64
+    }
+
+    /// The longest a connection may take to open: TCP, the proxy's tunnel, the TLS handshake.
+    /// A receiver or proxy that accepts the connection and then stalls holds it until then,
+    /// past the request's deadline and past a stop's grace (the client's shutdown waits for
+    /// it): so never longer than the destination's `timeout`, and at most 5 s.
+    static func connectLimit(_ destination: DestinationSpec) -> Int64 {
+        min(5_000, max(100, Int64(destination.timeout.seconds * 1000)))
+    }
 
     /// The response body kept for the attempt record; the rest is read and dropped.
     static let bodyLimit = 1024
@@ -55,16 +68,16 @@ final class WebhookTransport: Sendable {
     private let tlsConfigurations = LockedState<[String: (spec: TLSSpec, configuration: TLSConfiguration)]>([:])
 
     init() {
-        client = Self.makeClient(proxy: nil)
+        client = Self.makeClient(ClientSettings(proxy: nil, connectMilliseconds: 5_000))
     }
 
-    private static func makeClient(proxy: HTTPClient.Configuration.Proxy?) -> HTTPClient {
+    private static func makeClient(_ settings: ClientSettings) -> HTTPClient {
         var configuration = HTTPClient.Configuration(
             redirectConfiguration: .disallow,
-            timeout: .init(connect: .seconds(10), read: nil),
+            timeout: .init(connect: .milliseconds(settings.connectMilliseconds), read: nil),
             // Soft limit per host; destinations allow up to 256 in flight. See `idleTimeout`.
             connectionPool: .init(idleTimeout: WebhookTransport.idleTimeout, concurrentHTTP1ConnectionsPerHostSoftLimit: 256),
-            proxy: proxy
+            proxy: settings.proxy
         )
         configuration.connectionPool.retryConnectionEstablishment = false
         // The singleton group has one thread per core (two here): no extra threads or
@@ -72,19 +85,22 @@ final class WebhookTransport: Sendable {
         return HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration)
     }
 
-    /// The client for the destination's requests: direct, or its proxy's.
+    /// The client for the destination's requests: direct or through its proxy, with its
+    /// connect limit.
     private func client(for destination: DestinationSpec) -> HTTPClient {
-        guard let proxy = destination.proxy else { return client }
-        let setting = HTTPClient.Configuration.Proxy.server(
-            host: proxy.host, port: proxy.port,
-            authorization: proxy.basicCredentials.map { .basic(credentials: $0.value) })
-        return proxyClients.withLock { clients in
-            if let existing = clients[setting] { return existing }
+        let settings = ClientSettings(
+            proxy: destination.proxy.map { proxy in
+                .server(host: proxy.host, port: proxy.port, authorization: proxy.basicCredentials.map { .basic(credentials: $0.value) })
+            },
+            connectMilliseconds: Self.connectLimit(destination))
+        if settings.proxy == nil, settings.connectMilliseconds == 5_000 { return client }
+        return otherClients.withLock { clients in
+            if let existing = clients[settings] { return existing }
             // None is made once shutting down began (it would never be shut down): the
             // direct client, shut down, then fails the request as cancelled.
             if closing.withLock({ $0 }) { return client }
-            let made = Self.makeClient(proxy: setting)
-            clients[setting] = made
+            let made = Self.makeClient(settings)
+            clients[settings] = made
             return made
         }
     }
@@ -92,8 +108,8 @@ final class WebhookTransport: Sendable {
     func shutdown() async {
         closing.withLock { $0 = true }
         try? await client.shutdown()
-        for proxied in proxyClients.withLock({ Array($0.values) }) {
-            try? await proxied.shutdown()
+        for other in otherClients.withLock({ Array($0.values) }) {
+            try? await other.shutdown()
         }
     }
 
@@ -206,7 +222,12 @@ final class WebhookTransport: Sendable {
                     ? "the proxy \(proxy) asks for credentials (407): give them in the proxy URL, http://user:password@host:port"
                     : "the proxy \(proxy) refused the credentials of the proxy URL (407)")
             case .invalidProxyResponse:
-                return TransportFailure(.connection, "the proxy \(destination.proxy?.redacted ?? "") did not open a tunnel to \(destination.redactedURL) (it answered CONNECT with an error)")
+                // The client does not hand the proxy's status on: say what it can mean.
+                return TransportFailure(.connection, "the proxy \(destination.proxy?.redacted ?? "") refused to open a tunnel to \(destination.redactedURL) "
+                    + "(its answer to CONNECT was not 200: its rules refuse that host or port, it refuses the credentials, "
+                    + "or it cannot reach the destination; the proxy's log says which)")
+            case .httpProxyHandshakeTimeout:
+                return TransportFailure(.timeout, "the proxy \(destination.proxy?.redacted ?? "") did not answer CONNECT in time")
             case .cancelled, .alreadyShutdown:
                 return TransportFailure(.cancelled, "cancelled")
             case .remoteConnectionClosed:

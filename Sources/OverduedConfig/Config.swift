@@ -169,6 +169,14 @@ public struct DestinationSpec: Sendable, Equatable {
     }
 }
 
+extension DestinationSpec {
+    /// The port a proxy is asked to open a tunnel to (`CONNECT host:port`).
+    public var tunnelPort: Int {
+        let url = URL(string: url.value)
+        return url?.port ?? (url?.scheme?.lowercased() == "https" ? 443 : 80)
+    }
+}
+
 /// The TLS files of one destination, read when the config is loaded (a reload reads them
 /// again). Their contents are checked by the Notifier module (`ConfigLoader.tlsProblems`).
 public struct TLSSpec: Sendable, Equatable {

@@ -385,7 +385,7 @@ public struct ConfigLoader: Sendable {
         }
 
         let tls = parseTLS(members["tls"], at: "\(path).tls", reader: &reader, folder: folder)
-        if members["tls"] != nil, let url, let scheme = URL(string: url)?.scheme?.lowercased(), scheme != "https" {
+        if tls != nil, let url, let scheme = URL(string: url)?.scheme?.lowercased(), scheme != "https" {
             reader.report("\(path).tls", "applies to https:// URLs only; this destination's URL is \(scheme)://")
         }
 
@@ -413,7 +413,7 @@ public struct ConfigLoader: Sendable {
     /// like templates; the key is a secret file (`$CREDENTIALS_DIRECTORY`). The commands that
     /// read no secrets read none of these: they send nothing.
     private func parseTLS(_ value: JSONValue?, at path: String, reader: inout ConfigReader, folder: String) -> TLSSpec? {
-        guard let value else { return nil }
+        guard let value, value != .null else { return nil }
         let before = reader.problems.count
         guard let members = reader.object(value, at: path, allowed: ["ca_file", "certificate_file", "private_key_file"]) else {
             return nil
@@ -421,12 +421,14 @@ public struct ConfigLoader: Sendable {
         let caName = reader.string(members, "ca_file", at: path)
         let certificateName = reader.string(members, "certificate_file", at: path)
         let keyName = reader.string(members, "private_key_file", at: path)
+        // A key written with null counts as absent, like everywhere in the config.
+        func absent(_ key: String) -> Bool { members[key] == nil || members[key] == .null }
         switch (certificateName, keyName) {
-        case (.some, nil) where members["private_key_file"] == nil:
+        case (.some, nil) where absent("private_key_file"):
             reader.report("\(path).private_key_file", "is required with certificate_file: the key of the client certificate")
-        case (nil, .some) where members["certificate_file"] == nil:
+        case (nil, .some) where absent("certificate_file"):
             reader.report("\(path).certificate_file", "is required with private_key_file: the client certificate of that key")
-        case (nil, nil) where caName == nil && members.isEmpty:
+        case (nil, nil) where absent("ca_file") && absent("certificate_file") && absent("private_key_file"):
             reader.report(path, "names no file: give ca_file, or certificate_file and private_key_file, or remove tls")
         default:
             break
@@ -477,18 +479,40 @@ public struct ConfigLoader: Sendable {
 
     /// A certificate file (not a secret): read beside the config when relative.
     private func readPEMFile(_ name: String, at path: String, reader: inout ConfigReader, folder: String) -> PEMFile? {
+        if let what = Self.valueInsteadOfFileName(name) {
+            reader.report(path, "is not a file name: it holds \(what); put it in a file and give the file's path")
+            return nil
+        }
         let resolved = Self.absolute(name, relativeTo: folder)
+        let data: Data
         do {
-            let text = try String(contentsOfFile: resolved, encoding: .utf8)
-            guard !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
-                reader.report(path, "the file \(resolved) is empty")
-                return nil
-            }
-            return PEMFile(path: resolved, contents: text)
+            data = try Data(contentsOf: URL(fileURLWithPath: resolved))
         } catch {
             reader.report(path, "cannot read \(resolved): \(Self.reason(error, reading: resolved))")
             return nil
         }
+        guard let text = String(data: data, encoding: .utf8) else {
+            reader.report(path, "\(resolved) is not PEM text (a DER file? convert it: openssl x509 -inform der -in FILE -out FILE.pem)")
+            return nil
+        }
+        guard !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+            reader.report(path, "the file \(resolved) is empty")
+            return nil
+        }
+        return PEMFile(path: resolved, contents: text)
+    }
+
+    /// What a file-name key holds when it is the value itself rather than a file's name (a
+    /// pasted key, URL or secret), or nil. Such a "name" is a secret: messages describe it,
+    /// never quote it.
+    static func valueInsteadOfFileName(_ name: String) -> String? {
+        if name.contains("-----BEGIN") { return "PEM text (a key or certificate itself)" }
+        if name.contains(where: \.isNewline) { return "several lines" }
+        if name.contains("://") { return "a URL" }
+        if name.hasPrefix("whsec_") { return "a signing secret" }
+        if name.hasPrefix("Bearer ") || name.hasPrefix("Basic ") { return "a header value" }
+        if name.utf8.count > 1024 { return "\(name.utf8.count) bytes, longer than a path" }
+        return nil
     }
 
     /// Headers overdued sets itself; a config may not replace them.
@@ -543,6 +567,11 @@ public struct ConfigLoader: Sendable {
     /// Reads a one-line secret (trailing newline removed). Relative names resolve in
     /// `$CREDENTIALS_DIRECTORY` when set, so `LoadCredential=` works without absolute paths.
     private func readSecretFile(_ name: String, at path: String, reader: inout ConfigReader, folder: String) -> String? {
+        if let what = Self.valueInsteadOfFileName(name) {
+            reader.report(path, "is not a file name: it holds \(what), which is not shown; put the value in a file "
+                + "(e.g. a systemd credential) and give the file's name")
+            return nil
+        }
         let resolved = secretFilePath(name, folder: folder)
         do {
             let text = try String(contentsOfFile: resolved, encoding: .utf8)
@@ -646,7 +675,7 @@ public struct ConfigLoader: Sendable {
         switch nsError.code {
         case NSFileReadNoSuchFileError: return "no such file"
         case NSFileReadNoPermissionError: return "permission denied"
-        case NSFileReadInapplicableStringEncodingError: return "it is not UTF-8 text"
+        case NSFileReadInapplicableStringEncodingError, NSFileReadCorruptFileError: return "it is not UTF-8 text"
         default: return nsError.localizedDescription
         }
     }

@@ -74,25 +74,41 @@ public struct ProxyURL: Sendable, Equatable {
     /// Why a text is not a usable proxy URL. Never quotes the text: it may hold a password.
     public enum Problem: Error, Sendable, Equatable, CustomStringConvertible {
         case notHTTP
+        case unbracketedIPv6
         case noPort
+        case badPort
         case port(Int)
         case path
 
         public var description: String {
             switch self {
             case .notHTTP: "is not an http:// proxy URL with a host (the proxy is spoken to in plain HTTP; https:// and SOCKS proxies are not supported)"
+            case .unbracketedIPv6: "holds an IPv6 address without brackets: write it as http://[::1]:3128"
             case .noPort: "names no port: give the proxy's port, e.g. http://proxy.example.com:3128"
+            case .badPort: "has a port that is not a number between 1 and 65535"
             case .port(let port): "has port \(port), which is not between 1 and 65535"
             case .path: "has a path, query or fragment, which a proxy URL does not take: http://host:port"
             }
         }
     }
 
-    public init(_ text: String) throws(Problem) {
+    public init(_ written: String) throws(Problem) {
+        // Spaces around it are a slip of the pen (a proxy_url_file is trimmed the same way).
+        let text = written.trimmingCharacters(in: .whitespacesAndNewlines)
         guard let components = URLComponents(string: text), components.scheme?.lowercased() == "http",
               let host = components.host, !host.isEmpty
-        else { throw .notHTTP }
-        guard let port = components.port else { throw .noPort }
+        else {
+            let rest = text.lowercased().hasPrefix("http://") ? text.dropFirst("http://".count) : ""
+            throw rest.filter({ $0 == ":" }).count >= 2 && !rest.hasPrefix("[") && !rest.contains("@") ? .unbracketedIPv6 : .notHTTP
+        }
+        guard let port = components.port else {
+            // Something after the host's colon that is not a port (too large for one) is not
+            // the same slip as no port at all.
+            let authority = text.dropFirst("http://".count).prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+            let hostAndPort = authority.split(separator: "@").last ?? ""
+            let afterHost = hostAndPort.hasPrefix("[") ? hostAndPort.drop { $0 != "]" }.dropFirst() : hostAndPort.drop { $0 != ":" }
+            throw afterHost.count > 1 ? .badPort : .noPort
+        }
         guard (1...65_535).contains(port) else { throw .port(port) }
         guard ["", "/"].contains(components.percentEncodedPath), components.query == nil, components.fragment == nil else { throw .path }
         self.host = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host

@@ -63,7 +63,13 @@ struct CheckConfigCommand: ParsableCommand {
             if let proxy = destination.proxy { signed += ", through the proxy \(proxy.redacted)" }
             print("  destination \(destination.name): \(destination.redactedURL) (\(Self.formatName(destination.format))\(signed), min_interval \(DurationText.format(destination.minInterval)), concurrency \(destination.concurrency))")
         }
-        warnings += DestinationTLS.expiryWarnings(config.destinations, now: Date())
+        warnings += DestinationTLS.validityWarnings(config.destinations, now: Date())
+        for destination in config.destinations where destination.proxy != nil && destination.tunnelPort != 443 {
+            let port = destination.tunnelPort
+            warnings.append("destinations.\(destination.name).proxy_url: requests go through the proxy in a CONNECT tunnel to port \(port); "
+                + "many proxies allow CONNECT to port 443 only (squid: http_access deny CONNECT !SSL_ports): "
+                + "if send-test says the proxy refused the tunnel, allow port \(port) there")
+        }
         for warning in warnings + Self.spellingWarnings(config.rules, tickets) {
             printError("warning: \(warning)")
         }

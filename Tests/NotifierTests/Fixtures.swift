@@ -28,7 +28,7 @@ enum Fixtures {
                             minInterval: String = "0ms", concurrency: Int = 1, timeout: String = "2s",
                             maxAttempts: Int? = nil, initialBackoff: String = "10ms", maxBackoff: String = "20ms",
                             giveUpAfter: String = "1h", signingSecret: String? = nil,
-                            headers: [String: String] = [:], tls: [String: String]? = nil, extra: [String: String] = [:],
+                            headers: [String: String] = [:], tls: [String: Any]? = nil, extra: [String: String] = [:],
                             files: [String: String] = [:], environment: [String: String] = [:],
                             in folder: URL? = nil) throws -> DestinationSpec {
         let directory = try folder ?? temporaryDirectory()

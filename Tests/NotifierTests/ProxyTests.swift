@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Foundation
 @testable import Notifier
 import OverduedConfig
@@ -79,7 +80,7 @@ struct ProxyTests {
         defer { refusing.stop() }
         let refused = await Self.post(try Fixtures.destination(url: "http://127.0.0.1:9/hooks/secret-token",
                                                                extra: ["proxy_url": "http://127.0.0.1:\(refusing.port)"]))
-        #expect(refused.error == "the proxy http://127.0.0.1:\(refusing.port) did not open a tunnel to http://127.0.0.1:9 (it answered CONNECT with an error)",
+        #expect(refused.error?.hasPrefix("the proxy http://127.0.0.1:\(refusing.port) refused to open a tunnel to http://127.0.0.1:9 (its answer to CONNECT was not 200: ") == true,
                 "\(refused.result)")
         if case .failure(let failure) = refused.result {
             #expect(failure.kind == .connection, "a proxy's refusal is retried like a connection error")
@@ -92,6 +93,21 @@ struct ProxyTests {
         let absent = await Self.post(try Fixtures.destination(url: "http://127.0.0.1:9/hooks/secret-token",
                                                               extra: ["proxy_url": "http://127.0.0.1:\(closedPort)"]))
         #expect(absent.error == "cannot connect to the proxy http://127.0.0.1:\(closedPort): Connection refused", "\(absent.result)")
+    }
+
+    /// A proxy (or receiver) that accepts the connection and then stalls holds it no longer
+    /// than the destination's timeout, and never more than 5 s (a stop waits for it), and its
+    /// silence is named as the proxy's.
+    @Test func aStalledConnectionIsBoundedAndNamed() throws {
+        let proxy = "http://127.0.0.1:3128"
+        let short = try Fixtures.destination(url: "https://hooks.example.com/x", timeout: "1s", extra: ["proxy_url": proxy])
+        let long = try Fixtures.destination(url: "https://hooks.example.com/x", timeout: "30s", extra: ["proxy_url": proxy])
+        #expect(WebhookTransport.connectLimit(short) == 1_000)
+        #expect(WebhookTransport.connectLimit(long) == 5_000)
+        #expect(WebhookTransport.failure(HTTPClientError.httpProxyHandshakeTimeout, timeout: .seconds(30), destination: long)
+            == TransportFailure(.timeout, "the proxy http://127.0.0.1:3128 did not answer CONNECT in time"))
+        #expect(WebhookTransport.failure(HTTPClientError.connectTimeout, timeout: .seconds(30), destination: long)
+            == TransportFailure(.timeout, "could not connect to the proxy http://127.0.0.1:3128 in time"))
     }
 
     static func problem(_ extra: [String: String]) -> String {
@@ -111,6 +127,11 @@ struct ProxyTests {
         #expect(Self.problem(["proxy_url": "http://proxy.example.com:99999"]).contains("has port 99999"))
         let both = Self.problem(["proxy_url": "http://p:1", "proxy_url_file": "proxy-url"])
         #expect(both.contains("destinations.hook.proxy_url_file: give either proxy_url or proxy_url_file, not both"), "\(both)")
+        #expect(Self.problem(["proxy_url": "http://proxy.example.com:99999999999999999999"]).contains("has a port that is not a number between 1 and 65535"))
+        #expect(Self.problem(["proxy_url": "http://::1:3128"]).contains("holds an IPv6 address without brackets: write it as http://[::1]:3128"))
+        #expect(Self.problem(["proxy_url": "http://[::1]"]).contains("names no port"))
+        #expect(Self.problem(["proxy_url": "http://u:p@proxy.example.com"]).contains("names no port"))
+        #expect(Self.problem(["proxy_url": " http://proxy.example.com:3128 "]).isEmpty, "spaces around it are trimmed")
         let secret = Self.problem(["proxy_url": "http://robot:s3cret@proxy.example.com/"])
         #expect(secret.contains("names no port") && !secret.contains("s3cret") && !secret.contains("robot"), "\(secret)")
     }

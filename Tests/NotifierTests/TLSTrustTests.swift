@@ -99,10 +99,12 @@ struct TLSTrustTests {
 
     // MARK: - config problems
 
-    static func problems(tls: [String: String], files: [String: String] = [:], url: String = "https://hooks.example.com/x",
-                         environment: [String: String] = [:]) -> String {
+    static func problems(tls: [String: Any], files: [String: String] = [:], derFiles: [String: [UInt8]] = [:],
+                         url: String = "https://hooks.example.com/x", environment: [String: String] = [:]) -> String {
         do {
-            _ = try Fixtures.destination(url: url, tls: tls, files: files, environment: environment)
+            let folder = try Fixtures.temporaryDirectory()
+            for (name, bytes) in derFiles { try Data(bytes).write(to: folder.appendingPathComponent(name)) }
+            _ = try Fixtures.destination(url: url, tls: tls, files: files, environment: environment, in: folder)
             return ""
         } catch {
             return "\(error)"
@@ -141,6 +143,19 @@ struct TLSTrustTests {
         let plainHTTP = Self.problems(tls: ["ca_file": "ca.pem"], files: ["ca.pem": authority.certificatePEM], url: "http://hooks.example.com/x")
         #expect(plainHTTP.contains("destinations.hook.tls: applies to https:// URLs only; this destination's URL is http://"), "\(plainHTTP)")
 
+        // null is absent, as everywhere in the config.
+        let nullKey = Self.problems(tls: ["certificate_file": "client.pem", "private_key_file": NSNull()], files: ["client.pem": client.certificatePEM])
+        #expect(nullKey.contains("destinations.hook.tls.private_key_file: is required with certificate_file"), "\(nullKey)")
+        let nullCA = Self.problems(tls: ["ca_file": NSNull()])
+        #expect(nullCA.contains("destinations.hook.tls: names no file"), "\(nullCA)")
+
+        let der = Self.problems(tls: ["ca_file": "ca.der"], files: [:], derFiles: ["ca.der": authority.certificateDER])
+        #expect(der.contains("destinations.hook.tls.ca_file: ") && der.contains("/ca.der is not PEM text (a DER file? convert it: openssl x509 -inform der"),
+                "\(der)")
+        let damaged = authority.certificatePEM + String(client.certificatePEM.dropLast(40)) + "\n-----END CERTIFICATE-----\n"
+        let cut = Self.problems(tls: ["ca_file": "ca.pem"], files: ["ca.pem": damaged])
+        #expect(cut.contains("/ca.pem holds a certificate block that cannot be read (damaged or cut short)"), "\(cut)")
+
         let empty = Self.problems(tls: [:])
         #expect(empty.contains("destinations.hook.tls: names no file"), "\(empty)")
         let unknown = Self.problems(tls: ["ca_flie": "ca.pem"])
@@ -167,6 +182,47 @@ struct TLSTrustTests {
         #expect(problem.contains("openssl pkey"), "\(problem)")
     }
 
+    /// A bundle that still lists the expired copy of a renewed authority before the new one:
+    /// the new one is trusted (BoringSSL takes the first of a name).
+    @Test func aRenewedAuthorityListedAfterItsExpiredCopyIsTrusted() async throws {
+        let renewed = try TestAuthority(name: "Plant 4 authority", validFor: 365)
+        let expired = try TestAuthority(name: "Plant 4 authority", key: renewed.key, validFor: 365, endedAgo: 86_400)
+        let server = ScriptedServer([], tls: try renewed.receiverContext())
+        try await server.start()
+        defer { Task { await server.stop() } }
+        let destination = try Fixtures.destination(url: server.url, tls: ["ca_file": "bundle.pem"],
+                                                   files: ["bundle.pem": expired.certificatePEM + renewed.certificatePEM])
+        let result = await Self.post(destination)
+        #expect(result.httpStatus == 200, "\(result.result)")
+    }
+
+    /// A receiver limited to TLS 1.2 refuses a missing client certificate during the
+    /// handshake, with an alert that names no certificate: the message says what it may mean.
+    @Test func aTLS12ReceiverThatWantsAClientCertificateIsExplained() async throws {
+        let authority = try TestAuthority()
+        let server = ScriptedServer([], tls: try authority.receiverContext(clientsOf: authority, maximumVersion: .tlsv12))
+        try await server.start()
+        defer { Task { await server.stop() } }
+        let result = await Self.post(try Fixtures.destination(url: server.url, tls: ["ca_file": "ca.pem"],
+                                                              files: ["ca.pem": authority.certificatePEM]))
+        #expect(result.error?.hasPrefix("TLS handshake failed: sslv3 alert handshake failure (the receiver refused the handshake: it may ask for a client certificate") == true,
+                "\(result.result)")
+        let stranger = try TestAuthority(name: "stranger").client()
+        let refused = await Self.post(try Fixtures.destination(
+            url: server.url, tls: ["ca_file": "ca.pem", "certificate_file": "client.pem", "private_key_file": "key.pem"],
+            files: ["ca.pem": authority.certificatePEM, "client.pem": stranger.certificatePEM, "key.pem": stranger.keyPEM]))
+        #expect(refused.error?.hasPrefix("TLS handshake failed: the receiver refused the client certificate (") == true, "\(refused.result)")
+    }
+
+    @Test func certificatesNotValidYetAreWarningsNamingThem() throws {
+        let future = try TestAuthority(name: "Future authority", validFor: 365, startsIn: 86_400 * 10)
+        let destination = try Fixtures.destination(url: "https://hooks.example.com/x", tls: ["ca_file": "ca.pem"],
+                                                   files: ["ca.pem": future.certificatePEM])
+        let warnings = DestinationTLS.validityWarnings([destination], now: Date())
+        #expect(warnings.count == 1 && warnings[0].hasPrefix("destinations.hook.tls.ca_file: the certificate (Future authority) in "), "\(warnings)")
+        #expect(warnings.first?.contains(" is not valid before ") == true, "\(warnings)")
+    }
+
     @Test func expiredAndExpiringCertificatesAreWarnings() throws {
         let expired = try TestAuthority(name: "old authority", validFor: 30, endedAgo: 86_400)
         let current = try TestAuthority(name: "current authority", validFor: 365)
@@ -174,13 +230,13 @@ struct TLSTrustTests {
         let bundle = expired.certificatePEM + current.certificatePEM + expiring.certificatePEM
         let destination = try Fixtures.destination(url: "https://hooks.example.com/x", tls: ["ca_file": "ca.pem"],
                                                    files: ["ca.pem": bundle])
-        let warnings = DestinationTLS.expiryWarnings([destination], now: Date())
+        let warnings = DestinationTLS.validityWarnings([destination], now: Date())
         #expect(warnings.count == 2, "\(warnings)")
-        #expect(warnings.first?.hasPrefix("destinations.hook.tls.ca_file: certificate 1 of 3 in ") == true, "\(warnings)")
+        #expect(warnings.first?.hasPrefix("destinations.hook.tls.ca_file: certificate 1 of 3 (old authority) in ") == true, "\(warnings)")
         #expect(warnings.first?.contains(" expired on ") == true, "\(warnings)")
-        #expect(warnings.last?.hasPrefix("destinations.hook.tls.ca_file: certificate 3 of 3 in ") == true, "\(warnings)")
+        #expect(warnings.last?.hasPrefix("destinations.hook.tls.ca_file: certificate 3 of 3 (expiring authority) in ") == true, "\(warnings)")
         #expect(warnings.last?.contains(" expires on ") == true, "\(warnings)")
-        #expect(DestinationTLS.expiryWarnings([try Fixtures.destination(url: "https://hooks.example.com/x")], now: Date()).isEmpty)
+        #expect(DestinationTLS.validityWarnings([try Fixtures.destination(url: "https://hooks.example.com/x")], now: Date()).isEmpty)
     }
 
     /// A line of the key's base64, which no message may hold.

@@ -102,8 +102,42 @@ import TestSupport
         let warned = try runOverdued(["check-config", "--config", config])
         #expect(warned.status == 0, "stderr: \(warned.stderr)")
         #expect(warned.stdout.contains("trusting only \(folder.url("ca.pem"))"), "\(warned.stdout)")
-        #expect(warned.stderr.contains("warning: destinations.hook.tls.ca_file: the certificate in \(folder.url("ca.pem")) expired on 2020-01-31T00:00:00Z"),
+        #expect(warned.stderr.contains("warning: destinations.hook.tls.ca_file: the certificate (Old authority) in \(folder.url("ca.pem")) expired on 2020-01-31T00:00:00Z"),
                 "\(warned.stderr)")
+    }
+
+    /// A secret pasted where its file's name belongs (a key, a URL, a signing secret) is
+    /// described, never echoed: the message goes to the journal on a refused reload.
+    @Test func aSecretWrittenInPlaceOfItsFileNameIsNotEchoed() throws {
+        let folder = try TemporaryDirectory()
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: [])
+        let key = "-----BEGIN PRIVATE KEY-----\\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgSECRETSECRET\\n-----END PRIVATE KEY-----"
+        let json = configJSON(destinationURL: "https://127.0.0.1:9/hooks/secret-token")
+            .replacingOccurrences(of: "\"url\": \"https://127.0.0.1:9/hooks/secret-token\"",
+                                  with: "\"url_file\": \"https://hooks.example.com/services/T0/B0/PASTEDTOKEN\", "
+                                      + "\"signing_secret_file\": \"whsec_PASTEDSIGNINGSECRET\", "
+                                      + "\"tls\": {\"certificate_file\": \"client.pem\", \"private_key_file\": \"\(key)\"}")
+        let result = try runOverdued(["check-config", "--config", try folder.write("config.json", json)])
+        #expect(result.status == 1)
+        for secret in ["PASTEDTOKEN", "PASTEDSIGNINGSECRET", "SECRETSECRET", "MIGHAgEA"] {
+            #expect(!result.stderr.contains(secret), "\(result.stderr)")
+        }
+        #expect(result.stderr.contains("  - destinations.hook.url_file: is not a file name: it holds a URL, which is not shown"), "\(result.stderr)")
+        #expect(result.stderr.contains("  - destinations.hook.signing_secret_file: is not a file name: it holds a signing secret"), "\(result.stderr)")
+        #expect(result.stderr.contains("  - destinations.hook.tls.private_key_file: is not a file name: it holds PEM text"), "\(result.stderr)")
+    }
+
+    /// Through a proxy, every destination is a CONNECT tunnel; many proxies allow port 443 only.
+    @Test func aProxiedDestinationOnAnotherPortThan443IsWarnedAbout() throws {
+        let folder = try TemporaryDirectory()
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: [])
+        let config = try folder.write("config.json", configJSON(destinationExtra: ", \"proxy_url\": \"http://robot:pw@127.0.0.1:3128\""))
+        let result = try runOverdued(["check-config", "--config", config])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("through the proxy http://127.0.0.1:3128"), "\(result.stdout)")
+        #expect(result.stderr.contains("warning: destinations.hook.proxy_url: requests go through the proxy in a CONNECT tunnel to port 9; "),
+                "\(result.stderr)")
+        #expect(!result.stdout.contains("pw@") && !result.stderr.contains("pw@"))
     }
 
     /// The zone is named as the config writes it: Foundation on Linux calls UTC "GMT".

@@ -242,7 +242,7 @@ final class DaemonChild {
         let config = try folder.write("config.json", configJSON(interval: "1h", destinationURL: "https://127.0.0.1:9/hooks/secret-token",
                                                                 destinationExtra: ", \"tls\": {\"ca_file\": \"ca.pem\"}"))
         let daemon = try DaemonChild(config: config, environment: [:])
-        let warning = "destinations.hook.tls.ca_file: the certificate in \(folder.url("ca.pem")) expired on 2020-01-31T00:00:00Z"
+        let warning = "destinations.hook.tls.ca_file: the certificate (Old authority) in \(folder.url("ca.pem")) expired on 2020-01-31T00:00:00Z"
         #expect(daemon.waitFor(warning), "log: \(daemon.log)")
         #expect(daemon.waitFor("started"))
         daemon.signal(SIGHUP)

@@ -9,13 +9,24 @@ import SwiftASN1
 /// the test trusts them, so a handshake with one fails unless the destination's `tls` names
 /// the authority, the way a receiver with a private or self-signed certificate behaves.
 public struct TestAuthority {
-    public let key = P256.Signing.PrivateKey()
+    public let key: P256.Signing.PrivateKey
     public let name: DistinguishedName
     public let certificate: Certificate
 
-    public init(name commonName: String = "overdued test authority", validFor days: Double = 2, endedAgo: Double? = nil) throws {
+    /// - Parameters:
+    ///   - key: the authority's key; give another authority's to make its renewed (or
+    ///     expired) copy, which signs the same certificates.
+    ///   - endedAgo: seconds since it expired (nil: valid now); `startsIn`: seconds until it
+    ///     becomes valid.
+    public init(name commonName: String = "overdued test authority", key: P256.Signing.PrivateKey = .init(), validFor days: Double = 2,
+                endedAgo: Double? = nil, startsIn: Double? = nil) throws {
+        self.key = key
         name = try DistinguishedName { CommonName(commonName) }
-        let (start, end) = TestAuthority.validity(days: days, endedAgo: endedAgo)
+        var (start, end) = TestAuthority.validity(days: days, endedAgo: endedAgo)
+        if let startsIn {
+            start = Date().addingTimeInterval(startsIn)
+            end = start.addingTimeInterval(days * 86_400)
+        }
         certificate = try Certificate(
             version: .v3, serialNumber: .init(), publicKey: .init(key.publicKey),
             notValidBefore: start, notValidAfter: end, issuer: name, subject: name,
@@ -41,6 +52,8 @@ public struct TestAuthority {
         public let certificate: Certificate
 
         public var certificatePEM: String { ((try? certificate.serializeAsPEM().pemString) ?? "") + "\n" }
+    /// The certificate as DER (binary), as some authorities hand theirs out.
+    public var certificateDER: [UInt8] { (try? certificate.serializeAsPEM().derBytes) ?? [] }
         public var keyPEM: String { key.pemRepresentation }
     }
 
@@ -75,14 +88,17 @@ public struct TestAuthority {
     }
 
     public var certificatePEM: String { ((try? certificate.serializeAsPEM().pemString) ?? "") + "\n" }
+    /// The certificate as DER (binary), as some authorities hand theirs out.
+    public var certificateDER: [UInt8] { (try? certificate.serializeAsPEM().derBytes) ?? [] }
 
     /// A TLS server context for a receiver on 127.0.0.1 with a certificate of this authority;
     /// with `clientsOf`, the receiver asks every client for a certificate of that authority.
-    public func receiverContext(clientsOf clientAuthority: TestAuthority? = nil) throws -> NIOSSLContext {
+    public func receiverContext(clientsOf clientAuthority: TestAuthority? = nil, maximumVersion: TLSVersion? = nil) throws -> NIOSSLContext {
         let issued = try receiver()
         var configuration = TLSConfiguration.makeServerConfiguration(
             certificateChain: try NIOSSLCertificate.fromPEMBytes(Array(issued.certificatePEM.utf8)).map { .certificate($0) },
             privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(issued.keyPEM.utf8), format: .pem)))
+        configuration.maximumTLSVersion = maximumVersion
         if let clientAuthority {
             configuration.certificateVerification = .noHostnameVerification
             configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(Array(clientAuthority.certificatePEM.utf8)))
