@@ -104,6 +104,7 @@ public final class Daemon: Sendable {
             throw StartError(description: error.description)
         }
         outbox = Outbox(database: stateDatabase)
+        if let notice = stateDatabase.upgradeNotice { logger.notice("\(notice)") }
         state = Mutex(Running(config: config, tickets: tickets,
                               engine: RulesEngine(rules: config.rules, timeZone: config.store.timeZone)))
         let watchdog = notify.watchdogInterval
@@ -569,7 +570,8 @@ public final class Daemon: Sendable {
                 ""
             }
             let micros = elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000
-            logger.info("tick: \(summary.matches) matches, \(summary.enqueued) enqueued in \(micros / 1000).\(micros % 1000 / 100) ms\(reused)",
+            let withdrawn = summary.withdrawn > 0 ? "; \(summary.withdrawn) queued notification(s) withdrawn" : ""
+            logger.info("tick: \(summary.matches) matches, \(summary.enqueued) enqueued in \(micros / 1000).\(micros % 1000 / 100) ms\(reused)\(withdrawn)",
                         metadata: ["event": "tick", "duration_ms": "\(elapsed.milliseconds)", "queries_reused": "\(summary.reused)"])
         }
         pruneHistoryIfDue(now: due)
@@ -579,7 +581,7 @@ public final class Daemon: Sendable {
     }
 
     /// What a tick found, for its log line and the status line.
-    private typealias TickSummary = (matches: Int, enqueued: Int, reused: Int, unchangedSince: Date?)
+    private typealias TickSummary = (matches: Int, enqueued: Int, reused: Int, unchangedSince: Date?, withdrawn: Int)
 
     /// Evaluates every rule on `tickets`, enqueues what they decide and wakes the notifier.
     private func evaluate(tickets: TicketsDatabase, engine: RulesEngine, cache: TickCache, due: Date) throws(StoreError) -> TickSummary {
@@ -588,7 +590,7 @@ public final class Daemon: Sendable {
         if !report.notifications.isEmpty { notifier.wake() }
         logBadRows(report.badRows)
         ScanLog.matchesAndEnqueued(report, to: logger)
-        return (report.matches.count, report.enqueuedCount, report.reusedQueries, report.unchangedSince)
+        return (report.matches.count, report.enqueuedCount, report.reusedQueries, report.unchangedSince, report.withdrawals.count)
     }
 
     /// At most once an hour, deletes delivered, dead and withdrawn notifications older than

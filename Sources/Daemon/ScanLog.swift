@@ -35,7 +35,8 @@ public enum ScanLog {
     public static func withdrawn(_ withdrawals: [Withdrawal], to logger: Logger) {
         for withdrawal in withdrawals.prefix(enqueuedOneByOne) {
             let queued = withdrawal.notification
-            logger.notice("withdrew the notification of \(queued.ticketID) for \(queued.destination) (rule \(withdrawal.rule)): the ticket no longer matches the rule; not sent",
+            let why = withdrawal.cause == .ruleRemoved ? "the rule is no longer in the config" : "the rule no longer selects the ticket"
+            logger.notice("withdrew the notification of \(queued.ticketID) for \(queued.destination) (rule \(withdrawal.rule)): \(why); not sent unless already under way",
                           metadata: ["event": "withdrawn", "rule": "\(withdrawal.rule)", "ticket": "\(queued.ticket)",
                                      "ticket_id": "\(queued.ticketID)", "destination": "\(queued.destination)",
                                      "notification_id": "\(queued.id)"])

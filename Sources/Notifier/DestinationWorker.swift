@@ -100,6 +100,7 @@ final class DestinationWorker: Sendable {
             // delivers this destination), and a retry that comes due meanwhile waits at most
             // one batch.
             var readAhead: [OverdueNotification] = []
+            var readAt = ContinuousClock.now
             var queueFailures = 0
             // A deadline stops new requests once one has started: each destination with
             // something due makes at least one attempt, however short the deadline (or however
@@ -142,6 +143,7 @@ final class DestinationWorker: Sendable {
                         do throws(StoreError) {
                             readAhead = try context.outbox.due(destination: name, now: now, limit: max(free, Self.readAhead(spec)),
                                                                excluding: excluded)
+                            readAt = .now
                             if queueFailures > 0 {
                                 context.logger.notice("the queue of \(name) can be read again", metadata: ["destination": "\(name)"])
                                 queueFailures = 0
@@ -171,6 +173,13 @@ final class DestinationWorker: Sendable {
                         if context.isStopping || isRetiring || (startedOne && Self.passed(deadline, context.now())) || !context.mayDeliver() {
                             await limiter.finished(ticket: ticket, at: .now)
                             break loop
+                        }
+                        // Read a while ago (spacing, a wait for the limiter): a scan may have
+                        // withdrawn it since, in this process or another. Asked once it is its
+                        // turn; at full speed the read is too recent to need it.
+                        if ContinuousClock.now - readAt > Self.recheckAfter, !(await stillQueued(notification.id)) {
+                            await limiter.finished(ticket: ticket, at: .now)
+                            continue
                         }
                         state.withLock { _ = $0.inFlight.insert(notification.id) }
                         context.requestStarted()
@@ -230,6 +239,21 @@ final class DestinationWorker: Sendable {
                                   metadata: ["destination": "\(name)"])
         }
         return left == 0
+    }
+
+    /// A notification read from the queue longer ago than this is looked up again before
+    /// it is sent (`stillQueued`).
+    static let recheckAfter: Duration = .milliseconds(100)
+
+    /// Whether the notification is still queued (not withdrawn meanwhile). A lookup that
+    /// fails says yes: the attempt's record then meets the state database anyway.
+    private func stillQueued(_ id: String) async -> Bool {
+        if state.withLock({ $0.withdrawn.contains(id) }) { return false }
+        do throws(StoreError) {
+            return try context.outbox.isQueued(id: id)
+        } catch {
+            return true
+        }
     }
 
     /// How many due notifications one queue read takes.

@@ -32,6 +32,41 @@ public enum RuleQuery {
             ? "t.scheduled_date IS NOT NULL AND (t.scheduled_date < ? OR t.scheduled_date >= ':')"
             : "+t.scheduled_date IS NOT NULL AND (+t.scheduled_date < ? OR NOT +t.scheduled_date GLOB '\(datePattern)')")
         arguments.append(.text(cutoff))
+        let others = otherConditions(match, schema: schema)
+        conditions += others.sql
+        arguments += others.arguments
+        guard let statuses = match.statusIn else {
+            return TicketFilter(sql: conditions.joined(separator: " AND "), arguments: arguments)
+        }
+        let statusArguments = statuses.map(SQLArgument.text)
+        func sql(status: String) -> String {
+            ([status + " IN (\(marks(statuses.count)))"] + conditions).joined(separator: " AND ")
+        }
+        let narrowing = schema.hasStatusIndex && schema.hasScheduledDateIndex
+            ? TicketFilter.Narrowing(statuses: statuses, notDueFrom: cutoff, rowSQL: sql(status: "+t.status"),
+                                     rowArguments: statusArguments + arguments)
+            : nil
+        return TicketFilter(sql: sql(status: "t.status"), arguments: statusArguments + arguments, narrowing: narrowing)
+    }
+
+    /// The rule's conditions on these tickets (by tickets.id), without the date bound: what
+    /// the rule would select among them if their dates were all due, for the engine to judge
+    /// each date itself. Driven by the primary key.
+    public static func rowFilter(for match: MatchSpec, ids: [Int64], schema: TicketSchema) -> TicketFilter {
+        var conditions = ["t.id IN (SELECT value FROM json_each(?))"]
+        var arguments: [SQLArgument] = [.text("[" + ids.map(String.init).joined(separator: ",") + "]")]
+        if let statuses = match.statusIn {
+            conditions.append("+t.status IN (\(marks(statuses.count)))")
+            arguments += statuses.map(SQLArgument.text)
+        }
+        let others = otherConditions(match, schema: schema)
+        return TicketFilter(sql: (conditions + others.sql).joined(separator: " AND "), arguments: arguments + others.arguments)
+    }
+
+    /// The conditions besides the date and `status_in`, none driving an index.
+    private static func otherConditions(_ match: MatchSpec, schema: TicketSchema) -> (sql: [String], arguments: [SQLArgument]) {
+        var conditions: [String] = []
+        var arguments: [SQLArgument] = []
         if let statuses = match.statusNotIn {
             conditions.append("+t.status NOT IN (\(marks(statuses.count)))")
             arguments += statuses.map(SQLArgument.text)
@@ -48,18 +83,7 @@ public enum RuleQuery {
         if !match.includeDeleted, schema.hasDeletedAt {
             conditions.append("+t.deleted_at IS NULL")
         }
-        guard let statuses = match.statusIn else {
-            return TicketFilter(sql: conditions.joined(separator: " AND "), arguments: arguments)
-        }
-        let statusArguments = statuses.map(SQLArgument.text)
-        func sql(status: String) -> String {
-            ([status + " IN (\(marks(statuses.count)))"] + conditions).joined(separator: " AND ")
-        }
-        let narrowing = schema.hasStatusIndex && schema.hasScheduledDateIndex
-            ? TicketFilter.Narrowing(statuses: statuses, notDueFrom: cutoff, rowSQL: sql(status: "+t.status"),
-                                     rowArguments: statusArguments + arguments)
-            : nil
-        return TicketFilter(sql: sql(status: "t.status"), arguments: statusArguments + arguments, narrowing: narrowing)
+        return (conditions, arguments)
     }
 
     /// What every readable scheduled_date starts with.

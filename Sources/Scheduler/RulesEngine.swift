@@ -123,14 +123,34 @@ public struct ScanReport: Sendable {
     }
 }
 
-/// A queued notification that its rule no longer selects.
+/// A queued notification that its rule no longer selects, or whose rule is gone.
 public struct Withdrawal: Sendable, Equatable {
+    public enum Cause: Sendable, Equatable {
+        /// The ticket (or the rule, by a reload) changed: the rule no longer selects it.
+        case noLongerMatches
+        /// The rule is not in the config any more (removed, or renamed).
+        case ruleRemoved
+    }
+
     public var rule: String
     public var notification: Outbox.Queued
+    public var cause: Cause
+
+    public init(rule: String, notification: Outbox.Queued, cause: Cause) {
+        self.rule = rule
+        self.notification = notification
+        self.cause = cause
+    }
 
     /// What the withdrawn notification's `last_error` says.
-    public static func reason(rule: String, at now: Date) -> String {
-        "withdrawn: its ticket no longer matched rule \(rule) at \(now.formatted(.iso8601)) (closed, rescheduled, reassigned or deleted since it was queued)"
+    public static func reason(rule: String, cause: Cause, at now: Date) -> String {
+        let when = now.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true))
+        switch cause {
+        case .noLongerMatches:
+            return "withdrawn: rule \(rule) no longer selected the ticket at \(when) (closed, rescheduled, reassigned or deleted since it was queued, or the rule was changed)"
+        case .ruleRemoved:
+            return "withdrawn: rule \(rule) is no longer in the config (at \(when))"
+        }
     }
 }
 
@@ -163,13 +183,16 @@ public struct RulesEngine: Sendable {
     /// the daemon, say): those are reported as suppressed (`.notifiedMeanwhile`), the rest is
     /// enqueued. One pass, whatever the others do.
     public func scanAndEnqueue(tickets: TicketsDatabase, outbox: Outbox, now: Date, detail: ScanDetail = .enqueued,
-                               cache: TickCache? = nil, progress: TickProgress? = nil) throws(StoreError) -> ScanReport {
-        var report = try scan(tickets: tickets, outbox: outbox, now: now, detail: detail, cache: cache, progress: progress)
+                               cache: TickCache? = nil, progress: TickProgress? = nil, withdrawing: Bool = true) throws(StoreError) -> ScanReport {
+        var report = try scan(tickets: tickets, outbox: outbox, now: now, detail: detail, cache: cache, progress: progress,
+                              withdrawing: withdrawing)
         if !report.withdrawals.isEmpty {
             var withdrawn: Set<String> = []
-            for rule in Set(report.withdrawals.map(\.rule)) {
-                let ids = report.withdrawals.filter { $0.rule == rule }.map(\.notification.id)
-                withdrawn.formUnion(try outbox.withdraw(ids, at: now, reason: Withdrawal.reason(rule: rule, at: now)))
+            let groups = Dictionary(grouping: report.withdrawals) { "\($0.rule)\u{0}\($0.cause == .ruleRemoved)" }
+            for key in groups.keys.sorted() {
+                guard let group = groups[key], let first = group.first else { continue }
+                withdrawn.formUnion(try outbox.withdraw(group.map(\.notification.id), at: now,
+                                                        reason: Withdrawal.reason(rule: first.rule, cause: first.cause, at: now)))
             }
             report.withdrawals.removeAll { !withdrawn.contains($0.notification.id) }
         }
@@ -185,8 +208,11 @@ public struct RulesEngine: Sendable {
     /// cache (the daemon's ticks), unchanged inputs are not read again; see `TickCache`. With
     /// `progress`, each step is reported there and the scan stops (`.interrupted`) once it
     /// is interrupted; give the same object to the tickets database for its queries.
+    /// - Parameter withdrawing: weigh the queue against what this scan reads (see
+    ///   `ScanReport.withdrawals`). Only at the real clock: a scan at another instant (`--now`)
+    ///   would find tickets that are overdue now not overdue then, and the reverse.
     public func scan(tickets: TicketsDatabase, outbox: Outbox, now: Date, detail: ScanDetail = .enqueued,
-                     cache: TickCache? = nil, progress: TickProgress? = nil) throws(StoreError) -> ScanReport {
+                     cache: TickCache? = nil, progress: TickProgress? = nil, withdrawing: Bool = true) throws(StoreError) -> ScanReport {
         var report = ScanReport(now: now)
         let filters = rules.map { RuleQuery.filter(for: $0.match, now: now, schema: tickets.schema) }
         // Read before anything they vouch for: a commit racing the reads changes the next value.
@@ -239,8 +265,20 @@ public struct RulesEngine: Sendable {
             for bad in overdue.badRows where warned.insert(bad.ticket).inserted {
                 report.badRows.append(bad)
             }
-            report.withdrawals += Self.withdrawals(rule: rule.name, overdue: overdue,
-                                                  queued: try outbox.queued(rule: rule.name, upTo: report.lastQueued))
+            if withdrawing {
+                report.withdrawals += try withdrawals(rule: rule, overdue: overdue, tickets: tickets, outbox: outbox,
+                                                      upTo: report.lastQueued, now: now)
+            }
+        }
+        if withdrawing {
+            // The queues of rules no longer in the config (removed, renamed): no rule weighs them.
+            let configured = Set(rules.map(\.name))
+            for name in try outbox.queuedRules(upTo: report.lastQueued).subtracting(configured).sorted() {
+                let queued = try outbox.queuedTickets(rule: name, upTo: report.lastQueued)
+                report.withdrawals += try outbox.queued(rowids: queued.map(\.rowid)).map {
+                    Withdrawal(rule: name, notification: $0, cause: .ruleRemoved)
+                }
+            }
         }
         try readSnapshots(into: &report, tickets: tickets, detail: detail, read: &wholeRows, progress: progress)
         var enqueued = 0, notifications = 0
@@ -272,14 +310,31 @@ public struct RulesEngine: Sendable {
         return report
     }
 
-    /// The queued notifications of a rule whose ticket it no longer finds overdue. A row it
-    /// could not read (a bad row) is no evidence either way: its notifications stay. Pure.
-    static func withdrawals(rule: String, overdue: (tickets: [MatchedTicket], badRows: [BadRow], nextDue: Date),
-                            queued: [Outbox.Queued]) -> [Withdrawal] {
+    /// The queued notifications of a rule whose ticket it no longer selects. The rule's read
+    /// (`overdue`) is bounded by date and may leave out a row it cannot read (a garbage date
+    /// under a rule without `status_in`): each ticket it does not find is read again by id,
+    /// with the rule's conditions but no date bound, and kept when it is overdue or unreadable
+    /// there (a bad row is no evidence either way). Gone, or selected no more: withdrawn.
+    private func withdrawals(rule: RuleSpec, overdue: (tickets: [MatchedTicket], badRows: [BadRow], nextDue: Date),
+                             tickets: TicketsDatabase, outbox: Outbox, upTo lastQueued: Int64, now: Date) throws(StoreError) -> [Withdrawal] {
+        let queued = try outbox.queuedTickets(rule: rule.name, upTo: lastQueued)
+        var unseen = Self.unseen(queued, overdue: overdue)
+        guard !unseen.isEmpty else { return [] }
+        let ids = Set(unseen.map(\.ticket)).sorted()
+        let offsets = ZoneOffsets(timeZone)
+        let rows = try tickets.candidates(where: RuleQuery.rowFilter(for: rule.match, ids: ids, schema: tickets.schema))
+        let again = Self.overdue(rule: rule, candidates: rows.map { DatedCandidate($0, offsets: offsets) }, now: now)
+        unseen = Self.unseen(unseen, overdue: again)
+        return try outbox.queued(rowids: unseen.map(\.rowid)).map { Withdrawal(rule: rule.name, notification: $0, cause: .noLongerMatches) }
+    }
+
+    /// The queued notifications whose ticket is neither overdue nor a bad row in `overdue`. Pure.
+    static func unseen(_ queued: [(rowid: Int64, ticket: Int64)], overdue: (tickets: [MatchedTicket], badRows: [BadRow], nextDue: Date))
+        -> [(rowid: Int64, ticket: Int64)] {
         guard !queued.isEmpty else { return [] }
         var standing = Set(overdue.tickets.map(\.ticket))
         standing.formUnion(overdue.badRows.map(\.ticket))
-        return queued.filter { !standing.contains($0.ticket) }.map { Withdrawal(rule: rule, notification: $0) }
+        return queued.filter { !standing.contains($0.ticket) }
     }
 
     /// The overdue test: strictly after the due instant plus the grace.

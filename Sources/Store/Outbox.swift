@@ -543,30 +543,86 @@ public final class Outbox: Sendable {
         }
     }
 
-    /// The pending and retrying notifications of a rule queued up to `lastQueued` (its
-    /// partial index holds only those).
-    public func queued(rule: String, upTo lastQueued: Int64) throws(StoreError) -> [Queued] {
+    /// The tickets of a rule's pending and retrying notifications queued up to `lastQueued`,
+    /// with each notification's rowid: read from the partial index of those alone, no row.
+    public func queuedTickets(rule: String, upTo lastQueued: Int64) throws(StoreError) -> [(rowid: Int64, ticket: Int64)] {
         try database.read("read the queued notifications of a rule") { db in
             try Row.fetchAll(db.cachedStatement(sql: """
-                SELECT id, ticket, ticket_id, destination FROM notification INDEXED BY notification_open
+                SELECT rowid, ticket FROM notification INDEXED BY notification_open
                 WHERE rule = ? AND status IN ('pending', 'retrying') AND rowid <= ?
-                """), arguments: [rule, lastQueued]).map { row in
+                """), arguments: [rule, lastQueued]).map { row in (row[0], row[1]) }
+        }
+    }
+
+    /// The rules that have pending or retrying notifications queued up to `lastQueued`.
+    public func queuedRules(upTo lastQueued: Int64) throws(StoreError) -> Set<String> {
+        try database.read("read the rules of the queue") { db in
+            Set(try String.fetchAll(db.cachedStatement(sql: """
+                SELECT DISTINCT rule FROM notification INDEXED BY notification_open
+                WHERE status IN ('pending', 'retrying') AND rowid <= ?
+                """), arguments: [lastQueued]))
+        }
+    }
+
+    /// The queued notifications with these rowids (those still queued).
+    public func queued(rowids: [Int64]) throws(StoreError) -> [Queued] {
+        guard !rowids.isEmpty else { return [] }
+        return try database.read("read queued notifications") { db in
+            try Row.fetchAll(db.cachedStatement(sql: """
+                SELECT id, ticket, ticket_id, destination FROM notification
+                WHERE rowid IN (SELECT value FROM json_each(?)) AND status IN ('pending', 'retrying') ORDER BY rowid
+                """), arguments: [rowids.jsonArray]).map { row in
                 Queued(id: row[0], ticket: row[1], ticketID: row[2], destination: row[3])
             }
         }
     }
 
+    /// Whether the notification is still pending or retrying: the notifier asks before a
+    /// request it read from the queue a while ago (a scan may have withdrawn it meanwhile).
+    public func isQueued(id: String) throws(StoreError) -> Bool {
+        try database.read("look a notification up") { db in
+            try Bool.fetchOne(db.cachedStatement(sql: "SELECT status IN ('pending', 'retrying') FROM notification WHERE id = ?"),
+                              arguments: [id]) ?? false
+        }
+    }
+
     /// Withdraws the notifications that are still queued (one being delivered meanwhile is
     /// recorded as delivered); `reason` goes in their `last_error`. Returns the ids withdrawn.
+    ///
+    /// What was never sent did not notify: when every notification of one enqueue (a rule,
+    /// a ticket, one instant, one per destination) is withdrawn, the dedup state that enqueue
+    /// wrote is taken back (unless a later one replaced it), so the ticket counts as not
+    /// notified by the rule since. A ticket reopened, or rescheduled back into the past, is
+    /// then notified as the rule says, not held back by what was never sent; and a withdrawal
+    /// that a later scan finds wrong (the ticket still matches) is made good by that scan.
     public func withdraw(_ ids: [String], at now: Date, reason: String) throws(StoreError) -> [String] {
         guard !ids.isEmpty else { return [] }
         return try database.write("withdraw notifications") { db in
-            try String.fetchAll(db, sql: """
+            let withdrawn = try Row.fetchAll(db, sql: """
                 UPDATE notification SET status = 'withdrawn', withdrawn_at = ?, last_error = ?
                 WHERE id IN (SELECT value FROM json_each(?)) AND status IN ('pending', 'retrying')
-                RETURNING id
+                RETURNING id, rule, ticket, created_at
                 """, arguments: [now.unixMilliseconds, reason, Self.jsonStrings(ids)])
+            var enqueues: Set<DedupEnqueue> = []
+            for row in withdrawn { enqueues.insert(DedupEnqueue(rule: row[1], ticket: row[2], at: row[3])) }
+            for enqueue in enqueues {
+                let arguments: StatementArguments = [enqueue.rule, enqueue.ticket, enqueue.at]
+                let others = try Int.fetchOne(db, sql: """
+                    SELECT count(*) FROM notification INDEXED BY notification_ticket
+                    WHERE ticket = ?2 AND created_at = ?3 AND rule = ?1 AND status != 'withdrawn'
+                    """, arguments: arguments) ?? 0
+                guard others == 0 else { continue }
+                try db.execute(sql: "DELETE FROM dedup_state WHERE rule = ?1 AND ticket = ?2 AND last_notified_at = ?3", arguments: arguments)
+                try db.execute(sql: "DELETE FROM dedup_scheduled_date WHERE rule = ?1 AND ticket = ?2 AND notified_at = ?3", arguments: arguments)
+            }
+            return withdrawn.map { $0[0] }
         }
+    }
+
+    private struct DedupEnqueue: Hashable {
+        var rule: String
+        var ticket: Int64
+        var at: Int64
     }
 
     // MARK: operator commands

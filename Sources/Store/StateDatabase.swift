@@ -8,6 +8,10 @@ internal import GRDB
 public final class StateDatabase: Sendable {
     public let path: String
     let pool: DatabasePool
+    /// The migrations this open applied to a database an earlier overdued had made (empty for
+    /// a new file or one already up to date): the file is theirs no more, and its owner
+    /// should hear so.
+    public let upgrades: [String]
     /// How long a write waits for another process's lock.
     let busyTimeout: Duration
     /// The file opened (device and inode): an open SQLite handle keeps working on a deleted
@@ -36,7 +40,7 @@ public final class StateDatabase: Sendable {
         }
         StateFileAccess.createForFolderOwner(stateDatabase: path)
         do {
-            pool = try Self.openMigrated(path: path, configuration: configuration)
+            (pool, upgrades) = try Self.openMigrated(path: path, configuration: configuration)
         } catch let error as DatabaseError where error.resultCode.primaryResultCode == .SQLITE_READONLY {
             // SQLite's "attempt to write a readonly database" names neither the file nor why.
             let why = StateFileAccess.problem(stateDatabase: path) ?? (error.message ?? "\(error.resultCode)")
@@ -52,7 +56,7 @@ public final class StateDatabase: Sendable {
     /// missing and both run it: the second fails ("table notification already exists",
     /// "database is locked" while the other switches the file to WAL). Open and migrate again
     /// then, when the other has finished: it is a no-op on a migrated file.
-    private static func openMigrated(path: String, configuration: Configuration) throws -> DatabasePool {
+    private static func openMigrated(path: String, configuration: Configuration) throws -> (DatabasePool, [String]) {
         let rounds = 5
         var round = 1
         while true {
@@ -61,8 +65,10 @@ public final class StateDatabase: Sendable {
                 if let problem = try pool.read({ db in try Self.newerSchemaProblem(db) }) {
                     throw StoreError(.schema, path: path, message: problem)
                 }
+                let before = try pool.read { db in try Self.migrator.appliedIdentifiers(db) }
                 try Self.migrator.migrate(pool)
-                return pool
+                let after = try pool.read { db in try Self.migrator.appliedMigrations(db) }
+                return (pool, before.isEmpty ? [] : after.filter { !before.contains($0) })
             } catch is DatabaseError where round < rounds {
                 usleep(useconds_t(20_000 * round))
                 round += 1
@@ -258,6 +264,12 @@ public final class StateDatabase: Sendable {
     }
 
     /// Names of the applied migrations, oldest first.
+    /// The notice for `upgrades`, nil when there were none.
+    public var upgradeNotice: String? {
+        guard !upgrades.isEmpty else { return nil }
+        return "upgraded the state database \(path) (\(upgrades.joined(separator: ", "))): earlier releases of overdued cannot open it any more"
+    }
+
     public func appliedMigrations() throws(StoreError) -> [String] {
         do {
             return try pool.read { db in try Self.migrator.appliedMigrations(db) }

@@ -41,7 +41,8 @@ struct OnceCommand: AsyncParsableCommand {
         let engine = RulesEngine(rules: config.rules, timeZone: config.store.timeZone)
         let report: ScanReport
         do {
-            report = try engine.scanAndEnqueue(tickets: stores.tickets, outbox: stores.outbox, now: instant)
+            // The queue is weighed against the tickets only at the real clock (`scan`).
+            report = try engine.scanAndEnqueue(tickets: stores.tickets, outbox: stores.outbox, now: instant, withdrawing: now == nil)
         } catch {
             printError(error.description)
             throw ExitCode(1)

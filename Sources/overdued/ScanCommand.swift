@@ -33,9 +33,12 @@ struct ScanCommand: ParsableCommand {
             // The JSON listing shows every match's title, read from its whole row; the text
             // listing needs whole rows only for what it enqueues.
             let detail: ScanDetail = json ? .all : .enqueued
+            // The queue is weighed against the tickets only at the real clock: at another
+            // instant, tickets overdue now would look not overdue yet, and the reverse.
+            let withdrawing = now == nil
             report = dryRun
-                ? try engine.scan(tickets: stores.tickets, outbox: stores.outbox, now: instant, detail: detail)
-                : try engine.scanAndEnqueue(tickets: stores.tickets, outbox: stores.outbox, now: instant, detail: detail)
+                ? try engine.scan(tickets: stores.tickets, outbox: stores.outbox, now: instant, detail: detail, withdrawing: withdrawing)
+                : try engine.scanAndEnqueue(tickets: stores.tickets, outbox: stores.outbox, now: instant, detail: detail, withdrawing: withdrawing)
         } catch {
             printError(error.description)
             throw ExitCode(1)
@@ -46,7 +49,7 @@ struct ScanCommand: ParsableCommand {
         for withdrawal in report.withdrawals {
             let queued = withdrawal.notification
             printError("\(dryRun ? "would withdraw" : "withdrew") \(queued.id) (\(queued.ticketID), rule \(withdrawal.rule), for \(queued.destination)): "
-                + "its ticket no longer matches the rule")
+                + (withdrawal.cause == .ruleRemoved ? "the rule is no longer in the config" : "the rule no longer selects the ticket"))
         }
         if json {
             print(ScanOutput.json(report))

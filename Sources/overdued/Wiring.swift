@@ -48,6 +48,7 @@ struct OpenStores {
              try StateDatabase(path: config.store.stateDatabase, busyTimeout: config.store.busyTimeout))
         }
         outbox = Outbox(database: state)
+        if let notice = state.upgradeNotice { printError("note: \(notice)") }
     }
 }
 
@@ -63,6 +64,7 @@ struct OpenState {
             try StateDatabase(path: config.store.stateDatabase, busyTimeout: config.store.busyTimeout)
         }
         outbox = Outbox(database: state)
+        if let notice = state.upgradeNotice { printError("note: \(notice)") }
     }
 }
 

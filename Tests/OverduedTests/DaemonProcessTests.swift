@@ -317,7 +317,7 @@ struct TicketsFileReplacementTests {
         #expect(daemon.waitFor("not delivered to hook"), "log: \(daemon.log)")
         try sqlite3(folder.url("tickets.sqlite"), "UPDATE tickets SET status = 'completed' WHERE id = 1")
         daemon.signal(SIGUSR1)
-        #expect(daemon.waitFor("withdrew the notification of IGP-2026-0001 for hook (rule old-rule): the ticket no longer matches the rule; not sent"),
+        #expect(daemon.waitFor("withdrew the notification of IGP-2026-0001 for hook (rule old-rule): the rule no longer selects the ticket; not sent unless already under way"),
                 "log: \(daemon.log)")
         daemon.signal(SIGTERM)
         #expect(daemon.waitForExit(timeout: 10) == 0)
@@ -327,7 +327,7 @@ struct TicketsFileReplacementTests {
         let withdrawn = items.filter { $0["status"] as? String == "withdrawn" }
         #expect(withdrawn.map { $0["ticket_id"] as? String } == ["IGP-2026-0001"], "\(history.stdout)")
         #expect(withdrawn.first?["withdrawn_at"] is String)
-        #expect((withdrawn.first?["last_error"] as? String)?.hasPrefix("withdrawn: its ticket no longer matched rule old-rule at ") == true)
+        #expect((withdrawn.first?["last_error"] as? String)?.hasPrefix("withdrawn: rule old-rule no longer selected the ticket at ") == true)
         let queue = try runOverdued(["queue", "--config", folder.url("config.json")])
         #expect(queue.stdout.hasPrefix("pending 0, retrying 1, dead 0, delivered 0, withdrawn 1"), "\(queue.stdout)")
         #expect(queue.stdout.contains("IGP-2026-0002") && !queue.stdout.contains("IGP-2026-0001"), "\(queue.stdout)")

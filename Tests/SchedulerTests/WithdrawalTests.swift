@@ -31,7 +31,7 @@ extension ScanCycleTests {
         for notification in try allNotifications(ticket: 1) {
             #expect(notification.status == .withdrawn)
             #expect(notification.withdrawnAt == later)
-            #expect(notification.lastError?.contains("no longer matched rule old-rule") == true, "\(notification.lastError ?? "")")
+            #expect(notification.lastError?.hasPrefix("withdrawn: rule old-rule no longer selected the ticket at ") == true, "\(notification.lastError ?? "")")
         }
         #expect(try allNotifications(ticket: 2).allSatisfy { $0.status == .delivered }, "what was delivered stays delivered")
         #expect(try allNotifications(ticket: 7).allSatisfy { $0.status == .pending }, "a ticket still overdue keeps its notifications")
@@ -75,10 +75,61 @@ extension ScanCycleTests {
         let end = try outbox.lastQueued()
         try outbox.enqueue([OverdueNotification(id: "msg_late", rule: "old-rule", ticket: 1, ticketID: "IGP-2026-0001",
                                                 destination: "automation", snapshot: Data("{}".utf8), createdAt: t0)], dedup: [])
-        #expect(try outbox.queued(rule: "old-rule", upTo: end).count == 6)
-        #expect(try outbox.queued(rule: "old-rule", upTo: try outbox.lastQueued()).count == 7)
-        #expect(RulesEngine.withdrawals(rule: "old-rule", overdue: ([], [], .distantFuture),
-                                        queued: try outbox.queued(rule: "old-rule", upTo: end)).count == 6)
+        #expect(try outbox.queuedTickets(rule: "old-rule", upTo: end).count == 6)
+        #expect(try outbox.queuedTickets(rule: "old-rule", upTo: try outbox.lastQueued()).count == 7)
+        #expect(RulesEngine.unseen(try outbox.queuedTickets(rule: "old-rule", upTo: end), overdue: ([], [], .distantFuture)).count == 6)
+    }
+
+    /// A scan at another instant than the clock's (`--now`) weighs nothing: tickets overdue
+    /// now are not overdue yet then.
+    @Test func aScanAtAnotherInstantWithdrawsNothing() throws {
+        let engine = try engine()
+        _ = try engine.scanAndEnqueue(tickets: tickets, outbox: outbox, now: t0)
+        let past = try engine.scanAndEnqueue(tickets: tickets, outbox: outbox, now: t0.addingTimeInterval(-30 * 86_400), withdrawing: false)
+        #expect(past.matches.isEmpty && past.withdrawals.isEmpty)
+        #expect(try outbox.counts().pending == 6)
+    }
+
+    /// What was never sent did not notify: a ticket closed, withdrawn, then reopened is
+    /// notified again at once; but not when one of the enqueue's notifications went out.
+    @Test func aWithdrawnEnqueueNoLongerCountsAsNotified() throws {
+        let engine = try engine()
+        _ = try engine.scanAndEnqueue(tickets: tickets, outbox: outbox, now: t0)
+        try deliver(ticket: 2, destinations: ["automation"], at: t0.addingTimeInterval(1))
+        try database.appWrite("UPDATE tickets SET status = 'completed' WHERE id IN (1, 2)")
+        let closed = try engine.scanAndEnqueue(tickets: tickets, outbox: outbox, now: t0.addingTimeInterval(60))
+        #expect(closed.withdrawals.count == 3, "ticket 1 twice, ticket 2 for chat")
+        try database.appWrite("UPDATE tickets SET status = 'received' WHERE id IN (1, 2)")
+        let reopened = try engine.scanAndEnqueue(tickets: tickets, outbox: outbox, now: t0.addingTimeInterval(120))
+        #expect(reopened.matches.filter(\.isEnqueued).map(\.ticket.ticket) == [1], "\(reopened.matches.map(\.decision))")
+        #expect(reopened.matches.first { $0.ticket.ticket == 2 }?.decision.reason.contains("repeat.every") == true)
+    }
+
+    /// A rule removed from the config (or renamed) leaves its queue to no one: withdrawn,
+    /// saying so; the renamed rule notifies afresh, once.
+    @Test func theQueueOfARuleNoLongerInTheConfigIsWithdrawn() throws {
+        _ = try engine().scanAndEnqueue(tickets: tickets, outbox: outbox, now: t0)
+        let renamed = RulesEngine(rules: [try RuleSpecs.make("old-rule-v2", MatchSpec(statusIn: ["received", "diagnostic"], assigned: true),
+                                                             destinations: ["automation", "chat"])],
+                                  timeZone: Instants.toronto)
+        let report = try renamed.scanAndEnqueue(tickets: tickets, outbox: outbox, now: t0.addingTimeInterval(60))
+        #expect(report.withdrawals.count == 6 && report.withdrawals.allSatisfy { $0.cause == .ruleRemoved && $0.rule == "old-rule" })
+        #expect(report.notifications.count == 6 && report.notifications.allSatisfy { $0.rule == "old-rule-v2" })
+        let stored = try #require(try outbox.notification(id: report.withdrawals[0].notification.id))
+        #expect(stored.lastError?.hasPrefix("withdrawn: rule old-rule is no longer in the config") == true, "\(stored.lastError ?? "")")
+        #expect((try outbox.counts().pending, try outbox.counts().withdrawn) == (6, 6))
+    }
+
+    /// A rule without `status_in` reads by date and does not select a garbage date at all:
+    /// its ticket is read again by id, found unreadable, and its notification kept.
+    @Test func aGarbageDateUnderARuleWithoutStatusInKeepsItsNotifications() throws {
+        let engine = RulesEngine(rules: [try RuleSpecs.make("open", MatchSpec(statusNotIn: ["completed"]), destinations: ["automation"])],
+                                 timeZone: Instants.toronto)
+        _ = try engine.scanAndEnqueue(tickets: tickets, outbox: outbox, now: t0)
+        try database.appWrite("UPDATE tickets SET scheduled_date = '24/11/2026' WHERE id = 1; UPDATE tickets SET status = 'completed' WHERE id = 2")
+        let report = try engine.scanAndEnqueue(tickets: tickets, outbox: outbox, now: t0.addingTimeInterval(60))
+        #expect(report.withdrawals.map(\.notification.ticket) == [2])
+        #expect(try allNotifications(ticket: 1).allSatisfy { $0.status == .pending })
     }
 
     /// An attempt in flight when its notification was withdrawn: a failure recorded after

@@ -136,6 +136,10 @@ struct StateDatabaseTests {
 
         let database = try StateDatabase(path: path)
         #expect(try database.appliedMigrations() == Self.migrations)
+        #expect(database.upgrades == ["v7: withdrawn notifications"])
+        #expect(database.upgradeNotice == "upgraded the state database \(path) (v7: withdrawn notifications): earlier releases of overdued cannot open it any more")
+        #expect(try StateDatabase(path: path).upgrades.isEmpty, "once")
+        #expect(try StateDatabase(path: directory.url("new.sqlite")).upgrades.isEmpty, "a new file is not an upgrade")
         let check = try DatabaseQueue(path: path)
         try check.write { db in
             let after = try Row.fetchAll(db, sql: """

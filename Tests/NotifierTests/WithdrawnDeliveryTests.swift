@@ -1,0 +1,34 @@
+import Foundation
+@testable import Notifier
+import OverduedConfig
+import Store
+import Testing
+
+/// A notification the notifier read from the queue a while ago (spaced by `min_interval`)
+/// is looked up again when its turn comes: one that a scan withdrew meanwhile, in this
+/// process or another, is not sent.
+@Suite(.serialized)
+struct WithdrawnDeliveryTests {
+    @Test func aNotificationWithdrawnWhileItWaitedForItsTurnIsNotSent() async throws {
+        let server = ScriptedServer([])
+        try await server.start()
+        defer { Task { await server.stop() } }
+        let outbox = try Fixtures.outbox()
+        let destination = try Fixtures.destination(url: server.url, minInterval: "400ms")
+        let ids = try Fixtures.enqueue(outbox, destination: destination.name, count: 4)
+        let notifier = Notifier(outbox: outbox, destinations: [destination], userAgentVersion: "9.9.9", logger: Fixtures.capturingLogger().0)
+        let drain = Task { await notifier.drain(until: Date().addingTimeInterval(3)) }
+        // The first is sent at once, the other three wait their turn, read ahead.
+        let deadline = Date().addingTimeInterval(5)
+        while server.requests.isEmpty, Date() < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(try outbox.withdraw(Array(ids.dropFirst()), at: Date(), reason: "withdrawn: test").count == 3)
+        let result = await drain.value
+        await notifier.shutdown(grace: .milliseconds(100))
+
+        #expect(server.requests.count == 1, "\(server.requests.map { $0.header("webhook-id") ?? "" })")
+        #expect(result.delivered == 1)
+        for id in ids.dropFirst() {
+            #expect(try outbox.notification(id: id)?.status == .withdrawn)
+        }
+    }
+}
