@@ -43,7 +43,7 @@ public enum ScanLog {
         }
         let more = withdrawals.count - enqueuedOneByOne
         if more > 0 {
-            logger.notice("… and \(more) more queued notifications withdrawn by this tick, their tickets no longer matching (`overdued history` lists them)",
+            logger.notice("… and \(more) more queued notifications withdrawn by this tick, not logged one by one (`overdued history` lists them, with why)",
                           metadata: ["event": "withdrawn", "count": "\(more)"])
         }
     }

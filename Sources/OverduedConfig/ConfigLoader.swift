@@ -512,6 +512,14 @@ public struct ConfigLoader: Sendable {
         if name.hasPrefix("whsec_") { return "a signing secret" }
         if name.hasPrefix("Bearer ") || name.hasPrefix("Basic ") { return "a header value" }
         if name.utf8.count > 1024 { return "\(name.utf8.count) bytes, longer than a path" }
+        if let at = name.firstIndex(of: "@"), name[..<at].contains(":") { return "a user and password" }
+        if name.contains(where: { $0 == " " || $0 == "\t" }) { return "spaces, as a header value or a token would" }
+        // A long run of letters and digits of all kinds, without a path's dots or slashes: a
+        // token or a key, not a name someone chose.
+        let token = name.unicodeScalars.allSatisfy { CharacterSet.alphanumerics.contains($0) || "+=_-".unicodeScalars.contains($0) }
+        if name.count >= 24, token, name.contains(where: \.isUppercase), name.contains(where: \.isLowercase), name.contains(where: \.isNumber) {
+            return "what looks like a token or a key"
+        }
         return nil
     }
 

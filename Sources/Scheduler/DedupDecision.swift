@@ -93,7 +93,13 @@ public enum DedupDecision: Sendable, Equatable {
     ///   a date moved back to one of them is not new.
     public static func decide(policy: RepeatSpec, ticket: some DedupSubject, previous: DedupRecord?,
                               notifiedDates: Set<String> = [], now: Date) -> DedupDecision {
-        guard let previous else { return .notify(.first) }
+        guard let previous else {
+            // No dedup state, but dates notified before (a withdrawal took the state back).
+            if policy.oncePerScheduledDate, notifiedDates.contains(ticket.scheduledDate) {
+                return .suppress(.alreadyForScheduledDate(ticket.scheduledDate))
+            }
+            return .notify(.first)
+        }
         for field in policy.onChange {
             let changed: Bool = switch field {
             case .assignedTo: previous.assignedTo != ticket.assignedTo

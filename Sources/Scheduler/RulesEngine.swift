@@ -144,7 +144,10 @@ public struct Withdrawal: Sendable, Equatable {
 
     /// What the withdrawn notification's `last_error` says.
     public static func reason(rule: String, cause: Cause, at now: Date) -> String {
-        let when = now.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true))
+        // To the millisecond stored as `withdrawn_at`, in UTC like every time `history` shows.
+        // (The formatter cuts, never rounds: a quarter millisecond keeps the stored one.)
+        let milliseconds = (now.timeIntervalSince1970 * 1000).rounded()
+        let when = Date(timeIntervalSince1970: (milliseconds + 0.25) / 1000).formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
         switch cause {
         case .noLongerMatches:
             return "withdrawn: rule \(rule) no longer selected the ticket at \(when) (closed, rescheduled, reassigned or deleted since it was queued, or the rule was changed)"
@@ -253,7 +256,11 @@ public struct RulesEngine: Sendable {
             let ids = overdue.tickets.map(\.ticket)
             let previous = try outbox.dedupRecords(rule: rule.name, tickets: ids)
             try progress?.checkpoint()
-            let dates = try Self.notifiedDatesNeeded(rule: rule, tickets: overdue.tickets, previous: previous)
+            var unnotified = false
+            if rule.repeatPolicy.oncePerScheduledDate, overdue.tickets.count > previous.count {
+                unnotified = try outbox.hasNotifiedDates(rule: rule.name)
+            }
+            let dates = try Self.notifiedDatesNeeded(rule: rule, tickets: overdue.tickets, previous: previous, unnotifiedToo: unnotified)
                 .map { ids throws(StoreError) in try outbox.notifiedScheduledDates(rule: rule.name, tickets: ids) } ?? [:]
             var decided = Self.decide(rule: rule, tickets: overdue.tickets, previous: previous, notifiedDates: dates, now: now)
             try progress?.checkpoint()
@@ -445,10 +452,14 @@ public struct RulesEngine: Sendable {
     /// Under `once_per_scheduled_date`, the tickets whose date differs from their last
     /// notification's: whether it is one notified before decides (read for those alone;
     /// none on a quiet tick). nil when there are none.
-    static func notifiedDatesNeeded(rule: RuleSpec, tickets: [MatchedTicket], previous: [Int64: DedupRecord]) -> [Int64]? {
+    /// With `unnotifiedToo`, also the tickets with no dedup state (a withdrawal can leave the
+    /// dates of earlier notifications without one).
+    static func notifiedDatesNeeded(rule: RuleSpec, tickets: [MatchedTicket], previous: [Int64: DedupRecord],
+                                    unnotifiedToo: Bool = false) -> [Int64]? {
         guard rule.repeatPolicy.oncePerScheduledDate else { return nil }
         let ids = tickets.compactMap { ticket in
-            previous[ticket.ticket].flatMap { $0.scheduledDate != ticket.scheduledDate ? ticket.ticket : nil }
+            guard let last = previous[ticket.ticket] else { return unnotifiedToo ? ticket.ticket : nil }
+            return last.scheduledDate != ticket.scheduledDate ? ticket.ticket : nil
         }
         return ids.isEmpty ? nil : ids
     }

@@ -255,6 +255,13 @@ public final class Outbox: Sendable {
 
     /// The scheduled dates each ticket was notified for by the rule (`once_per_scheduled_date`
     /// suppresses a date already among them, not only the last one).
+    /// Whether the rule has notified any scheduled date (a look at the key's first row).
+    public func hasNotifiedDates(rule: String) throws(StoreError) -> Bool {
+        try database.read("read the notified dates") { db in
+            try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM dedup_scheduled_date WHERE rule = ?)", arguments: [rule]) ?? false
+        }
+    }
+
     public func notifiedScheduledDates(rule: String, tickets: [Int64]) throws(StoreError) -> [Int64: Set<String>] {
         guard !tickets.isEmpty else { return [:] }
         return try database.read("read the notified scheduled dates") { db in
@@ -465,13 +472,16 @@ public final class Outbox: Sendable {
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                 """)
             let pushBehind = try db.cachedStatement(sql: Self.pushBehindSQL)
+            let wasWithdrawn = try db.cachedStatement(sql: "SELECT 1 FROM notification WHERE id = ? AND status = 'withdrawn'")
             for entry in attempts {
                 let attempt = entry.attempt
                 let outcomeName: String
                 switch entry.outcome {
                 case .delivered:
                     outcomeName = "delivered"
+                    let reinstate = try Bool.fetchOne(wasWithdrawn, arguments: [attempt.notificationID]) ?? false
                     try delivered.execute(arguments: [entry.at.unixMilliseconds, attempt.attempt, attempt.httpStatus, attempt.notificationID])
+                    if reinstate { try Self.reinstateDedup(ofDelivered: attempt.notificationID, db) }
                 case .retry(let at):
                     outcomeName = "retry"
                     try retry.execute(arguments: [at.unixMilliseconds, attempt.attempt, attempt.httpStatus, attempt.error, attempt.notificationID])
@@ -590,11 +600,10 @@ public final class Outbox: Sendable {
     /// recorded as delivered); `reason` goes in their `last_error`. Returns the ids withdrawn.
     ///
     /// What was never sent did not notify: when every notification of one enqueue (a rule,
-    /// a ticket, one instant, one per destination) is withdrawn, the dedup state that enqueue
-    /// wrote is taken back (unless a later one replaced it), so the ticket counts as not
-    /// notified by the rule since. A ticket reopened, or rescheduled back into the past, is
-    /// then notified as the rule says, not held back by what was never sent; and a withdrawal
-    /// that a later scan finds wrong (the ticket still matches) is made good by that scan.
+    /// a ticket, one instant, one per destination) is withdrawn, the dedup state goes back to
+    /// what the rule's other notifications of the ticket say (see `restoreDedup`). A ticket
+    /// reopened, or rescheduled back into the past, is then notified as the rule says, not
+    /// held back by what was never sent; a date or a change already notified stays notified.
     public func withdraw(_ ids: [String], at now: Date, reason: String) throws(StoreError) -> [String] {
         guard !ids.isEmpty else { return [] }
         return try database.write("withdraw notifications") { db in
@@ -605,18 +614,89 @@ public final class Outbox: Sendable {
                 """, arguments: [now.unixMilliseconds, reason, Self.jsonStrings(ids)])
             var enqueues: Set<DedupEnqueue> = []
             for row in withdrawn { enqueues.insert(DedupEnqueue(rule: row[1], ticket: row[2], at: row[3])) }
-            for enqueue in enqueues {
-                let arguments: StatementArguments = [enqueue.rule, enqueue.ticket, enqueue.at]
-                let others = try Int.fetchOne(db, sql: """
-                    SELECT count(*) FROM notification INDEXED BY notification_ticket
-                    WHERE ticket = ?2 AND created_at = ?3 AND rule = ?1 AND status != 'withdrawn'
-                    """, arguments: arguments) ?? 0
-                guard others == 0 else { continue }
-                try db.execute(sql: "DELETE FROM dedup_state WHERE rule = ?1 AND ticket = ?2 AND last_notified_at = ?3", arguments: arguments)
-                try db.execute(sql: "DELETE FROM dedup_scheduled_date WHERE rule = ?1 AND ticket = ?2 AND notified_at = ?3", arguments: arguments)
+            for enqueue in enqueues.sorted(by: { $0.at > $1.at }) {
+                try Self.restoreDedup(after: enqueue, db)
             }
             return withdrawn.map { $0[0] }
         }
+    }
+
+    /// The dedup state of (rule, ticket) once every notification of the enqueue at `at` is
+    /// withdrawn, while it still describes that enqueue (a later one is left alone):
+    /// - `dedup_state` is rebuilt from the newest notification of the rule and ticket that was
+    ///   not withdrawn (delivered, dead or queued: it did or will go out), from its snapshot;
+    ///   without one, the row goes (the ticket counts as never notified by the rule; the dates
+    ///   of `dedup_scheduled_date`, kept, still answer `once_per_scheduled_date`);
+    /// - the enqueue's date in `dedup_scheduled_date` keeps the time of the newest other
+    ///   notification of that date, or goes.
+    private static func restoreDedup(after enqueue: DedupEnqueue, _ db: Database) throws {
+        let key: StatementArguments = [enqueue.rule, enqueue.ticket, enqueue.at]
+        let sent = try Int.fetchOne(db, sql: """
+            SELECT count(*) FROM notification INDEXED BY notification_ticket
+            WHERE ticket = ?2 AND created_at = ?3 AND rule = ?1 AND status != 'withdrawn'
+            """, arguments: key) ?? 0
+        guard sent == 0 else { return }
+        let date = try String.fetchOne(db, sql: """
+            SELECT json_extract(snapshot, '$.scheduled_date') FROM notification INDEXED BY notification_ticket
+            WHERE ticket = ?2 AND created_at = ?3 AND rule = ?1 LIMIT 1
+            """, arguments: key)
+        let pair: StatementArguments = [enqueue.rule, enqueue.ticket]
+        if try Int64.fetchOne(db, sql: "SELECT last_notified_at FROM dedup_state WHERE rule = ? AND ticket = ?", arguments: pair) == enqueue.at {
+            let newest = try Row.fetchOne(db, sql: """
+                SELECT created_at, snapshot FROM notification INDEXED BY notification_ticket
+                WHERE ticket = ?2 AND rule = ?1 AND status != 'withdrawn' ORDER BY created_at DESC, rowid DESC LIMIT 1
+                """, arguments: pair)
+            if let newest {
+                let at: Int64 = newest[0]
+                let snapshot: String = newest[1]
+                try db.execute(sql: """
+                    UPDATE dedup_state SET last_notified_at = ?3, scheduled_date = json_extract(?4, '$.scheduled_date'),
+                        assigned_to = json_extract(?4, '$.assigned_to'), status = json_extract(?4, '$.status'),
+                        priority = json_extract(?4, '$.priority'), source = 'scan'
+                    WHERE rule = ?1 AND ticket = ?2
+                    """, arguments: [enqueue.rule, enqueue.ticket, at, snapshot])
+            } else {
+                try db.execute(sql: "DELETE FROM dedup_state WHERE rule = ? AND ticket = ?", arguments: pair)
+            }
+        }
+        guard let date else { return }
+        let dateKey: StatementArguments = [enqueue.rule, enqueue.ticket, enqueue.at, date]
+        guard try Int64.fetchOne(db, sql: """
+            SELECT notified_at FROM dedup_scheduled_date WHERE rule = ?1 AND ticket = ?2 AND scheduled_date = ?4
+            """, arguments: dateKey) == enqueue.at else { return }
+        let other = try Int64.fetchOne(db, sql: """
+            SELECT max(created_at) FROM notification INDEXED BY notification_ticket
+            WHERE ticket = ?2 AND rule = ?1 AND status != 'withdrawn' AND json_extract(snapshot, '$.scheduled_date') = ?4
+            """, arguments: dateKey)
+        if let other {
+            try db.execute(sql: "UPDATE dedup_scheduled_date SET notified_at = ?3 WHERE rule = ?1 AND ticket = ?2 AND scheduled_date = ?4",
+                           arguments: [enqueue.rule, enqueue.ticket, other, date])
+        } else {
+            try db.execute(sql: "DELETE FROM dedup_scheduled_date WHERE rule = ?1 AND ticket = ?2 AND scheduled_date = ?4", arguments: dateKey)
+        }
+    }
+
+    /// A notification withdrawn while its request was under way, and then delivered: its
+    /// enqueue notified after all, and the dedup state says so again (unless a later enqueue
+    /// is there).
+    private static func reinstateDedup(ofDelivered id: String, _ db: Database) throws {
+        guard let row = try Row.fetchOne(db, sql: "SELECT rule, ticket, created_at, snapshot FROM notification WHERE id = ?",
+                                         arguments: [id]) else { return }
+        let rule: String = row[0], ticket: Int64 = row[1], at: Int64 = row[2], snapshot: String = row[3]
+        try db.execute(sql: """
+            INSERT INTO dedup_state (rule, ticket, last_notified_at, scheduled_date, assigned_to, status, priority, source)
+            VALUES (?1, ?2, ?3, json_extract(?4, '$.scheduled_date'), json_extract(?4, '$.assigned_to'),
+                    json_extract(?4, '$.status'), json_extract(?4, '$.priority'), 'scan')
+            ON CONFLICT (rule, ticket) DO UPDATE SET last_notified_at = excluded.last_notified_at,
+                scheduled_date = excluded.scheduled_date, assigned_to = excluded.assigned_to, status = excluded.status,
+                priority = excluded.priority, source = 'scan'
+            WHERE excluded.last_notified_at > dedup_state.last_notified_at
+            """, arguments: [rule, ticket, at, snapshot])
+        try db.execute(sql: """
+            INSERT INTO dedup_scheduled_date (rule, ticket, scheduled_date, notified_at)
+            SELECT ?1, ?2, json_extract(?4, '$.scheduled_date'), ?3 WHERE json_extract(?4, '$.scheduled_date') IS NOT NULL
+            ON CONFLICT (rule, ticket, scheduled_date) DO UPDATE SET notified_at = max(notified_at, excluded.notified_at)
+            """, arguments: [rule, ticket, at, snapshot])
     }
 
     private struct DedupEnqueue: Hashable {

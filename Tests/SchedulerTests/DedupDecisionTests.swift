@@ -23,6 +23,16 @@ struct DedupDecisionTests {
         #expect(!decision.reason.isEmpty)
     }
 
+    /// Without a dedup state (a withdrawal took it back, the notifications before it pruned
+    /// from the history), a date notified before is still not new.
+    @Test func aDateNotifiedBeforeIsNotNewWithoutADedupState() {
+        let policy = RepeatSpec(oncePerScheduledDate: true)
+        let again = DedupDecision.decide(policy: policy, ticket: Self.ticket(), previous: nil,
+                                         notifiedDates: ["2026-11-20 08:00:00"], now: t0)
+        #expect(!again.shouldNotify && again.reason.contains("already notified for scheduled_date"), "\(again)")
+        #expect(DedupDecision.decide(policy: policy, ticket: Self.ticket(), previous: nil, notifiedDates: ["2026-11-19 08:00:00"], now: t0).shouldNotify)
+    }
+
     @Test func everyDefaultsToOncePerDay() throws {
         let policy = RepeatSpec()
         #expect(policy.every == .seconds(86_400))

@@ -105,6 +105,47 @@ extension ScanCycleTests {
         #expect(reopened.matches.first { $0.ticket.ticket == 2 }?.decision.reason.contains("repeat.every") == true)
     }
 
+    /// Withdrawing a later notification gives the dedup state back to the earlier one that
+    /// was delivered: a date already notified stays notified, the withdrawn date does not.
+    @Test func aWithdrawalGivesTheDedupStateBackToTheNotificationBefore() throws {
+        let engine = try engine(RepeatSpec(oncePerScheduledDate: true))
+        _ = try engine.scanAndEnqueue(tickets: tickets, outbox: outbox, now: t0)
+        try deliverEverything(at: t0.addingTimeInterval(1))
+        try database.appWrite("UPDATE tickets SET scheduled_date = '2026-11-22 08:00:00' WHERE id = 1")
+        let moved = try engine.scanAndEnqueue(tickets: tickets, outbox: outbox, now: t0.addingTimeInterval(60))
+        #expect(moved.notifications.map(\.ticket) == [1, 1], "a new date, queued (the receiver is down)")
+        try database.appWrite("UPDATE tickets SET scheduled_date = '2099-01-01 08:00:00' WHERE id = 1")
+        let future = try engine.scanAndEnqueue(tickets: tickets, outbox: outbox, now: t0.addingTimeInterval(120))
+        #expect(future.withdrawals.count == 2)
+        let record = try #require(try outbox.dedupRecords(rule: "old-rule", tickets: [1])[1])
+        #expect(record.lastNotifiedAt == t0 && record.scheduledDate == "2026-11-24 08:00:00", "the delivered notification's")
+        #expect(try outbox.notifiedScheduledDates(rule: "old-rule", tickets: [1])[1] == ["2026-11-24 08:00:00"])
+
+        try database.appWrite("UPDATE tickets SET scheduled_date = '2026-11-24 08:00:00' WHERE id = 1")
+        let back = try engine.scanAndEnqueue(tickets: tickets, outbox: outbox, now: t0.addingTimeInterval(180))
+        #expect(back.matches.first { $0.ticket.ticket == 1 }?.isEnqueued == false, "the delivered date is not notified twice")
+        try database.appWrite("UPDATE tickets SET scheduled_date = '2026-11-22 08:00:00' WHERE id = 1")
+        let again = try engine.scanAndEnqueue(tickets: tickets, outbox: outbox, now: t0.addingTimeInterval(240))
+        #expect(again.matches.first { $0.ticket.ticket == 1 }?.isEnqueued == true, "the withdrawn date was never notified")
+    }
+
+    /// A notification withdrawn while its request was under way, then delivered: the dedup
+    /// state says it notified after all.
+    @Test func aNotificationDeliveredAfterItsWithdrawalCountsAsNotified() throws {
+        let engine = try engine(RepeatSpec(oncePerScheduledDate: true), destinations: ["automation"])
+        _ = try engine.scanAndEnqueue(tickets: tickets, outbox: outbox, now: t0)
+        let inFlight = try #require(try outbox.notifications(in: [.pending], ticket: 1).first)
+        try database.appWrite("UPDATE tickets SET status = 'completed' WHERE id = 1")
+        #expect(try engine.scanAndEnqueue(tickets: tickets, outbox: outbox, now: t0.addingTimeInterval(60)).withdrawals.map(\.notification.id) == [inFlight.id])
+        #expect(try outbox.dedupRecords(rule: "old-rule", tickets: [1]).isEmpty)
+        try outbox.record(DeliveryAttempt(notificationID: inFlight.id, attempt: 1, startedAt: t0, durationMilliseconds: 9, httpStatus: 200),
+                          outcome: .delivered, now: t0.addingTimeInterval(61))
+        #expect(try outbox.dedupRecords(rule: "old-rule", tickets: [1])[1]?.lastNotifiedAt == t0)
+        try database.appWrite("UPDATE tickets SET status = 'received' WHERE id = 1")
+        let reopened = try engine.scanAndEnqueue(tickets: tickets, outbox: outbox, now: t0.addingTimeInterval(120))
+        #expect(reopened.matches.first { $0.ticket.ticket == 1 }?.isEnqueued == false, "delivered once is notified once")
+    }
+
     /// A rule removed from the config (or renamed) leaves its queue to no one: withdrawn,
     /// saying so; the renamed rule notifies afresh, once.
     @Test func theQueueOfARuleNoLongerInTheConfigIsWithdrawn() throws {
@@ -116,7 +157,7 @@ extension ScanCycleTests {
         #expect(report.withdrawals.count == 6 && report.withdrawals.allSatisfy { $0.cause == .ruleRemoved && $0.rule == "old-rule" })
         #expect(report.notifications.count == 6 && report.notifications.allSatisfy { $0.rule == "old-rule-v2" })
         let stored = try #require(try outbox.notification(id: report.withdrawals[0].notification.id))
-        #expect(stored.lastError?.hasPrefix("withdrawn: rule old-rule is no longer in the config") == true, "\(stored.lastError ?? "")")
+        #expect(stored.lastError == "withdrawn: rule old-rule is no longer in the config (at 2026-11-24T15:01:00.000Z)", "\(stored.lastError ?? "")")
         #expect((try outbox.counts().pending, try outbox.counts().withdrawn) == (6, 6))
     }
 
