@@ -316,21 +316,35 @@ struct TicketsFileReplacementTests {
         let daemon = try Self.daemon(on: Self.two, in: folder)
         #expect(daemon.waitFor("not delivered to hook"), "log: \(daemon.log)")
         try sqlite3(folder.url("tickets.sqlite"), "UPDATE tickets SET status = 'completed' WHERE id = 1")
+        // A dry run beside the daemon says what a committing scan would withdraw; one at
+        // another instant (--now) weighs nothing.
+        let config = folder.url("config.json")
+        let dry = try runOverdued(["scan", "--config", config, "--dry-run"])
+        #expect(dry.stderr.contains("(IGP-2026-0001, rule old-rule, for hook): the rule no longer selects the ticket")
+            && dry.stderr.contains("would withdraw msg_") && dry.stderr.contains("would withdraw 1 queued notifications"), "\(dry.stderr)")
+        let elsewhen = try runOverdued(["scan", "--config", config, "--dry-run", "--now", "2026-01-01T00:00:00Z"])
+        #expect(elsewhen.status == 0 && !elsewhen.stderr.contains("withdraw"), "\(elsewhen.stderr)")
         daemon.signal(SIGUSR1)
         #expect(daemon.waitFor("withdrew the notification of IGP-2026-0001 for hook (rule old-rule): the rule no longer selects the ticket; not sent unless already under way"),
                 "log: \(daemon.log)")
+        #expect(daemon.waitFor("; 1 queued notification(s) withdrawn"), "the tick's line counts it: \(daemon.log)")
         daemon.signal(SIGTERM)
         #expect(daemon.waitForExit(timeout: 10) == 0)
 
-        let history = try runOverdued(["history", "--config", folder.url("config.json"), "--json"])
+        let history = try runOverdued(["history", "--config", config, "--json"])
         let items = try JSONSerialization.jsonObject(with: Data(history.stdout.utf8)) as? [[String: Any]] ?? []
         let withdrawn = items.filter { $0["status"] as? String == "withdrawn" }
         #expect(withdrawn.map { $0["ticket_id"] as? String } == ["IGP-2026-0001"], "\(history.stdout)")
         #expect(withdrawn.first?["withdrawn_at"] is String)
         #expect((withdrawn.first?["last_error"] as? String)?.hasPrefix("withdrawn: rule old-rule no longer selected the ticket at ") == true)
-        let queue = try runOverdued(["queue", "--config", folder.url("config.json")])
+        let queue = try runOverdued(["queue", "--config", config])
         #expect(queue.stdout.hasPrefix("pending 0, retrying 1, dead 0, delivered 0, withdrawn 1"), "\(queue.stdout)")
         #expect(queue.stdout.contains("IGP-2026-0002") && !queue.stdout.contains("IGP-2026-0001"), "\(queue.stdout)")
+
+        // `once` weighs the queue too, and its summary counts what it withdrew.
+        try sqlite3(folder.url("tickets.sqlite"), "UPDATE tickets SET status = 'completed' WHERE id = 2")
+        let once = try runOverdued(["once", "--config", config, "--max-wait", "0s"])
+        #expect(once.stdout.contains("0 matches, 0 enqueued, 1 withdrawn; 0 delivered"), "\(once.stdout)\n\(once.stderr)")
     }
 
     @Test func aTicketsDatabaseReplacedByANewExportIsReadFromTheNextTick() throws {
