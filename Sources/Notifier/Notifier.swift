@@ -114,6 +114,7 @@ public final class Notifier: Sendable {
                                   userAgentVersion: userAgentVersion, now: now, jitter: jitter, mayDeliver: mayDeliver)
         self.onHeartbeat = onHeartbeat
         state = LockedState(State(destinations: destinations))
+        context.transport.use(destinations: destinations)
     }
 
     public var destinations: [DestinationSpec] { state.withLock { $0.destinations } }
@@ -154,9 +155,11 @@ public final class Notifier: Sendable {
     }
 
     /// Swaps the destinations (config reload). Requests in flight finish with the settings
-    /// they started with; removed destinations stop taking work and keep their queue.
+    /// they started with; removed destinations stop taking work and keep their queue; an HTTP
+    /// client no destination needs any more is shut down once its requests have ended.
     public func update(destinations: [DestinationSpec]) {
         state.withLock { $0.destinations = destinations }
+        context.transport.use(destinations: destinations)
         supervisorWake.signal()
     }
 

@@ -33,7 +33,29 @@ final class WebhookTransport: Sendable {
     let client: HTTPClient
     /// The other clients, one per proxy and connect limit in use (both are settings of the
     /// client in AsyncHTTPClient), made at their first request; each pools its own connections.
-    private let otherClients = LockedState<[ClientSettings: HTTPClient]>([:])
+    private let pool = LockedState(ClientPool())
+
+    /// The clients other than `client`, with the requests each carries, and those being shut
+    /// down. A reload can leave a client no destination uses any more (a proxy or a timeout
+    /// changed): it is shut down once its last request has ended, so that a daemon reloaded
+    /// for years does not keep one client per setting it ever had.
+    private struct ClientPool {
+        var clients: [ClientSettings: (client: HTTPClient, inFlight: Int)] = [:]
+        /// The settings of the destinations configured now; nil until told (nothing is
+        /// retired then).
+        var wanted: Set<ClientSettings>?
+        /// Shutdowns under way, by number, awaited by `shutdown()`.
+        var closing: [Int: Task<Void, Never>] = [:]
+        var closed = 0
+
+        /// Removes the client if no destination uses its settings and no request is on it;
+        /// returns it to be shut down.
+        mutating func retireIfUnused(_ settings: ClientSettings) -> HTTPClient? {
+            guard let wanted, !wanted.contains(settings), let entry = clients[settings], entry.inFlight == 0 else { return nil }
+            clients[settings] = nil
+            return entry.client
+        }
+    }
 
     struct ClientSettings: Hashable {
         var proxy: HTTPClient.Configuration.Proxy?
@@ -85,32 +107,79 @@ final class WebhookTransport: Sendable {
         return HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration)
     }
 
-    /// The client for the destination's requests: direct or through its proxy, with its
-    /// connect limit.
-    private func client(for destination: DestinationSpec) -> HTTPClient {
+    /// The client settings a destination's requests need; nil for the direct client's.
+    private static func settings(of destination: DestinationSpec) -> ClientSettings? {
         let settings = ClientSettings(
             proxy: destination.proxy.map { proxy in
                 .server(host: proxy.host, port: proxy.port, authorization: proxy.basicCredentials.map { .basic(credentials: $0.value) })
             },
             connectMilliseconds: Self.connectLimit(destination))
-        if settings.proxy == nil, settings.connectMilliseconds == 5_000 { return client }
-        return otherClients.withLock { clients in
-            if let existing = clients[settings] { return existing }
+        return settings.proxy == nil && settings.connectMilliseconds == 5_000 ? nil : settings
+    }
+
+    /// The client for one request to the destination: direct or through its proxy, with its
+    /// connect limit. Every call is paired with `release(_:)` when the request has ended.
+    private func acquireClient(for destination: DestinationSpec) -> (client: HTTPClient, settings: ClientSettings?) {
+        guard let settings = Self.settings(of: destination) else { return (client, nil) }
+        return pool.withLock { pool in
+            if let existing = pool.clients[settings] {
+                pool.clients[settings]?.inFlight += 1
+                return (existing.client, settings)
+            }
             // None is made once shutting down began (it would never be shut down): the
             // direct client, shut down, then fails the request as cancelled.
-            if closing.withLock({ $0 }) { return client }
+            if closing.withLock({ $0 }) { return (client, nil) }
             let made = Self.makeClient(settings)
-            clients[settings] = made
-            return made
+            pool.clients[settings] = (made, 1)
+            return (made, settings)
+        }
+    }
+
+    private func release(_ settings: ClientSettings?) {
+        guard let settings else { return }
+        let unused = pool.withLock { pool -> HTTPClient? in
+            pool.clients[settings]?.inFlight -= 1
+            return pool.retireIfUnused(settings)
+        }
+        if let unused { close(unused) }
+    }
+
+    /// The destinations configured now (at start and after each reload): a client none of
+    /// them uses is shut down, at once or when its last request ends.
+    func use(destinations: [DestinationSpec]) {
+        let unused = pool.withLock { pool -> [HTTPClient] in
+            pool.wanted = Set(destinations.compactMap(Self.settings(of:)))
+            return Array(pool.clients.keys).compactMap { pool.retireIfUnused($0) }
+        }
+        unused.forEach(close)
+        let names = Set(destinations.map(\.name))
+        tlsConfigurations.withLock { cached in cached = cached.filter { names.contains($0.key) } }
+    }
+
+    /// How many clients other than the direct one are open (tests).
+    var openClientCount: Int { pool.withLock { $0.clients.count } }
+
+    private func close(_ unused: HTTPClient) {
+        pool.withLock { pool in
+            pool.closed += 1
+            let number = pool.closed
+            pool.closing[number] = Task { [pool = self.pool] in
+                try? await unused.shutdown()
+                pool.withLock { _ = $0.closing.removeValue(forKey: number) }
+            }
         }
     }
 
     func shutdown() async {
         closing.withLock { $0 = true }
         try? await client.shutdown()
-        for other in otherClients.withLock({ Array($0.values) }) {
+        let (open, shuttingDown) = pool.withLock { pool in
+            (pool.clients.values.map(\.client), Array(pool.closing.values))
+        }
+        for other in open {
             try? await other.shutdown()
         }
+        for task in shuttingDown { await task.value }
     }
 
     /// POSTs the request. `onSent` fires when the body is fully written (rate limiting counts
@@ -137,7 +206,9 @@ final class WebhookTransport: Sendable {
         }
         let deadline = NIODeadline.now() + .nanoseconds(Int64(timeout.seconds * 1e9))
         let collector = ResponseCollector(onSent: onSent)
-        let task = client(for: destination).execute(request: httpRequest, delegate: collector, deadline: deadline)
+        let (client, settings) = acquireClient(for: destination)
+        defer { release(settings) }
+        let task = client.execute(request: httpRequest, delegate: collector, deadline: deadline)
         do {
             let response = try await withTaskCancellationHandler {
                 try await task.futureResult.get()

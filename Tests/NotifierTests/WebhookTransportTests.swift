@@ -36,6 +36,53 @@ struct WebhookTransportTests {
         await server.stop()
     }
 
+    /// A reload that changes a destination's timeout or proxy needs another HTTP client; the
+    /// one it used is shut down, so a daemon reloaded for years keeps only the clients its
+    /// current destinations use.
+    @Test func aClientNoDestinationUsesAnyMoreIsShutDown() async throws {
+        let server = ScriptedServer([])
+        try await server.start()
+        let before = try Fixtures.destination(url: server.url, timeout: "2s")
+        let after = try Fixtures.destination(url: server.url, timeout: "3s")
+        let transport = WebhookTransport()
+        transport.use(destinations: [before])
+        #expect(await transport.post(Self.request(before), to: before, onSent: {}).httpStatus == 200)
+        #expect(transport.openClientCount == 1)
+
+        transport.use(destinations: [after])
+        #expect(transport.openClientCount == 0, "the 2 s client is closed at the reload")
+        #expect(await transport.post(Self.request(after), to: after, onSent: {}).httpStatus == 200)
+        #expect(transport.openClientCount == 1)
+        // A request that still carries the old settings (a worker read it just before the
+        // reload) gets a client of its own, closed when it ends.
+        #expect(await transport.post(Self.request(before), to: before, onSent: {}).httpStatus == 200)
+        #expect(transport.openClientCount == 1)
+        await transport.shutdown()
+        #expect(server.requests.count == 3)
+        await server.stop()
+    }
+
+    /// The client is not shut down under a request in flight: that request is answered.
+    @Test func aClientIsShutDownOnlyAfterItsLastRequest() async throws {
+        let server = ScriptedServer([.slow(.milliseconds(400))])
+        try await server.start()
+        let destination = try Fixtures.destination(url: server.url, timeout: "2s")
+        let transport = WebhookTransport()
+        transport.use(destinations: [destination])
+        let inFlight = Task { await transport.post(Self.request(destination), to: destination, onSent: {}) }
+        let deadline = ContinuousClock.now + .seconds(5)
+        while server.requests.isEmpty, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        transport.use(destinations: [])
+        #expect(transport.openClientCount == 1, "kept while its request is in flight")
+        let result = await inFlight.value
+        #expect(result.httpStatus == 200, "\(result.result)")
+        #expect(transport.openClientCount == 0)
+        await transport.shutdown()
+        await server.stop()
+    }
+
     static func request(_ destination: DestinationSpec) -> WebhookRequest {
         WebhookRequest(body: Data("{}".utf8), notificationID: "n", timestamp: Date(), destination: destination, userAgentVersion: "9.9.9")
     }
