@@ -327,12 +327,20 @@ public struct RulesEngine: Sendable {
         let queued = try outbox.queuedTickets(rule: rule.name, upTo: lastQueued)
         var unseen = Self.unseen(queued, overdue: overdue)
         guard !unseen.isEmpty else { return [] }
-        let ids = Set(unseen.map(\.ticket)).sorted()
-        let offsets = ZoneOffsets(timeZone)
-        let rows = try tickets.candidates(where: RuleQuery.rowFilter(for: rule.match, ids: ids, schema: tickets.schema))
-        let again = Self.overdue(rule: rule, candidates: rows.map { DatedCandidate($0, offsets: offsets) }, now: now)
-        unseen = Self.unseen(unseen, overdue: again)
+        let standing = try standing(unseen.map(\.ticket), rule: rule, tickets: tickets, now: now)
+        unseen.removeAll { standing.contains($0.ticket) }
         return try outbox.queued(rowids: unseen.map(\.rowid)).map { Withdrawal(rule: rule.name, notification: $0, cause: .noLongerMatches) }
+    }
+
+    /// Of these tickets, those the rule selects now: overdue, or unreadable (a bad row is no
+    /// evidence either way). Read by id, with the rule's conditions but no date bound: what a
+    /// tick's withdrawal keeps queued, and what `queue retry` requeues.
+    public func standing(_ ids: [Int64], rule: RuleSpec, tickets: TicketsDatabase, now: Date) throws(StoreError) -> Set<Int64> {
+        guard !ids.isEmpty else { return [] }
+        let offsets = ZoneOffsets(timeZone)
+        let rows = try tickets.candidates(where: RuleQuery.rowFilter(for: rule.match, ids: Set(ids).sorted(), schema: tickets.schema))
+        let again = Self.overdue(rule: rule, candidates: rows.map { DatedCandidate($0, offsets: offsets) }, now: now)
+        return Set(again.tickets.map(\.ticket)).union(again.badRows.map(\.ticket))
     }
 
     /// The queued notifications whose ticket is neither overdue nor a bad row in `overdue`. Pure.

@@ -707,19 +707,42 @@ public final class Outbox: Sendable {
 
     // MARK: operator commands
 
-    /// Puts a dead notification back in the queue, due now, with a fresh retry budget. False
-    /// when no dead one has that id.
-    public func requeue(id: String, now: Date) throws(StoreError) -> Bool {
-        try database.write("requeue a notification") { db in
-            try db.execute(sql: Self.requeueSQL + " AND id = ?", arguments: [now.unixMilliseconds, now.unixMilliseconds, id])
-            return db.changesCount > 0
+    /// A dead notification as `queue retry` weighs it before requeueing it.
+    public struct Dead: Sendable, Equatable {
+        public var rowid: Int64
+        public var id: String
+        public var rule: String
+        public var ticket: Int64
+        public var ticketID: String
+        public var destination: String
+        /// A newer notification of the same rule, ticket and destination, queued or
+        /// delivered since this one was: sending this one now would repeat it, older.
+        public var supersededBy: String?
+    }
+
+    /// The dead notifications, oldest first; with `id`, that one if it is dead.
+    public func deadNotifications(id: String? = nil) throws(StoreError) -> [Dead] {
+        try database.read("read dead notifications") { db in
+            try Row.fetchAll(db, sql: """
+                SELECT d.rowid, d.id, d.rule, d.ticket, d.ticket_id, d.destination,
+                       (SELECT n.id FROM notification n
+                        WHERE n.ticket = d.ticket AND n.created_at > d.created_at AND n.rule = d.rule
+                          AND n.destination = d.destination AND n.status IN ('pending', 'retrying', 'delivered')
+                        ORDER BY n.created_at DESC LIMIT 1)
+                FROM notification d WHERE d.status = 'dead'\(id == nil ? "" : " AND d.id = ?") ORDER BY d.created_at, d.rowid
+                """, arguments: id.map { [$0] } ?? []).map { row in
+                Dead(rowid: row[0], id: row[1], rule: row[2], ticket: row[3], ticketID: row[4], destination: row[5], supersededBy: row[6])
+            }
         }
     }
 
-    /// Puts every dead notification back in the queue, as `requeue` does; returns how many.
-    public func requeueAllDead(now: Date) throws(StoreError) -> Int {
-        try database.write("requeue dead notifications") { db in
-            try db.execute(sql: Self.requeueSQL, arguments: [now.unixMilliseconds, now.unixMilliseconds])
+    /// Puts these notifications back in the queue, due now, with a fresh retry budget;
+    /// returns how many (those still dead: one may have been requeued meanwhile).
+    public func requeue(rowids: [Int64], now: Date) throws(StoreError) -> Int {
+        guard !rowids.isEmpty else { return 0 }
+        return try database.write("requeue dead notifications") { db in
+            try db.execute(sql: Self.requeueSQL + " AND rowid IN (SELECT value FROM json_each(?))",
+                           arguments: [now.unixMilliseconds, now.unixMilliseconds, rowids.jsonArray])
             return db.changesCount
         }
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import OverduedConfig
+import Scheduler
 import Store
 
 /// `overdued queue`: what is waiting (pending, retrying) and what was given up (dead);
@@ -49,7 +50,15 @@ struct QueueListCommand: ParsableCommand {
 }
 
 struct QueueRetryCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "retry", abstract: "Requeue a dead notification (ID), or all of them (--dead), with a fresh retry budget.")
+    static let configuration = CommandConfiguration(
+        commandName: "retry",
+        abstract: "Requeue a dead notification (ID), or all of them (--dead), with a fresh retry budget.",
+        discussion: """
+            A dead notification is left dead when its rule no longer selects its ticket (closed, \
+            rescheduled, reassigned or deleted since), when its rule or destination is no longer in \
+            the config, or when a newer notification for the same ticket was queued or delivered \
+            since; --force requeues it anyway.
+            """)
 
     @OptionGroup var options: ConfigOption
 
@@ -58,6 +67,9 @@ struct QueueRetryCommand: ParsableCommand {
 
     @Flag(help: "Requeue every dead notification.")
     var dead = false
+
+    @Flag(help: "Requeue without reading the tickets: also those whose ticket is closed, whose rule or destination is gone, or that a newer notification replaced.")
+    var force = false
 
     func validate() throws {
         guard (id != nil) != dead else { throw ValidationError("give either a notification id or --dead") }
@@ -75,20 +87,72 @@ struct QueueRetryCommand: ParsableCommand {
         }
         let stores = try OpenState(config)
         do {
-            if dead {
-                let count = try stores.outbox.requeueAllDead(now: Date())
-                print("requeued \(count) dead notification(s)")
-            } else if let id {
-                guard try stores.outbox.requeue(id: id, now: Date()) else {
+            let now = Date()
+            let candidates = try stores.outbox.deadNotifications(id: id)
+            if let id, candidates.isEmpty {
+                printError(Self.notRequeued(id, try stores.outbox.notification(id: id), config: config))
+                throw ExitCode(1)
+            }
+            let review = force ? RequeueReview(requeue: candidates) : Self.review(candidates, config: config, now: now)
+            let count = try stores.outbox.requeue(rowids: review.requeue.map(\.rowid), now: now)
+            if let id {
+                if let (notification, reason) = review.kept.first {
+                    printError("\(id) (\(Self.describe(notification))) is left dead: \(reason.text); `overdued queue retry --force \(id)` requeues it anyway")
+                    throw ExitCode(1)
+                }
+                guard count > 0 else {
                     printError(Self.notRequeued(id, try stores.outbox.notification(id: id), config: config))
                     throw ExitCode(1)
                 }
                 print("requeued \(id)")
+            } else {
+                print("requeued \(count) dead notification(s)")
+                if !review.kept.isEmpty {
+                    print("left \(review.kept.count) dead (`--force` requeues them too):")
+                    for (notification, reason) in review.kept.prefix(Self.listed) {
+                        print("  \(notification.id) (\(Self.describe(notification))): \(reason.text)")
+                    }
+                    if review.kept.count > Self.listed {
+                        print("  … and \(review.kept.count - Self.listed) more (`overdued queue` lists them)")
+                    }
+                }
             }
         } catch let error as StoreError {
             printError(error.description)
             throw ExitCode(1)
         }
+    }
+
+    /// The notifications left dead that are listed one by one.
+    static let listed = 20
+
+    static func describe(_ notification: Outbox.Dead) -> String {
+        "\(notification.ticketID), rule \(notification.rule), for \(notification.destination)"
+    }
+
+    /// Weighs the dead notifications against the config and the tickets now. When the tickets
+    /// database cannot be read, the notifications that needed it are requeued as they are, and
+    /// stderr says so.
+    static func review(_ candidates: [Outbox.Dead], config: Config, now: Date) -> RequeueReview {
+        let engine = RulesEngine(rules: config.rules, timeZone: config.store.timeZone)
+        var tickets: Result<TicketsDatabase, StoreError>?
+        let review = RequeueReview.review(candidates, rules: config.rules, destinations: Set(config.destinations.map(\.name))) { rule, ids in
+            let opened = tickets ?? Result { () throws(StoreError) in
+                try TicketsDatabase(path: config.store.ticketsDatabase, busyTimeout: config.store.busyTimeout)
+            }
+            tickets = opened
+            guard case .success(let database) = opened else { return nil }
+            do throws(StoreError) {
+                return try engine.standing(ids, rule: rule, tickets: database, now: now)
+            } catch {
+                tickets = .failure(error)
+                return nil
+            }
+        }
+        if review.unweighed > 0, case .failure(let error)? = tickets {
+            printError("cannot read the tickets database: \(error.description); \(review.unweighed) notification(s) requeued without checking their tickets")
+        }
+        return review
     }
 
     /// Why `queue retry ID` requeued nothing: no notification has that id, or it is not dead.

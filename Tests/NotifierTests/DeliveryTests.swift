@@ -189,7 +189,7 @@ import Testing
         let first = try await withNotifier(outbox, [destination]) { await $0.drain(until: Date().addingTimeInterval(10)) }
         #expect(first == DrainResult(delivered: 0, retrying: 0, dead: 1, attempts: 2))
 
-        #expect(try outbox.requeue(id: ids[0], now: Date()))
+        #expect(try outbox.requeue(rowids: outbox.deadNotifications(id: ids[0]).map(\.rowid), now: Date()) == 1)
         let second = try await withNotifier(outbox, [destination]) { await $0.drain(until: Date().addingTimeInterval(10)) }
         #expect(second == DrainResult(delivered: 1, retrying: 0, dead: 0, attempts: 2))
         let stored = try #require(try outbox.notification(id: ids[0]))
@@ -213,7 +213,7 @@ import Testing
         try outbox.record(DeliveryAttempt(notificationID: ids[0], attempt: 1, startedAt: queuedAt, durationMilliseconds: 5, httpStatus: 503),
                           outcome: .dead(reason: "HTTP 503; gave up"), now: queuedAt.addingTimeInterval(3_600))
 
-        #expect(try outbox.requeue(id: ids[0], now: Date()))
+        #expect(try outbox.requeue(rowids: outbox.deadNotifications(id: ids[0]).map(\.rowid), now: Date()) == 1)
         let result = try await withNotifier(outbox, [destination]) { await $0.drain(until: Date().addingTimeInterval(10)) }
         #expect(result == DrainResult(delivered: 1, retrying: 0, dead: 0, attempts: 2))
         #expect(try outbox.attempts(notificationID: ids[0]).map(\.attempt) == [1, 2, 3])

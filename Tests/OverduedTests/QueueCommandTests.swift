@@ -56,4 +56,63 @@ import TestSupport
         let unknown = try runOverdued(["queue", "retry", "msg_0", "--config", config])
         #expect(unknown.status == 1 && unknown.stderr.hasPrefix("no notification has the id msg_0"), "\(unknown.stderr)")
     }
+
+    /// `queue retry` weighs each dead notification before requeueing it: one whose ticket was
+    /// closed since, whose rule left the config, or that a newer notification replaced stays
+    /// dead, with the reason; `--force` requeues it anyway. Without the tickets database it
+    /// requeues as before, and says it did not check.
+    @Test func retryLeavesDeadWhatNoLongerStands() throws {
+        let folder = try TemporaryDirectory()
+        let config = try queuedNotifications(in: folder, tickets: 4)
+        let state = folder.url("state.sqlite")
+        let tickets = folder.url("tickets.sqlite")
+        func id(_ ticket: Int) throws -> String {
+            try sqlite3Output(state, "SELECT id FROM notification WHERE ticket = \(ticket) ORDER BY created_at LIMIT 1")
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        func status(_ ticket: Int) throws -> String {
+            try sqlite3Output(state, "SELECT status FROM notification WHERE id = '\(try id(ticket))'").trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        try sqlite3(state, """
+            UPDATE notification SET status = 'dead', dead_at = created_at + 60000, attempts = 5, last_http_status = 503;
+            UPDATE notification SET rule = 'gone-rule' WHERE ticket = 3;
+            INSERT INTO notification (id, rule, ticket, ticket_id, destination, snapshot, status, created_at, next_attempt_at, attempts, delivered_at)
+                SELECT 'msg_newer', rule, ticket, ticket_id, destination, snapshot, 'delivered', created_at + 86400000, created_at + 86400000, 1,
+                       created_at + 86400000 FROM notification WHERE ticket = 2;
+            """)
+        try sqlite3(tickets, "UPDATE tickets SET status = 'completed', completed_at = '2026-11-25 10:00:00' WHERE id = 1;")
+
+        let all = try runOverdued(["queue", "retry", "--dead", "--config", config])
+        #expect(all.status == 0, "stderr: \(all.stderr)")
+        #expect(all.stderr.isEmpty, "\(all.stderr)")
+        let lines = all.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.first == "requeued 1 dead notification(s)", "\(all.stdout)")
+        #expect(lines.dropFirst().first == "left 3 dead (`--force` requeues them too):", "\(all.stdout)")
+        #expect(lines.contains("  \(try id(1)) (IGP-2026-0001, rule old-rule, for hook): its rule no longer selects the ticket (closed, rescheduled, reassigned or deleted since)"),
+                "\(all.stdout)")
+        #expect(lines.contains("  \(try id(2)) (IGP-2026-0002, rule old-rule, for hook): msg_newer, a newer notification for the same ticket, rule and destination, was queued or delivered since"),
+                "\(all.stdout)")
+        #expect(lines.contains("  \(try id(3)) (IGP-2026-0003, rule gone-rule, for hook): its rule is no longer in the config"), "\(all.stdout)")
+        #expect(try [status(1), status(2), status(3), status(4)] == ["dead", "dead", "dead", "retrying"])
+
+        let closed = try id(1)
+        let one = try runOverdued(["queue", "retry", closed, "--config", config])
+        #expect(one.status == 1)
+        #expect(one.stderr == "\(closed) (IGP-2026-0001, rule old-rule, for hook) is left dead: its rule no longer selects the ticket "
+                + "(closed, rescheduled, reassigned or deleted since); `overdued queue retry --force \(closed)` requeues it anyway\n", "\(one.stderr)")
+        #expect(try status(1) == "dead")
+        let forced = try runOverdued(["queue", "retry", "--force", closed, "--config", config])
+        #expect(forced.status == 0 && forced.stdout == "requeued \(closed)\n", "\(forced.stdout) \(forced.stderr)")
+        #expect(try status(1) == "retrying")
+
+        // Without the tickets database: requeued unweighed, and stderr says so.
+        try sqlite3(state, "UPDATE notification SET status = 'dead' WHERE ticket IN (1, 4) AND id != 'msg_newer';")
+        try FileManager.default.moveItem(atPath: tickets, toPath: tickets + ".away")
+        let blind = try runOverdued(["queue", "retry", "--dead", "--config", config])
+        #expect(blind.status == 0, "stderr: \(blind.stderr)")
+        #expect(blind.stdout.hasPrefix("requeued 2 dead notification(s)\nleft 2 dead"), "\(blind.stdout)")
+        #expect(blind.stderr.hasPrefix("cannot read the tickets database: "), "\(blind.stderr)")
+        #expect(blind.stderr.hasSuffix("; 2 notification(s) requeued without checking their tickets\n"), "\(blind.stderr)")
+        #expect(try [status(1), status(4)] == ["retrying", "retrying"])
+    }
 }

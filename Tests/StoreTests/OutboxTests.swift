@@ -378,6 +378,39 @@ struct OutboxTests {
         #expect(try outbox.due(destination: "hook", now: at(200), limit: 10).count == 4)
     }
 
+    /// `queue retry` weighs each dead notification before requeueing it: a newer notification
+    /// of the same rule, ticket and destination, queued or delivered since, supersedes it.
+    @Test func aDeadNotificationKnowsTheNewerOneThatSupersedesIt() throws {
+        try outbox.enqueue([notification("msg_old", ticket: 7, createdAt: 0), notification("msg_other", ticket: 8, createdAt: 0),
+                            notification("msg_elsewhere", ticket: 7, destination: "slack", createdAt: 0)], dedup: [])
+        for id in ["msg_old", "msg_other", "msg_elsewhere"] {
+            try outbox.record(DeliveryAttempt(notificationID: id, attempt: 1, startedAt: at(1), durationMilliseconds: 1, httpStatus: 400),
+                              outcome: .dead(reason: "HTTP 400"), now: at(1))
+        }
+        try outbox.enqueue([notification("msg_new", ticket: 7, createdAt: 86_400)], dedup: [])
+        var dead = try outbox.deadNotifications()
+        #expect(dead.map(\.id) == ["msg_old", "msg_other", "msg_elsewhere"])
+        #expect(dead.map(\.supersededBy) == ["msg_new", nil, nil], "same rule, ticket and destination only")
+        let first = try #require(dead.first)
+        #expect((first.rule, first.ticket, first.ticketID, first.destination) == ("overdue", 7, "IGP-2026-7", "hook"))
+
+        // Delivered supersedes too; a newer one that died or was withdrawn does not.
+        try outbox.record(DeliveryAttempt(notificationID: "msg_new", attempt: 1, startedAt: at(86_401), durationMilliseconds: 1, httpStatus: 200),
+                          outcome: .delivered, now: at(86_401))
+        #expect(try outbox.deadNotifications(id: "msg_old").first?.supersededBy == "msg_new")
+        try outbox.enqueue([notification("msg_later", ticket: 8, createdAt: 90_000)], dedup: [])
+        try outbox.record(DeliveryAttempt(notificationID: "msg_later", attempt: 1, startedAt: at(90_001), durationMilliseconds: 1, httpStatus: 400),
+                          outcome: .dead(reason: "HTTP 400"), now: at(90_001))
+        #expect(try outbox.deadNotifications(id: "msg_other").first?.supersededBy == nil)
+        #expect(try outbox.deadNotifications(id: "msg_new").isEmpty, "delivered, not dead")
+
+        // Only what is still dead is requeued.
+        dead = try outbox.deadNotifications()
+        #expect(try outbox.requeue(rowids: dead.map(\.rowid), now: at(100_000)) == 4)
+        #expect(try outbox.requeue(rowids: dead.map(\.rowid), now: at(100_000)) == 0)
+        #expect(try outbox.requeue(rowids: [], now: at(100_000)) == 0)
+    }
+
     @Test func countsByStatus() throws {
         #expect(try outbox.counts() == QueueCounts())
         try outbox.enqueue((1...5).map { notification("msg_\($0)", ticket: Int64($0)) }, dedup: [])
@@ -503,5 +536,16 @@ struct OutboxTests {
         let ids = (0..<1_000).map { _ in OverdueNotification.newID() }
         #expect(Set(ids).count == ids.count)
         #expect(ids.allSatisfy { $0.hasPrefix("msg_") && $0.count == 36 && $0.dropFirst(4).allSatisfy(\.isHexDigit) })
+    }
+}
+
+extension Outbox {
+    /// `queue retry ID` and `queue retry --dead --force`, as the tests use them.
+    func requeue(id: String, now: Date) throws(StoreError) -> Bool {
+        try requeue(rowids: deadNotifications(id: id).map(\.rowid), now: now) > 0
+    }
+
+    func requeueAllDead(now: Date) throws(StoreError) -> Int {
+        try requeue(rowids: deadNotifications().map(\.rowid), now: now)
     }
 }
