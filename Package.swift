@@ -62,6 +62,8 @@ let package = Package(
         // Ignores SIGHUP/SIGUSR1 for `overdued run` before the Swift runtime starts.
         .target(name: "CEarlySignals"),
         .target(name: "CProcessMemory"),
+        // Keeps SQLite from following a symbolic link at the state database's path.
+        .target(name: "CStateFileGuard", linkerSettings: [.linkedLibrary("sqlite3")]),
         // Typed, validated configuration: JSON with durations as strings.
         .target(
             name: "OverduedConfig",
@@ -71,6 +73,7 @@ let package = Package(
         .target(
             name: "Store",
             dependencies: [
+                "CStateFileGuard",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 // The SQLite C API, for the bulk inserts that bind values straight to a statement.
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),

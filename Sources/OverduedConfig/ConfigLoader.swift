@@ -117,13 +117,13 @@ public struct ConfigLoader: Sendable {
         let rawState = reader.string(members, "state_database", at: path)
             ?? environment["STATE_DIRECTORY"].flatMap { $0.isEmpty ? nil : "\($0)/state.sqlite" }
             ?? "/var/lib/overdued/state.sqlite"
-        let resolvedState = Self.absolute(rawState, relativeTo: folder)
+        let resolvedState = Self.absoluteToTheLastName(rawState, relativeTo: folder)
         var isDirectory: ObjCBool = false
         let parent = (resolvedState as NSString).deletingLastPathComponent
         let folderExists = FileManager.default.fileExists(atPath: parent, isDirectory: &isDirectory)
         if folderExists ? !isDirectory.boolValue : !stateFolderMayBeMissing {
             reader.report("store.state_database", "the folder \(parent) does not exist; create it or choose another path")
-        } else if resolvedState == tickets {
+        } else if resolvedState == tickets || tickets.map({ Self.sameFile(resolvedState, $0) }) == true {
             reader.report("store.state_database", "must not be the tickets database: overdued never writes to the app's database")
         } else {
             state = resolvedState
@@ -614,6 +614,23 @@ public struct ConfigLoader: Sendable {
         let expanded = (path as NSString).expandingTildeInPath
         let joined = expanded.hasPrefix("/") ? expanded : (folder as NSString).appendingPathComponent(expanded)
         return (joined as NSString).standardizingPath
+    }
+
+    /// `absolute`, except that a symbolic link at the last name is kept, not followed: the
+    /// state database's path. Its folder belongs to the service's user, who could put a link
+    /// there for root's commands to write through; `StateDatabase` refuses one, and must see it.
+    static func absoluteToTheLastName(_ path: String, relativeTo folder: String) -> String {
+        let expanded = (path as NSString).expandingTildeInPath
+        let joined = expanded.hasPrefix("/") ? expanded : (folder as NSString).appendingPathComponent(expanded)
+        let name = (joined as NSString).lastPathComponent
+        let parent = absolute((joined as NSString).deletingLastPathComponent, relativeTo: folder)
+        return (parent as NSString).appendingPathComponent(name)
+    }
+
+    /// Whether both paths name one existing file (links followed).
+    static func sameFile(_ first: String, _ second: String) -> Bool {
+        var one = stat(), other = stat()
+        return stat(first, &one) == 0 && stat(second, &other) == 0 && one.st_dev == other.st_dev && one.st_ino == other.st_ino
     }
 
     static func readableFileProblem(_ path: String, what: String) -> String? {

@@ -38,11 +38,17 @@ public final class StateDatabase: Sendable {
             // staying at the largest it ever was (a burst of deliveries, a long prune).
             try db.execute(sql: "PRAGMA journal_size_limit = 16777216")
         }
-        StateFileAccess.createForFolderOwner(stateDatabase: path)
+        if let problem = StateFileAccess.linkProblem(stateDatabase: path) {
+            throw StoreError(.cannotOpen, path: path, message: "could not open the state database: \(problem)")
+        }
+        StateFileAccess.refuseLinksFromSQLite(stateDatabase: path)
+        StateFileAccess.createPrivately(stateDatabase: path)
         do {
             (pool, upgrades) = try Self.openMigrated(path: path, configuration: configuration)
-        } catch let error as DatabaseError where error.resultCode.primaryResultCode == .SQLITE_READONLY {
-            // SQLite's "attempt to write a readonly database" names neither the file nor why.
+        } catch let error as DatabaseError where error.resultCode.primaryResultCode == .SQLITE_READONLY
+                    || (error.resultCode.primaryResultCode == .SQLITE_CANTOPEN && StateFileAccess.problem(stateDatabase: path) != nil) {
+            // SQLite's "attempt to write a readonly database" and "unable to open database
+            // file" name neither the file nor why (another user's file, mode 0600).
             let why = StateFileAccess.problem(stateDatabase: path) ?? (error.message ?? "\(error.resultCode)")
             throw StoreError(.cannotOpen, path: path, message: "could not open the state database: \(why)")
         } catch {

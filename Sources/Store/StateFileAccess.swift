@@ -1,3 +1,4 @@
+internal import CStateFileGuard
 import Foundation
 
 /// What this user may not do with the state database's files, in words an operator acts on.
@@ -42,19 +43,51 @@ public enum StateFileAccess {
     }
 
     /// Creates the state database's file, empty (SQLite reads an empty file as a new
-    /// database), and gives it to the folder's owner when root creates it in another user's
-    /// folder; SQLite then gives its -wal and -shm files the database file's owner itself.
-    /// Done before SQLite opens it: closing any descriptor of a file SQLite has open would drop
-    /// the locks it holds on it. Nothing happens when the file exists or this is not root.
-    static func createForFolderOwner(stateDatabase path: String) {
+    /// database), readable and writable by its owner alone: it holds ticket titles and
+    /// people's names, and SQLite would create it with the umask's mode (0644 under a shell's
+    /// 022). SQLite gives its -wal and -shm files the database file's mode and owner. When root
+    /// creates it in a folder that belongs to another user (the service's state folder, under
+    /// `DynamicUser=`), the file is given to the folder's owner, or the service could never
+    /// open it. Done before SQLite opens it: closing any descriptor of a file SQLite has open
+    /// would drop the locks it holds on it. Nothing happens when the file exists.
+    static func createPrivately(stateDatabase path: String) {
+        let descriptor = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard descriptor >= 0 else { return }
+        defer { close(descriptor) }
         guard geteuid() == 0 else { return }
         let folder = (path as NSString).deletingLastPathComponent
         var owner = stat()
         guard stat(folder.isEmpty ? "." : folder, &owner) == 0, owner.st_uid != 0 else { return }
-        let descriptor = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o644)
-        guard descriptor >= 0 else { return }
         _ = fchown(descriptor, owner.st_uid, owner.st_gid)
-        close(descriptor)
+    }
+
+    /// Why the state database cannot be opened as it is: a symbolic link at its path or at one
+    /// of SQLite's files beside it. SQLite follows links; whoever can write the folder (the
+    /// service's user) could point one at any file root may write, for `overdued history` or
+    /// `scan` run by root to create it or add overdued's tables to it.
+    static func linkProblem(stateDatabase path: String) -> String? {
+        for file in [path, path + "-wal", path + "-shm", path + "-journal"] {
+            var info = stat()
+            if lstat(file, &info) == 0, (info.st_mode & S_IFMT) == S_IFLNK {
+                return "\(file) is a symbolic link, which overdued does not follow for its state database (whoever can write "
+                    + "its folder could point it at any file); give the real path in store.state_database, or link the folder instead"
+            }
+        }
+        return nil
+    }
+
+    /// Closes the window between `linkProblem` and SQLite's open: from now on SQLite itself
+    /// refuses a link at the database's path or beside it (see `overdued_guard_state_files`).
+    /// The path is given as SQLite names the file: the folder's own links resolved.
+    static func refuseLinksFromSQLite(stateDatabase path: String) {
+        let folder = (path as NSString).deletingLastPathComponent
+        guard let resolved = realpath(folder.isEmpty ? "." : folder, nil) else { return }
+        let base = String(cString: resolved)
+        free(resolved)
+        let name = (path as NSString).lastPathComponent
+        // -1 only when SQLite's VFS has no replaceable system calls (not on Linux); the
+        // check before the open still refuses a link that is already there.
+        _ = overdued_guard_state_files(base == "/" ? "/" + name : base + "/" + name)
     }
 
     /// A regular file with a single name: not a device, a folder, or a hard link to a file

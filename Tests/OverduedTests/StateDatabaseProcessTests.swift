@@ -317,6 +317,26 @@ struct StateFilesOfAnotherUserTests {
         #expect(try FileManager.default.attributesOfItem(atPath: victim)[.ownerAccountID] as? Int == 0)
     }
 
+    /// The folder's owner puts a symbolic link where the state database goes, to another
+    /// SQLite database of root's: root's commands, even `history`, refuse it, and neither add
+    /// overdued's tables to that database nor create files beside it.
+    @Test func aStateDatabaseThatIsASymbolicLinkIsRefused() throws {
+        let (folder, config, state) = try Self.servicesStateFolder(tickets: 1)
+        let other = folder.url("other-app.sqlite")
+        try sqlite3(other, "CREATE TABLE secrets (x); INSERT INTO secrets VALUES ('root''s');")
+        let before = try folder.bytes("other-app.sqlite")
+        try FileManager.default.createSymbolicLink(atPath: state + "/state.sqlite", withDestinationPath: other)
+        for command in [["history"], ["queue"], ["queue", "retry", "--dead"], ["scan", "--now", "2026-11-24T15:00:00Z"],
+                        ["once", "--max-wait", "1s", "--now", "2026-11-24T15:00:00Z"]] {
+            let run = try runOverdued(command + ["--config", config])
+            #expect(run.status == 1, "\(command): \(run.stdout)")
+            #expect(run.stderr.contains("state/state.sqlite is a symbolic link, which overdued does not follow for its state database"),
+                    "\(command): \(run.stderr)")
+        }
+        #expect(try folder.bytes("other-app.sqlite") == before)
+        #expect(!FileManager.default.fileExists(atPath: other + "-wal"))
+    }
+
     @Test func aStateDatabaseRootCreatedIsNamedByTheDaemon() throws {
         let folder = try TemporaryDirectory()
         let config = try queuedNotifications(in: folder, tickets: 2)
@@ -328,7 +348,7 @@ struct StateFilesOfAnotherUserTests {
         let run = try runOverdued(["run", "--config", config], prefix: Unprivileged.prefix ?? [], timeout: 30)
         #expect(run.status == 1)
         #expect(!run.stderr.contains("cannot open the delivery lock"), "\(run.stderr)")
-        #expect(run.stderr.contains("state.sqlite is not writable by this user (owned by uid 0, mode 0644; this process runs as uid 65534)"),
+        #expect(run.stderr.contains("state.sqlite is not writable by this user (owned by uid 0, mode 0600; this process runs as uid 65534)"),
                 "\(run.stderr)")
     }
 }
