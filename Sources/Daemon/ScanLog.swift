@@ -1,4 +1,5 @@
 public import Logging
+import OverduedConfig
 public import Scheduler
 
 /// The log records of one evaluation of the rules, the same from the daemon's ticks and from
@@ -13,12 +14,12 @@ public enum ScanLog {
     /// The matches (unless the result was reused: nothing was read again) and what was enqueued.
     public static func matchesAndEnqueued(_ report: ScanReport, to logger: Logger) {
         for match in report.matches where report.unchangedSince == nil {
-            logger.debug("\(match.ticket.ticketID) overdue by rule \(match.rule): \(match.isEnqueued ? "enqueued" : match.decision.reason)",
+            logger.debug("\(PrintableText.escaped(match.ticket.ticketID)) overdue by rule \(match.rule): \(match.isEnqueued ? "enqueued" : match.decision.reason)",
                          metadata: ["event": "match", "rule": "\(match.rule)", "ticket": "\(match.ticket.ticket)",
                                     "ticket_id": "\(match.ticket.ticketID)"])
         }
         for notification in report.notifications.prefix(enqueuedOneByOne) {
-            logger.info("enqueued \(notification.ticketID) for \(notification.destination) (rule \(notification.rule))",
+            logger.info("enqueued \(PrintableText.escaped(notification.ticketID)) for \(notification.destination) (rule \(notification.rule))",
                         metadata: ["event": "enqueue", "rule": "\(notification.rule)", "ticket": "\(notification.ticket)",
                                    "ticket_id": "\(notification.ticketID)", "destination": "\(notification.destination)",
                                    "notification_id": "\(notification.id)"])
@@ -36,7 +37,7 @@ public enum ScanLog {
         for withdrawal in withdrawals.prefix(enqueuedOneByOne) {
             let queued = withdrawal.notification
             let why = withdrawal.cause == .ruleRemoved ? "the rule is no longer in the config" : "the rule no longer selects the ticket"
-            logger.notice("withdrew the notification of \(queued.ticketID) for \(queued.destination) (rule \(withdrawal.rule)): \(why); not sent unless already under way",
+            logger.notice("withdrew the notification of \(PrintableText.escaped(queued.ticketID)) for \(queued.destination) (rule \(withdrawal.rule)): \(why); not sent unless already under way",
                           metadata: ["event": "withdrawn", "rule": "\(withdrawal.rule)", "ticket": "\(queued.ticket)",
                                      "ticket_id": "\(queued.ticketID)", "destination": "\(queued.destination)",
                                      "notification_id": "\(queued.id)"])

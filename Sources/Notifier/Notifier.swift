@@ -56,22 +56,7 @@ public struct TestResult: Sendable, Equatable {
     /// (line breaks, terminal escape sequences) written as escapes instead of acted on by the
     /// terminal the operator reads them in.
     public func printableResponse(limit: Int) -> String? {
-        guard let responseBody else { return nil }
-        var result = ""
-        for scalar in responseBody.prefix(limit).unicodeScalars {
-            switch scalar {
-            case "\n": result += "\\n"
-            case "\r": result += "\\r"
-            case "\t": result += "\\t"
-            default:
-                if scalar.properties.generalCategory == .control {
-                    result += "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"
-                } else {
-                    result.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return result
+        responseBody.map { PrintableText.escaped(String($0.prefix(limit))) }
     }
 }
 

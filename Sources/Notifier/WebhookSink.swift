@@ -2,6 +2,7 @@ public import Foundation
 internal import NIOCore
 internal import NIOHTTP1
 internal import NIOPosix
+internal import OverduedConfig
 
 /// A local receiver for trying a setup (`overdued sink`, like `stripe listen`): prints every
 /// webhook it gets, checks its signature when given the secret, and answers 200 — or 401
@@ -57,7 +58,7 @@ public final class WebhookSink: Sendable {
                    : [.withoutEscapingSlashes, .fragmentsAllowed]) {
                 return String(decoding: text, as: UTF8.self)
             }
-            return "(not JSON) " + String(decoding: body.prefix(4096), as: UTF8.self)
+            return "(not JSON) " + PrintableText.escaped(String(decoding: body.prefix(4096), as: UTF8.self))
         }
     }
 

@@ -59,8 +59,9 @@ public struct BadRow: Sendable, Equatable, CustomStringConvertible {
     /// False when the row is still matched (an empty `ticket_id`, notified as `#<id>`).
     public var skipped = true
 
+    /// One line: the id and the problem quote the row's own text, escaped.
     public var description: String {
-        "ticket \(ticket)\(ticketID.map { " (\($0))" } ?? ""): \(problem)"
+        PrintableText.escaped("ticket \(ticket)\(ticketID.map { " (\($0))" } ?? ""): \(problem)")
     }
 }
 

@@ -94,7 +94,7 @@ enum NotificationTable {
             if let held = onHold(item, config) {
                 error = "  on hold: \(held)" + (item.lastError.map { " (last error: \($0))" } ?? "")
             }
-            Swift.print("\(iso(when))  \(item.status.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0)) \(item.ticketID) (#\(item.ticket))  rule \(item.rule)  → \(host(item.destination, config))  attempts \(item.attempts)\(status)  \(item.id)\(error)")
+            Swift.print("\(iso(when))  \(item.status.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0)) \(PrintableText.escaped(item.ticketID)) (#\(item.ticket))  rule \(item.rule)  → \(host(item.destination, config))  attempts \(item.attempts)\(status)  \(item.id)\(error)")
             if withAttempts {
                 for attempt in try outbox.attempts(notificationID: item.id) {
                     Swift.print("    attempt \(attempt.attempt) at \(iso(attempt.startedAt)): \(attempt.httpStatus.map { "HTTP \($0)" } ?? "no response") in \(attempt.durationMilliseconds) ms\(attempt.error.map { " (\($0))" } ?? "")")

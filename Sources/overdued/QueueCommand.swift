@@ -127,7 +127,7 @@ struct QueueRetryCommand: ParsableCommand {
     static let listed = 20
 
     static func describe(_ notification: Outbox.Dead) -> String {
-        "\(notification.ticketID), rule \(notification.rule), for \(notification.destination)"
+        "\(PrintableText.escaped(notification.ticketID)), rule \(notification.rule), for \(notification.destination)"
     }
 
     /// Weighs the dead notifications against the config and the tickets now. When the tickets

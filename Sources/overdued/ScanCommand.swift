@@ -48,7 +48,7 @@ struct ScanCommand: ParsableCommand {
         }
         for withdrawal in report.withdrawals {
             let queued = withdrawal.notification
-            printError("\(dryRun ? "would withdraw" : "withdrew") \(queued.id) (\(queued.ticketID), rule \(withdrawal.rule), for \(queued.destination)): "
+            printError("\(dryRun ? "would withdraw" : "withdrew") \(queued.id) (\(PrintableText.escaped(queued.ticketID)), rule \(withdrawal.rule), for \(queued.destination)): "
                 + (withdrawal.cause == .ruleRemoved ? "the rule is no longer in the config" : "the rule no longer selects the ticket"))
         }
         if json {
@@ -103,11 +103,11 @@ enum ScanOutput {
             put(match.isEnqueued ? "enqueue     " : "suppressed  ")
             put(match.rule)
             put("  ")
-            put(match.ticket.ticketID)
+            put(PrintableText.escaped(match.ticket.ticketID))
             put(" (#")
             put(String(match.ticket.ticket))
             put(")  scheduled ")
-            put(match.ticket.scheduledDate)
+            put(PrintableText.escaped(match.ticket.scheduledDate))
             put("  overdue ")
             put(DurationText.format(.seconds(match.overdueSeconds / 60 * 60)))
             if match.isEnqueued {

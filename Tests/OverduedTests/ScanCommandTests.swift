@@ -244,4 +244,28 @@ import TestSupport
         }
         #expect(try runOverdued(["scan", "--dry-run", "--config", config, "--now", "2026-11-24T10:00:00.5-05:00"]).status == 0)
     }
+
+    /// A ticket id or date holding a terminal escape sequence or a line break (the app builds
+    /// ticket ids from machine names people type) is printed escaped by `scan` and `history`:
+    /// it neither acts on the operator's terminal nor starts what reads as another line.
+    @Test func ticketTextIsPrintedEscaped() throws {
+        let folder = try TemporaryDirectory()
+        let config = try queuedNotifications(in: folder, tickets: 2)
+        try sqlite3(folder.url("tickets.sqlite"), """
+            UPDATE tickets SET ticket_id = 'IGP-1' || char(27) || ']0;owned' || char(7) || char(10) || 'enqueue  fake' WHERE id = 1;
+            UPDATE tickets SET scheduled_date = 'demain' || char(27) || '[2J' WHERE id = 2;
+            """)
+        let scan = try runOverdued(["scan", "--dry-run", "--config", config, "--now", "2026-11-24T15:00:00Z"])
+        #expect(scan.status == 0, "\(scan.stderr)")
+        for output in [scan.stdout, scan.stderr] {
+            #expect(!output.utf8.contains(27), "\(output)")
+        }
+        #expect(scan.stderr.contains(#"scheduled_date "demain\u{1B}[2J""#), "\(scan.stderr)")
+
+        try sqlite3(folder.url("state.sqlite"), "UPDATE notification SET ticket_id = 'IGP-1' || char(27) || '[2K' || char(10) || 'x', status = 'delivered', delivered_at = created_at WHERE ticket = 1;")
+        let history = try runOverdued(["history", "--config", config])
+        #expect(history.status == 0, "\(history.stderr)")
+        #expect(!history.stdout.utf8.contains(27), "\(history.stdout)")
+        #expect(history.stdout.contains(#"IGP-1\u{1B}[2K\nx (#1)"#), "\(history.stdout)")
+    }
 }

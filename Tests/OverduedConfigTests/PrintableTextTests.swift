@@ -1,0 +1,15 @@
+import OverduedConfig
+import Testing
+
+/// What a terminal or log line shows of text from outside.
+struct PrintableTextTests {
+    @Test func controlCharactersAreWrittenAsEscapes() {
+        #expect(PrintableText.escaped("IGP-2026-0042 Presse à café ☕") == "IGP-2026-0042 Presse à café ☕")
+        #expect(PrintableText.escaped("") == "")
+        #expect(PrintableText.escaped("IGP-1\u{1B}]0;owned\u{07}\u{1B}[2K") == "IGP-1\\u{1B}]0;owned\\u{7}\\u{1B}[2K")
+        #expect(PrintableText.escaped("a\nb\rc\td") == "a\\nb\\rc\\td")
+        #expect(PrintableText.escaped("del\u{7F} csi\u{9B}2J nul\u{0}") == "del\\u{7F} csi\\u{9B}2J nul\\u{0}")
+        // Above the C1 range, 0xC2 starts ordinary characters: kept.
+        #expect(PrintableText.escaped("\u{A0}°±") == "\u{A0}°±")
+    }
+}
