@@ -143,7 +143,7 @@ public final class Daemon: Sendable {
         tickLoop.withLock { $0 = loop }
         logger.notice("overdued \(version) started: \(config.rules.count) rule(s), \(config.destinations.count) destination(s), tick every \(DurationText.format(config.schedule.interval))",
                       metadata: ["event": "start"])
-        logCertificateExpiry(config)
+        logConfigWarnings(config)
         notify.ready(status: state.withLock { $0.status.text })
         startWatchdogPings()
         let delivery = Task { await notifier.run() }
@@ -252,8 +252,10 @@ public final class Daemon: Sendable {
     /// SIGHUP: validate the whole new file first; swap atomically or keep the old one.
     /// A warning for each certificate of a destination's `tls` files that has expired or soon
     /// will: handshakes that need it fail, each one only as "certificate verify failed".
-    private func logCertificateExpiry(_ config: Config) {
-        for warning in DestinationTLS.validityWarnings(config.destinations, now: Date()) {
+    /// What `check-config` warns about (certificates that expire, secret files every user
+    /// can read, weak keys), in the journal at start and at each reload.
+    private func logConfigWarnings(_ config: Config) {
+        for warning in config.warnings.map(\.description) + DestinationTLS.validityWarnings(config.destinations, now: Date()) {
             logger.warning("\(warning)")
         }
     }
@@ -318,7 +320,7 @@ public final class Daemon: Sendable {
             logger.notice("reloaded \(configPath): \(changes.isEmpty ? "no changes" : "changed " + changes.joined(separator: ", "))\(credentials)",
                           metadata: ["event": "reload"])
             if !moreVerbose { levels.set(level) }
-            logCertificateExpiry(config)
+            logConfigWarnings(config)
             readyAfterReload(status: text)
         }
     }

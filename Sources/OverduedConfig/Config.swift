@@ -11,6 +11,10 @@ public struct Config: Sendable, Equatable {
     /// Destinations by name, sorted by name.
     public var destinations: [DestinationSpec]
     public var log: LogSettings
+    /// Valid but unsafe or unwise: a secret file every user can read, a config file every
+    /// user can write, a signing key shorter than Standard Webhooks asks. `check-config`
+    /// prints them; the daemon logs them at start and at each reload.
+    public var warnings: [ConfigProblem] = []
 
     public func destination(named name: String) -> DestinationSpec? {
         destinations.first { $0.name == name }

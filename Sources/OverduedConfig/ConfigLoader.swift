@@ -95,8 +95,12 @@ public struct ConfigLoader: Sendable {
         let rules = parseRules(top["rules"], reader: &reader, destinations: definedDestinations)
         let log = parseLog(top["log"], reader: &reader)
         guard let store, let rules else { return nil }
+        if let mode = Self.mode(of: path), mode & 0o002 != 0 {
+            reader.warn("", "the config file \(path) is writable by every user (mode \(Self.octal(mode))): whoever can write it "
+                + "chooses where notifications go and which headers they carry; chmod o-w it")
+        }
         return Config(sourcePath: path, store: store, schedule: schedule, rules: rules,
-                      destinations: destinations, log: log)
+                      destinations: destinations, log: log, warnings: reader.warnings)
     }
 
     private func parseStore(_ value: JSONValue?, reader: inout ConfigReader, folder: String) -> StoreSettings? {
@@ -334,6 +338,10 @@ public struct ConfigLoader: Sendable {
                 let resolved = Self.absolute(templatePath, relativeTo: folder)
                 do {
                     let source = try String(contentsOfFile: resolved, encoding: .utf8)
+                    if let mode = Self.mode(of: resolved), mode & 0o002 != 0 {
+                        reader.warn("\(formatPath).template", "the template \(resolved) is writable by every user (mode \(Self.octal(mode))): "
+                            + "whoever can write it decides what the payloads say; chmod o-w it")
+                    }
                     if let problem = templateProblem?(source, resolved) {
                         reader.report("\(formatPath).template", problem)
                     } else {
@@ -365,8 +373,13 @@ public struct ConfigLoader: Sendable {
         var signingSecret: Secret?
         if let secretFile = reader.string(members, "signing_secret_file", at: path),
            let text = readSecretFile(secretFile, at: "\(path).signing_secret_file", reader: &reader, folder: folder) {
-            if SigningSecretFormat.keyBytes(text) != nil {
+            if let key = SigningSecretFormat.keyBytes(text) {
                 signingSecret = Secret(text)
+                if key.count < SigningSecretFormat.recommendedKeyBytes {
+                    reader.warn("\(path).signing_secret_file", "the key is \(key.count) byte(s); Standard Webhooks asks for "
+                        + "\(SigningSecretFormat.recommendedKeyBytes) to 64 random bytes: make one with `echo whsec_$(openssl rand -base64 32)` "
+                        + "and give the receiver the same")
+                }
             } else {
                 reader.report("\(path).signing_secret_file", "does not hold a Standard Webhooks secret: expected \"whsec_\" followed by base64 (e.g. made with `openssl rand -base64 32`)")
             }
@@ -528,6 +541,19 @@ public struct ConfigLoader: Sendable {
         "content-type", "content-length", "host", "user-agent", "webhook-id", "webhook-timestamp", "webhook-signature",
     ]
 
+    /// Headers about the connection or the body's encoding, which the HTTP client manages (a
+    /// config value would be dropped, or contradict how the request is sent), and the proxy's
+    /// credentials, which would go to the receiver: why each is refused.
+    static let connectionHeaders: [String: String] = [
+        "connection": "the HTTP client manages the connection", "keep-alive": "the HTTP client manages the connection",
+        "proxy-connection": "the HTTP client manages the connection", "te": "the HTTP client manages the connection",
+        "trailer": "the HTTP client manages the connection", "upgrade": "the HTTP client manages the connection",
+        "transfer-encoding": "the HTTP client frames the body (Content-Length)",
+        "expect": "the HTTP client sends the body at once",
+        "content-encoding": "the body is sent as plain JSON; the header would mislabel it",
+        "proxy-authorization": "it would go to the receiver, not the proxy: give the proxy's user and password in proxy_url (http://user:password@host:port)",
+    ]
+
     private func parseHeaders(_ value: JSONValue?, at path: String, reader: inout ConfigReader, folder: String) -> [DestinationSpec.Header] {
         guard let value else { return [] }
         guard case .object(let members) = value else {
@@ -544,6 +570,10 @@ public struct ConfigLoader: Sendable {
             }
             guard !Self.reservedHeaders.contains(name.lowercased()) else {
                 reader.report(headerPath, "overdued sets \(name) itself; remove it from headers")
+                continue
+            }
+            if let why = Self.connectionHeaders[name.lowercased()] {
+                reader.report(headerPath, "\(name) cannot be set: \(why); remove it from headers")
                 continue
             }
             switch members[name]! {
@@ -588,6 +618,10 @@ public struct ConfigLoader: Sendable {
                 reader.report(path, "the file \(resolved) is empty")
                 return nil
             }
+            if let mode = Self.mode(of: resolved), mode & 0o004 != 0 {
+                reader.warn(path, "the secret file \(resolved) is readable by every user (mode \(Self.octal(mode))): chmod o-r it "
+                    + "(600, or 640 with the service's group), or load it as a systemd credential (LoadCredential=)")
+            }
             return text
         } catch {
             guard readsSecrets else { return nil }
@@ -631,6 +665,17 @@ public struct ConfigLoader: Sendable {
     static func sameFile(_ first: String, _ second: String) -> Bool {
         var one = stat(), other = stat()
         return stat(first, &one) == 0 && stat(second, &other) == 0 && one.st_dev == other.st_dev && one.st_ino == other.st_ino
+    }
+
+    /// The permission bits of a file (links followed), nil when it cannot be looked at.
+    static func mode(of path: String) -> mode_t? {
+        var info = stat()
+        return stat(path, &info) == 0 ? info.st_mode & 0o7777 : nil
+    }
+
+    static func octal(_ mode: mode_t) -> String {
+        let digits = String(mode, radix: 8)
+        return String(repeating: "0", count: max(0, 4 - digits.count)) + digits
     }
 
     static func readableFileProblem(_ path: String, what: String) -> String? {

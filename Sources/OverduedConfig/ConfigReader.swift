@@ -3,9 +3,15 @@
 /// or wrong, after recording why.
 struct ConfigReader {
     private(set) var problems: [ConfigProblem] = []
+    /// What is valid but unsafe or unwise (a secret file every user can read, a weak key).
+    private(set) var warnings: [ConfigProblem] = []
 
     mutating func report(_ path: String, _ message: String) {
         problems.append(ConfigProblem(path: path, message: message))
+    }
+
+    mutating func warn(_ path: String, _ message: String) {
+        warnings.append(ConfigProblem(path: path, message: message))
     }
 
     static func join(_ path: String, _ key: String) -> String {

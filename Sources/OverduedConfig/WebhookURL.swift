@@ -16,16 +16,24 @@ public struct WebhookURL: Sendable, Equatable {
     public enum Problem: Error, Sendable, Equatable, CustomStringConvertible {
         case notHTTP
         case port(Int)
+        /// A space or a control character, which a URL cannot hold unencoded (the client
+        /// would percent-encode it into another URL than meant).
+        case characters
 
         public var description: String {
             switch self {
             case .notHTTP: "is not an http:// or https:// URL with a host"
             case .port(let port): "has port \(port), which is not between 1 and 65535"
+            case .characters: "holds a space, a line break or another control character, which a URL cannot; percent-encode it (a space is %20)"
             }
         }
     }
 
     public init(_ text: String) throws(Problem) {
+        if text.unicodeScalars.contains(where: { $0.value <= 0x20 || (0x7F...0x9F).contains($0.value) }) {
+            let lowered = text.lowercased()
+            throw lowered.hasPrefix("http://") || lowered.hasPrefix("https://") ? .characters : .notHTTP
+        }
         guard var components = URLComponents(string: text),
               let scheme = components.scheme?.lowercased(), scheme == "http" || scheme == "https",
               let host = components.host, !host.isEmpty
@@ -53,6 +61,10 @@ private func basicCredentials(_ components: URLComponents) -> String? {
 
 /// Standard Webhooks secrets are `whsec_` followed by the base64 of the key.
 public enum SigningSecretFormat {
+    /// Standard Webhooks: keys of 24 to 64 random bytes. Shorter ones are accepted (a receiver
+    /// may have issued one), with a warning.
+    public static let recommendedKeyBytes = 24
+
     public static func keyBytes(_ secret: String) -> [UInt8]? {
         let prefix = "whsec_"
         let body = secret.hasPrefix(prefix) ? String(secret.dropFirst(prefix.count)) : ""

@@ -63,7 +63,7 @@ struct CheckConfigCommand: ParsableCommand {
             if let proxy = destination.proxy { signed += ", through the proxy \(proxy.redacted)" }
             print("  destination \(destination.name): \(destination.redactedURL) (\(Self.formatName(destination.format))\(signed), min_interval \(DurationText.format(destination.minInterval)), concurrency \(destination.concurrency))")
         }
-        warnings += DestinationTLS.validityWarnings(config.destinations, now: Date())
+        warnings += config.warnings.map(\.description) + DestinationTLS.validityWarnings(config.destinations, now: Date())
         for destination in config.destinations where destination.proxy != nil && destination.tunnelPort != 443 {
             let port = destination.tunnelPort
             warnings.append("destinations.\(destination.name).proxy_url: requests go through the proxy in a CONNECT tunnel to port \(port); "

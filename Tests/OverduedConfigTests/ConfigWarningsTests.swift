@@ -1,0 +1,83 @@
+import Foundation
+import OverduedConfig
+import Testing
+
+/// What a config may hold but should not: warned about (`check-config`, the journal at start
+/// and reload), or refused where the request would not be what the operator meant.
+struct ConfigWarningsTests {
+    static func chmod(_ path: String, _ mode: Int) throws {
+        try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: path)
+    }
+
+    static let signed = #"{"hook": {"url": "https://hooks.example.com/x", "signing_secret_file": "signing-secret", "headers": {"Authorization": {"file": "auth-header"}}}}"#
+
+    @Test func aSecretFileEveryUserCanReadIsWarnedAbout() throws {
+        let fixture = try ConfigFixture()
+        try Self.chmod(fixture.directory.url("signing-secret"), 0o644)
+        try Self.chmod(fixture.directory.url("auth-header"), 0o600)
+        let config = try fixture.load(ConfigFixture.config(destinations: Self.signed))
+        #expect(config.warnings.map(\.path) == ["destinations.hook.signing_secret_file"])
+        #expect(config.warnings.first?.message == "the secret file \(fixture.directory.url("signing-secret")) is readable by every user (mode 0644): "
+                + "chmod o-r it (600, or 640 with the service's group), or load it as a systemd credential (LoadCredential=)")
+        try Self.chmod(fixture.directory.url("signing-secret"), 0o640)
+        #expect(try fixture.load(ConfigFixture.config(destinations: Self.signed)).warnings == [], "the service's group may read it")
+    }
+
+    @Test func aConfigOrTemplateEveryUserCanWriteIsWarnedAbout() throws {
+        let fixture = try ConfigFixture()
+        let json = ConfigFixture.config(destinations: #"{"hook": {"url": "https://hooks.example.com/x", "format": {"template": "templates/chat.mustache"}}}"#)
+        try Data(json.utf8).write(to: URL(fileURLWithPath: fixture.configPath))
+        try Self.chmod(fixture.configPath, 0o666)
+        try Self.chmod(fixture.directory.url("templates/chat.mustache"), 0o646)
+        let config = try fixture.load(json)
+        #expect(config.warnings.map(\.path) == ["destinations.hook.format.template", ""])
+        #expect(config.warnings.last?.message.hasPrefix("the config file \(fixture.configPath) is writable by every user (mode 0666)") == true,
+                "\(config.warnings)")
+        try Self.chmod(fixture.configPath, 0o644)
+        try Self.chmod(fixture.directory.url("templates/chat.mustache"), 0o664)
+        #expect(try fixture.load(json).warnings == [])
+    }
+
+    @Test func aSigningKeyShorterThanStandardWebhooksAsksIsWarnedAbout() throws {
+        let fixture = try ConfigFixture()
+        try fixture.directory.write("signing-secret", "whsec_" + Data(repeating: 1, count: 16).base64EncodedString() + "\n")
+        try Self.chmod(fixture.directory.url("signing-secret"), 0o600)
+        let json = ConfigFixture.config(destinations: #"{"hook": {"url": "https://hooks.example.com/x", "signing_secret_file": "signing-secret"}}"#)
+        let config = try fixture.load(json)
+        #expect(config.warnings.map(\.description) == [
+            "destinations.hook.signing_secret_file: the key is 16 byte(s); Standard Webhooks asks for 24 to 64 random bytes: "
+                + "make one with `echo whsec_$(openssl rand -base64 32)` and give the receiver the same",
+        ])
+        try fixture.directory.write("signing-secret", ConfigFixture.signingSecret + "\n")
+        #expect(try fixture.load(json).warnings == [], "32 bytes")
+    }
+
+    /// Connection-level headers would be dropped or contradict how the client sends the
+    /// request; a Proxy-Authorization header would hand the proxy's password to the receiver.
+    @Test func connectionHeadersAreRefused() throws {
+        let fixture = try ConfigFixture()
+        let problems = fixture.problems(ConfigFixture.config(destinations: #"""
+            {"hook": {"url": "https://hooks.example.com/x", "headers": {"Connection": "close", "Transfer-Encoding": "chunked",
+             "Proxy-Authorization": "Basic cm9ib3Q6czNjcmV0", "Content-Encoding": "gzip", "X-Team": "maintenance"}}}
+            """#))
+        #expect(problems.map(\.path) == ["destinations.hook.headers.Connection", "destinations.hook.headers.Content-Encoding",
+                                         "destinations.hook.headers.Proxy-Authorization", "destinations.hook.headers.Transfer-Encoding"])
+        #expect(problems.first { $0.path.hasSuffix("Proxy-Authorization") }?.message
+                == "Proxy-Authorization cannot be set: it would go to the receiver, not the proxy: give the proxy's user and password in proxy_url (http://user:password@host:port); remove it from headers")
+        #expect(!problems.map(\.description).joined().contains("cm9ib3Q6czNjcmV0"), "the value is never shown")
+    }
+
+    /// A space or a line break in a URL is not sent as written: the client percent-encodes it
+    /// into another path. Refused, without quoting the URL.
+    @Test func aURLWithASpaceOrALineBreakIsRefused() throws {
+        let fixture = try ConfigFixture()
+        for url in ["https://hooks.example.com/a b", "https://hooks.example.com/a\\r\\nHost: evil", "https://hooks.example.com/\\u0007"] {
+            let problems = fixture.problems(ConfigFixture.config(destinations: #"{"hook": {"url": "\#(url)"}}"#))
+            #expect(problems.map(\.description) == ["destinations.hook.url: holds a space, a line break or another control character, which a URL cannot; percent-encode it (a space is %20)"],
+                    "\(url)")
+        }
+        try fixture.directory.write("spaced-url", "https://hooks.example.com/a b\n")
+        let fromFile = fixture.problems(ConfigFixture.config(destinations: #"{"hook": {"url_file": "spaced-url"}}"#))
+        #expect(fromFile.map(\.path) == ["destinations.hook.url_file"])
+    }
+}
