@@ -45,9 +45,12 @@ final class DestinationWorker: Sendable {
     struct Pause: Equatable {
         /// On the monotonic clock, so that a clock set back does not stretch it.
         var until: ContinuousClock.Instant
-        /// The same end on the wall clock, as recorded and shown.
+        /// The same end on the wall clock, as shown.
         var shownUntil: Date
         var httpStatus: Int
+        /// The end its row in the state database holds: later than `shownUntil` when the
+        /// clock was set back since it was written. The row is removed up to it.
+        var recordedUntil: Date
     }
 
     /// How often unrecorded attempts are tried again while the state database refuses them.
@@ -73,7 +76,7 @@ final class DestinationWorker: Sendable {
             // A changed destination (another URL, say) is not the receiver that asked to wait.
             if $0.spec != spec, let pause = $0.pause {
                 $0.pause = nil
-                $0.clearedPause = max($0.clearedPause ?? pause.shownUntil, pause.shownUntil)
+                $0.clearedPause = max($0.clearedPause ?? pause.recordedUntil, pause.recordedUntil)
             }
             $0.spec = spec
             $0.retiring = false
@@ -153,7 +156,7 @@ final class DestinationWorker: Sendable {
                         state.pause = nil
                         return true
                     }
-                    if over { removeRecordedPause(endingBy: pause.shownUntil) }
+                    if over { removeRecordedPause(endingBy: pause.recordedUntil) }
                 } else if let pause {
                     // The receiver asked to wait (the requests in flight finish meanwhile).
                     let left = pause.until - ContinuousClock.now
@@ -283,7 +286,7 @@ final class DestinationWorker: Sendable {
         let receiver = spec.redactedURL
         switch RetryPolicy.recordedPause(recorded, receiver: receiver, now: context.now()) {
         case .holds(let until, let left):
-            if pauseFor(Pause(until: .now + left, shownUntil: until, httpStatus: recorded.httpStatus)) {
+            if pauseFor(Pause(until: .now + left, shownUntil: until, httpStatus: recorded.httpStatus, recordedUntil: recorded.until)) {
                 context.logger.notice("\(name) asked to wait (HTTP \(recorded.httpStatus) with Retry-After at \(PayloadTimestamp.iso8601(recorded.setAt))): nothing is sent to it until \(PayloadTimestamp.iso8601(until)), or a reload that changes it",
                                       metadata: ["destination": "\(name)"])
             }
@@ -414,7 +417,7 @@ final class DestinationWorker: Sendable {
             .decide(result.result, attempt: attempt, budget: RetryBudget(of: notification), now: decidedAt)
         if let pause = RetryPolicy.destinationPause(after: result.result, now: decidedAt), let status = result.httpStatus {
             let shownUntil = decidedAt.addingTimeInterval(pause.seconds)
-            if pauseFor(Pause(until: .now + pause, shownUntil: shownUntil, httpStatus: status)) {
+            if pauseFor(Pause(until: .now + pause, shownUntil: shownUntil, httpStatus: status, recordedUntil: shownUntil)) {
                 logger.notice("\(spec.name) asks to wait \(DurationText.format(pause)) (HTTP \(status) with Retry-After): nothing more is sent to it until \(PayloadTimestamp.iso8601(shownUntil)), or a reload that changes it")
                 recordPause { outbox throws(StoreError) in
                     try outbox.recordReceiverPause(ReceiverPause(destination: spec.name, until: shownUntil, httpStatus: status,

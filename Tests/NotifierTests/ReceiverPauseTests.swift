@@ -82,6 +82,27 @@ extension DeliveryTests {
         #expect(logs.all.contains { $0.message.contains("former receiver https://old-hooks.example.com") }, "\(logs.all.map(\.message))")
     }
 
+    /// The receiver asked for 1 s while the clock was an hour ahead (set back since): the
+    /// pause lasts the second it asked for, not an hour and a second, and its row then goes
+    /// (kept, every later start would pause again).
+    @Test func aPauseWrittenBeforeTheClockWasSetBackLastsWhatWasAskedAndGoes() async throws {
+        let server = try await startedServer([])
+        let outbox = try Fixtures.outbox()
+        let destination = try Fixtures.destination(url: server.url, minInterval: "0ms")
+        try Fixtures.enqueue(outbox, destination: "hook")
+        let setAt = Date().addingTimeInterval(3_600)
+        try outbox.recordReceiverPause(ReceiverPause(destination: "hook", until: setAt.addingTimeInterval(1), httpStatus: 503,
+                                                     setAt: setAt, receiver: destination.redactedURL))
+        let started = ContinuousClock.now
+        let result = try await withNotifier(outbox, [destination]) { await $0.drain(until: Date().addingTimeInterval(10)) }
+        #expect(result.delivered == 1, "\(result)")
+        let arrival = try #require(server.requests.first?.arrival)
+        #expect(arrival - started >= .milliseconds(950), "not paused: \(arrival - started)")
+        #expect(arrival - started < .seconds(5), "paused longer than asked: \(arrival - started)")
+        #expect(try outbox.receiverPause(destination: "hook") == nil, "the ended pause's row stayed")
+        await server.stop()
+    }
+
     /// The pause's row holds where the destination points (scheme, host, port) and nothing
     /// of its URL's path, query or userinfo, nor of its headers: none of it is anywhere in
     /// the state database.
