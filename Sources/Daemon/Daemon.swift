@@ -182,18 +182,25 @@ public final class Daemon: Sendable {
     static let statusRefreshInterval: Duration = .seconds(5)
 
     /// Keeps `STATUS=`'s queue and dead counts true between ticks (the next tick may be five
-    /// minutes away): every few seconds, if the notifier recorded attempts since, counts the
-    /// queue again (two small index reads) and sends the line.
+    /// minutes away): every few seconds, if the notifier recorded attempts since (or a
+    /// receiver's pause began or ended), counts the queue again (two small index reads) and
+    /// sends the line.
     private func refreshQueueStatus() async {
         var seen = notifier.recordedAttempts
+        var seenPauses: [(destination: String, until: Date)] = []
         while (try? await Task.sleep(for: Self.statusRefreshInterval)) != nil {
             keepDeliveryLock()
             let recorded = notifier.recordedAttempts
-            guard recorded != seen, let backlog = try? outbox.backlog() else { continue }
+            // A pause read at start, or one that ended, records no attempt.
+            let pauses = notifier.receiverPauses
+            let pausesChanged = !pauses.elementsEqual(seenPauses) { $0.destination == $1.destination && $0.until == $1.until }
+            guard recorded != seen || pausesChanged, let backlog = try? outbox.backlog() else { continue }
             seen = recorded
+            seenPauses = pauses
             let text = state.withLock { running -> String in
                 running.status.queueDepth = backlog.depth
                 running.status.dead = backlog.dead
+                running.status.receiverPauses = pauses
                 return running.status.text
             }
             notify.status(text)
@@ -548,7 +555,9 @@ public final class Daemon: Sendable {
         }
         let elapsed = ContinuousClock.now - started
         let backlog = try? outbox.backlog()
+        let pauses = notifier.receiverPauses
         let text = state.withLock { running -> String in
+            running.status.receiverPauses = pauses
             let schedule = TickSchedule(interval: running.config.schedule.interval, align: running.config.schedule.align)
             let next = schedule.next(after: due, now: Date())
             if let summary {

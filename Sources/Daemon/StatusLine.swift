@@ -1,7 +1,8 @@
 public import Foundation
 
 /// The one-line `STATUS=` systemd shows in `systemctl status`: problems first, then the last
-/// tick that evaluated the rules, matches, enqueued, queue depth, dead count, next tick.
+/// tick that evaluated the rules, matches, enqueued, queue depth, dead count, a destination
+/// paused by its receiver, next tick.
 public struct StatusLine: Sendable, Equatable {
     /// The last tick that evaluated the rules (a skipped or failed one is not: it is
     /// `tickProblem`, with its own time), and what it found.
@@ -11,6 +12,9 @@ public struct StatusLine: Sendable, Equatable {
     public var queueDepth = 0
     public var dead = 0
     public var nextTick: Date?
+    /// Destinations whose receiver asked to wait (`Retry-After`), with when, by name: why
+    /// the queue does not move. The first is named, the others counted.
+    public var receiverPauses: [(destination: String, until: Date)] = []
     /// A refused reload: the previous config still runs. Stays until a reload succeeds,
     /// whatever the ticks do meanwhile.
     public var reloadProblem: String?
@@ -30,6 +34,10 @@ public struct StatusLine: Sendable, Equatable {
             parts.append("no tick yet")
         }
         parts.append("queue \(queueDepth), dead \(dead)")
+        if let first = receiverPauses.first {
+            let others = receiverPauses.count > 1 ? " (+\(receiverPauses.count - 1) more)" : ""
+            parts.append("\(first.destination) paused by its receiver until \(Self.time(first.until))\(others)")
+        }
         if let nextTick { parts.append("next tick \(Self.time(nextTick))") }
         return parts.joined(separator: "; ")
     }

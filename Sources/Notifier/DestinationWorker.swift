@@ -27,12 +27,30 @@ final class DestinationWorker: Sendable {
         /// make every notification go out again and again. Only a restart before they are
         /// recorded sends them again (same webhook-id).
         var unrecorded: [RecordedAttempt] = []
-        /// Set by a 429 or 503 with `Retry-After`: no request starts before it. On the
-        /// monotonic clock, so that a clock set back does not stretch it.
-        var pausedUntil: ContinuousClock.Instant?
+        /// Set by a 429 or 503 with `Retry-After` (or read from the state database at start):
+        /// no request starts before its end.
+        var pause: Pause?
+        /// Whether the pause recorded in the state database was looked at (once, at start).
+        var resumedRecordedPause = false
+        /// The end of a pause that a reload cleared: its row is removed before the next request.
+        var clearedPause: Date?
+        /// Whether writing a pause's row failed already: said once, not at every answer.
+        var pauseWriteFailed = false
         /// Notifications a tick withdrew (their tickets stopped matching): not started if
         /// still read ahead.
         var withdrawn: Set<String> = []
+    }
+
+    /// A receiver's request to wait.
+    struct Pause: Equatable {
+        /// On the monotonic clock, so that a clock set back does not stretch it.
+        var until: ContinuousClock.Instant
+        /// The same end on the wall clock, as shown.
+        var shownUntil: Date
+        var httpStatus: Int
+        /// The end its row in the state database holds: later than `shownUntil` when the
+        /// clock was set back since it was written. The row is removed up to it.
+        var recordedUntil: Date
     }
 
     /// How often unrecorded attempts are tried again while the state database refuses them.
@@ -56,7 +74,10 @@ final class DestinationWorker: Sendable {
     func update(_ spec: DestinationSpec) {
         state.withLock {
             // A changed destination (another URL, say) is not the receiver that asked to wait.
-            if $0.spec != spec { $0.pausedUntil = nil }
+            if $0.spec != spec, let pause = $0.pause {
+                $0.pause = nil
+                $0.clearedPause = max($0.clearedPause ?? pause.recordedUntil, pause.recordedUntil)
+            }
             $0.spec = spec
             $0.retiring = false
         }
@@ -78,6 +99,13 @@ final class DestinationWorker: Sendable {
 
     func wake() {
         wakeSignal.signal()
+    }
+
+    /// The receiver's pause in force, on the wall clock; nil when none.
+    var pausedUntil: (until: Date, httpStatus: Int)? {
+        state.withLock { state in
+            state.pause.flatMap { ContinuousClock.now < $0.until ? ($0.shownUntil, $0.httpStatus) : nil }
+        }
     }
 
     /// Notifications of this destination that a tick withdrew: one still read ahead is not
@@ -106,6 +134,7 @@ final class DestinationWorker: Sendable {
             // something due makes at least one attempt, however short the deadline (or however
             // long a loaded machine took to get here).
             var startedOne = false
+            resumeRecordedPause()
             loop: while !Task.isCancelled {
                 if context.isStopping || isRetiring || (startedOne && Self.passed(deadline, context.now())) { break }
                 if state.withLock({ !$0.unrecorded.isEmpty }), !(await recordUnrecorded(into: tally)) {
@@ -114,12 +143,23 @@ final class DestinationWorker: Sendable {
                     continue
                 }
                 let now = context.now()
-                let (spec, inFlight, excluded, pausedUntil) = state.withLock { state in
-                    (state.spec, state.inFlight.count, state.inFlight.union(state.unrecorded.map(\.attempt.notificationID)), state.pausedUntil)
+                let (spec, inFlight, excluded, pause, cleared) = state.withLock { state in
+                    defer { state.clearedPause = nil }
+                    return (state.spec, state.inFlight.count, state.inFlight.union(state.unrecorded.map(\.attempt.notificationID)),
+                            state.pause, state.clearedPause)
                 }
-                if let pausedUntil, ContinuousClock.now < pausedUntil {
+                if let cleared { removeRecordedPause(endingBy: cleared) }
+                if let pause, ContinuousClock.now >= pause.until {
+                    // Over: its row goes too, unless a later pause replaced it meanwhile.
+                    let over = state.withLock { state -> Bool in
+                        guard state.pause == pause else { return false }
+                        state.pause = nil
+                        return true
+                    }
+                    if over { removeRecordedPause(endingBy: pause.recordedUntil) }
+                } else if let pause {
                     // The receiver asked to wait (the requests in flight finish meanwhile).
-                    let left = pausedUntil - ContinuousClock.now
+                    let left = pause.until - ContinuousClock.now
                     if let deadline, inFlight == 0, now.addingTimeInterval(left.seconds) > deadline {
                         tally.withLock { $0.pausedByReceiver.append(name) }
                         break
@@ -220,6 +260,67 @@ final class DestinationWorker: Sendable {
         return tally.withLock { $0 }
     }
 
+    /// Sets the pause unless a later one holds; whether it was set.
+    private func pauseFor(_ pause: Pause) -> Bool {
+        state.withLock { state -> Bool in
+            guard state.pause.map({ pause.until > $0.until }) ?? true else { return false }
+            state.pause = pause
+            return true
+        }
+    }
+
+    /// At start: a pause the receiver asked for before a restart (or of another `once`)
+    /// holds still if it has not ended and the destination points to the same receiver;
+    /// otherwise its row goes. A state database that cannot say sends as usual.
+    private func resumeRecordedPause() {
+        guard state.withLock({ state in defer { state.resumedRecordedPause = true }; return !state.resumedRecordedPause }) else { return }
+        let recorded: ReceiverPause?
+        do throws(StoreError) {
+            recorded = try context.outbox.receiverPause(destination: name)
+        } catch {
+            context.logger.warning("cannot read whether the receiver of \(name) asked to wait: \(error); sending as if not",
+                                   metadata: ["destination": "\(name)"])
+            return
+        }
+        guard let recorded else { return }
+        let receiver = spec.redactedURL
+        switch RetryPolicy.recordedPause(recorded, receiver: receiver, now: context.now()) {
+        case .holds(let until, let left):
+            if pauseFor(Pause(until: .now + left, shownUntil: until, httpStatus: recorded.httpStatus, recordedUntil: recorded.until)) {
+                context.logger.notice("\(name) asked to wait (HTTP \(recorded.httpStatus) with Retry-After at \(PayloadTimestamp.iso8601(recorded.setAt))): nothing is sent to it until \(PayloadTimestamp.iso8601(until)), or a reload that changes it",
+                                      metadata: ["destination": "\(name)"])
+            }
+        case .ended:
+            removeRecordedPause(endingBy: recorded.until)
+        case .otherReceiver:
+            context.logger.notice("\(name) now points to \(receiver): the wait its former receiver \(recorded.receiver) asked for does not apply",
+                                  metadata: ["destination": "\(name)"])
+            removeRecordedPause(endingBy: recorded.until)
+        }
+    }
+
+    /// Removes the pause's row from the state database (see `recordPause`).
+    private func removeRecordedPause(endingBy until: Date) {
+        recordPause { outbox throws(StoreError) in try outbox.removeReceiverPause(destination: name, endingBy: until) }
+    }
+
+    /// Writes or removes a pause's row. A failure stops nothing: the pause holds in memory
+    /// (only a restart forgets it), and it is said once, not at every answer.
+    private func recordPause(_ write: (Outbox) throws(StoreError) -> Void) {
+        do throws(StoreError) {
+            try write(context.outbox)
+        } catch {
+            let first = state.withLock { state in
+                defer { state.pauseWriteFailed = true }
+                return !state.pauseWriteFailed
+            }
+            if first {
+                context.logger.error("the state database cannot keep the wait the receiver of \(name) asked for: \(error); the wait holds in memory (a restart forgets it), deliveries go on",
+                                     metadata: ["destination": "\(name)"])
+            }
+        }
+    }
+
     /// Records the attempts the state database refused before, oldest first, and counts them;
     /// true when none is left.
     private func recordUnrecorded(into tally: LockedState<DeliveryTally>) async -> Bool {
@@ -314,15 +415,14 @@ final class DestinationWorker: Sendable {
         let decidedAt = context.now()
         let decision = RetryPolicy(spec: spec.retry, jitter: context.jitter)
             .decide(result.result, attempt: attempt, budget: RetryBudget(of: notification), now: decidedAt)
-        if let pause = RetryPolicy.destinationPause(after: result.result, now: decidedAt) {
-            let until = ContinuousClock.now + pause
-            let extended = state.withLock { state -> Bool in
-                guard state.pausedUntil.map({ until > $0 }) ?? true else { return false }
-                state.pausedUntil = until
-                return true
-            }
-            if extended {
-                logger.notice("\(spec.name) asks to wait \(DurationText.format(pause)) (HTTP \(result.httpStatus ?? 0) with Retry-After): nothing more is sent to it until \(PayloadTimestamp.iso8601(decidedAt.addingTimeInterval(pause.seconds))), or a reload that changes it")
+        if let pause = RetryPolicy.destinationPause(after: result.result, now: decidedAt), let status = result.httpStatus {
+            let shownUntil = decidedAt.addingTimeInterval(pause.seconds)
+            if pauseFor(Pause(until: .now + pause, shownUntil: shownUntil, httpStatus: status, recordedUntil: shownUntil)) {
+                logger.notice("\(spec.name) asks to wait \(DurationText.format(pause)) (HTTP \(status) with Retry-After): nothing more is sent to it until \(PayloadTimestamp.iso8601(shownUntil)), or a reload that changes it")
+                recordPause { outbox throws(StoreError) in
+                    try outbox.recordReceiverPause(ReceiverPause(destination: spec.name, until: shownUntil, httpStatus: status,
+                                                                 setAt: decidedAt, receiver: spec.redactedURL))
+                }
             }
         }
         let record = DeliveryAttempt(notificationID: notification.id, attempt: attempt, startedAt: sentAt,

@@ -104,6 +104,14 @@ public final class Notifier: Sendable {
 
     public var destinations: [DestinationSpec] { state.withLock { $0.destinations } }
 
+    /// Destinations whose receiver asked (`429`/`503` with `Retry-After`) to wait and which
+    /// are waiting now, with the end of their wait, by name.
+    public var receiverPauses: [(destination: String, until: Date)] {
+        state.withLock { Array($0.workers.values) }
+            .compactMap { worker in worker.isRetiring ? nil : worker.pausedUntil.map { (worker.name, $0.until) } }
+            .sorted { $0.destination < $1.destination }
+    }
+
     /// Delivery attempts recorded since start: when it moves, the queue has changed.
     public var recordedAttempts: Int { context.recorder.committed }
 

@@ -142,6 +142,28 @@ public struct RetryPolicy: Sendable {
         return .milliseconds(Int64((clamped * 1000).rounded()))
     }
 
+    /// What a pause recorded in the state database (before a restart, or by another process)
+    /// means for a destination that now points to `receiver`.
+    public enum RecordedPause: Sendable, Equatable {
+        /// Still in force: nothing is sent before `until`, `left` from `now`.
+        case holds(until: Date, left: Duration)
+        /// Its end has passed.
+        case ended
+        /// Asked by another receiver: the destination was repointed since.
+        case otherReceiver
+    }
+
+    /// Whether a recorded pause still holds at `now`. The wall clock may have been set back
+    /// since it was recorded: what is left is never longer than the receiver asked for when
+    /// it answered, nor than the longest `Retry-After` honoured (`maximumRetryAfter`).
+    public static func recordedPause(_ pause: ReceiverPause, receiver: String, now: Date) -> RecordedPause {
+        guard pause.receiver == receiver else { return .otherReceiver }
+        let asked = pause.until.timeIntervalSince(pause.setAt)
+        let left = min(pause.until.timeIntervalSince(now), asked, maximumRetryAfter)
+        guard left > 0 else { return .ended }
+        return .holds(until: min(pause.until, now.addingTimeInterval(left)), left: .milliseconds(Int64((left * 1000).rounded())))
+    }
+
     /// - Parameters:
     ///   - attempt: the attempt's number in the notification's life: 1 for the first attempt.
     ///   - budget: what `max_attempts`, `give_up_after` and the backoff count from.

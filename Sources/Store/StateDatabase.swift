@@ -249,6 +249,21 @@ public final class StateDatabase: Sendable {
                 CREATE INDEX notification_withdrawn ON notification (created_at) WHERE status = 'withdrawn';
                 """)
         }
+        migrator.registerMigration("v8: receiver pauses") { db in
+            // A 429 or 503 with Retry-After pauses its whole destination; kept here so that a
+            // restart (the daemon, the next `once`) does not send into the same refusal. One
+            // row a destination; `receiver` is where it pointed (scheme, host, port: never a
+            // path, query, userinfo or header, which may hold secrets).
+            try db.execute(sql: """
+                CREATE TABLE receiver_pause (
+                    destination TEXT PRIMARY KEY NOT NULL,
+                    until_at INTEGER NOT NULL,
+                    http_status INTEGER NOT NULL,
+                    set_at INTEGER NOT NULL,
+                    receiver TEXT NOT NULL
+                ) WITHOUT ROWID;
+                """)
+        }
         return migrator
     }
 

@@ -66,11 +66,18 @@ struct HistoryCommand: ParsableCommand {
 /// How `history` and `queue` show notifications: destinations by name and host only (a URL's
 /// path or query may hold a token).
 enum NotificationTable {
-    static func print(_ items: [OverdueNotification], config: Config, outbox: Outbox, json: Bool, withAttempts: Bool) throws {
+    /// `pauses` (`queue`): each queued notification's JSON says whether its destination's
+    /// receiver asked to wait (`paused_by_receiver`); nil (`history`) leaves the key out.
+    static func print(_ items: [OverdueNotification], config: Config, outbox: Outbox, json: Bool, withAttempts: Bool,
+                      pauses: [String: ReceiverPauseView]? = nil) throws {
         if json {
             var objects: [[String: Any]] = []
             for item in items {
                 var object = jsonObject(item, config: config)
+                if let pauses {
+                    let queued = item.status == .pending || item.status == .retrying
+                    object["paused_by_receiver"] = (queued ? pauses[item.destination]?.json : nil) ?? NSNull()
+                }
                 if withAttempts {
                     object["attempt_log"] = try outbox.attempts(notificationID: item.id).map { attempt -> [String: Any] in
                         ["attempt": attempt.attempt, "started_at": iso(attempt.startedAt), "duration_ms": attempt.durationMilliseconds,

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Notifier
 import OverduedConfig
 import Scheduler
 import Store
@@ -38,14 +39,55 @@ struct QueueListCommand: ParsableCommand {
         do {
             let items = try stores.outbox.notifications(in: [.pending, .retrying, .dead], limit: limit)
             let counts = try stores.outbox.counts()
+            let pauses = try ReceiverPauseView.inForce(stores.outbox, config: config, now: Date())
             if !json {
                 print("pending \(counts.pending), retrying \(counts.retrying), dead \(counts.dead), delivered \(counts.delivered), withdrawn \(counts.withdrawn)")
+                for pause in pauses.values.sorted(by: { $0.destination < $1.destination }) { print(pause.line(config)) }
             }
-            try NotificationTable.print(items, config: config, outbox: stores.outbox, json: json, withAttempts: false)
+            try NotificationTable.print(items, config: config, outbox: stores.outbox, json: json, withAttempts: false, pauses: pauses)
         } catch let error as StoreError {
             printError(error.description)
             throw ExitCode(1)
         }
+    }
+}
+
+/// A destination's receiver asked to wait (`429`/`503` with `Retry-After`): its due
+/// notifications are not sent before `until`, which the queue says (the journal alone did).
+struct ReceiverPauseView {
+    var destination: String
+    var until: Date
+    var httpStatus: Int
+    var setAt: Date
+    /// Where the destination pointed then, when this command cannot tell where it points
+    /// now (`url_file`, a secret it does not read).
+    var unconfirmedReceiver: String?
+
+    /// The recorded pauses the daemon honours now: of destinations in the config, not
+    /// ended, asked by the receiver the destination still points to.
+    static func inForce(_ outbox: Outbox, config: Config, now: Date) throws(StoreError) -> [String: ReceiverPauseView] {
+        var views: [String: ReceiverPauseView] = [:]
+        for pause in try outbox.receiverPauses() {
+            guard let spec = config.destination(named: pause.destination) else { continue }
+            let unread = spec.url.value.isEmpty
+            guard case .holds(let until, _) = RetryPolicy.recordedPause(pause, receiver: unread ? pause.receiver : spec.redactedURL, now: now)
+            else { continue }
+            views[pause.destination] = ReceiverPauseView(destination: pause.destination, until: until, httpStatus: pause.httpStatus,
+                                                         setAt: pause.setAt, unconfirmedReceiver: unread ? pause.receiver : nil)
+        }
+        return views
+    }
+
+    /// `hook (https://hooks.example.com): paused by the receiver until … (HTTP 503 with Retry-After)`.
+    func line(_ config: Config) -> String {
+        let unconfirmed = unconfirmedReceiver.map { "; if \(destination) still points to \($0)" } ?? ""
+        return "\(NotificationTable.host(destination, config)): paused by the receiver until \(NotificationTable.iso(until)) "
+            + "(HTTP \(httpStatus) with Retry-After at \(NotificationTable.iso(setAt))\(unconfirmed)); its notifications wait until then"
+    }
+
+    var json: [String: Any] {
+        ["until": NotificationTable.iso(until), "http_status": httpStatus, "since": NotificationTable.iso(setAt),
+         "receiver_unconfirmed": unconfirmedReceiver.map { $0 as Any } ?? NSNull()]
     }
 }
 

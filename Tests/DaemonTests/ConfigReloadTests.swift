@@ -83,6 +83,22 @@ import Testing
         #expect(!status.text.contains("\n"))
     }
 
+    /// A destination its receiver paused (`Retry-After`) is why the queue does not move: the
+    /// line names it after the queue, with the end of the pause, and counts any others.
+    @Test func aDestinationPausedByItsReceiverIsNamedAfterTheQueue() {
+        var status = StatusLine()
+        status.lastTick = Date(timeIntervalSince1970: 1_795_532_700)  // 2026-11-24T15:05:00Z
+        status.queueDepth = 40
+        status.nextTick = Date(timeIntervalSince1970: 1_795_533_000)  // 2026-11-24T15:10:00Z
+        status.receiverPauses = [("hook", Date(timeIntervalSince1970: 1_795_533_600))]  // 2026-11-24T15:20:00Z
+        #expect(status.text == "last tick 2026-11-24T15:05:00Z: 0 matches, 0 enqueued; queue 40, dead 0; "
+            + "hook paused by its receiver until 2026-11-24T15:20:00Z; next tick 2026-11-24T15:10:00Z")
+        status.receiverPauses.append(("other", Date(timeIntervalSince1970: 1_795_533_900)))
+        #expect(status.text.contains("; hook paused by its receiver until 2026-11-24T15:20:00Z (+1 more); next tick"))
+        status.receiverPauses = []
+        #expect(!status.text.contains("paused"))
+    }
+
     /// A skipped tick does not pass for one that evaluated (its time with the last counts),
     /// and does not hide a refused reload, which still holds.
     @Test func aSkippedTickIsShownWithItsOwnTimeBesideARefusedReload() {

@@ -185,6 +185,28 @@ struct DestinationPauseTests {
         #expect(pause(500, "120") == nil)
         #expect(RetryPolicy.destinationPause(after: .failure(TransportFailure(.timeout, "t")), now: now) == nil)
     }
+
+    /// A pause read back at start: what is left of it, for the receiver that asked; a clock
+    /// set back since never makes it longer than the receiver asked, nor than 24 h.
+    @Test func aRecordedPauseHoldsForWhatIsLeftOfIt() {
+        let setAt = Date(timeIntervalSince1970: 1_795_000_000)
+        let receiver = "https://hooks.example.com"
+        let pause = ReceiverPause(destination: "hook", until: setAt.addingTimeInterval(120), httpStatus: 503, setAt: setAt, receiver: receiver)
+        #expect(RetryPolicy.recordedPause(pause, receiver: receiver, now: setAt.addingTimeInterval(20))
+            == .holds(until: pause.until, left: .seconds(100)))
+        #expect(RetryPolicy.recordedPause(pause, receiver: receiver, now: pause.until) == .ended)
+        #expect(RetryPolicy.recordedPause(pause, receiver: receiver, now: setAt.addingTimeInterval(500)) == .ended)
+        #expect(RetryPolicy.recordedPause(pause, receiver: "https://hooks.example.com:8443", now: setAt) == .otherReceiver)
+        // The clock was set back an hour after the answer: 120 s from now, not an hour and 120 s.
+        let setBack = setAt.addingTimeInterval(-3_600)
+        #expect(RetryPolicy.recordedPause(pause, receiver: receiver, now: setBack)
+            == .holds(until: setBack.addingTimeInterval(120), left: .seconds(120)))
+        // A row no overdued wrote (an end days after it was set): 24 h at most.
+        var edited = pause
+        edited.until = setAt.addingTimeInterval(10 * 86_400)
+        #expect(RetryPolicy.recordedPause(edited, receiver: receiver, now: setAt)
+            == .holds(until: setAt.addingTimeInterval(86_400), left: .seconds(86_400)))
+    }
 }
 
 /// How transport errors are told in records and logs.

@@ -1,4 +1,5 @@
 import Foundation
+import Store
 import Testing
 import TestSupport
 
@@ -34,6 +35,56 @@ import TestSupport
         #expect(heldItem["last_error"] as? String == "HTTP 503; attempt 6 in 566ms (backoff up to 1s)", "the other fields stay")
         let waitingItem = try #require(items.first { $0["ticket"] as? Int == 2 })
         #expect(waitingItem["on_hold"] is NSNull, "\(waitingItem)")
+    }
+
+    /// A receiver asked to wait (a 503 with Retry-After, recorded by the daemon): `queue`
+    /// says so per destination, until when, and each queued notification's JSON carries it;
+    /// a pause of the receiver the destination pointed to before, or of a destination no
+    /// longer configured, is not shown. `once` sends nothing to it meanwhile, and says why.
+    @Test func aReceiversPauseIsShownAndHonouredByOnce() throws {
+        let folder = try TemporaryDirectory()
+        let config = try queuedNotifications(in: folder, tickets: 2)
+        let state = folder.url("state.sqlite")
+        let setAt = Int64(Date().timeIntervalSince1970 * 1000)
+        let until = setAt + 3_600_000
+        try sqlite3(state, """
+            INSERT INTO receiver_pause (destination, until_at, http_status, set_at, receiver) VALUES
+                ('hook', \(until), 503, \(setAt), 'http://127.0.0.1:9'),
+                ('old-hook', \(until), 429, \(setAt), 'http://127.0.0.1:9');
+            """)
+        let shownUntil = CivilDate.iso8601(Date(timeIntervalSince1970: Double(until) / 1000))
+
+        let text = try runOverdued(["queue", "--config", config])
+        #expect(text.status == 0, "stderr: \(text.stderr)")
+        let lines = text.stdout.split(separator: "\n").map(String.init)
+        let paused = lines.filter { $0.contains("paused by the receiver") }
+        #expect(paused.count == 1, "\(text.stdout)")
+        #expect(paused.first?.hasPrefix("hook (http://127.0.0.1:9): paused by the receiver until \(shownUntil) (HTTP 503 with Retry-After at ") == true,
+                "\(text.stdout)")
+        #expect(lines.first?.hasPrefix("pending 2,") == true, "the counts come first: \(text.stdout)")
+
+        let json = try runOverdued(["queue", "--config", config, "--json"])
+        let items = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]])
+        #expect(items.count == 2)
+        for item in items {
+            let pause = try #require(item["paused_by_receiver"] as? [String: Any], "\(item)")
+            #expect(pause["until"] as? String == shownUntil)
+            #expect(pause["http_status"] as? Int == 503)
+        }
+
+        let once = try runOverdued(["once", "--config", config, "--max-wait", "1s"])
+        #expect(once.status == 0, "stderr: \(once.stderr)")
+        #expect(once.stderr.contains("hook asked to wait (Retry-After) past the end of this run"), "\(once.stderr)")
+        #expect(try sqlite3Output(state, "SELECT count(*) FROM delivery_attempt").trimmingCharacters(in: .whitespacesAndNewlines) == "0",
+                "once sent into the receiver's pause")
+
+        // The operator repointed the destination since the receiver asked.
+        try sqlite3(state, "UPDATE receiver_pause SET receiver = 'https://elsewhere.example.com' WHERE destination = 'hook';")
+        let repointed = try runOverdued(["queue", "--config", config])
+        #expect(!repointed.stdout.contains("paused by the receiver"), "\(repointed.stdout)")
+        let repointedJSON = try runOverdued(["queue", "--config", config, "--json"])
+        let repointedItems = try #require(try JSONSerialization.jsonObject(with: Data(repointedJSON.stdout.utf8)) as? [[String: Any]])
+        #expect(repointedItems.allSatisfy { $0["paused_by_receiver"] is NSNull }, "\(repointedJSON.stdout)")
     }
 
     /// `queue retry ID` requeues only dead notifications; for another one it says what it is

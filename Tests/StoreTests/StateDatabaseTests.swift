@@ -8,7 +8,7 @@ struct StateDatabaseTests {
     static let migrations = ["v1: outbox, attempts, dedup", "v2: due index covers the delivery order",
                              "v3: dedup generation", "v4: dead notifications indexed",
                              "v5: requeue gives a fresh retry budget", "v6: every scheduled date notified",
-                             "v7: withdrawn notifications"]
+                             "v7: withdrawn notifications", "v8: receiver pauses"]
 
     /// The notifier asks for due notifications after every delivery: that query must walk the
     /// due index in order, never sort the queue (all of one scan share next_attempt_at), and
@@ -36,6 +36,14 @@ struct StateDatabaseTests {
         try queue.write { db in try db.execute(sql: sql) }
         try queue.close()
         return path
+    }
+
+    /// A state database as a release that stopped at `migration` made it, still open.
+    static func stateDatabase(in directory: TemporaryDirectory, upTo migration: String) throws -> (String, DatabaseQueue) {
+        let path = directory.url("state.sqlite")
+        let queue = try DatabaseQueue(path: path)
+        try StateDatabase.migrator.migrate(queue, upTo: migration)
+        return (path, queue)
     }
 
     @Test func migrationsAreAppliedAndTheJournalIsWAL() throws {
@@ -88,7 +96,9 @@ struct StateDatabaseTests {
                 ALTER TABLE notification DROP COLUMN requeued_at;
                 ALTER TABLE notification DROP COLUMN attempts_before_requeue;
                 DROP TABLE dedup_scheduled_date;
-                DELETE FROM grdb_migrations WHERE identifier LIKE 'v5:%' OR identifier LIKE 'v6:%' OR identifier LIKE 'v7:%';
+                DROP TABLE receiver_pause;
+                DELETE FROM grdb_migrations WHERE identifier LIKE 'v5:%' OR identifier LIKE 'v6:%' OR identifier LIKE 'v7:%'
+                                               OR identifier LIKE 'v8:%';
                 INSERT INTO notification (id, rule, ticket, ticket_id, destination, snapshot, status, created_at, next_attempt_at,
                                           attempts, last_http_status, last_error, dead_at)
                 VALUES ('msg_old', 'r', 1, 'IGP-1', 'd', '{}', 'dead', 1795000000000, 1795000000000, 3, 503, 'gave up', 1795000060000);
@@ -113,9 +123,7 @@ struct StateDatabaseTests {
     /// their cascade, and its indexes.
     @Test func aDatabaseOfV6IsRebuiltForWithdrawalsKeepingEveryRow() throws {
         let directory = try TemporaryDirectory()
-        let path = directory.url("state.sqlite")
-        let queue = try DatabaseQueue(path: path)
-        try StateDatabase.migrator.migrate(queue, upTo: "v6: every scheduled date notified")
+        let (path, queue) = try Self.stateDatabase(in: directory, upTo: "v6: every scheduled date notified")
         try queue.write { db in
             try db.execute(sql: """
                 INSERT INTO notification (rowid, id, rule, ticket, ticket_id, destination, snapshot, status, created_at,
@@ -136,8 +144,8 @@ struct StateDatabaseTests {
 
         let database = try StateDatabase(path: path)
         #expect(try database.appliedMigrations() == Self.migrations)
-        #expect(database.upgrades == ["v7: withdrawn notifications"])
-        #expect(database.upgradeNotice == "upgraded the state database \(path) (v7: withdrawn notifications): earlier releases of overdued cannot open it any more")
+        #expect(database.upgrades == ["v7: withdrawn notifications", "v8: receiver pauses"])
+        #expect(database.upgradeNotice == "upgraded the state database \(path) (v7: withdrawn notifications, v8: receiver pauses): earlier releases of overdued cannot open it any more")
         #expect(try StateDatabase(path: path).upgrades.isEmpty, "once")
         #expect(try StateDatabase(path: directory.url("new.sqlite")).upgrades.isEmpty, "a new file is not an upgrade")
         let check = try DatabaseQueue(path: path)
@@ -161,6 +169,61 @@ struct StateDatabaseTests {
         try check.close()
         let outbox = Outbox(database: database)
         #expect(try outbox.notification(id: "msg_b")?.status == .withdrawn)
+    }
+
+    /// v8 adds the receivers' pauses to a database made by v7 (a queue of the previous
+    /// release): its notifications and attempts stay as they were, no destination is paused,
+    /// and a pause can be recorded, read and removed.
+    @Test func aDatabaseOfV7GainsReceiverPausesKeepingItsQueue() throws {
+        let directory = try TemporaryDirectory()
+        let (path, queue) = try Self.stateDatabase(in: directory, upTo: "v7: withdrawn notifications")
+        try queue.write { db in
+            try db.execute(sql: """
+                INSERT INTO notification (id, rule, ticket, ticket_id, destination, snapshot, status, created_at, next_attempt_at, attempts,
+                                          last_http_status, last_error)
+                VALUES ('msg_q', 'r', 1, 'IGP-1', 'hook', '{}', 'retrying', 1795000000000, 1795000900000, 1, 503, 'HTTP 503');
+                INSERT INTO delivery_attempt (notification_id, attempt, started_at, duration_ms, http_status, error, outcome)
+                VALUES ('msg_q', 1, 1795000000000, 12, 503, 'HTTP 503', 'retry');
+                """)
+            #expect(try db.tableExists("receiver_pause") == false)
+        }
+        let before = try queue.read { db in try Row.fetchAll(db, sql: "SELECT rowid, * FROM notification ORDER BY rowid") }
+        try queue.close()
+
+        let database = try StateDatabase(path: path)
+        #expect(try database.appliedMigrations() == Self.migrations)
+        #expect(database.upgrades == ["v8: receiver pauses"])
+        let outbox = Outbox(database: database)
+        #expect(try outbox.receiverPauses().isEmpty)
+        #expect(try outbox.notification(id: "msg_q")?.status == .retrying)
+        #expect(try outbox.attempts(notificationID: "msg_q").map(\.httpStatus) == [503])
+        let after = try DatabaseQueue(path: path).read { db in try Row.fetchAll(db, sql: "SELECT rowid, * FROM notification ORDER BY rowid") }
+        #expect(after == before)
+
+        let setAt = Date(timeIntervalSince1970: 1_795_000_000)
+        let pause = ReceiverPause(destination: "hook", until: setAt.addingTimeInterval(120), httpStatus: 503, setAt: setAt,
+                                  receiver: "https://hooks.example.com")
+        try outbox.recordReceiverPause(pause)
+        #expect(try StateDatabase(path: path).upgrades.isEmpty, "once")
+        #expect(try Outbox(database: StateDatabase(path: path)).receiverPause(destination: "hook") == pause, "kept in the file")
+        // Two refusals in flight may be written in either order: the later end stays.
+        var earlier = pause
+        earlier.until = setAt.addingTimeInterval(60)
+        try outbox.recordReceiverPause(earlier)
+        #expect(try outbox.receiverPause(destination: "hook") == pause)
+        // Removing the pause that ended at 60 s leaves the one that ends later.
+        try outbox.removeReceiverPause(destination: "hook", endingBy: earlier.until)
+        #expect(try outbox.receiverPause(destination: "hook") == pause)
+        try outbox.removeReceiverPause(destination: "hook", endingBy: pause.until)
+        #expect(try outbox.receiverPauses().isEmpty)
+        // A repointed destination's new pause replaces the old receiver's, even if shorter.
+        try outbox.recordReceiverPause(pause)
+        var repointed = earlier
+        repointed.receiver = "https://other.example.com"
+        try outbox.recordReceiverPause(repointed)
+        #expect(try outbox.receiverPauses() == [repointed])
+        try outbox.removeReceiverPause(destination: "hook")
+        #expect(try outbox.receiverPause(destination: "hook") == nil)
     }
 
     /// v6 remembers every scheduled date notified; a database from before it starts with the

@@ -1,0 +1,74 @@
+public import Foundation
+internal import GRDB
+
+/// A receiver's request to wait (a `429` or `503` with `Retry-After`), which pauses its whole
+/// destination, as the state database keeps it: a restart (the daemon, the next `once`) must
+/// not send into the same refusal, and `overdued queue` says why due notifications wait.
+public struct ReceiverPause: Sendable, Equatable {
+    public var destination: String
+    /// When the receiver may be sent to again (wall clock).
+    public var until: Date
+    /// The status that asked to wait (429 or 503).
+    public var httpStatus: Int
+    /// When the answer came.
+    public var setAt: Date
+    /// Where the destination pointed: scheme, host and port only (`DestinationSpec.redactedURL`),
+    /// never a path, query, userinfo or header value, which may hold secrets. A destination
+    /// repointed since is not the receiver that asked.
+    public var receiver: String
+
+    public init(destination: String, until: Date, httpStatus: Int, setAt: Date, receiver: String) {
+        self.destination = destination
+        self.until = until
+        self.httpStatus = httpStatus
+        self.setAt = setAt
+        self.receiver = receiver
+    }
+}
+
+extension Outbox {
+    /// Writes the destination's pause. An earlier end than the one recorded for the same
+    /// receiver is ignored: two requests in flight may both be refused, and their writes
+    /// may arrive in either order.
+    public func recordReceiverPause(_ pause: ReceiverPause) throws(StoreError) {
+        try database.write("record the receiver's pause") { db in
+            try db.execute(sql: """
+                INSERT INTO receiver_pause (destination, until_at, http_status, set_at, receiver) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT (destination) DO UPDATE SET
+                    until_at = excluded.until_at, http_status = excluded.http_status, set_at = excluded.set_at, receiver = excluded.receiver
+                WHERE excluded.until_at > receiver_pause.until_at OR excluded.receiver <> receiver_pause.receiver
+                """, arguments: [pause.destination, pause.until.unixMilliseconds, pause.httpStatus,
+                                 pause.setAt.unixMilliseconds, pause.receiver])
+        }
+    }
+
+    /// The destination's recorded pause, ended or not.
+    public func receiverPause(destination: String) throws(StoreError) -> ReceiverPause? {
+        try database.read("read the receiver's pause") { db in
+            try Row.fetchOne(db, sql: "\(Self.receiverPauseSelect) WHERE destination = ?", arguments: [destination]).map(Self.receiverPause)
+        }
+    }
+
+    /// Every recorded pause, ended or not, by destination name.
+    public func receiverPauses() throws(StoreError) -> [ReceiverPause] {
+        try database.read("read the receivers' pauses") { db in
+            try Row.fetchAll(db, sql: "\(Self.receiverPauseSelect) ORDER BY destination").map(Self.receiverPause)
+        }
+    }
+
+    /// Removes the destination's pause if it ends at or before `until` (a later one was
+    /// recorded since, by a request that was in flight: it stays); any pause when nil.
+    public func removeReceiverPause(destination: String, endingBy until: Date? = nil) throws(StoreError) {
+        try database.write("remove the receiver's pause") { db in
+            try db.execute(sql: "DELETE FROM receiver_pause WHERE destination = ? AND until_at <= ?",
+                           arguments: [destination, (until ?? .distantFuture).unixMilliseconds])
+        }
+    }
+
+    private static let receiverPauseSelect = "SELECT destination, until_at, http_status, set_at, receiver FROM receiver_pause"
+
+    private static func receiverPause(_ row: Row) -> ReceiverPause {
+        ReceiverPause(destination: row[0], until: Date(unixMilliseconds: row[1]), httpStatus: row[2],
+                      setAt: Date(unixMilliseconds: row[3]), receiver: row[4])
+    }
+}
