@@ -214,10 +214,10 @@ public final class Outbox: Sendable {
     /// the rest is written. The check shares the write lock with the writes (an immediate
     /// transaction), so no other enqueue slips between them; while the dedup generation is
     /// unchanged nobody wrote a record, and no ticket is looked at.
-    @discardableResult
     ///
     /// `mayQueueBehind`: ids of notifications that may have an older one of their ticket
     /// still queued (a change, which is not held back): they take its due time if later.
+    @discardableResult
     public func enqueue(_ notifications: [OverdueNotification], dedup: [DedupRecord],
                         expecting: DedupExpectation? = nil, mayQueueBehind: [String] = [],
                         progress: TickProgress? = nil) throws(StoreError) -> Set<DedupKey> {

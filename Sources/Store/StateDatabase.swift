@@ -284,13 +284,13 @@ public final class StateDatabase: Sendable {
         pool.releaseMemoryEventually()
     }
 
-    /// Names of the applied migrations, oldest first.
     /// The notice for `upgrades`, nil when there were none.
     public var upgradeNotice: String? {
         guard !upgrades.isEmpty else { return nil }
         return "upgraded the state database \(path) (\(upgrades.joined(separator: ", "))): earlier releases of overdued cannot open it any more"
     }
 
+    /// Names of the applied migrations, oldest first.
     public func appliedMigrations() throws(StoreError) -> [String] {
         do {
             return try pool.read { db in try Self.migrator.appliedMigrations(db) }
