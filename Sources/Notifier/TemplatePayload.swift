@@ -39,13 +39,36 @@ public enum TemplatePayload {
     /// Our JSON content type, selected by a pragma put in front of every template.
     static let contentTypeName = "OVERDUED_JSON"
 
+    /// What a template selects with `{{% CONTENT_TYPE: SLACK_JSON }}` (its first line) for
+    /// Slack's mrkdwn: `&`, `<` and `>` written as `&amp;`, `&lt;` and `&gt;`, as Slack asks,
+    /// then JSON-escaped. Otherwise a ticket title holding `<!channel>` or
+    /// `<https://…|Cliquez ici>` notifies the whole channel or shows a disguised link.
+    public static let slackContentTypeName = "SLACK_JSON"
+
     private static let registration: Void = {
         MustacheContentTypes.register(JSONStringContentType(), named: contentTypeName)
+        MustacheContentTypes.register(SlackJSONContentType(), named: slackContentTypeName)
     }()
 
     struct JSONStringContentType: MustacheContentType {
         func escapeText(_ text: String) -> String {
             PayloadJSON.escaped(text)
+        }
+    }
+
+    struct SlackJSONContentType: MustacheContentType {
+        func escapeText(_ text: String) -> String {
+            guard text.contains(where: { $0 == "&" || $0 == "<" || $0 == ">" }) else { return PayloadJSON.escaped(text) }
+            var escaped = ""
+            for character in text {
+                switch character {
+                case "&": escaped += "&amp;"
+                case "<": escaped += "&lt;"
+                case ">": escaped += "&gt;"
+                default: escaped.append(character)
+                }
+            }
+            return PayloadJSON.escaped(escaped)
         }
     }
 

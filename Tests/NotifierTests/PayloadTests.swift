@@ -172,6 +172,24 @@ private let twoDaysLate: TimeInterval = 2 * 86_400 + 9 * 3_600 + 26 * 60 + 40
                 && problem?.contains("OVERDUED_JSON") == false, "\(problem ?? "nil")")
     }
 
+    /// A title holding Slack's control sequences (a mention of the whole channel, a link
+    /// under another text) is shown as text when the template selects SLACK_JSON, as the
+    /// shipped Slack example does; other templates keep the text as it is.
+    @Test func slackJSONWritesSlacksControlSequencesAsText() throws {
+        let title = "<!channel> <https://evil.example/login|Cliquez ici> & \"q\" <@U12345>"
+        let snapshot = Fixtures.snapshot(title: title)
+        let slack = try render("{{% CONTENT_TYPE: SLACK_JSON }}\n" + #"{"text": "*{{title}}*", "raw": "{{{ticket}}}"}"#, snapshot: snapshot)
+        #expect(slack["text"] as? String == "*&lt;!channel&gt; &lt;https://evil.example/login|Cliquez ici&gt; &amp; \"q\" &lt;@U12345&gt;*")
+        #expect(slack["raw"] as? String == "42")
+        let plain = try render(#"{"text": "{{title}}"}"#, snapshot: snapshot)
+        #expect(plain["text"] as? String == title)
+
+        let example = try String(contentsOfFile: Self.examples.appendingPathComponent("slack.mustache").path, encoding: .utf8)
+        let shipped = try render(example, snapshot: snapshot)
+        let text = try #require(shipped["text"] as? String)
+        #expect(!text.contains("<!channel>") && text.contains("&lt;!channel&gt;"), "\(text)")
+    }
+
     @Test(arguments: ["slack.mustache", "ntfy.mustache"])
     func shippedExamplesRenderValidJSON(name: String) throws {
         let path = Self.examples.appendingPathComponent(name).path
