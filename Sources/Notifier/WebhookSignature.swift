@@ -46,14 +46,16 @@ public struct WebhookSignature: Sendable {
                        now: Date, tolerance: TimeInterval = 300) -> Verification {
         guard let id, !id.isEmpty else { return .invalid(reason: "no webhook-id header") }
         guard let timestamp else { return .invalid(reason: "no webhook-timestamp header") }
-        guard let seconds = Int64(timestamp.trimmingCharacters(in: .whitespaces)) else {
+        // The signed content holds the header's text as sent, so it must be digits alone:
+        // "+1795…" or " 1795…" would be another text than the one its sender signed.
+        guard !timestamp.isEmpty, timestamp.utf8.allSatisfy({ (0x30...0x39).contains($0) }), let seconds = Int64(timestamp) else {
             return .invalid(reason: "webhook-timestamp is not a number of seconds")
         }
         guard let signatureHeader, !signatureHeader.isEmpty else { return .invalid(reason: "no webhook-signature header") }
         if abs(now.timeIntervalSince1970 - Double(seconds)) > tolerance {
             return .invalid(reason: "webhook-timestamp is more than \(Int(tolerance)) s away from now")
         }
-        let content = Self.signedContent(id: id, timestamp: seconds, body: body)
+        let content = Self.signedContent(id: id, timestamp: timestamp, body: body)
         for candidate in signatureHeader.split(separator: " ") {
             let parts = candidate.split(separator: ",", maxSplits: 1)
             guard parts.count == 2, parts[0] == "v1", let mac = Data(base64Encoded: String(parts[1])) else { continue }
@@ -64,7 +66,7 @@ public struct WebhookSignature: Sendable {
         return .invalid(reason: "no v1 signature matches the secret")
     }
 
-    static func signedContent(id: String, timestamp: Int64, body: Data) -> Data {
+    static func signedContent(id: String, timestamp: some CustomStringConvertible, body: Data) -> Data {
         var content = Data("\(id).\(timestamp).".utf8)
         content.append(body)
         return content

@@ -1,5 +1,7 @@
 import Foundation
+import Crypto
 @testable import Notifier
+import OverduedConfig
 import Testing
 
 @Suite struct WebhookSignatureTests {
@@ -24,6 +26,25 @@ import Testing
         let late = now.addingTimeInterval(3_600)
         #expect(signature.verify(id: Self.id, timestamp: "\(Self.timestamp)", signatureHeader: header, body: Self.body, now: late) != .valid)
         #expect(WebhookSignature(secret: "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw") == nil)
+    }
+
+    /// The signed content holds the timestamp header as sent: a "+…" or " …" form is not the
+    /// text the signature covers (its sender, signing what it sent, would be refused while
+    /// ours, signing the digits, was accepted), so only digits are read.
+    @Test func theTimestampIsVerifiedAsItWasSent() throws {
+        let signature = try #require(WebhookSignature(secret: Self.secret))
+        let now = Date(timeIntervalSince1970: Double(Self.timestamp) + 10)
+        let header = signature.sign(id: Self.id, timestamp: Self.timestamp, body: Self.body)
+        for text in ["+\(Self.timestamp)", "0\(Self.timestamp)", " \(Self.timestamp)", "\(Self.timestamp) ", "", "-1"] {
+            #expect(signature.verify(id: Self.id, timestamp: text, signatureHeader: header, body: Self.body, now: now)
+                    == .invalid(reason: text.hasPrefix("0") ? "no v1 signature matches the secret" : "webhook-timestamp is not a number of seconds"),
+                    "\(text)")
+        }
+        // A sender that signed its "0…" text as sent is verified against that text.
+        let key = try #require(SigningSecretFormat.keyBytes(Self.secret))
+        let mac = HMAC<SHA256>.authenticationCode(for: Data("\(Self.id).0\(Self.timestamp).".utf8) + Self.body, using: SymmetricKey(data: key))
+        #expect(signature.verify(id: Self.id, timestamp: "0\(Self.timestamp)", signatureHeader: "v1," + Data(mac).base64EncodedString(),
+                                 body: Self.body, now: now) == .valid)
     }
 
     static let pythonHasStandardWebhooks: Bool = {
