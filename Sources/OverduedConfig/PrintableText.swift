@@ -30,11 +30,18 @@ public enum PrintableText {
         scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value)
     }
 
+    /// Over the string's own bytes when it has them in one piece (native strings do): `scan`
+    /// asks this for two values of each of its 10,000 lines.
     private static func needsEscapes(_ text: String) -> Bool {
+        if let found = text.utf8.withContiguousStorageIfAvailable(needsEscapes) { return found }
+        return Array(text.utf8).withUnsafeBufferPointer(needsEscapes)
+    }
+
+    private static func needsEscapes(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         var previous: UInt8 = 0
-        for byte in text.utf8 {
+        for byte in bytes {
             // C1 controls are encoded as 0xC2 0x80–0x9F.
-            if byte < 0x20 || byte == 0x7F || (previous == 0xC2 && (0x80...0x9F).contains(byte)) { return true }
+            if byte < 0x20 || byte == 0x7F || (previous == 0xC2 && byte >= 0x80 && byte <= 0x9F) { return true }
             previous = byte
         }
         return false
