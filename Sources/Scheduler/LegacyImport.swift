@@ -50,39 +50,68 @@ public enum LegacyImport {
     /// It stored `scheduled_date_notified` only later; without it, the newest row's date is
     /// the ticket's current one when it was not changed since (unknown: the current value is
     /// the best evidence the log has), and an older row's date is unknown.
-    public static func records(from rows: [Row], rules: [String]) -> Result {
-        var newest: [Int64: (Date, Row)] = [:]
-        var delivered: [(Date, Row)] = []
-        var skipped: [String] = []
-        var refused = 0
-        for row in rows {
-            guard case .instant(let sentAt) = ScheduledDate.parse(row.sentAt, in: TimeZone(identifier: "UTC") ?? .gmt) else {
-                skipped.append("ticket \(row.ticket): sent_at \(row.sentAt.map { "\"\($0)\"" } ?? "NULL") is not a date")
-                continue
+    ///
+    /// Read one row at a time: what it keeps grows with the tickets and the dates
+    /// they were notified for, not with the rows (a log whose dedup broke holds one row per
+    /// ticket per tick: millions).
+    public struct Log: Sendable {
+        private var newest: [Int64: (sentAt: Date, row: Row)] = [:]
+        /// The newest delivery of each (ticket, notified scheduled date).
+        private var dates: [DateKey: (sentAt: Date, row: Row)] = [:]
+        /// The first unreadable rows, with why (`skippedCount` counts them all).
+        public private(set) var skipped: [String] = []
+        public private(set) var skippedCount = 0
+        public private(set) var refused = 0
+        public private(set) var rowsRead = 0
+        /// How many skipped rows are described one by one.
+        public static let describedSkips = 20
+
+        private struct DateKey: Hashable {
+            var ticket: Int64
+            var date: String
+        }
+
+        private static let utc = TimeZone(identifier: "UTC") ?? .gmt
+
+        public init() {}
+
+        public mutating func add(_ row: Row) {
+            rowsRead += 1
+            guard case .instant(let sentAt) = ScheduledDate.parse(row.sentAt, in: Self.utc) else {
+                skippedCount += 1
+                if skipped.count < Self.describedSkips {
+                    skipped.append("ticket \(row.ticket): sent_at \(row.sentAt.map { "\"\($0)\"" } ?? "NULL") is not a date")
+                }
+                return
             }
             if let status = row.responseStatus, !(200...299).contains(status) {
                 refused += 1
-                continue
+                return
             }
-            delivered.append((sentAt, row))
-            if let existing = newest[row.ticket], existing.0 >= sentAt { continue }
+            if let date = row.scheduledDateNotified {
+                let key = DateKey(ticket: row.ticket, date: date)
+                if dates[key].map({ sentAt > $0.sentAt }) ?? true { dates[key] = (sentAt, row) }
+            }
+            if let existing = newest[row.ticket], existing.sentAt >= sentAt { return }
             newest[row.ticket] = (sentAt, row)
         }
-        var records: [DedupRecord] = []
-        for (ticket, (sentAt, row)) in newest.sorted(by: { $0.key < $1.key }) {
-            for rule in rules {
-                records.append(record(rule: rule, ticket: ticket, sentAt: sentAt, row: row,
-                                      scheduledDate: row.scheduledDateNotified ?? row.currentScheduledDate))
+
+        public func result(rules: [String]) -> Result {
+            var records: [DedupRecord] = []
+            for (ticket, (sentAt, row)) in newest.sorted(by: { $0.key < $1.key }) {
+                for rule in rules {
+                    records.append(record(rule: rule, ticket: ticket, sentAt: sentAt, row: row,
+                                          scheduledDate: row.scheduledDateNotified ?? row.currentScheduledDate))
+                }
             }
-        }
-        var notified: [DedupRecord] = []
-        for (sentAt, row) in delivered {
-            guard let date = row.scheduledDateNotified else { continue }
-            for rule in rules {
-                notified.append(record(rule: rule, ticket: row.ticket, sentAt: sentAt, row: row, scheduledDate: date))
+            var notified: [DedupRecord] = []
+            for (key, (sentAt, row)) in dates.sorted(by: { ($0.key.ticket, $0.key.date) < ($1.key.ticket, $1.key.date) }) {
+                for rule in rules {
+                    notified.append(record(rule: rule, ticket: key.ticket, sentAt: sentAt, row: row, scheduledDate: key.date))
+                }
             }
+            return Result(records: records, notified: notified + records, skipped: skipped, refused: refused)
         }
-        return Result(records: records, notified: notified + records, skipped: skipped, refused: refused)
     }
 
     private static func record(rule: String, ticket: Int64, sentAt: Date, row: Row, scheduledDate: String?) -> DedupRecord {

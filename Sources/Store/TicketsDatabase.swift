@@ -368,6 +368,28 @@ public final class TicketsDatabase: Sendable {
         }
     }
 
+    /// Each row of `sql` as text (NULL as nil), one at a time and not kept: for a table that
+    /// may hold millions of rows (the old system's log, which logged every tick once its
+    /// dedup broke). Returns how many rows there were.
+    @discardableResult
+    public func forEachRow(sql: String, arguments: [SQLArgument] = [], _ body: ([String?]) -> Void) throws(StoreError) -> Int {
+        do {
+            return try queue.read { db in
+                let statement = try db.makeStatement(sql: sql)
+                let rows = try Row.fetchCursor(statement, arguments: StatementArguments(arguments.map(\.databaseValue)))
+                let row = StatementColumns(statement)
+                var count = 0
+                while try rows.next() != nil {
+                    body((0..<row.count).map { row.text($0) })
+                    count += 1
+                }
+                return count
+            }
+        } catch {
+            throw Self.failure(error, path: path, doing: "read")
+        }
+    }
+
     /// The distinct text values of a column with how many tickets hold each, byte-distinct as
     /// SQLite compares them (read from the column's index where the app has one). Values
     /// that are not text (NULL, numbers) are left out: no listed value can match them.

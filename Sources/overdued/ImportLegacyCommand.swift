@@ -35,22 +35,27 @@ struct ImportLegacyCommand: ParsableCommand {
             let columns = Set(try source.rows(sql: "SELECT name FROM pragma_table_info('webhook_notifications')").compactMap { $0.first ?? nil })
             let notified = columns.contains("scheduled_date_notified") ? "w.scheduled_date_notified" : "NULL"
             let status = columns.contains("response_status") ? "w.response_status" : "NULL"
-            let rows = try source.rows(sql: """
+            var log = LegacyImport.Log()
+            // One row at a time: a log whose dedup broke holds millions (one per ticket per tick).
+            try source.forEachRow(sql: """
                 SELECT w.ticket_id, w.sent_at, \(notified), t.scheduled_date, t.assigned_to, t.status, t.priority, \(status)
                 FROM webhook_notifications AS w JOIN tickets AS t ON t.id = w.ticket_id
                 WHERE w.notification_type = 'overdue_scheduled'
-                """).compactMap { row -> LegacyImport.Row? in
-                guard row.count == 8, let ticket = row[0].flatMap({ Int64($0) }) else { return nil }
-                return LegacyImport.Row(ticket: ticket, sentAt: row[1], scheduledDateNotified: row[2], currentScheduledDate: row[3],
-                                        assignedTo: row[4].flatMap { Int64($0) }, status: row[5], priority: row[6],
-                                        responseStatus: row[7].flatMap { Int64($0) })
+                """) { row in
+                guard row.count == 8, let ticket = row[0].flatMap({ Int64($0) }) else { return }
+                log.add(LegacyImport.Row(ticket: ticket, sentAt: row[1], scheduledDateNotified: row[2], currentScheduledDate: row[3],
+                                         assignedTo: row[4].flatMap { Int64($0) }, status: row[5], priority: row[6],
+                                         responseStatus: row[7].flatMap { Int64($0) }))
             }
-            let result = LegacyImport.records(from: rows, rules: rules)
+            let result = log.result(rules: rules)
             for problem in result.skipped { printError("warning: \(from): webhook_notifications: \(problem); skipped") }
+            if log.skippedCount > result.skipped.count {
+                printError("warning: \(from): webhook_notifications: \(log.skippedCount - result.skipped.count) more row(s) with a sent_at that is not a date; skipped")
+            }
             let state = try StateDatabase(path: config.store.stateDatabase, busyTimeout: config.store.busyTimeout)
             let written = try Outbox(database: state).importDedup(result.records, notified: result.notified)
-            var summary = "read \(rows.count) legacy notification(s)"
-            if !result.skipped.isEmpty { summary += " (\(result.skipped.count) skipped)" }
+            var summary = "read \(log.rowsRead) legacy notification(s)"
+            if log.skippedCount > 0 { summary += " (\(log.skippedCount) skipped)" }
             if result.refused > 0 {
                 summary += "; \(result.refused) the receiver refused (HTTP status outside 2xx) are not counted as notified"
             }

@@ -35,6 +35,35 @@ import TestSupport
         #expect(actions == [1: "suppressed", 2: "enqueue", 3: "enqueue"])
     }
 
+    /// A log whose dedup broke holds a row per ticket per tick: it is read one row at a time,
+    /// its unreadable rows are described up to 20 and then counted, and each (ticket, date)
+    /// is remembered once, at its newest delivery.
+    @Test func importLegacyOfAFloodedLogSaysWhatItSkippedOnce() throws {
+        let folder = try TemporaryDirectory()
+        let database = folder.url("tickets.sqlite")
+        try makeTicketsDatabase(at: database, rows: [TicketRow(id: 1, ticketID: "IGP-2026-0001", scheduledDate: "2026-11-20 08:00:00")])
+        try sqlite3(database, """
+            WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 2999)
+            INSERT INTO webhook_notifications (ticket_id, notification_type, webhook_url, sent_at, response_status, scheduled_date_notified)
+            SELECT 1, 'overdue_scheduled', 'https://old.example/hook', strftime('%Y-%m-%dT%H:%M:%fZ', '2026-11-20', '+' || (i * 60) || ' seconds'),
+                   200, '2026-11-20 08:00:00' FROM n;
+            WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 24)
+            INSERT INTO webhook_notifications (ticket_id, notification_type, webhook_url, sent_at, response_status)
+            SELECT 1, 'overdue_scheduled', 'https://old.example/hook', 'garbage ' || i, 200 FROM n;
+            """)
+        let config = try folder.write("config.json", configJSON())
+        let imported = try runOverdued(["import-legacy", "--from", database, "--config", config])
+        #expect(imported.status == 0, "stderr: \(imported.stderr)")
+        #expect(imported.stdout.hasPrefix("read 3025 legacy notification(s) (25 skipped); seeded 1 dedup record(s)"), "\(imported.stdout)")
+        let warnings = imported.stderr.split(separator: "\n")
+        #expect(warnings.count == 21, "\(imported.stderr)")
+        #expect(warnings.last == "warning: \(database): webhook_notifications: 5 more row(s) with a sent_at that is not a date; skipped")
+        let state = folder.url("state.sqlite")
+        #expect(try sqlite3Output(state, "SELECT count(*), max(notified_at) FROM dedup_scheduled_date")
+                    .trimmingCharacters(in: .whitespacesAndNewlines) == "1|\(Int64(1_795_132_800_000 + 2_999 * 60_000))",
+                "one date, at its newest delivery (2026-11-22T01:59:00Z)")
+    }
+
     /// Under the old rule (one notification per scheduled date), every date the old system
     /// notified counts, not only its last one; a date whose only notification the receiver
     /// refused (500: the old bug, counted as sent) is notified now.
