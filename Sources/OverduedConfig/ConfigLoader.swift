@@ -307,7 +307,8 @@ public struct ConfigLoader: Sendable {
         case (.some, .some):
             reader.report("\(path).url_file", "give either url or url_file, not both")
         case (.some(let text), nil):
-            url = text
+            // Surrounding whitespace is trimmed, as it is from a url_file.
+            url = text.trimmingCharacters(in: .whitespacesAndNewlines)
         case (nil, .some(let fileName)):
             url = readSecretFile(fileName, at: "\(path).url_file", reader: &reader, folder: folder)
         }
@@ -573,7 +574,9 @@ public struct ConfigLoader: Sendable {
                 continue
             }
             if let why = Self.connectionHeaders[name.lowercased()] {
-                reader.report(headerPath, "\(name) cannot be set: \(why); remove it from headers")
+                // Not refused: a config that an earlier release loaded must still load (a
+                // refused reload, a unit that fails at its next start). Not sent either.
+                reader.warn(headerPath, "\(name) is not sent: \(why); remove it from headers")
                 continue
             }
             switch members[name]! {

@@ -16,7 +16,7 @@ public struct WebhookURL: Sendable, Equatable {
     public enum Problem: Error, Sendable, Equatable, CustomStringConvertible {
         case notHTTP
         case port(Int)
-        /// A space or a control character, which a URL cannot hold unencoded (the client
+        /// A line break or another control character, which a URL cannot hold (the client
         /// would percent-encode it into another URL than meant).
         case characters
 
@@ -24,13 +24,13 @@ public struct WebhookURL: Sendable, Equatable {
             switch self {
             case .notHTTP: "is not an http:// or https:// URL with a host"
             case .port(let port): "has port \(port), which is not between 1 and 65535"
-            case .characters: "holds a space, a line break or another control character, which a URL cannot; percent-encode it (a space is %20)"
+            case .characters: "holds a line break or another control character, which a URL cannot hold; remove it, or percent-encode it if it is meant (%0A)"
             }
         }
     }
 
     public init(_ text: String) throws(Problem) {
-        if text.unicodeScalars.contains(where: { $0.value <= 0x20 || (0x7F...0x9F).contains($0.value) }) {
+        if text.unicodeScalars.contains(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }) {
             let lowered = text.lowercased()
             throw lowered.hasPrefix("http://") || lowered.hasPrefix("https://") ? .characters : .notHTTP
         }

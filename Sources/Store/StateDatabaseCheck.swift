@@ -6,6 +6,8 @@ internal import GRDB
 /// one must be creatable in its folder.
 public enum StateDatabaseCheck {
     public static func problem(path: String) -> String? {
+        // Before anything else: a link (even one to nothing) is what every other command refuses.
+        if let problem = StateFileAccess.linkProblem(stateDatabase: path) { return problem }
         let manager = FileManager.default
         if manager.fileExists(atPath: path) {
             if let problem = StateFileAccess.problem(stateDatabase: path) { return problem }
@@ -22,5 +24,14 @@ public enum StateDatabaseCheck {
         }
         let folder = (path as NSString).deletingLastPathComponent
         return manager.isWritableFile(atPath: folder) ? nil : "cannot create \(path): the folder \(folder) is not writable by this user"
+    }
+
+    /// A state database every user may read (made by an earlier release, which left the mode
+    /// to the umask): it holds ticket titles and people's names.
+    public static func warning(path: String) -> String? {
+        var info = stat()
+        guard lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_mode & 0o004 != 0 else { return nil }
+        return "\(path) is readable by every user (mode 0\(String(info.st_mode & 0o777, radix: 8))): it holds ticket titles and "
+            + "people's names; chmod 600 it and its -wal and -shm files (new state databases are created 0600)"
     }
 }

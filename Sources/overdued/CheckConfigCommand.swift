@@ -40,6 +40,8 @@ struct CheckConfigCommand: ParsableCommand {
             }
         } else if let problem = StateDatabaseCheck.problem(path: config.store.stateDatabase) {
             problems.append("store.state_database: \(problem)")
+        } else if let warning = StateDatabaseCheck.warning(path: config.store.stateDatabase) {
+            warnings.append("store.state_database: \(warning)")
         }
         guard problems.isEmpty, let tickets else {
             printError("\(config.sourcePath): \(problems.count == 1 ? "1 problem" : "\(problems.count) problems")\n"

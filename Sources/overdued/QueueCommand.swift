@@ -135,7 +135,7 @@ struct QueueRetryCommand: ParsableCommand {
                 printError(Self.notRequeued(id, try stores.outbox.notification(id: id), config: config))
                 throw ExitCode(1)
             }
-            let review = force ? RequeueReview(requeue: candidates) : Self.review(candidates, config: config, now: now)
+            let review = force ? RequeueReview(requeue: candidates) : try Self.review(candidates, config: config, now: now)
             let count = try stores.outbox.requeue(rowids: review.requeue.map(\.rowid), now: now)
             if let id {
                 if let (notification, reason) = review.kept.first {
@@ -155,7 +155,7 @@ struct QueueRetryCommand: ParsableCommand {
                         print("  \(notification.id) (\(Self.describe(notification))): \(reason.text)")
                     }
                     if review.kept.count > Self.listed {
-                        print("  … and \(review.kept.count - Self.listed) more (`overdued queue` lists them)")
+                        print("  … and \(review.kept.count - Self.listed) more (still dead: `overdued queue` lists them, and `queue retry ID` says why for one)")
                     }
                 }
             }
@@ -173,9 +173,10 @@ struct QueueRetryCommand: ParsableCommand {
     }
 
     /// Weighs the dead notifications against the config and the tickets now. When the tickets
-    /// database cannot be read, the notifications that needed it are requeued as they are, and
-    /// stderr says so.
-    static func review(_ candidates: [Outbox.Dead], config: Config, now: Date) -> RequeueReview {
+    /// database cannot be read (missing, or locked by the app past busy_timeout), nothing is
+    /// requeued and the command exits 1: requeueing unweighed is what `--force` does, and
+    /// doing it silently would resend the alerts of every ticket closed meanwhile.
+    static func review(_ candidates: [Outbox.Dead], config: Config, now: Date) throws -> RequeueReview {
         let engine = RulesEngine(rules: config.rules, timeZone: config.store.timeZone)
         var tickets: Result<TicketsDatabase, StoreError>?
         let review = RequeueReview.review(candidates, rules: config.rules, destinations: Set(config.destinations.map(\.name))) { rule, ids in
@@ -192,7 +193,9 @@ struct QueueRetryCommand: ParsableCommand {
             }
         }
         if review.unweighed > 0, case .failure(let error)? = tickets {
-            printError("cannot read the tickets database: \(error.description); \(review.unweighed) notification(s) requeued without checking their tickets")
+            printError("cannot read the tickets database: \(error.description); nothing requeued: the dead notifications cannot be "
+                + "weighed against their tickets. Try again (a lock held by the app passes), or requeue without weighing with --force")
+            throw ExitCode(1)
         }
         return review
     }

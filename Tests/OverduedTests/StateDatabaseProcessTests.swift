@@ -216,8 +216,12 @@ struct NoTicketsDatabaseTests {
         #expect(one.status == 0 && one.stdout.contains("IGP-2026-0002 (#2)") && !one.stdout.contains("#1"), "\(one.stdout) \(one.stderr)")
         let queue = try runOverdued(["queue", "--config", config])
         #expect(queue.status == 0 && queue.stdout.hasPrefix("pending 0, retrying 0, dead 1, delivered 1"), "\(queue.stdout) \(queue.stderr)")
+        // queue retry cannot weigh the notification against its ticket: it says so and
+        // requeues nothing, unless told to with --force.
         let retry = try runOverdued(["queue", "retry", dead, "--config", config])
-        #expect(retry.status == 0 && retry.stdout == "requeued \(dead)\n", "\(retry.stdout) \(retry.stderr)")
+        #expect(retry.status == 1 && retry.stderr.hasPrefix("cannot read the tickets database: "), "\(retry.stdout) \(retry.stderr)")
+        let forced = try runOverdued(["queue", "retry", dead, "--force", "--config", config])
+        #expect(forced.status == 0 && forced.stdout == "requeued \(dead)\n", "\(forced.stdout) \(forced.stderr)")
         // send-test reads no ticket either: it gets as far as the destination (which refuses).
         let sendTest = try runOverdued(["send-test", "--config", config])
         #expect(sendTest.stdout.hasPrefix("hook (http://127.0.0.1:9): no response"), "\(sendTest.stdout) \(sendTest.stderr)")
@@ -326,7 +330,7 @@ struct StateFilesOfAnotherUserTests {
         try sqlite3(other, "CREATE TABLE secrets (x); INSERT INTO secrets VALUES ('root''s');")
         let before = try folder.bytes("other-app.sqlite")
         try FileManager.default.createSymbolicLink(atPath: state + "/state.sqlite", withDestinationPath: other)
-        for command in [["history"], ["queue"], ["queue", "retry", "--dead"], ["scan", "--now", "2026-11-24T15:00:00Z"],
+        for command in [["check-config"], ["history"], ["queue"], ["queue", "retry", "--dead"], ["scan", "--now", "2026-11-24T15:00:00Z"],
                         ["once", "--max-wait", "1s", "--now", "2026-11-24T15:00:00Z"]] {
             let run = try runOverdued(command + ["--config", config])
             #expect(run.status == 1, "\(command): \(run.stdout)")
@@ -335,6 +339,21 @@ struct StateFilesOfAnotherUserTests {
         }
         #expect(try folder.bytes("other-app.sqlite") == before)
         #expect(!FileManager.default.fileExists(atPath: other + "-wal"))
+    }
+
+    /// A state database an earlier release made 0644 (under a shell's umask) holds names
+    /// every user can read: check-config says so.
+    @Test func aStateDatabaseEveryUserCanReadIsWarnedAbout() throws {
+        let folder = try TemporaryDirectory()
+        let config = try queuedNotifications(in: folder, tickets: 1)
+        let state = folder.url("state.sqlite")
+        #expect(try FileManager.default.attributesOfItem(atPath: state)[.posixPermissions] as? Int == 0o600)
+        #expect(!(try runOverdued(["check-config", "--config", config]).stderr.contains("readable by every user")))
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: state)
+        let check = try runOverdued(["check-config", "--config", config])
+        #expect(check.status == 0)
+        #expect(check.stderr.contains("warning: store.state_database: \(state) is readable by every user (mode 0644): it holds ticket titles"),
+                "\(check.stderr)")
     }
 
     @Test func aStateDatabaseRootCreatedIsNamedByTheDaemon() throws {
