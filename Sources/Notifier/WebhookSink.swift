@@ -56,7 +56,8 @@ public final class WebhookSink: Sendable {
                let text = try? JSONSerialization.data(withJSONObject: object, options: pretty
                    ? [.prettyPrinted, .withoutEscapingSlashes, .fragmentsAllowed]
                    : [.withoutEscapingSlashes, .fragmentsAllowed]) {
-                return String(decoding: text, as: UTF8.self)
+                // JSON leaves C1 controls and bidirectional overrides unescaped.
+                return PrintableText.escaped(String(decoding: text, as: UTF8.self), keepingLineBreaks: true)
             }
             return "(not JSON) " + PrintableText.escaped(String(decoding: body.prefix(4096), as: UTF8.self))
         }

@@ -1,17 +1,20 @@
 /// Text from outside (a ticket's fields as the app wrote them, a receiver's answer) as a
 /// terminal or a log line shows it: control characters written as escapes (`\n`, `\r`, `\t`,
 /// `\u{1B}`) instead of acted on. A ticket id holding an escape sequence would otherwise
-/// retitle or clear the operator's terminal through `overdued scan` or `history`, and a line
-/// break would start what reads as another log line.
+/// retitle or clear the operator's terminal through `overdued scan` or `history`, a line
+/// break would start what reads as another log line, and a bidirectional override would show
+/// the rest of a line reversed.
 public enum PrintableText {
-    /// `text` itself when it has no control character (the usual case, checked byte by byte).
-    public static func escaped(_ text: String) -> String {
+    /// `text` itself when it has nothing to escape (the usual case, checked byte by byte).
+    /// - Parameter keepingLineBreaks: `\n` stays a line break (text laid out in lines by
+    ///   overdued itself, such as pretty-printed JSON).
+    public static func escaped(_ text: String, keepingLineBreaks: Bool = false) -> String {
         guard needsEscapes(text) else { return text }
         var result = ""
         result.unicodeScalars.reserveCapacity(text.unicodeScalars.count + 8)
         for scalar in text.unicodeScalars {
             switch scalar {
-            case "\n": result += "\\n"
+            case "\n": result += keepingLineBreaks ? "\n" : "\\n"
             case "\r": result += "\\r"
             case "\t": result += "\\t"
             default:
@@ -25,9 +28,14 @@ public enum PrintableText {
         return result
     }
 
-    /// C0 controls, DEL and the C1 controls (U+0080–U+009F; some terminals act on them).
+    /// C0 controls, DEL, the C1 controls (U+0080–U+009F; some terminals act on them), the
+    /// line and paragraph separators (U+2028, U+2029) and the bidirectional embeddings,
+    /// overrides and isolates (U+202A–U+202E, U+2066–U+2069).
     public static func isControl(_ scalar: Unicode.Scalar) -> Bool {
-        scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value)
+        switch scalar.value {
+        case 0..<0x20, 0x7F...0x9F, 0x2028...0x202E, 0x2066...0x2069: true
+        default: false
+        }
     }
 
     /// Over the string's own bytes when it has them in one piece (native strings do): `scan`
@@ -38,11 +46,17 @@ public enum PrintableText {
     }
 
     private static func needsEscapes(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
-        var previous: UInt8 = 0
-        for byte in bytes {
-            // C1 controls are encoded as 0xC2 0x80–0x9F.
-            if byte < 0x20 || byte == 0x7F || (previous == 0xC2 && byte >= 0x80 && byte <= 0x9F) { return true }
-            previous = byte
+        for index in bytes.indices {
+            let byte = bytes[index]
+            if byte < 0x20 || byte == 0x7F { return true }
+            // C1 controls are 0xC2 0x80–0x9F; U+2028–U+202E are 0xE2 0x80 0xA8–0xAE and
+            // U+2066–U+2069 0xE2 0x81 0xA6–0xA9: the first byte is enough to look closer.
+            if byte == 0xC2 || byte == 0xE2 {
+                let end = min(bytes.count, index + 3)
+                if String(decoding: UnsafeBufferPointer(rebasing: bytes[index..<end]), as: UTF8.self).unicodeScalars.first.map(isControl) == true {
+                    return true
+                }
+            }
         }
         return false
     }

@@ -42,6 +42,18 @@ import Testing
     }
 
     /// A webhook URL's path or query often holds its token: the sink prints neither.
+    /// What the sink prints of a body is text for a terminal: JSON escapes C0 controls itself,
+    /// not C1 controls or bidirectional overrides, which are escaped as in every other output.
+    @Test func bodiesArePrintedWithTheirControlCharactersEscaped() {
+        let json = Data(#"{"title": "IGP-1 \#u{9B}2J \#u{202E}evil", "n": "a\nb"}"#.utf8)
+        let printed = WebhookSink.Delivery.bodyText(json, pretty: true)
+        #expect(!printed.unicodeScalars.contains { $0.value == 0x9B || $0.value == 0x202E }, "\(printed)")
+        #expect(printed.contains("\\u{9B}2J \\u{202E}evil"), "\(printed)")
+        #expect(printed.contains("\n"), "pretty-printed lines stay lines")
+        let plain = WebhookSink.Delivery.bodyText(Data("plain \u{1B}]0;x\u{7}".utf8), pretty: false)
+        #expect(plain == "(not JSON) plain \\u{1B}]0;x\\u{7}")
+    }
+
     @Test func thePrintedRequestHidesThePathAndQuery() async throws {
         let received = Locked<[WebhookSink.Delivery]>([])
         let sink = try WebhookSink(port: 0, signingSecret: Self.secret) { delivery in received.withLock { $0.append(delivery) } }

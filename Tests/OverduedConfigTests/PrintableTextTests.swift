@@ -11,5 +11,9 @@ struct PrintableTextTests {
         #expect(PrintableText.escaped("del\u{7F} csi\u{9B}2J nul\u{0}") == "del\\u{7F} csi\\u{9B}2J nul\\u{0}")
         // Above the C1 range, 0xC2 starts ordinary characters: kept.
         #expect(PrintableText.escaped("\u{A0}°±") == "\u{A0}°±")
+        // Bidirectional overrides and the Unicode line separator; other 0xE2 characters kept.
+        #expect(PrintableText.escaped("IGP-1\u{202E}evil\u{202C} \u{2066}x\u{2069}\u{2028}") == "IGP-1\\u{202E}evil\\u{202C} \\u{2066}x\\u{2069}\\u{2028}")
+        #expect(PrintableText.escaped("– … € ™") == "– … € ™")
+        #expect(PrintableText.escaped("a\nb\u{1B}", keepingLineBreaks: true) == "a\nb\\u{1B}")
     }
 }
