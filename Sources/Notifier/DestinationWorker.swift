@@ -36,6 +36,8 @@ final class DestinationWorker: Sendable {
         var clearedPause: Date?
         /// Whether writing a pause's row failed already: said once, not at every answer.
         var pauseWriteFailed = false
+        /// When the pause's row was last looked at.
+        var pauseCheckedAt: ContinuousClock.Instant?
         /// Notifications a tick withdrew (their tickets stopped matching): not started if
         /// still read ahead.
         var withdrawn: Set<String> = []
@@ -51,7 +53,13 @@ final class DestinationWorker: Sendable {
         /// The end its row in the state database holds: later than `shownUntil` when the
         /// clock was set back since it was written. The row is removed up to it.
         var recordedUntil: Date
+        /// Whether its row is known to be in the state database (read from it, or written):
+        /// only then does a row gone mean that an operator ended it (`overdued queue resume`).
+        var recorded = false
     }
+
+    /// How often a paused destination looks whether its pause's row is still there.
+    static let pauseRecheckInterval: Duration = .seconds(5)
 
     /// How often unrecorded attempts are tried again while the state database refuses them.
     static let recordRetryInterval: Duration = .seconds(2)
@@ -73,8 +81,9 @@ final class DestinationWorker: Sendable {
     /// A reload: the next requests use the new settings; requests in flight finish as they are.
     func update(_ spec: DestinationSpec) {
         state.withLock {
-            // A changed destination (another URL, say) is not the receiver that asked to wait.
-            if $0.spec != spec, let pause = $0.pause {
+            // A destination pointed elsewhere (another scheme, host or port) is not the receiver
+            // that asked to wait; another timeout or header is, and it still asks.
+            if $0.spec.redactedURL != spec.redactedURL, let pause = $0.pause {
                 $0.pause = nil
                 $0.clearedPause = max($0.clearedPause ?? pause.recordedUntil, pause.recordedUntil)
             }
@@ -157,6 +166,8 @@ final class DestinationWorker: Sendable {
                         return true
                     }
                     if over { removeRecordedPause(endingBy: pause.recordedUntil) }
+                } else if let pause, endedByOperator(pause) {
+                    continue
                 } else if let pause {
                     // The receiver asked to wait (the requests in flight finish meanwhile).
                     let left = pause.until - ContinuousClock.now
@@ -286,8 +297,8 @@ final class DestinationWorker: Sendable {
         let receiver = spec.redactedURL
         switch RetryPolicy.recordedPause(recorded, receiver: receiver, now: context.now()) {
         case .holds(let until, let left):
-            if pauseFor(Pause(until: .now + left, shownUntil: until, httpStatus: recorded.httpStatus, recordedUntil: recorded.until)) {
-                context.logger.notice("\(name) asked to wait (HTTP \(recorded.httpStatus) with Retry-After at \(PayloadTimestamp.iso8601(recorded.setAt))): nothing is sent to it until \(PayloadTimestamp.iso8601(until)), or a reload that changes it",
+            if pauseFor(Pause(until: .now + left, shownUntil: until, httpStatus: recorded.httpStatus, recordedUntil: recorded.until, recorded: true)) {
+                context.logger.notice("\(name) asked to wait (HTTP \(recorded.httpStatus) with Retry-After at \(PayloadTimestamp.iso8601(recorded.setAt))): nothing is sent to it until \(PayloadTimestamp.iso8601(until)), or `overdued queue resume \(name)`",
                                       metadata: ["destination": "\(name)"])
             }
         case .ended:
@@ -306,9 +317,11 @@ final class DestinationWorker: Sendable {
 
     /// Writes or removes a pause's row. A failure stops nothing: the pause holds in memory
     /// (only a restart forgets it), and it is said once, not at every answer.
-    private func recordPause(_ write: (Outbox) throws(StoreError) -> Void) {
+    @discardableResult
+    private func recordPause(_ write: (Outbox) throws(StoreError) -> Void) -> Bool {
         do throws(StoreError) {
             try write(context.outbox)
+            return true
         } catch {
             let first = state.withLock { state in
                 defer { state.pauseWriteFailed = true }
@@ -318,7 +331,38 @@ final class DestinationWorker: Sendable {
                 context.logger.error("the state database cannot keep the wait the receiver of \(name) asked for: \(error); the wait holds in memory (a restart forgets it), deliveries go on",
                                      metadata: ["destination": "\(name)"])
             }
+            return false
         }
+    }
+
+    /// Whether an operator ended the pause (`overdued queue resume` removed its row): looked
+    /// at every `pauseRecheckInterval` while paused, for a pause whose row was there. Ends it
+    /// here too when so.
+    private func endedByOperator(_ pause: Pause) -> Bool {
+        guard pause.recorded else { return false }
+        let due = state.withLock { state -> Bool in
+            guard state.pauseCheckedAt.map({ ContinuousClock.now - $0 >= Self.pauseRecheckInterval }) ?? true else { return false }
+            state.pauseCheckedAt = .now
+            return true
+        }
+        guard due else { return false }
+        let row: ReceiverPause?
+        do throws(StoreError) {
+            row = try context.outbox.receiverPause(destination: name)
+        } catch {
+            return false  // the state database cannot say: the pause holds
+        }
+        guard row == nil else { return false }
+        let ended = state.withLock { state -> Bool in
+            guard state.pause == pause else { return false }
+            state.pause = nil
+            return true
+        }
+        if ended {
+            context.logger.notice("\(name): the wait its receiver asked for (until \(PayloadTimestamp.iso8601(pause.shownUntil))) was ended by `overdued queue resume`; sending again",
+                                  metadata: ["destination": "\(name)"])
+        }
+        return ended
     }
 
     /// Records the attempts the state database refused before, oldest first, and counts them;
@@ -418,10 +462,15 @@ final class DestinationWorker: Sendable {
         if let pause = RetryPolicy.destinationPause(after: result.result, now: decidedAt), let status = result.httpStatus {
             let shownUntil = decidedAt.addingTimeInterval(pause.seconds)
             if pauseFor(Pause(until: .now + pause, shownUntil: shownUntil, httpStatus: status, recordedUntil: shownUntil)) {
-                logger.notice("\(spec.name) asks to wait \(DurationText.format(pause)) (HTTP \(status) with Retry-After): nothing more is sent to it until \(PayloadTimestamp.iso8601(shownUntil)), or a reload that changes it")
-                recordPause { outbox throws(StoreError) in
+                logger.notice("\(spec.name) asks to wait \(DurationText.format(pause)) (HTTP \(status) with Retry-After): nothing more is sent to it until \(PayloadTimestamp.iso8601(shownUntil)), or `overdued queue resume \(spec.name)`")
+                let written = recordPause { outbox throws(StoreError) in
                     try outbox.recordReceiverPause(ReceiverPause(destination: spec.name, until: shownUntil, httpStatus: status,
                                                                  setAt: decidedAt, receiver: spec.redactedURL))
+                }
+                if written {
+                    state.withLock { state in
+                        if state.pause?.recordedUntil == shownUntil { state.pause?.recorded = true }
+                    }
                 }
             }
         }

@@ -104,6 +104,12 @@ public final class Notifier: Sendable {
 
     public var destinations: [DestinationSpec] { state.withLock { $0.destinations } }
 
+    /// The longest a paused destination takes to see that `overdued queue resume` removed its
+    /// pause: it looks at every recheck interval, and sleeps at most as long between looks.
+    public static var receiverPauseResumeDelay: Duration {
+        DestinationWorker.pauseRecheckInterval + DestinationWorker.longestSleep
+    }
+
     /// Destinations whose receiver asked (`429`/`503` with `Retry-After`) to wait and which
     /// are waiting now, with the end of their wait, by name.
     public var receiverPauses: [(destination: String, until: Date)] {

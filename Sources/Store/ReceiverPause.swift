@@ -65,6 +65,20 @@ extension Outbox {
         }
     }
 
+    /// `overdued queue resume`: ends the destination's pause now, and makes its notifications
+    /// that the receiver's refusal held (last answer 429 or 503, retried later) due now as
+    /// well; returns how many. Other retries keep their backoff.
+    public func resumeReceiver(destination: String, now: Date) throws(StoreError) -> Int {
+        try database.write("end the receiver's pause") { db in
+            try db.execute(sql: "DELETE FROM receiver_pause WHERE destination = ?", arguments: [destination])
+            try db.execute(sql: """
+                UPDATE notification SET next_attempt_at = ?
+                WHERE destination = ? AND status IN ('pending', 'retrying') AND next_attempt_at > ? AND last_http_status IN (429, 503)
+                """, arguments: [now.unixMilliseconds, destination, now.unixMilliseconds])
+            return db.changesCount
+        }
+    }
+
     private static let receiverPauseSelect = "SELECT destination, until_at, http_status, set_at, receiver FROM receiver_pause"
 
     private static func receiverPause(_ row: Row) -> ReceiverPause {

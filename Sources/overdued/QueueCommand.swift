@@ -11,7 +11,7 @@ struct QueueCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "queue",
         abstract: "Show pending, retrying and dead notifications; requeue dead ones.",
-        subcommands: [QueueListCommand.self, QueueRetryCommand.self],
+        subcommands: [QueueListCommand.self, QueueRetryCommand.self, QueueResumeCommand.self],
         defaultSubcommand: QueueListCommand.self
     )
 }
@@ -88,6 +88,42 @@ struct ReceiverPauseView {
     var json: [String: Any] {
         ["until": NotificationTable.iso(until), "http_status": httpStatus, "since": NotificationTable.iso(setAt),
          "receiver_unconfirmed": unconfirmedReceiver.map { $0 as Any } ?? NSNull()]
+    }
+}
+
+/// `overdued queue resume NAME`: ends a receiver's `Retry-After` pause before its time (the
+/// receiver is known to be back, or asked for far too long). A restart does not end one.
+struct QueueResumeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "resume",
+        abstract: "End the wait a destination's receiver asked for (429/503 with Retry-After) now.")
+
+    @OptionGroup var options: ConfigOption
+
+    @Argument(help: "The destination's name.")
+    var destination: String
+
+    func run() throws {
+        let config = try loadConfig(options, requiresTicketsDatabase: false, readsSecrets: false)
+        let notPaused = "\(destination) is not paused by its receiver (see `overdued queue`)"
+        guard FileManager.default.fileExists(atPath: config.store.stateDatabase) else {
+            printError(notPaused)
+            throw ExitCode(1)
+        }
+        let stores = try OpenState(config)
+        do {
+            guard let pause = try stores.outbox.receiverPause(destination: destination), pause.until > Date() else {
+                printError(notPaused)
+                throw ExitCode(1)
+            }
+            let due = try stores.outbox.resumeReceiver(destination: destination, now: Date())
+            print("\(destination): the wait its receiver asked for (until \(NotificationTable.iso(pause.until)), HTTP \(pause.httpStatus)) "
+                + "is over; \(due) notification(s) it refused are due now; a running daemon sends to it again within "
+                + DurationText.format(Notifier.receiverPauseResumeDelay))
+        } catch let error as StoreError {
+            printError(error.description)
+            throw ExitCode(1)
+        }
     }
 }
 

@@ -63,6 +63,40 @@ extension DeliveryTests {
         await server.stop()
     }
 
+    /// `overdued queue resume` removes the pause's row: the running daemon sees it and sends
+    /// again, long before the receiver's time. A reload that changes only the timeout keeps
+    /// the pause (the same receiver still asks); one that points elsewhere ends it.
+    @Test func aPauseEndsWhenItsRowIsRemovedOrTheReceiverChanges() async throws {
+        let server = try await startedServer([.status(503, headers: [("Retry-After", "600")])])
+        let outbox = try Fixtures.outbox()
+        let destination = try Fixtures.destination(url: server.url, minInterval: "0ms")
+        try Fixtures.enqueue(outbox, destination: "hook", count: 3)
+        try await withNotifier(outbox, [destination]) { notifier in
+            let running = Task { await notifier.run() }
+            let started = ContinuousClock.now
+            while notifier.receiverPauses.isEmpty, ContinuousClock.now - started < .seconds(5) { try await Task.sleep(for: .milliseconds(10)) }
+            #expect(notifier.receiverPauses.map(\.destination) == ["hook"])
+            // Another timeout, the same receiver: still paused.
+            var slower = destination
+            slower.timeout = .seconds(3)
+            notifier.update(destinations: [slower])
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(notifier.receiverPauses.map(\.destination) == ["hook"], "a reload of the timeout ended the pause")
+            #expect(server.requests.count == 1)
+
+            let resumed = ContinuousClock.now
+            #expect(try outbox.resumeReceiver(destination: "hook", now: Date()) == 1, "the refused one is due now too")
+            while server.requests.count < 4, ContinuousClock.now - resumed < .seconds(15) { try await Task.sleep(for: .milliseconds(20)) }
+            #expect(server.requests.count == 4, "not sent again after the row was removed")
+            #expect(ContinuousClock.now - resumed <= Notifier.receiverPauseResumeDelay + .seconds(1))
+            #expect(notifier.receiverPauses.isEmpty)
+            await notifier.shutdown(grace: .milliseconds(100))
+            await running.value
+        }
+        #expect(try outbox.counts().delivered == 3)
+        await server.stop()
+    }
+
     /// A pause recorded for the receiver the destination pointed to before: the operator
     /// repointed it since, so the pause is not honoured, and its row goes.
     @Test func aPauseOfAnotherReceiverIsIgnoredAndRemoved() async throws {

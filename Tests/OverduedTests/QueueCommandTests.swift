@@ -170,4 +170,28 @@ import TestSupport
         #expect(forcedAll.status == 0 && forcedAll.stdout == "requeued 4 dead notification(s)\n", "\(forcedAll.stdout) \(forcedAll.stderr)")
         #expect(try [status(1), status(4)] == ["retrying", "retrying"])
     }
+
+    /// `queue resume NAME` ends a receiver's pause before its time, and makes the
+    /// notifications it refused due now; a destination that is not paused is said to be so.
+    @Test func resumeEndsAReceiversPause() throws {
+        let folder = try TemporaryDirectory()
+        let config = try queuedNotifications(in: folder, tickets: 2)
+        let state = folder.url("state.sqlite")
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        try sqlite3(state, """
+            INSERT INTO receiver_pause (destination, until_at, http_status, set_at, receiver)
+                VALUES ('hook', \(now + 3_600_000), 503, \(now), 'http://127.0.0.1:9');
+            UPDATE notification SET status = 'retrying', attempts = 1, last_http_status = 503, next_attempt_at = \(now + 3_600_000) WHERE ticket = 1;
+            """)
+        let resumed = try runOverdued(["queue", "resume", "hook", "--config", config])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(resumed.stdout.hasPrefix("hook: the wait its receiver asked for (until "), "\(resumed.stdout)")
+        #expect(resumed.stdout.contains(", HTTP 503) is over; 1 notification(s) it refused are due now; a running daemon sends to it again within 10s"),
+                "\(resumed.stdout)")
+        #expect(try sqlite3Output(state, "SELECT count(*) FROM receiver_pause").trimmingCharacters(in: .whitespacesAndNewlines) == "0")
+        let due = try sqlite3Output(state, "SELECT next_attempt_at <= \(Int64(Date().timeIntervalSince1970 * 1000)) FROM notification WHERE ticket = 1")
+        #expect(due.trimmingCharacters(in: .whitespacesAndNewlines) == "1")
+        let again = try runOverdued(["queue", "resume", "hook", "--config", config])
+        #expect(again.status == 1 && again.stderr == "hook is not paused by its receiver (see `overdued queue`)\n", "\(again.stderr)")
+    }
 }
