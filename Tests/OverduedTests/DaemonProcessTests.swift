@@ -250,6 +250,28 @@ final class DaemonChild {
         daemon.signal(SIGTERM)
         #expect(daemon.waitForExit(timeout: 10) == 0)
     }
+
+    /// The config's warnings (here a signing secret every user can read, and a header the
+    /// client manages) are in the journal at the start and again at each reload, as
+    /// check-config prints them.
+    @Test func theConfigsWarningsAreLoggedAtStartAndReload() throws {
+        let folder = try TemporaryDirectory()
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: [])
+        let secret = try folder.write("signing-secret", "whsec_" + Data(repeating: 7, count: 32).base64EncodedString() + "\n")
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: secret)
+        let config = try folder.write("config.json", configJSON(interval: "1h",
+            destinationExtra: ", \"signing_secret_file\": \"signing-secret\", \"headers\": {\"Connection\": \"keep-alive\"}"))
+        let daemon = try DaemonChild(config: config, environment: [:])
+        let readable = "destinations.hook.signing_secret_file: the secret file \(secret) is readable by every user (mode 0644)"
+        let header = "destinations.hook.headers.Connection: Connection is not sent: the HTTP client manages the connection"
+        #expect(daemon.waitFor(readable), "log: \(daemon.log)")
+        #expect(daemon.waitFor(header), "log: \(daemon.log)")
+        #expect(daemon.waitFor("started"))
+        daemon.signal(SIGHUP)
+        #expect(daemon.waitFor(readable, count: 2), "log: \(daemon.log)")
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit(timeout: 10) == 0)
+    }
 }
 
 /// The daemon prunes delivered and dead history older than store.history_retention, and
