@@ -66,7 +66,9 @@ public final class Daemon: Sendable {
     /// What a reload swaps as one unit.
     private struct Running {
         var config: Config
-        var tickets: TicketsDatabase
+        /// Nil while no file has been at the path since the start (the app's disk mounted
+        /// later, the app not installed yet): ticks are skipped until one is.
+        var tickets: TicketsDatabase?
         var engine: RulesEngine
         /// Each rule's candidate rows while the tickets database is unchanged; a new one with
         /// every reload, which may change the rules, the zone or the database.
@@ -93,20 +95,30 @@ public final class Daemon: Sendable {
         self.logger = logger
         self.levels = levels
         self.version = version
-        let tickets: TicketsDatabase
+        let tickets: TicketsDatabase?
         let stateDatabase: StateDatabase
+        // A tickets database not there yet (on a disk mounted after the service starts, say) is
+        // what a running daemon meets when the file goes: ticks are skipped until it is there,
+        // the queue is delivered meanwhile. Exiting instead would end, after StartLimitBurst
+        // restarts within seconds, in a failed unit that nothing restarts.
+        let ticketsMissing = access(config.store.ticketsDatabase, F_OK) != 0 && errno == ENOENT
         do {
             deliveryLock = Mutex(try DeliveryLock(stateDatabase: config.store.stateDatabase))
-            tickets = try TicketsDatabase(path: config.store.ticketsDatabase, busyTimeout: config.store.busyTimeout,
-                                          progress: progress)
+            tickets = ticketsMissing ? nil : try TicketsDatabase(path: config.store.ticketsDatabase, busyTimeout: config.store.busyTimeout,
+                                                                 progress: progress)
             stateDatabase = try StateDatabase(path: config.store.stateDatabase, busyTimeout: config.store.busyTimeout)
         } catch {
             throw StartError(description: error.description)
         }
         outbox = Outbox(database: stateDatabase)
         if let notice = stateDatabase.upgradeNotice { logger.notice("\(notice)") }
+        if ticketsMissing {
+            logger.warning("\(config.store.ticketsDatabase) does not exist (yet): ticks are skipped until a file is at that path; queued notifications are delivered meanwhile",
+                           metadata: ["event": "tick"])
+        }
         state = Mutex(Running(config: config, tickets: tickets,
-                              engine: RulesEngine(rules: config.rules, timeZone: config.store.timeZone)))
+                              engine: RulesEngine(rules: config.rules, timeZone: config.store.timeZone),
+                              ticketsFileMissing: ticketsMissing))
         let watchdog = notify.watchdogInterval
         gate = watchdog.map { SharedWatchdogGate(limits: Self.limits(config, watchdog: $0)) }
         let gate = self.gate
@@ -353,7 +365,8 @@ public final class Daemon: Sendable {
     /// was gone, is opened afresh with a new cache. If a replacement cannot be opened, the tick
     /// reads the previous file; otherwise there is no previous content to read (rewritten, or
     /// deleted), so the tick is skipped: a deleted file is warned about once, not read.
-    private func ticketsToRead(_ tickets: TicketsDatabase, _ candidates: TickCache) -> TicketsRead {
+    private func ticketsToRead(_ current: TicketsDatabase?, _ candidates: TickCache) -> TicketsRead {
+        guard let tickets = current else { return firstOpen() }
         let path = tickets.path
         let change = tickets.fileChange()
         let wasMissing = state.withLock { running in
@@ -393,6 +406,29 @@ public final class Daemon: Sendable {
             logger.warning("\(path) \(event) but cannot be opened (\(error.description)); tick skipped, retrying next tick",
                            metadata: ["event": "tick"])
             if wasMissing { state.withLock { $0.ticketsFileMissing = true } }
+            return .skip(alert: "skipped: tickets database unreadable")
+        }
+    }
+
+    /// The tickets database was not there at the start: opened at the first tick that finds a
+    /// file at its path (warned about once at the start, said once when it is there).
+    private func firstOpen() -> TicketsRead {
+        let store = state.withLock { $0.config.store }
+        let path = store.ticketsDatabase
+        guard access(path, F_OK) == 0 else { return .skip(alert: "skipped: tickets database missing") }
+        do {
+            let opened = try TicketsDatabase(path: path, busyTimeout: store.busyTimeout, progress: progress)
+            let cache = TickCache()
+            state.withLock { running in
+                running.tickets = opened
+                running.candidates = cache
+                running.ticketsFileMissing = false
+            }
+            logger.notice("\(path) is there now; reading it", metadata: ["event": "tick"])
+            return .read(opened, cache)
+        } catch {
+            logger.warning("\(path) is there but cannot be opened (\(error.description)); tick skipped, retrying next tick",
+                           metadata: ["event": "tick"])
             return .skip(alert: "skipped: tickets database unreadable")
         }
     }

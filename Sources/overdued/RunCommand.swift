@@ -20,7 +20,9 @@ struct RunCommand: AsyncParsableCommand {
         // SIGUSR1, SIGTERM and SIGINT until the daemon's Dispatch sources take over.
         precondition(overdued_early_signal_guard_installed() == 1, "overdued run started without its start-up signal guard")
         let path = ConfigLoader.defaultPath(explicit: options.config)
-        let loader = configLoader()
+        // The tickets database may not be there yet: the daemon starts, and skips ticks until
+        // it is (check-config still requires it).
+        let loader = configLoader(requiresTicketsDatabase: false)
         let config: Config
         do {
             config = try loader.load(path: path)

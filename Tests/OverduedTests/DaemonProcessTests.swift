@@ -227,10 +227,34 @@ final class DaemonChild {
 
     @Test func aBadConfigAtStartExitsOneWithTheProblems() throws {
         let folder = try TemporaryDirectory()
-        let config = try folder.write("config.json", configJSON(tickets: "missing.sqlite"))
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: [])
+        let config = try folder.write("config.json", configJSON(interval: "5 m"))
         let result = try runOverdued(["run", "--config", config], timeout: 20)
         #expect(result.status == 1)
-        #expect(result.stderr.contains("store.tickets_database"))
+        #expect(result.stderr.contains("schedule.interval"), "\(result.stderr)")
+    }
+
+    /// A tickets database not there at the start (its disk mounted after the service starts)
+    /// is what a running daemon meets when the file goes: it starts, says so, skips ticks and
+    /// reads the file from the first tick that finds it. Exiting 1 instead ended in a failed
+    /// unit after StartLimitBurst restarts within seconds.
+    @Test func aTicketsDatabaseNotThereYetIsReadFromTheFirstTickThatFindsIt() throws {
+        let folder = try TemporaryDirectory()
+        let tickets = folder.url("tickets.sqlite")
+        let config = try folder.write("config.json", configJSON(interval: "1h"))
+        let listener = try NotifyListener(path: folder.url("notify.sock"))
+        let daemon = try DaemonChild(config: config, environment: ["NOTIFY_SOCKET": listener.path])
+        var seen: [String] = []
+        #expect(listener.waitFor(timeout: 20, seen: &seen) { $0.hasPrefix("READY=1") } != nil, "got \(seen)")
+        #expect(daemon.waitFor("\(tickets) does not exist (yet): ticks are skipped until a file is at that path"), "log: \(daemon.log)")
+        #expect(listener.waitFor(timeout: 20, seen: &seen) { $0.contains("skipped: tickets database missing") } != nil, "got \(seen)")
+
+        try makeTicketsDatabase(at: tickets, rows: ScanCommandTests.rows)
+        daemon.signal(SIGUSR1)
+        #expect(daemon.waitFor("\(tickets) is there now; reading it"), "log: \(daemon.log)")
+        #expect(daemon.waitFor("8 enqueued"), "log: \(daemon.log)")
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit(timeout: 10) == 0)
     }
 
     /// An expired certificate in a destination's `tls` files is said at the start and again
