@@ -118,6 +118,10 @@ public final class Notifier: Sendable {
             .sorted { $0.destination < $1.destination }
     }
 
+    /// HTTP clients open besides the default one (tests: a reload closes those no destination
+    /// uses any more).
+    var openHTTPClients: Int { context.transport.openClientCount }
+
     /// Delivery attempts recorded since start: when it moves, the queue has changed.
     public var recordedAttempts: Int { context.recorder.committed }
 

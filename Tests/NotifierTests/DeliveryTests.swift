@@ -32,6 +32,25 @@ import Testing
         return server
     }
 
+    /// A reload (`Notifier.update`) hands the transport the new destinations: the client of
+    /// a timeout no destination has any more is closed, not kept until exit.
+    @Test func aReloadClosesTheHTTPClientNoDestinationUses() async throws {
+        let server = try await startedServer([])
+        let outbox = try Fixtures.outbox()
+        let destination = try Fixtures.destination(url: server.url, minInterval: "0ms", timeout: "2s")
+        try Fixtures.enqueue(outbox, destination: "hook", count: 1)
+        try await withNotifier(outbox, [destination]) { notifier in
+            let result = await notifier.drain(until: Date().addingTimeInterval(5))
+            #expect(result.delivered == 1, "\(result)")
+            #expect(notifier.openHTTPClients == 1)
+            var slower = destination
+            slower.timeout = .seconds(3)
+            notifier.update(destinations: [slower])
+            #expect(notifier.openHTTPClients == 0, "the 2 s client is kept after the reload")
+        }
+        await server.stop()
+    }
+
     @Test func deliveredWithHeadersSignatureAndRecord() async throws {
         let server = try await startedServer([.status(200, body: "merci")])
         let outbox = try Fixtures.outbox()
