@@ -205,7 +205,7 @@ public struct ConfigLoader: Sendable {
         var targets: [String]?
         if members["destinations"] == nil {
             reader.report("\(path).destinations", "is required: name at least one destination")
-        } else if let list = reader.stringList(members, "destinations", at: path) {
+        } else if let list = reader.stringList(members, "destinations", at: path, required: true) {
             targets = list
             for (index, target) in list.enumerated() where !destinations.contains(target) {
                 var message = "destination \"\(target)\" is not defined under \"destinations\""

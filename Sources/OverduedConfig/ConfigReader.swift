@@ -108,8 +108,9 @@ struct ConfigReader {
         }
     }
 
-    /// A non-empty list of non-empty strings, without duplicates.
-    mutating func stringList(_ members: [String: JSONValue]?, _ key: String, at path: String) -> [String]? {
+    /// A non-empty list of non-blank strings, without duplicates. `required`: the key cannot
+    /// be left out, so an empty list's advice is to list a value, not to remove the key.
+    mutating func stringList(_ members: [String: JSONValue]?, _ key: String, at path: String, required: Bool = false) -> [String]? {
         let fullPath = Self.join(path, key)
         guard let value = members?[key], value != .null else { return nil }
         guard case .array(let items) = value else {
@@ -117,13 +118,19 @@ struct ConfigReader {
             return nil
         }
         guard !items.isEmpty else {
-            report(fullPath, "is an empty list, which would match nothing; remove the key or list at least one value")
+            report(fullPath, required ? "is an empty list: list at least one value"
+                                      : "is an empty list, which would match nothing; remove the key or list at least one value")
             return nil
         }
         var result: [String] = []
         for (index, item) in items.enumerated() {
             guard case .string(let text) = item, !text.isEmpty else {
                 report("\(fullPath)[\(index)]", "expected a non-empty string, found \(item == .string("") ? "an empty string" : item.kind)")
+                continue
+            }
+            // Blank names nothing: a status or priority of spaces matches no ticket, silently.
+            guard !text.allSatisfy(\.isWhitespace) else {
+                report("\(fullPath)[\(index)]", "expected a non-blank string, found only white space")
                 continue
             }
             if result.contains(text) {
