@@ -105,7 +105,11 @@ struct QueueResumeCommand: ParsableCommand {
 
     func run() throws {
         let config = try loadConfig(options, requiresTicketsDatabase: false, readsSecrets: false)
-        let notPaused = "\(destination) is not paused by its receiver (see `overdued queue`)"
+        // A destination taken out of the config may still have its pause recorded: that one
+        // can be ended; any other unknown name is a typo, and says so.
+        let notPaused = config.destination(named: destination) == nil
+            ? "no destination named \(destination); defined: \(config.destinations.map(\.name).joined(separator: ", "))"
+            : "\(destination) is not paused by its receiver (see `overdued queue`)"
         guard FileManager.default.fileExists(atPath: config.store.stateDatabase) else {
             printError(notPaused)
             throw ExitCode(1)

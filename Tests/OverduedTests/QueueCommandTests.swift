@@ -193,5 +193,7 @@ import TestSupport
         #expect(due.trimmingCharacters(in: .whitespacesAndNewlines) == "1")
         let again = try runOverdued(["queue", "resume", "hook", "--config", config])
         #expect(again.status == 1 && again.stderr == "hook is not paused by its receiver (see `overdued queue`)\n", "\(again.stderr)")
+        let typo = try runOverdued(["queue", "resume", "hoook", "--config", config])
+        #expect(typo.status == 1 && typo.stderr == "no destination named hoook; defined: hook\n", "\(typo.stderr)")
     }
 }
