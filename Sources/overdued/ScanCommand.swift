@@ -51,20 +51,22 @@ struct ScanCommand: ParsableCommand {
             printError("\(dryRun ? "would withdraw" : "withdrew") \(queued.id) (\(PrintableText.escaped(queued.ticketID)), rule \(withdrawal.rule), for \(queued.destination)): "
                 + (withdrawal.cause == .ruleRemoved ? "the rule is no longer in the config" : "the rule no longer selects the ticket"))
         }
+        // The summary is for the reader, on stderr, beside the warnings: in both forms, so a
+        // script reading the JSON on stdout still sees the skipped rows counted.
         if json {
             print(ScanOutput.json(report))
         } else {
             print(ScanOutput.text(report), terminator: "")
-            let suppressed = report.matches.count - report.matches.filter(\.isEnqueued).count
-            let verb = dryRun ? "would enqueue" : "enqueued"
-            // Each bad row was warned about above; a row still matched (an empty ticket_id) is
-            // counted apart, not as skipped.
-            let skipped = report.badRows.filter(\.skipped).count
-            let matchedWithWarning = report.badRows.count - skipped
-            printError("\(report.matches.count) matches, \(verb) \(report.enqueuedCount) notifications, \(suppressed) suppressed, \(skipped) rows skipped"
-                + (matchedWithWarning > 0 ? ", \(matchedWithWarning) rows matched with a warning" : "")
-                + (report.withdrawals.isEmpty ? "" : ", \(dryRun ? "would withdraw" : "withdrew") \(report.withdrawals.count) queued notifications"))
         }
+        let suppressed = report.matches.count - report.matches.filter(\.isEnqueued).count
+        let verb = dryRun ? "would enqueue" : "enqueued"
+        // Each bad row was warned about above; a row still matched (an empty ticket_id) is
+        // counted apart, not as skipped.
+        let skipped = report.badRows.filter(\.skipped).count
+        let matchedWithWarning = report.badRows.count - skipped
+        printError("\(report.matches.count) matches, \(verb) \(report.enqueuedCount) notifications, \(suppressed) suppressed, \(skipped) rows skipped"
+            + (matchedWithWarning > 0 ? ", \(matchedWithWarning) rows matched with a warning" : "")
+            + (report.withdrawals.isEmpty ? "" : ", \(dryRun ? "would withdraw" : "withdrew") \(report.withdrawals.count) queued notifications"))
     }
 }
 

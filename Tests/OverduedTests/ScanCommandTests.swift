@@ -53,6 +53,8 @@ import TestSupport
         #expect(warnings.count == 2, "stderr: \(result.stderr)")
         #expect(warnings.contains { $0.contains("ticket 10 (IGP-2026-0010)") && $0.contains("demain") })
         #expect(warnings.contains { $0.contains("ticket 17 (IGP-2026-0017)") })
+        // The summary is on stderr with --json too, the skipped rows counted.
+        #expect(result.stderr.hasSuffix("5 matches, would enqueue 5 notifications, 0 suppressed, 2 rows skipped\n"), "stderr: \(result.stderr)")
     }
 
     @Test func scanWithoutDryRunEnqueuesOnceThenSuppressesWithAReason() throws {
