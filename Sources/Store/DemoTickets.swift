@@ -7,10 +7,11 @@ internal import GRDB
 /// tickets are overdue by the old rule. Deterministic for a given seed, so it is also the
 /// benchmark data generator.
 ///
-/// Rows are placed at random, so a small database could miss a rare form: whatever such a
-/// form still lacks at the end is given to one of the first closed or future-dated tickets
-/// (nine are needed: a database of a few dozen tickets has them). Those tickets were not
-/// overdue and stay so; a large database has every form already and is left as drawn.
+/// Rows are placed at random, so a small database could miss a rare form (a status, a
+/// garbage or unusual date, an assignee form): whatever such a form still lacks at the end is
+/// given to one of the first closed or future-dated tickets (at most eighteen are needed: a
+/// database of a few dozen tickets has them). Those tickets were not overdue and stay so; a
+/// large database has every form already and is left as drawn.
 public struct DemoTickets: Sendable {
     public var ticketCount: Int
     public var now: Date
@@ -55,6 +56,9 @@ public struct DemoTickets: Sendable {
     /// Every garbage form of scheduled_date seen in the app's data. The first three mean "no
     /// date"; the rest are unreadable.
     public static let garbageDates: [String?] = [nil, "", "null", "demain", "2026-02-30 10:00:00", "24/11/2026"]
+    /// The app's statuses, with the custom Kanban one (`private`); the old rule's two first.
+    static let openStatuses = ["received", "diagnostic", "in_progress", "waiting_parts", "private"]
+    static let closedStatuses = ["completed", "archived"]
 
     public func write(to path: String) throws(StoreError) -> Summary {
         if FileManager.default.fileExists(atPath: path) {
@@ -117,13 +121,13 @@ public struct DemoTickets: Sendable {
                                  created_at, updated_at, reporter_name, assignee_name, scheduled_date, is_machine_down, deleted_at)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?, ?, ?)
             """)
-        let closed = ["completed", "archived"]
-        let open = ["received", "diagnostic", "in_progress", "waiting_parts", "private"]
+        let closed = Self.closedStatuses
+        let open = Self.openStatuses
         let priorities = ["low", "medium", "high", "critical"]
         let day = 86_400.0
         var seen = DirtyForms()
         /// Tickets no dirty form can make overdue by the old rule: closed, or scheduled later.
-        var spare: [Int] = []
+        var spare: [SpareTicket] = []
         for id in 1...max(ticketCount, 1) {
             let roll = random.unit()
             var status: String
@@ -132,6 +136,7 @@ public struct DemoTickets: Sendable {
             var scheduledText: String?
             var deletedAt: String?
             var overdue = false
+            var spareKind: SpareTicket.Kind?
             switch roll {
             case ..<0.01:
                 // Overdue by the old rule: assigned (a tenth to the whole team), open, past date.
@@ -159,21 +164,28 @@ public struct DemoTickets: Sendable {
                 // Open, scheduled in the future.
                 status = open[random.below(open.count)]
                 scheduled = now.addingTimeInterval(day + random.unit() * 60 * day)
-                if spare.count < DirtyForms.count { spare.append(id) }
+                spareKind = .future
             case ..<0.12:
                 // In progress or waiting for parts, late: other statuses than the old rule's.
                 status = open[2 + random.below(3)]
             default:
                 status = closed[random.below(2)]
-                if spare.count < DirtyForms.count { spare.append(id) }
+                spareKind = .closed
             }
             seen.note(assignedTo: assignedTo, deleted: deletedAt != nil, garbageDate: scheduled == nil ? .some(scheduledText) : .none)
+            seen.note(status: status)
+            if let spareKind, let scheduled, spare.count < 2 * DirtyForms.count {
+                spare.append(SpareTicket(id: id, scheduled: scheduled, kind: spareKind, holds: DirtyForms.forms(status: status, assignedTo: assignedTo)))
+            }
             if let scheduled {
                 switch overdue ? random.below(20) : 2 {
-                case 0: scheduledText = Self.isoText(scheduled)   // the ISO form with T and Z
+                case 0:
+                    scheduledText = Self.isoText(scheduled)   // the ISO form with T and Z
+                    seen.note(.isoUTCDate)
                 case 1:
                     // Date-only means the end of that day: two days back has surely passed.
                     scheduledText = String(Self.localText(now.addingTimeInterval(-2 * day), zone: timeZone).prefix(10))
+                    seen.note(.dateOnly)
                 default: scheduledText = Self.localText(scheduled, zone: timeZone)
                 }
             }
@@ -190,12 +202,23 @@ public struct DemoTickets: Sendable {
             ])
             summary.tickets += 1
         }
-        try placeMissing(seen.missing, on: spare, db, &summary)
+        try placeMissing(seen, on: spare, db, &summary)
     }
 
-    /// Gives each dirty form the random draw missed to one spare ticket, in a fixed order.
-    private func placeMissing(_ forms: [DirtyForms.Form], on spare: [Int], _ db: Database, _ summary: inout Summary) throws {
-        for (form, id) in zip(forms, spare) {
+    /// Gives each dirty form the random draw missed to one spare ticket, in a fixed order. An
+    /// open status goes only to a ticket scheduled later (a closed one's date has passed).
+    /// A spare that is the only ticket with its status or assignee form is left alone.
+    private func placeMissing(_ drawn: DirtyForms, on spare: [SpareTicket], _ db: Database, _ summary: inout Summary) throws {
+        var seen = drawn
+        var free = spare
+        for form in drawn.missing {
+            // The few future-dated tickets are kept for the forms that need one; a closed
+            // ticket given an open status is scheduled a week ahead.
+            let usable = free.indices.filter { index in free[index].holds.allSatisfy { seen.count(of: $0) > 1 } }
+            guard let index = usable.first(where: { (free[$0].kind == .future) == form.needsAFutureDate }) ?? usable.first else { break }
+            let ticket = free.remove(at: index)
+            seen.replace(ticket.holds, with: form)
+            let id = ticket.id
             switch form {
             case .softDeleted:
                 try db.execute(sql: "UPDATE tickets SET status = 'diagnostic', deleted_at = ? WHERE id = ?",
@@ -208,8 +231,30 @@ public struct DemoTickets: Sendable {
             case .garbageDate(let text):
                 try db.execute(sql: "UPDATE tickets SET status = 'received', scheduled_date = ? WHERE id = ?", arguments: [text, id])
                 if DirtyForms.isUnreadable(text) { summary.unreadableDates += 1 }
+            case .dateOnly:
+                // The end of its own day: later than now for a future ticket, past for a closed one.
+                try db.execute(sql: "UPDATE tickets SET scheduled_date = ? WHERE id = ?",
+                               arguments: [String(Self.localText(ticket.scheduled, zone: timeZone).prefix(10)), id])
+            case .isoUTCDate:
+                try db.execute(sql: "UPDATE tickets SET scheduled_date = ? WHERE id = ?", arguments: [Self.isoText(ticket.scheduled), id])
+            case .status(let status):
+                let ahead = form.needsAFutureDate && ticket.kind != .future ? Self.localText(now.addingTimeInterval(7 * 86_400), zone: timeZone) : nil
+                try db.execute(sql: "UPDATE tickets SET status = ?, scheduled_date = COALESCE(?, scheduled_date) WHERE id = ?",
+                               arguments: [status, ahead, id])
             }
         }
+    }
+
+    /// A ticket the old rule does not select, whatever rare form it is given (within
+    /// `DirtyForms.Form.needsAFutureDate`).
+    struct SpareTicket {
+        enum Kind { case future, closed }
+        var id: Int
+        var scheduled: Date
+        /// Open and scheduled after now, or closed (its date has passed).
+        var kind: Kind
+        /// Its status and assignee forms, which a form placed on it may overwrite.
+        var holds: [DirtyForms.Form]
     }
 
     static func utcText(_ date: Date) -> String { localText(date, offset: 0) }
@@ -237,15 +282,39 @@ public struct DemoTickets: Sendable {
 /// Which of the rare forms a demo database holds: soft-deleted, unassigned and whole-team
 /// tickets, and each garbage `scheduled_date`.
 struct DirtyForms {
-    enum Form: Equatable {
+    enum Form: Hashable {
         case softDeleted, unassigned, wholeTeam
         case garbageDate(String?)
+        /// `YYYY-MM-DD` and `YYYY-MM-DDTHH:MM:SS.000Z`: readable, but not the app's usual form.
+        case dateOnly, isoUTCDate
+        case status(String)
+
+        /// An open status on a closed ticket's past date could make it overdue.
+        var needsAFutureDate: Bool {
+            if case .status(let status) = self { return !DemoTickets.closedStatuses.contains(status) }
+            return false
+        }
     }
 
     static let all: [Form] = [.softDeleted, .unassigned, .wholeTeam] + DemoTickets.garbageDates.map { .garbageDate($0) }
+        + [.dateOnly, .isoUTCDate] + (DemoTickets.openStatuses + DemoTickets.closedStatuses).map { .status($0) }
     static var count: Int { all.count }
 
-    private var seen: [Form] = []
+    /// How many tickets hold each form.
+    private var seen: [Form: Int] = [:]
+
+    /// The forms of a ticket's status and assignee, which placing another form may overwrite.
+    static func forms(status: String, assignedTo: Int64?) -> [Form] {
+        [.status(status)] + (assignedTo == nil ? [.unassigned] : assignedTo == 0 ? [.wholeTeam] : [])
+    }
+
+    func count(of form: Form) -> Int { seen[form, default: 0] }
+
+    /// A ticket that held `old` now holds `new` (counted as losing all of `old`, to be safe).
+    mutating func replace(_ old: [Form], with new: Form) {
+        for form in old { seen[form, default: 0] -= 1 }
+        add(new)
+    }
 
     /// "demain", "24/11/2026"...: not a date and not one of the ways of saying "no date".
     static func isUnreadable(_ text: String?) -> Bool {
@@ -261,11 +330,15 @@ struct DirtyForms {
         if let garbageDate { add(.garbageDate(garbageDate)) }
     }
 
+    mutating func note(status: String) { add(.status(status)) }
+
+    mutating func note(_ form: Form) { add(form) }
+
     private mutating func add(_ form: Form) {
-        if !seen.contains(form) { seen.append(form) }
+        seen[form, default: 0] += 1
     }
 
-    var missing: [Form] { Self.all.filter { !seen.contains($0) } }
+    var missing: [Form] { Self.all.filter { count(of: $0) == 0 } }
 }
 
 /// A small, fast, deterministic generator (SplitMix64): demo data must be reproducible.

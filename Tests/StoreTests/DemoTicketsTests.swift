@@ -90,10 +90,10 @@ struct DemoTicketsTests {
         #expect(summary.unreadableDates > 0)
     }
 
-    /// README promises soft-deleted, unassigned and whole-team rows and every garbage date
-    /// form in any demo, not only in large ones; placing the missing ones never makes a ticket
+    /// README promises soft-deleted, unassigned and whole-team rows, every garbage date form,
+    /// and every status in any demo of a few dozen tickets, not only in large ones; placing the missing ones never makes a ticket
     /// overdue (the old rule's count is what the summary says, ~1 %).
-    @Test(arguments: [(20, 42), (30, 7), (200, 7), (2_000, 42), (2_000, 1), (2_000, 3)] as [(Int, UInt64)])
+    @Test(arguments: [(20, 42), (30, 7), (30, 42), (60, 3), (200, 7), (2_000, 42), (2_000, 1), (2_000, 3)] as [(Int, UInt64)])
     func everyDirtyFormIsPresentWhateverTheSize(tickets: Int, seed: UInt64) throws {
         let directory = try TemporaryDirectory()
         let (summary, database) = try Self.write(directory, "demo.sqlite", tickets: tickets, seed: seed)
@@ -107,6 +107,15 @@ struct DemoTicketsTests {
         }
         let unreadable = try Self.count(database, "SELECT count(*) FROM tickets WHERE scheduled_date IN ('demain', '2026-02-30 10:00:00', '24/11/2026')")
         #expect(unreadable == summary.unreadableDates)
+        // Every status and the two unusual readable date forms, from a few dozen tickets on
+        // (eighteen forms in all; twenty tickets may not have room for the last ones).
+        if tickets >= 30 {
+            let statuses = Set(try database.rows(sql: "SELECT DISTINCT status FROM tickets").compactMap { $0.first ?? nil })
+            #expect(statuses == ["received", "diagnostic", "in_progress", "waiting_parts", "completed", "archived", "private"])
+            #expect(try Self.count(database, "SELECT count(*) FROM tickets WHERE scheduled_date GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'") > 0,
+                    "date-only values")
+            #expect(try Self.count(database, "SELECT count(*) FROM tickets WHERE scheduled_date GLOB '*T*Z'") > 0, "ISO dates with T and Z")
+        }
         // The old rule by SQL: every readable date in the demo is ISO-like, so text order is time
         // order once the T is a space (local times are behind UTC here: never later than now).
         let overdue = try Self.count(database, """
