@@ -360,6 +360,32 @@ import TestSupport
         #expect(!result.stdout.contains("abc123") && !result.stdout.contains("xoxb"), "no secret in the output")
     }
 
+    /// Every secret file config.example.json names by a relative name (read from
+    /// `$CREDENTIALS_DIRECTORY` under systemd) is in the documented drop-ins and creation
+    /// steps: an operator following them gets a service that starts.
+    @Test func everySecretOfTheExampleConfigIsInTheDocumentedDropIns() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let example = try Data(contentsOf: root.appendingPathComponent("config.example.json"))
+        var names: [String] = []
+        func collect(_ value: Any, key: String?) {
+            if let object = value as? [String: Any] {
+                for (member, inner) in object { collect(inner, key: member) }
+            } else if let text = value as? String, let key, key == "file" || key.hasSuffix("_file"), !text.hasPrefix("/") {
+                names.append(text)
+            }
+        }
+        collect(try JSONSerialization.jsonObject(with: example), key: nil)
+        #expect(names.count >= 4, "\(names)")
+        let secretsReadme = try String(contentsOf: root.appendingPathComponent("examples/secrets/README.md"), encoding: .utf8)
+        let configuration = try String(contentsOf: root.appendingPathComponent("docs/configuration.md"), encoding: .utf8)
+        for name in names {
+            let credential = "LoadCredential=\(name):/etc/overdued/credentials/\(name)"
+            #expect(secretsReadme.contains(credential), "examples/secrets/README.md lacks \(credential)")
+            #expect(configuration.contains(credential), "docs/configuration.md lacks \(credential)")
+            #expect(secretsReadme.contains("| `\(name)` |"), "examples/secrets/README.md's table lacks \(name)")
+        }
+    }
+
     @Test func configPathFallsBackToTheEnvironment() throws {
         let folder = try TemporaryDirectory()
         try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: [])
