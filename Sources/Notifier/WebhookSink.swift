@@ -29,6 +29,10 @@ public final class WebhookSink: Sendable {
         public var verification: WebhookSignature.Verification?
         /// The status the sink answered.
         public var status: Int
+        /// When the sink first took a request with this `webhook-id` (it answered 2xx then):
+        /// this one is a repeat, which a receiver should acknowledge and not act on twice.
+        /// nil: the first (or no id, or not accepted).
+        public var firstReceivedAt: Date?
 
         public var webhookID: String? { header("webhook-id") }
 
@@ -44,6 +48,7 @@ public final class WebhookSink: Sendable {
             if let type = header("content-type") { line += "  content-type=\(type)" }
             if let verification { line += "  \(verification)" }
             line += "  \(bodySize) bytes"
+            if let firstReceivedAt { line += "  repeat: first received at \(PayloadTimestamp.iso8601(firstReceivedAt))" }
             if status == 413 {
                 return line + "\n(body not kept: over the sink's limit)"
             }
@@ -74,6 +79,7 @@ public final class WebhookSink: Sendable {
     private let onDelivery: @Sendable (Delivery) -> Void
     private let now: @Sendable () -> Date
     private let channel = LockedState<(any Channel)?>(nil)
+    private let accepted = LockedState(AcceptedIDs())
 
     /// - Parameters:
     ///   - port: 0 picks a free port (see the value `start()` returns).
@@ -104,6 +110,7 @@ public final class WebhookSink: Sendable {
         let bodyLimit = self.bodyLimit
         let onDelivery = self.onDelivery
         let now = self.now
+        let accepted = self.accepted
         let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.backlog, value: 64)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -111,7 +118,7 @@ public final class WebhookSink: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
                     try channel.pipeline.syncOperations.addHandler(
-                        SinkHandler(signature: signature, bodyLimit: bodyLimit, now: now, onDelivery: onDelivery))
+                        SinkHandler(signature: signature, bodyLimit: bodyLimit, now: now, accepted: accepted, onDelivery: onDelivery))
                 }
             }
         let bound: any Channel
@@ -151,6 +158,7 @@ private final class SinkHandler: ChannelInboundHandler {
     private let signature: WebhookSignature?
     private let bodyLimit: Int
     private let now: @Sendable () -> Date
+    private let accepted: LockedState<AcceptedIDs>
     private let onDelivery: @Sendable (WebhookSink.Delivery) -> Void
     private var head: HTTPRequestHead?
     private var body = Data()
@@ -158,10 +166,11 @@ private final class SinkHandler: ChannelInboundHandler {
     private var bodySize = 0
 
     init(signature: WebhookSignature?, bodyLimit: Int, now: @escaping @Sendable () -> Date,
-         onDelivery: @escaping @Sendable (WebhookSink.Delivery) -> Void) {
+         accepted: LockedState<AcceptedIDs>, onDelivery: @escaping @Sendable (WebhookSink.Delivery) -> Void) {
         self.signature = signature
         self.bodyLimit = bodyLimit
         self.now = now
+        self.accepted = accepted
         self.onDelivery = onDelivery
     }
 
@@ -196,9 +205,12 @@ private final class SinkHandler: ChannelInboundHandler {
                                                               body: body, now: receivedAt)
         let status: HTTPResponseStatus = tooLarge ? .payloadTooLarge
             : (verification == nil || verification == .valid) ? .ok : .unauthorized
+        // Only an accepted request counts as received: a refused one is rightly sent again.
+        let id = head.headers.first(name: "webhook-id")
+        let firstReceivedAt = status == .ok ? id.flatMap { id in accepted.withLock { $0.note(id, at: receivedAt) } } : nil
         onDelivery(WebhookSink.Delivery(receivedAt: receivedAt, method: head.method.rawValue, path: head.uri,
                                         headers: headers, body: body, bodySize: bodySize, verification: verification,
-                                        status: Int(status.code)))
+                                        status: Int(status.code), firstReceivedAt: firstReceivedAt))
         let answer = switch status {
         case .ok: #"{"ok":true}"#
         case .payloadTooLarge: #"{"ok":false,"error":"the body is larger than the sink's limit of \#(bodyLimit) bytes"}"#
@@ -217,5 +229,28 @@ private final class SinkHandler: ChannelInboundHandler {
         }
         body = Data()
         bodySize = 0
+    }
+}
+
+/// The `webhook-id`s the sink accepted, with when it first did: the most recent
+/// `capacity`, so a sink left running for days holds a bounded set.
+struct AcceptedIDs {
+    static let capacity = 100_000
+    private var firstSeen: [String: Date] = [:]
+    private var order: [String] = []
+    private var oldest = 0
+
+    /// Records `id` (at `date`) unless known; returns when it was first accepted if it was.
+    mutating func note(_ id: String, at date: Date) -> Date? {
+        if let first = firstSeen[id] { return first }
+        firstSeen[id] = date
+        if order.count < Self.capacity {
+            order.append(id)
+        } else {
+            firstSeen[order[oldest]] = nil
+            order[oldest] = id
+            oldest = (oldest + 1) % Self.capacity
+        }
+        return nil
     }
 }

@@ -108,9 +108,44 @@ import Testing
         #expect(refused.formatted().contains("over the sink's limit"), "\(refused.formatted())")
     }
 
-    static func post(_ body: Data, to destination: DestinationSpec) async -> TransportResult {
+    /// A webhook sent again (a retry whose first answer was lost) is accepted again and said
+    /// to be a repeat, with when the first came; one the sink refused (401) was not received,
+    /// so its next try is no repeat.
+    @Test func aRepeatedWebhookIDIsShownAsARepeat() async throws {
+        let received = Locked<[WebhookSink.Delivery]>([])
+        let sink = try WebhookSink(port: 0, signingSecret: Self.secret) { delivery in received.withLock { $0.append(delivery) } }
+        let port = try await sink.start()
+        let destination = try Fixtures.destination(url: "http://127.0.0.1:\(port)/", signingSecret: Self.secret)
+        let wrongKey = try Fixtures.destination(url: "http://127.0.0.1:\(port)/",
+                                                signingSecret: "whsec_" + Data("another key of 24 bytes!".utf8).base64EncodedString())
+        let body = Data(#"{"ok":1}"#.utf8)
+        let first = await Self.post(body, to: destination, id: "msg_repeated")
+        let again = await Self.post(body, to: destination, id: "msg_repeated")
+        let refused = await Self.post(body, to: wrongKey, id: "msg_refused_first")
+        let afterRefusal = await Self.post(body, to: destination, id: "msg_refused_first")
+        await sink.stop()
+        #expect([first, again, refused, afterRefusal].map(\.httpStatus) == [200, 200, 401, 200])
+        let deliveries = received.current
+        try #require(deliveries.count == 4)
+        #expect(deliveries[0].firstReceivedAt == nil)
+        #expect(deliveries[1].firstReceivedAt == deliveries[0].receivedAt)
+        let line = deliveries[1].formatted()
+        #expect(line.contains("repeat: first received at \(PayloadTimestamp.iso8601(deliveries[0].receivedAt))"), "\(line)")
+        #expect(!deliveries[0].formatted().contains("repeat:"))
+        #expect(deliveries[2].firstReceivedAt == nil && deliveries[3].firstReceivedAt == nil)
+    }
+
+    @Test func theAcceptedIDsAreBounded() {
+        var ids = AcceptedIDs()
+        let start = Date(timeIntervalSince1970: 0)
+        for index in 0..<(AcceptedIDs.capacity + 10) { #expect(ids.note("id\(index)", at: start) == nil) }
+        #expect(ids.note("id0", at: start) == nil, "the oldest were forgotten")
+        #expect(ids.note("id\(AcceptedIDs.capacity + 9)", at: start) == start)
+    }
+
+    static func post(_ body: Data, to destination: DestinationSpec, id: String = "msg_large_or_small") async -> TransportResult {
         let transport = WebhookTransport()
-        let request = WebhookRequest(body: body, notificationID: "msg_large_or_small", timestamp: Date(),
+        let request = WebhookRequest(body: body, notificationID: id, timestamp: Date(),
                                      destination: destination, userAgentVersion: "1")
         let result = await transport.post(request, to: destination, onSent: {})
         await transport.shutdown()
