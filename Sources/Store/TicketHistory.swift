@@ -1,3 +1,4 @@
+public import Foundation
 internal import GRDB
 
 /// One ticket as an operator names it to `overdued history --ticket`: the notifications it
@@ -16,18 +17,60 @@ public struct TicketHistory: Sendable, Equatable {
     }
 }
 
+/// Which ended notifications `overdued history` lists: any combination of one ticket, a rule,
+/// a destination, the states, and how recently they ended.
+public struct HistoryFilter: Sendable, Equatable {
+    public var statuses: [NotificationStatus]
+    public var ticket: TicketHistory?
+    public var rule: String?
+    public var destination: String?
+    /// Only those that ended (were delivered, given up or withdrawn; queued, for the others)
+    /// at or after this instant.
+    public var endedSince: Date?
+
+    public init(statuses: [NotificationStatus], ticket: TicketHistory? = nil, rule: String? = nil,
+                destination: String? = nil, endedSince: Date? = nil) {
+        self.statuses = statuses
+        self.ticket = ticket
+        self.rule = rule
+        self.destination = destination
+        self.endedSince = endedSince
+    }
+}
+
 extension Outbox {
     /// The notifications of `history` in the given states, the most recent first, as
     /// `notifications(in:ticket:limit:)` orders them.
     public func notifications(in statuses: [NotificationStatus], of history: TicketHistory, limit: Int) throws(StoreError) -> [OverdueNotification] {
-        try database.read("read the notifications of a ticket") { db in
-            let marks = statuses.map { _ in "?" }.joined(separator: ",")
-            var arguments: [any DatabaseValueConvertible] = statuses.map(\.rawValue)
-            // A nil one is bound as NULL, which matches nothing (`ticket = NULL` is never true).
-            arguments += [history.ticket, history.ticketID, limit] as [any DatabaseValueConvertible]
-            return try OverdueNotification.fetch(db, where: """
-                status IN (\(marks)) AND (ticket = ? OR ticket_id = ?)
-                ORDER BY COALESCE(delivered_at, dead_at, withdrawn_at, created_at) DESC, created_at DESC, id LIMIT ?
+        try notifications(matching: HistoryFilter(statuses: statuses, ticket: history), limit: limit)
+    }
+
+    /// The notifications `filter` selects, the most recent event first.
+    public func notifications(matching filter: HistoryFilter, limit: Int) throws(StoreError) -> [OverdueNotification] {
+        try database.read("read the notifications of the history") { db in
+            let marks = filter.statuses.map { _ in "?" }.joined(separator: ",")
+            var conditions = ["status IN (\(marks))"]
+            var arguments: [any DatabaseValueConvertible] = filter.statuses.map(\.rawValue)
+            if let ticket = filter.ticket {
+                // A nil one is bound as NULL, which matches nothing (`ticket = NULL` is never true).
+                conditions.append("(ticket = ? OR ticket_id = ?)")
+                arguments += [ticket.ticket, ticket.ticketID] as [any DatabaseValueConvertible]
+            }
+            if let rule = filter.rule {
+                conditions.append("rule = ?")
+                arguments.append(rule)
+            }
+            if let destination = filter.destination {
+                conditions.append("destination = ?")
+                arguments.append(destination)
+            }
+            if let since = filter.endedSince {
+                conditions.append("COALESCE(delivered_at, dead_at, withdrawn_at, created_at) >= ?")
+                arguments.append(since.unixMilliseconds)
+            }
+            arguments.append(limit)
+            return try OverdueNotification.fetch(db, where: conditions.joined(separator: " AND ") + """
+                 ORDER BY COALESCE(delivered_at, dead_at, withdrawn_at, created_at) DESC, created_at DESC, id LIMIT ?
                 """, arguments)
         }
     }

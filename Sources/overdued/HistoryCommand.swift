@@ -19,11 +19,49 @@ struct HistoryCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "At most this many notifications.")
     var limit = 100
 
+    @Option(help: "Only this rule's notifications (a rule no longer in the config too).")
+    var rule: String?
+
+    @Option(help: "Only those for this destination (one no longer in the config too).")
+    var destination: String?
+
+    @Option(help: "Only those that ended so: delivered, dead or withdrawn.")
+    var status: EndedStatus?
+
+    @Option(help: ArgumentHelp("Only those that ended at or after this instant (ISO 8601 with a zone), or this long ago (a duration such as 7d, 12h).",
+                               valueName: "instant-or-duration"))
+    var since: String?
+
     @Flag(help: "Print JSON.")
     var json = false
 
+    enum EndedStatus: String, ExpressibleByArgument, CaseIterable {
+        case delivered, dead, withdrawn
+
+        var status: NotificationStatus {
+            switch self {
+            case .delivered: .delivered
+            case .dead: .dead
+            case .withdrawn: .withdrawn
+            }
+        }
+    }
+
     func validate() throws {
         try validateLimit(limit)
+        if let since { _ = try Self.instant(since, now: Date()) }
+    }
+
+    /// `--since`: an instant, or a duration before `now`.
+    static func instant(_ text: String, now: Date) throws -> Date {
+        if let duration = try? DurationText.parse(text) {
+            return now.addingTimeInterval(-TimeInterval(duration.components.seconds) - TimeInterval(duration.components.attoseconds) / 1e18)
+        }
+        do {
+            return try Instant.parse(text).date
+        } catch let invalid as Instant.Invalid {
+            throw ValidationError("--since \"\(text)\": not a duration (7d, 12h, 30m) and \(invalid.description)")
+        }
     }
 
     func run() throws {
@@ -31,11 +69,17 @@ struct HistoryCommand: ParsableCommand {
         if noStateDatabaseYet(config, json: json) { return }
         let stores = try OpenState(config)
         do {
-            let items: [OverdueNotification]
-            if let ticket {
-                items = try stores.outbox.notifications(in: [.delivered, .dead, .withdrawn], of: Self.history(of: ticket, config: config), limit: limit)
-            } else {
-                items = try stores.outbox.notifications(in: [.delivered, .dead, .withdrawn], limit: limit)
+            let filter = HistoryFilter(statuses: status.map { [$0.status] } ?? [.delivered, .dead, .withdrawn],
+                                       ticket: ticket.map { Self.history(of: $0, config: config) }, rule: rule,
+                                       destination: destination, endedSince: try since.map { try Self.instant($0, now: Date()) })
+            let items = try stores.outbox.notifications(matching: filter, limit: limit)
+            // A removed rule or destination keeps its history; a name never configured is
+            // likelier a typo, which "(none)" alone would hide.
+            if items.isEmpty, let rule, !config.rules.contains(where: { $0.name == rule }) {
+                printError("note: no rule named \(rule) in the config; defined: \(config.rules.map(\.name).joined(separator: ", "))")
+            }
+            if items.isEmpty, let destination, config.destination(named: destination) == nil {
+                printError("note: no destination named \(destination) in the config; defined: \(config.destinations.map(\.name).joined(separator: ", "))")
             }
             try NotificationTable.print(items, config: config, outbox: stores.outbox, json: json, withAttempts: ticket != nil)
         } catch let error as StoreError {

@@ -39,6 +39,41 @@ import TestSupport
         #expect((try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [Any])?.isEmpty == true, "\(json.stdout)")
     }
 
+    /// `--rule`, `--destination`, `--status` and `--since` narrow the history, together with
+    /// `--ticket` too; `--since` takes an instant with its zone or a duration back from now.
+    @Test func theHistoryIsFilteredByRuleDestinationStatusAndTime() throws {
+        let folder = try TemporaryDirectory()
+        let config = try queuedNotifications(in: folder, tickets: 4)
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let day: Int64 = 86_400_000
+        // Ticket 1 delivered 10 days ago, 2 today, 3 dead 2 days ago under an old rule, 4 withdrawn to another destination.
+        try sqlite3(folder.url("state.sqlite"), """
+            UPDATE notification SET status = 'delivered', delivered_at = \(now - 10 * day) WHERE ticket = 1;
+            UPDATE notification SET status = 'delivered', delivered_at = \(now - 60_000) WHERE ticket = 2;
+            UPDATE notification SET status = 'dead', dead_at = \(now - 2 * day), rule = 'retired-rule' WHERE ticket = 3;
+            UPDATE notification SET status = 'withdrawn', withdrawn_at = \(now - 3_600_000), destination = 'old-hook' WHERE ticket = 4;
+            """)
+        func tickets(_ arguments: [String]) throws -> [String] {
+            let result = try runOverdued(["history", "--config", config] + arguments)
+            #expect(result.status == 0, "\(arguments): \(result.stderr)")
+            return result.stdout == "(none)\n" ? [] : Self.listed(result.stdout).map { String($0.split(separator: " ")[1]) }
+        }
+        #expect(try tickets([]) == ["(#2)", "(#4)", "(#3)", "(#1)"])
+        #expect(try tickets(["--since", "3d"]) == ["(#2)", "(#4)", "(#3)"])
+        #expect(try tickets(["--since", "90m"]) == ["(#2)", "(#4)"])
+        let iso = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(now - 5 * day) / 1000))
+        #expect(try tickets(["--since", iso]) == ["(#2)", "(#4)", "(#3)"])
+        #expect(try tickets(["--status", "dead"]) == ["(#3)"])
+        #expect(try tickets(["--rule", "retired-rule"]) == ["(#3)"], "a rule no longer in the config keeps its history")
+        #expect(try tickets(["--destination", "old-hook"]) == ["(#4)"])
+        #expect(try tickets(["--destination", "hook", "--status", "delivered", "--since", "1d"]) == ["(#2)"])
+        #expect(try tickets(["--ticket", "1", "--since", "1d"]) == [])
+        let typo = try runOverdued(["history", "--config", config, "--rule", "old-rul"])
+        #expect(typo.stdout == "(none)\n" && typo.stderr == "note: no rule named old-rul in the config; defined: old-rule\n", "\(typo.stderr)")
+        let bad = try runOverdued(["history", "--config", config, "--since", "yesterday"])
+        #expect(bad.status == 64 && bad.stderr.contains("--since \"yesterday\": not a duration"), "\(bad.stderr)")
+    }
+
     /// A limit below 1 would list nothing and print "(none)": refused as a usage error, also when
     /// it is negative (which looks like an option).
     @Test func aLimitBelowOneIsRefused() throws {
