@@ -451,6 +451,19 @@ public final class Daemon: Sendable {
         }
     }
 
+    /// A read of the tickets database found it damaged. A connection can see that of a sound
+    /// file: one whose WAL index went stale (its -wal and -shm deleted and made again behind
+    /// it) reads pages that do not fit. Waiting does not heal such a connection, while a new
+    /// one reads the file as it is; a file really damaged fails the same way through it.
+    private func reopenAfterDamage(_ tickets: TicketsDatabase) -> String {
+        switch reopen(tickets) {
+        case .success:
+            "retrying next tick through a new connection (one whose view went stale can read a sound file as damaged)"
+        case .failure(let error):
+            "retrying next tick (a new connection could not be opened either: \(error.description))"
+        }
+    }
+
     /// Between ticks the daemon mostly waits: SQLite's page caches and the heap the tick
     /// grew are given back (glibc keeps freed memory otherwise).
     private func releaseMemory(tickets: TicketsDatabase?) {
@@ -581,7 +594,8 @@ public final class Daemon: Sendable {
                               metadata: ["event": "tick"])
             } catch {
                 alert = error.kind == .busy ? "skipped: database busy" : "failed"
-                logger.warning("tick skipped, retrying next tick: \(error.description)", metadata: ["event": "tick"])
+                let retry = error.kind == .corrupt && error.path == tickets.path ? reopenAfterDamage(tickets) : "retrying next tick"
+                logger.warning("tick skipped, \(retry): \(error.description)", metadata: ["event": "tick"])
             }
         }
         guard !isStopping else {

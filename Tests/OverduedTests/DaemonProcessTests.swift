@@ -454,6 +454,38 @@ struct TicketsFileReplacementTests {
         #expect(daemon.waitForExit(timeout: 10) == 0)
     }
 
+    /// A read that finds the tickets database damaged opens it afresh for the next tick (a
+    /// connection whose view went stale reads a sound file as damaged, and does not heal by
+    /// waiting): one warning a tick while it lasts, and the ticks read again once the file is
+    /// sound. Damaged here for real, in place, pages 2 and on overwritten.
+    @Test func aTickThatFindsTheTicketsDatabaseDamagedReopensIt() throws {
+        let folder = try TemporaryDirectory()
+        let tickets = folder.url("tickets.sqlite")
+        let daemon = try Self.daemon(on: Self.one, in: folder)
+        let sound = try Data(contentsOf: URL(fileURLWithPath: tickets))
+        var damaged = sound
+        let pageSize = Int(sound[16]) << 8 | Int(sound[17])
+        for index in pageSize..<damaged.count { damaged[index] = UInt8(truncatingIfNeeded: index &* 31 &+ 7) }
+        let handle = try #require(FileHandle(forWritingAtPath: tickets))
+        try handle.write(contentsOf: damaged)
+        daemon.signal(SIGUSR1)
+        #expect(daemon.waitFor("retrying next tick through a new connection"), "log: \(daemon.log)")
+        daemon.signal(SIGUSR1)
+        #expect(daemon.waitFor("retrying next tick through a new connection", count: 2), "log: \(daemon.log)")
+        #expect(daemon.occurrences(of: "tick skipped") == 2, "one warning a tick: \(daemon.log)")
+        try handle.seek(toOffset: 0)
+        try handle.write(contentsOf: sound)
+        try handle.close()
+        try sqlite3(tickets, """
+            INSERT INTO tickets (id, ticket_id, title, description, machine_id, status, priority, reported_by, assigned_to, scheduled_date)
+            VALUES (3, 'IGP-2026-0003', 't', 'd', 1, 'received', 'high', 1, 1, '2020-01-01 08:00:00');
+            """)
+        daemon.signal(SIGUSR1)
+        #expect(daemon.waitFor("enqueued IGP-2026-0003"), "read again once sound: \(daemon.log)")
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit(timeout: 10) == 0)
+    }
+
     /// `rm tickets.sqlite` while the daemon runs: one warning naming the path, and no tick
     /// reads the deleted file; once a file is back at the path, it is read.
     @Test func aDeletedTicketsFileIsWarnedAboutOnceAndReadWhenBack() throws {
