@@ -74,8 +74,8 @@ public final class Daemon: Sendable {
         /// every reload, which may change the rules, the zone or the database.
         var candidates = TickCache()
         var status = StatusLine()
-        /// When delivered/dead history was last pruned.
-        var lastPrune: Date?
+        /// When delivered/dead history is pruned next.
+        var pruning = PruneSchedule()
         /// Rows already warned about (ticket → problem): one warning per bad row and
         /// process, not one every tick.
         var warnedBadRows: [Int64: String] = [:]
@@ -659,13 +659,12 @@ public final class Daemon: Sendable {
     /// deleted a bounded part per tick (`HistoryPruning`), on every tick until it is gone.
     private func pruneHistoryIfDue(now: Date) {
         let retention = state.withLock { running -> Duration? in
-            if let last = running.lastPrune, now.timeIntervalSince(last) < 3600 { return nil }
-            running.lastPrune = now
+            guard running.pruning.isDue(at: ContinuousClock.now) else { return nil }
             return running.config.store.historyRetention
         }
         guard let retention else { return }
         if HistoryPruning.prune(outbox, retention: retention, now: now, logger: logger) {
-            state.withLock { $0.lastPrune = nil }
+            state.withLock { $0.pruning.again() }
         }
     }
 

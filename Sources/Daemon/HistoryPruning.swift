@@ -30,3 +30,23 @@ public enum HistoryPruning {
         }
     }
 }
+
+/// When the daemon prunes: at its first tick, then at most once an hour, timed by the
+/// monotonic clock. A wall-clock time would lie ahead after the clock was set back, and
+/// pruning would stop until the clock caught up (the audit: an hour ahead, then years).
+public struct PruneSchedule: Sendable {
+    public static let interval: Duration = .seconds(3600)
+    private var last: ContinuousClock.Instant?
+
+    public init() {}
+
+    /// Whether to prune at `now`; if so, the next one is an interval later.
+    public mutating func isDue(at now: ContinuousClock.Instant) -> Bool {
+        if let last, last.duration(to: now) < Self.interval { return false }
+        last = now
+        return true
+    }
+
+    /// Older history is left: prune again at the next tick.
+    public mutating func again() { last = nil }
+}
