@@ -396,7 +396,10 @@ public final class Daemon: Sendable {
         switch reopen(tickets) {
         case .success(let (reopened, cache)):
             let reading = wasMissing ? "reading it again" : change == .replaced ? "reading the new one" : "reading it afresh"
-            logger.notice("\(path) \(event); \(reading)", metadata: ["event": "tick"])
+            // An app that opens and closes the database for each change makes this routine: one
+            // line a tick at info, not among the notices an operator filters for.
+            let level: Logger.Level = change == .walReopened && !wasMissing ? .info : .notice
+            logger.log(level: level, "\(path) \(event); \(reading)", metadata: ["event": "tick"])
             return .read(reopened, cache)
         case .failure(let error) where change == .replaced && !wasMissing:
             logger.warning("\(path) was replaced but the new file cannot be opened (\(error.description)); still reading the previous one",

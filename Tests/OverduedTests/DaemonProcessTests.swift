@@ -454,6 +454,26 @@ struct TicketsFileReplacementTests {
         #expect(daemon.waitForExit(timeout: 10) == 0)
     }
 
+    /// An app that opens and closes its WAL database for each change makes the daemon read it
+    /// afresh at each tick after one: routine, said at info, not among the notices (the
+    /// audit counted up to 288 a day).
+    @Test func anAppOpeningAndClosingItsWALDatabaseIsReadAfreshAtInfo() throws {
+        let folder = try TemporaryDirectory()
+        let tickets = folder.url("tickets.sqlite")
+        try makeTicketsDatabase(at: tickets, rows: Self.one)
+        try sqlite3(tickets, "PRAGMA journal_mode = WAL;")
+        #expect(!FileManager.default.fileExists(atPath: tickets + "-shm"), "the app's last connection closed it")
+        let daemon = try DaemonChild(config: try folder.write("config.json", configJSON(interval: "1h")), environment: [:])
+        #expect(daemon.waitFor("tick: "), "log: \(daemon.log)")
+        try sqlite3(tickets, "UPDATE tickets SET title = 'Fuite' WHERE id = 1;")
+        daemon.signal(SIGUSR1)
+        #expect(daemon.waitFor("was opened or changed by the app since it was read while closed (WAL); reading it afresh"), "log: \(daemon.log)")
+        let line = daemon.log.split(separator: "\n").first { $0.contains("was opened or changed by the app") } ?? ""
+        #expect(line.contains(" info overdued: "), "\(line)")
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit(timeout: 10) == 0)
+    }
+
     /// A read that finds the tickets database damaged opens it afresh for the next tick (a
     /// connection whose view went stale reads a sound file as damaged, and does not heal by
     /// waiting): one warning a tick while it lasts, and the ticks read again once the file is
