@@ -699,7 +699,8 @@ public struct ConfigLoader: Sendable {
     }
 
     /// Only real IANA names (with their daylight-saving rules); "UTC" and "Etc/UTC" included.
-    static func ianaZone(_ name: String) -> TimeZone? {
+    /// What `store.timezone` accepts (and `overdued demo --timezone`, which writes one).
+    public static func ianaZone(_ name: String) -> TimeZone? {
         if name == "UTC" || name == "Etc/UTC" || name == "GMT" { return TimeZone(identifier: "UTC") }
         // An Area/Location name the system resolves under that same name. Foundation's list
         // of names is not consulted for these (building it costs ~1.5 ms at every start) and

@@ -49,6 +49,11 @@ public final class TicketsDatabase: Sendable {
         guard !isDirectory.boolValue else {
             throw StoreError(.cannotOpen, path: path, message: "is a directory, not a database file")
         }
+        // A FIFO (or a device) would block the first read for as long as nobody writes to it.
+        var info = stat()
+        if stat(path, &info) == 0, info.st_mode & S_IFMT != S_IFREG {
+            throw StoreError(.cannotOpen, path: path, message: "is not a regular file (a FIFO, socket or device), not a database file")
+        }
         let stamp = FileStamp(path: path)
         opened = stamp?.identity
         readMode = Self.readMode(path)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import OverduedConfig
 import Store
 
 /// `overdued demo`: a realistic tickets database and a config pointing at it and at
@@ -24,7 +25,11 @@ struct DemoCommand: ParsableCommand {
 
     func validate() throws {
         guard tickets >= 1, tickets <= 50_000_000 else { throw ValidationError("--tickets must be between 1 and 50000000") }
-        guard TimeZone(identifier: timezone) != nil else { throw ValidationError("--timezone \(timezone) is not an IANA zone") }
+        // The zone goes into the config it writes: what store.timezone refuses (a fixed offset
+        // such as Etc/GMT+12) is refused here already.
+        guard ConfigLoader.ianaZone(timezone) != nil else {
+            throw ValidationError("--timezone \(timezone) is not an IANA zone with its daylight-saving rules (such as America/Toronto or UTC)")
+        }
     }
 
     func run() throws {
@@ -41,7 +46,7 @@ struct DemoCommand: ParsableCommand {
             printError("\(configPath) already exists; overdued demo never overwrites (remove the folder or choose another --dir)")
             throw ExitCode(1)
         }
-        let zone = TimeZone(identifier: timezone) ?? .gmt
+        let zone = ConfigLoader.ianaZone(timezone) ?? .gmt
         let started = Date()
         let summary: DemoTickets.Summary
         do {

@@ -107,6 +107,31 @@ import TestSupport
         #expect(result.stderr.contains("\(folder.path): is a directory, not a database file"), "stderr: \(result.stderr)")
     }
 
+    /// A FIFO at the tickets database's path would block the first read until someone wrote
+    /// to it: check-config, scan and once hung. Refused at once, naming what it is.
+    @Test func aFIFOAtTheTicketsPathIsRefusedAtOnce() throws {
+        let folder = try TemporaryDirectory()
+        #expect(mkfifo(folder.url("tickets.sqlite"), 0o600) == 0)
+        let config = try folder.write("config.json", configJSON())
+        for command in [["check-config"], ["scan", "--dry-run"]] {
+            let result = try runOverdued(command + ["--config", config])
+            #expect(result.status == 1, "\(command)")
+            #expect(result.stderr.contains("is not a regular file (a FIFO, socket or device)"), "\(command): \(result.stderr)")
+        }
+    }
+
+    /// `demo --timezone` writes store.timezone: a zone the config refuses is refused here.
+    @Test func demoRefusesAZoneItsConfigWouldRefuse() throws {
+        let folder = try TemporaryDirectory()
+        let fixed = try runOverdued(["demo", "--dir", folder.url("demo"), "--tickets", "30", "--timezone", "Etc/GMT+12"])
+        #expect(fixed.status == 64 && fixed.stderr.contains("--timezone Etc/GMT+12 is not an IANA zone"), "\(fixed.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: folder.url("demo")))
+        let real = try runOverdued(["demo", "--dir", folder.url("demo"), "--tickets", "30", "--timezone", "Europe/Paris", "--sink", "127.0.0.1:9"])
+        #expect(real.status == 0, "\(real.stderr)")
+        let check = try runOverdued(["check-config", "--config", folder.url("demo/config.json")])
+        #expect(check.status == 0, "\(check.stderr)")
+    }
+
     @Test func sendTestReportsStatusAndLatencyAndRecordsNothing() async throws {
         let folder = try TemporaryDirectory()
         try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: [])
