@@ -129,8 +129,8 @@ struct ConfigReader {
                 continue
             }
             // Blank names nothing: a status or priority of spaces matches no ticket, silently.
-            guard !text.allSatisfy(\.isWhitespace) else {
-                report("\(fullPath)[\(index)]", "expected a non-blank string, found only white space")
+            guard !text.unicodeScalars.allSatisfy({ $0.properties.isWhitespace || $0.properties.generalCategory == .format }) else {
+                report("\(fullPath)[\(index)]", "expected a non-blank string, found only white space or invisible characters")
                 continue
             }
             if result.contains(text) {
