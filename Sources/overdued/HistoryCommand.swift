@@ -54,13 +54,22 @@ struct HistoryCommand: ParsableCommand {
 
     /// `--since`: an instant, or a duration before `now`.
     static func instant(_ text: String, now: Date) throws -> Date {
-        if let duration = try? DurationText.parse(text) {
-            return now.addingTimeInterval(-TimeInterval(duration.components.seconds) - TimeInterval(duration.components.attoseconds) / 1e18)
+        // A date's dashes or a time's colons say an instant was meant: its reason is the one
+        // to give ("it has no time zone"), as a number first says a duration ("more than 100 years").
+        if text.contains("-") || text.contains(":") {
+            do {
+                return try Instant.parse(text).date
+            } catch let invalid as Instant.Invalid {
+                throw ValidationError("--since \"\(text)\": \(invalid.description)")
+            }
         }
         do {
-            return try Instant.parse(text).date
-        } catch let invalid as Instant.Invalid {
-            throw ValidationError("--since \"\(text)\": not a duration (7d, 12h, 30m) and \(invalid.description)")
+            let duration = try DurationText.parse(text)
+            return now.addingTimeInterval(-TimeInterval(duration.components.seconds) - TimeInterval(duration.components.attoseconds) / 1e18)
+        } catch {
+            let reason = text.first?.isNumber == true
+                ? error.message : "expected a duration (7d, 12h, 30m) or an ISO 8601 instant with a time zone, e.g. 2026-11-24T15:00:00Z"
+            throw ValidationError("--since \"\(text)\": \(reason)")
         }
     }
 

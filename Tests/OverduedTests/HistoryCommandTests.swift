@@ -70,8 +70,11 @@ import TestSupport
         #expect(try tickets(["--ticket", "1", "--since", "1d"]) == [])
         let typo = try runOverdued(["history", "--config", config, "--rule", "old-rul"])
         #expect(typo.stdout == "(none)\n" && typo.stderr == "note: no rule named old-rul in the config; defined: old-rule\n", "\(typo.stderr)")
-        let bad = try runOverdued(["history", "--config", config, "--since", "yesterday"])
-        #expect(bad.status == 64 && bad.stderr.contains("--since \"yesterday\": not a duration"), "\(bad.stderr)")
+        for (since, reason) in [("yesterday", "expected a duration (7d, 12h, 30m) or an ISO 8601 instant with a time zone"),
+                                ("100000d", "is too long (more than 100 years)"), ("2026-11-20T10:00:00", "it has no time zone")] {
+            let bad = try runOverdued(["history", "--config", config, "--since", since])
+            #expect(bad.status == 64 && bad.stderr.contains("--since \"\(since)\": ") && bad.stderr.contains(reason), "\(bad.stderr)")
+        }
     }
 
     /// A limit below 1 would list nothing and print "(none)": refused as a usage error, also when
