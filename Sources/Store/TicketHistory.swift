@@ -39,13 +39,8 @@ public struct HistoryFilter: Sendable, Equatable {
 }
 
 extension Outbox {
-    /// The notifications of `history` in the given states, the most recent first, as
+    /// The notifications `filter` selects, the most recent event first, as
     /// `notifications(in:ticket:limit:)` orders them.
-    public func notifications(in statuses: [NotificationStatus], of history: TicketHistory, limit: Int) throws(StoreError) -> [OverdueNotification] {
-        try notifications(matching: HistoryFilter(statuses: statuses, ticket: history), limit: limit)
-    }
-
-    /// The notifications `filter` selects, the most recent event first.
     public func notifications(matching filter: HistoryFilter, limit: Int) throws(StoreError) -> [OverdueNotification] {
         try database.read("read the notifications of the history") { db in
             let marks = filter.statuses.map { _ in "?" }.joined(separator: ",")

@@ -9,26 +9,14 @@ import Glibc
 /// The app's side of a lock: a `sqlite3` shell holding a write transaction on the tickets
 /// database (rollback journal: readers wait) until `release()`.
 private final class AppLock {
-    let process = Process()
-    let input = Pipe()
+    let shell: SQLiteShellSession
 
     init(_ database: String) throws {
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
-        process.arguments = [database]
-        process.standardInput = input
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        input.fileHandleForWriting.write(Data("BEGIN EXCLUSIVE; UPDATE tickets SET title = title WHERE id = 1;\n".utf8))
+        shell = try SQLiteShellSession(database, sql: "BEGIN EXCLUSIVE; UPDATE tickets SET title = title WHERE id = 1;")
     }
 
     func release() {
-        guard process.isRunning else { return }
-        input.fileHandleForWriting.write(Data("COMMIT;\n.quit\n".utf8))
-        process.waitUntilExit()
-    }
-
-    deinit {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        shell.end(with: "COMMIT;")
     }
 }
 

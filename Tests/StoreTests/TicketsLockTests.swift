@@ -22,26 +22,12 @@ struct TicketsLockTests {
         try setup.close()
     }
 
-    /// The app: another process with the database open (its -wal and -shm exist) until `close`.
-    final class AppProcess {
-        let process = Process()
-        let input = Pipe()
-
-        init(path: String) throws {
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
-            process.arguments = [path]
-            process.standardInput = input
-            process.standardOutput = FileHandle.nullDevice
-            try process.run()
-            input.fileHandleForWriting.write(Data("SELECT count(*) FROM tickets;\n".utf8))
-            let deadline = Date().addingTimeInterval(5)
-            while !FileManager.default.fileExists(atPath: path + "-shm"), Date() < deadline { usleep(10_000) }
-        }
-
-        func close() throws {
-            try input.fileHandleForWriting.close()
-            process.waitUntilExit()
-        }
+    /// The app: another process with the database open (its -wal and -shm exist) until it ends.
+    static func appHoldingItOpen(_ path: String) throws -> SQLiteShellSession {
+        let app = try SQLiteShellSession(path, sql: "SELECT count(*) FROM tickets;")
+        let deadline = Date().addingTimeInterval(5)
+        while !FileManager.default.fileExists(atPath: path + "-shm"), Date() < deadline { usleep(10_000) }
+        return app
     }
 
     /// The POSIX locks this process holds on the file at `path`, from /proc/locks.
@@ -59,14 +45,14 @@ struct TicketsLockTests {
     }
 
     @Test func readingTheHeaderKeepsAnOpenConnectionsLock() throws {
-        let app = try AppProcess(path: path)
+        let app = try Self.appHoldingItOpen(path)
         let tickets = try TicketsDatabase(path: path)
         #expect(tickets.readMode == .shared)
         _ = try tickets.dataVersion()
         try #require(try Self.ownLocks(on: path) > 0, "a WAL reader holds a shared lock while its connection is open")
         #expect(TicketsDatabase.isWAL(path))
         #expect(try Self.ownLocks(on: path) > 0, "the header read (seen to fail with a FileHandle) left the lock")
-        try app.close()
+        app.end()
         _ = tickets
     }
 
@@ -74,14 +60,14 @@ struct TicketsLockTests {
     /// holds its lock, then the first goes. The app's close afterwards leaves the -wal and
     /// -shm for the connection still reading.
     @Test func aReopenKeepsTheLockAndTheAppsCloseLeavesTheWALFiles() throws {
-        let app = try AppProcess(path: path)
+        let app = try Self.appHoldingItOpen(path)
         var first: TicketsDatabase? = try TicketsDatabase(path: path)
         _ = try first?.dataVersion()
         let second = try TicketsDatabase(path: path)
         _ = try second.dataVersion()
         first = nil
         #expect(try Self.ownLocks(on: path) > 0)
-        try app.close()
+        app.end()
         #expect(FileManager.default.fileExists(atPath: path + "-wal") && FileManager.default.fileExists(atPath: path + "-shm"),
                 "the app's close saw another user and kept its files")
         #expect(try TicketsFileChangeTests.scheduledDate(second) == "2999-06-15 10:00:00")
