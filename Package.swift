@@ -64,6 +64,8 @@ let package = Package(
         .target(name: "CProcessMemory"),
         // Keeps SQLite from following a symbolic link at the state database's path.
         .target(name: "CStateFileGuard", linkerSettings: [.linkedLibrary("sqlite3")]),
+        // Text from outside (tickets, receivers) as a terminal or log line may show it.
+        .target(name: "TextEscaping", swiftSettings: strict),
         // Typed, validated configuration: JSON with durations as strings.
         .target(
             name: "OverduedConfig",
@@ -87,7 +89,7 @@ let package = Package(
         .target(
             name: "Scheduler",
             dependencies: [
-                "OverduedConfig", "Store",
+                "OverduedConfig", "Store", "TextEscaping",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
@@ -96,7 +98,7 @@ let package = Package(
         .target(
             name: "Notifier",
             dependencies: [
-                "OverduedConfig", "Store",
+                "OverduedConfig", "Store", "TextEscaping",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -112,7 +114,7 @@ let package = Package(
         .target(
             name: "Systemd",
             dependencies: [
-                "CSystemd",
+                "CSystemd", "TextEscaping",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
@@ -121,7 +123,7 @@ let package = Package(
         .target(
             name: "Daemon",
             dependencies: [
-                "OverduedConfig", "Store", "Scheduler", "Notifier", "Systemd", "CProcessMemory",
+                "OverduedConfig", "Store", "Scheduler", "Notifier", "Systemd", "TextEscaping", "CProcessMemory",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
@@ -129,7 +131,7 @@ let package = Package(
         .executableTarget(
             name: "overdued",
             dependencies: [
-                "OverduedConfig", "Store", "Scheduler", "Notifier", "Systemd", "Daemon", "CEarlySignals",
+                "OverduedConfig", "Store", "Scheduler", "Notifier", "Systemd", "Daemon", "TextEscaping", "CEarlySignals",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -148,6 +150,7 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ], path: "Tests/TestCertificates", swiftSettings: strict),
+        .testTarget(name: "TextEscapingTests", dependencies: ["TextEscaping"], swiftSettings: strict),
         .testTarget(name: "OverduedConfigTests", dependencies: ["OverduedConfig", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "StoreTests", dependencies: ["Store", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: strict),
         .testTarget(name: "SchedulerTests", dependencies: [

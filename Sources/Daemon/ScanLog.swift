@@ -1,6 +1,7 @@
 public import Logging
 import OverduedConfig
 public import Scheduler
+internal import TextEscaping
 
 /// The log records of one evaluation of the rules, the same from the daemon's ticks and from
 /// `overdued once`: a warning per bad row, a debug record per match, an info record per

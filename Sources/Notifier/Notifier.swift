@@ -2,6 +2,7 @@ public import Foundation
 public import Logging
 public import OverduedConfig
 public import Store
+internal import TextEscaping
 
 /// What `drain(until:)` did, for `overdued once`.
 public struct DrainResult: Sendable, Equatable {

@@ -3,6 +3,7 @@ internal import NIOCore
 internal import NIOHTTP1
 internal import NIOPosix
 internal import OverduedConfig
+internal import TextEscaping
 
 /// A local receiver for trying a setup (`overdued sink`, like `stripe listen`): prints every
 /// webhook it gets, checks its signature when given the secret, and answers 200 — or 401

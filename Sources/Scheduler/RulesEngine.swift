@@ -1,6 +1,7 @@
 public import Foundation
 public import OverduedConfig
 public import Store
+internal import TextEscaping
 
 /// A ticket that a rule selected and found overdue: the fields dedup compares, read in the
 /// tick's narrow first phase.

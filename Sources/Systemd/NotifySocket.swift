@@ -1,4 +1,5 @@
 internal import CSystemd
+internal import TextEscaping
 
 #if canImport(Glibc)
 internal import Glibc
@@ -106,7 +107,8 @@ public struct NotifySocket: Sendable {
     }
 
     /// One line for `STATUS=`: each line is trimmed, empty lines dropped, the rest joined by a
-    /// space; any remaining control character (tab, NUL, escape) becomes a space.
+    /// space; any remaining control character (`PrintableText.isControl`: tab, NUL, escape, a
+    /// bidirectional override) becomes a space.
     static func statusLine(_ text: String) -> String {
         let joined = text.split(whereSeparator: \.isNewline)
             .map { $0.trimmingWhitespace() }
@@ -114,8 +116,7 @@ public struct NotifySocket: Sendable {
             .joined(separator: " ")
         var scalars = String.UnicodeScalarView()
         for scalar in joined.unicodeScalars {
-            let isControl = scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value)
-            scalars.append(isControl ? " " : scalar)
+            scalars.append(PrintableText.isControl(scalar) ? " " : scalar)
         }
         return String(scalars)
     }

@@ -1,6 +1,7 @@
 public import Foundation
 public import Logging
 import Synchronization
+internal import TextEscaping
 
 #if canImport(Glibc)
 internal import Glibc
@@ -57,8 +58,9 @@ public struct StderrLogHandler: LogHandler {
 public enum StderrRecord {
     /// `TIME LEVEL IDENTIFIER: MESSAGE key=value …` with the time in UTC to the millisecond and
     /// the metadata sorted by key. A value that is empty or holds a space, `"`, `=` or a control
-    /// character is quoted with `\"`, `\\`, `\n`, `\r`, `\t` escapes; control characters in the
-    /// message are escaped too, so a record is always exactly one line. No trailing newline.
+    /// character (`PrintableText.isControl`: bidirectional overrides too) is quoted with `\"`,
+    /// `\\` and `PrintableText`'s escapes; control characters in the message are escaped too, so
+    /// a record is always exactly one line and reads as written. No trailing newline.
     public static func line(
         timestamp: Date,
         level: Logger.Level,
@@ -68,7 +70,7 @@ public enum StderrRecord {
     ) -> String {
         var line = iso8601(timestamp)
         line += " \(level.rawValue) \(identifier): "
-        line += escaped(message)
+        line += PrintableText.escaped(message)
         for key in metadata.keys.sorted() {
             guard let value = metadata[key] else { continue }
             line += " " + keyText(key) + "=" + valueText(value.description)
@@ -124,13 +126,13 @@ public enum StderrRecord {
 
     private static func keyText(_ key: String) -> String {
         String(String.UnicodeScalarView(key.unicodeScalars.map { scalar in
-            scalar == " " || scalar == "=" || isControl(scalar) ? "_" : scalar
+            scalar == " " || scalar == "=" || PrintableText.isControl(scalar) ? "_" : scalar
         }))
     }
 
     private static func valueText(_ value: String) -> String {
         let needsQuotes = value.isEmpty || value.unicodeScalars.contains { scalar in
-            scalar == " " || scalar == "\"" || scalar == "=" || isControl(scalar)
+            scalar == " " || scalar == "\"" || scalar == "=" || PrintableText.isControl(scalar)
                 || scalar.properties.isWhitespace
         }
         guard needsQuotes else { return value }
@@ -139,31 +141,10 @@ public enum StderrRecord {
             switch scalar {
             case "\"": quoted += "\\\""
             case "\\": quoted += "\\\\"
-            default: quoted += escapedControl(scalar)
+            default: PrintableText.append(scalar, to: &quoted)
             }
         }
         return quoted + "\""
-    }
-
-    private static func escaped(_ message: String) -> String {
-        guard message.unicodeScalars.contains(where: isControl) else { return message }
-        return message.unicodeScalars.map(escapedControl).joined()
-    }
-
-    private static func escapedControl(_ scalar: Unicode.Scalar) -> String {
-        switch scalar {
-        case "\n": return "\\n"
-        case "\r": return "\\r"
-        case "\t": return "\\t"
-        default:
-            guard isControl(scalar) else { return String(scalar) }
-            let hex = String(scalar.value, radix: 16)
-            return "\\u{" + hex + "}"
-        }
-    }
-
-    private static func isControl(_ scalar: Unicode.Scalar) -> Bool {
-        scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value)
     }
 }
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import OverduedConfig
 import Store
+import TextEscaping
 
 /// `overdued history`: notifications sent (and given up), newest first.
 struct HistoryCommand: ParsableCommand {

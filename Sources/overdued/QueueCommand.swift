@@ -4,6 +4,7 @@ import Notifier
 import OverduedConfig
 import Scheduler
 import Store
+import TextEscaping
 
 /// `overdued queue`: what is waiting (pending, retrying) and what was given up (dead);
 /// `overdued queue retry` puts dead notifications back.

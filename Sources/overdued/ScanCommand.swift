@@ -3,6 +3,7 @@ import Foundation
 import OverduedConfig
 import Scheduler
 import Store
+import TextEscaping
 
 /// `overdued scan`: one evaluation of every rule. Without `--dry-run` the notifications and
 /// the dedup state are written in one transaction (the daemon's notifier, or `once`, sends them).

@@ -42,9 +42,11 @@ extension ProcessEnvironment {
             connected { socket in
                 #expect(socket.status("last tick 14:03\n  matches 3\r\n\tqueue\u{0}0\n\n") == .sent)
                 #expect(socket.status("plain") == .sent)
+                #expect(socket.status("error at dest\u{202E}ab\u{85}c") == .sent)
             }
             #expect(receiver.receive() == "STATUS=last tick 14:03 matches 3 queue 0")
             #expect(receiver.receive() == "STATUS=plain")
+            #expect(receiver.receive() == "STATUS=error at dest ab c")
         }
 
         @Test func watchdogPing() {

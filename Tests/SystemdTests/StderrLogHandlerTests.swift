@@ -52,8 +52,18 @@ struct StderrLogHandlerTests {
             timestamp: sample, level: .info, identifier: "overdued", message: "first\nsecond\r\tthird\u{1B}[0m",
             metadata: ["key with space": "v", "k=": "w"]
         )
-        #expect(line == #"2026-11-25T14:03:00.123Z info overdued: first\nsecond\r\tthird\u{1b}[0m k_=w key_with_space=v"#)
+        #expect(line == #"2026-11-25T14:03:00.123Z info overdued: first\nsecond\r\tthird\u{1B}[0m k_=w key_with_space=v"#)
         #expect(!line.contains("\n"))
+    }
+
+    /// A ticket id from the app is a metadata value: a bidirectional override or a C1 control
+    /// in it is escaped as in the message, not written for the terminal to act on.
+    @Test func aValueFromOutsideShowsItsControlsAsEscapes() {
+        let line = StderrRecord.line(
+            timestamp: sample, level: .warning, identifier: "overdued", message: "ticket 4 (AB\u{202E}CD)",
+            metadata: ["ticket_id": "AB\u{202E}CD\u{85}E", "k\u{2066}": "x"]
+        )
+        #expect(line == #"2026-11-25T14:03:00.123Z warning overdued: ticket 4 (AB\u{202E}CD) k_=x ticket_id="AB\u{202E}CD\u{85}E""#)
     }
 
     @Test func theHandlerWritesOneLinePerRecordWithMergedMetadata() throws {

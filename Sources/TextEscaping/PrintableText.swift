@@ -13,19 +13,28 @@ public enum PrintableText {
         var result = ""
         result.unicodeScalars.reserveCapacity(text.unicodeScalars.count + 8)
         for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\n": result += keepingLineBreaks ? "\n" : "\\n"
-            case "\r": result += "\\r"
-            case "\t": result += "\\t"
-            default:
-                if isControl(scalar) {
-                    result += "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"
-                } else {
-                    result.unicodeScalars.append(scalar)
-                }
+            if keepingLineBreaks, scalar == "\n" {
+                result += "\n"
+            } else {
+                append(scalar, to: &result)
             }
         }
         return result
+    }
+
+    /// Appends `scalar` to `text`, as its escape when it is a control (`isControl`).
+    public static func append(_ scalar: Unicode.Scalar, to text: inout String) {
+        switch scalar {
+        case "\n": text += "\\n"
+        case "\r": text += "\\r"
+        case "\t": text += "\\t"
+        default:
+            if isControl(scalar) {
+                text += "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"
+            } else {
+                text.unicodeScalars.append(scalar)
+            }
+        }
     }
 
     /// C0 controls, DEL, the C1 controls (U+0080–U+009F; some terminals act on them), the

@@ -1,4 +1,4 @@
-import OverduedConfig
+import TextEscaping
 import Testing
 
 /// What a terminal or log line shows of text from outside.
