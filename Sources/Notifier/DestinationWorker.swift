@@ -217,13 +217,21 @@ final class DestinationWorker: Sendable {
                     }
                     let due = readAhead.prefix(free)
                     readAhead.removeFirst(due.count)
-                    for notification in due {
+                    for (position, notification) in zip(due.indices, due) {
                         guard let ticket = await limiter.acquire(minInterval: spec.minInterval) else { break loop }
                         // `once --max-wait`: nothing starts after the deadline, however much
                         // is still due (10,000 queued at 200 ms apart would take 33 minutes).
                         if context.isStopping || isRetiring || (startedOne && Self.passed(deadline, context.now())) || !context.mayDeliver() {
                             await limiter.finished(ticket: ticket, at: .now)
                             break loop
+                        }
+                        // The answer of a request started earlier in this batch (spaced by
+                        // `min_interval`) may have asked to wait meanwhile: the rest of the batch
+                        // waits with the others, uncounted, instead of going into the refusal.
+                        if state.withLock({ $0.pause.map { ContinuousClock.now < $0.until } ?? false }) {
+                            await limiter.finished(ticket: ticket, at: .now)
+                            readAhead.insert(contentsOf: due[position...], at: 0)
+                            continue loop
                         }
                         // Read a while ago (spacing, a wait for the limiter): a scan may have
                         // withdrawn it since, in this process or another. Asked once it is its

@@ -159,6 +159,20 @@ import Testing
         await server.stop()
     }
 
+    /// With several requests allowed at once, a batch is still spaced by `min_interval`: a
+    /// 429 that comes back meanwhile stops the rest of the batch, which waits uncounted
+    /// instead of going into the refusal (and, with one attempt allowed, dead).
+    @Test func aPauseAskedForDuringABatchHoldsBackTheRestOfIt() async throws {
+        let server = try await startedServer([], otherwise: .status(429, headers: [("Retry-After", "30")]))
+        let outbox = try Fixtures.outbox()
+        let destination = try Fixtures.destination(url: server.url, minInterval: "200ms", concurrency: 4, maxAttempts: 1)
+        try Fixtures.enqueue(outbox, destination: "hook", count: 8)
+        let result = try await withNotifier(outbox, [destination]) { await $0.drain(until: Date().addingTimeInterval(2)) }
+        #expect(server.requests.count == 1, "requests sent into the pause: \(server.requests.count - 1)")
+        #expect(result.dead == 1 && result.attempts == 1, "\(result)")
+        await server.stop()
+    }
+
     /// A reload that changes the destination (another URL) ends the pause its old receiver
     /// asked for: the new one is not that receiver.
     @Test func aReloadThatChangesTheDestinationEndsItsPause() async throws {
