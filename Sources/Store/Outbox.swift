@@ -305,16 +305,32 @@ public final class Outbox: Sendable {
     /// Writes imported dedup records, except where overdued's own record is newer, and
     /// remembers every scheduled date of `notified` (each legacy notification, not only the
     /// newest of a ticket) as notified. Returns how many records were written.
+    ///
+    /// Imported notifications have no row in the notification table: they are also kept as the
+    /// past of their rule and ticket (`past_*`), which a withdrawal goes back to.
     public func importDedup(_ records: [DedupRecord], notified: [DedupRecord] = []) throws(StoreError) -> Int {
         try database.write("import dedup state") { db in
             try Self.recordScheduledDates(notified, db)
+            for record in notified where record.scheduledDate != nil {
+                try db.execute(sql: """
+                    UPDATE dedup_scheduled_date SET past_notified_at = max(coalesce(past_notified_at, ?4), ?4)
+                    WHERE rule = ?1 AND ticket = ?2 AND scheduled_date = ?3
+                    """, arguments: [record.rule, record.ticket, record.scheduledDate, record.lastNotifiedAt.unixMilliseconds])
+            }
             var written = 0
             for record in records {
                 let existing = try Int64.fetchOne(db, sql: "SELECT last_notified_at FROM dedup_state WHERE rule = ? AND ticket = ?",
                                                   arguments: [record.rule, record.ticket])
-                if let existing, existing >= record.lastNotifiedAt.unixMilliseconds { continue }
-                try Self.upsert([record], db)
-                written += 1
+                if existing.map({ $0 < record.lastNotifiedAt.unixMilliseconds }) ?? true {
+                    try Self.upsert([record], db)
+                    written += 1
+                }
+                try db.execute(sql: """
+                    UPDATE dedup_state SET past_notified_at = ?3, past_scheduled_date = ?4, past_assigned_to = ?5,
+                        past_status = ?6, past_priority = ?7, past_source = ?8
+                    WHERE rule = ?1 AND ticket = ?2 AND coalesce(past_notified_at < ?3, 1)
+                    """, arguments: [record.rule, record.ticket, record.lastNotifiedAt.unixMilliseconds, record.scheduledDate,
+                                     record.assignedTo, record.status, record.priority, record.source])
             }
             return written
         }
@@ -624,11 +640,13 @@ public final class Outbox: Sendable {
     /// The dedup state of (rule, ticket) once every notification of the enqueue at `at` is
     /// withdrawn, while it still describes that enqueue (a later one is left alone):
     /// - `dedup_state` is rebuilt from the newest notification of the rule and ticket that was
-    ///   not withdrawn (delivered, dead or queued: it did or will go out), from its snapshot;
-    ///   without one, the row goes (the ticket counts as never notified by the rule; the dates
-    ///   of `dedup_scheduled_date`, kept, still answer `once_per_scheduled_date`);
+    ///   not withdrawn (delivered, dead or queued: it did or will go out), from its snapshot,
+    ///   or from its `past_*` columns when the newest has no row any more (imported by
+    ///   `import-legacy`, or pruned); without either, the row goes (the ticket counts as never
+    ///   notified by the rule; the dates of `dedup_scheduled_date`, kept, still answer
+    ///   `once_per_scheduled_date`);
     /// - the enqueue's date in `dedup_scheduled_date` keeps the time of the newest other
-    ///   notification of that date, or goes.
+    ///   notification of that date (a row, or its `past_notified_at`), or goes.
     private static func restoreDedup(after enqueue: DedupEnqueue, _ db: Database) throws {
         let key: StatementArguments = [enqueue.rule, enqueue.ticket, enqueue.at]
         let sent = try Int.fetchOne(db, sql: """
@@ -646,7 +664,9 @@ public final class Outbox: Sendable {
                 SELECT created_at, snapshot FROM notification INDEXED BY notification_ticket
                 WHERE ticket = ?2 AND rule = ?1 AND status != 'withdrawn' ORDER BY created_at DESC, rowid DESC LIMIT 1
                 """, arguments: pair)
-            if let newest {
+            let past = try Int64.fetchOne(db, sql: "SELECT past_notified_at FROM dedup_state WHERE rule = ? AND ticket = ?",
+                                          arguments: pair)
+            if let newest, past.map({ (newest[0] as Int64) >= $0 }) ?? true {
                 let at: Int64 = newest[0]
                 let snapshot: String = newest[1]
                 try db.execute(sql: """
@@ -655,6 +675,14 @@ public final class Outbox: Sendable {
                         priority = json_extract(?4, '$.priority'), source = 'scan'
                     WHERE rule = ?1 AND ticket = ?2
                     """, arguments: [enqueue.rule, enqueue.ticket, at, snapshot])
+            } else if past != nil {
+                // Newer than any row: imported, or pruned from the history.
+                try db.execute(sql: """
+                    UPDATE dedup_state SET last_notified_at = past_notified_at, scheduled_date = past_scheduled_date,
+                        assigned_to = past_assigned_to, status = past_status, priority = past_priority,
+                        source = coalesce(past_source, 'scan')
+                    WHERE rule = ? AND ticket = ?
+                    """, arguments: pair)
             } else {
                 try db.execute(sql: "DELETE FROM dedup_state WHERE rule = ? AND ticket = ?", arguments: pair)
             }
@@ -665,8 +693,10 @@ public final class Outbox: Sendable {
             SELECT notified_at FROM dedup_scheduled_date WHERE rule = ?1 AND ticket = ?2 AND scheduled_date = ?4
             """, arguments: dateKey) == enqueue.at else { return }
         let other = try Int64.fetchOne(db, sql: """
-            SELECT max(created_at) FROM notification INDEXED BY notification_ticket
-            WHERE ticket = ?2 AND rule = ?1 AND status != 'withdrawn' AND json_extract(snapshot, '$.scheduled_date') = ?4
+            SELECT max(coalesce(sent, past), coalesce(past, sent)) FROM (
+                SELECT (SELECT max(created_at) FROM notification INDEXED BY notification_ticket
+                        WHERE ticket = ?2 AND rule = ?1 AND status != 'withdrawn' AND json_extract(snapshot, '$.scheduled_date') = ?4) AS sent,
+                       (SELECT past_notified_at FROM dedup_scheduled_date WHERE rule = ?1 AND ticket = ?2 AND scheduled_date = ?4) AS past)
             """, arguments: dateKey)
         if let other {
             try db.execute(sql: "UPDATE dedup_scheduled_date SET notified_at = ?3 WHERE rule = ?1 AND ticket = ?2 AND scheduled_date = ?4",
@@ -860,8 +890,9 @@ public final class Outbox: Sendable {
 
     /// Deletes delivered, dead and withdrawn notifications (and their attempts) that ended before `cutoff`:
     /// delivered or given up then (a dead notification requeued and delivered today is today's,
-    /// however old its queueing). Dedup state is kept apart and is not touched: pruning never
-    /// re-arms a ticket.
+    /// however old its queueing). Dedup state is kept apart: pruning never re-arms a ticket,
+    /// and what the pruned notifications said stays with it as its past (`rememberPrunedSQL`),
+    /// for a later withdrawal to go back to.
     ///
     /// At most `batches` transactions of `batchSize` rows, each short: a long backlog (millions
     /// of rows the first time a retention applies) neither holds the write lock for seconds (the
@@ -874,13 +905,17 @@ public final class Outbox: Sendable {
             let count = try database.write("prune history") { db in
                 // Ended before the cutoff implies queued before it: the created_at index
                 // narrows the search, the end time decides.
-                try db.execute(sql: """
-                    DELETE FROM notification WHERE rowid IN (
-                        SELECT rowid FROM notification INDEXED BY notification_created
-                        WHERE created_at < ? AND status IN ('delivered', 'dead', 'withdrawn')
-                          AND COALESCE(delivered_at, dead_at, withdrawn_at, created_at) < ?
-                        LIMIT ?)
+                let rows = try Int64.fetchAll(db, sql: """
+                    SELECT rowid FROM notification INDEXED BY notification_created
+                    WHERE created_at < ? AND status IN ('delivered', 'dead', 'withdrawn')
+                      AND COALESCE(delivered_at, dead_at, withdrawn_at, created_at) < ?
+                    LIMIT ?
                     """, arguments: [limit, limit, batchSize])
+                guard !rows.isEmpty else { return 0 }
+                let list = rows.jsonArray
+                try db.execute(sql: Self.rememberPrunedSQL, arguments: [list])
+                try db.execute(sql: Self.rememberPrunedDatesSQL, arguments: [list])
+                try db.execute(sql: "DELETE FROM notification WHERE rowid IN (SELECT value FROM json_each(?))", arguments: [list])
                 return db.changesCount
             }
             removed += count
@@ -888,6 +923,27 @@ public final class Outbox: Sendable {
         }
         return Pruned(removed: removed, more: true)
     }
+
+    /// What the pruned notifications (rowids in `?1`) said, kept with the dedup state as its
+    /// past (newest per rule and ticket; `rememberPrunedDatesSQL`: per date), for a later
+    /// withdrawal to go back to.
+    /// SQLite gives the other columns of a `max()` row from that row.
+    static let rememberPrunedSQL = """
+        UPDATE dedup_state SET past_notified_at = gone.at, past_scheduled_date = json_extract(gone.snapshot, '$.scheduled_date'),
+            past_assigned_to = json_extract(gone.snapshot, '$.assigned_to'), past_status = json_extract(gone.snapshot, '$.status'),
+            past_priority = json_extract(gone.snapshot, '$.priority'), past_source = 'scan'
+        FROM (SELECT rule, ticket, max(created_at) AS at, snapshot FROM notification
+              WHERE rowid IN (SELECT value FROM json_each(?1)) AND status != 'withdrawn' GROUP BY rule, ticket) AS gone
+        WHERE dedup_state.rule = gone.rule AND dedup_state.ticket = gone.ticket
+          AND coalesce(dedup_state.past_notified_at < gone.at, 1)
+        """
+    static let rememberPrunedDatesSQL = """
+        UPDATE dedup_scheduled_date SET past_notified_at = gone.at
+        FROM (SELECT rule, ticket, json_extract(snapshot, '$.scheduled_date') AS date, max(created_at) AS at FROM notification
+              WHERE rowid IN (SELECT value FROM json_each(?1)) AND status != 'withdrawn' GROUP BY 1, 2, 3) AS gone
+        WHERE dedup_scheduled_date.rule = gone.rule AND dedup_scheduled_date.ticket = gone.ticket
+          AND dedup_scheduled_date.scheduled_date = gone.date AND coalesce(dedup_scheduled_date.past_notified_at < gone.at, 1)
+        """
 
     /// Gives the write-ahead log's space back after a large deletion: SQLite keeps the file at
     /// its largest size otherwise. Best effort: a reader in another process can hold it.

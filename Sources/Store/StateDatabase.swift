@@ -264,6 +264,30 @@ public final class StateDatabase: Sendable {
                 ) WITHOUT ROWID;
                 """)
         }
+        migrator.registerMigration("v9: notifications known without a row") { db in
+            // A withdrawal gives the dedup state back to the newest notification not
+            // withdrawn; those no longer in the notification table (imported by
+            // `import-legacy`, or pruned by `history_retention`) are kept here, so that they
+            // still count. Seeded with the records and dates no notification row backs.
+            try db.execute(sql: """
+                ALTER TABLE dedup_state ADD COLUMN past_notified_at INTEGER;
+                ALTER TABLE dedup_state ADD COLUMN past_scheduled_date TEXT;
+                ALTER TABLE dedup_state ADD COLUMN past_assigned_to INTEGER;
+                ALTER TABLE dedup_state ADD COLUMN past_status TEXT;
+                ALTER TABLE dedup_state ADD COLUMN past_priority TEXT;
+                ALTER TABLE dedup_state ADD COLUMN past_source TEXT;
+                ALTER TABLE dedup_scheduled_date ADD COLUMN past_notified_at INTEGER;
+                UPDATE dedup_state SET past_notified_at = last_notified_at, past_scheduled_date = scheduled_date,
+                    past_assigned_to = assigned_to, past_status = status, past_priority = priority, past_source = source
+                WHERE NOT EXISTS (SELECT 1 FROM notification AS n INDEXED BY notification_ticket
+                                  WHERE n.ticket = dedup_state.ticket AND n.created_at = dedup_state.last_notified_at
+                                    AND n.rule = dedup_state.rule);
+                UPDATE dedup_scheduled_date SET past_notified_at = notified_at
+                WHERE NOT EXISTS (SELECT 1 FROM notification AS n INDEXED BY notification_ticket
+                                  WHERE n.ticket = dedup_scheduled_date.ticket AND n.created_at = dedup_scheduled_date.notified_at
+                                    AND n.rule = dedup_scheduled_date.rule);
+                """)
+        }
         return migrator
     }
 

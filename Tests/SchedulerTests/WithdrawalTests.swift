@@ -129,6 +129,61 @@ extension ScanCycleTests {
         #expect(again.matches.first { $0.ticket.ticket == 1 }?.isEnqueued == true, "the withdrawn date was never notified")
     }
 
+    /// A notification of ticket 1 that went out an hour before `t0` and has no row in the
+    /// notification table: imported by `import-legacy`, or delivered here and then pruned.
+    func notifiedWithoutARow(_ engine: RulesEngine, pruned: Bool) throws -> Date {
+        let sentAt = t0.addingTimeInterval(-3_600)
+        if pruned {
+            _ = try engine.scanAndEnqueue(tickets: tickets, outbox: outbox, now: sentAt)
+            try deliver(ticket: 1, destinations: ["automation"], at: sentAt.addingTimeInterval(1))
+            #expect(try outbox.pruneHistory(before: sentAt.addingTimeInterval(60)).removed == 1)
+        } else {
+            let legacy = DedupRecord(rule: "old-rule", ticket: 1, lastNotifiedAt: sentAt, scheduledDate: "2026-11-24 08:00:00",
+                                     assignedTo: 1, status: "received", priority: "normal", source: "legacy")
+            #expect(try outbox.importDedup([legacy], notified: [legacy]) == 1)
+        }
+        #expect(try allNotifications(ticket: 1).isEmpty)
+        return sentAt
+    }
+
+    /// What went out without a row here still counts once a later change notification is
+    /// withdrawn: the ticket reopened as it was is not notified again within `repeat.every`.
+    @Test(arguments: [false, true]) func aWithdrawalGoesBackToANotificationWithoutARow(pruned: Bool) throws {
+        let engine = try engine(RepeatSpec(onChange: [.status]), destinations: ["automation"])
+        let sentAt = try notifiedWithoutARow(engine, pruned: pruned)
+        try database.appWrite("UPDATE tickets SET status = 'diagnostic' WHERE id = 1")
+        let changed = try engine.scanAndEnqueue(tickets: tickets, outbox: outbox, now: t0)
+        #expect(changed.notifications.map(\.ticket).contains(1), "the change is queued (the receiver is down)")
+        try database.appWrite("UPDATE tickets SET status = 'completed' WHERE id = 1")
+        #expect(try engine.scanAndEnqueue(tickets: tickets, outbox: outbox, now: t0.addingTimeInterval(600)).withdrawals.count == 1)
+        let record = try #require(try outbox.dedupRecords(rule: "old-rule", tickets: [1])[1])
+        #expect(record.lastNotifiedAt == sentAt && record.status == "received" && record.source == (pruned ? "scan" : "legacy"))
+
+        try database.appWrite("UPDATE tickets SET status = 'received' WHERE id = 1")
+        let reopened = try engine.scanAndEnqueue(tickets: tickets, outbox: outbox, now: t0.addingTimeInterval(1_200))
+        let decision = reopened.matches.first { $0.ticket.ticket == 1 }?.decision
+        #expect(reopened.matches.first { $0.ticket.ticket == 1 }?.isEnqueued == false, "\(String(describing: decision))")
+        #expect(decision?.reason.contains("repeat.every") == true, "\(String(describing: decision))")
+    }
+
+    /// The same for a scheduled date: notified without a row, notified again on a change that
+    /// was then withdrawn, it stays notified for `once_per_scheduled_date`.
+    @Test(arguments: [false, true]) func aDateNotifiedWithoutARowStaysNotifiedAfterAWithdrawal(pruned: Bool) throws {
+        let engine = try engine(RepeatSpec(oncePerScheduledDate: true, onChange: [.assignedTo]), destinations: ["automation"])
+        _ = try notifiedWithoutARow(engine, pruned: pruned)
+        try database.appWrite("UPDATE tickets SET assigned_to = 2 WHERE id = 1")
+        #expect(try engine.scanAndEnqueue(tickets: tickets, outbox: outbox, now: t0).notifications.map(\.ticket).contains(1))
+        try database.appWrite("UPDATE tickets SET status = 'completed' WHERE id = 1")
+        #expect(try engine.scanAndEnqueue(tickets: tickets, outbox: outbox, now: t0.addingTimeInterval(600)).withdrawals.count == 1)
+        let dates = try outbox.notifiedScheduledDates(rule: "old-rule", tickets: [1])[1]
+        #expect(dates == ["2026-11-24 08:00:00"], "\(String(describing: dates))")
+
+        try database.appWrite("UPDATE tickets SET status = 'received', assigned_to = 1 WHERE id = 1")
+        let reopened = try engine.scanAndEnqueue(tickets: tickets, outbox: outbox, now: t0.addingTimeInterval(1_200))
+        let decision = reopened.matches.first { $0.ticket.ticket == 1 }?.decision
+        #expect(reopened.matches.first { $0.ticket.ticket == 1 }?.isEnqueued == false, "\(String(describing: decision))")
+    }
+
     /// A notification withdrawn while its request was under way, then delivered: the dedup
     /// state says it notified after all.
     @Test func aNotificationDeliveredAfterItsWithdrawalCountsAsNotified() throws {

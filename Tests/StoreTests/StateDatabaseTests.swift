@@ -8,7 +8,8 @@ struct StateDatabaseTests {
     static let migrations = ["v1: outbox, attempts, dedup", "v2: due index covers the delivery order",
                              "v3: dedup generation", "v4: dead notifications indexed",
                              "v5: requeue gives a fresh retry budget", "v6: every scheduled date notified",
-                             "v7: withdrawn notifications", "v8: receiver pauses"]
+                             "v7: withdrawn notifications", "v8: receiver pauses",
+                             "v9: notifications known without a row"]
 
     /// The notifier asks for due notifications after every delivery: that query must walk the
     /// due index in order, never sort the queue (all of one scan share next_attempt_at), and
@@ -144,8 +145,8 @@ struct StateDatabaseTests {
 
         let database = try StateDatabase(path: path)
         #expect(try database.appliedMigrations() == Self.migrations)
-        #expect(database.upgrades == ["v7: withdrawn notifications", "v8: receiver pauses"])
-        #expect(database.upgradeNotice == "upgraded the state database \(path) (v7: withdrawn notifications, v8: receiver pauses): earlier releases of overdued cannot open it any more")
+        #expect(database.upgrades == ["v7: withdrawn notifications", "v8: receiver pauses", "v9: notifications known without a row"])
+        #expect(database.upgradeNotice == "upgraded the state database \(path) (v7: withdrawn notifications, v8: receiver pauses, v9: notifications known without a row): earlier releases of overdued cannot open it any more")
         #expect(try StateDatabase(path: path).upgrades.isEmpty, "once")
         #expect(try StateDatabase(path: directory.url("new.sqlite")).upgrades.isEmpty, "a new file is not an upgrade")
         let check = try DatabaseQueue(path: path)
@@ -171,6 +172,46 @@ struct StateDatabaseTests {
         #expect(try outbox.notification(id: "msg_b")?.status == .withdrawn)
     }
 
+    /// v9 keeps, beside the dedup state, what no notification row backs (imported, or pruned
+    /// before v9): those records and dates become the past a withdrawal goes back to; one
+    /// backed by a row does not.
+    @Test func aDatabaseOfV8KeepsTheNotificationsWithoutARowAsThePast() throws {
+        let directory = try TemporaryDirectory()
+        let (path, queue) = try Self.stateDatabase(in: directory, upTo: "v8: receiver pauses")
+        try queue.write { db in
+            try db.execute(sql: """
+                INSERT INTO notification (id, rule, ticket, ticket_id, destination, snapshot, status, created_at, next_attempt_at, attempts)
+                VALUES ('msg_d', 'r', 2, 'IGP-2', 'hook', '{"scheduled_date":"2026-11-02"}', 'delivered', 1795000000000, 1795000000000, 1);
+                INSERT INTO dedup_state (rule, ticket, last_notified_at, scheduled_date, assigned_to, status, priority, source) VALUES
+                    ('r', 1, 1794000000000, '2026-11-01', 7, 'received', 'high', 'legacy'),
+                    ('r', 2, 1795000000000, '2026-11-02', 8, 'diagnostic', NULL, 'scan');
+                INSERT INTO dedup_scheduled_date (rule, ticket, scheduled_date, notified_at) VALUES
+                    ('r', 1, '2026-11-01', 1794000000000), ('r', 2, '2026-11-02', 1795000000000);
+                """)
+        }
+        try queue.close()
+
+        let database = try StateDatabase(path: path)
+        #expect(try database.appliedMigrations() == Self.migrations)
+        #expect(database.upgrades == ["v9: notifications known without a row"])
+        let check = try DatabaseQueue(path: path)
+        try check.read { db in
+            let past = try Row.fetchAll(db, sql: """
+                SELECT ticket, past_notified_at, past_scheduled_date, past_assigned_to, past_status, past_priority, past_source
+                FROM dedup_state ORDER BY ticket
+                """)
+            #expect(past == [
+                ["ticket": 1, "past_notified_at": 1_794_000_000_000, "past_scheduled_date": "2026-11-01", "past_assigned_to": 7,
+                 "past_status": "received", "past_priority": "high", "past_source": "legacy"],
+                ["ticket": 2, "past_notified_at": nil, "past_scheduled_date": nil, "past_assigned_to": nil,
+                 "past_status": nil, "past_priority": nil, "past_source": nil],
+            ])
+            #expect(try Row.fetchAll(db, sql: "SELECT ticket, past_notified_at FROM dedup_scheduled_date ORDER BY ticket")
+                    == [["ticket": 1, "past_notified_at": 1_794_000_000_000], ["ticket": 2, "past_notified_at": nil]])
+        }
+        try check.close()
+    }
+
     /// v8 adds the receivers' pauses to a database made by v7 (a queue of the previous
     /// release): its notifications and attempts stay as they were, no destination is paused,
     /// and a pause can be recorded, read and removed.
@@ -192,7 +233,7 @@ struct StateDatabaseTests {
 
         let database = try StateDatabase(path: path)
         #expect(try database.appliedMigrations() == Self.migrations)
-        #expect(database.upgrades == ["v8: receiver pauses"])
+        #expect(database.upgrades == ["v8: receiver pauses", "v9: notifications known without a row"])
         let outbox = Outbox(database: database)
         #expect(try outbox.receiverPauses().isEmpty)
         #expect(try outbox.notification(id: "msg_q")?.status == .retrying)
