@@ -251,10 +251,11 @@ final class WebhookTransport: Sendable {
     /// query and the destination's header values, which the attempt record and `send-test`
     /// must not hold.
     static func keptBody(_ body: Data, destination: DestinationSpec) -> String {
-        var text = redact(String(decoding: body, as: UTF8.self), url: destination.url.value)
+        var secrets = secretPieces(url: destination.url.value)
         for header in destination.headerList where header.value.value.count >= 4 {
-            text = text.replacingOccurrences(of: header.value.value, with: "<\(header.name.lowercased())>")
+            secrets += secretPieces(header: header.name, value: header.value.value)
         }
+        let text = replace(inEveryForm(secrets), in: String(decoding: body, as: UTF8.self))
         // The first KB, cut between characters.
         var kept = ""
         var bytes = 0
@@ -365,16 +366,67 @@ final class WebhookTransport: Sendable {
         String(describing: type(of: error))
     }
 
-    /// Removes the URL and its path and query from a message.
+    /// Removes the URL and its path, query and password from a message.
     static func redact(_ text: String, url: String) -> String {
-        var result = text
-        if !url.isEmpty { result = result.replacingOccurrences(of: url, with: "<url>") }
-        if let components = URLComponents(string: url) {
-            let path = components.percentEncodedPath
-            if path.count > 1 { result = result.replacingOccurrences(of: path, with: "<path>") }
-            if let query = components.percentEncodedQuery, !query.isEmpty {
-                result = result.replacingOccurrences(of: query, with: "<query>")
+        replace(inEveryForm(secretPieces(url: url)), in: text)
+    }
+
+    /// What of a URL may be a secret, with what stands in for it: the URL, its path, query and
+    /// password, and alone each query value of 4 characters or more and each path segment of
+    /// 8 or more (a token), as sent and percent-decoded. (A destination's URL has no password
+    /// any more: it became a Basic `Authorization` header, see `secretPieces(header:value:)`.)
+    static func secretPieces(url: String) -> [(secret: String, placeholder: String)] {
+        var pieces: [(secret: String, placeholder: String)] = [(url, "<url>")]
+        guard let components = URLComponents(string: url) else { return pieces }
+        func add(_ secret: String?, _ placeholder: String, atLeast length: Int = 1) {
+            guard let secret, secret.count >= length else { return }
+            pieces.append((secret, placeholder))
+            if let decoded = secret.removingPercentEncoding, decoded != secret, decoded.count >= length {
+                pieces.append((decoded, placeholder))
             }
+        }
+        let path = components.percentEncodedPath
+        if path.count > 1 { add(path, "<path>") }
+        for segment in path.split(separator: "/") { add(String(segment), "<path>", atLeast: 8) }
+        add(components.percentEncodedQuery, "<query>")
+        for item in components.percentEncodedQueryItems ?? [] {
+            add(item.value, "<query>", atLeast: 4)
+            add(item.value?.replacingOccurrences(of: "+", with: "%20"), "<query>", atLeast: 4)
+        }
+        add(components.percentEncodedPassword, "<password>")
+        return pieces
+    }
+
+    /// A header value, with alone each of its words of 8 characters or more (the token of
+    /// `Bearer …`) and, for Basic credentials (a URL's user and password become them), the
+    /// password decoded, as an echo shows them.
+    static func secretPieces(header name: String, value: String) -> [(secret: String, placeholder: String)] {
+        let placeholder = "<\(name.lowercased())>"
+        var pieces: [(secret: String, placeholder: String)] = [(value, placeholder)]
+        let words = value.split(separator: " ")
+        pieces += words.filter { $0.count >= 8 }.map { (String($0), placeholder) }
+        if words.count == 2, words[0].caseInsensitiveCompare("Basic") == .orderedSame,
+           let decoded = Data(base64Encoded: String(words[1])).map({ String(decoding: $0, as: UTF8.self) }),
+           let colon = decoded.firstIndex(of: ":") {
+            let password = String(decoded[decoded.index(after: colon)...])
+            if password.count >= 4 { pieces.append((password, "<password>")) }
+        }
+        return pieces
+    }
+
+    /// Each secret also as JSON writes it with its slashes escaped (`http:\/\/…`, PHP's and
+    /// many frameworks' default), longest first, so a whole is replaced before its parts.
+    static func inEveryForm(_ pieces: [(secret: String, placeholder: String)]) -> [(secret: String, placeholder: String)] {
+        var all = pieces.filter { !$0.secret.isEmpty }
+        all += all.filter { $0.secret.contains("/") }.map { ($0.secret.replacingOccurrences(of: "/", with: "\\/"), $0.placeholder) }
+        var seen: Set<String> = []
+        return all.filter { seen.insert($0.secret).inserted }.sorted { $0.secret.utf8.count > $1.secret.utf8.count }
+    }
+
+    static func replace(_ pieces: [(secret: String, placeholder: String)], in text: String) -> String {
+        var result = text
+        for piece in pieces where result.contains(piece.secret) {
+            result = result.replacingOccurrences(of: piece.secret, with: piece.placeholder)
         }
         return result
     }

@@ -131,6 +131,29 @@ struct WebhookTransportTests {
         await server.stop()
     }
 
+    /// Echoing receivers hand the URL back in other shapes than it was sent: httpbin parses
+    /// the query into values and decodes the path; PHP's `json_encode` escapes slashes; a
+    /// request inspector may show a token segment alone, or the decoded password.
+    @Test func anEchoInAnotherShapeLeavesNoSecretInTheRecordedBody() throws {
+        let destination = try Fixtures.destination(
+            url: "http://robot:s3cr%40etPW@127.0.0.1:9/services/T000/B000/XXXX%53ECRET4?token=QSECRET4&x=1&note=a+b+secret",
+            headers: ["X-Api-Key": "key/with/SLASHES"])
+        let echoes = [
+            #"{"args": {"token": "QSECRET4", "x": "1", "note": "a b secret"}, "path": "/services/T000/B000/XXXXSECRET4"}"#,
+            #"{"error":"bad","url":"http:\/\/h\/services\/T000\/B000\/XXXX%53ECRET4"}"#,
+            #"unknown webhook XXXXSECRET4; basic auth robot:s3cr@etPW; key key\/with\/SLASHES"#,
+        ]
+        let kept = echoes.map { WebhookTransport.keptBody(Data($0.utf8), destination: destination) }
+        for (echo, body) in zip(echoes, kept) {
+            for secret in ["SECRET4", "s3cr", "etPW", "SLASHES", "a b secret"] {
+                #expect(!body.contains(secret), "\(echo) → \(body)")
+            }
+        }
+        #expect(kept[0] == #"{"args": {"token": "<query>", "x": "1", "note": "<query>"}, "path": "<path>"}"#)
+        #expect(kept[1] == #"{"error":"bad","url":"http:\/\/h<path>"}"#)
+        #expect(kept[2] == "unknown webhook <path>; basic auth robot:<password>; key <x-api-key>")
+    }
+
     @Test func aResponseIsPrintedOnOneLineWithoutTerminalEscapes() {
         let result = TestResult(notificationID: "n", httpStatus: 200, latency: .zero, error: nil,
                                 responseBody: "ok\n\u{1B}[2J\u{1B}]0;title\u{07}\tdone\u{85}é")
