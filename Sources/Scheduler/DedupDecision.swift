@@ -40,6 +40,10 @@ public enum DedupDecision: Sendable, Equatable {
         /// Another overdued process (a tick or a `scan` beside this one) notified the ticket
         /// after this one read its state.
         case notifiedMeanwhile
+        /// A scan at another instant than the machine's clock (`--now`) found the ticket
+        /// notified after that instant: what happened then cannot be replayed, and notifying
+        /// would date the record back (the next real tick would notify again).
+        case notifiedAfterNow(Date)
     }
 
     public var shouldNotify: Bool {
@@ -80,6 +84,8 @@ public enum DedupDecision: Sendable, Equatable {
             "a notification of this ticket by this rule is still queued"
         case .suppress(.notifiedMeanwhile):
             "notified meanwhile by another overdued process (a tick or a scan beside this one)"
+        case .suppress(.notifiedAfterNow(let last)):
+            "last notified at \(CivilDate.iso8601(last)), after --now: a scan at an earlier instant does not notify it again"
         }
     }
 
@@ -91,14 +97,20 @@ public enum DedupDecision: Sendable, Equatable {
     /// - Parameter notifiedDates: the scheduled dates the ticket was notified for by this rule
     ///   before (all of them, the last one included or not): under `once_per_scheduled_date`
     ///   a date moved back to one of them is not new.
+    /// - Parameter atMachineClock: `now` is the machine's clock (not a `--now`): a last
+    ///   notification dated after it means the clock was set back, and re-arms the rule;
+    ///   otherwise it means a notification after the instant asked about, which suppresses.
     public static func decide(policy: RepeatSpec, ticket: some DedupSubject, previous: DedupRecord?,
-                              notifiedDates: Set<String> = [], now: Date) -> DedupDecision {
+                              notifiedDates: Set<String> = [], now: Date, atMachineClock: Bool = true) -> DedupDecision {
         guard let previous else {
             // No dedup state, but dates notified before (a withdrawal took the state back).
             if policy.oncePerScheduledDate, notifiedDates.contains(ticket.scheduledDate) {
                 return .suppress(.alreadyForScheduledDate(ticket.scheduledDate))
             }
             return .notify(.first)
+        }
+        if !atMachineClock, now.timeIntervalSince(previous.lastNotifiedAt) < -futureTolerance {
+            return .suppress(.notifiedAfterNow(previous.lastNotifiedAt))
         }
         for field in policy.onChange {
             let changed: Bool = switch field {

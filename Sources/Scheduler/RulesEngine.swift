@@ -215,7 +215,8 @@ public struct RulesEngine: Sendable {
     /// is interrupted; give the same object to the tickets database for its queries.
     /// - Parameter withdrawing: weigh the queue against what this scan reads (see
     ///   `ScanReport.withdrawals`). Only at the real clock: a scan at another instant (`--now`)
-    ///   would find tickets that are overdue now not overdue then, and the reverse.
+    ///   would find tickets that are overdue now not overdue then, and the reverse. It also
+    ///   says whether `now` is the machine's clock to dedup (`DedupDecision.decide`).
     public func scan(tickets: TicketsDatabase, outbox: Outbox, now: Date, detail: ScanDetail = .enqueued,
                      cache: TickCache? = nil, progress: TickProgress? = nil, withdrawing: Bool = true) throws(StoreError) -> ScanReport {
         var report = ScanReport(now: now)
@@ -264,7 +265,8 @@ public struct RulesEngine: Sendable {
             }
             let dates = try Self.notifiedDatesNeeded(rule: rule, tickets: overdue.tickets, previous: previous, unnotifiedToo: unnotified)
                 .map { ids throws(StoreError) in try outbox.notifiedScheduledDates(rule: rule.name, tickets: ids) } ?? [:]
-            var decided = Self.decide(rule: rule, tickets: overdue.tickets, previous: previous, notifiedDates: dates, now: now)
+            var decided = Self.decide(rule: rule, tickets: overdue.tickets, previous: previous, notifiedDates: dates, now: now,
+                                      atMachineClock: withdrawing)
             try progress?.checkpoint()
             // Only a ticket that dedup lets through for the time alone can be held back by a
             // notification still queued: the queue is read for those (none on a quiet tick).
@@ -387,7 +389,7 @@ public struct RulesEngine: Sendable {
                 continue
             case .suppress(.withinPeriod(_, let every, let last)):
                 until = min(until, last.addingTimeInterval(every.seconds))
-            case .suppress(.stillQueued), .suppress(.notifiedMeanwhile), .notify:
+            case .suppress(.stillQueued), .suppress(.notifiedMeanwhile), .suppress(.notifiedAfterNow), .notify:
                 return nil
             }
         }
@@ -475,11 +477,12 @@ public struct RulesEngine: Sendable {
     }
 
     public static func decide(rule: RuleSpec, tickets: [MatchedTicket], previous: [Int64: DedupRecord],
-                              notifiedDates: [Int64: Set<String>] = [:], now: Date) -> [RuleMatch] {
+                              notifiedDates: [Int64: Set<String>] = [:], now: Date, atMachineClock: Bool = true) -> [RuleMatch] {
         tickets.map { ticket in
             let last = previous[ticket.ticket]
             let decision = DedupDecision.decide(policy: rule.repeatPolicy, ticket: ticket, previous: last,
-                                                notifiedDates: notifiedDates[ticket.ticket] ?? [], now: now)
+                                                notifiedDates: notifiedDates[ticket.ticket] ?? [], now: now,
+                                                atMachineClock: atMachineClock)
             var match = RuleMatch(rule: rule.name, ticket: ticket, overdueSeconds: Int(now.timeIntervalSince(ticket.dueAt)),
                                   decision: decision, destinations: decision.shouldNotify ? rule.destinations : [])
             match.previousNotifiedAt = last?.lastNotifiedAt

@@ -68,6 +68,21 @@ struct DedupDecisionTests {
         #expect(!DedupDecision.decide(policy: RepeatSpec(), ticket: ticket, previous: jitter, now: t0).shouldNotify)
     }
 
+    /// A scan with a `--now` before the last notification (an operator replaying a past
+    /// day) is not a clock set back: it notifies nothing again, whatever the policy (a change
+    /// included), and so never dates the record back for the next real tick to notify again.
+    @Test func aScanAtAnEarlierInstantThanTheLastNotificationSuppresses() {
+        let ticket = Self.ticket()
+        let later = DedupDecision.record(rule: "old-rule", ticket: ticket, at: at(hours: 24 * 27))
+        for policy in [RepeatSpec(), RepeatSpec(oncePerScheduledDate: true), RepeatSpec(onChange: [.assignedTo])] {
+            let changed = Self.ticket(assignedTo: 99)
+            let decision = DedupDecision.decide(policy: policy, ticket: changed, previous: later, now: t0, atMachineClock: false)
+            #expect(decision == .suppress(.notifiedAfterNow(at(hours: 24 * 27))), "\(policy)")
+            #expect(decision.reason.contains("after --now"), "\(decision.reason)")
+        }
+        #expect(DedupDecision.decide(policy: RepeatSpec(), ticket: ticket, previous: later, now: t0).shouldNotify, "at the machine's clock")
+    }
+
     @Test func threeDaysOfFiveMinuteTicksNotifyOncePerDay() {
         // A tick every 5 minutes for three days; the decision's own record is kept after each
         // notification, as a committing scan does.
