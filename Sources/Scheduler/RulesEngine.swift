@@ -357,8 +357,13 @@ public struct RulesEngine: Sendable {
     }
 
     /// The overdue test: strictly after the due instant plus the grace.
+    /// Counted in whole milliseconds, what due times are kept to: in seconds, a grace of
+    /// `1ms` or `100ms` is not exact in binary, and `now - due - grace` came out a hair above
+    /// zero at the very instant the grace ends.
     static func isOverdue(dueAt: Date, grace: Duration, at now: Date) -> Bool {
-        now.timeIntervalSince(dueAt) - grace.seconds > 0
+        let elapsed = ((now.timeIntervalSince1970 - dueAt.timeIntervalSince1970) * 1_000).rounded()
+        let (seconds, attoseconds) = grace.components
+        return elapsed > Double(seconds) * 1_000 + Double(attoseconds / 1_000_000_000_000_000)
     }
 
     /// Phase 1's pass over the rule's rows. The rows likely to be notified (overdue, and never
