@@ -229,7 +229,7 @@ final class DestinationWorker: Sendable {
                         // `min_interval`) may have asked to wait meanwhile: the rest of the batch
                         // waits with the others, uncounted, instead of going into the refusal.
                         if state.withLock({ $0.pause.map { ContinuousClock.now < $0.until } ?? false }) {
-                            await limiter.finished(ticket: ticket, at: .now)
+                            await limiter.unused(ticket: ticket)
                             readAhead.insert(contentsOf: due[position...], at: 0)
                             continue loop
                         }
@@ -237,7 +237,7 @@ final class DestinationWorker: Sendable {
                         // withdrawn it since, in this process or another. Asked once it is its
                         // turn; at full speed the read is too recent to need it.
                         if ContinuousClock.now - readAt > Self.recheckAfter, !(await stillQueued(notification.id)) {
-                            await limiter.finished(ticket: ticket, at: .now)
+                            await limiter.unused(ticket: ticket)
                             continue
                         }
                         state.withLock { _ = $0.inFlight.insert(notification.id) }

@@ -21,6 +21,8 @@ public struct RateLimitSlots: Sendable, Equatable {
     /// The latest started request, while it is not yet written.
     public private(set) var unsent: Int?
     private var lastTicket = 0
+    /// The anchor before the latest start, for `unused`.
+    private var anchorBeforeLastStart: Instant?
 
     public init(minInterval: Duration) {
         self.minInterval = minInterval
@@ -39,10 +41,21 @@ public struct RateLimitSlots: Sendable, Equatable {
     public mutating func start(at now: Instant) -> Int {
         lastTicket += 1
         if minInterval > .zero {
+            anchorBeforeLastStart = anchor
             anchor = max(anchor ?? now, now)
             unsent = lastTicket
         }
         return lastTicket
+    }
+
+    /// The latest ticket was taken, but no request went with it (its notification was
+    /// withdrawn meanwhile): the next request is spaced from the one before, as if the ticket
+    /// had not been taken. A slow destination (`min_interval` of a minute) does not make a
+    /// real notification wait behind notifications never sent.
+    public mutating func unused(ticket: Int) {
+        guard minInterval > .zero, ticket == lastTicket, unsent == ticket else { return }
+        anchor = anchorBeforeLastStart
+        unsent = nil
     }
 
     /// The request's body is fully written.
@@ -106,6 +119,11 @@ actor RateLimiter {
 
     func finished(ticket: Int, at instant: ContinuousClock.Instant) {
         slots.finished(ticket: ticket, at: instant)
+        resumeWaiters()
+    }
+
+    func unused(ticket: Int) {
+        slots.unused(ticket: ticket)
         resumeWaiters()
     }
 

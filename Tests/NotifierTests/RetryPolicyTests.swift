@@ -146,6 +146,22 @@ import Testing
         #expect(slots.earliestStart(now: t0 + .milliseconds(150)) == t0 + .milliseconds(202))
     }
 
+    /// A ticket taken for a notification that was then not sent (withdrawn meanwhile) gives
+    /// its slot back: the next request is spaced from the last one really made.
+    @Test func anUnusedTicketGivesItsSlotBack() {
+        var slots = RateLimitSlots(minInterval: .seconds(2))
+        let sent = slots.start(at: t0)
+        slots.finished(ticket: sent, at: t0 + .milliseconds(10))
+        let unused = slots.start(at: t0 + .seconds(2) + .milliseconds(10))
+        slots.unused(ticket: unused)
+        #expect(slots.earliestStart(now: t0 + .seconds(2) + .milliseconds(11)) == t0 + .seconds(2) + .milliseconds(11))
+        // Only the latest ticket, and only before its request was written.
+        let written = slots.start(at: t0 + .seconds(3))
+        slots.sent(ticket: written, at: t0 + .seconds(3))
+        slots.unused(ticket: written)
+        #expect(slots.earliestStart(now: t0 + .seconds(3)) == t0 + .seconds(5))
+    }
+
     @Test func zeroIntervalNeverWaits() {
         var slots = RateLimitSlots(minInterval: .zero)
         for step in 0..<10 {
