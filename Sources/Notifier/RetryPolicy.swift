@@ -208,7 +208,11 @@ public struct RetryPolicy: Sendable {
         if let header = retryAfterHeader, let asked = RetryAfter.delay(header, now: now) {
             let clamped = min(max(asked, Self.minimumRetryAfter), Self.maximumRetryAfter)
             delay = .milliseconds(Int64((clamped * 1000).rounded()))
-            how = "as Retry-After asks"
+            how = asked < Self.minimumRetryAfter
+                ? "Retry-After asks for less than \(DurationText.format(.seconds(Self.minimumRetryAfter))), the least waited"
+                : asked > Self.maximumRetryAfter
+                    ? "Retry-After asks for \(DurationText.format(.seconds(asked.rounded()))), more than \(DurationText.format(.seconds(Self.maximumRetryAfter))), the most waited"
+                    : "as Retry-After asks"
         } else {
             let ceiling = backoffCeiling(attempt: counted)
             delay = min(max(jitter(ceiling), .zero), ceiling)

@@ -54,6 +54,20 @@ import Testing
         }
     }
 
+    /// A clamped Retry-After is told as clamped: the operator comparing with the receiver's
+    /// log sees why the wait differs from what it asked.
+    @Test func aClampedRetryAfterSaysSo() {
+        let budget = RetryBudget(queuedAt: Self.queuedAt)
+        let long = RetryPolicy(spec: RetrySpec(maxAttempts: 10, initialBackoff: .seconds(5), maxBackoff: .seconds(1_800),
+                                               giveUpAfter: .seconds(7 * 86_400)), jitter: { $0 })
+        func reason(_ header: String) -> String {
+            long.decide(.response(status: 429, retryAfter: header), attempt: 1, budget: budget, now: Self.now).reason
+        }
+        #expect(reason("7").hasSuffix("attempt 2 in 7s (as Retry-After asks)"), "\(reason("7"))")
+        #expect(reason("0").hasSuffix("attempt 2 in 1s (Retry-After asks for less than 1s, the least waited)"), "\(reason("0"))")
+        #expect(reason("90000").hasSuffix("attempt 2 in 1d (Retry-After asks for 1d1h, more than 1d, the most waited)"), "\(reason("90000"))")
+    }
+
     @Test func backoffIsCappedAndJitterIsFull() {
         #expect(Self.policy.backoffCeiling(attempt: 1) == .seconds(5))
         #expect(Self.policy.backoffCeiling(attempt: 20) == .seconds(1_800))
