@@ -29,10 +29,13 @@ public enum CivilDate {
         return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
     }
 
-    /// `YYYY-MM-DD` of a day count.
+    /// `YYYY-MM-DD` of a day count; a year outside 0...9999 in ISO 8601's expanded form, a sign
+    /// and six digits (`-000001-12-31`, `+010000-01-01`), as JavaScript writes it.
     public static func text(days: Int) -> String {
         let (year, month, day) = date(days: days)
-        guard (0...9999).contains(year) else { return padded(year, 4) + "-" + padded(month, 2) + "-" + padded(day, 2) }
+        guard (0...9999).contains(year) else {
+            return (year < 0 ? "-" : "+") + padded(year.magnitude, 6) + "-" + padded(month, 2) + "-" + padded(day, 2)
+        }
         return String(unsafeUninitializedCapacity: 10) { buffer in
             write(year: year, month: month, day: day, into: buffer)
             return 10

@@ -43,6 +43,10 @@ import Testing
             seconds += 7_777_777.123
         }
         #expect(CivilDate.iso8601(Date(timeIntervalSince1970: 1_795_532_400)) == "2026-11-24T15:00:00.000Z")
-        #expect(CivilDate.iso8601(Date(timeIntervalSince1970: 253_402_300_800)) == "10000-01-01T00:00:00.000Z")
+        // Beyond four digits, ISO 8601's expanded years, as JavaScript's toISOString writes them
+        // (a date before year 0 comes from `0000-01-01 12:00:00` in a zone east of UTC).
+        #expect(CivilDate.iso8601(Date(timeIntervalSince1970: 253_402_300_800)) == "+010000-01-01T00:00:00.000Z")
+        #expect(CivilDate.iso8601(Date(timeIntervalSince1970: -62_167_222_800)) == "-000001-12-31T23:00:00.000Z")
+        #expect(CivilDate.iso8601(Date(timeIntervalSince1970: -62_167_219_200)) == "0000-01-01T00:00:00.000Z")
     }
 }
