@@ -137,9 +137,7 @@ public struct ConfigLoader: Sendable {
         if let known = Self.ianaZone(zoneName) {
             zone = known
         } else {
-            var message = "\"\(zoneName)\" is not an IANA time zone; write a name such as \"America/Toronto\" or \"UTC\" (a fixed offset would get daylight saving wrong)"
-            message += Self.zoneHint(zoneName)
-            reader.report("store.timezone", message)
+            reader.report("store.timezone", Self.zoneRefusal(zoneName))
         }
         let busy = reader.duration(members, "busy_timeout", at: path) ?? .seconds(5)
         let retention = reader.duration(members, "history_retention", at: path, minimum: .seconds(86_400)) ?? .seconds(90 * 86_400)
@@ -706,11 +704,35 @@ public struct ConfigLoader: Sendable {
         // of names is not consulted for these (building it costs ~1.5 ms at every start) and
         // lacks some current ones anyway (on Linux "Asia/Kolkata", listing "Asia/Calcutta").
         // "Etc/GMT+5" and the like are fixed offsets, refused like "+05:00".
-        if name.contains("/"), !name.hasPrefix("Etc/") {
+        // ICU also resolves its legacy "SystemV/EST5" and the like (not IANA names; most are
+        // fixed offsets), refused too.
+        if name.contains("/"), !name.hasPrefix("Etc/"), !name.hasPrefix("SystemV/") {
             guard let zone = TimeZone(identifier: name), zone.identifier == name else { return nil }
             return zone
         }
         return TimeZone.knownTimeZoneIdentifiers.contains(name) ? TimeZone(identifier: name) : nil
+    }
+
+    /// Why `store.timezone` refuses `name` (`ianaZone` gave nil), and what to write instead.
+    static func zoneRefusal(_ name: String) -> String {
+        // The zone database's old names without a place ("CET", "EST5EDT", "Poland", "NZ")
+        // are real zones with daylight-saving rules: refused for their ambiguity, not as
+        // offsets, and without a suggestion by spelling ("MET" is not "GMT").
+        // Told apart by the system's zone files ("PST" is one of ICU's own names, not tzdata's)
+        // and by daylight saving in 2026 ("EST" is a fixed offset).
+        let january = Date(timeIntervalSince1970: 1_768_435_200), july = Date(timeIntervalSince1970: 1_784_073_600)
+        if !name.contains("/"), !name.hasPrefix("."), FileManager.default.fileExists(atPath: "/usr/share/zoneinfo/" + name),
+           let zone = TimeZone(identifier: name), zone.identifier == name,
+           zone.secondsFromGMT(for: january) != zone.secondsFromGMT(for: july) {
+            var message = "\"\(name)\" is an old name of the zone database, without a place; write the Area/Location name of the place, "
+                + "such as \"America/Toronto\""
+            if let place = TimeZone.abbreviationDictionary[name.uppercased()] {
+                message += "; for \"\(name)\", the zone of a place such as \"\(place)\""
+            }
+            return message
+        }
+        return "\"\(name)\" is not an IANA time zone; write a name such as \"America/Toronto\" or \"UTC\" "
+            + "(a fixed offset would get daylight saving wrong)" + zoneHint(name)
     }
 
     /// The end of the message for a name that is not a zone: the place an abbreviation
