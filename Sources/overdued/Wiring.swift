@@ -119,8 +119,15 @@ struct Instant {
         let fractional = ISO8601DateFormatter()
         fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         func date(_ text: String) -> Date? { plain.date(from: text) ?? fractional.date(from: text) }
-        if let date = date(argument) { return Instant(date: date) }
         let example = "e.g. 2026-11-24T15:00:00Z or 2026-11-24T10:00:00-05:00"
+        if let date = date(argument) {
+            // Foundation's calendar turns Julian before 1582-10-15, while dates are read in the
+            // proleptic Gregorian calendar (as ISO 8601 says): such an instant would be days off.
+            guard date.timeIntervalSince1970 >= -12_212_553_600 else {
+                throw Invalid(description: "an instant before 1583 is not supported (the Julian calendar was in use then), \(example)")
+            }
+            return Instant(date: date)
+        }
         // Naive: the same text with a zone added would be read, but in which zone is a guess.
         if date(argument + "Z") != nil {
             throw Invalid(description: "it has no time zone; add Z (UTC) or an offset ±HH:MM, \(example)")

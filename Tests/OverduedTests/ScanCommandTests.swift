@@ -245,6 +245,10 @@ import TestSupport
                     "\(command): \(result.stderr)")
         }
         #expect(try runOverdued(["scan", "--dry-run", "--config", config, "--now", "2026-11-24T10:00:00.5-05:00"]).status == 0)
+        // Foundation reads an instant before 1582-10-15 in the Julian calendar: 10 days off.
+        let julian = try runOverdued(["scan", "--dry-run", "--config", config, "--now", "1582-10-10T00:00:00Z"])
+        #expect(julian.status == 64 && julian.stderr.contains("an instant before 1583 is not supported"), "\(julian.stderr)")
+        #expect(try runOverdued(["scan", "--dry-run", "--config", config, "--now", "1583-01-01T00:00:00Z"]).status == 0)
     }
 
     /// A ticket id or date holding a terminal escape sequence or a line break (the app builds
