@@ -61,7 +61,7 @@ struct ImportLegacyCommand: ParsableCommand {
             }
             summary += "; seeded \(written) dedup record(s) for rule(s) \(rules.joined(separator: ", "))"
             if result.records.count > written {
-                summary += "; \(result.records.count - written) left as they were (overdued's own state is as new or newer)"
+                summary += "; \(result.records.count - written) left as they were (the dedup state is as new or newer: imported before, or notified by overdued since)"
             }
             print(summary)
         } catch let error as StoreError {
