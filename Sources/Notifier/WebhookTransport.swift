@@ -372,8 +372,9 @@ final class WebhookTransport: Sendable {
     }
 
     /// What of a URL may be a secret, with what stands in for it: the URL, its path, query and
-    /// password, and alone each query value of 4 characters or more and each path segment of
-    /// 8 or more (a token), as sent and percent-decoded. (A destination's URL has no password
+    /// password, and alone each query value and path segment of 8 characters or more (a token;
+    /// shorter ones, such as `true` or `json`, would blot out ordinary words of the answer), as
+    /// sent and percent-decoded. (A destination's URL has no password
     /// any more: it became a Basic `Authorization` header, see `secretPieces(header:value:)`.)
     static func secretPieces(url: String) -> [(secret: String, placeholder: String)] {
         var pieces: [(secret: String, placeholder: String)] = [(url, "<url>")]
@@ -390,8 +391,8 @@ final class WebhookTransport: Sendable {
         for segment in path.split(separator: "/") { add(String(segment), "<path>", atLeast: 8) }
         add(components.percentEncodedQuery, "<query>")
         for item in components.percentEncodedQueryItems ?? [] {
-            add(item.value, "<query>", atLeast: 4)
-            add(item.value?.replacingOccurrences(of: "+", with: "%20"), "<query>", atLeast: 4)
+            add(item.value, "<query>", atLeast: 8)
+            add(item.value?.replacingOccurrences(of: "+", with: "%20"), "<query>", atLeast: 8)
         }
         add(components.percentEncodedPassword, "<password>")
         return pieces
