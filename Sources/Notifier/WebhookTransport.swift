@@ -388,9 +388,9 @@ final class WebhookTransport: Sendable {
         }
         let path = components.percentEncodedPath
         if path.count > 1 { add(path, "<path>") }
-        for segment in path.split(separator: "/") { add(String(segment), "<path>", atLeast: 8) }
+        for segment in path.split(separator: "/") where !isPlainWord(segment) { add(String(segment), "<path>", atLeast: 8) }
         add(components.percentEncodedQuery, "<query>")
-        for item in components.percentEncodedQueryItems ?? [] {
+        for item in components.percentEncodedQueryItems ?? [] where !isPlainWord(item.value ?? "") {
             add(item.value, "<query>", atLeast: 8)
             add(item.value?.replacingOccurrences(of: "+", with: "%20"), "<query>", atLeast: 8)
         }
@@ -399,13 +399,15 @@ final class WebhookTransport: Sendable {
     }
 
     /// A header value, with alone each of its words of 8 characters or more (the token of
-    /// `Bearer …`) and, for Basic credentials (a URL's user and password become them), the
-    /// password decoded, as an echo shows them.
+    /// `Bearer …`, of `Token token="…"`, OAuth's and Digest's quoted parameters) and, for Basic
+    /// credentials (a URL's user and password become them), the password decoded, as an echo
+    /// shows them.
     static func secretPieces(header name: String, value: String) -> [(secret: String, placeholder: String)] {
         let placeholder = "<\(name.lowercased())>"
         var pieces: [(secret: String, placeholder: String)] = [(value, placeholder)]
         let words = value.split(separator: " ")
-        pieces += words.filter { $0.count >= 8 }.map { (String($0), placeholder) }
+        let parts = value.split { " ,=\"'".contains($0) }
+        pieces += parts.filter { $0.count >= 8 && !isPlainWord($0) }.map { (String($0), placeholder) }
         if words.count == 2, words[0].caseInsensitiveCompare("Basic") == .orderedSame,
            let decoded = Data(base64Encoded: String(words[1])).map({ String(decoding: $0, as: UTF8.self) }),
            let colon = decoded.firstIndex(of: ":") {
@@ -415,10 +417,22 @@ final class WebhookTransport: Sendable {
         return pieces
     }
 
-    /// Each secret also as JSON writes it with its slashes escaped (`http:\/\/…`, PHP's and
-    /// many frameworks' default), longest first, so a whole is replaced before its parts.
+    /// A word of lowercase letters (`webhooks`, `services`, `markdown`): a part of a URL or
+    /// header that names something, not a token, and not looked for alone (it would blot out
+    /// the same word in the answer).
+    static func isPlainWord(_ text: some StringProtocol) -> Bool {
+        !text.isEmpty && text.utf8.allSatisfy { (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") }
+    }
+
+    /// Each secret also as a JSON string holds it (`\"`, `\\`), with its slashes escaped too
+    /// (`http:\/\/…`, PHP's and many frameworks' default), longest first, so a whole is
+    /// replaced before its parts.
     static func inEveryForm(_ pieces: [(secret: String, placeholder: String)]) -> [(secret: String, placeholder: String)] {
         var all = pieces.filter { !$0.secret.isEmpty }
+        func json(_ text: String) -> String {
+            text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+        }
+        all += all.filter { $0.secret.contains("\"") || $0.secret.contains("\\") }.map { (json($0.secret), $0.placeholder) }
         all += all.filter { $0.secret.contains("/") }.map { ($0.secret.replacingOccurrences(of: "/", with: "\\/"), $0.placeholder) }
         var seen: Set<String> = []
         return all.filter { seen.insert($0.secret).inserted }.sorted { $0.secret.utf8.count > $1.secret.utf8.count }
