@@ -715,21 +715,26 @@ public struct ConfigLoader: Sendable {
 
     /// Why `store.timezone` refuses `name` (`ianaZone` gave nil), and what to write instead.
     static func zoneRefusal(_ name: String) -> String {
-        // The zone database's old names without a place ("CET", "EST5EDT", "Poland", "NZ")
-        // are real zones with daylight-saving rules: refused for their ambiguity, not as
-        // offsets, and without a suggestion by spelling ("MET" is not "GMT").
-        // Told apart by the system's zone files ("PST" is one of ICU's own names, not tzdata's)
-        // and by daylight saving in 2026 ("EST" is a fixed offset).
+        // The zone database's old names without a place ("CET", "EST5EDT", "Poland", "Japan",
+        // "Zulu") are real zones, most with their own rules: refused for their ambiguity, not
+        // as offsets, and without a suggestion by spelling ("MET" is not "GMT"). Told apart by
+        // the system's zone files ("PST" is one of ICU's own names, not tzdata's); of those, an
+        // abbreviation without daylight saving in 2026 ("EST", "MST", "HST") is an offset.
         let january = Date(timeIntervalSince1970: 1_768_435_200), july = Date(timeIntervalSince1970: 1_784_073_600)
         if !name.contains("/"), !name.hasPrefix("."), FileManager.default.fileExists(atPath: "/usr/share/zoneinfo/" + name),
-           let zone = TimeZone(identifier: name), zone.identifier == name,
-           zone.secondsFromGMT(for: january) != zone.secondsFromGMT(for: july) {
-            var message = "\"\(name)\" is an old name of the zone database, without a place; write the Area/Location name of the place, "
-                + "such as \"America/Toronto\""
-            if let place = TimeZone.abbreviationDictionary[name.uppercased()] {
-                message += "; for \"\(name)\", the zone of a place such as \"\(place)\""
+           let zone = TimeZone(identifier: name), zone.identifier == name {
+            let abbreviationOf = TimeZone.abbreviationDictionary[name.uppercased()]
+            let (winter, summer) = (zone.secondsFromGMT(for: january), zone.secondsFromGMT(for: july))
+            if winter != summer || abbreviationOf == nil {
+                var message = "\"\(name)\" is an old name of the zone database, without a place; write the Area/Location name of "
+                    + "the place, such as \"America/Toronto\""
+                if let abbreviationOf {
+                    message += "; for \"\(name)\", the zone of a place such as \"\(abbreviationOf)\""
+                } else if winter == 0, summer == 0 {
+                    message += ", or \"UTC\""
+                }
+                return message
             }
-            return message
         }
         return "\"\(name)\" is not an IANA time zone; write a name such as \"America/Toronto\" or \"UTC\" "
             + "(a fixed offset would get daylight saving wrong)" + zoneHint(name)

@@ -361,7 +361,8 @@ struct ConfigProblemTests {
     /// The zone database's old names without a place are zones with their rules, not
     /// offsets: refused for their ambiguity, and said to be what they are (no "GMT" offered
     /// for "MET" by spelling).
-    @Test(arguments: [("CET", "Europe/Paris"), ("EST5EDT", nil), ("MET", nil), ("Poland", nil), ("NZ", nil)] as [(String, String?)])
+    @Test(arguments: [("CET", "Europe/Paris"), ("EST5EDT", nil), ("MET", nil), ("Poland", nil), ("NZ", nil), ("Japan", nil),
+                      ("W-SU", nil), ("Zulu", "\"UTC\"")] as [(String, String?)])
     func anOldZoneNameWithoutAPlaceIsSaidToBeOne(zone: String, place: String?) throws {
         let fixture = try ConfigFixture()
         let problems = fixture.problems(ConfigFixture.config(store: #"{"tickets_database": "tickets.sqlite", "state_database": "state/s.sqlite", "timezone": "\#(zone)"}"#))
