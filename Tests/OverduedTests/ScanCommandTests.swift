@@ -197,6 +197,20 @@ import TestSupport
         #expect(look.status == 0, "\(look.stderr)")
     }
 
+    /// A committing `--now` in the past is allowed, with a note that what it enqueues is
+    /// dated then (the daemon's next tick weighs it as that old); a dry run needs none.
+    @Test func aPastNowThatEnqueuesSaysItsRecordsAreDatedThen() throws {
+        let folder = try TemporaryDirectory()
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: Self.rows)
+        let config = try folder.write("config.json", configJSON())
+        let dry = try runOverdued(["scan", "--config", config, "--dry-run", "--now", "2026-11-24T15:00:00Z"])
+        #expect(dry.status == 0 && !dry.stderr.contains("note: --now"), "\(dry.stderr)")
+        let scan = try runOverdued(["scan", "--config", config, "--now", "2026-11-24T15:00:00Z"])
+        #expect(scan.status == 0, "\(scan.stderr)")
+        #expect(scan.stderr.contains("note: --now 2026-11-24T15:00:00.000Z is earlier than this machine's clock"), "\(scan.stderr)")
+        #expect(scan.stderr.contains("Replay on a copy of the state database"), "\(scan.stderr)")
+    }
+
     /// A row with an empty `ticket_id` is warned about but still matched (as `#<id>`): the
     /// summary counts it apart, not among the skipped rows.
     @Test func theSummaryCountsOnlySkippedRowsAsSkipped() throws {
