@@ -5,7 +5,10 @@ internal import GRDB
 /// an existing file must open as a database written by this version or an older one; a new
 /// one must be creatable in its folder.
 public enum StateDatabaseCheck {
-    public static func problem(path: String) -> String? {
+    /// - Parameter busyTimeout: `store.busy_timeout`: another process may hold the file a
+    ///   moment (a write, the recovery of its write-ahead log after a crash), as for every
+    ///   other command.
+    public static func problem(path: String, busyTimeout: Duration = .seconds(5)) -> String? {
         // Before anything else: a link (even one to nothing) is what every other command refuses.
         if let problem = StateFileAccess.linkProblem(stateDatabase: path) { return problem }
         let manager = FileManager.default
@@ -14,6 +17,7 @@ public enum StateDatabaseCheck {
             do {
                 var configuration = Configuration()
                 configuration.readonly = true
+                configuration.busyMode = .timeout(busyTimeout.timeInterval)
                 let queue = try DatabaseQueue(path: path, configuration: configuration)
                 let newer = try queue.read { db in try StateDatabase.newerSchemaProblem(db) }
                 try queue.close()

@@ -38,7 +38,7 @@ struct CheckConfigCommand: ParsableCommand {
             } else {
                 problems.append("store.state_database: \(message); create it or choose another path")
             }
-        } else if let problem = StateDatabaseCheck.problem(path: config.store.stateDatabase) {
+        } else if let problem = StateDatabaseCheck.problem(path: config.store.stateDatabase, busyTimeout: config.store.busyTimeout) {
             problems.append("store.state_database: \(problem)")
         } else if let warning = StateDatabaseCheck.warning(path: config.store.stateDatabase) {
             warnings.append("store.state_database: \(warning)")

@@ -291,6 +291,28 @@ struct StateDatabaseTests {
         }
     }
 
+    /// Another process holding the file a moment (here an exclusive lock for half a second)
+    /// is waited for, as every other command does, not reported as a problem.
+    @Test func checkWaitsForAStateDatabaseLockedAMoment() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.url("state.sqlite")
+        _ = try StateDatabase(path: path)
+        let other = Process()
+        other.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        other.arguments = ["-c", """
+            import sqlite3, sys, time
+            c = sqlite3.connect(sys.argv[1], isolation_level=None)
+            c.execute('PRAGMA locking_mode = EXCLUSIVE'); c.execute('BEGIN EXCLUSIVE'); c.execute('DELETE FROM receiver_pause')
+            open(sys.argv[1] + '.held', 'w').close(); time.sleep(1); c.execute('COMMIT'); c.close()
+            """, path]
+        try other.run()
+        defer { other.waitUntilExit() }
+        let started = Date()
+        while !FileManager.default.fileExists(atPath: path + ".held"), Date().timeIntervalSince(started) < 10 { usleep(10_000) }
+        #expect(StateDatabaseCheck.problem(path: path, busyTimeout: .milliseconds(50))?.contains("locked") == true)
+        #expect(StateDatabaseCheck.problem(path: path, busyTimeout: .seconds(5)) == nil)
+    }
+
     @Test func checkAcceptsANewPathInAWritableFolderAndAnExistingDatabase() throws {
         let directory = try TemporaryDirectory()
         let path = directory.url("state.sqlite")
