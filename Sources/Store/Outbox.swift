@@ -745,8 +745,9 @@ public final class Outbox: Sendable {
         public var ticket: Int64
         public var ticketID: String
         public var destination: String
-        /// A newer notification of the same rule, ticket and destination, queued or
-        /// delivered since this one was: sending this one now would repeat it, older.
+        /// A newer notification of the same rule, ticket and destination, queued since this
+        /// one was (waiting, delivered, or dead too: it is the one to requeue): sending this one
+        /// now would repeat it, older. One withdrawn does not count: it never went out.
         public var supersededBy: String?
     }
 
@@ -757,7 +758,7 @@ public final class Outbox: Sendable {
                 SELECT d.rowid, d.id, d.rule, d.ticket, d.ticket_id, d.destination,
                        (SELECT n.id FROM notification n
                         WHERE n.ticket = d.ticket AND n.created_at > d.created_at AND n.rule = d.rule
-                          AND n.destination = d.destination AND n.status IN ('pending', 'retrying', 'delivered')
+                          AND n.destination = d.destination AND n.status != 'withdrawn'
                         ORDER BY n.created_at DESC LIMIT 1)
                 FROM notification d WHERE d.status = 'dead'\(id == nil ? "" : " AND d.id = ?") ORDER BY d.created_at, d.rowid
                 """, arguments: id.map { [$0] } ?? []).map { row in
@@ -768,11 +769,18 @@ public final class Outbox: Sendable {
 
     /// Puts these notifications back in the queue, due now, with a fresh retry budget;
     /// returns how many (those still dead: one may have been requeued meanwhile).
-    public func requeue(rowids: [Int64], now: Date) throws(StoreError) -> Int {
+    /// - Parameter leavingSuperseded: one that a newer notification outside `rowids`
+    ///   supersedes (`Dead.supersededBy`; the daemon may have queued it since the caller
+    ///   weighed them) stays dead. Not for `--force`, which requeues those too.
+    public func requeue(rowids: [Int64], now: Date, leavingSuperseded: Bool = false) throws(StoreError) -> Int {
         guard !rowids.isEmpty else { return 0 }
         return try database.write("requeue dead notifications") { db in
-            try db.execute(sql: Self.requeueSQL + " AND rowid IN (SELECT value FROM json_each(?))",
-                           arguments: [now.unixMilliseconds, now.unixMilliseconds, rowids.jsonArray])
+            try db.execute(sql: Self.requeueSQL + " AND rowid IN (SELECT value FROM json_each(?))" + (leavingSuperseded ? """
+                 AND NOT EXISTS (SELECT 1 FROM notification n INDEXED BY notification_ticket
+                                 WHERE n.ticket = notification.ticket AND n.created_at > notification.created_at
+                                   AND n.rule = notification.rule AND n.destination = notification.destination
+                                   AND n.status != 'withdrawn' AND n.rowid NOT IN (SELECT value FROM json_each(?3)))
+                """ : ""), arguments: [now.unixMilliseconds, now.unixMilliseconds, rowids.jsonArray])
             return db.changesCount
         }
     }

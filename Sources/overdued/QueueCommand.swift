@@ -177,7 +177,7 @@ struct QueueRetryCommand: ParsableCommand {
                 throw ExitCode(1)
             }
             let review = force ? RequeueReview(requeue: candidates) : try Self.review(candidates, config: config, now: now)
-            let count = try stores.outbox.requeue(rowids: review.requeue.map(\.rowid), now: now)
+            let count = try stores.outbox.requeue(rowids: review.requeue.map(\.rowid), now: now, leavingSuperseded: !force)
             if let id {
                 if let (notification, reason) = review.kept.first {
                     printError("\(id) (\(Self.describe(notification))) is left dead: \(reason.text); `overdued queue retry --force \(id)` requeues it anyway")

@@ -394,21 +394,45 @@ struct OutboxTests {
         let first = try #require(dead.first)
         #expect((first.rule, first.ticket, first.ticketID, first.destination) == ("overdue", 7, "IGP-2026-7", "hook"))
 
-        // Delivered supersedes too; a newer one that died or was withdrawn does not.
+        // Delivered supersedes too, and so does a newer one that died as well (it is the one
+        // to requeue: both would send the stale alert first); one withdrawn does not.
         try outbox.record(DeliveryAttempt(notificationID: "msg_new", attempt: 1, startedAt: at(86_401), durationMilliseconds: 1, httpStatus: 200),
                           outcome: .delivered, now: at(86_401))
         #expect(try outbox.deadNotifications(id: "msg_old").first?.supersededBy == "msg_new")
         try outbox.enqueue([notification("msg_later", ticket: 8, createdAt: 90_000)], dedup: [])
         try outbox.record(DeliveryAttempt(notificationID: "msg_later", attempt: 1, startedAt: at(90_001), durationMilliseconds: 1, httpStatus: 400),
                           outcome: .dead(reason: "HTTP 400"), now: at(90_001))
-        #expect(try outbox.deadNotifications(id: "msg_other").first?.supersededBy == nil)
+        #expect(try outbox.deadNotifications(id: "msg_other").first?.supersededBy == "msg_later")
         #expect(try outbox.deadNotifications(id: "msg_new").isEmpty, "delivered, not dead")
+        try outbox.enqueue([notification("msg_gone", ticket: 9, createdAt: 0), notification("msg_gone_new", ticket: 9, createdAt: 1_000)], dedup: [])
+        try outbox.record(DeliveryAttempt(notificationID: "msg_gone", attempt: 1, startedAt: at(1), durationMilliseconds: 1, httpStatus: 400),
+                          outcome: .dead(reason: "HTTP 400"), now: at(1))
+        #expect(try outbox.withdraw(["msg_gone_new"], at: at(2_000), reason: "closed") == ["msg_gone_new"])
+        #expect(try outbox.deadNotifications(id: "msg_gone").first?.supersededBy == nil, "withdrawn never went out")
 
-        // Only what is still dead is requeued.
+        // Only what is still dead is requeued (here all, as `--force` does: a newer one in the
+        // same requeue does not hold an older one back).
         dead = try outbox.deadNotifications()
-        #expect(try outbox.requeue(rowids: dead.map(\.rowid), now: at(100_000)) == 4)
+        #expect(try outbox.requeue(rowids: dead.map(\.rowid), now: at(100_000)) == 5)
         #expect(try outbox.requeue(rowids: dead.map(\.rowid), now: at(100_000)) == 0)
         #expect(try outbox.requeue(rowids: [], now: at(100_000)) == 0)
+    }
+
+    /// `queue retry` weighs, then requeues in another transaction: a newer notification the
+    /// daemon queued in between leaves the older one dead; one in the same requeue does not.
+    @Test func aNotificationQueuedAfterTheWeighingLeavesTheOlderOneDead() throws {
+        try outbox.enqueue([notification("msg_a", ticket: 7, createdAt: 0), notification("msg_b", ticket: 8, createdAt: 0)], dedup: [])
+        for id in ["msg_a", "msg_b"] {
+            try outbox.record(DeliveryAttempt(notificationID: id, attempt: 1, startedAt: at(1), durationMilliseconds: 1, httpStatus: 400),
+                              outcome: .dead(reason: "HTTP 400"), now: at(1))
+        }
+        let weighed = try outbox.deadNotifications()
+        #expect(weighed.allSatisfy { $0.supersededBy == nil })
+        try outbox.enqueue([notification("msg_a2", ticket: 7, createdAt: 500)], dedup: [])
+        #expect(try outbox.requeue(rowids: weighed.map(\.rowid), now: at(600), leavingSuperseded: true) == 1)
+        #expect(try outbox.notification(id: "msg_a")?.status == .dead)
+        #expect(try outbox.notification(id: "msg_b")?.status == .retrying)
+        #expect(try outbox.requeue(rowids: weighed.map(\.rowid), now: at(700)) == 1, "--force requeues it anyway")
     }
 
     @Test func countsByStatus() throws {
