@@ -374,8 +374,8 @@ final class WebhookTransport: Sendable {
     /// What of a URL may be a secret, with what stands in for it: the URL, its path, query and
     /// password, and alone each query value and path segment of 8 characters or more (a token;
     /// shorter ones, such as `true` or `json`, would blot out ordinary words of the answer), as
-    /// sent and percent-decoded. (A destination's URL has no password
-    /// any more: it became a Basic `Authorization` header, see `secretPieces(header:value:)`.)
+    /// sent and percent-decoded. (A destination's URL has no password any more: it became a
+    /// Basic `Authorization` header, see `secretPieces(header:value:)`.)
     static func secretPieces(url: String) -> [(secret: String, placeholder: String)] {
         var pieces: [(secret: String, placeholder: String)] = [(url, "<url>")]
         guard let components = URLComponents(string: url) else { return pieces }
