@@ -399,14 +399,15 @@ final class WebhookTransport: Sendable {
     }
 
     /// A header value, with alone each of its words of 8 characters or more (the token of
-    /// `Bearer …`, of `Token token="…"`, OAuth's and Digest's quoted parameters) and, for Basic
+    /// `Bearer …`, of `Token token="…"`, OAuth's and Digest's quoted parameters, a cookie's or a
+    /// form's values, which receivers echo parsed) and, for Basic
     /// credentials (a URL's user and password become them), the password decoded, as an echo
     /// shows them.
     static func secretPieces(header name: String, value: String) -> [(secret: String, placeholder: String)] {
         let placeholder = "<\(name.lowercased())>"
         var pieces: [(secret: String, placeholder: String)] = [(value, placeholder)]
         let words = value.split(separator: " ")
-        let parts = value.split { " ,=\"'".contains($0) }
+        let parts = value.split { " ,;&=\"'".contains($0) }
         pieces += parts.filter { $0.count >= 8 && !isPlainWord($0) }.map { (String($0), placeholder) }
         if words.count == 2, words[0].caseInsensitiveCompare("Basic") == .orderedSame,
            let decoded = Data(base64Encoded: String(words[1])).map({ String(decoding: $0, as: UTF8.self) }),
@@ -417,7 +418,7 @@ final class WebhookTransport: Sendable {
         return pieces
     }
 
-    /// A word of lowercase letters (`webhooks`, `services`, `markdown`): a part of a URL or
+    /// A word of lowercase letters, `-` and `_` (`webhooks`, `incoming-webhook`): a part of a URL or
     /// header that names something, not a token, and not looked for alone (it would blot out
     /// the same word in the answer).
     static func isPlainWord(_ text: some StringProtocol) -> Bool {

@@ -137,16 +137,18 @@ struct WebhookTransportTests {
     @Test func anEchoInAnotherShapeLeavesNoSecretInTheRecordedBody() throws {
         let destination = try Fixtures.destination(
             url: "http://robot:s3cr%40etPW@127.0.0.1:9/services/T000/B000/XXXX%53ECRET4?token=QSECRET4&x=1&note=a+b+secret&ok=true",
-            headers: ["X-Api-Key": "key/with/SLASHES", "X-Auth": #"Token token="abcdef123456", realm="x""#])
+            headers: ["X-Api-Key": "key/with/SLASHES", "X-Auth": #"Token token="abcdef123456", realm="x""#,
+                      "Cookie": "session=abc123XYZ789; csrftoken=Zq81kL0pPq"])
         let echoes = [
             #"{"args": {"token": "QSECRET4", "x": "1", "note": "a b secret", "ok": "true"}, "path": "/services/T000/B000/XXXXSECRET4", "json": true}"#,
             #"{"error":"bad","url":"http:\/\/h\/services\/T000\/B000\/XXXX%53ECRET4"}"#,
             #"unknown webhook XXXXSECRET4; basic auth robot:s3cr@etPW; key key\/with\/SLASHES"#,
             #"{"headers": {"X-Auth": "Token token=\"abcdef123456\", realm=\"x\""}, "token": "abcdef123456", "error": "no such services"}"#,
+            #"{"cookies": {"session": "abc123XYZ789", "csrftoken": "Zq81kL0pPq"}}"#,
         ]
         let kept = echoes.map { WebhookTransport.keptBody(Data($0.utf8), destination: destination) }
         for (echo, body) in zip(echoes, kept) {
-            for secret in ["SECRET4", "s3cr", "etPW", "SLASHES", "a b secret", "abcdef123456"] {
+            for secret in ["SECRET4", "s3cr", "etPW", "SLASHES", "a b secret", "abcdef123456", "abc123XYZ789", "Zq81kL0pPq"] {
                 #expect(!body.contains(secret), "\(echo) → \(body)")
             }
         }
@@ -157,6 +159,8 @@ struct WebhookTransportTests {
         // A JSON echo escapes the quotes of a header value; its token is looked for alone too; a
         // plain word of the path (`services`) is not a secret, and stays.
         #expect(kept[3] == #"{"headers": {"X-Auth": "<x-auth>"}, "token": "<x-auth>", "error": "no such services"}"#)
+        // A cookie's values, echoed parsed.
+        #expect(kept[4] == #"{"cookies": {"session": "<cookie>", "csrftoken": "<cookie>"}}"#)
     }
 
     @Test func aResponseIsPrintedOnOneLineWithoutTerminalEscapes() {
