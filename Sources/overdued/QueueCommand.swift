@@ -178,8 +178,16 @@ struct QueueRetryCommand: ParsableCommand {
             }
             let review = force ? RequeueReview(requeue: candidates) : try Self.review(candidates, config: config, now: now)
             let count = try stores.outbox.requeue(rowids: review.requeue.map(\.rowid), now: now, leavingSuperseded: !force)
+            var kept = review.kept
+            if count < review.requeue.count, !force {
+                // Superseded between the weighing and the requeue (the daemon queued a newer one).
+                let weighed = Set(review.requeue.map(\.rowid))
+                for late in try stores.outbox.deadNotifications(id: id) where weighed.contains(late.rowid) {
+                    if let newer = late.supersededBy { kept.append((late, .superseded(by: newer))) }
+                }
+            }
             if let id {
-                if let (notification, reason) = review.kept.first {
+                if let (notification, reason) = kept.first {
                     printError("\(id) (\(Self.describe(notification))) is left dead: \(reason.text); `overdued queue retry --force \(id)` requeues it anyway")
                     throw ExitCode(1)
                 }
@@ -190,13 +198,13 @@ struct QueueRetryCommand: ParsableCommand {
                 print("requeued \(id)")
             } else {
                 print("requeued \(count) dead notification(s)")
-                if !review.kept.isEmpty {
-                    print("left \(review.kept.count) dead (`--force` requeues them too):")
-                    for (notification, reason) in review.kept.prefix(Self.listed) {
+                if !kept.isEmpty {
+                    print("left \(kept.count) dead (`--force` requeues them too):")
+                    for (notification, reason) in kept.prefix(Self.listed) {
                         print("  \(notification.id) (\(Self.describe(notification))): \(reason.text)")
                     }
-                    if review.kept.count > Self.listed {
-                        print("  … and \(review.kept.count - Self.listed) more (still dead: `overdued queue` lists them, and `queue retry ID` says why for one)")
+                    if kept.count > Self.listed {
+                        print("  … and \(kept.count - Self.listed) more (still dead: `overdued queue` lists them, and `queue retry ID` says why for one)")
                     }
                 }
             }
