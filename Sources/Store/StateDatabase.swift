@@ -63,18 +63,28 @@ public final class StateDatabase: Sendable {
     /// "database is locked" while the other switches the file to WAL). Open and migrate again
     /// then, when the other has finished: it is a no-op on a migrated file.
     private static func openMigrated(path: String, configuration: Configuration) throws -> (DatabasePool, [String]) {
+        try inOpenRounds {
+            let pool = try DatabasePool(path: path, configuration: configuration)
+            if let problem = try pool.read({ db in try Self.newerSchemaProblem(db) }) {
+                throw StoreError(.schema, path: path, message: problem)
+            }
+            let before = try pool.read { db in try Self.migrator.appliedIdentifiers(db) }
+            try Self.migrator.migrate(pool)
+            let after = try pool.read { db in try Self.migrator.appliedMigrations(db) }
+            return (pool, before.isEmpty ? [] : after.filter { !before.contains($0) })
+        }
+    }
+
+    /// Opening the state database, again while it fails with a database error, five times at
+    /// most (each waiting the busy timeout, then 20, 40, … ms): another process may hold the
+    /// file a while (a migration, the recovery of its write-ahead log after a crash).
+    /// `check-config` opens it the same way, and says what every other command would.
+    static func inOpenRounds<Opened>(_ open: () throws -> Opened) throws -> Opened {
         let rounds = 5
         var round = 1
         while true {
             do {
-                let pool = try DatabasePool(path: path, configuration: configuration)
-                if let problem = try pool.read({ db in try Self.newerSchemaProblem(db) }) {
-                    throw StoreError(.schema, path: path, message: problem)
-                }
-                let before = try pool.read { db in try Self.migrator.appliedIdentifiers(db) }
-                try Self.migrator.migrate(pool)
-                let after = try pool.read { db in try Self.migrator.appliedMigrations(db) }
-                return (pool, before.isEmpty ? [] : after.filter { !before.contains($0) })
+                return try open()
             } catch is DatabaseError where round < rounds {
                 usleep(useconds_t(20_000 * round))
                 round += 1

@@ -6,8 +6,8 @@ internal import GRDB
 /// one must be creatable in its folder.
 public enum StateDatabaseCheck {
     /// - Parameter busyTimeout: `store.busy_timeout`: another process may hold the file a
-    ///   moment (a write, the recovery of its write-ahead log after a crash), as for every
-    ///   other command.
+    ///   moment (a write, the recovery of its write-ahead log after a crash); waited for in
+    ///   rounds, as every other command does (`StateDatabase.inOpenRounds`).
     public static func problem(path: String, busyTimeout: Duration = .seconds(5)) -> String? {
         // Before anything else: a link (even one to nothing) is what every other command refuses.
         if let problem = StateFileAccess.linkProblem(stateDatabase: path) { return problem }
@@ -18,9 +18,11 @@ public enum StateDatabaseCheck {
                 var configuration = Configuration()
                 configuration.readonly = true
                 configuration.busyMode = .timeout(busyTimeout.timeInterval)
-                let queue = try DatabaseQueue(path: path, configuration: configuration)
-                let newer = try queue.read { db in try StateDatabase.newerSchemaProblem(db) }
-                try queue.close()
+                let newer = try StateDatabase.inOpenRounds {
+                    let queue = try DatabaseQueue(path: path, configuration: configuration)
+                    defer { try? queue.close() }
+                    return try queue.read { db in try StateDatabase.newerSchemaProblem(db) }
+                }
                 return newer.map { "\(path): \($0)" }
             } catch {
                 return StoreError.from(error, path: path, doing: "open the state database").description
