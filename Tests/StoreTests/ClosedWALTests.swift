@@ -12,10 +12,7 @@ struct ClosedWALTests {
     let path: String
 
     init() throws {
-        (directory, path) = try TicketsFileChangeTests.exportInAFolder()
-        let app = try DatabaseQueue(path: path)
-        try app.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = WAL") }
-        try app.close()
+        (directory, path) = try TicketsFileChangeTests.walExportInAFolder()
     }
 
     func besideTheDatabase() throws -> [String] {

@@ -20,6 +20,15 @@ struct TicketsFileChangeTests {
         return (directory, try export(in: directory, name: "tickets.sqlite", scheduledDate: "2999-06-15 10:00:00"))
     }
 
+    /// `exportInAFolder`, switched to WAL by the app, which then closed it.
+    static func walExportInAFolder() throws -> (TemporaryDirectory, String) {
+        let (directory, path) = try exportInAFolder()
+        let app = try DatabaseQueue(path: path)
+        try app.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = WAL") }
+        try app.close()
+        return (directory, path)
+    }
+
     /// An export in the app's schema with one ticket, written in one transaction: two exports
     /// differing only in the date have the same size, page count and change counter.
     static func export(in directory: TemporaryDirectory, name: String, scheduledDate: String) throws -> String {

@@ -16,10 +16,7 @@ struct TicketsLockTests {
     let path: String
 
     init() throws {
-        (directory, path) = try TicketsFileChangeTests.exportInAFolder()
-        let setup = try DatabaseQueue(path: path)
-        try setup.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = WAL") }
-        try setup.close()
+        (directory, path) = try TicketsFileChangeTests.walExportInAFolder()
     }
 
     /// The app: another process with the database open (its -wal and -shm exist) until it ends.
