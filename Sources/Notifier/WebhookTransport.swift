@@ -5,6 +5,7 @@ internal import NIOHTTP1
 internal import NIOPosix
 internal import NIOSSL
 internal import OverduedConfig
+internal import Store
 
 /// What came back from one POST: a response (status, `Retry-After`, the first KB of the
 /// body) or why there was none, and how long it took.
@@ -430,10 +431,7 @@ final class WebhookTransport: Sendable {
     /// replaced before its parts.
     static func inEveryForm(_ pieces: [(secret: String, placeholder: String)]) -> [(secret: String, placeholder: String)] {
         var all = pieces.filter { !$0.secret.isEmpty }
-        func json(_ text: String) -> String {
-            text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
-        }
-        all += all.filter { $0.secret.contains("\"") || $0.secret.contains("\\") }.map { (json($0.secret), $0.placeholder) }
+        all += all.filter { $0.secret.contains("\"") || $0.secret.contains("\\") }.map { (PayloadJSON.escaped($0.secret), $0.placeholder) }
         all += all.filter { $0.secret.contains("/") }.map { ($0.secret.replacingOccurrences(of: "/", with: "\\/"), $0.placeholder) }
         var seen: Set<String> = []
         return all.filter { seen.insert($0.secret).inserted }.sorted { $0.secret.utf8.count > $1.secret.utf8.count }
