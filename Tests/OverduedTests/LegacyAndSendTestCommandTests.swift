@@ -30,6 +30,10 @@ import TestSupport
         #expect(imported.stdout.contains("1 the receiver refused (HTTP status outside 2xx) are not counted as notified; seeded 1 dedup record(s)"),
                 "stdout: \(imported.stdout)")
         #expect(imported.stderr.contains("\"not a date\""), "the unreadable row is named")
+        // Again: the records are the first import's, not overdued's own notifications.
+        let again = try runOverdued(["import-legacy", "--from", database, "--config", config])
+        #expect(again.stdout.contains("seeded 0 dedup record(s) for rule(s) old-rule; 1 left as they were (the dedup state is as new or newer: imported before, or notified by overdued since)"),
+                "stdout: \(again.stdout)")
 
         let actions = try Self.scanActions(config)
         #expect(actions == [1: "suppressed", 2: "enqueue", 3: "enqueue"])
