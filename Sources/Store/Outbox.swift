@@ -754,34 +754,62 @@ public final class Outbox: Sendable {
     /// The dead notifications, oldest first; with `id`, that one if it is dead.
     public func deadNotifications(id: String? = nil) throws(StoreError) -> [Dead] {
         try database.read("read dead notifications") { db in
-            try Row.fetchAll(db, sql: """
-                SELECT d.rowid, d.id, d.rule, d.ticket, d.ticket_id, d.destination,
-                       (SELECT n.id FROM notification n
-                        WHERE n.ticket = d.ticket AND n.created_at > d.created_at AND n.rule = d.rule
-                          AND n.destination = d.destination AND n.status != 'withdrawn'
-                        ORDER BY n.created_at DESC LIMIT 1)
-                FROM notification d WHERE d.status = 'dead'\(id == nil ? "" : " AND d.id = ?") ORDER BY d.created_at, d.rowid
-                """, arguments: id.map { [$0] } ?? []).map { row in
-                Dead(rowid: row[0], id: row[1], rule: row[2], ticket: row[3], ticketID: row[4], destination: row[5], supersededBy: row[6])
-            }
+            try Self.dead(db, where: id == nil ? "" : " AND d.id = ?", arguments: id.map { [$0] } ?? [])
+        }
+    }
+
+    private static func dead(_ db: Database, where condition: String, arguments: StatementArguments) throws -> [Dead] {
+        try Row.fetchAll(db, sql: """
+            SELECT d.rowid, d.id, d.rule, d.ticket, d.ticket_id, d.destination,
+                   (SELECT n.id FROM notification n
+                    WHERE n.ticket = d.ticket AND n.created_at > d.created_at AND n.rule = d.rule
+                      AND n.destination = d.destination AND n.status != 'withdrawn'
+                    ORDER BY n.created_at DESC LIMIT 1)
+            FROM notification d WHERE d.status = 'dead'\(condition) ORDER BY d.created_at, d.rowid
+            """, arguments: arguments).map { row in
+            Dead(rowid: row[0], id: row[1], rule: row[2], ticket: row[3], ticketID: row[4], destination: row[5], supersededBy: row[6])
         }
     }
 
     /// Puts these notifications back in the queue, due now, with a fresh retry budget;
-    /// returns how many (those still dead: one may have been requeued meanwhile).
-    /// - Parameter leavingSuperseded: one that a newer notification outside `rowids`
-    ///   supersedes (`Dead.supersededBy`; the daemon may have queued it since the caller
-    ///   weighed them) stays dead. Not for `--force`, which requeues those too.
-    public func requeue(rowids: [Int64], now: Date, leavingSuperseded: Bool = false) throws(StoreError) -> Int {
+    /// returns how many (those still dead: one may have been requeued meanwhile). What
+    /// `queue retry --force` does.
+    public func requeue(rowids: [Int64], now: Date) throws(StoreError) -> Int {
         guard !rowids.isEmpty else { return 0 }
         return try database.write("requeue dead notifications") { db in
-            try db.execute(sql: Self.requeueSQL + " AND rowid IN (SELECT value FROM json_each(?))" + (leavingSuperseded ? """
+            try db.execute(sql: Self.requeueSQL + " AND rowid IN (SELECT value FROM json_each(?))",
+                           arguments: [now.unixMilliseconds, now.unixMilliseconds, rowids.jsonArray])
+            return db.changesCount
+        }
+    }
+
+    /// What `requeueUnlessSuperseded` did.
+    public struct Requeued: Sendable, Equatable {
+        /// How many went back to the queue.
+        public var count: Int
+        /// Those left dead because a newer notification outside the requeue supersedes them
+        /// (`Dead.supersededBy` names it), oldest first.
+        public var supersededMeanwhile: [Dead]
+    }
+
+    /// `requeue`, but one that a newer notification outside `rowids` supersedes stays dead:
+    /// the caller weighed them in an earlier transaction, and the daemon may have queued a
+    /// newer one since. Those are returned, with the newer one's id, from the same transaction.
+    public func requeueUnlessSuperseded(rowids: [Int64], now: Date) throws(StoreError) -> Requeued {
+        guard !rowids.isEmpty else { return Requeued(count: 0, supersededMeanwhile: []) }
+        return try database.write("requeue dead notifications") { db in
+            let weighed = rowids.jsonArray
+            try db.execute(sql: Self.requeueSQL + """
+                 AND rowid IN (SELECT value FROM json_each(?3))
                  AND NOT EXISTS (SELECT 1 FROM notification n INDEXED BY notification_ticket
                                  WHERE n.ticket = notification.ticket AND n.created_at > notification.created_at
                                    AND n.rule = notification.rule AND n.destination = notification.destination
                                    AND n.status != 'withdrawn' AND n.rowid NOT IN (SELECT value FROM json_each(?3)))
-                """ : ""), arguments: [now.unixMilliseconds, now.unixMilliseconds, rowids.jsonArray])
-            return db.changesCount
+                """, arguments: [now.unixMilliseconds, now.unixMilliseconds, weighed])
+            let count = db.changesCount
+            guard count < rowids.count else { return Requeued(count: count, supersededMeanwhile: []) }
+            let left = try Self.dead(db, where: " AND d.rowid IN (SELECT value FROM json_each(?))", arguments: [weighed])
+            return Requeued(count: count, supersededMeanwhile: left.filter { $0.supersededBy != nil })
         }
     }
 

@@ -177,14 +177,16 @@ struct QueueRetryCommand: ParsableCommand {
                 throw ExitCode(1)
             }
             let review = force ? RequeueReview(requeue: candidates) : try Self.review(candidates, config: config, now: now)
-            let count = try stores.outbox.requeue(rowids: review.requeue.map(\.rowid), now: now, leavingSuperseded: !force)
+            let rowids = review.requeue.map(\.rowid)
             var kept = review.kept
-            if count < review.requeue.count, !force {
-                // Superseded between the weighing and the requeue (the daemon queued a newer one).
-                let weighed = Set(review.requeue.map(\.rowid))
-                for late in try stores.outbox.deadNotifications(id: id) where weighed.contains(late.rowid) {
-                    if let newer = late.supersededBy { kept.append((late, .superseded(by: newer))) }
-                }
+            let count: Int
+            if force {
+                count = try stores.outbox.requeue(rowids: rowids, now: now)
+            } else {
+                // Those superseded between the weighing and the requeue (the daemon queued a newer one) stay dead.
+                let requeued = try stores.outbox.requeueUnlessSuperseded(rowids: rowids, now: now)
+                count = requeued.count
+                kept += requeued.supersededMeanwhile.compactMap { late in late.supersededBy.map { (late, .superseded(by: $0)) } }
             }
             if let id {
                 if let (notification, reason) = kept.first {

@@ -429,10 +429,21 @@ struct OutboxTests {
         let weighed = try outbox.deadNotifications()
         #expect(weighed.allSatisfy { $0.supersededBy == nil })
         try outbox.enqueue([notification("msg_a2", ticket: 7, createdAt: 500)], dedup: [])
-        #expect(try outbox.requeue(rowids: weighed.map(\.rowid), now: at(600), leavingSuperseded: true) == 1)
+        let requeued = try outbox.requeueUnlessSuperseded(rowids: weighed.map(\.rowid), now: at(600))
+        #expect(requeued.count == 1)
+        #expect(requeued.supersededMeanwhile.map(\.id) == ["msg_a"], "listed as left dead, for `queue retry` to say why")
+        #expect(requeued.supersededMeanwhile.first?.supersededBy == "msg_a2")
         #expect(try outbox.notification(id: "msg_a")?.status == .dead)
         #expect(try outbox.notification(id: "msg_b")?.status == .retrying)
         #expect(try outbox.requeue(rowids: weighed.map(\.rowid), now: at(700)) == 1, "--force requeues it anyway")
+
+        try outbox.enqueue([notification("msg_c", ticket: 9, createdAt: 800), notification("msg_c2", ticket: 9, createdAt: 900)], dedup: [])
+        for id in ["msg_c", "msg_c2"] {
+            try outbox.record(DeliveryAttempt(notificationID: id, attempt: 1, startedAt: at(901), durationMilliseconds: 1, httpStatus: 400),
+                              outcome: .dead(reason: "HTTP 400"), now: at(901))
+        }
+        let both = try outbox.requeueUnlessSuperseded(rowids: outbox.deadNotifications().map(\.rowid), now: at(1_000))
+        #expect(both.count == 2 && both.supersededMeanwhile.isEmpty, "a newer one in the same requeue holds none back")
     }
 
     @Test func countsByStatus() throws {
