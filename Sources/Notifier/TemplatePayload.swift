@@ -1,5 +1,6 @@
 public import Foundation
 internal import Mustache
+internal import OverduedConfig
 public import Store
 
 /// A payload written by the operator as a Mustache template (`"format": {"template": "slack.mustache"}`),
@@ -134,21 +135,20 @@ public enum TemplatePayload {
                               sentAt: Date) throws(PayloadError) -> Data {
         let template = try parse(source: source, path: path)
         let text = template.render(variables(snapshot: snapshot, notificationID: notificationID, sentAt: sentAt))
-        let data = Data(text.utf8)
-        do {
-            let value = try JSONSerialization.jsonObject(with: data, options: [])
-            guard value is [String: Any] || value is [Any] else {
-                throw PayloadError(.templateOutputNotJSON, "the template \(path) must render a JSON object or array")
-            }
-        } catch let error as PayloadError {
-            throw error
-        } catch {
+        let bytes = Array(text.utf8)
+        // RFC 8259, not Foundation's parser, which lets a trailing comma through: strict
+        // receivers (Slack, ntfy, Python's json) refuse such a body.
+        if let syntax = StrictJSON.syntaxError(in: bytes) {
             let excerpt = text.count > 300 ? String(text.prefix(300)) + "…" : text
             throw PayloadError(.templateOutputNotJSON,
-                               "the template \(path) did not render valid JSON (\(error.localizedDescription)); "
+                               "the template \(path) did not render valid JSON (output \(syntax)); "
                                + "write \"{{name}}\" inside quotes for text values. Output: \(excerpt)")
         }
-        return data
+        guard let first = bytes.first(where: { $0 != 0x20 && $0 != 0x09 && $0 != 0x0A && $0 != 0x0D }),
+              first == UInt8(ascii: "{") || first == UInt8(ascii: "[") else {
+            throw PayloadError(.templateOutputNotJSON, "the template \(path) must render a JSON object or array")
+        }
+        return Data(bytes)
     }
 
     /// The values a template can use (see the table above).

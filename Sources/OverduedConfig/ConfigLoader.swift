@@ -60,11 +60,16 @@ public struct ConfigLoader: Sendable {
     }
 
     public func load(data: Data, path: String) throws(ConfigError) -> Config {
+        // Strict first: Foundation's decoder also takes trailing commas, which jq, Python
+        // and every other tool the operator may point at the file refuse.
+        if let reason = Self.jsonProblem(data) {
+            throw ConfigError(file: path, problems: [ConfigProblem(path: "", message: "is not valid JSON: \(reason)")])
+        }
         let root: JSONValue
         do {
             root = try JSONDecoder().decode(JSONValue.self, from: data)
         } catch {
-            throw ConfigError(file: path, problems: [ConfigProblem(path: "", message: "is not valid JSON: \(Self.jsonReason(data))")])
+            throw ConfigError(file: path, problems: [ConfigProblem(path: "", message: "is not valid JSON: it does not parse as a config object (\(error))")])
         }
         var reader = ConfigReader()
         for duplicate in DuplicateKeys.find(in: data) {
@@ -781,21 +786,9 @@ public struct ConfigLoader: Sendable {
         }
     }
 
-    /// Where and why JSON does not parse, as "line 3, column 5: ..." (JSONSerialization
-    /// knows the character offset; JSONDecoder's own error does not say).
-    static func jsonReason(_ data: Data) -> String {
+    /// Where and why the file is not JSON, as "line 3, column 5: ...", or nil.
+    static func jsonProblem(_ data: Data) -> String? {
         guard String(data: data, encoding: .utf8) != nil else { return "the file is not UTF-8 text" }
-        do {
-            _ = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
-            return "it does not parse as a config object"
-        } catch {
-            let detail = (error as NSError).userInfo["NSDebugDescription"] as? String ?? "\(error)"
-            guard let marker = detail.range(of: "character "),
-                  let offset = Int(detail[marker.upperBound...].prefix { $0.isNumber }) else { return detail }
-            let prefix = data.prefix(offset)
-            let line = prefix.filter { $0 == 10 }.count + 1
-            let column = offset - (prefix.lastIndex(of: 10).map { $0 + 1 } ?? 0) + 1
-            return "line \(line), column \(column): \(detail)"
-        }
+        return StrictJSON.syntaxError(in: [UInt8](data), allowingByteOrderMark: true)?.description
     }
 }

@@ -156,6 +156,19 @@ private let twoDaysLate: TimeInterval = 2 * 86_400 + 9 * 3_600 + 26 * 60 + 40
         #expect(throws: PayloadError.self) { try render("{{#open}}") }
     }
 
+    /// The classic Mustache list mistake renders a comma after the last item. Foundation's
+    /// parser takes it; Slack, ntfy and Python's json refuse the body. Refused where the
+    /// config is checked, saying where in the output.
+    @Test func aTrailingCommaInTheOutputIsRefused() {
+        let problem = TemplatePayload.problem(source: "{\"text\": \"{{title}}\",\n \"fields\": [\"{{ticket_id}}\",],\n}",
+                                              path: "/etc/overdued/t.mustache")
+        #expect(problem?.contains("the template /etc/overdued/t.mustache did not render valid JSON (output line 2, column 29: a comma before ']'") == true,
+                "\(problem ?? "nil")")
+        #expect(TemplatePayload.problem(source: "{\"text\": \"{{title}}\",\n \"fields\": [\"{{ticket_id}}\"]\n}",
+                                        path: "/etc/overdued/t.mustache") == nil)
+        #expect(TemplatePayload.problem(source: " \"{{title}}\" ", path: "/t.mustache")?.contains("must render a JSON object or array") == true)
+    }
+
     /// A syntax error names the file, the line and the column in that file (not in the text
     /// overdued parses, which starts with its content-type pragma), without the parser's internals.
     @Test(arguments: [

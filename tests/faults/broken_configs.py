@@ -52,6 +52,7 @@ def r(c):
 
 case("not-json", "not valid JSON", raw='{"store": {"tickets_database": ')
 case("top-array", "expected an object", raw="[]")
+case("trailing-comma", "JSON allows no trailing comma", raw='{"store": {"tickets_database": "tickets.sqlite",}}')
 case("unknown-top-key", "rulez", lambda c: c.__setitem__("rulez", []))
 case("store-missing", "store", lambda c: c.pop("store"))
 case("store-null", "store", lambda c: c.__setitem__("store", None))
