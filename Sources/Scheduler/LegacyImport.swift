@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 public import Store
 
 /// Seeds the dedup state from the app's own `webhook_notifications` log, so that switching
@@ -63,8 +63,14 @@ public enum LegacyImport {
         public private(set) var skippedCount = 0
         public private(set) var refused = 0
         public private(set) var rowsRead = 0
-        /// How many skipped rows are described one by one.
+        /// Rows dated after `now` (the app's clock ahead, or a date without a time, read as
+        /// 23:59:59), counted as sent now, with why (`lateCount` counts them all).
+        public private(set) var late: [String] = []
+        public private(set) var lateCount = 0
+        /// How many skipped (or late) rows are described one by one.
         public static let describedSkips = 20
+        /// The import's instant: no legacy notification was sent after it.
+        private let now: Date
 
         private struct DateKey: Hashable {
             var ticket: Int64
@@ -73,11 +79,13 @@ public enum LegacyImport {
 
         private static let utc = TimeZone(identifier: "UTC") ?? .gmt
 
-        public init() {}
+        public init(now: Date) {
+            self.now = now
+        }
 
         public mutating func add(_ row: Row) {
             rowsRead += 1
-            guard case .instant(let sentAt) = ScheduledDate.parse(row.sentAt, in: Self.utc) else {
+            guard case .instant(var sentAt) = ScheduledDate.parse(row.sentAt, in: Self.utc) else {
                 skippedCount += 1
                 if skipped.count < Self.describedSkips {
                     skipped.append("ticket \(row.ticket): sent_at \(row.sentAt.map { "\"\($0)\"" } ?? "NULL") is not a date")
@@ -87,6 +95,16 @@ public enum LegacyImport {
             if let status = row.responseStatus, !(200...299).contains(status) {
                 refused += 1
                 return
+            }
+            // A record dated ahead would read as a clock set back, which re-arms the rule: the
+            // ticket would be notified again at once, and a later import would replace a newer
+            // record of overdued's own. The old system sent it by now: it counts as sent now.
+            if sentAt > now {
+                lateCount += 1
+                if late.count < Self.describedSkips {
+                    late.append("ticket \(row.ticket): sent_at \"\(row.sentAt ?? "")\" is later than now (\(CivilDate.iso8601(now)))")
+                }
+                sentAt = now
             }
             if let date = row.scheduledDateNotified {
                 let key = DateKey(ticket: row.ticket, date: date)

@@ -35,27 +35,43 @@ struct ImportLegacyCommand: ParsableCommand {
             let columns = Set(try source.rows(sql: "SELECT name FROM pragma_table_info('webhook_notifications')").compactMap { $0.first ?? nil })
             let notified = columns.contains("scheduled_date_notified") ? "w.scheduled_date_notified" : "NULL"
             let status = columns.contains("response_status") ? "w.response_status" : "NULL"
-            var log = LegacyImport.Log()
+            var log = LegacyImport.Log(now: Date())
+            var noTicket = 0
             // One row at a time: a log whose dedup broke holds millions (one per ticket per tick).
             try source.forEachRow(sql: """
-                SELECT w.ticket_id, w.sent_at, \(notified), t.scheduled_date, t.assigned_to, t.status, t.priority, \(status)
-                FROM webhook_notifications AS w JOIN tickets AS t ON t.id = w.ticket_id
+                SELECT w.ticket_id, w.sent_at, \(notified), t.scheduled_date, t.assigned_to, t.status, t.priority, \(status), t.id
+                FROM webhook_notifications AS w LEFT JOIN tickets AS t ON t.id = w.ticket_id
                 WHERE w.notification_type = 'overdue_scheduled'
                 """) { row in
-                guard row.count == 8, let ticket = row[0].flatMap({ Int64($0) }) else { return }
+                // A ticket deleted since (or a ticket_id that is not the tickets table's id)
+                // needs no dedup state: counted and said, not imported.
+                guard row.count == 9, row[8] != nil, let ticket = row[0].flatMap({ Int64($0) }) else {
+                    noTicket += 1
+                    return
+                }
                 log.add(LegacyImport.Row(ticket: ticket, sentAt: row[1], scheduledDateNotified: row[2], currentScheduledDate: row[3],
                                          assignedTo: row[4].flatMap { Int64($0) }, status: row[5], priority: row[6],
                                          responseStatus: row[7].flatMap { Int64($0) }))
             }
+            let otherTypes = try source.rows(sql: "SELECT count(*) FROM webhook_notifications WHERE notification_type IS NOT 'overdue_scheduled'")
+                .first?.first?.flatMap { Int($0) } ?? 0
             let result = log.result(rules: rules)
             for problem in result.skipped { printError("warning: \(from): webhook_notifications: \(problem); skipped") }
             if log.skippedCount > result.skipped.count {
                 printError("warning: \(from): webhook_notifications: \(log.skippedCount - result.skipped.count) more row(s) with a sent_at that is not a date; skipped")
             }
+            for problem in log.late {
+                printError("warning: \(from): webhook_notifications: \(problem) (the app's clock ahead, or a date without a time); counted as sent now")
+            }
+            if log.lateCount > log.late.count {
+                printError("warning: \(from): webhook_notifications: \(log.lateCount - log.late.count) more row(s) with a sent_at later than now; counted as sent now")
+            }
             let state = try StateDatabase(path: config.store.stateDatabase, busyTimeout: config.store.busyTimeout)
             let written = try Outbox(database: state).importDedup(result.records, notified: result.notified)
             var summary = "read \(log.rowsRead) legacy notification(s)"
             if log.skippedCount > 0 { summary += " (\(log.skippedCount) skipped)" }
+            if noTicket > 0 { summary += "; \(noTicket) more name no ticket of \(from) (deleted since: nothing to seed)" }
+            if otherTypes > 0 { summary += "; \(otherTypes) of another notification_type than overdue_scheduled left out" }
             if result.refused > 0 {
                 summary += "; \(result.refused) the receiver refused (HTTP status outside 2xx) are not counted as notified"
             }

@@ -102,6 +102,43 @@ import TestSupport
         return Dictionary(uniqueKeysWithValues: items.map { ($0["ticket"] as? Int ?? 0, $0["action"] as? String ?? "") })
     }
 
+    /// A row dated ahead of the import (the app's clock ahead, or a date without a time, read
+    /// as 23:59:59) counts as sent at the import, with a warning: taken as it is, it read as a
+    /// clock set back, and the ticket was notified again at once. Rows the import cannot use
+    /// (no such ticket, another notification_type) are counted in its summary, not dropped silently.
+    @Test func importLegacyCountsARowDatedAheadAsSentNowAndSaysWhatItLeftOut() throws {
+        let folder = try TemporaryDirectory()
+        let database = folder.url("tickets.sqlite")
+        try makeTicketsDatabase(at: database, rows: [
+            TicketRow(id: 1, ticketID: "IGP-2026-0001", scheduledDate: "2026-11-20 08:00:00"),
+            TicketRow(id: 2, ticketID: "IGP-2026-0002", scheduledDate: "2026-11-20 08:00:00"),
+        ])
+        try sqlite3(database, """
+            INSERT INTO webhook_notifications (ticket_id, notification_type, webhook_url, sent_at, response_status, scheduled_date_notified)
+            VALUES (1, 'overdue_scheduled', 'https://old.example/hook', '2099-01-01T00:00:00.000Z', 200, '2026-11-20 08:00:00'),
+                   (4242, 'overdue_scheduled', 'https://old.example/hook', '2026-11-24T13:00:00.000Z', 200, NULL),
+                   ('IGP-2026-0002', 'overdue_scheduled', 'https://old.example/hook', '2026-11-24T13:00:00.000Z', 200, NULL),
+                   (2, 'Overdue_Scheduled', 'https://old.example/hook', '2026-11-24T13:00:00.000Z', 200, NULL);
+            """)
+        let config = try folder.write("config.json", configJSON())
+        let before = Date()
+        let imported = try runOverdued(["import-legacy", "--from", database, "--config", config])
+        #expect(imported.status == 0, "stderr: \(imported.stderr)")
+        #expect(imported.stdout.hasPrefix("read 1 legacy notification(s); 2 more name no ticket of \(database) (deleted since: nothing to seed); "
+                                          + "1 of another notification_type than overdue_scheduled left out; seeded 1 dedup record(s)"),
+                "stdout: \(imported.stdout)")
+        #expect(imported.stderr.contains("ticket 1: sent_at \"2099-01-01T00:00:00.000Z\" is later than now ("), "stderr: \(imported.stderr)")
+        #expect(imported.stderr.contains("counted as sent now"), "stderr: \(imported.stderr)")
+        let recorded = try #require(Int64(try sqlite3Output(folder.url("state.sqlite"), "SELECT last_notified_at FROM dedup_state WHERE ticket = 1")
+            .trimmingCharacters(in: .whitespacesAndNewlines)))
+        #expect(recorded >= Int64(before.timeIntervalSince1970 * 1000) && recorded <= Int64(Date().timeIntervalSince1970 * 1000))
+        // At the machine's clock (no --now): ticket 1 was notified by the old system, and is not again.
+        let scan = try runOverdued(["scan", "--config", config, "--dry-run", "--json"])
+        let items = try #require(try JSONSerialization.jsonObject(with: Data(scan.stdout.utf8)) as? [[String: Any]], "\(scan.stderr)")
+        let actions = Dictionary(uniqueKeysWithValues: items.map { ($0["ticket"] as? Int ?? 0, $0["action"] as? String ?? "") })
+        #expect(actions == [1: "suppressed", 2: "enqueue"])
+    }
+
     @Test func importLegacyFromAFolderSaysItIsOne() throws {
         let folder = try TemporaryDirectory()
         try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: [])
