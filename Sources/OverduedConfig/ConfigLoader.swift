@@ -49,7 +49,7 @@ public struct ConfigLoader: Sendable {
     }
 
     public func load(path: String) throws(ConfigError) -> Config {
-        let absolute = Self.absolute(path, relativeTo: FileManager.default.currentDirectoryPath)
+        let absolute = Self.absoluteAsWritten(path, relativeTo: FileManager.default.currentDirectoryPath)
         let data: Data
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: absolute))
@@ -115,7 +115,7 @@ public struct ConfigLoader: Sendable {
         }
         var tickets: String?
         if let raw = reader.string(members, "tickets_database", at: path, required: true) {
-            let resolved = Self.absolute(raw, relativeTo: folder)
+            let resolved = Self.absoluteAsWritten(raw, relativeTo: folder)
             if requiresTicketsDatabase, let problem = Self.readableFileProblem(resolved, what: "tickets database") {
                 reader.report("store.tickets_database", problem)
             } else {
@@ -654,6 +654,26 @@ public struct ConfigLoader: Sendable {
         let expanded = (path as NSString).expandingTildeInPath
         let joined = expanded.hasPrefix("/") ? expanded : (folder as NSString).appendingPathComponent(expanded)
         return (joined as NSString).standardizingPath
+    }
+
+    /// Absolute and cleaned as text (`.`, `name/..` and repeated slashes dropped, as Go's
+    /// `filepath.Clean` does), with no symbolic link followed: the config file's own path, which every reload
+    /// reads again, and the tickets database's, which every tick compares with the file it has
+    /// open. A deployment that swaps a link there (an export job's `ln -sfn new tickets.sqlite`,
+    /// a `current` link to a versioned config, a Kubernetes ConfigMap's `..data`) must be seen
+    /// at the link, not at the file it named when overdued started.
+    static func absoluteAsWritten(_ path: String, relativeTo folder: String) -> String {
+        let expanded = (path as NSString).expandingTildeInPath
+        let joined = expanded.hasPrefix("/") ? expanded : folder + "/" + expanded
+        var names: [Substring] = []
+        for name in joined.split(separator: "/", omittingEmptySubsequences: true) where name != "." {
+            if name == ".." {
+                _ = names.popLast()
+            } else {
+                names.append(name)
+            }
+        }
+        return "/" + names.joined(separator: "/")
     }
 
     /// `absolute`, except that a symbolic link at the last name is kept, not followed: the

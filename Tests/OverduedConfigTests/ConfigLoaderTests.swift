@@ -177,6 +177,26 @@ struct ConfigLoaderTests {
         #expect(config.destinations.first?.format == .template(path: directory.url("etc/overdued/templates/t.mustache"), source: "T"))
     }
 
+    /// The config's path and the tickets database's keep a symbolic link as written: a reload
+    /// reads the file the link names then, and each tick compares the file the link names now
+    /// with the one open, so a deployment that swaps the link is seen (it was followed once,
+    /// at start, and the old target read for good).
+    @Test func symbolicLinksInTheConfigAndTicketsPathsAreKept() throws {
+        let fixture = try ConfigFixture()
+        let directory = fixture.directory
+        try directory.write("exports/2026-11-27.sqlite", "x")
+        try directory.write("releases/v1/config.json", ConfigFixture.config(
+            store: #"{"tickets_database": "tickets.sqlite", "state_database": "state.sqlite"}"#))
+        try FileManager.default.createDirectory(atPath: directory.url("etc"), withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: directory.url("etc/tickets.sqlite"), withDestinationPath: directory.url("exports/2026-11-27.sqlite"))
+        try FileManager.default.createSymbolicLink(atPath: directory.url("etc/config.json"), withDestinationPath: directory.url("releases/v1/config.json"))
+        let config = try ConfigLoader(environment: [:]).load(path: directory.url("etc/./config.json"))
+        #expect(config.sourcePath == directory.url("etc/config.json"))
+        // Relative names are read next to the link, where the operator sees the file.
+        #expect(config.store.ticketsDatabase == directory.url("etc/tickets.sqlite"))
+        #expect(config.store.stateDatabase.hasSuffix("/etc/state.sqlite"))
+    }
+
     @Test func relativeSecretFilesResolveInTheCredentialsDirectory() throws {
         let fixture = try ConfigFixture()
         let credentials = try TemporaryDirectory()
