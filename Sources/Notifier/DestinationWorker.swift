@@ -19,6 +19,9 @@ final class DestinationWorker: Sendable {
 
     private struct State {
         var spec: DestinationSpec
+        /// Counts reloads that changed `spec`: a request that waited for its slot across one
+        /// is not sent with the settings its batch read before (old URL, old secret).
+        var specGeneration = 0
         var retiring = false
         var inFlight: Set<String> = []
         /// Attempts made but not recorded (the state database refused the write), oldest
@@ -87,6 +90,7 @@ final class DestinationWorker: Sendable {
                 $0.pause = nil
                 $0.clearedPause = max($0.clearedPause ?? pause.recordedUntil, pause.recordedUntil)
             }
+            if $0.spec != spec { $0.specGeneration += 1 }
             $0.spec = spec
             $0.retiring = false
         }
@@ -152,10 +156,10 @@ final class DestinationWorker: Sendable {
                     continue
                 }
                 let now = context.now()
-                let (spec, inFlight, excluded, pause, cleared) = state.withLock { state in
+                let (spec, generation, inFlight, excluded, pause, cleared) = state.withLock { state in
                     defer { state.clearedPause = nil }
-                    return (state.spec, state.inFlight.count, state.inFlight.union(state.unrecorded.map(\.attempt.notificationID)),
-                            state.pause, state.clearedPause)
+                    return (state.spec, state.specGeneration, state.inFlight.count,
+                            state.inFlight.union(state.unrecorded.map(\.attempt.notificationID)), state.pause, state.clearedPause)
                 }
                 if let cleared { removeRecordedPause(endingBy: cleared) }
                 if let pause, ContinuousClock.now >= pause.until {
@@ -218,7 +222,10 @@ final class DestinationWorker: Sendable {
                     let due = readAhead.prefix(free)
                     readAhead.removeFirst(due.count)
                     for (position, notification) in zip(due.indices, due) {
-                        guard let ticket = await limiter.acquire(minInterval: spec.minInterval) else { break loop }
+                        // The interval is read again while waiting: a reload may shorten it.
+                        guard let ticket = await limiter.acquire(minInterval: { [state] in state.withLock { $0.spec.minInterval } }) else {
+                            break loop
+                        }
                         // `once --max-wait`: nothing starts after the deadline, however much
                         // is still due (10,000 queued at 200 ms apart would take 33 minutes).
                         if context.isStopping || isRetiring || (startedOne && Self.passed(deadline, context.now())) || !context.mayDeliver() {
@@ -228,7 +235,10 @@ final class DestinationWorker: Sendable {
                         // The answer of a request started earlier in this batch (spaced by
                         // `min_interval`) may have asked to wait meanwhile: the rest of the batch
                         // waits with the others, uncounted, instead of going into the refusal.
-                        if state.withLock({ $0.pause.map { ContinuousClock.now < $0.until } ?? false }) {
+                        // A reload changed the destination while this request waited for its
+                        // slot: it goes with the new settings (URL, secret, format, headers,
+                        // concurrency), not those its batch read before.
+                        if state.withLock({ $0.pause.map { ContinuousClock.now < $0.until } ?? false || $0.specGeneration != generation }) {
                             await limiter.unused(ticket: ticket)
                             readAhead.insert(contentsOf: due[position...], at: 0)
                             continue loop

@@ -89,11 +89,12 @@ actor RateLimiter {
     }
 
     /// Waits for a slot and takes it; nil when the task was cancelled while waiting.
-    /// The interval is passed each time, so a config reload applies to the next request;
+    /// The interval is asked for at each step of the wait, so a config reload applies to the
+    /// request waiting now (a `min_interval` lowered from a minute does not hold it a minute);
     /// the anchor is kept, so a change cannot squeeze two requests together.
-    func acquire(minInterval: Duration) async -> Int? {
-        slots.minInterval = minInterval
+    func acquire(minInterval: @Sendable () -> Duration) async -> Int? {
         while !Task.isCancelled {
+            slots.minInterval = minInterval()
             let now = ContinuousClock.now
             guard let start = slots.earliestStart(now: now) else {
                 // The previous request is not yet written; `sent`/`finished` wake us.
@@ -104,13 +105,16 @@ actor RateLimiter {
                 return slots.start(at: now)
             }
             do {
-                try await Task.sleep(until: start, clock: .continuous)
+                try await Task.sleep(until: min(start, now + Self.longestStep), clock: .continuous)
             } catch {
                 return nil
             }
         }
         return nil
     }
+
+    /// The longest sleep of a wait for a slot before the interval is asked for again.
+    static let longestStep: Duration = .milliseconds(250)
 
     func sent(ticket: Int, at instant: ContinuousClock.Instant) {
         slots.sent(ticket: ticket, at: instant)

@@ -495,6 +495,42 @@ import Testing
         await server.stop()
     }
 
+    /// The request waiting for its `min_interval` slot when a reload changes the destination
+    /// goes with the new settings, and under the new interval: it used to go to the old URL,
+    /// signed with the old secret, after waiting out the old interval.
+    @Test func aRequestWaitingForItsSlotGoesWithTheReloadedSettings() async throws {
+        let old = try await startedServer([])
+        let new = try await startedServer([])
+        let outbox = try Fixtures.outbox()
+        let destination = try Fixtures.destination(url: old.url, minInterval: "20s")
+        try Fixtures.enqueue(outbox, destination: destination.name, count: 2)
+        try await withNotifier(outbox, [destination]) { notifier in
+            let running = Task { await notifier.run() }
+            let started = ContinuousClock.now
+            while old.requests.isEmpty, ContinuousClock.now - started < .seconds(5) {
+                try await Task.sleep(for: .milliseconds(5))
+            }
+            #expect(old.requests.count == 1)
+            // The second one now waits 20 s for its slot; the reload moves it and shortens it.
+            try await Task.sleep(for: .milliseconds(300))
+            var moved = destination
+            moved.url = Secret(new.url)
+            moved.minInterval = .milliseconds(500)
+            notifier.update(destinations: [moved])
+            let reloaded = ContinuousClock.now
+            while new.requests.isEmpty, ContinuousClock.now - reloaded < .seconds(10) {
+                try await Task.sleep(for: .milliseconds(5))
+            }
+            #expect(new.requests.count == 1, "the waiting request went to the new URL")
+            #expect(old.requests.count == 1, "nothing more to the old URL")
+            #expect(ContinuousClock.now - reloaded < .seconds(10), "not after the old 20 s")
+            running.cancel()
+            await running.value
+        }
+        await old.stop()
+        await new.stop()
+    }
+
     @Test func sendTestRecordsNothing() async throws {
         let server = try await startedServer([.status(202, body: "ok")])
         let outbox = try Fixtures.outbox()

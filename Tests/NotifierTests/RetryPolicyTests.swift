@@ -3,6 +3,7 @@ import Foundation
 @testable import Notifier
 import OverduedConfig
 import Store
+import Synchronization
 import Testing
 
 @Suite struct RetryPolicyTests {
@@ -189,13 +190,29 @@ import Testing
         let limiter = RateLimiter(minInterval: .milliseconds(50))
         var starts: [ContinuousClock.Instant] = []
         for _ in 0..<4 {
-            let ticket = try #require(await limiter.acquire(minInterval: .milliseconds(50)))
+            let ticket = try #require(await limiter.acquire(minInterval: { .milliseconds(50) }))
             starts.append(.now)
             await limiter.finished(ticket: ticket, at: .now)
         }
         for (a, b) in zip(starts, starts.dropFirst()) {
             #expect(b - a >= .milliseconds(50))
         }
+    }
+
+    /// A reload that lowers `min_interval` reaches the request already waiting for its slot:
+    /// with a minute's interval, it would otherwise wait out the old minute.
+    @Test func aLoweredIntervalReachesTheRequestWaiting() async throws {
+        let limiter = RateLimiter(minInterval: .seconds(60))
+        let interval = Mutex<Duration>(.seconds(60))
+        let first = try #require(await limiter.acquire(minInterval: { interval.withLock { $0 } }))
+        await limiter.finished(ticket: first, at: .now)
+        let started = ContinuousClock.now
+        async let second = limiter.acquire(minInterval: { interval.withLock { $0 } })
+        try await Task.sleep(for: .milliseconds(300))
+        interval.withLock { $0 = .milliseconds(100) }
+        #expect(await second != nil)
+        let waited = ContinuousClock.now - started
+        #expect(waited >= .milliseconds(300) && waited < .seconds(30), "waited \(waited)")
     }
 }
 
