@@ -30,6 +30,7 @@ public enum ConfigReload: Sendable, Equatable {
         if new.store.ticketsDatabase != current.store.ticketsDatabase { changes.append("store.tickets_database") }
         if new.store.timeZone != current.store.timeZone { changes.append("store.timezone") }
         if new.store.busyTimeout != current.store.busyTimeout { changes.append("store.busy_timeout") }
+        if new.store.historyRetention != current.store.historyRetention { changes.append("store.history_retention") }
         if new.schedule != current.schedule { changes.append("schedule") }
         if new.rules != current.rules { changes.append("rules") }
         if new.destinations != current.destinations { changes.append("destinations") }

@@ -313,12 +313,20 @@ public final class Daemon: Sendable {
         }
         var plan = ConfigReload.plan(current: current, candidate: candidate)
         var newTickets: TicketsDatabase?
+        var ticketsGone = false
         if case .apply(let config, _, true) = plan {
-            do {
-                newTickets = try TicketsDatabase(path: config.store.ticketsDatabase, busyTimeout: config.store.busyTimeout,
-                                                 progress: progress)
-            } catch {
-                plan = .refuse(problems: ["store.tickets_database: \(error.description)"])
+            let path = config.store.ticketsDatabase
+            if path == current.store.ticketsDatabase, access(path, F_OK) != 0, errno == ENOENT {
+                // The same path, with no file now (not there yet, or gone): as at the start,
+                // ticks are skipped until it is there, and it is then opened with the new
+                // settings. Refusing would throw away every other change of this reload.
+                ticketsGone = true
+            } else {
+                do {
+                    newTickets = try TicketsDatabase(path: path, busyTimeout: config.store.busyTimeout, progress: progress)
+                } catch {
+                    plan = .refuse(problems: ["store.tickets_database: \(error.description)"])
+                }
             }
         }
         switch plan {
@@ -341,6 +349,8 @@ public final class Daemon: Sendable {
                 if let newTickets {
                     running.tickets = newTickets
                     running.ticketsFileMissing = false
+                } else if ticketsGone {
+                    running.tickets = nil
                 }
                 running.engine = RulesEngine(rules: config.rules, timeZone: config.store.timeZone)
                 running.candidates = TickCache()

@@ -31,6 +31,18 @@ import Testing
         #expect(!reopen)
     }
 
+    /// Applied at the next prune: named, not "no changes".
+    @Test func aNewHistoryRetentionIsNamed() {
+        var shorter = Self.config()
+        shorter.store.historyRetention = .seconds(30 * 86_400)
+        guard case .apply(_, let changes, let reopen) = ConfigReload.plan(current: Self.config(), candidate: .success(shorter)) else {
+            Issue.record("expected apply")
+            return
+        }
+        #expect(changes == ["store.history_retention"])
+        #expect(!reopen)
+    }
+
     @Test func aNewTicketsDatabaseIsReopened() {
         let plan = ConfigReload.plan(current: Self.config(), candidate: .success(Self.config(tickets: "/data/other.sqlite")))
         guard case .apply(_, let changes, let reopen) = plan else {

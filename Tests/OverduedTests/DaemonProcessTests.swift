@@ -256,6 +256,11 @@ final class DaemonChild {
         #expect(listener.waitFor(timeout: 20, seen: &seen) { $0.hasPrefix("READY=1") } != nil, "got \(seen)")
         #expect(daemon.waitFor("\(tickets) does not exist (yet): ticks are skipped until a file is at that path"), "log: \(daemon.log)")
         #expect(listener.waitFor(timeout: 20, seen: &seen) { $0.contains("skipped: tickets database missing") } != nil, "got \(seen)")
+        // A reload that changes how the file is opened, while it is missing at the same path,
+        // is applied (it was refused as "does not exist", and every other change with it).
+        _ = try folder.write("config.json", configJSON(interval: "1h", busyTimeout: "3s"))
+        daemon.signal(SIGHUP)
+        #expect(daemon.waitFor("reloaded \(config): changed store.busy_timeout"), "log: \(daemon.log)")
 
         try makeTicketsDatabase(at: tickets, rows: ScanCommandTests.rows)
         daemon.signal(SIGUSR1)
