@@ -357,6 +357,10 @@ public final class Daemon: Sendable {
                 running.status.reloadProblem = nil
                 return running.status.text
             }
+            // A tick running now read the old rules: it stops before its enqueue commits and
+            // runs again with these (a reload that removes a rule written too wide during its
+            // first, long tick must not let that tick queue everything it matched).
+            if changes.contains("rules") || changes.contains("store.timezone") { progress.supersedeTick() }
             notifier.update(destinations: config.destinations)
             tickLoop.withLock { $0 }?.update(schedule: schedule)
             if let gate, let watchdog = notify.watchdogInterval { gate.setLimits(Self.limits(config, watchdog: watchdog)) }
@@ -610,8 +614,10 @@ public final class Daemon: Sendable {
             gate?.tickFinished()
             return
         }
+        progress.beginTick()
         let (current, engine, currentCandidates) = state.withLock { ($0.tickets, $0.engine, $0.candidates) }
         let started = ContinuousClock.now
+        var superseded = false
         var summary: TickSummary?
         var alert: String?
         var read: TicketsDatabase?
@@ -624,6 +630,10 @@ public final class Daemon: Sendable {
                 summary = try evaluate(tickets: tickets, engine: engine, cache: candidates, due: due)
             } catch where error.kind == .corrupt && error.path == outbox.database.path {
                 stateDatabaseDamaged(error)
+            } catch where error.kind == .interrupted && !isStopping && progress.isSuperseded {
+                superseded = true
+                logger.notice("tick stopped by a reload that changed the rules; nothing of it was enqueued, evaluating again with the new ones",
+                              metadata: ["event": "tick"])
             } catch where error.kind == .interrupted || isStopping {
                 // (A wait for the app's lock given up because of the stop ends as "busy".)
                 logger.notice("tick interrupted: overdued is stopping; nothing of it was enqueued (the next start evaluates again)",
@@ -675,6 +685,7 @@ public final class Daemon: Sendable {
         releaseMemory(tickets: read)
         gate?.tickFinished()
         notify.status(text)
+        if superseded { tick(due: Date()) }
     }
 
     /// What a tick found, for its log line and the status line.

@@ -19,6 +19,7 @@ internal import GRDBSQLite
 public final class TickProgress: Sendable {
     private let steps = Atomic<UInt64>(0)
     private let interrupted = Atomic<Bool>(false)
+    private let superseded = Atomic<Bool>(false)
 
     public init() {}
 
@@ -32,11 +33,32 @@ public final class TickProgress: Sendable {
         interrupted.store(true, ordering: .relaxed)
     }
 
-    /// One step done; throws `.interrupted` once `interrupt()` was called.
+    /// A reload changed what the tick in progress evaluates (its rules, the zone): that tick
+    /// stops at its next step, its enqueue rolled back, so that nothing is queued under rules
+    /// the operator has just replaced; the daemon then evaluates again with the new ones.
+    /// Unlike `interrupt()`, only until `beginTick()`. A wait for the app's lock goes on.
+    public func supersedeTick() {
+        superseded.store(true, ordering: .relaxed)
+    }
+
+    /// A tick starts, with the config in force now: an earlier `supersedeTick()` is done with.
+    /// Call it before the tick reads the config.
+    public func beginTick() {
+        superseded.store(false, ordering: .relaxed)
+    }
+
+    /// Whether the tick in progress was stopped by `supersedeTick()` (its `.interrupted`
+    /// error is then not a stop).
+    public var isSuperseded: Bool { superseded.load(ordering: .relaxed) }
+
+    /// One step done; throws `.interrupted` once `interrupt()` or `supersedeTick()` was called.
     public func checkpoint() throws(StoreError) {
         steps.add(1, ordering: .relaxed)
         if interrupted.load(ordering: .relaxed) {
             throw StoreError(.interrupted, path: "", message: "interrupted: overdued is stopping")
+        }
+        if superseded.load(ordering: .relaxed) {
+            throw StoreError(.interrupted, path: "", message: "interrupted: a reload changed the rules")
         }
     }
 
@@ -66,7 +88,7 @@ public final class TickProgress: Sendable {
             guard let context else { return 0 }
             let progress = Unmanaged<TickProgress>.fromOpaque(context).takeUnretainedValue()
             progress.steps.add(1, ordering: .relaxed)
-            return progress.interrupted.load(ordering: .relaxed) ? 1 : 0
+            return progress.interrupted.load(ordering: .relaxed) || progress.superseded.load(ordering: .relaxed) ? 1 : 0
         }, context)
     }
 }

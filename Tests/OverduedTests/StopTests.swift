@@ -61,6 +61,43 @@ private final class AppLock {
                 "sent after STOPPING=1: \(Array(after))")
     }
 
+    /// A reload that replaces the rules while a tick runs (here: waits for the app's lock)
+    /// stops that tick before its enqueue commits, and the daemon evaluates again with the new
+    /// rules. The tick used to go on with the old rules and queue what a rule just removed
+    /// matched, for the notifier to send until the next tick withdrew it.
+    @Test func aReloadThatReplacesTheRulesDuringATickStopsIt() throws {
+        let folder = try TemporaryDirectory()
+        let tickets = folder.url("tickets.sqlite")
+        try makeTicketsDatabase(at: tickets, rows: ScanCommandTests.rows)
+        let config = try folder.write("config.json", configJSON(interval: "1h", busyTimeout: "30s"))
+        let daemon = try DaemonChild(config: config, environment: [:])
+        defer { daemon.signal(SIGKILL); _ = daemon.waitForExit(timeout: 10) }
+        #expect(daemon.waitFor("8 enqueued"), "log: \(daemon.log)")
+
+        // The app adds two overdue tickets in a transaction it holds open; a tick waits for it.
+        let app = try SQLiteShellSession(tickets, sql: """
+            BEGIN EXCLUSIVE;
+            INSERT INTO tickets (id, ticket_id, title, description, machine_id, status, priority, reported_by, assigned_to, scheduled_date)
+            VALUES (100, 'IGP-2026-0100', 'Neuf', 'x', 1, 'received', 'high', 1, 1, '2026-01-05 08:00:00'),
+                   (101, 'IGP-2026-0101', 'Neuf', 'x', 1, 'received', 'high', 1, 1, '2026-01-05 08:00:00');
+            """)
+        usleep(300_000)
+        daemon.signal(SIGUSR1)
+        usleep(500_000)
+        _ = try folder.write("config.json", configJSON(interval: "1h", rules: """
+            [{"name": "closed-only", "match": {"status_in": ["completed"]}, "destinations": ["hook"]}]
+            """, busyTimeout: "30s"))
+        daemon.signal(SIGHUP)
+        #expect(daemon.waitFor("changed rules"), "log: \(daemon.log)")
+        app.end(with: "COMMIT;")
+        #expect(daemon.waitFor("tick stopped by a reload that changed the rules"), "log: \(daemon.log)")
+        #expect(daemon.waitFor("8 queued notification(s) withdrawn"), "the rerun weighs the queue with the new rules; log: \(daemon.log)")
+        let queued = try sqlite3Output(folder.url("state.sqlite"), "SELECT count(*) FROM notification WHERE ticket >= 100")
+        #expect(queued.trimmingCharacters(in: .whitespacesAndNewlines) == "0", "nothing queued under the removed rule; log: \(daemon.log)")
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit(timeout: 10) == 0)
+    }
+
     /// A tick over a hundred thousand matches runs for seconds; a stop interrupts it, and
     /// what it would have enqueued is not (one transaction, rolled back): the next start
     /// evaluates again, so nothing is lost.
