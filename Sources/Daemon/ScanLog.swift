@@ -37,7 +37,7 @@ public enum ScanLog {
     public static func withdrawn(_ withdrawals: [Withdrawal], to logger: Logger) {
         for withdrawal in withdrawals.prefix(enqueuedOneByOne) {
             let queued = withdrawal.notification
-            let why = withdrawal.cause == .ruleRemoved ? "the rule is no longer in the config" : "the rule no longer selects the ticket"
+            let why = withdrawal.cause.text
             logger.notice("withdrew the notification of \(PrintableText.escaped(queued.ticketID)) for \(queued.destination) (rule \(withdrawal.rule)): \(why); not sent unless already under way",
                           metadata: ["event": "withdrawn", "rule": "\(withdrawal.rule)", "ticket": "\(queued.ticket)",
                                      "ticket_id": "\(queued.ticketID)", "destination": "\(queued.destination)",

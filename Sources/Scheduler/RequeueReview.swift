@@ -13,6 +13,8 @@ public struct RequeueReview: Sendable {
         case ruleRemoved
         /// Its destination is no longer in the config: it would wait in the queue, untried.
         case destinationRemoved
+        /// Its rule no longer names its destination (the next tick would withdraw it).
+        case destinationDropped
         /// A newer notification of the same rule, ticket and destination was queued or
         /// delivered since (its id).
         case superseded(by: String)
@@ -23,6 +25,7 @@ public struct RequeueReview: Sendable {
             switch self {
             case .ruleRemoved: "its rule is no longer in the config"
             case .destinationRemoved: "its destination is no longer in the config"
+            case .destinationDropped: "its rule no longer sends to this destination"
             case .superseded(let newer): "\(newer), a newer notification for the same ticket, rule and destination, was queued or delivered since"
             case .noLongerSelected: "its rule no longer selects the ticket (closed, rescheduled, reassigned or deleted since)"
             }
@@ -41,6 +44,13 @@ public struct RequeueReview: Sendable {
         self.requeue = requeue
     }
 
+    /// Why the config no longer routes this notification anywhere, or nil.
+    private static func notRouted(_ notification: Outbox.Dead, rule: RuleSpec?, destinations: Set<String>) -> Reason? {
+        guard let rule else { return .ruleRemoved }
+        if !destinations.contains(notification.destination) { return .destinationRemoved }
+        return rule.destinations.contains(notification.destination) ? nil : .destinationDropped
+    }
+
     /// - Parameter standing: of the rule's tickets, those it selects now (see
     ///   `RulesEngine.standing`); nil when the tickets cannot be read, and then the rule's
     ///   notifications are requeued unweighed, as they were before.
@@ -51,12 +61,10 @@ public struct RequeueReview: Sendable {
         var toWeigh: [String: [Outbox.Dead]] = [:]
         let rulesByName = Dictionary(rules.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         for notification in dead {
-            if rulesByName[notification.rule] == nil {
-                verdicts[notification.rowid] = .ruleRemoved
-            } else if !destinations.contains(notification.destination) {
-                verdicts[notification.rowid] = .destinationRemoved
-            } else if let newer = notification.supersededBy {
-                verdicts[notification.rowid] = .superseded(by: newer)
+            let rule = rulesByName[notification.rule]
+            if let reason = Self.notRouted(notification, rule: rule, destinations: destinations)
+                ?? notification.supersededBy.map(Reason.superseded(by:)) {
+                verdicts[notification.rowid] = reason
             } else {
                 toWeigh[notification.rule, default: []].append(notification)
             }

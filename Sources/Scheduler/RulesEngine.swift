@@ -132,6 +132,18 @@ public struct Withdrawal: Sendable, Equatable {
         case noLongerMatches
         /// The rule is not in the config any more (removed, or renamed).
         case ruleRemoved
+        /// The rule no longer names the notification's destination (a reload took it out of
+        /// `destinations`; the destination itself may still serve other rules).
+        case destinationDropped
+
+        /// For log lines and `scan`'s listing.
+        public var text: String {
+            switch self {
+            case .noLongerMatches: "the rule no longer selects the ticket"
+            case .ruleRemoved: "the rule is no longer in the config"
+            case .destinationDropped: "the rule no longer sends to this destination"
+            }
+        }
     }
 
     public var rule: String
@@ -155,6 +167,8 @@ public struct Withdrawal: Sendable, Equatable {
             return "withdrawn: rule \(rule) no longer selected the ticket at \(when) (closed, rescheduled, reassigned or deleted since it was queued, or the rule was changed)"
         case .ruleRemoved:
             return "withdrawn: rule \(rule) is no longer in the config (at \(when))"
+        case .destinationDropped:
+            return "withdrawn: rule \(rule) no longer names this destination in its destinations (at \(when))"
         }
     }
 }
@@ -193,7 +207,7 @@ public struct RulesEngine: Sendable {
                               withdrawing: withdrawing)
         if !report.withdrawals.isEmpty {
             var withdrawn: Set<String> = []
-            let groups = Dictionary(grouping: report.withdrawals) { "\($0.rule)\u{0}\($0.cause == .ruleRemoved)" }
+            let groups = Dictionary(grouping: report.withdrawals) { "\($0.rule)\u{0}\($0.cause)" }
             for key in groups.keys.sorted() {
                 guard let group = groups[key], let first = group.first else { continue }
                 withdrawn.formUnion(try outbox.withdraw(group.map(\.notification.id), at: now,
@@ -279,6 +293,12 @@ public struct RulesEngine: Sendable {
             if withdrawing {
                 report.withdrawals += try withdrawals(rule: rule, overdue: overdue, tickets: tickets, outbox: outbox,
                                                       upTo: report.lastQueued, now: now)
+                // Queued for a destination the rule no longer names: not its route any more.
+                let dropped = try outbox.queued(rule: rule.name, outside: rule.destinations, upTo: report.lastQueued)
+                let counted = Set(report.withdrawals.map(\.notification.id))
+                report.withdrawals += try outbox.queued(rowids: dropped).filter { !counted.contains($0.id) }.map {
+                    Withdrawal(rule: rule.name, notification: $0, cause: .destinationDropped)
+                }
             }
         }
         if withdrawing {

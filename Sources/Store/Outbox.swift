@@ -580,6 +580,18 @@ public final class Outbox: Sendable {
         }
     }
 
+    /// The rowids of a rule's pending or retrying notifications, queued up to `lastQueued`,
+    /// for a destination not among `destinations`.
+    public func queued(rule: String, outside destinations: [String], upTo lastQueued: Int64) throws(StoreError) -> [Int64] {
+        try database.read("read the queued notifications of a rule") { db in
+            try Int64.fetchAll(db, sql: """
+                SELECT rowid FROM notification INDEXED BY notification_open
+                WHERE rule = ? AND status IN ('pending', 'retrying') AND rowid <= ?
+                  AND destination NOT IN (\(destinations.map { _ in "?" }.joined(separator: ", ")))
+                """, arguments: StatementArguments([rule.databaseValue, lastQueued.databaseValue] + destinations.map(\.databaseValue)))
+        }
+    }
+
     /// The rules that have pending or retrying notifications queued up to `lastQueued`.
     public func queuedRules(upTo lastQueued: Int64) throws(StoreError) -> Set<String> {
         try database.read("read the rules of the queue") { db in

@@ -50,7 +50,7 @@ struct ScanCommand: ParsableCommand {
         for withdrawal in report.withdrawals {
             let queued = withdrawal.notification
             printError("\(dryRun ? "would withdraw" : "withdrew") \(queued.id) (\(PrintableText.escaped(queued.ticketID)), rule \(withdrawal.rule), for \(queued.destination)): "
-                + (withdrawal.cause == .ruleRemoved ? "the rule is no longer in the config" : "the rule no longer selects the ticket"))
+                + withdrawal.cause.text)
         }
         // The summary is for the reader, on stderr, beside the warnings: in both forms, so a
         // script reading the JSON on stdout still sees the skipped rows counted.

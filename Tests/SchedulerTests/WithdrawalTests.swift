@@ -216,6 +216,32 @@ extension ScanCycleTests {
         #expect((try outbox.counts().pending, try outbox.counts().withdrawn) == (6, 6))
     }
 
+    /// A destination taken out of a rule's `destinations` (and still defined, for other
+    /// rules) is no longer that rule's route: what the rule queued for it is withdrawn; its
+    /// notifications for the destinations it keeps stay, and so does the dedup state.
+    @Test func theQueueOfADestinationARuleNoLongerNamesIsWithdrawn() throws {
+        _ = try engine().scanAndEnqueue(tickets: tickets, outbox: outbox, now: t0)
+        // One of the chat notifications died meanwhile (a 400).
+        let died = try #require(try outbox.notifications(in: [.pending], ticket: 1).first { $0.destination == "chat" })
+        try outbox.record(DeliveryAttempt(notificationID: died.id, attempt: 1, startedAt: t0, durationMilliseconds: 5, httpStatus: 400),
+                          outcome: .dead(reason: "HTTP 400"), now: t0)
+        let narrowed = try engine(destinations: ["automation"])
+        let report = try narrowed.scanAndEnqueue(tickets: tickets, outbox: outbox, now: t0.addingTimeInterval(60))
+        #expect(report.withdrawals.count == 2 && report.withdrawals.allSatisfy { $0.cause == .destinationDropped && $0.notification.destination == "chat" })
+        #expect(report.notifications.isEmpty, "the tickets count as notified: their automation notifications are still queued")
+        let stored = try #require(try outbox.notification(id: report.withdrawals[0].notification.id))
+        #expect(stored.lastError == "withdrawn: rule old-rule no longer names this destination in its destinations (at 2026-11-24T15:01:00.000Z)",
+                "\(stored.lastError ?? "")")
+        #expect((try outbox.counts().pending, try outbox.counts().withdrawn) == (3, 2))
+        let again = try narrowed.scanAndEnqueue(tickets: tickets, outbox: outbox, now: t0.addingTimeInterval(120))
+        #expect(again.withdrawals.isEmpty && again.notifications.isEmpty)
+
+        // `queue retry` leaves the dead one of that route dead, saying why.
+        let review = RequeueReview.review(try outbox.deadNotifications(), rules: narrowed.rules, destinations: ["automation", "chat"]) { _, ids in Set(ids) }
+        #expect(review.requeue.isEmpty)
+        #expect(review.kept.map { $0.reason } == [RequeueReview.Reason.destinationDropped])
+    }
+
     /// A rule without `status_in` reads by date and does not select a garbage date at all:
     /// its ticket is read again by id, found unreadable, and its notification kept.
     @Test func aGarbageDateUnderARuleWithoutStatusInKeepsItsNotifications() throws {
