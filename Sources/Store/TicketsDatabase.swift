@@ -584,7 +584,7 @@ extension StoreError {
             case .SQLITE_INTERRUPT:
                 return StoreError(.interrupted, path: path, message: "could not \(action): interrupted: overdued is stopping")
             case .SQLITE_CORRUPT:
-                return StoreError(.corrupt, path: path, message: "could not \(action): \(detail): the file is damaged; restore it from a backup, or rescue what it holds with `sqlite3 \(path) .dump | sqlite3 NEW_FILE`")
+                return StoreError(.corrupt, path: path, message: "could not \(action): \(detail): the file is damaged; restore it from a backup, or rescue what it holds with `sqlite3 \(path) .dump | sed '$s/^ROLLBACK; -- due to errors$/COMMIT;/' | sqlite3 NEW_FILE` (a damaged file's dump ends in ROLLBACK, which keeps nothing), and put NEW_FILE in its place with no -wal or -shm of the old file left beside it")
             default:
                 return StoreError(.other, path: path, message: "could not \(action): \(detail)")
             }

@@ -131,7 +131,7 @@ import Testing
         #expect(Date().timeIntervalSince(started) < 10, "the drain waited for its 60 s deadline on a damaged queue")
         let reason = try #require(result.queueError)
         #expect(reason.contains(path))
-        #expect(reason.contains(".dump | sqlite3 NEW_FILE"))
+        #expect(reason.contains("COMMIT;/' | sqlite3 NEW_FILE"))
         #expect(result.stateDatabaseFailed)
     }
 }

@@ -169,7 +169,22 @@ private func waitFor(_ text: String, in daemon: DaemonChild, timeout: TimeInterv
         let status = daemon.waitForExit(timeout: 20)
         #expect(status != nil && status != 0, "exit status \(String(describing: status)); log: \(daemon.log)")
         #expect(daemon.log.contains("\(state): could not"), "log: \(daemon.log)")
-        #expect(daemon.log.contains(".dump | sqlite3 NEW_FILE"), "log: \(daemon.log)")
+        #expect(daemon.log.contains("COMMIT;/' | sqlite3 NEW_FILE"), "log: \(daemon.log)")
+
+        // The rescue the message gives, run as it says: what the readable pages hold is kept
+        // (a plain `.dump | sqlite3` kept nothing: the dump of a damaged file ends in ROLLBACK).
+        let command = try #require(daemon.log.range(of: "rescue what it holds with `").map { start in
+            daemon.log[start.upperBound...].prefix { $0 != "`" }
+        })
+        let rescued = folder.url("rescued.sqlite")
+        let shell = Process()
+        shell.executableURL = URL(fileURLWithPath: "/bin/sh")
+        shell.arguments = ["-c", command.replacingOccurrences(of: "NEW_FILE", with: rescued)]
+        try shell.run()
+        shell.waitUntilExit()
+        #expect(shell.terminationStatus == 0)
+        let kept = try sqlite3Output(rescued, "SELECT count(*) FROM notification").trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(kept == "8", "the notifications' pages were readable: \(kept)")
     }
 }
 
