@@ -130,8 +130,15 @@ public struct ConfigLoader: Sendable {
         var isDirectory: ObjCBool = false
         let parent = (resolvedState as NSString).deletingLastPathComponent
         let folderExists = FileManager.default.fileExists(atPath: parent, isDirectory: &isDirectory)
-        if folderExists ? !isDirectory.boolValue : !stateFolderMayBeMissing {
-            reader.report("store.state_database", "the folder \(parent) does not exist; create it or choose another path")
+        if let hidden = Self.unreachable(resolvedState) {
+            // Behind a folder this user may not search (the service's own under
+            // `DynamicUser=`: /var/lib/private is root's, 0700): not missing, and not "no
+            // state database yet" either.
+            reader.report("store.state_database", "\(resolvedState) \(hidden); run overdued's commands as root "
+                + "(or as the user the service runs as)")
+        } else if folderExists ? !isDirectory.boolValue : !stateFolderMayBeMissing {
+            reader.report("store.state_database", folderExists ? "\(parent) is not a folder; choose another path"
+                : "the folder \(parent) does not exist; create it or choose another path")
         } else if resolvedState == tickets || tickets.map({ Self.sameFile(resolvedState, $0) }) == true {
             reader.report("store.state_database", "must not be the tickets database: overdued never writes to the app's database")
         } else {
@@ -709,16 +716,23 @@ public struct ConfigLoader: Sendable {
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             // "Does not exist" only when it does not: a folder on the way that this user may
             // not search hides a file that exists (the service without the app's group).
-            var info = stat()
-            if stat(path, &info) != 0, errno == EACCES {
-                return "the \(what) \(path) cannot be reached by this user (uid \(geteuid())): a folder on its path "
-                    + "may not be searched (permission denied); give the user read and search access, e.g. through the app's group"
+            if let hidden = unreachable(path) {
+                return "the \(what) \(path) \(hidden); give the user read and search access, e.g. through the app's group"
             }
             return "the \(what) \(path) does not exist"
         }
         if isDirectory.boolValue { return "\(path) is a folder, not a \(what)" }
         if !FileManager.default.isReadableFile(atPath: path) { return "the \(what) \(path) is not readable by this user" }
         return nil
+    }
+
+    /// Why a path that `fileExists` does not see may still be there: a folder on its way
+    /// that this user may not search ("cannot be reached by this user (uid 1000): …"); nil
+    /// when it is really missing.
+    public static func unreachable(_ path: String) -> String? {
+        var info = stat()
+        guard stat(path, &info) != 0, errno == EACCES else { return nil }
+        return "cannot be reached by this user (uid \(geteuid())): a folder on its path may not be searched (permission denied)"
     }
 
     /// Only real IANA names (with their daylight-saving rules); "UTC" and "Etc/UTC" included.

@@ -44,6 +44,14 @@ public final class TicketsDatabase: Sendable {
         self.progress = progress
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            var info = stat()
+            if stat(path, &info) != 0, errno == EACCES {
+                // There, behind a folder this user may not search: the service without the
+                // app's group, or the unit's ProtectHome= hiding /home.
+                throw StoreError(.cannotOpen, path: path, message: "the tickets database cannot be reached by this user (uid \(geteuid())): "
+                    + "a folder on its path may not be searched (permission denied); give the user read and search access, "
+                    + "e.g. through the app's group (see docs/systemd.md, \"The tickets database\")")
+            }
             throw StoreError(.cannotOpen, path: path, message: "the tickets database does not exist")
         }
         guard !isDirectory.boolValue else {

@@ -75,7 +75,7 @@ struct HistoryCommand: ParsableCommand {
     }
 
     func run() throws {
-        let config = try loadConfig(options, requiresTicketsDatabase: false, readsSecrets: false)
+        let config = try loadConfig(options, requiresTicketsDatabase: false, readsSecrets: false, stateFolderMayBeMissing: true)
         if noStateDatabaseYet(config, json: json) { return }
         let stores = try OpenState(config)
         do {

@@ -34,7 +34,7 @@ struct QueueListCommand: ParsableCommand {
     }
 
     func run() throws {
-        let config = try loadConfig(options, requiresTicketsDatabase: false, readsSecrets: false)
+        let config = try loadConfig(options, requiresTicketsDatabase: false, readsSecrets: false, stateFolderMayBeMissing: true)
         if noStateDatabaseYet(config, json: json) { return }
         let stores = try OpenState(config)
         do {
@@ -105,7 +105,7 @@ struct QueueResumeCommand: ParsableCommand {
     var destination: String
 
     func run() throws {
-        let config = try loadConfig(options, requiresTicketsDatabase: false, readsSecrets: false)
+        let config = try loadConfig(options, requiresTicketsDatabase: false, readsSecrets: false, stateFolderMayBeMissing: true)
         // A destination taken out of the config may still have its pause recorded: that one
         // can be ended; any other unknown name is a typo, and says so.
         let notPaused = config.destination(named: destination) == nil
@@ -159,7 +159,7 @@ struct QueueRetryCommand: ParsableCommand {
     }
 
     func run() throws {
-        let config = try loadConfig(options, requiresTicketsDatabase: false, readsSecrets: false)
+        let config = try loadConfig(options, requiresTicketsDatabase: false, readsSecrets: false, stateFolderMayBeMissing: true)
         if !FileManager.default.fileExists(atPath: config.store.stateDatabase) {
             guard dead else {
                 printError("no dead notification has the id \(id ?? ""): there is no state database yet at \(config.store.stateDatabase)")

@@ -205,6 +205,51 @@ import TestSupport
         #expect(!result.stderr.contains("does not exist"), "\(result.stderr)")
     }
 
+    /// The same at the daemon's start (it checks no file at load, to start while the file is
+    /// missing): "cannot be reached", not "does not exist", and for the state database's
+    /// folder too (the service's own under DynamicUser=, for an operator who is not root).
+    @Test(.enabled(if: getuid() == 0 && Unprivileged.prefix != nil, "needs root and setpriv"))
+    func theDaemonAndHistoryBehindAFolderTheUserMayNotSearchSaySo() throws {
+        let folder = try TemporaryDirectory()
+        let app = folder.url("app")
+        let service = folder.url("service")
+        for hidden in [app, service] {
+            try FileManager.default.createDirectory(atPath: hidden, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+        }
+        try makeTicketsDatabase(at: app + "/tickets.sqlite", rows: [])
+        try FileManager.default.setAttributes([.posixPermissions: 0o777], ofItemAtPath: folder.path)
+        let config = try folder.write("config.json", configJSON(tickets: "app/tickets.sqlite"))
+        let run = try runOverdued(["run", "--config", config], prefix: Unprivileged.prefix ?? [], timeout: 30)
+        #expect(run.status == 1)
+        #expect(run.stderr.contains("the tickets database cannot be reached by this user (uid 65534)"), "\(run.stderr)")
+        #expect(!run.stderr.contains("does not exist"), "\(run.stderr)")
+
+        // The folder itself, or one behind it (/var/lib/overdued → /var/lib/private/overdued).
+        try FileManager.default.createDirectory(atPath: service + "/overdued", withIntermediateDirectories: false)
+        for state in ["service/state.sqlite", "service/overdued/state.sqlite"] {
+            let history = try folder.write("history.json", configJSON(state: state))
+            let listed = try runOverdued(["history", "--config", history], prefix: Unprivileged.prefix ?? [])
+            #expect(listed.status == 1)
+            #expect(listed.stderr.contains("store.state_database: \(folder.url(state)) cannot be reached by this user (uid 65534)"), "\(listed.stderr)")
+            #expect(!listed.stderr.contains("does not exist") && !listed.stdout.contains("no state database yet"), "\(listed.stdout)\(listed.stderr)")
+        }
+    }
+
+    /// Before the service's first start its state folder is not there yet: `history` and
+    /// `queue` say there is no state database yet (exit 0), as documented, not "create it".
+    @Test func historyAndQueueBeforeTheStateFolderExistsSayThereIsNoStateDatabaseYet() throws {
+        let folder = try TemporaryDirectory()
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: [])
+        let config = try folder.write("config.json", configJSON(state: "not-yet/state.sqlite"))
+        for command in [["history"], ["queue"], ["queue", "--json"]] {
+            let result = try runOverdued(command + ["--config", config])
+            #expect(result.status == 0, "\(command): \(result.stderr)")
+            #expect(result.stdout.contains("no state database yet") || result.stderr.contains("no state database yet") || result.stdout == "[]\n",
+                    "\(command): \(result.stdout) \(result.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: folder.url("not-yet")))
+        }
+    }
+
     /// The app keeps its WAL database open, but its -wal and -shm files are the app's alone
     /// (0600): SQLite says only "unable to open database file"; the message names the file.
     @Test(.enabled(if: getuid() == 0 && Unprivileged.prefix != nil, "needs root and setpriv"))
