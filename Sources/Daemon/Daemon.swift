@@ -202,6 +202,11 @@ public final class Daemon: Sendable {
         await delivery.value
         await statusRefresh.value
         if let failed {
+            // Closed all the same: SQLite then copies its log into the file it has open (a
+            // deleted or replaced one, maybe) and removes that log's `-wal` and `-shm` by name.
+            // Left behind, they would be replayed onto whatever file is at the path when the
+            // service restarts (a backup put in place): damaged, or silently the old state.
+            _ = outbox.database.close()
             logger.error("stopped: \(failed)", metadata: ["event": "stop"])
             return .failed(failed)
         }

@@ -147,6 +147,34 @@ private func waitFor(_ text: String, in daemon: DaemonChild, timeout: TimeInterv
         #expect(!daemon.log.contains("unable to open database file"), "log: \(daemon.log)")
     }
 
+    /// A state database replaced while the daemon runs (a backup moved into place): the
+    /// daemon stops with an error and takes its write-ahead log with it. Left beside the new
+    /// file, the old log was replayed onto it at the restart: the backup damaged, or silently
+    /// overlaid with the old state.
+    @Test func aReplacedStateDatabaseIsLeftWithoutTheOldLog() throws {
+        let folder = try TemporaryDirectory()
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: ScanCommandTests.rows)
+        let config = try folder.write("config.json", configJSON(interval: "1s"))
+        let state = folder.url("state.sqlite")
+        let backup = folder.url("backup.sqlite")
+        // The backup: an empty state database of this version.
+        let other = try folder.write("other.json", configJSON(state: "backup.sqlite"))
+        #expect(try runOverdued(["queue", "--config", other]).status == 0)
+        #expect(try runOverdued(["scan", "--dry-run", "--config", other]).status == 0)
+        let daemon = try DaemonChild(config: config, environment: [:])
+        defer { daemon.signal(SIGKILL); _ = daemon.waitForExit(timeout: 10) }
+        #expect(waitFor("8 enqueued", in: daemon), "log: \(daemon.log)")
+        #expect(FileManager.default.fileExists(atPath: state + "-wal"))
+        #expect(rename(backup, state) == 0)
+        let status = daemon.waitForExit(timeout: 20)
+        #expect(status != nil && status != 0, "log: \(daemon.log)")
+        #expect(daemon.log.contains("was replaced by another file"), "log: \(daemon.log)")
+        let left = (try? FileManager.default.attributesOfItem(atPath: state + "-wal"))?[.size] as? Int ?? 0
+        #expect(left == 0, "the old file's log went into it: nothing left to replay onto the backup")
+        #expect(try sqlite3Output(state, "PRAGMA integrity_check; SELECT count(*) FROM notification")
+                    .split(separator: "\n") == ["ok", "0"], "the backup as it was")
+    }
+
     /// A damaged state database does not heal by waiting: the daemon stops with an error (the
     /// unit then shows failed once systemd gave up restarting it) instead of only logging.
     @Test func aDamagedStateDatabaseStopsTheDaemonWithAnError() throws {
