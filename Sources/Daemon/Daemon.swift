@@ -230,6 +230,9 @@ public final class Daemon: Sendable {
         var seenPauses: [(destination: String, until: Date)] = []
         while (try? await Task.sleep(for: Self.statusRefreshInterval)) != nil {
             keepDeliveryLock()
+            // Between ticks too (five minutes apart by default): the notifier writes on, and
+            // a deleted `-wal` splits the file's history between two logs from then on.
+            if stateDatabaseLost() { return }
             let recorded = notifier.recordedAttempts
             // A pause read at start, or one that ended, records no attempt.
             let pauses = notifier.receiverPauses
@@ -524,8 +527,13 @@ public final class Daemon: Sendable {
     private func stateDatabaseLost() -> Bool {
         guard let change = outbox.database.fileChange() else { return false }
         let reason = "the state database \(outbox.database.path) \(change) while overdued was running"
-        logger.critical("\(reason); nothing more is enqueued or delivered into it. Stopping with an error so that the service restarts on a fresh file",
-                        metadata: ["event": "stop"])
+        let restart = if case .logGone = change {
+            // The file is there: the stop's close copies the log it holds open into it.
+            "Stopping with an error, after copying what the log held into the file, so that the service restarts on it with every record"
+        } else {
+            "Stopping with an error so that the service restarts on a fresh file"
+        }
+        logger.critical("\(reason); nothing more is enqueued or delivered into it. \(restart)", metadata: ["event": "stop"])
         failure.withLock { $0 = $0 ?? reason }
         requestStop()
         return true

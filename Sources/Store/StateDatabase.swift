@@ -17,6 +17,12 @@ public final class StateDatabase: Sendable {
     /// The file opened (device and inode): an open SQLite handle keeps working on a deleted
     /// or replaced file, so whoever keeps it open checks the path still names it.
     private let opened: FileIdentity?
+    /// Its `-wal` and `-shm` as this handle opened them. SQLite keeps them for as long as a
+    /// connection is open (the writer's is, for the handle's life) and finds them by name: one
+    /// deleted under it is made again, empty, by the next process, and from then on the two
+    /// do not see each other's commits (the daemon stalled on "disk I/O error", a `scan`'s
+    /// commit vanished).
+    private let openedLog: (wal: FileIdentity?, shm: FileIdentity?)
 
     public init(path: String, busyTimeout: Duration = .seconds(5)) throws(StoreError) {
         self.path = path
@@ -55,6 +61,7 @@ public final class StateDatabase: Sendable {
             throw StoreError.from(error, path: path, doing: "open the state database")
         }
         opened = FileIdentity(path: path)
+        openedLog = (FileIdentity(path: path + "-wal"), FileIdentity(path: path + "-shm"))
     }
 
     /// The pool, with every migration applied. Two processes starting on a new (or older)
@@ -92,12 +99,37 @@ public final class StateDatabase: Sendable {
         }
     }
 
-    /// Nil while `path` still names the file this handle opened; else what happened to it
-    /// ("was deleted", "was replaced by another file"). Two `stat` calls' worth of work.
-    public func fileChange() -> String? {
+    /// What happened to the files this handle opened, when `path` (or its `-wal` or `-shm`)
+    /// no longer names them.
+    public enum FileChange: Equatable, Sendable, CustomStringConvertible {
+        case deleted
+        case replaced
+        /// Its `-wal` or `-shm` (the name) was deleted or replaced: the file itself is still
+        /// there, and a clean close copies what the log held into it.
+        case logGone(String)
+
+        public var description: String {
+            switch self {
+            case .deleted: "was deleted"
+            case .replaced: "was replaced by another file"
+            case .logGone(let name): "lost its \(name) (deleted or replaced)"
+            }
+        }
+    }
+
+    /// Nil while `path`, `-wal` and `-shm` still name the files this handle opened; else what
+    /// happened. Four `stat` calls' worth of work.
+    public func fileChange() -> FileChange? {
         guard let opened else { return nil }
-        guard let current = FileIdentity(path: path) else { return "was deleted" }
-        return current == opened ? nil : "was replaced by another file"
+        guard let current = FileIdentity(path: path) else { return .deleted }
+        guard current == opened else { return .replaced }
+        for (suffix, identity) in [("-wal", openedLog.wal), ("-shm", openedLog.shm)] {
+            guard let identity else { continue }
+            if FileIdentity(path: path + suffix) != identity {
+                return .logGone((path as NSString).lastPathComponent + suffix)
+            }
+        }
+        return nil
     }
 
     static var migrator: DatabaseMigrator {

@@ -175,6 +175,28 @@ private func waitFor(_ text: String, in daemon: DaemonChild, timeout: TimeInterv
                     .split(separator: "\n") == ["ok", "0"], "the backup as it was")
     }
 
+    /// Its `-wal` deleted (a clean-up of the folder): the daemon used to go on with the
+    /// deleted log, every tick failing with "disk I/O error" and nothing delivered, while the
+    /// watchdog was fed; a crash then lost everything the log held. It now stops with an
+    /// error, after copying the log it still holds open into the file: nothing is lost. Seen
+    /// between ticks too (an hour apart here), within seconds.
+    @Test func aDeletedWriteAheadLogStopsTheDaemonWithEveryRecordKept() throws {
+        let folder = try TemporaryDirectory()
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: ScanCommandTests.rows)
+        let config = try folder.write("config.json", configJSON(interval: "1h"))
+        let state = folder.url("state.sqlite")
+        let daemon = try DaemonChild(config: config, environment: [:])
+        defer { daemon.signal(SIGKILL); _ = daemon.waitForExit(timeout: 10) }
+        #expect(waitFor("8 enqueued", in: daemon), "log: \(daemon.log)")
+        #expect(unlink(state + "-wal") == 0)
+        let status = daemon.waitForExit(timeout: 20)
+        #expect(status != nil && status != 0, "log: \(daemon.log)")
+        #expect(daemon.log.contains("the state database \(state) lost its state.sqlite-wal (deleted or replaced) while overdued was running"),
+                "log: \(daemon.log)")
+        #expect(try sqlite3Output(state, "SELECT count(*) FROM notification").trimmingCharacters(in: .whitespacesAndNewlines) == "8",
+                "what the deleted log held went into the file")
+    }
+
     /// A damaged state database does not heal by waiting: the daemon stops with an error (the
     /// unit then shows failed once systemd gave up restarting it) instead of only logging.
     @Test func aDamagedStateDatabaseStopsTheDaemonWithAnError() throws {

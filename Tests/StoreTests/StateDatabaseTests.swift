@@ -360,9 +360,23 @@ struct StateDatabaseTests {
         #expect(database.fileChange() == nil)
         _ = try StateDatabase(path: directory.url("other.sqlite"))
         #expect(rename(directory.url("other.sqlite"), path) == 0)
-        #expect(database.fileChange() == "was replaced by another file")
+        #expect(database.fileChange() == .replaced)
         #expect(unlink(path) == 0)
-        #expect(database.fileChange() == "was deleted")
+        #expect(database.fileChange() == .deleted)
+    }
+
+    /// Its `-wal` or `-shm` deleted (a clean-up of the folder): the handle goes on with the
+    /// deleted ones, which no other process sees any more. Noticed like the file itself.
+    @Test(arguments: ["-wal", "-shm"])
+    func aDeletedLogIsNoticed(suffix: String) throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.url("state.sqlite")
+        let database = try StateDatabase(path: path)
+        #expect(FileManager.default.fileExists(atPath: path + suffix))
+        #expect(database.fileChange() == nil)
+        #expect(unlink(path + suffix) == 0)
+        #expect(database.fileChange() == .logGone("state.sqlite" + suffix))
+        #expect(database.fileChange()?.description == "lost its state.sqlite\(suffix) (deleted or replaced)")
     }
 
     /// Only one process delivers from a state database: a second lock fails at once, naming
