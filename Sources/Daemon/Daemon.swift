@@ -413,7 +413,8 @@ public final class Daemon: Sendable {
     private func ticketsToRead(_ current: TicketsDatabase?, _ candidates: TickCache) -> TicketsRead {
         guard let tickets = current else { return firstOpen() }
         let path = tickets.path
-        let change = tickets.fileChange()
+        var change = tickets.fileChange()
+        if change == .unchanged, tickets.schemaChanged() { change = .schemaChanged }
         let wasMissing = state.withLock { running in
             defer { running.ticketsFileMissing = change == .missing }
             return running.ticketsFileMissing
@@ -437,6 +438,8 @@ public final class Daemon: Sendable {
             event = "was overwritten in place (its size or modification time changed without a commit SQLite saw)"
         case .walReopened:
             event = "was opened or changed by the app since it was read while closed (WAL)"
+        case .schemaChanged:
+            event = "had its tables changed by the app (a column added, dropped or renamed)"
         }
         switch reopen(tickets) {
         case .success(let (reopened, cache)):

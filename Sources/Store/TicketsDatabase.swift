@@ -12,6 +12,8 @@ import Synchronization
 public final class TicketsDatabase: Sendable {
     public let path: String
     public let schema: TicketSchema
+    /// `PRAGMA schema_version` when `schema` was taken.
+    private let schemaVersion: Int64
     public let readMode: ReadMode
 
     /// How the connection reads the file.
@@ -75,10 +77,12 @@ public final class TicketsDatabase: Sendable {
         }
         do {
             queue = try DatabaseQueue(path: readMode == .closedWAL ? Self.immutableURI(path) : path, configuration: configuration)
-            let (schema, version) = try queue.read { db in
-                (try Self.inspect(db, path: path), try Int64.fetchOne(db, sql: "PRAGMA data_version") ?? 0)
+            let (schema, version, schemaVersion) = try queue.read { db in
+                (try Self.inspect(db, path: path), try Int64.fetchOne(db, sql: "PRAGMA data_version") ?? 0,
+                 try Int64.fetchOne(db, sql: "PRAGMA schema_version") ?? 0)
             }
             self.schema = schema
+            self.schemaVersion = schemaVersion
             lastSeen = Mutex(stamp.map { SeenFile(stamp: $0, dataVersion: version) })
         } catch let error as StoreError {
             throw error
@@ -365,6 +369,13 @@ public final class TicketsDatabase: Sendable {
     /// connection (the app) commits to the database, and only then. Read it before a query
     /// whose result is remembered, so that a commit racing the query makes the next value
     /// differ rather than hide the change.
+    /// Whether the app changed its tables since this connection took `schema` (one read of
+    /// the file's header). False when it cannot be read now (the tick's own read says why).
+    public func schemaChanged() -> Bool {
+        let current = try? queue.read { db in try Int64.fetchOne(db, sql: "PRAGMA schema_version") ?? 0 }
+        return current.map { $0 != schemaVersion } ?? false
+    }
+
     public func dataVersion() throws(StoreError) -> Int64 {
         do {
             return try queue.read { db in try Int64.fetchOne(db, sql: "PRAGMA data_version") ?? 0 }

@@ -25,6 +25,11 @@ public enum TicketsFileChange: Sendable, Equatable {
     /// the app since (its -shm file is there) or changed: a new connection reads it as it is
     /// now, through the app's -wal and -shm files when they are there.
     case walReopened
+    /// The same file, whose tables the app changed by a commit (`schema_version` moved: a
+    /// column added, dropped or renamed, as a migration or `sqlite3 .restore` of another
+    /// export does): the columns overdued reads were taken at the open, so a new connection
+    /// looks at them again (a `deleted_at` added is then used, one dropped no longer read).
+    case schemaChanged
 }
 
 extension TicketsDatabase {

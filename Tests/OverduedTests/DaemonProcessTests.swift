@@ -422,6 +422,39 @@ struct TicketsFileReplacementTests {
         #expect(try outbox.dedupRecords(rule: "old-rule", tickets: [1, 2]).count == 2)
     }
 
+    /// The app's migration adds `deleted_at` to the file the daemon reads (or `sqlite3
+    /// .restore` of another export changes its tables in place): the columns are looked at
+    /// again at the next tick, so a soft-deleted ticket is not notified; and when the column
+    /// goes again, ticks go on without it instead of failing on "no such column".
+    @Test func tablesChangedInPlaceAreLookedAtAgain() throws {
+        let folder = try TemporaryDirectory()
+        let tickets = folder.url("tickets.sqlite")
+        try makeTicketsDatabase(at: tickets, rows: Self.one)
+        try sqlite3(tickets, "ALTER TABLE tickets DROP COLUMN deleted_at;")
+        let daemon = try DaemonChild(config: try folder.write("config.json", configJSON(interval: "1h")), environment: [:])
+        defer { daemon.signal(SIGKILL); _ = daemon.waitForExit(timeout: 10) }
+        #expect(daemon.waitFor("tick: 1 matches, 1 enqueued"), "log: \(daemon.log)")
+
+        try sqlite3(tickets, """
+            ALTER TABLE tickets ADD COLUMN deleted_at TEXT;
+            INSERT INTO tickets (id, ticket_id, title, description, machine_id, status, priority, reported_by, assigned_to, scheduled_date, deleted_at)
+            VALUES (2, 'IGP-2026-0002', 'x', 'x', 1, 'received', 'high', 1, 1, '\(Self.overdue)', '2026-11-20 10:00:00'),
+                   (3, 'IGP-2026-0003', 'x', 'x', 1, 'received', 'high', 1, 1, '\(Self.overdue)', NULL);
+            """)
+        daemon.signal(SIGUSR1)
+        #expect(daemon.waitFor("had its tables changed by the app (a column added, dropped or renamed); reading it afresh"), "log: \(daemon.log)")
+        #expect(daemon.waitFor("enqueued IGP-2026-0003"), "log: \(daemon.log)")
+        #expect(daemon.waitFor("tick: 2 matches, 1 enqueued"), "the soft-deleted ticket 2 is not a match: \(daemon.log)")
+        #expect(!daemon.log.contains("IGP-2026-0002"), "log: \(daemon.log)")
+
+        try sqlite3(tickets, "ALTER TABLE tickets DROP COLUMN deleted_at;")
+        daemon.signal(SIGUSR1)
+        #expect(daemon.waitFor("tick: 3 matches, 1 enqueued"), "ticket 2 is no longer known deleted: \(daemon.log)")
+        #expect(!daemon.log.contains("no such column") && !daemon.log.contains("tick skipped"), "log: \(daemon.log)")
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit(timeout: 10) == 0)
+    }
+
     /// A new file without a column that the queries read is refused like one without a table:
     /// the daemon says so and keeps reading the previous file, instead of failing every tick.
     @Test func aReplacementLackingAColumnIsRefusedAndThePreviousFileKept() throws {
