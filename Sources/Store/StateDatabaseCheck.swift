@@ -29,7 +29,9 @@ public enum StateDatabaseCheck {
             }
         }
         let folder = (path as NSString).deletingLastPathComponent
-        return manager.isWritableFile(atPath: folder) ? nil : "cannot create \(path): the folder \(folder) is not writable by this user"
+        guard access(folder.isEmpty ? "." : folder, W_OK) != 0 else { return nil }
+        if errno == EROFS { return "cannot create \(path): " + StateFileAccess.readOnlyFileSystem(folder) }
+        return "cannot create \(path): the folder \(folder) is not writable by this user"
     }
 
     /// A state database every user may read (made by an earlier release, which left the mode

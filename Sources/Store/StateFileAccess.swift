@@ -13,6 +13,7 @@ public enum StateFileAccess {
             if let problem = problem(file: file) { return problem }
         }
         if access(folder.isEmpty ? "." : folder, W_OK) != 0 {
+            if errno == EROFS { return readOnlyFileSystem(folder) }
             return "the folder \(folder) is not writable by this user (\(owner(of: folder))): SQLite creates and deletes the "
                 + "state database's -wal and -shm files there, and overdued its delivery lock"
         }
@@ -22,8 +23,17 @@ public enum StateFileAccess {
     /// Why `file`, which exists, cannot be written by this user; nil when it can or is absent.
     static func problem(file: String) -> String? {
         guard access(file, F_OK) == 0, access(file, W_OK) != 0 else { return nil }
+        if errno == EROFS { return readOnlyFileSystem(file) }
         return "\(file) is not writable by this user (\(owner(of: file))); if another user created it (root running "
             + "overdued by hand), give it to the user overdued runs as (chown), or run overdued by hand as that user"
+    }
+
+    /// A read-only mount, whoever owns the file: under the unit's `ProtectSystem=strict`, any
+    /// path outside `StateDirectory=` and `ReadWritePaths=`. No `chown` helps.
+    static func readOnlyFileSystem(_ path: String) -> String {
+        "\(path) is on a read-only file system; the state database needs a writable one (under the unit's ProtectSystem=strict, "
+            + "only /var/lib/overdued (StateDirectory=) and folders in ReadWritePaths= are writable: leave store.state_database "
+            + "unset, or add its folder to ReadWritePaths=)"
     }
 
     /// Run as root in a folder that belongs to another user (the service's state folder, under

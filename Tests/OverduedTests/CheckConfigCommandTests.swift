@@ -235,6 +235,37 @@ import TestSupport
         }
     }
 
+    /// A state database on a read-only mount (under the unit's ProtectSystem=strict, any path
+    /// outside StateDirectory= and ReadWritePaths=) is said to be so, not "not writable by this
+    /// user … chown", which no chown fixes. Needs a tmpfs mount (root, outside most containers).
+    @Test(.enabled(if: getuid() == 0, "needs root to mount"))
+    func aStateDatabaseOnAReadOnlyFileSystemIsSaidToBeOne() throws {
+        let folder = try TemporaryDirectory()
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: [])
+        let mounted = folder.url("ro")
+        try FileManager.default.createDirectory(atPath: mounted, withIntermediateDirectories: false)
+        func mount(_ arguments: [String]) throws -> Bool {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/bin/mount")
+            process.arguments = arguments
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            process.waitUntilExit()
+            return process.terminationStatus == 0
+        }
+        guard try mount(["-t", "tmpfs", "-o", "size=1m", "tmpfs", mounted]) else { return }   // not allowed here: nothing to check
+        defer { _ = umount(mounted) }
+        let config = try folder.write("config.json", configJSON(state: "ro/state.sqlite"))
+        #expect(try runOverdued(["scan", "--config", config]).status == 0)
+        #expect(try mount(["-o", "remount,ro", mounted]))
+        for command in [["check-config"], ["run"]] {
+            let result = try runOverdued(command + ["--config", config], timeout: 30)
+            #expect(result.status == 1, "\(command)")
+            #expect(result.stderr.contains("state.sqlite is on a read-only file system"), "\(command): \(result.stderr)")
+            #expect(!result.stderr.contains("chown"), "\(command): \(result.stderr)")
+        }
+    }
+
     /// Before the service's first start its state folder is not there yet: `history` and
     /// `queue` say there is no state database yet (exit 0), as documented, not "create it".
     @Test func historyAndQueueBeforeTheStateFolderExistsSayThereIsNoStateDatabaseYet() throws {
