@@ -128,8 +128,13 @@ public struct DemoTickets: Sendable {
         var seen = DirtyForms()
         /// Tickets no dirty form can make overdue by the old rule: closed, or scheduled later.
         var spare: [SpareTicket] = []
-        for id in 1...max(ticketCount, 1) {
-            let roll = random.unit()
+        // Exactly 1 % overdue (rounded, at least one): a demo of 100 tickets shows one, and
+        // the 1M of the benchmarks 10,000. Spread evenly: the id where the share steps up.
+        let count = max(ticketCount, 1)
+        let overdueCount = max(1, (count + 50) / 100)
+        for id in 1...count {
+            let isOverdueSlot = (id - 1) * overdueCount / count != id * overdueCount / count
+            let roll = isOverdueSlot ? 0 : 0.01 + random.unit() * 0.99
             var status: String
             var assignedTo: Int64? = Int64(1 + random.below(40))
             var scheduled: Date? = now.addingTimeInterval(-random.unit() * 400 * day)

@@ -30,6 +30,24 @@ struct DemoCommand: ParsableCommand {
         guard ConfigLoader.ianaZone(timezone) != nil else {
             throw ValidationError("--timezone \(timezone) is not an IANA zone with its daylight-saving rules (such as America/Toronto or UTC)")
         }
+        _ = try Self.sinkAddress(sink)
+    }
+
+    /// `--sink` as `overdued sink --listen` takes it, and as a URL's host and port can hold it:
+    /// the config written and the commands printed must work as they are.
+    static func sinkAddress(_ argument: String) throws -> ListenAddress {
+        let address: ListenAddress
+        do {
+            address = try ListenAddress.parse(argument)
+        } catch {
+            throw ValidationError("--sink \(argument): \(error)")
+        }
+        guard address.port > 0 else { throw ValidationError("--sink \(argument): the config needs a port of its own, 1 to 65535") }
+        let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: ".-:"))
+        guard address.host.unicodeScalars.allSatisfy({ $0.isASCII && allowed.contains($0) }) else {
+            throw ValidationError("--sink \(argument): the host must be a name or an IP address (letters, digits, '.', '-', ':')")
+        }
+        return address
     }
 
     func run() throws {
@@ -42,10 +60,12 @@ struct DemoCommand: ParsableCommand {
         }
         let databasePath = folder + "/tickets.sqlite"
         let configPath = folder + "/config.json"
-        guard !FileManager.default.fileExists(atPath: configPath) else {
-            printError("\(configPath) already exists; overdued demo never overwrites (remove the folder or choose another --dir)")
+        let secretPath = folder + "/signing-secret"
+        for path in [configPath, secretPath] where FileManager.default.fileExists(atPath: path) || Self.isLink(path) {
+            printError("\(path) already exists; overdued demo never overwrites (remove the folder or choose another --dir)")
             throw ExitCode(1)
         }
+        let sinkAddress = try Self.sinkAddress(sink).description
         let zone = ConfigLoader.ianaZone(timezone) ?? .gmt
         let started = Date()
         let summary: DemoTickets.Summary
@@ -55,12 +75,10 @@ struct DemoCommand: ParsableCommand {
             printError(error.description)
             throw ExitCode(1)
         }
-        let secretPath = folder + "/signing-secret"
         let secret = "whsec_" + Data((0..<32).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
-        let config = DemoConfig.text(timezone: timezone, sink: sink)
+        let config = DemoConfig.text(timezone: timezone, sink: sinkAddress)
         do {
-            try Data((secret + "\n").utf8).write(to: URL(fileURLWithPath: secretPath))
-            try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: secretPath)
+            try Self.createPrivately(secretPath, contents: secret + "\n")
             try Data(config.utf8).write(to: URL(fileURLWithPath: configPath))
         } catch {
             printError("cannot write the demo config in \(folder): \(error.localizedDescription)")
@@ -70,12 +88,29 @@ struct DemoCommand: ParsableCommand {
         print("""
             wrote \(databasePath): \(summary.tickets) tickets (\(summary.overdueByOldRule) overdue by the old rule, \
             \(summary.softDeleted) soft-deleted, \(summary.unreadableDates) with unreadable dates) in \(String(format: "%.1f", seconds)) s
-            wrote \(configPath) (destination: overdued sink on \(sink), signed with \(secretPath))
+            wrote \(configPath) (destination: overdued sink on \(sinkAddress), signed with \(secretPath))
             next:
-              overdued sink --listen \(sink) --signing-secret-file \(secretPath) &
+              overdued sink --listen \(sinkAddress) --signing-secret-file \(secretPath) &
               overdued scan --config \(configPath) --dry-run
               overdued once --config \(configPath)
             """)
+    }
+}
+
+extension DemoCommand {
+    static func isLink(_ path: String) -> Bool {
+        var info = stat()
+        return lstat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFLNK
+    }
+
+    /// A new file, 0600 from the start (no moment readable by others), never through a link
+    /// or over an existing file.
+    static func createPrivately(_ path: String, contents: String) throws {
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        defer { close(descriptor) }
+        let bytes = Array(contents.utf8)
+        guard write(descriptor, bytes, bytes.count) == bytes.count else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
     }
 }
 

@@ -173,6 +173,30 @@ import TestSupport
         #expect(check.status == 0, "\(check.stderr)")
     }
 
+    /// `--sink` goes into the config and the commands printed: one they would refuse (no
+    /// port, port 0, a quote that breaks the JSON) is refused at once. An existing
+    /// signing-secret is never replaced (it was, through a link too); a new one is 0600.
+    @Test func demoRefusesASinkItsConfigCannotUseAndKeepsAnExistingSecret() throws {
+        let folder = try TemporaryDirectory()
+        for (sink, phrase) in [("127.0.0.1", "expected host:port"), ("127.0.0.1:0", "a port of its own"),
+                               ("127.0.0.1\":1", "the host must be a name or an IP address")] {
+            let refused = try runOverdued(["demo", "--dir", folder.url("demo"), "--tickets", "30", "--sink", sink])
+            #expect(refused.status == 64 && refused.stderr.contains(phrase), "\(sink): \(refused.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: folder.url("demo")))
+        }
+        let made = try runOverdued(["demo", "--dir", folder.url("made"), "--tickets", "30", "--sink", "[::1]:47991"])
+        #expect(made.status == 0, "\(made.stderr)")
+        #expect(made.stdout.contains("overdued sink --listen [::1]:47991"), "\(made.stdout)")
+        let mode = try FileManager.default.attributesOfItem(atPath: folder.url("made/signing-secret"))[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+
+        let kept = try folder.write("keep/signing-secret", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n")
+        let again = try runOverdued(["demo", "--dir", folder.url("keep"), "--tickets", "30"])
+        #expect(again.status == 1 && again.stderr.contains("signing-secret already exists; overdued demo never overwrites"), "\(again.stderr)")
+        #expect(try String(contentsOfFile: kept, encoding: .utf8) == "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n")
+        #expect(!FileManager.default.fileExists(atPath: folder.url("keep/tickets.sqlite")), "nothing written")
+    }
+
     @Test func sendTestReportsStatusAndLatencyAndRecordsNothing() async throws {
         let folder = try TemporaryDirectory()
         try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: [])
