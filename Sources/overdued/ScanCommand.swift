@@ -27,7 +27,8 @@ struct ScanCommand: ParsableCommand {
     func run() throws {
         let instant = dryRun ? now?.date ?? Date() : try Instant.toEnqueueAt(now)
         let config = try loadConfig(options)
-        let stores = try OpenStores(config)
+        let stores = try OpenStores(config, lookingOnly: dryRun)
+        defer { stores.removeScratch() }
         let engine = RulesEngine(rules: config.rules, timeZone: config.store.timeZone)
         let report: ScanReport
         do {

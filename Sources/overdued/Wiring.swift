@@ -39,16 +39,41 @@ struct OpenStores {
     /// (`withExtendedLifetime`) until delivery is over.
     let deliveryLock: DeliveryLock?
 
+    /// A folder of this process's own holding an empty state database, when the real one
+    /// was not there to read (`scan --dry-run`); `removeScratch()` deletes it.
+    let scratch: String?
+
     /// - Parameter delivering: take the state database's delivery lock first, and fail at
     ///   once if another process (`overdued run`, another `once`) holds it.
-    init(_ config: Config, delivering: Bool = false) throws {
+    /// - Parameter lookingOnly: write nothing (`scan --dry-run`): with no state database at
+    ///   its path yet, decide against an empty one in a scratch folder instead of creating it.
+    init(_ config: Config, delivering: Bool = false, lookingOnly: Bool = false) throws {
+        var statePath = config.store.stateDatabase
+        if lookingOnly, !FileManager.default.fileExists(atPath: statePath) {
+            var template = Array((NSTemporaryDirectory() + "/overdued-dry-run-XXXXXX").utf8CString)
+            guard let made = mkdtemp(&template) else {
+                printError("cannot make a scratch folder for the dry run: \(String(cString: strerror(errno)))")
+                throw ExitCode(1)
+            }
+            scratch = String(cString: made)
+            statePath = (scratch ?? "") + "/state.sqlite"
+            printError("note: no state database yet at \(config.store.stateDatabase): deciding as if nothing was notified yet (a dry run creates none)")
+        } else {
+            scratch = nil
+        }
         (deliveryLock, tickets, state) = try openingStores(of: config) { () throws(StoreError) in
-            (delivering ? try DeliveryLock(stateDatabase: config.store.stateDatabase) : nil,
+            (delivering ? try DeliveryLock(stateDatabase: statePath) : nil,
              try TicketsDatabase(path: config.store.ticketsDatabase, busyTimeout: config.store.busyTimeout),
-             try StateDatabase(path: config.store.stateDatabase, busyTimeout: config.store.busyTimeout))
+             try StateDatabase(path: statePath, busyTimeout: config.store.busyTimeout))
         }
         outbox = Outbox(database: state)
-        if let notice = state.upgradeNotice { printError("note: \(notice)") }
+        if let notice = state.upgradeNotice, scratch == nil { printError("note: \(notice)") }
+    }
+
+    func removeScratch() {
+        guard let scratch else { return }
+        _ = state.close()
+        try? FileManager.default.removeItem(atPath: scratch)
     }
 }
 

@@ -57,6 +57,20 @@ import TestSupport
         #expect(result.stderr.hasSuffix("5 matches, would enqueue 5 notifications, 0 suppressed, 2 rows skipped\n"), "stderr: \(result.stderr)")
     }
 
+    /// A dry run writes nothing: with no state database yet it decides against an empty one
+    /// of its own and creates none at the configured path (it created and migrated one).
+    @Test func aDryRunCreatesNoStateDatabase() throws {
+        let folder = try TemporaryDirectory()
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: Self.rows)
+        let config = try folder.write("config.json", configJSON())
+        let result = try runOverdued(["scan", "--config", config, "--dry-run", "--now", "2026-11-24T15:00:00Z"])
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        #expect(result.stderr.contains("would enqueue 5 notifications"), "\(result.stderr)")
+        #expect(result.stderr.contains("no state database yet at \(folder.url("state.sqlite"))"), "\(result.stderr)")
+        let left = try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted()
+        #expect(left == ["config.json", "tickets.sqlite"], "\(left)")
+    }
+
     @Test func scanWithoutDryRunEnqueuesOnceThenSuppressesWithAReason() throws {
         let folder = try TemporaryDirectory()
         try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: Self.rows)
