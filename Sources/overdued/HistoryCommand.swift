@@ -148,12 +148,18 @@ enum NotificationTable {
             Swift.print("(none)")
             return
         }
+        let now = Date()
         for item in items {
             let when = item.deliveredAt ?? item.deadAt ?? item.withdrawnAt ?? item.createdAt
             let status = item.lastHTTPStatus.map { " HTTP \($0)" } ?? ""
             var error = item.status == .delivered ? "" : item.lastError.map { "  \($0)" } ?? ""
             if let held = onHold(item, config) {
                 error = "  on hold: \(held)" + (item.lastError.map { " (last error: \($0))" } ?? "")
+            } else if item.status == .pending || item.status == .retrying {
+                // When it goes next, from the queue as it is now: the last error's "attempt 2
+                // in 1h" was true when it was written, not after the time passed, a requeue or
+                // `queue resume`.
+                error = "  next attempt \(nextAttempt(item.nextAttemptAt, now: now))" + (item.lastError.map { " (last error: \($0))" } ?? "")
             }
             Swift.print("\(iso(when))  \(item.status.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0)) \(PrintableText.escaped(item.ticketID)) (#\(item.ticket))  rule \(item.rule)  → \(host(item.destination, config))  attempts \(item.attempts)\(status)  \(item.id)\(error)")
             if withAttempts {
@@ -162,6 +168,12 @@ enum NotificationTable {
                 }
             }
         }
+    }
+
+    /// "due now", or "at 2026-11-24T15:20:00.000Z (in 12m)".
+    static func nextAttempt(_ at: Date, now: Date) -> String {
+        guard at > now else { return "due now" }
+        return "at \(iso(at)) (in \(DurationText.format(.milliseconds(Int64((at.timeIntervalSince(now) * 1000).rounded(.up))))))"
     }
 
     static func jsonObject(_ item: OverdueNotification, config: Config) -> [String: Any] {

@@ -26,6 +26,19 @@ import TestSupport
         #expect(held.contains("last error: HTTP 503; attempt 6 in 566ms"), "\(held)")
         let waiting = try #require(lines.first { $0.contains("IGP-2026-0002") }, "\(text.stdout)")
         #expect(!waiting.contains("on hold"), "\(waiting)")
+        #expect(waiting.contains("next attempt due now"), "\(waiting)")
+
+        // The last error's "in 1h" was true when it was written; the listing says when the
+        // notification goes from its due time now (here, after an early `queue resume`).
+        try sqlite3(folder.url("state.sqlite"), """
+            UPDATE notification SET status = 'retrying', attempts = 1, last_http_status = 503,
+                   last_error = 'HTTP 503; attempt 2 in 1h (as Retry-After asks)',
+                   next_attempt_at = CAST(unixepoch('now') * 1000 AS INTEGER) + 600000 WHERE ticket = 2;
+            """)
+        let later = try runOverdued(["queue", "--config", config])
+        let retrying = try #require(later.stdout.split(separator: "\n").first { $0.contains("IGP-2026-0002") }, "\(later.stdout)")
+        #expect(retrying.contains("next attempt at ") && (retrying.contains("(in 10m)") || retrying.contains("(in 9m")), "\(retrying)")
+        #expect(retrying.contains("(last error: HTTP 503; attempt 2 in 1h (as Retry-After asks))"), "\(retrying)")
 
         let json = try runOverdued(["queue", "--config", config, "--json"])
         let items = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]])
