@@ -80,12 +80,57 @@ public enum TemplatePayload {
     /// syntax error.
     static func parse(source: String, path: String) throws(PayloadError) -> MustacheTemplate {
         _ = registration
+        if let (line, column) = firstReferenceToAnotherTemplate(in: source) {
+            // The library renders one it cannot find as nothing, without a word.
+            throw PayloadError(.templateSyntax, "the template \(path) cannot be parsed: line \(line), column \(column): a partial "
+                + "({{> name}}) or parent ({{< name}}) names another template, which overdued does not load (it reads one file); "
+                + "write that text in this template")
+        }
         do {
             // No newline after the pragma: line numbers in parser errors stay the file's.
             return try MustacheTemplate(string: pragma + source)
         } catch {
             throw PayloadError(.templateSyntax, "the template \(path) cannot be parsed: \(syntaxProblem(error))")
         }
+    }
+
+    /// Where the template names another one (`{{> name}}`, `{{< name}}`), following its
+    /// delimiter changes (`{{=<% %>=}}`); nil when it does not.
+    static func firstReferenceToAnotherTemplate(in source: String) -> (line: Int, column: Int)? {
+        let bytes = Array(source.utf8)
+        var open = Array("{{".utf8), close = Array("}}".utf8)
+        func find(_ needle: [UInt8], from start: Int) -> Int? {
+            guard !needle.isEmpty, start <= bytes.count - needle.count else { return nil }
+            return (start...(bytes.count - needle.count)).first { bytes[$0..<($0 + needle.count)].elementsEqual(needle) }
+        }
+        var index = 0
+        while let start = find(open, from: index) {
+            var contentStart = start + open.count
+            // `{{{name}}}`, with the default delimiters only.
+            if open == Array("{{".utf8), contentStart < bytes.count, bytes[contentStart] == UInt8(ascii: "{") {
+                guard let end = find(Array("}}}".utf8), from: contentStart) else { return nil }
+                index = end + 3
+                continue
+            }
+            guard let end = find(close, from: contentStart) else { return nil }   // the parser says "unfinished"
+            while contentStart < end, bytes[contentStart] == UInt8(ascii: " ") { contentStart += 1 }
+            let content = bytes[contentStart..<end]
+            if let sigil = content.first, sigil == UInt8(ascii: ">") || sigil == UInt8(ascii: "<") {
+                let before = bytes[..<start]
+                let lineStart = before.lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 } ?? 0
+                let column = bytes[lineStart..<start].filter { $0 & 0xC0 != 0x80 }.count + 1
+                return (before.filter { $0 == UInt8(ascii: "\n") }.count + 1, column)
+            }
+            index = end + close.count
+            if content.first == UInt8(ascii: "="), content.count > 2, content.last == UInt8(ascii: "=") {
+                let delimiters = content.dropFirst().dropLast().split(whereSeparator: { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") })
+                if delimiters.count == 2 {
+                    open = Array(delimiters[0])
+                    close = Array(delimiters[1])
+                }
+            }
+        }
+        return nil
     }
 
     /// "line 3, column 12: …" in the operator's file: the parser's own description holds its

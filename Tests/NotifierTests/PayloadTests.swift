@@ -156,6 +156,26 @@ private let twoDaysLate: TimeInterval = 2 * 86_400 + 9 * 3_600 + 26 * 60 + 40
         #expect(throws: PayloadError.self) { try render("{{#open}}") }
     }
 
+    /// A partial or parent names another template, which overdued does not load: the
+    /// library rendered it as nothing, and `check-config` said valid. Refused where it is,
+    /// through delimiter changes too.
+    @Test(arguments: [
+        ("{\"a\": \"{{> part}}\"}", "line 1, column 8"),
+        ("{\n  \"a\": \"{{title}}\",\n  \"b\": \"{{<base}}{{/base}}\"\n}", "line 3, column 9"),
+        ("{{=<% %>=}}{\"a\": \"<%title%>\", \"é\": \"<%> part%>\"}", "line 1, column 37"),
+    ] as [(String, String)])
+    func aPartialOrParentIsRefusedWhereItIs(source: String, place: String) {
+        let problem = TemplatePayload.problem(source: source, path: "/etc/overdued/t.mustache")
+        #expect(problem?.hasPrefix("the template /etc/overdued/t.mustache cannot be parsed: \(place): a partial ({{> name}}) or parent") == true,
+                "\(problem ?? "nil")")
+    }
+
+    @Test func triplesAndDelimiterChangesAreNoPartials() {
+        #expect(TemplatePayload.firstReferenceToAnotherTemplate(in: "{\"l\": {{{legacy_json}}}, \"t\": \"{{title}}\"}") == nil)
+        #expect(TemplatePayload.firstReferenceToAnotherTemplate(in: "{{=<% %>=}}{\"t\": \"{{> not a tag now}}\"}") == nil)
+        #expect(TemplatePayload.problem(source: "{{=<% %>=}}{\"t\": \"<%title%> {{> text}}\"}", path: "/t.mustache") == nil)
+    }
+
     /// The classic Mustache list mistake renders a comma after the last item. Foundation's
     /// parser takes it; Slack, ntfy and Python's json refuse the body. Refused where the
     /// config is checked, saying where in the output.
