@@ -112,6 +112,13 @@ public enum StateFileAccess {
         var info = stat()
         guard stat(path, &info) == 0 else { return "this process runs as uid \(geteuid())" }
         let mode = String(info.st_mode & 0o7777, radix: 8)
-        return "owned by uid \(info.st_uid), mode 0\(mode); this process runs as uid \(geteuid())"
+        return "owned by uid \(info.st_uid)\(outsideNamespace(info.st_uid)), mode 0\(mode); this process runs as uid \(geteuid())"
+    }
+
+    /// The overflow id a user namespace shows for an owner outside it (the unit's
+    /// `PrivateUsers=yes` maps every user but the service's own so): said, or "uid 65534"
+    /// reads as the owner.
+    static func outsideNamespace(_ uid: uid_t) -> String {
+        uid == 65_534 ? " (nobody, or, inside a user namespace such as the unit's PrivateUsers=yes, any owner outside it: look with ls -ln outside the service)" : ""
     }
 }

@@ -564,7 +564,7 @@ extension TicketsDatabase {
             var mode = "?"
             if stat(unreadable, &info) == 0 {
                 let bits = String(info.st_mode & 0o7777, radix: 8)
-                mode = "owned by uid \(info.st_uid), gid \(info.st_gid), mode 0" + bits
+                mode = "owned by uid \(info.st_uid), gid \(info.st_gid)\(StateFileAccess.outsideNamespace(info.st_uid)), mode 0" + bits
             }
             return StoreError(.cannotOpen, path: path, message: """
                 could not \(action): \(unreadable) is not readable by this user (\(mode); this process runs as uid \(geteuid())): \

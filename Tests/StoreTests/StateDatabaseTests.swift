@@ -379,6 +379,13 @@ struct StateDatabaseTests {
         #expect(database.fileChange()?.description == "lost its state.sqlite\(suffix) (deleted or replaced)")
     }
 
+    /// Under the unit's PrivateUsers=yes every owner but the service's own shows as 65534:
+    /// the message says so instead of naming "uid 65534" as the owner.
+    @Test func anOwnerShownAsTheOverflowIdIsExplained() {
+        #expect(StateFileAccess.outsideNamespace(65_534).contains("PrivateUsers=yes"))
+        #expect(StateFileAccess.outsideNamespace(0).isEmpty && StateFileAccess.outsideNamespace(999).isEmpty)
+    }
+
     /// Only one process delivers from a state database: a second lock fails at once, naming
     /// the database and the holder; the lock ends with its holder.
     @Test func theDeliveryLockIsExclusiveAndNamesItsHolder() throws {
