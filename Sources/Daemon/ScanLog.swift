@@ -27,7 +27,7 @@ public enum ScanLog {
         }
         let more = report.notifications.count - enqueuedOneByOne
         if more > 0 {
-            logger.notice("… and \(more) more notifications enqueued by this tick, not logged one by one (`overdued queue` lists them all)",
+            logger.notice("… and \(more) more notifications enqueued by this tick, not logged one by one (`overdued queue --limit N` lists them; `overdued history --ticket ID` gives one ticket's)",
                           metadata: ["event": "enqueue", "count": "\(more)"])
         }
         withdrawn(report.withdrawals, to: logger)
@@ -45,7 +45,7 @@ public enum ScanLog {
         }
         let more = withdrawals.count - enqueuedOneByOne
         if more > 0 {
-            logger.notice("… and \(more) more queued notifications withdrawn by this tick, not logged one by one (`overdued history` lists them, with why)",
+            logger.notice("… and \(more) more queued notifications withdrawn by this tick, not logged one by one (`overdued history --status withdrawn --limit N` lists them, with why)",
                           metadata: ["event": "withdrawn", "count": "\(more)"])
         }
     }

@@ -24,7 +24,12 @@ public final class StateDatabase: Sendable {
     /// commit vanished).
     private let openedLog: (wal: FileIdentity?, shm: FileIdentity?)
 
-    public init(path: String, busyTimeout: Duration = .seconds(5)) throws(StoreError) {
+    /// - Parameter upgradingBesideADeliverer: whether to upgrade a file of an earlier release
+    ///   while another process delivers from it (holds its delivery lock). Only the
+    ///   deliverers themselves (`run`, `once`, which hold the lock) do: any other command,
+    ///   run beside a service still on the earlier release (a package upgraded, the service
+    ///   not restarted yet), would change the file under it, and says so instead.
+    public init(path: String, busyTimeout: Duration = .seconds(5), upgradingBesideADeliverer: Bool = true) throws(StoreError) {
         self.path = path
         self.busyTimeout = busyTimeout
         var configuration = Configuration()
@@ -50,7 +55,8 @@ public final class StateDatabase: Sendable {
         StateFileAccess.refuseLinksFromSQLite(stateDatabase: path)
         StateFileAccess.createPrivately(stateDatabase: path)
         do {
-            (pool, upgrades) = try Self.openMigrated(path: path, configuration: configuration)
+            (pool, upgrades) = try Self.openMigrated(path: path, configuration: configuration,
+                                                     upgradingBesideADeliverer: upgradingBesideADeliverer)
         } catch let error as DatabaseError where error.resultCode.primaryResultCode == .SQLITE_READONLY
                     || (error.resultCode.primaryResultCode == .SQLITE_CANTOPEN && StateFileAccess.problem(stateDatabase: path) != nil) {
             // SQLite's "attempt to write a readonly database" and "unable to open database
@@ -69,13 +75,24 @@ public final class StateDatabase: Sendable {
     /// missing and both run it: the second fails ("table notification already exists",
     /// "database is locked" while the other switches the file to WAL). Open and migrate again
     /// then, when the other has finished: it is a no-op on a migrated file.
-    private static func openMigrated(path: String, configuration: Configuration) throws -> (DatabasePool, [String]) {
+    private static func openMigrated(path: String, configuration: Configuration,
+                                     upgradingBesideADeliverer: Bool) throws -> (DatabasePool, [String]) {
         try inOpenRounds {
             let pool = try DatabasePool(path: path, configuration: configuration)
             if let problem = try pool.read({ db in try Self.newerSchemaProblem(db) }) {
                 throw StoreError(.schema, path: path, message: problem)
             }
             let before = try pool.read { db in try Self.migrator.appliedIdentifiers(db) }
+            let pending = Self.migrator.migrations.filter { !before.contains($0) }
+            if !upgradingBesideADeliverer, !before.isEmpty, let next = pending.first {
+                do {
+                    _ = try DeliveryLock(stateDatabase: path)   // free: released at once
+                } catch let error as StoreError where error.kind == .inUse {
+                    throw StoreError(.inUse, path: path, message: """
+                        written by an earlier release of overdued (it lacks migration "\(next)"), and an overdued process                         delivers from it now: \(error.message). This release would upgrade the file under that process;                         restart the service onto this release first (systemctl restart overdued: the new daemon upgrades it),                         then run this command again
+                        """)
+                }
+            }
             try Self.migrator.migrate(pool)
             let after = try pool.read { db in try Self.migrator.appliedMigrations(db) }
             return (pool, before.isEmpty ? [] : after.filter { !before.contains($0) })

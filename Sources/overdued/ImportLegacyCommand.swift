@@ -66,7 +66,8 @@ struct ImportLegacyCommand: ParsableCommand {
             if log.lateCount > log.late.count {
                 printError("warning: \(from): webhook_notifications: \(log.lateCount - log.late.count) more row(s) with a sent_at later than now; counted as sent now")
             }
-            let state = try StateDatabase(path: config.store.stateDatabase, busyTimeout: config.store.busyTimeout)
+            let state = try StateDatabase(path: config.store.stateDatabase, busyTimeout: config.store.busyTimeout,
+                                          upgradingBesideADeliverer: false)
             let written = try Outbox(database: state).importDedup(result.records, notified: result.notified)
             var summary = "read \(log.rowsRead) legacy notification(s)"
             if log.skippedCount > 0 { summary += " (\(log.skippedCount) skipped)" }

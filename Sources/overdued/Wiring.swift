@@ -64,7 +64,7 @@ struct OpenStores {
         (deliveryLock, tickets, state) = try openingStores(of: config) { () throws(StoreError) in
             (delivering ? try DeliveryLock(stateDatabase: statePath) : nil,
              try TicketsDatabase(path: config.store.ticketsDatabase, busyTimeout: config.store.busyTimeout),
-             try StateDatabase(path: statePath, busyTimeout: config.store.busyTimeout))
+             try StateDatabase(path: statePath, busyTimeout: config.store.busyTimeout, upgradingBesideADeliverer: delivering))
         }
         outbox = Outbox(database: state)
         if let notice = state.upgradeNotice, scratch == nil { printError("note: \(notice)") }
@@ -86,7 +86,7 @@ struct OpenState {
 
     init(_ config: Config) throws {
         state = try openingStores(of: config) { () throws(StoreError) in
-            try StateDatabase(path: config.store.stateDatabase, busyTimeout: config.store.busyTimeout)
+            try StateDatabase(path: config.store.stateDatabase, busyTimeout: config.store.busyTimeout, upgradingBesideADeliverer: false)
         }
         outbox = Outbox(database: state)
         if let notice = state.upgradeNotice { printError("note: \(notice)") }

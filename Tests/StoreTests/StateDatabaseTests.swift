@@ -379,6 +379,33 @@ struct StateDatabaseTests {
         #expect(database.fileChange()?.description == "lost its state.sqlite\(suffix) (deleted or replaced)")
     }
 
+    /// A package upgraded, the service not restarted yet: the earlier release delivers from
+    /// the file. This release's commands (`history`, `queue`, `scan`…) do not upgrade it
+    /// under that process and say so; the deliverers (holding the lock) and a file nobody
+    /// delivers from are upgraded as before.
+    @Test func aFileAnEarlierReleaseDeliversFromIsNotUpgradedUnderIt() throws {
+        let directory = try TemporaryDirectory()
+        let (path, queue) = try Self.stateDatabase(in: directory, upTo: "v8: receiver pauses")
+        try queue.close()
+        let running = try DeliveryLock(stateDatabase: path)
+        #expect(throws: StoreError.self) { try StateDatabase(path: path, upgradingBesideADeliverer: false) }
+        do {
+            _ = try StateDatabase(path: path, upgradingBesideADeliverer: false)
+        } catch {
+            #expect(error.kind == .inUse)
+            #expect(error.message.contains("written by an earlier release of overdued (it lacks migration \"v9: notifications known without a row\")"),
+                    "\(error.message)")
+            #expect(error.message.contains("restart the service onto this release first"), "\(error.message)")
+        }
+        let untouched = try DatabaseQueue(path: path).read { db in try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations") }
+        #expect(!untouched.contains("v9: notifications known without a row"))
+        // The lock's holder itself (the new daemon, after the restart) upgrades it.
+        #expect(try StateDatabase(path: path).upgrades == ["v9: notifications known without a row"])
+        // Up to date: nothing to upgrade, so any command works beside the daemon.
+        #expect(try StateDatabase(path: path, upgradingBesideADeliverer: false).upgrades.isEmpty)
+        withExtendedLifetime(running) {}
+    }
+
     /// Under the unit's PrivateUsers=yes every owner but the service's own shows as 65534:
     /// the message says so instead of naming "uid 65534" as the owner.
     @Test func anOwnerShownAsTheOverflowIdIsExplained() {
