@@ -210,8 +210,8 @@ public final class Daemon: Sendable {
             logger.error("stopped: \(failed)", metadata: ["event": "stop"])
             return .failed(failed)
         }
-        if !outbox.database.close() {
-            logger.notice("the state database's write-ahead log could not be copied into \(outbox.database.path) entirely (another process was reading it); it stays beside it, and a copy of the file alone is not a backup: use sqlite3 \(outbox.database.path) \".backup FILE\"",
+        if let incomplete = outbox.database.close() {
+            logger.notice("the state database's write-ahead log could not be copied into \(outbox.database.path) entirely (\(incomplete)); it stays beside it, and a copy of the file alone is not a backup: use sqlite3 \(outbox.database.path) \".backup FILE\"",
                           metadata: ["event": "stop"])
         }
         logger.notice("stopped", metadata: ["event": "stop"])

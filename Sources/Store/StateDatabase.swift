@@ -394,31 +394,35 @@ public final class StateDatabase: Sendable {
     /// At a clean stop: the write-ahead log copied into the database file and emptied (removed
     /// when SQLite can), so the file alone holds everything: a copy of it is a backup.
     /// Nothing may use the database afterwards. Best effort, like SQLite's own close.
-    /// Returns false when another process's read kept part of the log out of the file (the
-    /// file alone is then not the whole state; the caller says so).
+    /// Returns why part of the log stayed out of the file (the file alone is then not the
+    /// whole state; the caller says so), or nil when all of it went in.
     @discardableResult
-    public func close() -> Bool {
-        let complete = checkpoint()
+    public func close() -> String? {
+        let incomplete = checkpoint()
         try? pool.close()
-        return complete
+        return incomplete
     }
 
-    /// Copies the write-ahead log into the database and truncates it to nothing; whether all of
-    /// it went in. It waits at most 100 ms for other processes' reads, not `busy_timeout`: a
-    /// checkpoint that waits holds back every writer meanwhile (the delivery records, `queue
-    /// retry`), and a stop must not wait for an operator's open `sqlite3` shell.
+    /// Copies the write-ahead log into the database and truncates it to nothing; nil when all
+    /// of it went in, else why not ("another process was reading it", a full disk). It waits
+    /// at most 100 ms for other processes' reads, not `busy_timeout`: a checkpoint that waits
+    /// holds back every writer meanwhile (the delivery records, `queue retry`), and a stop
+    /// must not wait for an operator's open `sqlite3` shell.
     @discardableResult
-    func checkpoint() -> Bool {
+    func checkpoint() -> String? {
         let restore = Int((busyTimeout.timeInterval * 1000).rounded())
-        let result = try? pool.writeWithoutTransaction { db -> Bool in
-            try db.execute(sql: "PRAGMA busy_timeout = 100")
-            defer { try? db.execute(sql: "PRAGMA busy_timeout = \(restore)") }
-            // (busy, frames in the log, frames copied): all copied and the log reset.
-            guard let row = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)") else { return false }
-            let busy: Int = row[0]
-            return busy == 0
+        do {
+            return try pool.writeWithoutTransaction { db -> String? in
+                try db.execute(sql: "PRAGMA busy_timeout = 100")
+                defer { try? db.execute(sql: "PRAGMA busy_timeout = \(restore)") }
+                // (busy, frames in the log, frames copied): all copied and the log reset.
+                guard let row = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)") else { return "no answer from SQLite" }
+                let busy: Int = row[0]
+                return busy == 0 ? nil : "another process was reading it"
+            }
+        } catch {
+            return StoreError.from(error, path: path, doing: "copy the log into the file").message
         }
-        return result ?? false
     }
 
     func write<T: Sendable>(_ action: String, _ body: @Sendable (Database) throws -> T) throws(StoreError) -> T {

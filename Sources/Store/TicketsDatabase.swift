@@ -604,10 +604,21 @@ extension StoreError {
                 return StoreError(.interrupted, path: path, message: "could not \(action): interrupted: overdued is stopping")
             case .SQLITE_CORRUPT:
                 return StoreError(.corrupt, path: path, message: "could not \(action): \(detail): the file is damaged; restore it from a backup, or rescue what it holds with `sqlite3 \(path) .dump | sed '$s/^ROLLBACK; -- due to errors$/COMMIT;/' | sqlite3 NEW_FILE` (a damaged file's dump ends in ROLLBACK, which keeps nothing), and put NEW_FILE in its place with no -wal or -shm of the old file left beside it")
+            case .SQLITE_IOERR where fileSystemIsFull(holding: path), .SQLITE_FULL where fileSystemIsFull(holding: path):
+                // SQLite says "disk I/O error" when it cannot size its -shm on a full disk.
+                return StoreError(.other, path: path, message: "could not \(action): \(detail): the file system holding it is full "
+                    + "(no space left); free some, and overdued goes on where it stopped")
             default:
                 return StoreError(.other, path: path, message: "could not \(action): \(detail)")
             }
         }
         return StoreError(.other, path: path, message: "could not \(action): \(error)")
+    }
+
+    /// Whether the file system of `path`'s folder has no block left for this user.
+    static func fileSystemIsFull(holding path: String) -> Bool {
+        var info = statvfs()
+        let folder = (path as NSString).deletingLastPathComponent
+        return statvfs(folder.isEmpty ? "." : folder, &info) == 0 && info.f_bavail == 0
     }
 }

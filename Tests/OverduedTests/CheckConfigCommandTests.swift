@@ -243,17 +243,7 @@ import TestSupport
         let folder = try TemporaryDirectory()
         try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: [])
         let mounted = folder.url("ro")
-        try FileManager.default.createDirectory(atPath: mounted, withIntermediateDirectories: false)
-        func mount(_ arguments: [String]) throws -> Bool {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/bin/mount")
-            process.arguments = arguments
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            process.waitUntilExit()
-            return process.terminationStatus == 0
-        }
-        guard try mount(["-t", "tmpfs", "-o", "size=1m", "tmpfs", mounted]) else { return }   // not allowed here: nothing to check
+        guard try mountTmpfs(at: mounted) else { return }   // not allowed here: nothing to check
         defer { _ = umount(mounted) }
         let config = try folder.write("config.json", configJSON(state: "ro/state.sqlite"))
         #expect(try runOverdued(["scan", "--config", config]).status == 0)
@@ -264,6 +254,28 @@ import TestSupport
             #expect(result.stderr.contains("state.sqlite is on a read-only file system"), "\(command): \(result.stderr)")
             #expect(!result.stderr.contains("chown"), "\(command): \(result.stderr)")
         }
+    }
+
+    /// A full disk where the state database lives, after a clean stop (no -wal or -shm):
+    /// SQLite cannot size a new -shm and says "disk I/O error"; the message says the disk is
+    /// full, which is what the operator acts on.
+    @Test(.enabled(if: getuid() == 0, "needs root to mount"))
+    func aFullDiskIsSaidToBeFull() throws {
+        let folder = try TemporaryDirectory()
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: ScanCommandTests.rows)
+        let mounted = folder.url("small")
+        guard try mountTmpfs(at: mounted, size: "512k") else { return }   // not allowed here: nothing to check
+        defer { _ = umount(mounted) }
+        let config = try folder.write("config.json", configJSON(state: "small/state.sqlite"))
+        #expect(try runOverdued(["scan", "--config", config]).status == 0)
+        #expect(!FileManager.default.fileExists(atPath: mounted + "/state.sqlite-wal"), "a clean close")
+        #expect(FileManager.default.createFile(atPath: mounted + "/filler", contents: nil))
+        let filler = try #require(FileHandle(forWritingAtPath: mounted + "/filler"))
+        while (try? filler.write(contentsOf: Data(count: 4096))) != nil {}
+        try? filler.close()
+        let queue = try runOverdued(["queue", "--config", config])
+        #expect(queue.status == 1)
+        #expect(queue.stderr.contains("the file system holding it is full"), "\(queue.stderr)")
     }
 
     /// Before the service's first start its state folder is not there yet: `history` and

@@ -183,3 +183,21 @@ func configJSON(tickets: String = "tickets.sqlite", state: String = "state.sqlit
         }
         """
 }
+
+/// Mounts a tmpfs of `size` at `path` (created if missing); false where mounting is not
+/// allowed (not root, or a container without the capability). Unmount with `umount(path)`.
+func mountTmpfs(at path: String, size: String = "1m") throws -> Bool {
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return try mount(["-t", "tmpfs", "-o", "size=\(size)", "tmpfs", path])
+}
+
+/// `/bin/mount ARGUMENTS`; whether it succeeded.
+func mount(_ arguments: [String]) throws -> Bool {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/bin/mount")
+    process.arguments = arguments
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    process.waitUntilExit()
+    return process.terminationStatus == 0
+}

@@ -158,7 +158,7 @@ private func waitFor(_ text: String, in daemon: DaemonChild, timeout: TimeInterv
         let state = folder.url("state.sqlite")
         let backup = folder.url("backup.sqlite")
         // The backup: an empty state database of this version.
-        #expect(try StateDatabase(path: backup).close())
+        #expect(try StateDatabase(path: backup).close() == nil)
         let daemon = try DaemonChild(config: config, environment: [:])
         defer { daemon.signal(SIGKILL); _ = daemon.waitForExit(timeout: 10) }
         #expect(waitFor("8 enqueued", in: daemon), "log: \(daemon.log)")
