@@ -184,6 +184,17 @@ func configJSON(tickets: String = "tickets.sqlite", state: String = "state.sqlit
         """
 }
 
+/// Whether this process may mount a tmpfs (root, outside a container without the capability):
+/// the tests that need a full or read-only file system run only then, and say so otherwise.
+enum Tmpfs {
+    static let available: Bool = {
+        guard getuid() == 0 else { return false }
+        let probe = NSTemporaryDirectory() + "/overdued-tmpfs-probe-\(getpid())"
+        defer { _ = umount(probe); try? FileManager.default.removeItem(atPath: probe) }
+        return (try? mountTmpfs(at: probe, size: "64k")) == true
+    }()
+}
+
 /// Mounts a tmpfs of `size` at `path` (created if missing); false where mounting is not
 /// allowed (not root, or a container without the capability). Unmount with `umount(path)`.
 func mountTmpfs(at path: String, size: String = "1m") throws -> Bool {
