@@ -73,8 +73,12 @@ public final class TickLoop: @unchecked Sendable {
     private func runTick(due: Date) {
         dispatchPrecondition(condition: .onQueue(queue))
         guard !stopped else { return }
+        let started = now()
+        let startedOnTheMonotonicClock = ContinuousClock.now
         tick(due)
-        let finished = now()
+        // When it ended by how long it ran, not by the wall clock: a clock set forward during
+        // the tick is no tick that took a day (it warned of 1,440 skipped ticks).
+        let finished = started.addingTimeInterval((ContinuousClock.now - startedOnTheMonotonicClock).seconds)
         let skipped = schedule.skippedSlots(due: due, finished: finished)
         if skipped > 0 {
             logger.warning("tick took longer than the interval; skipping \(skipped) tick(s)", metadata: [
@@ -105,10 +109,11 @@ public final class TickLoop: @unchecked Sendable {
 
     private func fire(due: Date) {
         let current = now()
-        // Fired early by the wall clock (it went back while waiting): the schedule decides
-        // again from the clock as it is now, at most one interval away.
+        // Early by the wall clock, which went back while the timer waited out the interval:
+        // the tick is due all the same (the interval has passed), for the clock as it is now.
+        // Waiting for the next slot of the new clock cost up to one more interval, a tick lost.
         if current < due.addingTimeInterval(-0.5) {
-            arm()
+            runTick(due: current)
             return
         }
         // Fired late by more than an interval (the clock went forward; after a suspend the

@@ -13,6 +13,14 @@ struct TickLoopTests {
         func step(_ seconds: TimeInterval) { lock.withLock { offset += seconds } }
     }
 
+    final class Locked: @unchecked Sendable {
+        private let lock = NSLock()
+        private var value: Bool
+        init(_ value: Bool) { self.value = value }
+        /// Sets it, returning what it was.
+        func swap(_ new: Bool) -> Bool { lock.withLock { defer { value = new }; return value } }
+    }
+
     final class Ticks: @unchecked Sendable {
         private let lock = NSLock()
         private var dues: [Date] = []
@@ -25,9 +33,62 @@ struct TickLoopTests {
         }
     }
 
-    static func loop(_ clock: Clock, _ ticks: Ticks) -> TickLoop {
-        TickLoop(schedule: TickSchedule(interval: .milliseconds(200), align: false), logger: Logger(label: "test"),
-                 now: { clock.now() }, tick: { ticks.add($0) })
+    /// The warnings a loop logs.
+    final class Warnings: @unchecked Sendable, LogHandler {
+        private let lock = NSLock()
+        private var messages: [String] = []
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .warning
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { nil }
+            set {}
+        }
+        func log(event: LogEvent) { lock.withLock { messages.append("\(event.message)") } }
+        var all: [String] { lock.withLock { messages } }
+    }
+
+    static func loop(_ clock: Clock, _ ticks: Ticks, interval: Duration = .milliseconds(200), warnings: Warnings = Warnings(),
+                     during tick: @escaping @Sendable () -> Void = {}) -> TickLoop {
+        TickLoop(schedule: TickSchedule(interval: interval, align: false), logger: Logger(label: "test") { _ in warnings },
+                 now: { clock.now() }, tick: { due in
+                     tick()
+                     ticks.add(due)
+                 })
+    }
+
+    /// The clock set back while the loop waits: the tick the interval ran out for runs when it
+    /// does, dated by the clock as it now is. It waited for the next slot of the new clock,
+    /// up to one interval more: a tick lost.
+    @Test func aClockSetBackLosesNoTick() {
+        let clock = Clock()
+        let ticks = Ticks()
+        let loop = Self.loop(clock, ticks, interval: .seconds(1))
+        loop.start()
+        #expect(ticks.wait(for: 1, seconds: 10).count == 1)
+        let first = Date()
+        clock.step(-3_600)
+        let dues = ticks.wait(for: 2, seconds: 10)
+        let gap = Date().timeIntervalSince(first)
+        loop.stop()
+        #expect(dues.count == 2)
+        #expect(gap < 1.6, "the second tick came \(gap) s after the first, with a 1 s interval")
+    }
+
+    /// The clock set forward while a tick runs: no "skipping 1440 tick(s)" warning for a tick
+    /// that ran a few milliseconds.
+    @Test func aClockSetForwardDuringATickIsNoSlowTick() {
+        let clock = Clock()
+        let ticks = Ticks()
+        let warnings = Warnings()
+        let stepped = Locked(false)
+        let loop = Self.loop(clock, ticks, interval: .seconds(60), warnings: warnings) {
+            if !stepped.swap(true) { clock.step(86_400) }
+        }
+        loop.start()
+        // (The next tick runs at once: a slot a day gone is over, the docs' "for the time it runs at".)
+        #expect(ticks.wait(for: 2, seconds: 10).count == 2)
+        loop.stop()
+        #expect(warnings.all.isEmpty, "\(warnings.all)")
     }
 
     /// Set forward an hour (or a suspend): the next tick is for the time it runs at, not for
