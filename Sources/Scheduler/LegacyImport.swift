@@ -71,6 +71,11 @@ public enum LegacyImport {
         public static let describedSkips = 20
         /// The import's instant: no legacy notification was sent after it.
         private let now: Date
+        /// `store.timezone`, in which naive scheduled dates are read.
+        private let zone: TimeZone
+        /// Rows whose `scheduled_date_notified` was written in another form than the ticket's
+        /// `scheduled_date` for the same instant, taken as the ticket's.
+        public private(set) var datesRespelled = 0
 
         private struct DateKey: Hashable {
             var ticket: Int64
@@ -79,8 +84,9 @@ public enum LegacyImport {
 
         private static let utc = TimeZone(identifier: "UTC") ?? .gmt
 
-        public init(now: Date) {
+        public init(now: Date, zone: TimeZone = TimeZone(identifier: "UTC") ?? .gmt) {
             self.now = now
+            self.zone = zone
         }
 
         public mutating func add(_ row: Row) {
@@ -105,6 +111,16 @@ public enum LegacyImport {
                     late.append("ticket \(row.ticket): sent_at \"\(row.sentAt ?? "")\" is later than now (\(CivilDate.iso8601(now)))")
                 }
                 sentAt = now
+            }
+            // Dates are told apart by their text (`once_per_scheduled_date`, `on_change`): one the
+            // old system wrote in another form ("2026-11-26T13:00:00.000Z" for the app's
+            // "2026-11-26 08:00:00") is the ticket's own when it is the same instant.
+            var row = row
+            if let notified = row.scheduledDateNotified, let current = row.currentScheduledDate, current != notified,
+               case .instant(let at) = ScheduledDate.parse(notified, in: zone),
+               case .instant(let currentAt) = ScheduledDate.parse(current, in: zone), at == currentAt {
+                row.scheduledDateNotified = current
+                datesRespelled += 1
             }
             if let date = row.scheduledDateNotified {
                 let key = DateKey(ticket: row.ticket, date: date)

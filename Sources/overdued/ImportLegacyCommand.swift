@@ -35,7 +35,7 @@ struct ImportLegacyCommand: ParsableCommand {
             let columns = Set(try source.rows(sql: "SELECT name FROM pragma_table_info('webhook_notifications')").compactMap { $0.first ?? nil })
             let notified = columns.contains("scheduled_date_notified") ? "w.scheduled_date_notified" : "NULL"
             let status = columns.contains("response_status") ? "w.response_status" : "NULL"
-            var log = LegacyImport.Log(now: Date())
+            var log = LegacyImport.Log(now: Date(), zone: config.store.timeZone)
             var noTicket = 0
             // One row at a time: a log whose dedup broke holds millions (one per ticket per tick).
             try source.forEachRow(sql: """
@@ -72,6 +72,9 @@ struct ImportLegacyCommand: ParsableCommand {
             var summary = "read \(log.rowsRead) legacy notification(s)"
             if log.skippedCount > 0 { summary += " (\(log.skippedCount) skipped)" }
             if noTicket > 0 { summary += "; \(noTicket) more name no ticket of \(from) (deleted since: nothing to seed)" }
+            if log.datesRespelled > 0 {
+                summary += "; \(log.datesRespelled) scheduled_date_notified written in another form than the ticket's date for the same instant, taken as it"
+            }
             if otherTypes > 0 { summary += "; \(otherTypes) of another notification_type than overdue_scheduled left out" }
             if result.refused > 0 {
                 summary += "; \(result.refused) the receiver refused (HTTP status outside 2xx) are not counted as notified"
