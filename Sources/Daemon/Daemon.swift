@@ -117,7 +117,7 @@ public final class Daemon: Sendable {
                            metadata: ["event": "tick"])
         }
         state = Mutex(Running(config: config, tickets: tickets,
-                              engine: RulesEngine(rules: config.rules, timeZone: config.store.timeZone),
+                              engine: RulesEngine(rules: config.rules, timeZone: config.store.timeZone, destinations: Set(config.destinations.map(\.name))),
                               ticketsFileMissing: ticketsMissing))
         let watchdog = notify.watchdogInterval
         gate = watchdog.map { SharedWatchdogGate(limits: Self.limits(config, watchdog: $0)) }
@@ -360,7 +360,7 @@ public final class Daemon: Sendable {
                 } else if ticketsGone {
                     running.tickets = nil
                 }
-                running.engine = RulesEngine(rules: config.rules, timeZone: config.store.timeZone)
+                running.engine = RulesEngine(rules: config.rules, timeZone: config.store.timeZone, destinations: Set(config.destinations.map(\.name)))
                 running.candidates = TickCache()
                 running.status.reloadProblem = nil
                 return running.status.text

@@ -192,9 +192,17 @@ public struct RulesEngine: Sendable {
     public var rules: [RuleSpec]
     public var timeZone: TimeZone
 
-    public init(rules: [RuleSpec], timeZone: TimeZone) {
+    /// The destinations the config defines.
+    public var destinations: Set<String>
+
+    /// - Parameter destinations: the destinations the config defines (default: those its
+    ///   rules name). A rule's notification queued for one of them that the rule no longer
+    ///   names is withdrawn (`.destinationDropped`); one queued for a destination the config
+    ///   no longer defines stays on hold until it is back, as documented.
+    public init(rules: [RuleSpec], timeZone: TimeZone, destinations: Set<String>? = nil) {
         self.rules = rules
         self.timeZone = timeZone
+        self.destinations = destinations ?? Set(rules.flatMap(\.destinations))
     }
 
     /// `scan`, then its notifications and dedup records enqueued, except for the tickets
@@ -293,10 +301,11 @@ public struct RulesEngine: Sendable {
             if withdrawing {
                 report.withdrawals += try withdrawals(rule: rule, overdue: overdue, tickets: tickets, outbox: outbox,
                                                       upTo: report.lastQueued, now: now)
-                // Queued for a destination the rule no longer names: not its route any more.
+                // Queued for a destination the rule no longer names, which the config still
+                // defines: not its route any more. (One the config no longer defines is on hold.)
                 let dropped = try outbox.queued(rule: rule.name, outside: rule.destinations, upTo: report.lastQueued)
                 let counted = Set(report.withdrawals.map(\.notification.id))
-                report.withdrawals += try outbox.queued(rowids: dropped).filter { !counted.contains($0.id) }.map {
+                report.withdrawals += try outbox.queued(rowids: dropped).filter { !counted.contains($0.id) && destinations.contains($0.destination) }.map {
                     Withdrawal(rule: rule.name, notification: $0, cause: .destinationDropped)
                 }
             }

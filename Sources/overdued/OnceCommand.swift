@@ -38,7 +38,7 @@ struct OnceCommand: AsyncParsableCommand {
         let logger = Logger(label: "overdued")
         let stores = try OpenStores(config, delivering: true)
         defer { withExtendedLifetime(stores) {} }
-        let engine = RulesEngine(rules: config.rules, timeZone: config.store.timeZone)
+        let engine = RulesEngine(rules: config.rules, timeZone: config.store.timeZone, destinations: Set(config.destinations.map(\.name)))
         let report: ScanReport
         do {
             // The queue is weighed against the tickets only at the real clock (`scan`).

@@ -29,7 +29,7 @@ struct ScanCommand: ParsableCommand {
         let config = try loadConfig(options)
         let stores = try OpenStores(config, lookingOnly: dryRun)
         defer { stores.removeScratch() }
-        let engine = RulesEngine(rules: config.rules, timeZone: config.store.timeZone)
+        let engine = RulesEngine(rules: config.rules, timeZone: config.store.timeZone, destinations: Set(config.destinations.map(\.name)))
         let report: ScanReport
         do {
             // The JSON listing shows every match's title, read from its whole row; the text

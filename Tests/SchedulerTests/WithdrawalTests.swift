@@ -225,7 +225,14 @@ extension ScanCycleTests {
         let died = try #require(try outbox.notifications(in: [.pending], ticket: 1).first { $0.destination == "chat" })
         try outbox.record(DeliveryAttempt(notificationID: died.id, attempt: 1, startedAt: t0, durationMilliseconds: 5, httpStatus: 400),
                           outcome: .dead(reason: "HTTP 400"), now: t0)
-        let narrowed = try engine(destinations: ["automation"])
+        // Taken out of the config altogether, chat keeps its queue on hold (as documented):
+        // nothing withdrawn, whatever the rule names.
+        let removed = try engine(destinations: ["automation"])
+        #expect(removed.destinations == ["automation"])
+        #expect(try removed.scan(tickets: tickets, outbox: outbox, now: t0.addingTimeInterval(30)).withdrawals.isEmpty)
+        // Still defined, only no longer this rule's: its queue for chat is withdrawn.
+        var narrowed = try engine(destinations: ["automation"])
+        narrowed.destinations = ["automation", "chat"]
         let report = try narrowed.scanAndEnqueue(tickets: tickets, outbox: outbox, now: t0.addingTimeInterval(60))
         #expect(report.withdrawals.count == 2 && report.withdrawals.allSatisfy { $0.cause == .destinationDropped && $0.notification.destination == "chat" })
         #expect(report.notifications.isEmpty, "the tickets count as notified: their automation notifications are still queued")
