@@ -439,7 +439,7 @@ public final class Daemon: Sendable {
         case .walReopened:
             event = "was opened or changed by the app since it was read while closed (WAL)"
         case .schemaChanged:
-            event = "had its tables changed by the app (a column added, dropped or renamed)"
+            event = "had its schema changed by the app (a column, table or index added, dropped or renamed, or a VACUUM)"
         }
         switch reopen(tickets) {
         case .success(let (reopened, cache)):
@@ -648,7 +648,7 @@ public final class Daemon: Sendable {
                 stateDatabaseDamaged(error)
             } catch where error.kind == .interrupted && !isStopping && progress.isSuperseded {
                 superseded = true
-                logger.notice("tick stopped by a reload that changed the rules; nothing of it was enqueued, evaluating again with the new ones",
+                logger.notice("tick stopped by a reload that changed the rules or the time zone; nothing of it was enqueued, evaluating again with the new config",
                               metadata: ["event": "tick"])
             } catch where error.kind == .interrupted || isStopping {
                 // (A wait for the app's lock given up because of the stop ends as "busy".)

@@ -69,7 +69,9 @@ public struct ConfigLoader: Sendable {
         do {
             root = try JSONDecoder().decode(JSONValue.self, from: data)
         } catch {
-            throw ConfigError(file: path, problems: [ConfigProblem(path: "", message: "is not valid JSON: it does not parse as a config object (\(error))")])
+            // JSON by its grammar that Foundation still cannot read: a number beyond a
+            // double (1e400), a lone UTF-16 surrogate (\ud83d), nesting past 512.
+            throw ConfigError(file: path, problems: [ConfigProblem(path: "", message: "is not valid JSON: \(Self.foundationReason(data))")])
         }
         var reader = ConfigReader()
         for duplicate in DuplicateKeys.find(in: data) {
@@ -134,8 +136,9 @@ public struct ConfigLoader: Sendable {
             // Behind a folder this user may not search (the service's own under
             // `DynamicUser=`: /var/lib/private is root's, 0700): not missing, and not "no
             // state database yet" either.
-            reader.report("store.state_database", "\(resolvedState) \(hidden); run overdued's commands as root "
-                + "(or as the user the service runs as)")
+            reader.report("store.state_database", "\(resolvedState) \(hidden); give this user search access to the folders "
+                + "on its path (for the service: keep it under StateDirectory=, /var/lib/overdued), or run overdued's commands "
+                + "as root or as the user the service runs as")
         } else if folderExists ? !isDirectory.boolValue : !stateFolderMayBeMissing {
             reader.report("store.state_database", folderExists ? "\(parent) is not a folder; choose another path"
                 : "the folder \(parent) does not exist; create it or choose another path")
@@ -817,6 +820,23 @@ public struct ConfigLoader: Sendable {
         case NSFileReadNoPermissionError: return "permission denied"
         case NSFileReadInapplicableStringEncodingError, NSFileReadCorruptFileError: return "it is not UTF-8 text"
         default: return nsError.localizedDescription
+        }
+    }
+
+    /// What Foundation's parser says of text that passed `StrictJSON`, with the line and
+    /// column when it gives the character offset.
+    static func foundationReason(_ data: Data) -> String {
+        do {
+            _ = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
+            return "it does not parse as a config object"
+        } catch {
+            let detail = (error as NSError).userInfo["NSDebugDescription"] as? String ?? "\(error)"
+            guard let marker = detail.range(of: "character "),
+                  let offset = Int(detail[marker.upperBound...].prefix { $0.isNumber }) else { return detail }
+            let prefix = data.prefix(offset)
+            let line = prefix.filter { $0 == 10 }.count + 1
+            let column = offset - (prefix.lastIndex(of: 10).map { $0 + 1 } ?? 0) + 1
+            return "line \(line), column \(column): \(detail)"
         }
     }
 

@@ -93,8 +93,11 @@ enum DuplicateKeys {
             content.append(bytes[index])
             index += 1
         }
-        // Keys are compared as written; the decoder's view of `\u0075rl` as `url` is rare
-        // enough in a config to leave to it.
-        return (String(decoding: content, as: UTF8.self), index)
+        // Keys are compared as JSON reads them: `"\u0061lign"` is `align` (jq and Python keep
+        // the last of the two, Foundation the first).
+        let written = String(decoding: content, as: UTF8.self)
+        guard content.contains(UInt8(ascii: "\\")),
+              let decoded = try? JSONDecoder().decode(String.self, from: Data(("\"" + written + "\"").utf8)) else { return (written, index) }
+        return (decoded, index)
     }
 }

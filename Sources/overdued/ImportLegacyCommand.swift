@@ -38,13 +38,15 @@ struct ImportLegacyCommand: ParsableCommand {
             var log = LegacyImport.Log(now: Date(), zone: config.store.timeZone)
             var noTicket = 0
             // One row at a time: a log whose dedup broke holds millions (one per ticket per tick).
+            // A `ticket_id` holding the human id (IGP-…) where the internal one belongs is
+            // dirty data the app's log has: matched by that id.
             try source.forEachRow(sql: """
-                SELECT w.ticket_id, w.sent_at, \(notified), t.scheduled_date, t.assigned_to, t.status, t.priority, \(status), t.id
-                FROM webhook_notifications AS w LEFT JOIN tickets AS t ON t.id = w.ticket_id
+                SELECT t.id, w.sent_at, \(notified), t.scheduled_date, t.assigned_to, t.status, t.priority, \(status), t.id
+                FROM webhook_notifications AS w LEFT JOIN tickets AS t
+                  ON t.id = w.ticket_id OR (typeof(w.ticket_id) = 'text' AND t.ticket_id = w.ticket_id)
                 WHERE w.notification_type = 'overdue_scheduled'
                 """) { row in
-                // A ticket deleted since (or a ticket_id that is not the tickets table's id)
-                // needs no dedup state: counted and said, not imported.
+                // A ticket deleted since needs no dedup state: counted and said, not imported.
                 guard row.count == 9, row[8] != nil, let ticket = row[0].flatMap({ Int64($0) }) else {
                     noTicket += 1
                     return
@@ -71,7 +73,7 @@ struct ImportLegacyCommand: ParsableCommand {
             let written = try Outbox(database: state).importDedup(result.records, notified: result.notified)
             var summary = "read \(log.rowsRead) legacy notification(s)"
             if log.skippedCount > 0 { summary += " (\(log.skippedCount) skipped)" }
-            if noTicket > 0 { summary += "; \(noTicket) more name no ticket of \(from) (deleted since: nothing to seed)" }
+            if noTicket > 0 { summary += "; \(noTicket) more name no ticket of \(from), by its id or its human id (deleted since: nothing to seed)" }
             if log.datesRespelled > 0 {
                 summary += "; \(log.datesRespelled) scheduled_date_notified written in another form than the ticket's date for the same instant, taken as it"
             }

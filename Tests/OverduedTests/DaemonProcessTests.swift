@@ -442,7 +442,7 @@ struct TicketsFileReplacementTests {
                    (3, 'IGP-2026-0003', 'x', 'x', 1, 'received', 'high', 1, 1, '\(Self.overdue)', NULL);
             """)
         daemon.signal(SIGUSR1)
-        #expect(daemon.waitFor("had its tables changed by the app (a column added, dropped or renamed); reading it afresh"), "log: \(daemon.log)")
+        #expect(daemon.waitFor("had its schema changed by the app (a column, table or index added, dropped or renamed, or a VACUUM); reading it afresh"), "log: \(daemon.log)")
         #expect(daemon.waitFor("enqueued IGP-2026-0003"), "log: \(daemon.log)")
         #expect(daemon.waitFor("tick: 2 matches, 1 enqueued"), "the soft-deleted ticket 2 is not a match: \(daemon.log)")
         #expect(!daemon.log.contains("IGP-2026-0002"), "log: \(daemon.log)")

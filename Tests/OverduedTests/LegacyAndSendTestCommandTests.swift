@@ -124,8 +124,9 @@ import TestSupport
         let before = Date()
         let imported = try runOverdued(["import-legacy", "--from", database, "--config", config])
         #expect(imported.status == 0, "stderr: \(imported.stderr)")
-        #expect(imported.stdout.hasPrefix("read 1 legacy notification(s); 2 more name no ticket of \(database) (deleted since: nothing to seed); "
-                                          + "1 of another notification_type than overdue_scheduled left out; seeded 1 dedup record(s)"),
+        #expect(imported.stdout.hasPrefix("read 2 legacy notification(s); 1 more name no ticket of \(database), by its id or its human id "
+                                          + "(deleted since: nothing to seed); 1 of another notification_type than overdue_scheduled left out; "
+                                          + "seeded 2 dedup record(s)"),
                 "stdout: \(imported.stdout)")
         #expect(imported.stderr.contains("ticket 1: sent_at \"2099-01-01T00:00:00.000Z\" is later than now ("), "stderr: \(imported.stderr)")
         #expect(imported.stderr.contains("counted as sent now"), "stderr: \(imported.stderr)")
