@@ -160,8 +160,9 @@ TICK_DIR=$(demo_db "$N_TICK") || die "cannot generate $N_TICK tickets"
 W="$OUT/tick"; mkdir -p "$W"
 config "$W/config.json" "$TICK_DIR/tickets.sqlite" "$W/state.sqlite"
 # An empty state database with overdued's schema, copied before every run of either side.
-"$BIN" scan --config "$W/config.json" --dry-run > /dev/null 2>&1
-"$BIN" queue --config "$W/config.json" > /dev/null 2>&1
+# (A committing scan at an instant before every ticket's date: it creates the file and
+# enqueues nothing; a dry run creates no state database.)
+"$BIN" scan --config "$W/config.json" --now 2000-01-01T00:00:00Z > /dev/null 2>&1
 sqlite3 "$W/state.sqlite" "DELETE FROM notification; DELETE FROM dedup_state; DELETE FROM delivery_attempt; PRAGMA wal_checkpoint(TRUNCATE);" >/dev/null
 [ "$(sqlite3 "$W/state.sqlite" "SELECT count(*) FROM sqlite_master WHERE name IN ('notification','dedup_state')")" = 2 ] \
   || die "could not make an empty state database"
