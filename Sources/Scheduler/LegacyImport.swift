@@ -148,6 +148,23 @@ public enum LegacyImport {
         }
     }
 
+    /// The app's log joined to the tickets, one row per notification: the ticket's internal
+    /// id (NULL when none matches), `sent_at`, the notified date (`notifiedColumn`, or NULL
+    /// where the column is missing), the ticket's date, assignee, status and priority, the
+    /// response status, and the id again. A `ticket_id` holding the human id (IGP-…) where the
+    /// internal one belongs is dirty data the app's log has: matched by that id. Each row is
+    /// one key lookup: the CAST lets the unique index on `ticket_id` serve (an `OR` in the
+    /// join read the whole table for every row).
+    public static func logSQL(notifiedColumn: String, statusColumn: String) -> String {
+        """
+        SELECT t.id, w.sent_at, \(notifiedColumn), t.scheduled_date, t.assigned_to, t.status, t.priority, \(statusColumn), t.id
+        FROM webhook_notifications AS w LEFT JOIN tickets AS t ON t.id = CASE typeof(w.ticket_id)
+            WHEN 'text' THEN (SELECT h.id FROM tickets AS h WHERE h.ticket_id = CAST(w.ticket_id AS TEXT))
+            ELSE w.ticket_id END
+        WHERE w.notification_type = 'overdue_scheduled'
+        """
+    }
+
     private static func record(rule: String, ticket: Int64, sentAt: Date, row: Row, scheduledDate: String?) -> DedupRecord {
         DedupRecord(rule: rule, ticket: ticket, lastNotifiedAt: sentAt, scheduledDate: scheduledDate,
                     assignedTo: row.assignedTo, status: row.status, priority: row.priority, source: "legacy")

@@ -38,14 +38,7 @@ struct ImportLegacyCommand: ParsableCommand {
             var log = LegacyImport.Log(now: Date(), zone: config.store.timeZone)
             var noTicket = 0
             // One row at a time: a log whose dedup broke holds millions (one per ticket per tick).
-            // A `ticket_id` holding the human id (IGP-…) where the internal one belongs is
-            // dirty data the app's log has: matched by that id.
-            try source.forEachRow(sql: """
-                SELECT t.id, w.sent_at, \(notified), t.scheduled_date, t.assigned_to, t.status, t.priority, \(status), t.id
-                FROM webhook_notifications AS w LEFT JOIN tickets AS t
-                  ON t.id = w.ticket_id OR (typeof(w.ticket_id) = 'text' AND t.ticket_id = w.ticket_id)
-                WHERE w.notification_type = 'overdue_scheduled'
-                """) { row in
+            try source.forEachRow(sql: LegacyImport.logSQL(notifiedColumn: notified, statusColumn: status)) { row in
                 // A ticket deleted since needs no dedup state: counted and said, not imported.
                 guard row.count == 9, row[8] != nil, let ticket = row[0].flatMap({ Int64($0) }) else {
                     noTicket += 1
