@@ -34,6 +34,42 @@ public enum StateDatabaseCheck {
         return "cannot create \(path): the folder \(folder) is not writable by this user"
     }
 
+    /// The migrations this release would apply to the file at `path` (an earlier release's);
+    /// empty for one up to date, from the future, or not there. Read-only.
+    public static func missingMigrations(path: String, busyTimeout: Duration = .seconds(5)) throws(StoreError) -> [String] {
+        guard FileManager.default.fileExists(atPath: path) else { return [] }
+        do {
+            var configuration = Configuration()
+            configuration.readonly = true
+            configuration.busyMode = .timeout(busyTimeout.timeInterval)
+            let applied = try StateDatabase.inOpenRounds {
+                let queue = try DatabaseQueue(path: path, configuration: configuration)
+                defer { try? queue.close() }
+                return try queue.read { db in try StateDatabase.migrator.appliedIdentifiers(db) }
+            }
+            return applied.isEmpty ? [] : StateDatabase.migrator.migrations.filter { !applied.contains($0) }
+        } catch {
+            throw StoreError.from(error, path: path, doing: "read the state database's version")
+        }
+    }
+
+    /// A copy of the state database at `path`, as one consistent snapshot (SQLite's backup,
+    /// its write-ahead log included), at `destination`; the original is only read.
+    public static func copy(_ path: String, to destination: String, busyTimeout: Duration = .seconds(5)) throws(StoreError) {
+        do {
+            var configuration = Configuration()
+            configuration.readonly = true
+            configuration.busyMode = .timeout(busyTimeout.timeInterval)
+            let source = try DatabaseQueue(path: path, configuration: configuration)
+            defer { try? source.close() }
+            let copy = try DatabaseQueue(path: destination)
+            defer { try? copy.close() }
+            try source.backup(to: copy)
+        } catch {
+            throw StoreError.from(error, path: path, doing: "copy the state database")
+        }
+    }
+
     /// A state database every user may read (made by an earlier release, which left the mode
     /// to the umask): it holds ticket titles and people's names.
     public static func warning(path: String) -> String? {

@@ -39,32 +39,51 @@ struct OpenStores {
     /// (`withExtendedLifetime`) until delivery is over.
     let deliveryLock: DeliveryLock?
 
-    /// A folder of this process's own holding an empty state database, when the real one
-    /// was not there to read (`scan --dry-run`); `removeScratch()` deletes it.
+    /// A folder of this process's own holding the state database a dry run decides on, when
+    /// the real one is not there (an empty one) or is an earlier release's (an upgraded copy):
+    /// `scan --dry-run` writes nothing. `removeScratch()` deletes it.
     let scratch: String?
 
     /// - Parameter delivering: take the state database's delivery lock first, and fail at
     ///   once if another process (`overdued run`, another `once`) holds it.
     /// - Parameter lookingOnly: write nothing (`scan --dry-run`): with no state database at
-    ///   its path yet, decide against an empty one in a scratch folder instead of creating it.
+    ///   its path yet, decide against an empty one in a scratch folder instead of creating
+    ///   it; with an earlier release's, against an upgraded copy instead of upgrading it.
     init(_ config: Config, delivering: Bool = false, lookingOnly: Bool = false) throws {
         var statePath = config.store.stateDatabase
-        if lookingOnly, !FileManager.default.fileExists(atPath: statePath) {
-            var template = Array((NSTemporaryDirectory() + "/overdued-dry-run-XXXXXX").utf8CString)
-            guard let made = mkdtemp(&template) else {
-                printError("cannot make a scratch folder for the dry run: \(String(cString: strerror(errno)))")
-                throw ExitCode(1)
+        var scratch: String?
+        if lookingOnly {
+            let missing = try openingStores(of: config) { () throws(StoreError) in
+                try StateDatabaseCheck.missingMigrations(path: statePath, busyTimeout: config.store.busyTimeout)
             }
-            scratch = String(cString: made)
-            statePath = (scratch ?? "") + "/state.sqlite"
-            printError("note: no state database yet at \(config.store.stateDatabase): deciding as if nothing was notified yet (a dry run creates none)")
-        } else {
-            scratch = nil
+            if !FileManager.default.fileExists(atPath: statePath) || !missing.isEmpty {
+                let folder = try DryRunScratch.make()
+                scratch = folder
+                statePath = folder + "/state.sqlite"
+                if missing.isEmpty {
+                    printError("note: no state database yet at \(config.store.stateDatabase): deciding as if nothing was notified yet (a dry run creates none)")
+                } else {
+                    // An earlier release's file: upgrading it would lock that release out of it.
+                    printError("note: \(config.store.stateDatabase) is an earlier release's (it lacks \(missing.joined(separator: ", "))): "
+                        + "deciding on an upgraded copy of it (a dry run changes nothing)")
+                }
+            }
         }
-        (deliveryLock, tickets, state) = try openingStores(of: config) { () throws(StoreError) in
-            (delivering ? try DeliveryLock(stateDatabase: statePath) : nil,
-             try TicketsDatabase(path: config.store.ticketsDatabase, busyTimeout: config.store.busyTimeout),
-             try StateDatabase(path: statePath, busyTimeout: config.store.busyTimeout, upgradingBesideADeliverer: delivering))
+        self.scratch = scratch
+        do {
+            if scratch != nil, statePath != config.store.stateDatabase, FileManager.default.fileExists(atPath: config.store.stateDatabase) {
+                try openingStores(of: config) { () throws(StoreError) in
+                    try StateDatabaseCheck.copy(config.store.stateDatabase, to: statePath, busyTimeout: config.store.busyTimeout)
+                }
+            }
+            (deliveryLock, tickets, state) = try openingStores(of: config) { () throws(StoreError) in
+                (delivering ? try DeliveryLock(stateDatabase: statePath) : nil,
+                 try TicketsDatabase(path: config.store.ticketsDatabase, busyTimeout: config.store.busyTimeout),
+                 try StateDatabase(path: statePath, busyTimeout: config.store.busyTimeout, upgradingBesideADeliverer: delivering))
+            }
+        } catch {
+            scratch.map(DryRunScratch.remove)
+            throw error
         }
         outbox = Outbox(database: state)
         if let notice = state.upgradeNotice, scratch == nil { printError("note: \(notice)") }
@@ -73,7 +92,34 @@ struct OpenStores {
     func removeScratch() {
         guard let scratch else { return }
         _ = state.close()
-        try? FileManager.default.removeItem(atPath: scratch)
+        DryRunScratch.remove(scratch)
+    }
+}
+
+/// The folders `scan --dry-run` decides in, never the real state database: one per run, named
+/// with its process id. A run that was killed (Ctrl-C, `| head`) cannot remove its own: the
+/// next dry run removes those whose process is gone.
+enum DryRunScratch {
+    static let prefix = "overdued-dry-run-"
+
+    static func make() throws -> String {
+        let temporary = NSTemporaryDirectory()
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: temporary)) ?? [] where name.hasPrefix(prefix) {
+            let pid = name.dropFirst(prefix.count).prefix { $0.isNumber }
+            if let pid = pid_t(pid), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH {
+                remove(temporary + "/" + name)
+            }
+        }
+        var template = Array((temporary + "/" + prefix + "\(getpid())-XXXXXX").utf8CString)
+        guard let made = mkdtemp(&template) else {
+            printError("cannot make a scratch folder for the dry run in \(temporary): \(String(cString: strerror(errno)))")
+            throw ExitCode(1)
+        }
+        return String(cString: made)
+    }
+
+    static func remove(_ folder: String) {
+        try? FileManager.default.removeItem(atPath: folder)
     }
 }
 

@@ -71,6 +71,35 @@ import TestSupport
         #expect(left == ["config.json", "tickets.sqlite"], "\(left)")
     }
 
+    /// An earlier release's state database (here one without migration v9): a dry run decides
+    /// on an upgraded copy, with its dedup state, and leaves the file as it was (upgraded, the
+    /// earlier release could not open it again). A scratch folder a killed dry run left behind
+    /// is removed by the next.
+    @Test func aDryRunDecidesOnACopyOfAnEarlierReleasesStateDatabase() throws {
+        let folder = try TemporaryDirectory()
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: Self.rows)
+        let config = try folder.write("config.json", configJSON())
+        #expect(try runOverdued(["scan", "--config", config, "--now", "2026-11-24T15:00:00Z"]).status == 0)
+        let state = folder.url("state.sqlite")
+        // Back to what v8 made: v9's record of it and its columns go (a copy without them).
+        try sqlite3(state, """
+            DELETE FROM grdb_migrations WHERE identifier LIKE 'v9:%';
+            ALTER TABLE dedup_state DROP COLUMN past_notified_at; ALTER TABLE dedup_state DROP COLUMN past_scheduled_date;
+            ALTER TABLE dedup_state DROP COLUMN past_assigned_to; ALTER TABLE dedup_state DROP COLUMN past_status;
+            ALTER TABLE dedup_state DROP COLUMN past_priority; ALTER TABLE dedup_state DROP COLUMN past_source;
+            ALTER TABLE dedup_scheduled_date DROP COLUMN past_notified_at;
+            """)
+        let leftover = NSTemporaryDirectory() + "/overdued-dry-run-999999-left"
+        try FileManager.default.createDirectory(atPath: leftover, withIntermediateDirectories: true)
+        let dry = try runOverdued(["scan", "--config", config, "--dry-run", "--now", "2026-11-24T15:00:00Z"])
+        #expect(dry.status == 0, "\(dry.stderr)")
+        #expect(dry.stderr.contains("is an earlier release's (it lacks v9: notifications known without a row): deciding on an upgraded copy"), "\(dry.stderr)")
+        #expect(dry.stderr.contains("would enqueue 0 notifications, 5 suppressed"), "its dedup state counts: \(dry.stderr)")
+        let migrations = try sqlite3Output(state, "SELECT count(*) FROM grdb_migrations WHERE identifier LIKE 'v9:%'")
+        #expect(migrations.trimmingCharacters(in: .whitespacesAndNewlines) == "0", "the file is not upgraded")
+        #expect(!FileManager.default.fileExists(atPath: leftover), "a dead run's scratch folder is removed")
+    }
+
     @Test func scanWithoutDryRunEnqueuesOnceThenSuppressesWithAReason() throws {
         let folder = try TemporaryDirectory()
         try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: Self.rows)
