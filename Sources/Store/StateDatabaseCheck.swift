@@ -15,9 +15,7 @@ public enum StateDatabaseCheck {
         if manager.fileExists(atPath: path) {
             if let problem = StateFileAccess.problem(stateDatabase: path) { return problem }
             do {
-                var configuration = Configuration()
-                configuration.readonly = true
-                configuration.busyMode = .timeout(busyTimeout.timeInterval)
+                let configuration = readOnly(busyTimeout)
                 let newer = try StateDatabase.inOpenRounds {
                     let queue = try DatabaseQueue(path: path, configuration: configuration)
                     defer { try? queue.close() }
@@ -34,14 +32,20 @@ public enum StateDatabaseCheck {
         return "cannot create \(path): the folder \(folder) is not writable by this user"
     }
 
+    /// How these checks open the file: reading only, waiting `busyTimeout` for a writer.
+    private static func readOnly(_ busyTimeout: Duration) -> Configuration {
+        var configuration = Configuration()
+        configuration.readonly = true
+        configuration.busyMode = .timeout(busyTimeout.timeInterval)
+        return configuration
+    }
+
     /// The migrations this release would apply to the file at `path` (an earlier release's);
     /// empty for one up to date, from the future, or not there. Read-only.
     public static func missingMigrations(path: String, busyTimeout: Duration = .seconds(5)) throws(StoreError) -> [String] {
         guard FileManager.default.fileExists(atPath: path) else { return [] }
         do {
-            var configuration = Configuration()
-            configuration.readonly = true
-            configuration.busyMode = .timeout(busyTimeout.timeInterval)
+            let configuration = readOnly(busyTimeout)
             let applied = try StateDatabase.inOpenRounds {
                 let queue = try DatabaseQueue(path: path, configuration: configuration)
                 defer { try? queue.close() }
@@ -57,9 +61,7 @@ public enum StateDatabaseCheck {
     /// its write-ahead log included), at `destination`; the original is only read.
     public static func copy(_ path: String, to destination: String, busyTimeout: Duration = .seconds(5)) throws(StoreError) {
         do {
-            var configuration = Configuration()
-            configuration.readonly = true
-            configuration.busyMode = .timeout(busyTimeout.timeInterval)
+            let configuration = readOnly(busyTimeout)
             let source = try DatabaseQueue(path: path, configuration: configuration)
             defer { try? source.close() }
             let copy = try DatabaseQueue(path: destination)
