@@ -88,9 +88,11 @@ public final class StateDatabase: Sendable {
                 do {
                     _ = try DeliveryLock(stateDatabase: path)   // free: released at once
                 } catch let error as StoreError where error.kind == .inUse {
-                    throw StoreError(.inUse, path: path, message: """
-                        written by an earlier release of overdued (it lacks migration "\(next)"), and an overdued process                         delivers from it now: \(error.message). This release would upgrade the file under that process;                         restart the service onto this release first (systemctl restart overdued: the new daemon upgrades it),                         then run this command again
-                        """)
+                    let holder = error.message.range(of: #"\(pid [0-9]+\)"#, options: .regularExpression).map { " " + error.message[$0] } ?? ""
+                    throw StoreError(.inUse, path: path, message: "written by an earlier release of overdued (it lacks migration \"\(next)\"), "
+                        + "and an overdued process\(holder) delivers from it now: this release would upgrade the file under it. Restart "
+                        + "the service onto this release first (systemctl restart overdued: the new daemon upgrades it), then run this "
+                        + "command again")
                 }
             }
             try Self.migrator.migrate(pool)

@@ -395,7 +395,8 @@ struct StateDatabaseTests {
             #expect(error.kind == .inUse)
             #expect(error.message.contains("written by an earlier release of overdued (it lacks migration \"v9: notifications known without a row\")"),
                     "\(error.message)")
-            #expect(error.message.contains("restart the service onto this release first"), "\(error.message)")
+            #expect(error.message.contains("(pid \(getpid())) delivers from it now") && error.message.contains("Restart the service onto this release first"), "\(error.message)")
+            #expect(!error.message.contains("  "), "one line, no runs of spaces")
         }
         let untouched = try DatabaseQueue(path: path).read { db in try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations") }
         #expect(!untouched.contains("v9: notifications known without a row"))
