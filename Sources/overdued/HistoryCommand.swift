@@ -159,7 +159,9 @@ enum NotificationTable {
                 // When it goes next, from the queue as it is now: the last error's "attempt 2
                 // in 1h" was true when it was written, not after the time passed, a requeue or
                 // `queue resume`.
-                error = "  next attempt \(nextAttempt(item.nextAttemptAt, now: now))" + (item.lastError.map { " (last error: \($0))" } ?? "")
+                let next = pauses?[item.destination].map { "after its receiver's pause, at \(iso(max($0.until, item.nextAttemptAt)))" }
+                    ?? nextAttempt(item.nextAttemptAt, now: now)
+                error = "  next attempt \(next)" + (item.lastError.map { " (last error: \($0))" } ?? "")
             }
             Swift.print("\(iso(when))  \(item.status.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0)) \(PrintableText.escaped(item.ticketID)) (#\(item.ticket))  rule \(item.rule)  → \(host(item.destination, config))  attempts \(item.attempts)\(status)  \(item.id)\(error)")
             if withAttempts {

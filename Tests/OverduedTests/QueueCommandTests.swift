@@ -75,6 +75,9 @@ import TestSupport
         #expect(paused.first?.hasPrefix("hook (http://127.0.0.1:9): paused by the receiver until \(shownUntil) (HTTP 503 with Retry-After at ") == true,
                 "\(text.stdout)")
         #expect(lines.first?.hasPrefix("pending 2,") == true, "the counts come first: \(text.stdout)")
+        let waiting = lines.filter { $0.contains("IGP-2026-000") }
+        #expect(waiting.count == 2 && waiting.allSatisfy { $0.contains("next attempt after its receiver's pause, at \(shownUntil)") },
+                "not \"due now\": \(text.stdout)")
 
         let json = try runOverdued(["queue", "--config", config, "--json"])
         let items = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]])
