@@ -73,12 +73,12 @@ public final class TickLoop: @unchecked Sendable {
     private func runTick(due: Date) {
         dispatchPrecondition(condition: .onQueue(queue))
         guard !stopped else { return }
-        let started = now()
-        let startedOnTheMonotonicClock = ContinuousClock.now
+        let started = ContinuousClock.now
         tick(due)
-        // When it ended by how long it ran, not by the wall clock: a clock set forward during
-        // the tick is no tick that took a day (it warned of 1,440 skipped ticks).
-        let finished = started.addingTimeInterval((ContinuousClock.now - startedOnTheMonotonicClock).seconds)
+        // When it ended by how long it ran from its slot, not by the wall clock: a clock set
+        // forward during the tick (or while it was awaited) is no tick that took a day (it
+        // warned of 1,440 skipped ticks).
+        let finished = due.addingTimeInterval((ContinuousClock.now - started).seconds)
         let skipped = schedule.skippedSlots(due: due, finished: finished)
         if skipped > 0 {
             logger.warning("tick took longer than the interval; skipping \(skipped) tick(s)", metadata: [

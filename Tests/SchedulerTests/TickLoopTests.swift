@@ -74,6 +74,24 @@ struct TickLoopTests {
         #expect(gap < 1.6, "the second tick came \(gap) s after the first, with a 1 s interval")
     }
 
+    /// The clock set forward by less than an interval while the loop waits: the tick that
+    /// then runs 0.3 s of a 1 s interval skipped nothing (its lateness was the step's).
+    @Test func aShortForwardStepWhileWaitingIsNoSlowTick() {
+        let clock = Clock()
+        let ticks = Ticks()
+        let warnings = Warnings()
+        let count = Locked(false)
+        let loop = Self.loop(clock, ticks, interval: .seconds(1), warnings: warnings) {
+            if count.swap(true) { usleep(300_000) }   // every tick but the first takes 0.3 s
+        }
+        loop.start()
+        #expect(ticks.wait(for: 1, seconds: 10).count == 1)
+        clock.step(0.8)
+        #expect(ticks.wait(for: 2, seconds: 10).count == 2)
+        loop.stop()
+        #expect(warnings.all.isEmpty, "\(warnings.all)")
+    }
+
     /// The clock set forward while a tick runs: no "skipping 1440 tick(s)" warning for a tick
     /// that ran a few milliseconds.
     @Test func aClockSetForwardDuringATickIsNoSlowTick() {
