@@ -118,7 +118,7 @@ public enum LegacyImport {
             var row = row
             if let notified = row.scheduledDateNotified, let current = row.currentScheduledDate, current != notified,
                case .instant(let at) = ScheduledDate.parse(notified, in: zone),
-               case .instant(let currentAt) = ScheduledDate.parse(current, in: zone), at == currentAt {
+               Self.sameInstant(at, as: current, in: zone) {
                 row.scheduledDateNotified = current
                 datesRespelled += 1
             }
@@ -128,6 +128,15 @@ public enum LegacyImport {
             }
             if let existing = newest[row.ticket], existing.sentAt >= sentAt { return }
             newest[row.ticket] = (sentAt, row)
+        }
+
+        /// Whether `text` (the ticket's date) names `instant`. A naive time in the hour the
+        /// clocks repeat in autumn names two instants; either counts.
+        static func sameInstant(_ instant: Date, as text: String, in zone: TimeZone) -> Bool {
+            guard case .instant(let at) = ScheduledDate.parse(text, in: zone) else { return false }
+            // The same wall time in the zone: the instant itself, or the repeated hour's other
+            // reading (the instants differ by exactly the change of offset).
+            return at.timeIntervalSince(instant) == Double(zone.secondsFromGMT(for: instant) - zone.secondsFromGMT(for: at))
         }
 
         public func result(rules: [String]) -> Result {

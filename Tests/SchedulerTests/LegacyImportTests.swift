@@ -51,6 +51,18 @@ struct LegacyImportTests {
         try queue.close()
     }
 
+    /// In the hour the clocks repeat (2026-11-01 01:30 in Toronto is 05:30Z and 06:30Z), a
+    /// notified date written as either instant is the ticket's; a date an hour off on an
+    /// ordinary day is not.
+    @Test func eitherReadingOfTheRepeatedHourIsTheTicketsDate() {
+        var log = LegacyImport.Log(now: Self.now, zone: Self.toronto)
+        log.add(Self.row(1, sent: "2026-11-27T10:00:00.000Z", notified: "2026-11-01T05:30:00.000Z", current: "2026-11-01 01:30:00"))
+        log.add(Self.row(2, sent: "2026-11-27T10:00:00.000Z", notified: "2026-11-01T06:30:00.000Z", current: "2026-11-01 01:30:00"))
+        log.add(Self.row(3, sent: "2026-11-27T10:00:00.000Z", notified: "2026-11-10T14:30:00.000Z", current: "2026-11-10 08:30:00"))
+        #expect(log.datesRespelled == 2)
+        #expect(log.result(rules: ["r"]).records.map(\.scheduledDate) == ["2026-11-01 01:30:00", "2026-11-01 01:30:00", "2026-11-10T14:30:00.000Z"])
+    }
+
     /// A `sent_at` after the import counts as sent at the import, and is said.
     @Test func aRowDatedAheadCountsAsSentNow() {
         var log = LegacyImport.Log(now: Self.now, zone: Self.toronto)
