@@ -5,7 +5,9 @@
 /// file or a rendered template that Foundation alone had checked could be "valid" here and
 /// broken everywhere else. This check runs first and says where the text leaves JSON.
 ///
-/// Iterative (an explicit stack), so no nesting depth can exhaust the thread's stack.
+/// Beyond the grammar, it refuses what no reader can hold: a lone UTF-16 surrogate in a
+/// `\u` escape, and a number past a double (both refused by Foundation in words that name
+/// neither). Iterative (an explicit stack), so no nesting depth can exhaust the thread's stack.
 public enum StrictJSON {
     public struct SyntaxError: Error, Equatable, CustomStringConvertible, Sendable {
         /// 1-based line, and column in characters (Unicode scalars) within it.
@@ -162,6 +164,7 @@ public enum StrictJSON {
         }
 
         mutating func number() -> SyntaxError? {
+            let start = index
             if current == UInt8(ascii: "-") { index += 1 }
             if current == UInt8(ascii: "0") {
                 index += 1
@@ -180,7 +183,35 @@ public enum StrictJSON {
                 if current == UInt8(ascii: "+") || current == UInt8(ascii: "-") { index += 1 }
                 guard digits() > 0 else { return error("expected a digit in the exponent, found \(found)") }
             }
+            // The grammar has no bound; a reader keeps a double, and Foundation refuses more.
+            if let value = Double(String(decoding: bytes[start..<index], as: UTF8.self)), !value.isFinite {
+                index = start
+                return error("a number beyond what a double holds (about 1.8e308)")
+            }
             return nil
+        }
+
+        /// After `\u`: its four hexadecimal digits as a number, `index` past them; nil when
+        /// they are not four.
+        mutating func hexUnit() -> Int? {
+            index += 1
+            var unit = 0
+            for _ in 0..<4 {
+                guard let hex = current, let digit = Int(String(Unicode.Scalar(hex)), radix: 16) else { return nil }
+                unit = unit * 16 + digit
+                index += 1
+            }
+            return unit
+        }
+
+        /// After a high surrogate: whether `\uDC00`–`\uDFFF` follows, and then `index` past it.
+        mutating func lowSurrogateFollows() -> Bool {
+            let before = index
+            guard current == UInt8(ascii: "\\"), index + 1 < bytes.count, bytes[index + 1] == UInt8(ascii: "u") else { return false }
+            index += 1
+            if let unit = hexUnit(), (0xDC00...0xDFFF).contains(unit) { return true }
+            index = before
+            return false
         }
 
         mutating func string() -> SyntaxError? {
@@ -197,13 +228,13 @@ public enum StrictJSON {
                          UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
                         index += 1
                     case UInt8(ascii: "u"):
-                        index += 1
-                        for _ in 0..<4 {
-                            guard let hex = current, (hex >= UInt8(ascii: "0") && hex <= UInt8(ascii: "9"))
-                                || (hex | 0x20 >= UInt8(ascii: "a") && hex | 0x20 <= UInt8(ascii: "f")) else {
-                                return error("\\u needs four hexadecimal digits, found \(found)")
-                            }
-                            index += 1
+                        let escape = index - 1
+                        guard let unit = hexUnit() else { return error("\\u needs four hexadecimal digits, found \(found)") }
+                        // The grammar takes any four digits; text cannot hold half of a
+                        // character beyond U+FFFF, and Foundation refuses one in its own words.
+                        if (0xDC00...0xDFFF).contains(unit) || ((0xD800...0xDBFF).contains(unit) && !lowSurrogateFollows()) {
+                            index = escape
+                            return error("a lone UTF-16 surrogate: a character beyond U+FFFF is written as a pair (\\uD83D\\uDE00), never half of one")
                         }
                     default:
                         index -= 1

@@ -9,6 +9,7 @@ struct StrictJSONTests {
         "{}", "[]", " [ ] ", "\n{\"a\": 1}\n", "0", "-0", "1.5e+10", "-12.25E-3", "1E5", "true", "false", "null",
         #""text""#, #""\"\\\/\b\f\n\r\t\u00e9\uD83D\uDE00""#, #"{"a": [1, {"b": null}, "c", [], {}], "d": {"e": false}}"#,
         "\"Fuite d'huile — ✅ à changer\"", #"{"":""}"#, "[1,2,3]", "{\"a\"\t:\r\n1}",
+        "[1e308, -1.7e308, 1e-400, 123456789012345678901234567890]", #"["\uD83D\uDE00 \ud83d\ude00"]"#,
     ]
 
     @Test(arguments: valid)
@@ -47,6 +48,13 @@ struct StrictJSONTests {
         ("[[1]", 1, 5, "expected ',' or ']' after an element, found the end of the text"),
         ("{\"a\": NaN}", 1, 7, "expected a value"),
         ("\u{FEFF}{}", 1, 1, "byte order mark"),
+        // Beyond the grammar, what no reader can hold: half a character, a number past a double.
+        (#"["\ud83d"]"#, 1, 3, "a lone UTF-16 surrogate"),
+        (#"["\ud83dx"]"#, 1, 3, "a lone UTF-16 surrogate"),
+        (#"["a\ude00"]"#, 1, 4, "a lone UTF-16 surrogate"),
+        (#"["\ud83d\u0041"]"#, 1, 3, "a lone UTF-16 surrogate"),
+        ("[1, 1e400]", 1, 5, "a number beyond what a double holds"),
+        ("[-2e308]", 1, 2, "a number beyond what a double holds"),
     ]
 
     @Test(arguments: invalid)
