@@ -134,9 +134,12 @@ public enum LegacyImport {
         /// clocks repeat in autumn names two instants; either counts.
         static func sameInstant(_ instant: Date, as text: String, in zone: TimeZone) -> Bool {
             guard case .instant(let at) = ScheduledDate.parse(text, in: zone) else { return false }
-            // The same wall time in the zone: the instant itself, or the repeated hour's other
-            // reading (the instants differ by exactly the change of offset).
-            return at.timeIntervalSince(instant) == Double(zone.secondsFromGMT(for: instant) - zone.secondsFromGMT(for: at))
+            if at == instant { return true }
+            // A naive wall time (no `Z`, no offset) in the hour repeated: its other reading is
+            // the same wall time, the instants differing by exactly the change of offset. A
+            // text with its own offset names one instant only.
+            let naive = !text.dropFirst(10).contains { $0 == "Z" || $0 == "z" || $0 == "+" || $0 == "-" }
+            return naive && at.timeIntervalSince(instant) == Double(zone.secondsFromGMT(for: instant) - zone.secondsFromGMT(for: at))
         }
 
         public func result(rules: [String]) -> Result {

@@ -40,8 +40,9 @@ public enum StateDatabaseCheck {
         return configuration
     }
 
-    /// The migrations this release would apply to the file at `path` (an earlier release's);
-    /// empty for one up to date, from the future, or not there. Read-only.
+    /// The migrations this release would apply to the file at `path`: an earlier release's
+    /// missing ones, or all of them for a file with none (empty, or another program's); empty
+    /// for one up to date, from the future, or not there. Read-only.
     public static func missingMigrations(path: String, busyTimeout: Duration = .seconds(5)) throws(StoreError) -> [String] {
         guard FileManager.default.fileExists(atPath: path) else { return [] }
         do {
@@ -51,11 +52,16 @@ public enum StateDatabaseCheck {
                 defer { try? queue.close() }
                 return try queue.read { db in try StateDatabase.migrator.appliedIdentifiers(db) }
             }
-            return applied.isEmpty ? [] : StateDatabase.migrator.migrations.filter { !applied.contains($0) }
+            // No migration at all: an empty file, or another program's database, which
+            // opening it as the state database would fill with overdued's tables.
+            return StateDatabase.migrator.migrations.filter { !applied.contains($0) }
         } catch {
             throw StoreError.from(error, path: path, doing: "read the state database's version")
         }
     }
+
+    /// How many migrations this release knows.
+    public static var migrationCount: Int { StateDatabase.migrator.migrations.count }
 
     /// A copy of the state database at `path`, as one consistent snapshot (SQLite's backup,
     /// its write-ahead log included), at `destination`; the original is only read.

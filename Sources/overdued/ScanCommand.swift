@@ -15,7 +15,7 @@ struct ScanCommand: ParsableCommand {
 
     @OptionGroup var options: ConfigOption
 
-    @Flag(help: "Decide and print, but write nothing.")
+    @Flag(help: "Decide and print, but enqueue, withdraw and record nothing (no state database is created or upgraded).")
     var dryRun = false
 
     @Flag(help: "Print one JSON array instead of lines.")

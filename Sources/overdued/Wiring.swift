@@ -53,15 +53,17 @@ struct OpenStores {
         var statePath = config.store.stateDatabase
         var scratch: String?
         if lookingOnly {
-            let missing = try openingStores(of: config) { () throws(StoreError) in
-                try StateDatabaseCheck.missingMigrations(path: statePath, busyTimeout: config.store.busyTimeout)
-            }
+            // Unreadable here (another user's file, say): the open below says why, in its words.
+            let missing = (try? StateDatabaseCheck.missingMigrations(path: statePath, busyTimeout: config.store.busyTimeout)) ?? []
             if !FileManager.default.fileExists(atPath: statePath) || !missing.isEmpty {
                 let folder = try DryRunScratch.make()
                 scratch = folder
                 statePath = folder + "/state.sqlite"
                 if missing.isEmpty {
                     printError("note: no state database yet at \(config.store.stateDatabase): deciding as if nothing was notified yet (a dry run creates none)")
+                } else if missing.count == StateDatabaseCheck.migrationCount {
+                    printError("note: \(config.store.stateDatabase) holds no state of overdued's (empty, or another program's database): "
+                        + "deciding on a copy of it made one (a dry run changes nothing)")
                 } else {
                     // An earlier release's file: upgrading it would lock that release out of it.
                     printError("note: \(config.store.stateDatabase) is an earlier release's (it lacks \(missing.joined(separator: ", "))): "

@@ -69,6 +69,14 @@ import TestSupport
         #expect(result.stderr.contains("no state database yet at \(folder.url("state.sqlite"))"), "\(result.stderr)")
         let left = try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted()
         #expect(left == ["config.json", "tickets.sqlite"], "\(left)")
+
+        // An empty file at the path (or another program's database) is no state database
+        // either: it stays as it was.
+        #expect(FileManager.default.createFile(atPath: folder.url("state.sqlite"), contents: Data()))
+        let onEmpty = try runOverdued(["scan", "--config", config, "--dry-run", "--now", "2026-11-24T15:00:00Z"])
+        #expect(onEmpty.status == 0, "stderr: \(onEmpty.stderr)")
+        #expect(onEmpty.stderr.contains("holds no state of overdued's"), "\(onEmpty.stderr)")
+        #expect(try FileManager.default.attributesOfItem(atPath: folder.url("state.sqlite"))[.size] as? Int == 0)
     }
 
     /// An earlier release's state database (here one without migration v9): a dry run decides

@@ -59,8 +59,11 @@ struct LegacyImportTests {
         log.add(Self.row(1, sent: "2026-11-27T10:00:00.000Z", notified: "2026-11-01T05:30:00.000Z", current: "2026-11-01 01:30:00"))
         log.add(Self.row(2, sent: "2026-11-27T10:00:00.000Z", notified: "2026-11-01T06:30:00.000Z", current: "2026-11-01 01:30:00"))
         log.add(Self.row(3, sent: "2026-11-27T10:00:00.000Z", notified: "2026-11-10T14:30:00.000Z", current: "2026-11-10 08:30:00"))
+        // A date with its own offset names one instant: an hour apart is another date.
+        log.add(Self.row(4, sent: "2026-11-27T10:00:00.000Z", notified: "2026-11-01T01:30:00-04:00", current: "2026-11-01T01:30:00-05:00"))
         #expect(log.datesRespelled == 2)
-        #expect(log.result(rules: ["r"]).records.map(\.scheduledDate) == ["2026-11-01 01:30:00", "2026-11-01 01:30:00", "2026-11-10T14:30:00.000Z"])
+        #expect(log.result(rules: ["r"]).records.map(\.scheduledDate)
+                    == ["2026-11-01 01:30:00", "2026-11-01 01:30:00", "2026-11-10T14:30:00.000Z", "2026-11-01T01:30:00-04:00"])
     }
 
     /// A `sent_at` after the import counts as sent at the import, and is said.
