@@ -184,9 +184,17 @@ public enum StrictJSON {
                 guard digits() > 0 else { return error("expected a digit in the exponent, found \(found)") }
             }
             // The grammar has no bound; a reader keeps a double, and Foundation refuses more.
-            if let value = Double(String(decoding: bytes[start..<index], as: UTF8.self)), !value.isFinite {
-                index = start
-                return error("a number beyond what a double holds (about 1.8e308)")
+            let text = String(decoding: bytes[start..<index], as: UTF8.self)
+            if let value = Double(text) {
+                let mantissa = text.prefix { $0 != "e" && $0 != "E" }
+                if !value.isFinite {
+                    index = start
+                    return error("a number beyond what a double holds (about 1.8e308)")
+                }
+                if value == 0, mantissa.contains(where: { ("1"..."9").contains($0) }) {
+                    index = start
+                    return error("a number too small for a double (it would read as 0; the least is about 5e-324)")
+                }
             }
             return nil
         }

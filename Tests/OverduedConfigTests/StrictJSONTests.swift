@@ -9,7 +9,7 @@ struct StrictJSONTests {
         "{}", "[]", " [ ] ", "\n{\"a\": 1}\n", "0", "-0", "1.5e+10", "-12.25E-3", "1E5", "true", "false", "null",
         #""text""#, #""\"\\\/\b\f\n\r\t\u00e9\uD83D\uDE00""#, #"{"a": [1, {"b": null}, "c", [], {}], "d": {"e": false}}"#,
         "\"Fuite d'huile — ✅ à changer\"", #"{"":""}"#, "[1,2,3]", "{\"a\"\t:\r\n1}",
-        "[1e308, -1.7e308, 1e-400, 123456789012345678901234567890]", #"["\uD83D\uDE00 \ud83d\ude00"]"#,
+        "[1e308, -1.7e308, 4e-324, 0e-400, 0.0, 123456789012345678901234567890]", #"["\uD83D\uDE00 \ud83d\ude00"]"#,
     ]
 
     @Test(arguments: valid)
@@ -55,6 +55,7 @@ struct StrictJSONTests {
         (#"["\ud83d\u0041"]"#, 1, 3, "a lone UTF-16 surrogate"),
         ("[1, 1e400]", 1, 5, "a number beyond what a double holds"),
         ("[-2e308]", 1, 2, "a number beyond what a double holds"),
+        ("[0.1e-400]", 1, 2, "a number too small for a double"),
     ]
 
     @Test(arguments: invalid)
