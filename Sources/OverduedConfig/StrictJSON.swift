@@ -6,7 +6,7 @@
 /// broken everywhere else. This check runs first and says where the text leaves JSON.
 ///
 /// Beyond the grammar, it refuses what no reader can hold: a lone UTF-16 surrogate in a
-/// `\u` escape, and a number past a double (both refused by Foundation in words that name
+/// `\u` escape, and a number past a double or too small for one (refused by Foundation in words that name
 /// neither). Iterative (an explicit stack), so no nesting depth can exhaust the thread's stack.
 public enum StrictJSON {
     public struct SyntaxError: Error, Equatable, CustomStringConvertible, Sendable {
