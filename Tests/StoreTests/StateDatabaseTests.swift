@@ -407,6 +407,26 @@ struct StateDatabaseTests {
         withExtendedLifetime(running) {}
     }
 
+    /// `close()` says why part of the log stayed out of the file, for the stop's notice: a
+    /// reader in the way is named as such; nil when all of it went in.
+    @Test func closeSaysWhyTheLogStayedOut() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.url("state.sqlite")
+        let clean = try StateDatabase(path: path)
+        #expect(clean.close() == nil)
+        let database = try StateDatabase(path: path)
+        try Outbox(database: database).enqueue([OverdueNotification(id: "msg_1", rule: "r", ticket: 1, ticketID: "IGP-1", destination: "d",
+                                                                    snapshot: Data("{}".utf8), createdAt: Date())], dedup: [])
+        let reader = try DatabaseQueue(path: path)
+        try reader.inDatabase { db in
+            try db.execute(sql: "BEGIN")
+            _ = try Int.fetchOne(db, sql: "SELECT count(*) FROM notification")
+            #expect(database.close() == "another process was reading it")
+            try db.execute(sql: "COMMIT")
+        }
+        try reader.close()
+    }
+
     /// Under the unit's PrivateUsers=yes every owner but the service's own shows as 65534:
     /// the message says so instead of naming "uid 65534" as the owner.
     @Test func anOwnerShownAsTheOverflowIdIsExplained() {
