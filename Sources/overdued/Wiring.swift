@@ -52,6 +52,8 @@ struct OpenStores {
     init(_ config: Config, delivering: Bool = false, lookingOnly: Bool = false) throws {
         var statePath = config.store.stateDatabase
         var scratch: String?
+        // The file a dry run decides on a copy of (an earlier release's, or one with no state).
+        var copied: String?
         if lookingOnly {
             // Unreadable here (another user's file, say): the open below says why, in its words.
             let missing = (try? StateDatabaseCheck.missingMigrations(path: statePath, busyTimeout: config.store.busyTimeout)) ?? []
@@ -62,10 +64,12 @@ struct OpenStores {
                 if missing.isEmpty {
                     printError("note: no state database yet at \(config.store.stateDatabase): deciding as if nothing was notified yet (a dry run creates none)")
                 } else if missing.count == StateDatabaseCheck.migrationCount {
+                    copied = config.store.stateDatabase
                     printError("note: \(config.store.stateDatabase) holds no state of overdued's (empty, or another program's database): "
                         + "deciding on a copy of it made one (a dry run changes nothing)")
                 } else {
                     // An earlier release's file: upgrading it would lock that release out of it.
+                    copied = config.store.stateDatabase
                     printError("note: \(config.store.stateDatabase) is an earlier release's (it lacks \(missing.joined(separator: ", "))): "
                         + "deciding on an upgraded copy of it (a dry run changes nothing)")
                 }
@@ -73,9 +77,9 @@ struct OpenStores {
         }
         self.scratch = scratch
         do {
-            if scratch != nil, statePath != config.store.stateDatabase, FileManager.default.fileExists(atPath: config.store.stateDatabase) {
+            if let copied {
                 try openingStores(of: config) { () throws(StoreError) in
-                    try StateDatabaseCheck.copy(config.store.stateDatabase, to: statePath, busyTimeout: config.store.busyTimeout)
+                    try StateDatabaseCheck.copy(copied, to: statePath, busyTimeout: config.store.busyTimeout)
                 }
             }
             (deliveryLock, tickets, state) = try openingStores(of: config) { () throws(StoreError) in
