@@ -14,6 +14,18 @@ public enum RetryAfter {
         return max(0, date.timeIntervalSince(now))
     }
 
+    /// The header as the wait it asks for, in delay-seconds, when it is an HTTP-date and the
+    /// response carries a readable `Date`: both come from the receiver's clock, so their
+    /// difference is what the receiver means, however far its clock and this machine's are
+    /// apart (RFC 9110 §6.6.1: a `Date` is the origin's idea of when it answered). Anything
+    /// else comes back as it is, to be read against this machine's clock.
+    public static func onReceiversClock(_ header: String, responseDate: String?) -> String {
+        let text = header.trimmingCharacters(in: .whitespaces)
+        guard let responseDate, let asked = httpDate(text),
+              let answered = httpDate(responseDate.trimmingCharacters(in: .whitespaces)) else { return header }
+        return String(Int64(max(0, asked.timeIntervalSince(answered)).rounded(.up)))
+    }
+
     /// IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) and the two obsolete forms senders
     /// must still be understood in.
     static func httpDate(_ text: String) -> Date? {

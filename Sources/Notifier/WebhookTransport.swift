@@ -485,7 +485,9 @@ final class ResponseCollector: HTTPClientResponseDelegate {
     func didReceiveHead(task: HTTPClient.Task<Response>, _ head: HTTPResponseHead) -> EventLoopFuture<Void> {
         state.withLock {
             $0.status = Int(head.status.code)
-            $0.retryAfter = head.headers.first(name: "Retry-After")
+            $0.retryAfter = head.headers.first(name: "Retry-After").map {
+                RetryAfter.onReceiversClock($0, responseDate: head.headers.first(name: "Date"))
+            }
         }
         return task.eventLoop.makeSucceededVoidFuture()
     }

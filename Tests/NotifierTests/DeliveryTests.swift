@@ -142,6 +142,24 @@ import Testing
         await server.stop()
     }
 
+    /// A Retry-After date is the receiver's clock: read against the answer's `Date`, a receiver
+    /// whose clock is decades off still gets the 30 s it asked for (against this machine's
+    /// clock, 1994 is long past: the least wait, 1 s).
+    @Test func aRetryAfterDateIsReadOnTheReceiversClock() async throws {
+        let server = try await startedServer([.status(503, headers: [("Date", "Sun, 06 Nov 1994 08:49:37 GMT"),
+                                                                     ("Retry-After", "Sun, 06 Nov 1994 08:50:07 GMT")])])
+        let outbox = try Fixtures.outbox()
+        let destination = try Fixtures.destination(url: server.url)
+        let ids = try Fixtures.enqueue(outbox, destination: destination.name)
+        let before = Date()
+        _ = try await withNotifier(outbox, [destination]) { await $0.drain(until: Date().addingTimeInterval(1.5)) }
+        let stored = try #require(try outbox.notification(id: ids[0]))
+        #expect(stored.status == .retrying)
+        let wait = stored.nextAttemptAt.timeIntervalSince(before)
+        #expect(wait > 29.9 && wait < 31, "next attempt in \(wait) s")
+        await server.stop()
+    }
+
     /// A 429 with Retry-After speaks for the receiver: the other queued notifications wait
     /// too, instead of being sent into the same refusal.
     @Test func retryAfterOnA429PausesTheWholeDestination() async throws {

@@ -132,6 +132,13 @@ import Testing
         #expect(RetryAfter.delay("Sun, 06 Nov 1994 08:00:00 GMT", now: now) == 0)
         #expect(RetryAfter.delay("soon", now: now) == nil)
         #expect(RetryAfter.delay("-5", now: now) == nil)
+        // An HTTP date against the answer's Date: their difference, whatever the clocks say.
+        #expect(RetryAfter.onReceiversClock("Sun, 06 Nov 1994 08:51:37 GMT", responseDate: "Sun, 06 Nov 1994 08:49:37 GMT") == "120")
+        #expect(RetryAfter.onReceiversClock("Sun, 06 Nov 1994 08:40:00 GMT", responseDate: "Sun, 06 Nov 1994 08:49:37 GMT") == "0")
+        // Seconds, no Date, or a Date that cannot be read: the header as it came.
+        #expect(RetryAfter.onReceiversClock("120", responseDate: "Sun, 06 Nov 1994 08:49:37 GMT") == "120")
+        #expect(RetryAfter.onReceiversClock("Sun, 06 Nov 1994 08:51:37 GMT", responseDate: nil) == "Sun, 06 Nov 1994 08:51:37 GMT")
+        #expect(RetryAfter.onReceiversClock("Sun, 06 Nov 1994 08:51:37 GMT", responseDate: "yesterday") == "Sun, 06 Nov 1994 08:51:37 GMT")
     }
 }
 
