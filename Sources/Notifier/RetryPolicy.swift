@@ -164,6 +164,13 @@ public struct RetryPolicy: Sendable {
         return .holds(until: min(pause.until, now.addingTimeInterval(left)), left: .milliseconds(Int64((left * 1000).rounded())))
     }
 
+    /// A wait a receiver asked for, as text: any number of seconds it can send (up to an
+    /// infinity, for a long enough digit string), not only those a `Duration` holds.
+    static func askedText(_ seconds: TimeInterval) -> String {
+        let century: TimeInterval = 100 * 365 * 86_400
+        return seconds < century ? DurationText.format(.seconds(seconds.rounded())) : "more than 100 years"
+    }
+
     /// - Parameters:
     ///   - attempt: the attempt's number in the notification's life: 1 for the first attempt.
     ///   - budget: what `max_attempts`, `give_up_after` and the backoff count from.
@@ -211,7 +218,7 @@ public struct RetryPolicy: Sendable {
             how = asked < Self.minimumRetryAfter
                 ? "Retry-After asks for less than \(DurationText.format(.seconds(Self.minimumRetryAfter))), the least waited"
                 : asked > Self.maximumRetryAfter
-                    ? "Retry-After asks for \(DurationText.format(.seconds(asked.rounded()))), more than \(DurationText.format(.seconds(Self.maximumRetryAfter))), the most waited"
+                    ? "Retry-After asks for \(Self.askedText(asked)), more than \(DurationText.format(.seconds(Self.maximumRetryAfter))), the most waited"
                     : "as Retry-After asks"
         } else {
             let ceiling = backoffCeiling(attempt: counted)

@@ -67,6 +67,14 @@ import Testing
         #expect(reason("7").hasSuffix("attempt 2 in 7s (as Retry-After asks)"), "\(reason("7"))")
         #expect(reason("0").hasSuffix("attempt 2 in 1s (Retry-After asks for less than 1s, the least waited)"), "\(reason("0"))")
         #expect(reason("90000").hasSuffix("attempt 2 in 1d (Retry-After asks for 1d1h, more than 1d, the most waited)"), "\(reason("90000"))")
+        // Any number a receiver can send is told, not trapped on: past Int64 milliseconds
+        // (9.3e15 s), past Duration's seconds (1.7e20 s), and a digit string Double reads as
+        // infinity.
+        for header in ["9300000000000000", "100000000000000000000000", String(repeating: "9", count: 400)] {
+            #expect(reason(header).hasSuffix("attempt 2 in 1d (Retry-After asks for more than 100 years, more than 1d, the most waited)"),
+                    "\(reason(header))")
+            #expect(RetryPolicy.destinationPause(after: .response(status: 503, retryAfter: header), now: Self.now) == .seconds(86_400))
+        }
     }
 
     @Test func backoffIsCappedAndJitterIsFull() {
