@@ -14,6 +14,7 @@ public enum DurationText {
             throw ParseError(message: "is empty; write a duration such as \"30s\", \"5m\" or \"24h\"")
         }
         var total = Duration.zero
+        var totalMilliseconds: Double = 0
         var rest = Substring(trimmed)
         while !rest.isEmpty {
             let digits = rest.prefix { $0.isASCII && ($0.isNumber || $0 == ".") }
@@ -38,7 +39,10 @@ public enum DurationText {
                 throw ParseError(message: "\"\(text)\" has an unknown unit \"\(unit)\"; use ms, s, m, h or d")
             }
             let milliseconds = amount * millisecondsPerUnit
-            guard milliseconds < 100 * 365 * 86_400_000 else {
+            totalMilliseconds += milliseconds
+            // The sum, not each part: every duration must fit the conversions made of it
+            // (a timeout in nanoseconds holds about 292 years).
+            guard totalMilliseconds < 100 * 365 * 86_400_000 else {
                 throw ParseError(message: "\"\(text)\" is too long (more than 100 years)")
             }
             total += .milliseconds(Int64(milliseconds.rounded()))
@@ -77,10 +81,13 @@ public enum DurationText {
 }
 
 extension Duration {
-    /// Whole milliseconds (truncated).
+    /// Whole milliseconds (truncated), saturating at `Int64`'s bounds (about 292 million years).
     public var milliseconds: Int64 {
         let (seconds, attoseconds) = components
-        return seconds * 1_000 + attoseconds / 1_000_000_000_000_000
+        let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1_000)
+        guard !overflow else { return seconds < 0 ? .min : .max }
+        let (sum, overflowSum) = whole.addingReportingOverflow(attoseconds / 1_000_000_000_000_000)
+        return overflowSum ? (whole < 0 ? .min : .max) : sum
     }
 
     /// Seconds as a floating point number, for arithmetic with `Date`.

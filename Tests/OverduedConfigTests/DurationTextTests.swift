@@ -55,6 +55,7 @@ struct DurationTextTests {
         ("5 minutes", "is not a duration"), ("-1s", "is not a duration"), ("5x", #"unknown unit "x""#),
         ("5min", #"unknown unit "min""#), ("1h30", "without a unit"), ("abc", "is not a duration"),
         ("1.2.3s", "is not a duration"), ("s", "is not a duration"), ("36500d", "more than 100 years"),
+        ("36499d36499d36499d", "more than 100 years"), ("20000d20000d", "more than 100 years"),
     ])
     func refusesWhatIsNotADuration(text: String, phrase: String) {
         #expect {
@@ -67,5 +68,9 @@ struct DurationTextTests {
     @Test func durationSecondsAndMilliseconds() {
         #expect(Duration.milliseconds(1_500).seconds == 1.5)
         #expect(Duration.seconds(86_400).milliseconds == 86_400_000)
+        // Saturates instead of trapping, beyond what Int64 milliseconds hold.
+        #expect(Duration.seconds(Int64.max).milliseconds == .max)
+        #expect(Duration.seconds(Int64.min).milliseconds == .min)
+        #expect(DurationText.format(.seconds(Int64.max)).hasSuffix("807ms"))
     }
 }
