@@ -14,7 +14,8 @@ struct DemoCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Folder to write into (created if missing).", valueName: "path"))
     var dir = "demo"
 
-    @Option(help: "How many tickets to create.")
+    // `.unconditional`: `--tickets -5` is a value to refuse with its reason, not a missing one.
+    @Option(parsing: .unconditional, help: "How many tickets to create.")
     var tickets = 2_000
 
     @Option(help: ArgumentHelp("Where the demo destination (overdued sink) listens.", valueName: "host:port"))

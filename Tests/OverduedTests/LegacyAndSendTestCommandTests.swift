@@ -162,6 +162,17 @@ import TestSupport
         }
     }
 
+    /// A ticket count out of range is refused with the range, also when it is negative (which
+    /// looks like an option).
+    @Test func demoRefusesATicketCountOutOfRange() throws {
+        let folder = try TemporaryDirectory()
+        for count in ["0", "-5"] {
+            let refused = try runOverdued(["demo", "--dir", folder.url("demo"), "--tickets", count])
+            #expect(refused.status == 64 && refused.stderr.contains("--tickets must be between 1 and 50000000"), "\(count): \(refused.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: folder.url("demo")))
+        }
+    }
+
     /// `demo --timezone` writes store.timezone: a zone the config refuses is refused here.
     @Test func demoRefusesAZoneItsConfigWouldRefuse() throws {
         let folder = try TemporaryDirectory()
