@@ -35,7 +35,13 @@ static void overdued_install_early_signal_guard(int argc, char **argv, char **en
     memset(&action, 0, sizeof action);
     action.sa_handler = record_early_signal;
     action.sa_flags = SA_RESTART;
+    // Each handler's `received |= bit` is a read, then a write: block the other guarded
+    // signals while it runs, so that one arriving in between does not lose its bit.
     sigemptyset(&action.sa_mask);
+    sigaddset(&action.sa_mask, SIGHUP);
+    sigaddset(&action.sa_mask, SIGUSR1);
+    sigaddset(&action.sa_mask, SIGTERM);
+    sigaddset(&action.sa_mask, SIGINT);
     int numbers[] = { SIGHUP, SIGUSR1, SIGTERM, SIGINT };
     for (unsigned i = 0; i < sizeof numbers / sizeof numbers[0]; i++) {
         if (sigaction(numbers[i], &action, NULL) != 0) return;
