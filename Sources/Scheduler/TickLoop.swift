@@ -32,7 +32,8 @@ public final class TickLoop: @unchecked Sendable {
         self.tick = tick
     }
 
-    /// Starts the loop: the first tick runs at once unless the schedule is aligned.
+    /// Starts the loop: with `tickImmediately`, the first tick runs at once, aligned schedule
+    /// or not (the daemon's first tick at start-up); otherwise at the schedule's next slot.
     public func start(tickImmediately: Bool = true) {
         queue.async { [self] in
             if tickImmediately {
