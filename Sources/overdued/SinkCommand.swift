@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import Notifier
+import Synchronization
 
 /// `overdued sink`: a local webhook receiver for trying a setup (like `stripe listen`).
 struct SinkCommand: AsyncParsableCommand {
@@ -100,14 +101,10 @@ struct ListenAddress: CustomStringConvertible {
 }
 
 /// True exactly once.
-final class OnceFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var claimed = false
+final class OnceFlag: Sendable {
+    private let claimed = Atomic(false)
     func claim() -> Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        defer { claimed = true }
-        return !claimed
+        !claimed.exchange(true, ordering: .acquiringAndReleasing)
     }
 }
 
