@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import Logging
 import OverduedConfig
@@ -16,6 +17,12 @@ final class DestinationWorker: Sendable {
     private let limiter: RateLimiter
     private let wakeSignal = WakeSignal()
     private let state: LockedState<State>
+    /// Where this worker's state-database calls run: a thread of their own, not the
+    /// cooperative pool. A write waits up to `store.busy_timeout` for a lock another process
+    /// holds (an operator's `sqlite3`, `overdued scan`, a long tick's enqueue); on the pool,
+    /// which has a thread per core, a few such waits would take every thread, and with them
+    /// the notifier's heartbeat: the watchdog pings of a daemon that is only waiting stopped.
+    private let stateQueue: DispatchQueue
 
     private struct State {
         var spec: DestinationSpec
@@ -77,6 +84,17 @@ final class DestinationWorker: Sendable {
         self.context = context
         limiter = RateLimiter(minInterval: spec.minInterval)
         state = LockedState(State(spec: spec))
+        stateQueue = DispatchQueue(label: "overdued.destination-state")
+    }
+
+    /// Runs `call` on the worker's state queue (see `stateQueue`) and waits for it without
+    /// holding a thread of the pool.
+    private func onStateQueue<T: Sendable>(_ call: @escaping @Sendable (Outbox) throws(StoreError) -> T) async throws(StoreError) -> T {
+        let outbox = context.outbox
+        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<T, StoreError>, Never>) in
+            stateQueue.async { continuation.resume(returning: Result { () throws(StoreError) -> T in try call(outbox) }) }
+        }
+        return try result.get()
     }
 
     var spec: DestinationSpec { state.withLock { $0.spec } }
@@ -147,7 +165,7 @@ final class DestinationWorker: Sendable {
             // something due makes at least one attempt, however short the deadline (or however
             // long a loaded machine took to get here).
             var startedOne = false
-            resumeRecordedPause()
+            await resumeRecordedPause()
             loop: while !Task.isCancelled {
                 if context.isStopping || isRetiring || (startedOne && Self.passed(deadline, context.now())) { break }
                 if state.withLock({ !$0.unrecorded.isEmpty }), !(await recordUnrecorded(into: tally)) {
@@ -161,7 +179,7 @@ final class DestinationWorker: Sendable {
                     return (state.spec, state.specGeneration, state.inFlight.count,
                             state.inFlight.union(state.unrecorded.map(\.attempt.notificationID)), state.pause, state.clearedPause)
                 }
-                if let cleared { removeRecordedPause(endingBy: cleared) }
+                if let cleared { await removeRecordedPause(endingBy: cleared) }
                 if let pause, ContinuousClock.now >= pause.until {
                     // Over: its row goes too, unless a later pause replaced it meanwhile.
                     let over = state.withLock { state -> Bool in
@@ -169,8 +187,8 @@ final class DestinationWorker: Sendable {
                         state.pause = nil
                         return true
                     }
-                    if over { removeRecordedPause(endingBy: pause.recordedUntil) }
-                } else if let pause, endedByOperator(pause) {
+                    if over { await removeRecordedPause(endingBy: pause.recordedUntil) }
+                } else if let pause, await endedByOperator(pause) {
                     continue
                 } else if let pause {
                     // The receiver asked to wait (the requests in flight finish meanwhile).
@@ -196,8 +214,10 @@ final class DestinationWorker: Sendable {
                     if !withdrawn.isEmpty { readAhead.removeAll { withdrawn.contains($0.id) } }
                     if readAhead.isEmpty {
                         do throws(StoreError) {
-                            readAhead = try context.outbox.due(destination: name, now: now, limit: max(free, Self.readAhead(spec)),
-                                                               excluding: excluded)
+                            let limit = max(free, Self.readAhead(spec))
+                            readAhead = try await onStateQueue { [name] outbox throws(StoreError) in
+                                try outbox.due(destination: name, now: now, limit: limit, excluding: excluded)
+                            }
                             readAt = .now
                             if queueFailures > 0 {
                                 context.logger.notice("the queue of \(name) can be read again", metadata: ["destination": "\(name)"])
@@ -268,7 +288,9 @@ final class DestinationWorker: Sendable {
                 let busy = state.withLock { $0.inFlight.count }
                 var next: Date?
                 if busy < spec.concurrency {
-                    next = try? context.outbox.due(destination: name, now: .distantFuture, limit: 1, excluding: excluded).first?.nextAttemptAt
+                    next = try? await onStateQueue { [name] outbox throws(StoreError) in
+                        try outbox.due(destination: name, now: .distantFuture, limit: 1, excluding: excluded).first?.nextAttemptAt
+                    }
                 }
                 var wait = Self.longestSleep
                 if let deadline {
@@ -301,11 +323,11 @@ final class DestinationWorker: Sendable {
     /// At start: a pause the receiver asked for before a restart (or of another `once`)
     /// holds still if it has not ended and the destination points to the same receiver;
     /// otherwise its row goes. A state database that cannot say sends as usual.
-    private func resumeRecordedPause() {
+    private func resumeRecordedPause() async {
         guard state.withLock({ state in defer { state.resumedRecordedPause = true }; return !state.resumedRecordedPause }) else { return }
         let recorded: ReceiverPause?
         do throws(StoreError) {
-            recorded = try context.outbox.receiverPause(destination: name)
+            recorded = try await onStateQueue { [name] outbox throws(StoreError) in try outbox.receiverPause(destination: name) }
         } catch {
             context.logger.warning("cannot read whether the receiver of \(name) asked to wait: \(error); sending as if not",
                                    metadata: ["destination": "\(name)"])
@@ -320,25 +342,25 @@ final class DestinationWorker: Sendable {
                                       metadata: ["destination": "\(name)"])
             }
         case .ended:
-            removeRecordedPause(endingBy: recorded.until)
+            await removeRecordedPause(endingBy: recorded.until)
         case .otherReceiver:
             context.logger.notice("\(name) now points to \(receiver): the wait its former receiver \(recorded.receiver) asked for does not apply",
                                   metadata: ["destination": "\(name)"])
-            removeRecordedPause(endingBy: recorded.until)
+            await removeRecordedPause(endingBy: recorded.until)
         }
     }
 
     /// Removes the pause's row from the state database (see `recordPause`).
-    private func removeRecordedPause(endingBy until: Date) {
-        recordPause { outbox throws(StoreError) in try outbox.removeReceiverPause(destination: name, endingBy: until) }
+    private func removeRecordedPause(endingBy until: Date) async {
+        await recordPause { [name] outbox throws(StoreError) in try outbox.removeReceiverPause(destination: name, endingBy: until) }
     }
 
     /// Writes or removes a pause's row. A failure stops nothing: the pause holds in memory
     /// (only a restart forgets it), and it is said once, not at every answer.
     @discardableResult
-    private func recordPause(_ write: (Outbox) throws(StoreError) -> Void) -> Bool {
+    private func recordPause(_ write: @escaping @Sendable (Outbox) throws(StoreError) -> Void) async -> Bool {
         do throws(StoreError) {
-            try write(context.outbox)
+            try await onStateQueue(write)
             return true
         } catch {
             let first = state.withLock { state in
@@ -356,7 +378,7 @@ final class DestinationWorker: Sendable {
     /// Whether an operator ended the pause (`overdued queue resume` removed its row): looked
     /// at every `pauseRecheckInterval` while paused, for a pause whose row was there. Ends it
     /// here too when so.
-    private func endedByOperator(_ pause: Pause) -> Bool {
+    private func endedByOperator(_ pause: Pause) async -> Bool {
         guard pause.recorded else { return false }
         let due = state.withLock { state -> Bool in
             guard state.pauseCheckedAt.map({ ContinuousClock.now - $0 >= Self.pauseRecheckInterval }) ?? true else { return false }
@@ -366,7 +388,7 @@ final class DestinationWorker: Sendable {
         guard due else { return false }
         let row: ReceiverPause?
         do throws(StoreError) {
-            row = try context.outbox.receiverPause(destination: name)
+            row = try await onStateQueue { [name] outbox throws(StoreError) in try outbox.receiverPause(destination: name) }
         } catch {
             return false  // the state database cannot say: the pause holds
         }
@@ -413,7 +435,7 @@ final class DestinationWorker: Sendable {
     private func stillQueued(_ id: String) async -> Bool {
         if state.withLock({ $0.withdrawn.contains(id) }) { return false }
         do throws(StoreError) {
-            return try context.outbox.isQueued(id: id)
+            return try await onStateQueue { outbox throws(StoreError) in try outbox.isQueued(id: id) }
         } catch {
             return true
         }
@@ -481,7 +503,7 @@ final class DestinationWorker: Sendable {
             let shownUntil = decidedAt.addingTimeInterval(pause.seconds)
             if pauseFor(Pause(until: .now + pause, shownUntil: shownUntil, httpStatus: status, recordedUntil: shownUntil)) {
                 logger.notice("\(spec.name) asks to wait \(DurationText.format(pause)) (HTTP \(status) with Retry-After): nothing more is sent to it until \(PayloadTimestamp.iso8601(shownUntil)), or `overdued queue resume \(spec.name)`")
-                let written = recordPause { outbox throws(StoreError) in
+                let written = await recordPause { outbox throws(StoreError) in
                     try outbox.recordReceiverPause(ReceiverPause(destination: spec.name, until: shownUntil, httpStatus: status,
                                                                  setAt: decidedAt, receiver: spec.redactedURL))
                 }

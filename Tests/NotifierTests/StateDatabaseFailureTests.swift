@@ -138,4 +138,54 @@ import Testing
         #expect(reason.contains("COMMIT;/' | sqlite3 NEW_FILE"))
         #expect(result.stateDatabaseFailed)
     }
+
+    /// A receiver's pause is written while another process holds the write lock: each write
+    /// waits up to the busy timeout. Those waits happen off the cooperative pool, so the
+    /// notifier's heartbeat (the watchdog's proof of life) goes on. More requests answer at
+    /// once than the pool has threads: with the waits on the pool, the heartbeat stopped for
+    /// as long as the lock was held.
+    @Test func writesWaitingForALockDoNotStopTheHeartbeat() async throws {
+        let server = ScriptedServer([], otherwise: .status(429, headers: [("Retry-After", "3600")]))
+        try await server.start()
+        defer { Task { await server.stop() } }
+        let path = try Fixtures.temporaryDirectory().appendingPathComponent("state.sqlite").path
+        let outbox = Outbox(database: try StateDatabase(path: path, busyTimeout: .seconds(6)))
+        let requests = 2 * ProcessInfo.processInfo.activeProcessorCount + 2
+        let destination = try Fixtures.destination(url: server.url, concurrency: requests)
+        try Fixtures.enqueue(outbox, destination: destination.name, count: requests)
+        let beats = LockedBeats()
+        let notifier = Notifier(outbox: outbox, destinations: [destination], userAgentVersion: "9",
+                                logger: Fixtures.capturingLogger().0, onHeartbeat: { _ in beats.beat() })
+        let lock = try WriteLock(path)
+        let start = ContinuousClock.now
+        let running = Task { await notifier.run() }
+
+        #expect(try await waitUntil(seconds: 30) { server.requests.count >= requests })
+        // The writes of the pauses wait for the lock meanwhile (up to 6 s each, one after
+        // the other: the state database has one writer).
+        try await Task.sleep(for: .seconds(3))
+        let longest = beats.longestGap(since: start)
+        try lock.release()
+        await notifier.shutdown(grace: .milliseconds(100))
+        running.cancel()
+        await running.value
+        #expect(longest < .seconds(3), "the heartbeat stopped for \(longest) while pauses waited for the lock")
+    }
+
+    /// Heartbeat instants, and the longest silence among them after a point.
+    final class LockedBeats: Sendable {
+        private let beats = LockedState<[ContinuousClock.Instant]>([])
+        func beat() { beats.withLock { $0.append(.now) } }
+        func longestGap(since start: ContinuousClock.Instant) -> Duration {
+            let now = ContinuousClock.now
+            let times = beats.withLock { $0 }.filter { $0 >= start }
+            var previous = start
+            var longest = Duration.zero
+            for time in times + [now] {
+                longest = max(longest, time - previous)
+                previous = time
+            }
+            return longest
+        }
+    }
 }
