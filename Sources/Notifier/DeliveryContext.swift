@@ -15,7 +15,7 @@ final class DeliveryContext: Sendable {
     /// Asked before each request: whether this process still holds the right to deliver
     /// (the daemon's delivery lock). False stops the launches; the owner stops the rest.
     let mayDeliver: @Sendable () -> Bool
-    private let state = LockedState((stopping: false, inFlight: 0))
+    private let state = LockedState((stopping: false, inFlight: 0, recording: 0))
 
     init(outbox: Outbox, transport: WebhookTransport, logger: Logger, userAgentVersion: String,
          now: @escaping @Sendable () -> Date, jitter: @escaping @Sendable (Duration) -> Duration,
@@ -32,6 +32,8 @@ final class DeliveryContext: Sendable {
 
     var isStopping: Bool { state.withLock { $0.stopping } }
     var inFlight: Int { state.withLock { $0.inFlight } }
+    /// Of those in flight, the answered ones whose attempt waits for its record.
+    var recording: Int { state.withLock { $0.recording } }
 
     func stop() {
         state.withLock { $0.stopping = true }
@@ -43,6 +45,14 @@ final class DeliveryContext: Sendable {
 
     func requestEnded() {
         state.withLock { $0.inFlight -= 1 }
+    }
+
+    func recordStarted() {
+        state.withLock { $0.recording += 1 }
+    }
+
+    func recordEnded() {
+        state.withLock { $0.recording -= 1 }
     }
 }
 

@@ -539,6 +539,8 @@ final class DestinationWorker: Sendable {
     /// `State.unrecorded`) and returns false.
     private func store(_ attempt: DeliveryAttempt, _ outcome: DeliveryOutcome, logger: Logger) async -> Bool {
         let now = context.now()
+        context.recordStarted()
+        defer { context.recordEnded() }
         switch await context.recorder.record(attempt, outcome: outcome, at: now) {
         case .success:
             return true

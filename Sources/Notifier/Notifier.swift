@@ -199,7 +199,8 @@ public final class Notifier: Sendable {
     }
 
     /// Stops taking work, lets requests in flight finish for up to `grace`, then cancels
-    /// them and closes the HTTP client. Whatever was not recorded as delivered stays queued.
+    /// them, ends every wait for the state database's lock (`stopWaitingForLocks`), and
+    /// closes the HTTP client. Whatever was not recorded as delivered stays queued.
     public func shutdown(grace: Duration) async {
         context.stop()
         wake()
@@ -207,9 +208,16 @@ public final class Notifier: Sendable {
         while context.inFlight > 0, ContinuousClock.now < end {
             try? await Task.sleep(for: .milliseconds(10))
         }
-        let left = context.inFlight
-        if left > 0 {
-            context.logger.notice("cancelling \(left) request(s) still in flight; those the receiver has not answered stay queued")
+        // The grace is over: a record (or a tick's write) waiting for another process's lock
+        // on the state database gives up now instead of after `busy_timeout`, each of them
+        // in turn; the stop must fit systemd's TimeoutStopSec.
+        context.outbox.database.stopWaitingForLocks()
+        let (left, recording) = (context.inFlight, context.recording)
+        if left > recording {
+            context.logger.notice("cancelling \(left - recording) request(s) still in flight; they stay queued and go again (same webhook-id)")
+        }
+        if recording > 0 {
+            context.logger.notice("\(recording) answered attempt(s) still wait for the state database (another process holds its lock); not recorded, their notifications go again (same webhook-id)")
         }
         await context.transport.shutdown()
     }

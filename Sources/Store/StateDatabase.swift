@@ -14,6 +14,8 @@ public final class StateDatabase: Sendable {
     public let upgrades: [String]
     /// How long a write waits for another process's lock.
     let busyTimeout: Duration
+    /// How long its connections wait for another process's lock, now.
+    private let lockWaits = StateLockWaits()
     /// The file opened (device and inode): an open SQLite handle keeps working on a deleted
     /// or replaced file, so whoever keeps it open checks the path still names it.
     private let opened: FileIdentity?
@@ -34,7 +36,6 @@ public final class StateDatabase: Sendable {
         self.busyTimeout = busyTimeout
         var configuration = Configuration()
         configuration.label = "state"
-        configuration.busyMode = .timeout(busyTimeout.timeInterval)
         configuration.foreignKeysEnabled = true
         configuration.prepareDatabase { db in
             // NORMAL is durable in WAL mode across application crashes; only an OS crash can
@@ -54,6 +55,7 @@ public final class StateDatabase: Sendable {
         }
         StateFileAccess.refuseLinksFromSQLite(stateDatabase: path)
         StateFileAccess.createPrivately(stateDatabase: path)
+        configuration.busyMode = LockWait.busyMode(timeout: busyTimeout) { [lockWaits] waited in lockWaits.giveUp(after: waited) }
         do {
             (pool, upgrades) = try Self.openMigrated(path: path, configuration: configuration,
                                                      upgradingBesideADeliverer: upgradingBesideADeliverer)
@@ -412,11 +414,10 @@ public final class StateDatabase: Sendable {
     /// must not wait for an operator's open `sqlite3` shell.
     @discardableResult
     func checkpoint() -> String? {
-        let restore = Int((busyTimeout.timeInterval * 1000).rounded())
         do {
-            return try pool.writeWithoutTransaction { db -> String? in
-                try db.execute(sql: "PRAGMA busy_timeout = 100")
-                defer { try? db.execute(sql: "PRAGMA busy_timeout = \(restore)") }
+            return try pool.writeWithoutTransaction { [lockWaits] db -> String? in
+                lockWaits.shorten()
+                defer { lockWaits.endShortening() }
                 // (busy, frames in the log, frames copied): all copied and the log reset.
                 guard let row = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)") else { return "no answer from SQLite" }
                 let busy: Int = row[0]
@@ -425,6 +426,14 @@ public final class StateDatabase: Sendable {
         } catch {
             return StoreError.from(error, path: path, doing: "copy the log into the file").message
         }
+    }
+
+    /// From now on, a statement waiting for a lock another process holds gives up at once
+    /// (`database is locked`), and so does every later one: a stop then ends within its
+    /// bound, not `busy_timeout` later for every write still to make. What could not be
+    /// written is what a crash would leave (attempts not recorded go again, same webhook-id).
+    public func stopWaitingForLocks() {
+        lockWaits.abandon()
     }
 
     func write<T: Sendable>(_ action: String, _ body: @Sendable (Database) throws -> T) throws(StoreError) -> T {

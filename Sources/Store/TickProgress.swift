@@ -66,15 +66,8 @@ public final class TickProgress: Sendable {
     /// in 10 ms steps that give up at once after `interrupt()`: a stop must not wait out the
     /// lock (SQLite's own timeout sleeps on, and runs no statement step to interrupt).
     func busyMode(timeout: Duration) -> Database.BusyMode {
-        let tries = Int(timeout / Self.busyStep)
-        return .callback { [self] triesSoFar in
-            guard triesSoFar < tries, !isInterrupted else { return false }
-            usleep(useconds_t(Self.busyStep.timeInterval * 1_000_000))
-            return true
-        }
+        LockWait.busyMode(timeout: timeout) { [self] _ in isInterrupted }
     }
-
-    static let busyStep: Duration = .milliseconds(10)
 
     /// SQLite calls this every `sqliteStepsPerCall` virtual machine steps of a statement on a
     /// connection it is installed on; a non-zero answer stops the statement (SQLITE_INTERRUPT).

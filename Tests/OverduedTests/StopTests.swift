@@ -1,4 +1,6 @@
 import Foundation
+import Notifier
+import Synchronization
 import Testing
 import TestSupport
 
@@ -59,6 +61,41 @@ private final class AppLock {
         let after = seen[(stopping + 1)...]
         #expect(!after.contains { $0.contains("READY=1") || $0.contains("RELOADING=1") || $0.hasPrefix("STATUS=") },
                 "sent after STOPPING=1: \(Array(after))")
+    }
+
+    /// Answers come back while another process holds the state database's write lock, and
+    /// `busy_timeout` is 30 s: their records would each wait that long, one after another,
+    /// past systemd's TimeoutStopSec=15s. After the 5 s grace the waits end: the daemon exits
+    /// 0 within seconds, says the answered attempts were not recorded, and they stay queued.
+    @Test func aStopWhileTheStateDatabaseIsLockedEndsAfterTheGrace() async throws {
+        let folder = try TemporaryDirectory()
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: ScanCommandTests.rows)
+        let lock = StateLock(folder.url("state.sqlite"))
+        let arrivals = LockedCounter()
+        // The first request takes the lock; each answer then comes a second later.
+        let sink = try WebhookSink(host: "127.0.0.1", port: 0) { _ in
+            if arrivals.increment() == 1 { lock.take() }
+            usleep(1_000_000)
+        }
+        let port = try await sink.start()
+        defer { Task { await sink.stop() } }
+        let config = try folder.write("config.json", configJSON(interval: "1h", destinationURL: "http://127.0.0.1:\(port)/hook",
+                                                                busyTimeout: "30s"))
+        let daemon = try DaemonChild(config: config, environment: [:])
+        defer { daemon.signal(SIGKILL); _ = daemon.waitForExit(timeout: 10) }
+        let deadline = Date().addingTimeInterval(30)
+        while arrivals.value == 0, Date() < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(arrivals.value > 0, "log: \(daemon.log)")
+        let stopAsked = Date()
+        daemon.signal(SIGTERM)
+        let status = daemon.waitForExit(timeout: 90)
+        let took = Date().timeIntervalSince(stopAsked)
+        lock.release()
+        #expect(status == 0, "log: \(daemon.log)")
+        #expect(took < 12, "stopped \(took) s after SIGTERM (grace 5 s, busy_timeout 30 s); log: \(daemon.log)")
+        #expect(daemon.log.contains("answered attempt(s) still wait for the state database"), "log: \(daemon.log)")
+        let delivered = try sqlite3Output(folder.url("state.sqlite"), "SELECT count(*) FROM notification WHERE status = 'delivered'")
+        #expect(delivered.trimmingCharacters(in: .whitespacesAndNewlines) == "0", "nothing recorded under the lock; log: \(daemon.log)")
     }
 
     /// A reload that replaces the rules while a tick runs (here: waits for the app's lock)
@@ -163,4 +200,29 @@ private final class AppLock {
         daemon.signal(SIGTERM)
         #expect(daemon.waitForExit(timeout: 10) == 0)
     }
+}
+
+/// Another process's write transaction on the state database, from `take()` to `release()`.
+private final class StateLock: @unchecked Sendable {
+    private let path: String
+    private let lock = NSLock()
+    private var shell: SQLiteShellSession?
+
+    init(_ path: String) { self.path = path }
+
+    func take() {
+        lock.lock(); defer { lock.unlock() }
+        shell = try? SQLiteShellSession(path, sql: "BEGIN IMMEDIATE; DELETE FROM receiver_pause;")
+    }
+
+    func release() {
+        lock.lock(); defer { lock.unlock() }
+        shell?.end(with: "COMMIT;")
+    }
+}
+
+private final class LockedCounter: Sendable {
+    private let count = Atomic<Int>(0)
+    func increment() -> Int { count.add(1, ordering: .relaxed).newValue }
+    var value: Int { count.load(ordering: .relaxed) }
 }
