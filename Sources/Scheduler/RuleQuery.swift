@@ -7,7 +7,9 @@ public import Store
 ///
 /// Which index drives the query is chosen here, not left to the planner (the app's database
 /// usually has no `ANALYZE` statistics): with `status_in`, the status index, because open
-/// tickets are few while closed ones with past dates grow forever; otherwise the
+/// tickets are few while closed ones with past dates grow forever; with `status_not_in` alone,
+/// the status index too, over the statuses present less the excluded ones (a
+/// `TicketFilter.Complement`, resolved where the rows are read); otherwise the
 /// scheduled_date index. Columns that must not drive are written `+t.column`, which SQLite
 /// never uses for an index. With `status_in`, and both indexes present, the filter also
 /// carries a `Narrowing`: the same rows, without a table seek for each open ticket that the
@@ -28,25 +30,26 @@ public enum RuleQuery {
         let latestLocal = now.addingTimeInterval(-match.grace.seconds + Self.widestOffset)
         let cutoff = dayAfter(latestLocal)
 
-        conditions.append(match.statusIn == nil
-            ? "t.scheduled_date IS NOT NULL AND (t.scheduled_date < ? OR t.scheduled_date >= ':')"
-            : "+t.scheduled_date IS NOT NULL AND (+t.scheduled_date < ? OR NOT +t.scheduled_date GLOB '\(datePattern)')")
-        arguments.append(.text(cutoff))
         let others = otherConditions(match, schema: schema)
+        // Behind a status set, the date does not drive either.
+        let behindStatuses = (["+t.scheduled_date IS NOT NULL AND (+t.scheduled_date < ? OR NOT +t.scheduled_date GLOB '\(datePattern)')"]
+            + others.sql).joined(separator: " AND ")
+        let notDueFrom = schema.hasStatusIndex && schema.hasScheduledDateIndex ? cutoff : nil
+        if let statuses = match.statusIn {
+            return TicketFilter.statusSet(statuses, conditions: behindStatuses, arguments: [.text(cutoff)] + others.arguments,
+                                          notDueFrom: notDueFrom)
+        }
+        conditions.append("t.scheduled_date IS NOT NULL AND (t.scheduled_date < ? OR t.scheduled_date >= ':')")
+        arguments.append(.text(cutoff))
         conditions += others.sql
         arguments += others.arguments
-        guard let statuses = match.statusIn else {
-            return TicketFilter(sql: conditions.joined(separator: " AND "), arguments: arguments)
+        let complement = match.statusNotIn.flatMap { excluded in
+            schema.hasStatusIndex
+                ? TicketFilter.Complement(excluded: excluded, conditions: behindStatuses, arguments: [.text(cutoff)] + others.arguments,
+                                          notDueFrom: notDueFrom)
+                : nil
         }
-        let statusArguments = statuses.map(SQLArgument.text)
-        func sql(status: String) -> String {
-            ([status + " IN (\(marks(statuses.count)))"] + conditions).joined(separator: " AND ")
-        }
-        let narrowing = schema.hasStatusIndex && schema.hasScheduledDateIndex
-            ? TicketFilter.Narrowing(statuses: statuses, notDueFrom: cutoff, rowSQL: sql(status: "+t.status"),
-                                     rowArguments: statusArguments + arguments)
-            : nil
-        return TicketFilter(sql: sql(status: "t.status"), arguments: statusArguments + arguments, narrowing: narrowing)
+        return TicketFilter(sql: conditions.joined(separator: " AND "), arguments: arguments, complement: complement)
     }
 
     /// The rule's conditions on these tickets (by tickets.id), without the date bound: what

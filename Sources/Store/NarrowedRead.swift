@@ -36,6 +36,10 @@ extension TicketsDatabase {
     /// leaves no ticket to read. Runs the narrowing's index reads, so call it inside the read
     /// transaction of the rows.
     func rowQuery(_ db: Database, _ filter: TicketFilter) throws -> (String?, StatementArguments) {
+        if let complement = filter.complement, let statuses = try Self.presentStatuses(db, excluding: complement.excluded) {
+            guard !statuses.isEmpty else { return (nil, []) }
+            return try rowQuery(db, complement.filter(statuses: statuses))
+        }
         let plain = (selectSQL(where: filter), filter.statementArguments)
         guard let narrowing = filter.narrowing, shouldProbe(narrowing) else {
             plans.withLock { $0.last = .plain }
@@ -63,6 +67,34 @@ extension TicketsDatabase {
             return false
         }
     }
+
+    /// The statuses of the table's tickets less `excluded` (compared by SQLite, as the rule's
+    /// `NOT IN` compares), in index order: one seek of the status index per distinct value.
+    /// nil when the set cannot stand for the exclusion: a status that is not text (a blob),
+    /// or more distinct values than a status set should list (garbage in the column).
+    static func presentStatuses(_ db: Database, excluding excluded: [String]) throws -> [String]? {
+        let marks = Array(repeating: "?", count: excluded.count).joined(separator: ", ")
+        let sql = """
+            WITH RECURSIVE present(status) AS (
+                SELECT (SELECT min(status) FROM tickets)
+                UNION ALL
+                SELECT (SELECT min(status) FROM tickets WHERE status > present.status) FROM present
+                WHERE present.status IS NOT NULL LIMIT \(maximumPresentStatuses + 1))
+            SELECT status, typeof(status) = 'text', status NOT IN (\(marks)) FROM present WHERE status IS NOT NULL
+            """
+        var kept: [String] = []
+        var count = 0
+        let rows = try Row.fetchCursor(db, sql: sql, arguments: StatementArguments(excluded))
+        while let row = try rows.next() {
+            count += 1
+            guard count <= maximumPresentStatuses, row[1] as Bool, let status = row[0] as String? else { return nil }
+            if row[2] as Bool { kept.append(status) }
+        }
+        return kept
+    }
+
+    /// The most distinct statuses `presentStatuses` lists; past it, the date index drives.
+    static let maximumPresentStatuses = 64
 
     static let byIDCondition = "t.id IN (SELECT value FROM json_each(?)) AND "
 

@@ -90,11 +90,57 @@ public struct TicketFilter: Sendable, Equatable {
     public var arguments: [SQLArgument]
     /// A cheaper way to the same rows, when the schema allows it; nil: `sql` drives.
     public var narrowing: Narrowing?
+    /// The same rows as a status set, known once the statuses present are read; nil: `sql`
+    /// (or `narrowing`) reads them.
+    public var complement: Complement?
 
-    public init(sql: String, arguments: [SQLArgument], narrowing: Narrowing? = nil) {
+    public init(sql: String, arguments: [SQLArgument], narrowing: Narrowing? = nil, complement: Complement? = nil) {
         self.sql = sql
         self.arguments = arguments
         self.narrowing = narrowing
+        self.complement = complement
+    }
+
+    /// The filter on a status set: the status index drives `IN`, the others follow; with
+    /// `notDueFrom` (the scheduled_date index's bound, see `Narrowing`), it narrows.
+    /// - Parameters:
+    ///   - conditions: every other condition, none driving (`+t.column`).
+    ///   - arguments: the conditions' arguments.
+    public static func statusSet(_ statuses: [String], conditions: String, arguments: [SQLArgument],
+                                 notDueFrom: String?) -> TicketFilter {
+        let marks = Array(repeating: "?", count: statuses.count).joined(separator: ", ")
+        let statusArguments = statuses.map(SQLArgument.text)
+        let narrowing = notDueFrom.map {
+            Narrowing(statuses: statuses, notDueFrom: $0, rowSQL: "+t.status IN (\(marks)) AND " + conditions,
+                      rowArguments: statusArguments + arguments)
+        }
+        return TicketFilter(sql: "t.status IN (\(marks)) AND " + conditions, arguments: statusArguments + arguments, narrowing: narrowing)
+    }
+
+    /// A filter with `status_not_in` and no status set, read as a status set: the statuses
+    /// present in the table less the excluded ones. They are read in the rows' own read
+    /// transaction, from the status index (a seek per distinct value), so no ticket of a
+    /// status new to the table is missed. The status index then drives, as for `status_in`,
+    /// instead of the scheduled_date index reading every past-dated ticket, the closed ones
+    /// included, whose number grows for as long as the app is used.
+    public struct Complement: Sendable, Equatable {
+        public var excluded: [String]
+        /// For `statusSet`: every condition of the filter (the exclusion among them), none driving.
+        public var conditions: String
+        public var arguments: [SQLArgument]
+        public var notDueFrom: String?
+
+        public init(excluded: [String], conditions: String, arguments: [SQLArgument], notDueFrom: String?) {
+            self.excluded = excluded
+            self.conditions = conditions
+            self.arguments = arguments
+            self.notDueFrom = notDueFrom
+        }
+
+        /// The filter on these statuses (those present, less the excluded ones).
+        public func filter(statuses: [String]) -> TicketFilter {
+            TicketFilter.statusSet(statuses, conditions: conditions, arguments: arguments, notDueFrom: notDueFrom)
+        }
     }
 
     /// The rows of a filter on a status set, read without a table seek per ticket of the set.

@@ -387,19 +387,26 @@ public final class TicketsDatabase: Sendable {
     /// `EXPLAIN QUERY PLAN` of the rule's query, one detail line per step.
     /// With a narrowing, the plans of its statements in the order they run: the status ids,
     /// the dates, the rows by id.
+    /// A filter read as a status set (`complement`) shows the plan of that set: the statuses
+    /// present now, less the excluded ones.
     public func queryPlan(where filter: TicketFilter) throws(StoreError) -> [String] {
-        var statements = [(selectSQL(where: filter), filter.statementArguments)]
-        if let narrowing = filter.narrowing {
-            statements = [
-                (Self.statusIDsSQL(narrowing), StatementArguments(narrowing.statuses)),
-                (Self.datesSQL, [narrowing.notDueFrom]),
-                (selectSQL(where: Self.byIDCondition + narrowing.rowSQL),
-                 StatementArguments(["[1]".databaseValue] + narrowing.rowArguments.map(\.databaseValue))),
-            ]
-        }
         do {
             return try queue.read { db in
-                try statements.flatMap { sql, arguments in
+                var filter = filter
+                if let complement = filter.complement, let statuses = try Self.presentStatuses(db, excluding: complement.excluded) {
+                    guard !statuses.isEmpty else { return ["no ticket has a status the rule keeps: nothing to read"] }
+                    filter = complement.filter(statuses: statuses)
+                }
+                var statements = [(selectSQL(where: filter), filter.statementArguments)]
+                if let narrowing = filter.narrowing {
+                    statements = [
+                        (Self.statusIDsSQL(narrowing), StatementArguments(narrowing.statuses)),
+                        (Self.datesSQL, [narrowing.notDueFrom]),
+                        (selectSQL(where: Self.byIDCondition + narrowing.rowSQL),
+                         StatementArguments(["[1]".databaseValue] + narrowing.rowArguments.map(\.databaseValue))),
+                    ]
+                }
+                return try statements.flatMap { sql, arguments in
                     try Self.each(db, sql: "EXPLAIN QUERY PLAN " + sql, arguments: arguments) { row in row.text(3) ?? "" }
                 }
             }

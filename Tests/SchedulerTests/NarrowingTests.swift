@@ -82,6 +82,56 @@ struct NarrowingTests {
         #expect(tickets.lastReadPlan == .narrowed(narrowed.outcome))
     }
 
+    /// A rule with `status_not_in` and no status set is read as the set of the statuses
+    /// present less the excluded ones (`TicketFilter.Complement`): exactly the rows of that
+    /// set, narrowed like it, and every row the date index would have read (plus garbage dates
+    /// it could not find without a full scan, now warned about).
+    @Test(arguments: [
+        (MatchSpec(statusNotIn: ["completed"], assigned: true), ["diagnostic", "private", "received"]),
+        (MatchSpec(statusNotIn: ["completed", "private"], includeDeleted: true), ["diagnostic", "received"]),
+        (MatchSpec(statusNotIn: ["received", "nothing"], priorityIn: ["high"], grace: .seconds(86_400)), ["completed", "diagnostic", "private"]),
+    ])
+    func aStatusExclusionIsReadAsTheStatusesLeft(_ match: MatchSpec, left: [String]) throws {
+        let database = try Self.database()
+        let tickets = try database.tickets()
+        let filter = RuleQuery.filter(for: match, now: Instants.now, schema: tickets.schema)
+        #expect(filter.complement != nil)
+        var asSet = match
+        (asSet.statusIn, asSet.statusNotIn) = (left, nil)
+        let expected = try tickets.candidates(where: RuleQuery.filter(for: asSet, now: Instants.now, schema: tickets.schema))
+        #expect(try tickets.candidates(where: filter) == expected)
+        guard case .narrowed = tickets.lastReadPlan else {
+            Issue.record("read \(tickets.lastReadPlan), not narrowed")
+            return
+        }
+        var byDate = filter
+        byDate.complement = nil
+        let read = try tickets.candidates(where: byDate)
+        #expect(Set(read.map(\.id)).isSubset(of: expected.map(\.id)))
+        #expect(expected.filter { row in !read.contains { $0.id == row.id } }.allSatisfy { row in
+            !(row.scheduledDate.map { Array($0.utf8).withUnsafeBufferPointer(ScheduledDateText.isDateShaped) } ?? false)
+        })
+        #expect(try tickets.queryPlan(where: filter).contains { $0.contains("idx_tickets_status") })
+    }
+
+    /// A status the set cannot list (a blob) or none left: the date index drives as before, or
+    /// nothing is read.
+    @Test func aStatusExclusionFallsBackWhenTheStatusesCannotBeListed() throws {
+        let database = try Self.database()
+        let tickets = try database.tickets()
+        let none = RuleQuery.filter(for: MatchSpec(statusNotIn: ["completed", "diagnostic", "private", "received"]),
+                                    now: Instants.now, schema: tickets.schema)
+        #expect(try tickets.candidates(where: none).isEmpty)
+        try database.appWrite("UPDATE tickets SET status = X'6F70656E' WHERE id = 41")
+        let filter = RuleQuery.filter(for: MatchSpec(statusNotIn: ["completed"]), now: Instants.now, schema: tickets.schema)
+        var byDate = filter
+        byDate.complement = nil
+        let expected = try tickets.candidates(where: byDate)
+        #expect(expected.contains { $0.id == 41 }, "a blob status is not in the exclusion")
+        #expect(try tickets.candidates(where: filter) == expected)
+        #expect(tickets.lastReadPlan == .plain)
+    }
+
     @Test func garbageAfterTheBoundIsStillReadAndWarnedAbout() throws {
         let database = try Self.database()
         let tickets = try database.tickets()
