@@ -361,7 +361,14 @@ public final class Daemon: Sendable {
                     running.tickets = nil
                 }
                 running.engine = RulesEngine(rules: config.rules, timeZone: config.store.timeZone, destinations: Set(config.destinations.map(\.name)))
-                running.candidates = TickCache()
+                // Rows read through the same connection still answer the rules whose query did
+                // not change (a secret rotated must not cost a full read); another connection's
+                // change counter is not comparable, so a reopened database starts afresh.
+                if newTickets != nil || ticketsGone {
+                    running.candidates = TickCache()
+                } else {
+                    running.candidates.forgetResult()
+                }
                 running.status.reloadProblem = nil
                 return running.status.text
             }

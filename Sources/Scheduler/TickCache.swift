@@ -40,9 +40,10 @@ extension DatedCandidate {
 ///   clock has not reached the first instant at which a decision could change: the next
 ///   candidate's due time (plus grace) or the first `repeat.every` expiry.
 ///
-/// A reload starts a new cache (the rules, the zone or the database may have changed), and so
-/// does a tickets file replaced or rewritten in place (`TicketsDatabase.fileChange`), which
-/// `data_version` does not show.
+/// A reload forgets the quiet result (it also depends on the rules' repeat and destinations)
+/// and keeps the rows, which answer only a rule whose query and zone are unchanged. A tickets
+/// database opened again (another path, a file replaced or rewritten in place,
+/// `TicketsDatabase.fileChange`, which `data_version` does not show) starts a new cache.
 public final class TickCache: Sendable {
     /// What a tick's result depends on, besides the clock.
     struct Inputs: Equatable {
@@ -99,5 +100,11 @@ public final class TickCache: Sendable {
 
     func setQuiet(_ quiet: Quiet?) {
         state.withLock { $0.quiet = quiet }
+    }
+
+    /// A reload: the next tick decides again, from the rows kept for the rules whose query
+    /// did not change.
+    public func forgetResult() {
+        setQuiet(nil)
     }
 }

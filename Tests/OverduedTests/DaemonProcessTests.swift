@@ -475,6 +475,24 @@ struct TicketsFileReplacementTests {
         #expect(daemon.waitForExit(timeout: 10) == 0)
     }
 
+    /// A reload that leaves the rules and the tickets database as they were (a secret rotated, a
+    /// destination's timeout changed) keeps the rows the last tick read: the next tick decides
+    /// again from them instead of reading every rule's rows anew (with many rules on a big
+    /// database, minutes).
+    @Test func aReloadThatKeepsTheRulesKeepsTheRowsRead() throws {
+        let folder = try TemporaryDirectory()
+        let daemon = try Self.daemon(on: Self.one, in: folder)
+        defer { daemon.signal(SIGKILL); _ = daemon.waitForExit(timeout: 10) }
+        _ = try folder.write("config.json", configJSON(interval: "1h").replacingOccurrences(of: "\"timeout\": \"2s\"", with: "\"timeout\": \"3s\""))
+        daemon.signal(SIGHUP)
+        #expect(daemon.waitFor("changed destinations"), "log: \(daemon.log)")
+        daemon.signal(SIGUSR1)
+        #expect(daemon.waitFor("tick: ", count: 2), "log: \(daemon.log)")
+        #expect(daemon.waitFor("1 of 1 rule queries reused"), "the tick after the reload read the rows again: \(daemon.log)")
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit(timeout: 10) == 0)
+    }
+
     /// `cp new.sqlite tickets.sqlite` rewrites the same file (same inode) behind SQLite's back.
     /// With two exports made by the same statements (same size, page count and change counter)
     /// SQLite's `data_version` does not move, yet the next tick must read the new content.
