@@ -942,14 +942,19 @@ public final class Outbox: Sendable {
     /// and what the pruned notifications said stays with it as its past (`rememberPrunedSQL`),
     /// for a later withdrawal to go back to.
     ///
-    /// At most `batches` transactions of `batchSize` rows, each short: a long backlog (millions
-    /// of rows the first time a retention applies) neither holds the write lock for seconds (the
-    /// daemon's recorder and an operator's `queue retry` wait on it) nor writes a write-ahead
-    /// log as large as what it deletes. The rest is for the next call.
-    public func pruneHistory(before cutoff: Date, batchSize: Int = 2_000, batches: Int = .max) throws(StoreError) -> Pruned {
+    /// At most `batches` transactions of `batchSize` rows, each short, and none started once
+    /// `budget` has passed: a long backlog (millions of rows the first time a retention
+    /// applies) neither holds the write lock for long (the daemon's recorder and an operator's
+    /// `queue retry` wait on it; each gets in between two transactions) nor keeps its caller
+    /// busy for seconds, nor writes a write-ahead log as large as what it deletes. The rest is
+    /// for the next call.
+    public func pruneHistory(before cutoff: Date, batchSize: Int = 500, batches: Int = .max,
+                             budget: Duration? = nil) throws(StoreError) -> Pruned {
         let limit = cutoff.unixMilliseconds
+        let end = budget.map { ContinuousClock.now + $0 }
         var removed = 0
-        for _ in 0..<max(1, batches) {
+        for batch in 0..<max(1, batches) {
+            if batch > 0, let end, ContinuousClock.now >= end { return Pruned(removed: removed, more: true) }
             let count = try database.write("prune history") { db in
                 // Ended before the cutoff implies queued before it: the created_at index
                 // narrows the search, the end time decides.

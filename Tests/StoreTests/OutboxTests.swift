@@ -567,6 +567,18 @@ struct OutboxTests {
         #expect(try outbox.pruneHistory(before: at(86_400), batchSize: 3, batches: 2) == Outbox.Pruned(removed: 0, more: false))
     }
 
+    /// Once its time budget is spent, a call starts no more transactions (the first one always
+    /// runs): the daemon's tick is not held for seconds by a long backlog.
+    @Test func pruningStopsWhenItsTimeIsUp() throws {
+        try outbox.enqueue((1...7).map { notification("msg_\($0)", ticket: Int64($0), createdAt: 0) }, dedup: (1...7).map { dedup(ticket: Int64($0)) })
+        for ticket in 1...7 {
+            try outbox.record(DeliveryAttempt(notificationID: "msg_\(ticket)", attempt: 1, startedAt: at(1), durationMilliseconds: 1, httpStatus: 200),
+                              outcome: .delivered, now: at(1))
+        }
+        #expect(try outbox.pruneHistory(before: at(86_400), batchSize: 3, budget: .zero) == Outbox.Pruned(removed: 3, more: true))
+        #expect(try outbox.pruneHistory(before: at(86_400), batchSize: 3, budget: .seconds(60)) == Outbox.Pruned(removed: 4, more: false))
+    }
+
     @Test func newIDsAreStandardWebhooksStyleAndUnique() {
         let ids = (0..<1_000).map { _ in OverdueNotification.newID() }
         #expect(Set(ids).count == ids.count)
