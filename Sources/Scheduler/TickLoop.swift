@@ -1,6 +1,7 @@
 import Dispatch
 public import Foundation
 public import Logging
+import Synchronization
 
 /// Runs the tick closure on a `DispatchSourceTimer`, re-armed after every tick from the wall
 /// clock (`TickSchedule`), so it never drifts, never overlaps and follows a clock that is set
@@ -20,6 +21,8 @@ public final class TickLoop: @unchecked Sendable {
     private var previousDue: Date?
     private var schedule: TickSchedule
     private var stopped = false
+    /// A "check now" waits to run: more of them meanwhile ask for the same tick.
+    private let tickNowPending = Atomic<Bool>(false)
 
     private let tick: Tick
     private let now: @Sendable () -> Date
@@ -44,9 +47,13 @@ public final class TickLoop: @unchecked Sendable {
         }
     }
 
-    /// Runs a tick now (SIGUSR1, "check now"), after any tick in progress.
+    /// Runs a tick now (SIGUSR1, "check now"), after any tick in progress. Asked again before
+    /// that tick starts, it is the same tick: a burst of signals during a long tick gives one
+    /// more, not one each.
     public func tickNow() {
+        guard !tickNowPending.exchange(true, ordering: .acquiringAndReleasing) else { return }
         queue.async { [self] in
+            tickNowPending.store(false, ordering: .releasing)
             guard !stopped else { return }
             runTick(due: now())
         }

@@ -59,6 +59,26 @@ struct TickLoopTests {
     /// The clock set back while the loop waits: the tick the interval ran out for runs when it
     /// does, dated by the clock as it now is. It waited for the next slot of the new clock,
     /// up to one interval more: a tick lost.
+    /// "Check now" asked many times while a tick runs gives one more tick, not one for each
+    /// (a burst of SIGUSR1 during a long tick queued that many full evaluations).
+    @Test func checkNowRequestsDuringATickAreOneTick() {
+        let clock = Clock()
+        let ticks = Ticks()
+        let first = Locked(true)
+        let loop = Self.loop(clock, ticks, interval: .seconds(3_600)) {
+            if first.swap(false) { usleep(500_000) }
+        }
+        loop.start()
+        usleep(100_000)                       // the first tick runs now, for half a second
+        for _ in 0..<20 { loop.tickNow() }
+        #expect(ticks.wait(for: 2, seconds: 10).count == 2)
+        usleep(500_000)
+        #expect(ticks.all.count == 2, "\(ticks.all.count) ticks")
+        loop.tickNow()
+        #expect(ticks.wait(for: 3, seconds: 10).count == 3, "asked again after that tick: one more")
+        loop.stop()
+    }
+
     @Test func aClockSetBackLosesNoTick() {
         let clock = Clock()
         let ticks = Ticks()
