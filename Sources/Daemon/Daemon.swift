@@ -764,7 +764,10 @@ public final class Daemon: Sendable {
         // A running tick counts as progressing while its steps advance between two pings.
         let progress = progress
         let stepsSeen = Mutex(progress.stepCount)
-        timer.setEventHandler { @Sendable in
+        timer.setEventHandler { @Sendable [weak self] in
+            // Stopping (STOPPING=1 sent): systemd no longer watches, and the loops wind down
+            // on purpose; a "pings stopped" error then would be a false alarm.
+            guard let self, !isStopping else { return }
             let steps = progress.stepCount
             if stepsSeen.withLock({ seen in defer { seen = steps }; return seen != steps }) { gate.tickProgressed() }
             switch gate.verdict() {

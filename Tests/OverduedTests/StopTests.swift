@@ -98,6 +98,39 @@ private final class AppLock {
         #expect(delivered.trimmingCharacters(in: .whitespacesAndNewlines) == "0", "nothing recorded under the lock; log: \(daemon.log)")
     }
 
+    /// A stop waits up to 5 s for requests in flight; meanwhile the loops wind down on purpose
+    /// and systemd no longer watches (STOPPING=1): no "watchdog pings stopped" error then,
+    /// even with a watchdog shorter than the grace.
+    @Test func aStopWithRequestsInFlightIsNoWatchdogAlarm() throws {
+        let folder = try TemporaryDirectory()
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: ScanCommandTests.rows)
+        // A receiver that never answers: the kernel accepts the connections, nobody reads them.
+        let receiver = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(receiver) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(receiver, $0, length) == 0 && listen(receiver, 16) == 0
+                && getsockname(receiver, $0, &length) == 0 }
+        }
+        #expect(bound)
+        let port = UInt16(bigEndian: address.sin_port)
+        let config = try folder.write("config.json", configJSON(interval: "1h", destinationURL: "http://127.0.0.1:\(port)/hook")
+            .replacingOccurrences(of: "\"timeout\": \"2s\"", with: "\"timeout\": \"60s\""))
+        let listener = try NotifyListener(path: folder.url("notify.sock"))
+        let daemon = try DaemonChild(config: config, environment: ["NOTIFY_SOCKET": listener.path, "WATCHDOG_USEC": "2000000"])
+        defer { daemon.signal(SIGKILL); _ = daemon.waitForExit(timeout: 10) }
+        var seen: [String] = []
+        #expect(listener.waitFor(timeout: 20, seen: &seen) { $0.hasPrefix("STATUS=last tick") } != nil, "got \(seen); log: \(daemon.log)")
+        usleep(500_000)
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit(timeout: 30) == 0, "log: \(daemon.log)")
+        #expect(daemon.log.contains("cancelling"), "requests were in flight at the stop; log: \(daemon.log)")
+        #expect(!daemon.log.contains("watchdog pings stopped"), "log: \(daemon.log)")
+    }
+
     /// A reload that replaces the rules while a tick runs (here: waits for the app's lock)
     /// stops that tick before its enqueue commits, and the daemon evaluates again with the new
     /// rules. The tick used to go on with the old rules and queue what a rule just removed
