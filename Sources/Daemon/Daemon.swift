@@ -638,6 +638,10 @@ public final class Daemon: Sendable {
             return
         }
         progress.beginTick()
+        notify.status(state.withLock { running -> String in
+            running.status.tickRunningSince = due
+            return running.status.text
+        })
         let (current, engine, currentCandidates) = state.withLock { ($0.tickets, $0.engine, $0.candidates) }
         let started = ContinuousClock.now
         var superseded = false
@@ -689,6 +693,7 @@ public final class Daemon: Sendable {
             running.status.queueDepth = backlog?.depth ?? running.status.queueDepth
             running.status.dead = backlog?.dead ?? running.status.dead
             running.status.nextTick = next
+            running.status.tickRunningSince = nil
             return running.status.text
         }
         if let summary {

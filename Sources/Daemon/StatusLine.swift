@@ -2,7 +2,7 @@ public import Foundation
 
 /// The one-line `STATUS=` systemd shows in `systemctl status`: problems first, then the last
 /// tick that evaluated the rules, matches, enqueued, queue depth, dead count, a destination
-/// paused by its receiver, next tick.
+/// paused by its receiver, next tick (or the tick running now).
 public struct StatusLine: Sendable, Equatable {
     /// The last tick that evaluated the rules (a skipped or failed one is not: it is
     /// `tickProblem`, with its own time), and what it found.
@@ -12,6 +12,9 @@ public struct StatusLine: Sendable, Equatable {
     public var queueDepth = 0
     public var dead = 0
     public var nextTick: Date?
+    /// A tick evaluating now, due at this instant: shown instead of the next tick, which a
+    /// long tick (or one run again after a reload) would leave in the past.
+    public var tickRunningSince: Date?
     /// Destinations whose receiver asked to wait (`Retry-After`), with when, by name: why
     /// the queue does not move. The first is named, the others counted.
     public var receiverPauses: [(destination: String, until: Date)] = []
@@ -38,7 +41,11 @@ public struct StatusLine: Sendable, Equatable {
             let others = receiverPauses.count > 1 ? " (+\(receiverPauses.count - 1) more)" : ""
             parts.append("\(first.destination) paused by its receiver until \(Self.time(first.until))\(others)")
         }
-        if let nextTick { parts.append("next tick \(Self.time(nextTick))") }
+        if let tickRunningSince {
+            parts.append("tick running since \(Self.time(tickRunningSince))")
+        } else if let nextTick {
+            parts.append("next tick \(Self.time(nextTick))")
+        }
         return parts.joined(separator: "; ")
     }
 
