@@ -84,6 +84,27 @@ struct RulesEngineTests {
         #expect(Self.ids(later) == [1, 2, 7, 8, 15, 16, 20, 23], "row 24 is due at 15:00Z: exactly the grace, not more")
     }
 
+    /// A grace of days moves the SQL bound as much as the overdue test: a ticket overdue by
+    /// an hour past a long grace is read and matched, whichever index drives the rule's query
+    /// (with the 18 h slack of the bound, only a grace of a day or more tells a bound that
+    /// subtracted the grace twice).
+    @Test(arguments: [259_200.0, 2_592_000.0])  // 3 days, 30 days
+    func aLongGraceStillFindsTheTicketsPastIt(grace: Double) throws {
+        func at(_ seconds: Double) -> String {
+            ISO8601DateFormatter().string(from: Instants.now.addingTimeInterval(-seconds))
+        }
+        let database = try AppDatabase([
+            TicketRow(id: 1, ticketID: "IGP-2026-0001", status: "received", assignedTo: 1, scheduledDate: at(grace + 3_600)),
+            TicketRow(id: 2, ticketID: "IGP-2026-0002", status: "received", assignedTo: 1, scheduledDate: at(grace - 3_600)),
+        ])
+        for match in [MatchSpec(statusIn: ["received"]), MatchSpec(statusNotIn: ["completed"]), MatchSpec()] {
+            var match = match
+            match.grace = .seconds(grace)
+            let report = try Self.scan([try Self.rule("grace", match)], on: database)
+            #expect(Self.ids(report) == [1], "\(match)")
+        }
+    }
+
     @Test func aCustomStatusWorksInStatusIn() throws {
         let database = try AppDatabase(OldRuleRows.rows)
         let report = try Self.scan([try Self.rule("private", MatchSpec(statusIn: ["private"]))], on: database)

@@ -80,6 +80,23 @@ extension ScanCycleTests {
         #expect(RulesEngine.unseen(try outbox.queuedTickets(rule: "old-rule", upTo: end), overdue: ([], [], .distantFuture)).count == 6)
     }
 
+    /// Two dead notifications of one rule, ticket and destination: `queue retry` requeues the
+    /// newer and leaves the older dead, saying which one replaced it (sending both would repeat
+    /// the alert, the stale one first).
+    @Test func ofTwoDeadNotificationsOfOneRouteOnlyTheNewerIsRequeued() throws {
+        let engine = try engine()
+        for (id, at) in [("msg_older", t0), ("msg_newer", t0.addingTimeInterval(3_600))] {
+            try outbox.enqueue([OverdueNotification(id: id, rule: "old-rule", ticket: 1, ticketID: "IGP-2026-0001",
+                                                    destination: "automation", snapshot: Data("{}".utf8), createdAt: at)], dedup: [])
+            try outbox.record(DeliveryAttempt(notificationID: id, attempt: 1, startedAt: at, durationMilliseconds: 5, httpStatus: 400),
+                              outcome: .dead(reason: "HTTP 400"), now: at)
+        }
+        let review = RequeueReview.review(try outbox.deadNotifications(), rules: engine.rules, destinations: ["automation"]) { _, ids in Set(ids) }
+        #expect(review.requeue.map(\.id) == ["msg_newer"])
+        #expect(review.kept.map(\.notification.id) == ["msg_older"])
+        #expect(review.kept.map(\.reason) == [.superseded(by: "msg_newer")])
+    }
+
     /// A scan at another instant than the clock's (`--now`) weighs nothing: tickets overdue
     /// now are not overdue yet then.
     @Test func aScanAtAnotherInstantWithdrawsNothing() throws {
