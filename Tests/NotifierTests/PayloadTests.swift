@@ -54,6 +54,11 @@ private let twoDaysLate: TimeInterval = 2 * 86_400 + 9 * 3_600 + 26 * 60 + 40
         #expect(unknowns.reporter == "N/A")
         #expect(LegacyPayload.machineText(.init(id: 1, type: "Presse", model: nil, location: nil)) == "Presse")
         #expect(LegacyPayload.machineText(.init(id: 1, type: nil, model: "X", location: nil)) == "N/A")
+        // Names made of spaces are no names either.
+        #expect(LegacyPayload.machineText(.init(id: 1, type: "  ", model: "X", location: nil)) == "N/A")
+        #expect(LegacyPayload.machineText(.init(id: 1, type: "Presse", model: " ", location: nil)) == "Presse")
+        #expect(LegacyPayload(snapshot: Fixtures.snapshot(assignedTo: 57, assigneeName: "   "), sentAt: sentAt).assignedTo == "Technicien #57")
+        #expect(LegacyPayload(snapshot: Fixtures.snapshot(reporterName: "  "), sentAt: sentAt).reporter == "N/A")
 
         // Under a day: no "jour(s)" part; seconds dropped, not rounded up.
         #expect(unknowns.overdueDays == 0)
@@ -100,13 +105,35 @@ private let twoDaysLate: TimeInterval = 2 * 86_400 + 9 * 3_600 + 26 * 60 + 40
         #expect(body["scheduled_date"] as? String == "2026-11-18 23:59:59")
         #expect(body["due_at"] as? String == PayloadTimestamp.iso8601(Fixtures.dueAt))
         #expect(body["overdue_seconds"] as? Int == 3_661)
+        #expect(body["detected_at"] as? String == PayloadTimestamp.iso8601(Fixtures.dueAt.addingTimeInterval(600)), "the tick that found it")
+        #expect(body["title"] as? String == "Four n°3 : \"joint\" à changer")
+        #expect(body["description"] as? String == "Ligne 1\nLigne 2 — ✅ emoji")
+        #expect(body["status"] as? String == "received")
+        #expect(body["priority"] as? String == "high")
+        #expect(body["created_at"] as? String == "2026-11-01 08:00:00")
+        #expect(body["is_machine_down"] as? Bool == true)
         let machine = try #require(body["machine"] as? [String: Any])
         #expect(machine["type"] as? String == "Four")
+        #expect(machine["id"] as? Int == 7)
+        #expect(machine["model"] as? String == "Bystronic X1")
+        #expect(machine["location"] as? String == "Atelier A")
+        #expect(machine["is_down"] as? Bool == true)
         let assignee = try #require(body["assignee"] as? [String: Any])
         #expect(assignee["id"] as? Int == 12)
         #expect(assignee["name"] as? String == "Marie Tremblay")
+        #expect(assignee["whole_team"] as? Bool == false)
         let reporter = try #require(body["reporter"] as? [String: Any])
         #expect(reporter["name"] as? String == "Luc Gagnon")
+        #expect(reporter["id"] as? Int == 3)
+
+        // assigned_to = 0: the whole team.
+        let team = try PayloadRenderer.render(format: .standard, snapshot: Fixtures.snapshot(assignedTo: 0, assigneeName: nil),
+                                              notificationID: "msg_2", sentAt: sentAt)
+        let teamJSON = try #require(try JSONSerialization.jsonObject(with: team) as? [String: Any])
+        let teamAssignee = try #require((teamJSON["data"] as? [String: Any])?["assignee"] as? [String: Any])
+        #expect(teamAssignee["whole_team"] as? Bool == true)
+        #expect(teamAssignee["id"] as? Int == 0)
+        #expect(teamAssignee["label"] as? String == "Équipe complète")
     }
 
     @Test func badSnapshotIsAPayloadError() {
