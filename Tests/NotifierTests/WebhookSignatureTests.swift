@@ -25,6 +25,9 @@ import Testing
         #expect(signature.verify(id: "msg_other", timestamp: "\(Self.timestamp)", signatureHeader: header, body: Self.body, now: now) != .valid)
         let late = now.addingTimeInterval(3_600)
         #expect(signature.verify(id: Self.id, timestamp: "\(Self.timestamp)", signatureHeader: header, body: Self.body, now: late) != .valid)
+        // The window is two-sided: a timestamp an hour ahead of the clock is refused too.
+        let early = now.addingTimeInterval(-3_600)
+        #expect(signature.verify(id: Self.id, timestamp: "\(Self.timestamp)", signatureHeader: header, body: Self.body, now: early) != .valid)
         #expect(WebhookSignature(secret: "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw") == nil)
     }
 

@@ -40,6 +40,8 @@ struct StrictJSONTests {
         ("[True]", 1, 2, "expected a value"),
         ("[nul]", 1, 2, "expected null"),
         ("\"a\nb\"", 1, 3, "a control character inside a string"),
+        ("\"a\u{1F}b\"", 1, 3, "a control character inside a string"),
+        ("\"a\u{00}b\"", 1, 3, "a control character inside a string"),
         (#""\x""#, 1, 2, "an unknown escape in a string"),
         (#""\u12G4""#, 1, 6, "\\u needs four hexadecimal digits"),
         ("\"open", 1, 6, "a string is not closed"),

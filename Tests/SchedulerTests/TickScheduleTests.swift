@@ -47,11 +47,15 @@ import Testing
         let now = try at("2026-11-24T12:00:00Z")   // clock set back three hours
         #expect(freeRunning.next(after: due, now: now) == now.addingTimeInterval(300))
         #expect(five.next(after: due, now: now) == (try at("2026-11-24T12:05:00Z")))
+        // Set back by less than an interval: one interval from now, not the old due time's.
+        let shortly = try at("2026-11-24T14:57:00Z")
+        #expect(freeRunning.next(after: due, now: shortly) == (try at("2026-11-24T15:02:00Z")))
     }
 
     @Test func skippedSlotsAreCounted() throws {
         let due = try at("2026-11-24T15:00:00Z")
         #expect(five.skippedSlots(due: due, finished: due.addingTimeInterval(12)) == 0)
+        #expect(five.skippedSlots(due: due, finished: due.addingTimeInterval(300)) == 0, "exactly one interval is not longer than it")
         #expect(five.skippedSlots(due: due, finished: due.addingTimeInterval(301)) == 1)
         #expect(five.skippedSlots(due: due, finished: due.addingTimeInterval(1000)) == 3)
     }

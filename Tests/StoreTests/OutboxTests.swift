@@ -347,6 +347,20 @@ struct OutboxTests {
         #expect(try outbox.attempts(notificationID: "msg_a").count == 3)
     }
 
+    /// A notification withdrawn while its request was under way stays withdrawn when that
+    /// attempt gives up: it is recorded, and not listed dead (`queue retry --dead` would send it).
+    @Test func aLateGiveUpNeverUndoesAWithdrawal() throws {
+        try outbox.enqueue([notification("msg_a")], dedup: [])
+        #expect(try outbox.withdraw(["msg_a"], at: at(1), reason: "withdrawn: closed") == ["msg_a"])
+        try outbox.record(DeliveryAttempt(notificationID: "msg_a", attempt: 1, startedAt: at(0), durationMilliseconds: 5, httpStatus: 410),
+                          outcome: .dead(reason: "gone"), now: at(2))
+        let stored = try #require(try outbox.notification(id: "msg_a"))
+        #expect(stored.status == .withdrawn)
+        #expect(stored.deadAt == nil)
+        #expect(try outbox.attempts(notificationID: "msg_a").count == 1)
+        #expect(try outbox.deadNotifications().isEmpty)
+    }
+
     @Test func deadNotificationsAreRequeuedOneOrAll() throws {
         try outbox.enqueue((1...4).map { notification("msg_\($0)", ticket: Int64($0)) }, dedup: [])
         for id in ["msg_1", "msg_2", "msg_3"] {
