@@ -198,6 +198,10 @@ public final class Daemon: Sendable {
         logger.notice("stopping: no new ticks; in-flight deliveries get up to 5s, the rest stays queued", metadata: ["event": "stop"])
         loop.stop()
         await notifier.shutdown(grace: .seconds(5))
+        // Nothing waits for the state database's lock any more (a worker's last records, a
+        // tick's enqueue): what another process's lock holds back now is what a crash would
+        // leave, and the stop fits systemd's TimeoutStopSec whatever `busy_timeout` is.
+        outbox.database.stopWaitingForLocks()
         delivery.cancel()
         await delivery.value
         await statusRefresh.value

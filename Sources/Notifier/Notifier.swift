@@ -199,8 +199,8 @@ public final class Notifier: Sendable {
     }
 
     /// Stops taking work, lets requests in flight finish for up to `grace`, then cancels
-    /// them, ends every wait for the state database's lock (`stopWaitingForLocks`), and
-    /// closes the HTTP client. Whatever was not recorded as delivered stays queued.
+    /// them, ends every wait for the state database's lock if any was still under way
+    /// (`stopWaitingForLocks`), and closes the HTTP client. Whatever was not recorded as delivered stays queued.
     public func shutdown(grace: Duration) async {
         context.stop()
         wake()
@@ -208,11 +208,12 @@ public final class Notifier: Sendable {
         while context.inFlight > 0, ContinuousClock.now < end {
             try? await Task.sleep(for: .milliseconds(10))
         }
-        // The grace is over: a record (or a tick's write) waiting for another process's lock
-        // on the state database gives up now instead of after `busy_timeout`, each of them
-        // in turn; the stop must fit systemd's TimeoutStopSec.
-        context.outbox.database.stopWaitingForLocks()
         let (left, recording) = (context.inFlight, context.recording)
+        // The grace is over with work still under way: a record waiting for another process's
+        // lock on the state database gives up now instead of after `busy_timeout`, each of
+        // them in turn (the process is ending: the daemon's stop must fit systemd's
+        // TimeoutStopSec). With nothing left, the caller may still write (`once` prunes).
+        if left > 0 { context.outbox.database.stopWaitingForLocks() }
         if left > recording {
             context.logger.notice("cancelling \(left - recording) request(s) still in flight; they stay queued and go again (same webhook-id)")
         }
