@@ -23,8 +23,9 @@ final class Locked<Value>: @unchecked Sendable {
 final class ScriptedServer: Sendable {
     enum Reply: Sendable {
         case status(Int, headers: [(String, String)] = [], body: String = "")
-        /// Answers 200 after the delay (longer than the client's timeout: a hung receiver).
-        case slow(Duration)
+        /// Answers after the delay (longer than the client's timeout: a hung receiver), 200
+        /// unless told otherwise.
+        case slow(Duration, status: Int = 200, headers: [(String, String)] = [])
         /// Closes the connection without answering.
         case close
         /// Sends the status line and headers announcing a 1,000-byte body, 7 bytes of it, and
@@ -126,10 +127,10 @@ final class ScriptedServer: Sendable {
                 switch script(index, request) {
                 case .status(let code, let headers, let body):
                     answer(context: context, status: code, headers: headers, body: body)
-                case .slow(let delay):
+                case .slow(let delay, let status, let headers):
                     context.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(Int64(delay.components.seconds) * 1_000_000_000
                                                                                  + delay.components.attoseconds / 1_000_000_000)) {
-                        self.answer(context: context, status: 200, headers: [], body: "late")
+                        self.answer(context: context, status: status, headers: headers, body: "late")
                     }
                 case .close:
                     context.close(promise: nil)

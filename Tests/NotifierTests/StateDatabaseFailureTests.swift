@@ -145,13 +145,14 @@ import Testing
     /// once than the pool has threads: with the waits on the pool, the heartbeat stopped for
     /// as long as the lock was held.
     @Test func writesWaitingForALockDoNotStopTheHeartbeat() async throws {
-        let server = ScriptedServer([], otherwise: .status(429, headers: [("Retry-After", "3600")]))
+        // Answered 3 s late: every request has started before the first answer pauses the rest.
+        let server = ScriptedServer([], otherwise: .slow(.seconds(3), status: 429, headers: [("Retry-After", "3600")]))
         try await server.start()
         defer { Task { await server.stop() } }
         let path = try Fixtures.temporaryDirectory().appendingPathComponent("state.sqlite").path
-        let outbox = Outbox(database: try StateDatabase(path: path, busyTimeout: .seconds(6)))
+        let outbox = Outbox(database: try StateDatabase(path: path, busyTimeout: .seconds(10)))
         let requests = 2 * ProcessInfo.processInfo.activeProcessorCount + 2
-        let destination = try Fixtures.destination(url: server.url, concurrency: requests)
+        let destination = try Fixtures.destination(url: server.url, concurrency: requests, timeout: "10s")
         try Fixtures.enqueue(outbox, destination: destination.name, count: requests)
         let beats = LockedBeats()
         let notifier = Notifier(outbox: outbox, destinations: [destination], userAgentVersion: "9",
@@ -161,9 +162,9 @@ import Testing
         let running = Task { await notifier.run() }
 
         #expect(try await waitUntil(seconds: 30) { server.requests.count >= requests })
-        // The writes of the pauses wait for the lock meanwhile (up to 6 s each, one after
-        // the other: the state database has one writer).
-        try await Task.sleep(for: .seconds(3))
+        // The answers come; the writes of their pauses then wait for the lock (up to 10 s
+        // each, one after the other: the state database has one writer).
+        try await Task.sleep(for: .seconds(7))
         let longest = beats.longestGap(since: start)
         try lock.release()
         await notifier.shutdown(grace: .milliseconds(100))
