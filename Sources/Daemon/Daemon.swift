@@ -196,12 +196,21 @@ public final class Daemon: Sendable {
         let failed = failure.withLock { $0 }
         notify.stopping(status: failed.map { "stopping: \($0)" } ?? "stopping")
         logger.notice("stopping: no new ticks; in-flight deliveries get up to 5s, the rest stays queued", metadata: ["event": "stop"])
-        loop.stop()
+        // The tick running, if any, is interrupted; one waiting for another process's lock on
+        // the state database waits on through the grace below, like the deliveries' records,
+        // so the loop is stopped beside it rather than before it.
+        async let tickEnded: Void = withCheckedContinuation { (ended: CheckedContinuation<Void, Never>) in
+            DispatchQueue.global().async {
+                loop.stop()
+                ended.resume()
+            }
+        }
         await notifier.shutdown(grace: .seconds(5))
         // Nothing waits for the state database's lock any more (a worker's last records, a
         // tick's enqueue): what another process's lock holds back now is what a crash would
         // leave, and the stop fits systemd's TimeoutStopSec whatever `busy_timeout` is.
         outbox.database.stopWaitingForLocks()
+        await tickEnded
         delivery.cancel()
         await delivery.value
         await statusRefresh.value
@@ -271,8 +280,11 @@ public final class Daemon: Sendable {
                 case SIGHUP: reload()
                 case SIGUSR1:
                     // Not an event of its own: the tick it starts logs event=tick.
-                    logger.info("SIGUSR1: checking now")
-                    tickLoop.withLock { $0 }?.tickNow()
+                    if tickLoop.withLock({ $0 })?.tickNow() == true {
+                        logger.info("SIGUSR1: checking now")
+                    } else {
+                        logger.debug("SIGUSR1: a check is already asked for")
+                    }
                 default: requestStop()
                 }
             }

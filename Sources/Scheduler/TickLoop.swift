@@ -49,14 +49,16 @@ public final class TickLoop: @unchecked Sendable {
 
     /// Runs a tick now (SIGUSR1, "check now"), after any tick in progress. Asked again before
     /// that tick starts, it is the same tick: a burst of signals during a long tick gives one
-    /// more, not one each.
-    public func tickNow() {
-        guard !tickNowPending.exchange(true, ordering: .acquiringAndReleasing) else { return }
+    /// more, not one each. Returns whether this call asked for a tick (false: one already was).
+    @discardableResult
+    public func tickNow() -> Bool {
+        guard !tickNowPending.exchange(true, ordering: .acquiringAndReleasing) else { return false }
         queue.async { [self] in
             tickNowPending.store(false, ordering: .releasing)
             guard !stopped else { return }
             runTick(due: now())
         }
+        return true
     }
 
     /// A new interval or alignment takes effect from the next tick (reload).

@@ -98,6 +98,37 @@ private final class AppLock {
         #expect(delivered.trimmingCharacters(in: .whitespacesAndNewlines) == "0", "nothing recorded under the lock; log: \(daemon.log)")
     }
 
+    /// A tick whose enqueue waits for another process's lock on the state database (30 s of
+    /// `busy_timeout`) does not hold the stop: it waits through the grace like the records,
+    /// then gives up, and the daemon exits 0 within seconds with nothing of the tick queued.
+    @Test func aTickWaitingForTheStateDatabasesLockDoesNotHoldTheStop() throws {
+        let folder = try TemporaryDirectory()
+        let tickets = folder.url("tickets.sqlite")
+        try makeTicketsDatabase(at: tickets, rows: ScanCommandTests.rows)
+        let config = try folder.write("config.json", configJSON(interval: "1h", busyTimeout: "30s"))
+        let daemon = try DaemonChild(config: config, environment: [:])
+        defer { daemon.signal(SIGKILL); _ = daemon.waitForExit(timeout: 10) }
+        #expect(daemon.waitFor("tick: "), "log: \(daemon.log)")
+        try SQLiteShellSession(tickets, sql: """
+            INSERT INTO tickets (id, ticket_id, title, description, machine_id, status, priority, reported_by, assigned_to, scheduled_date)
+            VALUES (100, 'IGP-2026-0100', 'Neuf', 'x', 1, 'received', 'high', 1, 1, '2026-01-05 08:00:00');
+            """).end()
+        let lock = StateLock(folder.url("state.sqlite"))
+        lock.take()
+        defer { lock.release() }
+        usleep(500_000)
+        daemon.signal(SIGUSR1)               // a tick that has IGP-2026-0100 to enqueue, and waits
+        usleep(1_000_000)
+        let stopAsked = Date()
+        daemon.signal(SIGTERM)
+        let status = daemon.waitForExit(timeout: 60)
+        let took = Date().timeIntervalSince(stopAsked)
+        #expect(status == 0, "log: \(daemon.log)")
+        #expect(took < 12, "stopped \(took) s after SIGTERM (grace 5 s, busy_timeout 30 s); log: \(daemon.log)")
+        #expect(daemon.log.contains("tick interrupted: overdued is stopping"), "log: \(daemon.log)")
+        #expect(!daemon.log.contains("enqueued IGP-2026-0100"), "log: \(daemon.log)")
+    }
+
     /// A stop waits up to 5 s for requests in flight; meanwhile the loops wind down on purpose
     /// and systemd no longer watches (STOPPING=1): no "watchdog pings stopped" error then,
     /// even with a watchdog shorter than the grace.
