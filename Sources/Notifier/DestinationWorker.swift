@@ -484,6 +484,9 @@ final class DestinationWorker: Sendable {
         let limiter = self.limiter
         let result = await context.transport.post(request, to: spec, onSent: { limiter.markSent(ticket: ticket) })
         await limiter.finished(ticket: ticket, at: .now)
+        // Answered (or failed): what is left is writing it down (a receiver's pause, the attempt).
+        context.recordStarted()
+        defer { context.recordEnded() }
 
         logger[metadataKey: "duration_ms"] = "\(result.duration.milliseconds)"
         if let status = result.httpStatus { logger[metadataKey: "http_status"] = "\(status)" }
@@ -539,8 +542,6 @@ final class DestinationWorker: Sendable {
     /// `State.unrecorded`) and returns false.
     private func store(_ attempt: DeliveryAttempt, _ outcome: DeliveryOutcome, logger: Logger) async -> Bool {
         let now = context.now()
-        context.recordStarted()
-        defer { context.recordEnded() }
         switch await context.recorder.record(attempt, outcome: outcome, at: now) {
         case .success:
             return true
