@@ -383,7 +383,7 @@ public final class Daemon: Sendable {
                 if newTickets != nil || ticketsGone {
                     running.candidates = TickCache()
                 } else {
-                    running.candidates.forgetResult()
+                    running.candidates = running.candidates.carryingRows()
                 }
                 running.status.reloadProblem = nil
                 return running.status.text

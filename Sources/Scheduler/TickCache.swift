@@ -40,8 +40,9 @@ extension DatedCandidate {
 ///   clock has not reached the first instant at which a decision could change: the next
 ///   candidate's due time (plus grace) or the first `repeat.every` expiry.
 ///
-/// A reload forgets the quiet result (it also depends on the rules' repeat and destinations)
-/// and keeps the rows, which answer only a rule whose query and zone are unchanged. A tickets
+/// A reload starts a cache that carries the rows over (they answer only a rule whose query
+/// and zone are unchanged) but not the quiet result (it also depends on the rules' repeat and
+/// destinations). A tickets
 /// database opened again (another path, a file replaced or rewritten in place,
 /// `TicketsDatabase.fileChange`, which `data_version` does not show) starts a new cache.
 public final class TickCache: Sendable {
@@ -102,9 +103,14 @@ public final class TickCache: Sendable {
         state.withLock { $0.quiet = quiet }
     }
 
-    /// A reload: the next tick decides again, from the rows kept for the rules whose query
-    /// did not change.
-    public func forgetResult() {
-        setQuiet(nil)
+    /// For a reload: a new cache with these rows and no result, so the next tick decides
+    /// again from the rows of the rules whose query did not change. A new object, not this one
+    /// emptied: a tick running now, with the rules from before the reload, keeps writing here,
+    /// and what it decides does not outlive them.
+    public func carryingRows() -> TickCache {
+        let carried = TickCache()
+        let rows = state.withLock { $0.rows }
+        carried.state.withLock { $0.rows = rows }
+        return carried
     }
 }

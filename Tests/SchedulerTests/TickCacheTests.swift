@@ -112,6 +112,22 @@ struct TickCacheTests {
         #expect(quiet.enqueuedCount == 0)
     }
 
+    /// A reload carries the rows over into a new cache, not the quiet result: the next tick
+    /// decides again (the new rules' repeat may differ) without reading the tickets again; and
+    /// a tick still running on the old cache cannot leave a result in the new one.
+    @Test func aReloadCarriesTheRowsButNotTheResult() throws {
+        try tick(at: Instants.now)
+        try tick(at: Instants.now.addingTimeInterval(60))
+        let carried = cache.carryingRows()
+        let quiet = try tick(at: Instants.now.addingTimeInterval(120))
+        #expect(quiet.unchangedSince != nil, "the old cache keeps its result")
+        let reloaded = try engine.scan(tickets: tickets, outbox: outbox, now: Instants.now.addingTimeInterval(180), cache: carried)
+        #expect(reloaded.unchangedSince == nil, "decided again after the reload")
+        #expect(reloaded.reusedQueries == 1, "from the rows carried over")
+        #expect(reloaded.matches.map(\.ticket.ticket) == quiet.matches.map(\.ticket.ticket))
+        #expect(reloaded.enqueuedCount == 0)
+    }
+
     @Test func theQuietResultEndsWhenACandidateBecomesDue() throws {
         try tick(at: Instants.now)
         try tick(at: Instants.now.addingTimeInterval(60))
