@@ -955,6 +955,7 @@ public final class Outbox: Sendable {
         var removed = 0
         for batch in 0..<max(1, batches) {
             if batch > 0, let end, ContinuousClock.now >= end { return Pruned(removed: removed, more: true) }
+            let started = ContinuousClock.now
             let count = try database.write("prune history") { db in
                 // Ended before the cutoff implies queued before it: the created_at index
                 // narrows the search, the end time decides.
@@ -973,6 +974,12 @@ public final class Outbox: Sendable {
             }
             removed += count
             if count < batchSize { return Pruned(removed: removed, more: false) }
+            // With a budget (the daemon), as long again without the writer: back to back, the
+            // transactions let the delivery records in only one batch at a time, and a
+            // destination sending one request at a time fell to a few dozen a second.
+            if budget != nil {
+                Thread.sleep(forTimeInterval: min(max(ContinuousClock.now - started, .milliseconds(5)), .milliseconds(100)).timeInterval)
+            }
         }
         return Pruned(removed: removed, more: true)
     }
