@@ -34,9 +34,13 @@ link-order: release
 	rm -f .build/release/overdued
 	$(SWIFT) build -c release --static-swift-stdlib
 
+# One test at a time: many tests drive real processes and wait for them on a thread of Swift's
+# cooperative pool (one per core). Run side by side on a 2-core machine, two such tests held the
+# whole pool for half a minute and starved the async tests of their timers (CI: a rate-limiter
+# test waited 32 s for a 100 ms interval). Serially: ~3 min instead of ~1.5.
 test: deps
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	$(SWIFT) test --skip-build --no-parallel
 
 # Creates a demo tickets database and config, starts the local sink, validates the config,
 # runs one tick with delivery (`overdued once`), and shows what arrived and the history.

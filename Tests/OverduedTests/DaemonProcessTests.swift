@@ -114,6 +114,9 @@ final class DaemonChild {
         #expect(ready != nil, "no READY=1; got \(seen); log: \(daemon.log)")
         let tick = listener.waitFor(timeout: 10, seen: &seen) { $0.hasPrefix("STATUS=last tick") }
         #expect(tick?.contains("matches") == true)
+        #expect(seen.contains { $0.hasPrefix("STATUS=no tick yet") && $0.contains("; tick running since ") },
+                "the first tick said it was running: \(seen)")
+        #expect(tick?.contains("tick running since") == false && tick?.contains("; next tick ") == true, "\(tick ?? "")")
         #expect(listener.waitFor(timeout: 5, seen: &seen) { $0 == "WATCHDOG=1" } != nil, "watchdog pings while healthy")
 
         // Valid reload: RELOADING=1 with MONOTONIC_USEC, then READY=1.
