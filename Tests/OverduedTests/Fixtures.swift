@@ -141,7 +141,8 @@ func queuedNotifications(in folder: TemporaryDirectory, tickets count: Int) thro
 func sqlite3Output(_ path: String, _ sql: String) throws -> String {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
-    process.arguments = [path, sql]
+    // Like the app, wait for another connection's lock rather than fail at once (the shell's default).
+    process.arguments = ["-cmd", ".timeout 30000", path, sql]
     let output = Pipe()
     process.standardOutput = output
     try process.run()
@@ -154,7 +155,7 @@ func sqlite3Output(_ path: String, _ sql: String) throws -> String {
 func sqlite3(_ path: String, _ sql: String) throws {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
-    process.arguments = [path]
+    process.arguments = ["-cmd", ".timeout 30000", path]
     let input = Pipe()
     process.standardInput = input
     try process.run()

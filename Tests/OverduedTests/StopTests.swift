@@ -91,6 +91,7 @@ private final class AppLock {
         let status = daemon.waitForExit(timeout: 90)
         let took = Date().timeIntervalSince(stopAsked)
         lock.release()
+        #expect(lock.failure == nil, "the state database's lock was not taken")
         #expect(status == 0, "log: \(daemon.log)")
         #expect(took < 12, "stopped \(took) s after SIGTERM (grace 5 s, busy_timeout 30 s); log: \(daemon.log)")
         #expect(daemon.log.contains("answered attempt(s) still wait for the state database"), "log: \(daemon.log)")
@@ -116,6 +117,7 @@ private final class AppLock {
         let lock = StateLock(folder.url("state.sqlite"))
         lock.take()
         defer { lock.release() }
+        #expect(lock.failure == nil, "the state database's lock was not taken")
         usleep(500_000)
         daemon.signal(SIGUSR1)               // a tick that has IGP-2026-0100 to enqueue, and waits
         usleep(1_000_000)
@@ -271,12 +273,20 @@ private final class StateLock: @unchecked Sendable {
     private let path: String
     private let lock = NSLock()
     private var shell: SQLiteShellSession?
+    private var error: (any Error)?
 
     init(_ path: String) { self.path = path }
 
+    /// Returns once the write lock is held (or the shell said why not: see `failure`).
     func take() {
         lock.lock(); defer { lock.unlock() }
-        shell = try? SQLiteShellSession(path, sql: "BEGIN IMMEDIATE; DELETE FROM receiver_pause;")
+        do { shell = try SQLiteShellSession(path, sql: "BEGIN IMMEDIATE; DELETE FROM receiver_pause;") } catch { self.error = error }
+    }
+
+    /// Why `take()` did not get the lock, if it did not.
+    var failure: String? {
+        lock.lock(); defer { lock.unlock() }
+        return error.map { "\($0)" }
     }
 
     func release() {
