@@ -523,17 +523,20 @@ final class DestinationWorker: Sendable {
                                      responseBody: result.responseBody)
         let recorded = await store(record, decision.outcome, logger: logger)
 
-        // What the receiver did is logged whether or not the record could be written yet.
+        // What the receiver did is logged whether or not the record could be written yet; a
+        // line whose record waits says so (a stop may end before it is written, and then the
+        // notification goes again under the same webhook-id).
+        let pending = recorded ? "" : " (not recorded yet)"
         switch decision.verdict {
         case .delivered:
             logger[metadataKey: "event"] = "delivered"
-            logger.info("delivered to \(spec.name) (\(spec.redactedURL)): \(decision.reason)")
+            logger.info("delivered to \(spec.name) (\(spec.redactedURL)): \(decision.reason)\(pending)")
         case .retry:
             logger[metadataKey: "event"] = "retry"
-            logger.warning("not delivered to \(spec.name) (\(spec.redactedURL)): \(decision.reason)")
+            logger.warning("not delivered to \(spec.name) (\(spec.redactedURL)): \(decision.reason)\(pending)")
         case .dead:
             logger[metadataKey: "event"] = "dead"
-            logger.error("given up on \(spec.name) (\(spec.redactedURL)): \(decision.reason)")
+            logger.error("given up on \(spec.name) (\(spec.redactedURL)): \(decision.reason)\(pending)")
         }
         return recorded ? decision.outcome : nil
     }

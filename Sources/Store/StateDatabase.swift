@@ -408,7 +408,7 @@ public final class StateDatabase: Sendable {
     }
 
     /// Copies the write-ahead log into the database and truncates it to nothing; nil when all
-    /// of it went in, else why not ("another process was reading it", a full disk). It waits
+    /// of it went in, else why not ("another process was using it": reading, or holding the write lock; a full disk). It waits
     /// at most 100 ms for other processes' reads, not `busy_timeout`: a checkpoint that waits
     /// holds back every writer meanwhile (the delivery records, `queue retry`), and a stop
     /// must not wait for an operator's open `sqlite3` shell.
@@ -421,7 +421,7 @@ public final class StateDatabase: Sendable {
                 // (busy, frames in the log, frames copied): all copied and the log reset.
                 guard let row = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)") else { return "no answer from SQLite" }
                 let busy: Int = row[0]
-                return busy == 0 ? nil : "another process was reading it"
+                return busy == 0 ? nil : "another process was using it"
             }
         } catch {
             return StoreError.from(error, path: path, doing: "copy the log into the file").message

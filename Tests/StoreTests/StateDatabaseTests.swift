@@ -408,7 +408,7 @@ struct StateDatabaseTests {
     }
 
     /// `close()` says why part of the log stayed out of the file, for the stop's notice: a
-    /// reader in the way is named as such; nil when all of it went in.
+    /// reader (or a writer) in the way is named as another process using it; nil when all of it went in.
     @Test func closeSaysWhyTheLogStayedOut() throws {
         let directory = try TemporaryDirectory()
         let path = directory.url("state.sqlite")
@@ -421,7 +421,7 @@ struct StateDatabaseTests {
         try reader.inDatabase { db in
             try db.execute(sql: "BEGIN")
             _ = try Int.fetchOne(db, sql: "SELECT count(*) FROM notification")
-            #expect(database.close() == "another process was reading it")
+            #expect(database.close() == "another process was using it")
             try db.execute(sql: "COMMIT")
         }
         try reader.close()
