@@ -38,7 +38,7 @@ public final class Daemon: Sendable {
     private let version: String
     /// Held for the life of the process: no other `run` or `once` delivers from this state database.
     private let deliveryLock: Mutex<DeliveryLock>
-    private let notify = NotifySocket()
+    private let notify = ManagerNotifications()
     private let outbox: Outbox
     private let notifier: Notifier
     private let tickLoop: Mutex<TickLoop?> = Mutex(nil)
@@ -654,11 +654,13 @@ public final class Daemon: Sendable {
             return
         }
         progress.beginTick()
-        notify.status(state.withLock { running -> String in
+        // The rules this tick evaluates are taken before STATUS says it runs: a reload seen
+        // after that line stops this tick (and the next one runs with the new rules).
+        let (statusText, current, engine, currentCandidates) = state.withLock { running in
             running.status.tickRunningSince = due
-            return running.status.text
-        })
-        let (current, engine, currentCandidates) = state.withLock { ($0.tickets, $0.engine, $0.candidates) }
+            return (running.status.text, running.tickets, running.engine, running.candidates)
+        }
+        notify.status(statusText)
         let started = ContinuousClock.now
         var superseded = false
         var summary: TickSummary?
