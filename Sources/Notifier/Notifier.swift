@@ -162,8 +162,16 @@ public final class Notifier: Sendable {
     /// they started with; removed destinations stop taking work and keep their queue; an HTTP
     /// client no destination needs any more is shut down once its requests have ended.
     public func update(destinations: [DestinationSpec]) {
-        state.withLock { $0.destinations = destinations }
         context.transport.use(destinations: destinations)
+        state.withLock { state in
+            state.destinations = destinations
+            // A destination that stays takes its new settings now, not at the supervisor's
+            // next turn: a request due right after the reload goes with them. New and removed
+            // destinations are the supervisor's (it starts and retires workers).
+            for spec in destinations {
+                if let worker = state.workers[spec.name], !worker.isRetiring, worker.spec != spec { worker.update(spec) }
+            }
+        }
         supervisorWake.signal()
     }
 

@@ -127,7 +127,6 @@ import Testing
         let outbox = try Fixtures.outbox()
         let destination = try Fixtures.destination(url: server.url)
         let ids = try Fixtures.enqueue(outbox, destination: destination.name)
-        let before = Date()
         // 1.5 s: room for the first request on a loaded machine, and still before the retry.
         let result = try await withNotifier(outbox, [destination]) { await $0.drain(until: Date().addingTimeInterval(1.5)) }
         #expect(server.requests.count == 1, "the retry is due after the deadline")
@@ -137,8 +136,10 @@ import Testing
         let stored = try #require(try outbox.notification(id: ids[0]))
         #expect(stored.status == .retrying)
         #expect(stored.lastHTTPStatus == 503)
-        let wait = stored.nextAttemptAt.timeIntervalSince(before)
-        #expect(wait > 1.9 && wait < 2.6, "next attempt in \(wait) s")
+        // From the 503's arrival at the receiver (its answer went at once).
+        let answered = try #require(server.requests.first?.arrivalDate)
+        let wait = stored.nextAttemptAt.timeIntervalSince(answered)
+        #expect(wait > 1.95 && wait < 2.5, "next attempt in \(wait) s")
         await server.stop()
     }
 
@@ -151,12 +152,12 @@ import Testing
         let outbox = try Fixtures.outbox()
         let destination = try Fixtures.destination(url: server.url)
         let ids = try Fixtures.enqueue(outbox, destination: destination.name)
-        let before = Date()
         _ = try await withNotifier(outbox, [destination]) { await $0.drain(until: Date().addingTimeInterval(1.5)) }
         let stored = try #require(try outbox.notification(id: ids[0]))
         #expect(stored.status == .retrying)
-        let wait = stored.nextAttemptAt.timeIntervalSince(before)
-        #expect(wait > 29.9 && wait < 31, "next attempt in \(wait) s")
+        let answered = try #require(server.requests.first?.arrivalDate)
+        let wait = stored.nextAttemptAt.timeIntervalSince(answered)
+        #expect(wait > 29.95 && wait < 30.5, "next attempt in \(wait) s")
         await server.stop()
     }
 
@@ -183,9 +184,11 @@ import Testing
     @Test func aPauseAskedForDuringABatchHoldsBackTheRestOfIt() async throws {
         let server = try await startedServer([], otherwise: .status(429, headers: [("Retry-After", "30")]))
         let outbox = try Fixtures.outbox()
-        let destination = try Fixtures.destination(url: server.url, minInterval: "200ms", concurrency: 4, maxAttempts: 1)
+        // The 429 must come back before the next request of the batch is due: 2 s leaves room
+        // for a first connection on a loaded machine.
+        let destination = try Fixtures.destination(url: server.url, minInterval: "2s", concurrency: 4, maxAttempts: 1)
         try Fixtures.enqueue(outbox, destination: "hook", count: 8)
-        let result = try await withNotifier(outbox, [destination]) { await $0.drain(until: Date().addingTimeInterval(2)) }
+        let result = try await withNotifier(outbox, [destination]) { await $0.drain(until: Date().addingTimeInterval(5)) }
         #expect(server.requests.count == 1, "requests sent into the pause: \(server.requests.count - 1)")
         #expect(result.dead == 1 && result.attempts == 1, "\(result)")
         await server.stop()
@@ -328,8 +331,9 @@ import Testing
         let accepting = try await startedServer([], otherwise: .headThenStall(200))
         let unavailable = try await startedServer([], otherwise: .headThenStall(503))
         let outbox = try Fixtures.outbox()
-        let accepted = try Fixtures.destination(name: "accepting", url: accepting.url, timeout: "300ms", maxAttempts: 3)
-        let refused = try Fixtures.destination(name: "unavailable", url: unavailable.url, timeout: "300ms", maxAttempts: 1)
+        // The head must come back within the timeout: 2 s leaves room on a loaded machine.
+        let accepted = try Fixtures.destination(name: "accepting", url: accepting.url, timeout: "2s", maxAttempts: 3)
+        let refused = try Fixtures.destination(name: "unavailable", url: unavailable.url, timeout: "2s", maxAttempts: 1)
         let acceptedID = try Fixtures.enqueue(outbox, destination: "accepting")[0]
         let refusedID = try Fixtures.enqueue(outbox, destination: "unavailable")[0]
         let result = try await withNotifier(outbox, [accepted, refused]) { await $0.drain(until: Date().addingTimeInterval(10)) }
@@ -349,7 +353,9 @@ import Testing
     @Test func aTimeoutDuringTheStopsGraceIsRecorded() async throws {
         let slow = try await startedServer([], otherwise: .slow(.seconds(60)))
         let outbox = try Fixtures.outbox()
-        let destination = try Fixtures.destination(name: "slow", url: slow.url, timeout: "500ms", maxAttempts: 3)
+        // The stop must come before the timeout (3 s after the request started) and the grace
+        // (10 s) must outlast it.
+        let destination = try Fixtures.destination(name: "slow", url: slow.url, timeout: "3s", maxAttempts: 3)
         let id = try Fixtures.enqueue(outbox, destination: "slow")[0]
         let notifier = Notifier(outbox: outbox, destinations: [destination], userAgentVersion: Self.version, logger: Logger(label: "test"))
         let running = Task { await notifier.run() }
@@ -496,8 +502,7 @@ import Testing
             let other = try await startedServer([])
             var moved = destination
             moved.url = Secret(other.url)
-            notifier.update(destinations: [moved])
-            try await Task.sleep(for: .milliseconds(50))
+            notifier.update(destinations: [moved])     // in force when it returns
             try Fixtures.enqueue(outbox, destination: destination.name)
             notifier.wake()
             let reloaded = ContinuousClock.now

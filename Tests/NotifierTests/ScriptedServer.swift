@@ -35,6 +35,8 @@ final class ScriptedServer: Sendable {
 
     struct Request: Sendable {
         var arrival: ContinuousClock.Instant
+        /// The same instant on the wall clock, to compare with times the notifier records.
+        var arrivalDate: Date
         var method: String
         var path: String
         var headers: [(name: String, value: String)]
@@ -112,7 +114,7 @@ final class ScriptedServer: Sendable {
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             switch unwrapInboundIn(data) {
             case .head(let head):
-                current = Request(arrival: .now, method: head.method.rawValue, path: head.uri,
+                current = Request(arrival: .now, arrivalDate: Date(), method: head.method.rawValue, path: head.uri,
                                   headers: head.headers.map { (name: $0.name, value: $0.value) }, body: Data(),
                                   connection: context.channel.remoteAddress?.port ?? 0)
             case .body(var buffer):
