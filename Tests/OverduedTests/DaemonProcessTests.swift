@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Notifier
 import Store
 import Testing
@@ -61,11 +62,26 @@ final class DaemonChild {
         process.standardError = pipe
         process.standardOutput = FileHandle.nullDevice
         let sink = stderr
+        let ended = logEnded
+        // At the end of the log the handler is unhooked: left in place, it would be called
+        // again and again with nothing and keep a core busy for the rest of the test.
         pipe.fileHandleForReading.readabilityHandler = { handle in
             let data = handle.availableData
-            if !data.isEmpty { sink.append(data) }
+            if data.isEmpty {
+                handle.readabilityHandler = nil
+                ended.reached.store(true, ordering: .releasing)
+            } else {
+                sink.append(data)
+            }
         }
         try process.run()
+    }
+
+    /// Set once the daemon's stderr reached its end: the log then holds every line.
+    private let logEnded = EndOfLog()
+
+    private final class EndOfLog: Sendable {
+        let reached = Atomic<Bool>(false)
     }
 
     var pid: pid_t { process.processIdentifier }
@@ -83,16 +99,22 @@ final class DaemonChild {
         return occurrences(of: text) >= count
     }
 
-    /// Waits for exit; nil if it did not exit in time (then it is killed).
+    /// Waits for exit; nil if it did not exit in time (then it is killed). Returns once the
+    /// log also holds the last lines the daemon wrote (they come through the pipe's reader,
+    /// which may lag behind the exit).
     func waitForExit(timeout: TimeInterval) -> Int32? {
         let deadline = Date().addingTimeInterval(timeout)
         while process.isRunning, Date() < deadline { usleep(10_000) }
+        var status: Int32?
         if process.isRunning {
             kill(pid, SIGKILL)
             process.waitUntilExit()
-            return nil
+        } else {
+            status = process.terminationStatus
         }
-        return process.terminationStatus
+        let logDeadline = Date().addingTimeInterval(10)
+        while !logEnded.reached.load(ordering: .acquiring), Date() < logDeadline { usleep(5_000) }
+        return status
     }
 
     deinit {
@@ -137,11 +159,10 @@ final class DaemonChild {
         #expect(daemon.process.isRunning)
 
         // SIGUSR1 runs a tick now.
-        let ticksBefore = daemon.log.components(separatedBy: "event=tick").count
+        let ticksBefore = daemon.occurrences(of: "event=tick")
         daemon.signal(SIGUSR1)
-        try await Task.sleep(for: .milliseconds(500))
-        #expect(daemon.log.contains("SIGUSR1"))
-        #expect(daemon.log.components(separatedBy: "event=tick").count > ticksBefore)
+        #expect(daemon.waitFor("SIGUSR1: checking now"), "log: \(daemon.log)")
+        #expect(daemon.waitFor("event=tick", count: ticksBefore + 1), "log: \(daemon.log)")
         // The notice is no event of its own: only the tick it starts says event=tick.
         let notice = daemon.log.split(separator: "\n").first { $0.contains("SIGUSR1: checking now") }
         #expect(notice != nil && notice?.contains("event=") == false, "\(notice ?? "")")
@@ -586,11 +607,12 @@ struct TicketsFileReplacementTests {
         let rules = #"[{"name": "again", "match": {"status_in": ["received"]}, "repeat": {"every": "1s"}, "destinations": ["hook"]}]"#
         let config = try folder.write("config.json", configJSON(interval: "1s", rules: rules, destinationURL: "http://127.0.0.1:\(port)/hooks/t"))
         let daemon = try DaemonChild(config: config, environment: [:], stackKB: 256)
-        let deadline = Date().addingTimeInterval(120)
+        // (About 40 s here; the deadline only bounds how long a failure takes to show.)
+        let deadline = Date().addingTimeInterval(300)
         while received.all.count < 6_000, daemon.process.isRunning, Date() < deadline { usleep(100_000) }
         let count = received.all.count
         #expect(daemon.process.isRunning, "the daemon died after \(count) deliveries (status \(daemon.process.isRunning ? 0 : daemon.process.terminationStatus))")
-        #expect(count >= 6_000, "\(count) delivered in 120 s")
+        #expect(count >= 6_000, "\(count) delivered in 300 s")
         daemon.signal(SIGTERM)
         #expect(daemon.waitForExit(timeout: 10) == 0)
         await sink.stop()
