@@ -39,15 +39,16 @@ private final class AppLock {
         var seen: [String] = []
         #expect(listener.waitFor(timeout: 20, seen: &seen) { $0.hasPrefix("STATUS=last tick") } != nil, "got \(seen); log: \(daemon.log)")
 
-        let lock = try AppLock(tickets)
+        let lock = try AppLock(tickets)     // held once this returns
         defer { lock.release() }
-        usleep(300_000)
         daemon.signal(SIGUSR1)              // a tick that now waits for the lock
-        usleep(700_000)
+        #expect(listener.waitFor(timeout: 20, seen: &seen) { $0.hasPrefix("STATUS=") && $0.contains("tick running since") } != nil,
+                "got \(seen); log: \(daemon.log)")
+        usleep(500_000)                     // from its start to the wait: the first read of a few rows
         let stopAsked = Date()
         daemon.signal(SIGTERM)
-        usleep(50_000)
-        daemon.signal(SIGHUP)
+        #expect(listener.waitFor(timeout: 10, seen: &seen) { $0.contains("STOPPING=1") } != nil, "got \(seen); log: \(daemon.log)")
+        daemon.signal(SIGHUP)               // after the stop began: neither is acted on
         daemon.signal(SIGUSR1)
         let status = daemon.waitForExit(timeout: 25)
         let took = Date().timeIntervalSince(stopAsked)
@@ -84,8 +85,8 @@ private final class AppLock {
         let daemon = try DaemonChild(config: config, environment: [:])
         defer { daemon.signal(SIGKILL); _ = daemon.waitForExit(timeout: 10) }
         let deadline = Date().addingTimeInterval(30)
-        while arrivals.value == 0, Date() < deadline { try await Task.sleep(for: .milliseconds(10)) }
-        #expect(arrivals.value > 0, "log: \(daemon.log)")
+        while !lock.isHeld, lock.failure == nil, Date() < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        try #require(lock.isHeld, "the state database's lock was not taken: \(lock.failure ?? "no request came"); log: \(daemon.log)")
         let stopAsked = Date()
         daemon.signal(SIGTERM)
         let status = daemon.waitForExit(timeout: 90)
@@ -109,9 +110,11 @@ private final class AppLock {
         let tickets = folder.url("tickets.sqlite")
         try makeTicketsDatabase(at: tickets, rows: ScanCommandTests.rows)
         let config = try folder.write("config.json", configJSON(interval: "1h", busyTimeout: "30s"))
-        let daemon = try DaemonChild(config: config, environment: [:])
+        let listener = try NotifyListener(path: folder.url("notify.sock"))
+        let daemon = try DaemonChild(config: config, environment: ["NOTIFY_SOCKET": listener.path])
         defer { daemon.signal(SIGKILL); _ = daemon.waitForExit(timeout: 10) }
-        #expect(daemon.waitFor("tick: "), "log: \(daemon.log)")
+        var seen: [String] = []
+        #expect(listener.waitFor(timeout: 20, seen: &seen) { $0.hasPrefix("STATUS=last tick") } != nil, "got \(seen); log: \(daemon.log)")
         try SQLiteShellSession(tickets, sql: """
             INSERT INTO tickets (id, ticket_id, title, description, machine_id, status, priority, reported_by, assigned_to, scheduled_date)
             VALUES (100, 'IGP-2026-0100', 'Neuf', 'x', 1, 'received', 'high', 1, 1, '2026-01-05 08:00:00');
@@ -119,10 +122,11 @@ private final class AppLock {
         let lock = StateLock(folder.url("state.sqlite"))
         lock.take()
         defer { lock.release() }
-        #expect(lock.failure == nil, "the state database's lock was not taken")
-        usleep(500_000)
+        try #require(lock.failure == nil, "the state database's lock was not taken: \(lock.failure ?? "")")
         daemon.signal(SIGUSR1)               // a tick that has IGP-2026-0100 to enqueue, and waits
-        usleep(1_000_000)
+        #expect(listener.waitFor(timeout: 20, seen: &seen) { $0.hasPrefix("STATUS=") && $0.contains("tick running since") } != nil,
+                "got \(seen); log: \(daemon.log)")
+        usleep(1_000_000)                    // from its start to the enqueue: a read of a few rows
         let stopAsked = Date()
         daemon.signal(SIGTERM)
         let status = daemon.waitForExit(timeout: 60)
@@ -159,7 +163,9 @@ private final class AppLock {
         defer { daemon.signal(SIGKILL); _ = daemon.waitForExit(timeout: 10) }
         var seen: [String] = []
         #expect(listener.waitFor(timeout: 20, seen: &seen) { $0.hasPrefix("STATUS=last tick") } != nil, "got \(seen); log: \(daemon.log)")
-        usleep(500_000)
+        let request = acceptRequestHead(on: receiver, timeout: 20)      // one request, now in flight for good
+        defer { if request >= 0 { close(request) } }
+        #expect(request >= 0, "no request reached the receiver; log: \(daemon.log)")
         daemon.signal(SIGTERM)
         #expect(daemon.waitForExit(timeout: 30) == 0, "log: \(daemon.log)")
         #expect(daemon.log.contains("cancelling"), "requests were in flight at the stop; log: \(daemon.log)")
@@ -175,8 +181,11 @@ private final class AppLock {
         let tickets = folder.url("tickets.sqlite")
         try makeTicketsDatabase(at: tickets, rows: ScanCommandTests.rows)
         let config = try folder.write("config.json", configJSON(interval: "1h", busyTimeout: "30s"))
-        let daemon = try DaemonChild(config: config, environment: [:])
+        let listener = try NotifyListener(path: folder.url("notify.sock"))
+        let daemon = try DaemonChild(config: config, environment: ["NOTIFY_SOCKET": listener.path])
         defer { daemon.signal(SIGKILL); _ = daemon.waitForExit(timeout: 10) }
+        var seen: [String] = []
+        #expect(listener.waitFor(timeout: 20, seen: &seen) { $0.hasPrefix("STATUS=last tick") } != nil, "got \(seen); log: \(daemon.log)")
         #expect(daemon.waitFor("8 enqueued"), "log: \(daemon.log)")
 
         // The app adds two overdue tickets in a transaction it holds open; a tick waits for it.
@@ -186,9 +195,9 @@ private final class AppLock {
             VALUES (100, 'IGP-2026-0100', 'Neuf', 'x', 1, 'received', 'high', 1, 1, '2026-01-05 08:00:00'),
                    (101, 'IGP-2026-0101', 'Neuf', 'x', 1, 'received', 'high', 1, 1, '2026-01-05 08:00:00');
             """)
-        usleep(300_000)
         daemon.signal(SIGUSR1)
-        usleep(500_000)
+        #expect(listener.waitFor(timeout: 20, seen: &seen) { $0.hasPrefix("STATUS=") && $0.contains("tick running since") } != nil,
+                "the tick started; got \(seen); log: \(daemon.log)")
         _ = try folder.write("config.json", configJSON(interval: "1h", rules: """
             [{"name": "closed-only", "match": {"status_in": ["completed"]}, "destinations": ["hook"]}]
             """, busyTimeout: "30s"))
@@ -213,10 +222,12 @@ private final class AppLock {
         let config = try folder.write("config.json", configJSON(
             tickets: folder.url("demo/tickets.sqlite"), state: folder.url("state.sqlite"), interval: "1h",
             rules: #"[{"name": "every-past-date", "destinations": ["hook"]}]"#))
-        let daemon = try DaemonChild(config: config, environment: [:])
+        let listener = try NotifyListener(path: folder.url("notify.sock"))
+        let daemon = try DaemonChild(config: config, environment: ["NOTIFY_SOCKET": listener.path])
         defer { daemon.signal(SIGKILL); _ = daemon.waitForExit(timeout: 10) }
-        #expect(daemon.waitFor("event=start"), "log: \(daemon.log)")
-        usleep(500_000)
+        var seen: [String] = []
+        #expect(listener.waitFor(timeout: 20, seen: &seen) { $0.hasPrefix("STATUS=") && $0.contains("tick running since") } != nil,
+                "the first tick started; got \(seen); log: \(daemon.log)")
         daemon.signal(SIGTERM)
         let status = daemon.waitForExit(timeout: 60)
         #expect(status == 0, "log: \(daemon.log)")
@@ -270,6 +281,28 @@ private final class AppLock {
     }
 }
 
+/// Accepts a connection on the listening `socket` and reads until the end of a request's head;
+/// the connection, left open and unanswered, or -1 if none came within `timeout` seconds.
+private func acceptRequestHead(on socket: Int32, timeout: TimeInterval) -> Int32 {
+    let deadline = Date().addingTimeInterval(timeout)
+    func readable(_ descriptor: Int32) -> Bool {
+        var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+        return poll(&poller, 1, Int32(max(0, deadline.timeIntervalSinceNow) * 1000)) > 0
+    }
+    guard readable(socket) else { return -1 }
+    let connection = accept(socket, nil, nil)
+    guard connection >= 0 else { return -1 }
+    var head = [UInt8]()
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    while !String(decoding: head, as: UTF8.self).contains("\r\n\r\n") {
+        guard readable(connection) else { close(connection); return -1 }
+        let count = recv(connection, &buffer, buffer.count, 0)
+        guard count > 0 else { close(connection); return -1 }
+        head.append(contentsOf: buffer[0..<count])
+    }
+    return connection
+}
+
 /// Another process's write transaction on the state database, from `take()` to `release()`.
 private final class StateLock: @unchecked Sendable {
     private let path: String
@@ -285,6 +318,12 @@ private final class StateLock: @unchecked Sendable {
         do { shell = try SQLiteShellSession(path, sql: "BEGIN IMMEDIATE; DELETE FROM receiver_pause;") } catch { self.error = error }
     }
 
+    /// Whether `take()` got the lock (and `release()` has not given it back).
+    var isHeld: Bool {
+        lock.lock(); defer { lock.unlock() }
+        return shell != nil
+    }
+
     /// Why `take()` did not get the lock, if it did not.
     var failure: String? {
         lock.lock(); defer { lock.unlock() }
@@ -294,6 +333,7 @@ private final class StateLock: @unchecked Sendable {
     func release() {
         lock.lock(); defer { lock.unlock() }
         shell?.end(with: "COMMIT;")
+        shell = nil
     }
 }
 
