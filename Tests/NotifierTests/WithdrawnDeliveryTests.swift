@@ -14,10 +14,11 @@ struct WithdrawnDeliveryTests {
         try await server.start()
         defer { Task { await server.stop() } }
         let outbox = try Fixtures.outbox()
-        let destination = try Fixtures.destination(url: server.url, minInterval: "400ms")
+        // 2 s: the withdrawal below must land before the second one's turn, on a loaded machine too.
+        let destination = try Fixtures.destination(url: server.url, minInterval: "2s")
         let ids = try Fixtures.enqueue(outbox, destination: destination.name, count: 4)
         let notifier = Notifier(outbox: outbox, destinations: [destination], userAgentVersion: "9.9.9", logger: Fixtures.capturingLogger().0)
-        let drain = Task { await notifier.drain(until: Date().addingTimeInterval(3)) }
+        let drain = Task { await notifier.drain(until: Date().addingTimeInterval(7)) }
         // The first is sent at once, the other three wait their turn, read ahead.
         let deadline = Date().addingTimeInterval(5)
         while server.requests.isEmpty, Date() < deadline { try await Task.sleep(for: .milliseconds(10)) }

@@ -53,13 +53,13 @@ import Glibc
         // A last run drains whatever is left: also what the receiver saw but a killed daemon
         // had not recorded yet, which goes again (same id); it is stopped once all is recorded.
         let final = try DaemonChild(config: config, environment: [:])
-        let deadline = Date().addingTimeInterval(30)
+        let deadline = Date().addingTimeInterval(120)
         func delivered() throws -> Int {
             Int(try sqlite3Output(folder.url("state.sqlite"), "SELECT count(*) FROM notification WHERE status = 'delivered'")
                 .trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
         }
         while try Set(received.all).count < count || !final.log.contains("event=start") || delivered() < count, Date() < deadline {
-            try await Task.sleep(for: .milliseconds(50))
+            try await Task.sleep(for: .milliseconds(250))
         }
         final.signal(SIGTERM)
         #expect(final.waitForExit(timeout: 10) == 0)
