@@ -316,7 +316,8 @@ import TestSupport
         app.standardOutput = out
         try app.run()
         defer { kill(app.processIdentifier, SIGKILL); app.waitUntilExit() }
-        _ = out.fileHandleForReading.availableData
+        let ready = String(decoding: out.fileHandleForReading.availableData, as: UTF8.self)
+        try #require(ready.hasPrefix("open"), "the app did not start: \(ready)")
         let config = try folder.write("config.json", Self.valid)
         let result = try runOverdued(["check-config", "--config", config], prefix: Unprivileged.prefix ?? [])
         #expect(result.status == 1)

@@ -20,7 +20,7 @@ enum Binary {
 }
 
 /// The result of running the binary to completion.
-struct CommandResult {
+struct CommandResult: Sendable {
     var status: Int32
     var stdout: String
     var stderr: String

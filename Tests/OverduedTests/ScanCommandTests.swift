@@ -1,5 +1,6 @@
 import Foundation
 import Notifier
+import Synchronization
 import Testing
 import TestSupport
 
@@ -215,14 +216,23 @@ import TestSupport
         let config = folder.url("demo/config.json"), state = folder.url("demo/state.sqlite")
         for _ in 1...3 {
             for suffix in ["", "-wal", "-shm"] { unlink(state + suffix) }
-            let lock = NSLock()
-            nonisolated(unsafe) var results: [CommandResult] = []
-            DispatchQueue.concurrentPerform(iterations: 3) { _ in
-                let result = try? runOverdued(["scan", "--config", config])
-                lock.withLock { if let result { results.append(result) } }
+            // Three processes at once, each waited for on a thread of its own (a thread pool
+            // would run as many at once as there are cores: two on a 2-core machine).
+            final class Results: Sendable { let list = Mutex<[CommandResult]>([]) }
+            let results = Results()
+            let finished = DispatchGroup()
+            for _ in 1...3 {
+                finished.enter()
+                Thread {
+                    let result = try? runOverdued(["scan", "--config", config])
+                    results.list.withLock { if let result { $0.append(result) } }
+                    finished.leave()
+                }.start()
             }
-            #expect(results.count == 3)
-            for result in results {
+            finished.wait()
+            let all = results.list.withLock { $0 }
+            #expect(all.count == 3)
+            for result in all {
                 #expect(result.status == 0, "\(result.stderr.split(separator: "\n").filter { !$0.hasPrefix("warning") })")
             }
             let counts = try sqlite3Output(state, "SELECT count(*), count(DISTINCT rule || '|' || ticket || '|' || destination) FROM notification")

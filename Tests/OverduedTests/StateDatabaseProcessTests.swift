@@ -108,8 +108,11 @@ private func waitFor(_ text: String, in daemon: DaemonChild, timeout: TimeInterv
         unlink(lock)
         try FileManager.default.createDirectory(atPath: lock, withIntermediateDirectories: false)
         #expect(waitFor("cannot be made again", in: daemon), "log: \(daemon.log)")
-        usleep(300_000)
-        #expect(daemon.occurrences(of: "cannot be made again") == 1)
+        // A tick checks the lock again: still said once.
+        let ticks = daemon.occurrences(of: "tick: ")
+        daemon.signal(SIGUSR1)
+        #expect(daemon.waitFor("tick: ", count: ticks + 1), "log: \(daemon.log)")
+        #expect(daemon.occurrences(of: "cannot be made again") == 1, "log: \(daemon.log)")
         Self.expectNoFalseAlarmAndACleanStop(daemon)
     }
 
@@ -484,7 +487,9 @@ struct CleanStopCheckpointTests {
         reader.standardOutput = out
         try reader.run()
         defer { kill(reader.processIdentifier, SIGKILL); reader.waitUntilExit() }
-        _ = out.fileHandleForReading.availableData  // "reading": the read transaction is open
+        // "reading": the read transaction is open (without it, the stop meets no reader).
+        let ready = String(decoding: out.fileHandleForReading.availableData, as: UTF8.self)
+        try #require(ready.hasPrefix("reading"), "the reader did not start: \(ready)")
         let stopping = Date()
         daemon.signal(SIGTERM)
         #expect(daemon.waitForExit(timeout: 20) == 0)
