@@ -42,9 +42,14 @@ h_deps() {
     [ ${#missing[@]} -eq 0 ] && return 0
     h_log "apt-get install ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
     # no recommends: libnss-mymachines would edit the host's /etc/nsswitch.conf
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    local try
+    for try in 1 2 3; do
+        apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null && return 0
+        h_log "apt-get failed (try $try of 3)"
+        sleep $((try * 20))
+    done
+    h_die "could not install ${missing[*]}"
 }
 
 h_mirror() {
@@ -69,9 +74,17 @@ h_build() {
     local mirror t0=$SECONDS
     mirror=$(h_mirror)
     h_log "bootstrapping Debian $H_SUITE from $mirror into $H_ROOTFS (once; cached)"
-    mmdebstrap --mode=root --variant=minbase --include="$H_PACKAGES" \
-        "$H_SUITE" "$H_ROOTFS" "$mirror" >"$H_DIR/bootstrap.log" 2>&1 ||
-        { tail -20 "$H_DIR/bootstrap.log" >&2; h_die "mmdebstrap failed (log: $H_DIR/bootstrap.log)"; }
+    # Three tries: a mirror's hiccup must not fail the run.
+    local try
+    for try in 1 2 3; do
+        mmdebstrap --mode=root --variant=minbase --include="$H_PACKAGES" \
+            "$H_SUITE" "$H_ROOTFS" "$mirror" >"$H_DIR/bootstrap.log" 2>&1 && break
+        tail -20 "$H_DIR/bootstrap.log" >&2
+        [ "$try" = 3 ] && h_die "mmdebstrap failed three times (log: $H_DIR/bootstrap.log)"
+        h_log "mmdebstrap failed (try $try of 3); again in $((try * 20)) s"
+        rm -rf --one-file-system "$H_ROOTFS"
+        sleep $((try * 20))
+    done
     local r=$H_ROOTFS u
     rm -f "$r/etc/hostname" "$r"/var/cache/apt/archives/*.deb
     [ -s "$r/etc/machine-id" ] || tr -d '-' </proc/sys/kernel/random/uuid >"$r/etc/machine-id"
