@@ -38,7 +38,7 @@ public final class Daemon: Sendable {
     private let version: String
     /// Held for the life of the process: no other `run` or `once` delivers from this state database.
     private let deliveryLock: Mutex<DeliveryLock>
-    private let notify = ManagerNotifications()
+    private let notify = SystemdNotifications()
     private let outbox: Outbox
     private let notifier: Notifier
     private let tickLoop: Mutex<TickLoop?> = Mutex(nil)
@@ -493,13 +493,20 @@ public final class Daemon: Sendable {
         do {
             let opened = try TicketsDatabase(path: path, busyTimeout: store.busyTimeout, progress: progress)
             let cache = TickCache()
-            state.withLock { running in
+            // A reload may have opened another path meanwhile: its connection stays, and this
+            // tick reads it (the one opened here is dropped).
+            let current = state.withLock { running -> (TicketsDatabase, TickCache)? in
+                guard running.tickets == nil, running.config.store.ticketsDatabase == path else {
+                    return running.tickets.map { ($0, running.candidates) }
+                }
                 running.tickets = opened
                 running.candidates = cache
                 running.ticketsFileMissing = false
+                return (opened, cache)
             }
-            logger.notice("\(path) is there now; reading it", metadata: ["event": "tick"])
-            return .read(opened, cache)
+            guard let (tickets, candidates) = current else { return .skip(alert: "skipped: tickets database missing") }
+            if tickets === opened { logger.notice("\(path) is there now; reading it", metadata: ["event": "tick"]) }
+            return .read(tickets, candidates)
         } catch {
             logger.warning("\(path) is there but cannot be opened (\(error.description)); tick skipped, retrying next tick",
                            metadata: ["event": "tick"])
@@ -788,8 +795,8 @@ public final class Daemon: Sendable {
         let progress = progress
         let stepsSeen = Mutex(progress.stepCount)
         timer.setEventHandler { @Sendable [weak self] in
-            // Stopping (STOPPING=1 sent): systemd no longer watches, and the loops wind down
-            // on purpose; a "pings stopped" error then would be a false alarm.
+            // Stopping (from SIGTERM on; STOPPING=1 follows at once): systemd no longer watches,
+            // and the loops wind down on purpose; a "pings stopped" error then would be a false alarm.
             guard let self, !isStopping else { return }
             let steps = progress.stepCount
             if stepsSeen.withLock({ seen in defer { seen = steps }; return seen != steps }) { gate.tickProgressed() }

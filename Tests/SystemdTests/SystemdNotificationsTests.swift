@@ -8,12 +8,12 @@ import Glibc
 
 extension ProcessEnvironment {
     /// `STOPPING=1` is the last message the manager gets, however many threads were sending.
-    @Suite struct ManagerNotificationsTests {
+    @Suite struct SystemdNotificationsTests {
         @Test func nothingFollowsStopping() throws {
             let receiver = try DatagramReceiver()
             var messages: [String] = []
             withEnvironment(["NOTIFY_SOCKET": receiver.path]) {
-                let manager = ManagerNotifications()
+                let manager = SystemdNotifications()
                 manager.ready(status: "started")
                 // Three threads send as fast as they can while a fourth sends the stop among
                 // them. This thread reads meanwhile: a datagram socket holds only a few

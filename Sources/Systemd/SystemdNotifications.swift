@@ -4,7 +4,7 @@ import Synchronization
 /// is sent, no `READY=1`, `RELOADING=1`, `STATUS=` or `WATCHDOG=1` follows, whichever thread
 /// was about to send one (a tick ending, the queue's status refresh, a reload). Each message
 /// is sent under one lock with the "stopping" mark, so none can slip in after it.
-public final class ManagerNotifications: Sendable {
+public final class SystemdNotifications: Sendable {
     private let socket: NotifySocket
     private let stopped = Mutex(false)
 
