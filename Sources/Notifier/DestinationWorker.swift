@@ -246,6 +246,15 @@ final class DestinationWorker: Sendable {
                         guard let ticket = await limiter.acquire(minInterval: { [state] in state.withLock { $0.spec.minInterval } }) else {
                             break loop
                         }
+                        // Read a while ago (spacing, a wait for the limiter): a scan may have
+                        // withdrawn it since, in this process or another. Asked once it is its
+                        // turn; at full speed the read is too recent to need it. (Before the
+                        // checks below: this read may wait for the state database's lock, and
+                        // what they check may change meanwhile.)
+                        if ContinuousClock.now - readAt > Self.recheckAfter, !(await stillQueued(notification.id)) {
+                            await limiter.unused(ticket: ticket)
+                            continue
+                        }
                         // `once --max-wait`: nothing starts after the deadline, however much
                         // is still due (10,000 queued at 200 ms apart would take 33 minutes).
                         if context.isStopping || isRetiring || (startedOne && Self.passed(deadline, context.now())) || !context.mayDeliver() {
@@ -262,13 +271,6 @@ final class DestinationWorker: Sendable {
                             await limiter.unused(ticket: ticket)
                             readAhead.insert(contentsOf: due[position...], at: 0)
                             continue loop
-                        }
-                        // Read a while ago (spacing, a wait for the limiter): a scan may have
-                        // withdrawn it since, in this process or another. Asked once it is its
-                        // turn; at full speed the read is too recent to need it.
-                        if ContinuousClock.now - readAt > Self.recheckAfter, !(await stillQueued(notification.id)) {
-                            await limiter.unused(ticket: ticket)
-                            continue
                         }
                         state.withLock { _ = $0.inFlight.insert(notification.id) }
                         context.requestStarted()
@@ -311,9 +313,11 @@ final class DestinationWorker: Sendable {
         return tally.withLock { $0 }
     }
 
-    /// Sets the pause unless a later one holds; whether it was set.
-    private func pauseFor(_ pause: Pause) -> Bool {
+    /// Sets the pause unless a later one holds, or the destination was pointed at another
+    /// receiver (a reload) since `receiver` asked: the new one did not ask. Whether it was set.
+    private func pauseFor(_ pause: Pause, askedBy receiver: String) -> Bool {
         state.withLock { state -> Bool in
+            guard state.spec.redactedURL == receiver else { return false }
             guard state.pause.map({ pause.until > $0.until }) ?? true else { return false }
             state.pause = pause
             return true
@@ -337,7 +341,8 @@ final class DestinationWorker: Sendable {
         let receiver = spec.redactedURL
         switch RetryPolicy.recordedPause(recorded, receiver: receiver, now: context.now()) {
         case .holds(let until, let left):
-            if pauseFor(Pause(until: .now + left, shownUntil: until, httpStatus: recorded.httpStatus, recordedUntil: recorded.until, recorded: true)) {
+            if pauseFor(Pause(until: .now + left, shownUntil: until, httpStatus: recorded.httpStatus, recordedUntil: recorded.until, recorded: true),
+                        askedBy: receiver) {
                 context.logger.notice("\(name) asked to wait (HTTP \(recorded.httpStatus) with Retry-After at \(PayloadTimestamp.iso8601(recorded.setAt))): nothing is sent to it until \(PayloadTimestamp.iso8601(until)), or `overdued queue resume \(name)`",
                                       metadata: ["destination": "\(name)"])
             }
@@ -475,7 +480,7 @@ final class DestinationWorker: Sendable {
             let outcome = DeliveryOutcome.dead(reason: error.message)
             let recorded = await store(record, outcome, logger: logger)
             logger[metadataKey: "event"] = "dead"
-            logger.error("dead: cannot build the payload: \(error.message)")
+            logger.error("dead: cannot build the payload: \(error.message)\(recorded ? "" : " (not recorded yet)")")
             return recorded ? outcome : nil
         }
 
@@ -504,7 +509,7 @@ final class DestinationWorker: Sendable {
             .decide(result.result, attempt: attempt, budget: RetryBudget(of: notification), now: decidedAt)
         if let pause = RetryPolicy.destinationPause(after: result.result, now: decidedAt), let status = result.httpStatus {
             let shownUntil = decidedAt.addingTimeInterval(pause.seconds)
-            if pauseFor(Pause(until: .now + pause, shownUntil: shownUntil, httpStatus: status, recordedUntil: shownUntil)) {
+            if pauseFor(Pause(until: .now + pause, shownUntil: shownUntil, httpStatus: status, recordedUntil: shownUntil), askedBy: spec.redactedURL) {
                 logger.notice("\(spec.name) asks to wait \(DurationText.format(pause)) (HTTP \(status) with Retry-After): nothing more is sent to it until \(PayloadTimestamp.iso8601(shownUntil)), or `overdued queue resume \(spec.name)`")
                 let written = await recordPause { outbox throws(StoreError) in
                     try outbox.recordReceiverPause(ReceiverPause(destination: spec.name, until: shownUntil, httpStatus: status,

@@ -408,7 +408,8 @@ public final class StateDatabase: Sendable {
     }
 
     /// Copies the write-ahead log into the database and truncates it to nothing; nil when all
-    /// of it went in, else why not ("another process was using it": reading, or holding the write lock; a full disk). It waits
+    /// of it went in, else why not ("another process was using it": reading, or holding the
+    /// write lock; a full disk). It waits
     /// at most 100 ms for other processes' reads, not `busy_timeout`: a checkpoint that waits
     /// holds back every writer meanwhile (the delivery records, `queue retry`), and a stop
     /// must not wait for an operator's open `sqlite3` shell.

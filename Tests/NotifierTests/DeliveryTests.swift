@@ -219,6 +219,34 @@ import Testing
         await accepting.stop()
     }
 
+    /// A request in flight to the old receiver when a reload points the destination
+    /// elsewhere: its late 429 with Retry-After was the old receiver's; the new one, which did
+    /// not ask, is not paused by it (it used to be, for the whole Retry-After).
+    @Test func theOldReceiversLateRetryAfterDoesNotPauseTheNewOne() async throws {
+        let refusing = try await startedServer([], otherwise: .slow(.seconds(1), status: 429, headers: [("Retry-After", "600")]))
+        let accepting = try await startedServer([])
+        let outbox = try Fixtures.outbox()
+        let before = try Fixtures.destination(url: refusing.url, minInterval: "0ms", concurrency: 1)
+        let after = try Fixtures.destination(url: accepting.url, minInterval: "0ms", concurrency: 1)
+        try Fixtures.enqueue(outbox, destination: "hook", count: 3)
+        try await withNotifier(outbox, [before]) { notifier in
+            let running = Task { await notifier.run() }
+            let started = ContinuousClock.now
+            while refusing.requests.isEmpty, ContinuousClock.now - started < .seconds(15) { try await Task.sleep(for: .milliseconds(10)) }
+            #expect(refusing.requests.count == 1)
+            notifier.update(destinations: [after])      // while the old receiver takes a second to answer
+            // The two not in flight go to the new receiver; the refused one waits its own 600 s.
+            while accepting.requests.count < 2, ContinuousClock.now - started < .seconds(20) { try await Task.sleep(for: .milliseconds(10)) }
+            #expect(accepting.requests.count == 2, "the new receiver got \(accepting.requests.count) of 2: the old one's answer paused it")
+            #expect(notifier.receiverPauses.isEmpty, "\(notifier.receiverPauses)")
+            await notifier.shutdown(grace: .milliseconds(100))
+            await running.value
+        }
+        #expect(try outbox.receiverPause(destination: "hook") == nil, "no pause recorded for the new receiver")
+        await refusing.stop()
+        await accepting.stop()
+    }
+
     @Test func tooManyRequestsUntilMaxAttempts() async throws {
         let server = try await startedServer([], otherwise: .status(429))
         let outbox = try Fixtures.outbox()
