@@ -29,25 +29,17 @@ private final class AppLock {
     /// the daemon stops in about a second, says nothing more to systemd after STOPPING=1, and
     /// a reload or "check now" sent after the stop is not acted on.
     @Test func aStopDuringAWaitForTheAppsLockIsPrompt() throws {
-        let folder = try TemporaryDirectory()
-        let tickets = folder.url("tickets.sqlite")
-        try makeTicketsDatabase(at: tickets, rows: ScanCommandTests.rows)
-        let config = try folder.write("config.json", configJSON(interval: "1h", busyTimeout: "30s"))
-        let listener = try NotifyListener(path: folder.url("notify.sock"))
-        let daemon = try DaemonChild(config: config, environment: ["NOTIFY_SOCKET": listener.path])
-        defer { daemon.signal(SIGKILL); _ = daemon.waitForExit(timeout: 10) }
-        var seen: [String] = []
-        #expect(listener.waitFor(timeout: 20, seen: &seen) { $0.hasPrefix("STATUS=last tick") } != nil, "got \(seen); log: \(daemon.log)")
+        let watched = try WatchedDaemon()
+        let (tickets, daemon) = (watched.tickets, watched.daemon)
 
         let lock = try AppLock(tickets)     // held once this returns
         defer { lock.release() }
         daemon.signal(SIGUSR1)              // a tick that now waits for the lock
-        #expect(listener.waitFor(timeout: 20, seen: &seen) { $0.hasPrefix("STATUS=") && $0.contains("tick running since") } != nil,
-                "got \(seen); log: \(daemon.log)")
+        #expect(watched.waitForTickStart(), "got \(watched.seen); log: \(daemon.log)")
         usleep(500_000)                     // from its start to the wait: the first read of a few rows
         let stopAsked = Date()
         daemon.signal(SIGTERM)
-        #expect(listener.waitFor(timeout: 10, seen: &seen) { $0.contains("STOPPING=1") } != nil, "got \(seen); log: \(daemon.log)")
+        #expect(watched.waitForStatus(timeout: 10) { $0.contains("STOPPING=1") }, "got \(watched.seen); log: \(daemon.log)")
         daemon.signal(SIGHUP)               // after the stop began: neither is acted on
         daemon.signal(SIGUSR1)
         let status = daemon.waitForExit(timeout: 25)
@@ -57,7 +49,7 @@ private final class AppLock {
         #expect(daemon.log.contains("tick interrupted: overdued is stopping"), "log: \(daemon.log)")
         #expect(!daemon.log.contains("tick skipped"), "log: \(daemon.log)")
 
-        while let message = listener.receive(timeout: 0.5) { seen.append(message) }
+        let seen = watched.rest()
         let stopping = try #require(seen.firstIndex { $0.contains("STOPPING=1") }, "got \(seen)")
         let after = seen[(stopping + 1)...]
         #expect(!after.contains { $0.contains("READY=1") || $0.contains("RELOADING=1") || $0.hasPrefix("STATUS=") },
@@ -106,15 +98,8 @@ private final class AppLock {
     /// `busy_timeout`) does not hold the stop: it waits through the grace like the records,
     /// then gives up, and the daemon exits 0 within seconds with nothing of the tick queued.
     @Test func aTickWaitingForTheStateDatabasesLockDoesNotHoldTheStop() throws {
-        let folder = try TemporaryDirectory()
-        let tickets = folder.url("tickets.sqlite")
-        try makeTicketsDatabase(at: tickets, rows: ScanCommandTests.rows)
-        let config = try folder.write("config.json", configJSON(interval: "1h", busyTimeout: "30s"))
-        let listener = try NotifyListener(path: folder.url("notify.sock"))
-        let daemon = try DaemonChild(config: config, environment: ["NOTIFY_SOCKET": listener.path])
-        defer { daemon.signal(SIGKILL); _ = daemon.waitForExit(timeout: 10) }
-        var seen: [String] = []
-        #expect(listener.waitFor(timeout: 20, seen: &seen) { $0.hasPrefix("STATUS=last tick") } != nil, "got \(seen); log: \(daemon.log)")
+        let watched = try WatchedDaemon()
+        let (folder, tickets, daemon) = (watched.folder, watched.tickets, watched.daemon)
         try SQLiteShellSession(tickets, sql: """
             INSERT INTO tickets (id, ticket_id, title, description, machine_id, status, priority, reported_by, assigned_to, scheduled_date)
             VALUES (100, 'IGP-2026-0100', 'Neuf', 'x', 1, 'received', 'high', 1, 1, '2026-01-05 08:00:00');
@@ -124,8 +109,7 @@ private final class AppLock {
         defer { lock.release() }
         try #require(lock.failure == nil, "the state database's lock was not taken: \(lock.failure ?? "")")
         daemon.signal(SIGUSR1)               // a tick that has IGP-2026-0100 to enqueue, and waits
-        #expect(listener.waitFor(timeout: 20, seen: &seen) { $0.hasPrefix("STATUS=") && $0.contains("tick running since") } != nil,
-                "got \(seen); log: \(daemon.log)")
+        #expect(watched.waitForTickStart(), "got \(watched.seen); log: \(daemon.log)")
         usleep(1_000_000)                    // from its start to the enqueue: a read of a few rows
         let stopAsked = Date()
         daemon.signal(SIGTERM)
@@ -177,15 +161,8 @@ private final class AppLock {
     /// rules. The tick used to go on with the old rules and queue what a rule just removed
     /// matched, for the notifier to send until the next tick withdrew it.
     @Test func aReloadThatReplacesTheRulesDuringATickStopsIt() throws {
-        let folder = try TemporaryDirectory()
-        let tickets = folder.url("tickets.sqlite")
-        try makeTicketsDatabase(at: tickets, rows: ScanCommandTests.rows)
-        let config = try folder.write("config.json", configJSON(interval: "1h", busyTimeout: "30s"))
-        let listener = try NotifyListener(path: folder.url("notify.sock"))
-        let daemon = try DaemonChild(config: config, environment: ["NOTIFY_SOCKET": listener.path])
-        defer { daemon.signal(SIGKILL); _ = daemon.waitForExit(timeout: 10) }
-        var seen: [String] = []
-        #expect(listener.waitFor(timeout: 20, seen: &seen) { $0.hasPrefix("STATUS=last tick") } != nil, "got \(seen); log: \(daemon.log)")
+        let watched = try WatchedDaemon()
+        let (folder, tickets, daemon) = (watched.folder, watched.tickets, watched.daemon)
         #expect(daemon.waitFor("8 enqueued"), "log: \(daemon.log)")
 
         // The app adds two overdue tickets in a transaction it holds open; a tick waits for it.
@@ -196,8 +173,7 @@ private final class AppLock {
                    (101, 'IGP-2026-0101', 'Neuf', 'x', 1, 'received', 'high', 1, 1, '2026-01-05 08:00:00');
             """)
         daemon.signal(SIGUSR1)
-        #expect(listener.waitFor(timeout: 20, seen: &seen) { $0.hasPrefix("STATUS=") && $0.contains("tick running since") } != nil,
-                "the tick started; got \(seen); log: \(daemon.log)")
+        #expect(watched.waitForTickStart(), "the tick started; got \(watched.seen); log: \(daemon.log)")
         _ = try folder.write("config.json", configJSON(interval: "1h", rules: """
             [{"name": "closed-only", "match": {"status_in": ["completed"]}, "destinations": ["hook"]}]
             """, busyTimeout: "30s"))
@@ -278,6 +254,48 @@ private final class AppLock {
                                timeout: 10), "log: \(daemon.log)")
         daemon.signal(SIGTERM)
         #expect(daemon.waitForExit(timeout: 10) == 0)
+    }
+}
+
+/// `overdued run` on the usual tickets (hourly ticks, `busy_timeout` 30 s) with a stand-in for
+/// systemd's notification socket, once its first tick is done; killed when the test ends.
+private final class WatchedDaemon {
+    let folder: TemporaryDirectory
+    let tickets: String
+    let listener: NotifyListener
+    let daemon: DaemonChild
+    /// Every datagram read so far.
+    private(set) var seen: [String] = []
+
+    init() throws {
+        folder = try TemporaryDirectory()
+        tickets = folder.url("tickets.sqlite")
+        try makeTicketsDatabase(at: tickets, rows: ScanCommandTests.rows)
+        let config = try folder.write("config.json", configJSON(interval: "1h", busyTimeout: "30s"))
+        listener = try NotifyListener(path: folder.url("notify.sock"))
+        daemon = try DaemonChild(config: config, environment: ["NOTIFY_SOCKET": listener.path])
+        #expect(waitForStatus { $0.hasPrefix("STATUS=last tick") }, "got \(seen); log: \(daemon.log)")
+    }
+
+    deinit {
+        daemon.signal(SIGKILL)
+        _ = daemon.waitForExit(timeout: 10)
+    }
+
+    /// Reads datagrams until one satisfies `predicate`; whether one did in time.
+    func waitForStatus(timeout: TimeInterval = 20, _ predicate: (String) -> Bool) -> Bool {
+        listener.waitFor(timeout: timeout, seen: &seen, predicate) != nil
+    }
+
+    /// Until STATUS says a tick runs: from then on, a signal meets that tick.
+    func waitForTickStart() -> Bool {
+        waitForStatus { $0.hasPrefix("STATUS=") && $0.contains("tick running since") }
+    }
+
+    /// Every datagram read, with those still coming within half a second.
+    func rest() -> [String] {
+        while let message = listener.receive(timeout: 0.5) { seen.append(message) }
+        return seen
     }
 }
 
