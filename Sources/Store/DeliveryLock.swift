@@ -44,6 +44,31 @@ public final class DeliveryLock: Sendable {
                          message: "cannot lock \(path): the file was deleted or replaced each time it was locked")
     }
 
+    /// Whether a deliverer holds the lock now, asked without keeping anyone out: a shared
+    /// `flock`, taken and released at once. Two processes asking at the same instant (three
+    /// `scan`s starting on a new file) do not see each other as deliverers, as two exclusive
+    /// tries would. Throws `.inUse`, worded as `init` does, when a deliverer holds it.
+    public static func refuseIfHeld(stateDatabase: String) throws(StoreError) {
+        let path = Self.path(forStateDatabase: stateDatabase)
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        guard descriptor >= 0 else {
+            let code = errno
+            if code == ENOENT { return }    // never locked: no deliverer
+            _ = try DeliveryLock(stateDatabase: stateDatabase)     // says why it cannot be opened
+            return
+        }
+        defer { close(descriptor) }
+        if flock(descriptor, LOCK_SH | LOCK_NB) == 0 {
+            flock(descriptor, LOCK_UN)
+            return
+        }
+        let code = errno
+        guard code == EWOULDBLOCK else {
+            throw StoreError(.cannotOpen, path: stateDatabase, message: "cannot lock \(path): \(String(cString: strerror(code)))")
+        }
+        throw Self.held(path, stateDatabase: stateDatabase, by: Self.pid(in: descriptor))
+    }
+
     /// `<state database>.lock`.
     public static func path(forStateDatabase stateDatabase: String) -> String {
         stateDatabase + ".lock"
@@ -98,11 +123,7 @@ public final class DeliveryLock: Sendable {
                 throw StoreError(.cannotOpen, path: stateDatabase,
                                  message: "cannot lock \(path): \(String(cString: strerror(code)))")
             }
-            let who = holder.map { "another overdued process (pid \($0))" } ?? "another overdued process"
-            throw StoreError(.inUse, path: stateDatabase,
-                             message: "\(who) is already delivering from this state database (it holds \(path)); "
-                                 + "only one `overdued run` or `overdued once` may deliver from it at a time, "
-                                 + "or every notification would be sent twice")
+            throw Self.held(path, stateDatabase: stateDatabase, by: holder)
         }
         // For the message a second process prints; the lock itself is the flock.
         let text = Array("\(getpid())\n".utf8)
@@ -110,6 +131,14 @@ public final class DeliveryLock: Sendable {
             _ = text.withUnsafeBytes { pwrite(descriptor, $0.baseAddress, $0.count, 0) }
         }
         return descriptor
+    }
+
+    private static func held(_ path: String, stateDatabase: String, by holder: Int32?) -> StoreError {
+        let who = holder.map { "another overdued process (pid \($0))" } ?? "another overdued process"
+        return StoreError(.inUse, path: stateDatabase,
+                          message: "\(who) is already delivering from this state database (it holds \(path)); "
+                              + "only one `overdued run` or `overdued once` may deliver from it at a time, "
+                              + "or every notification would be sent twice")
     }
 
     deinit {

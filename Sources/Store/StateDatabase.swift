@@ -88,7 +88,7 @@ public final class StateDatabase: Sendable {
             let pending = Self.migrator.migrations.filter { !before.contains($0) }
             if !upgradingBesideADeliverer, !before.isEmpty, let next = pending.first {
                 do {
-                    _ = try DeliveryLock(stateDatabase: path)   // free: released at once
+                    try DeliveryLock.refuseIfHeld(stateDatabase: path)
                 } catch let error as StoreError where error.kind == .inUse {
                     let holder = error.message.range(of: #"\(pid [0-9]+\)"#, options: .regularExpression).map { " " + error.message[$0] } ?? ""
                     throw StoreError(.inUse, path: path, message: "written by an earlier release of overdued (it lacks migration \"\(next)\"), "

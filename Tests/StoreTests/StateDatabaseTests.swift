@@ -452,6 +452,32 @@ struct StateDatabaseTests {
         #expect(throws: Never.self) { _ = try DeliveryLock(stateDatabase: path) }
     }
 
+    /// The question "does a deliverer hold the lock?" asked by several processes at once (three
+    /// `scan`s on a file another is still migrating) gets "no" for each: asking takes a shared
+    /// lock, so the askers do not see each other as deliverers. (They did, with an exclusive
+    /// try: one of three concurrent scans on a new file refused, "an overdued process delivers
+    /// from it now".) A deliverer is still seen, by name.
+    @Test func askingWhetherADelivererHoldsTheLockIsNotHoldingIt() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.url("state.sqlite")
+        #expect(throws: Never.self) { try DeliveryLock.refuseIfHeld(stateDatabase: path) }
+        #expect(!FileManager.default.fileExists(atPath: path + ".lock"), "asking creates nothing")
+        _ = try DeliveryLock(stateDatabase: path)   // the file exists now, unlocked
+        // Another asker, at this instant: its shared lock on the file.
+        let asker = open(path + ".lock", O_RDONLY | O_CLOEXEC)
+        #expect(asker >= 0 && flock(asker, LOCK_SH | LOCK_NB) == 0)
+        #expect(throws: Never.self) { try DeliveryLock.refuseIfHeld(stateDatabase: path) }
+        close(asker)
+        let deliverer = try DeliveryLock(stateDatabase: path)
+        #expect {
+            try DeliveryLock.refuseIfHeld(stateDatabase: path)
+        } throws: { error in
+            guard let error = error as? StoreError else { return false }
+            return error.kind == .inUse && error.message.contains("pid \(getpid())")
+        }
+        withExtendedLifetime(deliverer) {}
+    }
+
     /// A lock whose file was deleted keeps no one out (a new file is locked at the path): the
     /// holder can tell, which is what the daemon checks.
     @Test func aHolderKnowsWhenItsLockFileWasDeleted() throws {
