@@ -115,15 +115,22 @@ public final class DeliveryLock: Sendable {
                              message: "cannot use the delivery lock \(path): it is not a plain file with one name (a hard link?); remove it")
         }
         StateFileAccess.giveToFolderOwner(descriptor, folderOf: stateDatabase)
-        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
-            let code = errno
+        switch lockExclusively(descriptor) {
+        case .locked:
+            break
+        case .heldByDeliverer:
             let holder = Self.pid(in: descriptor)
             close(descriptor)
-            guard code == EWOULDBLOCK else {
-                throw StoreError(.cannotOpen, path: stateDatabase,
-                                 message: "cannot lock \(path): \(String(cString: strerror(code)))")
-            }
             throw Self.held(path, stateDatabase: stateDatabase, by: holder)
+        case .heldByAskers:
+            close(descriptor)
+            throw StoreError(.inUse, path: stateDatabase,
+                             message: "cannot lock \(path): other overdued commands kept asking whether a deliverer holds it "
+                                 + "for \(askersGrace) without a pause; try again")
+        case .failed(let code):
+            close(descriptor)
+            throw StoreError(.cannotOpen, path: stateDatabase,
+                             message: "cannot lock \(path): \(String(cString: strerror(code)))")
         }
         // For the message a second process prints; the lock itself is the flock.
         let text = Array("\(getpid())\n".utf8)
@@ -131,6 +138,38 @@ public final class DeliveryLock: Sendable {
             _ = text.withUnsafeBytes { pwrite(descriptor, $0.baseAddress, $0.count, 0) }
         }
         return descriptor
+    }
+
+    /// How long a deliverer waits for other commands' questions to end.
+    static let askersGrace: Duration = .seconds(2)
+
+    /// What an exclusive `flock` without waiting for a deliverer came to.
+    enum ExclusiveTry: Equatable {
+        case locked
+        /// Another process holds the file exclusively: a deliverer.
+        case heldByDeliverer
+        /// Only shared locks, one after another, for all of the grace.
+        case heldByAskers
+        case failed(errno: Int32)
+    }
+
+    /// Other commands asking `refuseIfHeld` hold a shared lock for microseconds: a deliverer
+    /// starting in those microseconds (the daemon's start beside an operator's `overdued
+    /// queue` in a loop) would refuse as if another deliverer ran. A shared lock it can take
+    /// itself shows that no deliverer holds the file, only askers: it tries again for up to
+    /// `askersGrace`.
+    static func lockExclusively(_ descriptor: Int32, askersGrace: Duration = askersGrace) -> ExclusiveTry {
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: askersGrace)
+        while true {
+            if flock(descriptor, LOCK_EX | LOCK_NB) == 0 { return .locked }
+            let code = errno
+            guard code == EWOULDBLOCK else { return .failed(errno: code) }
+            guard flock(descriptor, LOCK_SH | LOCK_NB) == 0 else { return .heldByDeliverer }
+            flock(descriptor, LOCK_UN)
+            guard clock.now < deadline else { return .heldByAskers }
+            usleep(1_000)
+        }
     }
 
     private static func held(_ path: String, stateDatabase: String, by holder: Int32?) -> StoreError {

@@ -478,6 +478,34 @@ struct StateDatabaseTests {
         withExtendedLifetime(deliverer) {}
     }
 
+    /// A deliverer starting while another command asks (its shared lock, held for
+    /// microseconds) waits for the question to end instead of refusing as if a deliverer ran;
+    /// an asker that never lets go is told apart from a deliverer.
+    @Test func aDelivererStartingWhileAnotherCommandAsksWaitsForTheQuestion() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.url("state.sqlite")
+        _ = try DeliveryLock(stateDatabase: path)   // the file exists now, unlocked
+        let asker = open(path + ".lock", O_RDONLY | O_CLOEXEC)
+        #expect(asker >= 0 && flock(asker, LOCK_SH | LOCK_NB) == 0)
+        let released = Thread {
+            usleep(300_000)
+            close(asker)
+        }
+        released.start()
+        var deliverer: DeliveryLock? = try DeliveryLock(stateDatabase: path)
+        #expect(deliverer?.isAtItsPath() == true)
+
+        let probe = open(path + ".lock", O_RDONLY | O_CLOEXEC)
+        defer { close(probe) }
+        #expect(DeliveryLock.lockExclusively(probe, askersGrace: .milliseconds(50)) == .heldByDeliverer)
+        deliverer = nil
+
+        let stubbornAsker = open(path + ".lock", O_RDONLY | O_CLOEXEC)
+        defer { close(stubbornAsker) }
+        #expect(flock(stubbornAsker, LOCK_SH | LOCK_NB) == 0)
+        #expect(DeliveryLock.lockExclusively(probe, askersGrace: .milliseconds(50)) == .heldByAskers)
+    }
+
     /// A lock whose file was deleted keeps no one out (a new file is locked at the path): the
     /// holder can tell, which is what the daemon checks.
     @Test func aHolderKnowsWhenItsLockFileWasDeleted() throws {
