@@ -165,7 +165,7 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
-            "TestCertificates",
+            "TestCertificates", "TestSupport",
         ], swiftSettings: strict),
         .testTarget(name: "SystemdTests", dependencies: ["Systemd"], swiftSettings: strict),
         .testTarget(name: "DaemonTests", dependencies: ["Daemon", "OverduedConfig"], swiftSettings: strict),

@@ -4,6 +4,7 @@ import Logging
 import OverduedConfig
 import Store
 import Testing
+import TestSupport
 
 /// End to end: outbox in a real SQLite file → Notifier → real HTTP → scripted receiver.
 @Suite(.serialized) struct DeliveryTests {
@@ -326,11 +327,10 @@ import Testing
         // 200 ms timeout ends these attempts in time. The bound below is far from both (other
         // tests running beside this one can delay it by seconds).
         let slow = try await startedServer([], otherwise: .slow(.seconds(60)))
-        let closed = try await startedServer([])
-        await closed.stop()
+        let closed = try RefusedPort()
         let outbox = try Fixtures.outbox()
         let hung = try Fixtures.destination(name: "hung", url: slow.url, timeout: "200ms", maxAttempts: 2)
-        let refused = try Fixtures.destination(name: "refused", url: closed.url, maxAttempts: 2)
+        let refused = try Fixtures.destination(name: "refused", url: "http://127.0.0.1:\(closed.port)/hooks/secret-token", maxAttempts: 2)
         let hungID = try Fixtures.enqueue(outbox, destination: "hung")[0]
         let refusedID = try Fixtures.enqueue(outbox, destination: "refused")[0]
         let started = ContinuousClock.now
@@ -348,6 +348,7 @@ import Testing
         #expect(refusedAttempts.allSatisfy { $0.error?.hasPrefix("cannot connect to http://127.0.0.1:\(closed.port): Connection refused;") == true
                     && $0.error?.contains("errno") == false },
                 "\(refusedAttempts.map { $0.error ?? "" })")
+        withExtendedLifetime(closed) {}
         #expect(!refusedAttempts.contains { $0.error?.contains("secret-token") == true })
         await slow.stop()
     }

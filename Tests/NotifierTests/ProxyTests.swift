@@ -5,6 +5,7 @@ import OverduedConfig
 import Store
 import TestCertificates
 import Testing
+import TestSupport
 
 /// `proxy_url`: requests go through an HTTP proxy on 127.0.0.1 that the test runs, in a
 /// CONNECT tunnel (so TLS to the receiver stays end to end); the proxy's refusals and its
@@ -87,12 +88,12 @@ struct ProxyTests {
         }
 
         // A port nothing listens on: the proxy is named, not the destination.
-        let closed = try TunnelProxy()
+        let closed = try RefusedPort()
         let closedPort = closed.port
-        closed.stop()
         let absent = await Self.post(try Fixtures.destination(url: "http://127.0.0.1:9/hooks/secret-token",
                                                               extra: ["proxy_url": "http://127.0.0.1:\(closedPort)"]))
         #expect(absent.error == "cannot connect to the proxy http://127.0.0.1:\(closedPort): Connection refused", "\(absent.result)")
+        withExtendedLifetime(closed) {}
     }
 
     /// A proxy (or receiver) that accepts the connection and then stalls holds it no longer

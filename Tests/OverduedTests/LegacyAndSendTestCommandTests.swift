@@ -232,10 +232,12 @@ import TestSupport
                 "a test send records nothing: \(queue.stdout)")
 
         // A destination that refuses: exit 1 with the reason, still no URL path.
-        let refused = try folder.write("refused.json", configJSON(destinationURL: "http://127.0.0.1:9/hooks/secret-token"))
+        let refusing = try RefusedPort()
+        let refused = try folder.write("refused.json", configJSON(destinationURL: "http://127.0.0.1:\(refusing.port)/hooks/secret-token"))
         let failed = try runOverdued(["send-test", "--config", refused])
         #expect(failed.status == 1)
         #expect(failed.stdout.contains("no response"))
         #expect(!failed.stdout.contains("secret-token"))
+        withExtendedLifetime(refusing) {}
     }
 }
