@@ -480,6 +480,7 @@ final class DestinationWorker: Sendable {
             let outcome = DeliveryOutcome.dead(reason: error.message)
             let recorded = await store(record, outcome, logger: logger)
             logger[metadataKey: "event"] = "dead"
+            if !recorded { logger[metadataKey: "recorded"] = "no" }
             logger.error("dead: cannot build the payload: \(error.message)\(recorded ? "" : " (not recorded yet)")")
             return recorded ? outcome : nil
         }
@@ -529,9 +530,11 @@ final class DestinationWorker: Sendable {
         let recorded = await store(record, decision.outcome, logger: logger)
 
         // What the receiver did is logged whether or not the record could be written yet; a
-        // line whose record waits says so (a stop may end before it is written, and then the
-        // notification goes again under the same webhook-id).
+        // line whose record waits says so, in its text and in a field (`RECORDED=no`): a stop
+        // may end before it is written, and then the notification goes again under the same
+        // webhook-id.
         let pending = recorded ? "" : " (not recorded yet)"
+        if !recorded { logger[metadataKey: "recorded"] = "no" }
         switch decision.verdict {
         case .delivered:
             logger[metadataKey: "event"] = "delivered"

@@ -88,7 +88,7 @@ private final class AppLock {
         #expect(status == 0, "log: \(daemon.log)")
         #expect(took < 12, "stopped \(took) s after SIGTERM (grace 5 s, busy_timeout 30 s); log: \(daemon.log)")
         #expect(daemon.log.contains("answered attempt(s) still wait for the state database"), "log: \(daemon.log)")
-        #expect(daemon.log.split(separator: "\n").contains { $0.contains(" delivered to hook ") && $0.contains("(not recorded yet)") },
+        #expect(daemon.log.split(separator: "\n").contains { $0.contains(" delivered to hook ") && $0.contains("(not recorded yet)") && $0.contains("recorded=no") },
                 "a delivered line says its record waits; log: \(daemon.log)")
         let delivered = try sqlite3Output(folder.url("state.sqlite"), "SELECT count(*) FROM notification WHERE status = 'delivered'")
         #expect(delivered.trimmingCharacters(in: .whitespacesAndNewlines) == "0", "nothing recorded under the lock; log: \(daemon.log)")
