@@ -66,16 +66,20 @@ let package = Package(
         .target(name: "CStateFileGuard", linkerSettings: [.linkedLibrary("sqlite3")]),
         // Text from outside (tickets, receivers) as a terminal or log line may show it.
         .target(name: "TextEscaping", swiftSettings: strict),
+        // A zone's offsets from the system's time-zone database (TZif files), not Foundation's
+        // built-in copy.
+        .target(name: "TimeZoneRules", swiftSettings: strict),
         // Typed, validated configuration: JSON with durations as strings.
         .target(
             name: "OverduedConfig",
+            dependencies: ["TimeZoneRules"],
             swiftSettings: strict
         ),
         // SQLite: the app's tickets database (read-only) and overdued's own state database.
         .target(
             name: "Store",
             dependencies: [
-                "CStateFileGuard",
+                "CStateFileGuard", "TimeZoneRules",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 // The SQLite C API, for the bulk inserts that bind values straight to a statement.
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
@@ -89,7 +93,7 @@ let package = Package(
         .target(
             name: "Scheduler",
             dependencies: [
-                "OverduedConfig", "Store", "TextEscaping",
+                "OverduedConfig", "Store", "TextEscaping", "TimeZoneRules",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
@@ -98,7 +102,7 @@ let package = Package(
         .target(
             name: "Notifier",
             dependencies: [
-                "OverduedConfig", "Store", "TextEscaping",
+                "OverduedConfig", "Store", "TextEscaping", "TimeZoneRules",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -123,7 +127,7 @@ let package = Package(
         .target(
             name: "Daemon",
             dependencies: [
-                "OverduedConfig", "Store", "Scheduler", "Notifier", "Systemd", "TextEscaping", "CProcessMemory",
+                "OverduedConfig", "Store", "Scheduler", "Notifier", "Systemd", "TextEscaping", "TimeZoneRules", "CProcessMemory",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
@@ -131,7 +135,7 @@ let package = Package(
         .executableTarget(
             name: "overdued",
             dependencies: [
-                "OverduedConfig", "Store", "Scheduler", "Notifier", "Systemd", "Daemon", "TextEscaping", "CEarlySignals",
+                "OverduedConfig", "Store", "Scheduler", "Notifier", "Systemd", "Daemon", "TextEscaping", "TimeZoneRules", "CEarlySignals",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -151,10 +155,11 @@ let package = Package(
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ], path: "Tests/TestCertificates", swiftSettings: strict),
         .testTarget(name: "TextEscapingTests", dependencies: ["TextEscaping"], swiftSettings: strict),
+        .testTarget(name: "TimeZoneRulesTests", dependencies: ["TimeZoneRules"], swiftSettings: strict),
         .testTarget(name: "OverduedConfigTests", dependencies: ["OverduedConfig", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "StoreTests", dependencies: ["Store", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: strict),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "TestSupport", "TimeZoneRules", .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: strict),
         .testTarget(name: "SchedulerTests", dependencies: [
-            "Scheduler", "OverduedConfig", "Store", "TestSupport", .product(name: "GRDB", package: "GRDB.swift"),
+            "Scheduler", "OverduedConfig", "Store", "TestSupport", "TimeZoneRules", .product(name: "GRDB", package: "GRDB.swift"),
         ], swiftSettings: strict),
         .testTarget(name: "NotifierTests", dependencies: [
             "Notifier", "OverduedConfig", "Store",
@@ -168,7 +173,7 @@ let package = Package(
             "TestCertificates", "TestSupport",
         ], swiftSettings: strict),
         .testTarget(name: "SystemdTests", dependencies: ["Systemd"], swiftSettings: strict),
-        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "OverduedConfig"], swiftSettings: strict),
+        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "OverduedConfig", "TimeZoneRules"], swiftSettings: strict),
         .testTarget(name: "OverduedTests", dependencies: ["OverduedConfig", "Store", "Notifier", "TestSupport", "TestCertificates"], swiftSettings: strict),
     ]
 )

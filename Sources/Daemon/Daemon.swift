@@ -8,6 +8,7 @@ import Scheduler
 import Store
 import Synchronization
 public import Systemd
+import TimeZoneRules
 
 #if canImport(Glibc)
 import Glibc
@@ -652,6 +653,26 @@ public final class Daemon: Sendable {
 
     /// One tick: evaluate every rule, enqueue, wake the notifier, report. A busy database
     /// skips the tick (the next one retries); only a lost state database stops the process.
+    /// A `tzdata` upgrade rewrites the zone's file under the running daemon: its new rules
+    /// apply from this tick on, without a reload (one `stat` a tick when nothing changed).
+    private func refreshZoneRules() {
+        let zone = state.withLock { $0.engine.timeZone }
+        guard let newer = zone.reloadedIfChanged() else { return }
+        let replaced = state.withLock { running -> Bool in
+            guard running.engine.timeZone === zone else { return false }   // a reload came first
+            running.engine.timeZone = newer
+            return true
+        }
+        guard replaced else { return }
+        let release = ZoneRules.systemVersion().map { " (tzdata \($0))" } ?? ""
+        if newer == zone {
+            logger.info("the time zone file of \(zone.identifier) was rewritten\(release); its rules are unchanged")
+        } else {
+            logger.notice("the rules of time zone \(zone.identifier) changed on disk\(release): naive scheduled dates are read with the new rules from this tick on",
+                          metadata: ["event": "reload"])
+        }
+    }
+
     private func tick(due: Date) {
         guard !isStopping else { return }
         gate?.tickStarted()
@@ -661,6 +682,7 @@ public final class Daemon: Sendable {
             return
         }
         progress.beginTick()
+        refreshZoneRules()
         // The rules this tick evaluates are taken before STATUS says it runs: a reload seen
         // after that line stops this tick (and the next one runs with the new rules).
         let (statusText, current, engine, currentCandidates) = state.withLock { running in

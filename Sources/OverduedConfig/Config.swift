@@ -1,4 +1,5 @@
-public import Foundation
+import Foundation
+public import TimeZoneRules
 
 /// The whole, validated configuration of overdued. Built only by `ConfigLoader`, so a value
 /// of this type has passed every check: code that receives one never re-validates.
@@ -26,10 +27,10 @@ public struct StoreSettings: Sendable, Equatable {
     public var ticketsDatabase: String
     /// overdued's own database: outbox, delivery attempts, dedup state.
     public var stateDatabase: String
-    /// The zone in which naive `scheduled_date` values are read.
-    public var timeZone: TimeZone
-    /// `store.timezone` as the config writes it, for messages: Foundation on Linux names the
-    /// UTC zone "GMT", which is not what the operator wrote.
+    /// The zone in which naive `scheduled_date` values are read: its rules, from the
+    /// system's time-zone database.
+    public var timeZone: ZoneRules
+    /// `store.timezone` as the config writes it, for messages.
     public var timeZoneName: String
     /// How long one tick waits for a database lock before giving up until the next tick.
     public var busyTimeout: Duration
@@ -38,7 +39,7 @@ public struct StoreSettings: Sendable, Equatable {
     public var historyRetention: Duration
 
     /// `timeZoneName` defaults to the zone's own identifier.
-    public init(ticketsDatabase: String, stateDatabase: String, timeZone: TimeZone, timeZoneName: String? = nil,
+    public init(ticketsDatabase: String, stateDatabase: String, timeZone: ZoneRules, timeZoneName: String? = nil,
                 busyTimeout: Duration, historyRetention: Duration = .seconds(90 * 86_400)) {
         self.ticketsDatabase = ticketsDatabase
         self.stateDatabase = stateDatabase

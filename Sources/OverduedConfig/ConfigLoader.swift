@@ -1,4 +1,5 @@
 public import Foundation
+public import TimeZoneRules
 
 /// Reads a config file, validates all of it and resolves the files it names (secrets,
 /// templates), returning a `Config` or every problem at once.
@@ -147,10 +148,14 @@ public struct ConfigLoader: Sendable {
         } else {
             state = resolvedState
         }
-        var zone: TimeZone?
+        var zone: ZoneRules?
         let zoneName = reader.string(members, "timezone", at: path) ?? "UTC"
-        if let known = Self.ianaZone(zoneName) {
+        if let known = Self.zoneRules(zoneName) {
             zone = known
+            if case .builtIn(let reason) = known.source {
+                reader.warn("store.timezone", "\(reason): \(zoneName) is read from the zone data built into overdued, which is as "
+                    + "old as the build and misses the rule changes of later tzdata releases; install the tzdata package")
+            }
         } else {
             reader.report("store.timezone", Self.zoneRefusal(zoneName))
         }
@@ -738,9 +743,20 @@ public struct ConfigLoader: Sendable {
         return "cannot be reached by this user (uid \(geteuid())): a folder on its path may not be searched (permission denied)"
     }
 
-    /// Only real IANA names (with their daylight-saving rules); "UTC" and "Etc/UTC" included.
-    /// What `store.timezone` accepts (and `overdued demo --timezone`, which writes one).
-    public static func ianaZone(_ name: String) -> TimeZone? {
+    /// The rules of a zone `store.timezone` accepts (and `overdued demo --timezone`, which
+    /// writes one): a real IANA name, or an Area/Location name of the system's time-zone
+    /// database newer than Foundation's built-in list. Read from the system's files
+    /// (`ZoneRules`).
+    public static func zoneRules(_ name: String) -> ZoneRules? {
+        if ianaZone(name) != nil { return ZoneRules.load(name) }
+        guard name.contains("/"), !name.hasPrefix("Etc/"), !name.hasPrefix("SystemV/"),
+              let rules = ZoneRules.load(name), case .system = rules.source else { return nil }
+        return rules
+    }
+
+    /// Only real IANA names (with their daylight-saving rules); "UTC" and "Etc/UTC" included,
+    /// as Foundation's built-in data knows them.
+    static func ianaZone(_ name: String) -> TimeZone? {
         if name == "UTC" || name == "Etc/UTC" || name == "GMT" { return TimeZone(identifier: "UTC") }
         // An Area/Location name the system resolves under that same name. Foundation's list
         // of names is not consulted for these (building it costs ~1.5 ms at every start) and

@@ -1,4 +1,5 @@
 public import Foundation
+public import TimeZoneRules
 public import Store
 
 /// Seeds the dedup state from the app's own `webhook_notifications` log, so that switching
@@ -72,7 +73,7 @@ public enum LegacyImport {
         /// The import's instant: no legacy notification was sent after it.
         private let now: Date
         /// `store.timezone`, in which naive scheduled dates are read.
-        private let zone: TimeZone
+        private let zone: ZoneRules
         /// Rows whose `scheduled_date_notified` was written in another form than the ticket's
         /// `scheduled_date` for the same instant, taken as the ticket's.
         public private(set) var datesRespelled = 0
@@ -82,9 +83,9 @@ public enum LegacyImport {
             var date: String
         }
 
-        private static let utc = TimeZone(identifier: "UTC") ?? .gmt
+        private static let utc = ZoneRules.utc
 
-        public init(now: Date, zone: TimeZone = TimeZone(identifier: "UTC") ?? .gmt) {
+        public init(now: Date, zone: ZoneRules = .utc) {
             self.now = now
             self.zone = zone
         }
@@ -132,7 +133,7 @@ public enum LegacyImport {
 
         /// Whether `text` (the ticket's date) names `instant`. A naive time in the hour the
         /// clocks repeat in autumn names two instants; either counts.
-        static func sameInstant(_ instant: Date, as text: String, in zone: TimeZone) -> Bool {
+        static func sameInstant(_ instant: Date, as text: String, in zone: ZoneRules) -> Bool {
             guard case .instant(let at) = ScheduledDate.parse(text, in: zone) else { return false }
             if at == instant { return true }
             // A naive wall time (no `Z`, no offset) in the hour repeated: its other reading is

@@ -1,4 +1,5 @@
 public import Foundation
+public import TimeZoneRules
 public import OverduedConfig
 public import Store
 internal import TextEscaping
@@ -190,7 +191,7 @@ public enum ScanDetail: Sendable {
 /// quiet tick (everything already notified) decodes no whole row.
 public struct RulesEngine: Sendable {
     public var rules: [RuleSpec]
-    public var timeZone: TimeZone
+    public var timeZone: ZoneRules
 
     /// The destinations the config defines.
     public var destinations: Set<String>
@@ -199,7 +200,7 @@ public struct RulesEngine: Sendable {
     ///   rules name). A rule's notification queued for one of them that the rule no longer
     ///   names is withdrawn (`.destinationDropped`); one queued for a destination the config
     ///   no longer defines stays on hold until it is back, as documented.
-    public init(rules: [RuleSpec], timeZone: TimeZone, destinations: Set<String>? = nil) {
+    public init(rules: [RuleSpec], timeZone: ZoneRules, destinations: Set<String>? = nil) {
         self.rules = rules
         self.timeZone = timeZone
         self.destinations = destinations ?? Set(rules.flatMap(\.destinations))
@@ -246,7 +247,7 @@ public struct RulesEngine: Sendable {
         // Read before anything they vouch for: a commit racing the reads changes the next value.
         let inputs = try cache.map { _ throws(StoreError) in
             TickCache.Inputs(dataVersion: try tickets.dataVersion(), dedupGeneration: try outbox.dedupGeneration(),
-                             filters: filters, zone: timeZone.identifier)
+                             filters: filters, zone: timeZone)
         }
         if let inputs {
             report.dedupGeneration = inputs.dedupGeneration

@@ -1,4 +1,5 @@
 public import Foundation
+public import TimeZoneRules
 import Store
 
 /// What a stored `scheduled_date` means. The app wrote several formats over its life
@@ -15,7 +16,7 @@ public enum ScheduledDate: Sendable, Equatable {
     /// Reads a stored value. Naive local times that fall in a daylight-saving gap (02:30 on
     /// the spring-forward day) move forward by the gap; those that occur twice (01:30 on the
     /// fall-back day) take the earlier instant, so a ticket is never late by an extra hour.
-    public static func parse(_ raw: String?, in zone: TimeZone) -> ScheduledDate {
+    public static func parse(_ raw: String?, in zone: ZoneRules) -> ScheduledDate {
         parse(raw) { fields in fields.instant(defaultZone: zone) }
     }
 
@@ -109,7 +110,7 @@ public enum ScheduledDate: Sendable, Equatable {
             }
         }
 
-        func instant(defaultZone: TimeZone) -> Date? {
+        func instant(defaultZone: ZoneRules) -> Date? {
             let wallAsUTC = wallAsUTC
             if let offset { return wallAsUTC.addingTimeInterval(-Double(offset)) }
             return Self.localInstant(wallAsUTC: wallAsUTC, zone: defaultZone)
@@ -130,10 +131,10 @@ public enum ScheduledDate: Sendable, Equatable {
             return Date(timeIntervalSince1970: Double(seconds) + Double(ns) / 1e9)
         }
 
-        /// Foundation resolves gaps and overlaps differently across platforms; pin the
-        /// documented behaviour: the earliest instant whose local wall time is the one asked
-        /// for, or for a wall time that does not exist, the instant one gap later.
-        static func localInstant(wallAsUTC: Date, zone: TimeZone) -> Date? {
+        /// The documented reading of gaps and overlaps: the earliest instant whose local wall
+        /// time is the one asked for, or for a wall time that does not exist, the instant one
+        /// gap later.
+        static func localInstant(wallAsUTC: Date, zone: ZoneRules) -> Date? {
             // Candidate instants: wall time minus each offset in force around that moment.
             let around = [-86_400.0, 0, 86_400].map { zone.secondsFromGMT(for: wallAsUTC.addingTimeInterval($0)) }
             if around[0] == around[1], around[1] == around[2] {
@@ -154,16 +155,16 @@ public enum ScheduledDate: Sendable, Equatable {
 }
 
 /// A zone's offset from UTC, remembered per day for the rows of one tick. Reading a naive
-/// time asks the zone four times (`localInstant`), each an ICU lookup behind a lock; most
-/// days are nowhere near an offset change, and for those one question per day answers every
-/// time of that day: the offset in force over the days around it.
+/// time asks the zone up to four times (`localInstant`); most days are nowhere near an offset
+/// change, and for those one question per day answers every time of that day: the offset in
+/// force over the days around it.
 public final class ZoneOffsets {
-    public let zone: TimeZone
+    public let zone: ZoneRules
     /// Per day (days since 1970-01-01): the offset in force from two days before to three
     /// days after it, or nil when it changes within that span.
     private var steady: [Int: Int?] = [:]
 
-    public init(_ zone: TimeZone) {
+    public init(_ zone: ZoneRules) {
         self.zone = zone
     }
 
@@ -173,11 +174,7 @@ public final class ZoneOffsets {
     func steadyOffset(aroundDay day: Int) -> Int? {
         if let known = steady[day] { return known }
         let start = Date(timeIntervalSince1970: Double(day - 2) * 86_400)
-        let end = start.addingTimeInterval(5 * 86_400)
-        let offset = zone.secondsFromGMT(for: start)
-        let next = zone.nextDaylightSavingTimeTransition(after: start)
-        let changes = next.map { $0 < end } ?? false
-        let value: Int? = changes ? nil : offset
+        let value = zone.steadyOffset(from: start, to: start.addingTimeInterval(5 * 86_400))
         steady[day] = value
         return value
     }

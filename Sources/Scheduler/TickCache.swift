@@ -1,4 +1,5 @@
-public import Foundation
+import Foundation
+public import TimeZoneRules
 public import Store
 import Synchronization
 
@@ -7,7 +8,7 @@ public struct DatedCandidate: Sendable, Equatable {
     public var candidate: TicketCandidate
     public var date: ScheduledDate
 
-    public init(_ candidate: TicketCandidate, zone: TimeZone) {
+    public init(_ candidate: TicketCandidate, zone: ZoneRules) {
         self.candidate = candidate
         self.date = ScheduledDate.parse(candidate.scheduledDate, in: zone)
     }
@@ -51,12 +52,12 @@ public final class TickCache: Sendable {
         var dataVersion: Int64
         var dedupGeneration: Int64
         var filters: [TicketFilter]
-        var zone: String
+        var zone: ZoneRules
     }
 
     private struct Rows {
         var filter: TicketFilter
-        var zone: String
+        var zone: ZoneRules
         var dataVersion: Int64
         var rows: [DatedCandidate]
     }
@@ -79,16 +80,16 @@ public final class TickCache: Sendable {
     public init() {}
 
     /// The rows remembered for this rule, if they still answer this query.
-    func rows(rule: String, filter: TicketFilter, zone: TimeZone, dataVersion: Int64) -> [DatedCandidate]? {
+    func rows(rule: String, filter: TicketFilter, zone: ZoneRules, dataVersion: Int64) -> [DatedCandidate]? {
         state.withLock { state in
             guard let entry = state.rows[rule], entry.dataVersion == dataVersion, entry.filter == filter,
-                  entry.zone == zone.identifier else { return nil }
+                  entry.zone == zone else { return nil }
             return entry.rows
         }
     }
 
-    func store(_ rows: [DatedCandidate], rule: String, filter: TicketFilter, zone: TimeZone, dataVersion: Int64) {
-        state.withLock { $0.rows[rule] = Rows(filter: filter, zone: zone.identifier, dataVersion: dataVersion, rows: rows) }
+    func store(_ rows: [DatedCandidate], rule: String, filter: TicketFilter, zone: ZoneRules, dataVersion: Int64) {
+        state.withLock { $0.rows[rule] = Rows(filter: filter, zone: zone, dataVersion: dataVersion, rows: rows) }
     }
 
     /// The last quiet result, if it still holds for these inputs at `now`.

@@ -1,32 +1,21 @@
 public import Foundation
+public import TimeZoneRules
 
-/// Gregorian calendar arithmetic on day counts since 1970-01-01 (Howard Hinnant's
-/// `days_from_civil` / `civil_from_days`), and the zero-padded text of dates as the app
-/// stores them. No Calendar, DateFormatter or locale objects: no time zone can slip in, and
+/// Gregorian calendar arithmetic on day counts since 1970-01-01 (`GregorianDays`), and the
+/// zero-padded text of dates as the app stores them. No Calendar, DateFormatter or locale objects: no time zone can slip in, and
 /// these run for every row of a tick, of a payload, of a generated demo database
 /// (`String(format:)` and DateFormatter are slow on Linux).
 public enum CivilDate {
     /// The day count of a proleptic Gregorian date.
+    @inlinable
     public static func days(year: Int, month: Int, day: Int) -> Int {
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yearOfEra = y - era * 400
-        let dayOfYear = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
-        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
-        return era * 146_097 + dayOfEra - 719_468
+        GregorianDays.days(year: year, month: month, day: day)
     }
 
     /// The proleptic Gregorian date of a day count.
+    @inlinable
     public static func date(days: Int) -> (year: Int, month: Int, day: Int) {
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let dayOfEra = z - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let monthPrime = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * monthPrime + 2) / 5 + 1
-        let month = monthPrime < 10 ? monthPrime + 3 : monthPrime - 9
-        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
+        GregorianDays.date(days: days)
     }
 
     /// `YYYY-MM-DD` of a day count; a year outside 0...9999 in ISO 8601's expanded form, a sign

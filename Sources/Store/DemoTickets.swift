@@ -1,4 +1,5 @@
 public import Foundation
+public import TimeZoneRules
 internal import GRDB
 
 /// Writes a realistic tickets database in the app's schema: French titles, every status
@@ -15,10 +16,10 @@ internal import GRDB
 public struct DemoTickets: Sendable {
     public var ticketCount: Int
     public var now: Date
-    public var timeZone: TimeZone
+    public var timeZone: ZoneRules
     public var seed: UInt64
 
-    public init(ticketCount: Int, now: Date, timeZone: TimeZone, seed: UInt64 = 42) {
+    public init(ticketCount: Int, now: Date, timeZone: ZoneRules, seed: UInt64 = 42) {
         self.ticketCount = ticketCount
         self.now = now
         self.timeZone = timeZone
@@ -264,7 +265,7 @@ public struct DemoTickets: Sendable {
 
     static func utcText(_ date: Date) -> String { localText(date, offset: 0) }
 
-    static func localText(_ date: Date, zone: TimeZone) -> String {
+    static func localText(_ date: Date, zone: ZoneRules) -> String {
         localText(date, offset: zone.secondsFromGMT(for: date))
     }
 

@@ -4,6 +4,7 @@ import Notifier
 import OverduedConfig
 import Scheduler
 import Store
+import TimeZoneRules
 
 /// `overdued check-config`: everything `run` would check before starting, and the query
 /// plan of each rule, without changing anything.
@@ -49,7 +50,7 @@ struct CheckConfigCommand: ParsableCommand {
             throw ExitCode(1)
         }
         print("\(config.sourcePath): valid")
-        print("  tickets database: \(config.store.ticketsDatabase) (read-only, zone \(config.store.timeZoneName))")
+        print("  tickets database: \(config.store.ticketsDatabase) (read-only, zone \(config.store.timeZoneName)\(zoneSource(config.store.timeZone)))")
         print("  state database:   \(config.store.stateDatabase)")
         print("  schedule:         every \(DurationText.format(config.schedule.interval))\(config.schedule.align ? ", aligned to the clock" : "")")
         for rule in config.rules {
@@ -103,5 +104,15 @@ struct CheckConfigCommand: ParsableCommand {
         case .legacy: "legacy"
         case .template(let path, _): "template \(path)"
         }
+    }
+}
+
+/// Where the zone's rules come from, for the summary: the system's file and its tzdata
+/// release, or the built-in data (also a warning).
+private func zoneSource(_ zone: ZoneRules) -> String {
+    switch zone.source {
+    case .utc: return ""
+    case .system(let path): return ", rules from \(path)" + (ZoneRules.systemVersion().map { " (tzdata \($0))" } ?? "")
+    case .builtIn: return ", rules built into overdued"
     }
 }

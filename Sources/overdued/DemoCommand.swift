@@ -28,7 +28,7 @@ struct DemoCommand: ParsableCommand {
         guard tickets >= 1, tickets <= 50_000_000 else { throw ValidationError("--tickets must be between 1 and 50000000") }
         // The zone goes into the config it writes: what store.timezone refuses (a fixed offset
         // such as Etc/GMT+12) is refused here already.
-        guard ConfigLoader.ianaZone(timezone) != nil else {
+        guard ConfigLoader.zoneRules(timezone) != nil else {
             throw ValidationError("--timezone \(timezone) is not an IANA zone with its daylight-saving rules (such as America/Toronto or UTC)")
         }
         _ = try Self.sinkAddress(sink)
@@ -67,7 +67,7 @@ struct DemoCommand: ParsableCommand {
             throw ExitCode(1)
         }
         let sinkAddress = try Self.sinkAddress(sink).description
-        let zone = ConfigLoader.ianaZone(timezone) ?? .gmt
+        let zone = ConfigLoader.zoneRules(timezone) ?? .utc
         let started = Date()
         let summary: DemoTickets.Summary
         do {

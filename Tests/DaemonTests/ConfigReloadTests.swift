@@ -2,6 +2,7 @@ import Daemon
 import Foundation
 @testable import OverduedConfig
 import Testing
+import TimeZoneRules
 
 /// The reload state machine: a new config replaces the running one only when it loaded in
 /// full and changes only what can change in place.
@@ -12,7 +13,7 @@ import Testing
         Config(
             sourcePath: "/etc/overdued/config.json",
             store: StoreSettings(ticketsDatabase: tickets, stateDatabase: state,
-                                 timeZone: TimeZone(identifier: "America/Toronto") ?? .gmt, busyTimeout: .seconds(5)),
+                                 timeZone: ZoneRules.load("America/Toronto") ?? .utc, busyTimeout: .seconds(5)),
             schedule: ScheduleSettings(interval: interval, align: true),
             rules: [RuleSpec(name: ruleName, match: MatchSpec(statusIn: ["received"]), repeatPolicy: RepeatSpec(), destinations: ["hook"])],
             destinations: [],

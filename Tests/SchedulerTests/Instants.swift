@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TimeZoneRules
 
 /// Instants written as ISO 8601 text, so that a test reads like the dates it is about.
 enum Instants {
@@ -9,8 +10,8 @@ enum Instants {
         return try #require(formatter.date(from: text), "not an ISO 8601 instant: \(text)")
     }
 
-    static let toronto = TimeZone(identifier: "America/Toronto")!
-    static let utcZone = TimeZone(identifier: "UTC")!
+    static let toronto = ZoneRules.load("America/Toronto") ?? .utc
+    static let utcZone = ZoneRules.utc
 
     /// 2026-11-24T15:00:00Z: 10:00 EST in Toronto.
     static let now = Date(timeIntervalSince1970: 1_795_532_400)

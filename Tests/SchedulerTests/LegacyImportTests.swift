@@ -3,10 +3,11 @@ import GRDB
 import Scheduler
 import Store
 import Testing
+import TimeZoneRules
 
 /// The old system's log read into dedup records, without a clock or a database.
 struct LegacyImportTests {
-    static let toronto = TimeZone(identifier: "America/Toronto") ?? .gmt
+    static let toronto = ZoneRules.load("America/Toronto") ?? .utc
     static let now = Date(timeIntervalSince1970: 1_796_000_000)   // 2026-11-29T…Z
 
     static func row(_ ticket: Int64, sent: String, notified: String?, current: String?) -> LegacyImport.Row {

@@ -1,11 +1,12 @@
 import Foundation
 import Store
 import Testing
+import TimeZoneRules
 import TestSupport
 
 struct DemoTicketsTests {
     static let now = Date(timeIntervalSince1970: 1_795_532_400) // 2026-11-24T15:00:00Z
-    static let toronto = TimeZone(identifier: "America/Toronto")!
+    static let toronto = ZoneRules.load("America/Toronto") ?? .utc
 
     static func write(_ directory: TemporaryDirectory, _ name: String, tickets: Int = 5_000, seed: UInt64 = 42) throws
         -> (DemoTickets.Summary, TicketsDatabase) {

@@ -2,13 +2,14 @@ import Foundation
 import GRDB
 import Store
 import Testing
+import TimeZoneRules
 import TestSupport
 
 /// The app's database is opened read-only: nothing overdued does may change its bytes or
 /// stand in the way of the app's own writes.
 struct TicketsDatabaseTests {
     static let now = Date(timeIntervalSince1970: 1_795_532_400) // 2026-11-24T15:00:00Z
-    static let toronto = TimeZone(identifier: "America/Toronto")!
+    static let toronto = ZoneRules.load("America/Toronto") ?? .utc
 
     /// What a rule's query looks like: an indexed status lookup, a date bound, not deleted.
     static let openLateFilter = TicketFilter(
