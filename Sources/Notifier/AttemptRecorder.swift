@@ -11,14 +11,23 @@ import Store
 /// so a crash before the commit sends the notification again (same `webhook-id`), never
 /// loses it. The writes run on their own serial queue, not on the cooperative thread pool
 /// that the deliveries share.
+///
+/// Requests about to leave are written down the same way (`started`), before they leave: one
+/// whose process ends before its answer is recorded is then known to the next deliverer
+/// (`Outbox.interruptedAttempts`), which counts it as a failed attempt.
 final class AttemptRecorder: Sendable {
     private let outbox: Outbox
     private let queue = DispatchQueue(label: "overdued.attempt-recorder")
     private let state = LockedState(State())
 
+    private enum Entry {
+        case attempt(RecordedAttempt)
+        case started(StartedAttempt)
+    }
+
     private struct Waiting {
-        var entry: RecordedAttempt
-        var continuation: CheckedContinuation<Result<Void, StoreError>, Never>
+        var entry: Entry
+        var done: @Sendable (Result<Void, StoreError>) -> Void
     }
 
     private struct State {
@@ -37,15 +46,39 @@ final class AttemptRecorder: Sendable {
     /// Returns once the attempt is committed (with every other attempt of its batch), or
     /// with the error that made the batch's transaction fail.
     func record(_ attempt: DeliveryAttempt, outcome: DeliveryOutcome, at now: Date) async -> Result<Void, StoreError> {
-        await withCheckedContinuation { continuation in
-            let leads = state.withLock { state -> Bool in
-                state.waiting.append(Waiting(entry: RecordedAttempt(attempt: attempt, outcome: outcome, at: now), continuation: continuation))
-                if state.writing { return false }
-                state.writing = true
-                return true
+        await commit(.attempt(RecordedAttempt(attempt: attempt, outcome: outcome, at: now)))
+    }
+
+    /// Returns once it is written down that this attempt's request is about to leave, or
+    /// after `bound` if the state database has not taken it by then (another process holds
+    /// its write lock: the request does not wait for all of `busy_timeout`; the mark is still
+    /// written before the attempt's record, which comes after it on the same queue).
+    func started(_ attempt: StartedAttempt, waitingAtMost bound: Duration) async {
+        let resumed = LockedState(false)
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let resume: @Sendable () -> Void = {
+                if resumed.withLock({ state in defer { state = true }; return !state }) { continuation.resume() }
             }
-            if leads { queue.async { self.writeUntilEmpty() } }
+            enqueue(.started(attempt)) { _ in resume() }
+            // Not on `queue`: that one waits for the lock.
+            DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Int(bound / .milliseconds(1)))) { resume() }
         }
+    }
+
+    private func commit(_ entry: Entry) async -> Result<Void, StoreError> {
+        await withCheckedContinuation { continuation in
+            enqueue(entry) { continuation.resume(returning: $0) }
+        }
+    }
+
+    private func enqueue(_ entry: Entry, done: @escaping @Sendable (Result<Void, StoreError>) -> Void) {
+        let leads = state.withLock { state -> Bool in
+            state.waiting.append(Waiting(entry: entry, done: done))
+            if state.writing { return false }
+            state.writing = true
+            return true
+        }
+        if leads { queue.async { self.writeUntilEmpty() } }
     }
 
     private func writeUntilEmpty() {
@@ -58,14 +91,21 @@ final class AttemptRecorder: Sendable {
             }
             if batch.isEmpty { return }
             let result: Result<Void, StoreError>
+            var attempts: [RecordedAttempt] = [], starting: [StartedAttempt] = []
+            for waiting in batch {
+                switch waiting.entry {
+                case .attempt(let attempt): attempts.append(attempt)
+                case .started(let started): starting.append(started)
+                }
+            }
             do {
-                try outbox.record(batch.map(\.entry))
-                state.withLock { $0.committed += batch.count }
+                try outbox.record(attempts, starting: starting)
+                state.withLock { $0.committed += attempts.count }
                 result = .success(())
             } catch {
                 result = .failure(error)
             }
-            for waiting in batch { waiting.continuation.resume(returning: result) }
+            for waiting in batch { waiting.done(result) }
         }
     }
 }

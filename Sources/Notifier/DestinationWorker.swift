@@ -447,6 +447,9 @@ final class DestinationWorker: Sendable {
     }
 
     /// How many due notifications one queue read takes.
+    /// The longest a request waits for its start to be written down (see `deliver`).
+    static let startedMarkWait: Duration = .milliseconds(250)
+
     static func readAhead(_ spec: DestinationSpec) -> Int {
         min(64, spec.concurrency * 4)
     }
@@ -461,13 +464,7 @@ final class DestinationWorker: Sendable {
     private func deliver(_ notification: OverdueNotification, spec: DestinationSpec, ticket: Int) async -> DeliveryOutcome? {
         let attempt = notification.attempts + 1
         let sentAt = context.now()
-        var logger = context.logger
-        logger[metadataKey: "destination"] = "\(spec.name)"
-        logger[metadataKey: "rule"] = "\(notification.rule)"
-        logger[metadataKey: "ticket"] = "\(notification.ticket)"
-        logger[metadataKey: "ticket_id"] = "\(notification.ticketID)"
-        logger[metadataKey: "notification_id"] = "\(notification.id)"
-        logger[metadataKey: "attempt"] = "\(attempt)"
+        var logger = context.logger.forAttempt(attempt, of: notification)
 
         let body: Data
         do {
@@ -487,6 +484,13 @@ final class DestinationWorker: Sendable {
 
         let request = WebhookRequest(body: body, notificationID: notification.id, timestamp: sentAt,
                                      destination: spec, userAgentVersion: context.userAgentVersion)
+        // Written down before it leaves: if this process ends before the answer is recorded
+        // (an answer that crashes it, say), the next deliverer counts the attempt as failed
+        // instead of sending it again as if new, at every restart. When the state database
+        // cannot take it at once (another process holds its write lock), the request goes
+        // after `startedMarkWait` all the same.
+        await context.recorder.started(StartedAttempt(notificationID: notification.id, attempt: attempt, startedAt: sentAt),
+                                       waitingAtMost: Self.startedMarkWait)
         let limiter = self.limiter
         let result = await context.transport.post(request, to: spec, onSent: { limiter.markSent(ticket: ticket) })
         await limiter.finished(ticket: ticket, at: .now)
@@ -502,6 +506,9 @@ final class DestinationWorker: Sendable {
             // a receiver that did get it can drop the duplicate. A request that failed on its
             // own during the grace (a timeout, a refusal) is an attempt like any other.
             logger.notice("delivery interrupted by shutdown; the notification stays queued")
+            // Not an attempt: its mark goes (if the database takes it before the end; if not,
+            // the next start counts it as one cut off).
+            _ = try? await onStateQueue { [id = notification.id] outbox throws(StoreError) in try outbox.forgetStarted([id]) }
             return nil
         }
 

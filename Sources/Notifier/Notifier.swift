@@ -70,7 +70,7 @@ public struct TestResult: Sendable, Equatable {
 /// Always end with `shutdown(grace:)`: it closes the HTTP client, which AsyncHTTPClient
 /// requires before the client is released.
 public final class Notifier: Sendable {
-    private let context: DeliveryContext
+    let context: DeliveryContext
     private let onHeartbeat: @Sendable (Date) -> Void
     private let supervisorWake = WakeSignal()
     private let state: LockedState<State>
@@ -131,8 +131,16 @@ public final class Notifier: Sendable {
         // Discarding: a worker that ends (its destination was removed by a reload) is freed
         // at once instead of waiting, unawaited, for the daemon to stop.
         await withDiscardingTaskGroup { group in
+            // The attempts an earlier process cut off are recorded before any worker starts;
+            // meanwhile the loop beats (their write may wait for another process's lock).
+            let recovered = LockedState(false)
+            group.addTask {
+                _ = await self.recordInterruptedAttempts()
+                recovered.withLock { $0 = true }
+                self.supervisorWake.signal()
+            }
             while !Task.isCancelled, !context.isStopping {
-                for worker in reconcileWorkers() {
+                for worker in recovered.withLock({ $0 }) ? reconcileWorkers() : [] {
                     group.addTask { await self.keepRunning(worker) }
                 }
                 onHeartbeat(context.now())
@@ -178,6 +186,7 @@ public final class Notifier: Sendable {
     /// Sends everything due now, and the retries that fall due before `deadline`; returns
     /// when nothing more can be done before it. For `overdued once`; not while `run()` runs.
     public func drain(until deadline: Date) async -> DrainResult {
+        let interrupted = await recordInterruptedAttempts()
         let workers = destinations.map { DestinationWorker(spec: $0, context: context) }
         let tally = await withTaskGroup(of: DeliveryTally.self) { group in
             for worker in workers {
@@ -192,7 +201,7 @@ public final class Notifier: Sendable {
         } catch {
             context.logger.error("cannot count the queue: \(error)")
         }
-        var result = DrainResult(delivered: tally.delivered, retrying: queued, dead: tally.dead, attempts: tally.attempts,
+        var result = DrainResult(delivered: tally.delivered, retrying: queued, dead: tally.dead + interrupted.dead, attempts: tally.attempts + interrupted.recorded,
                                  unrecorded: tally.unrecorded, queueError: tally.queueError)
         result.dueLeft = due
         result.pausedByReceiver = tally.pausedByReceiver.sorted()

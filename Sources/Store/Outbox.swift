@@ -128,6 +128,35 @@ public struct RecordedAttempt: Sendable, Equatable {
     }
 }
 
+/// A request about to leave: written before it does, and removed with its attempt's record
+/// (see migration v10).
+public struct StartedAttempt: Sendable, Equatable {
+    public var notificationID: String
+    public var attempt: Int
+    public var startedAt: Date
+
+    public init(notificationID: String, attempt: Int, startedAt: Date) {
+        self.notificationID = notificationID
+        self.attempt = attempt
+        self.startedAt = startedAt
+    }
+}
+
+/// An attempt whose process ended before its answer was recorded, found by the next
+/// deliverer (`Outbox.interruptedAttempts`).
+public struct InterruptedAttempt: Sendable, Equatable {
+    public var notification: OverdueNotification
+    public var started: StartedAttempt
+    /// Attempts of this notification interrupted in a row before this one.
+    public var interruptedBefore: Int
+
+    public init(notification: OverdueNotification, started: StartedAttempt, interruptedBefore: Int) {
+        self.notification = notification
+        self.started = started
+        self.interruptedBefore = interruptedBefore
+    }
+}
+
 /// The dedup memory of one (rule, ticket): when it was last notified and what the ticket
 /// looked like then, so that `repeat.on_change` and `once_per_scheduled_date` can compare.
 public struct DedupRecord: Sendable, Equatable {
@@ -466,23 +495,30 @@ public final class Outbox: Sendable {
     }
 
     /// Records several attempts in one transaction (the notifier's group commit): all of them
-    /// are written, or none.
-    public func record(_ attempts: [RecordedAttempt]) throws(StoreError) {
-        guard !attempts.isEmpty else { return }
+    /// are written, or none. `starting`: requests about to leave, written in the same
+    /// transaction (see `StartedAttempt`). `interrupted`: the attempts are ones a process
+    /// ended (`interruptedAttempts`), counted in `interrupted_attempts` instead of setting it
+    /// back to 0.
+    public func record(_ attempts: [RecordedAttempt], starting: [StartedAttempt] = [], interrupted: Bool = false) throws(StoreError) {
+        guard !attempts.isEmpty || !starting.isEmpty else { return }
         try database.write("record delivery attempts") { db in
+            let streak = interrupted ? "interrupted_attempts + 1" : "0"
             let delivered = try db.cachedStatement(sql: """
                 UPDATE notification SET status = 'delivered', delivered_at = ?, attempts = ?, last_http_status = ?, last_error = NULL,
-                                        withdrawn_at = NULL
+                                        withdrawn_at = NULL, interrupted_attempts = \(streak)
                 WHERE id = ?
                 """)
             let retry = try db.cachedStatement(sql: """
-                UPDATE notification SET status = 'retrying', next_attempt_at = ?, attempts = ?, last_http_status = ?, last_error = ?
+                UPDATE notification SET status = 'retrying', next_attempt_at = ?, attempts = ?, last_http_status = ?, last_error = ?,
+                                        interrupted_attempts = \(streak)
                 WHERE id = ? AND status NOT IN ('delivered', 'withdrawn')
                 """)
             let dead = try db.cachedStatement(sql: """
-                UPDATE notification SET status = 'dead', dead_at = ?, attempts = ?, last_http_status = ?, last_error = ?
+                UPDATE notification SET status = 'dead', dead_at = ?, attempts = ?, last_http_status = ?, last_error = ?,
+                                        interrupted_attempts = \(streak)
                 WHERE id = ? AND status NOT IN ('delivered', 'withdrawn')
                 """)
+            let finished = try db.cachedStatement(sql: "DELETE FROM attempt_started WHERE notification_id = ?")
             let insert = try db.cachedStatement(sql: """
                 INSERT INTO delivery_attempt (notification_id, attempt, started_at, duration_ms, http_status, error, response_body, outcome)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
@@ -508,7 +544,53 @@ public final class Outbox: Sendable {
                 }
                 try insert.execute(arguments: [attempt.notificationID, attempt.attempt, attempt.startedAt.unixMilliseconds,
                                                attempt.durationMilliseconds, attempt.httpStatus, attempt.error, attempt.responseBody, outcomeName])
+                try finished.execute(arguments: [attempt.notificationID])
             }
+            if !starting.isEmpty {
+                let start = try db.cachedStatement(sql: """
+                    INSERT OR REPLACE INTO attempt_started (notification_id, attempt, started_at)
+                    SELECT id, ?2, ?3 FROM notification WHERE id = ?1
+                    """)
+                for attempt in starting {
+                    try start.execute(arguments: [attempt.notificationID, attempt.attempt, attempt.startedAt.unixMilliseconds])
+                }
+            }
+        }
+    }
+
+    /// A request that was written down as leaving did not go (a stop cut it before its
+    /// answer): not an attempt.
+    public func forgetStarted(_ ids: [String]) throws(StoreError) {
+        guard !ids.isEmpty else { return }
+        try database.write("forget started attempts") { db in
+            try db.execute(sql: "DELETE FROM attempt_started WHERE notification_id IN (SELECT value FROM json_each(?))",
+                           arguments: [Self.jsonStrings(ids)])
+        }
+    }
+
+    /// The attempts an earlier process started and did not live to record, of notifications
+    /// still queued for one of `destinations` (others wait until their destination is back).
+    /// A read: it never waits for another process's write lock. (The marks of notifications
+    /// no longer queued, delivered or withdrawn meanwhile by another command, go with their
+    /// history, `ON DELETE CASCADE`.)
+    public func interruptedAttempts(destinations: Set<String>) throws(StoreError) -> [InterruptedAttempt] {
+        try database.read("read interrupted attempts") { db in
+            let started = try Row.fetchAll(db, sql: """
+                SELECT s.notification_id, s.attempt, s.started_at, n.interrupted_attempts
+                FROM attempt_started AS s JOIN notification AS n ON n.id = s.notification_id
+                WHERE n.status IN ('pending', 'retrying')
+                """)
+            guard !started.isEmpty else { return [] }
+            let notifications = try OverdueNotification.fetch(db, where: """
+                id IN (SELECT notification_id FROM attempt_started) AND status IN ('pending', 'retrying')
+                """, [])
+            let byID = Dictionary(notifications.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+            return started.compactMap { row -> InterruptedAttempt? in
+                guard let notification = byID[row[0] as String], destinations.contains(notification.destination) else { return nil }
+                return InterruptedAttempt(notification: notification,
+                                          started: StartedAttempt(notificationID: row[0], attempt: row[1], startedAt: Date(unixMilliseconds: row[2])),
+                                          interruptedBefore: row[3])
+            }.sorted { $0.started.startedAt < $1.started.startedAt }
         }
     }
 

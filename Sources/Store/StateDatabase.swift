@@ -351,6 +351,22 @@ public final class StateDatabase: Sendable {
                                     AND n.rule = dedup_scheduled_date.rule);
                 """)
         }
+        migrator.registerMigration("v10: attempts started") { db in
+            // An attempt is written here before its request leaves, and goes with its record.
+            // A row left behind is an attempt whose process ended before its answer was
+            // recorded (a crash, SIGKILL, power loss): the next deliverer counts it as failed,
+            // so that a notification whose answer crashes overdued is retried with backoff and
+            // given up, instead of crashing every restart. `interrupted_attempts` counts such
+            // attempts in a row (an attempt with an outcome sets it back to 0).
+            try db.execute(sql: """
+                CREATE TABLE attempt_started (
+                    notification_id TEXT PRIMARY KEY NOT NULL REFERENCES notification (id) ON DELETE CASCADE,
+                    attempt INTEGER NOT NULL,
+                    started_at INTEGER NOT NULL
+                ) WITHOUT ROWID;
+                ALTER TABLE notification ADD COLUMN interrupted_attempts INTEGER NOT NULL DEFAULT 0;
+                """)
+        }
         return migrator
     }
 

@@ -172,7 +172,7 @@ import TestSupport
         let result = try await withNotifier(outbox, [destination]) { await $0.drain(until: Date().addingTimeInterval(10)) }
         #expect(result.delivered == 3, "\(result)")
         let arrivals = server.requests.map(\.arrival)
-        #expect(arrivals.count == 4)
+        #expect(arrivals.count == 4, "ids \(server.requests.map { $0.header("webhook-id") ?? "-" }), results \(((try? outbox.attempts(notificationID: server.requests.first?.header("webhook-id") ?? "")) ?? []).map { "\($0.attempt) \($0.httpStatus ?? 0) \($0.error ?? "")" })")
         if arrivals.count == 4 {
             #expect(arrivals[1] - arrivals[0] >= .milliseconds(950), "the next request waited for Retry-After: \(arrivals[1] - arrivals[0])")
         }

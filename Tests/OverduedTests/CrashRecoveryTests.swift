@@ -106,3 +106,87 @@ final class KillSwitch: @unchecked Sendable {
         return hasFired
     }
 }
+
+/// An attempt whose process ends before its answer is recorded counts as a failed attempt at
+/// the next start; three in a row give the notification up. (A receiver's answer that crashes
+/// overdued, inside its HTTP client, used to be sent again at every restart, for ever, and
+/// stopped every other delivery with it.) Here the process is killed while the receiver
+/// holds the request, three times.
+@Suite(.serialized) struct InterruptedAttemptProcessTests {
+    /// A receiver that reads each request and never answers; it prints `PORT n` first, then
+    /// `REQ <webhook-id>` for each request.
+    static let holdingReceiver = """
+        import socket, sys, threading
+        s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", 0)); s.listen(16)
+        print("PORT", s.getsockname()[1], flush=True)
+        held = []
+        def serve(c):
+            data = b""
+            while b"\\r\\n\\r\\n" not in data:
+                chunk = c.recv(65536)
+                if not chunk: return
+                data += chunk
+            head = data.split(b"\\r\\n\\r\\n")[0].decode("latin-1")
+            ids = [l.split(":", 1)[1].strip() for l in head.split("\\r\\n") if l.lower().startswith("webhook-id:")]
+            print("REQ", ids[0] if ids else "-", flush=True)
+            held.append(c)
+        while True:
+            c, _ = s.accept()
+            threading.Thread(target=serve, args=(c,), daemon=True).start()
+        """
+
+    @Test func threeAttemptsCutByTheEndOfTheProcessGiveTheNotificationUp() throws {
+        let folder = try TemporaryDirectory()
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: overdueRows(1))
+        let receiver = Process()
+        receiver.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        receiver.arguments = ["-c", Self.holdingReceiver]
+        let output = Pipe()
+        receiver.standardOutput = output
+        let lines = LockedData()
+        output.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            if data.isEmpty { handle.readabilityHandler = nil } else { lines.append(data) }
+        }
+        try receiver.run()
+        defer {
+            kill(receiver.processIdentifier, SIGKILL)   // SIGTERM may be blocked: children inherit the test process's mask
+            receiver.waitUntilExit()
+        }
+        func received() -> [String] { String(decoding: lines.get(), as: UTF8.self).split(separator: "\n").map(String.init) }
+        func waitFor(_ count: Int, prefix: String) -> Bool {
+            let deadline = Date().addingTimeInterval(20)
+            while received().filter({ $0.hasPrefix(prefix) }).count < count, Date() < deadline { usleep(10_000) }
+            return received().filter { $0.hasPrefix(prefix) }.count >= count
+        }
+        try #require(waitFor(1, prefix: "PORT "), "the receiver did not start: \(received())")
+        let port = try #require(received().first.flatMap { Int($0.dropFirst(5)) })
+        let config = try folder.write("config.json", configJSON(interval: "1h", destinationURL: "http://127.0.0.1:\(port)/hooks/secret-token"))
+
+        for round in 1...3 {
+            let once = Process()
+            once.executableURL = Binary.url
+            // At the machine's clock (the rows are overdue since 2026-11-20): an earlier --now would
+            // date the notification days back, past retry.give_up_after.
+            once.arguments = ["once", "--config", config, "--max-wait", "20s"]
+            once.standardOutput = FileHandle.nullDevice
+            once.standardError = FileHandle.nullDevice
+            try once.run()
+            let arrived = waitFor(round, prefix: "REQ ")
+            kill(once.processIdentifier, SIGKILL)
+            once.waitUntilExit()
+            try #require(arrived, "round \(round): no request reached the receiver: \(received())")
+        }
+        let ids = Set(received().filter { $0.hasPrefix("REQ ") })
+        #expect(ids.count == 1, "the same notification, under the same webhook-id, each time: \(received())")
+
+        let last = try runOverdued(["once", "--config", config, "--max-wait", "5s"])
+        #expect(last.stderr.contains("overdued ended during 3 attempts of it in a row"), "\(last.stderr)")
+        #expect(received().filter { $0.hasPrefix("REQ ") }.count == 3, "given up, not sent a fourth time: \(received())")
+        let state = try sqlite3Output(folder.url("state.sqlite"), "SELECT status, attempts FROM notification")
+        #expect(state.trimmingCharacters(in: .whitespacesAndNewlines) == "dead|3", "\(state)")
+        let attempts = try sqlite3Output(folder.url("state.sqlite"), "SELECT attempt, outcome, error LIKE 'no answer recorded: overdued ended during this attempt%' FROM delivery_attempt ORDER BY attempt")
+        #expect(attempts == "1|retry|1\n2|retry|1\n3|dead|1\n", "\(attempts)")
+    }
+}

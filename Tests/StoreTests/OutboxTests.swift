@@ -610,3 +610,42 @@ extension Outbox {
         try requeue(rowids: deadNotifications().map(\.rowid), now: now)
     }
 }
+
+/// Attempts written down before their request leaves (migration v10): gone with their record,
+/// left behind by a process that ended first, and then found by the next deliverer.
+struct StartedAttemptTests {
+    @Test func aStartedAttemptGoesWithItsRecordAndIsFoundWhenLeftBehind() throws {
+        let directory = try TemporaryDirectory()
+        let outbox = Outbox(database: try StateDatabase(path: directory.url("state.sqlite")))
+        let t0 = Date(timeIntervalSince1970: 1_795_000_000)
+        try outbox.enqueue(["a", "b", "c", "d"].enumerated().map { index, id in
+            OverdueNotification(id: id, rule: "r", ticket: Int64(index + 1), ticketID: "T\(index + 1)", destination: id == "d" ? "gone" : "hook",
+                                snapshot: Data("{}".utf8), createdAt: t0)
+        }, dedup: [])
+        func started(_ id: String, _ attempt: Int = 1) -> StartedAttempt {
+            StartedAttempt(notificationID: id, attempt: attempt, startedAt: t0.addingTimeInterval(Double(attempt)))
+        }
+        try outbox.record([], starting: ["a", "b", "c", "d", "unknown"].map { started($0) })
+        // a's answer is recorded: its mark goes in the same transaction.
+        let delivered = DeliveryAttempt(notificationID: "a", attempt: 1, startedAt: t0, durationMilliseconds: 5, httpStatus: 200)
+        try outbox.record([RecordedAttempt(attempt: delivered, outcome: .delivered, at: t0)])
+        // b was cut by a stop: not an attempt.
+        try outbox.forgetStarted(["b"])
+        // c's process ended; d's destination is not configured (it waits for it to be back).
+        let found = try outbox.interruptedAttempts(destinations: ["hook"])
+        #expect(found.map(\.started) == [started("c")])
+        #expect(found.first?.interruptedBefore == 0 && found.first?.notification.attempts == 0)
+
+        // Counted as an interrupted attempt: the row goes, the streak grows; an answer sets it back.
+        let cut = DeliveryAttempt(notificationID: "c", attempt: 1, startedAt: t0, durationMilliseconds: 0, error: "ended")
+        try outbox.record([RecordedAttempt(attempt: cut, outcome: .retry(at: t0), at: t0)], interrupted: true)
+        #expect(try outbox.interruptedAttempts(destinations: ["hook"]).isEmpty)
+        try outbox.record([], starting: [started("c", 2)])
+        #expect(try outbox.interruptedAttempts(destinations: ["hook"]).map(\.interruptedBefore) == [1])
+        let answered = DeliveryAttempt(notificationID: "c", attempt: 2, startedAt: t0, durationMilliseconds: 3, httpStatus: 503, error: "HTTP 503")
+        try outbox.record([RecordedAttempt(attempt: answered, outcome: .retry(at: t0), at: t0)])
+        try outbox.record([], starting: [started("c", 3)])
+        #expect(try outbox.interruptedAttempts(destinations: ["hook"]).map(\.interruptedBefore) == [0])
+        #expect(try outbox.interruptedAttempts(destinations: ["hook", "gone"]).map(\.started.notificationID) == ["d", "c"])
+    }
+}

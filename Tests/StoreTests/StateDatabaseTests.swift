@@ -9,7 +9,10 @@ struct StateDatabaseTests {
                              "v3: dedup generation", "v4: dead notifications indexed",
                              "v5: requeue gives a fresh retry budget", "v6: every scheduled date notified",
                              "v7: withdrawn notifications", "v8: receiver pauses",
-                             "v9: notifications known without a row"]
+                             "v9: notifications known without a row", "v10: attempts started"]
+    /// The notification table's columns up to v9 (v10 adds `interrupted_attempts`).
+    static let v7Columns = "rowid, id, rule, ticket, ticket_id, destination, snapshot, status, created_at, next_attempt_at, attempts, "
+        + "last_http_status, last_error, delivered_at, dead_at, requeued_at, attempts_before_requeue, withdrawn_at"
 
     /// The notifier asks for due notifications after every delivery: that query must walk the
     /// due index in order, never sort the queue (all of one scan share next_attempt_at), and
@@ -145,8 +148,9 @@ struct StateDatabaseTests {
 
         let database = try StateDatabase(path: path)
         #expect(try database.appliedMigrations() == Self.migrations)
-        #expect(database.upgrades == ["v7: withdrawn notifications", "v8: receiver pauses", "v9: notifications known without a row"])
-        #expect(database.upgradeNotice == "upgraded the state database \(path) (v7: withdrawn notifications, v8: receiver pauses, v9: notifications known without a row): earlier releases of overdued cannot open it any more")
+        #expect(database.upgrades == ["v7: withdrawn notifications", "v8: receiver pauses", "v9: notifications known without a row",
+                                      "v10: attempts started"])
+        #expect(database.upgradeNotice == "upgraded the state database \(path) (v7: withdrawn notifications, v8: receiver pauses, v9: notifications known without a row, v10: attempts started): earlier releases of overdued cannot open it any more")
         #expect(try StateDatabase(path: path).upgrades.isEmpty, "once")
         #expect(try StateDatabase(path: directory.url("new.sqlite")).upgrades.isEmpty, "a new file is not an upgrade")
         let check = try DatabaseQueue(path: path)
@@ -193,7 +197,7 @@ struct StateDatabaseTests {
 
         let database = try StateDatabase(path: path)
         #expect(try database.appliedMigrations() == Self.migrations)
-        #expect(database.upgrades == ["v9: notifications known without a row"])
+        #expect(database.upgrades == ["v9: notifications known without a row", "v10: attempts started"])
         let check = try DatabaseQueue(path: path)
         try check.read { db in
             let past = try Row.fetchAll(db, sql: """
@@ -228,18 +232,19 @@ struct StateDatabaseTests {
                 """)
             #expect(try db.tableExists("receiver_pause") == false)
         }
-        let before = try queue.read { db in try Row.fetchAll(db, sql: "SELECT rowid, * FROM notification ORDER BY rowid") }
+        let before = try queue.read { db in try Row.fetchAll(db, sql: "SELECT \(Self.v7Columns) FROM notification ORDER BY rowid") }
         try queue.close()
 
         let database = try StateDatabase(path: path)
         #expect(try database.appliedMigrations() == Self.migrations)
-        #expect(database.upgrades == ["v8: receiver pauses", "v9: notifications known without a row"])
+        #expect(database.upgrades == ["v8: receiver pauses", "v9: notifications known without a row", "v10: attempts started"])
         let outbox = Outbox(database: database)
         #expect(try outbox.receiverPauses().isEmpty)
         #expect(try outbox.notification(id: "msg_q")?.status == .retrying)
         #expect(try outbox.attempts(notificationID: "msg_q").map(\.httpStatus) == [503])
-        let after = try DatabaseQueue(path: path).read { db in try Row.fetchAll(db, sql: "SELECT rowid, * FROM notification ORDER BY rowid") }
+        let after = try DatabaseQueue(path: path).read { db in try Row.fetchAll(db, sql: "SELECT \(Self.v7Columns) FROM notification ORDER BY rowid") }
         #expect(after == before)
+        #expect(try DatabaseQueue(path: path).read { db in try Int.fetchOne(db, sql: "SELECT interrupted_attempts FROM notification") } == 0)
 
         let setAt = Date(timeIntervalSince1970: 1_795_000_000)
         let pause = ReceiverPause(destination: "hook", until: setAt.addingTimeInterval(120), httpStatus: 503, setAt: setAt,
@@ -401,7 +406,7 @@ struct StateDatabaseTests {
         let untouched = try DatabaseQueue(path: path).read { db in try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations") }
         #expect(!untouched.contains("v9: notifications known without a row"))
         // The lock's holder itself (the new daemon, after the restart) upgrades it.
-        #expect(try StateDatabase(path: path).upgrades == ["v9: notifications known without a row"])
+        #expect(try StateDatabase(path: path).upgrades == ["v9: notifications known without a row", "v10: attempts started"])
         // Up to date: nothing to upgrade, so any command works beside the daemon.
         #expect(try StateDatabase(path: path, upgradingBesideADeliverer: false).upgrades.isEmpty)
         withExtendedLifetime(running) {}

@@ -1,0 +1,99 @@
+import Dispatch
+public import Foundation
+import Logging
+public import OverduedConfig
+public import Store
+
+/// The attempts an earlier process started and did not live to record (see migration v10):
+/// each counts as a failed attempt, decided by the destination's retry policy like a
+/// connection that failed, so that it goes again after a backoff, or is given up.
+///
+/// An answer that crashes overdued (a receiver's malformed status line has done so, inside the
+/// HTTP client) would otherwise be sent again at every restart, as if never tried, and stop
+/// every destination's deliveries with it. Counted, it comes back with a backoff; after
+/// `maximumInARow` such attempts in a row it is given up (dead, `overdued queue retry` sends
+/// it again), whatever `retry.max_attempts` says, since those default to no limit.
+public enum InterruptedAttempts {
+    /// Attempts in a row that the process did not survive, before the notification is given up.
+    public static let maximumInARow = 3
+
+    /// What to record for each interrupted attempt, and how to tell it. Pure.
+    public static func decide(_ interrupted: InterruptedAttempt, spec: DestinationSpec, now: Date,
+                              jitter: @escaping @Sendable (Duration) -> Duration) -> RecordedAttempt {
+        let started = interrupted.started
+        let failure = TransportFailure(.connection, "no answer recorded: overdued ended during this attempt, started at "
+            + "\(PayloadTimestamp.iso8601(started.startedAt)) (a crash, a kill or a power loss); whether the receiver got it is unknown")
+        var decision = RetryPolicy(spec: spec.retry, jitter: jitter)
+            .decide(.failure(failure), attempt: started.attempt, budget: RetryBudget(of: interrupted.notification), now: now)
+        let inARow = interrupted.interruptedBefore + 1
+        if inARow >= maximumInARow, decision.verdict != .dead {
+            decision = RetryDecision(.dead, reason: "\(failure.message); given up: overdued ended during \(inARow) attempts of it in a row "
+                + "(an answer that crashes it?), so that the rest of the queue is delivered; `overdued queue retry "
+                + "\(interrupted.notification.id)` sends it again")
+        }
+        let attempt = DeliveryAttempt(notificationID: started.notificationID, attempt: started.attempt, startedAt: started.startedAt,
+                                      durationMilliseconds: 0, error: decision.reason)
+        return RecordedAttempt(attempt: attempt, outcome: decision.outcome, at: now)
+    }
+}
+
+extension Notifier {
+    /// Records the attempts an earlier process cut off (`InterruptedAttempts`), before any
+    /// worker starts. Returns how many were recorded, and how many of them given up. A state database that cannot take them
+    /// now leaves them for the next start (the requests go again meanwhile, uncounted).
+    func recordInterruptedAttempts() async -> (recorded: Int, dead: Int) {
+        let context = self.context
+        let specs = Dictionary(destinations.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        let result: Result<[(InterruptedAttempt, RecordedAttempt)], StoreError> = await withCheckedContinuation { continuation in
+            DispatchQueue.global().async {
+                continuation.resume(returning: Result { () throws(StoreError) -> [(InterruptedAttempt, RecordedAttempt)] in
+                    let found = try context.outbox.interruptedAttempts(destinations: Set(specs.keys))
+                    let now = context.now()
+                    let decided = found.compactMap { interrupted in
+                        specs[interrupted.notification.destination].map {
+                            (interrupted, InterruptedAttempts.decide(interrupted, spec: $0, now: now, jitter: context.jitter))
+                        }
+                    }
+                    try context.outbox.record(decided.map(\.1), interrupted: true)
+                    return decided
+                })
+            }
+        }
+        switch result {
+        case .failure(let error):
+            context.logger.error("cannot record the attempts an earlier overdued process did not live to record: \(error); they go again uncounted")
+            return (0, 0)
+        case .success(let decided):
+            var dead = 0
+            for (interrupted, recorded) in decided {
+                let notification = interrupted.notification
+                var logger = context.logger.forAttempt(interrupted.started.attempt, of: notification)
+                let reason = recorded.attempt.error ?? ""
+                if case .dead = recorded.outcome {
+                    dead += 1
+                    logger[metadataKey: "event"] = "dead"
+                    logger.error("given up on \(notification.destination): \(reason)")
+                } else {
+                    logger[metadataKey: "event"] = "retry"
+                    logger.warning("not delivered to \(notification.destination): \(reason)")
+                }
+            }
+            return (decided.count, dead)
+        }
+    }
+}
+
+extension Logger {
+    /// The fields of one attempt's log lines (in the journal: DESTINATION, RULE, TICKET,
+    /// TICKET_ID, NOTIFICATION_ID, ATTEMPT).
+    func forAttempt(_ attempt: Int, of notification: OverdueNotification) -> Logger {
+        var logger = self
+        logger[metadataKey: "destination"] = "\(notification.destination)"
+        logger[metadataKey: "rule"] = "\(notification.rule)"
+        logger[metadataKey: "ticket"] = "\(notification.ticket)"
+        logger[metadataKey: "ticket_id"] = "\(notification.ticketID)"
+        logger[metadataKey: "notification_id"] = "\(notification.id)"
+        logger[metadataKey: "attempt"] = "\(attempt)"
+        return logger
+    }
+}

@@ -1,0 +1,71 @@
+import Foundation
+import Logging
+@testable import Notifier
+import OverduedConfig
+import Store
+import Testing
+
+/// Attempts an earlier process did not live to record (a crash, a kill): counted as failed
+/// attempts by the next deliverer, given up after `InterruptedAttempts.maximumInARow`.
+@Suite(.serialized) struct InterruptedAttemptTests {
+    static let t0 = Date(timeIntervalSince1970: 1_795_000_000)
+
+    static func interrupted(attempt: Int, before: Int, maxAttempts: Int? = nil) throws -> (InterruptedAttempt, DestinationSpec) {
+        let notification = OverdueNotification(id: "msg_1", rule: "r", ticket: 1, ticketID: "T1", destination: "hook",
+                                               snapshot: Data("{}".utf8), createdAt: t0)
+        let spec = try Fixtures.destination(url: "http://127.0.0.1:9/hooks/secret-token", maxAttempts: maxAttempts,
+                                            initialBackoff: "1s", maxBackoff: "1s")
+        return (InterruptedAttempt(notification: notification, started: StartedAttempt(notificationID: "msg_1", attempt: attempt, startedAt: t0),
+                                   interruptedBefore: before), spec)
+    }
+
+    @Test func anInterruptedAttemptIsAFailedOneRetriedAfterABackoff() throws {
+        let (interrupted, spec) = try Self.interrupted(attempt: 1, before: 0)
+        let recorded = InterruptedAttempts.decide(interrupted, spec: spec, now: Self.t0.addingTimeInterval(60), jitter: { $0 })
+        #expect(recorded.outcome == .retry(at: Self.t0.addingTimeInterval(61)))
+        #expect(recorded.attempt.attempt == 1 && recorded.attempt.httpStatus == nil && recorded.attempt.startedAt == Self.t0)
+        #expect(recorded.attempt.error?.hasPrefix("no answer recorded: overdued ended during this attempt, started at 2026-11-18T") == true,
+                "\(recorded.attempt.error ?? "")")
+        // The policy's own limit holds as for any failed attempt.
+        let (last, limited) = try Self.interrupted(attempt: 2, before: 0, maxAttempts: 2)
+        guard case .dead(let reason) = InterruptedAttempts.decide(last, spec: limited, now: Self.t0, jitter: { $0 }).outcome else {
+            Issue.record("max_attempts 2 reached at attempt 2")
+            return
+        }
+        #expect(reason.contains("retry.max_attempts = 2"))
+    }
+
+    @Test func theThirdInARowIsGivenUpWhateverThePolicy() throws {
+        let (second, spec) = try Self.interrupted(attempt: 5, before: 1)
+        if case .dead = InterruptedAttempts.decide(second, spec: spec, now: Self.t0, jitter: { $0 }).outcome {
+            Issue.record("two in a row are retried")
+        }
+        let (third, _) = try Self.interrupted(attempt: 6, before: 2)
+        guard case .dead(let reason) = InterruptedAttempts.decide(third, spec: spec, now: Self.t0, jitter: { $0 }).outcome else {
+            Issue.record("three in a row are given up")
+            return
+        }
+        #expect(reason.contains("overdued ended during 3 attempts of it in a row") && reason.contains("overdued queue retry msg_1"), "\(reason)")
+    }
+
+    /// What a drain does with an attempt left behind: records it before any request, then
+    /// delivers the notification after the backoff (the next attempt's number follows).
+    @Test func aDrainRecordsTheAttemptLeftBehindThenDelivers() async throws {
+        let server = ScriptedServer([])
+        try await server.start()
+        let outbox = try Fixtures.outbox()
+        let destination = try Fixtures.destination(url: server.url)
+        let id = try Fixtures.enqueue(outbox, destination: "hook")[0]
+        try outbox.record([], starting: [StartedAttempt(notificationID: id, attempt: 1, startedAt: Date().addingTimeInterval(-30))])
+        let notifier = Notifier(outbox: outbox, destinations: [destination], userAgentVersion: "9", logger: Logger(label: "test"))
+        let result = await notifier.drain(until: Date().addingTimeInterval(10))
+        await notifier.shutdown(grace: .zero)
+        #expect(result.delivered == 1 && result.dead == 0)
+        let attempts = try outbox.attempts(notificationID: id)
+        #expect(attempts.map(\.attempt) == [1, 2])
+        #expect(attempts.first?.error?.contains("overdued ended during this attempt") == true && attempts.last?.httpStatus == 200)
+        #expect(server.requests.count == 1)
+        #expect(try outbox.interruptedAttempts(destinations: ["hook"]).isEmpty)
+        await server.stop()
+    }
+}
