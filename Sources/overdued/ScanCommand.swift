@@ -26,7 +26,8 @@ struct ScanCommand: ParsableCommand {
 
     func run() throws {
         let instant = dryRun ? now?.date ?? Date() : try Instant.toEnqueueAt(now)
-        let config = try loadConfig(options)
+        // A dry run writes nothing: the state database's folder need not exist yet.
+        let config = try loadConfig(options, stateFolderMayBeMissing: dryRun)
         let stores = try OpenStores(config, lookingOnly: dryRun)
         defer { stores.removeScratch() }
         let engine = RulesEngine(rules: config.rules, timeZone: config.store.timeZone, destinations: Set(config.destinations.map(\.name)))

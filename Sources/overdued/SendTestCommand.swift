@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Notifier
 import OverduedConfig
+import Store
 
 /// `overdued send-test`: POSTs a clearly marked test payload to a destination and reports
 /// the status and latency; records nothing.
@@ -18,7 +19,9 @@ struct SendTestCommand: AsyncParsableCommand {
     var destination: String?
 
     func run() async throws {
-        let config = try loadConfig(options, requiresTicketsDatabase: false)
+        // It records nothing: the state database's folder need not exist yet (before the
+        // unit's first start, /var/lib/overdued does not), and none is created.
+        let config = try loadConfig(options, requiresTicketsDatabase: false, stateFolderMayBeMissing: true)
         LogSetup.bootstrap(config.log, forceStderr: true)
         var targets = config.destinations
         if let destination {
@@ -32,8 +35,17 @@ struct SendTestCommand: AsyncParsableCommand {
             printError("the config defines no destination")
             throw ExitCode(1)
         }
-        let stores = try OpenState(config)
-        let notifier = Notifier(outbox: stores.outbox, destinations: targets, userAgentVersion: Overdued.version,
+        // The notifier needs an outbox; a test send writes nothing to it: one in a scratch folder.
+        let scratch = try DryRunScratch.make()
+        defer { DryRunScratch.remove(scratch) }
+        let outbox: Outbox
+        do {
+            outbox = Outbox(database: try StateDatabase(path: scratch + "/state.sqlite", busyTimeout: config.store.busyTimeout))
+        } catch {
+            printError("cannot make a scratch state database in \(scratch): \(error.description)")
+            throw ExitCode(1)
+        }
+        let notifier = Notifier(outbox: outbox, destinations: targets, userAgentVersion: Overdued.version,
                                 logger: Logger(label: "overdued"))
         var failed = false
         for spec in targets {

@@ -209,6 +209,33 @@ import TestSupport
         #expect(!FileManager.default.fileExists(atPath: folder.url("keep/tickets.sqlite")), "nothing written")
     }
 
+    /// The checks an operator makes before the unit's first start, when the state database's
+    /// folder (/var/lib/overdued) does not exist yet: a test send and a dry run write nothing,
+    /// so they need none. (They refused: "the folder … does not exist".) No file is created.
+    @Test func aTestSendAndADryRunNeedNoStateFolder() async throws {
+        let folder = try TemporaryDirectory()
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: overdueRows(2))
+        let received = Received()
+        let sink = try WebhookSink(host: "127.0.0.1", port: 0) { delivery in received.add(delivery.webhookID) }
+        let port = try await sink.start()
+        defer { Task { await sink.stop() } }
+        let config = try folder.write("config.json", configJSON(state: "not-yet/state.sqlite", destinationURL: "http://127.0.0.1:\(port)/hooks/secret-token"))
+        let sent = try runOverdued(["send-test", "--config", config])
+        #expect(sent.status == 0 && sent.stdout.contains("HTTP 200"), "\(sent.stdout) \(sent.stderr)")
+        #expect(received.all.count == 1)
+        let dry = try runOverdued(["scan", "--dry-run", "--config", config, "--now", "2026-11-24T15:00:00Z"])
+        #expect(dry.status == 0 && dry.stdout.contains("enqueue"), "\(dry.stdout) \(dry.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: folder.url("not-yet")), "nothing created")
+        // In a folder that exists, a test send creates no state database either.
+        try FileManager.default.createDirectory(atPath: folder.url("not-yet"), withIntermediateDirectories: true)
+        #expect(try runOverdued(["send-test", "--config", config]).status == 0)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder.url("not-yet")).isEmpty)
+        // A committing scan still needs the folder it writes in.
+        try FileManager.default.removeItem(atPath: folder.url("not-yet"))
+        let scan = try runOverdued(["scan", "--config", config, "--now", "2026-11-24T15:00:00Z"])
+        #expect(scan.status == 1 && scan.stderr.contains("does not exist"), "\(scan.stderr)")
+    }
+
     @Test func sendTestReportsStatusAndLatencyAndRecordsNothing() async throws {
         let folder = try TemporaryDirectory()
         try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: [])
