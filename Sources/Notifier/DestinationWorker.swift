@@ -272,6 +272,13 @@ final class DestinationWorker: Sendable {
                             readAhead.insert(contentsOf: due[position...], at: 0)
                             continue loop
                         }
+                        // A retry that a receiver's pause (or a stopped daemon) held back past
+                        // `give_up_after`: the retry decision would have given it up had it known.
+                        if let reason = Self.pastGiveUp(notification, spec: spec, now: context.now()) {
+                            await limiter.unused(ticket: ticket)
+                            if await giveUp(notification, reason: reason) { tally.withLock { $0.count(.dead(reason: reason)) } }
+                            continue
+                        }
                         state.withLock { _ = $0.inFlight.insert(notification.id) }
                         context.requestStarted()
                         launched += 1
@@ -447,6 +454,33 @@ final class DestinationWorker: Sendable {
     }
 
     /// How many due notifications one queue read takes.
+    /// Why a retry due now may not start: `retry.give_up_after` since it was queued (or
+    /// requeued) has run out meanwhile. Nil for a first attempt, which is always made.
+    static func pastGiveUp(_ notification: OverdueNotification, spec: DestinationSpec, now: Date) -> String? {
+        let budget = RetryBudget(of: notification)
+        guard notification.attempts > budget.attemptsBefore,
+              now > budget.start.addingTimeInterval(spec.retry.giveUpAfter.seconds) else { return nil }
+        return "\(notification.lastError ?? "not delivered"); gave up: retry.give_up_after (\(DurationText.format(spec.retry.giveUpAfter))) since it was "
+            + "\(budget.isRequeue ? "requeued" : "queued") ran out before its next attempt could start (the receiver asked to wait, or overdued was not running)"
+    }
+
+    /// Records `giveUp`'s verdict; false when the notification was no longer queued or the
+    /// state database refused (it is then tried again at its next turn).
+    private func giveUp(_ notification: OverdueNotification, reason: String) async -> Bool {
+        var logger = context.logger.forAttempt(notification.attempts, of: notification)
+        do {
+            guard try await onStateQueue({ [id = notification.id, now = context.now()] outbox throws(StoreError) in
+                try outbox.giveUp(id, reason: reason, at: now)
+            }) else { return false }
+        } catch {
+            logger.error("cannot give up \(notification.id): \(error)")
+            return false
+        }
+        logger[metadataKey: "event"] = "dead"
+        logger.error("given up on \(notification.destination): \(reason)")
+        return true
+    }
+
     /// The longest a request waits for its start to be written down (see `deliver`).
     static let startedMarkWait: Duration = .milliseconds(250)
 

@@ -558,6 +558,19 @@ public final class Outbox: Sendable {
         }
     }
 
+    /// Gives a queued notification up without an attempt (its next attempt could not start
+    /// before `retry.give_up_after` ran out): dead, with the reason. False when it was no
+    /// longer queued (delivered or withdrawn meanwhile).
+    public func giveUp(_ id: String, reason: String, at now: Date) throws(StoreError) -> Bool {
+        try database.write("give up a notification") { db in
+            try db.execute(sql: """
+                UPDATE notification SET status = 'dead', dead_at = ?, last_error = ?
+                WHERE id = ? AND status IN ('pending', 'retrying')
+                """, arguments: [now.unixMilliseconds, reason, id])
+            return db.changesCount > 0
+        }
+    }
+
     /// A request that was written down as leaving did not go (a stop cut it before its
     /// answer): not an attempt.
     public func forgetStarted(_ ids: [String]) throws(StoreError) {

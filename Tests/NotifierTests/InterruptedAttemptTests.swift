@@ -69,3 +69,31 @@ import Testing
         await server.stop()
     }
 }
+
+/// `retry.give_up_after` bounds when retries start: one held back past it (by a receiver's
+/// pause, a stopped daemon) is given up instead of sent; a first attempt is always made.
+@Suite(.serialized) struct GiveUpAfterTests {
+    @Test func aRetryHeldBackPastGiveUpAfterIsGivenUpUnsent() async throws {
+        let server = ScriptedServer([])
+        try await server.start()
+        let outbox = try Fixtures.outbox()
+        let destination = try Fixtures.destination(url: server.url, giveUpAfter: "5s")
+        let queuedAt = Date().addingTimeInterval(-8)
+        let ids = try Fixtures.enqueue(outbox, destination: "hook", count: 2, createdAt: queuedAt)
+        // The first was tried once and is due again now, 8 s after it was queued; the second
+        // was never tried.
+        let failed = DeliveryAttempt(notificationID: ids[0], attempt: 1, startedAt: queuedAt, durationMilliseconds: 3, httpStatus: 503, error: "HTTP 503")
+        try outbox.record([RecordedAttempt(attempt: failed, outcome: .retry(at: queuedAt.addingTimeInterval(1)), at: queuedAt)])
+        let notifier = Notifier(outbox: outbox, destinations: [destination], userAgentVersion: "9", logger: Logger(label: "test"))
+        let result = await notifier.drain(until: Date().addingTimeInterval(5))
+        await notifier.shutdown(grace: .zero)
+        #expect(result.dead == 1 && result.delivered == 1, "\(result)")
+        #expect(server.requests.map { $0.header("webhook-id") } == [ids[1]], "only the first attempt of the other one went")
+        let given = try #require(try outbox.notification(id: ids[0]))
+        #expect(given.status == .dead && given.attempts == 1)
+        #expect(given.lastError?.hasPrefix("HTTP 503; gave up: retry.give_up_after (5s) since it was queued ran out before its next attempt could start") == true,
+                "\(given.lastError ?? "")")
+        #expect(try outbox.attempts(notificationID: ids[0]).count == 1, "no attempt is recorded for it")
+        await server.stop()
+    }
+}
