@@ -64,7 +64,7 @@ public struct ConfigLoader: Sendable {
         // Strict first: Foundation's decoder also takes trailing commas, which jq, Python
         // and every other tool the operator may point at the file refuse.
         if let reason = Self.jsonProblem(data) {
-            throw ConfigError(file: path, problems: [ConfigProblem(path: "", message: "is not valid JSON: \(reason)")])
+            throw ConfigError(file: path, problems: [ConfigProblem(path: "", message: "the file is not valid JSON: \(reason)")])
         }
         let root: JSONValue
         do {
@@ -72,7 +72,7 @@ public struct ConfigLoader: Sendable {
         } catch {
             // JSON by its grammar that Foundation still cannot read: a number beyond a
             // double (1e400), a lone UTF-16 surrogate (\ud83d), nesting past 512.
-            throw ConfigError(file: path, problems: [ConfigProblem(path: "", message: "is not valid JSON: \(Self.foundationReason(data))")])
+            throw ConfigError(file: path, problems: [ConfigProblem(path: "", message: "the file is not valid JSON: \(Self.foundationReason(data))")])
         }
         var reader = ConfigReader()
         for duplicate in DuplicateKeys.find(in: data) {

@@ -138,7 +138,7 @@ struct BrokenConfig: Sendable, CustomTestStringConvertible {
                      path: "store.state_database", phrase: "must not be the tickets database"),
         BrokenConfig(label: "invalid JSON",
                      json: #"{"store": {"tickets_database": "tickets.sqlite",}"#,
-                     path: "", phrase: "is not valid JSON"),
+                     path: "", phrase: "the file is not valid JSON"),   // a subject also in the reload's one-line refusal
         BrokenConfig(label: "trailing comma, which Foundation's decoder takes and jq refuses",
                      json: "{\"store\": {\"tickets_database\": \"tickets.sqlite\",\n}}",
                      path: "", phrase: "is not valid JSON: line 2, column 1: a comma before '}': JSON allows no trailing comma"),
