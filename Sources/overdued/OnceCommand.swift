@@ -21,17 +21,20 @@ struct OnceCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Evaluate the rules as if it were this instant (ISO 8601 with its zone, e.g. 2026-11-24T15:00:00Z).", valueName: "instant"), transform: Instant.parse)
     var now: Instant?
 
-    @Option(help: ArgumentHelp("Wait at most this long for deliveries and retries (e.g. 60s, 2m).", valueName: "duration"))
-    var maxWait = "60s"
+    // `.unconditional`: `--max-wait -1s` is a value to refuse with its reason, not a missing
+    // one. A value that is no duration is a usage error (64), as every other argument's.
+    @Option(parsing: .unconditional, help: ArgumentHelp("Wait at most this long for deliveries and retries (e.g. 60s, 2m; default 60s).", valueName: "duration"),
+            transform: { (text: String) throws -> Duration in
+                do {
+                    return try DurationText.parse(text)
+                } catch let error as DurationText.ParseError {
+                    throw ValidationError(error.message)
+                }
+            })
+    var maxWait: Duration = .seconds(60)
 
     func run() async throws {
-        let wait: Duration
-        do {
-            wait = try DurationText.parse(maxWait)
-        } catch {
-            printError("--max-wait: \(error.message)")
-            throw ExitCode(1)
-        }
+        let wait = maxWait
         let instant = try Instant.toEnqueueAt(now)
         let config = try loadConfig(options)
         LogSetup.bootstrap(config.log, forceStderr: true)
@@ -61,7 +64,7 @@ struct OnceCommand: AsyncParsableCommand {
         if result.dueLeft > 0 {
             let paused = result.pausedByReceiver.isEmpty ? ""
                 : "; \(result.pausedByReceiver.joined(separator: ", ")) asked to wait (Retry-After) past the end of this run"
-            printError("\(result.dueLeft) notification(s) were due but not started within --max-wait \(maxWait); they stay queued for the next run (a destination sends one per min_interval: raise --max-wait, or run the daemon)\(paused)")
+            printError("\(result.dueLeft) notification(s) were due but not started within --max-wait \(DurationText.format(maxWait)); they stay queued for the next run (a destination sends one per min_interval: raise --max-wait, or run the daemon)\(paused)")
         }
         if let queueError = result.queueError {
             printError("the queue could not be read: \(queueError)")

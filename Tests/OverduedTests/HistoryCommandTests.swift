@@ -90,6 +90,17 @@ import TestSupport
             }
         }
     }
+
+    /// `once --max-wait` that is no duration is a usage error like the others (it exited 1),
+    /// with its reason, also when it is negative (it said "Missing value").
+    @Test func aMaxWaitThatIsNoDurationIsAUsageError() throws {
+        let folder = try TemporaryDirectory()
+        let config = try Self.notifiedThenRenamedAndDeleted(in: folder)
+        for (value, reason) in [("5", "has a number without a unit"), ("-1s", "is not a duration")] {
+            let result = try runOverdued(["once", "--config", config, "--max-wait", value])
+            #expect(result.status == 64 && result.stderr.contains("'--max-wait <duration>': \"\(value)\" \(reason)"), "\(result.stderr)")
+        }
+    }
 }
 
 /// Root beside the service: no `$CREDENTIALS_DIRECTORY`, so the credential files the config
