@@ -337,7 +337,13 @@ public final class Outbox: Sendable {
     ///
     /// Imported notifications have no row in the notification table: they are also kept as the
     /// past of their rule and ticket (`past_*`), which a withdrawal goes back to.
-    public func importDedup(_ records: [DedupRecord], notified: [DedupRecord] = []) throws(StoreError) -> Int {
+    ///
+    /// - Parameter countedSentAt: the import's instant, at which a legacy notification dated
+    ///   ahead of it was counted as sent. That instant moves with every import, so a record
+    ///   dated at it is written only where the rule and ticket have none: a second import
+    ///   would otherwise move it forward (delaying the next notification), or replace a newer
+    ///   record of overdued's own.
+    public func importDedup(_ records: [DedupRecord], notified: [DedupRecord] = [], countedSentAt: Date? = nil) throws(StoreError) -> Int {
         try database.write("import dedup state") { db in
             try Self.recordScheduledDates(notified, db)
             for record in notified where record.scheduledDate != nil {
@@ -350,6 +356,8 @@ public final class Outbox: Sendable {
             for record in records {
                 let existing = try Int64.fetchOne(db, sql: "SELECT last_notified_at FROM dedup_state WHERE rule = ? AND ticket = ?",
                                                   arguments: [record.rule, record.ticket])
+                let counted = countedSentAt.map { $0.unixMilliseconds == record.lastNotifiedAt.unixMilliseconds } ?? false
+                if counted, existing != nil { continue }
                 if existing.map({ $0 < record.lastNotifiedAt.unixMilliseconds }) ?? true {
                     try Self.upsert([record], db)
                     written += 1

@@ -35,7 +35,8 @@ struct ImportLegacyCommand: ParsableCommand {
             let columns = Set(try source.rows(sql: "SELECT name FROM pragma_table_info('webhook_notifications')").compactMap { $0.first ?? nil })
             let notified = columns.contains("scheduled_date_notified") ? "w.scheduled_date_notified" : "NULL"
             let status = columns.contains("response_status") ? "w.response_status" : "NULL"
-            var log = LegacyImport.Log(now: Date(), zone: config.store.timeZone)
+            let importedAt = Date()
+            var log = LegacyImport.Log(now: importedAt, zone: config.store.timeZone)
             var noTicket = 0
             // One row at a time: a log whose dedup broke holds millions (one per ticket per tick).
             try source.forEachRow(sql: LegacyImport.logSQL(notifiedColumn: notified, statusColumn: status)) { row in
@@ -63,7 +64,7 @@ struct ImportLegacyCommand: ParsableCommand {
             }
             let state = try StateDatabase(path: config.store.stateDatabase, busyTimeout: config.store.busyTimeout,
                                           upgradingBesideADeliverer: false)
-            let written = try Outbox(database: state).importDedup(result.records, notified: result.notified)
+            let written = try Outbox(database: state).importDedup(result.records, notified: result.notified, countedSentAt: importedAt)
             var summary = "read \(log.rowsRead) legacy notification(s)"
             if log.skippedCount > 0 { summary += " (\(log.skippedCount) skipped)" }
             if noTicket > 0 { summary += "; \(noTicket) more name no ticket of \(from), by its id or its human id (deleted since: nothing to seed)" }

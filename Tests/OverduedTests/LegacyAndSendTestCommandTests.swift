@@ -209,6 +209,27 @@ import TestSupport
         #expect(!FileManager.default.fileExists(atPath: folder.url("keep/tickets.sqlite")), "nothing written")
     }
 
+    /// A legacy notification dated ahead (the app's clock ahead) counts as sent at the import:
+    /// a second import leaves that record as it is, instead of moving it to its own instant
+    /// (which delayed the ticket's next notification by the time between the imports).
+    @Test func aSecondImportLeavesARecordCountedAtTheFirst() throws {
+        let folder = try TemporaryDirectory()
+        let database = folder.url("tickets.sqlite")
+        try makeTicketsDatabase(at: database, rows: [TicketRow(id: 1, ticketID: "IGP-2026-0001", scheduledDate: "2026-11-20 08:00:00")])
+        try sqlite3(database, """
+            INSERT INTO webhook_notifications (ticket_id, notification_type, webhook_url, sent_at, response_status, scheduled_date_notified)
+            VALUES (1, 'overdue_scheduled', 'https://old.example/hook', '2099-01-01T00:00:00.000Z', 200, '2026-11-20 08:00:00');
+            """)
+        let config = try folder.write("config.json", configJSON())
+        let first = try runOverdued(["import-legacy", "--from", database, "--config", config])
+        #expect(first.status == 0 && first.stdout.contains("seeded 1 dedup record(s)"), "\(first.stdout) \(first.stderr)")
+        let recorded = try sqlite3Output(folder.url("state.sqlite"), "SELECT last_notified_at, past_notified_at FROM dedup_state")
+        usleep(20_000)
+        let second = try runOverdued(["import-legacy", "--from", database, "--config", config])
+        #expect(second.status == 0 && second.stdout.contains("seeded 0 dedup record(s)"), "\(second.stdout) \(second.stderr)")
+        #expect(try sqlite3Output(folder.url("state.sqlite"), "SELECT last_notified_at, past_notified_at FROM dedup_state") == recorded)
+    }
+
     /// The checks an operator makes before the unit's first start, when the state database's
     /// folder (/var/lib/overdued) does not exist yet: a test send and a dry run write nothing,
     /// so they need none. (They refused: "the folder … does not exist".) No file is created.
