@@ -180,7 +180,16 @@ public final class Daemon: Sendable {
         logger.notice("overdued \(version) started: \(config.rules.count) rule(s), \(config.destinations.count) destination(s), tick every \(DurationText.format(config.schedule.interval))",
                       metadata: ["event": "start"])
         logConfigWarnings(config)
-        notify.ready(status: state.withLock { $0.status.text })
+        // What is queued from before (a restart) is in the first STATUS=, not "queue 0" until
+        // the first tick or delivery (two small index reads; a read never waits for a writer).
+        let backlog = try? outbox.backlog()
+        notify.ready(status: state.withLock { running in
+            if let backlog {
+                running.status.queueDepth = backlog.depth
+                running.status.dead = backlog.dead
+            }
+            return running.status.text
+        })
         startWatchdogPings()
         let delivery = Task { await notifier.run() }
         let statusRefresh = Task { await refreshQueueStatus() }

@@ -124,6 +124,23 @@ final class DaemonChild {
 
 /// `overdued run` as systemd sees it: sd_notify datagrams on a real Unix socket, real signals.
 @Suite(.serialized) struct DaemonProcessTests {
+    /// After a restart, the first STATUS= (with READY=1) counts what is queued from before,
+    /// instead of "queue 0, dead 0" until the first tick or delivery.
+    @Test func theReadyStatusCountsTheQueueFromBefore() throws {
+        let folder = try TemporaryDirectory()
+        let config = try queuedNotifications(in: folder, tickets: 3)
+        try sqlite3(folder.url("state.sqlite"), "UPDATE notification SET status = 'dead', dead_at = created_at WHERE rowid = 1")
+        let listener = try NotifyListener(path: folder.url("notify.sock"))
+        let daemon = try DaemonChild(config: config, environment: ["NOTIFY_SOCKET": listener.path])
+        defer {
+            daemon.signal(SIGTERM)
+            _ = daemon.waitForExit(timeout: 20)
+        }
+        var seen: [String] = []
+        let ready = listener.waitFor(timeout: 20, seen: &seen) { $0.contains("READY=1") }
+        #expect(ready?.contains("no tick yet; queue 2, dead 1") == true, "\(ready ?? "no READY=1: \(seen)"); log: \(daemon.log)")
+    }
+
     @Test func readyStatusReloadAndStopFollowTheProtocol() async throws {
         let setup = try await ReceivingSetup(interval: "1s")
         let (folder, sink, received, port, config) = (setup.folder, setup.sink, setup.received, setup.port, setup.config)
