@@ -497,7 +497,7 @@ final class DestinationWorker: Sendable {
     /// recorded later (`State.unrecorded`).
     private func deliver(_ notification: OverdueNotification, spec: DestinationSpec, ticket: Int) async -> DeliveryOutcome? {
         let attempt = notification.attempts + 1
-        let sentAt = context.now()
+        let sentAt = PayloadTimestamp.requestInstant(context.now())
         var logger = context.logger.forAttempt(attempt, of: notification)
 
         let body: Data

@@ -244,7 +244,7 @@ public final class Notifier: Sendable {
     /// signature; records nothing in the outbox.
     public func sendTest(destination: DestinationSpec) async -> TestResult {
         let id = OverdueNotification.newID()
-        let sentAt = context.now()
+        let sentAt = PayloadTimestamp.requestInstant(context.now())
         let body = PayloadRenderer.testPayload(destination: destination.name, notificationID: id, sentAt: sentAt)
         let request = WebhookRequest(body: body, notificationID: id, timestamp: sentAt, destination: destination,
                                      userAgentVersion: context.userAgentVersion)

@@ -9,6 +9,14 @@ public enum PayloadTimestamp {
         CivilDate.iso8601(date)
     }
 
+    /// The instant a request is stamped with, in whole milliseconds (rounded down): the body's
+    /// timestamp (milliseconds) and `webhook-timestamp` (seconds, rounded down) then name the
+    /// same second. From `.9995` s on, the body's rounding to the millisecond went to the next
+    /// second while the header stayed on this one.
+    public static func requestInstant(_ date: Date) -> Date {
+        Date(timeIntervalSince1970: (date.timeIntervalSince1970 * 1000).rounded(.down) / 1000)
+    }
+
     /// Unix seconds, as sent in `webhook-timestamp`.
     public static func unixSeconds(_ date: Date) -> Int64 {
         Int64(date.timeIntervalSince1970.rounded(.down))

@@ -80,6 +80,9 @@ private let twoDaysLate: TimeInterval = 2 * 86_400 + 9 * 3_600 + 26 * 60 + 40
     @Test func timestampsAreUTCWithMilliseconds() {
         #expect(PayloadTimestamp.iso8601(Date(timeIntervalSince1970: 1_795_532_400)) == "2026-11-24T15:00:00.000Z")
         #expect(PayloadTimestamp.iso8601(Date(timeIntervalSince1970: 1_795_532_400.1234)) == "2026-11-24T15:00:00.123Z")
+        // A request's instant: the body's milliseconds and the header's seconds name one second.
+        let late = PayloadTimestamp.requestInstant(Date(timeIntervalSince1970: 1_795_532_400.9996))
+        #expect(PayloadTimestamp.iso8601(late) == "2026-11-24T15:00:00.999Z" && PayloadTimestamp.unixSeconds(late) == 1_795_532_400)
         #expect(PayloadTimestamp.iso8601(Date(timeIntervalSince1970: 951_782_400)) == "2000-02-29T00:00:00.000Z")
         #expect(PayloadTimestamp.iso8601(Date(timeIntervalSince1970: 0)) == "1970-01-01T00:00:00.000Z")
         #expect(PayloadTimestamp.iso8601(Date(timeIntervalSince1970: -0.5)) == "1969-12-31T23:59:59.500Z")
