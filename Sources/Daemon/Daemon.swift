@@ -670,6 +670,8 @@ public final class Daemon: Sendable {
         let replaced = state.withLock { running -> Bool in
             guard running.engine.timeZone === zone else { return false }   // a reload came first
             running.engine.timeZone = newer
+            // The config's too: a reload compares the new file with it (same rules: no change).
+            running.config.store.timeZone = newer
             return true
         }
         guard replaced else { return }

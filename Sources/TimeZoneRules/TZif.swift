@@ -86,7 +86,8 @@ struct TZif: Sendable, Equatable {
 
     /// The offset at `instant` (seconds since 1970).
     func offset(at instant: Int64) -> Int {
-        if let last = transitions.last, instant >= last, let footer { return footer.offset(at: instant) }
+        // After the last transition, or always when there is none (RFC 8536, 3.2), the footer.
+        if let footer, transitions.last.map({ instant >= $0 }) ?? true { return footer.offset(at: instant) }
         // The last transition at or before the instant.
         var low = 0, high = transitions.count
         while low < high {

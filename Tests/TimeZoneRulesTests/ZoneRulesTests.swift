@@ -115,6 +115,15 @@ struct ZoneRulesTests {
         #expect(zone.steadyOffset(from: Date(timeIntervalSince1970: 1_772_700_000), to: Date(timeIntervalSince1970: 1_772_900_000)) == -18_000)
     }
 
+    /// A file with no transitions at all is its footer's rule throughout (`zic` writes such
+    /// files for zones given by a rule alone).
+    @Test func aFileWithoutTransitionsFollowsItsFooter() throws {
+        let zone = try ZoneRules(identifier: "Test/Rule", tzif: Self.tzif(initial: -18_000, transitions: [], footer: "EST5EDT,M3.2.0,M11.1.0"), path: "/x")
+        #expect(zone.secondsFromGMT(for: Date(timeIntervalSince1970: 1_782_864_000)) == -14_400)   // 2026-07-01: daylight time
+        #expect(zone.secondsFromGMT(for: Date(timeIntervalSince1970: 1_767_225_600)) == -18_000)   // 2026-01-01
+        #expect(zone.steadyOffset(from: Date(timeIntervalSince1970: 1_772_700_000), to: Date(timeIntervalSince1970: 1_773_100_000)) == nil)
+    }
+
     @Test func aDamagedFileIsRefusedWithItsReason() throws {
         let good = Self.tzif(initial: 0, transitions: [(0, 3_600)], footer: "<+01>-1")
         #expect(throws: Never.self) { _ = try ZoneRules(identifier: "T/Z", tzif: good, path: "/x") }
