@@ -467,7 +467,7 @@ public struct RulesEngine: Sendable {
                 continue
             case .unparseable(let raw):
                 badRows.append(BadRow(ticket: candidate.id, ticketID: candidate.ticketID,
-                                      problem: "scheduled_date \(Self.quoted(raw)) is not a date overdued can read; row skipped"))
+                                      problem: "scheduled_date \(Self.quoted(raw)) is not a date overdued can read\(Self.invisibleHint(raw)); row skipped"))
                 continue
             case .instant(let date):
                 dueAt = date
@@ -549,6 +549,20 @@ public struct RulesEngine: Sendable {
             assignedTo: record.assignedTo, assigneeName: record.assigneeName, reportedBy: record.reportedBy,
             reporterName: record.reporterName, createdAt: record.createdAt, scheduledDate: record.scheduledDate ?? "",
             dueAt: ticket.dueAt, isMachineDown: record.isMachineDown, detectedAt: detectedAt)
+    }
+
+    /// What a quoted value hides: its first character that shows as a space or not at all (a
+    /// no-break space pasted from a document, a zero-width space), named, since the value
+    /// looks like a date that should read. Empty when it has none.
+    static func invisibleHint(_ raw: String) -> String {
+        for (offset, scalar) in raw.unicodeScalars.enumerated() where scalar.value > 0x7F {
+            let category = scalar.properties.generalCategory
+            guard category == .spaceSeparator || category == .format || category == .control else { continue }
+            let code = String(scalar.value, radix: 16, uppercase: true)
+            let name = scalar.properties.name.map { " \($0)" } ?? ""
+            return " (character \(offset + 1) is U+\(String(repeating: "0", count: max(0, 4 - code.count)))\(code)\(name), which shows as a space or not at all)"
+        }
+        return ""
     }
 
     /// A stored value quoted for a message, with control characters escaped and length cut.
