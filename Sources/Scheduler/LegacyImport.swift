@@ -57,6 +57,9 @@ public enum LegacyImport {
     /// ticket per tick: millions).
     public struct Log: Sendable {
         private var newest: [Int64: (sentAt: Date, row: Row)] = [:]
+        /// The `sent_at` each of `newest` was written with, before a date ahead of the import
+        /// was counted as now: which of several such rows is the newest.
+        private var newestAsWritten: [Int64: Date] = [:]
         /// The newest delivery of each (ticket, notified scheduled date).
         private var dates: [DateKey: (sentAt: Date, row: Row)] = [:]
         /// The first unreadable rows, with why (`skippedCount` counts them all).
@@ -106,6 +109,7 @@ public enum LegacyImport {
             // A record dated ahead would read as a clock set back, which re-arms the rule: the
             // ticket would be notified again at once, and a later import would replace a newer
             // record of overdued's own. The old system sent it by now: it counts as sent now.
+            let asWritten = sentAt
             if sentAt > now {
                 lateCount += 1
                 if late.count < Self.describedSkips {
@@ -127,8 +131,9 @@ public enum LegacyImport {
                 let key = DateKey(ticket: row.ticket, date: date)
                 if dates[key].map({ sentAt > $0.sentAt }) ?? true { dates[key] = (sentAt, row) }
             }
-            if let existing = newest[row.ticket], existing.sentAt >= sentAt { return }
+            if let existing = newestAsWritten[row.ticket], existing >= asWritten { return }
             newest[row.ticket] = (sentAt, row)
+            newestAsWritten[row.ticket] = asWritten
         }
 
         /// Whether `text` (the ticket's date) names `instant`. A naive time in the hour the

@@ -228,6 +228,16 @@ import TestSupport
         let second = try runOverdued(["import-legacy", "--from", database, "--config", config])
         #expect(second.status == 0 && second.stdout.contains("seeded 0 dedup record(s)"), "\(second.stdout) \(second.stderr)")
         #expect(try sqlite3Output(folder.url("state.sqlite"), "SELECT last_notified_at, past_notified_at FROM dedup_state") == recorded)
+        // The old system notified the ticket again, for a new date (its clock still ahead): a
+        // third import takes that one, another notification than the one counted before.
+        try sqlite3(database, """
+            UPDATE tickets SET scheduled_date = '2026-12-01 08:00:00' WHERE id = 1;
+            INSERT INTO webhook_notifications (ticket_id, notification_type, webhook_url, sent_at, response_status, scheduled_date_notified)
+            VALUES (1, 'overdue_scheduled', 'https://old.example/hook', '2099-02-01T00:00:00.000Z', 200, '2026-12-01 08:00:00');
+            """)
+        let third = try runOverdued(["import-legacy", "--from", database, "--config", config])
+        #expect(third.status == 0 && third.stdout.contains("seeded 1 dedup record(s)"), "\(third.stdout) \(third.stderr)")
+        #expect(try sqlite3Output(folder.url("state.sqlite"), "SELECT scheduled_date FROM dedup_state") == "2026-12-01 08:00:00\n")
     }
 
     /// The checks an operator makes before the unit's first start, when the state database's
