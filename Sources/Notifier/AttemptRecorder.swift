@@ -23,6 +23,7 @@ final class AttemptRecorder: Sendable {
     private enum Entry {
         case attempt(RecordedAttempt)
         case started(StartedAttempt)
+        case forgotten(String)
     }
 
     private struct Waiting {
@@ -65,6 +66,12 @@ final class AttemptRecorder: Sendable {
         }
     }
 
+    /// The request marked with `started` did not go (a stop cut it before its answer): its
+    /// mark goes, after the mark itself on this queue, whenever that is written.
+    func forget(startedOf id: String) async -> Result<Void, StoreError> {
+        await commit(.forgotten(id))
+    }
+
     private func commit(_ entry: Entry) async -> Result<Void, StoreError> {
         await withCheckedContinuation { continuation in
             enqueue(entry) { continuation.resume(returning: $0) }
@@ -91,15 +98,16 @@ final class AttemptRecorder: Sendable {
             }
             if batch.isEmpty { return }
             let result: Result<Void, StoreError>
-            var attempts: [RecordedAttempt] = [], starting: [StartedAttempt] = []
+            var attempts: [RecordedAttempt] = [], starting: [StartedAttempt] = [], forgetting: [String] = []
             for waiting in batch {
                 switch waiting.entry {
                 case .attempt(let attempt): attempts.append(attempt)
                 case .started(let started): starting.append(started)
+                case .forgotten(let id): forgetting.append(id)
                 }
             }
             do {
-                try outbox.record(attempts, starting: starting)
+                try outbox.record(attempts, starting: starting, forgetting: forgetting)
                 state.withLock { $0.committed += attempts.count }
                 result = .success(())
             } catch {

@@ -51,6 +51,12 @@ final class DestinationWorker: Sendable {
         /// Notifications a tick withdrew (their tickets stopped matching): not started if
         /// still read ahead.
         var withdrawn: Set<String> = []
+        /// Notifications whose last attempt the process did not survive (`InterruptedAttempts`):
+        /// each goes alone, with nothing else in flight to this destination, until it has an
+        /// answer. The one whose answer crashes overdued then ends the process alone, and the
+        /// others in flight with it the first time get their answers instead of being counted
+        /// (and given up) with it.
+        var suspects: Set<String> = []
     }
 
     /// A receiver's request to wait.
@@ -79,11 +85,11 @@ final class DestinationWorker: Sendable {
     /// `queue retry`) do not call `wake()`, so the queue is looked at this often anyway.
     static let longestSleep: Duration = .seconds(5)
 
-    init(spec: DestinationSpec, context: DeliveryContext) {
+    init(spec: DestinationSpec, context: DeliveryContext, suspects: Set<String> = []) {
         name = spec.name
         self.context = context
         limiter = RateLimiter(minInterval: spec.minInterval)
-        state = LockedState(State(spec: spec))
+        state = LockedState(State(spec: spec, suspects: suspects))
         stateQueue = DispatchQueue(label: "overdued.destination-state")
     }
 
@@ -272,11 +278,23 @@ final class DestinationWorker: Sendable {
                             readAhead.insert(contentsOf: due[position...], at: 0)
                             continue loop
                         }
+                        // A suspect goes alone (see `State.suspects`): it waits for the requests in
+                        // flight, and nothing starts while it is in flight.
+                        let alone = state.withLock { state -> Bool in
+                            if !state.suspects.isDisjoint(with: state.inFlight) { return false }
+                            return !state.suspects.contains(notification.id) || state.inFlight.isEmpty
+                        }
+                        if !alone {
+                            await limiter.unused(ticket: ticket)
+                            readAhead.insert(contentsOf: due[position...], at: 0)
+                            await wakeSignal.wait(upTo: Self.longestSleep)
+                            continue loop
+                        }
                         // A retry that a receiver's pause (or a stopped daemon) held back past
                         // `give_up_after`: the retry decision would have given it up had it known.
                         if let reason = Self.pastGiveUp(notification, spec: spec, now: context.now()) {
                             await limiter.unused(ticket: ticket)
-                            if await giveUp(notification, reason: reason) { tally.withLock { $0.count(.dead(reason: reason)) } }
+                            if await giveUp(notification, reason: reason) { tally.withLock { $0.dead += 1 } }   // no attempt made
                             continue
                         }
                         state.withLock { _ = $0.inFlight.insert(notification.id) }
@@ -285,7 +303,10 @@ final class DestinationWorker: Sendable {
                         startedOne = true
                         group.addTask {
                             let outcome = await self.deliver(notification, spec: spec, ticket: ticket)
-                            self.state.withLock { _ = $0.inFlight.remove(notification.id) }
+                            self.state.withLock { state in
+                                state.inFlight.remove(notification.id)
+                                if outcome != nil { state.suspects.remove(notification.id) }
+                            }
                             self.context.requestEnded()
                             if let outcome { tally.withLock { $0.count(outcome) } }
                             self.wake()
@@ -542,7 +563,7 @@ final class DestinationWorker: Sendable {
             logger.notice("delivery interrupted by shutdown; the notification stays queued")
             // Not an attempt: its mark goes (if the database takes it before the end; if not,
             // the next start counts it as one cut off).
-            _ = try? await onStateQueue { [id = notification.id] outbox throws(StoreError) in try outbox.forgetStarted([id]) }
+            _ = await context.recorder.forget(startedOf: notification.id)
             return nil
         }
 

@@ -39,9 +39,10 @@ public enum InterruptedAttempts {
 
 extension Notifier {
     /// Records the attempts an earlier process cut off (`InterruptedAttempts`), before any
-    /// worker starts. Returns how many were recorded, and how many of them given up. A state database that cannot take them
+    /// worker starts. Returns how many were recorded, how many of them given up, and the
+    /// others by destination (to go alone: `DestinationWorker.State.suspects`). A state database that cannot take them
     /// now leaves them for the next start (the requests go again meanwhile, uncounted).
-    func recordInterruptedAttempts() async -> (recorded: Int, dead: Int) {
+    func recordInterruptedAttempts() async -> (recorded: Int, dead: Int, suspects: [String: Set<String>]) {
         let context = self.context
         let specs = Dictionary(destinations.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         let result: Result<[(InterruptedAttempt, RecordedAttempt)], StoreError> = await withCheckedContinuation { continuation in
@@ -62,9 +63,10 @@ extension Notifier {
         switch result {
         case .failure(let error):
             context.logger.error("cannot record the attempts an earlier overdued process did not live to record: \(error); they go again uncounted")
-            return (0, 0)
+            return (0, 0, [:])
         case .success(let decided):
             var dead = 0
+            var suspects: [String: Set<String>] = [:]
             for (interrupted, recorded) in decided {
                 let notification = interrupted.notification
                 var logger = context.logger.forAttempt(interrupted.started.attempt, of: notification)
@@ -74,11 +76,12 @@ extension Notifier {
                     logger[metadataKey: "event"] = "dead"
                     logger.error("given up on \(notification.destination): \(reason)")
                 } else {
+                    suspects[notification.destination, default: []].insert(notification.id)
                     logger[metadataKey: "event"] = "retry"
                     logger.warning("not delivered to \(notification.destination): \(reason)")
                 }
             }
-            return (decided.count, dead)
+            return (decided.count, dead, suspects)
         }
     }
 }

@@ -78,6 +78,9 @@ public final class Notifier: Sendable {
     private struct State {
         var destinations: [DestinationSpec]
         var workers: [String: DestinationWorker] = [:]
+        /// The notifications whose last attempt an earlier process did not survive, by
+        /// destination: handed to its worker when it starts (`DestinationWorker.State.suspects`).
+        var suspects: [String: Set<String>] = [:]
     }
 
     /// The longest time between two heartbeats, idle or not.
@@ -135,7 +138,8 @@ public final class Notifier: Sendable {
             // meanwhile the loop beats (their write may wait for another process's lock).
             let recovered = LockedState(false)
             group.addTask {
-                _ = await self.recordInterruptedAttempts()
+                let interrupted = await self.recordInterruptedAttempts()
+                self.state.withLock { $0.suspects = interrupted.suspects }
                 recovered.withLock { $0 = true }
                 self.supervisorWake.signal()
             }
@@ -187,7 +191,7 @@ public final class Notifier: Sendable {
     /// when nothing more can be done before it. For `overdued once`; not while `run()` runs.
     public func drain(until deadline: Date) async -> DrainResult {
         let interrupted = await recordInterruptedAttempts()
-        let workers = destinations.map { DestinationWorker(spec: $0, context: context) }
+        let workers = destinations.map { DestinationWorker(spec: $0, context: context, suspects: interrupted.suspects[$0.name] ?? []) }
         let tally = await withTaskGroup(of: DeliveryTally.self) { group in
             for worker in workers {
                 group.addTask { await worker.run(until: deadline) }
@@ -263,7 +267,7 @@ public final class Notifier: Sendable {
                 if let worker = state.workers[name] {
                     if worker.spec != spec || worker.isRetiring { worker.update(spec) }
                 } else {
-                    let worker = DestinationWorker(spec: spec, context: context)
+                    let worker = DestinationWorker(spec: spec, context: context, suspects: state.suspects.removeValue(forKey: name) ?? [])
                     state.workers[name] = worker
                     started.append(worker)
                 }

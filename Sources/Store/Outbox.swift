@@ -340,9 +340,10 @@ public final class Outbox: Sendable {
     ///
     /// - Parameter countedSentAt: the import's instant, at which a legacy notification dated
     ///   ahead of it was counted as sent. That instant moves with every import, so a record
-    ///   dated at it is written only where the rule and ticket have none: a second import
-    ///   would otherwise move it forward (delaying the next notification), or replace a newer
-    ///   record of overdued's own.
+    ///   dated at it replaces neither overdued's own record nor the same notification counted
+    ///   by an earlier import (same date, assignee, status and priority): a second import would
+    ///   otherwise move it forward (delaying the next notification), or replace a newer record
+    ///   of overdued's own.
     public func importDedup(_ records: [DedupRecord], notified: [DedupRecord] = [], countedSentAt: Date? = nil) throws(StoreError) -> Int {
         try database.write("import dedup state") { db in
             try Self.recordScheduledDates(notified, db)
@@ -354,10 +355,16 @@ public final class Outbox: Sendable {
             }
             var written = 0
             for record in records {
-                let existing = try Int64.fetchOne(db, sql: "SELECT last_notified_at FROM dedup_state WHERE rule = ? AND ticket = ?",
-                                                  arguments: [record.rule, record.ticket])
+                let row = try Row.fetchOne(db, sql: """
+                    SELECT last_notified_at, source, scheduled_date IS ?3 AND assigned_to IS ?4 AND status IS ?5 AND priority IS ?6
+                    FROM dedup_state WHERE rule = ?1 AND ticket = ?2
+                    """, arguments: [record.rule, record.ticket, record.scheduledDate, record.assignedTo, record.status, record.priority])
+                let existing: Int64? = row?[0]
                 let counted = countedSentAt.map { $0.unixMilliseconds == record.lastNotifiedAt.unixMilliseconds } ?? false
-                if counted, existing != nil { continue }
+                // Counted at this import's instant: written where there is no record, or over an
+                // earlier import's record of another notification (other date, assignee, ...);
+                // never over overdued's own, nor over the same notification counted before.
+                if counted, let row, (row[1] as String) != "legacy" || (row[2] as Bool? ?? false) { continue }
                 if existing.map({ $0 < record.lastNotifiedAt.unixMilliseconds }) ?? true {
                     try Self.upsert([record], db)
                     written += 1
@@ -504,12 +511,26 @@ public final class Outbox: Sendable {
 
     /// Records several attempts in one transaction (the notifier's group commit): all of them
     /// are written, or none. `starting`: requests about to leave, written in the same
-    /// transaction (see `StartedAttempt`). `interrupted`: the attempts are ones a process
+    /// transaction (see `StartedAttempt`); `forgetting`: marks of requests that did not go (a
+    /// stop cut them before their answer), removed after any mark of the batch is written.
+    /// `interrupted`: the attempts are ones a process
     /// ended (`interruptedAttempts`), counted in `interrupted_attempts` instead of setting it
     /// back to 0.
-    public func record(_ attempts: [RecordedAttempt], starting: [StartedAttempt] = [], interrupted: Bool = false) throws(StoreError) {
-        guard !attempts.isEmpty || !starting.isEmpty else { return }
+    public func record(_ attempts: [RecordedAttempt], starting: [StartedAttempt] = [], forgetting: [String] = [],
+                       interrupted: Bool = false) throws(StoreError) {
+        guard !attempts.isEmpty || !starting.isEmpty || !forgetting.isEmpty else { return }
         try database.write("record delivery attempts") { db in
+            // Marks first: a mark and its own attempt's record can share a batch (the mark
+            // waited for the lock while its request went), and the record must remove it.
+            if !starting.isEmpty {
+                let start = try db.cachedStatement(sql: """
+                    INSERT OR REPLACE INTO attempt_started (notification_id, attempt, started_at)
+                    SELECT id, ?2, ?3 FROM notification WHERE id = ?1
+                    """)
+                for attempt in starting {
+                    try start.execute(arguments: [attempt.notificationID, attempt.attempt, attempt.startedAt.unixMilliseconds])
+                }
+            }
             let streak = interrupted ? "interrupted_attempts + 1" : "0"
             let delivered = try db.cachedStatement(sql: """
                 UPDATE notification SET status = 'delivered', delivered_at = ?, attempts = ?, last_http_status = ?, last_error = NULL,
@@ -554,14 +575,8 @@ public final class Outbox: Sendable {
                                                attempt.durationMilliseconds, attempt.httpStatus, attempt.error, attempt.responseBody, outcomeName])
                 try finished.execute(arguments: [attempt.notificationID])
             }
-            if !starting.isEmpty {
-                let start = try db.cachedStatement(sql: """
-                    INSERT OR REPLACE INTO attempt_started (notification_id, attempt, started_at)
-                    SELECT id, ?2, ?3 FROM notification WHERE id = ?1
-                    """)
-                for attempt in starting {
-                    try start.execute(arguments: [attempt.notificationID, attempt.attempt, attempt.startedAt.unixMilliseconds])
-                }
+            for id in forgetting {
+                try finished.execute(arguments: [id])
             }
         }
     }
@@ -576,16 +591,6 @@ public final class Outbox: Sendable {
                 WHERE id = ? AND status IN ('pending', 'retrying')
                 """, arguments: [now.unixMilliseconds, reason, id])
             return db.changesCount > 0
-        }
-    }
-
-    /// A request that was written down as leaving did not go (a stop cut it before its
-    /// answer): not an attempt.
-    public func forgetStarted(_ ids: [String]) throws(StoreError) {
-        guard !ids.isEmpty else { return }
-        try database.write("forget started attempts") { db in
-            try db.execute(sql: "DELETE FROM attempt_started WHERE notification_id IN (SELECT value FROM json_each(?))",
-                           arguments: [Self.jsonStrings(ids)])
         }
     }
 
@@ -933,7 +938,7 @@ public final class Outbox: Sendable {
     /// the history go on from where they were.
     private static let requeueSQL = """
         UPDATE notification SET status = 'retrying', next_attempt_at = ?, dead_at = NULL,
-                                requeued_at = ?, attempts_before_requeue = attempts
+                                requeued_at = ?, attempts_before_requeue = attempts, interrupted_attempts = 0
         WHERE status = 'dead'
         """
 

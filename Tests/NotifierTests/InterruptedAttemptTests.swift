@@ -70,6 +70,37 @@ import Testing
     }
 }
 
+/// Notifications whose attempt a process did not survive go one at a time, with nothing else
+/// in flight to their destination: the one whose answer crashes overdued crashes it alone, and
+/// the others in flight with it get their answers instead of being counted (and given up) too.
+@Suite(.serialized) struct SuspectTests {
+    @Test func eachInterruptedNotificationGoesAloneTheRestTogether() async throws {
+        let server = ScriptedServer([], otherwise: .slow(.milliseconds(300)))
+        try await server.start()
+        let outbox = try Fixtures.outbox()
+        let destination = try Fixtures.destination(url: server.url, concurrency: 4)
+        let ids = try Fixtures.enqueue(outbox, destination: "hook", count: 4)
+        let started = Date().addingTimeInterval(-5)
+        try outbox.record([], starting: [StartedAttempt(notificationID: ids[0], attempt: 1, startedAt: started),
+                                         StartedAttempt(notificationID: ids[1], attempt: 1, startedAt: started)])
+        let notifier = Notifier(outbox: outbox, destinations: [destination], userAgentVersion: "9", logger: Logger(label: "test"))
+        let result = await notifier.drain(until: Date().addingTimeInterval(20))
+        await notifier.shutdown(grace: .zero)
+        #expect(result.delivered == 4, "\(result)")
+        var arrivals: [String: ContinuousClock.Instant] = [:]
+        for request in server.requests { if let id = request.header("webhook-id") { arrivals[id] = request.arrival } }
+        #expect(arrivals.count == 4)
+        for suspect in ids[0...1] {
+            for other in ids where other != suspect {
+                guard let mine = arrivals[suspect], let theirs = arrivals[other] else { continue }
+                let apart = mine > theirs ? mine - theirs : theirs - mine
+                #expect(apart >= .milliseconds(250), "\(suspect) went \(apart) from \(other): not alone")
+            }
+        }
+        await server.stop()
+    }
+}
+
 /// `retry.give_up_after` bounds when retries start: one held back past it (by a receiver's
 /// pause, a stopped daemon) is given up instead of sent; a first attempt is always made.
 @Suite(.serialized) struct GiveUpAfterTests {

@@ -630,7 +630,7 @@ struct StartedAttemptTests {
         let delivered = DeliveryAttempt(notificationID: "a", attempt: 1, startedAt: t0, durationMilliseconds: 5, httpStatus: 200)
         try outbox.record([RecordedAttempt(attempt: delivered, outcome: .delivered, at: t0)])
         // b was cut by a stop: not an attempt.
-        try outbox.forgetStarted(["b"])
+        try outbox.record([], forgetting: ["b"])
         // c's process ended; d's destination is not configured (it waits for it to be back).
         let found = try outbox.interruptedAttempts(destinations: ["hook"])
         #expect(found.map(\.started) == [started("c")])
@@ -647,5 +647,28 @@ struct StartedAttemptTests {
         try outbox.record([], starting: [started("c", 3)])
         #expect(try outbox.interruptedAttempts(destinations: ["hook"]).map(\.interruptedBefore) == [0])
         #expect(try outbox.interruptedAttempts(destinations: ["hook", "gone"]).map(\.started.notificationID) == ["d", "c"])
+
+        // A mark and its own attempt's record in one batch (the mark waited for the lock while
+        // its request went): the record removes it.
+        let answeredInTheSameBatch = DeliveryAttempt(notificationID: "c", attempt: 4, startedAt: t0, durationMilliseconds: 3, httpStatus: 200)
+        try outbox.record([RecordedAttempt(attempt: answeredInTheSameBatch, outcome: .delivered, at: t0)], starting: [started("c", 4)])
+        #expect(try outbox.interruptedAttempts(destinations: ["hook"]).isEmpty)
+        try outbox.record([], starting: [started("c", 5)])
+        #expect(try outbox.interruptedAttempts(destinations: ["hook"]).isEmpty, "delivered: no longer queued")
+    }
+
+    /// A notification given up after attempts the process did not survive, requeued by the
+    /// operator, starts its streak again, as its retry budget does.
+    @Test func aRequeueStartsTheStreakAgain() throws {
+        let directory = try TemporaryDirectory()
+        let outbox = Outbox(database: try StateDatabase(path: directory.url("state.sqlite")))
+        let t0 = Date(timeIntervalSince1970: 1_795_000_000)
+        try outbox.enqueue([OverdueNotification(id: "x", rule: "r", ticket: 1, ticketID: "T1", destination: "hook",
+                                                snapshot: Data("{}".utf8), createdAt: t0)], dedup: [])
+        let cut = DeliveryAttempt(notificationID: "x", attempt: 1, startedAt: t0, durationMilliseconds: 0, error: "ended")
+        try outbox.record([RecordedAttempt(attempt: cut, outcome: .dead(reason: "ended"), at: t0)], interrupted: true)
+        #expect(try outbox.requeue(rowids: [1], now: t0) == 1)
+        try outbox.record([], starting: [StartedAttempt(notificationID: "x", attempt: 2, startedAt: t0)])
+        #expect(try outbox.interruptedAttempts(destinations: ["hook"]).map(\.interruptedBefore) == [0])
     }
 }

@@ -101,8 +101,10 @@ struct StateDatabaseTests {
                 ALTER TABLE notification DROP COLUMN attempts_before_requeue;
                 DROP TABLE dedup_scheduled_date;
                 DROP TABLE receiver_pause;
+                DROP TABLE attempt_started;
+                ALTER TABLE notification DROP COLUMN interrupted_attempts;
                 DELETE FROM grdb_migrations WHERE identifier LIKE 'v5:%' OR identifier LIKE 'v6:%' OR identifier LIKE 'v7:%'
-                                               OR identifier LIKE 'v8:%';
+                                               OR identifier LIKE 'v8:%' OR identifier LIKE 'v10:%';
                 INSERT INTO notification (id, rule, ticket, ticket_id, destination, snapshot, status, created_at, next_attempt_at,
                                           attempts, last_http_status, last_error, dead_at)
                 VALUES ('msg_old', 'r', 1, 'IGP-1', 'd', '{}', 'dead', 1795000000000, 1795000000000, 3, 503, 'gave up', 1795000060000);
