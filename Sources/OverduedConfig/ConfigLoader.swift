@@ -817,7 +817,7 @@ public struct ConfigLoader: Sendable {
 
     /// Why `path` could not be read: `reason(_:)`, except that a directory is said to be one
     /// (Foundation reports it as "The operation could not be completed", error 256).
-    static func reason(_ error: any Error, reading path: String) -> String {
+    public static func reason(_ error: any Error, reading path: String) -> String {
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
             return "it is a directory, not a file"

@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import Notifier
+import OverduedConfig
 import Synchronization
 
 /// `overdued sink`: a local webhook receiver for trying a setup (like `stripe listen`).
@@ -27,7 +28,11 @@ struct SinkCommand: AsyncParsableCommand {
             do {
                 secret = try String(contentsOfFile: signingSecretFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
             } catch {
-                printError("cannot read \(signingSecretFile): \(error.localizedDescription)")
+                printError("cannot read --signing-secret-file \(signingSecretFile): \(ConfigLoader.reason(error, reading: signingSecretFile))")
+                throw ExitCode(1)
+            }
+            if let secret, WebhookSignature(secret: secret) == nil {
+                printError("--signing-secret-file \(signingSecretFile): the signing secret is not \"whsec_\" followed by base64")
                 throw ExitCode(1)
             }
         }

@@ -12,6 +12,20 @@ import TestSupport
                 "\(result.stderr)")
     }
 
+    /// A signing secret file it cannot use is named, with why, in plain words (not
+    /// Foundation's "The operation could not be completed").
+    @Test func aSigningSecretFileItCannotUseIsNamed() throws {
+        let folder = try TemporaryDirectory()
+        let wrong = try folder.write("secret", "not a secret\n")
+        let cases = [(folder.url("missing"), "cannot read --signing-secret-file \(folder.url("missing")): no such file"),
+                     (folder.path, "cannot read --signing-secret-file \(folder.path): it is a directory, not a file"),
+                     (wrong, "--signing-secret-file \(wrong): the signing secret is not \"whsec_\" followed by base64")]
+        for (file, message) in cases {
+            let result = try runOverdued(["sink", "--listen", "127.0.0.1:0", "--signing-secret-file", file], timeout: 20)
+            #expect(result.status == 1 && result.stderr == message + "\n", "\(result.stderr)")
+        }
+    }
+
     @Test func aBusyPortIsSaidToBeInUse() async throws {
         let other = try WebhookSink(host: "127.0.0.1", port: 0) { _ in }
         let port = try await other.start()
