@@ -44,6 +44,13 @@ final class AttemptRecorder: Sendable {
     /// Attempts committed so far: when it moves, the queue has changed.
     var committed: Int { state.withLock { $0.committed } }
 
+    /// The queue changed by other writes of the notifier's (attempts cut off by an earlier
+    /// process, a retry given up unsent): `committed` moves with them, so the status counts
+    /// the queue again.
+    func noteQueueChanged(by count: Int) {
+        state.withLock { $0.committed += count }
+    }
+
     /// Returns once the attempt is committed (with every other attempt of its batch), or
     /// with the error that made the batch's transaction fail.
     func record(_ attempt: DeliveryAttempt, outcome: DeliveryOutcome, at now: Date) async -> Result<Void, StoreError> {

@@ -493,6 +493,7 @@ final class DestinationWorker: Sendable {
             guard try await onStateQueue({ [id = notification.id, now = context.now()] outbox throws(StoreError) in
                 try outbox.giveUp(id, reason: reason, at: now)
             }) else { return false }
+            context.recorder.noteQueueChanged(by: 1)
         } catch {
             logger.error("cannot give up \(notification.id): \(error)")
             return false

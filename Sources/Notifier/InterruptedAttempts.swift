@@ -65,6 +65,7 @@ extension Notifier {
             context.logger.error("cannot record the attempts an earlier overdued process did not live to record: \(error); they go again uncounted")
             return (0, 0, [:])
         case .success(let decided):
+            context.recorder.noteQueueChanged(by: decided.count)
             var dead = 0
             var suspects: [String: Set<String>] = [:]
             for (interrupted, recorded) in decided {

@@ -66,6 +66,8 @@ import Testing
         #expect(attempts.first?.error?.contains("overdued ended during this attempt") == true && attempts.last?.httpStatus == 200)
         #expect(server.requests.count == 1)
         #expect(try outbox.interruptedAttempts(destinations: ["hook"]).isEmpty)
+        // Both changed the queue: the daemon's status counts it again when this number moves.
+        #expect(notifier.recordedAttempts == 2)
         await server.stop()
     }
 }
@@ -125,6 +127,7 @@ import Testing
         #expect(given.lastError?.hasPrefix("HTTP 503; gave up: retry.give_up_after (5s) since it was queued ran out before its next attempt could start") == true,
                 "\(given.lastError ?? "")")
         #expect(try outbox.attempts(notificationID: ids[0]).count == 1, "no attempt is recorded for it")
+        #expect(notifier.recordedAttempts == 2, "the give-up and the delivery changed the queue")
         await server.stop()
     }
 }
