@@ -21,8 +21,9 @@ public import Store
 ///   can be overdue sorts below it (`YYYY-MM-DD...` compares as text, no offset overdued reads
 ///   is more than 18 h ahead of UTC, and integers stored by mistake sort below any text);
 /// - plus values that do not look like `YYYY-MM-DD...` (`'null'`, words, `24/11/2026`), so that
-///   garbage is warned about rather than silently ignored. When the date index drives, only
-///   garbage that sorts after the digits (`'null'`, words) can be found without a full scan.
+///   garbage is warned about rather than silently ignored. When the date index drives, those
+///   are its entries from the bound on that fail the pattern: a second range of the index,
+///   whose future dates are read from the index alone (no table seek for them).
 public enum RuleQuery {
     public static func filter(for match: MatchSpec, now: Date, schema: TicketSchema) -> TicketFilter {
         var conditions: [String] = []
@@ -39,8 +40,10 @@ public enum RuleQuery {
             return TicketFilter.statusSet(statuses, conditions: behindStatuses, arguments: [.text(cutoff)] + others.arguments,
                                           notDueFrom: notDueFrom)
         }
-        conditions.append("t.scheduled_date IS NOT NULL AND (t.scheduled_date < ? OR t.scheduled_date >= ':')")
-        arguments.append(.text(cutoff))
+        // Two ranges of the date index: what can be due, and from the bound on whatever is not
+        // date-shaped (`24/11/2026`, words), the GLOB checked on the index entry itself.
+        conditions.append("t.scheduled_date IS NOT NULL AND (t.scheduled_date < ? OR (t.scheduled_date >= ? AND NOT t.scheduled_date GLOB '\(datePattern)'))")
+        arguments += [.text(cutoff), .text(cutoff)]
         conditions += others.sql
         arguments += others.arguments
         let complement = match.statusNotIn.flatMap { excluded in

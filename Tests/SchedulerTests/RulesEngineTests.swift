@@ -147,6 +147,25 @@ struct RulesEngineTests {
         #expect(!report.badRows.contains { $0.ticket == 25 }, "archived: excluded by status_not_in")
     }
 
+    /// A rule the `scheduled_date` index drives (no `status_in`; `status_not_in` where the app
+    /// has no status index) finds garbage that starts with digits and sorts after the date
+    /// bound (`24/11/2026`, `2026/11/24`) as well as words, and warns about each: before, it
+    /// left them out unseen.
+    @Test func aRuleTheDateIndexDrivesWarnsAboutGarbageThatStartsWithDigits() throws {
+        var rows = OldRuleRows.rows
+        rows.append(TicketRow(id: 26, ticketID: "IGP-2026-0026", status: "received", assignedTo: 1, scheduledDate: "2026/11/24 08:00"))
+        rows.append(TicketRow(id: 27, ticketID: "IGP-2026-0027", status: "received", assignedTo: 1, scheduledDate: "2027-01-10 08:00:00"))
+        let database = try AppDatabase(rows)
+        let plain = try Self.scan([try Self.rule("any", MatchSpec())], on: database)
+        #expect(Set(plain.badRows.map(\.ticket)).isSuperset(of: [10, 17, 19, 25, 26]), "\(plain.badRows)")
+        #expect(plain.badRows.first { $0.ticket == 19 }?.description.contains("scheduled_date \"24/11/2026\"") == true)
+        #expect(!plain.badRows.contains { $0.ticket == 27 } && !Self.ids(plain).contains(27), "a future date is neither")
+        try database.appWrite("DROP INDEX idx_tickets_status")
+        let notIn = try Self.scan([try Self.rule("open", MatchSpec(statusNotIn: ["completed", "archived"]))], on: database)
+        #expect(Set(notIn.badRows.map(\.ticket)).isSuperset(of: [10, 17, 19, 26]), "\(notIn.badRows)")
+        #expect(!notIn.badRows.contains { $0.ticket == 25 }, "archived: excluded by status_not_in")
+    }
+
     @Test func eachUnreadableRowIsReportedOnceNamingTheTicket() throws {
         let database = try AppDatabase(OldRuleRows.rows)
         let report = try Self.scan([try Self.rule(), try Self.rule("received-only", MatchSpec(statusIn: ["received"]))], on: database)
