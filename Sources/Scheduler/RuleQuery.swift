@@ -79,7 +79,9 @@ public enum RuleQuery {
         }
         switch match.assigned {
         case true?: conditions.append("+t.assigned_to IS NOT NULL")
-        case false?: conditions.append("+t.assigned_to IS NULL")
+        // With the values that are not whole numbers (`'bob'`, `'12'`, `3.0`): the engine
+        // reads each, and warns about the unreadable ones rather than leaving them out unseen.
+        case false?: conditions.append("(+t.assigned_to IS NULL OR typeof(t.assigned_to) <> 'integer')")
         case nil: break
         }
         if let priorities = match.priorityIn {

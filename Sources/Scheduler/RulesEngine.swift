@@ -459,8 +459,12 @@ public struct RulesEngine: Sendable {
         var tickets: [MatchedTicket] = []
         var badRows: [BadRow] = []
         var nextDue = Date.distantFuture
+        let unassignedOnly = rule.match.assigned == false
         for entry in candidates {
             let candidate = entry.candidate
+            // `assigned: false` selects, besides NULL, the values SQL cannot tell from a user id
+            // (`'12'`): one that reads as a user id is assigned, and not this rule's.
+            if unassignedOnly, candidate.assignedTo != nil { continue }
             let dueAt: Date
             switch entry.date {
             case .absent:

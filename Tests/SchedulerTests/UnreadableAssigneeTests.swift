@@ -74,3 +74,43 @@ struct UnreadableAssigneeTests {
         #expect(!again.matches.contains { [2, 3, 4].contains($0.ticket.ticket) })
     }
 }
+
+/// An `assigned: false` rule alone: SQL's `IS NULL` would leave the unreadable values out
+/// before they are read, so they were neither matched nor warned about.
+struct UnassignedRuleTests {
+    @Test func anUnassignedRuleWarnsAboutEachUnreadableValueAndLeavesOutWhatReadsAsAUserID() throws {
+        let base = try UnreadableAssigneeTests()
+        let unchecked = try DatabaseQueue(path: base.database.ticketsPath)
+        try unchecked.write { db in
+            try db.execute(sql: "UPDATE tickets SET assigned_to = NULL WHERE id = 1")
+            try db.execute(sql: "UPDATE tickets SET assigned_to = 2.0 WHERE id = 6")
+        }
+        try unchecked.close()
+        for cache in [nil, TickCache()] {
+            let report = try base.scan([try UnreadableAssigneeTests.rule("unassigned", assigned: false)], cache: cache, detail: .all)
+            #expect(report.matches.map(\.ticket.ticket) == [1], "' 2 ' reads as a user id: assigned")
+            #expect(report.badRows.map(\.ticket) == [2, 3, 4])
+            #expect(report.badRows.first { $0.ticket == 2 }?.description.contains("assigned_to \"abc\"") == true)
+        }
+    }
+}
+
+extension UnassignedRuleTests {
+    /// What the query selects for an `assigned: false` rule is a superset (SQL cannot tell
+    /// `'7'` in a column without INTEGER affinity from a name): the engine itself leaves out
+    /// every row that reads as assigned, the whole team included. Pure.
+    @Test func theEngineLeavesOutWhatReadsAsAssigned() throws {
+        let rule = try UnreadableAssigneeTests.rule("unassigned", assigned: false)
+        let rows = [
+            TicketCandidate(id: 1, ticketID: "A-1", status: "received", scheduledDate: OldRuleRows.past),
+            TicketCandidate(id: 2, ticketID: "A-2", status: "received", assignedTo: 7, scheduledDate: OldRuleRows.past),
+            TicketCandidate(id: 3, ticketID: "A-3", status: "received", assignedTo: 0, scheduledDate: OldRuleRows.past),
+            TicketCandidate(id: 4, ticketID: "A-4", status: "received", scheduledDate: OldRuleRows.past, unreadableAssignedTo: "bob"),
+            // Assigned, so not this rule's: its bad date is no concern of it.
+            TicketCandidate(id: 5, ticketID: "A-5", status: "received", assignedTo: 7, scheduledDate: "demain"),
+        ].map { DatedCandidate($0, zone: Instants.toronto) }
+        let result = RulesEngine.overdue(rule: rule, candidates: rows, now: Instants.now)
+        #expect(result.tickets.map(\.ticket) == [1])
+        #expect(result.badRows.map(\.ticket) == [4])
+    }
+}
