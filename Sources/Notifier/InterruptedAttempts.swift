@@ -38,11 +38,23 @@ public enum InterruptedAttempts {
 }
 
 extension Notifier {
+    /// What `recordInterruptedAttempts` did.
+    struct Recovery: Sendable {
+        /// Attempts recorded, and how many of those were given up.
+        var recorded = 0
+        var dead = 0
+        /// The others' notifications by destination (to go alone: `DestinationWorker.State.suspects`).
+        var suspects: [String: Set<String>] = [:]
+        /// Why the state database did not take them (nothing recorded; the marks stay).
+        var failure: StoreError?
+    }
+
     /// Records the attempts an earlier process cut off (`InterruptedAttempts`), before any
-    /// worker starts. Returns how many were recorded, how many of them given up, and the
-    /// others by destination (to go alone: `DestinationWorker.State.suspects`). A state database that cannot take them
-    /// now leaves them for the next start (the requests go again meanwhile, uncounted).
-    func recordInterruptedAttempts() async -> (recorded: Int, dead: Int, suspects: [String: Set<String>]) {
+    /// worker starts. A state database that cannot take them now (another process held its
+    /// lock for all of `busy_timeout`, say) keeps their marks and says why: no worker may
+    /// start before they are counted, or the request that crashed the last process would go
+    /// again uncounted, with others beside it.
+    func recordInterruptedAttempts() async -> Recovery {
         let context = self.context
         let specs = Dictionary(destinations.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         let result: Result<[(InterruptedAttempt, RecordedAttempt)], StoreError> = await withCheckedContinuation { continuation in
@@ -62,8 +74,7 @@ extension Notifier {
         }
         switch result {
         case .failure(let error):
-            context.logger.error("cannot record the attempts an earlier overdued process did not live to record: \(error); they go again uncounted")
-            return (0, 0, [:])
+            return Recovery(failure: error)
         case .success(let decided):
             context.recorder.noteQueueChanged(by: decided.count)
             var dead = 0
@@ -82,7 +93,7 @@ extension Notifier {
                     logger.warning("not delivered to \(notification.destination): \(reason)")
                 }
             }
-            return (decided.count, dead, suspects)
+            return Recovery(recorded: decided.count, dead: dead, suspects: suspects)
         }
     }
 }

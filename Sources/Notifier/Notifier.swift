@@ -19,6 +19,9 @@ public struct DrainResult: Sendable, Equatable {
     public var unrecorded: Int
     /// Why the queue could not be read, when that ended the drain.
     public var queueError: String?
+    /// Why the attempts an earlier process cut off could not be recorded: then nothing was
+    /// sent (see `Notifier.recordInterruptedAttempts`).
+    public var recoveryError: String?
     /// Of `retrying`, those already due when the drain ended: its deadline came first
     /// (no request starts after it).
     public var dueLeft = 0
@@ -36,7 +39,7 @@ public struct DrainResult: Sendable, Equatable {
 
     /// Whether the state database failed the drain: the queue could not be read, or
     /// attempts could not be recorded.
-    public var stateDatabaseFailed: Bool { unrecorded > 0 || queueError != nil }
+    public var stateDatabaseFailed: Bool { unrecorded > 0 || queueError != nil || recoveryError != nil }
 }
 
 /// What `send-test` reports.
@@ -85,6 +88,9 @@ public final class Notifier: Sendable {
 
     /// The longest time between two heartbeats, idle or not.
     public static let heartbeatInterval: Duration = .seconds(1)
+    /// Between two tries to record the attempts an earlier process cut off, when the state
+    /// database refused them.
+    static let recoveryRetryInterval: Duration = .seconds(5)
 
     /// - Parameters:
     ///   - userAgentVersion: sent as `User-Agent: overdued/<version>`.
@@ -138,10 +144,22 @@ public final class Notifier: Sendable {
             // meanwhile the loop beats (their write may wait for another process's lock).
             let recovered = LockedState(false)
             group.addTask {
-                let interrupted = await self.recordInterruptedAttempts()
-                self.state.withLock { $0.suspects = interrupted.suspects }
-                recovered.withLock { $0 = true }
-                self.supervisorWake.signal()
+                var failures = 0
+                while !Task.isCancelled, !self.context.isStopping {
+                    let interrupted = await self.recordInterruptedAttempts()
+                    if let failure = interrupted.failure {
+                        // Each try waits up to `busy_timeout` for the lock; the loop beats meanwhile.
+                        failures += 1
+                        self.context.logger.error("cannot record the attempts an earlier overdued process did not live to record: \(failure); no delivery starts until they are (try \(failures), again in \(Self.recoveryRetryInterval))")
+                        try? await Task.sleep(for: Self.recoveryRetryInterval)
+                        continue
+                    }
+                    if failures > 0 { self.context.logger.notice("recorded the attempts an earlier overdued process did not live to record; deliveries start") }
+                    self.state.withLock { $0.suspects = interrupted.suspects }
+                    recovered.withLock { $0 = true }
+                    self.supervisorWake.signal()
+                    return
+                }
             }
             while !Task.isCancelled, !context.isStopping {
                 for worker in recovered.withLock({ $0 }) ? reconcileWorkers() : [] {
@@ -191,6 +209,13 @@ public final class Notifier: Sendable {
     /// when nothing more can be done before it. For `overdued once`; not while `run()` runs.
     public func drain(until deadline: Date) async -> DrainResult {
         let interrupted = await recordInterruptedAttempts()
+        if let failure = interrupted.failure {
+            // Nothing is sent: the request that ended the last process would go again uncounted.
+            context.logger.error("cannot record the attempts an earlier overdued process did not live to record: \(failure); nothing is sent by this run")
+            var result = DrainResult(delivered: 0, retrying: (try? context.outbox.backlog().depth) ?? 0, dead: 0, attempts: 0)
+            result.recoveryError = failure.description
+            return result
+        }
         let workers = destinations.map { DestinationWorker(spec: $0, context: context, suspects: interrupted.suspects[$0.name] ?? []) }
         let tally = await withTaskGroup(of: DeliveryTally.self) { group in
             for worker in workers {

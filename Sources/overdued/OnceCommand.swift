@@ -66,6 +66,9 @@ struct OnceCommand: AsyncParsableCommand {
                 : "; \(result.pausedByReceiver.joined(separator: ", ")) asked to wait (Retry-After) past the end of this run"
             printError("\(result.dueLeft) notification(s) were due but not started within --max-wait \(DurationText.format(maxWait)); they stay queued for the next run (a destination sends one per min_interval: raise --max-wait, or run the daemon)\(paused)")
         }
+        if let recoveryError = result.recoveryError {
+            printError("nothing was sent: the attempts an earlier overdued process did not live to record could not be recorded in \(config.store.stateDatabase) (\(recoveryError)); they are tried again by the next run")
+        }
         if let queueError = result.queueError {
             printError("the queue could not be read: \(queueError)")
         }

@@ -190,3 +190,59 @@ import Testing
         }
     }
 }
+
+/// The attempts an earlier process cut off are counted before anything is sent; a state
+/// database that refuses them holds deliveries back (the request that crashed that process
+/// must not go again uncounted, beside others) instead of letting them go uncounted.
+@Suite(.serialized) struct RefusedRecoveryTests {
+    let failures = StateDatabaseFailureTests()
+
+    /// Two notifications queued, the first with an attempt a process did not live to record,
+    /// and the state database's write lock held by another connection.
+    func cutOffAttemptBehindALock(_ server: ScriptedServer) throws
+        -> (Outbox, [String], StateDatabaseFailureTests.WriteLock, Notifier, LogCapture) {
+        let (outbox, path) = try failures.outbox()
+        let destination = try Fixtures.destination(url: server.url)
+        let ids = try Fixtures.enqueue(outbox, destination: destination.name, count: 2)
+        try outbox.record([], starting: [StartedAttempt(notificationID: ids[0], attempt: 1, startedAt: Date().addingTimeInterval(-30))])
+        let lock = try StateDatabaseFailureTests.WriteLock(path)
+        let (logger, logs) = Fixtures.capturingLogger()
+        return (outbox, ids, lock, Notifier(outbox: outbox, destinations: [destination], userAgentVersion: "9", logger: logger), logs)
+    }
+
+    @Test func onceSendsNothingAndSaysWhyWhenTheyCannotBeRecorded() async throws {
+        let server = ScriptedServer([], otherwise: .status(200))
+        try await server.start()
+        defer { Task { await server.stop() } }
+        let (outbox, ids, lock, notifier, logs) = try cutOffAttemptBehindALock(server)
+        let result = await notifier.drain(until: Date().addingTimeInterval(5))
+        await notifier.shutdown(grace: .zero)
+        try lock.release()
+        #expect(result.recoveryError != nil && result.stateDatabaseFailed, "\(result)")
+        #expect(result.delivered == 0 && result.attempts == 0 && result.retrying == 2, "\(result)")
+        #expect(server.requests.isEmpty)
+        #expect(try outbox.interruptedAttempts(destinations: ["hook"]).map(\.started.notificationID) == [ids[0]], "the mark stays")
+        #expect(logs.all.contains { $0.level == .error && $0.message.contains("nothing is sent by this run") })
+    }
+
+    @Test func theDaemonStartsDeliveringOnceTheyAreRecorded() async throws {
+        let server = ScriptedServer([], otherwise: .status(200))
+        try await server.start()
+        defer { Task { await server.stop() } }
+        let (outbox, ids, lock, notifier, logs) = try cutOffAttemptBehindALock(server)
+        let running = Task { await notifier.run() }
+        #expect(try await failures.waitUntil(seconds: 30) {
+            logs.all.contains { $0.level == .error && $0.message.contains("no delivery starts until they are") }
+        })
+        try await Task.sleep(for: .seconds(1))
+        #expect(server.requests.isEmpty, "nothing goes while the cut-off attempt is not counted")
+        try lock.release()
+        #expect(try await failures.waitUntil(seconds: 30) { try outbox.counts().delivered == 2 })
+        await notifier.shutdown(grace: .milliseconds(100))
+        running.cancel()
+        await running.value
+        #expect(try outbox.attempts(notificationID: ids[0]).map(\.attempt) == [1, 2])
+        #expect(try outbox.attempts(notificationID: ids[0]).first?.error?.contains("overdued ended during this attempt") == true)
+        #expect(logs.all.contains { $0.message.contains("deliveries start") })
+    }
+}
