@@ -74,7 +74,8 @@ public enum RuleQuery {
         var conditions: [String] = []
         var arguments: [SQLArgument] = []
         if let statuses = match.statusNotIn {
-            conditions.append("+t.status NOT IN (\(marks(statuses.count)))")
+            // NULL is in no list, but `NOT IN` is not true of it: selected, for the engine to warn.
+            conditions.append("(+t.status IS NULL OR +t.status NOT IN (\(marks(statuses.count))))")
             arguments += statuses.map(SQLArgument.text)
         }
         switch match.assigned {

@@ -480,6 +480,11 @@ public struct RulesEngine: Sendable {
                 nextDue = min(nextDue, dueAt.addingTimeInterval(rule.match.grace.seconds))
                 continue
             }
+            if candidate.status == nil, rule.match.statusNotIn != nil {
+                badRows.append(BadRow(ticket: candidate.id, ticketID: candidate.ticketID,
+                                      problem: "status is NULL (the app always writes one), so status_not_in cannot tell whether it is excluded; row skipped"))
+                continue
+            }
             if let raw = candidate.unreadableAssignedTo {
                 badRows.append(BadRow(ticket: candidate.id, ticketID: candidate.ticketID,
                                       problem: "assigned_to \(Self.quoted(raw)) is not a user id (a whole number, or NULL when unassigned); row skipped"))

@@ -70,9 +70,13 @@ extension TicketsDatabase {
 
     /// The statuses of the table's tickets less `excluded` (compared by SQLite, as the rule's
     /// `NOT IN` compares), in index order: one seek of the status index per distinct value.
-    /// nil when the set cannot stand for the exclusion: a status that is not text (a blob),
-    /// or more distinct values than a status set should list (garbage in the column).
+    /// nil when the set cannot stand for the exclusion, and the date index drives instead: a
+    /// status that is not text (a blob), or whose bytes a bound string cannot restate (not
+    /// UTF-8, a NUL inside: read as a string, it would no longer equal itself in `IN (…)`);
+    /// a NULL status (selected by the exclusion, for the engine to warn about); or more
+    /// distinct values than a status set should list (garbage in the column).
     static func presentStatuses(_ db: Database, excluding excluded: [String]) throws -> [String]? {
+        if try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM tickets WHERE status IS NULL)") == true { return nil }
         let marks = Array(repeating: "?", count: excluded.count).joined(separator: ", ")
         let sql = """
             WITH RECURSIVE present(status) AS (
@@ -80,14 +84,15 @@ extension TicketsDatabase {
                 UNION ALL
                 SELECT (SELECT min(status) FROM tickets WHERE status > present.status) FROM present
                 WHERE present.status IS NOT NULL LIMIT \(maximumPresentStatuses + 1))
-            SELECT status, typeof(status) = 'text', status NOT IN (\(marks)) FROM present WHERE status IS NOT NULL
+            SELECT status, typeof(status) = 'text', status NOT IN (\(marks)), CAST(status AS BLOB) FROM present WHERE status IS NOT NULL
             """
         var kept: [String] = []
         var count = 0
         let rows = try Row.fetchCursor(db, sql: sql, arguments: StatementArguments(excluded))
         while let row = try rows.next() {
             count += 1
-            guard count <= maximumPresentStatuses, row[1] as Bool, let status = row[0] as String? else { return nil }
+            guard count <= maximumPresentStatuses, row[1] as Bool, let status = row[0] as String?,
+                  let bytes = row[3] as Data?, bytes.elementsEqual(status.utf8) else { return nil }
             if row[2] as Bool { kept.append(status) }
         }
         return kept

@@ -21,13 +21,14 @@ struct AppDatabase {
     let ticketsPath: String
     let statePath: String
 
-    init(_ rows: [TicketRow]) throws {
+    /// - Parameter loosen: edits each statement of the schema (a loose export's, say).
+    init(_ rows: [TicketRow], loosen: (String) -> String = { $0 }) throws {
         directory = try TemporaryDirectory()
         ticketsPath = directory.url("tickets.sqlite")
         statePath = directory.url("state.sqlite")
         let queue = try DatabaseQueue(path: ticketsPath)
         try queue.write { db in
-            for statement in AppSchema.statements + AppSchema.indexes { try db.execute(sql: statement) }
+            for statement in AppSchema.statements + AppSchema.indexes { try db.execute(sql: loosen(statement)) }
             try db.execute(sql: """
                 INSERT INTO users (id, email, password_hash, full_name, role) VALUES
                     (0, 'equipe@example.invalid', '!', '👥 Toute l''équipe', 'viewer'),

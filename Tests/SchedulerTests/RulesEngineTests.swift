@@ -166,6 +166,47 @@ struct RulesEngineTests {
         #expect(!notIn.badRows.contains { $0.ticket == 25 }, "archived: excluded by status_not_in")
     }
 
+    /// `status_not_in` alone is read through the statuses present in the status index; a
+    /// status whose bytes are not UTF-8, or hold a NUL, cannot be restated as a bound string:
+    /// the date index drives instead, and such tickets are matched like any other status.
+    @Test func statusNotInMatchesStatusesThatAreNotUTF8() throws {
+        let past = OldRuleRows.past
+        let database = try AppDatabase([
+            TicketRow(id: 1, ticketID: "A-1", status: "received", assignedTo: 1, scheduledDate: past),
+            TicketRow(id: 2, ticketID: "A-2", status: "x", assignedTo: 1, scheduledDate: past),
+            TicketRow(id: 3, ticketID: "A-3", status: "x", assignedTo: 1, scheduledDate: past),
+            TicketRow(id: 4, ticketID: "A-4", status: "x", assignedTo: 1, scheduledDate: "garbage"),
+            TicketRow(id: 5, ticketID: "A-5", status: "completed", assignedTo: 1, scheduledDate: past),
+        ])
+        try database.appWrite("""
+            UPDATE tickets SET status = CAST(X'7072E9766F' AS TEXT) WHERE id IN (2, 4);
+            UPDATE tickets SET status = CAST(X'7265630064' AS TEXT) WHERE id = 3
+            """)
+        let report = try Self.scan([try Self.rule("open", MatchSpec(statusNotIn: ["completed"]))], on: database)
+        #expect(Self.ids(report) == [1, 2, 3])
+        #expect(report.badRows.map(\.ticket) == [4])
+    }
+
+    /// A NULL status (a loose export without the app's NOT NULL) is in no list, yet SQL's
+    /// `NOT IN` is not true of it: a `status_not_in` rule warns about it instead of leaving
+    /// it out unseen, with the status index or without; other rules are not concerned.
+    @Test(arguments: [true, false])
+    func aNullStatusIsWarnedAboutByStatusNotIn(statusIndex: Bool) throws {
+        let database = try AppDatabase([
+            TicketRow(id: 1, ticketID: "A-1", status: "received", assignedTo: 1, scheduledDate: OldRuleRows.past),
+            TicketRow(id: 2, ticketID: "A-2", status: "x", assignedTo: 1, scheduledDate: OldRuleRows.past),
+        ]) { $0.replacingOccurrences(of: "status TEXT NOT NULL", with: "status TEXT") }
+        try database.appWrite("UPDATE tickets SET status = NULL WHERE id = 2")
+        if !statusIndex { try database.appWrite("DROP INDEX idx_tickets_status") }
+        let report = try Self.scan([try Self.rule("open", MatchSpec(statusNotIn: ["completed"])),
+                                    try Self.rule("received", MatchSpec(statusIn: ["received"]))], on: database)
+        #expect(Self.ids(report) == [1])
+        #expect(report.badRows.map(\.ticket) == [2])
+        #expect(report.badRows.first?.description.contains("status is NULL") == true, "\(report.badRows)")
+        let others = try Self.scan([try Self.rule("received", MatchSpec(statusIn: ["received"]))], on: database)
+        #expect(others.badRows.isEmpty)
+    }
+
     @Test func eachUnreadableRowIsReportedOnceNamingTheTicket() throws {
         let database = try AppDatabase(OldRuleRows.rows)
         let report = try Self.scan([try Self.rule(), try Self.rule("received-only", MatchSpec(statusIn: ["received"]))], on: database)
