@@ -300,8 +300,14 @@ public struct RulesEngine: Sendable {
                 report.badRows.append(bad)
             }
             if withdrawing {
-                report.withdrawals += try withdrawals(rule: rule, overdue: overdue, tickets: tickets, outbox: outbox,
-                                                      upTo: report.lastQueued, now: now)
+                let (withdrawn, unreadable) = try withdrawals(rule: rule, overdue: overdue, tickets: tickets, outbox: outbox,
+                                                              upTo: report.lastQueued, now: now)
+                report.withdrawals += withdrawn
+                // A queued ticket whose row became unreadable outside the rule's read (a date
+                // such as `2026-13-01` sorts after its bound): kept queued, and warned about.
+                for bad in unreadable where warned.insert(bad.ticket).inserted {
+                    report.badRows.append(bad)
+                }
                 // Queued for a destination the rule no longer names, which the config still
                 // defines: not its route any more. (One the config no longer defines is on hold.)
                 let dropped = try outbox.queued(rule: rule.name, outside: rule.destinations, upTo: report.lastQueued)
@@ -356,25 +362,36 @@ public struct RulesEngine: Sendable {
     /// under a rule without `status_in`): each ticket it does not find is read again by id,
     /// with the rule's conditions but no date bound, and kept when it is overdue or unreadable
     /// there (a bad row is no evidence either way). Gone, or selected no more: withdrawn.
+    /// Also returns the rows found unreadable there, to be warned about.
     private func withdrawals(rule: RuleSpec, overdue: (tickets: [MatchedTicket], badRows: [BadRow], nextDue: Date),
-                             tickets: TicketsDatabase, outbox: Outbox, upTo lastQueued: Int64, now: Date) throws(StoreError) -> [Withdrawal] {
+                             tickets: TicketsDatabase, outbox: Outbox, upTo lastQueued: Int64, now: Date) throws(StoreError)
+        -> ([Withdrawal], [BadRow]) {
         let queued = try outbox.queuedTickets(rule: rule.name, upTo: lastQueued)
         var unseen = Self.unseen(queued, overdue: overdue)
-        guard !unseen.isEmpty else { return [] }
-        let standing = try standing(unseen.map(\.ticket), rule: rule, tickets: tickets, now: now)
+        guard !unseen.isEmpty else { return ([], []) }
+        let again = try readAgain(unseen.map(\.ticket), rule: rule, tickets: tickets, now: now)
+        let standing = Set(again.tickets.map(\.ticket)).union(again.badRows.map(\.ticket))
         unseen.removeAll { standing.contains($0.ticket) }
-        return try outbox.queued(rowids: unseen.map(\.rowid)).map { Withdrawal(rule: rule.name, notification: $0, cause: .noLongerMatches) }
+        let withdrawn = try outbox.queued(rowids: unseen.map(\.rowid)).map { Withdrawal(rule: rule.name, notification: $0, cause: .noLongerMatches) }
+        return (withdrawn, again.badRows)
     }
 
     /// Of these tickets, those the rule selects now: overdue, or unreadable (a bad row is no
     /// evidence either way). Read by id, with the rule's conditions but no date bound: what a
     /// tick's withdrawal keeps queued, and what `queue retry` requeues.
     public func standing(_ ids: [Int64], rule: RuleSpec, tickets: TicketsDatabase, now: Date) throws(StoreError) -> Set<Int64> {
-        guard !ids.isEmpty else { return [] }
+        let again = try readAgain(ids, rule: rule, tickets: tickets, now: now)
+        return Set(again.tickets.map(\.ticket)).union(again.badRows.map(\.ticket))
+    }
+
+    /// These tickets read by id with the rule's conditions but no date bound: the overdue
+    /// ones and the unreadable ones.
+    private func readAgain(_ ids: [Int64], rule: RuleSpec, tickets: TicketsDatabase, now: Date) throws(StoreError)
+        -> (tickets: [MatchedTicket], badRows: [BadRow], nextDue: Date) {
+        guard !ids.isEmpty else { return ([], [], .distantFuture) }
         let offsets = ZoneOffsets(timeZone)
         let rows = try tickets.candidates(where: RuleQuery.rowFilter(for: rule.match, ids: Set(ids).sorted(), schema: tickets.schema))
-        let again = Self.overdue(rule: rule, candidates: rows.map { DatedCandidate($0, offsets: offsets) }, now: now)
-        return Set(again.tickets.map(\.ticket)).union(again.badRows.map(\.ticket))
+        return Self.overdue(rule: rule, candidates: rows.map { DatedCandidate($0, offsets: offsets) }, now: now)
     }
 
     /// The queued notifications whose ticket is neither overdue nor a bad row in `overdue`. Pure.

@@ -278,6 +278,20 @@ extension ScanCycleTests {
         #expect(try allNotifications(ticket: 1).allSatisfy { $0.status == .pending })
     }
 
+    /// A date that looks like one but is not (`2026-13-01`) sorts after the rule's bound: the
+    /// rule's read does not select it, the read again by id finds it unreadable, and the
+    /// notification is kept with a warning, not silently.
+    @Test func aQueuedTicketWhoseDateTurnedUnreadableIsKeptWithAWarning() throws {
+        let engine = try engine()
+        _ = try engine.scanAndEnqueue(tickets: tickets, outbox: outbox, now: t0)
+        try database.appWrite("UPDATE tickets SET scheduled_date = '2026-13-01' WHERE id = 1")
+        let report = try engine.scanAndEnqueue(tickets: tickets, outbox: outbox, now: t0.addingTimeInterval(60))
+        #expect(report.withdrawals.isEmpty)
+        #expect(report.badRows.map(\.ticket) == [1])
+        #expect(report.badRows.first?.description.contains("scheduled_date \"2026-13-01\"") == true, "\(report.badRows)")
+        #expect(try allNotifications(ticket: 1).allSatisfy { $0.status == .pending })
+    }
+
     /// An attempt in flight when its notification was withdrawn: a failure recorded after
     /// does not queue it again; a delivery is the truth and is recorded as such.
     @Test func anAttemptRecordedAfterTheWithdrawalDoesNotQueueItAgain() throws {
