@@ -77,9 +77,8 @@ public final class Daemon: Sendable {
         var status = StatusLine()
         /// When delivered/dead history is pruned next.
         var pruning = PruneSchedule()
-        /// Rows already warned about (ticket → problem): one warning per bad row and
-        /// process, not one every tick.
-        var warnedBadRows: [Int64: String] = [:]
+        /// Rows already warned about: one warning per bad row and problem, not one every tick.
+        var badRowWarnings = BadRowWarnings()
         /// Set while no file is at the tickets database's path, so that it is warned about
         /// once, not at every tick.
         var ticketsFileMissing = false
@@ -782,7 +781,7 @@ public final class Daemon: Sendable {
         let report = try engine.scanAndEnqueue(tickets: tickets, outbox: outbox, now: due, cache: cache, progress: progress)
         notifier.forget(withdrawn: report.withdrawals.map { ($0.notification.id, $0.notification.destination) })
         if !report.notifications.isEmpty { notifier.wake() }
-        logBadRows(report.badRows)
+        logBadRows(report.badRows, complete: report.unchangedSince == nil)
         ScanLog.matchesAndEnqueued(report, to: logger)
         return (report.matches.count, report.enqueuedCount, report.reusedQueries, report.unchangedSince, report.withdrawals.count)
     }
@@ -801,14 +800,8 @@ public final class Daemon: Sendable {
         }
     }
 
-    private func logBadRows(_ rows: [BadRow]) {
-        let fresh = state.withLock { running -> [BadRow] in
-            rows.filter { row in
-                guard running.warnedBadRows[row.ticket] != row.problem else { return false }
-                running.warnedBadRows[row.ticket] = row.problem
-                return true
-            }
-        }
+    private func logBadRows(_ rows: [BadRow], complete: Bool) {
+        let fresh = state.withLock { $0.badRowWarnings.fresh(rows, complete: complete) }
         for row in fresh { ScanLog.badRow(row, to: logger) }
     }
 

@@ -56,3 +56,30 @@ public enum ScanLog {
     /// (10,000 per 30 s by default) dropping them, the tick's own summary with them.
     public static let enqueuedOneByOne = 200
 }
+
+/// Which bad rows a daemon warns about: each once per problem, not at every tick; a row read
+/// cleanly since (fixed by the app) is forgotten, so that it is warned about again if it breaks
+/// again the same way, and what is remembered is only what is bad now.
+public struct BadRowWarnings: Sendable {
+    /// ticket → the problem last warned about.
+    private var warned: [Int64: String] = [:]
+
+    public init() {}
+
+    /// How many rows are remembered (for tests).
+    public var count: Int { warned.count }
+
+    /// The rows of this evaluation to warn about. `complete`: the evaluation read every rule
+    /// (not a result reused from an unchanged tick, which carries no bad rows), so a ticket it
+    /// does not report reads cleanly now.
+    public mutating func fresh(_ rows: [BadRow], complete: Bool) -> [BadRow] {
+        var now = complete ? [:] : warned
+        var fresh: [BadRow] = []
+        for row in rows {
+            if warned[row.ticket] != row.problem { fresh.append(row) }
+            now[row.ticket] = row.problem
+        }
+        warned = now
+        return fresh
+    }
+}

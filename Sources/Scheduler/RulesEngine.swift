@@ -61,9 +61,21 @@ public struct BadRow: Sendable, Equatable, CustomStringConvertible {
     /// False when the row is still matched (an empty `ticket_id`, notified as `#<id>`).
     public var skipped = true
 
-    /// One line: the id and the problem quote the row's own text, escaped.
+    public init(ticket: Int64, ticketID: String?, problem: String, skipped: Bool = true) {
+        self.ticket = ticket
+        self.ticketID = ticketID
+        self.problem = problem
+        self.skipped = skipped
+    }
+
+    /// One line: the id and the problem quote the row's own text, escaped. A blank human id
+    /// is left out; a long one is cut, as quoted values are.
     public var description: String {
-        PrintableText.escaped("ticket \(ticket)\(ticketID.map { " (\($0))" } ?? ""): \(problem)")
+        let shown = ticketID.flatMap { id -> String? in
+            guard !id.trimmedASCIIWhitespace.isEmpty else { return nil }
+            return id.count > 60 ? String(id.prefix(60)) + "…" : id
+        }
+        return PrintableText.escaped("ticket \(ticket)\(shown.map { " (\($0))" } ?? ""): \(problem)")
     }
 }
 
@@ -510,7 +522,8 @@ public struct RulesEngine: Sendable {
             var ticketID = candidate.ticketID?.trimmedASCIIWhitespace ?? ""
             if ticketID.isEmpty {
                 ticketID = "#\(candidate.id)"
-                badRows.append(BadRow(ticket: candidate.id, ticketID: nil, problem: "ticket_id is empty; notified as \(ticketID)",
+                let stored = candidate.ticketID == nil ? "NULL" : "empty"
+                badRows.append(BadRow(ticket: candidate.id, ticketID: nil, problem: "ticket_id is \(stored); its notifications name it \(ticketID)",
                                       skipped: false))
             }
             tickets.append(MatchedTicket(ticket: candidate.id, ticketID: ticketID, status: candidate.status ?? "",
