@@ -472,6 +472,10 @@ public final class Daemon: Sendable {
             event = "was opened or changed by the app since it was read while closed (WAL)"
         case .schemaChanged:
             event = "had its schema changed by the app (a column, table or index added, dropped or renamed, or a VACUUM)"
+        case .walIndexReplaced:
+            event = "has a new -shm file beside it (the one this connection read was deleted, with the -wal, by hand?), so the connection no longer saw the app's commits"
+        case .unreadable:
+            event = "could not be read through the open connection"
         }
         switch reopen(tickets) {
         case .success(let (reopened, cache)):
@@ -481,7 +485,7 @@ public final class Daemon: Sendable {
             let level: Logger.Level = change == .walReopened && !wasMissing ? .info : .notice
             logger.log(level: level, "\(path) \(event); \(reading)", metadata: ["event": "tick"])
             return .read(reopened, cache)
-        case .failure(let error) where change == .replaced && !wasMissing:
+        case .failure(let error) where change == .replaced && !wasMissing && !tickets.isClosed:
             logger.warning("\(path) was replaced but the new file cannot be opened (\(error.description)); still reading the previous one",
                            metadata: ["event": "tick"])
             return .read(tickets, candidates)
@@ -524,8 +528,15 @@ public final class Daemon: Sendable {
     }
 
     /// Opens the tickets database's file again and makes it, with a new cache, the one ticks read.
+    /// The old connection is closed first, unless another file is at the path (then it is
+    /// kept until the new one opens): SQLite's unix layer keeps one mapping of a file's WAL
+    /// index per process while any connection to the file is open, so a new connection beside
+    /// a stale one can inherit its view (an audit saw disk I/O errors at every tick that way).
+    /// If the new one cannot be opened after that, the next tick opens the file as at the start.
     private func reopen(_ old: TicketsDatabase) -> Result<(TicketsDatabase, TickCache), StoreError> {
         let busyTimeout = state.withLock { $0.config.store.busyTimeout }
+        let sameFile = !old.fileWasReplaced()
+        if sameFile { old.close() }
         do {
             let reopened = try TicketsDatabase(path: old.path, busyTimeout: busyTimeout, progress: progress)
             let cache = TickCache()
@@ -537,13 +548,18 @@ public final class Daemon: Sendable {
             }
             return .success((reopened, cache))
         } catch {
+            if sameFile {
+                state.withLock { running in
+                    if running.tickets === old { running.tickets = nil }
+                }
+            }
             return .failure(error)
         }
     }
 
-    /// A read of the tickets database found it damaged. A connection can see that of a sound
-    /// file: one whose WAL index went stale (its -wal and -shm deleted and made again behind
-    /// it) reads pages that do not fit. Waiting does not heal such a connection, while a new
+    /// A read of the tickets database found it damaged, or failed with an I/O error. A
+    /// connection can see that of a sound file: one whose WAL index went stale (its -wal and
+    /// -shm deleted and made again behind it) reads pages that do not fit. Waiting does not heal such a connection, while a new
     /// one reads the file as it is; a file really damaged fails the same way through it.
     private func reopenAfterDamage(_ tickets: TicketsDatabase) -> String {
         switch reopen(tickets) {
@@ -724,7 +740,8 @@ public final class Daemon: Sendable {
                               metadata: ["event": "tick"])
             } catch {
                 alert = error.kind == .busy ? "skipped: database busy" : "failed"
-                let retry = error.kind == .corrupt && error.path == tickets.path ? reopenAfterDamage(tickets) : "retrying next tick"
+                let stale = (error.kind == .corrupt || error.kind == .io) && error.path == tickets.path
+                let retry = stale ? reopenAfterDamage(tickets) : "retrying next tick"
                 logger.warning("tick skipped, \(retry): \(error.description)", metadata: ["event": "tick"])
             }
         }

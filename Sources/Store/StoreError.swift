@@ -10,6 +10,9 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
         /// The file is damaged (SQLite: "database disk image is malformed"); it does not heal
         /// by waiting.
         case corrupt
+        /// SQLite could not read or write the file ("disk I/O error"): a failing disk, or a
+        /// connection whose -wal and -shm were deleted behind it.
+        case io
         /// Another process holds what this one needs alone (the delivery lock).
         case inUse
         /// The work was stopped part-way (`TickProgress.interrupt()`, the daemon stopping);

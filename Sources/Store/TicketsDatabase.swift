@@ -83,7 +83,10 @@ public final class TicketsDatabase: Sendable {
             }
             self.schema = schema
             self.schemaVersion = schemaVersion
-            lastSeen = Mutex(stamp.map { SeenFile(stamp: $0, dataVersion: version) })
+            // The -shm this connection maps now (after its first read): every reader of a WAL
+            // database shares it, and one made anew behind it leaves this connection blind.
+            let walIndex = readMode == .shared ? FileIdentity(path: path + "-shm") : nil
+            lastSeen = Mutex(stamp.map { SeenFile(stamp: $0, dataVersion: version, walIndex: walIndex) })
         } catch let error as StoreError {
             throw error
         } catch {
@@ -362,8 +365,21 @@ public final class TicketsDatabase: Sendable {
     /// tick: an idle daemon holds no pages it will re-read anyway after the app's next write).
     /// The connection stays open, so `dataVersion()` keeps its meaning.
     public func releaseMemory() {
+        guard !isClosed else { return }
         queue.releaseMemory()
     }
+
+    /// Closes the connection; every read through this object fails from then on. A new
+    /// connection to the same file does not see past a stale WAL index while another one of
+    /// this process is open on the file: SQLite's unix layer shares one mapping of the -shm
+    /// among all of a process's connections to a file. Close the old one first.
+    public func close() {
+        guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        try? queue.close()
+    }
+
+    public var isClosed: Bool { closed.load(ordering: .acquiring) }
+    private let closed = Atomic<Bool>(false)
 
     /// SQLite's `PRAGMA data_version` on this connection: it changes whenever another
     /// connection (the app) commits to the database, and only then. Read it before a query
@@ -615,6 +631,8 @@ extension StoreError {
                 // SQLite says "disk I/O error" when it cannot size its -shm on a full disk.
                 return StoreError(.other, path: path, message: "could not \(action): \(detail): the file system holding it is full "
                     + "(no space left); free some, and overdued goes on where it stopped")
+            case .SQLITE_IOERR:
+                return StoreError(.io, path: path, message: "could not \(action): \(detail)")
             default:
                 return StoreError(.other, path: path, message: "could not \(action): \(detail)")
             }

@@ -30,6 +30,15 @@ public enum TicketsFileChange: Sendable, Equatable {
     /// export does): the columns overdued reads were taken at the open, so a new connection
     /// looks at them again (a `deleted_at` added is then used, one dropped no longer read).
     case schemaChanged
+    /// The WAL database's -shm file (the index of the -wal that every reader shares) is not the
+    /// one this connection maps: deleted (by hand, after the app crashed, say) and made anew
+    /// by the app. The connection reads a stale index from then on and misses the app's
+    /// commits, or fails with I/O errors; only a new connection, with this one closed first
+    /// (`TicketsDatabase.close`), reads the file as it is.
+    case walIndexReplaced
+    /// The connection cannot read the file's change counter any more (an I/O error, say):
+    /// a new connection may.
+    case unreadable
 }
 
 extension TicketsDatabase {
@@ -37,6 +46,8 @@ extension TicketsDatabase {
     struct SeenFile: Sendable {
         var stamp: FileStamp
         var dataVersion: Int64
+        /// The -shm file the connection maps (WAL mode, read `.shared`); nil without one.
+        var walIndex: FileIdentity?
     }
 
     /// What became of the file at `path` since this connection last looked: one `stat` when
@@ -57,11 +68,20 @@ extension TicketsDatabase {
         if readMode == .closedWAL {
             return current == seen.stamp && !FileManager.default.fileExists(atPath: path + "-shm") ? .unchanged : .walReopened
         }
+        // One more `stat`: while this connection is open, SQLite never removes the -shm it
+        // maps, so another file there (or none) was made behind its back.
+        if let mapped = seen.walIndex, FileIdentity(path: path + "-shm") != mapped { return .walIndexReplaced }
         if current == seen.stamp { return .unchanged }
         // The stat came first: a copy landing between it and this read is seen next time.
-        guard let version = try? dataVersion() else { return .unchanged }
+        let version: Int64
+        do {
+            version = try dataVersion()
+        } catch {
+            // Busy is no reason to start again (the tick's read waits, and says so).
+            return error.kind == .busy || error.kind == .interrupted ? .unchanged : .unreadable
+        }
         guard version == seen.dataVersion else {
-            lastSeen.withLock { $0 = SeenFile(stamp: current, dataVersion: version) }
+            lastSeen.withLock { $0 = SeenFile(stamp: current, dataVersion: version, walIndex: seen.walIndex) }
             return .unchanged
         }
         return .overwrittenInPlace

@@ -579,6 +579,42 @@ struct TicketsFileReplacementTests {
         #expect(daemon.waitForExit(timeout: 10) == 0)
     }
 
+    /// The app crashed, leaving its -wal and -shm, someone deleted both by hand, and the app,
+    /// started again, made them anew and committed: the daemon's connection maps the deleted
+    /// -shm and would never see a commit again. The next tick sees the new -shm, opens the
+    /// file afresh (the old connection closed first) and finds the new overdue ticket.
+    @Test func aTicketsDatabaseWhoseWALFilesWereDeletedAndMadeAnewIsReadAfresh() throws {
+        let folder = try TemporaryDirectory()
+        let tickets = folder.url("tickets.sqlite")
+        try makeTicketsDatabase(at: tickets, rows: Self.one)
+        try sqlite3(tickets, "PRAGMA journal_mode = WAL;")
+        let crashed = try SQLiteShellSession(tickets, sql: "PRAGMA wal_autocheckpoint = 0; UPDATE tickets SET title = 'a' WHERE id = 1;")
+        let daemon = try DaemonChild(config: try folder.write("config.json", configJSON(interval: "1h")), environment: [:])
+        #expect(daemon.waitFor("enqueued IGP-2026-0001"), "log: \(daemon.log)")
+        #expect(daemon.waitFor("tick: "), "log: \(daemon.log)")
+        crashed.crash()
+        #expect(unlink(tickets + "-wal") == 0 && unlink(tickets + "-shm") == 0)
+        let app = try SQLiteShellSession(tickets, sql: """
+            PRAGMA wal_autocheckpoint = 0;
+            INSERT INTO tickets (id, ticket_id, title, description, machine_id, status, priority, reported_by, assigned_to, scheduled_date)
+            VALUES (3, 'IGP-2026-0003', 't', 'd', 1, 'received', 'high', 1, 1, '2020-01-01 08:00:00');
+            """)
+        defer { app.end() }
+        daemon.signal(SIGUSR1)
+        #expect(daemon.waitFor("has a new -shm file beside it"), "log: \(daemon.log)")
+        #expect(daemon.waitFor("enqueued IGP-2026-0003"), "the app's commit is seen: \(daemon.log)")
+        // And the commits after it, through the new connection.
+        try sqlite3(tickets, """
+            INSERT INTO tickets (id, ticket_id, title, description, machine_id, status, priority, reported_by, assigned_to, scheduled_date)
+            VALUES (4, 'IGP-2026-0004', 't', 'd', 1, 'received', 'high', 1, 1, '2020-01-01 08:00:00');
+            """)
+        daemon.signal(SIGUSR1)
+        #expect(daemon.waitFor("enqueued IGP-2026-0004"), "log: \(daemon.log)")
+        #expect(!daemon.log.contains("tick skipped"), "log: \(daemon.log)")
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit(timeout: 10) == 0)
+    }
+
     /// A read that finds the tickets database damaged opens it afresh for the next tick (a
     /// connection whose view went stale reads a sound file as damaged, and does not heal by
     /// waiting): one warning a tick while it lasts, and the ticks read again once the file is

@@ -71,6 +71,29 @@ struct TicketsFileChangeTests {
         #expect(try tickets.rows(sql: "SELECT title FROM tickets").first?.first == "Fuite réparée")
     }
 
+    /// The app crashed (its -wal and -shm left behind), someone deleted both, and the app made
+    /// them anew: the open connection maps the deleted -shm and misses every commit from then
+    /// on. It is seen, and a new connection, with the old one closed first, reads the commit.
+    @Test func aNewWALIndexBesideTheConnectionIsSeen() throws {
+        let (directory, path) = try Self.walExportInAFolder()
+        _ = directory
+        let crashed = try SQLiteShellSession(path, sql: "PRAGMA wal_autocheckpoint = 0; UPDATE tickets SET title = 'a' WHERE id = 1;")
+        let tickets = try TicketsDatabase(path: path)
+        #expect(tickets.readMode == .shared)
+        #expect(tickets.fileChange() == .unchanged)
+        crashed.crash()
+        #expect(unlink(path + "-wal") == 0 && unlink(path + "-shm") == 0)
+        let app = try SQLiteShellSession(path, sql: "PRAGMA wal_autocheckpoint = 0; UPDATE tickets SET scheduled_date = '2020-01-01 10:00:00' WHERE id = 1;")
+        defer { app.end() }
+        #expect(tickets.fileChange() == .walIndexReplaced)
+        #expect(tickets.fileChange() == .walIndexReplaced, "until the connection is replaced")
+        tickets.close()
+        #expect(tickets.isClosed)
+        let reopened = try TicketsDatabase(path: path)
+        #expect(try Self.scheduledDate(reopened) == "2020-01-01 10:00:00")
+        #expect(reopened.fileChange() == .unchanged)
+    }
+
     @Test func aFileRenamedOverItIsAReplacement() throws {
         let tickets = try TicketsDatabase(path: path)
         let export = try Self.export(in: directory, name: "export.sqlite", scheduledDate: "2020-06-15 10:00:00")

@@ -59,6 +59,14 @@ public final class SQLiteShellSession {
         process.waitUntilExit()
     }
 
+    /// Kills the shell (SIGKILL) as a crash would, leaving whatever files it had made, and
+    /// waits for it to be gone.
+    public func crash() {
+        guard process.isRunning else { return }
+        Glibc.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
     deinit {
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
     }
