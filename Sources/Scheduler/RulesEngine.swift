@@ -340,6 +340,9 @@ public struct RulesEngine: Sendable {
             }
         }
         try readSnapshots(into: &report, tickets: tickets, detail: detail, read: &wholeRows, progress: progress)
+        // The snapshots hold what they need: the rows go now, not at the end of the scan (a
+        // first scan may enqueue hundreds of thousands).
+        wholeRows = [:]
         var enqueued = 0, notifications = 0
         for match in report.matches where match.isEnqueued {
             enqueued += 1
@@ -348,9 +351,13 @@ public struct RulesEngine: Sendable {
         report.notifications.reserveCapacity(notifications)
         report.dedupRecords.reserveCapacity(enqueued)
         report.dedupExpectations.reserveCapacity(enqueued)
-        for match in report.matches where match.isEnqueued {
+        for index in report.matches.indices where report.matches[index].isEnqueued {
             try progress?.checkpoint()
-            guard let snapshot = match.snapshot else { continue }
+            guard let snapshot = report.matches[index].snapshot else { continue }
+            // A tick keeps each snapshot once, encoded; only a listing of every match (`.all`)
+            // shows them afterwards. (By index: a loop over the array would hold a copy of it.)
+            if detail == .enqueued { report.matches[index].snapshot = nil }
+            let match = report.matches[index]
             let encoded = snapshot.encoded()
             for destination in match.destinations {
                 report.notifications.append(OverdueNotification(

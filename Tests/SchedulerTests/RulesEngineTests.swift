@@ -39,7 +39,9 @@ struct RulesEngineTests {
         #expect(first.overdueSeconds == 7_200)
         #expect(first.ticket.dueAt == (try Instants.utc("2026-11-24T13:00:00Z")))
         #expect(first.ticket.scheduledDate == "2026-11-24 08:00:00", "kept as stored")
-        let snapshot = try #require(first.snapshot, "an enqueued match carries the whole ticket")
+        #expect(first.snapshot == nil, "a tick keeps the snapshot once, in the notification")
+        let encoded = try #require(report.notifications.first { $0.ticket == 1 }?.snapshot, "an enqueued match carries the whole ticket")
+        let snapshot = try TicketSnapshot.decode(encoded)
         #expect(snapshot.assigneeName == "Marie Tremblay")
         #expect(snapshot.reporterName == "Luc Côté")
         #expect(snapshot.machine == TicketSnapshot.Machine(id: 1, type: "Presse", model: "PH-450", location: "Atelier 2"))
@@ -49,7 +51,8 @@ struct RulesEngineTests {
 
         let team = try #require(byTicket[2])
         #expect(team.ticket.assignedTo == 0)
-        #expect(team.snapshot?.assigneeName == "👥 Toute l'équipe")
+        let teamSnapshot = try #require(report.notifications.first { $0.ticket == 2 }?.snapshot)
+        #expect(try TicketSnapshot.decode(teamSnapshot).assigneeName == "👥 Toute l'équipe")
         #expect(team.ticket.ticketID == "IGP-PRESSE-PH 450-20261101-002")
 
         #expect(byTicket[7]?.ticket.dueAt == (try Instants.utc("2026-11-24T04:59:59Z")), "date only: end of the local day")

@@ -55,7 +55,8 @@ struct TickCacheTests {
         #expect(later.reusedQueries == 1)
         let three = try #require(later.matches.first { $0.ticket.ticket == 3 })
         #expect(three.isEnqueued)
-        #expect(three.snapshot?.title == "Ticket 3 ⚙️", "the enqueued one is read whole")
+        let encoded = try #require(later.notifications.first { $0.ticket == 3 }?.snapshot)
+        #expect(try TicketSnapshot.decode(encoded).title == "Ticket 3 ⚙️", "the enqueued one is read whole")
     }
 
     @Test func anAppCommitMakesTheNextTickReadAgain() throws {
@@ -65,7 +66,8 @@ struct TickCacheTests {
         #expect(after.reusedQueries == 0, "the app committed: data_version changed")
         let reopened = try #require(after.matches.first { $0.ticket.ticket == 4 }, "the reopened ticket is seen at once")
         #expect(reopened.isEnqueued)
-        #expect(reopened.snapshot?.assignedTo == 2)
+        let encoded = try #require(after.notifications.first { $0.ticket == 4 }?.snapshot)
+        #expect(try TicketSnapshot.decode(encoded).assignedTo == 2)
 
         let quiet = try tick(at: Instants.now.addingTimeInterval(600))
         #expect(quiet.reusedQueries == 1)
