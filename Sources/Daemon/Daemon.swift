@@ -82,6 +82,8 @@ public final class Daemon: Sendable {
         /// Set while no file is at the tickets database's path, so that it is warned about
         /// once, not at every tick.
         var ticketsFileMissing = false
+        /// Set while `stat` of the tickets database's path fails otherwise (warned once).
+        var ticketsFileUnexaminable = false
     }
 
     /// Signals that the daemon handles.
@@ -451,8 +453,30 @@ public final class Daemon: Sendable {
             defer { running.ticketsFileMissing = change == .missing }
             return running.ticketsFileMissing
         }
+        let unexaminable: String? = if case .unexaminable(let reason) = change { reason } else { nil }
+        let wasUnexaminable = state.withLock { running in
+            defer { running.ticketsFileUnexaminable = unexaminable != nil }
+            return running.ticketsFileUnexaminable
+        }
+        if wasUnexaminable, unexaminable == nil {
+            logger.notice("\(path) can be examined again", metadata: ["event": "tick"])
+        }
         let event: String
         switch change {
+        case .unexaminable(let reason) where wasMissing:
+            // Something is at the path again, and it cannot be told what: not the deleted file.
+            state.withLock { $0.ticketsFileMissing = true }
+            if !wasUnexaminable {
+                logger.warning("\(path) cannot be examined (stat: \(reason)): ticks stay skipped until it can",
+                               metadata: ["event": "tick"])
+            }
+            return .skip(alert: "skipped: tickets database cannot be examined")
+        case .unexaminable(let reason):
+            if !wasUnexaminable {
+                logger.warning("\(path) cannot be examined (stat: \(reason)): ticks read the file opened before, which may no longer be the one at that path, until it can be examined again",
+                               metadata: ["event": "tick"])
+            }
+            return .read(tickets, candidates)
         case .unchanged:
             if wasMissing { logger.notice("\(path) is back; reading it again", metadata: ["event": "tick"]) }
             return .read(tickets, candidates)

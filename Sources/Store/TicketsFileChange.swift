@@ -39,6 +39,10 @@ public enum TicketsFileChange: Sendable, Equatable {
     /// The connection cannot read the file's change counter any more (an I/O error, say):
     /// a new connection may.
     case unreadable
+    /// `stat` of the path fails otherwise than "no such file" (a folder on the way no longer
+    /// searchable, a symbolic link loop): whether another file is there cannot be told; the
+    /// connection still reads the file it has open. With the reason, in words.
+    case unexaminable(String)
 }
 
 extension TicketsDatabase {
@@ -60,7 +64,7 @@ extension TicketsDatabase {
         let current: FileStamp
         switch FileStamp.look(at: path) {
         case .missing: return .missing
-        case .unexaminable: return .unchanged
+        case .unexaminable(let reason): return .unexaminable(reason)
         case .file(let stamp): current = stamp
         }
         guard let seen = lastSeen.withLock({ $0 }) else { return .unchanged }
@@ -116,13 +120,16 @@ struct FileStamp: Equatable, Sendable {
         case file(FileStamp)
         /// Nothing there (`ENOENT`, or a folder on the way is a file).
         case missing
-        /// `stat` failed otherwise (permissions, I/O).
-        case unexaminable
+        /// `stat` failed otherwise (permissions, I/O), for this reason.
+        case unexaminable(String)
     }
 
     static func look(at path: String) -> Look {
         var info = stat()
-        guard stat(path, &info) == 0 else { return errno == ENOENT || errno == ENOTDIR ? .missing : .unexaminable }
+        guard stat(path, &info) == 0 else {
+            let error = errno
+            return error == ENOENT || error == ENOTDIR ? .missing : .unexaminable(String(cString: strerror(error)).lowercased())
+        }
         return .file(FileStamp(info))
     }
 

@@ -695,4 +695,49 @@ struct TicketsFileReplacementTests {
         daemon.signal(SIGTERM)
         #expect(daemon.waitForExit(timeout: 10) == 0)
     }
+
+    /// A path that `stat` cannot look at (here a symbolic link to itself: "too many levels of
+    /// symbolic links"; a folder no longer searchable does the same) says so, once: after a
+    /// deletion the ticks stay skipped, never "is back" on the deleted file; otherwise they
+    /// read the file opened before, with the warning that it may not be the one there now.
+    @Test func aPathThatCannotBeExaminedIsWarnedAboutOnce() throws {
+        let folder = try TemporaryDirectory()
+        let tickets = folder.url("tickets.sqlite")
+        let daemon = try Self.daemon(on: Self.one, in: folder)
+        func loopAtThePath() throws {
+            try FileManager.default.createSymbolicLink(atPath: folder.url("loop"), withDestinationPath: "tickets.sqlite")
+            #expect(rename(folder.url("loop"), tickets) == 0)
+        }
+        func checkTwice(from count: Int) {
+            for signal in count...(count + 1) {
+                daemon.signal(SIGUSR1)
+                #expect(daemon.waitFor("SIGUSR1: checking now", count: signal))
+                usleep(300_000)
+            }
+        }
+        let ticks = daemon.occurrences(of: "tick: ")
+        try loopAtThePath()
+        checkTwice(from: 1)
+        #expect(daemon.occurrences(of: "cannot be examined (stat: too many levels of symbolic links): ticks read the file opened before") == 1,
+                "\(daemon.log)")
+        #expect(daemon.occurrences(of: "tick: ") == ticks + 2, "read from the open file: \(daemon.log)")
+
+        try FileManager.default.removeItem(atPath: tickets)
+        daemon.signal(SIGUSR1)
+        #expect(daemon.waitFor("\(tickets) is gone"), "\(daemon.log)")
+        try loopAtThePath()
+        let skipped = daemon.occurrences(of: "tick: ")
+        checkTwice(from: 4)
+        #expect(daemon.occurrences(of: "cannot be examined (stat: too many levels of symbolic links): ticks stay skipped") == 1, "\(daemon.log)")
+        #expect(!daemon.log.contains("is back; reading"), "\(daemon.log)")
+        #expect(daemon.occurrences(of: "tick: ") == skipped, "not read from the deleted file: \(daemon.log)")
+
+        try FileManager.default.removeItem(atPath: tickets)
+        try makeTicketsDatabase(at: tickets, rows: Self.two)
+        daemon.signal(SIGUSR1)
+        #expect(daemon.waitFor("enqueued IGP-2026-0002"), "the new file is read: \(daemon.log)")
+        #expect(daemon.log.contains("\(tickets) can be examined again"), "\(daemon.log)")
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit(timeout: 10) == 0)
+    }
 }
