@@ -309,6 +309,7 @@ public final class Daemon: Sendable {
     /// delivery started; `run()` then lets requests in flight finish and returns.
     private func requestStop() {
         stopRequested.store(true, ordering: .sequentiallyConsistent)
+        tickLoop.withLock { $0 }?.stopping()
         progress.interrupt()
         notifier.stopTakingWork()
         resumeStop()

@@ -23,6 +23,8 @@ public final class TickLoop: @unchecked Sendable {
     private var stopped = false
     /// A "check now" waits to run: more of them meanwhile ask for the same tick.
     private let tickNowPending = Atomic<Bool>(false)
+    /// Set by `stopping()`, from any queue, before the tick in progress is interrupted.
+    private let stopAnnounced = Atomic<Bool>(false)
 
     private let tick: Tick
     private let now: @Sendable () -> Date
@@ -71,6 +73,13 @@ public final class TickLoop: @unchecked Sendable {
         }
     }
 
+    /// Says, from any queue and at once, that the loop is about to stop: a tick in progress
+    /// that runs past its interval because the stop interrupted it (or because it is the last)
+    /// is no slow tick, and no "skipping" warning is logged for it.
+    public func stopping() {
+        stopAnnounced.store(true, ordering: .releasing)
+    }
+
     /// No new ticks; waits for a tick in progress to finish.
     public func stop() {
         queue.sync {
@@ -90,7 +99,7 @@ public final class TickLoop: @unchecked Sendable {
         // warned of 1,440 skipped ticks).
         let finished = due.addingTimeInterval((ContinuousClock.now - started).seconds)
         let skipped = schedule.skippedSlots(due: due, finished: finished)
-        if skipped > 0 {
+        if skipped > 0, !stopAnnounced.load(ordering: .acquiring) {
             logger.warning("tick took longer than the interval; skipping \(skipped) tick(s)", metadata: [
                 "event": "tick", "skipped": "\(skipped)",
             ])

@@ -79,6 +79,22 @@ struct TickLoopTests {
         loop.stop()
     }
 
+    /// A tick that the stop finds running ends past its interval (interrupted, or the last):
+    /// no "skipping" warning for it. The same tick without a stop warns.
+    @Test(arguments: [true, false])
+    func aTickEndedByTheStopIsNoSlowTick(stopping: Bool) {
+        let clock = Clock()
+        let ticks = Ticks()
+        let warnings = Warnings()
+        let loop = Self.loop(clock, ticks, interval: .seconds(1), warnings: warnings) { usleep(2_300_000) }
+        loop.start()
+        usleep(200_000)
+        if stopping { loop.stopping() }
+        loop.stop()
+        #expect(ticks.all.count == 1)
+        #expect(warnings.all.contains { $0.contains("skipping") } == !stopping, "\(warnings.all)")
+    }
+
     @Test func aClockSetBackLosesNoTick() {
         let clock = Clock()
         let ticks = Ticks()
