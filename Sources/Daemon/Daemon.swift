@@ -43,6 +43,8 @@ public final class Daemon: Sendable {
     private let outbox: Outbox
     private let notifier: Notifier
     private let tickLoop: Mutex<TickLoop?> = Mutex(nil)
+    /// Set once `stateDatabaseLost` has said the state database is lost and asked for the stop.
+    private let stateLossReported = Atomic<Bool>(false)
     private let gate: SharedWatchdogGate?
     private let state: Mutex<Running>
     private let stopSignal = Mutex<CheckedContinuation<Void, Never>?>(nil)
@@ -494,7 +496,9 @@ public final class Daemon: Sendable {
         case .overwrittenInPlace:
             event = "was overwritten in place (its size or modification time changed without a commit SQLite saw)"
         case .walReopened:
-            event = "was opened or changed by the app since it was read while closed (WAL)"
+            event = FileManager.default.fileExists(atPath: path + "-shm")
+                ? "was opened by the app since it was read while the app had it closed (WAL)"
+                : "changed since it was read while the app had it closed (WAL)"
         case .schemaChanged:
             event = "had its schema changed by the app (a column, table or index added, dropped or renamed, or a VACUUM)"
         case .walIndexReplaced:
@@ -609,6 +613,8 @@ public final class Daemon: Sendable {
     /// the service manager starts a fresh daemon on a fresh file.
     private func stateDatabaseLost() -> Bool {
         guard let change = outbox.database.fileChange() else { return false }
+        // Said once: the status refresh and a tick may both find it before the stop ends.
+        guard !stateLossReported.exchange(true, ordering: .acquiringAndReleasing) else { return true }
         let reason = "the state database \(outbox.database.path) \(change) while overdued was running"
         let restart = if case .logGone = change {
             // The file is there: the stop's close copies the log it holds open into it.

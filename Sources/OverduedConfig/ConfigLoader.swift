@@ -52,6 +52,11 @@ public struct ConfigLoader: Sendable {
     public func load(path: String) throws(ConfigError) -> Config {
         let absolute = Self.absoluteAsWritten(path, relativeTo: FileManager.default.currentDirectoryPath)
         let data: Data
+        // A FIFO would hold the read (and a reload) for as long as nobody writes to it.
+        var info = stat()
+        if stat(absolute, &info) == 0, info.st_mode & S_IFMT != S_IFREG, info.st_mode & S_IFMT != S_IFDIR {
+            throw ConfigError(file: absolute, problems: [ConfigProblem(path: "", message: "cannot read the config file: it is not a regular file (a FIFO, socket or device)")])
+        }
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: absolute))
         } catch {

@@ -14,6 +14,10 @@ public enum StateFileAccess {
         }
         if access(folder.isEmpty ? "." : folder, W_OK) != 0 {
             if errno == EROFS { return readOnlyFileSystem(folder) }
+            if errno == ENOENT || errno == ENOTDIR {
+                return "the folder \(folder) does not exist (any more): SQLite creates and deletes the state database's -wal and "
+                    + "-shm files there, and overdued its delivery lock; under the unit, StateDirectory= creates it at each start"
+            }
             return "the folder \(folder) is not writable by this user (\(owner(of: folder))): SQLite creates and deletes the "
                 + "state database's -wal and -shm files there, and overdued its delivery lock"
         }

@@ -279,6 +279,20 @@ struct ConfigProblemTests {
         }
     }
 
+    /// A FIFO at the config's path (a reload while someone pipes into it, say) is refused at
+    /// once with what it is, instead of a read that waits for a writer or a wrong reason.
+    @Test func aFIFOGivenAsTheConfigIsSaidToBeOne() throws {
+        let fixture = try ConfigFixture()
+        let fifo = fixture.directory.url("config.fifo")
+        #expect(mkfifo(fifo, 0o600) == 0)
+        do {
+            _ = try ConfigLoader().load(path: fifo)
+            Issue.record("a FIFO loaded as a config")
+        } catch {
+            #expect(error.problems.map(\.message) == ["cannot read the config file: it is not a regular file (a FIFO, socket or device)"])
+        }
+    }
+
     @Test func casesAreDistinct() {
         #expect(BrokenConfig.cases.count >= 20)
         #expect(Set(BrokenConfig.cases.map(\.label)).count == BrokenConfig.cases.count)

@@ -572,8 +572,8 @@ struct TicketsFileReplacementTests {
         #expect(daemon.waitFor("tick: "), "log: \(daemon.log)")
         try sqlite3(tickets, "UPDATE tickets SET title = 'Fuite' WHERE id = 1;")
         daemon.signal(SIGUSR1)
-        #expect(daemon.waitFor("was opened or changed by the app since it was read while closed (WAL); reading it afresh"), "log: \(daemon.log)")
-        let line = daemon.log.split(separator: "\n").first { $0.contains("was opened or changed by the app") } ?? ""
+        #expect(daemon.waitFor("changed since it was read while the app had it closed (WAL); reading it afresh"), "log: \(daemon.log)")
+        let line = daemon.log.split(separator: "\n").first { $0.contains("changed since it was read while the app had it closed") } ?? ""
         #expect(line.contains(" info overdued: "), "\(line)")
         daemon.signal(SIGTERM)
         #expect(daemon.waitForExit(timeout: 10) == 0)

@@ -527,3 +527,14 @@ struct StateDatabaseTests {
         #expect(!held.isAtItsPath())
     }
 }
+
+/// What keeps the state database from being written, in words an operator acts on.
+struct StateFileAccessTests {
+    @Test func aFolderThatIsGoneIsSaidToBeGoneNotUnwritable() throws {
+        let folder = try TemporaryDirectory()
+        let problem = try #require(StateFileAccess.problem(stateDatabase: folder.url("gone/state.sqlite")))
+        #expect(problem.hasPrefix("the folder \(folder.url("gone")) does not exist (any more)"), "\(problem)")
+        #expect(!problem.contains("not writable"), "\(problem)")
+        #expect(StateFileAccess.problem(stateDatabase: folder.url("state.sqlite")) == nil)
+    }
+}
