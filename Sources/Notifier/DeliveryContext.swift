@@ -16,6 +16,7 @@ final class DeliveryContext: Sendable {
     /// (the daemon's delivery lock). False stops the launches; the owner stops the rest.
     let mayDeliver: @Sendable () -> Bool
     private let state = LockedState((stopping: false, inFlight: 0, recording: 0))
+    private let clockSteps = LockedState(ClockSteps())
 
     init(outbox: Outbox, transport: WebhookTransport, logger: Logger, userAgentVersion: String,
          now: @escaping @Sendable () -> Date, jitter: @escaping @Sendable (Duration) -> Duration,
@@ -28,6 +29,22 @@ final class DeliveryContext: Sendable {
         self.now = now
         self.jitter = jitter
         recorder = AttemptRecorder(outbox: outbox)
+    }
+
+    /// One look at the wall and monotonic clocks (`ClockSteps`).
+    func observeClock() {
+        let wall = now()
+        let monotonic = ContinuousClock.now
+        clockSteps.withLock { $0.observe(wall: wall, monotonic: monotonic) }
+    }
+
+    /// The retry budget a notification is spending, moved forward by the wall clock's steps
+    /// seen since it began: a clock set days ahead does not age it.
+    func budget(of notification: OverdueNotification) -> RetryBudget {
+        observeClock()
+        var budget = RetryBudget(of: notification)
+        budget.start.addTimeInterval(clockSteps.withLock { $0.shift(since: budget.start) })
+        return budget
     }
 
     var isStopping: Bool { state.withLock { $0.stopping } }

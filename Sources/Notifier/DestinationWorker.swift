@@ -292,7 +292,7 @@ final class DestinationWorker: Sendable {
                         }
                         // A retry that a receiver's pause (or a stopped daemon) held back past
                         // `give_up_after`: the retry decision would have given it up had it known.
-                        if let reason = Self.pastGiveUp(notification, spec: spec, now: context.now()) {
+                        if let reason = Self.pastGiveUp(notification, budget: context.budget(of: notification), spec: spec, now: context.now()) {
                             await limiter.unused(ticket: ticket)
                             if await giveUp(notification, reason: reason) { tally.withLock { $0.dead += 1 } }   // no attempt made
                             continue
@@ -477,8 +477,7 @@ final class DestinationWorker: Sendable {
     /// How many due notifications one queue read takes.
     /// Why a retry due now may not start: `retry.give_up_after` since it was queued (or
     /// requeued) has run out meanwhile. Nil for a first attempt, which is always made.
-    static func pastGiveUp(_ notification: OverdueNotification, spec: DestinationSpec, now: Date) -> String? {
-        let budget = RetryBudget(of: notification)
+    static func pastGiveUp(_ notification: OverdueNotification, budget: RetryBudget, spec: DestinationSpec, now: Date) -> String? {
         guard notification.attempts > budget.attemptsBefore,
               now > budget.start.addingTimeInterval(spec.retry.giveUpAfter.seconds) else { return nil }
         return "\(notification.lastError ?? "not delivered"); gave up: retry.give_up_after (\(DurationText.format(spec.retry.giveUpAfter))) since it was "
@@ -570,7 +569,7 @@ final class DestinationWorker: Sendable {
 
         let decidedAt = context.now()
         let decision = RetryPolicy(spec: spec.retry, jitter: context.jitter)
-            .decide(result.result, attempt: attempt, budget: RetryBudget(of: notification), now: decidedAt)
+            .decide(result.result, attempt: attempt, budget: context.budget(of: notification), now: decidedAt)
         if let pause = RetryPolicy.destinationPause(after: result.result, now: decidedAt), let status = result.httpStatus {
             let shownUntil = decidedAt.addingTimeInterval(pause.seconds)
             if pauseFor(Pause(until: .now + pause, shownUntil: shownUntil, httpStatus: status, recordedUntil: shownUntil), askedBy: spec.redactedURL) {

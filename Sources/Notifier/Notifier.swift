@@ -166,6 +166,7 @@ public final class Notifier: Sendable {
                     group.addTask { await self.keepRunning(worker) }
                 }
                 onHeartbeat(context.now())
+                context.observeClock()
                 await supervisorWake.wait(upTo: Self.heartbeatInterval)
             }
             for worker in state.withLock({ Array($0.workers.values) }) { worker.wake() }

@@ -1,0 +1,75 @@
+import Foundation
+import Logging
+@testable import Notifier
+import Synchronization
+import Testing
+import TestSupport
+
+/// A wall clock set forward while the process runs (NTP after a boot at a wrong time) does not
+/// age the retry budgets that began before it.
+struct ClockStepsTests {
+    static let wall0 = Date(timeIntervalSince1970: 1_795_000_000)
+
+    @Test func aForwardStepIsSeenAndShiftsOnlyWhatBeganBeforeIt() {
+        var steps = ClockSteps()
+        let mono0 = ContinuousClock.now
+        steps.observe(wall: Self.wall0, monotonic: mono0)
+        // One second later by both clocks: no step.
+        steps.observe(wall: Self.wall0.addingTimeInterval(1), monotonic: mono0 + .seconds(1))
+        #expect(steps.steps.isEmpty)
+        // One second later by the monotonic clock, two days and two seconds by the wall clock.
+        let after = Self.wall0.addingTimeInterval(2 + 172_800)
+        steps.observe(wall: after, monotonic: mono0 + .seconds(2))
+        #expect(steps.steps == [ClockSteps.Step(after: after, by: 172_800)])
+        #expect(steps.shift(since: Self.wall0.addingTimeInterval(-3_600)) == 172_800, "began before the step")
+        #expect(steps.shift(since: after.addingTimeInterval(10)) == 0, "began after it")
+    }
+
+    @Test func stepsBackAndSmallDriftAreNotCounted() {
+        var steps = ClockSteps()
+        let mono0 = ContinuousClock.now
+        steps.observe(wall: Self.wall0, monotonic: mono0)
+        steps.observe(wall: Self.wall0.addingTimeInterval(-3_600), monotonic: mono0 + .seconds(1))
+        steps.observe(wall: Self.wall0.addingTimeInterval(-3_600 + 4), monotonic: mono0 + .seconds(2))
+        #expect(steps.steps.isEmpty)
+        #expect(steps.shift(since: Self.wall0.addingTimeInterval(-86_400)) == 0)
+    }
+}
+
+/// The daemon's notifier with a wall clock set two days forward while a notification waits for
+/// a retry (`give_up_after` 1 h): the retry is made, and its failure schedules another, instead
+/// of the notification being given up for a budget the step alone used up.
+@Suite(.serialized) struct ClockStepDeliveryTests {
+    final class SteppedClock: Sendable {
+        private let offset = Mutex(0.0)
+        func now() -> Date { Date().addingTimeInterval(offset.withLock { $0 }) }
+        func step(_ seconds: TimeInterval) { offset.withLock { $0 += seconds } }
+    }
+
+    @Test func aRetryAfterTheClockWasSetForwardIsNotGivenUp() async throws {
+        let refused = try RefusedPort()
+        let outbox = try Fixtures.outbox()
+        let destination = try Fixtures.destination(url: "http://127.0.0.1:\(refused.port)/hook", initialBackoff: "1s", maxBackoff: "1s",
+                                                   giveUpAfter: "1h")
+        let clock = SteppedClock()
+        let id = try Fixtures.enqueue(outbox, destination: "hook", createdAt: clock.now())[0]
+        let notifier = Notifier(outbox: outbox, destinations: [destination], userAgentVersion: "9", logger: Logger(label: "test"),
+                                now: { clock.now() })
+        let running = Task { await notifier.run() }
+        func attempts() throws -> Int { try outbox.notification(id: id)?.attempts ?? 0 }
+        func waitFor(_ count: Int) async throws -> Bool {
+            let end = Date().addingTimeInterval(30)
+            while Date() < end { if try attempts() >= count { return true }; try await Task.sleep(for: .milliseconds(20)) }
+            return false
+        }
+        #expect(try await waitFor(1))
+        clock.step(172_800)
+        #expect(try await waitFor(3), "retried after the step")
+        await notifier.shutdown(grace: .zero)
+        running.cancel()
+        await running.value
+        let after = try #require(try outbox.notification(id: id))
+        #expect(after.status == .retrying, "\(after.status) \(after.lastError ?? "")")
+        #expect(after.lastError?.contains("give_up_after") != true, "\(after.lastError ?? "")")
+    }
+}
