@@ -13,7 +13,7 @@ struct HistoryCommand: ParsableCommand {
 
     @OptionGroup var options: ConfigOption
 
-    @Option(help: "Only this ticket: its tickets.id, or its human id (as the tickets database knows it now, or as it was when notified).")
+    @Option(parsing: .unconditional, help: "Only this ticket: its tickets.id, or its human id (as the tickets database knows it now, or as it was when notified).")
     var ticket: String?
 
     // `.unconditional`: `--limit -3` is a value to refuse with its reason, not a missing one.

@@ -34,6 +34,9 @@ import TestSupport
         }
         let none = try runOverdued(["history", "--config", config, "--ticket", "IGP-2026-9999"])
         #expect(none.status == 0 && none.stdout == "(none)\n", "\(none.stdout) \(none.stderr)")
+        // A value that starts like an option (a negative id) is the ticket asked for, not a usage error.
+        let negative = try runOverdued(["history", "--config", config, "--ticket", "-5"])
+        #expect(negative.status == 0 && negative.stdout == "(none)\n", "\(negative.stdout) \(negative.stderr)")
         let json = try runOverdued(["history", "--config", config, "--ticket", "IGP-2026-9999", "--json"])
         #expect(json.status == 0, "\(json.stderr)")
         #expect((try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [Any])?.isEmpty == true, "\(json.stdout)")
