@@ -47,7 +47,8 @@ struct StatementColumns {
         switch sqlite3_column_type(statement, index) {
         case SQLITE_INTEGER: sqlite3_column_int64(statement, index)
         case SQLITE_FLOAT: Int64(wholeNumber: sqlite3_column_double(statement, index))
-        case SQLITE_TEXT: text(index).flatMap { Int64(trimmedText: $0) }
+        // A blob is read as its text, as every text column is: `X'37'` is 7.
+        case SQLITE_TEXT, SQLITE_BLOB: text(index).flatMap { Int64(trimmedText: $0) }
         default: nil
         }
     }
@@ -62,6 +63,6 @@ private extension Int64 {
 
     /// An integer written as text, spaces around it allowed.
     init?(trimmedText text: String) {
-        self.init(text.trimmingCharacters(in: .whitespaces))
+        self.init(text.trimmingCharacters(in: .whitespacesAndNewlines))
     }
 }

@@ -114,3 +114,19 @@ extension UnassignedRuleTests {
         #expect(result.badRows.map(\.ticket) == [4])
     }
 }
+
+extension UnassignedRuleTests {
+    /// A blob holding a whole number's text (`X'32'`) is that user id, as a text one is: a
+    /// blob date is read as its text too. Before, its warning said `assigned_to "2" is not a user id`.
+    @Test func aBlobHoldingAWholeNumberIsThatUserID() throws {
+        let base = try UnreadableAssigneeTests()
+        var unchecked = Configuration()
+        unchecked.foreignKeysEnabled = false
+        let app = try DatabaseQueue(path: base.database.ticketsPath, configuration: unchecked)
+        try app.write { db in try db.execute(sql: "UPDATE tickets SET assigned_to = X'32' WHERE id = 1") }
+        try app.close()
+        let report = try base.scan([try UnreadableAssigneeTests.rule("old-rule", assigned: true)], detail: .all)
+        #expect(report.matches.first { $0.ticket.ticket == 1 }?.ticket.assignedTo == 2, "\(report.matches.map(\.ticket))")
+        #expect(!report.badRows.contains { $0.ticket == 1 })
+    }
+}
