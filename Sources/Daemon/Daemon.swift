@@ -838,12 +838,12 @@ public final class Daemon: Sendable {
     /// `store.history_retention` (the dedup state is apart and untouched). A long backlog is
     /// deleted a bounded part per tick (`HistoryPruning`), on every tick until it is gone.
     private func pruneHistoryIfDue(now: Date) {
-        let retention = state.withLock { running -> Duration? in
+        let due = state.withLock { running -> (retention: Duration, budget: Duration)? in
             guard running.pruning.isDue(at: ContinuousClock.now) else { return nil }
-            return running.config.store.historyRetention
+            return (running.config.store.historyRetention, HistoryPruning.budget(tickInterval: running.config.schedule.interval))
         }
-        guard let retention else { return }
-        if HistoryPruning.prune(outbox, retention: retention, now: now, logger: logger) {
+        guard let (retention, budget) = due else { return }
+        if HistoryPruning.prune(outbox, retention: retention, now: now, budget: budget, logger: logger) {
             state.withLock { $0.pruning.again() }
         }
     }

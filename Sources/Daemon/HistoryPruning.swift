@@ -14,13 +14,19 @@ public enum HistoryPruning {
     public static let batchesPerCall = 100
     public static let budgetPerCall: Duration = .seconds(1)
 
+    /// The daemon's budget for one call: a second, or a quarter of the tick interval when that
+    /// is shorter, so that pruning alone never makes a tick overrun its interval.
+    public static func budget(tickInterval: Duration) -> Duration {
+        min(budgetPerCall, tickInterval / 4)
+    }
+
     /// Deletes what ended before `now - retention`; returns whether older history is left (for
     /// the next call). A failure is logged, not thrown: history is not worth a failed tick.
     @discardableResult
-    public static func prune(_ outbox: Outbox, retention: Duration, now: Date, logger: Logger) -> Bool {
+    public static func prune(_ outbox: Outbox, retention: Duration, now: Date, budget: Duration = budgetPerCall, logger: Logger) -> Bool {
         do {
             let pruned = try outbox.pruneHistory(before: now.addingTimeInterval(-retention.seconds), batches: batchesPerCall,
-                                                  budget: budgetPerCall)
+                                                  budget: budget)
             if pruned.removed > 0, !pruned.more {
                 outbox.truncateWriteAheadLog()
             }

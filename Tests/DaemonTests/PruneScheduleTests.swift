@@ -24,3 +24,11 @@ struct PruneScheduleTests {
         #expect(first + then == [true, true, false])
     }
 }
+
+/// Pruning never makes a short tick overrun its interval by itself.
+struct PruneBudgetTests {
+    @Test func aSecondOrAQuarterOfTheTickInterval() {
+        #expect(HistoryPruning.budget(tickInterval: .seconds(300)) == .seconds(1))
+        #expect(HistoryPruning.budget(tickInterval: .seconds(1)) == .milliseconds(250))
+    }
+}
