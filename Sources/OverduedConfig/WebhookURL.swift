@@ -16,6 +16,9 @@ public struct WebhookURL: Sendable, Equatable {
     public enum Problem: Error, Sendable, Equatable, CustomStringConvertible {
         case notHTTP
         case port(Int)
+        /// Something after the host's colon that no port can be (too large for one): the
+        /// parser drops it, and the request would go to the scheme's default port.
+        case badPort
         /// A line break or another control character, which a URL cannot hold (the client
         /// would percent-encode it into another URL than meant).
         case characters
@@ -24,6 +27,7 @@ public struct WebhookURL: Sendable, Equatable {
             switch self {
             case .notHTTP: "is not an http:// or https:// URL with a host"
             case .port(let port): "has port \(port), which is not between 1 and 65535"
+            case .badPort: "has a port that is not a number between 1 and 65535"
             case .characters: "holds a line break or another control character, which a URL cannot hold; remove it, or percent-encode it if it is meant (%0A)"
             }
         }
@@ -39,6 +43,7 @@ public struct WebhookURL: Sendable, Equatable {
               let host = components.host, !host.isEmpty
         else { throw .notHTTP }
         if let port = components.port, !(1...65_535).contains(port) { throw .port(port) }
+        if components.port == nil, !Self.portText(text).isEmpty { throw .badPort }
         hadUserinfo = components.percentEncodedUser != nil || components.percentEncodedPassword != nil
         basicAuthorization = basicCredentials(components).map { "Basic " + $0 }
         components.user = nil
@@ -48,6 +53,15 @@ public struct WebhookURL: Sendable, Equatable {
         let port = components.port.map { ":\($0)" } ?? ""
         let shownHost = host.contains(":") && !host.hasPrefix("[") ? "[\(host)]" : host
         self.redacted = "\(scheme)://\(shownHost)\(port)"
+    }
+
+    /// What the text holds after the host's colon, before the path (empty without a port).
+    static func portText(_ text: String) -> Substring {
+        guard let schemeEnd = text.range(of: "://") else { return "" }
+        let authority = text[schemeEnd.upperBound...].prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+        let hostAndPort = authority.split(separator: "@", omittingEmptySubsequences: false).last ?? ""
+        let afterHost = hostAndPort.hasPrefix("[") ? hostAndPort.drop { $0 != "]" }.dropFirst() : hostAndPort.drop { $0 != ":" }
+        return afterHost.dropFirst()
     }
 }
 

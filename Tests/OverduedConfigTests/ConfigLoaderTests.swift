@@ -303,6 +303,19 @@ struct ConfigLoaderTests {
         #expect(problems.first?.message == "has port \(port), which is not between 1 and 65535")
     }
 
+    /// A port too large for the parser was dropped, the URL checked valid, and the request
+    /// (its path's token, its signed body) went to port 80 of the host.
+    @Test(arguments: ["http://127.0.0.1:99999999999999999999/hooks/T0KEN", "https://[::1]:123456789012345678901/x",
+                      "http://u:p@a.example.com:99999999999999999999/x"])
+    func aPortNoNumberCanHoldIsRefused(url: String) {
+        #expect(throws: WebhookURL.Problem.badPort) { try WebhookURL(url) }
+    }
+
+    @Test(arguments: ["http://a.example.com:/x", "http://[::1]/x", "http://u:p@a.example.com/x"])
+    func noPortIsTheSchemesDefault(url: String) throws {
+        _ = try WebhookURL(url)
+    }
+
     @Test func defaultConfigPathPrefersFlagThenEnvironment() {
         #expect(ConfigLoader.defaultPath(explicit: "/a.json", environment: ["OVERDUED_CONFIG": "/b.json"]) == "/a.json")
         #expect(ConfigLoader.defaultPath(explicit: nil, environment: ["OVERDUED_CONFIG": "/b.json"]) == "/b.json")
