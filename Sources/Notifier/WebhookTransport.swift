@@ -389,9 +389,9 @@ final class WebhookTransport: Sendable {
         }
         let path = components.percentEncodedPath
         if path.count > 1 { add(path, "<path>") }
-        for segment in path.split(separator: "/") where !isPlainWord(segment) { add(String(segment), "<path>", atLeast: 8) }
+        for segment in path.split(separator: "/") where !isOrdinaryWord(segment) { add(String(segment), "<path>", atLeast: 8) }
         add(components.percentEncodedQuery, "<query>")
-        for item in components.percentEncodedQueryItems ?? [] where !isPlainWord(item.value ?? "") {
+        for item in components.percentEncodedQueryItems ?? [] where !isOrdinaryWord(item.value ?? "") {
             add(item.value, "<query>", atLeast: 8)
             add(item.value?.replacingOccurrences(of: "+", with: "%20"), "<query>", atLeast: 8)
         }
@@ -409,7 +409,7 @@ final class WebhookTransport: Sendable {
         var pieces: [(secret: String, placeholder: String)] = [(value, placeholder)]
         let words = value.split(separator: " ")
         let parts = value.split { " ,;&=\"'".contains($0) }
-        pieces += parts.filter { $0.count >= 8 && !isPlainWord($0) }.map { (String($0), placeholder) }
+        pieces += parts.filter { $0.count >= 8 && !isOrdinaryWord($0) }.map { (String($0), placeholder) }
         if words.count == 2, words[0].caseInsensitiveCompare("Basic") == .orderedSame,
            let decoded = Data(base64Encoded: String(words[1])).map({ String(decoding: $0, as: UTF8.self) }),
            let colon = decoded.firstIndex(of: ":") {
@@ -419,12 +419,16 @@ final class WebhookTransport: Sendable {
         return pieces
     }
 
-    /// A word of lowercase letters, `-` and `_` (`webhooks`, `incoming-webhook`): a part of a URL or
-    /// header that names something, not a token, and not looked for alone (it would blot out
-    /// the same word in the answer).
-    static func isPlainWord(_ text: some StringProtocol) -> Bool {
-        !text.isEmpty && text.utf8.allSatisfy { (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") }
+    /// A short word of lowercase letters, `-` and `_` (`webhooks`, `services`): a part of a URL
+    /// or header that names something, not a token, and not looked for alone (it would blot out
+    /// the same word in the answer). From `ordinaryWordLimit` characters on, such a word is as
+    /// likely a secret: an ntfy topic (`plant-maintenance-overdue-alerts`) is its only key.
+    static func isOrdinaryWord(_ text: some StringProtocol) -> Bool {
+        !text.isEmpty && text.utf8.count < ordinaryWordLimit
+            && text.utf8.allSatisfy { (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") }
     }
+
+    static let ordinaryWordLimit = 12
 
     /// Each secret also as a JSON string holds it (`\"`, `\\`), with its slashes escaped too
     /// (`http:\/\/…`, PHP's and many frameworks' default), longest first, so a whole is

@@ -163,6 +163,15 @@ struct WebhookTransportTests {
         #expect(kept[4] == #"{"cookies": {"session": "<cookie>", "csrftoken": "<cookie>"}}"#)
     }
 
+    /// A long lowercase name in the URL is a secret as often as not (an ntfy topic is the
+    /// topic's only key; a path made of words): looked for alone, while short words stay.
+    @Test func aLongLowercaseSegmentIsLookedForAloneAShortWordIsNot() throws {
+        let destination = try Fixtures.destination(url: "http://127.0.0.1:9/services/plant-maintenance-overdue-alerts?topic=lowercasequerysecret")
+        let echo = #"{"topic": "plant-maintenance-overdue-alerts", "q": "lowercasequerysecret", "error": "no such services"}"#
+        let kept = WebhookTransport.keptBody(Data(echo.utf8), destination: destination)
+        #expect(kept == #"{"topic": "<path>", "q": "<query>", "error": "no such services"}"#, "\(kept)")
+    }
+
     @Test func aResponseIsPrintedOnOneLineWithoutTerminalEscapes() {
         let result = TestResult(notificationID: "n", httpStatus: 200, latency: .zero, error: nil,
                                 responseBody: "ok\n\u{1B}[2J\u{1B}]0;title\u{07}\tdone\u{85}é")
