@@ -657,8 +657,34 @@ public struct ConfigLoader: Sendable {
                 ? " (a relative name is read from $CREDENTIALS_DIRECTORY, which is not set: outside the service, "
                     + "set it to the folder the unit's LoadCredential= lines read, e.g. CREDENTIALS_DIRECTORY=/etc/overdued/credentials)"
                 : ""
-            reader.report(path, "cannot read \(resolved): \(Self.reason(error, reading: resolved))\(hint)")
+            // A name that may be the secret itself (pasted where its file's name belongs) is not
+            // quoted back, into a terminal or the journal: where it was looked for is.
+            let base = environment["CREDENTIALS_DIRECTORY"].flatMap { $0.isEmpty ? nil : $0 } ?? folder
+            let shown = Self.mayBeSecret(name)
+                ? "the file it names (the name is not shown: it looks like a token or a URL rather than a file's name; "
+                    + (name.hasPrefix("/") || name.hasPrefix("~") ? "an absolute path)" : "looked for under \(base))")
+                : resolved
+            reader.report(path, "cannot read \(shown): \(Self.reason(error, reading: resolved))\(hint)")
             return nil
+        }
+    }
+
+    /// Whether a secret file's name that cannot be read may be the secret itself, which
+    /// `valueInsteadOfFileName` did not refuse outright: a part of it that looks like a token
+    /// (16 or more letters and digits, without a word's separators or with capitals, small
+    /// letters and digits mixed; base64's `+` or `=`), a colon (`bearer:…`), or a host name
+    /// first (a URL without its scheme). Only decides whether a message quotes it.
+    static func mayBeSecret(_ name: String) -> Bool {
+        if name.contains(":") || name.contains("+") || name.hasSuffix("=") { return true }
+        let parts = name.split(separator: "/")
+        if !name.hasPrefix("/"), !name.hasPrefix("."), parts.count >= 2, let first = parts.first, first.contains("."),
+           first.split(separator: ".").count >= 3 {
+            return true
+        }
+        return parts.contains { part in
+            let letters = part.contains(where: \.isLetter), digits = part.contains(where: \.isNumber)
+            if part.count >= 16, part.contains(where: \.isUppercase), part.contains(where: \.isLowercase), digits { return true }
+            return part.count >= 16 && letters && digits && part.allSatisfy { $0.isLetter || $0.isNumber }
         }
     }
 

@@ -21,3 +21,37 @@ struct SecretFileNameTests {
         #expect(ConfigLoader.valueInsteadOfFileName(name) == nil)
     }
 }
+
+/// A name that cannot be read and may be the secret itself (not refused outright: it could be
+/// a file's name) is not quoted in the message, which reaches the journal on a reload.
+struct UnreadSecretFileNameTests {
+    @Test(arguments: [
+        "hooks.slack.com/services/T000/B000/BadCfgTok3nQQQQ", "9f8e7d6c5b4a39281716050403020100aabbccdd",
+        "Zm9vYmFyYmF6/cXV4cXV1eA+BadCfgPassRRRR==", "bearer:BadCfgTok3nQQQQ",
+    ])
+    func itIsNotQuoted(_ name: String) throws {
+        #expect(ConfigLoader.mayBeSecret(name))
+        let fixture = try ConfigFixture()
+        let escaped = name.replacingOccurrences(of: "\\", with: "\\\\")
+        for key in ["url_file", "signing_secret_file"] {
+            var destination = #"{"\#(key)": "\#(escaped)""#
+            if key != "url_file" { destination += #", "url": "https://a.example.com/x""# }
+            let problems = fixture.problems(ConfigFixture.hook(destination + "}"))
+            let text = problems.map(\.description).joined(separator: "\n")
+            #expect(problems.map(\.path) == ["destinations.hook.\(key)"], "\(text)")
+            #expect(text.contains("the name is not shown"), "\(text)")
+            for part in name.split(whereSeparator: { "/:".contains($0) }) where part.count >= 8 {
+                #expect(!text.contains(part), "\(text)")
+            }
+        }
+    }
+
+    @Test(arguments: ["slack-url", "hook-url-2026", "/etc/overdued/credentials/hook.url", "../credentials/WebhookSecret2"])
+    func aFileNameIsQuoted(_ name: String) throws {
+        #expect(!ConfigLoader.mayBeSecret(name))
+        let fixture = try ConfigFixture()
+        let problems = fixture.problems(ConfigFixture.hook(#"{"url_file": "\#(name)"}"#))
+        #expect(problems.first?.message.contains("cannot read ") == true && problems.first?.message.contains(name.split(separator: "/").last.map(String.init) ?? name) == true,
+                "\(problems)")
+    }
+}
