@@ -72,7 +72,7 @@ let package = Package(
         // Typed, validated configuration: JSON with durations as strings.
         .target(
             name: "OverduedConfig",
-            dependencies: ["TimeZoneRules"],
+            dependencies: ["TimeZoneRules", "TextEscaping"],
             swiftSettings: strict
         ),
         // SQLite: the app's tickets database (read-only) and overdued's own state database.

@@ -1,3 +1,5 @@
+internal import TextEscaping
+
 /// One thing wrong with a config file, named by its JSON path (`rules[1].match.status_in`)
 /// and explained in a sentence a user understands.
 public struct ConfigProblem: Sendable, Equatable, CustomStringConvertible {
@@ -9,7 +11,10 @@ public struct ConfigProblem: Sendable, Equatable, CustomStringConvertible {
         self.message = message
     }
 
-    public var description: String { path.isEmpty ? message : "\(path): \(message)" }
+    /// One line, with what the file held quoted safely: a control character or line break in
+    /// a key or value (a name with `\n`, an escape sequence) is shown escaped, never sent to a
+    /// terminal or split into a second journal line.
+    public var description: String { PrintableText.escaped(path.isEmpty ? message : "\(path): \(message)") }
 }
 
 /// Every problem found in one config file: validation never stops at the first.

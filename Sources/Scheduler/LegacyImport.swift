@@ -1,3 +1,4 @@
+internal import TextEscaping
 public import Foundation
 public import TimeZoneRules
 public import Store
@@ -98,7 +99,7 @@ public enum LegacyImport {
             guard case .instant(var sentAt) = ScheduledDate.parse(row.sentAt, in: Self.utc) else {
                 skippedCount += 1
                 if skipped.count < Self.describedSkips {
-                    skipped.append("ticket \(row.ticket): sent_at \(row.sentAt.map { "\"\($0)\"" } ?? "NULL") is not a date")
+                    skipped.append(PrintableText.escaped("ticket \(row.ticket): sent_at \(row.sentAt.map { "\"\($0)\"" } ?? "NULL") is not a date"))
                 }
                 return
             }
@@ -113,7 +114,7 @@ public enum LegacyImport {
             if sentAt > now {
                 lateCount += 1
                 if late.count < Self.describedSkips {
-                    late.append("ticket \(row.ticket): sent_at \"\(row.sentAt ?? "")\" is later than now (\(CivilDate.iso8601(now)))")
+                    late.append(PrintableText.escaped("ticket \(row.ticket): sent_at \"\(row.sentAt ?? "")\" is later than now (\(CivilDate.iso8601(now)))"))
                 }
                 sentAt = now
             }

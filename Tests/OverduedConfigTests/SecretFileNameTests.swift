@@ -55,3 +55,15 @@ struct UnreadSecretFileNameTests {
                 "\(problems)")
     }
 }
+
+/// A key or value with a line break or an escape sequence is quoted escaped: one line in a
+/// terminal, one journal record.
+struct ConfigProblemLineTests {
+    @Test func controlCharactersAreShownEscaped() throws {
+        let problem = ConfigProblem(path: "destinations.a\nb", message: "\"x\u{1B}[2J\" is not a duration")
+        #expect(problem.description == "destinations.a\\nb: \"x\\u{1B}[2J\" is not a duration")
+        let fixture = try ConfigFixture()
+        let problems = fixture.problems(ConfigFixture.hook(#"{"url": "https://a.example.com/x", "timeout": "5\u001b[2Js"}"#))
+        #expect(problems.map(\.description).allSatisfy { !$0.contains("\u{1B}") }, "\(problems)")
+    }
+}

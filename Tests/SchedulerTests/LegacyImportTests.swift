@@ -76,4 +76,12 @@ struct LegacyImportTests {
         #expect(log.lateCount == 1 && log.late.first?.hasPrefix("ticket 1: sent_at \"2099-01-01T00:00:00.000Z\" is later than now") == true)
         #expect(result.records.map(\.lastNotifiedAt) == [Self.now, Date(timeIntervalSince1970: 1_795_773_600)])
     }
+
+    /// What the log holds is quoted escaped in the import's warnings: no terminal escape, no
+    /// second line.
+    @Test func anUnreadableSentAtIsQuotedEscaped() {
+        var log = LegacyImport.Log(now: Self.now, zone: Self.toronto)
+        log.add(Self.row(1, sent: "bad\u{1B}[2J\nwarning: fake line", notified: nil, current: nil))
+        #expect(log.skipped == [#"ticket 1: sent_at "bad\u{1B}[2J\nwarning: fake line" is not a date"#], "\(log.skipped)")
+    }
 }
