@@ -104,6 +104,8 @@ public struct ProxyURL: Sendable, Equatable {
         case noPort
         case badPort
         case port(Int)
+        /// A line break or another control character inside it (in the password, say).
+        case characters
         case path
 
         public var description: String {
@@ -114,6 +116,7 @@ public struct ProxyURL: Sendable, Equatable {
             case .badPort: "has a port that is not a number between 1 and 65535"
             case .port(let port): "has port \(port), which is not between 1 and 65535"
             case .path: "has a path, query or fragment, which a proxy URL does not take: http://host:port"
+            case .characters: "holds a line break or another control character, which a URL cannot hold"
             }
         }
     }
@@ -121,6 +124,7 @@ public struct ProxyURL: Sendable, Equatable {
     public init(_ written: String) throws(Problem) {
         // Spaces around it are a slip of the pen (a proxy_url_file is trimmed the same way).
         let text = written.trimmingCharacters(in: .whitespacesAndNewlines)
+        if text.unicodeScalars.contains(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }) { throw .characters }
         guard let components = URLComponents(string: text), components.scheme?.lowercased() == "http",
               let host = components.host, !host.isEmpty
         else {
