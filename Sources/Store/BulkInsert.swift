@@ -29,10 +29,11 @@ enum BulkInsert {
         while start < items.count {
             try checkpoint?.checkpoint()
             let chunk = items[start..<min(start + rowsPerStatement, items.count)]
-            // A full chunk has the same SQL every time: kept compiled. A last, shorter one is not.
+            // A full chunk has the same SQL every time: kept compiled, and so is a single row (a
+            // caller going row by row). Another last, shorter one is not.
             // Statements made here are only ever run here, by `sqlite3_step`.
             let statement = chunk.count == rowsPerStatement ? try db.cachedStatement(sql: fullChunk)
-                                                            : try db.makeStatement(sql: sql(rows: chunk.count))
+                : chunk.count == 1 ? try db.cachedStatement(sql: sql(rows: 1)) : try db.makeStatement(sql: sql(rows: chunk.count))
             let handle = statement.sqliteStatement
             sqlite3_reset(handle)
             sqlite3_clear_bindings(handle)

@@ -1,5 +1,6 @@
 public import Foundation
 internal import GRDB
+internal import Algorithms
 
 /// Where a notification is in its life. Anything not `delivered` is sent again after a
 /// crash, under the same id: at-least-once, never under two ids.
@@ -344,40 +345,70 @@ public final class Outbox: Sendable {
     ///   by an earlier import (same date, assignee, status and priority): a second import would
     ///   otherwise move it forward (delaying the next notification), or replace a newer record
     ///   of overdued's own.
+    /// Written in transactions of `importBatch` records: other writers (the daemon's records
+    /// of its deliveries, `scan`, `queue retry`) get in between, instead of waiting for the
+    /// whole import (a minute and a half for 400,000 records in one transaction). Each record
+    /// is decided alone, so an import cut off part-way is finished by running it again.
     public func importDedup(_ records: [DedupRecord], notified: [DedupRecord] = [], countedSentAt: Date? = nil) throws(StoreError) -> Int {
-        try database.write("import dedup state") { db in
-            try Self.recordScheduledDates(notified, db)
-            for record in notified where record.scheduledDate != nil {
-                try db.execute(sql: """
+        for batch in notified.chunks(ofCount: Self.importBatch) {
+            let started = ContinuousClock.now
+            defer { Self.pauseAfterImportBatch(started) }
+            try database.write("import dedup state") { db in
+                try Self.recordScheduledDates(Array(batch), db)
+                let past = try db.cachedStatement(sql: """
                     UPDATE dedup_scheduled_date SET past_notified_at = max(coalesce(past_notified_at, ?4), ?4)
                     WHERE rule = ?1 AND ticket = ?2 AND scheduled_date = ?3
-                    """, arguments: [record.rule, record.ticket, record.scheduledDate, record.lastNotifiedAt.unixMilliseconds])
+                    """)
+                for record in batch where record.scheduledDate != nil {
+                    try past.execute(arguments: [record.rule, record.ticket, record.scheduledDate, record.lastNotifiedAt.unixMilliseconds])
+                }
             }
-            var written = 0
-            for record in records {
-                let row = try Row.fetchOne(db, sql: """
+        }
+        var written = 0
+        for batch in records.chunks(ofCount: Self.importBatch) {
+            let started = ContinuousClock.now
+            defer { Self.pauseAfterImportBatch(started) }
+            written += try database.write("import dedup state") { db in
+                let existing = try db.cachedStatement(sql: """
                     SELECT last_notified_at, source, scheduled_date IS ?3 AND assigned_to IS ?4 AND status IS ?5 AND priority IS ?6
                     FROM dedup_state WHERE rule = ?1 AND ticket = ?2
-                    """, arguments: [record.rule, record.ticket, record.scheduledDate, record.assignedTo, record.status, record.priority])
-                let existing: Int64? = row?[0]
-                let counted = countedSentAt.map { $0.unixMilliseconds == record.lastNotifiedAt.unixMilliseconds } ?? false
-                // Counted at this import's instant: written where there is no record, or over an
-                // earlier import's record of another notification (other date, assignee, ...);
-                // never over overdued's own, nor over the same notification counted before.
-                if counted, let row, (row[1] as String) != "legacy" || (row[2] as Bool? ?? false) { continue }
-                if existing.map({ $0 < record.lastNotifiedAt.unixMilliseconds }) ?? true {
-                    try Self.upsert([record], db)
-                    written += 1
-                }
-                try db.execute(sql: """
+                    """)
+                let past = try db.cachedStatement(sql: """
                     UPDATE dedup_state SET past_notified_at = ?3, past_scheduled_date = ?4, past_assigned_to = ?5,
                         past_status = ?6, past_priority = ?7, past_source = ?8
                     WHERE rule = ?1 AND ticket = ?2 AND coalesce(past_notified_at < ?3, 1)
-                    """, arguments: [record.rule, record.ticket, record.lastNotifiedAt.unixMilliseconds, record.scheduledDate,
-                                     record.assignedTo, record.status, record.priority, record.source])
+                    """)
+                var written = 0
+                for record in batch {
+                    let row = try Row.fetchOne(existing, arguments: [record.rule, record.ticket, record.scheduledDate, record.assignedTo,
+                                                                     record.status, record.priority])
+                    let last: Int64? = row?[0]
+                    let counted = countedSentAt.map { $0.unixMilliseconds == record.lastNotifiedAt.unixMilliseconds } ?? false
+                    // Counted at this import's instant: written where there is no record, or over an
+                    // earlier import's record of another notification (other date, assignee, ...);
+                    // never over overdued's own, nor over the same notification counted before.
+                    if counted, let row, (row[1] as String) != "legacy" || (row[2] as Bool? ?? false) { continue }
+                    if last.map({ $0 < record.lastNotifiedAt.unixMilliseconds }) ?? true {
+                        try Self.upsert([record], db)
+                        written += 1
+                    }
+                    try past.execute(arguments: [record.rule, record.ticket, record.lastNotifiedAt.unixMilliseconds, record.scheduledDate,
+                                                 record.assignedTo, record.status, record.priority, record.source])
+                }
+                return written
             }
-            return written
         }
+        return written
+    }
+
+    /// Records per transaction of `importDedup`.
+    static let importBatch = 1_000
+
+    /// As long again as the batch took (5 to 50 ms), without the write lock: SQLite's lock is
+    /// not fair, and a writer that takes it again at once leaves the others waiting for all of
+    /// their busy timeout (a `BEGIN IMMEDIATE` probe failed 6 times in 10 during an import).
+    private static func pauseAfterImportBatch(_ started: ContinuousClock.Instant) {
+        Thread.sleep(forTimeInterval: min(max(ContinuousClock.now - started, .milliseconds(5)), .milliseconds(50)).timeInterval)
     }
 
     /// The dedup records of these tickets for this rule.

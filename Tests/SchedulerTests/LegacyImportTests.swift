@@ -85,3 +85,20 @@ struct LegacyImportTests {
         #expect(log.skipped == [#"ticket 1: sent_at "bad\u{1B}[2J\nwarning: fake line" is not a date"#], "\(log.skipped)")
     }
 }
+
+/// The import writes in transactions of `Outbox.importBatch`: every record of a large import
+/// is written, across the batches' boundaries, and a second import writes none again.
+struct LegacyImportBatchTests {
+    @Test func everyRecordOfALargeImportIsWritten() throws {
+        let app = try AppDatabase([])
+        let outbox = try app.outbox()
+        let sent = Date(timeIntervalSince1970: 1_795_000_000)
+        let records = (1...2_500).map { ticket in
+            DedupRecord(rule: "r", ticket: Int64(ticket), lastNotifiedAt: sent, scheduledDate: "2026-11-24 08:00:00",
+                        assignedTo: 1, status: "received", priority: "high", source: "legacy")
+        }
+        #expect(try outbox.importDedup(records, notified: records) == 2_500)
+        #expect(try outbox.dedupRecords(rule: "r", tickets: records.map(\.ticket)).count == 2_500)
+        #expect(try outbox.importDedup(records, notified: records) == 0, "nothing newer the second time")
+    }
+}
