@@ -29,7 +29,7 @@ struct HistoryCommand: ParsableCommand {
     @Option(help: "Only those that ended so: delivered, dead or withdrawn.")
     var status: EndedStatus?
 
-    @Option(help: ArgumentHelp("Only those that ended at or after this instant (ISO 8601 with a zone), or this long ago (a duration such as 7d, 12h).",
+    @Option(parsing: .unconditional, help: ArgumentHelp("Only those that ended at or after this instant (ISO 8601 with a zone), or this long ago (a duration such as 7d, 12h).",
                                valueName: "instant-or-duration"))
     var since: String?
 

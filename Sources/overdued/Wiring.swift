@@ -197,6 +197,11 @@ struct Instant {
         fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         func date(_ text: String) -> Date? { plain.date(from: text) ?? fractional.date(from: text) }
         let example = "e.g. 2026-11-24T15:00:00Z or 2026-11-24T10:00:00-05:00"
+        // Foundation's reader rolls impossible fields over (2026-11-31 is December 1st, an
+        // offset of +25:00 is read as some other one): they are refused here first.
+        if let problem = fieldProblem(argument) {
+            throw Invalid(description: "\(problem), \(example)")
+        }
         if let date = date(argument) {
             // Foundation's calendar turns Julian before 1582-10-15, while dates are read in the
             // proleptic Gregorian calendar (as ISO 8601 says): such an instant would be days off.
@@ -210,6 +215,25 @@ struct Instant {
             throw Invalid(description: "it has no time zone; add Z (UTC) or an offset ±HH:MM, \(example)")
         }
         throw Invalid(description: "expected an ISO 8601 instant with a time zone (Z or ±HH:MM), \(example)")
+    }
+
+    /// What is out of range in a text shaped `YYYY-MM-DDTHH:MM:SS[.fff](Z|±HH:MM)`: a month,
+    /// a day the month does not have, an hour, minute or second, an offset beyond ±18:00. Nil
+    /// when each field is in range, or when the text has another shape (the reader decides).
+    static func fieldProblem(_ text: String) -> String? {
+        let shape = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:[.,]\d+)?(?:[Zz]|([+-])(\d{2}):?(\d{2}))$/
+        guard let match = text.wholeMatch(of: shape), let year = Int(match.1), let month = Int(match.2), let day = Int(match.3),
+              let hour = Int(match.4), let minute = Int(match.5), let second = Int(match.6) else { return nil }
+        guard (1...12).contains(month) else { return "month \(match.2) does not exist" }
+        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+        let days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1]
+        guard (1...days).contains(day) else { return "\(match.1)-\(match.2) has no day \(match.3)" }
+        guard hour <= 23, minute <= 59, second <= 59 else { return "\(match.4):\(match.5):\(match.6) is not a time of day" }
+        if let hours = match.8.flatMap({ Int($0) }), let minutes = match.9.flatMap({ Int($0) }),
+           minutes > 59 || hours * 60 + minutes > 18 * 60 {
+            return "the offset \(match.7 ?? "")\(match.8 ?? ""):\(match.9 ?? "") is not one (at most ±18:00)"
+        }
+        return nil
     }
 }
 

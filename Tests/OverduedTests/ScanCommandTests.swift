@@ -324,6 +324,19 @@ import TestSupport
         let julian = try runOverdued(["scan", "--dry-run", "--config", config, "--now", "1582-10-10T00:00:00Z"])
         #expect(julian.status == 64 && julian.stderr.contains("an instant before 1583 is not supported"), "\(julian.stderr)")
         #expect(try runOverdued(["scan", "--dry-run", "--config", config, "--now", "1583-01-01T00:00:00Z"]).status == 0)
+        // Impossible fields were rolled over by Foundation's reader (11-31 read as 12-01, an
+        // offset of +25:00 as another one): refused, saying which.
+        for (value, reason) in [("2026-11-31T10:00:00Z", "2026-11 has no day 31"), ("2026-13-01T10:00:00Z", "month 13 does not exist"),
+                                ("2026-11-24T24:00:00Z", "24:00:00 is not a time of day"),
+                                ("2026-11-24T15:00:00+25:00", "the offset +25:00 is not one"),
+                                ("2026-11-24T15:00:00+99:99", "the offset +99:99 is not one"), ("2027-02-29T00:00:00Z", "2027-02 has no day 29")] {
+            let refused = try runOverdued(["scan", "--dry-run", "--config", config, "--now", value])
+            #expect(refused.status == 64 && refused.stderr.contains(reason), "\(value): \(refused.stderr)")
+        }
+        #expect(try runOverdued(["scan", "--dry-run", "--config", config, "--now", "2028-02-29T23:59:59+14:00"]).status == 0)
+        #expect(try runOverdued(["scan", "--dry-run", "--config", config, "--now", "2026-11-24T15:00:00.250-18:00"]).status == 0)
+        #expect(try runOverdued(["scan", "--dry-run", "--config", config, "--now", "2100-02-29T00:00:00Z"]).stderr.contains("2100-02 has no day 29"))
+        #expect(try runOverdued(["history", "--config", config, "--since", "2026-11-31T00:00:00Z"]).status == 64)
     }
 
     /// A ticket id or date holding a terminal escape sequence or a line break (the app builds
