@@ -13,7 +13,7 @@ struct HistoryCommand: ParsableCommand {
 
     @OptionGroup var options: ConfigOption
 
-    @Option(parsing: .unconditional, help: "Only this ticket: its tickets.id, or its human id (as the tickets database knows it now, or as it was when notified).")
+    @Option(parsing: .unconditional, help: "Only this ticket: its tickets.id, or its human id (as the tickets database knows it now, or as it was when notified); a number matches both.")
     var ticket: String?
 
     // `.unconditional`: `--limit -3` is a value to refuse with its reason, not a missing one.
@@ -104,7 +104,9 @@ struct HistoryCommand: ParsableCommand {
     /// sent under its earlier human ids). The tickets database is consulted, never required:
     /// `history` works while the file is missing.
     static func history(of ticket: String, config: Config) -> TicketHistory {
-        if let key = Int64(ticket) { return TicketHistory(ticket: key, ticketID: nil) }
+        // A number is a tickets.id, and also a human id written so (an app may number its
+        // tickets "42"): both are listed.
+        if let key = Int64(ticket) { return TicketHistory(ticket: key, ticketID: ticket) }
         let path = config.store.ticketsDatabase
         guard FileManager.default.fileExists(atPath: path) else { return TicketHistory(ticket: nil, ticketID: ticket) }
         do {
