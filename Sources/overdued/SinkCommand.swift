@@ -56,7 +56,7 @@ struct SinkCommand: AsyncParsableCommand {
             printError("cannot listen on \(listen): \(error)")
             throw ExitCode(1)
         }
-        printError("overdued sink listening on http://\(host):\(bound)/ \(secret == nil ? "(signatures not checked)" : "(verifying signatures)"); Ctrl-C to stop")
+        printError("overdued sink listening on http://\(host.contains(":") ? "[\(host)]" : host):\(bound)/ \(secret == nil ? "(signatures not checked)" : "(verifying signatures)"); Ctrl-C to stop")
         await waitForInterrupt()
         await sink.stop()
     }
