@@ -151,7 +151,11 @@ public final class Notifier: Sendable {
                         // Each try waits up to `busy_timeout` for the lock; the loop beats meanwhile.
                         failures += 1
                         self.context.logger.error("cannot record the attempts an earlier overdued process did not live to record: \(failure); no delivery starts until they are (try \(failures), again in \(Self.recoveryRetryInterval))")
-                        try? await Task.sleep(for: Self.recoveryRetryInterval)
+                        // In short steps: a stop meanwhile is not held back by the wait.
+                        let end = ContinuousClock.now + Self.recoveryRetryInterval
+                        while ContinuousClock.now < end, !Task.isCancelled, !self.context.isStopping {
+                            try? await Task.sleep(for: .milliseconds(100))
+                        }
                         continue
                     }
                     if failures > 0 { self.context.logger.notice("recorded the attempts an earlier overdued process did not live to record; deliveries start") }

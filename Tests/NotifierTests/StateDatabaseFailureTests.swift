@@ -225,6 +225,25 @@ import Testing
         #expect(logs.all.contains { $0.level == .error && $0.message.contains("nothing is sent by this run") })
     }
 
+    /// A stop while the state database refuses them ends the run at once, not after the
+    /// wait between two tries.
+    @Test func aStopWhileTheyAreRefusedIsNotHeldBack() async throws {
+        let server = ScriptedServer([], otherwise: .status(200))
+        try await server.start()
+        defer { Task { await server.stop() } }
+        let (_, _, lock, notifier, logs) = try cutOffAttemptBehindALock(server)
+        let running = Task { await notifier.run() }
+        #expect(try await failures.waitUntil(seconds: 30) {
+            logs.all.contains { $0.level == .error && $0.message.contains("no delivery starts until they are") }
+        })
+        let stopping = ContinuousClock.now
+        await notifier.shutdown(grace: .zero)
+        await running.value
+        #expect(ContinuousClock.now - stopping < .seconds(2), "\(ContinuousClock.now - stopping)")
+        try lock.release()
+        #expect(server.requests.isEmpty)
+    }
+
     @Test func theDaemonStartsDeliveringOnceTheyAreRecorded() async throws {
         let server = ScriptedServer([], otherwise: .status(200))
         try await server.start()
