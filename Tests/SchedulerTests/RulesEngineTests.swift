@@ -169,6 +169,27 @@ struct RulesEngineTests {
         #expect(!notIn.badRows.contains { $0.ticket == 25 }, "archived: excluded by status_not_in")
     }
 
+    /// A date stored as a blob (a driver that binds it as bytes) is read as the text it holds,
+    /// under every shape of rule. A blob sorts after all text, so the date bound does not
+    /// select it; `NOT … GLOB` does (SQLite 3.40 matches no blob against the pattern), and a
+    /// change of either condition must keep it so.
+    @Test func aDateStoredAsABlobIsReadAsItsText() throws {
+        let database = try AppDatabase([
+            TicketRow(id: 1, ticketID: "A-1", status: "received", assignedTo: 1, scheduledDate: OldRuleRows.past),
+            TicketRow(id: 2, ticketID: "A-2", status: "received", assignedTo: 1, scheduledDate: OldRuleRows.past),
+            TicketRow(id: 3, ticketID: "A-3", status: "received", assignedTo: 1, scheduledDate: OldRuleRows.past),
+        ])
+        try database.appWrite("""
+            UPDATE tickets SET scheduled_date = CAST(scheduled_date AS BLOB) WHERE id = 2;
+            UPDATE tickets SET scheduled_date = CAST('garbage' AS BLOB) WHERE id = 3
+            """)
+        for match in [MatchSpec(), MatchSpec(statusIn: ["received"]), MatchSpec(statusNotIn: ["completed"])] {
+            let report = try Self.scan([try Self.rule("r", match)], on: database)
+            #expect(Self.ids(report) == [1, 2], "\(match)")
+            #expect(report.badRows.map(\.ticket) == [3], "\(match)")
+        }
+    }
+
     /// `status_not_in` alone is read through the statuses present in the status index; a
     /// status whose bytes are not UTF-8, or hold a NUL, cannot be restated as a bound string:
     /// the date index drives instead, and such tickets are matched like any other status.
