@@ -18,13 +18,16 @@ public enum InterruptedAttempts {
     public static let maximumInARow = 3
 
     /// What to record for each interrupted attempt, and how to tell it. Pure.
+    /// - Parameter budget: the retry budget it spends (default: as kept in the state database;
+    ///   the notifier's moves it past the clock steps it saw, `DeliveryContext.budget(of:)`).
     public static func decide(_ interrupted: InterruptedAttempt, spec: DestinationSpec, now: Date,
+                              budget: RetryBudget? = nil,
                               jitter: @escaping @Sendable (Duration) -> Duration) -> RecordedAttempt {
         let started = interrupted.started
         let failure = TransportFailure(.connection, "no answer recorded: overdued ended during this attempt, started at "
             + "\(PayloadTimestamp.iso8601(started.startedAt)) (a crash, a kill or a power loss); whether the receiver got it is unknown")
         var decision = RetryPolicy(spec: spec.retry, jitter: jitter)
-            .decide(.failure(failure), attempt: started.attempt, budget: RetryBudget(of: interrupted.notification), now: now)
+            .decide(.failure(failure), attempt: started.attempt, budget: budget ?? RetryBudget(of: interrupted.notification), now: now)
         let inARow = interrupted.interruptedBefore + 1
         if inARow >= maximumInARow, decision.verdict != .dead {
             decision = RetryDecision(.dead, reason: "\(failure.message); given up: overdued ended during \(inARow) attempts of it in a row "
@@ -64,7 +67,9 @@ extension Notifier {
                     let now = context.now()
                     let decided = found.compactMap { interrupted in
                         specs[interrupted.notification.destination].map {
-                            (interrupted, InterruptedAttempts.decide(interrupted, spec: $0, now: now, jitter: context.jitter))
+                            (interrupted, InterruptedAttempts.decide(interrupted, spec: $0, now: now,
+                                                                     budget: context.budget(of: interrupted.notification),
+                                                                     jitter: context.jitter))
                         }
                     }
                     try context.outbox.record(decided.map(\.1), interrupted: true)

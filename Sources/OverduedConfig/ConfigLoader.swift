@@ -52,13 +52,23 @@ public struct ConfigLoader: Sendable {
     public func load(path: String) throws(ConfigError) -> Config {
         let absolute = Self.absoluteAsWritten(path, relativeTo: FileManager.default.currentDirectoryPath)
         let data: Data
-        // A FIFO would hold the read (and a reload) for as long as nobody writes to it.
+        // A FIFO put where the config belongs would hold the read (and a reload) for as long as
+        // nobody writes to it. A pipe given on purpose (`--config /dev/stdin`, a shell's
+        // `<(envsubst …)`, which is /dev/fd/N) is read.
         var info = stat()
-        if stat(absolute, &info) == 0, info.st_mode & S_IFMT != S_IFREG, info.st_mode & S_IFMT != S_IFDIR {
+        let special = stat(absolute, &info) == 0 && info.st_mode & S_IFMT != S_IFREG && info.st_mode & S_IFMT != S_IFDIR
+        let onPurpose = absolute.hasPrefix("/dev/") || absolute.hasPrefix("/proc/")
+        if special, !onPurpose {
             throw ConfigError(file: absolute, problems: [ConfigProblem(path: "", message: "cannot read the config file: it is not a regular file (a FIFO, socket or device)")])
         }
         do {
-            data = try Data(contentsOf: URL(fileURLWithPath: absolute))
+            if special, let handle = FileHandle(forReadingAtPath: absolute) {
+                // Foundation's whole-file read refuses what is not a regular file.
+                defer { try? handle.close() }
+                data = try handle.readToEnd() ?? Data()
+            } else {
+                data = try Data(contentsOf: URL(fileURLWithPath: absolute))
+            }
         } catch {
             throw ConfigError(file: absolute, problems: [ConfigProblem(path: "", message: "cannot read the config file: \(Self.reason(error, reading: absolute))")])
         }
@@ -672,13 +682,14 @@ public struct ConfigLoader: Sendable {
     /// Whether a secret file's name that cannot be read may be the secret itself, which
     /// `valueInsteadOfFileName` did not refuse outright: a part of it that looks like a token
     /// (16 or more letters and digits, without a word's separators or with capitals, small
-    /// letters and digits mixed; base64's `+` or `=`), a colon (`bearer:…`), or a host name
-    /// first (a URL without its scheme). Only decides whether a message quotes it.
+    /// letters and digits mixed; base64's `+` or `=`), a colon (`bearer:…`), or a dotted name
+    /// first and a `/` after it (a URL without its scheme). Only decides whether a message
+    /// quotes it: a file name taken for one is only not shown.
     static func mayBeSecret(_ name: String) -> Bool {
         if name.contains(":") || name.contains("+") || name.hasSuffix("=") { return true }
         let parts = name.split(separator: "/")
-        if !name.hasPrefix("/"), !name.hasPrefix("."), parts.count >= 2, let first = parts.first, first.contains("."),
-           first.split(separator: ".").count >= 3 {
+        // A host name first (`ntfy.sh/topic`, `hooks.slack.com/services/…`): a URL without its scheme.
+        if !name.hasPrefix("/"), !name.hasPrefix("."), parts.count >= 2, let first = parts.first, first.contains(".") {
             return true
         }
         return parts.contains { part in

@@ -85,7 +85,8 @@ public final class TicketsDatabase: Sendable {
             self.schemaVersion = schemaVersion
             // The -shm this connection maps now (after its first read): every reader of a WAL
             // database shares it, and one made anew behind it leaves this connection blind.
-            let walIndex = readMode == .shared ? FileIdentity(path: path + "-shm") : nil
+            // (A -shm beside a database not in WAL mode is a leftover, which no reader maps.)
+            let walIndex = readMode == .shared && Self.isWAL(path) ? FileIdentity(path: path + "-shm") : nil
             lastSeen = Mutex(stamp.map { SeenFile(stamp: $0, dataVersion: version, walIndex: walIndex) })
         } catch let error as StoreError {
             throw error

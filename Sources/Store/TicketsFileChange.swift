@@ -67,14 +67,21 @@ extension TicketsDatabase {
         case .unexaminable(let reason): return .unexaminable(reason)
         case .file(let stamp): current = stamp
         }
-        guard let seen = lastSeen.withLock({ $0 }) else { return .unchanged }
+        guard var seen = lastSeen.withLock({ $0 }) else { return .unchanged }
         if current.identity != seen.stamp.identity { return .replaced }
         if readMode == .closedWAL {
             return current == seen.stamp && !FileManager.default.fileExists(atPath: path + "-shm") ? .unchanged : .walReopened
         }
         // One more `stat`: while this connection is open, SQLite never removes the -shm it
         // maps, so another file there (or none) was made behind its back.
-        if let mapped = seen.walIndex, FileIdentity(path: path + "-shm") != mapped { return .walIndexReplaced }
+        if let mapped = seen.walIndex {
+            if FileIdentity(path: path + "-shm") != mapped { return .walIndexReplaced }
+        } else if readMode == .shared, let shm = FileIdentity(path: path + "-shm"), Self.isWAL(path) {
+            // Switched to WAL by the app since the open: the connection maps this -shm from its
+            // next read on (this one's), and it is the one to watch from now on.
+            lastSeen.withLock { $0?.walIndex = shm }
+            seen.walIndex = shm
+        }
         if current == seen.stamp { return .unchanged }
         // The stat came first: a copy landing between it and this read is seen next time.
         let version: Int64

@@ -13,7 +13,7 @@ struct HistoryCommand: ParsableCommand {
 
     @OptionGroup var options: ConfigOption
 
-    @Option(parsing: .unconditional, help: "Only this ticket: its tickets.id, or its human id (as the tickets database knows it now, or as it was when notified); a number matches both.")
+    @Option(help: "Only this ticket: its tickets.id, or its human id (as the tickets database knows it now, or as it was when notified); a number matches both.")
     var ticket: String?
 
     // `.unconditional`: `--limit -3` is a value to refuse with its reason, not a missing one.
@@ -29,7 +29,7 @@ struct HistoryCommand: ParsableCommand {
     @Option(help: "Only those that ended so: delivered, dead or withdrawn.")
     var status: EndedStatus?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Only those that ended at or after this instant (ISO 8601 with a zone), or this long ago (a duration such as 7d, 12h).",
+    @Option(help: ArgumentHelp("Only those that ended at or after this instant (ISO 8601 with a zone), or this long ago (a duration such as 7d, 12h).",
                                valueName: "instant-or-duration"))
     var since: String?
 

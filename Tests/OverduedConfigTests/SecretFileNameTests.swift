@@ -1,3 +1,4 @@
+import Foundation
 @testable import OverduedConfig
 import Testing
 
@@ -65,5 +66,29 @@ struct ConfigProblemLineTests {
         let fixture = try ConfigFixture()
         let problems = fixture.problems(ConfigFixture.hook(#"{"url": "https://a.example.com/x", "timeout": "5\u001b[2Js"}"#))
         #expect(problems.map(\.description).allSatisfy { !$0.contains("\u{1B}") }, "\(problems)")
+    }
+}
+
+extension UnreadSecretFileNameTests {
+    @Test(arguments: ["ntfy.sh/plant-maintenance-overdue-alerts", "example.com/hook?token=abcdef0123456789"])
+    func aSchemeLessURLWithATwoLabelHostIsNotQuoted(_ name: String) {
+        #expect(ConfigLoader.mayBeSecret(name))
+    }
+}
+
+/// A pipe given on purpose (`--config /dev/stdin`, a shell's `<(…)`, which is /dev/fd/N) is
+/// read as the config; a FIFO elsewhere is refused as one (`aFIFOGivenAsTheConfigIsSaidToBeOne`).
+struct ConfigFromAPipeTests {
+    @Test func aPipeUnderDevIsRead() throws {
+        let pipe = Pipe()
+        pipe.fileHandleForWriting.write(Data(#"{"rules": "not a list"}"#.utf8))
+        try pipe.fileHandleForWriting.close()
+        do {
+            _ = try ConfigLoader().load(path: "/dev/fd/\(pipe.fileHandleForReading.fileDescriptor)")
+            Issue.record("an incomplete config loaded")
+        } catch {
+            let text = error.problems.map(\.description).joined(separator: "\n")
+            #expect(!text.contains("not a regular file") && !text.contains("cannot read"), "\(text)")
+        }
     }
 }

@@ -34,12 +34,14 @@ import TestSupport
         }
         let none = try runOverdued(["history", "--config", config, "--ticket", "IGP-2026-9999"])
         #expect(none.status == 0 && none.stdout == "(none)\n", "\(none.stdout) \(none.stderr)")
-        // A value that starts like an option (a negative id) is the ticket asked for, not a usage error.
         // A number is also a human id written so: "42" notified under that id is found.
         try sqlite3(folder.url("state.sqlite"), "UPDATE notification SET ticket_id = '42' WHERE ticket = 1;")
         let numeric = try runOverdued(["history", "--config", config, "--ticket", "42"])
         #expect(Self.listed(numeric.stdout) == ["42 (#1)"], "\(numeric.stdout) \(numeric.stderr)")
-        let negative = try runOverdued(["history", "--config", config, "--ticket", "-5"])
+        // A value that starts like an option (a negative id) is given as --ticket=-5: in two
+        // words it is a usage error, as `--ticket --json` is (the flag is not taken for an id).
+        #expect(try runOverdued(["history", "--config", config, "--ticket", "--json"]).status == 64)
+        let negative = try runOverdued(["history", "--config", config, "--ticket=-5"])
         #expect(negative.status == 0 && negative.stdout == "(none)\n", "\(negative.stdout) \(negative.stderr)")
         let json = try runOverdued(["history", "--config", config, "--ticket", "IGP-2026-9999", "--json"])
         #expect(json.status == 0, "\(json.stderr)")

@@ -94,6 +94,26 @@ struct TicketsFileChangeTests {
         #expect(reopened.fileChange() == .unchanged)
     }
 
+    /// A database the app switched to WAL after the open: its -shm is watched from then on. A
+    /// leftover -shm beside a database not in WAL mode is no reader's, and not watched.
+    @Test func aWALIndexMadeAfterTheOpenIsWatchedALeftoverIsNot() throws {
+        let leftover = try TicketsDatabase(path: path)
+        _ = FileManager.default.createFile(atPath: path + "-shm", contents: Data(count: 32_768))
+        let withLeftover = try TicketsDatabase(path: path)
+        #expect(unlink(path + "-shm") == 0)
+        #expect(withLeftover.fileChange() == .unchanged && leftover.fileChange() == .unchanged)
+
+        let tickets = try TicketsDatabase(path: path)
+        let first = try SQLiteShellSession(path, sql: "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0; UPDATE tickets SET title = 'a' WHERE id = 1;")
+        _ = try Self.scheduledDate(tickets)
+        #expect(tickets.fileChange() == .unchanged, "the -shm is adopted")
+        first.crash()
+        #expect(unlink(path + "-wal") == 0 && unlink(path + "-shm") == 0)
+        let app = try SQLiteShellSession(path, sql: "PRAGMA wal_autocheckpoint = 0; UPDATE tickets SET scheduled_date = '2020-01-01 10:00:00' WHERE id = 1;")
+        defer { app.end() }
+        #expect(tickets.fileChange() == .walIndexReplaced)
+    }
+
     @Test func aFileRenamedOverItIsAReplacement() throws {
         let tickets = try TicketsDatabase(path: path)
         let export = try Self.export(in: directory, name: "export.sqlite", scheduledDate: "2020-06-15 10:00:00")
