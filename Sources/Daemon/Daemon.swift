@@ -254,6 +254,7 @@ public final class Daemon: Sendable {
     private func refreshQueueStatus() async {
         var seen = notifier.recordedAttempts
         var seenPauses: [(destination: String, until: Date)] = []
+        var seenHeld: String?
         while (try? await Task.sleep(for: Self.statusRefreshInterval)) != nil {
             keepDeliveryLock()
             // Between ticks too (five minutes apart by default): the notifier writes on, and
@@ -263,10 +264,13 @@ public final class Daemon: Sendable {
             // A pause read at start, or one that ended, records no attempt.
             let pauses = notifier.receiverPauses
             let pausesChanged = !pauses.elementsEqual(seenPauses) { $0.destination == $1.destination && $0.until == $1.until }
-            guard recorded != seen || pausesChanged, let backlog = try? outbox.backlog() else { continue }
+            let held = notifier.deliveriesHeld
+            guard recorded != seen || pausesChanged || held != seenHeld, let backlog = try? outbox.backlog() else { continue }
             seen = recorded
             seenPauses = pauses
+            seenHeld = held
             let text = state.withLock { running -> String in
+                running.status.deliveriesHeld = held
                 running.status.queueDepth = backlog.depth
                 running.status.dead = backlog.dead
                 running.status.receiverPauses = pauses

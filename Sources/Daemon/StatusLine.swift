@@ -24,12 +24,15 @@ public struct StatusLine: Sendable, Equatable {
     /// Why the latest tick did not evaluate (database busy, file missing), with its time;
     /// cleared by the next tick that does.
     public var tickProblem: (due: Date, reason: String)?
+    /// Why the notifier starts no delivery (`Notifier.deliveriesHeld`).
+    public var deliveriesHeld: String?
 
     public init() {}
 
     public var text: String {
         var parts: [String] = []
         if let reloadProblem { parts.append(reloadProblem) }
+        if let deliveriesHeld { parts.append(deliveriesHeld) }
         if let tickProblem { parts.append("tick \(Self.time(tickProblem.due)) \(tickProblem.reason)") }
         if let lastTick {
             parts.append("last tick \(Self.time(lastTick)): \(matches) matches, \(enqueued) enqueued")

@@ -135,6 +135,10 @@ public final class Notifier: Sendable {
     /// Delivery attempts recorded since start: when it moves, the queue has changed.
     public var recordedAttempts: Int { context.recorder.committed }
 
+    /// Why no delivery starts, while `run()` holds them all back (for `STATUS=`); nil otherwise.
+    public var deliveriesHeld: String? { held.withLock { $0 } }
+    private let held = LockedState<String?>(nil)
+
     /// Delivers continuously until the task is cancelled or `shutdown` is called. Call once.
     public func run() async {
         // Discarding: a worker that ends (its destination was removed by a reload) is freed
@@ -150,6 +154,7 @@ public final class Notifier: Sendable {
                     if let failure = interrupted.failure {
                         // Each try waits up to `busy_timeout` for the lock; the loop beats meanwhile.
                         failures += 1
+                        self.held.withLock { $0 = "deliveries held: the attempts an earlier process cut off cannot be recorded yet" }
                         self.context.logger.error("cannot record the attempts an earlier overdued process did not live to record: \(failure); no delivery starts until they are (try \(failures), again in \(Self.recoveryRetryInterval))")
                         // In short steps: a stop meanwhile is not held back by the wait.
                         let end = ContinuousClock.now + Self.recoveryRetryInterval
@@ -159,6 +164,7 @@ public final class Notifier: Sendable {
                         continue
                     }
                     if failures > 0 { self.context.logger.notice("recorded the attempts an earlier overdued process did not live to record; deliveries start") }
+                    self.held.withLock { $0 = nil }
                     self.state.withLock { $0.suspects = interrupted.suspects }
                     recovered.withLock { $0 = true }
                     self.supervisorWake.signal()

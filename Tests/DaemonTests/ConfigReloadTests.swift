@@ -94,6 +94,9 @@ import TimeZoneRules
         status.reloadProblem = "reload failed (1 problem), running on the previous config"
         #expect(status.text.hasPrefix("reload failed (1 problem), running on the previous config; last tick"))
         #expect(!status.text.contains("\n"))
+        status.deliveriesHeld = "deliveries held: the attempts an earlier process cut off cannot be recorded yet"
+        #expect(status.text.hasPrefix("reload failed (1 problem), running on the previous config; deliveries held: "), "\(status.text)")
+        status.deliveriesHeld = nil
         // While a tick evaluates, the line says so instead of a next tick now in the past.
         status.tickRunningSince = Date(timeIntervalSince1970: 1_795_533_000)
         #expect(status.text.hasSuffix("; queue 4, dead 1; tick running since 2026-11-24T15:10:00Z"), "\(status.text)")

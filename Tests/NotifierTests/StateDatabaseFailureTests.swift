@@ -255,8 +255,10 @@ import Testing
         })
         try await Task.sleep(for: .seconds(1))
         #expect(server.requests.isEmpty, "nothing goes while the cut-off attempt is not counted")
+        #expect(notifier.deliveriesHeld?.hasPrefix("deliveries held") == true, "for STATUS=")
         try lock.release()
         #expect(try await failures.waitUntil(seconds: 30) { try outbox.counts().delivered == 2 })
+        #expect(notifier.deliveriesHeld == nil)
         await notifier.shutdown(grace: .milliseconds(100))
         running.cancel()
         await running.value
