@@ -12,6 +12,7 @@ struct QueueCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "queue",
         abstract: "Show pending, retrying and dead notifications; requeue dead ones.",
+        discussion: "`overdued queue [--config <path>] [--limit <n>] [--json]` is `overdued queue list`: see `overdued queue list --help` for its options.",
         subcommands: [QueueListCommand.self, QueueRetryCommand.self, QueueResumeCommand.self],
         defaultSubcommand: QueueListCommand.self
     )

@@ -86,6 +86,13 @@ import TestSupport
         }
     }
 
+    /// `queue --help` shows the subcommands; it says where the listing's options are (the
+    /// contract's `overdued queue --json` is `queue list --json`).
+    @Test func queueHelpPointsAtTheListingsOptions() throws {
+        let help = try runOverdued(["queue", "--help"])
+        #expect(help.status == 0 && help.stdout.contains("overdued queue list --help"), "\(help.stdout)")
+    }
+
     /// A limit below 1 would list nothing and print "(none)": refused as a usage error, also when
     /// it is negative (which looks like an option).
     @Test func aLimitBelowOneIsRefused() throws {
