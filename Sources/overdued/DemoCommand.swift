@@ -66,6 +66,13 @@ struct DemoCommand: ParsableCommand {
             printError("\(path) already exists; overdued demo never overwrites (remove the folder or choose another --dir)")
             throw ExitCode(1)
         }
+        // The config it writes would use it: the queue and history of other tickets.
+        let statePath = folder + "/state.sqlite"
+        if FileManager.default.fileExists(atPath: statePath) || Self.isLink(statePath) {
+            printError("\(statePath) already exists: the queue and history of an earlier demo, which the new config would use "
+                + "for other tickets; remove it (with its -wal and -shm) or choose another --dir")
+            throw ExitCode(1)
+        }
         let sinkAddress = try Self.sinkAddress(sink).description
         let zone = ConfigLoader.zoneRules(timezone) ?? .utc
         let started = Date()

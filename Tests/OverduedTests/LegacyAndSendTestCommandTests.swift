@@ -207,6 +207,12 @@ import TestSupport
         #expect(again.status == 1 && again.stderr.contains("signing-secret already exists; overdued demo never overwrites"), "\(again.stderr)")
         #expect(try String(contentsOfFile: kept, encoding: .utf8) == "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n")
         #expect(!FileManager.default.fileExists(atPath: folder.url("keep/tickets.sqlite")), "nothing written")
+
+        // An earlier demo's state database alone: the new config would use its queue and history.
+        _ = try folder.write("old/state.sqlite", "")
+        let old = try runOverdued(["demo", "--dir", folder.url("old"), "--tickets", "30"])
+        #expect(old.status == 1 && old.stderr.contains("state.sqlite already exists: the queue and history of an earlier demo"), "\(old.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: folder.url("old/tickets.sqlite")), "nothing written")
     }
 
     /// A legacy notification dated ahead (the app's clock ahead) counts as sent at the import:
