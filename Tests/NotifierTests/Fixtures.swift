@@ -3,12 +3,26 @@ import Logging
 @testable import Notifier
 import OverduedConfig
 import Store
+import Synchronization
+
+/// The folders `Fixtures.temporaryDirectory` made, removed when the test process exits (the
+/// tests hold only their URLs; thousands were left behind in /tmp).
+private let madeFolders = Mutex<[URL]?>(nil)
 
 /// Temp folders, a real state database, destinations and snapshots for the tests.
 enum Fixtures {
     static func temporaryDirectory() throws -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("notifier-tests-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        let first = madeFolders.withLock { folders -> Bool in
+            defer { folders = (folders ?? []) + [url] }
+            return folders == nil
+        }
+        if first {
+            atexit {
+                for folder in madeFolders.withLock({ $0 ?? [] }) { try? FileManager.default.removeItem(at: folder) }
+            }
+        }
         return url
     }
 
