@@ -14,6 +14,8 @@ public final class StateDatabase: Sendable {
     public let upgrades: [String]
     /// How long a write waits for another process's lock.
     let busyTimeout: Duration
+    /// Opened read-only (`lookingOnly`): nothing may be written through it.
+    let readingOnly: Bool
     /// How long its connections wait for another process's lock, now.
     private let lockWaits = StateLockWaits()
     /// The file opened (device and inode): an open SQLite handle keeps working on a deleted
@@ -31,7 +33,14 @@ public final class StateDatabase: Sendable {
     ///   deliverers themselves (`run`, `once`, which hold the lock) do: any other command,
     ///   run beside a service still on the earlier release (a package upgraded, the service
     ///   not restarted yet), would change the file under it, and says so instead.
-    public init(path: String, busyTimeout: Duration = .seconds(5), upgradingBesideADeliverer: Bool = true) throws(StoreError) {
+    /// - Parameter lookingOnly: the caller only reads (`history`, `queue`, `scan --dry-run`):
+    ///   the file is opened read-only when it can be (see `openReadingOnly`), so the command
+    ///   needs no write access to it and waits for no other process's write, and writes
+    ///   nothing, not even the empty transaction GRDB makes on a `-wal` that is missing or
+    ///   empty. Otherwise (an earlier release's file, say) it is opened as every other command
+    ///   opens it.
+    public init(path: String, busyTimeout: Duration = .seconds(5), upgradingBesideADeliverer: Bool = true,
+                lookingOnly: Bool = false) throws(StoreError) {
         self.path = path
         self.busyTimeout = busyTimeout
         var configuration = Configuration()
@@ -54,8 +63,15 @@ public final class StateDatabase: Sendable {
             throw StoreError(.cannotOpen, path: path, message: "could not open the state database: \(problem)")
         }
         StateFileAccess.refuseLinksFromSQLite(stateDatabase: path)
-        StateFileAccess.createPrivately(stateDatabase: path)
         configuration.busyMode = LockWait.busyMode(timeout: busyTimeout) { [lockWaits] waited in lockWaits.giveUp(after: waited) }
+        if lookingOnly, let readOnly = Self.openReadingOnly(path: path, configuration: configuration) {
+            (pool, upgrades, readingOnly) = (readOnly, [], true)
+            opened = FileIdentity(path: path)
+            openedLog = (FileIdentity(path: path + "-wal"), FileIdentity(path: path + "-shm"))
+            return
+        }
+        readingOnly = false
+        StateFileAccess.createPrivately(stateDatabase: path)
         do {
             (pool, upgrades) = try Self.openMigrated(path: path, configuration: configuration,
                                                      upgradingBesideADeliverer: upgradingBesideADeliverer)
@@ -70,6 +86,46 @@ public final class StateDatabase: Sendable {
         }
         opened = FileIdentity(path: path)
         openedLog = (FileIdentity(path: path + "-wal"), FileIdentity(path: path + "-shm"))
+    }
+
+    /// A read-only pool on the file, or nil where it cannot serve (the caller opens it as
+    /// usual then): no file there, one that lacks a migration of this release's (or holds a
+    /// newer one's), or a failure to open or read it. While a process has the file open
+    /// (its `-shm` is there) it is read through SQLite's locks, as that process's commits
+    /// land; with no `-shm` (no process has it open: the last one's close copied the log
+    /// into the file), it is read as it stands (`immutable=1`), which creates no `-wal` or
+    /// `-shm` owned by whoever runs the command (the daemon, started later as its own
+    /// user, could not use them).
+    private static func openReadingOnly(path: String, configuration: Configuration) -> DatabasePool? {
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        var configuration = configuration
+        configuration.readonly = true
+        do {
+            let pool = try DatabasePool(path: readOnlyName(path), configuration: configuration)
+            let current = try pool.read { db -> Bool in
+                try Self.newerSchemaProblem(db) == nil && Self.migrator.hasCompletedMigrations(db)
+            }
+            guard current else {
+                try? pool.close()
+                return nil
+            }
+            return pool
+        } catch {
+            return nil
+        }
+    }
+
+    /// The name to open `path` by for reading only: a WAL database that no process has open
+    /// (no `-wal` and no `-shm`: the last connection's close copied the log into the file and
+    /// removed both) as it stands (`immutable=1`, as `TicketsDatabase` reads a closed app's);
+    /// else the path, read through SQLite's locks (a `-wal` alone is a process's that holds
+    /// the file in exclusive mode, or a crashed one's log, to be recovered). A read-only
+    /// connection opened by path would create the `-wal` and `-shm` and, unable to remove
+    /// them at its close, leave them.
+    static func readOnlyName(_ path: String) -> String {
+        guard !FileManager.default.fileExists(atPath: path + "-wal"),
+              TicketsDatabase.readMode(path) == .closedWAL else { return path }
+        return TicketsDatabase.immutableURI(path)
     }
 
     /// The pool, with every migration applied. Two processes starting on a new (or older)
@@ -418,6 +474,10 @@ public final class StateDatabase: Sendable {
     /// whole state; the caller says so), or nil when all of it went in.
     @discardableResult
     public func close() -> String? {
+        if readingOnly {
+            try? pool.close()
+            return nil
+        }
         let incomplete = checkpoint()
         try? pool.close()
         return incomplete

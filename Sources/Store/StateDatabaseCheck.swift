@@ -17,7 +17,7 @@ public enum StateDatabaseCheck {
             do {
                 let configuration = readOnly(busyTimeout)
                 let newer = try StateDatabase.inOpenRounds {
-                    let queue = try DatabaseQueue(path: path, configuration: configuration)
+                    let queue = try DatabaseQueue(path: StateDatabase.readOnlyName(path), configuration: configuration)
                     defer { try? queue.close() }
                     return try queue.read { db in try StateDatabase.newerSchemaProblem(db) }
                 }
@@ -48,7 +48,7 @@ public enum StateDatabaseCheck {
         do {
             let configuration = readOnly(busyTimeout)
             let applied = try StateDatabase.inOpenRounds {
-                let queue = try DatabaseQueue(path: path, configuration: configuration)
+                let queue = try DatabaseQueue(path: StateDatabase.readOnlyName(path), configuration: configuration)
                 defer { try? queue.close() }
                 return try queue.read { db in try StateDatabase.migrator.appliedIdentifiers(db) }
             }
@@ -68,7 +68,7 @@ public enum StateDatabaseCheck {
     public static func copy(_ path: String, to destination: String, busyTimeout: Duration = .seconds(5)) throws(StoreError) {
         do {
             let configuration = readOnly(busyTimeout)
-            let source = try DatabaseQueue(path: path, configuration: configuration)
+            let source = try DatabaseQueue(path: StateDatabase.readOnlyName(path), configuration: configuration)
             defer { try? source.close() }
             let copy = try DatabaseQueue(path: destination)
             defer { try? copy.close() }

@@ -77,7 +77,7 @@ struct HistoryCommand: ParsableCommand {
     func run() throws {
         let config = try loadConfig(options, requiresTicketsDatabase: false, readsSecrets: false, stateFolderMayBeMissing: true)
         if noStateDatabaseYet(config, json: json) { return }
-        let stores = try OpenState(config)
+        let stores = try OpenState(config, lookingOnly: true)
         do {
             let filter = HistoryFilter(statuses: status.map { [$0.status] } ?? [.delivered, .dead, .withdrawn],
                                        ticket: ticket.map { Self.history(of: $0, config: config) }, rule: rule,

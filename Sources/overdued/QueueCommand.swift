@@ -37,7 +37,7 @@ struct QueueListCommand: ParsableCommand {
     func run() throws {
         let config = try loadConfig(options, requiresTicketsDatabase: false, readsSecrets: false, stateFolderMayBeMissing: true)
         if noStateDatabaseYet(config, json: json) { return }
-        let stores = try OpenState(config)
+        let stores = try OpenState(config, lookingOnly: true)
         do {
             let items = try stores.outbox.notifications(in: [.pending, .retrying, .dead], limit: limit)
             let counts = try stores.outbox.counts()

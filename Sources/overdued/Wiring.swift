@@ -85,7 +85,8 @@ struct OpenStores {
             (deliveryLock, tickets, state) = try openingStores(of: config) { () throws(StoreError) in
                 (delivering ? try DeliveryLock(stateDatabase: statePath) : nil,
                  try TicketsDatabase(path: config.store.ticketsDatabase, busyTimeout: config.store.busyTimeout),
-                 try StateDatabase(path: statePath, busyTimeout: config.store.busyTimeout, upgradingBesideADeliverer: delivering))
+                 try StateDatabase(path: statePath, busyTimeout: config.store.busyTimeout, upgradingBesideADeliverer: delivering,
+                                   lookingOnly: lookingOnly && scratch == nil))
             }
         } catch {
             scratch.map(DryRunScratch.remove)
@@ -136,9 +137,12 @@ struct OpenState {
     let state: StateDatabase
     let outbox: Outbox
 
-    init(_ config: Config) throws {
+    /// - Parameter lookingOnly: the command only reads (`history`, `queue list`): the file
+    ///   is opened read-only where it can be (`StateDatabase`'s `lookingOnly`).
+    init(_ config: Config, lookingOnly: Bool = false) throws {
         state = try openingStores(of: config) { () throws(StoreError) in
-            try StateDatabase(path: config.store.stateDatabase, busyTimeout: config.store.busyTimeout, upgradingBesideADeliverer: false)
+            try StateDatabase(path: config.store.stateDatabase, busyTimeout: config.store.busyTimeout, upgradingBesideADeliverer: false,
+                              lookingOnly: lookingOnly)
         }
         outbox = Outbox(database: state)
         if let notice = state.upgradeNotice { printError("note: \(notice)") }

@@ -212,4 +212,35 @@ import TestSupport
         let typo = try runOverdued(["queue", "resume", "hoook", "--config", config])
         #expect(typo.status == 1 && typo.stderr == "no destination named hoook; defined: hook\n", "\(typo.stderr)")
     }
+
+    /// `queue` and `history` only look: they open the state database read-only. Beside
+    /// another process's write (the daemon's, `import-legacy`'s) they answer at once rather
+    /// than wait for it and fail (GRDB made an empty transaction of its own when the `-wal`
+    /// was empty), and on a file no process has open they leave it as it was, with no `-wal`
+    /// or `-shm` made by whoever ran them. `scan --dry-run` and `check-config` too.
+    @Test func theCommandsThatOnlyLookWriteNothingAndWaitForNoWriter() throws {
+        let folder = try TemporaryDirectory()
+        let config = try queuedNotifications(in: folder, tickets: 2)
+        let state = folder.url("state.sqlite")
+        try sqlite3(state, "UPDATE notification SET status = 'delivered', attempts = 1, delivered_at = created_at + 1000 WHERE ticket = 2;")
+        let before = try Data(contentsOf: URL(fileURLWithPath: state))
+        for arguments in [["queue"], ["history"], ["scan", "--dry-run"], ["check-config"]] {
+            let result = try runOverdued(arguments + ["--config", config])
+            #expect(result.status == 0, "\(arguments): \(result.stderr)")
+            for suffix in ["-wal", "-shm"] {
+                #expect(!FileManager.default.fileExists(atPath: state + suffix), "\(arguments) left \(suffix)")
+            }
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: state)) == before)
+
+        // Another process writes (its -wal still empty); busy_timeout is 1 s.
+        let writer = try SQLiteShellSession(state, sql: "BEGIN IMMEDIATE;")
+        defer { writer.end(with: "ROLLBACK;") }
+        let queue = try runOverdued(["queue", "--config", config])
+        #expect(queue.status == 0, "stderr: \(queue.stderr)")
+        #expect(queue.stdout.hasPrefix("pending 1, retrying 0, dead 0, delivered 1,"), "\(queue.stdout)")
+        let history = try runOverdued(["history", "--config", config, "--json"])
+        #expect(history.status == 0, "stderr: \(history.stderr)")
+        #expect(history.stdout.contains("IGP-2026-0002"), "\(history.stdout)")
+    }
 }
