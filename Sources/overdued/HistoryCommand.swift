@@ -127,23 +127,25 @@ enum NotificationTable {
     static func print(_ items: [OverdueNotification], config: Config, outbox: Outbox, json: Bool, withAttempts: Bool,
                       pauses: [String: ReceiverPauseView]? = nil) throws {
         if json {
-            var objects: [[String: Any]] = []
+            var objects: [PayloadJSON] = []
+            objects.reserveCapacity(items.count)
             for item in items {
-                var object = jsonObject(item, config: config)
+                var members = jsonMembers(item, config: config)
                 if let pauses {
                     let queued = item.status == .pending || item.status == .retrying
-                    object["paused_by_receiver"] = (queued ? pauses[item.destination]?.json : nil) ?? NSNull()
+                    members.append(.init(key: "paused_by_receiver", value: (queued ? pauses[item.destination]?.json : nil) ?? .null))
                 }
                 if withAttempts {
-                    object["attempt_log"] = try outbox.attempts(notificationID: item.id).map { attempt -> [String: Any] in
-                        ["attempt": attempt.attempt, "started_at": iso(attempt.startedAt), "duration_ms": attempt.durationMilliseconds,
-                         "http_status": attempt.httpStatus.map { $0 as Any } ?? NSNull(), "error": attempt.error ?? NSNull()]
+                    let log = try outbox.attempts(notificationID: item.id).map { attempt -> PayloadJSON in
+                        ["attempt": .integer(Int64(attempt.attempt)), "started_at": .string(iso(attempt.startedAt)),
+                         "duration_ms": .integer(Int64(attempt.durationMilliseconds)),
+                         "http_status": .optional(attempt.httpStatus.map(Int64.init)), "error": .optional(attempt.error)]
                     }
+                    members.append(.init(key: "attempt_log", value: .array(log)))
                 }
-                objects.append(object)
+                objects.append(.object(members))
             }
-            let data = try JSONSerialization.data(withJSONObject: objects, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-            Swift.print(String(decoding: data, as: UTF8.self))
+            Swift.print(PayloadJSON.array(objects).prettyText())
             return
         }
         if items.isEmpty {
@@ -180,20 +182,21 @@ enum NotificationTable {
         return "at \(iso(at)) (in \(DurationText.format(.milliseconds(Int64((at.timeIntervalSince(now) * 1000).rounded(.up))))))"
     }
 
-    static func jsonObject(_ item: OverdueNotification, config: Config) -> [String: Any] {
-        [
-            "id": item.id, "rule": item.rule, "ticket": item.ticket, "ticket_id": item.ticketID,
-            "destination": item.destination, "destination_host": host(item.destination, config),
-            "status": item.status.rawValue, "attempts": item.attempts,
-            "created_at": iso(item.createdAt), "next_attempt_at": iso(item.nextAttemptAt),
-            "delivered_at": item.deliveredAt.map { iso($0) as Any } ?? NSNull(),
-            "dead_at": item.deadAt.map { iso($0) as Any } ?? NSNull(),
-            "withdrawn_at": item.withdrawnAt.map { iso($0) as Any } ?? NSNull(),
-            "requeued_at": item.requeuedAt.map { iso($0) as Any } ?? NSNull(),
-            "on_hold": onHold(item, config).map { $0 as Any } ?? NSNull(),
-            "last_http_status": item.lastHTTPStatus.map { $0 as Any } ?? NSNull(),
-            "last_error": item.lastError ?? NSNull(),
+    static func jsonMembers(_ item: OverdueNotification, config: Config) -> [PayloadJSON.Member] {
+        let members: KeyValuePairs<String, PayloadJSON> = [
+            "id": .string(item.id), "rule": .string(item.rule), "ticket": .integer(item.ticket), "ticket_id": .string(item.ticketID),
+            "destination": .string(item.destination), "destination_host": .string(host(item.destination, config)),
+            "status": .string(item.status.rawValue), "attempts": .integer(Int64(item.attempts)),
+            "created_at": .string(iso(item.createdAt)), "next_attempt_at": .string(iso(item.nextAttemptAt)),
+            "delivered_at": .optional(item.deliveredAt.map(iso)),
+            "dead_at": .optional(item.deadAt.map(iso)),
+            "withdrawn_at": .optional(item.withdrawnAt.map(iso)),
+            "requeued_at": .optional(item.requeuedAt.map(iso)),
+            "on_hold": .optional(onHold(item, config)),
+            "last_http_status": .optional(item.lastHTTPStatus.map(Int64.init)),
+            "last_error": .optional(item.lastError),
         ]
+        return members.map { PayloadJSON.Member(key: $0.key, value: $0.value) }
     }
 
     /// Why a queued notification is not tried, or nil: its destination is no longer in the

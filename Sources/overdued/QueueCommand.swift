@@ -87,9 +87,9 @@ struct ReceiverPauseView {
             + "(HTTP \(httpStatus) with Retry-After at \(NotificationTable.iso(setAt))\(unconfirmed)); its notifications wait until then"
     }
 
-    var json: [String: Any] {
-        ["until": NotificationTable.iso(until), "http_status": httpStatus, "since": NotificationTable.iso(setAt),
-         "receiver_unconfirmed": unconfirmedReceiver.map { $0 as Any } ?? NSNull()]
+    var json: PayloadJSON {
+        ["until": .string(NotificationTable.iso(until)), "http_status": .integer(Int64(httpStatus)),
+         "since": .string(NotificationTable.iso(setAt)), "receiver_unconfirmed": .optional(unconfirmedReceiver)]
     }
 }
 

@@ -76,26 +76,23 @@ struct ScanCommand: ParsableCommand {
 /// How scan results are printed (shared by `scan` and `once`).
 enum ScanOutput {
     static func json(_ report: ScanReport) -> String {
-        let items: [[String: Any]] = report.matches.map { match in
+        let items: [PayloadJSON] = report.matches.map { match in
             [
-                "rule": match.rule,
-                "ticket": match.ticket.ticket,
-                "ticket_id": match.ticket.ticketID,
-                "title": match.snapshot?.title ?? "",
-                "status": match.ticket.status,
-                "assigned_to": match.ticket.assignedTo.map { $0 as Any } ?? NSNull(),
-                "scheduled_date": match.ticket.scheduledDate,
-                "due_at": CivilDate.iso8601(match.ticket.dueAt),
-                "overdue_seconds": match.overdueSeconds,
-                "action": match.isEnqueued ? "enqueue" : "suppressed",
-                "reason": match.isEnqueued ? "" : match.decision.reason,
-                "destinations": match.isEnqueued ? match.destinations : [],
+                "rule": .string(match.rule),
+                "ticket": .integer(match.ticket.ticket),
+                "ticket_id": .string(match.ticket.ticketID),
+                "title": .string(match.snapshot?.title ?? ""),
+                "status": .string(match.ticket.status),
+                "assigned_to": .optional(match.ticket.assignedTo),
+                "scheduled_date": .string(match.ticket.scheduledDate),
+                "due_at": .string(CivilDate.iso8601(match.ticket.dueAt)),
+                "overdue_seconds": .integer(Int64(match.overdueSeconds)),
+                "action": .string(match.isEnqueued ? "enqueue" : "suppressed"),
+                "reason": .string(match.isEnqueued ? "" : match.decision.reason),
+                "destinations": .array(match.isEnqueued ? match.destinations.map(PayloadJSON.string) : []),
             ]
         }
-        guard let data = try? JSONSerialization.data(withJSONObject: items, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]) else {
-            return "[]"
-        }
-        return String(decoding: data, as: UTF8.self)
+        return PayloadJSON.array(items).prettyText()
     }
 
     /// One line per match, each ending in a newline, written as UTF-8 into one buffer: a scan

@@ -50,3 +50,37 @@ import Testing
         #expect(String(decoding: s.encoded(), as: UTF8.self) == tree.text)
     }
 }
+
+/// The `--json` listings (`history`, `queue`, `scan`) are written by `PayloadJSON.prettyText`:
+/// the same text `JSONSerialization` wrote with `.prettyPrinted, .sortedKeys,
+/// .withoutEscapingSlashes`, but for empty lists and objects (`[]` rather than `[\n\n]`).
+@Suite struct PrettyJSONTests {
+    @Test func sameTextAsJSONSerializationWithSortedKeys() throws {
+        let value: PayloadJSON = .array([
+            ["ticket_id": .string("IGP \"7\" \\ é/\n\u{01}"), "ticket": .integer(-42), "last_error": .null, "on_hold": .bool(true),
+             "attempt_log": .array([["started_at": .string("2026-11-24T15:00:00.000Z"), "http_status": .integer(503)]]),
+             "destination": .string("hook"), "dead_at": .optional(nil as String?)],
+            ["a_b": .integer(0), "ab": .integer(Int64.max), "a": .bool(false)],
+        ])
+        let foundation: Any = [
+            ["ticket_id": "IGP \"7\" \\ é/\n\u{01}", "ticket": -42, "last_error": NSNull(), "on_hold": true,
+             "attempt_log": [["started_at": "2026-11-24T15:00:00.000Z", "http_status": 503]],
+             "destination": "hook", "dead_at": NSNull()] as [String: Any],
+            ["a_b": 0, "ab": Int64.max, "a": false] as [String: Any],
+        ]
+        let expected = try JSONSerialization.data(withJSONObject: foundation, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        #expect(value.prettyText() == String(decoding: expected, as: UTF8.self))
+        // Parsed back, the same values.
+        let parsed = try JSONSerialization.jsonObject(with: Data(value.prettyText().utf8)) as? [[String: Any]]
+        #expect(parsed?.first?["ticket_id"] as? String == "IGP \"7\" \\ é/\n\u{01}")
+    }
+
+    @Test func emptyListsAndObjectsAreWrittenOnOneLine() {
+        #expect(PayloadJSON.array([]).prettyText() == "[]")
+        #expect(PayloadJSON.array([["destinations": .array([]), "x": .object([])]]).prettyText()
+                == "[\n  {\n    \"destinations\" : [],\n    \"x\" : {}\n  }\n]")
+        // Without sorting, the members keep their order.
+        #expect(PayloadJSON.object([.init(key: "b", value: .null), .init(key: "a", value: .null)]).prettyText(sortingKeys: false)
+                == "{\n  \"b\" : null,\n  \"a\" : null\n}")
+    }
+}
