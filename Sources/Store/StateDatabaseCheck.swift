@@ -32,6 +32,17 @@ public enum StateDatabaseCheck {
         return "cannot create \(path): the folder \(folder) is not writable by this user"
     }
 
+    /// Throws where every command refuses to open the state database: a symbolic link at its
+    /// path or at its `-wal`, `-shm` or `-journal` (even one to nothing). The commands that
+    /// look whether the file is there first (`history`, `queue`) ask this before: a link to
+    /// nothing is not "no state database yet".
+    public static func refuseLink(path: String) throws(StoreError) {
+        if let problem = StateFileAccess.linkProblem(stateDatabase: path) {
+            throw StoreError(.cannotOpen, path: path, message: "could not open the state database: \(problem)")
+        }
+        StateFileAccess.refuseLinksFromSQLite(stateDatabase: path)
+    }
+
     /// How these checks open the file: reading only, waiting `busyTimeout` for a writer.
     private static func readOnly(_ busyTimeout: Duration) -> Configuration {
         var configuration = Configuration()
@@ -44,6 +55,7 @@ public enum StateDatabaseCheck {
     /// missing ones, or all of them for a file with none (empty, or another program's); empty
     /// for one up to date, from the future, or not there. Read-only.
     public static func missingMigrations(path: String, busyTimeout: Duration = .seconds(5)) throws(StoreError) -> [String] {
+        try refuseLink(path: path)
         guard FileManager.default.fileExists(atPath: path) else { return [] }
         do {
             let configuration = readOnly(busyTimeout)
@@ -66,6 +78,7 @@ public enum StateDatabaseCheck {
     /// A copy of the state database at `path`, as one consistent snapshot (SQLite's backup,
     /// its write-ahead log included), at `destination`; the original is only read.
     public static func copy(_ path: String, to destination: String, busyTimeout: Duration = .seconds(5)) throws(StoreError) {
+        try refuseLink(path: path)
         do {
             let configuration = readOnly(busyTimeout)
             let source = try DatabaseQueue(path: StateDatabase.readOnlyName(path), configuration: configuration)

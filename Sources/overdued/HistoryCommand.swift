@@ -76,7 +76,7 @@ struct HistoryCommand: ParsableCommand {
 
     func run() throws {
         let config = try loadConfig(options, requiresTicketsDatabase: false, readsSecrets: false, stateFolderMayBeMissing: true)
-        if noStateDatabaseYet(config, json: json) { return }
+        if try noStateDatabaseYet(config, json: json) { return }
         let stores = try OpenState(config, lookingOnly: true)
         do {
             let filter = HistoryFilter(statuses: status.map { [$0.status] } ?? [.delivered, .dead, .withdrawn],

@@ -36,7 +36,7 @@ struct QueueListCommand: ParsableCommand {
 
     func run() throws {
         let config = try loadConfig(options, requiresTicketsDatabase: false, readsSecrets: false, stateFolderMayBeMissing: true)
-        if noStateDatabaseYet(config, json: json) { return }
+        if try noStateDatabaseYet(config, json: json) { return }
         let stores = try OpenState(config, lookingOnly: true)
         do {
             let items = try stores.outbox.notifications(in: [.pending, .retrying, .dead], limit: limit)
@@ -112,7 +112,7 @@ struct QueueResumeCommand: ParsableCommand {
         let notPaused = config.destination(named: destination) == nil
             ? "no destination named \(destination); defined: \(config.destinations.map(\.name).joined(separator: ", "))"
             : "\(destination) is not paused by its receiver (see `overdued queue`)"
-        guard FileManager.default.fileExists(atPath: config.store.stateDatabase) else {
+        guard try stateDatabaseExists(config) else {
             printError(notPaused)
             throw ExitCode(1)
         }
@@ -161,7 +161,7 @@ struct QueueRetryCommand: ParsableCommand {
 
     func run() throws {
         let config = try loadConfig(options, requiresTicketsDatabase: false, readsSecrets: false, stateFolderMayBeMissing: true)
-        if !FileManager.default.fileExists(atPath: config.store.stateDatabase) {
+        if try !stateDatabaseExists(config) {
             guard dead else {
                 printError("no dead notification has the id \(id ?? ""): there is no state database yet at \(config.store.stateDatabase)")
                 throw ExitCode(1)

@@ -55,6 +55,8 @@ struct OpenStores {
         // The file a dry run decides on a copy of (an earlier release's, or one with no state).
         var copied: String?
         if lookingOnly {
+            // A link, even to nothing, is refused before anything opens what it points to.
+            try openingStores(of: config) { () throws(StoreError) in try StateDatabaseCheck.refuseLink(path: statePath) }
             // Unreadable here (another user's file, say): the open below says why, in its words.
             let missing = (try? StateDatabaseCheck.missingMigrations(path: statePath, busyTimeout: config.store.busyTimeout)) ?? []
             if !FileManager.default.fileExists(atPath: statePath) || !missing.isEmpty {
@@ -149,6 +151,13 @@ struct OpenState {
     }
 }
 
+/// Whether the state database is there; a symbolic link at its path (even one to nothing) is
+/// refused as every command that opens the file refuses it, not taken for "no state database".
+func stateDatabaseExists(_ config: Config) throws -> Bool {
+    try openingStores(of: config) { () throws(StoreError) in try StateDatabaseCheck.refuseLink(path: config.store.stateDatabase) }
+    return FileManager.default.fileExists(atPath: config.store.stateDatabase)
+}
+
 /// Opens stores of `config`; a failure is printed with the config file's path and exits 1.
 private func openingStores<Opened>(of config: Config, _ open: () throws(StoreError) -> Opened) throws -> Opened {
     do {
@@ -163,9 +172,9 @@ private func openingStores<Opened>(of config: Config, _ open: () throws(StoreErr
 /// show, and opening one would create it (as whoever runs the command, in a folder the daemon
 /// may not use yet). Says so (JSON: an empty list on stdout, the note on stderr) and returns
 /// true; false when the file exists.
-func noStateDatabaseYet(_ config: Config, json: Bool = false) -> Bool {
+func noStateDatabaseYet(_ config: Config, json: Bool = false) throws -> Bool {
     let path = config.store.stateDatabase
-    guard !FileManager.default.fileExists(atPath: path) else { return false }
+    guard try !stateDatabaseExists(config) else { return false }
     let note = "no state database yet at \(path): nothing has been queued or sent"
     if json {
         print("[]")

@@ -388,23 +388,34 @@ struct StateFilesOfAnotherUserTests {
     }
 
     /// The folder's owner puts a symbolic link where the state database goes, to another
-    /// SQLite database of root's: root's commands, even `history`, refuse it, and neither add
-    /// overdued's tables to that database nor create files beside it.
+    /// SQLite database of root's (in WAL mode, as an app's often is): root's commands, even
+    /// `history` and `scan --dry-run`, refuse it, and neither add overdued's tables to that
+    /// database nor create files beside it. A link to nothing is refused too, not taken for
+    /// "no state database yet".
     @Test func aStateDatabaseThatIsASymbolicLinkIsRefused() throws {
         let (folder, config, state) = try Self.servicesStateFolder(tickets: 1)
         let other = folder.url("other-app.sqlite")
-        try sqlite3(other, "CREATE TABLE secrets (x); INSERT INTO secrets VALUES ('root''s');")
+        try sqlite3(other, "PRAGMA journal_mode = WAL; CREATE TABLE secrets (x); INSERT INTO secrets VALUES ('root''s');")
         let before = try folder.bytes("other-app.sqlite")
         try FileManager.default.createSymbolicLink(atPath: state + "/state.sqlite", withDestinationPath: other)
-        for command in [["check-config"], ["history"], ["queue"], ["queue", "retry", "--dead"], ["scan", "--now", "2026-11-24T15:00:00Z"],
-                        ["once", "--max-wait", "1s", "--now", "2026-11-24T15:00:00Z"]] {
+        let commands = [["check-config"], ["history"], ["queue"], ["queue", "retry", "--dead"], ["queue", "resume", "hook"],
+                        ["scan", "--dry-run"], ["scan", "--now", "2026-11-24T15:00:00Z"],
+                        ["once", "--max-wait", "1s", "--now", "2026-11-24T15:00:00Z"]]
+        for command in commands {
             let run = try runOverdued(command + ["--config", config])
             #expect(run.status == 1, "\(command): \(run.stdout)")
             #expect(run.stderr.contains("state/state.sqlite is a symbolic link, which overdued does not follow for its state database"),
                     "\(command): \(run.stderr)")
         }
         #expect(try folder.bytes("other-app.sqlite") == before)
-        #expect(!FileManager.default.fileExists(atPath: other + "-wal"))
+        #expect(!FileManager.default.fileExists(atPath: other + "-wal") && !FileManager.default.fileExists(atPath: other + "-shm"))
+
+        try FileManager.default.removeItem(atPath: other)
+        for command in commands {
+            let run = try runOverdued(command + ["--config", config])
+            #expect(run.status == 1 && run.stderr.contains("is a symbolic link"), "\(command) with a link to nothing: \(run.stdout) \(run.stderr)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: other))
     }
 
     /// A state database an earlier release made 0644 (under a shell's umask) holds names
