@@ -41,7 +41,8 @@ public final class WebhookSink: Sendable {
             headers.first { $0.name.caseInsensitiveCompare(name) == .orderedSame }?.value
         }
 
-        /// A readable block: one summary line, then the body (pretty-printed when it is JSON).
+        /// A readable block: one summary line, then the body (pretty-printed when it is JSON);
+        /// not `pretty`: one line, the body (compact) after the summary.
         /// The URL's path and query are left out, as everywhere in overdued: they may hold a token.
         public func formatted(pretty: Bool = true) -> String {
             var line = "\(PayloadTimestamp.iso8601(receivedAt)) \(method) (path and query hidden) -> \(status)"
@@ -50,22 +51,88 @@ public final class WebhookSink: Sendable {
             if let verification { line += "  \(verification)" }
             line += "  \(bodySize) bytes"
             if let firstReceivedAt { line += "  repeat: first received at \(PayloadTimestamp.iso8601(firstReceivedAt))" }
+            let separator = pretty ? "\n" : "  "
             if status == 413 {
-                return line + "\n(body not kept: over the sink's limit)"
+                return line + separator + "(body not kept: over the sink's limit)"
             }
-            return line + "\n" + Self.bodyText(body, pretty: pretty)
+            return line + separator + Self.bodyText(body, pretty: pretty)
         }
 
+        /// The body as sent, laid out again (indented, or on one line): its members stay in
+        /// the order the sender wrote them (the legacy payload's order is part of its
+        /// contract) and its numbers as written.
         static func bodyText(_ body: Data, pretty: Bool) -> String {
             if body.isEmpty { return "(empty body)" }
-            if let object = try? JSONSerialization.jsonObject(with: body, options: [.fragmentsAllowed]),
-               let text = try? JSONSerialization.data(withJSONObject: object, options: pretty
-                   ? [.prettyPrinted, .withoutEscapingSlashes, .fragmentsAllowed]
-                   : [.withoutEscapingSlashes, .fragmentsAllowed]) {
+            if (try? JSONSerialization.jsonObject(with: body, options: [.fragmentsAllowed])) != nil {
                 // JSON leaves C1 controls and bidirectional overrides unescaped.
-                return PrintableText.escaped(String(decoding: text, as: UTF8.self), keepingLineBreaks: true)
+                return PrintableText.escaped(String(decoding: laidOut(body, pretty: pretty), as: UTF8.self), keepingLineBreaks: pretty)
             }
             return "(not JSON) " + PrintableText.escaped(String(decoding: body.prefix(4096), as: UTF8.self))
+        }
+
+        /// Valid JSON text with the white space between its tokens replaced: two spaces a
+        /// level and `"key" : value` when `pretty` (as `JSONSerialization` indents), none
+        /// otherwise. Strings are copied byte for byte.
+        static func laidOut(_ json: Data, pretty: Bool) -> [UInt8] {
+            let bytes = [UInt8](json)
+            var output: [UInt8] = []
+            output.reserveCapacity(bytes.count * (pretty ? 2 : 1))
+            var depth = 0
+            func newline() {
+                guard pretty else { return }
+                output.append(UInt8(ascii: "\n"))
+                output.append(contentsOf: repeatElement(UInt8(ascii: " "), count: 2 * depth))
+            }
+            func isSpace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D }
+            /// The next byte that is not white space, from `index` on.
+            func nextToken(after index: Int) -> UInt8? { bytes[(index + 1)...].first { !isSpace($0) } }
+            var index = 0
+            var inString = false
+            while index < bytes.count {
+                let byte = bytes[index]
+                if inString {
+                    output.append(byte)
+                    if byte == UInt8(ascii: "\\"), index + 1 < bytes.count {
+                        index += 1
+                        output.append(bytes[index])
+                    } else if byte == UInt8(ascii: "\"") {
+                        inString = false
+                    }
+                    index += 1
+                    continue
+                }
+                switch byte {
+                case _ where isSpace(byte):
+                    break
+                case UInt8(ascii: "\""):
+                    inString = true
+                    output.append(byte)
+                case UInt8(ascii: "{"), UInt8(ascii: "["):
+                    output.append(byte)
+                    let closing = byte == UInt8(ascii: "{") ? UInt8(ascii: "}") : UInt8(ascii: "]")
+                    if nextToken(after: index) == closing {
+                        // Empty: `{}` or `[]`, on the same line.
+                        index = bytes[(index + 1)...].firstIndex(of: closing) ?? index
+                        output.append(closing)
+                    } else {
+                        depth += 1
+                        newline()
+                    }
+                case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                    depth -= 1
+                    newline()
+                    output.append(byte)
+                case UInt8(ascii: ","):
+                    output.append(byte)
+                    newline()
+                case UInt8(ascii: ":"):
+                    output.append(contentsOf: pretty ? Array(" : ".utf8) : [byte])
+                default:
+                    output.append(byte)
+                }
+                index += 1
+            }
+            return output
         }
     }
 

@@ -54,6 +54,34 @@ import Testing
         #expect(plain == "(not JSON) plain \\u{1B}]0;x\\u{7}")
     }
 
+    /// The body is shown as it was sent: the legacy payload's field order is part of its
+    /// contract, and a sink that printed the members in another order each time (as a
+    /// dictionary's) made a correct payload look wrong. `--compact` is one line a webhook.
+    @Test func bodiesKeepTheirMembersOrderAndNumbers() {
+        let body = Data(#"{"ticket_id":"IGP-1","title":"a , b : \"c\" {d} [e]","overdue_days":2.50,"nested":{"z":[1, {}],"a":[]},"x":null}"#.utf8)
+        #expect(WebhookSink.Delivery.bodyText(body, pretty: true) == #"""
+            {
+              "ticket_id" : "IGP-1",
+              "title" : "a , b : \"c\" {d} [e]",
+              "overdue_days" : 2.50,
+              "nested" : {
+                "z" : [
+                  1,
+                  {}
+                ],
+                "a" : []
+              },
+              "x" : null
+            }
+            """#)
+        let compact = WebhookSink.Delivery.bodyText(Data(" {\n \"b\" : 1,\t\"a\":[ 2 ] } ".utf8), pretty: false)
+        #expect(compact == #"{"b":1,"a":[2]}"#)
+        let delivery = WebhookSink.Delivery(receivedAt: Date(timeIntervalSince1970: 0), method: "POST", path: "/hook", headers: [("webhook-id", "msg_1")],
+                                            body: body, bodySize: body.count, verification: nil, status: 200, firstReceivedAt: nil)
+        #expect(!delivery.formatted(pretty: false).contains("\n"), "\(delivery.formatted(pretty: false))")
+        #expect(delivery.formatted(pretty: false).hasSuffix(#"  {"ticket_id":"IGP-1","title":"a , b : \"c\" {d} [e]","overdue_days":2.50,"nested":{"z":[1,{}],"a":[]},"x":null}"#))
+    }
+
     @Test func thePrintedRequestHidesThePathAndQuery() async throws {
         let received = Locked<[WebhookSink.Delivery]>([])
         let sink = try WebhookSink(port: 0, signingSecret: Self.secret) { delivery in received.withLock { $0.append(delivery) } }
