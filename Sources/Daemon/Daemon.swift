@@ -866,9 +866,7 @@ public final class Daemon: Sendable {
         let queue = DispatchQueue(label: "overdued.watchdog")
         let timer = DispatchSource.makeTimerSource(queue: queue)
         timer.schedule(deadline: .now(), repeating: .milliseconds(Int(max(interval.milliseconds, 100))))
-        let notify = notify
-        let logger = logger
-        let withheld = Mutex(false)
+        let pings = WatchdogPings(gate: gate, notify: notify, logger: logger)
         // A running tick counts as progressing while its steps advance between two pings.
         let progress = progress
         let stepsSeen = Mutex(progress.stepCount)
@@ -877,18 +875,7 @@ public final class Daemon: Sendable {
             // and the loops wind down on purpose; a "pings stopped" error then would be a false alarm.
             guard let self, !isStopping else { return }
             let steps = progress.stepCount
-            if stepsSeen.withLock({ seen in defer { seen = steps }; return seen != steps }) { gate.tickProgressed() }
-            switch gate.verdict() {
-            case .ping:
-                notify.watchdog()
-                withheld.withLock { $0 = false }
-            case .withhold(let reason):
-                let first = withheld.withLock { was -> Bool in
-                    defer { was = true }
-                    return !was
-                }
-                if first { logger.error("watchdog pings stopped: \(reason)") }
-            }
+            pings.turn(tickProgressed: stepsSeen.withLock { seen in defer { seen = steps }; return seen != steps })
         }
         timer.resume()
         sources.append(timer)

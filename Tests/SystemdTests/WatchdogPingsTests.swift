@@ -1,0 +1,60 @@
+import Foundation
+import Logging
+import Systemd
+import Testing
+
+extension ProcessEnvironment {
+    /// The watchdog timer's turns, against a real datagram socket standing in for
+    /// `NOTIFY_SOCKET`: `WATCHDOG=1` only while the gate sees both loops alive. A daemon that
+    /// pinged on every turn (the gate asked, its answer ignored) would never be restarted
+    /// when a tick hangs on a lock.
+    @Suite struct WatchdogPingsTests {
+        final class Errors: @unchecked Sendable, LogHandler {
+            private let lock = NSLock()
+            private var messages: [String] = []
+            var metadata: Logger.Metadata = [:]
+            var logLevel: Logger.Level = .error
+            subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+                get { nil }
+                set {}
+            }
+            func log(event: LogEvent) { lock.withLock { messages.append("\(event.message)") } }
+            var all: [String] { lock.withLock { messages } }
+        }
+
+        @Test func aHungTickStopsThePingsOnceSaidAndTheyComeBackWithTheLoop() throws {
+            let receiver = try DatagramReceiver()
+            let errors = Errors()
+            let start = ContinuousClock.now
+            let gate = SharedWatchdogGate(limits: .init(tickInterval: .seconds(60), tickBudget: .seconds(20), watchdogInterval: .seconds(4)),
+                                          start: start)
+            var received: [[String]] = []
+            withEnvironment(["NOTIFY_SOCKET": receiver.path]) {
+                let pings = WatchdogPings(gate: gate, notify: SystemdNotifications(), logger: Logger(label: "test") { _ in errors })
+                /// The messages one turn at `start + seconds` sent.
+                func turn(at seconds: Int, progressed: Bool = false) {
+                    pings.turn(tickProgressed: progressed, now: start + .seconds(seconds))
+                    var sent: [String] = []
+                    while let message = receiver.receive(within: 50) { sent.append(message) }
+                    received.append(sent)
+                }
+                gate.tickStarted(at: start + .seconds(1))
+                gate.notifierBeat(at: start + .seconds(1))
+                turn(at: 2)                       // 0: a tick running, fresh
+                gate.notifierBeat(at: start + .seconds(24))
+                turn(at: 25)                      // 1: the tick silent for 24 s (budget 20 s): hung
+                gate.notifierBeat(at: start + .seconds(26))
+                turn(at: 27)                      // 2: still hung: no ping, no second error line
+                turn(at: 28, progressed: true)    // 3: its steps advanced: alive again
+                gate.tickFinished(at: start + .seconds(29))
+                gate.notifierBeat(at: start + .seconds(29))
+                turn(at: 30)                      // 4: waiting for the next tick
+                turn(at: 40)                      // 5: the notifier silent for 11 s (limit 4 s): stuck
+            }
+            #expect(received.map { $0.filter { $0 == "WATCHDOG=1" }.count } == [1, 0, 0, 1, 1, 0], "\(received)")
+            #expect(errors.all.count == 2, "\(errors.all)")
+            #expect(errors.all.first?.hasPrefix("watchdog pings stopped: ") == true, "\(errors.all)")
+            #expect(errors.all.first?.contains("tick") == true, "\(errors.all)")
+        }
+    }
+}
