@@ -65,6 +65,46 @@ import Testing
         }
     }()
 
+    /// The Standard Webhooks scheme as its specification states it, written again in Python's
+    /// standard library alone (so it runs wherever `python3` does, unlike the reference
+    /// library below): HMAC-SHA256, keyed by the base64 after `whsec_`, over
+    /// `{webhook-id}.{webhook-timestamp}.{body}`, sent as `v1,{base64}`. Our signature of a
+    /// body with every awkward byte matches it; a body changed by one byte does not.
+    @Test func theSpecificationsSchemeInPythonAgreesWithOurSignature() throws {
+        let body = Data("{\"title\":\"Fuite \\\"urgente\\\" é 🔥\",\"n\":\"a\\nb\"}\n".utf8)
+        let signature = try #require(WebhookSignature(secret: Self.secret))
+        let header = signature.sign(id: Self.id, timestamp: Self.timestamp, body: body)
+        let script = """
+            import base64, hashlib, hmac, sys
+            secret, msg_id, ts, header = sys.argv[1:5]
+            body = sys.stdin.buffer.read()
+            key = base64.b64decode(secret[len("whsec_"):])
+            expected = base64.b64encode(hmac.new(key, msg_id.encode() + b"." + ts.encode() + b"." + body, hashlib.sha256).digest()).decode()
+            sent = [part.split(",", 1)[1] for part in header.split(" ") if part.startswith("v1,")]
+            print("match" if any(hmac.compare_digest(expected, s) for s in sent) else "no match: " + expected)
+            """
+        func python(_ body: Data) throws -> String {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["python3", "-c", script, Self.secret, Self.id, String(Self.timestamp), header]
+            let input = Pipe()
+            let output = Pipe()
+            process.standardInput = input
+            process.standardOutput = output
+            process.standardError = output
+            try process.run()
+            input.fileHandleForWriting.write(body)
+            try input.fileHandleForWriting.close()
+            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            return text.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        #expect(try python(body) == "match")
+        var changed = body
+        changed[changed.startIndex + 3] ^= 0x01
+        #expect(try python(changed).hasPrefix("no match"))
+    }
+
     /// The reference implementation (PyPI `standardwebhooks`) accepts what we send.
     @Test(.enabled(if: pythonHasStandardWebhooks, "needs `pip install standardwebhooks`"))
     func referenceLibraryVerifiesOurSignature() throws {

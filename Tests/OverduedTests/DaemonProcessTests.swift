@@ -262,6 +262,7 @@ final class DaemonChild {
         let daemon = try DaemonChild(config: config, environment: ["NOTIFY_SOCKET": listener.path])
         let deadline = Date().addingTimeInterval(20)
         while Date() < deadline, !Self.catches(SIGTERM, pid: daemon.pid) { usleep(200) }
+        #expect(Self.catches(SIGTERM, pid: daemon.pid), "the handler was never seen installed: the signal below would not be sent during start-up")
         daemon.signal(SIGTERM)
         #expect(daemon.waitForExit(timeout: 20) == 0, "log: \(daemon.log)")
     }

@@ -103,20 +103,22 @@ struct ScanCycleTests {
     @Test func withoutDeliveryTheDedupStateAloneSuppresses() throws {
         // Same hour, nothing delivered: the suppression must come from dedup, not only the queue.
         let engine = try engine()
-        try tick(engine, at: t0)
+        let first = try tick(engine, at: t0)
         let again = try tick(engine, at: t0.addingTimeInterval(60))
         #expect(again.notifications.isEmpty)
+        #expect(again.matches.count == first.matches.count && !again.matches.isEmpty, "suppressed, not gone")
         #expect(again.matches.allSatisfy { $0.decision.reason.contains("repeat.every") })
         #expect(try outbox.counts().pending == 6)
     }
 
     @Test func oncePerScheduledDateNotifiesAgainOnlyWhenTheDateMoves() throws {
         let engine = try engine(RepeatSpec(oncePerScheduledDate: true))
-        try tick(engine, at: t0)
+        let first = try tick(engine, at: t0)
         try deliverEverything(at: t0.addingTimeInterval(1))
 
         let weekLater = try tick(engine, at: t0.addingTimeInterval(7 * 86_400))
         #expect(weekLater.notifications.isEmpty)
+        #expect(weekLater.matches.count == first.matches.count && !weekLater.matches.isEmpty, "suppressed, not gone")
         #expect(weekLater.matches.allSatisfy { $0.decision.reason.contains("once_per_scheduled_date") })
 
         // The app reschedules ticket 1 (still in the past): a new deadline, notified at once.

@@ -91,6 +91,7 @@ struct TickCacheTests {
         let sameDay = try tick(at: Instants.now.addingTimeInterval(1_200))
         #expect(sameDay.reusedQueries == 1)
         #expect(sameDay.enqueuedCount == 0)
+        #expect(!sameDay.matches.isEmpty, "suppressed, not gone")
         #expect(sameDay.matches.allSatisfy { $0.decision.reason.contains("repeat.every") })
     }
 
@@ -186,6 +187,7 @@ struct TickCacheTests {
         try outbox.enqueue(first.notifications, dedup: first.dedupRecords)
         // Two minutes on, repeat.every has passed but the first notifications are undelivered.
         let waiting = try daily.scan(tickets: tickets, outbox: outbox, now: Instants.now.addingTimeInterval(120), cache: cache)
+        #expect(waiting.matches.count == first.matches.count && !waiting.matches.isEmpty, "suppressed, not gone")
         #expect(waiting.matches.allSatisfy { $0.decision == .suppress(.stillQueued) })
         let again = try daily.scan(tickets: tickets, outbox: outbox, now: Instants.now.addingTimeInterval(121), cache: cache)
         #expect(again.unchangedSince == nil, "the notifier, not the clock, ends a wait on the queue")

@@ -41,6 +41,7 @@ struct TicketsDatabaseTests {
         }
         // Even with query_only switched off, the connection itself is read-only.
         _ = try? tickets.rows(sql: "PRAGMA query_only = 0")
+        #expect(try tickets.rows(sql: "PRAGMA query_only") == [["0"]], "switched off: the refusal below is the read-only open's")
         #expect(throws: StoreError.self) { _ = try tickets.rows(sql: "DELETE FROM tickets") }
 
         #expect(try tickets.rows(sql: "SELECT count(*) FROM tickets") == [["2000"]])
