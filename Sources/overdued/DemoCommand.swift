@@ -26,6 +26,8 @@ struct DemoCommand: ParsableCommand {
 
     func validate() throws {
         guard tickets >= 1, tickets <= 50_000_000 else { throw ValidationError("--tickets must be between 1 and 50000000") }
+        // An empty name would be the current folder, filled with the demo's files.
+        guard !dir.trimmingCharacters(in: .whitespaces).isEmpty else { throw ValidationError("--dir must name a folder (\"\" would write into the current one)") }
         // The zone goes into the config it writes: what store.timezone refuses (a fixed offset
         // such as Etc/GMT+12) is refused here already.
         guard ConfigLoader.zoneRules(timezone) != nil else {

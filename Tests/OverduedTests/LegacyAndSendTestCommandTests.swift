@@ -173,6 +173,16 @@ import TestSupport
         }
     }
 
+    /// `--dir ""` (an unset shell variable) is refused, not the current folder filled with the
+    /// demo's files.
+    @Test func demoRefusesAnEmptyFolderName() throws {
+        for name in ["", "  "] {
+            let refused = try runOverdued(["demo", "--dir", name, "--tickets", "5"])
+            #expect(refused.status == 64 && refused.stderr.contains("--dir must name a folder"), "\(refused.stderr)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: FileManager.default.currentDirectoryPath + "/tickets.sqlite"))
+    }
+
     /// `demo --timezone` writes store.timezone: a zone the config refuses is refused here.
     @Test func demoRefusesAZoneItsConfigWouldRefuse() throws {
         let folder = try TemporaryDirectory()
