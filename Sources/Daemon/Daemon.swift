@@ -530,28 +530,45 @@ public final class Daemon: Sendable {
         }
     }
 
-    /// The tickets database was not there at the start: opened at the first tick that finds a
-    /// file at its path (warned about once at the start, said once when it is there).
+    /// The tickets database was not there at the start, or a reopen failed (the old connection
+    /// closed): opened at the first tick that finds a file at its path that opens. A missing
+    /// file is warned about once (at the start, or here after a failed reopen), and said once
+    /// when it is there.
     private func firstOpen() -> TicketsRead {
         let store = state.withLock { $0.config.store }
         let path = store.ticketsDatabase
-        guard access(path, F_OK) == 0 else { return .skip(alert: "skipped: tickets database missing") }
+        guard access(path, F_OK) == 0 else {
+            let newlyMissing = state.withLock { running in
+                defer { running.ticketsFileMissing = true }
+                return !running.ticketsFileMissing
+            }
+            if newlyMissing {
+                logger.warning("\(path) is gone (deleted or moved away): ticks are skipped until a file is back at that path",
+                               metadata: ["event": "tick"])
+            }
+            return .skip(alert: "skipped: tickets database missing")
+        }
         do {
             let opened = try TicketsDatabase(path: path, busyTimeout: store.busyTimeout, progress: progress)
             let cache = TickCache()
             // A reload may have opened another path meanwhile: its connection stays, and this
             // tick reads it (the one opened here is dropped).
+            var wasMissing = false
             let current = state.withLock { running -> (TicketsDatabase, TickCache)? in
                 guard running.tickets == nil, running.config.store.ticketsDatabase == path else {
                     return running.tickets.map { ($0, running.candidates) }
                 }
                 running.tickets = opened
                 running.candidates = cache
+                wasMissing = running.ticketsFileMissing
                 running.ticketsFileMissing = false
                 return (opened, cache)
             }
             guard let (tickets, candidates) = current else { return .skip(alert: "skipped: tickets database missing") }
-            if tickets === opened { logger.notice("\(path) is there now; reading it", metadata: ["event": "tick"]) }
+            if tickets === opened {
+                // After a failed reopen the file was there all along, and could not be opened.
+                logger.notice("\(path) \(wasMissing ? "is there now" : "can be opened again"); reading it", metadata: ["event": "tick"])
+            }
             return .read(tickets, candidates)
         } catch {
             logger.warning("\(path) is there but cannot be opened (\(error.description)); tick skipped, retrying next tick",

@@ -672,6 +672,51 @@ struct TicketsFileReplacementTests {
         await sink.stop()
     }
 
+    /// The file overwritten in place with something that is not a database: the reopen
+    /// fails, and the old connection is closed. Deleted after that, it is warned about as
+    /// gone (the ticks were skipped silently); a database put back is said to open again, not
+    /// to be "there now" as if it had never been.
+    @Test func aTicketsFileThatCouldNotBeReopenedIsThenWarnedAboutWhenGone() throws {
+        let folder = try TemporaryDirectory()
+        let tickets = folder.url("tickets.sqlite")
+        let daemon = try Self.daemon(on: Self.one, in: folder)
+
+        let handle = try #require(FileHandle(forWritingAtPath: tickets))
+        try handle.truncate(atOffset: 0)
+        try handle.write(contentsOf: Data(repeating: 0x41, count: 8192))
+        try handle.close()
+        daemon.signal(SIGUSR1)
+        #expect(daemon.waitFor("but cannot be opened"), "\(daemon.log)")
+
+        try FileManager.default.removeItem(atPath: tickets)
+        for signal in 1...3 {
+            daemon.signal(SIGUSR1)
+            #expect(daemon.waitFor("SIGUSR1: checking now", count: signal + 1))
+            usleep(300_000)
+        }
+        #expect(daemon.occurrences(of: "\(tickets) is gone") == 1, "one warning naming the path: \(daemon.log)")
+
+        try makeTicketsDatabase(at: tickets, rows: Self.two)
+        daemon.signal(SIGUSR1)
+        #expect(daemon.waitFor("enqueued IGP-2026-0002"), "the new file is read: \(daemon.log)")
+        #expect(daemon.log.contains("\(tickets) is there now; reading it"), "\(daemon.log)")
+
+        // Overwritten again, then a database renamed over it: it was there all along.
+        let again = try #require(FileHandle(forWritingAtPath: tickets))
+        try again.truncate(atOffset: 0)
+        try again.write(contentsOf: Data(repeating: 0x41, count: 8192))
+        try again.close()
+        daemon.signal(SIGUSR1)
+        #expect(daemon.waitFor("but cannot be opened", count: 2), "\(daemon.log)")
+        try makeTicketsDatabase(at: folder.url("fresh.sqlite"), rows: Self.two)
+        #expect(rename(folder.url("fresh.sqlite"), tickets) == 0)
+        daemon.signal(SIGUSR1)
+        #expect(daemon.waitFor("\(tickets) can be opened again; reading it"), "\(daemon.log)")
+        #expect(daemon.occurrences(of: "\(tickets) is gone") == 1, "\(daemon.log)")
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit(timeout: 10) == 0)
+    }
+
     /// `rm tickets.sqlite` while the daemon runs: one warning naming the path, and no tick
     /// reads the deleted file; once a file is back at the path, it is read.
     @Test func aDeletedTicketsFileIsWarnedAboutOnceAndReadWhenBack() throws {
