@@ -35,10 +35,9 @@ public final class StateDatabase: Sendable {
     ///   not restarted yet), would change the file under it, and says so instead.
     /// - Parameter lookingOnly: the caller only reads (`history`, `queue`, `scan --dry-run`):
     ///   the file is opened read-only when it can be (see `openReadingOnly`), so the command
-    ///   needs no write access to it and waits for no other process's write, and writes
-    ///   nothing, not even the empty transaction GRDB makes on a `-wal` that is missing or
-    ///   empty. Otherwise (an earlier release's file, say) it is opened as every other command
-    ///   opens it.
+    ///   waits for no other process's write and writes nothing to the file, not even the
+    ///   empty transaction GRDB makes on a `-wal` that is missing or empty. Otherwise (an
+    ///   earlier release's file, say) it is opened as every other command opens it.
     public init(path: String, busyTimeout: Duration = .seconds(5), upgradingBesideADeliverer: Bool = true,
                 lookingOnly: Bool = false) throws(StoreError) {
         self.path = path
@@ -90,18 +89,20 @@ public final class StateDatabase: Sendable {
 
     /// A read-only pool on the file, or nil where it cannot serve (the caller opens it as
     /// usual then): no file there, one that lacks a migration of this release's (or holds a
-    /// newer one's), or a failure to open or read it. While a process has the file open
-    /// (its `-shm` is there) it is read through SQLite's locks, as that process's commits
-    /// land; with no `-shm` (no process has it open: the last one's close copied the log
-    /// into the file), it is read as it stands (`immutable=1`), which creates no `-wal` or
-    /// `-shm` owned by whoever runs the command (the daemon, started later as its own
-    /// user, could not use them).
+    /// newer one's), or a failure to open or read it (with no process having the file open,
+    /// a user who may not create its `-wal` and `-shm` in the folder). Read through SQLite's
+    /// locks, as other processes' commits land. Where no process had the file open, SQLite
+    /// makes its `-wal` and `-shm` and, read-only, cannot remove them at the close: they stay,
+    /// empty, given to the file's owner when root made them (SQLite does so). Reading the
+    /// file as it stands instead (`immutable=1`) was tried and dropped: a writer starting
+    /// meanwhile and copying its log into the file made the read fail as "malformed", or
+    /// read wrong rows.
     private static func openReadingOnly(path: String, configuration: Configuration) -> DatabasePool? {
         guard FileManager.default.fileExists(atPath: path) else { return nil }
         var configuration = configuration
         configuration.readonly = true
         do {
-            let pool = try DatabasePool(path: readOnlyName(path), configuration: configuration)
+            let pool = try DatabasePool(path: path, configuration: configuration)
             let current = try pool.read { db -> Bool in
                 try Self.newerSchemaProblem(db) == nil && Self.migrator.hasCompletedMigrations(db)
             }
@@ -113,19 +114,6 @@ public final class StateDatabase: Sendable {
         } catch {
             return nil
         }
-    }
-
-    /// The name to open `path` by for reading only: a WAL database that no process has open
-    /// (no `-wal` and no `-shm`: the last connection's close copied the log into the file and
-    /// removed both) as it stands (`immutable=1`, as `TicketsDatabase` reads a closed app's);
-    /// else the path, read through SQLite's locks (a `-wal` alone is a process's that holds
-    /// the file in exclusive mode, or a crashed one's log, to be recovered). A read-only
-    /// connection opened by path would create the `-wal` and `-shm` and, unable to remove
-    /// them at its close, leave them.
-    static func readOnlyName(_ path: String) -> String {
-        guard !FileManager.default.fileExists(atPath: path + "-wal"),
-              TicketsDatabase.readMode(path) == .closedWAL else { return path }
-        return TicketsDatabase.immutableURI(path)
     }
 
     /// The pool, with every migration applied. Two processes starting on a new (or older)

@@ -17,7 +17,7 @@ public enum StateDatabaseCheck {
             do {
                 let configuration = readOnly(busyTimeout)
                 let newer = try StateDatabase.inOpenRounds {
-                    let queue = try DatabaseQueue(path: StateDatabase.readOnlyName(path), configuration: configuration)
+                    let queue = try DatabaseQueue(path: path, configuration: configuration)
                     defer { try? queue.close() }
                     return try queue.read { db in try StateDatabase.newerSchemaProblem(db) }
                 }
@@ -60,7 +60,7 @@ public enum StateDatabaseCheck {
         do {
             let configuration = readOnly(busyTimeout)
             let applied = try StateDatabase.inOpenRounds {
-                let queue = try DatabaseQueue(path: StateDatabase.readOnlyName(path), configuration: configuration)
+                let queue = try DatabaseQueue(path: path, configuration: configuration)
                 defer { try? queue.close() }
                 return try queue.read { db in try StateDatabase.migrator.appliedIdentifiers(db) }
             }
@@ -81,7 +81,7 @@ public enum StateDatabaseCheck {
         try refuseLink(path: path)
         do {
             let configuration = readOnly(busyTimeout)
-            let source = try DatabaseQueue(path: StateDatabase.readOnlyName(path), configuration: configuration)
+            let source = try DatabaseQueue(path: path, configuration: configuration)
             defer { try? source.close() }
             let copy = try DatabaseQueue(path: destination)
             defer { try? copy.close() }
