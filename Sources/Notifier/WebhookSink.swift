@@ -63,9 +63,23 @@ public final class WebhookSink: Sendable {
         /// contract) and its numbers as written.
         static func bodyText(_ body: Data, pretty: Bool) -> String {
             if body.isEmpty { return "(empty body)" }
-            if (try? JSONSerialization.jsonObject(with: body, options: [.fragmentsAllowed])) != nil {
+            if let object = try? JSONSerialization.jsonObject(with: body, options: [.fragmentsAllowed]) {
+                // Laid out from the bytes sent when they are UTF-8 (a byte-order mark left out);
+                // JSON in UTF-16 or UTF-32, which Foundation reads too, is written again from
+                // its value (its members' order then is not the sender's).
+                let utf8 = body.starts(with: [0xEF, 0xBB, 0xBF]) ? body.dropFirst(3) : body[...]
+                let text: String
+                // (UTF-16 of ASCII text is valid UTF-8 too, with NULs, which JSON text never holds.)
+                if !utf8.contains(0), String(validating: utf8, as: UTF8.self) != nil {
+                    text = String(decoding: laidOut(Data(utf8), pretty: pretty), as: UTF8.self)
+                } else if let data = try? JSONSerialization.data(withJSONObject: object, options: pretty
+                              ? [.prettyPrinted, .withoutEscapingSlashes, .fragmentsAllowed] : [.withoutEscapingSlashes, .fragmentsAllowed]) {
+                    text = String(decoding: data, as: UTF8.self)
+                } else {
+                    return "(not JSON) " + PrintableText.escaped(String(decoding: body.prefix(4096), as: UTF8.self))
+                }
                 // JSON leaves C1 controls and bidirectional overrides unescaped.
-                return PrintableText.escaped(String(decoding: laidOut(body, pretty: pretty), as: UTF8.self), keepingLineBreaks: pretty)
+                return PrintableText.escaped(text, keepingLineBreaks: pretty)
             }
             return "(not JSON) " + PrintableText.escaped(String(decoding: body.prefix(4096), as: UTF8.self))
         }

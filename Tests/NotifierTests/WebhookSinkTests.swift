@@ -57,7 +57,7 @@ import Testing
     /// The body is shown as it was sent: the legacy payload's field order is part of its
     /// contract, and a sink that printed the members in another order each time (as a
     /// dictionary's) made a correct payload look wrong. `--compact` is one line a webhook.
-    @Test func bodiesKeepTheirMembersOrderAndNumbers() {
+    @Test func bodiesKeepTheirMembersOrderAndNumbers() throws {
         let body = Data(#"{"ticket_id":"IGP-1","title":"a , b : \"c\" {d} [e]","overdue_days":2.50,"nested":{"z":[1, {}],"a":[]},"x":null}"#.utf8)
         #expect(WebhookSink.Delivery.bodyText(body, pretty: true) == #"""
             {
@@ -76,6 +76,10 @@ import Testing
             """#)
         let compact = WebhookSink.Delivery.bodyText(Data(" {\n \"b\" : 1,\t\"a\":[ 2 ] } ".utf8), pretty: false)
         #expect(compact == #"{"b":1,"a":[2]}"#)
+        // A byte-order mark is left out; JSON in UTF-16 is shown from its value.
+        #expect(WebhookSink.Delivery.bodyText(Data([0xEF, 0xBB, 0xBF]) + Data(#"{"bom":1}"#.utf8), pretty: false) == #"{"bom":1}"#)
+        let utf16 = try #require(#"{"a":[1]}"#.data(using: .utf16LittleEndian))
+        #expect(WebhookSink.Delivery.bodyText(utf16, pretty: false) == #"{"a":[1]}"#)
         let delivery = WebhookSink.Delivery(receivedAt: Date(timeIntervalSince1970: 0), method: "POST", path: "/hook", headers: [("webhook-id", "msg_1")],
                                             body: body, bodySize: body.count, verification: nil, status: 200, firstReceivedAt: nil)
         #expect(!delivery.formatted(pretty: false).contains("\n"), "\(delivery.formatted(pretty: false))")
