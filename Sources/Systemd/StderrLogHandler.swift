@@ -60,7 +60,10 @@ public enum StderrRecord {
     /// the metadata sorted by key. A value that is empty or holds a space, `"`, `=` or a control
     /// character (`PrintableText.isControl`: bidirectional overrides too) is quoted with `\"`,
     /// `\\` and `PrintableText`'s escapes; control characters in the message are escaped too, so
-    /// a record is always exactly one line and reads as written. No trailing newline.
+    /// a record is always exactly one line and reads as written. An `=` in the message right
+    /// after a character other than a space is written `\u{3D}`: the message quotes text from
+    /// outside (a ticket's human id), and `IGP-1 rule=x` there must not read as a field of
+    /// the record. No trailing newline.
     public static func line(
         timestamp: Date,
         level: Logger.Level,
@@ -70,7 +73,7 @@ public enum StderrRecord {
     ) -> String {
         var line = iso8601(timestamp)
         line += " \(level.rawValue) \(identifier): "
-        line += PrintableText.escaped(message)
+        line += fieldSafe(PrintableText.escaped(message))
         for key in metadata.keys.sorted() {
             guard let value = metadata[key] else { continue }
             line += " " + keyText(key) + "=" + valueText(value.description)
@@ -122,6 +125,19 @@ public enum StderrRecord {
     private static func pad(_ number: Int, _ width: Int) -> String {
         let digits = String(number)
         return String(repeating: "0", count: max(0, width - digits.count)) + digits
+    }
+
+    /// `text` with each `=` that follows a character other than a space as `\u{3D}`, so that
+    /// nothing in a message reads as a `key=value` field; `a = b` stays as it is.
+    private static func fieldSafe(_ text: String) -> String {
+        guard text.contains("=") else { return text }
+        var result = ""
+        var previous: Character = " "
+        for character in text {
+            result += character == "=" && previous != " " ? "\\u{3D}" : String(character)
+            previous = character
+        }
+        return result
     }
 
     private static func keyText(_ key: String) -> String {

@@ -66,6 +66,17 @@ struct StderrLogHandlerTests {
         #expect(line == #"2026-11-25T14:03:00.123Z warning overdued: ticket 4 (AB\u{202E}CD) k_=x ticket_id="AB\u{202E}CD\u{85}E""#)
     }
 
+    /// A ticket's human id in the message cannot pass for a field of the record: what follows
+    /// the message is the record's own `key=value` fields only.
+    @Test func aMessageCannotForgeAField() {
+        let line = StderrRecord.line(
+            timestamp: sample, level: .info, identifier: "overdued", message: "enqueued IGP-1 rule=forged x=\"y z\" (#4); a = b",
+            metadata: ["rule": "real"]
+        )
+        #expect(line == #"2026-11-25T14:03:00.123Z info overdued: enqueued IGP-1 rule\u{3D}forged x\u{3D}"y z" (#4); a = b rule=real"#)
+        #expect(line.components(separatedBy: " rule=").count == 2, "\(line)")
+    }
+
     @Test func theHandlerWritesOneLinePerRecordWithMergedMetadata() throws {
         let file = try TemporaryFile()
         var logger = Logger(label: "test") { _ in
