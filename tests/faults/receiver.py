@@ -12,13 +12,28 @@ logged (it may hold a planted secret token):
   flaky     500 on the first request of each webhook-id, then 200
 Each request is one log line, written and flushed BEFORE the reply:
   <unix time> <behaviour> <webhook-id> <ticket_id from the body or -> <reply>
+With --signing-secret-file, each request's Standard Webhooks signature is also checked here,
+independently of overdued's code (HMAC-SHA256 keyed by the base64 after whsec_, over
+"<webhook-id>.<webhook-timestamp>.<body>"), one line per request in <log>.signatures:
+  valid <webhook-id>, INVALID <webhook-id>, or truncated <webhook-id> (body cut short)
 """
-import argparse, json, socket, struct, sys, threading, time
+import argparse, base64, hashlib, hmac, json, socket, struct, sys, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 lock = threading.Lock()
 seen = set()
 log = None
+signatures = None
+key = None
+
+
+def signature_valid(headers, body):
+    wid, ts, sent = headers.get("webhook-id"), headers.get("webhook-timestamp"), headers.get("webhook-signature")
+    if not (wid and ts and sent):
+        return False
+    mac = hmac.new(key, wid.encode() + b"." + ts.encode() + b"." + body, hashlib.sha256).digest()
+    expected = base64.b64encode(mac).decode()
+    return any(hmac.compare_digest(part.split(",", 1)[1], expected) for part in sent.split(" ") if part.startswith("v1,"))
 
 
 def record(behaviour, wid, ticket, reply):
@@ -46,6 +61,13 @@ class Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         wid = self.headers.get("webhook-id") or "-"
+        if key is not None:
+            # A sender killed mid-request (the crash loop) leaves a body cut short: not a
+            # request at all, which a receiver would not act on.
+            verdict = "truncated" if len(body) < length else "valid" if signature_valid(self.headers, body) else "INVALID"
+            with lock:
+                signatures.write(f"{verdict} {wid}\n")
+                signatures.flush()
         ticket = "-"
         try:
             doc = json.loads(body)
@@ -102,9 +124,13 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--log", required=True)
+    p.add_argument("--signing-secret-file")
     a = p.parse_args()
-    global log
+    global log, signatures, key
     log = open(a.log, "a", buffering=1)
+    if a.signing_secret_file:
+        key = base64.b64decode(open(a.signing_secret_file).read().strip()[len("whsec_"):])
+        signatures = open(a.log + ".signatures", "a", buffering=1)
     server = Server(("127.0.0.1", a.port), Handler)
     print(f"receiver on 127.0.0.1:{a.port}", flush=True)
     server.serve_forever()

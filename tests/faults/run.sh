@@ -107,7 +107,7 @@ chmod 600 "$SECRETS"/*
 RPORT=$(free_port)
 RLOG="$WORK/receiver.log"
 : > "$RLOG"
-"$PY" "$HERE/receiver.py" --port "$RPORT" --log "$RLOG" > "$WORK/receiver.out" 2>&1 &
+"$PY" "$HERE/receiver.py" --port "$RPORT" --log "$RLOG" --signing-secret-file "$SECRETS/signing-secret" > "$WORK/receiver.out" 2>&1 &
 track $!
 wait_for 10 curl -sf -o /dev/null "http://127.0.0.1:$RPORT/" || { notok "receiver starts on 127.0.0.1:$RPORT"; finish; exit 1; }
 url() { echo "http://127.0.0.1:$RPORT/$1/hooks/$SECRET_URL"; }
@@ -589,6 +589,12 @@ check "secrets: URL path token, header token and whsec_ key absent from all $nfi
 # The suite's own configs did hold them (the test would prove nothing otherwise).
 check "secrets: the planted values were really in use (configs and secret files hold them)" \
   grep -qF "$SECRET_URL" "$S/config.json"
+# Every destination here signs: the receiver checked each request's signature with Python's
+# own HMAC (receiver.py), not with overdued's code.
+signed=$(grep -c '^valid ' "$RLOG.signatures" 2>/dev/null)
+unsigned=$(grep -c '^INVALID ' "$RLOG.signatures" 2>/dev/null)
+check "signatures: every request the receiver took carried a valid Standard Webhooks signature (${signed:-0} valid, ${unsigned:-0} not)" \
+  test "${signed:-0}" -gt 0 -a "${unsigned:-0}" = 0
 
 echo "# elapsed $(( $(date +%s) - STARTED_AT ))s; work dir $WORK$( [ "$KEEP_WORK" = 0 ] && echo ' (removed when all pass)')"
 finish
