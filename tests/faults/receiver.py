@@ -15,7 +15,9 @@ Each request is one log line, written and flushed BEFORE the reply:
 With --signing-secret-file, each request's Standard Webhooks signature is also checked here,
 independently of overdued's code (HMAC-SHA256 keyed by the base64 after whsec_, over
 "<webhook-id>.<webhook-timestamp>.<body>"), one line per request in <log>.signatures:
-  valid <webhook-id>, INVALID <webhook-id>, or truncated <webhook-id> (body cut short)
+  valid <webhook-id>   or   INVALID <webhook-id>
+A request whose body is cut short (its sender killed mid-request) is logged with the reply
+"truncated", is not answered, and is not a signed request to check.
 """
 import argparse, base64, hashlib, hmac, json, socket, struct, sys, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -61,10 +63,16 @@ class Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         wid = self.headers.get("webhook-id") or "-"
-        if key is not None:
+        behaviour = self.path.lstrip("/").split("/", 1)[0].split("?", 1)[0] or "ok"
+        if len(body) < length:
             # A sender killed mid-request (the crash loop) leaves a body cut short: not a
-            # request at all, which a receiver would not act on.
-            verdict = "truncated" if len(body) < length else "valid" if signature_valid(self.headers, body) else "INVALID"
+            # request, which a receiver would not act on or answer; logged as such, so that
+            # it never counts as an arrival.
+            record(behaviour, wid, "-", "truncated")
+            self.close_connection = True
+            return
+        if key is not None:
+            verdict = "valid" if signature_valid(self.headers, body) else "INVALID"
             with lock:
                 signatures.write(f"{verdict} {wid}\n")
                 signatures.flush()
@@ -76,7 +84,6 @@ class Handler(BaseHTTPRequestHandler):
                 ticket = str(t).replace(" ", "_")
         except Exception:
             pass
-        behaviour = self.path.lstrip("/").split("/", 1)[0].split("?", 1)[0] or "ok"
         if behaviour == "ok":
             record(behaviour, wid, ticket, 200); self.reply(200)
         elif behaviour.startswith("slow"):

@@ -211,7 +211,8 @@ import json, sys, collections
 before = {n["id"]: n for n in json.load(open(sys.argv[1]))}
 history = json.load(open(sys.argv[2]))
 want = int(sys.argv[4])
-received = [l.split() for l in open(sys.argv[3]) if l.split()[1:2] == ["slow5"]]
+# Complete requests only: one cut short by a SIGKILL mid-send is not an arrival.
+received = [l.split() for l in open(sys.argv[3]) if l.split()[1:2] == ["slow5"] and l.split()[4:5] != ["truncated"]]
 got = collections.Counter(r[2] for r in received)
 problems = []
 if len(before) != want: problems.append(f"{len(before)} queued before the loop, expected {want}")
