@@ -37,14 +37,13 @@ public struct RateLimitSlots: Sendable, Equatable {
         return max(now, anchor + minInterval)
     }
 
-    /// A request starts now; returns its ticket for `sent` and `finished`.
+    /// A request starts now; returns its ticket for `sent` and `finished`. Kept track of at
+    /// an interval of zero too: a reload that raises it spaces the next request from this one.
     public mutating func start(at now: Instant) -> Int {
         lastTicket += 1
-        if minInterval > .zero {
-            anchorBeforeLastStart = anchor
-            anchor = max(anchor ?? now, now)
-            unsent = lastTicket
-        }
+        anchorBeforeLastStart = anchor
+        anchor = max(anchor ?? now, now)
+        unsent = lastTicket
         return lastTicket
     }
 
@@ -53,7 +52,7 @@ public struct RateLimitSlots: Sendable, Equatable {
     /// had not been taken. A slow destination (`min_interval` of a minute) does not make a
     /// real notification wait behind notifications never sent.
     public mutating func unused(ticket: Int) {
-        guard minInterval > .zero, ticket == lastTicket, unsent == ticket else { return }
+        guard ticket == lastTicket, unsent == ticket else { return }
         anchor = anchorBeforeLastStart
         unsent = nil
     }
@@ -71,7 +70,7 @@ public struct RateLimitSlots: Sendable, Equatable {
     private mutating func advance(ticket: Int, to now: Instant) {
         // Only the most recent request matters: the next one is spaced from it, and an older
         // one, already followed by a later start, arrived before that later one left.
-        guard minInterval > .zero, ticket == lastTicket else { return }
+        guard ticket == lastTicket else { return }
         anchor = max(anchor ?? now, now)
         if unsent == ticket { unsent = nil }
     }

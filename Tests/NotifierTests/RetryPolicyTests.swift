@@ -192,6 +192,18 @@ import Testing
         #expect(slots.earliestStart(now: t0 + .seconds(3)) == t0 + .seconds(5))
     }
 
+    /// `min_interval` raised from "0ms" by a reload while requests go: the next one is spaced
+    /// from the last one made under the old interval (the reload audit saw it 50 ms after it).
+    @Test func anIntervalRaisedFromZeroSpacesFromTheLastRequest() {
+        var slots = RateLimitSlots(minInterval: .zero)
+        let last = slots.start(at: t0)
+        #expect(slots.earliestStart(now: t0) == t0, "no wait at zero, even before the request is written")
+        slots.sent(ticket: last, at: t0 + .milliseconds(5))
+        slots.finished(ticket: last, at: t0 + .milliseconds(50))
+        slots.minInterval = .milliseconds(200)
+        #expect(slots.earliestStart(now: t0 + .milliseconds(60)) == t0 + .milliseconds(250))
+    }
+
     @Test func zeroIntervalNeverWaits() {
         var slots = RateLimitSlots(minInterval: .zero)
         for step in 0..<10 {
