@@ -385,7 +385,8 @@ public final class Daemon: Sendable {
             let text = state.withLock { running -> String in
                 // The loop re-arms from now on a new schedule (`TickLoop.update`): say when.
                 if config.schedule != running.config.schedule {
-                    running.status.nextTick = schedule.next(after: nil, now: Date())
+                    let previousDue = [running.status.lastTick, running.status.tickProblem?.due].compactMap { $0 }.max()
+                    running.status.nextTick = schedule.next(after: previousDue, now: Date())
                 }
                 running.config = config
                 if let newTickets {
@@ -409,7 +410,8 @@ public final class Daemon: Sendable {
             // A tick running now read the old rules: it stops before its enqueue commits and
             // runs again with these (a reload that removes a rule written too wide during its
             // first, long tick must not let that tick queue everything it matched).
-            if changes.contains("rules") || changes.contains("store.timezone") { progress.supersedeTick() }
+            let evaluationChanged = changes.contains("rules") || changes.contains("store.timezone")
+            if evaluationChanged { progress.supersedeTick() }
             notifier.update(destinations: config.destinations)
             tickLoop.withLock { $0 }?.update(schedule: schedule)
             if let gate, let watchdog = notify.watchdogInterval { gate.setLimits(Self.limits(config, watchdog: watchdog)) }
@@ -426,6 +428,13 @@ public final class Daemon: Sendable {
                           metadata: ["event": "reload"])
             if !moreVerbose { levels.set(level) }
             logConfigWarnings(config)
+            // New rules are evaluated at once, not at the next scheduled tick (up to an interval
+            // later): a rule removed or narrowed because it was written too wide must not have
+            // its queue delivered meanwhile (the tick withdraws it). A tick running now does so
+            // itself, superseded above.
+            if evaluationChanged, state.withLock({ $0.status.tickRunningSince == nil }) {
+                _ = tickLoop.withLock { $0 }?.tickNow()
+            }
             readyAfterReload(status: text)
         }
     }

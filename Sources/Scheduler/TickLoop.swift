@@ -63,12 +63,15 @@ public final class TickLoop: @unchecked Sendable {
         return true
     }
 
-    /// A new interval or alignment takes effect from the next tick (reload).
+    /// A new interval or alignment takes effect from the next tick (reload): unaligned, one
+    /// new interval after the last tick was due (at once if that moment has passed, as for a
+    /// late tick); aligned, at the next slot of the new interval. Never an extra tick at once
+    /// for the change itself (three reloads in a row gave three ticks, and one arriving
+    /// during a long tick a second tick right after it).
     public func update(schedule newSchedule: TickSchedule) {
         queue.async { [self] in
             guard newSchedule != schedule else { return }
             schedule = newSchedule
-            previousDue = nil
             arm()
         }
     }

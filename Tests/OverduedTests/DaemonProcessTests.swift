@@ -409,6 +409,32 @@ struct TicketsFileReplacementTests {
         return daemon
     }
 
+    /// A rule removed by a reload (written too wide, say) has its queue withdrawn at once, not
+    /// at the next scheduled tick (an hour away here), which would have let the queue be
+    /// delivered meanwhile; a reload changing only the schedule runs no tick of its own.
+    @Test func aReloadThatRemovesARuleWithdrawsItsQueueAtOnce() throws {
+        let folder = try TemporaryDirectory()
+        let daemon = try Self.daemon(on: Self.two, in: folder)
+        #expect(daemon.waitFor("not delivered to hook"), "log: \(daemon.log)")
+        let ticks = daemon.occurrences(of: "tick: ")
+        let config = folder.url("config.json")
+        _ = try folder.write("config.json", configJSON(interval: "2h"))
+        daemon.signal(SIGHUP)
+        #expect(daemon.waitFor("reloaded \(config): changed schedule"), "log: \(daemon.log)")
+        usleep(500_000)
+        #expect(daemon.occurrences(of: "tick: ") == ticks, "a schedule change runs no tick: \(daemon.log)")
+
+        _ = try folder.write("config.json", configJSON(interval: "2h", rules: """
+            [{"name": "new-rule", "match": {"status_in": ["nonexistent"]}, "repeat": {"every": "24h"}, "destinations": ["hook"]}]
+            """))
+        daemon.signal(SIGHUP)
+        #expect(daemon.waitFor("reloaded \(config): changed rules"), "log: \(daemon.log)")
+        #expect(daemon.waitFor("; 2 queued notification(s) withdrawn"), "withdrawn by a tick at once: \(daemon.log)")
+        #expect(daemon.occurrences(of: "tick: ") == ticks + 1, "\(daemon.log)")
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit(timeout: 10) == 0)
+    }
+
     /// The receiver is down (nothing listens on port 9) while the app closes a ticket: the
     /// next tick withdraws its queued notification, which then is never sent; the other
     /// ticket's stays queued.

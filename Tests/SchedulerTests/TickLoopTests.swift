@@ -79,6 +79,26 @@ struct TickLoopTests {
         loop.stop()
     }
 
+    /// A reload changing the schedule (unaligned) runs no tick of its own: the next is one new
+    /// interval after the last was due. Three reloads in a row gave three ticks at once.
+    @Test func aNewScheduleRunsNoExtraTick() {
+        let clock = Clock()
+        let ticks = Ticks()
+        let loop = Self.loop(clock, ticks, interval: .seconds(3_600))
+        loop.start()
+        #expect(ticks.wait(for: 1, seconds: 10).count == 1)
+        for minutes in [60, 120, 180] {
+            loop.update(schedule: TickSchedule(interval: .seconds(minutes * 60), align: false))
+        }
+        usleep(500_000)
+        #expect(ticks.all.count == 1, "\(ticks.all)")
+        // Shortened below the time since the last tick: that tick is late, and runs at once.
+        usleep(500_000)
+        loop.update(schedule: TickSchedule(interval: .milliseconds(300), align: false))
+        #expect(ticks.wait(for: 2, seconds: 5).count >= 2)
+        loop.stop()
+    }
+
     /// A tick that the stop finds running ends past its interval (interrupted, or the last):
     /// no "skipping" warning for it. The same tick without a stop warns.
     @Test(arguments: [true, false])
