@@ -183,6 +183,7 @@ public final class Daemon: Sendable {
         logger.notice("overdued \(version) started: \(config.rules.count) rule(s), \(config.destinations.count) destination(s), tick every \(DurationText.format(config.schedule.interval))",
                       metadata: ["event": "start"])
         logConfigWarnings(config)
+        logQueuesOnHold(config)
         // What is queued from before (a restart) is in the first STATUS=, not "queue 0" until
         // the first tick or delivery (two small index reads; a read never waits for a writer).
         let backlog = try? outbox.backlog()
@@ -344,6 +345,19 @@ public final class Daemon: Sendable {
         }
     }
 
+    /// Says which destinations no longer in the config still have notifications queued: they
+    /// are on hold, untried, until a destination of that name is back. A destination renamed
+    /// by a reload leaves its queue so, and the tickets' next notifications wait for their
+    /// `repeat` (a day by default): said at the start and at each reload that changes the
+    /// destinations, not only by `overdued queue`.
+    private func logQueuesOnHold(_ config: Config) {
+        guard let held = try? outbox.queuedCounts(outside: config.destinations.map(\.name)), !held.isEmpty else { return }
+        for (destination, count) in held.sorted(by: { $0.key < $1.key }) {
+            logger.warning("\(count) queued notification(s) for destination \(destination), which is not in the config, are on hold (never tried) until it is back; a destination renamed does not take them over (see `overdued queue`)",
+                           metadata: ["destination": "\(destination)"])
+        }
+    }
+
     func reload() {
         notify.reloading()
         let current = state.withLock { $0.config }
@@ -428,6 +442,7 @@ public final class Daemon: Sendable {
                           metadata: ["event": "reload"])
             if !moreVerbose { levels.set(level) }
             logConfigWarnings(config)
+            if changes.contains("destinations") { logQueuesOnHold(config) }
             // New rules are evaluated at once, not at the next scheduled tick (up to an interval
             // later): a rule removed or narrowed because it was written too wide must not have
             // its queue delivered meanwhile (the tick withdraws it). A tick running now does so

@@ -1036,6 +1036,22 @@ public final class Outbox: Sendable {
         }
     }
 
+    /// How many notifications wait (pending or retrying) for each destination not in
+    /// `destinations`: those are on hold, never tried, until a destination of that name is
+    /// back (a rename does not carry them over). Read from the partial index of the queue.
+    public func queuedCounts(outside destinations: [String]) throws(StoreError) -> [String: Int] {
+        try database.read("count the queue by destination") { db in
+            var counts: [String: Int] = [:]
+            for row in try Row.fetchAll(db, sql: """
+                SELECT destination, count(*) FROM notification INDEXED BY notification_due
+                WHERE status IN ('pending', 'retrying') GROUP BY destination
+                """) where !destinations.contains(row[0] as String) {
+                counts[row[0]] = row[1] as Int
+            }
+            return counts
+        }
+    }
+
     /// The notifications still to deliver and the dead ones, as the status line shows them
     /// after every tick: each count reads a partial index holding just those rows, never the
     /// delivered history (`counts` reads all of it).

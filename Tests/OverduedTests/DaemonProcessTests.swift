@@ -435,6 +435,29 @@ struct TicketsFileReplacementTests {
         #expect(daemon.waitForExit(timeout: 10) == 0)
     }
 
+    /// A destination renamed by a reload leaves its queue behind, on hold: the reload says so
+    /// (it said only "changed destinations"), and so does the next start.
+    @Test func aRenamedDestinationsQueueOnHoldIsWarnedAbout() throws {
+        let folder = try TemporaryDirectory()
+        let daemon = try Self.daemon(on: Self.two, in: folder)
+        #expect(daemon.waitFor("not delivered to hook"), "log: \(daemon.log)")
+        let config = folder.url("config.json")
+        let renamed = configJSON(interval: "1h", rules: """
+            [{"name": "old-rule", "match": {"status_in": ["received", "diagnostic"], "assigned": true},
+              "repeat": {"every": "24h"}, "destinations": ["hook-new"]}]
+            """).replacingOccurrences(of: "\"hook\": {", with: "\"hook-new\": {")
+        _ = try folder.write("config.json", renamed)
+        daemon.signal(SIGHUP)
+        let warning = "2 queued notification(s) for destination hook, which is not in the config, are on hold (never tried) until it is back"
+        #expect(daemon.waitFor(warning), "log: \(daemon.log)")
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit(timeout: 10) == 0)
+        let again = try DaemonChild(config: config, environment: [:])
+        #expect(again.waitFor(warning), "at the start too: \(again.log)")
+        again.signal(SIGTERM)
+        #expect(again.waitForExit(timeout: 10) == 0)
+    }
+
     /// The receiver is down (nothing listens on port 9) while the app closes a ticket: the
     /// next tick withdraws its queued notification, which then is never sent; the other
     /// ticket's stays queued.
