@@ -185,7 +185,7 @@ final class DestinationWorker: Sendable {
                     return (state.spec, state.specGeneration, state.inFlight.count,
                             state.inFlight.union(state.unrecorded.map(\.attempt.notificationID)), state.pause, state.clearedPause)
                 }
-                if let cleared { await removeRecordedPause(endingBy: cleared) }
+                if let cleared { await endFormerReceiversPause(endingBy: cleared, receiver: spec.redactedURL) }
                 if let pause, ContinuousClock.now >= pause.until {
                     // Over: its row goes too, unless a later pause replaced it meanwhile.
                     let over = state.withLock { state -> Bool in
@@ -381,6 +381,20 @@ final class DestinationWorker: Sendable {
                                   metadata: ["destination": "\(name)"])
             await removeRecordedPause(endingBy: recorded.until)
         }
+    }
+
+    /// A reload pointed the destination elsewhere while its receiver's pause held: the pause's
+    /// row goes, and the notifications that receiver refused are due now (said in the log).
+    private func endFormerReceiversPause(endingBy until: Date, receiver: String) async {
+        let now = context.now()
+        let due = LockedState(0)
+        let written = await recordPause { [name] outbox throws(StoreError) in
+            let count = try outbox.endFormerReceiversPause(destination: name, endingBy: until, now: now)
+            due.withLock { $0 = count }
+        }
+        guard written else { return }
+        context.logger.notice("\(name) now points to \(receiver): the wait its former receiver asked for no longer applies; \(due.withLock { $0 }) notification(s) it refused are due now",
+                              metadata: ["destination": "\(name)"])
     }
 
     /// Removes the pause's row from the state database (see `recordPause`).

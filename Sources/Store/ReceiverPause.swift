@@ -65,6 +65,23 @@ extension Outbox {
         }
     }
 
+    /// A reload pointed the destination at another receiver (scheme, host or port): the wait
+    /// its former receiver asked for is over (its row goes, unless a later pause replaced it),
+    /// and so is the retry time of the notifications that receiver refused (last answer 429
+    /// or 503): they are due now, for the new receiver, rather than after the old one's
+    /// `Retry-After` (up to a day). Returns how many.
+    public func endFormerReceiversPause(destination: String, endingBy until: Date, now: Date) throws(StoreError) -> Int {
+        try database.write("end the former receiver's pause") { db in
+            try db.execute(sql: "DELETE FROM receiver_pause WHERE destination = ? AND until_at <= ?",
+                           arguments: [destination, until.unixMilliseconds])
+            try db.execute(sql: """
+                UPDATE notification SET next_attempt_at = ?
+                WHERE destination = ? AND status IN ('pending', 'retrying') AND next_attempt_at > ? AND last_http_status IN (429, 503)
+                """, arguments: [now.unixMilliseconds, destination, now.unixMilliseconds])
+            return db.changesCount
+        }
+    }
+
     /// `overdued queue resume`: ends the destination's pause now, and makes its notifications
     /// that the receiver's refusal held (last answer 429 or 503, retried later) due now as
     /// well; returns how many. Other retries keep their backoff.

@@ -99,6 +99,37 @@ extension DeliveryTests {
         await server.stop()
     }
 
+    /// A reload points the paused destination at another receiver (the old one asked for
+    /// ten minutes): the new one gets every notification at once, the one the old receiver
+    /// refused included (it waited out the old receiver's Retry-After), and the log says so.
+    @Test func aDestinationPointedElsewhereSendsWhatTheFormerReceiverRefusedAtOnce() async throws {
+        let old = try await startedServer([.status(503, headers: [("Retry-After", "600")])])
+        let new = try await startedServer([])
+        let outbox = try Fixtures.outbox()
+        let destination = try Fixtures.destination(url: old.url, minInterval: "0ms")
+        try Fixtures.enqueue(outbox, destination: "hook", count: 3)
+        let (logger, logs) = Fixtures.capturingLogger()
+        try await withNotifier(outbox, [destination], logger: logger) { notifier in
+            let running = Task { await notifier.run() }
+            let started = ContinuousClock.now
+            while notifier.receiverPauses.isEmpty, ContinuousClock.now - started < .seconds(5) { try await Task.sleep(for: .milliseconds(10)) }
+            #expect(notifier.receiverPauses.map(\.destination) == ["hook"])
+            let repointed = ContinuousClock.now
+            notifier.update(destinations: [try Fixtures.destination(url: new.url, minInterval: "0ms")])
+            while new.requests.count < 3, ContinuousClock.now - repointed < .seconds(10) { try await Task.sleep(for: .milliseconds(20)) }
+            #expect(new.requests.count == 3, "the refused one waited for the old receiver's pause")
+            await notifier.shutdown(grace: .milliseconds(100))
+            await running.value
+        }
+        #expect(old.requests.count == 1)
+        #expect(try outbox.counts().delivered == 3)
+        #expect(try outbox.receiverPause(destination: "hook") == nil)
+        #expect(logs.all.contains { $0.message.contains("the wait its former receiver asked for no longer applies; 1 notification(s) it refused are due now") },
+                "\(logs.all.map(\.message))")
+        await old.stop()
+        await new.stop()
+    }
+
     /// A pause recorded for the receiver the destination pointed to before: the operator
     /// repointed it since, so the pause is not honoured, and its row goes.
     @Test func aPauseOfAnotherReceiverIsIgnoredAndRemoved() async throws {
