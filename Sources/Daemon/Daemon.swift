@@ -86,6 +86,10 @@ public final class Daemon: Sendable {
         var ticketsFileMissing = false
         /// Set while `stat` of the tickets database's path fails otherwise (warned once).
         var ticketsFileUnexaminable = false
+        /// Moved by each reload that changes what a tick evaluates (the rules, the zone): a
+        /// tick that read the engine before the move evaluates again when it ends, whether or
+        /// not it reached a checkpoint after the reload (see `reload` and `tick`).
+        var evaluationGeneration = 0
     }
 
     /// Signals that the daemon handles.
@@ -353,7 +357,7 @@ public final class Daemon: Sendable {
     private func logQueuesOnHold(_ config: Config) {
         guard let held = try? outbox.queuedCounts(outside: config.destinations.map(\.name)), !held.isEmpty else { return }
         for (destination, count) in held.sorted(by: { $0.key < $1.key }) {
-            logger.warning("\(count) queued notification(s) for destination \(destination), which is not in the config, are on hold (never tried) until it is back; a destination renamed does not take them over (see `overdued queue`)",
+            logger.warning("\(count) queued notification(s) for destination \(destination), which is not in the config, are on hold (not tried while so) until it is back; a destination renamed does not take them over (see `overdued queue`)",
                            metadata: ["destination": "\(destination)"])
         }
     }
@@ -396,7 +400,9 @@ public final class Daemon: Sendable {
             readyAfterReload(status: text)
         case .apply(let config, let changes, _):
             let schedule = TickSchedule(interval: config.schedule.interval, align: config.schedule.align)
-            let text = state.withLock { running -> String in
+            let evaluationChanged = changes.contains("rules") || changes.contains("store.timezone")
+            let (text, tickRunning) = state.withLock { running -> (String, Bool) in
+                if evaluationChanged { running.evaluationGeneration += 1 }
                 // The loop re-arms from now on a new schedule (`TickLoop.update`): say when.
                 if config.schedule != running.config.schedule {
                     let previousDue = [running.status.lastTick, running.status.tickProblem?.due].compactMap { $0 }.max()
@@ -419,12 +425,13 @@ public final class Daemon: Sendable {
                     running.candidates = running.candidates.carryingRows()
                 }
                 running.status.reloadProblem = nil
-                return running.status.text
+                // Read in the same lock as the engine swap: a tick that starts after it reads
+                // the new engine; one running now ends by evaluating again.
+                return (running.status.text, running.status.tickRunningSince != nil)
             }
             // A tick running now read the old rules: it stops before its enqueue commits and
             // runs again with these (a reload that removes a rule written too wide during its
             // first, long tick must not let that tick queue everything it matched).
-            let evaluationChanged = changes.contains("rules") || changes.contains("store.timezone")
             if evaluationChanged { progress.supersedeTick() }
             notifier.update(destinations: config.destinations)
             tickLoop.withLock { $0 }?.update(schedule: schedule)
@@ -446,8 +453,8 @@ public final class Daemon: Sendable {
             // New rules are evaluated at once, not at the next scheduled tick (up to an interval
             // later): a rule removed or narrowed because it was written too wide must not have
             // its queue delivered meanwhile (the tick withdraws it). A tick running now does so
-            // itself, superseded above.
-            if evaluationChanged, state.withLock({ $0.status.tickRunningSince == nil }) {
+            // itself when it ends (`evaluationGeneration`).
+            if evaluationChanged, !tickRunning {
                 _ = tickLoop.withLock { $0 }?.tickNow()
             }
             readyAfterReload(status: text)
@@ -787,9 +794,9 @@ public final class Daemon: Sendable {
         refreshZoneRules()
         // The rules this tick evaluates are taken before STATUS says it runs: a reload seen
         // after that line stops this tick (and the next one runs with the new rules).
-        let (statusText, current, engine, currentCandidates) = state.withLock { running in
+        let (statusText, current, engine, currentCandidates, generation) = state.withLock { running in
             running.status.tickRunningSince = due
-            return (running.status.text, running.tickets, running.engine, running.candidates)
+            return (running.status.text, running.tickets, running.engine, running.candidates, running.evaluationGeneration)
         }
         notify.status(statusText)
         let started = ContinuousClock.now
@@ -829,7 +836,7 @@ public final class Daemon: Sendable {
         let elapsed = ContinuousClock.now - started
         let backlog = try? outbox.backlog()
         let pauses = notifier.receiverPauses
-        let text = state.withLock { running -> String in
+        let (text, reloadedMeanwhile) = state.withLock { running -> (String, Bool) in
             running.status.receiverPauses = pauses
             let schedule = TickSchedule(interval: running.config.schedule.interval, align: running.config.schedule.align)
             let next = schedule.next(after: due, now: Date())
@@ -844,7 +851,7 @@ public final class Daemon: Sendable {
             running.status.dead = backlog?.dead ?? running.status.dead
             running.status.nextTick = next
             running.status.tickRunningSince = nil
-            return running.status.text
+            return (running.status.text, running.evaluationGeneration != generation)
         }
         if let summary {
             let reused = if let since = summary.unchangedSince {
@@ -863,7 +870,9 @@ public final class Daemon: Sendable {
         releaseMemory(tickets: read)
         gate?.tickFinished()
         notify.status(text)
-        if superseded { tick(due: Date()) }
+        // Stopped by a reload (superseded), or a reload came after this tick's last checkpoint
+        // (its enqueue had committed under the old rules): evaluate again with the new ones.
+        if superseded || reloadedMeanwhile { tick(due: Date()) }
     }
 
     /// What a tick found, for its log line and the status line.

@@ -604,6 +604,16 @@ final class DestinationWorker: Sendable {
                                      error: decision.verdict == .delivered ? nil : decision.reason,
                                      responseBody: result.responseBody)
         let recorded = await store(record, decision.outcome, logger: logger)
+        // The former receiver's refusal, recorded after a reload pointed the destination at
+        // another receiver: the loop's `endFormerReceiversPause` may have run before this record
+        // was written, and missed it. Due now, as the others.
+        if recorded, case .retry = decision.verdict, result.httpStatus == 429 || result.httpStatus == 503,
+           state.withLock({ $0.spec.redactedURL }) != spec.redactedURL {
+            let (id, now) = (notification.id, context.now())
+            if (try? await onStateQueue({ outbox throws(StoreError) in try outbox.makeDueNow(notificationID: id, now: now) })) == true {
+                wake()
+            }
+        }
 
         // What the receiver did is logged whether or not the record could be written yet; a
         // line whose record waits says so, in its text and in a field (`RECORDED=no`): a stop

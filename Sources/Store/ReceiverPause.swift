@@ -82,6 +82,19 @@ extension Outbox {
         }
     }
 
+    /// One refusal (429/503) of the former receiver recorded after the reload that pointed the
+    /// destination elsewhere had made the others due (`endFormerReceiversPause`): this one is
+    /// due now too. False when it is not queued with a later retry time.
+    public func makeDueNow(notificationID: String, now: Date) throws(StoreError) -> Bool {
+        try database.write("make the notification due") { db in
+            try db.execute(sql: """
+                UPDATE notification SET next_attempt_at = ?
+                WHERE id = ? AND status IN ('pending', 'retrying') AND next_attempt_at > ?
+                """, arguments: [now.unixMilliseconds, notificationID, now.unixMilliseconds])
+            return db.changesCount > 0
+        }
+    }
+
     /// `overdued queue resume`: ends the destination's pause now, and makes its notifications
     /// that the receiver's refusal held (last answer 429 or 503, retried later) due now as
     /// well; returns how many. Other retries keep their backoff.

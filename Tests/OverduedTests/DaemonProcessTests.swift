@@ -448,7 +448,7 @@ struct TicketsFileReplacementTests {
             """).replacingOccurrences(of: "\"hook\": {", with: "\"hook-new\": {")
         _ = try folder.write("config.json", renamed)
         daemon.signal(SIGHUP)
-        let warning = "2 queued notification(s) for destination hook, which is not in the config, are on hold (never tried) until it is back"
+        let warning = "2 queued notification(s) for destination hook, which is not in the config, are on hold (not tried while so) until it is back"
         #expect(daemon.waitFor(warning), "log: \(daemon.log)")
         daemon.signal(SIGTERM)
         #expect(daemon.waitForExit(timeout: 10) == 0)
