@@ -83,21 +83,9 @@ import Testing
             sent = [part.split(",", 1)[1] for part in header.split(" ") if part.startswith("v1,")]
             print("match" if any(hmac.compare_digest(expected, s) for s in sent) else "no match: " + expected)
             """
+        let arguments = [Self.secret, Self.id, String(Self.timestamp), header]
         func python(_ body: Data) throws -> String {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = ["python3", "-c", script, Self.secret, Self.id, String(Self.timestamp), header]
-            let input = Pipe()
-            let output = Pipe()
-            process.standardInput = input
-            process.standardOutput = output
-            process.standardError = output
-            try process.run()
-            input.fileHandleForWriting.write(body)
-            try input.fileHandleForWriting.close()
-            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
-            return text.trimmingCharacters(in: .whitespacesAndNewlines)
+            try Self.python(script, arguments: arguments, input: body).output.trimmingCharacters(in: .whitespacesAndNewlines)
         }
         #expect(try python(body) == "match")
         var changed = body
@@ -120,21 +108,28 @@ import Testing
             Webhook(secret).verify(body, {"webhook-id": msg_id, "webhook-timestamp": ts, "webhook-signature": sig})
             print("ok")
             """
+        let (status, text) = try Self.python(script, arguments: [Self.secret, Self.id, String(seconds),
+                                                                 signature.sign(id: Self.id, timestamp: seconds, body: body)], input: body)
+        #expect(status == 0, "standardwebhooks said: \(text)")
+        #expect(text.contains("ok"))
+    }
+
+    /// Runs `script` with `python3 -c`, `arguments` after it and `input` on its stdin; its exit
+    /// status and what it printed (stdout and stderr).
+    static func python(_ script: String, arguments: [String], input: Data) throws -> (status: Int32, output: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", script, Self.secret, Self.id, String(seconds),
-                             signature.sign(id: Self.id, timestamp: seconds, body: body)]
-        let input = Pipe()
+        process.arguments = ["python3", "-c", script] + arguments
+        let stdin = Pipe()
         let output = Pipe()
-        process.standardInput = input
+        process.standardInput = stdin
         process.standardOutput = output
         process.standardError = output
         try process.run()
-        input.fileHandleForWriting.write(body)
-        try input.fileHandleForWriting.close()
+        stdin.fileHandleForWriting.write(input)
+        try stdin.fileHandleForWriting.close()
         let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "standardwebhooks said: \(text)")
-        #expect(text.contains("ok"))
+        return (process.terminationStatus, text)
     }
 }
