@@ -9,28 +9,17 @@ extension ProcessEnvironment {
     /// pinged on every turn (the gate asked, its answer ignored) would never be restarted
     /// when a tick hangs on a lock.
     @Suite struct WatchdogPingsTests {
-        final class Errors: @unchecked Sendable, LogHandler {
-            private let lock = NSLock()
-            private var messages: [String] = []
-            var metadata: Logger.Metadata = [:]
-            var logLevel: Logger.Level = .error
-            subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-                get { nil }
-                set {}
-            }
-            func log(event: LogEvent) { lock.withLock { messages.append("\(event.message)") } }
-            var all: [String] { lock.withLock { messages } }
-        }
-
         @Test func aHungTickStopsThePingsOnceSaidAndTheyComeBackWithTheLoop() throws {
             let receiver = try DatagramReceiver()
-            let errors = Errors()
+            // The daemon's own stderr handler, into a file: the lines it writes are the errors.
+            let log = try TemporaryFile()
             let start = ContinuousClock.now
             let gate = SharedWatchdogGate(limits: .init(tickInterval: .seconds(60), tickBudget: .seconds(20), watchdogInterval: .seconds(4)),
                                           start: start)
             var received: [[String]] = []
             withEnvironment(["NOTIFY_SOCKET": receiver.path]) {
-                let pings = WatchdogPings(gate: gate, notify: SystemdNotifications(), logger: Logger(label: "test") { _ in errors })
+                let logger = Logger(label: "test") { _ in StderrLogHandler(logLevel: .error, fileDescriptor: log.descriptor) }
+                let pings = WatchdogPings(gate: gate, notify: SystemdNotifications(), logger: logger)
                 /// The messages one turn at `start + seconds` sent.
                 func turn(at seconds: Int, progressed: Bool = false) {
                     pings.turn(tickProgressed: progressed, now: start + .seconds(seconds))
@@ -52,9 +41,10 @@ extension ProcessEnvironment {
                 turn(at: 40)                      // 5: the notifier silent for 11 s (limit 4 s): stuck
             }
             #expect(received.map { $0.filter { $0 == "WATCHDOG=1" }.count } == [1, 0, 0, 1, 1, 0], "\(received)")
-            #expect(errors.all.count == 2, "\(errors.all)")
-            #expect(errors.all.first?.hasPrefix("watchdog pings stopped: ") == true, "\(errors.all)")
-            #expect(errors.all.first?.contains("tick") == true, "\(errors.all)")
+            let errors = try log.lines()
+            #expect(errors.count == 2, "\(errors)")
+            #expect(errors.allSatisfy { $0.contains(" error overdued: watchdog pings stopped: ") }, "\(errors)")
+            #expect(errors.first?.contains("tick") == true, "\(errors)")
         }
     }
 }
