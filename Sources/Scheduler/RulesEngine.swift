@@ -222,10 +222,10 @@ public struct RulesEngine: Sendable {
     /// another process notified after this scan read their dedup state (a `scan` run beside
     /// the daemon, say): those are reported as suppressed (`.notifiedMeanwhile`), the rest is
     /// enqueued. One pass, whatever the others do.
-    public func scanAndEnqueue(tickets: TicketsDatabase, outbox: Outbox, now: Date, detail: ScanDetail = .enqueued,
+    public func scanAndEnqueue(tickets: TicketsDatabase, outbox: Outbox, now: Date, notifiedAt: Date? = nil, detail: ScanDetail = .enqueued,
                                cache: TickCache? = nil, progress: TickProgress? = nil, withdrawing: Bool = true) throws(StoreError) -> ScanReport {
-        var report = try scan(tickets: tickets, outbox: outbox, now: now, detail: detail, cache: cache, progress: progress,
-                              withdrawing: withdrawing)
+        var report = try scan(tickets: tickets, outbox: outbox, now: now, notifiedAt: notifiedAt, detail: detail, cache: cache,
+                              progress: progress, withdrawing: withdrawing)
         if !report.withdrawals.isEmpty {
             var withdrawn: Set<String> = []
             let groups = Dictionary(grouping: report.withdrawals) { "\($0.rule)\u{0}\($0.cause)" }
@@ -252,8 +252,12 @@ public struct RulesEngine: Sendable {
     ///   `ScanReport.withdrawals`). Only at the real clock: a scan at another instant (`--now`)
     ///   would find tickets that are overdue now not overdue then, and the reverse. It also
     ///   says whether `now` is the machine's clock to dedup (`DedupDecision.decide`).
-    public func scan(tickets: TicketsDatabase, outbox: Outbox, now: Date, detail: ScanDetail = .enqueued,
+    /// - Parameter notifiedAt: the instant this evaluation's notifications count as made for
+    ///   `repeat.every` windows, weighed and recorded: the tick's slot (`TickSchedule.slot(of:)`);
+    ///   `now` when nil. Whether a ticket is overdue is weighed at `now`.
+    public func scan(tickets: TicketsDatabase, outbox: Outbox, now: Date, notifiedAt: Date? = nil, detail: ScanDetail = .enqueued,
                      cache: TickCache? = nil, progress: TickProgress? = nil, withdrawing: Bool = true) throws(StoreError) -> ScanReport {
+        let notifiedAt = min(notifiedAt ?? now, now)
         var report = ScanReport(now: now)
         let filters = rules.map { RuleQuery.filter(for: $0.match, now: now, schema: tickets.schema) }
         // Read before anything they vouch for: a commit racing the reads changes the next value.
@@ -301,7 +305,7 @@ public struct RulesEngine: Sendable {
             let dates = try Self.notifiedDatesNeeded(rule: rule, tickets: overdue.tickets, previous: previous, unnotifiedToo: unnotified)
                 .map { ids throws(StoreError) in try outbox.notifiedScheduledDates(rule: rule.name, tickets: ids) } ?? [:]
             var decided = Self.decide(rule: rule, tickets: overdue.tickets, previous: previous, notifiedDates: dates, now: now,
-                                      atMachineClock: withdrawing)
+                                      notifiedAt: notifiedAt, atMachineClock: withdrawing)
             try progress?.checkpoint()
             // Only a ticket that dedup lets through for the time alone can be held back by a
             // notification still queued: the queue is read for those (none on a quiet tick).
@@ -364,7 +368,7 @@ public struct RulesEngine: Sendable {
                     id: OverdueNotification.newID(), rule: match.rule, ticket: match.ticket.ticket,
                     ticketID: match.ticket.ticketID, destination: destination, snapshot: encoded, createdAt: now))
             }
-            report.dedupRecords.append(DedupDecision.record(rule: match.rule, ticket: match.ticket, at: now))
+            report.dedupRecords.append(DedupDecision.record(rule: match.rule, ticket: match.ticket, at: notifiedAt))
             report.dedupExpectations.append(match.previousNotifiedAt)
         }
         if let cache, let inputs {
@@ -557,12 +561,15 @@ public struct RulesEngine: Sendable {
         return ids.isEmpty ? nil : ids
     }
 
+    /// - Parameter notifiedAt: the instant `repeat.every` windows are weighed at (the tick's
+    ///   slot); `now` when nil. How long a ticket is overdue is counted to `now`.
     public static func decide(rule: RuleSpec, tickets: [MatchedTicket], previous: [Int64: DedupRecord],
-                              notifiedDates: [Int64: Set<String>] = [:], now: Date, atMachineClock: Bool = true) -> [RuleMatch] {
+                              notifiedDates: [Int64: Set<String>] = [:], now: Date, notifiedAt: Date? = nil,
+                              atMachineClock: Bool = true) -> [RuleMatch] {
         tickets.map { ticket in
             let last = previous[ticket.ticket]
             let decision = DedupDecision.decide(policy: rule.repeatPolicy, ticket: ticket, previous: last,
-                                                notifiedDates: notifiedDates[ticket.ticket] ?? [], now: now,
+                                                notifiedDates: notifiedDates[ticket.ticket] ?? [], now: notifiedAt ?? now,
                                                 atMachineClock: atMachineClock)
             var match = RuleMatch(rule: rule.name, ticket: ticket, overdueSeconds: Int(now.timeIntervalSince(ticket.dueAt)),
                                   decision: decision, destinations: decision.shouldNotify ? rule.destinations : [])

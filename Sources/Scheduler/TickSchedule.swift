@@ -35,6 +35,23 @@ public struct TickSchedule: Sendable, Equatable {
         return candidate
     }
 
+    /// The instant a tick evaluated at `instant` counts as, for `repeat.every` windows: on an
+    /// aligned schedule, the slot it falls in (the latest multiple of the interval at or before
+    /// it); otherwise `instant` itself. A scheduled tick is due at its slot already; a tick run
+    /// off the schedule (the first after start-up, SIGUSR1, a reload, `once` or `scan` from
+    /// cron a few milliseconds early or late) is dated at its slot too, so that the next day's
+    /// tick of the same slot finds the window ended rather than short by that much (and sends
+    /// a slot later, day after day).
+    public func slot(of instant: Date) -> Date {
+        guard align else { return instant }
+        // In whole milliseconds: a slot's own instant is its slot, not the one before by a
+        // rounding error of the division.
+        let step = max(Int64((interval.seconds * 1_000).rounded()), 1)
+        let milliseconds = Int64((instant.timeIntervalSince1970 * 1_000).rounded(.down))
+        let slot = milliseconds >= 0 ? milliseconds / step * step : -((-milliseconds + step - 1) / step) * step
+        return Date(timeIntervalSince1970: TimeInterval(slot) / 1_000)
+    }
+
     /// How many due slots a tick that ran from `due` to `finished` made us skip.
     public func skippedSlots(due: Date, finished: Date) -> Int {
         let seconds = max(interval.seconds, 0.001)

@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import OverduedConfig
+import Scheduler
 import Store
 
 extension Instant {
@@ -22,5 +24,15 @@ extension Instant {
             printError("note: --now \(CivilDate.iso8601(instant.date)) is earlier than this machine's clock (\(CivilDate.iso8601(clock))): what this command enqueues is dated then, so the daemon's next tick may notify the same tickets again (a ticket notified after that instant is left alone). Replay on a copy of the state database, or use `overdued scan --dry-run --now ...`.")
         }
         return instant.date
+    }
+}
+
+extension ScheduleSettings {
+    /// The instant a run of `scan` or `once` at `instant` counts as for `repeat.every`
+    /// windows: by the machine's clock, the slot of the configured schedule it falls in, as a
+    /// tick of the daemon would (a cron job a second earlier than yesterday's still repeats);
+    /// an explicit `--now` counts as itself.
+    func countedAt(_ instant: Date, clock: Bool) -> Date {
+        clock ? TickSchedule(interval: interval, align: align).slot(of: instant) : instant
     }
 }

@@ -45,7 +45,8 @@ struct OnceCommand: AsyncParsableCommand {
         let report: ScanReport
         do {
             // The queue is weighed against the tickets only at the real clock (`scan`).
-            report = try engine.scanAndEnqueue(tickets: stores.tickets, outbox: stores.outbox, now: instant, withdrawing: now == nil)
+            report = try engine.scanAndEnqueue(tickets: stores.tickets, outbox: stores.outbox, now: instant,
+                                               notifiedAt: config.schedule.countedAt(instant, clock: now == nil), withdrawing: now == nil)
         } catch {
             printError(error.description)
             throw ExitCode(1)

@@ -39,9 +39,12 @@ struct ScanCommand: ParsableCommand {
             // The queue is weighed against the tickets only at the real clock: at another
             // instant, tickets overdue now would look not overdue yet, and the reverse.
             let withdrawing = now == nil
+            let notifiedAt = config.schedule.countedAt(instant, clock: now == nil)
             report = dryRun
-                ? try engine.scan(tickets: stores.tickets, outbox: stores.outbox, now: instant, detail: detail, withdrawing: withdrawing)
-                : try engine.scanAndEnqueue(tickets: stores.tickets, outbox: stores.outbox, now: instant, detail: detail, withdrawing: withdrawing)
+                ? try engine.scan(tickets: stores.tickets, outbox: stores.outbox, now: instant, notifiedAt: notifiedAt,
+                                  detail: detail, withdrawing: withdrawing)
+                : try engine.scanAndEnqueue(tickets: stores.tickets, outbox: stores.outbox, now: instant, notifiedAt: notifiedAt,
+                                            detail: detail, withdrawing: withdrawing)
         } catch {
             printError(error.description)
             throw ExitCode(1)

@@ -18,6 +18,20 @@ import Testing
         #expect(hourly.next(after: nil, now: try at("2026-11-24T23:59:59Z")) == (try at("2026-11-25T00:00:00Z")))
     }
 
+    @Test func aTickCountsAsTheSlotItFallsIn() throws {
+        // A slot's own instant is its slot; a moment before it, the one before.
+        #expect(five.slot(of: try at("2026-11-24T15:05:00Z")) == (try at("2026-11-24T15:05:00Z")))
+        #expect(five.slot(of: try at("2026-11-24T15:10:00Z").addingTimeInterval(-0.001)) == (try at("2026-11-24T15:05:00Z")))
+        #expect(five.slot(of: try at("2026-11-24T15:05:00Z").addingTimeInterval(-0.001)) == (try at("2026-11-24T15:00:00Z")))
+        let odd = TickSchedule(interval: .milliseconds(1_500), align: true)
+        #expect(odd.slot(of: Date(timeIntervalSince1970: 3)) == Date(timeIntervalSince1970: 3))
+        #expect(odd.slot(of: Date(timeIntervalSince1970: 4.4)) == Date(timeIntervalSince1970: 3))
+        #expect(five.slot(of: Date(timeIntervalSince1970: -1)) == Date(timeIntervalSince1970: -300))
+        // Not aligned: no slots, a tick counts as itself.
+        let instant = try at("2026-11-24T15:07:13Z")
+        #expect(freeRunning.slot(of: instant) == instant)
+    }
+
     @Test func alignedScheduleDoesNotDriftWhenTicksAreSlow() throws {
         // A tick due at 15:05 that finishes at 15:05:40 is followed by one at 15:10, not 15:10:40.
         let due = try at("2026-11-24T15:05:00Z")
