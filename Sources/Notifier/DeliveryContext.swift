@@ -15,8 +15,27 @@ final class DeliveryContext: Sendable {
     /// Asked before each request: whether this process still holds the right to deliver
     /// (the daemon's delivery lock). False stops the launches; the owner stops the rest.
     let mayDeliver: @Sendable () -> Bool
-    private let state = LockedState((stopping: false, inFlight: 0, recording: 0))
+    private let state = LockedState(Flights())
     private let clockSteps = LockedState(ClockSteps())
+    /// Wakes every destination's worker: a suspect's turn began or ended (`startRequest`).
+    private let wakeWorkers = LockedState<(@Sendable () -> Void)?>(nil)
+
+    /// The requests in flight, all destinations together.
+    private struct Flights {
+        var stopping = false
+        var inFlight = 0
+        var recording = 0
+        /// A suspect is in flight (`startRequest`): nothing else starts until it has an answer.
+        var suspectInFlight = false
+        /// Suspects due and waiting for the requests in flight to end, with when each last
+        /// asked: no other request starts meanwhile. One not asked again within
+        /// `suspectWaitLapse` (its worker paused, stopped, or retired) holds nothing back.
+        var waitingSuspects: [String: ContinuousClock.Instant] = [:]
+    }
+
+    /// How long a waiting suspect holds the others back without asking again; its worker asks
+    /// at least every `DestinationWorker.longestSleep`.
+    static let suspectWaitLapse: Duration = .seconds(10)
 
     init(outbox: Outbox, transport: WebhookTransport, logger: Logger, userAgentVersion: String,
          now: @escaping @Sendable () -> Date, jitter: @escaping @Sendable (Duration) -> Duration,
@@ -56,12 +75,51 @@ final class DeliveryContext: Sendable {
         state.withLock { $0.stopping = true }
     }
 
-    func requestStarted() {
-        state.withLock { $0.inFlight += 1 }
+    /// Called (once) by the notifier with what wakes all its workers.
+    func onSuspectTurn(_ wake: @escaping @Sendable () -> Void) {
+        wakeWorkers.withLock { $0 = wake }
     }
 
-    func requestEnded() {
-        state.withLock { $0.inFlight -= 1 }
+    /// Whether the request of notification `id` may start now; if so it is counted in flight
+    /// (in the same step, so that two workers cannot both start into a suspect's turn).
+    ///
+    /// A suspect (a notification whose last attempt the process did not survive: an answer
+    /// that crashes overdued, or an innocent one in flight beside it) goes alone, with nothing
+    /// in flight to **any** destination: one that crashes the process again then does so alone,
+    /// and the others cut off with it the first time, whatever their destination, get their
+    /// answers instead of being counted (and given up, `InterruptedAttempts.maximumInARow`)
+    /// with it. A due suspect waits for the requests in flight to end, and holds back new
+    /// ones meanwhile.
+    func startRequest(_ id: String, suspect: Bool) -> Bool {
+        let now = ContinuousClock.now
+        return state.withLock { flights in
+            if !flights.waitingSuspects.isEmpty {
+                flights.waitingSuspects = flights.waitingSuspects.filter { now - $0.value < Self.suspectWaitLapse }
+            }
+            if suspect {
+                guard !flights.suspectInFlight, flights.inFlight == 0 else {
+                    flights.waitingSuspects[id] = now
+                    return false
+                }
+                flights.waitingSuspects[id] = nil
+                flights.suspectInFlight = true
+            } else if flights.suspectInFlight || !flights.waitingSuspects.isEmpty {
+                return false
+            }
+            flights.inFlight += 1
+            return true
+        }
+    }
+
+    /// A request started by `startRequest` ended (answered, failed, or cut off).
+    func requestEnded(suspect: Bool) {
+        let turn = state.withLock { flights -> Bool in
+            flights.inFlight -= 1
+            if suspect { flights.suspectInFlight = false }
+            // The waiting suspect's turn now, or the others' again.
+            return suspect || (flights.inFlight == 0 && !flights.waitingSuspects.isEmpty)
+        }
+        if turn, let wake = wakeWorkers.withLock({ $0 }) { wake() }
     }
 
     func recordStarted() {

@@ -51,12 +51,6 @@ final class DestinationWorker: Sendable {
         /// Notifications a tick withdrew (their tickets stopped matching): not started if
         /// still read ahead.
         var withdrawn: Set<String> = []
-        /// Notifications whose last attempt the process did not survive (`InterruptedAttempts`):
-        /// each goes alone, with nothing else in flight to this destination, until it has an
-        /// answer. The one whose answer crashes overdued then ends the process alone, and the
-        /// others in flight with it the first time get their answers instead of being counted
-        /// (and given up) with it.
-        var suspects: Set<String> = []
     }
 
     /// A receiver's request to wait.
@@ -85,11 +79,11 @@ final class DestinationWorker: Sendable {
     /// `queue retry`) do not call `wake()`, so the queue is looked at this often anyway.
     static let longestSleep: Duration = .seconds(5)
 
-    init(spec: DestinationSpec, context: DeliveryContext, suspects: Set<String> = []) {
+    init(spec: DestinationSpec, context: DeliveryContext) {
         name = spec.name
         self.context = context
         limiter = RateLimiter(minInterval: spec.minInterval)
-        state = LockedState(State(spec: spec, suspects: suspects))
+        state = LockedState(State(spec: spec))
         stateQueue = DispatchQueue(label: "overdued.destination-state")
     }
 
@@ -278,18 +272,6 @@ final class DestinationWorker: Sendable {
                             readAhead.insert(contentsOf: due[position...], at: 0)
                             continue loop
                         }
-                        // A suspect goes alone (see `State.suspects`): it waits for the requests in
-                        // flight, and nothing starts while it is in flight.
-                        let alone = state.withLock { state -> Bool in
-                            if !state.suspects.isDisjoint(with: state.inFlight) { return false }
-                            return !state.suspects.contains(notification.id) || state.inFlight.isEmpty
-                        }
-                        if !alone {
-                            await limiter.unused(ticket: ticket)
-                            readAhead.insert(contentsOf: due[position...], at: 0)
-                            await wakeSignal.wait(upTo: Self.longestSleep)
-                            continue loop
-                        }
                         // A retry that a receiver's pause (or a stopped daemon) held back past
                         // `give_up_after`: the retry decision would have given it up had it known.
                         if let reason = Self.pastGiveUp(notification, budget: context.budget(of: notification), spec: spec, now: context.now()) {
@@ -297,17 +279,27 @@ final class DestinationWorker: Sendable {
                             if await giveUp(notification, reason: reason) { tally.withLock { $0.dead += 1 } }   // no attempt made
                             continue
                         }
+                        // A notification whose last attempt the process did not survive (in a
+                        // row: `interruptedAttempts`, kept in the state database until an attempt
+                        // has an answer) goes alone, with nothing in flight to any destination,
+                        // and nothing starts while it waits for that or is in flight
+                        // (`DeliveryContext.startRequest`). The one whose answer crashes overdued
+                        // then ends the process alone, and the others cut off with it get their
+                        // answers instead of being counted (and given up) with it.
+                        let suspect = notification.interruptedAttempts > 0
+                        guard context.startRequest(notification.id, suspect: suspect) else {
+                            await limiter.unused(ticket: ticket)
+                            readAhead.insert(contentsOf: due[position...], at: 0)
+                            await wakeSignal.wait(upTo: Self.longestSleep)
+                            continue loop
+                        }
                         state.withLock { _ = $0.inFlight.insert(notification.id) }
-                        context.requestStarted()
                         launched += 1
                         startedOne = true
                         group.addTask {
                             let outcome = await self.deliver(notification, spec: spec, ticket: ticket)
-                            self.state.withLock { state in
-                                state.inFlight.remove(notification.id)
-                                if outcome != nil { state.suspects.remove(notification.id) }
-                            }
-                            self.context.requestEnded()
+                            self.state.withLock { _ = $0.inFlight.remove(notification.id) }
+                            self.context.requestEnded(suspect: suspect)
                             if let outcome { tally.withLock { $0.count(outcome) } }
                             self.wake()
                         }

@@ -46,8 +46,6 @@ extension Notifier {
         /// Attempts recorded, and how many of those were given up.
         var recorded = 0
         var dead = 0
-        /// The others' notifications by destination (to go alone: `DestinationWorker.State.suspects`).
-        var suspects: [String: Set<String>] = [:]
         /// Why the state database did not take them (nothing recorded; the marks stay).
         var failure: StoreError?
     }
@@ -83,7 +81,6 @@ extension Notifier {
         case .success(let decided):
             context.recorder.noteQueueChanged(by: decided.count)
             var dead = 0
-            var suspects: [String: Set<String>] = [:]
             for (interrupted, recorded) in decided {
                 let notification = interrupted.notification
                 var logger = context.logger.forAttempt(interrupted.started.attempt, of: notification)
@@ -93,12 +90,11 @@ extension Notifier {
                     logger[metadataKey: "event"] = "dead"
                     logger.error("given up on \(notification.destination): \(reason)")
                 } else {
-                    suspects[notification.destination, default: []].insert(notification.id)
                     logger[metadataKey: "event"] = "retry"
                     logger.warning("not delivered to \(notification.destination): \(reason)")
                 }
             }
-            return Recovery(recorded: decided.count, dead: dead, suspects: suspects)
+            return Recovery(recorded: decided.count, dead: dead)
         }
     }
 }

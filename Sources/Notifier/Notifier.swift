@@ -81,9 +81,6 @@ public final class Notifier: Sendable {
     private struct State {
         var destinations: [DestinationSpec]
         var workers: [String: DestinationWorker] = [:]
-        /// The notifications whose last attempt an earlier process did not survive, by
-        /// destination: handed to its worker when it starts (`DestinationWorker.State.suspects`).
-        var suspects: [String: Set<String>] = [:]
     }
 
     /// The longest time between two heartbeats, idle or not.
@@ -110,6 +107,10 @@ public final class Notifier: Sendable {
         self.onHeartbeat = onHeartbeat
         state = LockedState(State(destinations: destinations))
         context.transport.use(destinations: destinations)
+        context.onSuspectTurn { [weak self] in
+            guard let self else { return }
+            for worker in self.state.withLock({ Array($0.workers.values) }) { worker.wake() }
+        }
     }
 
     public var destinations: [DestinationSpec] { state.withLock { $0.destinations } }
@@ -165,7 +166,6 @@ public final class Notifier: Sendable {
                     }
                     if failures > 0 { self.context.logger.notice("recorded the attempts an earlier overdued process did not live to record; deliveries start") }
                     self.held.withLock { $0 = nil }
-                    self.state.withLock { $0.suspects = interrupted.suspects }
                     recovered.withLock { $0 = true }
                     self.supervisorWake.signal()
                     return
@@ -227,13 +227,16 @@ public final class Notifier: Sendable {
             result.recoveryError = failure.description
             return result
         }
-        let workers = destinations.map { DestinationWorker(spec: $0, context: context, suspects: interrupted.suspects[$0.name] ?? []) }
+        let workers = destinations.map { DestinationWorker(spec: $0, context: context) }
+        // Known to the notifier while they run, so that `wake()` and a suspect's turn reach them.
+        state.withLock { $0.workers = Dictionary(workers.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first }) }
         let tally = await withTaskGroup(of: DeliveryTally.self) { group in
             for worker in workers {
                 group.addTask { await worker.run(until: deadline) }
             }
             return await group.reduce(DeliveryTally(), +)
         }
+        state.withLock { $0.workers = [:] }
         var queued = 0, due = 0
         do {
             queued = try context.outbox.backlog().depth
@@ -303,7 +306,7 @@ public final class Notifier: Sendable {
                 if let worker = state.workers[name] {
                     if worker.spec != spec || worker.isRetiring { worker.update(spec) }
                 } else {
-                    let worker = DestinationWorker(spec: spec, context: context, suspects: state.suspects.removeValue(forKey: name) ?? [])
+                    let worker = DestinationWorker(spec: spec, context: context)
                     state.workers[name] = worker
                     started.append(worker)
                 }

@@ -42,11 +42,14 @@ public struct OverdueNotification: Sendable, Equatable {
     public var requeuedAt: Date?
     /// `attempts` when it was last requeued (0 when never): the attempts of the budgets spent.
     public var attemptsBeforeRequeue: Int
+    /// Its last attempts in a row that the process did not live to answer (an answer that
+    /// crashes overdued, or one in flight beside it); 0 once an attempt has an answer.
+    public var interruptedAttempts: Int
 
     public init(id: String, rule: String, ticket: Int64, ticketID: String, destination: String, snapshot: Data,
                 status: NotificationStatus = .pending, createdAt: Date, nextAttemptAt: Date? = nil, attempts: Int = 0,
                 lastHTTPStatus: Int? = nil, lastError: String? = nil, deliveredAt: Date? = nil, deadAt: Date? = nil,
-                requeuedAt: Date? = nil, attemptsBeforeRequeue: Int = 0, withdrawnAt: Date? = nil) {
+                requeuedAt: Date? = nil, attemptsBeforeRequeue: Int = 0, withdrawnAt: Date? = nil, interruptedAttempts: Int = 0) {
         self.id = id
         self.rule = rule
         self.ticket = ticket
@@ -64,6 +67,7 @@ public struct OverdueNotification: Sendable, Equatable {
         self.requeuedAt = requeuedAt
         self.attemptsBeforeRequeue = attemptsBeforeRequeue
         self.withdrawnAt = withdrawnAt
+        self.interruptedAttempts = interruptedAttempts
     }
 
     /// A new notification id: `msg_` and 32 random hex digits (the Standard Webhooks style).
@@ -1171,7 +1175,8 @@ extension OverdueNotification {
     static func fetch(_ db: Database, where condition: String, _ arguments: [any DatabaseValueConvertible]) throws -> [OverdueNotification] {
         try Row.fetchAll(db, sql: """
             SELECT id, rule, ticket, ticket_id, destination, snapshot, status, created_at, next_attempt_at, attempts,
-                   last_http_status, last_error, delivered_at, dead_at, requeued_at, attempts_before_requeue, withdrawn_at
+                   last_http_status, last_error, delivered_at, dead_at, requeued_at, attempts_before_requeue, withdrawn_at,
+                   interrupted_attempts
             FROM notification WHERE \(condition)
             """, arguments: StatementArguments(arguments)).map { row in
             OverdueNotification(
@@ -1183,7 +1188,8 @@ extension OverdueNotification {
                 deliveredAt: (row[12] as Int64?).map(Date.init(unixMilliseconds:)),
                 deadAt: (row[13] as Int64?).map(Date.init(unixMilliseconds:)),
                 requeuedAt: (row[14] as Int64?).map(Date.init(unixMilliseconds:)), attemptsBeforeRequeue: row[15],
-                withdrawnAt: (row[16] as Int64?).map(Date.init(unixMilliseconds:))
+                withdrawnAt: (row[16] as Int64?).map(Date.init(unixMilliseconds:)),
+                interruptedAttempts: row[17]
             )
         }
     }

@@ -73,31 +73,63 @@ import Testing
 }
 
 /// Notifications whose attempt a process did not survive go one at a time, with nothing else
-/// in flight to their destination: the one whose answer crashes overdued crashes it alone, and
+/// in flight to any destination: the one whose answer crashes overdued crashes it alone, and
 /// the others in flight with it get their answers instead of being counted (and given up) too.
 @Suite(.serialized) struct SuspectTests {
-    @Test func eachInterruptedNotificationGoesAloneTheRestTogether() async throws {
-        let server = ScriptedServer([], otherwise: .slow(.milliseconds(300)))
-        try await server.start()
-        let outbox = try Fixtures.outbox()
-        let destination = try Fixtures.destination(url: server.url, concurrency: 4)
-        let ids = try Fixtures.enqueue(outbox, destination: "hook", count: 4)
+    /// Marks `suspects` as cut off by an earlier process, drains every destination (4
+    /// notifications in all, each delivered) and returns when each arrived, by webhook-id.
+    static func drain(_ outbox: Outbox, to destinations: [DestinationSpec], suspects: [String],
+                      server: ScriptedServer) async throws -> [String: ContinuousClock.Instant] {
         let started = Date().addingTimeInterval(-5)
-        try outbox.record([], starting: [StartedAttempt(notificationID: ids[0], attempt: 1, startedAt: started),
-                                         StartedAttempt(notificationID: ids[1], attempt: 1, startedAt: started)])
-        let notifier = Notifier(outbox: outbox, destinations: [destination], userAgentVersion: "9", logger: Logger(label: "test"))
+        try outbox.record([], starting: suspects.map { StartedAttempt(notificationID: $0, attempt: 1, startedAt: started) })
+        let notifier = Notifier(outbox: outbox, destinations: destinations, userAgentVersion: "9", logger: Logger(label: "test"))
         let result = await notifier.drain(until: Date().addingTimeInterval(20))
         await notifier.shutdown(grace: .zero)
         #expect(result.delivered == 4, "\(result)")
         var arrivals: [String: ContinuousClock.Instant] = [:]
         for request in server.requests { if let id = request.header("webhook-id") { arrivals[id] = request.arrival } }
         #expect(arrivals.count == 4)
-        for suspect in ids[0...1] {
-            for other in ids where other != suspect {
-                guard let mine = arrivals[suspect], let theirs = arrivals[other] else { continue }
-                let apart = mine > theirs ? mine - theirs : theirs - mine
-                #expect(apart >= .milliseconds(250), "\(suspect) went \(apart) from \(other): not alone")
-            }
+        return arrivals
+    }
+
+    /// The receiver answers in 300 ms: a suspect alone arrived at least 250 ms from each other.
+    static func expectAlone(_ suspect: String, from others: [String], _ arrivals: [String: ContinuousClock.Instant]) {
+        for other in others where other != suspect {
+            guard let mine = arrivals[suspect], let theirs = arrivals[other] else { continue }
+            let apart = mine > theirs ? mine - theirs : theirs - mine
+            #expect(apart >= .milliseconds(250), "\(suspect) went \(apart) from \(other): not alone")
+        }
+    }
+
+    @Test func eachInterruptedNotificationGoesAloneTheRestTogether() async throws {
+        let server = ScriptedServer([], otherwise: .slow(.milliseconds(300)))
+        try await server.start()
+        let outbox = try Fixtures.outbox()
+        let destination = try Fixtures.destination(url: server.url, concurrency: 4)
+        let ids = try Fixtures.enqueue(outbox, destination: "hook", count: 4)
+        let arrivals = try await Self.drain(outbox, to: [destination], suspects: Array(ids[0...1]), server: server)
+        for suspect in ids[0...1] { Self.expectAlone(suspect, from: ids, arrivals) }
+        await server.stop()
+    }
+
+    /// The same across destinations: a receiver whose answer crashes overdued must not take
+    /// the notifications in flight to a healthy destination with it, crash after crash, until
+    /// the third gives them up (seen: a status line `099` to one destination gave up every
+    /// notification to another whose receiver took 0.5 s to answer).
+    @Test func aSuspectGoesAloneAcrossEveryDestination() async throws {
+        let server = ScriptedServer([], otherwise: .slow(.milliseconds(300)))
+        try await server.start()
+        let outbox = try Fixtures.outbox()
+        let sick = try Fixtures.destination(name: "sick", url: server.url + "/sick")
+        let healthy = try Fixtures.destination(name: "healthy", url: server.url + "/healthy", concurrency: 4)
+        let suspect = try Fixtures.enqueue(outbox, destination: "sick")[0]
+        let others = try Fixtures.enqueue(outbox, destination: "healthy", count: 3)
+        let arrivals = try await Self.drain(outbox, to: [sick, healthy], suspects: [suspect], server: server)
+        Self.expectAlone(suspect, from: others, arrivals)
+        // The healthy destination's requests still go together once the suspect has its answer.
+        let healthyTimes = others.compactMap { arrivals[$0] }.sorted()
+        if let first = healthyTimes.first, let last = healthyTimes.last {
+            #expect(last - first < .milliseconds(250), "the healthy destination's three went one by one")
         }
         await server.stop()
     }

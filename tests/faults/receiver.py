@@ -10,6 +10,8 @@ logged (it may hold a planted secret token):
   reset     read the request, then close with RST, no reply
   hang      read the request, never answer, keep the socket open
   flaky     500 on the first request of each webhook-id, then 200
+  crash099  the status line "HTTP/1.1 099 Low": a code below 100, on which the HTTP client
+            library overdued uses traps (the process ends; see "answer that crashes")
 Each request is one log line, written and flushed BEFORE the reply:
   <unix time> <behaviour> <webhook-id> <ticket_id from the body or -> <reply>
 With --signing-secret-file, each request's Standard Webhooks signature is also checked here,
@@ -106,6 +108,11 @@ class Handler(BaseHTTPRequestHandler):
         elif behaviour == "hang":
             record(behaviour, wid, ticket, "hang")
             time.sleep(3600)
+        elif behaviour == "crash099":
+            record(behaviour, wid, ticket, 99)
+            self.wfile.write(b"HTTP/1.1 099 Low\r\nContent-Length: 3\r\n\r\nno\n")
+            self.wfile.flush()
+            self.close_connection = True
         elif behaviour == "flaky":
             with lock:
                 first = wid not in seen

@@ -334,6 +334,43 @@ if bad: print(f"attempts recorded vs requests received differ: {bad[:5]}"); sys.
 PY
 fi
 
+# ============================================== 2b. an answer that crashes overdued, beside a healthy destination
+if want receiver; then
+  echo "# 2b. an answer that crashes overdued (status line 099, a trap inside the HTTP client library), beside a slow healthy destination"
+  C="$WORK/crash-answer"
+  prep_db "$C" 4
+  sqlite3 "$C/tickets.sqlite" "UPDATE tickets SET priority = 'critical' WHERE id <= 2"
+  FAST='"min_interval": "0ms", "retry": { "initial_backoff": "50ms", "max_backoff": "100ms" }'
+  rules='[ { "name": "healthy", "match": { "status_in": ["received"], "assigned": true }, "destinations": ["slow"] },
+           { "name": "crashing", "match": { "status_in": ["received"], "priority_in": ["critical"] }, "destinations": ["crash"] } ]'
+  write_config "$C/config.json" 1h info "$rules" "{ $(dest slow slow400 "$FAST, \"concurrency\": 2"), $(dest crash crash099 "$FAST") }"
+  # As systemd's Restart= would: run again after each crash, until the queue is empty.
+  runs=0; crashes=0; rc=0
+  while [ "$runs" -lt 20 ]; do
+    runs=$((runs + 1))
+    SWIFT_BACKTRACE=enable=no "$BIN" once --config "$C/config.json" --max-wait 5s >> "$C/once.out" 2>> "$C/once.log"; rc=$?
+    [ "$rc" -ge 128 ] && crashes=$((crashes + 1))
+    [ "$rc" -lt 128 ] && queue_empty "$C" && break
+  done
+  "$BIN" history --config "$C/config.json" --json --limit 100 > "$C/history.out" 2>&1
+  echo "# $runs runs of overdued once, $crashes ended by the crashing answer"
+  check "answer that crashes overdued: the slow healthy destination's 4 notifications are all delivered, none given up with the crashing ones" \
+    "$PY" - "$C/history.out" slow delivered 4 <<'PY'
+import json, sys
+hist = [n for n in json.load(open(sys.argv[1])) if n["destination"] == sys.argv[2]]
+bad = [(n["id"], n["status"], n["attempts"], n["last_error"]) for n in hist if n["status"] != sys.argv[3]]
+if len(hist) != int(sys.argv[4]) or bad: print(f"{len(hist)} notifications; not {sys.argv[3]}: {bad}"); sys.exit(1)
+PY
+  check "answer that crashes overdued: each of its 2 notifications is given up after 3 attempts the process did not survive, 6 crashes in all ($crashes)" \
+    "$PY" - "$C/history.out" "$crashes" <<'PY'
+import json, sys
+hist = [n for n in json.load(open(sys.argv[1])) if n["destination"] == "crash"]
+bad = [(n["id"], n["status"], n["attempts"], n["last_error"]) for n in hist
+       if n["status"] != "dead" or n["attempts"] != 3 or "ended during 3 attempts of it in a row" not in (n["last_error"] or "")]
+if len(hist) != 2 or bad or sys.argv[2] != "6": print(f"{len(hist)} notifications, {sys.argv[2]} crashes; not as expected: {bad}"); sys.exit(1)
+PY
+fi
+
 # ===================================================================== 3. database contention
 if want contention; then
   echo "# 3. database contention: the app holds BEGIN EXCLUSIVE for ${LOCK_SECONDS}s, then VACUUM"
