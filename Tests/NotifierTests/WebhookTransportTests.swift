@@ -163,6 +163,26 @@ struct WebhookTransportTests {
         #expect(kept[4] == #"{"cookies": {"session": "<cookie>", "csrftoken": "<cookie>"}}"#)
     }
 
+    /// A receiver that puts the URL it was called at into another URL (a login page's
+    /// `?next=…`, an error page's link) percent-encodes every `/`, `=`, `&`, `+` and `%` of it,
+    /// in either case of hex digits, sometimes twice: none of those forms keeps a secret.
+    @Test func aURLEchoedPercentEncodedWholeLeavesNoSecret() throws {
+        let destination = try Fixtures.destination(url: "http://127.0.0.1:9/in/LEAKMEp%41th%2Fsec1/hooks?tok=LEAKME%2Bqv22&x=LEAKMEq2+plus33")
+        let target = "/in/LEAKMEpAth/sec1/hooks?tok=LEAKME+qv22&x=LEAKMEq2+plus33"   // the target, percent-decoded
+        let once = WebhookTransport.percentEncodedWhole(target)
+        let echoes = [
+            "login first: /login?next=" + once,
+            "login first: /login?next=" + once.lowercased(),
+            "login first: /login?next=" + WebhookTransport.percentEncodedWhole(once),
+            "segment " + WebhookTransport.percentEncodedWhole("LEAKMEpAth/sec1"),
+        ]
+        for echo in echoes {
+            let kept = WebhookTransport.keptBody(Data(echo.utf8), destination: destination)
+            #expect(!kept.uppercased().contains("LEAKME"), "\(echo) → \(kept)")
+        }
+        #expect(once == "%2Fin%2FLEAKMEpAth%2Fsec1%2Fhooks%3Ftok%3DLEAKME%2Bqv22%26x%3DLEAKMEq2%2Bplus33")
+    }
+
     /// A long lowercase name in the URL is a secret as often as not (an ntfy topic is the
     /// topic's only key; a path made of words): looked for alone, while short words stay.
     @Test func aLongLowercaseSegmentIsLookedForAloneAShortWordIsNot() throws {
