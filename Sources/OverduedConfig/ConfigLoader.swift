@@ -1,5 +1,6 @@
 public import Foundation
 public import TimeZoneRules
+import TextEscaping
 
 /// Reads a config file, validates all of it and resolves the files it names (secrets,
 /// templates), returning a `Config` or every problem at once.
@@ -598,8 +599,17 @@ public struct ConfigLoader: Sendable {
         for name in members.keys.sorted() {
             let headerPath = "\(path).\(name)"
             let tokenCharacters = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "!#$%&'*+-.^_`|~"))
-            guard !name.isEmpty, name.unicodeScalars.allSatisfy({ $0.isASCII && tokenCharacters.contains($0) }) else {
-                reader.report(headerPath, "\"\(name)\" is not a valid HTTP header name")
+            if let invalid = name.unicodeScalars.firstIndex(where: { !($0.isASCII && tokenCharacters.contains($0)) }) {
+                // Shown up to that character only: a whole `Authorization: Bearer …` line pasted
+                // as the name would otherwise put its token in the message (and the journal).
+                let shown = String(name.unicodeScalars[..<invalid])
+                let character = name.unicodeScalars[invalid]
+                let what = character == ":" ? "\":\"" : character == " " ? "a space" : "\"\(PrintableText.escaped(String(character)))\""
+                reader.report("\(path).\(shown)…", "is not a valid HTTP header name: it holds \(what) after \"\(shown)\" (a name has only letters, digits and !#$%&'*+-.^_`|~; a whole `Name: value` line pasted as the name? the rest is not shown, as it may be a secret)")
+                continue
+            }
+            guard !name.isEmpty else {
+                reader.report(headerPath, "an empty name is not a valid HTTP header name")
                 continue
             }
             guard !Self.reservedHeaders.contains(name.lowercased()) else {

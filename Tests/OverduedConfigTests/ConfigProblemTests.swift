@@ -185,7 +185,10 @@ struct BrokenConfig: Sendable, CustomTestStringConvertible {
                      path: "", phrase: "is not valid JSON: line 1, column 293: a number beyond what a double holds"),
         BrokenConfig(label: "invalid header name",
                      json: ConfigFixture.hook(#"{"url": "https://a.example.com/", "headers": {"X Token": "v"}}"#),
-                     path: "destinations.hook.headers.X Token", phrase: "is not a valid HTTP header name"),
+                     path: "destinations.hook.headers.X…", phrase: "is not a valid HTTP header name: it holds a space after \"X\""),
+        BrokenConfig(label: "a whole header line pasted as the name: its value is not shown",
+                     json: ConfigFixture.hook(#"{"url": "https://a.example.com/", "headers": {"Authorization: Bearer xoxb-SECRET": "v"}}"#),
+                     path: "destinations.hook.headers.Authorization…", phrase: "it holds \":\" after \"Authorization\""),
         BrokenConfig(label: "max_backoff below initial_backoff",
                      json: ConfigFixture.hook(#"{"url": "https://a.example.com/", "retry": {"initial_backoff": "10s", "max_backoff": "1s"}}"#),
                      path: "destinations.hook.retry.max_backoff", phrase: "must be at least initial_backoff (10s)"),
@@ -263,6 +266,18 @@ struct ConfigProblemTests {
         for problem in problems {
             #expect(!problem.message.contains("t0k") && !problem.message.contains("s3cr3t"), "\(problem.message)")
         }
+    }
+
+    /// `"Authorization: Bearer …"` pasted as a header's name: the problem (printed by
+    /// `check-config`, logged to the journal by a refused reload) names it without its token.
+    @Test func aHeaderLinePastedAsANameKeepsItsTokenOutOfTheProblem() throws {
+        let fixture = try ConfigFixture()
+        let problems = fixture.problems(ConfigFixture.hook(#"{"url": "https://a.example.com/", "headers": {"Authorization: Bearer xoxb-SECRET42": "v", "X-Key\u0007xyzSECRET43": "w"}}"#))
+        #expect(problems.count == 2, "\(problems)")
+        for problem in problems {
+            #expect(!problem.description.contains("SECRET"), "\(problem.description)")
+        }
+        #expect(problems.map(\.path).sorted() == ["destinations.hook.headers.Authorization…", "destinations.hook.headers.X-Key…"])
     }
 
     /// Foundation says only "The operation could not be completed. (NSCocoaErrorDomain error
