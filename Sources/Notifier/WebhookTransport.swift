@@ -513,9 +513,12 @@ final class ResponseCollector: HTTPClientResponseDelegate {
     func didReceiveHead(task: HTTPClient.Task<Response>, _ head: HTTPResponseHead) -> EventLoopFuture<Void> {
         state.withLock {
             $0.status = Int(head.status.code)
-            $0.retryAfter = head.headers.first(name: "Retry-After").map {
-                RetryAfter.onReceiversClock($0, responseDate: head.headers.first(name: "Date"))
-            }
+            // A field sent once (RFC 9110 §10.2.3): several that disagree (`3` and `3600`) are
+            // unreadable as a whole, and the backoff applies, rather than whichever came first.
+            let values = head.headers["Retry-After"]
+            $0.retryAfter = Set(values.map { $0.trimmingCharacters(in: .whitespaces) }).count > 1
+                ? values.joined(separator: ", ")
+                : values.first.map { RetryAfter.onReceiversClock($0, responseDate: head.headers.first(name: "Date")) }
         }
         return task.eventLoop.makeSucceededVoidFuture()
     }

@@ -163,6 +163,25 @@ struct WebhookTransportTests {
         #expect(kept[4] == #"{"cookies": {"session": "<cookie>", "csrftoken": "<cookie>"}}"#)
     }
 
+    /// `Retry-After` is sent once: two that disagree are unreadable (the backoff applies), not
+    /// whichever came first; the same value twice is that value.
+    @Test(arguments: [(["3", "3600"], nil as TimeInterval?), (["3600", "3"], nil), (["120", " 120"], 120), (["60"], 60)])
+    func severalRetryAfterFieldsThatDisagreeAreUnreadable(values: [String], delay: TimeInterval?) async throws {
+        let server = ScriptedServer([.status(503, headers: values.map { ("Retry-After", $0) })])
+        try await server.start()
+        let destination = try Fixtures.destination(url: server.url)
+        let transport = WebhookTransport()
+        let result = await transport.post(Self.request(destination), to: destination, onSent: {})
+        await transport.shutdown()
+        await server.stop()
+        guard case .response(let status, let retryAfter) = result.result else {
+            Issue.record("no answer: \(result.result)")
+            return
+        }
+        #expect(status == 503)
+        #expect(retryAfter.flatMap { RetryAfter.delay($0, now: Date()) } == delay, "\(retryAfter ?? "nil")")
+    }
+
     /// A receiver that puts the URL it was called at into another URL (a login page's
     /// `?next=…`, an error page's link) percent-encodes every `/`, `=`, `&`, `+` and `%` of it,
     /// in either case of hex digits, sometimes twice: none of those forms keeps a secret.
