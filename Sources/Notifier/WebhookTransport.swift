@@ -342,6 +342,9 @@ final class WebhookTransport: Sendable {
             return TransportFailure(.connection, "connection error: \(describe(channelError, destination: destination))")
         }
         if let parserError = error as? HTTPParserError {
+            if parserError == .headerOverflow {
+                return TransportFailure(.connection, "the answer's header is too large (too many fields, or a field or the whole header too long for the HTTP client)")
+            }
             return TransportFailure(.connection, "the answer is not HTTP/1.1 (\(parserError))")
         }
         if let message = TLSFailure.message(error) {
