@@ -124,7 +124,7 @@ public enum LegacyImport {
             var row = row
             if let notified = row.scheduledDateNotified, let current = row.currentScheduledDate, current != notified,
                case .instant(let at) = ScheduledDate.parse(notified, in: zone),
-               Self.sameInstant(at, as: current, in: zone) {
+               ScheduledDate.names(at, current, in: zone) {
                 row.scheduledDateNotified = current
                 datesRespelled += 1
             }
@@ -135,18 +135,6 @@ public enum LegacyImport {
             if let existing = newestAsWritten[row.ticket], existing >= asWritten { return }
             newest[row.ticket] = (sentAt, row)
             newestAsWritten[row.ticket] = asWritten
-        }
-
-        /// Whether `text` (the ticket's date) names `instant`. A naive time in the hour the
-        /// clocks repeat in autumn names two instants; either counts.
-        static func sameInstant(_ instant: Date, as text: String, in zone: ZoneRules) -> Bool {
-            guard case .instant(let at) = ScheduledDate.parse(text, in: zone) else { return false }
-            if at == instant { return true }
-            // A naive wall time (no `Z`, no offset) in the hour repeated: its other reading is
-            // the same wall time, the instants differing by exactly the change of offset. A
-            // text with its own offset names one instant only.
-            let naive = !text.dropFirst(10).contains { $0 == "Z" || $0 == "z" || $0 == "+" || $0 == "-" }
-            return naive && at.timeIntervalSince(instant) == Double(zone.secondsFromGMT(for: instant) - zone.secondsFromGMT(for: at))
         }
 
         public func result(rules: [String]) -> Result {

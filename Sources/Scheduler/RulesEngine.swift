@@ -296,14 +296,16 @@ public struct RulesEngine: Sendable {
             try progress?.checkpoint()
             nextDue = min(nextDue, overdue.nextDue)
             let ids = overdue.tickets.map(\.ticket)
-            let previous = try outbox.dedupRecords(rule: rule.name, tickets: ids)
+            let previous = Self.respelled(try outbox.dedupRecords(rule: rule.name, tickets: ids), tickets: overdue.tickets, zone: timeZone)
             try progress?.checkpoint()
             var unnotified = false
             if rule.repeatPolicy.oncePerScheduledDate, overdue.tickets.count > previous.count {
                 unnotified = try outbox.hasNotifiedDates(rule: rule.name)
             }
             let dates = try Self.notifiedDatesNeeded(rule: rule, tickets: overdue.tickets, previous: previous, unnotifiedToo: unnotified)
-                .map { ids throws(StoreError) in try outbox.notifiedScheduledDates(rule: rule.name, tickets: ids) } ?? [:]
+                .map { ids throws(StoreError) in
+                    Self.respelled(try outbox.notifiedScheduledDates(rule: rule.name, tickets: ids), tickets: overdue.tickets, zone: timeZone)
+                } ?? [:]
             var decided = Self.decide(rule: rule, tickets: overdue.tickets, previous: previous, notifiedDates: dates, now: now,
                                       notifiedAt: notifiedAt, atMachineClock: withdrawing)
             try progress?.checkpoint()
@@ -542,6 +544,32 @@ public struct RulesEngine: Sendable {
                                          scheduledDate: candidate.scheduledDate ?? "", dueAt: dueAt))
         }
         return (tickets, badRows, nextDue)
+    }
+
+    /// The dedup records with each date that names the ticket's current deadline in another
+    /// spelling (the app rewrote `2026-11-26 08:00:00` as `2026-11-26T13:00:00.000Z`) spelt as
+    /// the ticket spells it now: for `once_per_scheduled_date` and `on_change: scheduled_date`
+    /// it is the same deadline, not a new one. Parses only the dates whose text differs. Pure.
+    static func respelled(_ records: [Int64: DedupRecord], tickets: [MatchedTicket], zone: ZoneRules) -> [Int64: DedupRecord] {
+        var records = records
+        for ticket in tickets {
+            guard let date = records[ticket.ticket]?.scheduledDate, date != ticket.scheduledDate,
+                  ScheduledDate.names(ticket.dueAt, date, in: zone) else { continue }
+            records[ticket.ticket]?.scheduledDate = ticket.scheduledDate
+        }
+        return records
+    }
+
+    /// The same for the dates of earlier notifications (`once_per_scheduled_date`): one that
+    /// names the ticket's current deadline counts as its current spelling.
+    static func respelled(_ dates: [Int64: Set<String>], tickets: [MatchedTicket], zone: ZoneRules) -> [Int64: Set<String>] {
+        var dates = dates
+        for ticket in tickets {
+            guard let notified = dates[ticket.ticket], !notified.contains(ticket.scheduledDate),
+                  notified.contains(where: { ScheduledDate.names(ticket.dueAt, $0, in: zone) }) else { continue }
+            dates[ticket.ticket]?.insert(ticket.scheduledDate)
+        }
+        return dates
     }
 
     /// What dedup says about each overdue ticket; a notified one goes to every destination of

@@ -26,6 +26,19 @@ public enum ScheduledDate: Sendable, Equatable {
         parse(raw) { fields in fields.instant(offsets: offsets) }
     }
 
+    /// Whether `text`, a stored date, names `instant`: the same deadline in another spelling
+    /// (`2026-11-26 08:00:00` in Toronto and `2026-11-26T13:00:00.000Z`). A naive time in the
+    /// hour the clocks repeat in autumn names two instants; either counts.
+    public static func names(_ instant: Date, _ text: String, in zone: ZoneRules) -> Bool {
+        guard case .instant(let at) = parse(text, in: zone) else { return false }
+        if at == instant { return true }
+        // A naive wall time (no `Z`, no offset) in the hour repeated: its other reading is
+        // the same wall time, the instants differing by exactly the change of offset. A
+        // text with its own offset names one instant only.
+        let naive = !text.dropFirst(10).contains { $0 == "Z" || $0 == "z" || $0 == "+" || $0 == "-" }
+        return naive && at.timeIntervalSince(instant) == Double(zone.secondsFromGMT(for: instant) - zone.secondsFromGMT(for: at))
+    }
+
     private static func parse(_ raw: String?, instant: (Fields) -> Date?) -> ScheduledDate {
         guard let raw else { return .absent }
         let text = raw.trimmedASCIIWhitespace

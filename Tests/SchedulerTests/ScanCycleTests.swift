@@ -150,6 +150,32 @@ struct ScanCycleTests {
         #expect(try outbox.dedupRecords(rule: "old-rule", tickets: [1])[1]?.scheduledDate == "2026-11-30 08:00:00")
     }
 
+    /// The app rewrites a date in another of its spellings (seed-schema: naive, ISO with `T`
+    /// and `Z`): the same deadline, notified again by neither `once_per_scheduled_date` nor
+    /// `on_change: scheduled_date`, also when it comes back to a date notified before it.
+    @Test(arguments: [RepeatSpec(oncePerScheduledDate: true), RepeatSpec(onChange: [.scheduledDate])])
+    func theSameDeadlineSpeltAnotherWayIsNotANewOne(policy: RepeatSpec) throws {
+        let engine = try engine(policy)
+        try tick(engine, at: t0)
+        try deliverEverything(at: t0.addingTimeInterval(1))
+        // 08:00 in Toronto is 13:00Z; a date alone is the end of its day.
+        try database.appWrite("UPDATE tickets SET scheduled_date = '2026-11-24T13:00:00.000Z' WHERE id = 1")
+        try database.appWrite("UPDATE tickets SET scheduled_date = '2026-11-23 23:59:59' WHERE id = 7")
+        let respelled = try tick(engine, at: t0.addingTimeInterval(60))
+        #expect(respelled.notifications.isEmpty, "\(respelled.matches.map(\.decision))")
+        #expect(respelled.matches.count == 3)
+        // A real move is a new deadline; back to the first one, spelt another way again.
+        try database.appWrite("UPDATE tickets SET scheduled_date = '2026-11-22 08:00:00' WHERE id = 1")
+        #expect(Set(try tick(engine, at: t0.addingTimeInterval(120)).notifications.map(\.ticket)) == [1])
+        try database.appWrite("UPDATE tickets SET scheduled_date = '2026-11-24T08:00:00-05:00' WHERE id = 1")
+        let back = try tick(engine, at: t0.addingTimeInterval(180))
+        if policy.oncePerScheduledDate {
+            #expect(back.notifications.isEmpty, "\(back.matches.map(\.decision))")
+        } else {
+            #expect(Set(back.notifications.map(\.ticket)) == [1], "on_change: a change from the last notification's date")
+        }
+    }
+
     @Test func reassignmentReArmsWhenWatched() throws {
         let engine = try engine(RepeatSpec(onChange: [.assignedTo]))
         try tick(engine, at: t0)
