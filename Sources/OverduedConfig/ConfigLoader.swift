@@ -299,6 +299,10 @@ public struct ConfigLoader: Sendable {
             oncePerScheduledDate: reader.bool(members, "once_per_scheduled_date", at: path) ?? false,
             onChange: fields
         )
+        if policy.oncePerScheduledDate, members["every"] != nil {
+            reader.warn(ConfigReader.join(path, "every"),
+                        "is not applied with once_per_scheduled_date: true (a ticket is notified once per date, however long it stays overdue); remove one of the two")
+        }
         return reader.problems.count == before ? policy : nil
     }
 

@@ -11,6 +11,17 @@ struct ConfigWarningsTests {
 
     static let signed = #"{"hook": {"url": "https://hooks.example.com/x", "signing_secret_file": "signing-secret", "headers": {"Authorization": {"file": "auth-header"}}}}"#
 
+    /// `every` beside `once_per_scheduled_date: true` says something the rule will not do.
+    @Test func everyBesideOncePerScheduledDateIsWarnedAbout() throws {
+        let fixture = try ConfigFixture()
+        let rules = #"[{"name": "r", "match": {"status_in": ["received"]}, "repeat": {"once_per_scheduled_date": true, "every": "4h"}, "destinations": ["hook"]}]"#
+        let config = try fixture.load(ConfigFixture.config(rules: rules))
+        #expect(config.warnings.map(\.path) == ["rules[0].repeat.every"])
+        #expect(config.warnings.first?.message.hasPrefix("is not applied with once_per_scheduled_date: true") == true)
+        let alone = #"[{"name": "r", "match": {"status_in": ["received"]}, "repeat": {"once_per_scheduled_date": true}, "destinations": ["hook"]}]"#
+        #expect(try fixture.load(ConfigFixture.config(rules: alone)).warnings == [])
+    }
+
     @Test func aSecretFileEveryUserCanReadIsWarnedAbout() throws {
         let fixture = try ConfigFixture()
         try Self.chmod(fixture.directory.url("signing-secret"), 0o644)
