@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Notifier
 import OverduedConfig
+import Scheduler
 import Store
 import Systemd
 
@@ -215,7 +216,12 @@ struct Instant {
         if let problem = fieldProblem(argument) {
             throw Invalid(description: "\(problem), \(example)")
         }
-        if let date = date(argument) {
+        // The other spellings a stored date may have (a space for `T`, `z`, no seconds, an
+        // offset without its colon), with a zone of their own: read as the tickets' dates are.
+        let zoned = argument.dropFirst(10).contains { $0 == "Z" || $0 == "z" || $0 == "+" || $0 == "-" }
+        var alternative: Date?
+        if zoned, case .instant(let instant) = ScheduledDate.parse(argument, in: .utc) { alternative = instant }
+        if let date = date(argument) ?? alternative {
             // Foundation's calendar turns Julian before 1582-10-15, while dates are read in the
             // proleptic Gregorian calendar (as ISO 8601 says): such an instant would be days off.
             guard date.timeIntervalSince1970 >= -12_212_553_600 else {
@@ -224,7 +230,9 @@ struct Instant {
             return Instant(date: date)
         }
         // Naive: the same text with a zone added would be read, but in which zone is a guess.
-        if date(argument + "Z") != nil {
+        var readAsNaive = false
+        if !zoned, case .instant = ScheduledDate.parse(argument, in: .utc) { readAsNaive = true }
+        if date(argument + "Z") != nil || readAsNaive {
             throw Invalid(description: "it has no time zone; add Z (UTC) or an offset ±HH:MM, \(example)")
         }
         throw Invalid(description: "expected an ISO 8601 instant with a time zone (Z or ±HH:MM), \(example)")

@@ -320,6 +320,13 @@ import TestSupport
                     "\(command): \(result.stderr)")
         }
         #expect(try runOverdued(["scan", "--dry-run", "--config", config, "--now", "2026-11-24T10:00:00.5-05:00"]).status == 0)
+        // The other spellings of the tickets' own dates, with a zone: read as those are.
+        for value in ["2026-11-24 15:00:00Z", "2026-11-24t15:00:00z", "2026-11-24T15:00Z", "2026-11-24T10:00:00-0500"] {
+            let read = try runOverdued(["scan", "--dry-run", "--config", config, "--now", value])
+            #expect(read.status == 0, "\(value): \(read.stderr)")
+        }
+        let naive = try runOverdued(["scan", "--dry-run", "--config", config, "--now", "2026-11-24 15:00:00"])
+        #expect(naive.status == 64 && naive.stderr.contains("it has no time zone"), "\(naive.stderr)")
         // Foundation reads an instant before 1582-10-15 in the Julian calendar: 10 days off.
         let julian = try runOverdued(["scan", "--dry-run", "--config", config, "--now", "1582-10-10T00:00:00Z"])
         #expect(julian.status == 64 && julian.stderr.contains("an instant before 1583 is not supported"), "\(julian.stderr)")
