@@ -363,7 +363,8 @@ final class DestinationWorker: Sendable {
         case .holds(let until, let left):
             if pauseFor(Pause(until: .now + left, shownUntil: until, httpStatus: recorded.httpStatus, recordedUntil: recorded.until, recorded: true),
                         askedBy: receiver) {
-                context.logger.notice("\(name) asked to wait (HTTP \(recorded.httpStatus) with Retry-After at \(PayloadTimestamp.iso8601(recorded.setAt))): nothing is sent to it until \(PayloadTimestamp.iso8601(until)), or `overdued queue resume \(name)`",
+                let asked = recorded.httpStatus == ReceiverPause.crashingAnswers ? "waits" : "asked to wait"
+                context.logger.notice("\(name) \(asked) (\(recorded.cause) at \(PayloadTimestamp.iso8601(recorded.setAt))): nothing is sent to it until \(PayloadTimestamp.iso8601(until)), or `overdued queue resume \(name)`",
                                       metadata: ["destination": "\(name)"])
             }
         case .ended:

@@ -15,7 +15,18 @@ public import Store
 /// it again), whatever `retry.max_attempts` says, since those default to no limit.
 public enum InterruptedAttempts {
     /// Attempts in a row that the process did not survive, before the notification is given up.
-    public static let maximumInARow = 3
+    public static let maximumInARow = ReceiverPause.crashesBeforePause
+
+    /// How long a destination waits after one of its notifications was given up so: its
+    /// receiver's answers crash overdued, and each of its other notifications would crash it
+    /// three times more (systemd gives up restarting after 5 starts in 2 minutes,
+    /// `StartLimitBurst`), stopping every other destination's deliveries with it.
+    public static let destinationPause: Duration = .seconds(3_600)
+
+    /// Whether `interrupted`, recorded now, is given up by the rule of crashes in a row.
+    static func givenUpForCrashes(_ interrupted: InterruptedAttempt) -> Bool {
+        interrupted.interruptedBefore + 1 >= maximumInARow
+    }
 
     /// What to record for each interrupted attempt, and how to tell it. Pure.
     /// - Parameter budget: the retry budget it spends (default: as kept in the state database;
@@ -29,7 +40,7 @@ public enum InterruptedAttempts {
         var decision = RetryPolicy(spec: spec.retry, jitter: jitter)
             .decide(.failure(failure), attempt: started.attempt, budget: budget ?? RetryBudget(of: interrupted.notification), now: now)
         let inARow = interrupted.interruptedBefore + 1
-        if inARow >= maximumInARow, decision.verdict != .dead {
+        if givenUpForCrashes(interrupted), decision.verdict != .dead {
             decision = RetryDecision(.dead, reason: "\(failure.message); given up: overdued ended during \(inARow) attempts of it in a row "
                 + "(an answer that crashes it?), so that the rest of the queue is delivered; `overdued queue retry "
                 + "\(interrupted.notification.id)` sends it again")
@@ -46,6 +57,9 @@ extension Notifier {
         /// Attempts recorded, and how many of those were given up.
         var recorded = 0
         var dead = 0
+        /// Destinations paused because a notification of theirs was given up for crashing
+        /// overdued (`InterruptedAttempts.destinationPause`), with the end of the pause.
+        var paused: [String: Date] = [:]
         /// Why the state database did not take them (nothing recorded; the marks stay).
         var failure: StoreError?
     }
@@ -71,6 +85,13 @@ extension Notifier {
                         }
                     }
                     try context.outbox.record(decided.map(\.1), interrupted: true)
+                    // Their other notifications would crash it again: the destination waits.
+                    for (interrupted, recorded) in decided where InterruptedAttempts.givenUpForCrashes(interrupted) {
+                        guard case .dead = recorded.outcome, let spec = specs[interrupted.notification.destination] else { continue }
+                        try context.outbox.recordReceiverPause(ReceiverPause(
+                            destination: spec.name, until: now.addingTimeInterval(InterruptedAttempts.destinationPause.seconds),
+                            httpStatus: ReceiverPause.crashingAnswers, setAt: now, receiver: spec.redactedURL))
+                    }
                     return decided
                 })
             }

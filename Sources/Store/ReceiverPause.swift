@@ -17,6 +17,20 @@ public struct ReceiverPause: Sendable, Equatable {
     /// repointed since is not the receiver that asked.
     public var receiver: String
 
+    /// `httpStatus` of a pause overdued set itself: the destination's answers crashed it
+    /// (`InterruptedAttempts`), no receiver asked.
+    public static let crashingAnswers = 0
+
+    /// Why the destination waits, as `queue` and the log say it.
+    public var cause: String {
+        httpStatus == Self.crashingAnswers
+            ? "its answers crashed overdued \(Self.crashesBeforePause) attempts in a row"
+            : "HTTP \(httpStatus) with Retry-After"
+    }
+
+    /// The crashes in a row that give a notification up, and pause its destination.
+    public static let crashesBeforePause = 3
+
     public init(destination: String, until: Date, httpStatus: Int, setAt: Date, receiver: String) {
         self.destination = destination
         self.until = until

@@ -80,15 +80,19 @@ struct ReceiverPauseView {
         return views
     }
 
-    /// `hook (https://hooks.example.com): paused by the receiver until … (HTTP 503 with Retry-After)`.
+    /// `hook (https://hooks.example.com): paused by the receiver until … (HTTP 503 with Retry-After)`,
+    /// or by overdued, when the destination's answers crashed it.
     func line(_ config: Config) -> String {
         let unconfirmed = unconfirmedReceiver.map { "; if \(destination) still points to \($0)" } ?? ""
-        return "\(NotificationTable.host(destination, config)): paused by the receiver until \(NotificationTable.iso(until)) "
-            + "(HTTP \(httpStatus) with Retry-After at \(NotificationTable.iso(setAt))\(unconfirmed)); its notifications wait until then"
+        let pause = ReceiverPause(destination: destination, until: until, httpStatus: httpStatus, setAt: setAt, receiver: "")
+        let by = httpStatus == ReceiverPause.crashingAnswers ? "overdued" : "the receiver"
+        return "\(NotificationTable.host(destination, config)): paused by \(by) until \(NotificationTable.iso(until)) "
+            + "(\(pause.cause) at \(NotificationTable.iso(setAt))\(unconfirmed)); its notifications wait until then"
     }
 
     var json: PayloadJSON {
         ["until": .string(NotificationTable.iso(until)), "http_status": .integer(Int64(httpStatus)),
+         "cause": .string(httpStatus == ReceiverPause.crashingAnswers ? "crashing_answers" : "retry_after"),
          "since": .string(NotificationTable.iso(setAt)), "receiver_unconfirmed": .optional(unconfirmedReceiver)]
     }
 }
@@ -98,7 +102,7 @@ struct ReceiverPauseView {
 struct QueueResumeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "resume",
-        abstract: "End the wait a destination's receiver asked for (429/503 with Retry-After) now.")
+        abstract: "End the wait a destination's receiver asked for (429/503 with Retry-After), or the hour's wait after its answers crashed overdued, now.")
 
     @OptionGroup var options: ConfigOption
 
@@ -123,8 +127,11 @@ struct QueueResumeCommand: ParsableCommand {
                 throw ExitCode(1)
             }
             let due = try stores.outbox.resumeReceiver(destination: destination, now: Date())
-            print("\(destination): the wait its receiver asked for (until \(NotificationTable.iso(pause.until)), HTTP \(pause.httpStatus)) "
-                + "is over; \(due) notification(s) it refused are due now; a running daemon sends to it again within "
+            let crashed = pause.httpStatus == ReceiverPause.crashingAnswers
+            let wait = crashed ? "the wait after its answers crashed overdued (until \(NotificationTable.iso(pause.until)))"
+                : "the wait its receiver asked for (until \(NotificationTable.iso(pause.until)), HTTP \(pause.httpStatus))"
+            let refused = crashed ? "" : "; \(due) notification(s) it refused are due now"
+            print("\(destination): \(wait) is over\(refused); a running daemon sends to it again within "
                 + DurationText.format(Notifier.receiverPauseResumeDelay))
         } catch let error as StoreError {
             printError(error.description)

@@ -188,5 +188,15 @@ final class KillSwitch: @unchecked Sendable {
         #expect(state.trimmingCharacters(in: .whitespacesAndNewlines) == "dead|3", "\(state)")
         let attempts = try sqlite3Output(folder.url("state.sqlite"), "SELECT attempt, outcome, error LIKE 'no answer recorded: overdued ended during this attempt%' FROM delivery_attempt ORDER BY attempt")
         #expect(attempts == "1|retry|1\n2|retry|1\n3|dead|1\n", "\(attempts)")
+        // Its destination's other notifications would crash it three times each: it waits an
+        // hour (systemd would stop restarting the service after 5 starts in 2 minutes).
+        let pause = try sqlite3Output(folder.url("state.sqlite"), "SELECT http_status, (until_at - set_at) / 1000 FROM receiver_pause")
+        #expect(pause == "0|3600\n", "\(pause)")
+        let queue = try runOverdued(["queue", "--config", config])
+        #expect(queue.stdout.contains("paused by overdued until ") && queue.stdout.contains("(its answers crashed overdued 3 attempts in a row at "),
+                "\(queue.stdout)")
+        let resumed = try runOverdued(["queue", "resume", "hook", "--config", config])
+        #expect(resumed.status == 0 && resumed.stdout.hasPrefix("hook: the wait after its answers crashed overdued (until "), "\(resumed.stdout) \(resumed.stderr)")
+        #expect(try sqlite3Output(folder.url("state.sqlite"), "SELECT count(*) FROM receiver_pause") == "0\n")
     }
 }
