@@ -223,7 +223,10 @@ public struct RetryPolicy: Sendable {
         } else {
             let ceiling = backoffCeiling(attempt: counted)
             delay = min(max(jitter(ceiling), .zero), ceiling)
-            how = "backoff up to \(DurationText.format(ceiling))"
+            // An unreadable Retry-After is said (not quoted: a receiver echoing the request could
+            // put the URL's token there, and this line goes to the journal).
+            let unreadable = retryAfterHeader == nil ? "" : "; its Retry-After is neither seconds nor an HTTP date"
+            how = "backoff up to \(DurationText.format(ceiling))\(unreadable)"
         }
         let next = now.addingTimeInterval(delay.seconds)
         let giveUpAt = budget.start.addingTimeInterval(spec.giveUpAfter.seconds)

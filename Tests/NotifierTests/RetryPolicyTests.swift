@@ -75,6 +75,10 @@ import Testing
                     "\(reason(header))")
             #expect(RetryPolicy.destinationPause(after: .response(status: 503, retryAfter: header), now: Self.now) == .seconds(86_400))
         }
+        // One neither seconds nor an HTTP date is said, beside the backoff that applies (not
+        // quoted: a receiver could echo a secret of the request there).
+        #expect(reason("2.5").hasSuffix("attempt 2 in 5s (backoff up to 5s; its Retry-After is neither seconds nor an HTTP date)"), "\(reason("2.5"))")
+        #expect(!reason("token-secret").contains("token-secret"))
     }
 
     @Test func backoffIsCappedAndJitterIsFull() {
