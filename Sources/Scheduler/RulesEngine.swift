@@ -238,8 +238,9 @@ public struct RulesEngine: Sendable {
         }
         if report.notifications.isEmpty, report.dedupRecords.isEmpty { return report }
         let expecting = Outbox.DedupExpectation(generation: report.dedupGeneration, lastNotified: report.dedupExpectations)
+        let keeping = Set(rules.filter(\.repeatPolicy.oncePerScheduledDate).map(\.name))
         let conflicts = try outbox.enqueue(report.notifications, dedup: report.dedupRecords, expecting: expecting,
-                                           mayQueueBehind: report.changeNotificationIDs, progress: progress)
+                                           mayQueueBehind: report.changeNotificationIDs, keepingDatesOf: keeping, progress: progress)
         if !conflicts.isEmpty { report.leaveOut(conflicts) }
         return report
     }

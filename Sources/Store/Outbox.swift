@@ -251,10 +251,14 @@ public final class Outbox: Sendable {
     ///
     /// `mayQueueBehind`: ids of notifications that may have an older one of their ticket
     /// still queued (a change, which is not held back): they take its due time if later.
+    ///
+    /// `keepingDatesOf`: the rules whose notified dates are kept (`dedup_scheduled_date`):
+    /// those with `once_per_scheduled_date`, which weigh every date notified before; nil, all.
+    /// Kept for every rule, they grew with every new date notified, for good.
     @discardableResult
     public func enqueue(_ notifications: [OverdueNotification], dedup: [DedupRecord],
                         expecting: DedupExpectation? = nil, mayQueueBehind: [String] = [],
-                        progress: TickProgress? = nil) throws(StoreError) -> Set<DedupKey> {
+                        keepingDatesOf: Set<String>? = nil, progress: TickProgress? = nil) throws(StoreError) -> Set<DedupKey> {
         try database.write("enqueue notifications") { db in
             var conflicts: Set<DedupKey> = []
             if let expecting, try Self.dedupGeneration(db) != expecting.generation {
@@ -274,7 +278,7 @@ public final class Outbox: Sendable {
                 bind.text(n.id); bind.text(n.rule); bind.integer(n.ticket); bind.text(n.ticketID); bind.text(n.destination)
                 bind.text(utf8: n.snapshot); bind.integer(n.createdAt.unixMilliseconds); bind.integer(n.nextAttemptAt.unixMilliseconds)
             }
-            try Self.upsert(records, db, checkpoint: progress)
+            try Self.upsert(records, db, keepingDatesOf: keepingDatesOf, checkpoint: progress)
             if !mayQueueBehind.isEmpty {
                 try db.execute(sql: Self.queueBehindSQL, arguments: [Self.jsonStrings(mayQueueBehind)])
             }
@@ -311,9 +315,13 @@ public final class Outbox: Sendable {
         }
     }
 
-    /// Remembers each record's scheduled date as notified for its rule and ticket.
-    private static func recordScheduledDates(_ records: [DedupRecord], _ db: Database, checkpoint: TickProgress? = nil) throws {
-        let dated = records.filter { $0.scheduledDate != nil }
+    /// Remembers each record's scheduled date as notified for its rule and ticket (of the
+    /// rules in `keepingDatesOf`, or all).
+    private static func recordScheduledDates(_ records: [DedupRecord], _ db: Database, keepingDatesOf: Set<String>? = nil,
+                                             checkpoint: TickProgress? = nil) throws {
+        let dated = records.filter { record in
+            record.scheduledDate != nil && (keepingDatesOf?.contains(record.rule) ?? true)
+        }
         try BulkInsert.run(db, checkpoint: checkpoint, "INSERT INTO dedup_scheduled_date (rule, ticket, scheduled_date, notified_at)",
                            row: "(?, ?, ?, ?)", dated, then: """
             ON CONFLICT (rule, ticket, scheduled_date) DO UPDATE SET notified_at = max(notified_at, excluded.notified_at)
@@ -322,8 +330,9 @@ public final class Outbox: Sendable {
         }
     }
 
-    private static func upsert(_ records: [DedupRecord], _ db: Database, checkpoint: TickProgress? = nil) throws {
-        try recordScheduledDates(records, db, checkpoint: checkpoint)
+    private static func upsert(_ records: [DedupRecord], _ db: Database, keepingDatesOf: Set<String>? = nil,
+                               checkpoint: TickProgress? = nil) throws {
+        try recordScheduledDates(records, db, keepingDatesOf: keepingDatesOf, checkpoint: checkpoint)
         try BulkInsert.run(db, checkpoint: checkpoint, "INSERT INTO dedup_state (rule, ticket, last_notified_at, scheduled_date, assigned_to, status, priority, source)",
                            row: "(?, ?, ?, ?, ?, ?, ?, ?)", records, then: """
             ON CONFLICT (rule, ticket) DO UPDATE SET
