@@ -880,11 +880,7 @@ public final class Daemon: Sendable {
 
     /// Evaluates every rule on `tickets`, enqueues what they decide and wakes the notifier.
     private func evaluate(tickets: TicketsDatabase, engine: RulesEngine, cache: TickCache, due: Date) throws(StoreError) -> TickSummary {
-        // A tick off the schedule (the first, SIGUSR1, a reload's) counts for repeat windows
-        // as the tick of its slot: the next day's tick of that slot repeats, not the one after.
-        let schedule = state.withLock { TickSchedule(interval: $0.config.schedule.interval, align: $0.config.schedule.align) }
-        let report = try engine.scanAndEnqueue(tickets: tickets, outbox: outbox, now: due, notifiedAt: schedule.slot(of: due),
-                                               cache: cache, progress: progress)
+        let report = try engine.scanAndEnqueue(tickets: tickets, outbox: outbox, now: due, cache: cache, progress: progress)
         notifier.forget(withdrawn: report.withdrawals.map { ($0.notification.id, $0.notification.destination) })
         if !report.notifications.isEmpty { notifier.wake() }
         logBadRows(report.badRows, complete: report.unchangedSince == nil)

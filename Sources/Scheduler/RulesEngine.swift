@@ -222,10 +222,10 @@ public struct RulesEngine: Sendable {
     /// another process notified after this scan read their dedup state (a `scan` run beside
     /// the daemon, say): those are reported as suppressed (`.notifiedMeanwhile`), the rest is
     /// enqueued. One pass, whatever the others do.
-    public func scanAndEnqueue(tickets: TicketsDatabase, outbox: Outbox, now: Date, notifiedAt: Date? = nil, detail: ScanDetail = .enqueued,
+    public func scanAndEnqueue(tickets: TicketsDatabase, outbox: Outbox, now: Date, detail: ScanDetail = .enqueued,
                                cache: TickCache? = nil, progress: TickProgress? = nil, withdrawing: Bool = true) throws(StoreError) -> ScanReport {
-        var report = try scan(tickets: tickets, outbox: outbox, now: now, notifiedAt: notifiedAt, detail: detail, cache: cache,
-                              progress: progress, withdrawing: withdrawing)
+        var report = try scan(tickets: tickets, outbox: outbox, now: now, detail: detail, cache: cache, progress: progress,
+                              withdrawing: withdrawing)
         if !report.withdrawals.isEmpty {
             var withdrawn: Set<String> = []
             let groups = Dictionary(grouping: report.withdrawals) { "\($0.rule)\u{0}\($0.cause)" }
@@ -253,12 +253,8 @@ public struct RulesEngine: Sendable {
     ///   `ScanReport.withdrawals`). Only at the real clock: a scan at another instant (`--now`)
     ///   would find tickets that are overdue now not overdue then, and the reverse. It also
     ///   says whether `now` is the machine's clock to dedup (`DedupDecision.decide`).
-    /// - Parameter notifiedAt: the instant this evaluation's notifications count as made for
-    ///   `repeat.every` windows, weighed and recorded: the tick's slot (`TickSchedule.slot(of:)`);
-    ///   `now` when nil. Whether a ticket is overdue is weighed at `now`.
-    public func scan(tickets: TicketsDatabase, outbox: Outbox, now: Date, notifiedAt: Date? = nil, detail: ScanDetail = .enqueued,
+    public func scan(tickets: TicketsDatabase, outbox: Outbox, now: Date, detail: ScanDetail = .enqueued,
                      cache: TickCache? = nil, progress: TickProgress? = nil, withdrawing: Bool = true) throws(StoreError) -> ScanReport {
-        let notifiedAt = min(notifiedAt ?? now, now)
         var report = ScanReport(now: now)
         let filters = rules.map { RuleQuery.filter(for: $0.match, now: now, schema: tickets.schema) }
         // Read before anything they vouch for: a commit racing the reads changes the next value.
@@ -308,7 +304,7 @@ public struct RulesEngine: Sendable {
                     Self.respelled(try outbox.notifiedScheduledDates(rule: rule.name, tickets: ids), tickets: overdue.tickets, zone: timeZone)
                 } ?? [:]
             var decided = Self.decide(rule: rule, tickets: overdue.tickets, previous: previous, notifiedDates: dates, now: now,
-                                      notifiedAt: notifiedAt, atMachineClock: withdrawing)
+                                      atMachineClock: withdrawing)
             try progress?.checkpoint()
             // Only a ticket that dedup lets through for the time alone can be held back by a
             // notification still queued: the queue is read for those (none on a quiet tick).
@@ -371,7 +367,7 @@ public struct RulesEngine: Sendable {
                     id: OverdueNotification.newID(), rule: match.rule, ticket: match.ticket.ticket,
                     ticketID: match.ticket.ticketID, destination: destination, snapshot: encoded, createdAt: now))
             }
-            report.dedupRecords.append(DedupDecision.record(rule: match.rule, ticket: match.ticket, at: notifiedAt))
+            report.dedupRecords.append(DedupDecision.record(rule: match.rule, ticket: match.ticket, at: now))
             report.dedupExpectations.append(match.previousNotifiedAt)
         }
         if let cache, let inputs {
@@ -590,15 +586,12 @@ public struct RulesEngine: Sendable {
         return ids.isEmpty ? nil : ids
     }
 
-    /// - Parameter notifiedAt: the instant `repeat.every` windows are weighed at (the tick's
-    ///   slot); `now` when nil. How long a ticket is overdue is counted to `now`.
     public static func decide(rule: RuleSpec, tickets: [MatchedTicket], previous: [Int64: DedupRecord],
-                              notifiedDates: [Int64: Set<String>] = [:], now: Date, notifiedAt: Date? = nil,
-                              atMachineClock: Bool = true) -> [RuleMatch] {
+                              notifiedDates: [Int64: Set<String>] = [:], now: Date, atMachineClock: Bool = true) -> [RuleMatch] {
         tickets.map { ticket in
             let last = previous[ticket.ticket]
             let decision = DedupDecision.decide(policy: rule.repeatPolicy, ticket: ticket, previous: last,
-                                                notifiedDates: notifiedDates[ticket.ticket] ?? [], now: notifiedAt ?? now,
+                                                notifiedDates: notifiedDates[ticket.ticket] ?? [], now: now,
                                                 atMachineClock: atMachineClock)
             var match = RuleMatch(rule: rule.name, ticket: ticket, overdueSeconds: Int(now.timeIntervalSince(ticket.dueAt)),
                                   decision: decision, destinations: decision.shouldNotify ? rule.destinations : [])

@@ -35,22 +35,32 @@ public struct TickSchedule: Sendable, Equatable {
         return candidate
     }
 
-    /// The instant a tick evaluated at `instant` counts as, for `repeat.every` windows: on an
-    /// aligned schedule, the slot it falls in (the latest multiple of the interval at or before
-    /// it); otherwise `instant` itself. A scheduled tick is due at its slot already; a tick run
-    /// off the schedule (the first after start-up, SIGUSR1, a reload, `once` or `scan` from
-    /// cron a few milliseconds early or late) is dated at its slot too, so that the next day's
-    /// tick of the same slot finds the window ended rather than short by that much (and sends
-    /// a slot later, day after day).
-    public func slot(of instant: Date) -> Date {
+    /// The instant a tick run at `instant` evaluates at: on an aligned schedule, the nearest
+    /// slot (multiple of the interval) when it is at most `snapTolerance` away; otherwise
+    /// `instant` itself. A scheduled tick is due at its slot already; `once` or `scan` run by
+    /// cron start a little early or late, differently each day: evaluated at the slot, the
+    /// dedup records they write are a whole number of days apart, and `repeat.every: "24h"`
+    /// repeats on the next day's run, not (short by a second) on the run after it, moving an
+    /// interval later day after day. Further from a slot (a tick at start-up, SIGUSR1), it is
+    /// the instant itself: moved back to its slot, it would shorten `every` by up to an
+    /// interval, and a ticket notified at 14:09:59 would be notified again at 14:10 with
+    /// `every` equal to the interval.
+    public func snapped(_ instant: Date) -> Date {
         guard align else { return instant }
         // In whole milliseconds: a slot's own instant is its slot, not the one before by a
         // rounding error of the division.
         let step = max(Int64((interval.seconds * 1_000).rounded()), 1)
-        let milliseconds = Int64((instant.timeIntervalSince1970 * 1_000).rounded(.down))
-        let slot = milliseconds >= 0 ? milliseconds / step * step : -((-milliseconds + step - 1) / step) * step
-        return Date(timeIntervalSince1970: TimeInterval(slot) / 1_000)
+        let milliseconds = Int64((instant.timeIntervalSince1970 * 1_000).rounded())
+        let below = milliseconds >= 0 ? milliseconds / step * step : -((-milliseconds + step - 1) / step) * step
+        let nearest = milliseconds - below <= step / 2 ? below : below + step
+        let tolerance = min(Int64(Self.snapTolerance.seconds * 1_000), step / 10)
+        guard abs(milliseconds - nearest) <= tolerance else { return instant }
+        return Date(timeIntervalSince1970: TimeInterval(nearest) / 1_000)
     }
+
+    /// How far from a slot a tick still counts as it: cron starts a job within a second or
+    /// two of its minute (a tenth of the interval at most, for short intervals).
+    public static let snapTolerance: Duration = .seconds(2)
 
     /// How many due slots a tick that ran from `due` to `finished` made us skip.
     public func skippedSlots(due: Date, finished: Date) -> Int {

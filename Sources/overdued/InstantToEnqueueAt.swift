@@ -28,11 +28,11 @@ extension Instant {
 }
 
 extension ScheduleSettings {
-    /// The instant a run of `scan` or `once` at `instant` counts as for `repeat.every`
-    /// windows: by the machine's clock, the slot of the configured schedule it falls in, as a
-    /// tick of the daemon would (a cron job a second earlier than yesterday's still repeats);
-    /// an explicit `--now` counts as itself.
-    func countedAt(_ instant: Date, clock: Bool) -> Date {
-        clock ? TickSchedule(interval: interval, align: align).slot(of: instant) : instant
+    /// The instant a run of `scan` or `once` evaluates at: by the machine's clock, the nearest
+    /// slot of the configured schedule when within a second or two of it, as a tick of the
+    /// daemon would (`TickSchedule.snapped`: a cron job a second earlier than yesterday's
+    /// still repeats `every: "24h"`); an explicit `--now` is itself.
+    func evaluationInstant(_ instant: Date, byClock: Bool) -> Date {
+        byClock ? TickSchedule(interval: interval, align: align).snapped(instant) : instant
     }
 }

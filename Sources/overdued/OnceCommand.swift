@@ -35,8 +35,9 @@ struct OnceCommand: AsyncParsableCommand {
 
     func run() async throws {
         let wait = maxWait
-        let instant = try Instant.toEnqueueAt(now)
+        let clock = try Instant.toEnqueueAt(now)
         let config = try loadConfig(options)
+        let instant = config.schedule.evaluationInstant(clock, byClock: now == nil)
         LogSetup.bootstrap(config.log, forceStderr: true)
         let logger = Logger(label: "overdued")
         let stores = try OpenStores(config, delivering: true)
@@ -45,8 +46,7 @@ struct OnceCommand: AsyncParsableCommand {
         let report: ScanReport
         do {
             // The queue is weighed against the tickets only at the real clock (`scan`).
-            report = try engine.scanAndEnqueue(tickets: stores.tickets, outbox: stores.outbox, now: instant,
-                                               notifiedAt: config.schedule.countedAt(instant, clock: now == nil), withdrawing: now == nil)
+            report = try engine.scanAndEnqueue(tickets: stores.tickets, outbox: stores.outbox, now: instant, withdrawing: now == nil)
         } catch {
             printError(error.description)
             throw ExitCode(1)

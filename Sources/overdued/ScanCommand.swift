@@ -25,9 +25,10 @@ struct ScanCommand: ParsableCommand {
     var now: Instant?
 
     func run() throws {
-        let instant = dryRun ? now?.date ?? Date() : try Instant.toEnqueueAt(now)
+        let clock = dryRun ? now?.date ?? Date() : try Instant.toEnqueueAt(now)
         // A dry run writes nothing: the state database's folder need not exist yet.
         let config = try loadConfig(options, stateFolderMayBeMissing: dryRun)
+        let instant = config.schedule.evaluationInstant(clock, byClock: now == nil)
         let stores = try OpenStores(config, lookingOnly: dryRun)
         defer { stores.removeScratch() }
         let engine = RulesEngine(rules: config.rules, timeZone: config.store.timeZone, destinations: Set(config.destinations.map(\.name)))
@@ -39,12 +40,9 @@ struct ScanCommand: ParsableCommand {
             // The queue is weighed against the tickets only at the real clock: at another
             // instant, tickets overdue now would look not overdue yet, and the reverse.
             let withdrawing = now == nil
-            let notifiedAt = config.schedule.countedAt(instant, clock: now == nil)
             report = dryRun
-                ? try engine.scan(tickets: stores.tickets, outbox: stores.outbox, now: instant, notifiedAt: notifiedAt,
-                                  detail: detail, withdrawing: withdrawing)
-                : try engine.scanAndEnqueue(tickets: stores.tickets, outbox: stores.outbox, now: instant, notifiedAt: notifiedAt,
-                                            detail: detail, withdrawing: withdrawing)
+                ? try engine.scan(tickets: stores.tickets, outbox: stores.outbox, now: instant, detail: detail, withdrawing: withdrawing)
+                : try engine.scanAndEnqueue(tickets: stores.tickets, outbox: stores.outbox, now: instant, detail: detail, withdrawing: withdrawing)
         } catch {
             printError(error.description)
             throw ExitCode(1)

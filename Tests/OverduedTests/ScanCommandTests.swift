@@ -258,6 +258,34 @@ import TestSupport
         #expect(look.status == 0, "\(look.stderr)")
     }
 
+    /// `scan` (or `once`) from cron, one day at 14:05:01, the next at 14:04:59 (cron starts a
+    /// job within a second or two of its minute, earlier or later): the second run repeats
+    /// `every: "24h"`. Each is evaluated at the nearest slot of the schedule (14:05:00); at the
+    /// raw instants the day was 2 s short, and the repeat waited for the next run. The
+    /// machine's clock is set for the process by `faketime` (Debian's package, which `make
+    /// test` installs; `once`, whose HTTP client waits on timers, does not finish under it).
+    @Test func aCronRunASecondEarlierThanYesterdaysRepeatsADailyRule() throws {
+        let folder = try TemporaryDirectory()
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: overdueRows(1))
+        let config = try folder.write("config.json", configJSON(interval: "5m").replacingOccurrences(of: #""align": false"#, with: #""align": true"#))
+        let faketime = "/usr/bin/faketime"
+        try #require(FileManager.default.isExecutableFile(atPath: faketime), "faketime is missing: `make test` installs it")
+        func scan(at instant: String) throws -> String {
+            let result = try runOverdued(["scan", "--config", config], environment: ["TZ": "UTC"], prefix: [faketime, "-f", "@" + instant],
+                                         timeout: 20)
+            #expect(result.status == 0, "\(result.stderr)")
+            // As if the receiver had taken it (a queued one holds back a repeat of its ticket).
+            _ = try sqlite3Output(folder.url("state.sqlite"), "UPDATE notification SET status = 'delivered', delivered_at = created_at")
+            return String(result.stdout.prefix { $0 != " " })
+        }
+        #expect(try scan(at: "2026-11-27 14:05:01") == "enqueue")
+        let record = try sqlite3Output(folder.url("state.sqlite"), "SELECT last_notified_at FROM dedup_state")
+        #expect(record == "1795788300000\n", "dated at the slot, 2026-11-27T14:05:00Z: \(record)")
+        #expect(try scan(at: "2026-11-28 14:04:59") == "enqueue")
+        // Further from a slot, a run is itself: 3 s early is a day short.
+        #expect(try scan(at: "2026-11-29 14:04:57") == "suppressed")
+    }
+
     /// A committing `--now` in the past is allowed, with a note that what it enqueues is
     /// dated then (the daemon's next tick weighs it as that old); a dry run needs none.
     @Test func aPastNowThatEnqueuesSaysItsRecordsAreDatedThen() throws {

@@ -18,18 +18,23 @@ import Testing
         #expect(hourly.next(after: nil, now: try at("2026-11-24T23:59:59Z")) == (try at("2026-11-25T00:00:00Z")))
     }
 
-    @Test func aTickCountsAsTheSlotItFallsIn() throws {
-        // A slot's own instant is its slot; a moment before it, the one before.
-        #expect(five.slot(of: try at("2026-11-24T15:05:00Z")) == (try at("2026-11-24T15:05:00Z")))
-        #expect(five.slot(of: try at("2026-11-24T15:10:00Z").addingTimeInterval(-0.001)) == (try at("2026-11-24T15:05:00Z")))
-        #expect(five.slot(of: try at("2026-11-24T15:05:00Z").addingTimeInterval(-0.001)) == (try at("2026-11-24T15:00:00Z")))
-        let odd = TickSchedule(interval: .milliseconds(1_500), align: true)
-        #expect(odd.slot(of: Date(timeIntervalSince1970: 3)) == Date(timeIntervalSince1970: 3))
-        #expect(odd.slot(of: Date(timeIntervalSince1970: 4.4)) == Date(timeIntervalSince1970: 3))
-        #expect(five.slot(of: Date(timeIntervalSince1970: -1)) == Date(timeIntervalSince1970: -300))
-        // Not aligned: no slots, a tick counts as itself.
-        let instant = try at("2026-11-24T15:07:13Z")
-        #expect(freeRunning.slot(of: instant) == instant)
+    @Test func aRunWithinTwoSecondsOfASlotIsEvaluatedAtIt() throws {
+        let slot = try at("2026-11-24T15:05:00Z")
+        #expect(five.snapped(slot) == slot)
+        #expect(five.snapped(slot.addingTimeInterval(1.9)) == slot)
+        #expect(five.snapped(slot.addingTimeInterval(-1.9)) == slot, "a run a little early counts as the slot ahead")
+        // Further off: the instant itself (at the slot behind, `every` would be shortened by
+        // up to an interval).
+        #expect(five.snapped(slot.addingTimeInterval(2.5)) == slot.addingTimeInterval(2.5))
+        #expect(five.snapped(slot.addingTimeInterval(-150)) == slot.addingTimeInterval(-150))
+        // A tenth of a short interval at most.
+        let short = TickSchedule(interval: .seconds(5), align: true)
+        #expect(short.snapped(Date(timeIntervalSince1970: 10.4)) == Date(timeIntervalSince1970: 10))
+        #expect(short.snapped(Date(timeIntervalSince1970: 10.6)) == Date(timeIntervalSince1970: 10.6))
+        #expect(five.snapped(Date(timeIntervalSince1970: -0.5)) == Date(timeIntervalSince1970: 0))
+        // Not aligned: no slots.
+        let instant = slot.addingTimeInterval(0.3)
+        #expect(freeRunning.snapped(instant) == instant)
     }
 
     @Test func alignedScheduleDoesNotDriftWhenTicksAreSlow() throws {
