@@ -439,7 +439,8 @@ final class DestinationWorker: Sendable {
             return true
         }
         if ended {
-            context.logger.notice("\(name): the wait its receiver asked for (until \(PayloadTimestamp.iso8601(pause.shownUntil))) was ended by `overdued queue resume`; sending again",
+            let wait = pause.httpStatus == ReceiverPause.crashingAnswers ? "the wait after its answers crashed overdued" : "the wait its receiver asked for"
+            context.logger.notice("\(name): \(wait) (until \(PayloadTimestamp.iso8601(pause.shownUntil))) was ended by `overdued queue resume`; sending again",
                                   metadata: ["destination": "\(name)"])
         }
         return ended
@@ -488,7 +489,7 @@ final class DestinationWorker: Sendable {
         guard notification.attempts > budget.attemptsBefore,
               now > budget.start.addingTimeInterval(spec.retry.giveUpAfter.seconds) else { return nil }
         return "\(notification.lastError ?? "not delivered"); gave up: retry.give_up_after (\(DurationText.format(spec.retry.giveUpAfter))) since it was "
-            + "\(budget.isRequeue ? "requeued" : "queued") ran out before its next attempt could start (the receiver asked to wait, or overdued was not running)"
+            + "\(budget.isRequeue ? "requeued" : "queued") ran out before its next attempt could start (its destination was paused: its receiver asked to wait, or its answers crashed overdued; or overdued was not running)"
     }
 
     /// Records `giveUp`'s verdict; false when the notification was no longer queued or the

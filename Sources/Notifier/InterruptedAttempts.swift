@@ -57,9 +57,6 @@ extension Notifier {
         /// Attempts recorded, and how many of those were given up.
         var recorded = 0
         var dead = 0
-        /// Destinations paused because a notification of theirs was given up for crashing
-        /// overdued (`InterruptedAttempts.destinationPause`), with the end of the pause.
-        var paused: [String: Date] = [:]
         /// Why the state database did not take them (nothing recorded; the marks stay).
         var failure: StoreError?
     }
@@ -84,14 +81,15 @@ extension Notifier {
                                                                      jitter: context.jitter))
                         }
                     }
-                    try context.outbox.record(decided.map(\.1), interrupted: true)
-                    // Their other notifications would crash it again: the destination waits.
-                    for (interrupted, recorded) in decided where InterruptedAttempts.givenUpForCrashes(interrupted) {
-                        guard case .dead = recorded.outcome, let spec = specs[interrupted.notification.destination] else { continue }
-                        try context.outbox.recordReceiverPause(ReceiverPause(
-                            destination: spec.name, until: now.addingTimeInterval(InterruptedAttempts.destinationPause.seconds),
-                            httpStatus: ReceiverPause.crashingAnswers, setAt: now, receiver: spec.redactedURL))
+                    // Their other notifications would crash it again: the destination waits,
+                    // recorded with the give-up (one transaction).
+                    let pauses = decided.compactMap { (interrupted, recorded) -> ReceiverPause? in
+                        guard InterruptedAttempts.givenUpForCrashes(interrupted), case .dead = recorded.outcome,
+                              let spec = specs[interrupted.notification.destination] else { return nil }
+                        return ReceiverPause(destination: spec.name, until: now.addingTimeInterval(InterruptedAttempts.destinationPause.seconds),
+                                             httpStatus: ReceiverPause.crashingAnswers, setAt: now, receiver: spec.redactedURL)
                     }
+                    try context.outbox.record(decided.map(\.1), interrupted: true, pausing: pauses)
                     return decided
                 })
             }

@@ -436,20 +436,26 @@ final class WebhookTransport: Sendable {
     /// Each secret also as a JSON string holds it (`\"`, `\\`), with its slashes escaped too
     /// (`http:\/\/…`, PHP's and many frameworks' default), and percent-encoded whole, once and
     /// twice (a receiver that echoes the URL inside another, a login page's `?next=…`, encodes
-    /// every `/`, `=`, `&`, `+` and `%` of it), longest first, so a whole is replaced before its
-    /// parts.
+    /// every `/`, `=`, `&`, `+` and `%` of it; Django's keeps the `/`), longest first, so a whole
+    /// is replaced before its parts.
     static func inEveryForm(_ pieces: [(secret: String, placeholder: String)]) -> [(secret: String, placeholder: String)] {
         var all = pieces.filter { !$0.secret.isEmpty }
         all += all.filter { $0.secret.contains("\"") || $0.secret.contains("\\") }.map { (PayloadJSON.escaped($0.secret), $0.placeholder) }
         all += all.filter { $0.secret.contains("/") }.map { ($0.secret.replacingOccurrences(of: "/", with: "\\/"), $0.placeholder) }
-        let encoded = all.map { (percentEncodedWhole($0.secret), $0.placeholder) }.filter { $0.0.contains("%") }
-        all += encoded + encoded.map { (percentEncodedWhole($0.0), $0.1) }
+        func encodings(_ pieces: [(secret: String, placeholder: String)]) -> [(secret: String, placeholder: String)] {
+            pieces.flatMap { piece in
+                [(percentEncodedWhole(piece.secret), piece.placeholder), (percentEncodedWhole(piece.secret, keepingSlashes: true), piece.placeholder)]
+            }.filter { $0.secret.contains("%") }
+        }
+        let encoded = encodings(all)
+        all += encoded + encodings(encoded)
         var seen: Set<String> = []
         return all.filter { seen.insert($0.secret).inserted }.sorted { $0.secret.utf8.count > $1.secret.utf8.count }
     }
 
-    /// Every byte but RFC 3986's unreserved ones (`A-Z a-z 0-9 - . _ ~`) as `%XX`.
-    static func percentEncodedWhole(_ text: String) -> String {
+    /// Every byte but RFC 3986's unreserved ones (`A-Z a-z 0-9 - . _ ~`, and `/` when kept)
+    /// as `%XX`.
+    static func percentEncodedWhole(_ text: String, keepingSlashes: Bool = false) -> String {
         let digits = Array("0123456789ABCDEF".utf8)
         var bytes: [UInt8] = []
         bytes.reserveCapacity(text.utf8.count * 3)
@@ -457,6 +463,8 @@ final class WebhookTransport: Sendable {
             switch byte {
             case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
                  UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
+                bytes.append(byte)
+            case UInt8(ascii: "/") where keepingSlashes:
                 bytes.append(byte)
             default:
                 bytes += [UInt8(ascii: "%"), digits[Int(byte >> 4)], digits[Int(byte & 0x0F)]]

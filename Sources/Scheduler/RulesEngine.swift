@@ -551,10 +551,19 @@ public struct RulesEngine: Sendable {
         var records = records
         for ticket in tickets {
             guard let date = records[ticket.ticket]?.scheduledDate, date != ticket.scheduledDate,
-                  ScheduledDate.names(ticket.dueAt, date, in: zone) else { continue }
+                  Self.sameDeadline(ticket, date, zone: zone) else { continue }
             records[ticket.ticket]?.scheduledDate = ticket.scheduledDate
         }
         return records
+    }
+
+    /// Whether `text` and the ticket's date name one deadline: either names the other's instant
+    /// (a naive time in the hour repeated in autumn names both of its readings, whichever side
+    /// it is on).
+    static func sameDeadline(_ ticket: MatchedTicket, _ text: String, zone: ZoneRules) -> Bool {
+        if ScheduledDate.names(ticket.dueAt, text, in: zone) { return true }
+        guard case .instant(let instant) = ScheduledDate.parse(text, in: zone) else { return false }
+        return ScheduledDate.names(instant, ticket.scheduledDate, in: zone)
     }
 
     /// The same for the dates of earlier notifications (`once_per_scheduled_date`): one that
@@ -563,7 +572,7 @@ public struct RulesEngine: Sendable {
         var dates = dates
         for ticket in tickets {
             guard let notified = dates[ticket.ticket], !notified.contains(ticket.scheduledDate),
-                  notified.contains(where: { ScheduledDate.names(ticket.dueAt, $0, in: zone) }) else { continue }
+                  notified.contains(where: { Self.sameDeadline(ticket, $0, zone: zone) }) else { continue }
             dates[ticket.ticket]?.insert(ticket.scheduledDate)
         }
         return dates

@@ -561,9 +561,11 @@ public final class Outbox: Sendable {
     /// ended (`interruptedAttempts`), counted in `interrupted_attempts` instead of setting it
     /// back to 0.
     public func record(_ attempts: [RecordedAttempt], starting: [StartedAttempt] = [], forgetting: [String] = [],
-                       interrupted: Bool = false) throws(StoreError) {
-        guard !attempts.isEmpty || !starting.isEmpty || !forgetting.isEmpty else { return }
+                       interrupted: Bool = false, pausing: [ReceiverPause] = []) throws(StoreError) {
+        guard !attempts.isEmpty || !starting.isEmpty || !forgetting.isEmpty || !pausing.isEmpty else { return }
         try database.write("record delivery attempts") { db in
+            // In the same transaction as the attempts that led to them (`InterruptedAttempts`).
+            for pause in pausing { try Self.upsert(pause, db) }
             // Marks first: a mark and its own attempt's record can share a batch (the mark
             // waited for the lock while its request went), and the record must remove it.
             if !starting.isEmpty {

@@ -45,15 +45,17 @@ extension Outbox {
     /// receiver is ignored: two requests in flight may both be refused, and their writes
     /// may arrive in either order.
     public func recordReceiverPause(_ pause: ReceiverPause) throws(StoreError) {
-        try database.write("record the receiver's pause") { db in
-            try db.execute(sql: """
-                INSERT INTO receiver_pause (destination, until_at, http_status, set_at, receiver) VALUES (?, ?, ?, ?, ?)
-                ON CONFLICT (destination) DO UPDATE SET
-                    until_at = excluded.until_at, http_status = excluded.http_status, set_at = excluded.set_at, receiver = excluded.receiver
-                WHERE excluded.until_at > receiver_pause.until_at OR excluded.receiver <> receiver_pause.receiver
-                """, arguments: [pause.destination, pause.until.unixMilliseconds, pause.httpStatus,
-                                 pause.setAt.unixMilliseconds, pause.receiver])
-        }
+        try database.write("record the receiver's pause") { db in try Self.upsert(pause, db) }
+    }
+
+    static func upsert(_ pause: ReceiverPause, _ db: Database) throws {
+        try db.execute(sql: """
+            INSERT INTO receiver_pause (destination, until_at, http_status, set_at, receiver) VALUES (?, ?, ?, ?, ?)
+            ON CONFLICT (destination) DO UPDATE SET
+                until_at = excluded.until_at, http_status = excluded.http_status, set_at = excluded.set_at, receiver = excluded.receiver
+            WHERE excluded.until_at > receiver_pause.until_at OR excluded.receiver <> receiver_pause.receiver
+            """, arguments: [pause.destination, pause.until.unixMilliseconds, pause.httpStatus,
+                             pause.setAt.unixMilliseconds, pause.receiver])
     }
 
     /// The destination's recorded pause, ended or not.

@@ -195,12 +195,17 @@ struct WebhookTransportTests {
             "login first: /login?next=" + once.lowercased(),
             "login first: /login?next=" + WebhookTransport.percentEncodedWhole(once),
             "segment " + WebhookTransport.percentEncodedWhole("LEAKMEpAth/sec1"),
+            "login first: /accounts/login/?next=" + WebhookTransport.percentEncodedWhole(target, keepingSlashes: true),
         ]
         for echo in echoes {
             let kept = WebhookTransport.keptBody(Data(echo.utf8), destination: destination)
             #expect(!kept.uppercased().contains("LEAKME"), "\(echo) → \(kept)")
         }
         #expect(once == "%2Fin%2FLEAKMEpAth%2Fsec1%2Fhooks%3Ftok%3DLEAKME%2Bqv22%26x%3DLEAKMEq2%2Bplus33")
+        // Django's `?next=` keeps the slashes: a token holding `/` and `+` comes back half encoded.
+        let slashed = try Fixtures.destination(url: "http://127.0.0.1:9/h?tok=LEAKab%2Fcd%2Bef12")
+        let kept = WebhookTransport.keptBody(Data("login first: /accounts/login/?next=/h%3Ftok%3DLEAKab/cd%252Bef12 or tok=LEAKab/cd%2Bef12".utf8), destination: slashed)
+        #expect(!kept.contains("LEAK"), "\(kept)")
     }
 
     /// A long lowercase name in the URL is a secret as often as not (an ntfy topic is the

@@ -189,6 +189,19 @@ struct ScanCycleTests {
         }
     }
 
+    /// In the hour the clocks repeat (2026-11-01 01:30 in Toronto is 05:30Z, read first, and
+    /// 06:30Z), the naive time names both instants, on either side of the comparison.
+    @Test func theRepeatedHourNamesBothOfItsInstantsEitherWay() {
+        let naive = MatchedTicket(ticket: 1, ticketID: "T", status: "received", priority: "", assignedTo: 1,
+                                  scheduledDate: "2026-11-01 01:30:00", dueAt: Date(timeIntervalSince1970: 1_793_511_000))
+        #expect(RulesEngine.sameDeadline(naive, "2026-11-01T01:30:00-05:00", zone: Instants.toronto))
+        #expect(RulesEngine.sameDeadline(naive, "2026-11-01T05:30:00Z", zone: Instants.toronto))
+        #expect(!RulesEngine.sameDeadline(naive, "2026-11-01T07:30:00Z", zone: Instants.toronto))
+        let later = MatchedTicket(ticket: 1, ticketID: "T", status: "received", priority: "", assignedTo: 1,
+                                  scheduledDate: "2026-11-01T01:30:00-05:00", dueAt: Date(timeIntervalSince1970: 1_793_514_600))
+        #expect(RulesEngine.sameDeadline(later, "2026-11-01 01:30:00", zone: Instants.toronto))
+    }
+
     @Test func reassignmentReArmsWhenWatched() throws {
         let engine = try engine(RepeatSpec(onChange: [.assignedTo]))
         try tick(engine, at: t0)
