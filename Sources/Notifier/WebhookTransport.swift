@@ -473,24 +473,13 @@ final class WebhookTransport: Sendable {
     }
 
     /// Every byte but RFC 3986's unreserved ones (`A-Z a-z 0-9 - . _ ~`, and `/` when kept)
-    /// as `%XX`.
+    /// as `%XX` (Foundation's encoder, upper-case hex).
     static func percentEncodedWhole(_ text: String, keepingSlashes: Bool = false) -> String {
-        let digits = Array("0123456789ABCDEF".utf8)
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(text.utf8.count * 3)
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                 UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
-                bytes.append(byte)
-            case UInt8(ascii: "/") where keepingSlashes:
-                bytes.append(byte)
-            default:
-                bytes += [UInt8(ascii: "%"), digits[Int(byte >> 4)], digits[Int(byte & 0x0F)]]
-            }
-        }
-        return String(decoding: bytes, as: UTF8.self)
+        text.addingPercentEncoding(withAllowedCharacters: keepingSlashes ? unreservedAndSlash : unreserved) ?? text
     }
+
+    private static let unreserved = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+    private static let unreservedAndSlash = unreserved.union(CharacterSet(charactersIn: "/"))
 
     /// A percent-encoded secret is looked for in either case of its hex digits (`%2F`, `%2f`).
     static func replace(_ pieces: [(secret: String, placeholder: String)], in text: String) -> String {

@@ -208,6 +208,18 @@ struct WebhookTransportTests {
         #expect(!kept.contains("LEAK"), "\(kept)")
     }
 
+    /// The forms of a destination's secrets are worked out once per URL and headers: a header
+    /// value changed by a reload (same URL) is looked for as it is now, not as it was.
+    @Test func aChangedHeaderSecretIsLookedForAsItIsNow() throws {
+        let url = "http://127.0.0.1:9/hooks"
+        let before = try Fixtures.destination(url: url, headers: ["X-Api-Key": "OLDSECRET1234"])
+        let after = try Fixtures.destination(url: url, headers: ["X-Api-Key": "NEWSECRET5678"])
+        let echo = Data("keys OLDSECRET1234 NEWSECRET5678".utf8)
+        #expect(WebhookTransport.keptBody(echo, destination: before) == "keys <x-api-key> NEWSECRET5678")
+        #expect(WebhookTransport.keptBody(echo, destination: after) == "keys OLDSECRET1234 <x-api-key>")
+        #expect(WebhookTransport.keptBody(echo, destination: before) == "keys <x-api-key> NEWSECRET5678")
+    }
+
     /// A long lowercase name in the URL is a secret as often as not (an ntfy topic is the
     /// topic's only key; a path made of words): looked for alone, while short words stay.
     @Test func aLongLowercaseSegmentIsLookedForAloneAShortWordIsNot() throws {
