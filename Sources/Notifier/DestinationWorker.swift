@@ -552,7 +552,8 @@ final class DestinationWorker: Sendable {
         // instead of sending it again as if new, at every restart. When the state database
         // cannot take it at once (another process holds its write lock), the request goes
         // after `startedMarkWait` all the same.
-        await context.recorder.started(StartedAttempt(notificationID: notification.id, attempt: attempt, startedAt: sentAt),
+        await context.recorder.started(StartedAttempt(notificationID: notification.id, attempt: attempt, startedAt: sentAt,
+                                                                      receiver: spec.redactedURL),
                                        waitingAtMost: Self.startedMarkWait)
         let limiter = self.limiter
         let result = await context.transport.post(request, to: spec, onSent: { limiter.markSent(ticket: ticket) })

@@ -23,9 +23,22 @@ public enum InterruptedAttempts {
     /// `StartLimitBurst`), stopping every other destination's deliveries with it.
     public static let destinationPause: Duration = .seconds(3_600)
 
+    /// Whether `interrupted` was cut off at the receiver `spec` points to now (scheme, host
+    /// and port). A mark written by an earlier release does not say: taken as yes.
+    static func atCurrentReceiver(_ interrupted: InterruptedAttempt, spec: DestinationSpec) -> Bool {
+        interrupted.started.receiver.map { $0 == spec.redactedURL } ?? true
+    }
+
+    /// The attempts in a row that the process did not survive at the destination's current
+    /// receiver, this one included: none when this one went to a receiver the destination no
+    /// longer points to (its answers say nothing of the new one's).
+    static func inARow(_ interrupted: InterruptedAttempt, spec: DestinationSpec) -> Int {
+        atCurrentReceiver(interrupted, spec: spec) ? interrupted.interruptedBefore + 1 : 0
+    }
+
     /// Whether `interrupted`, recorded now, is given up by the rule of crashes in a row.
-    static func givenUpForCrashes(_ interrupted: InterruptedAttempt) -> Bool {
-        interrupted.interruptedBefore + 1 >= maximumInARow
+    static func givenUpForCrashes(_ interrupted: InterruptedAttempt, spec: DestinationSpec) -> Bool {
+        inARow(interrupted, spec: spec) >= maximumInARow
     }
 
     /// What to record for each interrupted attempt, and how to tell it. Pure.
@@ -35,12 +48,16 @@ public enum InterruptedAttempts {
                               budget: RetryBudget? = nil,
                               jitter: @escaping @Sendable (Duration) -> Duration) -> RecordedAttempt {
         let started = interrupted.started
-        let failure = TransportFailure(.connection, "no answer recorded: overdued ended during this attempt, started at "
-            + "\(PayloadTimestamp.iso8601(started.startedAt)) (a crash, a kill or a power loss); whether the receiver got it is unknown")
+        var message = "no answer recorded: overdued ended during this attempt, started at "
+            + "\(PayloadTimestamp.iso8601(started.startedAt)) (a crash, a kill or a power loss); whether the receiver got it is unknown"
+        if let former = started.receiver, !atCurrentReceiver(interrupted, spec: spec) {
+            message += " (it went to \(former), which this destination no longer points to)"
+        }
+        let failure = TransportFailure(.connection, message)
         var decision = RetryPolicy(spec: spec.retry, jitter: jitter)
             .decide(.failure(failure), attempt: started.attempt, budget: budget ?? RetryBudget(of: interrupted.notification), now: now)
-        let inARow = interrupted.interruptedBefore + 1
-        if givenUpForCrashes(interrupted), decision.verdict != .dead {
+        let inARow = inARow(interrupted, spec: spec)
+        if givenUpForCrashes(interrupted, spec: spec), decision.verdict != .dead {
             decision = RetryDecision(.dead, reason: "\(failure.message); given up: overdued ended during \(inARow) attempts of it in a row "
                 + "(an answer that crashes it?), so that the rest of the queue is delivered; `overdued queue retry "
                 + "\(interrupted.notification.id)` sends it again")
@@ -84,12 +101,18 @@ extension Notifier {
                     // Their other notifications would crash it again: the destination waits,
                     // recorded with the give-up (one transaction).
                     let pauses = decided.compactMap { (interrupted, recorded) -> ReceiverPause? in
-                        guard InterruptedAttempts.givenUpForCrashes(interrupted), case .dead = recorded.outcome,
-                              let spec = specs[interrupted.notification.destination] else { return nil }
+                        guard let spec = specs[interrupted.notification.destination],
+                              InterruptedAttempts.givenUpForCrashes(interrupted, spec: spec), case .dead = recorded.outcome else { return nil }
                         return ReceiverPause(destination: spec.name, until: now.addingTimeInterval(InterruptedAttempts.destinationPause.seconds),
                                              httpStatus: ReceiverPause.crashingAnswers, setAt: now, receiver: spec.redactedURL)
                     }
-                    try context.outbox.record(decided.map(\.1), interrupted: true, pausing: pauses)
+                    // Counted in a row only at the receiver each went to.
+                    let counted = Set(decided.compactMap { (interrupted, _) -> String? in
+                        guard let spec = specs[interrupted.notification.destination],
+                              InterruptedAttempts.atCurrentReceiver(interrupted, spec: spec) else { return nil }
+                        return interrupted.notification.id
+                    })
+                    try context.outbox.record(decided.map(\.1), countingInterruptions: counted, pausing: pauses)
                     return decided
                 })
             }

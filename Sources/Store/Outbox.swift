@@ -134,16 +134,20 @@ public struct RecordedAttempt: Sendable, Equatable {
 }
 
 /// A request about to leave: written before it does, and removed with its attempt's record
-/// (see migration v10).
+/// (see migrations v10 and v11).
 public struct StartedAttempt: Sendable, Equatable {
     public var notificationID: String
     public var attempt: Int
     public var startedAt: Date
+    /// Where the request went: scheme, host and port (`DestinationSpec.redactedURL`), as a
+    /// `ReceiverPause` keeps it. Nil for a mark an earlier release wrote (not known).
+    public var receiver: String?
 
-    public init(notificationID: String, attempt: Int, startedAt: Date) {
+    public init(notificationID: String, attempt: Int, startedAt: Date, receiver: String? = nil) {
         self.notificationID = notificationID
         self.attempt = attempt
         self.startedAt = startedAt
+        self.receiver = receiver
     }
 }
 
@@ -557,11 +561,11 @@ public final class Outbox: Sendable {
     /// are written, or none. `starting`: requests about to leave, written in the same
     /// transaction (see `StartedAttempt`); `forgetting`: marks of requests that did not go (a
     /// stop cut them before their answer), removed after any mark of the batch is written.
-    /// `interrupted`: the attempts are ones a process
-    /// ended (`interruptedAttempts`), counted in `interrupted_attempts` instead of setting it
-    /// back to 0.
+    /// `countingInterruptions`: notifications whose attempt here is one a process ended
+    /// (`interruptedAttempts`) at the receiver they still point to, counted in
+    /// `interrupted_attempts`; every other attempt recorded sets it back to 0.
     public func record(_ attempts: [RecordedAttempt], starting: [StartedAttempt] = [], forgetting: [String] = [],
-                       interrupted: Bool = false, pausing: [ReceiverPause] = []) throws(StoreError) {
+                       countingInterruptions: Set<String> = [], pausing: [ReceiverPause] = []) throws(StoreError) {
         guard !attempts.isEmpty || !starting.isEmpty || !forgetting.isEmpty || !pausing.isEmpty else { return }
         try database.write("record delivery attempts") { db in
             // In the same transaction as the attempts that led to them (`InterruptedAttempts`).
@@ -570,14 +574,15 @@ public final class Outbox: Sendable {
             // waited for the lock while its request went), and the record must remove it.
             if !starting.isEmpty {
                 let start = try db.cachedStatement(sql: """
-                    INSERT OR REPLACE INTO attempt_started (notification_id, attempt, started_at)
-                    SELECT id, ?2, ?3 FROM notification WHERE id = ?1
+                    INSERT OR REPLACE INTO attempt_started (notification_id, attempt, started_at, receiver)
+                    SELECT id, ?2, ?3, ?4 FROM notification WHERE id = ?1
                     """)
                 for attempt in starting {
-                    try start.execute(arguments: [attempt.notificationID, attempt.attempt, attempt.startedAt.unixMilliseconds])
+                    try start.execute(arguments: [attempt.notificationID, attempt.attempt, attempt.startedAt.unixMilliseconds,
+                                                  attempt.receiver])
                 }
             }
-            let streak = interrupted ? "interrupted_attempts + 1" : "0"
+            let streak = "CASE WHEN ? THEN interrupted_attempts + 1 ELSE 0 END"
             let delivered = try db.cachedStatement(sql: """
                 UPDATE notification SET status = 'delivered', delivered_at = ?, attempts = ?, last_http_status = ?, last_error = NULL,
                                         withdrawn_at = NULL, interrupted_attempts = \(streak)
@@ -602,20 +607,22 @@ public final class Outbox: Sendable {
             let wasWithdrawn = try db.cachedStatement(sql: "SELECT 1 FROM notification WHERE id = ? AND status = 'withdrawn'")
             for entry in attempts {
                 let attempt = entry.attempt
+                let counted = countingInterruptions.contains(attempt.notificationID)
                 let outcomeName: String
                 switch entry.outcome {
                 case .delivered:
                     outcomeName = "delivered"
                     let reinstate = try Bool.fetchOne(wasWithdrawn, arguments: [attempt.notificationID]) ?? false
-                    try delivered.execute(arguments: [entry.at.unixMilliseconds, attempt.attempt, attempt.httpStatus, attempt.notificationID])
+                    try delivered.execute(arguments: [entry.at.unixMilliseconds, attempt.attempt, attempt.httpStatus, counted, attempt.notificationID])
                     if reinstate { try Self.reinstateDedup(ofDelivered: attempt.notificationID, db) }
                 case .retry(let at):
                     outcomeName = "retry"
-                    try retry.execute(arguments: [at.unixMilliseconds, attempt.attempt, attempt.httpStatus, attempt.error, attempt.notificationID])
+                    try retry.execute(arguments: [at.unixMilliseconds, attempt.attempt, attempt.httpStatus, attempt.error, counted, attempt.notificationID])
                     try pushBehind.execute(arguments: [at.unixMilliseconds, attempt.notificationID])
                 case .dead(let reason):
                     outcomeName = "dead"
-                    try dead.execute(arguments: [entry.at.unixMilliseconds, attempt.attempt, attempt.httpStatus, reason, attempt.notificationID])
+                    try dead.execute(arguments: [entry.at.unixMilliseconds, attempt.attempt, attempt.httpStatus, reason, counted,
+                                                  attempt.notificationID])
                 }
                 try insert.execute(arguments: [attempt.notificationID, attempt.attempt, attempt.startedAt.unixMilliseconds,
                                                attempt.durationMilliseconds, attempt.httpStatus, attempt.error, attempt.responseBody, outcomeName])
@@ -648,7 +655,7 @@ public final class Outbox: Sendable {
     public func interruptedAttempts(destinations: Set<String>) throws(StoreError) -> [InterruptedAttempt] {
         try database.read("read interrupted attempts") { db in
             let started = try Row.fetchAll(db, sql: """
-                SELECT s.notification_id, s.attempt, s.started_at, n.interrupted_attempts
+                SELECT s.notification_id, s.attempt, s.started_at, n.interrupted_attempts, s.receiver
                 FROM attempt_started AS s JOIN notification AS n ON n.id = s.notification_id
                 WHERE n.status IN ('pending', 'retrying')
                 """)
@@ -660,7 +667,8 @@ public final class Outbox: Sendable {
             return started.compactMap { row -> InterruptedAttempt? in
                 guard let notification = byID[row[0] as String], destinations.contains(notification.destination) else { return nil }
                 return InterruptedAttempt(notification: notification,
-                                          started: StartedAttempt(notificationID: row[0], attempt: row[1], startedAt: Date(unixMilliseconds: row[2])),
+                                          started: StartedAttempt(notificationID: row[0], attempt: row[1], startedAt: Date(unixMilliseconds: row[2]),
+                                                                          receiver: row[4]),
                                           interruptedBefore: row[3])
             }.sorted { $0.started.startedAt < $1.started.startedAt }
         }

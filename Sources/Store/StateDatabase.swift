@@ -411,6 +411,12 @@ public final class StateDatabase: Sendable {
                 ALTER TABLE notification ADD COLUMN interrupted_attempts INTEGER NOT NULL DEFAULT 0;
                 """)
         }
+        migrator.registerMigration("v11: receiver of an attempt started") { db in
+            // Where each marked request went (scheme, host, port: as `receiver_pause` keeps
+            // it): crashes at a receiver the destination no longer points to are not counted
+            // against the new one, nor pause it. NULL in marks written before: not known.
+            try db.execute(sql: "ALTER TABLE attempt_started ADD COLUMN receiver TEXT")
+        }
         return migrator
     }
 

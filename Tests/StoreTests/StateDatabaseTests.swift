@@ -9,7 +9,8 @@ struct StateDatabaseTests {
                              "v3: dedup generation", "v4: dead notifications indexed",
                              "v5: requeue gives a fresh retry budget", "v6: every scheduled date notified",
                              "v7: withdrawn notifications", "v8: receiver pauses",
-                             "v9: notifications known without a row", "v10: attempts started"]
+                             "v9: notifications known without a row", "v10: attempts started",
+                             "v11: receiver of an attempt started"]
     /// The notification table's columns up to v9 (v10 adds `interrupted_attempts`).
     static let v7Columns = "rowid, id, rule, ticket, ticket_id, destination, snapshot, status, created_at, next_attempt_at, attempts, "
         + "last_http_status, last_error, delivered_at, dead_at, requeued_at, attempts_before_requeue, withdrawn_at"
@@ -104,7 +105,7 @@ struct StateDatabaseTests {
                 DROP TABLE attempt_started;
                 ALTER TABLE notification DROP COLUMN interrupted_attempts;
                 DELETE FROM grdb_migrations WHERE identifier LIKE 'v5:%' OR identifier LIKE 'v6:%' OR identifier LIKE 'v7:%'
-                                               OR identifier LIKE 'v8:%' OR identifier LIKE 'v10:%';
+                                               OR identifier LIKE 'v8:%' OR identifier LIKE 'v10:%' OR identifier LIKE 'v11:%';
                 INSERT INTO notification (id, rule, ticket, ticket_id, destination, snapshot, status, created_at, next_attempt_at,
                                           attempts, last_http_status, last_error, dead_at)
                 VALUES ('msg_old', 'r', 1, 'IGP-1', 'd', '{}', 'dead', 1795000000000, 1795000000000, 3, 503, 'gave up', 1795000060000);
@@ -151,8 +152,8 @@ struct StateDatabaseTests {
         let database = try StateDatabase(path: path)
         #expect(try database.appliedMigrations() == Self.migrations)
         #expect(database.upgrades == ["v7: withdrawn notifications", "v8: receiver pauses", "v9: notifications known without a row",
-                                      "v10: attempts started"])
-        #expect(database.upgradeNotice == "upgraded the state database \(path) (v7: withdrawn notifications, v8: receiver pauses, v9: notifications known without a row, v10: attempts started): earlier releases of overdued cannot open it any more")
+                                      "v10: attempts started", "v11: receiver of an attempt started"])
+        #expect(database.upgradeNotice == "upgraded the state database \(path) (v7: withdrawn notifications, v8: receiver pauses, v9: notifications known without a row, v10: attempts started, v11: receiver of an attempt started): earlier releases of overdued cannot open it any more")
         #expect(try StateDatabase(path: path).upgrades.isEmpty, "once")
         #expect(try StateDatabase(path: directory.url("new.sqlite")).upgrades.isEmpty, "a new file is not an upgrade")
         let check = try DatabaseQueue(path: path)
@@ -199,7 +200,7 @@ struct StateDatabaseTests {
 
         let database = try StateDatabase(path: path)
         #expect(try database.appliedMigrations() == Self.migrations)
-        #expect(database.upgrades == ["v9: notifications known without a row", "v10: attempts started"])
+        #expect(database.upgrades == ["v9: notifications known without a row", "v10: attempts started", "v11: receiver of an attempt started"])
         let check = try DatabaseQueue(path: path)
         try check.read { db in
             let past = try Row.fetchAll(db, sql: """
@@ -239,7 +240,8 @@ struct StateDatabaseTests {
 
         let database = try StateDatabase(path: path)
         #expect(try database.appliedMigrations() == Self.migrations)
-        #expect(database.upgrades == ["v8: receiver pauses", "v9: notifications known without a row", "v10: attempts started"])
+        #expect(database.upgrades == ["v8: receiver pauses", "v9: notifications known without a row", "v10: attempts started",
+                                      "v11: receiver of an attempt started"])
         let outbox = Outbox(database: database)
         #expect(try outbox.receiverPauses().isEmpty)
         #expect(try outbox.notification(id: "msg_q")?.status == .retrying)
@@ -408,7 +410,8 @@ struct StateDatabaseTests {
         let untouched = try DatabaseQueue(path: path).read { db in try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations") }
         #expect(!untouched.contains("v9: notifications known without a row"))
         // The lock's holder itself (the new daemon, after the restart) upgrades it.
-        #expect(try StateDatabase(path: path).upgrades == ["v9: notifications known without a row", "v10: attempts started"])
+        #expect(try StateDatabase(path: path).upgrades == ["v9: notifications known without a row", "v10: attempts started",
+                                                           "v11: receiver of an attempt started"])
         // Up to date: nothing to upgrade, so any command works beside the daemon.
         #expect(try StateDatabase(path: path, upgradingBesideADeliverer: false).upgrades.isEmpty)
         withExtendedLifetime(running) {}
