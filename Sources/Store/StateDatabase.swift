@@ -511,7 +511,7 @@ public final class StateDatabase: Sendable {
         do {
             return try pool.write(body)
         } catch {
-            throw StoreError.from(error, path: path, doing: action)
+            throw failure(error, doing: action)
         }
     }
 
@@ -519,8 +519,18 @@ public final class StateDatabase: Sendable {
         do {
             return try pool.read(body)
         } catch {
-            throw StoreError.from(error, path: path, doing: action)
+            throw failure(error, doing: action)
         }
+    }
+
+    /// `error` as a `StoreError`; when the file this handle opened was deleted or replaced
+    /// since, that is what is said (a connection opened again on demand fails with SQLite's
+    /// "unable to open database file" on a deleted one, which names no cause).
+    private func failure(_ error: any Error, doing action: String) -> StoreError {
+        if let change = fileChange(), change == .deleted || change == .replaced {
+            return StoreError(.cannotOpen, path: path, message: "could not \(action): the file \(change) after overdued opened it")
+        }
+        return StoreError.from(error, path: path, doing: action)
     }
 }
 

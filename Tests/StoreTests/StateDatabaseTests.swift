@@ -374,6 +374,25 @@ struct StateDatabaseTests {
         #expect(database.fileChange() == .deleted)
     }
 
+    /// A read that opens a new connection after the file was deleted says so, rather than
+    /// SQLite's "unable to open database file" (seen in the daemon's log, before its own check
+    /// of the file stopped it).
+    @Test func aReadAfterTheFileWasDeletedSaysSo() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.url("state.sqlite")
+        let outbox = Outbox(database: try StateDatabase(path: path))
+        #expect(try outbox.counts().pending == 0)
+        for suffix in ["", "-wal", "-shm"] { unlink(path + suffix) }
+        outbox.database.releaseMemory()
+        do {
+            _ = try outbox.counts()
+            Issue.record("read a deleted file")
+        } catch {
+            #expect(error.kind == .cannotOpen)
+            #expect(error.description.hasSuffix("the file was deleted after overdued opened it"), "\(error)")
+        }
+    }
+
     /// Its `-wal` or `-shm` deleted (a clean-up of the folder): the handle goes on with the
     /// deleted ones, which no other process sees any more. Noticed like the file itself.
     @Test(arguments: ["-wal", "-shm"])
