@@ -258,7 +258,7 @@ public final class Daemon: Sendable {
     /// sends the line.
     private func refreshQueueStatus() async {
         var seen = notifier.recordedAttempts
-        var seenPauses: [(destination: String, until: Date)] = []
+        var seenPauses: [(destination: String, until: Date, crashingAnswers: Bool)] = []
         var seenHeld: String?
         while (try? await Task.sleep(for: Self.statusRefreshInterval)) != nil {
             keepDeliveryLock()
@@ -268,7 +268,7 @@ public final class Daemon: Sendable {
             let recorded = notifier.recordedAttempts
             // A pause read at start, or one that ended, records no attempt.
             let pauses = notifier.receiverPauses
-            let pausesChanged = !pauses.elementsEqual(seenPauses) { $0.destination == $1.destination && $0.until == $1.until }
+            let pausesChanged = !pauses.elementsEqual(seenPauses) { $0 == $1 }
             let held = notifier.deliveriesHeld
             guard recorded != seen || pausesChanged || held != seenHeld, let backlog = try? outbox.backlog() else { continue }
             seen = recorded

@@ -15,9 +15,10 @@ public struct StatusLine: Sendable, Equatable {
     /// A tick evaluating now, due at this instant: shown instead of the next tick, which a
     /// long tick (or one run again after a reload) would leave in the past.
     public var tickRunningSince: Date?
-    /// Destinations whose receiver asked to wait (`Retry-After`), with when, by name: why
-    /// the queue does not move. The first is named, the others counted.
-    public var receiverPauses: [(destination: String, until: Date)] = []
+    /// Destinations whose receiver asked to wait (`Retry-After`), or that wait because their
+    /// answers crashed overdued, with when, by name: why the queue does not move. The first
+    /// is named, the others counted.
+    public var receiverPauses: [(destination: String, until: Date, crashingAnswers: Bool)] = []
     /// A refused reload: the previous config still runs. Stays until a reload succeeds,
     /// whatever the ticks do meanwhile.
     public var reloadProblem: String?
@@ -42,7 +43,8 @@ public struct StatusLine: Sendable, Equatable {
         parts.append("queue \(queueDepth), dead \(dead)")
         if let first = receiverPauses.first {
             let others = receiverPauses.count > 1 ? " (+\(receiverPauses.count - 1) more)" : ""
-            parts.append("\(first.destination) paused by its receiver until \(Self.time(first.until))\(others)")
+            let by = first.crashingAnswers ? "overdued (its answers crashed it)" : "its receiver"
+            parts.append("\(first.destination) paused by \(by) until \(Self.time(first.until))\(others)")
         }
         if let tickRunningSince {
             parts.append("tick running since \(Self.time(tickRunningSince))")

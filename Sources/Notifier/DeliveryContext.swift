@@ -143,6 +143,8 @@ struct DeliveryTally: Sendable, Equatable {
     var queueError: String?
     /// Names of destinations whose receiver asked to wait (`Retry-After`) past the drain's end.
     var pausedByReceiver: [String] = []
+    /// Names of destinations waiting past the drain's end after their answers crashed overdued.
+    var pausedForCrashes: [String] = []
 
     /// One recorded attempt.
     mutating func count(_ outcome: DeliveryOutcome) {
@@ -158,6 +160,7 @@ struct DeliveryTally: Sendable, Equatable {
         DeliveryTally(delivered: left.delivered + right.delivered, retried: left.retried + right.retried,
                       dead: left.dead + right.dead, attempts: left.attempts + right.attempts,
                       unrecorded: left.unrecorded + right.unrecorded, queueError: left.queueError ?? right.queueError,
-                      pausedByReceiver: left.pausedByReceiver + right.pausedByReceiver)
+                      pausedByReceiver: left.pausedByReceiver + right.pausedByReceiver,
+                      pausedForCrashes: left.pausedForCrashes + right.pausedForCrashes)
     }
 }

@@ -194,7 +194,13 @@ final class DestinationWorker: Sendable {
                     // The receiver asked to wait (the requests in flight finish meanwhile).
                     let left = pause.until - ContinuousClock.now
                     if let deadline, inFlight == 0, now.addingTimeInterval(left.seconds) > deadline {
-                        tally.withLock { $0.pausedByReceiver.append(name) }
+                        tally.withLock {
+                            if pause.httpStatus == ReceiverPause.crashingAnswers {
+                                $0.pausedForCrashes.append(name)
+                            } else {
+                                $0.pausedByReceiver.append(name)
+                            }
+                        }
                         break
                     }
                     var wait = min(left, Self.longestSleep)

@@ -27,6 +27,9 @@ public struct DrainResult: Sendable, Equatable {
     public var dueLeft = 0
     /// Destinations whose receiver asked, with `Retry-After`, to wait past the drain's end.
     public var pausedByReceiver: [String] = []
+    /// Destinations waiting past the drain's end because their answers crashed overdued
+    /// (`InterruptedAttempts.destinationPause`).
+    public var pausedForCrashes: [String] = []
 
     public init(delivered: Int, retrying: Int, dead: Int, attempts: Int, unrecorded: Int = 0, queueError: String? = nil) {
         self.delivered = delivered
@@ -121,11 +124,14 @@ public final class Notifier: Sendable {
         DestinationWorker.pauseRecheckInterval + DestinationWorker.longestSleep
     }
 
-    /// Destinations whose receiver asked (`429`/`503` with `Retry-After`) to wait and which
-    /// are waiting now, with the end of their wait, by name.
-    public var receiverPauses: [(destination: String, until: Date)] {
+    /// Destinations waiting now, with the end of their wait, by name: their receiver asked
+    /// (`429`/`503` with `Retry-After`), or overdued made them wait after their answers
+    /// crashed it (`crashingAnswers`).
+    public var receiverPauses: [(destination: String, until: Date, crashingAnswers: Bool)] {
         state.withLock { Array($0.workers.values) }
-            .compactMap { worker in worker.isRetiring ? nil : worker.pausedUntil.map { (worker.name, $0.until) } }
+            .compactMap { worker in
+                worker.isRetiring ? nil : worker.pausedUntil.map { (worker.name, $0.until, $0.httpStatus == ReceiverPause.crashingAnswers) }
+            }
             .sorted { $0.destination < $1.destination }
     }
 
@@ -248,6 +254,7 @@ public final class Notifier: Sendable {
                                  unrecorded: tally.unrecorded, queueError: tally.queueError)
         result.dueLeft = due
         result.pausedByReceiver = tally.pausedByReceiver.sorted()
+        result.pausedForCrashes = tally.pausedForCrashes.sorted()
         return result
     }
 

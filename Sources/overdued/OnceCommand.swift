@@ -63,8 +63,13 @@ struct OnceCommand: AsyncParsableCommand {
         let withdrawn = report.withdrawals.isEmpty ? "" : ", \(report.withdrawals.count) withdrawn"
         print("\(report.matches.count) matches, \(report.enqueuedCount) enqueued\(withdrawn); \(result.delivered) delivered, \(result.dead) dead, \(result.retrying) still queued (\(result.attempts) attempts)")
         if result.dueLeft > 0 {
-            let paused = result.pausedByReceiver.isEmpty ? ""
+            var paused = result.pausedByReceiver.isEmpty ? ""
                 : "; \(result.pausedByReceiver.joined(separator: ", ")) asked to wait (Retry-After) past the end of this run"
+            if !result.pausedForCrashes.isEmpty {
+                paused += "; \(result.pausedForCrashes.joined(separator: ", ")) wait\(result.pausedForCrashes.count == 1 ? "s" : "") past the end "
+                    + "of this run because \(result.pausedForCrashes.count == 1 ? "its" : "their") answers crashed overdued "
+                    + "(`overdued queue` says until when; `overdued queue resume NAME` ends it)"
+            }
             printError("\(result.dueLeft) notification(s) were due but not started within --max-wait \(DurationText.format(maxWait)); they stay queued for the next run (a destination sends one per min_interval: raise --max-wait, or run the daemon)\(paused)")
         }
         if let recoveryError = result.recoveryError {

@@ -109,11 +109,14 @@ import TimeZoneRules
         status.lastTick = Date(timeIntervalSince1970: 1_795_532_700)  // 2026-11-24T15:05:00Z
         status.queueDepth = 40
         status.nextTick = Date(timeIntervalSince1970: 1_795_533_000)  // 2026-11-24T15:10:00Z
-        status.receiverPauses = [("hook", Date(timeIntervalSince1970: 1_795_533_600))]  // 2026-11-24T15:20:00Z
+        status.receiverPauses = [("hook", Date(timeIntervalSince1970: 1_795_533_600), false)]  // 2026-11-24T15:20:00Z
         #expect(status.text == "last tick 2026-11-24T15:05:00Z: 0 matches, 0 enqueued; queue 40, dead 0; "
             + "hook paused by its receiver until 2026-11-24T15:20:00Z; next tick 2026-11-24T15:10:00Z")
-        status.receiverPauses.append(("other", Date(timeIntervalSince1970: 1_795_533_900)))
+        status.receiverPauses.append(("other", Date(timeIntervalSince1970: 1_795_533_900), false))
         #expect(status.text.contains("; hook paused by its receiver until 2026-11-24T15:20:00Z (+1 more); next tick"))
+        // overdued's own wait after a destination's answers crashed it is not the receiver's.
+        status.receiverPauses = [("hook", Date(timeIntervalSince1970: 1_795_533_600), true)]
+        #expect(status.text.contains("; hook paused by overdued (its answers crashed it) until 2026-11-24T15:20:00Z; next tick"), "\(status.text)")
         status.receiverPauses = []
         #expect(!status.text.contains("paused"))
     }

@@ -195,6 +195,14 @@ final class KillSwitch: @unchecked Sendable {
         let queue = try runOverdued(["queue", "--config", config])
         #expect(queue.stdout.contains("paused by overdued until ") && queue.stdout.contains("(its answers crashed overdued 3 attempts in a row at "),
                 "\(queue.stdout)")
+        // Requeued by the operator, it waits for the pause: `once` says why, as overdued's wait.
+        let id = try sqlite3Output(folder.url("state.sqlite"), "SELECT id FROM notification").trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(try runOverdued(["queue", "retry", id, "--force", "--config", config]).status == 0)
+        let held = try runOverdued(["once", "--config", config, "--max-wait", "1s"])
+        #expect(held.stderr.contains("; hook waits past the end of this run because its answers crashed overdued (`overdued queue` says until when"),
+                "\(held.stderr)")
+        #expect(!held.stderr.contains("asked to wait"), "\(held.stderr)")
+        #expect(received().filter { $0.hasPrefix("REQ ") }.count == 3, "sent during the pause: \(received())")
         let resumed = try runOverdued(["queue", "resume", "hook", "--config", config])
         #expect(resumed.status == 0 && resumed.stdout.hasPrefix("hook: the wait after its answers crashed overdued (until "), "\(resumed.stdout) \(resumed.stderr)")
         #expect(try sqlite3Output(folder.url("state.sqlite"), "SELECT count(*) FROM receiver_pause") == "0\n")
