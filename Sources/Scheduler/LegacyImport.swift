@@ -137,7 +137,9 @@ public enum LegacyImport {
             newestAsWritten[row.ticket] = asWritten
         }
 
-        public func result(rules: [String]) -> Result {
+        /// - Parameter keepingDatesOf: the rules whose notified dates are kept (those with
+        ///   `once_per_scheduled_date`, which weigh them; `Outbox.enqueue(keepingDatesOf:)`); nil, all.
+        public func result(rules: [String], keepingDatesOf: Set<String>? = nil) -> Result {
             var records: [DedupRecord] = []
             for (ticket, (sentAt, row)) in newest.sorted(by: { $0.key < $1.key }) {
                 for rule in rules {
@@ -146,12 +148,14 @@ public enum LegacyImport {
                 }
             }
             var notified: [DedupRecord] = []
+            let dated = rules.filter { keepingDatesOf?.contains($0) ?? true }
             for (key, (sentAt, row)) in dates.sorted(by: { ($0.key.ticket, $0.key.date) < ($1.key.ticket, $1.key.date) }) {
-                for rule in rules {
+                for rule in dated {
                     notified.append(record(rule: rule, ticket: key.ticket, sentAt: sentAt, row: row, scheduledDate: key.date))
                 }
             }
-            return Result(records: records, notified: notified + records, skipped: skipped, refused: refused)
+            return Result(records: records, notified: notified + records.filter { keepingDatesOf?.contains($0.rule) ?? true },
+                          skipped: skipped, refused: refused)
         }
     }
 

@@ -51,7 +51,7 @@ struct ImportLegacyCommand: ParsableCommand {
             }
             let otherTypes = try source.rows(sql: "SELECT count(*) FROM webhook_notifications WHERE notification_type IS NOT 'overdue_scheduled'")
                 .first?.first?.flatMap { Int($0) } ?? 0
-            let result = log.result(rules: rules)
+            let result = log.result(rules: rules, keepingDatesOf: Set(config.rules.filter(\.repeatPolicy.oncePerScheduledDate).map(\.name)))
             for problem in result.skipped { printError("warning: \(from): webhook_notifications: \(problem); skipped") }
             if log.skippedCount > result.skipped.count {
                 printError("warning: \(from): webhook_notifications: \(log.skippedCount - result.skipped.count) more row(s) with a sent_at that is not a date; skipped")

@@ -67,6 +67,19 @@ struct LegacyImportTests {
                     == ["2026-11-01 01:30:00", "2026-11-01 01:30:00", "2026-11-10T14:30:00.000Z", "2026-11-01T01:30:00-04:00"])
     }
 
+    /// Dates notified are kept only for the rules that weigh them (`once_per_scheduled_date`),
+    /// as a scan keeps them; every rule gets its dedup record.
+    @Test func datesAreKeptOnlyForTheRulesThatWeighThem() {
+        var log = LegacyImport.Log(now: Self.now, zone: Self.toronto)
+        log.add(Self.row(1, sent: "2026-11-26T10:00:00.000Z", notified: "2026-11-20 08:00:00", current: "2026-11-26 08:00:00"))
+        log.add(Self.row(1, sent: "2026-11-27T10:00:00.000Z", notified: "2026-11-26 08:00:00", current: "2026-11-26 08:00:00"))
+        let result = log.result(rules: ["daily", "once"], keepingDatesOf: ["once"])
+        #expect(result.records.map(\.rule) == ["daily", "once"])
+        #expect(Set(result.notified.map(\.rule)) == ["once"])
+        #expect(Set(result.notified.compactMap(\.scheduledDate)) == ["2026-11-20 08:00:00", "2026-11-26 08:00:00"])
+        #expect(Set(log.result(rules: ["daily", "once"]).notified.map(\.rule)) == ["daily", "once"], "nil keeps every rule's")
+    }
+
     /// A `sent_at` after the import counts as sent at the import, and is said.
     @Test func aRowDatedAheadCountsAsSentNow() {
         var log = LegacyImport.Log(now: Self.now, zone: Self.toronto)
