@@ -62,8 +62,8 @@ public enum RuleQuery {
         var conditions = ["t.id IN (SELECT value FROM json_each(?))"]
         var arguments: [SQLArgument] = [.text("[" + ids.map(String.init).joined(separator: ",") + "]")]
         if let statuses = match.statusIn {
-            conditions.append("+t.status IN (\(marks(statuses.count)))")
-            arguments += statuses.map(SQLArgument.text)
+            conditions.append("+t.status IN (\(SQLArgument.listMarks(statuses)))")
+            arguments += SQLArgument.listed(statuses)
         }
         let others = otherConditions(match, schema: schema)
         return TicketFilter(sql: (conditions + others.sql).joined(separator: " AND "), arguments: arguments + others.arguments)
@@ -75,8 +75,8 @@ public enum RuleQuery {
         var arguments: [SQLArgument] = []
         if let statuses = match.statusNotIn {
             // NULL is in no list, but `NOT IN` is not true of it: selected, for the engine to warn.
-            conditions.append("(+t.status IS NULL OR +t.status NOT IN (\(marks(statuses.count))))")
-            arguments += statuses.map(SQLArgument.text)
+            conditions.append("(+t.status IS NULL OR +t.status NOT IN (\(SQLArgument.listMarks(statuses))))")
+            arguments += SQLArgument.listed(statuses)
         }
         switch match.assigned {
         case true?: conditions.append("+t.assigned_to IS NOT NULL")
@@ -86,8 +86,8 @@ public enum RuleQuery {
         case nil: break
         }
         if let priorities = match.priorityIn {
-            conditions.append("+t.priority IN (\(marks(priorities.count)))")
-            arguments += priorities.map(SQLArgument.text)
+            conditions.append("+t.priority IN (\(SQLArgument.listMarks(priorities)))")
+            arguments += SQLArgument.listed(priorities)
         }
         if !match.includeDeleted, schema.hasDeletedAt {
             conditions.append("+t.deleted_at IS NULL")
@@ -97,10 +97,6 @@ public enum RuleQuery {
 
     /// What every readable scheduled_date starts with.
     static let datePattern = ScheduledDateText.globPattern
-
-    private static func marks(_ count: Int) -> String {
-        Array(repeating: "?", count: count).joined(separator: ", ")
-    }
 
     /// The widest offset a date text can carry (`+18:00`, as ISO 8601 and the date reader
     /// allow; real zones stop at +14:00).

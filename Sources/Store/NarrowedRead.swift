@@ -149,7 +149,7 @@ extension TicketsDatabase {
     private static func narrowedIDs(_ db: Database, _ narrowing: TicketFilter.Narrowing) throws -> NarrowedIDs {
         // A sorted array, searched by halves, costs a fraction of a hash set here: the status
         // index yields one sorted run per status, and no id is inserted twice.
-        var open = try each(db, sql: statusIDsSQL(narrowing), arguments: StatementArguments(narrowing.statuses), cached: true) { row in
+        var open = try each(db, sql: statusIDsSQL(narrowing), arguments: statusIDsArguments(narrowing), cached: true) { row in
             row.integer(0) ?? 0
         }
         if narrowing.statuses.count > 1 { open.sort() }
@@ -174,8 +174,13 @@ extension TicketsDatabase {
         return NarrowedIDs(ids: zip(open, notDue).compactMap { id, notDue in notDue ? nil : id }, outcome: outcome)
     }
 
+    /// The arguments of `statusIDsSQL`.
+    static func statusIDsArguments(_ narrowing: TicketFilter.Narrowing) -> StatementArguments {
+        StatementArguments(SQLArgument.listed(narrowing.statuses).map(\.databaseValue))
+    }
+
     static func statusIDsSQL(_ narrowing: TicketFilter.Narrowing) -> String {
-        "SELECT t.id FROM tickets AS t WHERE t.status IN (\(Array(repeating: "?", count: narrowing.statuses.count).joined(separator: ", ")))"
+        "SELECT t.id FROM tickets AS t WHERE t.status IN (\(SQLArgument.listMarks(narrowing.statuses)))"
     }
 
     /// Index entries whose date text is at or after the bound and starts with a digit (those

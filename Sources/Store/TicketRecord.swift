@@ -1,3 +1,5 @@
+public import Foundation
+
 /// One row of the app's `tickets` table joined to its machine, assignee and reporter, as
 /// stored: nothing is parsed or cleaned here. The app's data is dirty (NULLs in columns that
 /// are NOT NULL by convention, integers where text belongs, invalid UTF-8), so every field
@@ -108,8 +110,8 @@ public struct TicketFilter: Sendable, Equatable {
     ///   - arguments: the conditions' arguments.
     public static func statusSet(_ statuses: [String], conditions: String, arguments: [SQLArgument],
                                  notDueFrom: String?) -> TicketFilter {
-        let marks = Array(repeating: "?", count: statuses.count).joined(separator: ", ")
-        let statusArguments = statuses.map(SQLArgument.text)
+        let marks = SQLArgument.listMarks(statuses)
+        let statusArguments = SQLArgument.listed(statuses)
         let narrowing = notDueFrom.map {
             Narrowing(statuses: statuses, notDueFrom: $0, rowSQL: "+t.status IN (\(marks)) AND " + conditions,
                       rowArguments: statusArguments + arguments)
@@ -194,6 +196,21 @@ public enum ScheduledDateText {
 public enum SQLArgument: Sendable, Equatable {
     case text(String)
     case integer(Int64)
+    case blob(Data)
+
+    /// The values of a rule's list (`status_in`, `status_not_in`, `priority_in`) as an `IN (…)`
+    /// compares them: each as text, then the same bytes as a blob. A driver that binds strings
+    /// as bytes stores a status as a blob, which SQL equals to no text: a closed ticket would
+    /// escape `status_not_in`, an open one `status_in`. Read as its text, as a date or an
+    /// assignee stored so is. `listMarks` gives the placeholders.
+    public static func listed(_ values: [String]) -> [SQLArgument] {
+        values.map(SQLArgument.text) + values.map { .blob(Data($0.utf8)) }
+    }
+
+    /// `?, ?, …` for `listed(values)`.
+    public static func listMarks(_ values: [String]) -> String {
+        Array(repeating: "?", count: values.count * 2).joined(separator: ", ")
+    }
 }
 
 /// Which optional columns the app's schema has: `deleted_at` and `is_machine_down` were

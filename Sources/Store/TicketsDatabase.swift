@@ -417,7 +417,7 @@ public final class TicketsDatabase: Sendable {
                 var statements = [(selectSQL(where: filter), filter.statementArguments)]
                 if let narrowing = filter.narrowing {
                     statements = [
-                        (Self.statusIDsSQL(narrowing), StatementArguments(narrowing.statuses)),
+                        (Self.statusIDsSQL(narrowing), Self.statusIDsArguments(narrowing)),
                         (Self.datesSQL, [narrowing.notDueFrom]),
                         (selectSQL(where: Self.byIDCondition + narrowing.rowSQL),
                          StatementArguments(["[1]".databaseValue] + narrowing.rowArguments.map(\.databaseValue))),
@@ -536,6 +536,7 @@ extension SQLArgument {
         switch self {
         case .text(let text): text.databaseValue
         case .integer(let value): value.databaseValue
+        case .blob(let bytes): bytes.databaseValue
         }
     }
 }

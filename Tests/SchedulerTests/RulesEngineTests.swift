@@ -190,6 +190,34 @@ struct RulesEngineTests {
         }
     }
 
+    /// A status or priority stored as a blob (a driver that binds it as bytes) is compared by
+    /// the text it holds, as a date or an assignee stored so is read: SQL alone equals no blob
+    /// to a bound string, so a closed ticket (`X'…'` of "completed") was matched by
+    /// `status_not_in`, and an open one never by `status_in` or `priority_in` (rules audit F1).
+    /// With and without each of the app's indexes (they choose the query's shape).
+    @Test(arguments: ["", "DROP INDEX idx_tickets_status", "DROP INDEX idx_tickets_scheduled"])
+    func aStatusOrPriorityStoredAsABlobIsComparedAsItsText(dropping: String) throws {
+        let past = OldRuleRows.past
+        let database = try AppDatabase([
+            TicketRow(id: 1, ticketID: "A-1", status: "received", assignedTo: 1, scheduledDate: past),
+            TicketRow(id: 2, ticketID: "A-2", status: "received", assignedTo: 1, scheduledDate: past),
+            TicketRow(id: 3, ticketID: "A-3", status: "completed", assignedTo: 1, scheduledDate: past),
+            TicketRow(id: 4, ticketID: "A-4", status: "completed", assignedTo: 1, scheduledDate: past),
+        ])
+        try database.appWrite("""
+            UPDATE tickets SET status = CAST(status AS BLOB), priority = CAST('critical' AS BLOB) WHERE id IN (2, 4);
+            UPDATE tickets SET priority = 'critical' WHERE id IN (1, 3);
+            \(dropping.isEmpty ? "SELECT 1" : dropping)
+            """)
+        let open = try Self.scan([try Self.rule("open", MatchSpec(statusIn: ["received"]))], on: database)
+        #expect(Self.ids(open) == [1, 2], "\(dropping)")
+        let notClosed = try Self.scan([try Self.rule("open", MatchSpec(statusNotIn: ["completed"]))], on: database)
+        #expect(Self.ids(notClosed) == [1, 2], "\(dropping)")
+        let critical = try Self.scan([try Self.rule("critical", MatchSpec(statusIn: ["received"], priorityIn: ["critical"]))], on: database)
+        #expect(Self.ids(critical) == [1, 2], "\(dropping)")
+        #expect(open.badRows.isEmpty && notClosed.badRows.isEmpty)
+    }
+
     /// `status_not_in` alone is read through the statuses present in the status index; a
     /// status whose bytes are not UTF-8, or hold a NUL, cannot be restated as a bound string:
     /// the date index drives instead, and such tickets are matched like any other status.
