@@ -627,9 +627,13 @@ public final class Outbox: Sendable {
                 try insert.execute(arguments: [attempt.notificationID, attempt.attempt, attempt.startedAt.unixMilliseconds,
                                                attempt.durationMilliseconds, attempt.httpStatus, attempt.error, attempt.responseBody, outcomeName])
                 try finished.execute(arguments: [attempt.notificationID])
+                if case .delivered = entry.outcome {} else {
+                    try Self.restoreDedup(ofUnansweredWithdrawal: attempt.notificationID, db)
+                }
             }
             for id in forgetting {
                 try finished.execute(arguments: [id])
+                try Self.restoreDedup(ofUnansweredWithdrawal: id, db)
             }
         }
     }
@@ -823,9 +827,12 @@ public final class Outbox: Sendable {
     ///   notification of that date (a row, or its `past_notified_at`), or goes.
     private static func restoreDedup(after enqueue: DedupEnqueue, _ db: Database) throws {
         let key: StatementArguments = [enqueue.rule, enqueue.ticket, enqueue.at]
+        // One withdrawn while its request is under way (marked started) may still arrive: it
+        // counts until its answer says otherwise (`restoreDedup(ofUnansweredWithdrawal:)`).
         let sent = try Int.fetchOne(db, sql: """
             SELECT count(*) FROM notification INDEXED BY notification_ticket
-            WHERE ticket = ?2 AND created_at = ?3 AND rule = ?1 AND status != 'withdrawn'
+            WHERE ticket = ?2 AND created_at = ?3 AND rule = ?1
+              AND (status != 'withdrawn' OR id IN (SELECT notification_id FROM attempt_started))
             """, arguments: key) ?? 0
         guard sent == 0 else { return }
         let date = try String.fetchOne(db, sql: """
@@ -878,6 +885,16 @@ public final class Outbox: Sendable {
         } else {
             try db.execute(sql: "DELETE FROM dedup_scheduled_date WHERE rule = ?1 AND ticket = ?2 AND scheduled_date = ?4", arguments: dateKey)
         }
+    }
+
+    /// A notification withdrawn while its request was under way, whose attempt ended without
+    /// a delivery (a failure, or a stop cutting it off; its mark already removed): it never
+    /// arrived, so its enqueue's dedup state goes back as the withdrawal would have done.
+    private static func restoreDedup(ofUnansweredWithdrawal id: String, _ db: Database) throws {
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: """
+            SELECT rule, ticket, created_at FROM notification WHERE id = ? AND status = 'withdrawn'
+            """), arguments: [id]) else { return }
+        try restoreDedup(after: DedupEnqueue(rule: row[0], ticket: row[1], at: row[2]), db)
     }
 
     /// A notification withdrawn while its request was under way, and then delivered: its

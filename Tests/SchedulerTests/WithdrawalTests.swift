@@ -218,6 +218,36 @@ extension ScanCycleTests {
         #expect(reopened.matches.first { $0.ticket.ticket == 1 }?.isEnqueued == false, "delivered once is notified once")
     }
 
+    /// A notification withdrawn while its request is under way (its attempt marked started)
+    /// may still arrive: the ticket counts as notified until the answer says otherwise. The
+    /// ops audit saw a ticket closed (or its rule removed by a reload) and matching again
+    /// within the request's time queued again and delivered twice, under two webhook-ids.
+    /// A failure, or a stop cutting the request off, then gives the dedup state back.
+    @Test(arguments: [false, true]) func aNotificationWithdrawnUnderWayCountsAsNotifiedUntilItsAnswer(cutOff: Bool) throws {
+        let engine = try engine(destinations: ["automation"])
+        _ = try engine.scanAndEnqueue(tickets: tickets, outbox: outbox, now: t0)
+        let inFlight = try #require(try outbox.notifications(in: [.pending], ticket: 1).first)
+        try outbox.record([], starting: [StartedAttempt(notificationID: inFlight.id, attempt: 1, startedAt: t0.addingTimeInterval(59))])
+        try database.appWrite("UPDATE tickets SET status = 'completed' WHERE id = 1")
+        let closed = try engine.scanAndEnqueue(tickets: tickets, outbox: outbox, now: t0.addingTimeInterval(60))
+        #expect(closed.withdrawals.map(\.notification.id) == [inFlight.id])
+        #expect(try outbox.dedupRecords(rule: "old-rule", tickets: [1])[1]?.lastNotifiedAt == t0, "under way, it may arrive")
+        try database.appWrite("UPDATE tickets SET status = 'received' WHERE id = 1")
+        let reopened = try engine.scanAndEnqueue(tickets: tickets, outbox: outbox, now: t0.addingTimeInterval(61))
+        #expect(reopened.matches.first { $0.ticket.ticket == 1 }?.isEnqueued == false, "queued again while the first may arrive")
+        if cutOff {
+            try outbox.record([], forgetting: [inFlight.id])
+        } else {
+            try outbox.record(DeliveryAttempt(notificationID: inFlight.id, attempt: 1, startedAt: t0.addingTimeInterval(59), durationMilliseconds: 9,
+                                              httpStatus: 503, error: "HTTP 503"),
+                              outcome: .retry(at: t0.addingTimeInterval(120)), now: t0.addingTimeInterval(62))
+        }
+        #expect(try outbox.notification(id: inFlight.id)?.status == .withdrawn)
+        #expect(try outbox.dedupRecords(rule: "old-rule", tickets: [1]).isEmpty, "never arrived: not notified")
+        let after = try engine.scanAndEnqueue(tickets: tickets, outbox: outbox, now: t0.addingTimeInterval(63))
+        #expect(after.matches.first { $0.ticket.ticket == 1 }?.isEnqueued == true)
+    }
+
     /// A rule removed from the config (or renamed) leaves its queue to no one: withdrawn,
     /// saying so; the renamed rule notifies afresh, once.
     @Test func theQueueOfARuleNoLongerInTheConfigIsWithdrawn() throws {
