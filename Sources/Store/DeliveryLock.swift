@@ -69,6 +69,11 @@ public final class DeliveryLock: Sendable {
         throw Self.held(path, stateDatabase: stateDatabase, by: Self.pid(in: descriptor))
     }
 
+    /// ` (pid N)`, the holder named in a refusal of `refuseIfHeld`, or "" when it names none.
+    static func holder(in refusal: StoreError) -> String {
+        refusal.message.range(of: #"\(pid [0-9]+\)"#, options: .regularExpression).map { " " + refusal.message[$0] } ?? ""
+    }
+
     /// `<state database>.lock`.
     public static func path(forStateDatabase stateDatabase: String) -> String {
         stateDatabase + ".lock"

@@ -63,6 +63,7 @@ public final class StateDatabase: Sendable {
         }
         StateFileAccess.refuseLinksFromSQLite(stateDatabase: path)
         configuration.busyMode = LockWait.busyMode(timeout: busyTimeout) { [lockWaits] waited in lockWaits.giveUp(after: waited) }
+        if !upgradingBesideADeliverer { try Self.refuseBesideALostLog(path: path) }
         if lookingOnly, let readOnly = Self.openReadingOnly(path: path, configuration: configuration) {
             (pool, upgrades, readingOnly) = (readOnly, [], true)
             opened = FileIdentity(path: path)
@@ -85,6 +86,53 @@ public final class StateDatabase: Sendable {
         }
         opened = FileIdentity(path: path)
         openedLog = (FileIdentity(path: path + "-wal"), FileIdentity(path: path + "-shm"))
+    }
+
+    /// A deliverer keeps the file's `-wal` and `-shm` for as long as it runs (its connections
+    /// stay open, and SQLite removes them only at the last close). Missing while one holds
+    /// the delivery lock, they were deleted under it (a clean-up of the folder): this open
+    /// would make new, empty ones, read the file without the deliverer's latest commits and
+    /// write into a log the deliverer never sees, while the deliverer's close copies its own
+    /// log into the file under them (seen: a `scan` right after `rm state.sqlite-wal
+    /// state.sqlite-shm` left the file "malformed", and its notifications queued twice). The
+    /// deliverer stops within seconds (`fileChange`), copying its log into the file, and the
+    /// service restarts on it: refused until then.
+    ///
+    /// A deliverer starting (its lock taken, the file not opened yet) makes them within
+    /// milliseconds: they are waited for up to `lostLogWait` before refusing. A file not in
+    /// WAL mode (its header says so) has none to lose.
+    static func refuseBesideALostLog(path: String) throws(StoreError) {
+        let manager = FileManager.default
+        guard Self.isInWALMode(path: path) else { return }
+        var missing = ["-wal", "-shm"].filter { !manager.fileExists(atPath: path + $0) }
+        let deadline = ContinuousClock.now + Self.lostLogWait
+        while !missing.isEmpty, ContinuousClock.now < deadline {
+            usleep(20_000)
+            missing = missing.filter { !manager.fileExists(atPath: path + $0) }
+        }
+        guard !missing.isEmpty else { return }
+        do {
+            try DeliveryLock.refuseIfHeld(stateDatabase: path)
+        } catch where error.kind == .inUse {
+            let names = missing.map { (path as NSString).lastPathComponent + $0 }.joined(separator: " and ")
+            throw StoreError(.inUse, path: path, message: "its \(names) \(missing.count == 1 ? "is" : "are") gone while an overdued "
+                + "process\(DeliveryLock.holder(in: error)) delivers from it (deleted by hand, or by a clean-up of the folder?): opening "
+                + "it now would read it without that process's latest records and write where that process does not look, damaging "
+                + "the file. The daemon stops within seconds when that happens, copying its log into the file, and the service "
+                + "restarts on it (an `overdued once` ends at its --max-wait); run this command again then")
+        }
+    }
+
+    /// How long `refuseBesideALostLog` waits for a starting deliverer to make the logs.
+    static let lostLogWait: Duration = .seconds(1)
+
+    /// Whether the file's header says WAL mode (read and write versions 2, bytes 18 and 19):
+    /// its connections then keep a `-wal` and a `-shm` beside it. False when it cannot be read.
+    static func isInWALMode(path: String) -> Bool {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return false }
+        defer { try? handle.close() }
+        guard let header = try? handle.read(upToCount: 20), header.count == 20 else { return false }
+        return header[header.startIndex + 18] == 2 && header[header.startIndex + 19] == 2
     }
 
     /// A read-only pool on the file, or nil where it cannot serve (the caller opens it as
@@ -134,9 +182,8 @@ public final class StateDatabase: Sendable {
                 do {
                     try DeliveryLock.refuseIfHeld(stateDatabase: path)
                 } catch let error as StoreError where error.kind == .inUse {
-                    let holder = error.message.range(of: #"\(pid [0-9]+\)"#, options: .regularExpression).map { " " + error.message[$0] } ?? ""
                     throw StoreError(.inUse, path: path, message: "written by an earlier release of overdued (it lacks migration \"\(next)\"), "
-                        + "and an overdued process\(holder) delivers from it now: this release would upgrade the file under it. Restart "
+                        + "and an overdued process\(DeliveryLock.holder(in: error)) delivers from it now: this release would upgrade the file under it. Restart "
                         + "the service onto this release first (systemctl restart overdued: the new daemon upgrades it), then run this "
                         + "command again")
                 }

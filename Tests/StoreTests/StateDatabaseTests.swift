@@ -393,6 +393,37 @@ struct StateDatabaseTests {
         }
     }
 
+    /// The `-wal` and `-shm` of a file a deliverer holds, deleted under it: another command
+    /// opening it would write into a new log the deliverer never sees, while the deliverer's
+    /// close copies its own into the file (the ops audit: `rm` of both, then `scan`, left it
+    /// "malformed"). Refused until the deliverer has gone; with none, opened as usual.
+    @Test(arguments: [false, true]) func anotherCommandDoesNotOpenAFileWhoseLogWasDeletedUnderItsDeliverer(lookingOnly: Bool) throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.url("state.sqlite")
+        var lock: DeliveryLock? = try DeliveryLock(stateDatabase: path)
+        var deliverer: StateDatabase? = try StateDatabase(path: path)
+        try Outbox(database: try #require(deliverer)).enqueue([OverdueNotification(id: "msg_1", rule: "r", ticket: 1, ticketID: "T1",
+                                                                                destination: "d", snapshot: Data("{}".utf8), createdAt: Date())], dedup: [])
+        #expect(try StateDatabase(path: path, upgradingBesideADeliverer: false, lookingOnly: lookingOnly).upgrades.isEmpty, "both logs there")
+        for suffix in ["-wal", "-shm"] { #expect(unlink(path + suffix) == 0) }
+        do {
+            _ = try StateDatabase(path: path, upgradingBesideADeliverer: false, lookingOnly: lookingOnly)
+            Issue.record("opened beside a deliverer whose log was deleted")
+        } catch {
+            #expect(error.kind == .inUse)
+            #expect(error.message.hasPrefix("its state.sqlite-wal and state.sqlite-shm are gone while an overdued process (pid \(getpid())) delivers from it"),
+                    "\(error.message)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: path + "-wal"), "the refusal made no new log")
+        // The deliverer stops: its close copies its log into the file, which then opens with every record.
+        _ = deliverer?.close()
+        deliverer = nil
+        lock = nil
+        let reopened = Outbox(database: try StateDatabase(path: path, upgradingBesideADeliverer: false, lookingOnly: lookingOnly))
+        #expect(try reopened.counts().pending == 1)
+        withExtendedLifetime(lock) {}
+    }
+
     /// Its `-wal` or `-shm` deleted (a clean-up of the folder): the handle goes on with the
     /// deleted ones, which no other process sees any more. Noticed like the file itself.
     @Test(arguments: ["-wal", "-shm"])
@@ -413,8 +444,12 @@ struct StateDatabaseTests {
     /// delivers from are upgraded as before.
     @Test func aFileAnEarlierReleaseDeliversFromIsNotUpgradedUnderIt() throws {
         let directory = try TemporaryDirectory()
+        // The earlier release's daemon: the lock, and the file open in WAL mode (its -wal and
+        // -shm there for as long as it runs).
         let (path, queue) = try Self.stateDatabase(in: directory, upTo: "v8: receiver pauses")
         try queue.close()
+        let earlierDaemon = try DatabasePool(path: path)
+        try earlierDaemon.read { db in _ = try Int.fetchOne(db, sql: "SELECT count(*) FROM notification") }
         let running = try DeliveryLock(stateDatabase: path)
         #expect(throws: StoreError.self) { try StateDatabase(path: path, upgradingBesideADeliverer: false) }
         do {
@@ -429,11 +464,12 @@ struct StateDatabaseTests {
         let untouched = try DatabaseQueue(path: path).read { db in try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations") }
         #expect(!untouched.contains("v9: notifications known without a row"))
         // The lock's holder itself (the new daemon, after the restart) upgrades it.
-        #expect(try StateDatabase(path: path).upgrades == ["v9: notifications known without a row", "v10: attempts started",
-                                                           "v11: receiver of an attempt started"])
+        let daemon = try StateDatabase(path: path)
+        #expect(daemon.upgrades == ["v9: notifications known without a row", "v10: attempts started", "v11: receiver of an attempt started"])
         // Up to date: nothing to upgrade, so any command works beside the daemon.
         #expect(try StateDatabase(path: path, upgradingBesideADeliverer: false).upgrades.isEmpty)
-        withExtendedLifetime(running) {}
+        try earlierDaemon.close()
+        withExtendedLifetime((running, daemon)) {}
     }
 
     /// `close()` says why part of the log stayed out of the file, for the stop's notice: a
