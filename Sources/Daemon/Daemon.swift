@@ -45,6 +45,7 @@ public final class Daemon: Sendable {
     private let tickLoop: Mutex<TickLoop?> = Mutex(nil)
     /// Set once `stateDatabaseLost` has said the state database is lost and asked for the stop.
     private let stateLossReported = Atomic<Bool>(false)
+    private let stateDamageReported = Atomic<Bool>(false)
     private let gate: SharedWatchdogGate?
     private let state: Mutex<Running>
     private let stopSignal = Mutex<CheckedContinuation<Void, Never>?>(nil)
@@ -265,6 +266,12 @@ public final class Daemon: Sendable {
             // Between ticks too (five minutes apart by default): the notifier writes on, and
             // a deleted `-wal` splits the file's history between two logs from then on.
             if stateDatabaseLost() { return }
+            // A tick with nothing changed reads nothing of the file: the notifier's records
+            // and queue reads are what find it damaged then.
+            if let damage = notifier.stateDatabaseDamage {
+                stateDatabaseDamaged(damage)
+                return
+            }
             let recorded = notifier.recordedAttempts
             // A pause read at start, or one that ended, records no attempt.
             let pauses = notifier.receiverPauses
@@ -752,6 +759,8 @@ public final class Daemon: Sendable {
     /// like a lost file, so that the unit's failure shows (after `Restart=on-failure` has tried
     /// a few times, `systemctl status` says failed) instead of a daemon that only logs.
     private func stateDatabaseDamaged(_ error: StoreError) {
+        // Said once: the tick and the status refresh may both find it before the stop ends.
+        guard !stateDamageReported.exchange(true, ordering: .acquiringAndReleasing) else { return }
         logger.critical("\(error.description); stopping with an error: nothing can be enqueued or recorded until the file is repaired or restored",
                         metadata: ["event": "stop"])
         failure.withLock { $0 = $0 ?? "the state database \(outbox.database.path) is damaged" }

@@ -17,6 +17,8 @@ final class DeliveryContext: Sendable {
     let mayDeliver: @Sendable () -> Bool
     private let state = LockedState(Flights())
     private let clockSteps = LockedState(ClockSteps())
+    /// The first "damaged" the state database answered (`noteDamage`).
+    private let damage = LockedState<StoreError?>(nil)
     /// Wakes every destination's worker: a suspect's turn began or ended (`startRequest`).
     private let wakeWorkers = LockedState<(@Sendable () -> Void)?>(nil)
 
@@ -49,6 +51,16 @@ final class DeliveryContext: Sendable {
         self.jitter = jitter
         recorder = AttemptRecorder(outbox: outbox)
     }
+
+    /// Notes a failure of the state database; kept when it says the file is damaged
+    /// ("database disk image is malformed"), which waiting does not heal.
+    func noteDamage(_ error: StoreError) {
+        guard error.kind == .corrupt else { return }
+        damage.withLock { $0 = $0 ?? error }
+    }
+
+    /// The first damage the state database answered with, or nil.
+    var stateDatabaseDamage: StoreError? { damage.withLock { $0 } }
 
     /// One look at the wall and monotonic clocks (`ClockSteps`).
     func observeClock() {

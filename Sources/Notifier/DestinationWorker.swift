@@ -230,6 +230,7 @@ final class DestinationWorker: Sendable {
                                 queueFailures = 0
                             }
                         } catch {
+                            context.noteDamage(error)
                             queueFailures += 1
                             // Once, then about every ten minutes: a damaged file does not heal.
                             if queueFailures == 1 || queueFailures % 20 == 0 {
@@ -644,6 +645,7 @@ final class DestinationWorker: Sendable {
         case .success:
             return true
         case .failure(let error):
+            context.noteDamage(error)
             let first = state.withLock { state -> Bool in
                 state.unrecorded.append(RecordedAttempt(attempt: attempt, outcome: outcome, at: now))
                 return state.unrecorded.count == 1

@@ -142,6 +142,11 @@ public final class Notifier: Sendable {
     /// Delivery attempts recorded since start: when it moves, the queue has changed.
     public var recordedAttempts: Int { context.recorder.committed }
 
+    /// The damage the state database answered a record or a read of the queue with
+    /// ("database disk image is malformed"): nothing can be recorded until the file is
+    /// repaired, and waiting does not heal it. Nil while none was seen.
+    public var stateDatabaseDamage: StoreError? { context.stateDatabaseDamage }
+
     /// Why no delivery starts, while `run()` holds them all back (for `STATUS=`); nil otherwise.
     public var deliveriesHeld: String? { held.withLock { $0 } }
     private let held = LockedState<String?>(nil)

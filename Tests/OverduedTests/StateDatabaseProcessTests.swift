@@ -239,6 +239,36 @@ private func waitFor(_ text: String, in daemon: DaemonChild, timeout: TimeInterv
     }
 }
 
+/// The damage found by the notifier, not by a tick: a tick with nothing changed reads nothing
+/// of the file, and the daemon went on ticking for ever, delivering nothing (its attempts kept
+/// "to record later"), logging nothing more (ops audit HIGH 2).
+@Suite(.serialized) struct DamageFoundByDeliveriesTests {
+    @Test func aStateDatabaseThatRefusesTheRecordsAsDamagedStopsTheDaemon() throws {
+        let folder = try TemporaryDirectory()
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: ScanCommandTests.rows)
+        // The receiver's port refuses: each attempt fails at once, and its record is written.
+        let config = try folder.write("config.json", configJSON(interval: "1h"))
+        let state = folder.url("state.sqlite")
+        #expect(try runOverdued(["scan", "--config", config]).status == 0)
+        // The attempts' table (empty: one leaf page) overwritten; the queue and dedup state sound.
+        let found = folder.url("rootpage.txt")
+        try sqlite3(state, "PRAGMA wal_checkpoint(TRUNCATE);\n.output \(found)\nSELECT rootpage FROM sqlite_master WHERE name = 'delivery_attempt';\n")
+        let root = try #require(Int(String(decoding: try Data(contentsOf: URL(fileURLWithPath: found)), as: UTF8.self)
+            .trimmingCharacters(in: .whitespacesAndNewlines)))
+        let file = try #require(FileHandle(forUpdatingAtPath: state))
+        try file.seek(toOffset: UInt64((root - 1) * 4096))
+        try file.write(contentsOf: Data(repeating: 0xA5, count: 4096))
+        try file.close()
+
+        let daemon = try DaemonChild(config: config, environment: [:])
+        let status = daemon.waitForExit(timeout: 30)
+        #expect(status != nil && status != 0, "exit status \(String(describing: status)); log: \(daemon.log)")
+        #expect(daemon.log.contains("cannot record the delivery attempt: \(state): could not"), "log: \(daemon.log)")
+        #expect(daemon.occurrences(of: "stopping with an error: nothing can be enqueued or recorded until the file is repaired") == 1,
+                "said once: \(daemon.log)")
+    }
+}
+
 /// `history` and `queue` only look: with no state database yet they say so, exit 0, and
 /// create nothing.
 struct NoStateDatabaseYetTests {
