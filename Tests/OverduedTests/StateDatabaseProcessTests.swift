@@ -207,14 +207,7 @@ private func waitFor(_ text: String, in daemon: DaemonChild, timeout: TimeInterv
         let state = folder.url("state.sqlite")
         // Dedup records for every match, then the page that roots their table overwritten.
         #expect(try runOverdued(["scan", "--config", config]).status == 0)
-        let found = folder.url("rootpage.txt")
-        try sqlite3(state, "PRAGMA wal_checkpoint(TRUNCATE);\n.output \(found)\nSELECT rootpage FROM sqlite_master WHERE name = 'dedup_state';\n")
-        let root = try #require(Int(String(decoding: try Data(contentsOf: URL(fileURLWithPath: found)), as: UTF8.self)
-            .trimmingCharacters(in: .whitespacesAndNewlines)))
-        let file = try #require(FileHandle(forUpdatingAtPath: state))
-        try file.seek(toOffset: UInt64((root - 1) * 4096))
-        try file.write(contentsOf: Data(repeating: 0xA5, count: 4096))
-        try file.close()
+        try overwriteRootPage(of: "dedup_state", in: state, folder: folder)
 
         let daemon = try DaemonChild(config: config, environment: [:])
         let status = daemon.waitForExit(timeout: 20)
@@ -239,6 +232,19 @@ private func waitFor(_ text: String, in daemon: DaemonChild, timeout: TimeInterv
     }
 }
 
+/// Damages a state database as a failing disk would: the page that roots `table` (after a
+/// checkpoint, so that the file holds it) overwritten with garbage.
+func overwriteRootPage(of table: String, in state: String, folder: TemporaryDirectory) throws {
+    let found = folder.url("rootpage.txt")
+    try sqlite3(state, "PRAGMA wal_checkpoint(TRUNCATE);\n.output \(found)\nSELECT rootpage FROM sqlite_master WHERE name = '\(table)';\n")
+    let root = try #require(Int(String(decoding: try Data(contentsOf: URL(fileURLWithPath: found)), as: UTF8.self)
+        .trimmingCharacters(in: .whitespacesAndNewlines)))
+    let file = try #require(FileHandle(forUpdatingAtPath: state))
+    try file.seek(toOffset: UInt64((root - 1) * 4096))
+    try file.write(contentsOf: Data(repeating: 0xA5, count: 4096))
+    try file.close()
+}
+
 /// The damage found by the notifier, not by a tick: a tick with nothing changed reads nothing
 /// of the file, and the daemon went on ticking for ever, delivering nothing (its attempts kept
 /// "to record later"), logging nothing more (ops audit HIGH 2).
@@ -251,14 +257,7 @@ private func waitFor(_ text: String, in daemon: DaemonChild, timeout: TimeInterv
         let state = folder.url("state.sqlite")
         #expect(try runOverdued(["scan", "--config", config]).status == 0)
         // The attempts' table (empty: one leaf page) overwritten; the queue and dedup state sound.
-        let found = folder.url("rootpage.txt")
-        try sqlite3(state, "PRAGMA wal_checkpoint(TRUNCATE);\n.output \(found)\nSELECT rootpage FROM sqlite_master WHERE name = 'delivery_attempt';\n")
-        let root = try #require(Int(String(decoding: try Data(contentsOf: URL(fileURLWithPath: found)), as: UTF8.self)
-            .trimmingCharacters(in: .whitespacesAndNewlines)))
-        let file = try #require(FileHandle(forUpdatingAtPath: state))
-        try file.seek(toOffset: UInt64((root - 1) * 4096))
-        try file.write(contentsOf: Data(repeating: 0xA5, count: 4096))
-        try file.close()
+        try overwriteRootPage(of: "delivery_attempt", in: state, folder: folder)
 
         let daemon = try DaemonChild(config: config, environment: [:])
         let status = daemon.waitForExit(timeout: 30)
