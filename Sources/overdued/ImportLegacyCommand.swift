@@ -62,8 +62,12 @@ struct ImportLegacyCommand: ParsableCommand {
             if log.lateCount > log.late.count {
                 printError("warning: \(from): webhook_notifications: \(log.lateCount - log.late.count) more row(s) with a sent_at later than now; counted as sent now")
             }
-            let state = try StateDatabase(path: config.store.stateDatabase, busyTimeout: config.store.busyTimeout,
-                                          upgradingBesideADeliverer: false)
+            // Held for the whole import: a tick between two of its batches would notify what
+            // it is about to record, and no daemon or `once` starts meanwhile.
+            let lock = try lockedForImport(config)
+            defer { withExtendedLifetime(lock) {} }
+            // The lock's holder, as the deliverers are: it upgrades an earlier release's file.
+            let state = try StateDatabase(path: config.store.stateDatabase, busyTimeout: config.store.busyTimeout)
             let written = try Outbox(database: state).importDedup(result.records, notified: result.notified, countedSentAt: importedAt)
             var summary = "read \(log.rowsRead) legacy notification(s)"
             if log.skippedCount > 0 { summary += " (\(log.skippedCount) skipped)" }
@@ -82,6 +86,19 @@ struct ImportLegacyCommand: ParsableCommand {
             print(summary)
         } catch let error as StoreError {
             printError(error.description)
+            throw ExitCode(1)
+        }
+    }
+
+    /// The delivery lock, taken for the import; a deliverer holding it is told to stop first.
+    private func lockedForImport(_ config: Config) throws -> DeliveryLock {
+        do {
+            return try DeliveryLock(stateDatabase: config.store.stateDatabase)
+        } catch {
+            guard error.kind == .inUse else { throw error }
+            let holder = error.message.components(separatedBy: " is already delivering").first ?? "another overdued process"
+            printError("\(config.store.stateDatabase): \(holder) delivers from it now: stop it first (systemctl stop overdued), then "
+                + "import, then start it again. A tick between the import's batches would notify what the import is about to record")
             throw ExitCode(1)
         }
     }

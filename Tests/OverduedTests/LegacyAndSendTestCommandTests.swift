@@ -1,10 +1,35 @@
 import Foundation
 import Notifier
+import Store
 import Testing
 import TestSupport
 
 /// `import-legacy` and `send-test` through the real binary.
 @Suite struct LegacyAndSendTestCommandTests {
+    /// The import writes in batches, and a tick between two of them would notify what it is
+    /// about to record: with a deliverer running (the delivery lock held) it refuses, writing
+    /// nothing, and holds the lock itself meanwhile (ops audit: it did not look).
+    @Test func importLegacyRefusesBesideADeliverer() throws {
+        let folder = try TemporaryDirectory()
+        let database = folder.url("tickets.sqlite")
+        try makeTicketsDatabase(at: database, rows: [TicketRow(id: 1, ticketID: "IGP-2026-0001", scheduledDate: "2026-11-20 08:00:00")])
+        try sqlite3(database, """
+            INSERT INTO webhook_notifications (ticket_id, notification_type, webhook_url, sent_at, response_status, scheduled_date_notified)
+            VALUES (1, 'overdue_scheduled', 'https://old.example/hook', '2026-11-24T13:00:00.000Z', 200, '2026-11-20 08:00:00');
+            """)
+        let config = try folder.write("config.json", configJSON())
+        var running: DeliveryLock? = try DeliveryLock(stateDatabase: folder.url("state.sqlite"))
+        let refused = try runOverdued(["import-legacy", "--from", database, "--config", config])
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("another overdued process (pid \(getpid())) delivers from it now: stop it first (systemctl stop overdued)"),
+                "stderr: \(refused.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: folder.url("state.sqlite")), "nothing written")
+        running = nil
+        let imported = try runOverdued(["import-legacy", "--from", database, "--config", config])
+        #expect(imported.status == 0 && imported.stdout.contains("seeded 1 dedup record(s)"), "\(imported.stdout) \(imported.stderr)")
+        withExtendedLifetime(running) {}
+    }
+
     /// Switching over from the old automation: tickets it notified in the last 24 h (per its
     /// webhook_notifications log) are not notified again; older ones are.
     @Test func importLegacySeedsTheDedupState() throws {
