@@ -10,14 +10,7 @@ import TestSupport
     /// about to record: with a deliverer running (the delivery lock held) it refuses, writing
     /// nothing, and holds the lock itself meanwhile (ops audit: it did not look).
     @Test func importLegacyRefusesBesideADeliverer() throws {
-        let folder = try TemporaryDirectory()
-        let database = folder.url("tickets.sqlite")
-        try makeTicketsDatabase(at: database, rows: [TicketRow(id: 1, ticketID: "IGP-2026-0001", scheduledDate: "2026-11-20 08:00:00")])
-        try sqlite3(database, """
-            INSERT INTO webhook_notifications (ticket_id, notification_type, webhook_url, sent_at, response_status, scheduled_date_notified)
-            VALUES (1, 'overdue_scheduled', 'https://old.example/hook', '2026-11-24T13:00:00.000Z', 200, '2026-11-20 08:00:00');
-            """)
-        let config = try folder.write("config.json", configJSON())
+        let (folder, database, config) = try Self.oneLegacyNotification(sentAt: "2026-11-24T13:00:00.000Z")
         var running: DeliveryLock? = try DeliveryLock(stateDatabase: folder.url("state.sqlite"))
         let refused = try runOverdued(["import-legacy", "--from", database, "--config", config])
         #expect(refused.status == 1)
@@ -254,14 +247,7 @@ import TestSupport
     /// a second import leaves that record as it is, instead of moving it to its own instant
     /// (which delayed the ticket's next notification by the time between the imports).
     @Test func aSecondImportLeavesARecordCountedAtTheFirst() throws {
-        let folder = try TemporaryDirectory()
-        let database = folder.url("tickets.sqlite")
-        try makeTicketsDatabase(at: database, rows: [TicketRow(id: 1, ticketID: "IGP-2026-0001", scheduledDate: "2026-11-20 08:00:00")])
-        try sqlite3(database, """
-            INSERT INTO webhook_notifications (ticket_id, notification_type, webhook_url, sent_at, response_status, scheduled_date_notified)
-            VALUES (1, 'overdue_scheduled', 'https://old.example/hook', '2099-01-01T00:00:00.000Z', 200, '2026-11-20 08:00:00');
-            """)
-        let config = try folder.write("config.json", configJSON())
+        let (folder, database, config) = try Self.oneLegacyNotification(sentAt: "2099-01-01T00:00:00.000Z")
         let first = try runOverdued(["import-legacy", "--from", database, "--config", config])
         #expect(first.status == 0 && first.stdout.contains("seeded 1 dedup record(s)"), "\(first.stdout) \(first.stderr)")
         let recorded = try sqlite3Output(folder.url("state.sqlite"), "SELECT last_notified_at, past_notified_at FROM dedup_state")
@@ -338,5 +324,18 @@ import TestSupport
         #expect(failed.stdout.contains("no response"))
         #expect(!failed.stdout.contains("secret-token"))
         withExtendedLifetime(refusing) {}
+    }
+
+    /// A tickets database with one ticket and one legacy notification of it sent at
+    /// `sentAt` (delivered, its date notified), and a config beside it.
+    static func oneLegacyNotification(sentAt: String) throws -> (TemporaryDirectory, String, String) {
+        let folder = try TemporaryDirectory()
+        let database = folder.url("tickets.sqlite")
+        try makeTicketsDatabase(at: database, rows: [TicketRow(id: 1, ticketID: "IGP-2026-0001", scheduledDate: "2026-11-20 08:00:00")])
+        try sqlite3(database, """
+            INSERT INTO webhook_notifications (ticket_id, notification_type, webhook_url, sent_at, response_status, scheduled_date_notified)
+            VALUES (1, 'overdue_scheduled', 'https://old.example/hook', '\(sentAt)', 200, '2026-11-20 08:00:00');
+            """)
+        return (folder, database, try folder.write("config.json", configJSON()))
     }
 }
