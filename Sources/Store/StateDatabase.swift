@@ -222,7 +222,7 @@ public final class StateDatabase: Sendable {
 
         public var description: String {
             switch self {
-            case .deleted: "was deleted"
+            case .deleted: "was deleted or moved away"
             case .replaced: "was replaced by another file"
             case .logGone(let name): "lost its \(name) (deleted or replaced)"
             }

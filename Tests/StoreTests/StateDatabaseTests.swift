@@ -389,7 +389,7 @@ struct StateDatabaseTests {
             Issue.record("read a deleted file")
         } catch {
             #expect(error.kind == .cannotOpen)
-            #expect(error.description.hasSuffix("the file was deleted after overdued opened it"), "\(error)")
+            #expect(error.description.hasSuffix("the file was deleted or moved away after overdued opened it"), "\(error)")
         }
     }
 
