@@ -70,7 +70,7 @@ public final class DeliveryLock: Sendable {
     }
 
     /// ` (pid N)`, the holder named in a refusal of `refuseIfHeld`, or "" when it names none.
-    static func holder(in refusal: StoreError) -> String {
+    public static func holder(in refusal: StoreError) -> String {
         refusal.message.range(of: #"\(pid [0-9]+\)"#, options: .regularExpression).map { " " + refusal.message[$0] } ?? ""
     }
 

@@ -169,6 +169,7 @@ struct QueueRetryCommand: ParsableCommand {
     func run() throws {
         let config = try loadConfig(options, requiresTicketsDatabase: false, readsSecrets: false, stateFolderMayBeMissing: true)
         if try !stateDatabaseExists(config) {
+            try refuseIfGoneUnderADeliverer(config)
             guard dead else {
                 printError("no dead notification has the id \(id ?? ""): there is no state database yet at \(config.store.stateDatabase)")
                 throw ExitCode(1)

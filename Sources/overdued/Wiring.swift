@@ -176,6 +176,7 @@ private func openingStores<Opened>(of config: Config, _ open: () throws(StoreErr
 func noStateDatabaseYet(_ config: Config, json: Bool = false) throws -> Bool {
     let path = config.store.stateDatabase
     guard try !stateDatabaseExists(config) else { return false }
+    try refuseIfGoneUnderADeliverer(config)
     let note = "no state database yet at \(path): nothing has been queued or sent"
     if json {
         print("[]")
@@ -184,6 +185,23 @@ func noStateDatabaseYet(_ config: Config, json: Bool = false) throws -> Bool {
         print(note)
     }
     return true
+}
+
+/// No state database at its path while a deliverer holds its lock: it was deleted or moved
+/// away under that process (the daemon stops within seconds), and "nothing has been queued or
+/// sent" would be false. Says so and exits 1.
+func refuseIfGoneUnderADeliverer(_ config: Config) throws {
+    let path = config.store.stateDatabase
+    do {
+        try DeliveryLock.refuseIfHeld(stateDatabase: path)
+    } catch where error.kind == .inUse {
+        printError("\(config.sourcePath): no state database at \(path), though an overdued process\(DeliveryLock.holder(in: error)) "
+            + "delivers from one there: it was deleted or moved away while that process runs (the daemon stops within seconds and "
+            + "starts again on a new file); run this command again then")
+        throw ExitCode(1)
+    } catch {
+        // The lock cannot be looked at (a folder that is gone): no deliverer there either.
+    }
 }
 
 /// `--limit` of `history` and `queue`: 0 or less would list nothing, which reads as "none".

@@ -286,6 +286,25 @@ struct NoStateDatabaseYetTests {
         #expect(retry.status == 1 && retry.stderr.contains("no state database yet at \(state)"), "\(retry.stderr)")
         #expect(try folder.fileNames() == ["config.json", "tickets.sqlite"], "nothing created")
     }
+
+    /// No file, but a deliverer holds its lock: the file was deleted or moved away under it,
+    /// and "nothing has been queued or sent" would be false (ops audit: said for 4 s while
+    /// the daemon still delivered).
+    @Test func noFileBesideADelivererIsSaidToBeGoneNotNew() throws {
+        let folder = try TemporaryDirectory()
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: [])
+        let config = try folder.write("config.json", configJSON())
+        let state = folder.url("state.sqlite")
+        let running = try DeliveryLock(stateDatabase: state)
+        for command in [["history"], ["queue"], ["queue", "--json"], ["queue", "retry", "--dead"]] {
+            let result = try runOverdued(command + ["--config", config], timeout: 30)
+            #expect(result.status == 1, "\(command): \(result.stdout) \(result.stderr)")
+            #expect(result.stderr.contains("no state database at \(state), though an overdued process (pid \(getpid())) delivers from one there"),
+                    "\(command): \(result.stderr)")
+            #expect(!result.stdout.contains("no state database yet"), "\(command): \(result.stdout)")
+        }
+        withExtendedLifetime(running) {}
+    }
 }
 
 /// While the tickets database is missing, the daemon skips its ticks and keeps delivering: the
