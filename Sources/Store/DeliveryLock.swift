@@ -69,6 +69,17 @@ public final class DeliveryLock: Sendable {
         throw Self.held(path, stateDatabase: stateDatabase, by: Self.pid(in: descriptor))
     }
 
+    /// Whether a deliverer holds the lock of `stateDatabase` now (false when the lock file
+    /// cannot be looked at: `refuseIfHeld` says why where it matters).
+    public static func isHeld(stateDatabase: String) -> Bool {
+        do {
+            try refuseIfHeld(stateDatabase: stateDatabase)
+            return false
+        } catch {
+            return error.kind == .inUse
+        }
+    }
+
     /// ` (pid N)`, the holder named in a refusal of `refuseIfHeld`, or "" when it names none.
     public static func holder(in refusal: StoreError) -> String {
         refusal.message.range(of: #"\(pid [0-9]+\)"#, options: .regularExpression).map { " " + refusal.message[$0] } ?? ""

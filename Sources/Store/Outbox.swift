@@ -366,12 +366,14 @@ public final class Outbox: Sendable {
     /// of its deliveries, `scan`, `queue retry`) get in between, instead of waiting for the
     /// whole import (a minute and a half for 400,000 records in one transaction). Each record
     /// is decided alone, so an import cut off part-way is finished by running it again.
-    public func importDedup(_ records: [DedupRecord], notified: [DedupRecord] = [], countedSentAt: Date? = nil) throws(StoreError) -> Int {
+    /// - Parameter keepingDatesOf: the rules whose notified dates are kept (see `enqueue`); nil, all.
+    public func importDedup(_ records: [DedupRecord], notified: [DedupRecord] = [], countedSentAt: Date? = nil,
+                            keepingDatesOf: Set<String>? = nil) throws(StoreError) -> Int {
         for batch in notified.chunks(ofCount: Self.importBatch) {
             let started = ContinuousClock.now
             defer { Self.pauseAfterImportBatch(started) }
             try database.write("import dedup state") { db in
-                try Self.recordScheduledDates(Array(batch), db)
+                try Self.recordScheduledDates(Array(batch), db, keepingDatesOf: keepingDatesOf)
                 let past = try db.cachedStatement(sql: """
                     UPDATE dedup_scheduled_date SET past_notified_at = max(coalesce(past_notified_at, ?4), ?4)
                     WHERE rule = ?1 AND ticket = ?2 AND scheduled_date = ?3
@@ -406,7 +408,7 @@ public final class Outbox: Sendable {
                     // never over overdued's own, nor over the same notification counted before.
                     if counted, let row, (row[1] as String) != "legacy" || (row[2] as Bool? ?? false) { continue }
                     if last.map({ $0 < record.lastNotifiedAt.unixMilliseconds }) ?? true {
-                        try Self.upsert([record], db)
+                        try Self.upsert([record], db, keepingDatesOf: keepingDatesOf)
                         written += 1
                     }
                     try past.execute(arguments: [record.rule, record.ticket, record.lastNotifiedAt.unixMilliseconds, record.scheduledDate,

@@ -100,40 +100,33 @@ public final class StateDatabase: Sendable {
     ///
     /// A deliverer starting (its lock taken, the file not opened yet) makes them within
     /// milliseconds: they are waited for up to `lostLogWait` before refusing. A file not in
-    /// WAL mode (its header says so) has none to lose.
+    /// WAL mode (its header says so, read through SQLite's file layer: `TicketsDatabase.isWAL`)
+    /// has none to lose.
     static func refuseBesideALostLog(path: String) throws(StoreError) {
         let manager = FileManager.default
-        guard Self.isInWALMode(path: path) else { return }
-        var missing = ["-wal", "-shm"].filter { !manager.fileExists(atPath: path + $0) }
+        func missing() -> [String] { ["-wal", "-shm"].filter { !manager.fileExists(atPath: path + $0) } }
+        // At rest (nobody has the file open) neither is there: only a deliverer makes it a loss.
+        guard !missing().isEmpty, TicketsDatabase.isWAL(path), DeliveryLock.isHeld(stateDatabase: path) else { return }
         let deadline = ContinuousClock.now + Self.lostLogWait
-        while !missing.isEmpty, ContinuousClock.now < deadline {
-            usleep(20_000)
-            missing = missing.filter { !manager.fileExists(atPath: path + $0) }
-        }
-        guard !missing.isEmpty else { return }
+        while !missing().isEmpty, ContinuousClock.now < deadline { usleep(20_000) }
+        let gone = missing()
+        guard !gone.isEmpty else { return }
         do {
             try DeliveryLock.refuseIfHeld(stateDatabase: path)
         } catch where error.kind == .inUse {
-            let names = missing.map { (path as NSString).lastPathComponent + $0 }.joined(separator: " and ")
-            throw StoreError(.inUse, path: path, message: "its \(names) \(missing.count == 1 ? "is" : "are") gone while an overdued "
+            let names = gone.map { (path as NSString).lastPathComponent + $0 }.joined(separator: " and ")
+            throw StoreError(.inUse, path: path, message: "its \(names) \(gone.count == 1 ? "is" : "are") gone while an overdued "
                 + "process\(DeliveryLock.holder(in: error)) delivers from it (deleted by hand, or by a clean-up of the folder?): opening "
                 + "it now would read it without that process's latest records and write where that process does not look, damaging "
                 + "the file. The daemon stops within seconds when that happens, copying its log into the file, and the service "
                 + "restarts on it (an `overdued once` ends at its --max-wait); run this command again then")
+        } catch {
+            // The lock cannot be looked at any more: no deliverer to refuse beside.
         }
     }
 
     /// How long `refuseBesideALostLog` waits for a starting deliverer to make the logs.
     static let lostLogWait: Duration = .seconds(1)
-
-    /// Whether the file's header says WAL mode (read and write versions 2, bytes 18 and 19):
-    /// its connections then keep a `-wal` and a `-shm` beside it. False when it cannot be read.
-    static func isInWALMode(path: String) -> Bool {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return false }
-        defer { try? handle.close() }
-        guard let header = try? handle.read(upToCount: 20), header.count == 20 else { return false }
-        return header[header.startIndex + 18] == 2 && header[header.startIndex + 19] == 2
-    }
 
     /// A read-only pool on the file, or nil where it cannot serve (the caller opens it as
     /// usual then): no file there, one that lacks a migration of this release's (or holds a

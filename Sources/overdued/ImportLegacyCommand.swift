@@ -51,7 +51,8 @@ struct ImportLegacyCommand: ParsableCommand {
             }
             let otherTypes = try source.rows(sql: "SELECT count(*) FROM webhook_notifications WHERE notification_type IS NOT 'overdue_scheduled'")
                 .first?.first?.flatMap { Int($0) } ?? 0
-            let result = log.result(rules: rules, keepingDatesOf: Set(config.rules.filter(\.repeatPolicy.oncePerScheduledDate).map(\.name)))
+            let keeping = Set(config.rules.filter(\.repeatPolicy.oncePerScheduledDate).map(\.name))
+            let result = log.result(rules: rules, keepingDatesOf: keeping)
             for problem in result.skipped { printError("warning: \(from): webhook_notifications: \(problem); skipped") }
             if log.skippedCount > result.skipped.count {
                 printError("warning: \(from): webhook_notifications: \(log.skippedCount - result.skipped.count) more row(s) with a sent_at that is not a date; skipped")
@@ -68,7 +69,8 @@ struct ImportLegacyCommand: ParsableCommand {
             defer { withExtendedLifetime(lock) {} }
             // The lock's holder, as the deliverers are: it upgrades an earlier release's file.
             let state = try StateDatabase(path: config.store.stateDatabase, busyTimeout: config.store.busyTimeout)
-            let written = try Outbox(database: state).importDedup(result.records, notified: result.notified, countedSentAt: importedAt)
+            let written = try Outbox(database: state).importDedup(result.records, notified: result.notified, countedSentAt: importedAt,
+                                                                  keepingDatesOf: keeping)
             var summary = "read \(log.rowsRead) legacy notification(s)"
             if log.skippedCount > 0 { summary += " (\(log.skippedCount) skipped)" }
             if noTicket > 0 { summary += "; \(noTicket) more name no ticket of \(from), by its id or its human id (deleted since: nothing to seed)" }
@@ -95,9 +97,9 @@ struct ImportLegacyCommand: ParsableCommand {
         do {
             return try DeliveryLock(stateDatabase: config.store.stateDatabase)
         } catch {
-            guard error.kind == .inUse else { throw error }
-            let holder = error.message.components(separatedBy: " is already delivering").first ?? "another overdued process"
-            printError("\(config.store.stateDatabase): \(holder) delivers from it now: stop it first (systemctl stop overdued), then "
+            // Held by a deliverer (not only asked about by other commands, which passes).
+            guard error.kind == .inUse, DeliveryLock.isHeld(stateDatabase: config.store.stateDatabase) else { throw error }
+            printError("\(config.store.stateDatabase): an overdued process\(DeliveryLock.holder(in: error)) delivers from it now: stop it first (systemctl stop overdued), then "
                 + "import, then start it again. A tick between the import's batches would notify what the import is about to record")
             throw ExitCode(1)
         }

@@ -14,7 +14,7 @@ import TestSupport
         var running: DeliveryLock? = try DeliveryLock(stateDatabase: folder.url("state.sqlite"))
         let refused = try runOverdued(["import-legacy", "--from", database, "--config", config])
         #expect(refused.status == 1)
-        #expect(refused.stderr.contains("another overdued process (pid \(getpid())) delivers from it now: stop it first (systemctl stop overdued)"),
+        #expect(refused.stderr.contains("an overdued process (pid \(getpid())) delivers from it now: stop it first (systemctl stop overdued)"),
                 "stderr: \(refused.stderr)")
         #expect(!FileManager.default.fileExists(atPath: folder.url("state.sqlite")), "nothing written")
         running = nil
@@ -73,17 +73,22 @@ import TestSupport
             INSERT INTO webhook_notifications (ticket_id, notification_type, webhook_url, sent_at, response_status)
             SELECT 1, 'overdue_scheduled', 'https://old.example/hook', 'garbage ' || i, 200 FROM n;
             """)
-        let config = try folder.write("config.json", configJSON())
+        // The old rule keeps the dates notified; a daily one keeps none (as a scan does).
+        let config = try folder.write("config.json", configJSON(rules: """
+            [{"name": "old-rule", "match": {"status_in": ["received", "diagnostic"], "assigned": true},
+              "repeat": {"once_per_scheduled_date": true}, "destinations": ["hook"]},
+             {"name": "daily", "match": {"status_in": ["received"]}, "repeat": {"every": "24h"}, "destinations": ["hook"]}]
+            """))
         let imported = try runOverdued(["import-legacy", "--from", database, "--config", config])
         #expect(imported.status == 0, "stderr: \(imported.stderr)")
-        #expect(imported.stdout.hasPrefix("read 3025 legacy notification(s) (25 skipped); seeded 1 dedup record(s)"), "\(imported.stdout)")
+        #expect(imported.stdout.hasPrefix("read 3025 legacy notification(s) (25 skipped); seeded 2 dedup record(s)"), "\(imported.stdout)")
         let warnings = imported.stderr.split(separator: "\n")
         #expect(warnings.count == 21, "\(imported.stderr)")
         #expect(warnings.last == "warning: \(database): webhook_notifications: 5 more row(s) with a sent_at that is not a date; skipped")
         let state = folder.url("state.sqlite")
-        #expect(try sqlite3Output(state, "SELECT count(*), max(notified_at) FROM dedup_scheduled_date")
-                    .trimmingCharacters(in: .whitespacesAndNewlines) == "1|\(Int64(1_795_132_800_000 + 2_999 * 60_000))",
-                "one date, at its newest delivery (2026-11-22T01:59:00Z)")
+        #expect(try sqlite3Output(state, "SELECT rule, count(*), max(notified_at) FROM dedup_scheduled_date GROUP BY rule")
+                    .trimmingCharacters(in: .whitespacesAndNewlines) == "old-rule|1|\(Int64(1_795_132_800_000 + 2_999 * 60_000))",
+                "one date, at its newest delivery (2026-11-22T01:59:00Z), for the old rule only")
     }
 
     /// Under the old rule (one notification per scheduled date), every date the old system
