@@ -53,8 +53,8 @@ final class AttemptRecorder: Sendable {
 
     /// Returns once the attempt is committed (with every other attempt of its batch), or
     /// with the error that made the batch's transaction fail.
-    func record(_ attempt: DeliveryAttempt, outcome: DeliveryOutcome, at now: Date) async -> Result<Void, StoreError> {
-        await commit(.attempt(RecordedAttempt(attempt: attempt, outcome: outcome, at: now)))
+    func record(_ attempt: DeliveryAttempt, outcome: DeliveryOutcome, at now: Date, mayHaveArrived: Bool = false) async -> Result<Void, StoreError> {
+        await commit(.attempt(RecordedAttempt(attempt: attempt, outcome: outcome, at: now, mayHaveArrived: mayHaveArrived)))
     }
 
     /// Returns once it is written down that this attempt's request is about to leave, or

@@ -459,7 +459,8 @@ final class DestinationWorker: Sendable {
         let pending = state.withLock { $0.unrecorded }
         var recorded = 0
         for entry in pending {
-            guard case .success = await context.recorder.record(entry.attempt, outcome: entry.outcome, at: entry.at) else { break }
+            guard case .success = await context.recorder.record(entry.attempt, outcome: entry.outcome, at: entry.at,
+                                                                mayHaveArrived: entry.mayHaveArrived) else { break }
             recorded += 1
             tally.withLock { $0.count(entry.outcome) }
         }
@@ -563,7 +564,11 @@ final class DestinationWorker: Sendable {
                                                                       receiver: spec.redactedURL),
                                        waitingAtMost: Self.startedMarkWait)
         let limiter = self.limiter
-        let result = await context.transport.post(request, to: spec, onSent: { limiter.markSent(ticket: ticket) })
+        let sent = LockedState(false)
+        let result = await context.transport.post(request, to: spec, onSent: {
+            limiter.markSent(ticket: ticket)
+            sent.withLock { $0 = true }
+        })
         await limiter.finished(ticket: ticket, at: .now)
         // Answered (or failed): what is left is writing it down (a receiver's pause, the attempt).
         context.recordStarted()
@@ -605,7 +610,9 @@ final class DestinationWorker: Sendable {
                                      durationMilliseconds: Int(result.duration.milliseconds), httpStatus: result.httpStatus,
                                      error: decision.verdict == .delivered ? nil : decision.reason,
                                      responseBody: result.responseBody)
-        let recorded = await store(record, decision.outcome, logger: logger)
+        // No answer after the request left (a timeout, a broken connection): the receiver may
+        // have it all the same.
+        let recorded = await store(record, decision.outcome, mayHaveArrived: result.httpStatus == nil && sent.withLock { $0 }, logger: logger)
         // The former receiver's refusal, recorded after a reload pointed the destination at
         // another receiver: the loop's `endFormerReceiversPause` may have run before this record
         // was written, and missed it. Due now, as the others.
@@ -639,15 +646,15 @@ final class DestinationWorker: Sendable {
 
     /// Records the attempt; when the state database refuses it, keeps it to record later (see
     /// `State.unrecorded`) and returns false.
-    private func store(_ attempt: DeliveryAttempt, _ outcome: DeliveryOutcome, logger: Logger) async -> Bool {
+    private func store(_ attempt: DeliveryAttempt, _ outcome: DeliveryOutcome, mayHaveArrived: Bool = false, logger: Logger) async -> Bool {
         let now = context.now()
-        switch await context.recorder.record(attempt, outcome: outcome, at: now) {
+        switch await context.recorder.record(attempt, outcome: outcome, at: now, mayHaveArrived: mayHaveArrived) {
         case .success:
             return true
         case .failure(let error):
             context.noteDamage(error)
             let first = state.withLock { state -> Bool in
-                state.unrecorded.append(RecordedAttempt(attempt: attempt, outcome: outcome, at: now))
+                state.unrecorded.append(RecordedAttempt(attempt: attempt, outcome: outcome, at: now, mayHaveArrived: mayHaveArrived))
                 return state.unrecorded.count == 1
             }
             if first {

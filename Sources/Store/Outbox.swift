@@ -125,11 +125,16 @@ public struct RecordedAttempt: Sendable, Equatable {
     public var attempt: DeliveryAttempt
     public var outcome: DeliveryOutcome
     public var at: Date
+    /// Not delivered, yet the receiver may have got it: the request had left when it timed
+    /// out or its connection broke, without an answer. A notification withdrawn while it was
+    /// under way then keeps its ticket notified, as a crash's unknown does.
+    public var mayHaveArrived: Bool
 
-    public init(attempt: DeliveryAttempt, outcome: DeliveryOutcome, at: Date) {
+    public init(attempt: DeliveryAttempt, outcome: DeliveryOutcome, at: Date, mayHaveArrived: Bool = false) {
         self.attempt = attempt
         self.outcome = outcome
         self.at = at
+        self.mayHaveArrived = mayHaveArrived
     }
 }
 
@@ -579,9 +584,16 @@ public final class Outbox: Sendable {
                     INSERT OR REPLACE INTO attempt_started (notification_id, attempt, started_at, receiver)
                     SELECT id, ?2, ?3, ?4 FROM notification WHERE id = ?1
                     """)
+                let withdrawn = try db.cachedStatement(sql: "SELECT 1 FROM notification WHERE id = ? AND status = 'withdrawn'")
                 for attempt in starting {
                     try start.execute(arguments: [attempt.notificationID, attempt.attempt, attempt.startedAt.unixMilliseconds,
                                                   attempt.receiver])
+                    // Withdrawn after its worker read it, before this mark could be written
+                    // (the withdrawal held the write lock): it is under way all the same, and
+                    // counts as notified until its answer, as one marked before would.
+                    if try Bool.fetchOne(withdrawn, arguments: [attempt.notificationID]) ?? false {
+                        try Self.reinstateDedup(of: attempt.notificationID, db)
+                    }
                 }
             }
             let streak = "CASE WHEN ? THEN interrupted_attempts + 1 ELSE 0 END"
@@ -616,7 +628,7 @@ public final class Outbox: Sendable {
                     outcomeName = "delivered"
                     let reinstate = try Bool.fetchOne(wasWithdrawn, arguments: [attempt.notificationID]) ?? false
                     try delivered.execute(arguments: [entry.at.unixMilliseconds, attempt.attempt, attempt.httpStatus, counted, attempt.notificationID])
-                    if reinstate { try Self.reinstateDedup(ofDelivered: attempt.notificationID, db) }
+                    if reinstate { try Self.reinstateDedup(of: attempt.notificationID, db) }
                 case .retry(let at):
                     outcomeName = "retry"
                     try retry.execute(arguments: [at.unixMilliseconds, attempt.attempt, attempt.httpStatus, attempt.error, counted, attempt.notificationID])
@@ -629,13 +641,16 @@ public final class Outbox: Sendable {
                 try insert.execute(arguments: [attempt.notificationID, attempt.attempt, attempt.startedAt.unixMilliseconds,
                                                attempt.durationMilliseconds, attempt.httpStatus, attempt.error, attempt.responseBody, outcomeName])
                 try finished.execute(arguments: [attempt.notificationID])
-                if case .delivered = entry.outcome {} else {
+                // Refused (an answer), or never sent: a withdrawn one did not notify. Timed out
+                // or cut after it left, it may have: it stays notified, as after a crash.
+                if case .delivered = entry.outcome {} else if !entry.mayHaveArrived {
                     try Self.restoreDedup(ofUnansweredWithdrawal: attempt.notificationID, db)
                 }
             }
+            // Cut off by a stop while under way: whether the receiver got it is unknown (a
+            // withdrawn one stays notified; a queued one goes again under its webhook-id).
             for id in forgetting {
                 try finished.execute(arguments: [id])
-                try Self.restoreDedup(ofUnansweredWithdrawal: id, db)
             }
         }
     }
@@ -845,7 +860,8 @@ public final class Outbox: Sendable {
         if try Int64.fetchOne(db, sql: "SELECT last_notified_at FROM dedup_state WHERE rule = ? AND ticket = ?", arguments: pair) == enqueue.at {
             let newest = try Row.fetchOne(db, sql: """
                 SELECT created_at, snapshot FROM notification INDEXED BY notification_ticket
-                WHERE ticket = ?2 AND rule = ?1 AND status != 'withdrawn' ORDER BY created_at DESC, rowid DESC LIMIT 1
+                WHERE ticket = ?2 AND rule = ?1 AND (status != 'withdrawn' OR id IN (SELECT notification_id FROM attempt_started))
+                ORDER BY created_at DESC, rowid DESC LIMIT 1
                 """, arguments: pair)
             let past = try Int64.fetchOne(db, sql: "SELECT past_notified_at FROM dedup_state WHERE rule = ? AND ticket = ?",
                                           arguments: pair)
@@ -878,7 +894,8 @@ public final class Outbox: Sendable {
         let other = try Int64.fetchOne(db, sql: """
             SELECT max(coalesce(sent, past), coalesce(past, sent)) FROM (
                 SELECT (SELECT max(created_at) FROM notification INDEXED BY notification_ticket
-                        WHERE ticket = ?2 AND rule = ?1 AND status != 'withdrawn' AND json_extract(snapshot, '$.scheduled_date') = ?4) AS sent,
+                        WHERE ticket = ?2 AND rule = ?1 AND (status != 'withdrawn' OR id IN (SELECT notification_id FROM attempt_started))
+                          AND json_extract(snapshot, '$.scheduled_date') = ?4) AS sent,
                        (SELECT past_notified_at FROM dedup_scheduled_date WHERE rule = ?1 AND ticket = ?2 AND scheduled_date = ?4) AS past)
             """, arguments: dateKey)
         if let other {
@@ -890,8 +907,9 @@ public final class Outbox: Sendable {
     }
 
     /// A notification withdrawn while its request was under way, whose attempt ended without
-    /// a delivery (a failure, or a stop cutting it off; its mark already removed): it never
-    /// arrived, so its enqueue's dedup state goes back as the withdrawal would have done.
+    /// reaching the receiver (refused with an answer, or never sent; its mark already
+    /// removed): it did not notify, so its enqueue's dedup state goes back as the withdrawal
+    /// would have done.
     private static func restoreDedup(ofUnansweredWithdrawal id: String, _ db: Database) throws {
         guard let row = try Row.fetchOne(db.cachedStatement(sql: """
             SELECT rule, ticket, created_at FROM notification WHERE id = ? AND status = 'withdrawn'
@@ -899,10 +917,10 @@ public final class Outbox: Sendable {
         try restoreDedup(after: DedupEnqueue(rule: row[0], ticket: row[1], at: row[2]), db)
     }
 
-    /// A notification withdrawn while its request was under way, and then delivered: its
-    /// enqueue notified after all, and the dedup state says so again (unless a later enqueue
-    /// is there).
-    private static func reinstateDedup(ofDelivered id: String, _ db: Database) throws {
+    /// A notification withdrawn while its request was under way, and then delivered (or whose
+    /// mark was written after the withdrawal): its enqueue notified after all, or may have,
+    /// and the dedup state says so again (unless a later enqueue is there).
+    private static func reinstateDedup(of id: String, _ db: Database) throws {
         guard let row = try Row.fetchOne(db, sql: "SELECT rule, ticket, created_at, snapshot FROM notification WHERE id = ?",
                                          arguments: [id]) else { return }
         let rule: String = row[0], ticket: Int64 = row[1], at: Int64 = row[2], snapshot: String = row[3]

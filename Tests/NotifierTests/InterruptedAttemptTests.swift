@@ -119,6 +119,35 @@ import Testing
     }
 }
 
+/// A notification withdrawn while its request is under way, whose request then times out
+/// after it left: the receiver may have it, so its ticket stays notified (a refusal before it
+/// left, or an answer, would give the dedup state back).
+@Suite(.serialized) struct WithdrawnUnderWayTests {
+    @Test(arguments: [false, true]) func aTimeoutAfterTheRequestLeftKeepsTheTicketNotified(receiverAnswers: Bool) async throws {
+        let server = ScriptedServer([], otherwise: receiverAnswers ? .slow(.milliseconds(300), status: 503) : .slow(.seconds(3)))
+        try await server.start()
+        let outbox = try Fixtures.outbox()
+        let destination = try Fixtures.destination(url: server.url, timeout: "1s", maxAttempts: 1)
+        let createdAt = Date()
+        let id = try Fixtures.enqueue(outbox, destination: "hook", createdAt: createdAt)[0]
+        try outbox.recordDedup([DedupRecord(rule: "late", ticket: 100, lastNotifiedAt: createdAt, scheduledDate: nil, assignedTo: nil,
+                                            status: "received", priority: nil)])
+        let notifier = Notifier(outbox: outbox, destinations: [destination], userAgentVersion: "9", logger: Logger(label: "test"))
+        let drain = Task { await notifier.drain(until: Date().addingTimeInterval(10)) }
+        // Under way: withdrawn (its ticket closed, say) while the receiver holds the request.
+        let deadline = ContinuousClock.now + .seconds(5)
+        while server.requests.isEmpty, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(try outbox.withdraw([id], at: Date(), reason: "test") == [id])
+        #expect(try !outbox.dedupRecords(rule: "late", tickets: [100]).isEmpty, "under way: kept")
+        _ = await drain.value
+        await notifier.shutdown(grace: .zero)
+        #expect(try outbox.notification(id: id)?.status == .withdrawn)
+        // Refused with an answer (503): not notified. Timed out after it left: it may have arrived.
+        #expect(try outbox.dedupRecords(rule: "late", tickets: [100]).isEmpty == receiverAnswers)
+        await server.stop()
+    }
+}
+
 /// Notifications whose attempt a process did not survive go one at a time, with nothing else
 /// in flight to any destination: the one whose answer crashes overdued crashes it alone, and
 /// the others in flight with it get their answers instead of being counted (and given up) too.

@@ -218,12 +218,16 @@ extension ScanCycleTests {
         #expect(reopened.matches.first { $0.ticket.ticket == 1 }?.isEnqueued == false, "delivered once is notified once")
     }
 
+    /// How the request of a notification withdrawn while under way ended.
+    enum UnderWayEnd: CaseIterable, Sendable { case refused, timedOut, cutOffByAStop }
+
     /// A notification withdrawn while its request is under way (its attempt marked started)
     /// may still arrive: the ticket counts as notified until the answer says otherwise. The
     /// ops audit saw a ticket closed (or its rule removed by a reload) and matching again
     /// within the request's time queued again and delivered twice, under two webhook-ids.
-    /// A failure, or a stop cutting the request off, then gives the dedup state back.
-    @Test(arguments: [false, true]) func aNotificationWithdrawnUnderWayCountsAsNotifiedUntilItsAnswer(cutOff: Bool) throws {
+    /// Refused with an answer, it did not notify, and the dedup state goes back; timed out
+    /// after it left, or cut off by a stop, the receiver may have it: it stays notified.
+    @Test(arguments: UnderWayEnd.allCases) func aNotificationWithdrawnUnderWayCountsAsNotifiedUntilItsAnswer(end: UnderWayEnd) throws {
         let engine = try engine(destinations: ["automation"])
         _ = try engine.scanAndEnqueue(tickets: tickets, outbox: outbox, now: t0)
         let inFlight = try #require(try outbox.notifications(in: [.pending], ticket: 1).first)
@@ -235,17 +239,42 @@ extension ScanCycleTests {
         try database.appWrite("UPDATE tickets SET status = 'received' WHERE id = 1")
         let reopened = try engine.scanAndEnqueue(tickets: tickets, outbox: outbox, now: t0.addingTimeInterval(61))
         #expect(reopened.matches.first { $0.ticket.ticket == 1 }?.isEnqueued == false, "queued again while the first may arrive")
-        if cutOff {
+        let started = t0.addingTimeInterval(59)
+        switch end {
+        case .refused:
+            try outbox.record([RecordedAttempt(attempt: DeliveryAttempt(notificationID: inFlight.id, attempt: 1, startedAt: started,
+                                                                        durationMilliseconds: 9, httpStatus: 503, error: "HTTP 503"),
+                                               outcome: .retry(at: t0.addingTimeInterval(120)), at: t0.addingTimeInterval(62))])
+        case .timedOut:
+            try outbox.record([RecordedAttempt(attempt: DeliveryAttempt(notificationID: inFlight.id, attempt: 1, startedAt: started,
+                                                                        durationMilliseconds: 10_000, error: "timed out"),
+                                               outcome: .retry(at: t0.addingTimeInterval(120)), at: t0.addingTimeInterval(62), mayHaveArrived: true)])
+        case .cutOffByAStop:
             try outbox.record([], forgetting: [inFlight.id])
-        } else {
-            try outbox.record(DeliveryAttempt(notificationID: inFlight.id, attempt: 1, startedAt: t0.addingTimeInterval(59), durationMilliseconds: 9,
-                                              httpStatus: 503, error: "HTTP 503"),
-                              outcome: .retry(at: t0.addingTimeInterval(120)), now: t0.addingTimeInterval(62))
         }
         #expect(try outbox.notification(id: inFlight.id)?.status == .withdrawn)
-        #expect(try outbox.dedupRecords(rule: "old-rule", tickets: [1]).isEmpty, "never arrived: not notified")
+        #expect(try outbox.interruptedAttempts(destinations: ["automation"]).isEmpty)
+        let notified = end != .refused
+        #expect(try outbox.dedupRecords(rule: "old-rule", tickets: [1]).isEmpty == !notified, "\(end)")
         let after = try engine.scanAndEnqueue(tickets: tickets, outbox: outbox, now: t0.addingTimeInterval(63))
-        #expect(after.matches.first { $0.ticket.ticket == 1 }?.isEnqueued == true)
+        #expect(after.matches.first { $0.ticket.ticket == 1 }?.isEnqueued == !notified, "\(end)")
+    }
+
+    /// The withdrawal can commit before the mark of a request its worker had already read
+    /// (the mark waits for the write lock the withdrawal holds, and the request goes after
+    /// `startedMarkWait` all the same): the mark, written after, keeps the ticket notified.
+    @Test func aMarkWrittenAfterTheWithdrawalKeepsTheTicketNotified() throws {
+        let engine = try engine(destinations: ["automation"])
+        _ = try engine.scanAndEnqueue(tickets: tickets, outbox: outbox, now: t0)
+        let inFlight = try #require(try outbox.notifications(in: [.pending], ticket: 1).first)
+        try database.appWrite("UPDATE tickets SET status = 'completed' WHERE id = 1")
+        #expect(try engine.scanAndEnqueue(tickets: tickets, outbox: outbox, now: t0.addingTimeInterval(60)).withdrawals.count == 1)
+        #expect(try outbox.dedupRecords(rule: "old-rule", tickets: [1]).isEmpty, "no mark yet: never sent")
+        try outbox.record([], starting: [StartedAttempt(notificationID: inFlight.id, attempt: 1, startedAt: t0.addingTimeInterval(59))])
+        #expect(try outbox.dedupRecords(rule: "old-rule", tickets: [1])[1]?.lastNotifiedAt == t0, "under way after all")
+        try database.appWrite("UPDATE tickets SET status = 'received' WHERE id = 1")
+        let reopened = try engine.scanAndEnqueue(tickets: tickets, outbox: outbox, now: t0.addingTimeInterval(61))
+        #expect(reopened.matches.first { $0.ticket.ticket == 1 }?.isEnqueued == false)
     }
 
     /// A rule removed from the config (or renamed) leaves its queue to no one: withdrawn,
