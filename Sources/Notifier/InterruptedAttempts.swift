@@ -31,9 +31,13 @@ public enum InterruptedAttempts {
 
     /// The attempts in a row that the process did not survive at the destination's current
     /// receiver, this one included: none when this one went to a receiver the destination no
-    /// longer points to (its answers say nothing of the new one's).
+    /// longer points to (its answers say nothing of the new one's), and the streak starts
+    /// again when the ones before went elsewhere (crashes at X, then the destination pointed
+    /// at Y: the first crash at Y is the first in a row).
     static func inARow(_ interrupted: InterruptedAttempt, spec: DestinationSpec) -> Int {
-        atCurrentReceiver(interrupted, spec: spec) ? interrupted.interruptedBefore + 1 : 0
+        guard atCurrentReceiver(interrupted, spec: spec) else { return 0 }
+        if let before = interrupted.streakReceiver, let now = interrupted.started.receiver, before != now { return 1 }
+        return interrupted.interruptedBefore + 1
     }
 
     /// Whether `interrupted`, recorded now, is given up by the rule of crashes in a row.
@@ -107,12 +111,15 @@ extension Notifier {
                                              httpStatus: ReceiverPause.crashingAnswers, setAt: now, receiver: spec.redactedURL)
                     }
                     // Counted in a row only at the receiver each went to.
-                    let counted = Set(decided.compactMap { (interrupted, _) -> String? in
-                        guard let spec = specs[interrupted.notification.destination],
-                              InterruptedAttempts.atCurrentReceiver(interrupted, spec: spec) else { return nil }
-                        return interrupted.notification.id
-                    })
-                    try context.outbox.record(decided.map(\.1), countingInterruptions: counted, pausing: pauses)
+                    var streaks: [String: InterruptionStreak] = [:]
+                    for (interrupted, _) in decided {
+                        guard let spec = specs[interrupted.notification.destination] else { continue }
+                        let inARow = InterruptedAttempts.inARow(interrupted, spec: spec)
+                        if inARow > 0 {
+                            streaks[interrupted.notification.id] = InterruptionStreak(inARow: inARow, receiver: interrupted.started.receiver)
+                        }
+                    }
+                    try context.outbox.record(decided.map(\.1), interruptions: streaks, pausing: pauses)
                     return decided
                 })
             }

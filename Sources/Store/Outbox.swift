@@ -156,6 +156,18 @@ public struct StartedAttempt: Sendable, Equatable {
     }
 }
 
+/// The attempts of one notification that a process did not survive, in a row, and where
+/// they went (scheme, host and port; nil when not known).
+public struct InterruptionStreak: Sendable, Equatable {
+    public var inARow: Int
+    public var receiver: String?
+
+    public init(inARow: Int, receiver: String?) {
+        self.inARow = inARow
+        self.receiver = receiver
+    }
+}
+
 /// An attempt whose process ended before its answer was recorded, found by the next
 /// deliverer (`Outbox.interruptedAttempts`).
 public struct InterruptedAttempt: Sendable, Equatable {
@@ -163,8 +175,11 @@ public struct InterruptedAttempt: Sendable, Equatable {
     public var started: StartedAttempt
     /// Attempts of this notification interrupted in a row before this one.
     public var interruptedBefore: Int
+    /// Where those went (`StartedAttempt.receiver`); nil when none, or not known.
+    public var streakReceiver: String?
 
-    public init(notification: OverdueNotification, started: StartedAttempt, interruptedBefore: Int) {
+    public init(notification: OverdueNotification, started: StartedAttempt, interruptedBefore: Int, streakReceiver: String? = nil) {
+        self.streakReceiver = streakReceiver
         self.notification = notification
         self.started = started
         self.interruptedBefore = interruptedBefore
@@ -568,11 +583,11 @@ public final class Outbox: Sendable {
     /// are written, or none. `starting`: requests about to leave, written in the same
     /// transaction (see `StartedAttempt`); `forgetting`: marks of requests that did not go (a
     /// stop cut them before their answer), removed after any mark of the batch is written.
-    /// `countingInterruptions`: notifications whose attempt here is one a process ended
-    /// (`interruptedAttempts`) at the receiver they still point to, counted in
-    /// `interrupted_attempts`; every other attempt recorded sets it back to 0.
+    /// `interruptions`: notifications whose attempt here is one a process ended
+    /// (`interruptedAttempts`), with the streak it makes (`interrupted_attempts` and the
+    /// receiver they went to); every other attempt recorded sets the streak back to 0.
     public func record(_ attempts: [RecordedAttempt], starting: [StartedAttempt] = [], forgetting: [String] = [],
-                       countingInterruptions: Set<String> = [], pausing: [ReceiverPause] = []) throws(StoreError) {
+                       interruptions: [String: InterruptionStreak] = [:], pausing: [ReceiverPause] = []) throws(StoreError) {
         guard !attempts.isEmpty || !starting.isEmpty || !forgetting.isEmpty || !pausing.isEmpty else { return }
         try database.write("record delivery attempts") { db in
             // In the same transaction as the attempts that led to them (`InterruptedAttempts`).
@@ -596,7 +611,7 @@ public final class Outbox: Sendable {
                     }
                 }
             }
-            let streak = "CASE WHEN ? THEN interrupted_attempts + 1 ELSE 0 END"
+            let streak = "?, interrupted_receiver = ?"
             let delivered = try db.cachedStatement(sql: """
                 UPDATE notification SET status = 'delivered', delivered_at = ?, attempts = ?, last_http_status = ?, last_error = NULL,
                                         withdrawn_at = NULL, interrupted_attempts = \(streak)
@@ -621,22 +636,25 @@ public final class Outbox: Sendable {
             let wasWithdrawn = try db.cachedStatement(sql: "SELECT 1 FROM notification WHERE id = ? AND status = 'withdrawn'")
             for entry in attempts {
                 let attempt = entry.attempt
-                let counted = countingInterruptions.contains(attempt.notificationID)
+                let streak = interruptions[attempt.notificationID]
+                let counted: [(any DatabaseValueConvertible)?] = [streak?.inARow ?? 0, streak?.receiver]
                 let outcomeName: String
                 switch entry.outcome {
                 case .delivered:
                     outcomeName = "delivered"
                     let reinstate = try Bool.fetchOne(wasWithdrawn, arguments: [attempt.notificationID]) ?? false
-                    try delivered.execute(arguments: [entry.at.unixMilliseconds, attempt.attempt, attempt.httpStatus, counted, attempt.notificationID])
+                    try delivered.execute(arguments: StatementArguments([entry.at.unixMilliseconds, attempt.attempt, attempt.httpStatus] + counted
+                                                                       + [attempt.notificationID]))
                     if reinstate { try Self.reinstateDedup(of: attempt.notificationID, db) }
                 case .retry(let at):
                     outcomeName = "retry"
-                    try retry.execute(arguments: [at.unixMilliseconds, attempt.attempt, attempt.httpStatus, attempt.error, counted, attempt.notificationID])
+                    try retry.execute(arguments: StatementArguments([at.unixMilliseconds, attempt.attempt, attempt.httpStatus, attempt.error] + counted
+                                                                   + [attempt.notificationID]))
                     try pushBehind.execute(arguments: [at.unixMilliseconds, attempt.notificationID])
                 case .dead(let reason):
                     outcomeName = "dead"
-                    try dead.execute(arguments: [entry.at.unixMilliseconds, attempt.attempt, attempt.httpStatus, reason, counted,
-                                                  attempt.notificationID])
+                    try dead.execute(arguments: StatementArguments([entry.at.unixMilliseconds, attempt.attempt, attempt.httpStatus, reason] + counted
+                                                                  + [attempt.notificationID]))
                 }
                 try insert.execute(arguments: [attempt.notificationID, attempt.attempt, attempt.startedAt.unixMilliseconds,
                                                attempt.durationMilliseconds, attempt.httpStatus, attempt.error, attempt.responseBody, outcomeName])
@@ -676,7 +694,7 @@ public final class Outbox: Sendable {
     public func interruptedAttempts(destinations: Set<String>) throws(StoreError) -> [InterruptedAttempt] {
         try database.read("read interrupted attempts") { db in
             let started = try Row.fetchAll(db, sql: """
-                SELECT s.notification_id, s.attempt, s.started_at, n.interrupted_attempts, s.receiver
+                SELECT s.notification_id, s.attempt, s.started_at, n.interrupted_attempts, s.receiver, n.interrupted_receiver
                 FROM attempt_started AS s JOIN notification AS n ON n.id = s.notification_id
                 WHERE n.status IN ('pending', 'retrying')
                 """)
@@ -690,7 +708,7 @@ public final class Outbox: Sendable {
                 return InterruptedAttempt(notification: notification,
                                           started: StartedAttempt(notificationID: row[0], attempt: row[1], startedAt: Date(unixMilliseconds: row[2]),
                                                                           receiver: row[4]),
-                                          interruptedBefore: row[3])
+                                          interruptedBefore: row[3], streakReceiver: row[5])
             }.sorted { $0.started.startedAt < $1.started.startedAt }
         }
     }

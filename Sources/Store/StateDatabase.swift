@@ -455,7 +455,12 @@ public final class StateDatabase: Sendable {
             // Where each marked request went (scheme, host, port: as `receiver_pause` keeps
             // it): crashes at a receiver the destination no longer points to are not counted
             // against the new one, nor pause it. NULL in marks written before: not known.
-            try db.execute(sql: "ALTER TABLE attempt_started ADD COLUMN receiver TEXT")
+            // `interrupted_receiver`: where the streak of `interrupted_attempts` went, so that it
+            // starts again at another receiver.
+            try db.execute(sql: """
+                ALTER TABLE attempt_started ADD COLUMN receiver TEXT;
+                ALTER TABLE notification ADD COLUMN interrupted_receiver TEXT;
+                """)
         }
         return migrator
     }

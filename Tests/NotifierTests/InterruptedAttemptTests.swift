@@ -76,9 +76,9 @@ import Testing
 /// or a config edited before the restart) is neither paused nor has the notification given
 /// up for what its former receiver's answers did.
 @Suite(.serialized) struct CrashesAtAFormerReceiverTests {
-    /// Two attempts of one notification cut off at `receiver`, then a third marked there;
+    /// Two attempts of one notification cut off at `streakAt`, then a third marked at `lastAt`;
     /// drains the destination (pointing to `server`) and returns the notification and pause.
-    static func drainAfterThreeCrashes(at receiver: (DestinationSpec) -> String, server: ScriptedServer)
+    static func drainAfterThreeCrashes(streakAt: (DestinationSpec) -> String, lastAt: (DestinationSpec) -> String, server: ScriptedServer)
         async throws -> (OverdueNotification?, ReceiverPause?, [DeliveryAttempt]) {
         let outbox = try Fixtures.outbox()
         let destination = try Fixtures.destination(url: server.url + "/hooks/secret-token")
@@ -86,19 +86,22 @@ import Testing
         let t0 = Date().addingTimeInterval(-30)
         for attempt in 1...2 {
             let cut = DeliveryAttempt(notificationID: id, attempt: attempt, startedAt: t0, durationMilliseconds: 0, error: "ended")
-            try outbox.record([RecordedAttempt(attempt: cut, outcome: .retry(at: t0), at: t0)], countingInterruptions: [id])
+            try outbox.record([RecordedAttempt(attempt: cut, outcome: .retry(at: t0), at: t0)],
+                              interruptions: [id: InterruptionStreak(inARow: attempt, receiver: streakAt(destination))])
         }
-        try outbox.record([], starting: [StartedAttempt(notificationID: id, attempt: 3, startedAt: t0, receiver: receiver(destination))])
+        try outbox.record([], starting: [StartedAttempt(notificationID: id, attempt: 3, startedAt: t0, receiver: lastAt(destination))])
         let notifier = Notifier(outbox: outbox, destinations: [destination], userAgentVersion: "9", logger: Logger(label: "test"))
         _ = await notifier.drain(until: Date().addingTimeInterval(5))
         await notifier.shutdown(grace: .zero)
         return (try outbox.notification(id: id), try outbox.receiverPause(destination: "hook"), try outbox.attempts(notificationID: id))
     }
 
+    static func former(_: DestinationSpec) -> String { "https://old.example:8443" }
+
     @Test func crashesAtTheReceiverItPointsToGiveUpAndPause() async throws {
         let server = ScriptedServer([])
         try await server.start()
-        let (notification, pause, _) = try await Self.drainAfterThreeCrashes(at: \.redactedURL, server: server)
+        let (notification, pause, _) = try await Self.drainAfterThreeCrashes(streakAt: \.redactedURL, lastAt: \.redactedURL, server: server)
         #expect(notification?.status == .dead)
         #expect(pause?.httpStatus == ReceiverPause.crashingAnswers && pause?.receiver == "http://127.0.0.1:\(server.port)")
         #expect(server.requests.isEmpty)
@@ -108,12 +111,25 @@ import Testing
     @Test func crashesAtAFormerReceiverNeitherGiveUpNorPauseTheNewOne() async throws {
         let server = ScriptedServer([])
         try await server.start()
-        let (notification, pause, attempts) = try await Self.drainAfterThreeCrashes(at: { _ in "https://old.example:8443" }, server: server)
+        let (notification, pause, attempts) = try await Self.drainAfterThreeCrashes(streakAt: \.redactedURL, lastAt: Self.former, server: server)
         #expect(notification?.status == .delivered && notification?.interruptedAttempts == 0)
         #expect(pause == nil, "the new receiver was paused for the former one's crashes")
         #expect(attempts.map(\.attempt) == [1, 2, 3, 4])
         let cut = attempts.first { $0.attempt == 3 }?.error ?? ""
         #expect(cut.contains("whether the receiver got it is unknown (it went to https://old.example:8443, which this destination no longer points to)"), "\(cut)")
+        #expect(server.requests.count == 1)
+        await server.stop()
+    }
+
+    /// Two crashes at X, then the destination pointed at Y: the first crash at Y is the first
+    /// in a row there (the review's case), not the third.
+    @Test func theStreakStartsAgainAtAnotherReceiver() async throws {
+        let server = ScriptedServer([])
+        try await server.start()
+        let (notification, pause, attempts) = try await Self.drainAfterThreeCrashes(streakAt: Self.former, lastAt: \.redactedURL, server: server)
+        #expect(notification?.status == .delivered, "given up after one crash at this receiver")
+        #expect(pause == nil)
+        #expect(attempts.map(\.attempt) == [1, 2, 3, 4])
         #expect(server.requests.count == 1)
         await server.stop()
     }

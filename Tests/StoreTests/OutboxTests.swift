@@ -638,7 +638,7 @@ struct StartedAttemptTests {
 
         // Counted as an interrupted attempt: the row goes, the streak grows; an answer sets it back.
         let cut = DeliveryAttempt(notificationID: "c", attempt: 1, startedAt: t0, durationMilliseconds: 0, error: "ended")
-        try outbox.record([RecordedAttempt(attempt: cut, outcome: .retry(at: t0), at: t0)], countingInterruptions: ["c"])
+        try outbox.record([RecordedAttempt(attempt: cut, outcome: .retry(at: t0), at: t0)], interruptions: ["c": InterruptionStreak(inARow: 1, receiver: nil)])
         #expect(try outbox.interruptedAttempts(destinations: ["hook"]).isEmpty)
         try outbox.record([], starting: [started("c", 2)])
         #expect(try outbox.interruptedAttempts(destinations: ["hook"]).map(\.interruptedBefore) == [1])
@@ -666,7 +666,7 @@ struct StartedAttemptTests {
         try outbox.enqueue([OverdueNotification(id: "x", rule: "r", ticket: 1, ticketID: "T1", destination: "hook",
                                                 snapshot: Data("{}".utf8), createdAt: t0)], dedup: [])
         let cut = DeliveryAttempt(notificationID: "x", attempt: 1, startedAt: t0, durationMilliseconds: 0, error: "ended")
-        try outbox.record([RecordedAttempt(attempt: cut, outcome: .dead(reason: "ended"), at: t0)], countingInterruptions: ["x"])
+        try outbox.record([RecordedAttempt(attempt: cut, outcome: .dead(reason: "ended"), at: t0)], interruptions: ["x": InterruptionStreak(inARow: 1, receiver: nil)])
         #expect(try outbox.requeue(rowids: [1], now: t0) == 1)
         try outbox.record([], starting: [StartedAttempt(notificationID: "x", attempt: 2, startedAt: t0)])
         #expect(try outbox.interruptedAttempts(destinations: ["hook"]).map(\.interruptedBefore) == [0])
