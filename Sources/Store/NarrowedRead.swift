@@ -148,11 +148,12 @@ extension TicketsDatabase {
     /// tickets left out so far stay out, and the result stays exact.
     private static func narrowedIDs(_ db: Database, _ narrowing: TicketFilter.Narrowing) throws -> NarrowedIDs {
         // A sorted array, searched by halves, costs a fraction of a hash set here: the status
-        // index yields one sorted run per status, and no id is inserted twice.
+        // index yields one sorted run per value listed (each status as text, and as a blob),
+        // and no id is inserted twice. Usually one run holds them all: sorted only when not.
         var open = try each(db, sql: statusIDsSQL(narrowing), arguments: statusIDsArguments(narrowing), cached: true) { row in
             row.integer(0) ?? 0
         }
-        if narrowing.statuses.count > 1 { open.sort() }
+        if !zip(open, open.dropFirst()).allSatisfy({ $0 < $1 }) { open.sort() }
         var outcome = NarrowingOutcome(inStatuses: open.count, datesRead: 0, notDue: 0, stoppedEarly: false)
         var notDue = [Bool](repeating: false, count: open.count)
         if !open.isEmpty {

@@ -114,6 +114,24 @@ struct NarrowingTests {
         #expect(try tickets.queryPlan(where: filter).contains { $0.contains("idx_tickets_status") })
     }
 
+    /// A status stored as a blob comes from the status index in a run of its own, after the
+    /// text one: the ids are put in order before the not-due ones are looked up by halves
+    /// (one status used to be taken for one sorted run, and blob-stored tickets not due were
+    /// read by id all the same, and not counted as left out).
+    @Test func aStatusStoredAsTextAndAsABlobIsNarrowedInOrder() throws {
+        let database = try AppDatabase((1...40).map { id in
+            TicketRow(id: Int64(id), ticketID: "A-\(id)", status: "received", assignedTo: 1,
+                      scheduledDate: id <= 2 ? "2026-11-20 08:00:00" : "2099-01-01 08:00:00")
+        })
+        try database.appWrite("UPDATE tickets SET status = CAST(status AS BLOB) WHERE id IN (1, 35, 37, 39)")
+        let tickets = try database.tickets()
+        let filter = RuleQuery.filter(for: MatchSpec(statusIn: ["received"]), now: Instants.now, schema: tickets.schema)
+        let narrowed = try #require(try tickets.narrowedIDs(where: filter))
+        #expect(narrowed.ids == [1, 2])
+        #expect(narrowed.outcome.inStatuses == 40 && narrowed.outcome.notDue == 38, "\(narrowed.outcome)")
+        #expect(try tickets.candidates(where: filter).map(\.id).sorted() == [1, 2])
+    }
+
     /// A status the set cannot list (a blob) or none left: the date index drives as before, or
     /// nothing is read.
     @Test func aStatusExclusionFallsBackWhenTheStatusesCannotBeListed() throws {
