@@ -113,9 +113,12 @@ public final class Daemon: Sendable {
         let ticketsMissing = access(config.store.ticketsDatabase, F_OK) != 0 && errno == ENOENT
         do {
             deliveryLock = Mutex(try DeliveryLock(stateDatabase: config.store.stateDatabase))
+            // At once after the lock, before the tickets database (which may wait for the
+            // app's lock): other commands take a lock held with no state file, or no -wal
+            // beside it, for one deleted under its deliverer.
+            stateDatabase = try StateDatabase(path: config.store.stateDatabase, busyTimeout: config.store.busyTimeout)
             tickets = ticketsMissing ? nil : try TicketsDatabase(path: config.store.ticketsDatabase, busyTimeout: config.store.busyTimeout,
                                                                  progress: progress)
-            stateDatabase = try StateDatabase(path: config.store.stateDatabase, busyTimeout: config.store.busyTimeout)
         } catch {
             throw StartError(description: error.description)
         }

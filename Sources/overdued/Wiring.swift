@@ -85,11 +85,14 @@ struct OpenStores {
                     try StateDatabaseCheck.copy(copied, to: statePath, busyTimeout: config.store.busyTimeout)
                 }
             }
-            (deliveryLock, tickets, state) = try openingStores(of: config) { () throws(StoreError) in
+            // The state database at once after the lock, before the tickets database (which
+            // may wait for the app's lock): other commands take a lock held with no state file,
+            // or no -wal beside it, for one deleted under its deliverer.
+            (deliveryLock, state, tickets) = try openingStores(of: config) { () throws(StoreError) in
                 (delivering ? try DeliveryLock(stateDatabase: statePath) : nil,
-                 try TicketsDatabase(path: config.store.ticketsDatabase, busyTimeout: config.store.busyTimeout),
                  try StateDatabase(path: statePath, busyTimeout: config.store.busyTimeout, upgradingBesideADeliverer: delivering,
-                                   lookingOnly: lookingOnly && scratch == nil))
+                                   lookingOnly: lookingOnly && scratch == nil),
+                 try TicketsDatabase(path: config.store.ticketsDatabase, busyTimeout: config.store.busyTimeout))
             }
         } catch {
             scratch.map(DryRunScratch.remove)
