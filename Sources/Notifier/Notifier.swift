@@ -165,6 +165,8 @@ public final class Notifier: Sendable {
                     let interrupted = await self.recordInterruptedAttempts()
                     if let failure = interrupted.failure {
                         // Each try waits up to `busy_timeout` for the lock; the loop beats meanwhile.
+                        // A damaged file does not heal: the daemon stops on it (`stateDatabaseDamage`).
+                        self.context.noteDamage(failure)
                         failures += 1
                         self.held.withLock { $0 = "deliveries held: the attempts an earlier process cut off cannot be recorded yet" }
                         self.context.logger.error("cannot record the attempts an earlier overdued process did not live to record: \(failure); no delivery starts until they are (try \(failures), again in \(Self.recoveryRetryInterval))")

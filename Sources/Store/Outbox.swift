@@ -691,11 +691,14 @@ public final class Outbox: Sendable {
     /// A read: it never waits for another process's write lock. (The marks of notifications
     /// no longer queued, delivered or withdrawn meanwhile by another command, go with their
     /// history, `ON DELETE CASCADE`.)
+    /// Driven by the marks (`CROSS JOIN` keeps that order): usually none, and a read of the
+    /// notification table's indexes first made every start pay for them (and a damaged queue
+    /// index refused the recovery itself, before the queue's read could say why).
     public func interruptedAttempts(destinations: Set<String>) throws(StoreError) -> [InterruptedAttempt] {
         try database.read("read interrupted attempts") { db in
             let started = try Row.fetchAll(db, sql: """
                 SELECT s.notification_id, s.attempt, s.started_at, n.interrupted_attempts, s.receiver, n.interrupted_receiver
-                FROM attempt_started AS s JOIN notification AS n ON n.id = s.notification_id
+                FROM attempt_started AS s CROSS JOIN notification AS n ON n.id = s.notification_id
                 WHERE n.status IN ('pending', 'retrying')
                 """)
             guard !started.isEmpty else { return [] }

@@ -14,6 +14,21 @@ import Testing
         return (Outbox(database: try StateDatabase(path: path, busyTimeout: .milliseconds(100))), path)
     }
 
+    /// Damages the file as a failing disk would: the page that roots `name` (a table or an
+    /// index; after a checkpoint, so that the file holds it) overwritten with garbage.
+    func overwriteRootPage(of name: String, in path: String) async throws {
+        let (root, pageSize) = try await DatabaseQueue(path: path).writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)")
+            return (try Int.fetchOne(db, sql: "SELECT rootpage FROM sqlite_master WHERE name = ?", arguments: [name]) ?? 0,
+                    try Int.fetchOne(db, sql: "PRAGMA page_size") ?? 4096)
+        }
+        #expect(root > 1)
+        let file = try #require(FileHandle(forUpdatingAtPath: path))
+        try file.seek(toOffset: UInt64((root - 1) * pageSize))
+        try file.write(contentsOf: Data(repeating: 0xA5, count: pageSize))
+        try file.close()
+    }
+
     /// Another process's write transaction on `path`, held until `release()`: readers go on
     /// (WAL), writers wait and give up.
     final class WriteLock: Sendable {
@@ -108,16 +123,7 @@ import Testing
         let (outbox, path) = try outbox()
         try Fixtures.enqueue(outbox, destination: "hook", count: 200)
         // Overwrite the pages of the index that orders the due notifications.
-        let (root, pageSize) = try await DatabaseQueue(path: path).writeWithoutTransaction { db in
-            try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)")
-            return (try Int.fetchOne(db, sql: "SELECT rootpage FROM sqlite_master WHERE name = 'notification_due'") ?? 0,
-                    try Int.fetchOne(db, sql: "PRAGMA page_size") ?? 4096)
-        }
-        #expect(root > 1)
-        let file = try #require(FileHandle(forUpdatingAtPath: path))
-        try file.seek(toOffset: UInt64((root - 1) * pageSize))
-        try file.write(contentsOf: Data(repeating: 0xA5, count: pageSize))
-        try file.close()
+        try await overwriteRootPage(of: "notification_due", in: path)
 
         let damaged = Outbox(database: try StateDatabase(path: path, busyTimeout: .milliseconds(100)))
         let destination = try Fixtures.destination(name: "hook", url: "http://127.0.0.1:9/never")
@@ -137,6 +143,28 @@ import Testing
         #expect(reason.contains(path))
         #expect(reason.contains("COMMIT;/' | sqlite3 NEW_FILE"))
         #expect(result.stateDatabaseFailed)
+    }
+
+    /// The attempts an earlier process cut off cannot be recorded because the file is damaged:
+    /// the notifier says so (`stateDatabaseDamage`, on which the daemon stops with an error)
+    /// instead of only trying again every few seconds for ever.
+    @Test func aDamagedFileRefusingTheRecoverySaysItIsDamaged() async throws {
+        let (outbox, path) = try outbox()
+        let id = try Fixtures.enqueue(outbox, destination: "hook")[0]
+        try outbox.record([], starting: [StartedAttempt(notificationID: id, attempt: 1, startedAt: Date().addingTimeInterval(-30))])
+        try await overwriteRootPage(of: "sqlite_autoindex_notification_1", in: path)
+
+        let damaged = Outbox(database: try StateDatabase(path: path, busyTimeout: .milliseconds(100)))
+        let destination = try Fixtures.destination(name: "hook", url: "http://127.0.0.1:9/never")
+        let notifier = Notifier(outbox: damaged, destinations: [destination], userAgentVersion: "9", logger: Fixtures.capturingLogger().0)
+        let running = Task { await notifier.run() }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while notifier.stateDatabaseDamage == nil, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(notifier.stateDatabaseDamage?.kind == .corrupt)
+        #expect(notifier.deliveriesHeld != nil)
+        await notifier.shutdown(grace: .zero)
+        running.cancel()
+        _ = await running.value
     }
 
     /// A receiver's pause is written while another process holds the write lock: each write
