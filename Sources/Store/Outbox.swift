@@ -1076,6 +1076,18 @@ public final class Outbox: Sendable {
         }
     }
 
+    /// The requests marked as leaving and not recorded yet (`attempt_started`), by
+    /// notification id: under way, or cut off by the end of their process (`queue` says which).
+    public func startedAttempts() throws(StoreError) -> [String: StartedAttempt] {
+        try database.read("read the attempts under way") { db in
+            let rows = try Row.fetchAll(db, sql: "SELECT notification_id, attempt, started_at, receiver FROM attempt_started")
+            return Dictionary(rows.map { row in
+                (row[0] as String, StartedAttempt(notificationID: row[0], attempt: row[1], startedAt: Date(unixMilliseconds: row[2]),
+                                                  receiver: row[3]))
+            }, uniquingKeysWith: { first, _ in first })
+        }
+    }
+
     /// Every attempt of one notification, first first.
     public func attempts(notificationID: String) throws(StoreError) -> [DeliveryAttempt] {
         try database.read("read delivery attempts") { db in

@@ -122,10 +122,29 @@ struct HistoryCommand: ParsableCommand {
 /// How `history` and `queue` show notifications: destinations by name and host only (a URL's
 /// path or query may hold a token).
 enum NotificationTable {
+    /// The requests marked as leaving (`queue`): under way while a deliverer holds the lock;
+    /// otherwise cut off by the end of their process, counted as failed by the next one.
+    struct UnderWay {
+        var attempts: [String: StartedAttempt]
+        var delivering: Bool
+
+        func text(_ started: StartedAttempt) -> String {
+            delivering
+                ? "under way: attempt \(started.attempt), sent at \(iso(started.startedAt))"
+                : "attempt \(started.attempt), sent at \(iso(started.startedAt)), did not end (overdued stopped during it): the next run or once counts it as failed"
+        }
+
+        func json(_ started: StartedAttempt?) -> PayloadJSON {
+            guard let started else { return .null }
+            return ["attempt": .integer(Int64(started.attempt)), "started_at": .string(iso(started.startedAt)), "process_running": .bool(delivering)]
+        }
+    }
+
     /// `pauses` (`queue`): each queued notification's JSON says whether its destination's
     /// receiver asked to wait (`paused_by_receiver`); nil (`history`) leaves the key out.
+    /// `underWay` (`queue`): and whether a request of it is under way (`attempt_under_way`).
     static func print(_ items: [OverdueNotification], config: Config, outbox: Outbox, json: Bool, withAttempts: Bool,
-                      pauses: [String: ReceiverPauseView]? = nil) throws {
+                      pauses: [String: ReceiverPauseView]? = nil, underWay: UnderWay? = nil) throws {
         if json {
             var objects: [PayloadJSON] = []
             objects.reserveCapacity(items.count)
@@ -134,6 +153,10 @@ enum NotificationTable {
                 if let pauses {
                     let queued = item.status == .pending || item.status == .retrying
                     members.append(.init(key: "paused_by_receiver", value: (queued ? pauses[item.destination]?.json : nil) ?? .null))
+                }
+                if let underWay {
+                    let queued = item.status == .pending || item.status == .retrying
+                    members.append(.init(key: "attempt_under_way", value: underWay.json(queued ? underWay.attempts[item.id] : nil)))
                 }
                 if withAttempts {
                     let log = try outbox.attempts(notificationID: item.id).map { attempt -> PayloadJSON in
@@ -159,6 +182,8 @@ enum NotificationTable {
             var error = item.status == .delivered ? "" : item.lastError.map { "  \($0)" } ?? ""
             if let held = onHold(item, config) {
                 error = "  on hold: \(held)" + (item.lastError.map { " (last error: \($0))" } ?? "")
+            } else if item.status == .pending || item.status == .retrying, let underWay, let started = underWay.attempts[item.id] {
+                error = "  \(underWay.text(started))" + (item.lastError.map { " (last error: \($0))" } ?? "")
             } else if item.status == .pending || item.status == .retrying {
                 // When it goes next, from the queue as it is now: the last error's "attempt 2
                 // in 1h" was true when it was written, not after the time passed, a requeue or

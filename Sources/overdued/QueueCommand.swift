@@ -42,11 +42,14 @@ struct QueueListCommand: ParsableCommand {
             let items = try stores.outbox.notifications(in: [.pending, .retrying, .dead], limit: limit)
             let counts = try stores.outbox.counts()
             let pauses = try ReceiverPauseView.inForce(stores.outbox, config: config, now: Date())
+            let underWay = NotificationTable.UnderWay(attempts: try stores.outbox.startedAttempts(),
+                                                      delivering: DeliveryLock.isHeld(stateDatabase: config.store.stateDatabase))
             if !json {
                 print("pending \(counts.pending), retrying \(counts.retrying), dead \(counts.dead), delivered \(counts.delivered), withdrawn \(counts.withdrawn)")
                 for pause in pauses.values.sorted(by: { $0.destination < $1.destination }) { print(pause.line(config)) }
             }
-            try NotificationTable.print(items, config: config, outbox: stores.outbox, json: json, withAttempts: false, pauses: pauses)
+            try NotificationTable.print(items, config: config, outbox: stores.outbox, json: json, withAttempts: false, pauses: pauses,
+                                        underWay: underWay)
         } catch let error as StoreError {
             printError(error.description)
             throw ExitCode(1)

@@ -242,3 +242,31 @@ import TestSupport
         #expect(history.stdout.contains("IGP-2026-0002"), "\(history.stdout)")
     }
 }
+
+/// A request marked as leaving shows as under way while a deliverer runs, and as cut off by
+/// the end of its process otherwise, instead of "next attempt due now" (ops audit LOW).
+struct QueueUnderWayTests {
+    @Test func aRequestUnderWayIsShownAsSuch() throws {
+        let folder = try TemporaryDirectory()
+        let config = try queuedNotifications(in: folder, tickets: 2)
+        let state = folder.url("state.sqlite")
+        let id = try sqlite3Output(state, "SELECT id FROM notification ORDER BY rowid LIMIT 1").trimmingCharacters(in: .whitespacesAndNewlines)
+        try sqlite3(state, "INSERT INTO attempt_started (notification_id, attempt, started_at) VALUES ('\(id)', 1, 1795533600000);")
+
+        let stopped = try runOverdued(["queue", "--config", config])
+        let line = stopped.stdout.split(separator: "\n").first { $0.contains(id) } ?? ""
+        #expect(line.contains("attempt 1, sent at 2026-11-24T15:20:00.000Z, did not end (overdued stopped during it)"), "\(stopped.stdout)")
+        #expect(!line.contains("next attempt"), "\(line)")
+
+        let running = try DeliveryLock(stateDatabase: state)
+        let listed = try runOverdued(["queue", "--config", config])
+        #expect(listed.stdout.split(separator: "\n").first { $0.contains(id) }?.contains("under way: attempt 1, sent at 2026-11-24T15:20:00.000Z") == true,
+                "\(listed.stdout)")
+        let json = try runOverdued(["queue", "--json", "--config", config])
+        let objects = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]])
+        let marked = try #require(objects.first { $0["id"] as? String == id }?["attempt_under_way"] as? [String: Any])
+        #expect(marked["attempt"] as? Int == 1 && marked["process_running"] as? Bool == true, "\(marked)")
+        #expect(objects.filter { !($0["attempt_under_way"] is NSNull) }.count == 1, "only the marked one")
+        withExtendedLifetime(running) {}
+    }
+}
