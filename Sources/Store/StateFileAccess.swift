@@ -25,10 +25,13 @@ public enum StateFileAccess {
     }
 
     /// Why `file`, which exists, cannot be written by this user; nil when it can or is absent.
+    /// One it cannot read either is said to be so (`queue` and `history` only read, and a
+    /// user told "not writable" would look for the wrong permission).
     static func problem(file: String) -> String? {
         guard access(file, F_OK) == 0, access(file, W_OK) != 0 else { return nil }
         if errno == EROFS { return readOnlyFileSystem(file) }
-        return "\(file) is not writable by this user (\(owner(of: file))); if another user created it (root running "
+        let what = access(file, R_OK) != 0 ? "neither readable nor writable" : "not writable"
+        return "\(file) is \(what) by this user (\(owner(of: file))); if another user created it (root running "
             + "overdued by hand), give it to the user overdued runs as (chown), or run overdued by hand as that user"
     }
 

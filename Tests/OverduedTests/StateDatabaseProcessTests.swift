@@ -492,13 +492,17 @@ struct StateFilesOfAnotherUserTests {
         let run = try runOverdued(["run", "--config", config], prefix: Unprivileged.prefix ?? [], timeout: 30)
         #expect(run.status == 1)
         #expect(!run.stderr.contains("cannot open the delivery lock"), "\(run.stderr)")
-        #expect(run.stderr.contains("state.sqlite is not writable by this user (owned by uid 0, mode 0600; this process runs as uid 65534)"),
+        #expect(run.stderr.contains("state.sqlite is neither readable nor writable by this user (owned by uid 0, mode 0600; this process runs as uid 65534)"),
                 "\(run.stderr)")
         // A dry run by that user says the same (its look at the file's version must not
         // speak first, of "a readonly database").
         let dry = try runOverdued(["scan", "--dry-run", "--config", config], prefix: Unprivileged.prefix ?? [], timeout: 30)
         #expect(dry.status == 1)
-        #expect(dry.stderr.contains("state.sqlite is not writable by this user (owned by uid 0"), "\(dry.stderr)")
+        #expect(dry.stderr.contains("state.sqlite is neither readable nor writable by this user (owned by uid 0"), "\(dry.stderr)")
+        // Readable by that user (a group reader, say): only writing is refused, and said so.
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: folder.url("state.sqlite"))
+        let reader = try runOverdued(["run", "--config", config], prefix: Unprivileged.prefix ?? [], timeout: 30)
+        #expect(reader.stderr.contains("state.sqlite is not writable by this user (owned by uid 0, mode 0644"), "\(reader.stderr)")
     }
 }
 
