@@ -229,6 +229,17 @@ public struct QueueCounts: Sendable, Equatable {
     public var depth: Int { pending + retrying }
 }
 
+/// What `overdued queue` shows, as one transaction saw it.
+public struct QueueListing: Sendable {
+    /// Pending, retrying and dead notifications, newest event first, up to the limit asked.
+    public var notifications: [OverdueNotification]
+    public var counts: QueueCounts
+    /// Every recorded pause, ended or not.
+    public var receiverPauses: [ReceiverPause]
+    /// The requests marked as leaving and not recorded yet, by notification id.
+    public var startedAttempts: [String: StartedAttempt]
+}
+
 /// The durable outbound queue and the dedup memory, in the state database. A scan's
 /// notifications and its dedup updates are written in one transaction, so a crash can never
 /// leave a ticket marked as notified without its notification queued, or the reverse.
@@ -1056,17 +1067,29 @@ public final class Outbox: Sendable {
 
     /// Notifications in the given states, the most recent first.
     public func notifications(in statuses: [NotificationStatus], ticket: Int64? = nil, limit: Int = 1000) throws(StoreError) -> [OverdueNotification] {
-        try database.read("read notifications") { db in
-            let marks = statuses.map { _ in "?" }.joined(separator: ",")
-            var arguments: [any DatabaseValueConvertible] = statuses.map(\.rawValue)
-            var condition = "status IN (\(marks))"
-            if let ticket {
-                condition += " AND ticket = ?"
-                arguments.append(ticket)
-            }
-            arguments.append(limit)
-            // Newest event first: when it was delivered or given up, else when it was queued.
-            return try OverdueNotification.fetch(db, where: "\(condition) ORDER BY COALESCE(delivered_at, dead_at, withdrawn_at, created_at) DESC, created_at DESC, id LIMIT ?", arguments)
+        try database.read("read notifications") { db in try Self.notifications(db, in: statuses, ticket: ticket, limit: limit) }
+    }
+
+    static func notifications(_ db: Database, in statuses: [NotificationStatus], ticket: Int64?, limit: Int) throws -> [OverdueNotification] {
+        let marks = statuses.map { _ in "?" }.joined(separator: ",")
+        var arguments: [any DatabaseValueConvertible] = statuses.map(\.rawValue)
+        var condition = "status IN (\(marks))"
+        if let ticket {
+            condition += " AND ticket = ?"
+            arguments.append(ticket)
+        }
+        arguments.append(limit)
+        // Newest event first: when it was delivered or given up, else when it was queued.
+        return try OverdueNotification.fetch(db, where: "\(condition) ORDER BY COALESCE(delivered_at, dead_at, withdrawn_at, created_at) DESC, created_at DESC, id LIMIT ?", arguments)
+    }
+
+    /// What `overdued queue` shows, read in one transaction, so that its counts, its list,
+    /// the receivers' pauses and the requests under way agree with each other.
+    public func queueListing(limit: Int) throws(StoreError) -> QueueListing {
+        try database.read("read the queue") { db in
+            QueueListing(notifications: try Self.notifications(db, in: [.pending, .retrying, .dead], ticket: nil, limit: limit),
+                         counts: try Self.counts(db), receiverPauses: try Self.receiverPauses(db),
+                         startedAttempts: try Self.startedAttempts(db))
         }
     }
 
@@ -1079,13 +1102,15 @@ public final class Outbox: Sendable {
     /// The requests marked as leaving and not recorded yet (`attempt_started`), by
     /// notification id: under way, or cut off by the end of their process (`queue` says which).
     public func startedAttempts() throws(StoreError) -> [String: StartedAttempt] {
-        try database.read("read the attempts under way") { db in
-            let rows = try Row.fetchAll(db, sql: "SELECT notification_id, attempt, started_at, receiver FROM attempt_started")
-            return Dictionary(rows.map { row in
-                (row[0] as String, StartedAttempt(notificationID: row[0], attempt: row[1], startedAt: Date(unixMilliseconds: row[2]),
-                                                  receiver: row[3]))
-            }, uniquingKeysWith: { first, _ in first })
-        }
+        try database.read("read the attempts under way") { db in try Self.startedAttempts(db) }
+    }
+
+    static func startedAttempts(_ db: Database) throws -> [String: StartedAttempt] {
+        let rows = try Row.fetchAll(db, sql: "SELECT notification_id, attempt, started_at, receiver FROM attempt_started")
+        return Dictionary(rows.map { row in
+            (row[0] as String, StartedAttempt(notificationID: row[0], attempt: row[1], startedAt: Date(unixMilliseconds: row[2]),
+                                              receiver: row[3]))
+        }, uniquingKeysWith: { first, _ in first })
     }
 
     /// Every attempt of one notification, first first.
@@ -1106,27 +1131,29 @@ public final class Outbox: Sendable {
     /// through their partial index, the dead through theirs, all of them through the smallest
     /// index, and the delivered as the rest.
     public func counts() throws(StoreError) -> QueueCounts {
-        try database.read("count notifications") { db in
-            var counts = QueueCounts()
-            for row in try Row.fetchAll(db, sql: """
-                SELECT status, count(*) FROM notification INDEXED BY notification_due
-                WHERE status IN ('pending', 'retrying') GROUP BY status
-                """) {
-                let count: Int = row[1]
-                switch NotificationStatus(rawValue: row[0] as String) {
-                case .pending?: counts.pending = count
-                case .retrying?: counts.retrying = count
-                default: break
-                }
+        try database.read("count notifications") { db in try Self.counts(db) }
+    }
+
+    static func counts(_ db: Database) throws -> QueueCounts {
+        var counts = QueueCounts()
+        for row in try Row.fetchAll(db, sql: """
+            SELECT status, count(*) FROM notification INDEXED BY notification_due
+            WHERE status IN ('pending', 'retrying') GROUP BY status
+            """) {
+            let count: Int = row[1]
+            switch NotificationStatus(rawValue: row[0] as String) {
+            case .pending?: counts.pending = count
+            case .retrying?: counts.retrying = count
+            default: break
             }
-            counts.dead = try Int.fetchOne(db, sql: "SELECT count(*) FROM notification INDEXED BY notification_dead WHERE status = 'dead'") ?? 0
-            counts.withdrawn = try Int.fetchOne(db, sql: """
-                SELECT count(*) FROM notification INDEXED BY notification_withdrawn WHERE status = 'withdrawn'
-                """) ?? 0
-            let all = try Int.fetchOne(db, sql: "SELECT count(*) FROM notification INDEXED BY notification_created") ?? 0
-            counts.delivered = all - counts.pending - counts.retrying - counts.dead - counts.withdrawn
-            return counts
         }
+        counts.dead = try Int.fetchOne(db, sql: "SELECT count(*) FROM notification INDEXED BY notification_dead WHERE status = 'dead'") ?? 0
+        counts.withdrawn = try Int.fetchOne(db, sql: """
+            SELECT count(*) FROM notification INDEXED BY notification_withdrawn WHERE status = 'withdrawn'
+            """) ?? 0
+        let all = try Int.fetchOne(db, sql: "SELECT count(*) FROM notification INDEXED BY notification_created") ?? 0
+        counts.delivered = all - counts.pending - counts.retrying - counts.dead - counts.withdrawn
+        return counts
     }
 
     /// How many notifications wait (pending or retrying) for each destination not in

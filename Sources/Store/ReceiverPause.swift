@@ -67,9 +67,11 @@ extension Outbox {
 
     /// Every recorded pause, ended or not, by destination name.
     public func receiverPauses() throws(StoreError) -> [ReceiverPause] {
-        try database.read("read the receivers' pauses") { db in
-            try Row.fetchAll(db, sql: "\(Self.receiverPauseSelect) ORDER BY destination").map(Self.receiverPause)
-        }
+        try database.read("read the receivers' pauses") { db in try Self.receiverPauses(db) }
+    }
+
+    static func receiverPauses(_ db: Database) throws -> [ReceiverPause] {
+        try Row.fetchAll(db, sql: "\(Self.receiverPauseSelect) ORDER BY destination").map(Self.receiverPause)
     }
 
     /// Removes the destination's pause if it ends at or before `until` (a later one was

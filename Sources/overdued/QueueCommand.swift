@@ -39,17 +39,17 @@ struct QueueListCommand: ParsableCommand {
         if try noStateDatabaseYet(config, json: json) { return }
         let stores = try OpenState(config, lookingOnly: true)
         do {
-            let items = try stores.outbox.notifications(in: [.pending, .retrying, .dead], limit: limit)
-            let counts = try stores.outbox.counts()
-            let pauses = try ReceiverPauseView.inForce(stores.outbox, config: config, now: Date())
-            let underWay = NotificationTable.UnderWay(attempts: try stores.outbox.startedAttempts(),
+            let listing = try stores.outbox.queueListing(limit: limit)
+            let counts = listing.counts
+            let pauses = ReceiverPauseView.inForce(listing.receiverPauses, config: config, now: Date())
+            let underWay = NotificationTable.UnderWay(attempts: listing.startedAttempts,
                                                       delivering: DeliveryLock.isHeld(stateDatabase: config.store.stateDatabase))
             if !json {
                 print("pending \(counts.pending), retrying \(counts.retrying), dead \(counts.dead), delivered \(counts.delivered), withdrawn \(counts.withdrawn)")
                 for pause in pauses.values.sorted(by: { $0.destination < $1.destination }) { print(pause.line(config)) }
             }
-            try NotificationTable.print(items, config: config, outbox: stores.outbox, json: json, withAttempts: false, pauses: pauses,
-                                        underWay: underWay)
+            try NotificationTable.print(listing.notifications, config: config, outbox: stores.outbox, json: json, withAttempts: false,
+                                        pauses: pauses, underWay: underWay)
         } catch let error as StoreError {
             printError(error.description)
             throw ExitCode(1)
@@ -70,9 +70,9 @@ struct ReceiverPauseView {
 
     /// The recorded pauses the daemon honours now: of destinations in the config, not
     /// ended, asked by the receiver the destination still points to.
-    static func inForce(_ outbox: Outbox, config: Config, now: Date) throws(StoreError) -> [String: ReceiverPauseView] {
+    static func inForce(_ recorded: [ReceiverPause], config: Config, now: Date) -> [String: ReceiverPauseView] {
         var views: [String: ReceiverPauseView] = [:]
-        for pause in try outbox.receiverPauses() {
+        for pause in recorded {
             guard let spec = config.destination(named: pause.destination) else { continue }
             let unread = spec.url.value.isEmpty
             guard case .holds(let until, _) = RetryPolicy.recordedPause(pause, receiver: unread ? pause.receiver : spec.redactedURL, now: now)

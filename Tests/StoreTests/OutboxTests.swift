@@ -552,6 +552,17 @@ struct OutboxTests {
         var expected = QueueCounts()
         (expected.pending, expected.retrying, expected.delivered, expected.dead) = (1, 1, 2, 1)
         #expect(try outbox.counts() == expected)
+
+        // `overdued queue` reads its counts, its list, the pauses and the requests under way
+        // in one transaction: the same figures, and a list holding what the counts count.
+        try outbox.recordReceiverPause(ReceiverPause(destination: "hook", until: at(120), httpStatus: 503, setAt: at(1),
+                                                     receiver: "http://127.0.0.1:9"))
+        let listing = try outbox.queueListing(limit: 10)
+        #expect(listing.counts == expected)
+        #expect(Set(listing.notifications.map(\.id)) == ["msg_1", "msg_4", "msg_5"])
+        #expect(listing.receiverPauses.map(\.httpStatus) == [503])
+        #expect(listing.startedAttempts.isEmpty)
+        #expect(try outbox.queueListing(limit: 2).notifications.count == 2)
     }
 
     /// History ages from its end: a notification queued 100 days ago, given up, requeued and
