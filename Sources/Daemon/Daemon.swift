@@ -39,7 +39,7 @@ public final class Daemon: Sendable {
     private let version: String
     /// Held for the life of the process: no other `run` or `once` delivers from this state database.
     private let deliveryLock: Mutex<DeliveryLock>
-    private let notify = SystemdNotifications()
+    private let notify: SystemdNotifications
     private let outbox: Outbox
     private let notifier: Notifier
     private let tickLoop: Mutex<TickLoop?> = Mutex(nil)
@@ -102,6 +102,7 @@ public final class Daemon: Sendable {
         self.configPath = config.sourcePath
         self.loader = loader
         self.logger = logger
+        self.notify = SystemdNotifications(logger: logger)
         self.levels = levels
         self.version = version
         let tickets: TicketsDatabase?

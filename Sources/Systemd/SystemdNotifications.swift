@@ -1,36 +1,71 @@
+import Foundation
+public import Logging
 import Synchronization
 
 /// The daemon's messages to the service manager, of which `STOPPING=1` is the last: once it
 /// is sent, no `READY=1`, `RELOADING=1`, `STATUS=` or `WATCHDOG=1` follows, whichever thread
 /// was about to send one (a tick ending, the queue's status refresh, a reload). Each message
 /// is sent under one lock with the "stopping" mark, so none can slip in after it.
+///
+/// A message the manager did not get is logged, once for each kind until one of that kind
+/// gets through again: with `WatchdogSec=`, pings that fail (a `NotifyAccess=` changed, the
+/// socket's permissions) end in systemd killing the service, and the journal should say why
+/// before that, not only "watchdog timeout".
 public final class SystemdNotifications: Sendable {
     private let socket: NotifySocket
-    private let stopped = Mutex(false)
+    private let logger: Logger?
+    private let sending = Mutex(Sending())
+
+    private struct Sending {
+        var stopped = false
+        /// The kinds of message whose last send failed (and was logged).
+        var failing: Set<String> = []
+    }
 
     /// Reads `$NOTIFY_SOCKET` and the watchdog settings now (see ``NotifySocket``).
-    public init() {
+    public init(logger: Logger? = nil) {
         socket = NotifySocket()
+        self.logger = logger
     }
 
     public var watchdogInterval: Duration? { socket.watchdogInterval }
     public var watchdogPingInterval: Duration? { socket.watchdogPingInterval }
 
-    public func ready(status: String) { unlessStopped { $0.ready(status: status) } }
-    public func status(_ text: String) { unlessStopped { $0.status(text) } }
-    public func reloading() { unlessStopped { $0.reloading() } }
-    public func watchdog() { unlessStopped { $0.watchdog() } }
+    public func ready(status: String) { unlessStopped("READY=1") { $0.ready(status: status) } }
+    public func status(_ text: String) { unlessStopped("STATUS=") { $0.status(text) } }
+    public func reloading() { unlessStopped("RELOADING=1") { $0.reloading() } }
+    public func watchdog() { unlessStopped("WATCHDOG=1") { $0.watchdog() } }
 
     public func stopping(status: String) {
-        stopped.withLock { stopped in
-            stopped = true
-            socket.stopping(status: status)
+        let outcome = sending.withLock { state in
+            state.stopped = true
+            return socket.stopping(status: status)
+        }
+        if case .failed(let errno) = outcome { logFailure("STOPPING=1", errno: errno) }
+    }
+
+    private func unlessStopped(_ kind: String, _ send: (NotifySocket) -> NotifySocket.Outcome) {
+        // What changed for this kind, logged outside the lock (a log line may block on the journal).
+        enum Change { case failed(Int32), recovered }
+        let change: Change? = sending.withLock { state in
+            guard !state.stopped else { return nil }
+            switch send(socket) {
+            case .failed(let errno): return state.failing.insert(kind).inserted ? .failed(errno) : nil
+            case .sent: return state.failing.remove(kind) != nil ? .recovered : nil
+            case .disabled: return nil
+            }
+        }
+        switch change {
+        case .failed(let errno)?: logFailure(kind, errno: errno)
+        case .recovered?: logger?.notice("the service manager receives \(kind) again")
+        case nil: break
         }
     }
 
-    private func unlessStopped(_ send: (NotifySocket) -> NotifySocket.Outcome) {
-        stopped.withLock { stopped in
-            if !stopped { _ = send(socket) }
-        }
+    private func logFailure(_ kind: String, errno: Int32) {
+        let watchdog = kind == "WATCHDOG=1"
+            ? "; systemd stops the service when its watchdog pings do not arrive (check the unit's NotifyAccess= and the socket)"
+            : ""
+        logger?.error("could not send \(kind) to the service manager: \(String(cString: strerror(errno))) (errno \(errno))\(watchdog)")
     }
 }

@@ -1,4 +1,6 @@
 import Dispatch
+import Foundation
+import Logging
 import Systemd
 import Testing
 
@@ -49,6 +51,42 @@ extension ProcessEnvironment {
                 #expect(stopping == messages.count - 1, "after STOPPING=1: \(messages[(stopping + 1)...].prefix(3))")
                 #expect(stopping > 1, "the others sent before it")
             }
+        }
+
+        /// A message the manager did not get is logged once for its kind, and again when one
+        /// of that kind gets through: pings that fail under `WatchdogSec=` end in a kill, and
+        /// the journal says why before it.
+        @Test func aFailedSendIsLoggedOnceForItsKindAndItsRecoveryToo() throws {
+            let receiver = try DatagramReceiver()
+            let log = try TemporaryFile()
+            let logger = Logger(label: "test") { _ in StderrLogHandler(logLevel: .notice, fileDescriptor: log.descriptor) }
+            let manager = withEnvironment(["NOTIFY_SOCKET": receiver.path]) {
+                let manager = SystemdNotifications(logger: logger)
+                manager.watchdog()
+                return manager
+            }
+            #expect(receiver.receive(within: 200) == "WATCHDOG=1")
+            // sd_notify reads $NOTIFY_SOCKET at each call: a path nobody listens on fails.
+            withEnvironment(["NOTIFY_SOCKET": receiver.path + ".gone"]) {
+                manager.watchdog()
+                manager.watchdog()
+                manager.status("queue 3")
+                manager.watchdog()
+            }
+            withEnvironment(["NOTIFY_SOCKET": receiver.path]) {
+                manager.watchdog()
+                manager.watchdog()
+            }
+            var received: [String] = []
+            while let message = receiver.receive(within: 200) { received.append(message) }
+            #expect(received == ["WATCHDOG=1", "WATCHDOG=1"])
+            // (The stderr handler writes an `=` inside a word as `\u{3D}`: a message cannot forge a field.)
+            let lines = try log.lines().map { $0.replacingOccurrences(of: "\\u{3D}", with: "=") }
+            #expect(lines.count == 3, "\(lines)")
+            #expect(lines.first?.contains("could not send WATCHDOG=1 to the service manager: No such file or directory (errno 2); systemd stops the service") == true,
+                    "\(lines)")
+            #expect(lines.dropFirst().first?.contains("could not send STATUS= to the service manager") == true, "\(lines)")
+            #expect(lines.last?.contains("the service manager receives WATCHDOG=1 again") == true, "\(lines)")
         }
     }
 }
