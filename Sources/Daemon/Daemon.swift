@@ -46,6 +46,8 @@ public final class Daemon: Sendable {
     /// Set once `stateDatabaseLost` has said the state database is lost and asked for the stop.
     private let stateLossReported = Atomic<Bool>(false)
     private let stateDamageReported = Atomic<Bool>(false)
+    /// Why the queue's counts could not be read, while they cannot (said once).
+    private let backlogProblem = Mutex<String?>(nil)
     private let gate: SharedWatchdogGate?
     private let state: Mutex<Running>
     private let stopSignal = Mutex<CheckedContinuation<Void, Never>?>(nil)
@@ -195,7 +197,7 @@ public final class Daemon: Sendable {
         logQueuesOnHold(config)
         // What is queued from before (a restart) is in the first STATUS=, not "queue 0" until
         // the first tick or delivery (two small index reads; a read never waits for a writer).
-        let backlog = try? outbox.backlog()
+        let backlog = queueBacklog()
         notify.ready(status: state.withLock { running in
             if let backlog {
                 running.status.queueDepth = backlog.depth
@@ -281,7 +283,7 @@ public final class Daemon: Sendable {
             let pauses = notifier.receiverPauses
             let pausesChanged = !pauses.elementsEqual(seenPauses) { $0 == $1 }
             let held = notifier.deliveriesHeld
-            guard recorded != seen || pausesChanged || held != seenHeld, let backlog = try? outbox.backlog() else { continue }
+            guard recorded != seen || pausesChanged || held != seenHeld, let backlog = queueBacklog() else { continue }
             seen = recorded
             seenPauses = pauses
             seenHeld = held
@@ -762,6 +764,28 @@ public final class Daemon: Sendable {
     /// until someone repairs or restores it, and waiting does not heal it. Stop with an error,
     /// like a lost file, so that the unit's failure shows (after `Restart=on-failure` has tried
     /// a few times, `systemctl status` says failed) instead of a daemon that only logs.
+    /// The queue's counts for the status line, or nil when the state database did not give
+    /// them (the line keeps the last ones). A damaged file stops the daemon, as a tick's
+    /// finding does; another failure is logged once, until a count succeeds again.
+    private func queueBacklog() -> QueueBacklog? {
+        do {
+            let backlog = try outbox.backlog()
+            if backlogProblem.withLock({ $0.take() }) != nil {
+                logger.notice("the state database gives the queue's counts again")
+            }
+            return backlog
+        } catch where error.kind == .corrupt && error.path == outbox.database.path {
+            stateDatabaseDamaged(error)
+        } catch {
+            let first = backlogProblem.withLock { problem in
+                defer { problem = error.description }
+                return problem == nil
+            }
+            if first { logger.warning("cannot count the queue for the status line, which keeps the last counts: \(error.description)") }
+        }
+        return nil
+    }
+
     private func stateDatabaseDamaged(_ error: StoreError) {
         // Said once: the tick and the status refresh may both find it before the stop ends.
         guard !stateDamageReported.exchange(true, ordering: .acquiringAndReleasing) else { return }
@@ -847,7 +871,7 @@ public final class Daemon: Sendable {
             return
         }
         let elapsed = ContinuousClock.now - started
-        let backlog = try? outbox.backlog()
+        let backlog = queueBacklog()
         let pauses = notifier.receiverPauses
         let (text, reloadedMeanwhile) = state.withLock { running -> (String, Bool) in
             running.status.receiverPauses = pauses
@@ -884,8 +908,10 @@ public final class Daemon: Sendable {
         gate?.tickFinished()
         notify.status(text)
         // Stopped by a reload (superseded), or a reload came after this tick's last checkpoint
-        // (its enqueue had committed under the old rules): evaluate again with the new ones.
-        if superseded || reloadedMeanwhile { tick(due: Date()) }
+        // (its enqueue had committed under the old rules): evaluate again with the new ones,
+        // as a tick of its own once this one has ended (not nested in it: its time is not this
+        // tick's, and reloads during it must not stack ticks on the queue's stack).
+        if superseded || reloadedMeanwhile { _ = tickLoop.withLock { $0 }?.tickNow() }
     }
 
     /// What a tick found, for its log line and the status line.

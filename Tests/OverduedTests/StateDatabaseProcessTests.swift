@@ -266,6 +266,25 @@ func overwriteRootPage(of table: String, in state: String, folder: TemporaryDire
         #expect(daemon.occurrences(of: "stopping with an error: nothing can be enqueued or recorded until the file is repaired") == 1,
                 "said once: \(daemon.log)")
     }
+
+    /// The status line's counts read an index no delivery and no tick touches here (the dead
+    /// notifications'): found damaged there, the daemon stops as well, instead of keeping the
+    /// last counts for ever without a word (code review: the reads were `try?`).
+    @Test func aStateDatabaseThatRefusesTheQueueCountsAsDamagedStopsTheDaemon() throws {
+        let folder = try TemporaryDirectory()
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: ScanCommandTests.rows)
+        let config = try folder.write("config.json", configJSON(interval: "1h"))
+        let state = folder.url("state.sqlite")
+        #expect(try runOverdued(["scan", "--config", config]).status == 0)
+        try overwriteRootPage(of: "notification_dead", in: state, folder: folder)
+
+        let daemon = try DaemonChild(config: config, environment: [:])
+        let status = daemon.waitForExit(timeout: 30)
+        #expect(status != nil && status != 0, "exit status \(String(describing: status)); log: \(daemon.log)")
+        #expect(daemon.log.contains("\(state): could not count the queue"), "log: \(daemon.log)")
+        #expect(daemon.occurrences(of: "stopping with an error: nothing can be enqueued or recorded until the file is repaired") == 1,
+                "said once: \(daemon.log)")
+    }
 }
 
 /// `history` and `queue` only look: with no state database yet they say so, exit 0, and
