@@ -351,7 +351,6 @@ public final class Daemon: Sendable {
 
     // MARK: reload
 
-    /// SIGHUP: validate the whole new file first; swap atomically or keep the old one.
     /// A warning for each certificate of a destination's `tls` files that has expired or soon
     /// will: handshakes that need it fail, each one only as "certificate verify failed".
     /// What `check-config` warns about (certificates that expire, secret files every user
@@ -375,6 +374,7 @@ public final class Daemon: Sendable {
         }
     }
 
+    /// SIGHUP: validate the whole new file first; swap atomically or keep the old one.
     func reload() {
         notify.reloading()
         let current = state.withLock { $0.config }
@@ -795,8 +795,6 @@ public final class Daemon: Sendable {
         requestStop()
     }
 
-    /// One tick: evaluate every rule, enqueue, wake the notifier, report. A busy database
-    /// skips the tick (the next one retries); only a lost state database stops the process.
     /// A `tzdata` upgrade rewrites the zone's file under the running daemon: its new rules
     /// apply from this tick on, without a reload (one `stat` a tick when nothing changed).
     private func refreshZoneRules() {
@@ -819,6 +817,9 @@ public final class Daemon: Sendable {
         }
     }
 
+    /// One tick: evaluate every rule, enqueue, wake the notifier, report. A busy database
+    /// skips the tick (the next one retries); only a lost or damaged state database stops the
+    /// process.
     private func tick(due: Date) {
         guard !isStopping else { return }
         gate?.tickStarted()

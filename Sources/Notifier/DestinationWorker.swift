@@ -490,7 +490,6 @@ final class DestinationWorker: Sendable {
         }
     }
 
-    /// How many due notifications one queue read takes.
     /// Why a retry due now may not start: `retry.give_up_after` since it was queued (or
     /// requeued) has run out meanwhile. Nil for a first attempt, which is always made.
     static func pastGiveUp(_ notification: OverdueNotification, budget: RetryBudget, spec: DestinationSpec, now: Date) -> String? {
@@ -521,6 +520,7 @@ final class DestinationWorker: Sendable {
     /// The longest a request waits for its start to be written down (see `deliver`).
     static let startedMarkWait: Duration = .milliseconds(250)
 
+    /// How many due notifications one queue read takes.
     static func readAhead(_ spec: DestinationSpec) -> Int {
         min(64, spec.concurrency * 4)
     }

@@ -196,7 +196,6 @@ public final class Notifier: Sendable {
         }
     }
 
-    /// New notifications were enqueued: look at the queues now. Nonblocking.
     /// Notifications a tick withdrew: none of them is started from what a worker has
     /// already read ahead.
     public func forget(withdrawn: [(id: String, destination: String)]) {
@@ -207,6 +206,7 @@ public final class Notifier: Sendable {
         }
     }
 
+    /// New notifications were enqueued: look at the queues now. Nonblocking.
     public func wake() {
         supervisorWake.signal()
         for worker in state.withLock({ Array($0.workers.values) }) { worker.wake() }

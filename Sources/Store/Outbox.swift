@@ -326,8 +326,6 @@ public final class Outbox: Sendable {
         try database.write("record dedup state") { db in try Self.upsert(records, db) }
     }
 
-    /// The scheduled dates each ticket was notified for by the rule (`once_per_scheduled_date`
-    /// suppresses a date already among them, not only the last one).
     /// Whether the rule has notified any scheduled date (a look at the key's first row).
     public func hasNotifiedDates(rule: String) throws(StoreError) -> Bool {
         try database.read("read the notified dates") { db in
@@ -335,6 +333,8 @@ public final class Outbox: Sendable {
         }
     }
 
+    /// The scheduled dates each ticket was notified for by the rule (`once_per_scheduled_date`
+    /// suppresses a date already among them, not only the last one).
     public func notifiedScheduledDates(rule: String, tickets: [Int64]) throws(StoreError) -> [Int64: Set<String>] {
         guard !tickets.isEmpty else { return [:] }
         return try database.read("read the notified scheduled dates") { db in

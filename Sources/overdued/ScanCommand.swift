@@ -74,7 +74,7 @@ struct ScanCommand: ParsableCommand {
     }
 }
 
-/// How scan results are printed (shared by `scan` and `once`).
+/// How `overdued scan` prints what a scan found.
 enum ScanOutput {
     static func json(_ report: ScanReport) -> String {
         let items: [PayloadJSON] = report.matches.map { match in
