@@ -321,8 +321,10 @@ public final class Outbox: Sendable {
         }
     }
 
-    /// Writes dedup records (replacing older ones of the same rule and ticket).
-    public func recordDedup(_ records: [DedupRecord]) throws(StoreError) {
+    /// Writes dedup records (replacing older ones of the same rule and ticket). Internal, for
+    /// tests: a scan writes its records with its notifications (`enqueue`), which checks that
+    /// nothing was notified meanwhile; this does not.
+    func recordDedup(_ records: [DedupRecord]) throws(StoreError) {
         try database.write("record dedup state") { db in try Self.upsert(records, db) }
     }
 
@@ -586,7 +588,7 @@ public final class Outbox: Sendable {
         """
 
     /// Records an attempt and moves the notification to its next state, in one transaction.
-    public func record(_ attempt: DeliveryAttempt, outcome: DeliveryOutcome, now: Date) throws(StoreError) {
+    func record(_ attempt: DeliveryAttempt, outcome: DeliveryOutcome, now: Date) throws(StoreError) {
         try record([RecordedAttempt(attempt: attempt, outcome: outcome, at: now)])
     }
 

@@ -498,7 +498,7 @@ public final class StateDatabase: Sendable {
     }
 
     /// The SQLite journal mode in force (`wal`).
-    public func journalMode() throws(StoreError) -> String {
+    func journalMode() throws(StoreError) -> String {
         do {
             return try pool.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") ?? "" }
         } catch {

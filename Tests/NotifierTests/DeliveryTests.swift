@@ -2,7 +2,7 @@ import Foundation
 import Logging
 @testable import Notifier
 import OverduedConfig
-import Store
+@testable import Store
 import Testing
 import TestSupport
 

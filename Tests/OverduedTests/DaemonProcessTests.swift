@@ -1,7 +1,7 @@
 import Foundation
 import Synchronization
 import Notifier
-import Store
+@testable import Store
 import Testing
 import TestSupport
 

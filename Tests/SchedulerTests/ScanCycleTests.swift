@@ -1,7 +1,7 @@
 import Foundation
 import OverduedConfig
 @testable import Scheduler
-import Store
+@testable import Store
 import Testing
 
 /// Scan, commit, deliver, scan again: the rules engine and the outbox on real files, with

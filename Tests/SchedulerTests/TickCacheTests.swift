@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 import OverduedConfig
 import Scheduler
-import Store
+@testable import Store
 import Testing
 
 /// The daemon's ticks reuse each rule's candidate rows while the tickets database is

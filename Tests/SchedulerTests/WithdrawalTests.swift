@@ -1,7 +1,7 @@
 import Foundation
 import OverduedConfig
 @testable import Scheduler
-import Store
+@testable import Store
 import Testing
 
 /// A queued notification whose ticket stopped matching its rule while it waited (the
