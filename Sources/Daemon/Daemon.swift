@@ -132,7 +132,7 @@ public final class Daemon: Sendable {
                            metadata: ["event": "tick"])
         }
         state = Mutex(Running(config: config, tickets: tickets,
-                              engine: RulesEngine(rules: config.rules, timeZone: config.store.timeZone, destinations: Set(config.destinations.map(\.name))),
+                              engine: RulesEngine(config: config),
                               ticketsFileMissing: ticketsMissing))
         let watchdog = notify.watchdogInterval
         gate = watchdog.map { SharedWatchdogGate(limits: Self.limits(config, watchdog: $0)) }
@@ -188,7 +188,7 @@ public final class Daemon: Sendable {
             requestStop()
         }
         let config = state.withLock { $0.config }
-        let loop = TickLoop(schedule: TickSchedule(interval: config.schedule.interval, align: config.schedule.align),
+        let loop = TickLoop(schedule: TickSchedule(config.schedule),
                             logger: logger) { [self] due in tick(due: due) }
         tickLoop.withLock { $0 = loop }
         logger.notice("overdued \(version) started: \(config.rules.count) rule(s), \(config.destinations.count) destination(s), tick every \(DurationText.format(config.schedule.interval))",
@@ -412,7 +412,7 @@ public final class Daemon: Sendable {
             }
             readyAfterReload(status: text)
         case .apply(let config, let changes, _):
-            let schedule = TickSchedule(interval: config.schedule.interval, align: config.schedule.align)
+            let schedule = TickSchedule(config.schedule)
             let evaluationChanged = changes.contains("rules") || changes.contains("store.timezone")
             let (text, tickRunning) = state.withLock { running -> (String, Bool) in
                 if evaluationChanged { running.evaluationGeneration += 1 }
@@ -428,7 +428,7 @@ public final class Daemon: Sendable {
                 } else if ticketsGone {
                     running.tickets = nil
                 }
-                running.engine = RulesEngine(rules: config.rules, timeZone: config.store.timeZone, destinations: Set(config.destinations.map(\.name)))
+                running.engine = RulesEngine(config: config)
                 // Rows read through the same connection still answer the rules whose query did
                 // not change (a secret rotated must not cost a full read); another connection's
                 // change counter is not comparable, so a reopened database starts afresh.
@@ -876,7 +876,7 @@ public final class Daemon: Sendable {
         let pauses = notifier.receiverPauses
         let (text, reloadedMeanwhile) = state.withLock { running -> (String, Bool) in
             running.status.receiverPauses = pauses
-            let schedule = TickSchedule(interval: running.config.schedule.interval, align: running.config.schedule.align)
+            let schedule = TickSchedule(running.config.schedule)
             let next = schedule.next(after: due, now: Date())
             if let summary {
                 running.status.lastTick = due

@@ -218,6 +218,13 @@ public struct RulesEngine: Sendable {
         self.destinations = destinations ?? Set(rules.flatMap(\.destinations))
     }
 
+    /// The engine of a config: its rules, its zone, and every destination it defines, so that
+    /// what is queued for a destination still defined but no longer named by a rule is kept,
+    /// and only what is queued for a destination gone from the config is on hold.
+    public init(config: Config) {
+        self.init(rules: config.rules, timeZone: config.store.timeZone, destinations: Set(config.destinations.map(\.name)))
+    }
+
     /// `scan`, then its notifications and dedup records enqueued, except for the tickets
     /// another process notified after this scan read their dedup state (a `scan` run beside
     /// the daemon, say): those are reported as suppressed (`.notifiedMeanwhile`), the rest is

@@ -1,4 +1,5 @@
 public import Foundation
+public import OverduedConfig
 
 /// When the next tick is due: pure arithmetic on wall-clock time, so alignment, drift and
 /// clock jumps are tested without waiting.
@@ -18,6 +19,11 @@ public struct TickSchedule: Sendable, Equatable {
     public init(interval: Duration, align: Bool) {
         self.interval = interval
         self.align = align
+    }
+
+    /// The config's `schedule`.
+    public init(_ settings: ScheduleSettings) {
+        self.init(interval: settings.interval, align: settings.align)
     }
 
     /// The first tick after start-up: at once (an operator starting the daemon wants to see it

@@ -42,7 +42,7 @@ struct OnceCommand: AsyncParsableCommand {
         let logger = Logger(label: "overdued")
         let stores = try OpenStores(config, delivering: true)
         defer { withExtendedLifetime(stores) {} }
-        let engine = RulesEngine(rules: config.rules, timeZone: config.store.timeZone, destinations: Set(config.destinations.map(\.name)))
+        let engine = RulesEngine(config: config)
         let report: ScanReport
         do {
             // The queue is weighed against the tickets only at the real clock (`scan`).

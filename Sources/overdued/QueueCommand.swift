@@ -240,7 +240,7 @@ struct QueueRetryCommand: ParsableCommand {
     /// requeued and the command exits 1: requeueing unweighed is what `--force` does, and
     /// doing it silently would resend the alerts of every ticket closed meanwhile.
     static func review(_ candidates: [Outbox.Dead], config: Config, now: Date) throws -> RequeueReview {
-        let engine = RulesEngine(rules: config.rules, timeZone: config.store.timeZone, destinations: Set(config.destinations.map(\.name)))
+        let engine = RulesEngine(config: config)
         var tickets: Result<TicketsDatabase, StoreError>?
         let review = RequeueReview.review(candidates, rules: config.rules, destinations: Set(config.destinations.map(\.name))) { rule, ids in
             let opened = tickets ?? Result { () throws(StoreError) in

@@ -31,7 +31,7 @@ struct ScanCommand: ParsableCommand {
         let instant = config.schedule.evaluationInstant(clock, byClock: now == nil)
         let stores = try OpenStores(config, lookingOnly: dryRun)
         defer { stores.removeScratch() }
-        let engine = RulesEngine(rules: config.rules, timeZone: config.store.timeZone, destinations: Set(config.destinations.map(\.name)))
+        let engine = RulesEngine(config: config)
         let report: ScanReport
         do {
             // The JSON listing shows every match's title, read from its whole row; the text
