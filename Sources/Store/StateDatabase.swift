@@ -100,13 +100,13 @@ public final class StateDatabase: Sendable {
     ///
     /// A deliverer starting (its lock taken, the file not opened yet) makes them within
     /// milliseconds: they are waited for up to `lostLogWait` before refusing. A file not in
-    /// WAL mode (its header says so, read through SQLite's file layer: `TicketsDatabase.isWAL`)
+    /// WAL mode (its header says so, read through SQLite's file layer: `SQLiteFile.isWAL`)
     /// has none to lose.
     static func refuseBesideALostLog(path: String) throws(StoreError) {
         let manager = FileManager.default
         func missing() -> [String] { ["-wal", "-shm"].filter { !manager.fileExists(atPath: path + $0) } }
         // At rest (nobody has the file open) neither is there: only a deliverer makes it a loss.
-        guard !missing().isEmpty, TicketsDatabase.isWAL(path), DeliveryLock.isHeld(stateDatabase: path) else { return }
+        guard !missing().isEmpty, SQLiteFile.isWAL(path), DeliveryLock.isHeld(stateDatabase: path) else { return }
         let deadline = ContinuousClock.now + Self.lostLogWait
         while !missing().isEmpty, ContinuousClock.now < deadline { usleep(20_000) }
         let gone = missing()

@@ -76,7 +76,7 @@ extension TicketsDatabase {
         // maps, so another file there (or none) was made behind its back.
         if let mapped = seen.walIndex {
             if FileIdentity(path: path + "-shm") != mapped { return .walIndexReplaced }
-        } else if readMode == .shared, let shm = FileIdentity(path: path + "-shm"), Self.isWAL(path) {
+        } else if readMode == .shared, let shm = FileIdentity(path: path + "-shm"), SQLiteFile.isWAL(path) {
             // Switched to WAL by the app since the open: the connection maps this -shm from its
             // next read on (this one's), and it is the one to watch from now on.
             lastSeen.withLock { $0?.walIndex = shm }

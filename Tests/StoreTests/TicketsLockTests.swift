@@ -47,7 +47,7 @@ struct TicketsLockTests {
         #expect(tickets.readMode == .shared)
         _ = try tickets.dataVersion()
         try #require(try Self.ownLocks(on: path) > 0, "a WAL reader holds a shared lock while its connection is open")
-        #expect(TicketsDatabase.isWAL(path))
+        #expect(SQLiteFile.isWAL(path))
         #expect(try Self.ownLocks(on: path) > 0, "the header read (seen to fail with a FileHandle) left the lock")
         app.end()
         _ = tickets
