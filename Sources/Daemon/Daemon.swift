@@ -65,9 +65,14 @@ public final class Daemon: Sendable {
     private let signalQueue = DispatchQueue(label: "overdued.signals")
     /// SIGTERM and SIGINT, apart: a stop never waits behind a reload.
     private let stopQueue = DispatchQueue(label: "overdued.stop")
-    /// Dispatch sources are not `Sendable`; these are set up once in `run()` before any
-    /// handler can fire, and only kept alive here.
-    nonisolated(unsafe) private var sources: [any DispatchSourceProtocol] = []
+    /// The signal and watchdog sources, kept alive here for the life of the process.
+    private let sources = Mutex<[KeptSource]>([])
+
+    /// A dispatch source, which libdispatch lets any thread hold and cancel (the Swift overlay
+    /// does not say `Sendable`): only kept, never used from here.
+    private struct KeptSource: @unchecked Sendable {
+        let source: any DispatchSourceProtocol
+    }
 
     /// What a reload swaps as one unit.
     private struct Running {
@@ -326,7 +331,8 @@ public final class Daemon: Sendable {
             source.resume()
             installed.append(source)
         }
-        sources = installed
+        let kept = installed.map(KeptSource.init)
+        sources.withLock { $0 += kept }
     }
 
     /// From any queue: no new tick, the running one interrupted (it writes nothing), no new
@@ -968,6 +974,7 @@ public final class Daemon: Sendable {
             pings.turn(tickProgressed: stepsSeen.withLock { seen in defer { seen = steps }; return seen != steps })
         }
         timer.resume()
-        sources.append(timer)
+        let kept = KeptSource(source: timer)
+        sources.withLock { $0.append(kept) }
     }
 }

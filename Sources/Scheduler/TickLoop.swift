@@ -83,8 +83,9 @@ public final class TickLoop: @unchecked Sendable {
         stopAnnounced.store(true, ordering: .releasing)
     }
 
-    /// No new ticks; waits for a tick in progress to finish.
+    /// No new ticks; waits for a tick in progress to finish. Not from a tick (it would wait for itself).
     public func stop() {
+        dispatchPrecondition(condition: .notOnQueue(queue))
         queue.sync {
             stopped = true
             timer?.cancel()
