@@ -111,16 +111,8 @@ public enum ScheduledDate: Sendable, Equatable {
                 }
             }
             guard index == bytes.count else { return nil }
-            guard (1...12).contains(month), day >= 1, day <= Self.days(inMonth: month, year: year),
+            guard (1...12).contains(month), day >= 1, day <= GregorianDays.daysIn(month: month, year: year),
                   hour < 24, minute < 60, second < 61 else { return nil }
-        }
-
-        static func days(inMonth month: Int, year: Int) -> Int {
-            switch month {
-            case 2: (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
-            case 4, 6, 9, 11: 30
-            default: 31
-            }
         }
 
         func instant(defaultZone: ZoneRules) -> Date? {

@@ -2,6 +2,19 @@
 /// `days_from_civil` / `civil_from_days`): for the zone rules here, and for `Store`'s
 /// `CivilDate`, which writes and reads the app's date texts.
 public enum GregorianDays {
+    @inlinable
+    public static func isLeap(_ year: Int) -> Bool { year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) }
+
+    /// How many days the month has (1 to 12).
+    @inlinable
+    public static func daysIn(month: Int, year: Int) -> Int {
+        switch month {
+        case 2: isLeap(year) ? 29 : 28
+        case 4, 6, 9, 11: 30
+        default: 31
+        }
+    }
+
     /// The day count of a date.
     @inlinable
     public static func days(year: Int, month: Int, day: Int) -> Int {

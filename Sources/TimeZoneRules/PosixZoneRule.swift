@@ -93,27 +93,17 @@ struct PosixZoneRule: Sendable, Equatable {
         let day: Int
         switch change.day {
         case .julianNoLeap(let n):
-            day = Self.days(year: year, month: 1, day: 1) + n - 1 + (Self.isLeap(year) && n >= 60 ? 1 : 0)
+            day = Self.days(year: year, month: 1, day: 1) + n - 1 + (GregorianDays.isLeap(year) && n >= 60 ? 1 : 0)
         case .zeroBased(let n):
             day = Self.days(year: year, month: 1, day: 1) + n
         case .monthWeekDay(let month, let week, let weekday):
             let first = Self.days(year: year, month: month, day: 1)
             let firstWeekday = ((first % 7) + 11) % 7       // 1970-01-01 was a Thursday (4)
             var date = 1 + (weekday - firstWeekday + 7) % 7 + (week - 1) * 7
-            while date > Self.daysIn(month: month, year: year) { date -= 7 }
+            while date > GregorianDays.daysIn(month: month, year: year) { date -= 7 }
             day = first + date - 1
         }
         return Int64(day) * 86_400 + Int64(change.time) - Int64(offset)
-    }
-
-    static func isLeap(_ year: Int) -> Bool { year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) }
-
-    static func daysIn(month: Int, year: Int) -> Int {
-        switch month {
-        case 2: isLeap(year) ? 29 : 28
-        case 4, 6, 9, 11: 30
-        default: 31
-        }
     }
 
     static func days(year: Int, month: Int, day: Int) -> Int {

@@ -6,6 +6,7 @@ import OverduedConfig
 import Scheduler
 import Store
 import Systemd
+import TimeZoneRules
 
 /// Loads and validates the config, or prints every problem and exits 1.
 /// - Parameter requiresTicketsDatabase: false for the commands that read only the state
@@ -267,9 +268,7 @@ struct Instant {
         guard let match = text.wholeMatch(of: shape), let year = Int(match.1), let month = Int(match.2), let day = Int(match.3),
               let hour = Int(match.4), let minute = Int(match.5), let second = Int(match.6) else { return nil }
         guard (1...12).contains(month) else { return "month \(match.2) does not exist" }
-        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
-        let days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1]
-        guard (1...days).contains(day) else { return "\(match.1)-\(match.2) has no day \(match.3)" }
+        guard (1...GregorianDays.daysIn(month: month, year: year)).contains(day) else { return "\(match.1)-\(match.2) has no day \(match.3)" }
         guard hour <= 23, minute <= 59, second <= 59 else { return "\(match.4):\(match.5):\(match.6) is not a time of day" }
         if let hours = match.8.flatMap({ Int($0) }), let minutes = match.9.flatMap({ Int($0) }),
            minutes > 59 || hours * 60 + minutes > 18 * 60 {

@@ -228,3 +228,19 @@ struct ZoneRulesTests {
         #expect(version.map { $0.count >= 5 && $0.first?.isNumber == true } == true, "\(version ?? "none")")
     }
 }
+
+/// The month lengths every date reader checks against (`--now`, the tickets' dates, the zone
+/// rules' transitions) agree with the day counts of the calendar arithmetic itself.
+struct GregorianDaysTests {
+    @Test func monthLengthsAgreeWithTheDayCounts() {
+        for year in 1583...2500 {
+            for month in 1...12 {
+                let next = month == 12 ? GregorianDays.days(year: year + 1, month: 1, day: 1) : GregorianDays.days(year: year, month: month + 1, day: 1)
+                #expect(GregorianDays.daysIn(month: month, year: year) == next - GregorianDays.days(year: year, month: month, day: 1),
+                        "\(year)-\(month)")
+            }
+        }
+        #expect([1900, 2023, 2100].allSatisfy { !GregorianDays.isLeap($0) })
+        #expect([1600, 2000, 2024, 2400].allSatisfy(GregorianDays.isLeap))
+    }
+}
