@@ -159,7 +159,31 @@ public enum LegacyImport {
         }
     }
 
-    /// The app's log joined to the tickets, one row per notification: the ticket's internal
+    /// Reads the app's `webhook_notifications` of `source` into `log`, one row at a time (a log
+    /// whose dedup broke holds millions: one per ticket per tick). Returns how many rows name
+    /// no ticket of `source` (deleted since: they need no dedup state, and are not imported),
+    /// and how many are of another `notification_type` (left out).
+    public static func read(_ source: TicketsDatabase, into log: inout Log) throws(StoreError) -> (noTicket: Int, otherTypes: Int) {
+        let columns = Set(try source.rows(sql: "SELECT name FROM pragma_table_info('webhook_notifications')").compactMap { $0.first ?? nil })
+        let notified = columns.contains("scheduled_date_notified") ? "w.scheduled_date_notified" : "NULL"
+        let status = columns.contains("response_status") ? "w.response_status" : "NULL"
+        var noTicket = 0
+        try source.forEachRow(sql: logSQL(notifiedColumn: notified, statusColumn: status)) { row in
+            guard row.count == 9, row[8] != nil, let ticket = row[0].flatMap({ Int64($0) }) else {
+                noTicket += 1
+                return
+            }
+            log.add(Row(ticket: ticket, sentAt: row[1], scheduledDateNotified: row[2], currentScheduledDate: row[3],
+                        assignedTo: row[4].flatMap { Int64($0) }, status: row[5], priority: row[6],
+                        responseStatus: row[7].flatMap { Int64($0) }))
+        }
+        let otherTypes = try source.rows(sql: "SELECT count(*) FROM webhook_notifications WHERE notification_type IS NOT 'overdue_scheduled'")
+            .first?.first?.flatMap { Int($0) } ?? 0
+        return (noTicket, otherTypes)
+    }
+
+    /// The app's log joined to the tickets, one row per notification (the columns `read`
+    /// decodes, in this order): the ticket's internal
     /// id (NULL when none matches), `sent_at`, the notified date (`notifiedColumn`, or NULL
     /// where the column is missing), the ticket's date, assignee, status and priority, the
     /// response status, and the id again. A `ticket_id` holding the human id (IGP-…) where the

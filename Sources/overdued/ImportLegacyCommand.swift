@@ -32,25 +32,9 @@ struct ImportLegacyCommand: ParsableCommand {
                 printError("\(from) has no webhook_notifications table: nothing to import")
                 throw ExitCode(1)
             }
-            let columns = Set(try source.rows(sql: "SELECT name FROM pragma_table_info('webhook_notifications')").compactMap { $0.first ?? nil })
-            let notified = columns.contains("scheduled_date_notified") ? "w.scheduled_date_notified" : "NULL"
-            let status = columns.contains("response_status") ? "w.response_status" : "NULL"
             let importedAt = Date()
             var log = LegacyImport.Log(now: importedAt, zone: config.store.timeZone)
-            var noTicket = 0
-            // One row at a time: a log whose dedup broke holds millions (one per ticket per tick).
-            try source.forEachRow(sql: LegacyImport.logSQL(notifiedColumn: notified, statusColumn: status)) { row in
-                // A ticket deleted since needs no dedup state: counted and said, not imported.
-                guard row.count == 9, row[8] != nil, let ticket = row[0].flatMap({ Int64($0) }) else {
-                    noTicket += 1
-                    return
-                }
-                log.add(LegacyImport.Row(ticket: ticket, sentAt: row[1], scheduledDateNotified: row[2], currentScheduledDate: row[3],
-                                         assignedTo: row[4].flatMap { Int64($0) }, status: row[5], priority: row[6],
-                                         responseStatus: row[7].flatMap { Int64($0) }))
-            }
-            let otherTypes = try source.rows(sql: "SELECT count(*) FROM webhook_notifications WHERE notification_type IS NOT 'overdue_scheduled'")
-                .first?.first?.flatMap { Int($0) } ?? 0
+            let (noTicket, otherTypes) = try LegacyImport.read(source, into: &log)
             let keeping = Set(config.rules.filter(\.repeatPolicy.oncePerScheduledDate).map(\.name))
             let result = log.result(rules: rules, keepingDatesOf: keeping)
             for problem in result.skipped { printError("warning: \(from): webhook_notifications: \(problem); skipped") }

@@ -49,7 +49,20 @@ struct LegacyImportTests {
         #expect(!plan.contains { $0.hasPrefix("SCAN t") || $0.hasPrefix("SCAN h") }, "\(plan)")
         let matched = try queue.read { db in try Int64?.fetchAll(db, sql: sql.replacingOccurrences(of: "SELECT t.id, w.sent_at", with: "SELECT t.id AS id, w.sent_at")) }
         #expect(matched == [1, 1, nil], "by id, by human id, and none")
+        try queue.write { db in
+            try db.execute(sql: """
+                INSERT INTO webhook_notifications (ticket_id, notification_type, webhook_url, sent_at, response_status, scheduled_date_notified)
+                VALUES (1, 'reminder', 'x', '2026-11-25T13:00:00.000Z', 200, NULL)
+                """)
+        }
         try queue.close()
+
+        // What `import-legacy` reads of it: the two rows of ticket 1 (the human id's too), the
+        // one naming a ticket gone counted apart, the other type left out and counted.
+        var log = LegacyImport.Log(now: Self.now, zone: Self.toronto)
+        let read = try LegacyImport.read(try TicketsDatabase(path: app.ticketsPath), into: &log)
+        #expect((read.noTicket, read.otherTypes, log.rowsRead) == (1, 1, 2))
+        #expect(log.result(rules: ["r"]).records.map(\.ticket) == [1])
     }
 
     /// In the hour the clocks repeat (2026-11-01 01:30 in Toronto is 05:30Z and 06:30Z), a
