@@ -28,9 +28,6 @@ public enum DedupDecision: Sendable, Equatable {
         case changed(ChangeField)
         case newScheduledDate
         case periodPassed(every: Duration)
-        /// The last notification is dated later than now: the clock was set back (or a scan
-        /// ran with a `--now` ahead). Waiting for that date could take as long as the error.
-        case lastNotifiedInTheFuture(Date)
     }
 
     public enum Suppress: Sendable, Equatable {
@@ -44,6 +41,14 @@ public enum DedupDecision: Sendable, Equatable {
         /// notified after that instant: what happened then cannot be replayed, and notifying
         /// would date the record back (the next real tick would notify again).
         case notifiedAfterNow(Date)
+        /// The last notification is dated more than `futureTolerance` after the machine's
+        /// clock: the clock was set back since (NTP correcting a clock that ran ahead, a VM
+        /// restored from a snapshot). It may have gone out a moment ago, so it is counted as
+        /// notified now: the scan re-dates the record to now (`Outbox.redateNotifiedInTheFuture`),
+        /// and `every` runs from there. Waiting for the date itself could take as long as the
+        /// clock's error (years, for a clock that read 2036); notifying at once sent every ticket
+        /// notified within that error again, under new webhook-ids.
+        case notifiedInTheFuture(Date)
     }
 
     public var shouldNotify: Bool {
@@ -59,7 +64,7 @@ public enum DedupDecision: Sendable, Equatable {
     public var isHeldBackByQueued: Bool {
         switch self {
         case .notify(.changed), .notify(.newScheduledDate): false
-        case .notify(.first), .notify(.periodPassed), .notify(.lastNotifiedInTheFuture): true
+        case .notify(.first), .notify(.periodPassed): true
         case .suppress: false
         }
     }
@@ -74,8 +79,6 @@ public enum DedupDecision: Sendable, Equatable {
             "new scheduled_date since the last notification"
         case .notify(.periodPassed(let every)):
             "repeat.every (\(DurationText.format(every))) has passed"
-        case .notify(.lastNotifiedInTheFuture(let last)):
-            "the last notification is dated \(CivilDate.iso8601(last)), later than now: the clock was set back"
         case .suppress(.alreadyForScheduledDate(let date)):
             "already notified for scheduled_date \(date) (once_per_scheduled_date)"
         case .suppress(.withinPeriod(let elapsed, let every, let last)):
@@ -86,6 +89,9 @@ public enum DedupDecision: Sendable, Equatable {
             "notified meanwhile by another overdued process (a tick or a scan beside this one)"
         case .suppress(.notifiedAfterNow(let last)):
             "last notified at \(CivilDate.iso8601(last)), after --now: a scan at an earlier instant does not notify it again"
+        case .suppress(.notifiedInTheFuture(let last)):
+            "the last notification is dated \(CivilDate.iso8601(last)), later than now: the clock was set back since; "
+                + "counted as notified now (repeat.every runs from now)"
         }
     }
 
@@ -98,8 +104,9 @@ public enum DedupDecision: Sendable, Equatable {
     ///   before (all of them, the last one included or not): under `once_per_scheduled_date`
     ///   a date moved back to one of them is not new.
     /// - Parameter atMachineClock: `now` is the machine's clock (not a `--now`): a last
-    ///   notification dated after it means the clock was set back, and re-arms the rule;
-    ///   otherwise it means a notification after the instant asked about, which suppresses.
+    ///   notification dated after it means the clock was set back, and counts as notified now
+    ///   (`notifiedInTheFuture`); otherwise it means a notification after the instant asked
+    ///   about. Both suppress.
     public static func decide(policy: RepeatSpec, ticket: some DedupSubject, previous: DedupRecord?,
                               notifiedDates: Set<String> = [], now: Date, atMachineClock: Bool = true) -> DedupDecision {
         guard let previous else {
@@ -128,7 +135,7 @@ public enum DedupDecision: Sendable, Equatable {
             return .notify(.newScheduledDate)
         }
         let elapsed = now.timeIntervalSince(previous.lastNotifiedAt)
-        if elapsed < -futureTolerance { return .notify(.lastNotifiedInTheFuture(previous.lastNotifiedAt)) }
+        if elapsed < -futureTolerance { return .suppress(.notifiedInTheFuture(previous.lastNotifiedAt)) }
         if elapsed < policy.every.seconds {
             return .suppress(.withinPeriod(elapsed: elapsed, every: policy.every, lastNotifiedAt: previous.lastNotifiedAt))
         }
@@ -136,7 +143,7 @@ public enum DedupDecision: Sendable, Equatable {
     }
 
     /// How far past now a last notification may be dated before it counts as a clock set back.
-    static let futureTolerance: TimeInterval = 300
+    public static let futureTolerance: TimeInterval = 300
 
     /// The state to remember after notifying.
     public static func record(rule: String, ticket: some DedupSubject, at now: Date) -> DedupRecord {

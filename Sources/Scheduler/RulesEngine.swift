@@ -243,6 +243,13 @@ public struct RulesEngine: Sendable {
             }
             report.withdrawals.removeAll { !withdrawn.contains($0.notification.id) }
         }
+        // Dated after now by a clock set back since: counted as notified now (see
+        // `DedupDecision.Suppress.notifiedInTheFuture`).
+        let future = report.matches.compactMap { match -> Outbox.DedupKey? in
+            guard case .suppress(.notifiedInTheFuture) = match.decision else { return nil }
+            return Outbox.DedupKey(rule: match.rule, ticket: match.ticket.ticket)
+        }
+        try outbox.redateNotifiedInTheFuture(future, to: now, after: now.addingTimeInterval(DedupDecision.futureTolerance))
         if report.notifications.isEmpty, report.dedupRecords.isEmpty { return report }
         let expecting = Outbox.DedupExpectation(generation: report.dedupGeneration, lastNotified: report.dedupExpectations)
         let keeping = Set(rules.filter(\.repeatPolicy.oncePerScheduledDate).map(\.name))
@@ -470,7 +477,7 @@ public struct RulesEngine: Sendable {
                 continue
             case .suppress(.withinPeriod(_, let every, let last)):
                 until = min(until, last.addingTimeInterval(every.seconds))
-            case .suppress(.stillQueued), .suppress(.notifiedMeanwhile), .suppress(.notifiedAfterNow), .notify:
+            case .suppress(.stillQueued), .suppress(.notifiedMeanwhile), .suppress(.notifiedAfterNow), .suppress(.notifiedInTheFuture), .notify:
                 return nil
             }
         }

@@ -321,6 +321,26 @@ public final class Outbox: Sendable {
         }
     }
 
+    /// The records of `keys` still dated after `limit` (the clock was set back since they were
+    /// written) re-dated to `now`: their notification may have gone out a moment ago, and
+    /// `repeat.every` runs from now. A record written meanwhile by another process (dated by
+    /// the same clock) is left as it is. Returns how many were re-dated.
+    @discardableResult
+    public func redateNotifiedInTheFuture(_ keys: [DedupKey], to now: Date, after limit: Date) throws(StoreError) -> Int {
+        guard !keys.isEmpty else { return 0 }
+        return try database.write("re-date the notifications dated after now") { db in
+            let statement = try db.cachedStatement(sql: """
+                UPDATE dedup_state SET last_notified_at = ? WHERE rule = ? AND ticket = ? AND last_notified_at > ?
+                """)
+            var redated = 0
+            for key in keys {
+                try statement.execute(arguments: [now.unixMilliseconds, key.rule, key.ticket, limit.unixMilliseconds])
+                redated += db.changesCount
+            }
+            return redated
+        }
+    }
+
     /// Writes dedup records (replacing older ones of the same rule and ticket). Internal, for
     /// tests: a scan writes its records with its notifications (`enqueue`), which checks that
     /// nothing was notified meanwhile; this does not.

@@ -80,6 +80,29 @@ struct ScanCycleTests {
             == [t0.addingTimeInterval(25 * 3_600), t0.addingTimeInterval(25 * 3_600), t0, t0])
     }
 
+    /// A clock that ran ahead and was set back (NTP, a VM restored from a snapshot) leaves the
+    /// last notifications dated after now: they are not sent again (each went out again under
+    /// a new webhook-id, for every ticket notified within the clock's error), and `every`
+    /// runs from the moment the step was seen.
+    @Test func notificationsDatedAfterAClockSetBackAreNotSentAgainAndRepeatFromThen() throws {
+        let engine = try engine()
+        let ahead = t0.addingTimeInterval(3_600)
+        #expect(try engine.scanAndEnqueue(tickets: tickets, outbox: outbox, now: ahead).notifications.count == 6)
+        try deliverEverything(at: ahead)
+
+        // The clock set back by an hour (and ten minutes on): nothing is queued again.
+        let back = t0.addingTimeInterval(600)
+        let report = try engine.scanAndEnqueue(tickets: tickets, outbox: outbox, now: back)
+        #expect(report.notifications.isEmpty, "\(report.matches.map(\.decision))")
+        #expect(report.matches.allSatisfy { $0.decision == .suppress(.notifiedInTheFuture(ahead)) })
+        let records = try outbox.dedupRecords(rule: "old-rule", tickets: [1, 2, 7])
+        #expect(records.count == 3 && records.values.allSatisfy { $0.lastNotifiedAt == back }, "re-dated to the step's tick")
+        #expect(try engine.scanAndEnqueue(tickets: tickets, outbox: outbox, now: back.addingTimeInterval(300)).notifications.isEmpty)
+        #expect(try engine.scanAndEnqueue(tickets: tickets, outbox: outbox, now: back.addingTimeInterval(86_399)).notifications.isEmpty)
+        #expect(try engine.scanAndEnqueue(tickets: tickets, outbox: outbox, now: back.addingTimeInterval(86_400)).notifications.count == 6,
+                "a day after the step was seen")
+    }
+
     /// `once` from cron at 14:05 every day starts a little earlier or later each time:
     /// evaluated at the slot, today's run a second earlier than yesterday's is a whole day after
     /// it. At the raw instants it was short by that second and went a run (5 minutes) later.
