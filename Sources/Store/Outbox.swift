@@ -321,6 +321,19 @@ public final class Outbox: Sendable {
         }
     }
 
+    /// The wall clock was set back by `seconds`: the queued notifications due after `now` got
+    /// their times on the clock before the step, and are due as much earlier (never before
+    /// `now`). Returns how many moved.
+    public func moveDueTimes(back seconds: TimeInterval, now: Date) throws(StoreError) -> Int {
+        try database.write("move the queue's due times back") { db in
+            try db.execute(sql: """
+                UPDATE notification SET next_attempt_at = max(?1, next_attempt_at - ?2)
+                WHERE status IN ('pending', 'retrying') AND next_attempt_at > ?1
+                """, arguments: [now.unixMilliseconds, Int64((seconds * 1000).rounded())])
+            return db.changesCount
+        }
+    }
+
     /// The records of `keys` still dated after `limit` (the clock was set back since they were
     /// written) re-dated to `now`: their notification may have gone out a moment ago, and
     /// `repeat.every` runs from now. A record written meanwhile by another process (dated by

@@ -25,14 +25,35 @@ struct ClockStepsTests {
         #expect(steps.shift(since: after.addingTimeInterval(10)) == 0, "began after it")
     }
 
-    @Test func stepsBackAndSmallDriftAreNotCounted() {
+    @Test func aStepBackNeverShortensABudgetAndSmallDriftIsNoStep() {
         var steps = ClockSteps()
         let mono0 = ContinuousClock.now
         steps.observe(wall: Self.wall0, monotonic: mono0)
-        steps.observe(wall: Self.wall0.addingTimeInterval(-3_600), monotonic: mono0 + .seconds(1))
-        steps.observe(wall: Self.wall0.addingTimeInterval(-3_600 + 4), monotonic: mono0 + .seconds(2))
-        #expect(steps.steps.isEmpty)
+        #expect(steps.observe(wall: Self.wall0.addingTimeInterval(-3_600), monotonic: mono0 + .seconds(1))
+            == ClockSteps.Step(after: Self.wall0.addingTimeInterval(-3_600), by: -3_601))
+        #expect(steps.observe(wall: Self.wall0.addingTimeInterval(-3_600 + 4), monotonic: mono0 + .seconds(2)) == nil, "4 s of drift")
+        #expect(steps.steps.count == 1)
         #expect(steps.shift(since: Self.wall0.addingTimeInterval(-86_400)) == 0)
+    }
+
+    /// A step back, then one forward (a clock corrected twice): a budget that began before both
+    /// is moved by both. Counted by its start's reading alone, the forward step seemed to come
+    /// before it (the clock read less just before the step than at the start), and the two days
+    /// aged it: given up (time audit).
+    @Test func aStepForwardAfterAStepBackStillShiftsWhatBeganBeforeBoth() {
+        var steps = ClockSteps()
+        let mono0 = ContinuousClock.now
+        let start = Self.wall0
+        steps.observe(wall: start.addingTimeInterval(10), monotonic: mono0 + .seconds(10))
+        steps.observe(wall: start.addingTimeInterval(11 - 3_600), monotonic: mono0 + .seconds(11))
+        steps.observe(wall: start.addingTimeInterval(600 - 3_600), monotonic: mono0 + .seconds(600))
+        steps.observe(wall: start.addingTimeInterval(601 - 3_600 + 172_800), monotonic: mono0 + .seconds(601))
+        #expect(steps.steps.map(\.by) == [-3_600, 172_800])
+        #expect(steps.shift(since: start) == 169_200, "both steps came after it")
+        // Read after the step back (the wall clock showed the same time twice): the forward
+        // step alone, the larger of the two readings.
+        #expect(steps.shift(since: start.addingTimeInterval(300 - 3_600)) == 172_800)
+        #expect(steps.shift(since: start.addingTimeInterval(700 - 3_600 + 172_800)) == 0, "after both")
     }
 }
 
@@ -71,5 +92,33 @@ struct ClockStepsTests {
         let after = try #require(try outbox.notification(id: id))
         #expect(after.status == .retrying, "\(after.status) \(after.lastError ?? "")")
         #expect(after.lastError?.contains("give_up_after") != true, "\(after.lastError ?? "")")
+    }
+
+    /// The clock set back an hour while a notification waits 3 s for its retry: the retry
+    /// comes about 3 s later, not an hour and 3 s (its due time was read on the clock before
+    /// the step; time audit).
+    @Test func aRetryDueWhenTheClockIsSetBackDoesNotWaitOutTheStep() async throws {
+        let refused = try RefusedPort()
+        let outbox = try Fixtures.outbox()
+        let destination = try Fixtures.destination(url: "http://127.0.0.1:\(refused.port)/hook", initialBackoff: "3s", maxBackoff: "3s")
+        let clock = SteppedClock()
+        let id = try Fixtures.enqueue(outbox, destination: "hook", createdAt: clock.now())[0]
+        let notifier = Notifier(outbox: outbox, destinations: [destination], userAgentVersion: "9", logger: Logger(label: "test"),
+                                now: { clock.now() })
+        let running = Task { await notifier.run() }
+        func attempts() throws -> Int { try outbox.notification(id: id)?.attempts ?? 0 }
+        func waitFor(_ count: Int, seconds: TimeInterval) async throws -> Bool {
+            let end = Date().addingTimeInterval(seconds)
+            while Date() < end { if try attempts() >= count { return true }; try await Task.sleep(for: .milliseconds(20)) }
+            return false
+        }
+        #expect(try await waitFor(1, seconds: 30))
+        clock.step(-3_600)
+        #expect(try await waitFor(2, seconds: 15), "retried within seconds of the step")
+        let due = try #require(try outbox.notification(id: id)).nextAttemptAt
+        #expect(due < clock.now().addingTimeInterval(60), "next due \(due), now \(clock.now())")
+        await notifier.shutdown(grace: .zero)
+        running.cancel()
+        await running.value
     }
 }
