@@ -334,6 +334,51 @@ public struct ConfigLoader: Sendable {
             "proxy_url", "proxy_url_file",
         ]) else { return nil }
 
+        let endpoint = parseURL(members, at: path, reader: &reader, folder: folder)
+        let url = endpoint.url
+        let format = parseFormat(members["format"], at: "\(path).format", reader: &reader, folder: folder)
+        var headers = parseHeaders(members["headers"], at: "\(path).headers", reader: &reader, folder: folder)
+        if let basicAuthorization = endpoint.basicAuthorization {
+            if let set = headers.first(where: { $0.name.caseInsensitiveCompare("Authorization") == .orderedSame }) {
+                reader.report("\(path).headers.\(set.name)",
+                              "the URL holds a user and password, which are sent as the Authorization header; give one or the other")
+            } else {
+                headers.append(.init(name: "Authorization", value: Secret(basicAuthorization)))
+                headers.sort { $0.name < $1.name }
+            }
+        }
+
+        let signingSecret = parseSigningSecret(members, at: path, reader: &reader, folder: folder)
+        let retry = parseRetry(members["retry"], at: "\(path).retry", reader: &reader)
+
+        let tls = parseTLS(members["tls"], at: "\(path).tls", reader: &reader, folder: folder)
+        if tls != nil, let url, let scheme = URL(string: url)?.scheme?.lowercased(), scheme != "https" {
+            reader.report("\(path).tls", "applies to https:// URLs only; this destination's URL is \(scheme)://")
+        }
+
+        let proxy = parseProxy(members, at: path, reader: &reader, folder: folder)
+
+        let destination = DestinationSpec(
+            name: name,
+            url: Secret(url ?? ""),
+            redactedURL: endpoint.redacted,
+            format: format,
+            headerList: headers,
+            signingSecret: signingSecret,
+            minInterval: reader.duration(members, "min_interval", at: path) ?? .milliseconds(200),
+            concurrency: reader.integer(members, "concurrency", at: path, range: 1...256) ?? 1,
+            timeout: reader.duration(members, "timeout", at: path, minimum: .milliseconds(100)) ?? .seconds(10),
+            retry: retry,
+            tls: tls,
+            proxy: proxy
+        )
+        return reader.problems.count == before ? destination : nil
+    }
+
+    /// `url` or `url_file`: the URL to request (credentials taken out of it), how it may be
+    /// logged, and the Authorization header its user and password make.
+    private func parseURL(_ members: [String: JSONValue], at path: String, reader: inout ConfigReader,
+                          folder: String) -> (url: String?, redacted: String, basicAuthorization: String?) {
         var url: String?
         let inline = reader.string(members, "url", at: path)
         let file = reader.string(members, "url_file", at: path)
@@ -365,50 +410,46 @@ public struct ConfigLoader: Sendable {
                 url = nil
             }
         }
+        return (url, redacted, basicAuthorization)
+    }
 
+    /// `format`: "standard" (default), "legacy", or `{"template": "path"}`, its file read and checked.
+    private func parseFormat(_ value: JSONValue?, at path: String, reader: inout ConfigReader, folder: String) -> PayloadFormat {
         var format = PayloadFormat.standard
-        switch members["format"] {
+        switch value {
         case nil, .null?, .string("standard")?: break
         case .string("legacy")?: format = .legacy
         case .object(let object)?:
-            let formatPath = "\(path).format"
-            _ = reader.object(.object(object), at: formatPath, allowed: ["template"])
-            if let templatePath = reader.string(object, "template", at: formatPath, required: true) {
+            _ = reader.object(.object(object), at: path, allowed: ["template"])
+            if let templatePath = reader.string(object, "template", at: path, required: true) {
                 let resolved = Self.absolute(templatePath, relativeTo: folder)
                 do {
                     let source = try String(contentsOfFile: resolved, encoding: .utf8)
                     if let mode = Self.mode(of: resolved), mode & 0o002 != 0 {
-                        reader.warn("\(formatPath).template", "the template \(resolved) is writable by every user (mode \(Self.octal(mode))): "
+                        reader.warn("\(path).template", "the template \(resolved) is writable by every user (mode \(Self.octal(mode))): "
                             + "whoever can write it decides what the payloads say; chmod o-w it")
                     }
                     if let problem = templateProblem?(source, resolved) {
-                        reader.report("\(formatPath).template", problem)
+                        reader.report("\(path).template", problem)
                     } else {
                         format = .template(path: resolved, source: source)
                     }
                 } catch {
-                    reader.report("\(formatPath).template", "cannot read the template \(resolved): \(Self.reason(error, reading: resolved))")
+                    reader.report("\(path).template", "cannot read the template \(resolved): \(Self.reason(error, reading: resolved))")
                 }
             }
         case .string(let other)?:
             var message = "\"\(other)\" is not a format; use \"standard\", \"legacy\" or {\"template\": \"path\"}"
             if let guess = Suggestion.closest(to: other, among: ["standard", "legacy"]) { message += "; did you mean \"\(guess)\"?" }
-            reader.report("\(path).format", message)
+            reader.report(path, message)
         case let other?:
-            reader.report("\(path).format", "expected \"standard\", \"legacy\" or {\"template\": \"path\"}, found \(other.kind)")
+            reader.report(path, "expected \"standard\", \"legacy\" or {\"template\": \"path\"}, found \(other.kind)")
         }
+        return format
+    }
 
-        var headers = parseHeaders(members["headers"], at: "\(path).headers", reader: &reader, folder: folder)
-        if let basicAuthorization {
-            if let set = headers.first(where: { $0.name.caseInsensitiveCompare("Authorization") == .orderedSame }) {
-                reader.report("\(path).headers.\(set.name)",
-                              "the URL holds a user and password, which are sent as the Authorization header; give one or the other")
-            } else {
-                headers.append(.init(name: "Authorization", value: Secret(basicAuthorization)))
-                headers.sort { $0.name < $1.name }
-            }
-        }
-
+    /// `signing_secret_file`: a Standard Webhooks secret (`whsec_` and base64), read from its file.
+    private func parseSigningSecret(_ members: [String: JSONValue], at path: String, reader: inout ConfigReader, folder: String) -> Secret? {
         var signingSecret: Secret?
         if let secretFile = reader.string(members, "signing_secret_file", at: path),
            let text = readSecretFile(secretFile, at: "\(path).signing_secret_file", reader: &reader, folder: folder) {
@@ -423,9 +464,12 @@ public struct ConfigLoader: Sendable {
                 reader.report("\(path).signing_secret_file", "does not hold a Standard Webhooks secret: expected \"whsec_\" followed by base64 (e.g. made with `openssl rand -base64 32`)")
             }
         }
+        return signingSecret
+    }
 
-        let retryMembers = reader.object(members["retry"], at: "\(path).retry", allowed: ["max_attempts", "initial_backoff", "max_backoff", "give_up_after"])
-        let retryPath = "\(path).retry"
+    /// `retry`: attempts, backoff and the time budget, each with its default.
+    private func parseRetry(_ value: JSONValue?, at retryPath: String, reader: inout ConfigReader) -> RetrySpec {
+        let retryMembers = reader.object(value, at: retryPath, allowed: ["max_attempts", "initial_backoff", "max_backoff", "give_up_after"])
         let retry = RetrySpec(
             maxAttempts: reader.integer(retryMembers, "max_attempts", at: retryPath, range: 1...10_000),
             initialBackoff: reader.duration(retryMembers, "initial_backoff", at: retryPath, minimum: .milliseconds(1)) ?? .seconds(5),
@@ -435,29 +479,7 @@ public struct ConfigLoader: Sendable {
         if retry.maxBackoff < retry.initialBackoff {
             reader.report("\(retryPath).max_backoff", "must be at least initial_backoff (\(DurationText.format(retry.initialBackoff)))")
         }
-
-        let tls = parseTLS(members["tls"], at: "\(path).tls", reader: &reader, folder: folder)
-        if tls != nil, let url, let scheme = URL(string: url)?.scheme?.lowercased(), scheme != "https" {
-            reader.report("\(path).tls", "applies to https:// URLs only; this destination's URL is \(scheme)://")
-        }
-
-        let proxy = parseProxy(members, at: path, reader: &reader, folder: folder)
-
-        let destination = DestinationSpec(
-            name: name,
-            url: Secret(url ?? ""),
-            redactedURL: redacted,
-            format: format,
-            headerList: headers,
-            signingSecret: signingSecret,
-            minInterval: reader.duration(members, "min_interval", at: path) ?? .milliseconds(200),
-            concurrency: reader.integer(members, "concurrency", at: path, range: 1...256) ?? 1,
-            timeout: reader.duration(members, "timeout", at: path, minimum: .milliseconds(100)) ?? .seconds(10),
-            retry: retry,
-            tls: tls,
-            proxy: proxy
-        )
-        return reader.problems.count == before ? destination : nil
+        return retry
     }
 
     /// `tls`: `ca_file` (certificates trusted instead of the system's), `certificate_file` and
