@@ -346,44 +346,12 @@ public struct RulesEngine: Sendable {
                 }
             }
         }
-        if withdrawing {
-            // The queues of rules no longer in the config (removed, renamed): no rule weighs them.
-            let configured = Set(rules.map(\.name))
-            for name in try outbox.queuedRules(upTo: report.lastQueued).subtracting(configured).sorted() {
-                let queued = try outbox.queuedTickets(rule: name, upTo: report.lastQueued)
-                report.withdrawals += try outbox.queued(rowids: queued.map(\.rowid)).map {
-                    Withdrawal(rule: name, notification: $0, cause: .ruleRemoved)
-                }
-            }
-        }
+        if withdrawing { report.withdrawals += try withdrawalsOfRemovedRules(outbox: outbox, upTo: report.lastQueued) }
         try readSnapshots(into: &report, tickets: tickets, detail: detail, read: &wholeRows, progress: progress)
         // The snapshots hold what they need: the rows go now, not at the end of the scan (a
         // first scan may enqueue hundreds of thousands).
         wholeRows = [:]
-        var enqueued = 0, notifications = 0
-        for match in report.matches where match.isEnqueued {
-            enqueued += 1
-            notifications += match.destinations.count
-        }
-        report.notifications.reserveCapacity(notifications)
-        report.dedupRecords.reserveCapacity(enqueued)
-        report.dedupExpectations.reserveCapacity(enqueued)
-        for index in report.matches.indices where report.matches[index].isEnqueued {
-            try progress?.checkpoint()
-            guard let snapshot = report.matches[index].snapshot else { continue }
-            // A tick keeps each snapshot once, encoded; only a listing of every match (`.all`)
-            // shows them afterwards. (By index: a loop over the array would hold a copy of it.)
-            if detail == .enqueued { report.matches[index].snapshot = nil }
-            let match = report.matches[index]
-            let encoded = snapshot.encoded()
-            for destination in match.destinations {
-                report.notifications.append(OverdueNotification(
-                    id: OverdueNotification.newID(), rule: match.rule, ticket: match.ticket.ticket,
-                    ticketID: match.ticket.ticketID, destination: destination, snapshot: encoded, createdAt: now))
-            }
-            report.dedupRecords.append(DedupDecision.record(rule: match.rule, ticket: match.ticket, at: now))
-            report.dedupExpectations.append(match.previousNotifiedAt)
-        }
+        try makeNotifications(&report, detail: detail, now: now, progress: progress)
         if let cache, let inputs {
             // Withdrawals are writes still to make: the next tick with the same inputs must find
             // (and withdraw) them again if this one could not.
@@ -462,6 +430,49 @@ public struct RulesEngine: Sendable {
                 wholeRows[candidate.id] = full()
             }
             return dated
+        }
+    }
+
+    /// The queues of rules no longer in the config (removed, renamed): no rule weighs them.
+    private func withdrawalsOfRemovedRules(outbox: Outbox, upTo lastQueued: Int64) throws(StoreError) -> [Withdrawal] {
+        var withdrawals: [Withdrawal] = []
+        let configured = Set(rules.map(\.name))
+        for name in try outbox.queuedRules(upTo: lastQueued).subtracting(configured).sorted() {
+            let queued = try outbox.queuedTickets(rule: name, upTo: lastQueued)
+            withdrawals += try outbox.queued(rowids: queued.map(\.rowid)).map {
+                Withdrawal(rule: name, notification: $0, cause: .ruleRemoved)
+            }
+        }
+        return withdrawals
+    }
+
+    /// The notifications (one per destination) and dedup records of the enqueued matches,
+    /// from their snapshots.
+    private func makeNotifications(_ report: inout ScanReport, detail: ScanDetail, now: Date,
+                                   progress: TickProgress?) throws(StoreError) {
+        var enqueued = 0, notifications = 0
+        for match in report.matches where match.isEnqueued {
+            enqueued += 1
+            notifications += match.destinations.count
+        }
+        report.notifications.reserveCapacity(notifications)
+        report.dedupRecords.reserveCapacity(enqueued)
+        report.dedupExpectations.reserveCapacity(enqueued)
+        for index in report.matches.indices where report.matches[index].isEnqueued {
+            try progress?.checkpoint()
+            guard let snapshot = report.matches[index].snapshot else { continue }
+            // A tick keeps each snapshot once, encoded; only a listing of every match (`.all`)
+            // shows them afterwards. (By index: a loop over the array would hold a copy of it.)
+            if detail == .enqueued { report.matches[index].snapshot = nil }
+            let match = report.matches[index]
+            let encoded = snapshot.encoded()
+            for destination in match.destinations {
+                report.notifications.append(OverdueNotification(
+                    id: OverdueNotification.newID(), rule: match.rule, ticket: match.ticket.ticket,
+                    ticketID: match.ticket.ticketID, destination: destination, snapshot: encoded, createdAt: now))
+            }
+            report.dedupRecords.append(DedupDecision.record(rule: match.rule, ticket: match.ticket, at: now))
+            report.dedupExpectations.append(match.previousNotifiedAt)
         }
     }
 
