@@ -40,6 +40,7 @@ struct OnceCommand: AsyncParsableCommand {
         let instant = config.schedule.evaluationInstant(clock, byClock: now == nil)
         LogSetup.bootstrap(config.log, forceStderr: true)
         let logger = Logger(label: "overdued")
+        OpenFilesLimit.raise(for: config, logger: logger)
         let stores = try OpenStores(config, delivering: true)
         defer { withExtendedLifetime(stores) {} }
         let engine = RulesEngine(config: config)

@@ -39,6 +39,7 @@ struct RunCommand: AsyncParsableCommand {
         }
         LogSetup.bootstrap(config.log)
         let logger = Logger(label: "overdued")
+        OpenFilesLimit.raise(for: config, logger: logger)
         let daemon: Daemon
         do {
             daemon = try Daemon(configPath: path, config: config, loader: loader, levels: LogSetup.level,

@@ -44,11 +44,16 @@ final class DaemonChild {
 
     /// - Parameter stackKB: the stack size limit (`ulimit -s`) the daemon runs under, which
     ///   glibc also gives each thread it starts; nil: the inherited one.
-    init(config: String, environment: [String: String], stackKB: Int? = nil) throws {
-        if let stackKB {
+    /// - Parameter openFiles: the soft and hard open files limits (`ulimit -Sn`, `-Hn`); nil:
+    ///   the inherited ones.
+    init(config: String, environment: [String: String], stackKB: Int? = nil, openFiles: (soft: Int, hard: Int)? = nil) throws {
+        var limits: [String] = []
+        if let stackKB { limits.append("ulimit -s \(stackKB)") }
+        if let openFiles { limits += ["ulimit -Sn \(openFiles.soft)", "ulimit -Hn \(openFiles.hard)"] }
+        if !limits.isEmpty {
             // exec: the shell's pid becomes the daemon's.
             process.executableURL = URL(fileURLWithPath: "/bin/sh")
-            process.arguments = ["-c", "ulimit -s \(stackKB) && exec \"$0\" run --config \"$1\"", Binary.url.path, config]
+            process.arguments = ["-c", (limits + ["exec \"$0\" run --config \"$1\""]).joined(separator: " && "), Binary.url.path, config]
         } else {
             process.executableURL = Binary.url
             process.arguments = ["run", "--config", config]
@@ -834,5 +839,33 @@ struct TicketsFileReplacementTests {
         #expect(daemon.log.contains("\(tickets) can be examined again"), "\(daemon.log)")
         daemon.signal(SIGTERM)
         #expect(daemon.waitForExit(timeout: 10) == 0)
+    }
+}
+
+/// Running out of descriptors is a crash, not a failed request (libdispatch's worker monitor
+/// kills the process with SIGILL when it cannot open `/proc/…/stat`): 4 destinations of
+/// concurrency 4 crashed the daemon at 32 open files (disk audit). A soft limit below the hard
+/// one is raised to it at start (systemd gives 1,024 under 524,288), and a hard limit still
+/// below what the config may use is warned about.
+@Suite(.serialized) struct OpenFilesLimitTests {
+    @Test func theSoftLimitIsRaisedToTheHardOneAndALowHardOneIsWarnedAbout() throws {
+        let folder = try TemporaryDirectory()
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: [])
+        let config = try folder.write("config.json", configJSON(interval: "1h"))
+
+        let raised = try DaemonChild(config: config, environment: [:], openFiles: (soft: 40, hard: 4096))
+        #expect(raised.waitFor(" started: "), "log: \(raised.log)")
+        let limits = try String(contentsOfFile: "/proc/\(raised.pid)/limits", encoding: .utf8)
+        let openFiles = limits.split(separator: "\n").first { $0.hasPrefix("Max open files") }?
+            .split(separator: " ", omittingEmptySubsequences: true).dropFirst(3).prefix(2).map(String.init)
+        #expect(openFiles == ["4096", "4096"], "\(limits)")
+        #expect(!raised.log.contains("open files limit"), "log: \(raised.log)")
+        raised.signal(SIGTERM)
+        #expect(raised.waitForExit(timeout: 10) == 0)
+
+        let low = try DaemonChild(config: config, environment: [:], openFiles: (soft: 40, hard: 40))
+        #expect(low.waitFor("the open files limit is 40 (hard limit 40), below the 68 this config may use (the destinations' concurrency (4)"), "log: \(low.log)")
+        low.signal(SIGTERM)
+        #expect(low.waitForExit(timeout: 10) == 0)
     }
 }
