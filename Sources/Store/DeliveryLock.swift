@@ -123,7 +123,8 @@ public final class DeliveryLock: Sendable {
             let detail = code == ELOOP
                 ? "it is a symbolic link, which overdued does not follow; remove it"
                 : StateFileAccess.problem(stateDatabase: stateDatabase) ?? String(cString: strerror(code))
-            throw StoreError(.cannotOpen, path: stateDatabase, message: "cannot open the delivery lock \(path): \(detail)")
+            throw StoreError(code == ENOSPC || code == EDQUOT ? .full : .cannotOpen, path: stateDatabase,
+                             message: "cannot open the delivery lock \(path): \(detail)")
         }
         guard StateFileAccess.isPlainFile(descriptor) else {
             close(descriptor)

@@ -13,6 +13,9 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
         /// SQLite could not read or write the file ("disk I/O error"): a failing disk, or a
         /// connection whose -wal and -shm were deleted behind it.
         case io
+        /// The file system holding the file has no space (or no inode) left for this user:
+        /// waiting heals it once space is freed.
+        case full
         /// Another process holds what this one needs alone (the delivery lock).
         case inUse
         /// The work was stopped part-way (`TickProgress.interrupt()`, the daemon stopping);

@@ -584,18 +584,30 @@ extension StoreError {
             switch error.resultCode.primaryResultCode {
             case .SQLITE_BUSY, .SQLITE_LOCKED:
                 return StoreError(.busy, path: path, message: "could not \(action): the database is locked (\(detail))")
-            case .SQLITE_CANTOPEN, .SQLITE_NOTADB, .SQLITE_PERM, .SQLITE_AUTH:
+            case .SQLITE_IOERR, .SQLITE_FULL, .SQLITE_CANTOPEN, .SQLITE_READONLY:
+                let code = error.resultCode.primaryResultCode
+                if let full = fullFileSystem(holding: path) {
+                    // SQLite says "disk I/O error" when it cannot size its -shm on a full disk, and
+                    // "unable to open database file" when it cannot create a -wal without an inode.
+                    return StoreError(.full, path: path, message: "could not \(action): \(detail): the file system holding it is \(full); free some")
+                }
+                let kind: StoreError.Kind = switch code {
+                case .SQLITE_CANTOPEN: .cannotOpen
+                case .SQLITE_FULL: .full
+                case .SQLITE_IOERR: .io
+                default: .other
+                }
+                if code != .SQLITE_CANTOPEN, fileSystemIsReadOnly(holding: path) {
+                    return StoreError(kind, path: path, message: "could not \(action): \(detail): the file system holding it is read-only "
+                        + "(mounted so, or remounted so by the kernel after a disk error: see `dmesg`)")
+                }
+                return StoreError(kind, path: path, message: "could not \(action): \(detail)")
+            case .SQLITE_NOTADB, .SQLITE_PERM, .SQLITE_AUTH:
                 return StoreError(.cannotOpen, path: path, message: "could not \(action): \(detail)")
             case .SQLITE_INTERRUPT:
                 return StoreError(.interrupted, path: path, message: "could not \(action): interrupted: overdued is stopping")
             case .SQLITE_CORRUPT:
                 return StoreError(.corrupt, path: path, message: "could not \(action): \(detail): the file is damaged; restore it from a backup, or rescue what it holds with `sqlite3 \(path) .dump | sed '$s/^ROLLBACK; -- due to errors$/COMMIT;/' | sqlite3 NEW_FILE` (a damaged file's dump ends in ROLLBACK, which keeps nothing), and put NEW_FILE in its place with no -wal or -shm of the old file left beside it")
-            case .SQLITE_IOERR where fileSystemIsFull(holding: path), .SQLITE_FULL where fileSystemIsFull(holding: path):
-                // SQLite says "disk I/O error" when it cannot size its -shm on a full disk.
-                return StoreError(.other, path: path, message: "could not \(action): \(detail): the file system holding it is full "
-                    + "(no space left); free some, and overdued goes on where it stopped")
-            case .SQLITE_IOERR:
-                return StoreError(.io, path: path, message: "could not \(action): \(detail)")
             default:
                 return StoreError(.other, path: path, message: "could not \(action): \(detail)")
             }
@@ -603,10 +615,22 @@ extension StoreError {
         return StoreError(.other, path: path, message: "could not \(action): \(error)")
     }
 
-    /// Whether the file system of `path`'s folder has no block left for this user.
-    static func fileSystemIsFull(holding path: String) -> Bool {
+    /// How the file system of `path`'s folder is full for this user ("full (no space left)",
+    /// "out of inodes (no file can be created)"), or nil.
+    static func fullFileSystem(holding path: String) -> String? {
+        guard let info = fileSystem(holding: path) else { return nil }
+        if info.f_bavail == 0 { return "full (no space left)" }
+        if info.f_files > 0, info.f_favail == 0 { return "out of inodes (no file can be created, though space is left)" }
+        return nil
+    }
+
+    static func fileSystemIsReadOnly(holding path: String) -> Bool {
+        fileSystem(holding: path).map { $0.f_flag & UInt(ST_RDONLY) != 0 } ?? false
+    }
+
+    private static func fileSystem(holding path: String) -> statvfs? {
         var info = statvfs()
         let folder = (path as NSString).deletingLastPathComponent
-        return statvfs(folder.isEmpty ? "." : folder, &info) == 0 && info.f_bavail == 0
+        return statvfs(folder.isEmpty ? "." : folder, &info) == 0 ? info : nil
     }
 }

@@ -276,7 +276,27 @@ import TestSupport
         try? filler.close()
         let queue = try runOverdued(["queue", "--config", config])
         #expect(queue.status == 1)
-        #expect(queue.stderr.contains("the file system holding it is full"), "\(queue.stderr)")
+        #expect(queue.stderr.contains("the file system holding it is full (no space left); free some"), "\(queue.stderr)")
+    }
+
+    /// No inode left (space left): SQLite cannot create the -wal and says only "unable to open
+    /// database file"; the message says why (disk audit).
+    @Test(.enabled(if: Tmpfs.available, "needs root and the right to mount a tmpfs"))
+    func noInodeLeftIsSaidToBeSo() throws {
+        let folder = try TemporaryDirectory()
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: ScanCommandTests.rows)
+        let mounted = folder.url("small")
+        try FileManager.default.createDirectory(atPath: mounted, withIntermediateDirectories: true)
+        #expect(try mount(["-t", "tmpfs", "-o", "size=1m,nr_inodes=16", "tmpfs", mounted]))
+        defer { _ = umount(mounted) }
+        let config = try folder.write("config.json", configJSON(state: "small/state.sqlite"))
+        #expect(try runOverdued(["scan", "--config", config]).status == 0)
+        var made = 0
+        while FileManager.default.createFile(atPath: mounted + "/filler-\(made)", contents: nil), made < 100 { made += 1 }
+        let queue = try runOverdued(["queue", "--config", config])
+        #expect(queue.status == 1)
+        #expect(queue.stderr.contains("the file system holding it is out of inodes (no file can be created, though space is left)"),
+                "\(queue.stderr)")
     }
 
     /// Before the service's first start its state folder is not there yet: `history` and

@@ -596,3 +596,41 @@ struct StateFileAccessTests {
         #expect(StateFileAccess.problem(stateDatabase: folder.url("state.sqlite")) == nil)
     }
 }
+
+/// A file system the kernel remounted read-only after a disk error fails a running daemon's
+/// writes as "disk I/O error" or "attempt to write a readonly database": the message says
+/// the file system is read-only, which is what the operator acts on (disk audit). (Such a
+/// remount cannot be made under a process that has a file open for writing: the mapping is
+/// tested on a read-only mount.)
+struct ReadOnlyFileSystemErrorTests {
+    @Test(.enabled(if: getuid() == 0, "needs root to mount a tmpfs"))
+    func writesRefusedOnAReadOnlyFileSystemSaySo() throws {
+        let folder = try TemporaryDirectory()
+        let mounted = folder.url("ro")
+        try FileManager.default.createDirectory(atPath: mounted, withIntermediateDirectories: true)
+        guard Self.mount(["-t", "tmpfs", "-o", "size=64k,ro", "tmpfs", mounted]) else { return }   // (a container without the right)
+        defer { _ = umount(mounted) }
+        let path = mounted + "/state.sqlite"
+        let io = StoreError.from(DatabaseError(resultCode: .SQLITE_IOERR, message: "disk I/O error"), path: path, doing: "record delivery attempts")
+        #expect(io.kind == .io)
+        #expect(io.message == "could not record delivery attempts: disk I/O error: the file system holding it is read-only "
+            + "(mounted so, or remounted so by the kernel after a disk error: see `dmesg`)")
+        let readOnly = StoreError.from(DatabaseError(resultCode: .SQLITE_READONLY, message: "attempt to write a readonly database"),
+                                       path: path, doing: "enqueue")
+        #expect(readOnly.message.hasSuffix("the file system holding it is read-only (mounted so, or remounted so by the kernel after a disk error: see `dmesg`)"))
+        // Elsewhere, the error as SQLite gave it.
+        let writable = StoreError.from(DatabaseError(resultCode: .SQLITE_IOERR, message: "disk I/O error"), path: folder.url("state.sqlite"),
+                                       doing: "record delivery attempts")
+        #expect(writable.message == "could not record delivery attempts: disk I/O error")
+    }
+
+    static func mount(_ arguments: [String]) -> Bool {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/mount")
+        process.arguments = arguments
+        process.standardError = FileHandle.nullDevice
+        guard (try? process.run()) != nil else { return false }
+        process.waitUntilExit()
+        return process.terminationStatus == 0
+    }
+}
