@@ -21,6 +21,9 @@ import Glibc
 public final class Daemon: Sendable {
     public struct StartError: Error, CustomStringConvertible {
         public var description: String
+        /// The state database's file system is full: the start can wait for space
+        /// (`RunCommand`), which a restart loop would not (the unit ends failed).
+        public var fileSystemFull = false
     }
 
     /// How `run()` ended.
@@ -128,7 +131,7 @@ public final class Daemon: Sendable {
             tickets = ticketsMissing ? nil : try TicketsDatabase(path: config.store.ticketsDatabase, busyTimeout: config.store.busyTimeout,
                                                                  progress: progress)
         } catch {
-            throw StartError(description: error.description)
+            throw StartError(description: error.description, fileSystemFull: error.kind == .full && error.path == config.store.stateDatabase)
         }
         outbox = Outbox(database: stateDatabase)
         if let notice = stateDatabase.upgradeNotice { logger.notice("\(notice)") }

@@ -82,6 +82,15 @@ public struct NotifySocket: Sendable {
         return send("RELOADING=1\nMONOTONIC_USEC=\(Self.monotonicMicroseconds())")
     }
 
+    /// Asks the manager for `duration` more before it gives up on the current phase (start-up,
+    /// here: a start waiting for free space), measured from now (systemd ≥ 236).
+    @discardableResult
+    public func extendTimeout(by duration: Duration) -> Outcome {
+        guard isEnabled else { return .disabled }
+        let micros = duration.components.seconds * 1_000_000 + duration.components.attoseconds / 1_000_000_000_000
+        return send("EXTEND_TIMEOUT_USEC=\(micros)")
+    }
+
     /// Shutdown has begun; the manager stops expecting watchdog pings.
     @discardableResult
     public func stopping(status: String? = nil) -> Outcome {

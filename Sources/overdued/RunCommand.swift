@@ -40,14 +40,35 @@ struct RunCommand: AsyncParsableCommand {
         LogSetup.bootstrap(config.log)
         let logger = Logger(label: "overdued")
         OpenFilesLimit.raise(for: config, logger: logger)
-        let daemon: Daemon
-        do {
-            daemon = try Daemon(configPath: path, config: config, loader: loader, levels: LogSetup.level,
-                                version: Overdued.version, logger: logger)
-        } catch {
-            logger.critical("cannot start: \(error.description)", metadata: ["event": "stop"])
-            throw ExitCode(1)
+        var started: Daemon?
+        var waitedForSpace = false
+        while started == nil {
+            do {
+                started = try Daemon(configPath: path, config: config, loader: loader, levels: LogSetup.level,
+                                     version: Overdued.version, logger: logger)
+            } catch where error.fileSystemFull {
+                // Exiting would be restarted within seconds, five times, and leave the unit
+                // failed: freeing space would then start nothing. The start waits instead, in
+                // `systemctl status` ("activating", with why), until there is space or a stop.
+                if !waitedForSpace {
+                    logger.error("cannot start yet: \(error.description); waiting for free space (tried again every 5 s; a stop ends the wait)",
+                                 metadata: ["event": "start"])
+                    waitedForSpace = true
+                }
+                let manager = NotifySocket()
+                manager.status("waiting for free space: \(error.description)")
+                manager.extendTimeout(by: Self.spaceRetryInterval * 6)
+                if Self.stopRequested(within: Self.spaceRetryInterval) {
+                    logger.notice("stopped while waiting for free space", metadata: ["event": "stop"])
+                    return
+                }
+            } catch {
+                logger.critical("cannot start: \(error.description)", metadata: ["event": "stop"])
+                throw ExitCode(1)
+            }
         }
+        guard let daemon = started else { throw ExitCode(1) }
+        if waitedForSpace { logger.notice("there is space again: starting") }
         let outcome = await daemon.run(stopRequestedDuringStartUp: {
             // Dispatch registers its handlers asynchronously: until it has, a signal still
             // lands in the guard. Wait (briefly) for the hand-over, then read what it recorded.
@@ -58,5 +79,19 @@ struct RunCommand: AsyncParsableCommand {
             return overdued_early_signals_received() & (OVERDUED_EARLY_SIGTERM | OVERDUED_EARLY_SIGINT) != 0
         })
         if case .failed = outcome { throw ExitCode(1) }
+    }
+
+    /// How often a start waiting for free space tries again.
+    static let spaceRetryInterval: Duration = .seconds(5)
+
+    /// Waits up to `duration` for a SIGTERM or SIGINT, which the start-up guard records until
+    /// the daemon's handlers take over; whether one came.
+    static func stopRequested(within duration: Duration) -> Bool {
+        let deadline = ContinuousClock.now + duration
+        repeat {
+            if overdued_early_signals_received() & (OVERDUED_EARLY_SIGTERM | OVERDUED_EARLY_SIGINT) != 0 { return true }
+            usleep(100_000)
+        } while ContinuousClock.now < deadline
+        return false
     }
 }

@@ -580,3 +580,42 @@ struct CleanStopCheckpointTests {
                 "log: \(daemon.log)")
     }
 }
+
+/// A start on a full disk (the state database's folder): exiting was restarted within seconds,
+/// five times, and left the unit failed, so freeing space started nothing (disk audit). The
+/// start waits instead, says why, and goes on once there is space; a stop ends the wait.
+@Suite(.serialized) struct StartOnAFullDiskTests {
+    @Test(.enabled(if: Tmpfs.available, "needs root and the right to mount a tmpfs"))
+    func aStartOnAFullDiskWaitsForSpaceAndAStopEndsTheWait() throws {
+        let folder = try TemporaryDirectory()
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: ScanCommandTests.rows)
+        let mounted = folder.url("small")
+        #expect(try mountTmpfs(at: mounted, size: "512k"))
+        defer { _ = umount(mounted) }
+        let config = try folder.write("config.json", configJSON(state: "small/state.sqlite", interval: "1h"))
+        #expect(try runOverdued(["scan", "--config", config]).status == 0)
+        let filler = mounted + "/filler"
+        #expect(FileManager.default.createFile(atPath: filler, contents: nil))
+        let handle = try #require(FileHandle(forWritingAtPath: filler))
+        while (try? handle.write(contentsOf: Data(count: 4096))) != nil {}
+        try? handle.close()
+
+        let stopped = try DaemonChild(config: config, environment: [:])
+        #expect(stopped.waitFor("waiting for free space"), "log: \(stopped.log)")
+        #expect(stopped.log.contains("the file system holding it is full (no space left)"), "log: \(stopped.log)")
+        stopped.signal(SIGTERM)
+        #expect(stopped.waitForExit(timeout: 10) == 0, "log: \(stopped.log)")
+        #expect(stopped.log.contains("stopped while waiting for free space"), "log: \(stopped.log)")
+
+        let waiting = try DaemonChild(config: config, environment: [:])
+        #expect(waiting.waitFor("waiting for free space"), "log: \(waiting.log)")
+        usleep(1_000_000)
+        #expect(waiting.process.isRunning, "still waiting: \(waiting.log)")
+        try FileManager.default.removeItem(atPath: filler)
+        #expect(waiting.waitFor(" started: ", timeout: 20), "log: \(waiting.log)")
+        #expect(waiting.log.contains("there is space again: starting"), "log: \(waiting.log)")
+        #expect(waiting.occurrences(of: "waiting for free space") == 1, "said once: \(waiting.log)")
+        waiting.signal(SIGTERM)
+        #expect(waiting.waitForExit(timeout: 10) == 0)
+    }
+}
