@@ -20,8 +20,10 @@ public enum HistoryPruning {
         min(budgetPerCall, tickInterval / 4)
     }
 
-    /// Deletes what ended before `now - retention`; returns whether older history is left (for
-    /// the next call). A failure is logged, not thrown: history is not worth a failed tick.
+    /// Deletes what ended before `now - retention`; returns whether to prune again at the next
+    /// call: older history is left, or this call failed (a full disk, which pruning is what
+    /// frees, must not wait an hour for the next try). A failure is logged, not thrown: history
+    /// is not worth a failed tick.
     @discardableResult
     public static func prune(_ outbox: Outbox, retention: Duration, now: Date, budget: Duration = budgetPerCall, logger: Logger) -> Bool {
         do {
@@ -36,8 +38,8 @@ public enum HistoryPruning {
             }
             return pruned.more
         } catch {
-            logger.warning("could not prune the history: \(error.description)")
-            return false
+            logger.warning("could not prune the history (tried again at the next tick): \(error.description)")
+            return true
         }
     }
 }
@@ -58,6 +60,6 @@ public struct PruneSchedule: Sendable {
         return true
     }
 
-    /// Older history is left: prune again at the next tick.
+    /// Older history is left, or the last prune failed: prune again at the next tick.
     public mutating func again() { last = nil }
 }

@@ -53,7 +53,7 @@ public enum InterruptedAttempts {
                               jitter: @escaping @Sendable (Duration) -> Duration) -> RecordedAttempt {
         let started = interrupted.started
         var message = "no answer recorded: overdued ended during this attempt, started at "
-            + "\(PayloadTimestamp.iso8601(started.startedAt)) (a crash, a kill or a power loss); whether the receiver got it is unknown"
+            + "\(PayloadTimestamp.iso8601(started.startedAt)) (a crash, a kill, a power loss, or a stop before its answer could be recorded); whether the receiver got it is unknown"
         if let former = started.receiver, !atCurrentReceiver(interrupted, spec: spec) {
             message += " (it went to \(former), which this destination no longer points to)"
         }
