@@ -180,33 +180,12 @@ final class DestinationWorker: Sendable {
                             state.inFlight.union(state.unrecorded.map(\.attempt.notificationID)), state.pause, state.clearedPause)
                 }
                 if let cleared { await endFormerReceiversPause(endingBy: cleared, receiver: spec.redactedURL) }
-                if let pause, ContinuousClock.now >= pause.until {
-                    // Over: its row goes too, unless a later pause replaced it meanwhile.
-                    let over = state.withLock { state -> Bool in
-                        guard state.pause == pause else { return false }
-                        state.pause = nil
-                        return true
+                if let pause {
+                    switch await waitOut(pause, inFlight: inFlight, now: now, deadline: deadline, tally: tally) {
+                    case .over: break
+                    case .lookAgain: continue loop
+                    case .stop: break loop
                     }
-                    if over { await removeRecordedPause(endingBy: pause.recordedUntil) }
-                } else if let pause, await endedByOperator(pause) {
-                    continue
-                } else if let pause {
-                    // The receiver asked to wait (the requests in flight finish meanwhile).
-                    let left = pause.until - ContinuousClock.now
-                    if let deadline, inFlight == 0, now.addingTimeInterval(left.seconds) > deadline {
-                        tally.withLock {
-                            if pause.httpStatus == ReceiverPause.crashingAnswers {
-                                $0.pausedForCrashes.append(name)
-                            } else {
-                                $0.pausedByReceiver.append(name)
-                            }
-                        }
-                        break
-                    }
-                    var wait = min(left, Self.longestSleep)
-                    if let deadline { wait = min(wait, Self.duration(from: now, to: deadline)) }
-                    await wakeSignal.wait(upTo: max(wait, .milliseconds(5)))
-                    continue
                 }
                 let free = spec.concurrency - inFlight
                 var launched = 0
@@ -313,21 +292,7 @@ final class DestinationWorker: Sendable {
                     }
                 }
                 if launched > 0 { continue }
-
-                let busy = state.withLock { $0.inFlight.count }
-                var next: Date?
-                if busy < spec.concurrency {
-                    next = try? await onStateQueue { [name] outbox throws(StoreError) in
-                        try outbox.due(destination: name, now: .distantFuture, limit: 1, excluding: excluded).first?.nextAttemptAt
-                    }
-                }
-                var wait = Self.longestSleep
-                if let deadline {
-                    if busy == 0, next.map({ $0 > deadline }) ?? true { break }
-                    if busy == 0 { wait = min(wait, Self.duration(from: now, to: deadline)) }
-                }
-                if let next { wait = min(wait, Self.duration(from: now, to: next)) }
-                await wakeSignal.wait(upTo: max(wait, .milliseconds(5)))
+                if await !waitForNextDue(concurrency: spec.concurrency, excluding: excluded, now: now, deadline: deadline) { break }
             }
             // Leaving: the group waits for the requests in flight.
         }
@@ -338,6 +303,69 @@ final class DestinationWorker: Sendable {
                                  metadata: ["destination": "\(name)"])
         }
         return tally.withLock { $0 }
+    }
+
+    /// What the loop does about a receiver's pause.
+    private enum PauseStep {
+        /// The pause is over (its row removed): deliver.
+        case over
+        /// Waited part of it (or an operator ended it): look at the destination again.
+        case lookAgain
+        /// `once`: the pause outlasts the deadline, with nothing in flight; counted in `tally`.
+        case stop
+    }
+
+    /// Waits out a receiver's pause, or part of it (at most `longestSleep`, a wake ends it
+    /// sooner); the requests in flight finish meanwhile.
+    private func waitOut(_ pause: Pause, inFlight: Int, now: Date, deadline: Date?,
+                         tally: LockedState<DeliveryTally>) async -> PauseStep {
+        if ContinuousClock.now >= pause.until {
+            // Over: its row goes too, unless a later pause replaced it meanwhile.
+            let over = state.withLock { state -> Bool in
+                guard state.pause == pause else { return false }
+                state.pause = nil
+                return true
+            }
+            if over { await removeRecordedPause(endingBy: pause.recordedUntil) }
+            return .over
+        }
+        if await endedByOperator(pause) { return .lookAgain }
+        let left = pause.until - ContinuousClock.now
+        if let deadline, inFlight == 0, now.addingTimeInterval(left.seconds) > deadline {
+            tally.withLock {
+                if pause.httpStatus == ReceiverPause.crashingAnswers {
+                    $0.pausedForCrashes.append(name)
+                } else {
+                    $0.pausedByReceiver.append(name)
+                }
+            }
+            return .stop
+        }
+        var wait = min(left, Self.longestSleep)
+        if let deadline { wait = min(wait, Self.duration(from: now, to: deadline)) }
+        await wakeSignal.wait(upTo: max(wait, .milliseconds(5)))
+        return .lookAgain
+    }
+
+    /// Nothing was started: sleeps until the next notification falls due (at most
+    /// `longestSleep`: another process may enqueue without waking this one), or a wake.
+    /// False for `once` when nothing is in flight and nothing falls due before the deadline.
+    private func waitForNextDue(concurrency: Int, excluding excluded: Set<String>, now: Date, deadline: Date?) async -> Bool {
+        let busy = state.withLock { $0.inFlight.count }
+        var next: Date?
+        if busy < concurrency {
+            next = try? await onStateQueue { [name] outbox throws(StoreError) in
+                try outbox.due(destination: name, now: .distantFuture, limit: 1, excluding: excluded).first?.nextAttemptAt
+            }
+        }
+        var wait = Self.longestSleep
+        if let deadline {
+            if busy == 0, next.map({ $0 > deadline }) ?? true { return false }
+            if busy == 0 { wait = min(wait, Self.duration(from: now, to: deadline)) }
+        }
+        if let next { wait = min(wait, Self.duration(from: now, to: next)) }
+        await wakeSignal.wait(upTo: max(wait, .milliseconds(5)))
+        return true
     }
 
     /// Sets the pause unless a later one holds, or the destination was pointed at another
