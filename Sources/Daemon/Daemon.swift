@@ -1,6 +1,6 @@
 import CProcessMemory
 import Dispatch
-import Foundation
+public import Foundation
 public import Logging
 import Notifier
 public import OverduedConfig
@@ -43,6 +43,7 @@ public final class Daemon: Sendable {
     /// Held for the life of the process: no other `run` or `once` delivers from this state database.
     private let deliveryLock: Mutex<DeliveryLock>
     private let notify: SystemdNotifications
+    private let now: @Sendable () -> Date
     private let outbox: Outbox
     private let notifier: Notifier
     private let tickLoop: Mutex<TickLoop?> = Mutex(nil)
@@ -106,12 +107,15 @@ public final class Daemon: Sendable {
     /// Signals that the daemon handles.
     public static let handledSignals: [Int32] = [SIGHUP, SIGTERM, SIGINT, SIGUSR1]
 
-    public init(configPath: String, config: Config, loader: ConfigLoader, levels: LevelBox, version: String, logger: Logger) throws(StartError) {
+    /// - Parameter now: the wall clock (ticks, deliveries, the status line).
+    public init(configPath: String, config: Config, loader: ConfigLoader, levels: LevelBox, version: String, logger: Logger,
+                now: @escaping @Sendable () -> Date = Date.init) throws(StartError) {
         // Before the notifier's and SQLite's threads allocate: two heap arenas are plenty.
         _ = overdued_limit_heap_arenas(2)
         self.configPath = config.sourcePath
         self.loader = loader
         self.logger = logger
+        self.now = now
         self.notify = SystemdNotifications(logger: logger)
         self.levels = levels
         self.version = version
@@ -149,7 +153,7 @@ public final class Daemon: Sendable {
         // the answer needs the daemon, which exists only once the notifier does.
         let permit = Mutex(DeliveryPermit())
         notifier = Notifier(outbox: outbox, destinations: config.destinations, userAgentVersion: version, logger: logger,
-                            onHeartbeat: { _ in gate?.notifierBeat() },
+                            now: now, onHeartbeat: { _ in gate?.notifierBeat() },
                             mayDeliver: { permit.withLock { $0 }.mayDeliver() })
         permit.withLock { $0 = DeliveryPermit(daemon: self) }
     }
@@ -197,7 +201,7 @@ public final class Daemon: Sendable {
         }
         let config = state.withLock { $0.config }
         let loop = TickLoop(schedule: TickSchedule(config.schedule),
-                            logger: logger) { [self] due in tick(due: due) }
+                            logger: logger, now: now) { [self] due in tick(due: due) }
         tickLoop.withLock { $0 = loop }
         logger.notice("overdued \(version) started: \(config.rules.count) rule(s), \(config.destinations.count) destination(s), tick every \(DurationText.format(config.schedule.interval))",
                       metadata: ["event": "start"])
@@ -365,7 +369,7 @@ public final class Daemon: Sendable {
     /// What `check-config` warns about (certificates that expire, secret files every user
     /// can read, weak keys), in the journal at start and at each reload.
     private func logConfigWarnings(_ config: Config) {
-        for warning in config.warnings.map(\.description) + DestinationTLS.validityWarnings(config.destinations, now: Date()) {
+        for warning in config.warnings.map(\.description) + DestinationTLS.validityWarnings(config.destinations, now: now()) {
             logger.warning("\(warning)")
         }
     }
@@ -428,7 +432,7 @@ public final class Daemon: Sendable {
                 // The loop re-arms from now on a new schedule (`TickLoop.update`): say when.
                 if config.schedule != running.config.schedule {
                     let previousDue = [running.status.lastTick, running.status.tickProblem?.due].compactMap { $0 }.max()
-                    running.status.nextTick = schedule.next(after: previousDue, now: Date())
+                    running.status.nextTick = schedule.next(after: previousDue, now: now())
                 }
                 running.config = config
                 if let newTickets {
@@ -886,7 +890,7 @@ public final class Daemon: Sendable {
         let (text, reloadedMeanwhile) = state.withLock { running -> (String, Bool) in
             running.status.receiverPauses = pauses
             let schedule = TickSchedule(running.config.schedule)
-            let next = schedule.next(after: due, now: Date())
+            let next = schedule.next(after: due, now: now())
             if let summary {
                 running.status.lastTick = due
                 (running.status.matches, running.status.enqueued) = (summary.matches, summary.enqueued)
