@@ -24,6 +24,10 @@ final class AttemptRecorder: Sendable {
         case attempt(RecordedAttempt)
         case started(StartedAttempt)
         case forgotten(String)
+        /// The wall clock was set back (`DeliveryContext.observeClock`): the due times
+        /// recorded before this entry move back (`Outbox.moveDueTimes`); those after it were
+        /// decided on the new clock, and stay.
+        case movedDueTimes(back: TimeInterval, now: Date, moved: @Sendable (Result<Int, StoreError>) -> Void)
     }
 
     private struct Waiting {
@@ -79,6 +83,13 @@ final class AttemptRecorder: Sendable {
         await commit(.forgotten(id))
     }
 
+    /// Moves the queue's due times back by `seconds` after what is already waiting to be
+    /// written, and before what comes after (see `Entry.movedDueTimes`); `moved` is called
+    /// with how many moved. Does not wait.
+    func moveDueTimes(back seconds: TimeInterval, now: Date, moved: @escaping @Sendable (Result<Int, StoreError>) -> Void) {
+        enqueue(.movedDueTimes(back: seconds, now: now, moved: moved)) { _ in }
+    }
+
     private func commit(_ entry: Entry) async -> Result<Void, StoreError> {
         await withCheckedContinuation { continuation in
             enqueue(entry) { continuation.resume(returning: $0) }
@@ -104,23 +115,46 @@ final class AttemptRecorder: Sendable {
                 return batch
             }
             if batch.isEmpty { return }
-            let result: Result<Void, StoreError>
-            var attempts: [RecordedAttempt] = [], starting: [StartedAttempt] = [], forgetting: [String] = []
+            // In order: what came before a move of the due times is written before it.
+            var segment: [Waiting] = []
             for waiting in batch {
-                switch waiting.entry {
-                case .attempt(let attempt): attempts.append(attempt)
-                case .started(let started): starting.append(started)
-                case .forgotten(let id): forgetting.append(id)
+                if case .movedDueTimes(let seconds, let now, let moved) = waiting.entry {
+                    write(segment)
+                    segment = []
+                    do throws(StoreError) {
+                        moved(.success(try outbox.moveDueTimes(back: seconds, now: now)))
+                    } catch {
+                        moved(.failure(error))
+                    }
+                    waiting.done(.success(()))
+                } else {
+                    segment.append(waiting)
                 }
             }
-            do {
-                try outbox.record(attempts, starting: starting, forgetting: forgetting)
-                state.withLock { $0.committed += attempts.count }
-                result = .success(())
-            } catch {
-                result = .failure(error)
-            }
-            for waiting in batch { waiting.done(result) }
+            write(segment)
         }
+    }
+
+    /// One transaction for the attempts, marks and forgotten marks of `batch`.
+    private func write(_ batch: [Waiting]) {
+        guard !batch.isEmpty else { return }
+        let result: Result<Void, StoreError>
+        var attempts: [RecordedAttempt] = [], starting: [StartedAttempt] = [], forgetting: [String] = []
+        for waiting in batch {
+            switch waiting.entry {
+            case .attempt(let attempt): attempts.append(attempt)
+            case .started(let started): starting.append(started)
+            case .forgotten(let id): forgetting.append(id)
+            case .movedDueTimes: break
+            }
+        }
+        do {
+            try outbox.record(attempts, starting: starting, forgetting: forgetting)
+            state.withLock { $0.committed += attempts.count }
+            result = .success(())
+        } catch {
+            result = .failure(error)
+        }
+        for waiting in batch { waiting.done(result) }
     }
 }

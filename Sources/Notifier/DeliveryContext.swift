@@ -18,8 +18,6 @@ final class DeliveryContext: Sendable {
     let mayDeliver: @Sendable () -> Bool
     private let state = LockedState(Flights())
     private let clockSteps = LockedState(ClockSteps())
-    /// How far the wall clock was set back since the queue's due times were last moved for it.
-    private let unappliedStepsBack = LockedState<TimeInterval>(0)
     /// The first "damaged" the state database answered (`noteDamage`).
     private let damage = LockedState<StoreError?>(nil)
     /// Wakes every destination's worker: a suspect's turn began or ended (`startRequest`).
@@ -69,26 +67,24 @@ final class DeliveryContext: Sendable {
     func observeClock() {
         let wall = now()
         let monotonic = ContinuousClock.now
-        if let step = clockSteps.withLock({ $0.observe(wall: wall, monotonic: monotonic) }), step.by < 0 {
-            unappliedStepsBack.withLock { $0 += step.by }
-        }
-    }
-
-    /// After the wall clock was set back, the queued notifications due after now were given
-    /// their times on the clock before the step (a retry's backoff, a `Retry-After`): they move
-    /// back as much (never before now), or a 5 s backoff would wait out the whole step, an hour
-    /// for an hour. One set in the second before the step was seen moves too, and goes early.
-    /// Called by the notifier's heartbeat; a failed write is tried again at the next one.
-    func moveDueTimesAfterStepsBack() {
-        let by = unappliedStepsBack.withLock { by in defer { by = 0 }; return by }
-        guard by < 0 else { return }
-        do {
-            let moved = try outbox.moveDueTimes(back: -by, now: now())
-            logger.notice("the wall clock was set back by \(DurationText.format(.seconds(Int64((-by).rounded())))): \(moved) queued notification(s) due later are due as much earlier (their times were read on the clock before the step)")
-        } catch {
-            unappliedStepsBack.withLock { $0 += by }
-            noteDamage(error)
-            logger.warning("the wall clock was set back, and the queue's due times could not be moved back as much (tried again): \(error.description)")
+        guard let step = clockSteps.withLock({ $0.observe(wall: wall, monotonic: monotonic) }), step.by < 0 else { return }
+        // The queued notifications due after now were given their times on the clock before
+        // the step (a retry's backoff, a `Retry-After`): they move back as much (never before
+        // now), or a 5 s backoff would wait out the whole step, an hour for an hour. Through
+        // the recorder's queue: the records decided before this look are written before the
+        // move, and those decided after it (on the new clock) after it, unmoved. Seen first by a
+        // retry decision or by the heartbeat, whichever looks first; neither waits for the write.
+        let back = -step.by
+        let logger = logger
+        let noteDamage = { @Sendable (error: StoreError) in self.noteDamage(error) }
+        recorder.moveDueTimes(back: back, now: wall) { result in
+            switch result {
+            case .success(let moved):
+                logger.notice("the wall clock was set back by \(DurationText.format(.seconds(Int64(back.rounded())))): \(moved) queued notification(s) due later are due as much earlier (their times were read on the clock before the step)")
+            case .failure(let error):
+                noteDamage(error)
+                logger.warning("the wall clock was set back, and the queue's due times could not be moved back as much (they wait for the clock): \(error.description)")
+            }
         }
     }
 

@@ -190,7 +190,6 @@ public final class Notifier: Sendable {
                 }
                 onHeartbeat(context.now())
                 context.observeClock()
-                context.moveDueTimesAfterStepsBack()
                 await supervisorWake.wait(upTo: Self.heartbeatInterval)
             }
             for worker in state.withLock({ Array($0.workers.values) }) { worker.wake() }

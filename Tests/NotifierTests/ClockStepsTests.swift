@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 @testable import Notifier
+import Store
 import Synchronization
 import Testing
 import TestSupport
@@ -92,6 +93,28 @@ struct ClockStepsTests {
         let after = try #require(try outbox.notification(id: id))
         #expect(after.status == .retrying, "\(after.status) \(after.lastError ?? "")")
         #expect(after.lastError?.contains("give_up_after") != true, "\(after.lastError ?? "")")
+    }
+
+    /// The move of the due times goes through the recorder's queue: a retry time recorded
+    /// before it (on the clock before the step) moves back; one recorded after it, decided on
+    /// the new clock, stays (moved too, it went at once instead of after its backoff; review).
+    @Test func onlyTheDueTimesRecordedBeforeTheStepMove() async throws {
+        let outbox = try Fixtures.outbox()
+        let now = Date()
+        let ids = try Fixtures.enqueue(outbox, destination: "hook", count: 2, createdAt: now.addingTimeInterval(-60))
+        let recorder = AttemptRecorder(outbox: outbox)
+        func attempt(_ id: String) -> DeliveryAttempt {
+            DeliveryAttempt(notificationID: id, attempt: 1, startedAt: now, durationMilliseconds: 1, httpStatus: 500)
+        }
+        _ = await recorder.record(attempt(ids[0]), outcome: .retry(at: now.addingTimeInterval(3_600)), at: now)
+        let moved = LockedState<Result<Int, StoreError>?>(nil)
+        recorder.moveDueTimes(back: 3_000, now: now) { result in moved.withLock { $0 = result } }
+        _ = await recorder.record(attempt(ids[1]), outcome: .retry(at: now.addingTimeInterval(600)), at: now)
+        #expect(try moved.withLock { $0 }?.get() == 1)
+        let first = try #require(try outbox.notification(id: ids[0])).nextAttemptAt
+        let second = try #require(try outbox.notification(id: ids[1])).nextAttemptAt
+        #expect(abs(first.timeIntervalSince(now.addingTimeInterval(600))) < 0.01, "moved back: \(first)")
+        #expect(abs(second.timeIntervalSince(now.addingTimeInterval(600))) < 0.01, "decided after the step, kept: \(second)")
     }
 
     /// The clock set back an hour while a notification waits 3 s for its retry: the retry
