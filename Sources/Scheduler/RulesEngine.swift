@@ -244,8 +244,8 @@ public struct RulesEngine: Sendable {
             report.withdrawals.removeAll { !withdrawn.contains($0.notification.id) }
         }
         // Dated after now by a clock set back since: counted as notified now (see
-        // `DedupDecision.Suppress.notifiedInTheFuture`).
-        let future = report.matches.compactMap { match -> Outbox.DedupKey? in
+        // `DedupDecision.Suppress.notifiedInTheFuture`). (A reused quiet result holds none.)
+        let future = report.unchangedSince != nil ? [] : report.matches.compactMap { match -> Outbox.DedupKey? in
             guard case .suppress(.notifiedInTheFuture) = match.decision else { return nil }
             return Outbox.DedupKey(rule: match.rule, ticket: match.ticket.ticket)
         }

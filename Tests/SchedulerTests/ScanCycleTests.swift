@@ -103,6 +103,22 @@ struct ScanCycleTests {
                 "a day after the step was seen")
     }
 
+    /// A record dated after the clock whose notification is still queued is not re-dated: it
+    /// was never sent, and a withdrawal (the ticket closed meanwhile) gives its state back by
+    /// its date; re-dated, the ticket stayed "notified" for a day with nothing sent (review).
+    @Test func aRecordDatedAfterTheClockWhoseNotificationIsQueuedIsLeftForItsWithdrawal() throws {
+        let engine = try engine()
+        let ahead = t0.addingTimeInterval(3_600)
+        #expect(try engine.scanAndEnqueue(tickets: tickets, outbox: outbox, now: ahead).notifications.count == 6)
+        let back = t0.addingTimeInterval(600)
+        #expect(try engine.scanAndEnqueue(tickets: tickets, outbox: outbox, now: back).notifications.isEmpty)
+        #expect(try outbox.dedupRecords(rule: "old-rule", tickets: [1])[1]?.lastNotifiedAt == ahead, "queued: not re-dated")
+        try database.appWrite("UPDATE tickets SET status = 'completed' WHERE id = 1")
+        let closed = try engine.scanAndEnqueue(tickets: tickets, outbox: outbox, now: back.addingTimeInterval(60))
+        #expect(closed.withdrawals.count == 2)
+        #expect(try outbox.dedupRecords(rule: "old-rule", tickets: [1]).isEmpty, "never sent: its state given back")
+    }
+
     /// `once` from cron at 14:05 every day starts a little earlier or later each time:
     /// evaluated at the slot, today's run a second earlier than yesterday's is a whole day after
     /// it. At the raw instants it was short by that second and went a run (5 minutes) later.
