@@ -560,7 +560,8 @@ extension TicketsDatabase {
                 """)
         }
         guard let error = error as? DatabaseError, walReaderRefusals.contains(error.extendedResultCode) else {
-            return StoreError.from(error, path: path, doing: action)
+            // Its folder is read-only by design (ProtectSystem=strict): no disk error to hint at.
+            return StoreError.from(error, path: path, doing: action, writable: false)
         }
         let folder = (path as NSString).deletingLastPathComponent
         return StoreError(.cannotOpen, path: path, message: """
@@ -575,7 +576,9 @@ extension TicketsDatabase {
 
 extension StoreError {
     /// Maps a GRDB/SQLite error to a store error that says what was being done.
-    static func from(_ error: any Error, path: String, doing action: String) -> StoreError {
+    /// - Parameter writable: the file is one overdued writes (the state database): a read-only
+    ///   file system under it is worth naming, as a disk error may have made it so.
+    static func from(_ error: any Error, path: String, doing action: String, writable: Bool = true) -> StoreError {
         if let error = error as? StoreError {
             return StoreError(error.kind, path: error.path.isEmpty ? path : error.path, message: error.message)
         }
@@ -597,7 +600,7 @@ extension StoreError {
                 case .SQLITE_IOERR: .io
                 default: .other
                 }
-                if code != .SQLITE_CANTOPEN, fileSystemIsReadOnly(holding: path) {
+                if writable, code != .SQLITE_CANTOPEN, fileSystemIsReadOnly(holding: path) {
                     return StoreError(kind, path: path, message: "could not \(action): \(detail): the file system holding it is read-only "
                         + "(mounted so, or remounted so by the kernel after a disk error: see `dmesg`)")
                 }

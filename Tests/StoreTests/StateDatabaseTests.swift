@@ -603,12 +603,21 @@ struct StateFileAccessTests {
 /// remount cannot be made under a process that has a file open for writing: the mapping is
 /// tested on a read-only mount.)
 struct ReadOnlyFileSystemErrorTests {
-    @Test(.enabled(if: getuid() == 0, "needs root to mount a tmpfs"))
+    /// Root, and the right to mount (not every container gives it).
+    static let canMount: Bool = {
+        guard getuid() == 0 else { return false }
+        let probe = NSTemporaryDirectory() + "/overdued-ro-probe-\(getpid())"
+        defer { _ = umount(probe); try? FileManager.default.removeItem(atPath: probe) }
+        try? FileManager.default.createDirectory(atPath: probe, withIntermediateDirectories: true)
+        return mount(["-t", "tmpfs", "-o", "size=64k", "tmpfs", probe])
+    }()
+
+    @Test(.enabled(if: canMount, "needs root and the right to mount a tmpfs"))
     func writesRefusedOnAReadOnlyFileSystemSaySo() throws {
         let folder = try TemporaryDirectory()
         let mounted = folder.url("ro")
         try FileManager.default.createDirectory(atPath: mounted, withIntermediateDirectories: true)
-        guard Self.mount(["-t", "tmpfs", "-o", "size=64k,ro", "tmpfs", mounted]) else { return }   // (a container without the right)
+        try #require(Self.mount(["-t", "tmpfs", "-o", "size=64k,ro", "tmpfs", mounted]))
         defer { _ = umount(mounted) }
         let path = mounted + "/state.sqlite"
         let io = StoreError.from(DatabaseError(resultCode: .SQLITE_IOERR, message: "disk I/O error"), path: path, doing: "record delivery attempts")
@@ -618,6 +627,11 @@ struct ReadOnlyFileSystemErrorTests {
         let readOnly = StoreError.from(DatabaseError(resultCode: .SQLITE_READONLY, message: "attempt to write a readonly database"),
                                        path: path, doing: "enqueue")
         #expect(readOnly.message.hasSuffix("the file system holding it is read-only (mounted so, or remounted so by the kernel after a disk error: see `dmesg`)"))
+        // The tickets database's folder is read-only by design (the unit's ProtectSystem=strict):
+        // no disk error to hint at.
+        let tickets = StoreError.from(DatabaseError(resultCode: .SQLITE_IOERR, message: "disk I/O error"), path: path, doing: "read",
+                                      writable: false)
+        #expect(tickets.message == "could not read: disk I/O error")
         // Elsewhere, the error as SQLite gave it.
         let writable = StoreError.from(DatabaseError(resultCode: .SQLITE_IOERR, message: "disk I/O error"), path: folder.url("state.sqlite"),
                                        doing: "record delivery attempts")
