@@ -773,10 +773,6 @@ public final class Daemon: Sendable {
 
     static let lockCheckInterval: Duration = .milliseconds(100)
 
-    /// The state database's file is damaged: no tick can enqueue and no delivery be recorded
-    /// until someone repairs or restores it, and waiting does not heal it. Stop with an error,
-    /// like a lost file, so that the unit's failure shows (after `Restart=on-failure` has tried
-    /// a few times, `systemctl status` says failed) instead of a daemon that only logs.
     /// The queue's counts for the status line, or nil when the state database did not give
     /// them (the line keeps the last ones). A damaged file stops the daemon, as a tick's
     /// finding does; another failure is logged once, until a count succeeds again.
@@ -799,6 +795,10 @@ public final class Daemon: Sendable {
         return nil
     }
 
+    /// The state database's file is damaged: no tick can enqueue and no delivery be recorded
+    /// until someone repairs or restores it, and waiting does not heal it. Stop with an error,
+    /// like a lost file, so that the unit's failure shows (after `Restart=on-failure` has tried
+    /// a few times, `systemctl status` says failed) instead of a daemon that only logs.
     private func stateDatabaseDamaged(_ error: StoreError) {
         // Said once: the tick and the status refresh may both find it before the stop ends.
         guard !stateDamageReported.exchange(true, ordering: .acquiringAndReleasing) else { return }
@@ -945,13 +945,17 @@ public final class Daemon: Sendable {
     /// `store.history_retention` (the dedup state is apart and untouched). A long backlog is
     /// deleted a bounded part per tick (`HistoryPruning`), on every tick until it is gone.
     private func pruneHistoryIfDue(now: Date) {
-        let due = state.withLock { running -> (retention: Duration, budget: Duration)? in
+        let due = state.withLock { running -> (retention: Duration, budget: Duration, failing: Bool)? in
             guard running.pruning.isDue(at: ContinuousClock.now) else { return nil }
-            return (running.config.store.historyRetention, HistoryPruning.budget(tickInterval: running.config.schedule.interval))
+            return (running.config.store.historyRetention, HistoryPruning.budget(tickInterval: running.config.schedule.interval),
+                    running.pruning.failing)
         }
-        guard let (retention, budget) = due else { return }
-        if HistoryPruning.prune(outbox, retention: retention, now: now, budget: budget, logger: logger) {
-            state.withLock { $0.pruning.again() }
+        guard let (retention, budget, failing) = due else { return }
+        let outcome = HistoryPruning.prune(outbox, retention: retention, now: now, budget: budget, logger: logger, failedBefore: failing)
+        if failing, outcome != .failed { logger.notice("the history can be pruned again") }
+        state.withLock { running in
+            running.pruning.failing = outcome == .failed
+            if outcome != .done { running.pruning.again() }
         }
     }
 

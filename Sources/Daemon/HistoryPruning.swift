@@ -20,12 +20,21 @@ public enum HistoryPruning {
         min(budgetPerCall, tickInterval / 4)
     }
 
-    /// Deletes what ended before `now - retention`; returns whether to prune again at the next
-    /// call: older history is left, or this call failed (a full disk, which pruning is what
-    /// frees, must not wait an hour for the next try). A failure is logged, not thrown: history
-    /// is not worth a failed tick.
+    /// How a call ended.
+    public enum Outcome: Sendable, Equatable {
+        case done
+        /// Older history is left, for the next call.
+        case more
+        /// The state database refused (a full disk, which pruning is what frees, should not
+        /// wait an hour for the next try).
+        case failed
+    }
+
+    /// Deletes what ended before `now - retention`. A failure is logged (at debug level when
+    /// `failedBefore`: said once while it lasts), not thrown: history is not worth a failed tick.
     @discardableResult
-    public static func prune(_ outbox: Outbox, retention: Duration, now: Date, budget: Duration = budgetPerCall, logger: Logger) -> Bool {
+    public static func prune(_ outbox: Outbox, retention: Duration, now: Date, budget: Duration = budgetPerCall, logger: Logger,
+                             failedBefore: Bool = false) -> Outcome {
         do {
             let pruned = try outbox.pruneHistory(before: now.addingTimeInterval(-retention.seconds), batches: batchesPerCall,
                                                   budget: budget)
@@ -36,10 +45,10 @@ public enum HistoryPruning {
                 let rest = pruned.more ? "; more next time" : ""
                 logger.info("pruned \(pruned.removed) notification(s) older than \(DurationText.format(retention)) from the history\(rest)")
             }
-            return pruned.more
+            return pruned.more ? .more : .done
         } catch {
-            logger.warning("could not prune the history (tried again at the next tick): \(error.description)")
-            return true
+            logger.log(level: failedBefore ? .debug : .warning, "could not prune the history (tried again at each tick): \(error.description)")
+            return .failed
         }
     }
 }
@@ -50,6 +59,8 @@ public enum HistoryPruning {
 public struct PruneSchedule: Sendable {
     public static let interval: Duration = .seconds(3600)
     private var last: ContinuousClock.Instant?
+    /// The last prune failed (said once; tried again at each tick until one succeeds).
+    public var failing = false
 
     public init() {}
 

@@ -37,28 +37,25 @@ public final class SystemdNotifications: Sendable {
     public func watchdog() { unlessStopped("WATCHDOG=1") { $0.watchdog() } }
 
     public func stopping(status: String) {
-        let outcome = sending.withLock { state in
+        sending.withLock { state in
             state.stopped = true
-            return socket.stopping(status: status)
+            if case .failed(let errno) = socket.stopping(status: status) { logFailure("STOPPING=1", errno: errno) }
         }
-        if case .failed(let errno) = outcome { logFailure("STOPPING=1", errno: errno) }
     }
 
     private func unlessStopped(_ kind: String, _ send: (NotifySocket) -> NotifySocket.Outcome) {
-        // What changed for this kind, logged outside the lock (a log line may block on the journal).
-        enum Change { case failed(Int32), recovered }
-        let change: Change? = sending.withLock { state in
-            guard !state.stopped else { return nil }
+        // Logged under the lock, as sent: two threads sending the same kind cannot log its
+        // failure and its recovery in the wrong order.
+        sending.withLock { state in
+            guard !state.stopped else { return }
             switch send(socket) {
-            case .failed(let errno): return state.failing.insert(kind).inserted ? .failed(errno) : nil
-            case .sent: return state.failing.remove(kind) != nil ? .recovered : nil
-            case .disabled: return nil
+            case .failed(let errno):
+                if state.failing.insert(kind).inserted { logFailure(kind, errno: errno) }
+            case .sent:
+                if state.failing.remove(kind) != nil { logger?.notice("the service manager receives \(kind) again") }
+            case .disabled:
+                break
             }
-        }
-        switch change {
-        case .failed(let errno)?: logFailure(kind, errno: errno)
-        case .recovered?: logger?.notice("the service manager receives \(kind) again")
-        case nil: break
         }
     }
 

@@ -45,7 +45,7 @@ struct FailedPruneTests {
         let path = folder.url("state.sqlite")
         let writable = Outbox(database: try StateDatabase(path: path))
         let logger = Logger(label: "test")
-        #expect(!HistoryPruning.prune(writable, retention: .seconds(86_400), now: Date(), logger: logger), "nothing left to prune")
+        #expect(HistoryPruning.prune(writable, retention: .seconds(86_400), now: Date(), logger: logger) == .done, "nothing to prune")
         // One delivered a year ago, to prune.
         let old = Date().addingTimeInterval(-365 * 86_400)
         try writable.enqueue([OverdueNotification(id: "msg_old", rule: "r", ticket: 1, ticketID: "T-1", destination: "hook",
@@ -55,6 +55,6 @@ struct FailedPruneTests {
                                              outcome: .delivered, at: old)])
         // Opened to look only: the prune's write is refused.
         let readOnly = Outbox(database: try StateDatabase(path: path, lookingOnly: true))
-        #expect(HistoryPruning.prune(readOnly, retention: .seconds(86_400), now: Date(), logger: logger))
+        #expect(HistoryPruning.prune(readOnly, retention: .seconds(86_400), now: Date(), logger: logger) == .failed)
     }
 }
