@@ -50,6 +50,17 @@ wait_until() {
     done
 }
 
+# holds_for SECONDS command...: the command succeeds at every poll (0.5 s) for SECONDS
+# (that something lasts; fails at the first poll where it does not)
+holds_for() {
+    local deadline=$((SECONDS + $1)); shift
+    while [ $SECONDS -lt $deadline ]; do
+        "$@" || return 1
+        sleep 0.5
+    done
+    "$@"
+}
+
 # The journal of overdued.service as JSON lines, optionally after a cursor.
 journal_json() {
     X journalctl --sync >/dev/null 2>&1
@@ -64,6 +75,9 @@ cursor() { X journalctl --sync >/dev/null 2>&1; X journalctl -q --no-pager -n 1 
 events() { journal_json "${2:-}" | X jq -c --arg e "$1" "select(.EVENT == \$e) ${3:+| select($3)}"; }
 has_event() { [ -n "$(events "$@" | head -1)" ]; }
 count_events() { events "$@" | wc -l; }
+# count_said TEXT [CURSOR]: how many records of overdued.service have TEXT in their MESSAGE
+count_said() { journal_json "${2:-}" | X jq -r '.MESSAGE // empty' | grep -c -F -- "$1"; }
+has_said() { [ "$(count_said "$@")" -gt 0 ]; }
 
 SINK_LOG=/run/overdued-sink.log
 # The ids the sink accepted (2xx): a request it refused (401) did not arrive as far as the
@@ -89,6 +103,36 @@ install_config() {  # install_config JQ_FILTER: demo config -> $CONF through jq
     X sh -c "jq '$1' $DEMO/config.json >$CONF.new && chmod 0644 $CONF.new && mv -f $CONF.new $CONF"
 }
 
+# j. below: the state directory on a small tmpfs, filled up. STATE_DIR is where systemd keeps
+# it for a DynamicUser= service (/var/lib/overdued is a symlink to it); the tmpfs is mounted
+# there, so that systemd still chowns it for the dynamic user and makes it writable under
+# ProtectSystem=strict (StateDirectory=).
+STATE_DIR=/var/lib/private/overdued
+STATE_SAVED=/run/overdued-state-saved
+FULL_DROPIN=/etc/systemd/system/overdued.service.d/60-full-disk.conf
+FULL_DISK=0   # 1 while the tmpfs may be mounted (finish() takes it down after a failure)
+# the state directory back on the container's disk, with what the service wrote on the tmpfs
+full_disk_restore() {
+    X timeout 20 systemctl stop overdued.service
+    X sh -c "
+        if mountpoint -q $STATE_DIR; then
+            rm -f $STATE_DIR/filler
+            rm -rf $STATE_SAVED.after
+            if cp -a $STATE_DIR $STATE_SAVED.after; then
+                umount $STATE_DIR || umount -l $STATE_DIR
+                if ! mountpoint -q $STATE_DIR; then
+                    find $STATE_DIR -mindepth 1 -delete
+                    cp -a $STATE_SAVED.after/. $STATE_DIR/
+                fi
+            else
+                umount $STATE_DIR || umount -l $STATE_DIR
+            fi
+        fi
+        rm -f $FULL_DROPIN"
+    X systemctl daemon-reload
+    FULL_DISK=0
+}
+
 LAST=$H_DIR/last-run
 finish() {
     local rc=$?
@@ -105,6 +149,10 @@ finish() {
             note "--- last journal lines (full journal: $LAST/journal.txt)"
             tail -40 "$LAST/journal.txt" | sed 's/^/#   /'
         fi
+    fi
+    if [ "$FULL_DISK" = 1 ] && h_leader >/dev/null 2>&1; then
+        note "taking down the full tmpfs at $STATE_DIR"
+        full_disk_restore
     fi
     if [ "${OVERDUED_TEST_KEEP:-0}" = 1 ]; then
         note "container kept running: $HERE/harness.sh shell | teardown"
@@ -298,3 +346,103 @@ check "systemctl stop: inactive after ${ms} ms (< 5000)" test "$(prop overdued A
 check "stopped cleanly: ExecMainStatus=$(prop overdued ExecMainStatus) Result=$(prop overdued Result)" \
     test "$(prop overdued ExecMainStatus)" = 0 -a "$(prop overdued Result)" = success
 check "journal: EVENT=stop" has_event stop
+
+# ------------------------------------------------------------------ i. open files
+# Each request in flight holds a socket; the unit sets LimitNOFILE=16384, soft and hard (the
+# system call filter refuses setrlimit, so overdued cannot raise it itself).
+check "systemctl start overdued (again)" X timeout 60 systemctl start overdued.service
+pid=$(prop overdued MainPID)
+nofile=$(X awk '/^Max open files/ { print $4, $5 }' /proc/"$pid"/limits 2>/dev/null)
+check "LimitNOFILE: Max open files of MainPID $pid is '$nofile' (soft hard: 16384 16384)" test "$nofile" = "16384 16384"
+
+# ------------------------------------------------------------------ j. a start on a full disk
+# The state database's file system is full at start: overdued waits (activating, STATUS=
+# "waiting for free space: ...", EXTEND_TIMEOUT_USEC every 5 s) instead of exiting 1, which
+# was restarted five times and left the unit failed. A start timeout shorter than the wait
+# (8 s) shows that the extensions keep the start alive; the watchdog (6 s) must not fire
+# either. A stop ends the wait (exit 0); freeing space starts the same process.
+X timeout 20 systemctl stop overdued.service
+FULL_DISK=1
+X sh -c "printf '[Service]\nTimeoutStartSec=8s\n' >$FULL_DROPIN"
+X systemctl daemon-reload
+check "start timeout 8 s for the full-disk checks: TimeoutStartUSec=$(prop overdued TimeoutStartUSec)" \
+    test "$(prop overdued TimeoutStartUSec)" = 8s
+# a copy of the state directory (owner, mode) on a tmpfs 16 MiB larger than its files
+X sh -ec "
+    rm -rf $STATE_SAVED $STATE_SAVED.after
+    cp -a $STATE_DIR $STATE_SAVED
+    kib=\$(du -sk $STATE_SAVED | cut -f1)
+    mount -t tmpfs -o size=\$((kib + 16384))k,mode=0700 overdued-full $STATE_DIR
+    cp -a $STATE_SAVED/. $STATE_DIR/
+    chown --reference=$STATE_SAVED $STATE_DIR
+    chmod --reference=$STATE_SAVED $STATE_DIR
+    dd if=/dev/zero of=$STATE_DIR/filler bs=64k 2>/dev/null || true"
+check "the state directory is a full tmpfs ($(X stat -f -c '%a of %b blocks free' $STATE_DIR), state.sqlite there)" \
+    X sh -c "mountpoint -q $STATE_DIR && test \"\$(stat -f -c %a $STATE_DIR)\" = 0 -a -s $STATE_DIR/state.sqlite"
+waiting_for_space() {
+    [ "$(prop overdued ActiveState)" = activating ] && prop overdued StatusText | grep -q -F 'waiting for free space'
+}
+
+# a stop ends the wait
+c=$(cursor)
+X systemctl start --no-block overdued.service
+check "full disk: the start waits (activating, StatusText 'waiting for free space: ...')" wait_until 20 waiting_for_space
+note "StatusText: $(prop overdued StatusText)"
+check "journal: 'cannot start yet: ...; waiting for free space'" \
+    wait_until 10 has_said 'cannot start yet: ' "$c"
+t0=$(date +%s%N)
+X timeout 20 systemctl stop overdued.service
+ms=$((($(date +%s%N) - t0) / 1000000))
+check "a stop ends the wait: $(prop overdued ActiveState) after ${ms} ms (< 5000), ExecMainStatus=$(prop overdued ExecMainStatus) Result=$(prop overdued Result)" \
+    test "$(prop overdued ActiveState)" = inactive -a "$ms" -lt 5000 \
+         -a "$(prop overdued ExecMainStatus)" = 0 -a "$(prop overdued Result)" = success
+check "journal: 'stopped while waiting for free space'" has_said 'stopped while waiting for free space' "$c"
+
+# the wait lasts (past the 8 s start timeout, across retries), then freeing space starts it
+c=$(cursor)
+X systemctl start --no-block overdued.service
+check "full disk again: the start waits" wait_until 20 waiting_for_space
+wpid=$(prop overdued MainPID)
+restarts=$(prop overdued NRestarts)
+t0=$SECONDS
+still_waiting() {
+    waiting_for_space && [ "$(prop overdued MainPID)" = "$wpid" ] && [ "$(prop overdued NRestarts)" = "$restarts" ]
+}
+if holds_for 12 still_waiting; then
+    ok "still waiting after $((SECONDS - t0)) s more (past TimeoutStartSec=8s and the watchdog's 6 s): same MainPID $wpid, NRestarts $restarts"
+else
+    not_ok "still waiting after 12 s (after $((SECONDS - t0)) s: $(prop overdued ActiveState)/$(prop overdued SubState) Result=$(prop overdued Result) MainPID $wpid -> $(prop overdued MainPID) NRestarts $restarts -> $(prop overdued NRestarts))"
+fi
+n=$(count_said 'cannot start yet: ' "$c")
+check "journal: 'cannot start yet' said once during the wait ($n)" test "$n" = 1
+X rm -f $STATE_DIR/filler
+t0=$SECONDS
+started_after_wait() {
+    [ "$(prop overdued ActiveState)/$(prop overdued SubState)" = active/running ]
+}
+if wait_until 20 started_after_wait; then
+    ok "space freed: active (running) after $((SECONDS - t0)) s"
+else
+    not_ok "space freed: active (running) within 20 s ($(prop overdued ActiveState)/$(prop overdued SubState))"
+fi
+check "journal: 'there is space again: starting'" wait_until 10 has_said 'there is space again: starting' "$c"
+check "the waiting process started (MainPID $wpid -> $(prop overdued MainPID), NRestarts $restarts -> $(prop overdued NRestarts))" \
+    test "$wpid" != 0 -a "$(prop overdued MainPID)" = "$wpid" -a "$(prop overdued NRestarts)" = "$restarts"
+status=$(prop overdued StatusText)
+check "StatusText no longer waiting: '$status'" test -n "$status" -a "${status#*waiting for free space}" = "$status"
+check "journal: ticking on the freed tmpfs (EVENT=tick)" wait_until 15 has_event tick "$c"
+
+# back to the state directory on the container's disk, with what was written on the tmpfs
+full_disk_restore
+check "state directory restored: $STATE_DIR no longer a mount point, state.sqlite there" \
+    X sh -c "! mountpoint -q $STATE_DIR && test -s $STATE_DIR/state.sqlite -a ! -e $STATE_DIR/filler"
+check "start timeout back to the default: TimeoutStartUSec=$(prop overdued TimeoutStartUSec)" \
+    test "$(prop overdued TimeoutStartUSec)" != 8s
+c=$(cursor)
+check "systemctl start overdued after the restore" X timeout 60 systemctl start overdued.service
+check "overdued is active (running) on the restored state" test "$(prop overdued ActiveState)/$(prop overdued SubState)" = active/running
+check "journal: ticking after the restore (EVENT=tick)" wait_until 15 has_event tick "$c"
+check "nothing lost: every enqueued notification reached the sink" wait_until 60 none_missing
+X timeout 20 systemctl stop overdued.service
+check "stopped cleanly: $(prop overdued ActiveState), ExecMainStatus=$(prop overdued ExecMainStatus) Result=$(prop overdued Result)" \
+    test "$(prop overdued ActiveState)" = inactive -a "$(prop overdued ExecMainStatus)" = 0 -a "$(prop overdued Result)" = success
