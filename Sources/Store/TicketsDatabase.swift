@@ -594,6 +594,12 @@ extension StoreError {
                     // "unable to open database file" when it cannot create a -wal without an inode.
                     return StoreError(.full, path: path, message: "could not \(action): \(detail): the file system holding it is \(full); free some")
                 }
+                if error.extendedResultCode == .SQLITE_IOERR_SHMSIZE {
+                    // Sizing the -shm fails on a full file system, and the failed open removes
+                    // what it had made, so space may show again by the time it is looked at.
+                    return StoreError(.full, path: path, message: "could not \(action): \(detail): SQLite could not size the -shm file beside "
+                        + "it, as on a file system that is full; free some")
+                }
                 let kind: StoreError.Kind = switch code {
                 case .SQLITE_CANTOPEN: .cannotOpen
                 case .SQLITE_FULL: .full

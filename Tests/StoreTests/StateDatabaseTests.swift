@@ -648,3 +648,20 @@ struct ReadOnlyFileSystemErrorTests {
         return process.terminationStatus == 0
     }
 }
+
+/// SQLite cannot size a new -shm on a full file system, and the failed open removes what it
+/// made: by the time the file system is looked at, space may show again. The error is still a
+/// full disk (a start waits for space instead of exiting; system test).
+struct ShmSizeErrorTests {
+    @Test func aShmThatCannotBeSizedIsAFullFileSystem() throws {
+        let folder = try TemporaryDirectory()
+        let error = StoreError.from(DatabaseError(resultCode: .SQLITE_IOERR_SHMSIZE, message: "disk I/O error"),
+                                    path: folder.url("state.sqlite"), doing: "open the state database")
+        #expect(error.kind == .full)
+        #expect(error.message == "could not open the state database: disk I/O error: SQLite could not size the -shm file beside it, "
+            + "as on a file system that is full; free some")
+        let other = StoreError.from(DatabaseError(resultCode: .SQLITE_IOERR_READ, message: "disk I/O error"),
+                                    path: folder.url("state.sqlite"), doing: "read")
+        #expect(other.kind == .io)
+    }
+}
