@@ -818,7 +818,11 @@ public struct ConfigLoader: Sendable {
     public static func unreachable(_ path: String) -> String? {
         var info = stat()
         guard stat(path, &info) != 0, errno == EACCES else { return nil }
-        return "cannot be reached by this user (uid \(geteuid())): a folder on its path may not be searched (permission denied)"
+        // The unit's ProtectHome=yes makes these folders unreadable, whatever their modes.
+        let hidden = ["/home/", "/root/", "/run/user/"].contains { path.hasPrefix($0) }
+            ? " (under the unit, ProtectHome=yes hides /home, /root and /run/user: add ProtectHome=read-only in a drop-in)"
+            : ""
+        return "cannot be reached by this user (uid \(geteuid())): a folder on its path may not be searched (permission denied)\(hidden)"
     }
 
     /// The rules of a zone `store.timezone` accepts (and `overdued demo --timezone`, which

@@ -204,6 +204,24 @@ import TestSupport
         #expect(result.stderr.contains("tickets.sqlite cannot be reached by this user (uid 65534): a folder on its path may not be searched"),
                 "\(result.stderr)")
         #expect(!result.stderr.contains("does not exist"), "\(result.stderr)")
+        #expect(!result.stderr.contains("ProtectHome"), "not under /home: \(result.stderr)")
+    }
+
+    /// Under /home, the unit's ProtectHome=yes is the likelier cause than the folders' modes
+    /// (operator walkthrough: the message sent them to the app's group).
+    @Test(.enabled(if: getuid() == 0 && Unprivileged.prefix != nil, "needs root and setpriv"))
+    func aTicketsDatabaseUnderHomeThatCannotBeReachedNamesProtectHome() throws {
+        let home = "/home/overdued-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        defer { try? FileManager.default.removeItem(atPath: home) }
+        try makeTicketsDatabase(at: home + "/tickets.sqlite", rows: [])
+        let folder = try TemporaryDirectory()
+        try FileManager.default.setAttributes([.posixPermissions: 0o777], ofItemAtPath: folder.path)
+        let config = try folder.write("config.json", configJSON(tickets: home + "/tickets.sqlite"))
+        let result = try runOverdued(["check-config", "--config", config], prefix: Unprivileged.prefix ?? [])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("a folder on its path may not be searched (permission denied) (under the unit, ProtectHome=yes hides /home, /root and /run/user: add ProtectHome=read-only in a drop-in)"),
+                "\(result.stderr)")
     }
 
     /// The same at the daemon's start (it checks no file at load, to start while the file is
