@@ -13,7 +13,7 @@
 # Environment:
 #   OVERDUED_BIN        the binary to test (default .build/release/overdued; build it with
 #                       swift build -c release --static-swift-stdlib, it then needs only
-#                       glibc, libsqlite3 and libsystemd)
+#                       glibc, libstdc++, libgcc_s, zlib, libsqlite3 and libsystemd)
 #   OVERDUED_TEST_DIR   cache and logs (default ${TMPDIR:-/tmp}/overdued-systemd-test)
 #   OVERDUED_TEST_KEEP=1  leave the container running at the end (tests/system/harness.sh
 #                       shell / teardown)
