@@ -28,6 +28,8 @@ final class AttemptRecorder: Sendable {
         /// recorded before this entry move back (`Outbox.moveDueTimes`); those after it were
         /// decided on the new clock, and stay.
         case movedDueTimes(back: TimeInterval, now: Date, moved: @Sendable (Result<Int, StoreError>) -> Void)
+        /// Nothing to write: done once everything before it is written (`written()`).
+        case barrier
     }
 
     private struct Waiting {
@@ -90,6 +92,11 @@ final class AttemptRecorder: Sendable {
         enqueue(.movedDueTimes(back: seconds, now: now, moved: moved)) { _ in }
     }
 
+    /// Returns once everything enqueued before this call has been written (or has failed).
+    func written() async {
+        _ = await commit(.barrier)
+    }
+
     private func commit(_ entry: Entry) async -> Result<Void, StoreError> {
         await withCheckedContinuation { continuation in
             enqueue(entry) { continuation.resume(returning: $0) }
@@ -127,6 +134,10 @@ final class AttemptRecorder: Sendable {
                         moved(.failure(error))
                     }
                     waiting.done(.success(()))
+                } else if case .barrier = waiting.entry {
+                    write(segment)
+                    segment = []
+                    waiting.done(.success(()))
                 } else {
                     segment.append(waiting)
                 }
@@ -145,7 +156,7 @@ final class AttemptRecorder: Sendable {
             case .attempt(let attempt): attempts.append(attempt)
             case .started(let started): starting.append(started)
             case .forgotten(let id): forgetting.append(id)
-            case .movedDueTimes: break
+            case .movedDueTimes, .barrier: break
             }
         }
         do {

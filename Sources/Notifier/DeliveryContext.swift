@@ -18,6 +18,15 @@ final class DeliveryContext: Sendable {
     let mayDeliver: @Sendable () -> Bool
     private let state = LockedState(Flights())
     private let clockSteps = LockedState(ClockSteps())
+    /// How far the due times are still to move back after steps back, and whether a move is
+    /// being written or the last one failed.
+    private let moves = LockedState(DueTimeMoves())
+
+    private struct DueTimeMoves {
+        var back: TimeInterval = 0
+        var inFlight = false
+        var failing = false
+    }
     /// The first "damaged" the state database answered (`noteDamage`).
     private let damage = LockedState<StoreError?>(nil)
     /// Wakes every destination's worker: a suspect's turn began or ended (`startRequest`).
@@ -63,27 +72,51 @@ final class DeliveryContext: Sendable {
     /// The first damage the state database answered with, or nil.
     var stateDatabaseDamage: StoreError? { damage.withLock { $0 } }
 
-    /// One look at the wall and monotonic clocks (`ClockSteps`).
+    /// One look at the wall and monotonic clocks (`ClockSteps`). Both are read, and a move of
+    /// the due times enqueued, under the lock: two looks at once cannot both see the step (a
+    /// look that read the clocks before it, taking the lock after one that read them after,
+    /// saw a step forward as well and moved the due times twice), and a retry decided on the
+    /// new clock after this look is recorded after the move.
     func observeClock() {
-        let wall = now()
-        let monotonic = ContinuousClock.now
-        guard let step = clockSteps.withLock({ $0.observe(wall: wall, monotonic: monotonic) }), step.by < 0 else { return }
-        // The queued notifications due after now were given their times on the clock before
-        // the step (a retry's backoff, a `Retry-After`): they move back as much (never before
-        // now), or a 5 s backoff would wait out the whole step, an hour for an hour. Through
-        // the recorder's queue: the records decided before this look are written before the
-        // move, and those decided after it (on the new clock) after it, unmoved. Seen first by a
-        // retry decision or by the heartbeat, whichever looks first; neither waits for the write.
-        let back = -step.by
+        clockSteps.withLock { steps in
+            let wall = now()
+            if let step = steps.observe(wall: wall, monotonic: ContinuousClock.now), step.by < 0 {
+                moves.withLock { $0.back -= step.by }
+            }
+            enqueueMoveIfDue(at: wall)
+        }
+    }
+
+    /// The queued notifications due after now were given their times on the clock before the
+    /// step (a retry's backoff, a `Retry-After`): they move back as much (never before now), or a
+    /// 5 s backoff would wait out the whole step, an hour for an hour. Through the recorder's
+    /// queue: the records decided before the look that saw the step are written before the
+    /// move, and those decided after it (on the new clock) after it, unmoved. A move the state
+    /// database refused is enqueued again at the next look (said once).
+    private func enqueueMoveIfDue(at wall: Date) {
+        let back = moves.withLock { moves -> TimeInterval? in
+            guard moves.back > 0, !moves.inFlight else { return nil }
+            moves.inFlight = true
+            defer { moves.back = 0 }
+            return moves.back
+        }
+        guard let back else { return }
         let logger = logger
-        let noteDamage = { @Sendable (error: StoreError) in self.noteDamage(error) }
-        recorder.moveDueTimes(back: back, now: wall) { result in
+        recorder.moveDueTimes(back: back, now: wall) { [self] result in
+            let failedBefore = moves.withLock { moves -> Bool in
+                moves.inFlight = false
+                defer { moves.failing = (try? result.get()) == nil }
+                if case .failure = result { moves.back += back }
+                return moves.failing
+            }
             switch result {
             case .success(let moved):
                 logger.notice("the wall clock was set back by \(DurationText.format(.seconds(Int64(back.rounded())))): \(moved) queued notification(s) due later are due as much earlier (their times were read on the clock before the step)")
             case .failure(let error):
                 noteDamage(error)
-                logger.warning("the wall clock was set back, and the queue's due times could not be moved back as much (they wait for the clock): \(error.description)")
+                if !failedBefore {
+                    logger.warning("the wall clock was set back, and the queue's due times could not be moved back as much yet (tried again every second): \(error.description)")
+                }
             }
         }
     }

@@ -124,8 +124,15 @@ final class DestinationWorker: Sendable {
 
     var isRetiring: Bool { state.withLock { $0.retiring } }
 
-    static func passed(_ deadline: Date?, _ now: Date) -> Bool {
-        deadline.map { now >= $0 } ?? false
+    /// Whether `once`'s deadline has come. On the monotonic clock: a wall clock set back an
+    /// hour during `once --max-wait 60s` held the run for that hour.
+    static func passed(_ deadline: ContinuousClock.Instant?) -> Bool {
+        deadline.map { ContinuousClock.now >= $0 } ?? false
+    }
+
+    /// What is left until `deadline`, never negative.
+    static func left(until deadline: ContinuousClock.Instant) -> Duration {
+        max(.zero, deadline - ContinuousClock.now)
     }
 
     func wake() {
@@ -148,7 +155,7 @@ final class DestinationWorker: Sendable {
     /// Delivers until cancelled, stopped or retired; with a `deadline`, returns as soon as
     /// nothing is in flight and nothing is due before it, and in any case starts no request
     /// after it but the first (the requests in flight then finish; the rest stays queued).
-    func run(until deadline: Date? = nil) async -> DeliveryTally {
+    func run(until deadline: ContinuousClock.Instant? = nil) async -> DeliveryTally {
         let tally = LockedState(DeliveryTally())
         // A discarding group: the worker runs for the daemon's life, and a plain task group
         // keeps every finished child task (its allocator slab, ~9 KB) until its result is
@@ -167,9 +174,9 @@ final class DestinationWorker: Sendable {
             var startedOne = false
             await resumeRecordedPause()
             loop: while !Task.isCancelled {
-                if context.isStopping || isRetiring || (startedOne && Self.passed(deadline, context.now())) { break }
+                if context.isStopping || isRetiring || (startedOne && Self.passed(deadline)) { break }
                 if state.withLock({ !$0.unrecorded.isEmpty }), !(await recordUnrecorded(into: tally)) {
-                    if let deadline, context.now() >= deadline { break }
+                    if Self.passed(deadline) { break }
                     await wakeSignal.wait(upTo: Self.recordRetryInterval)
                     continue
                 }
@@ -217,7 +224,7 @@ final class DestinationWorker: Sendable {
                             }
                             // `once`: a queue that cannot be read ends the drain; at once when
                             // the file is damaged, otherwise (locked, say) at the deadline.
-                            if let deadline, error.kind == .corrupt || context.now() >= deadline {
+                            if deadline != nil, error.kind == .corrupt || Self.passed(deadline) {
                                 tally.withLock { $0.queueError = error.description }
                                 break loop
                             }
@@ -243,7 +250,7 @@ final class DestinationWorker: Sendable {
                         }
                         // `once --max-wait`: nothing starts after the deadline, however much
                         // is still due (10,000 queued at 200 ms apart would take 33 minutes).
-                        if context.isStopping || isRetiring || (startedOne && Self.passed(deadline, context.now())) || !context.mayDeliver() {
+                        if context.isStopping || isRetiring || (startedOne && Self.passed(deadline)) || !context.mayDeliver() {
                             await limiter.finished(ticket: ticket, at: .now)
                             break loop
                         }
@@ -317,7 +324,7 @@ final class DestinationWorker: Sendable {
 
     /// Waits out a receiver's pause, or part of it (at most `longestSleep`, a wake ends it
     /// sooner); the requests in flight finish meanwhile.
-    private func waitOut(_ pause: Pause, inFlight: Int, now: Date, deadline: Date?,
+    private func waitOut(_ pause: Pause, inFlight: Int, now: Date, deadline: ContinuousClock.Instant?,
                          tally: LockedState<DeliveryTally>) async -> PauseStep {
         if ContinuousClock.now >= pause.until {
             // Over: its row goes too, unless a later pause replaced it meanwhile.
@@ -331,7 +338,7 @@ final class DestinationWorker: Sendable {
         }
         if await endedByOperator(pause) { return .lookAgain }
         let left = pause.until - ContinuousClock.now
-        if let deadline, inFlight == 0, now.addingTimeInterval(left.seconds) > deadline {
+        if let deadline, inFlight == 0, ContinuousClock.now + left > deadline {
             tally.withLock {
                 if pause.httpStatus == ReceiverPause.crashingAnswers {
                     $0.pausedForCrashes.append(name)
@@ -342,7 +349,7 @@ final class DestinationWorker: Sendable {
             return .stop
         }
         var wait = min(left, Self.longestSleep)
-        if let deadline { wait = min(wait, Self.duration(from: now, to: deadline)) }
+        if let deadline { wait = min(wait, Self.left(until: deadline)) }
         await wakeSignal.wait(upTo: max(wait, .milliseconds(5)))
         return .lookAgain
     }
@@ -350,7 +357,11 @@ final class DestinationWorker: Sendable {
     /// Nothing was started: sleeps until the next notification falls due (at most
     /// `longestSleep`: another process may enqueue without waking this one), or a wake.
     /// False for `once` when nothing is in flight and nothing falls due before the deadline.
-    private func waitForNextDue(concurrency: Int, excluding excluded: Set<String>, now: Date, deadline: Date?) async -> Bool {
+    private func waitForNextDue(concurrency: Int, excluding excluded: Set<String>, now: Date,
+                                deadline: ContinuousClock.Instant?) async -> Bool {
+        // A look at the clocks while idle (`once` has no heartbeat): a step back moves the due
+        // times back before this wait is measured against them.
+        context.observeClock()
         let busy = state.withLock { $0.inFlight.count }
         var next: Date?
         if busy < concurrency {
@@ -360,8 +371,8 @@ final class DestinationWorker: Sendable {
         }
         var wait = Self.longestSleep
         if let deadline {
-            if busy == 0, next.map({ $0 > deadline }) ?? true { return false }
-            if busy == 0 { wait = min(wait, Self.duration(from: now, to: deadline)) }
+            if busy == 0, next.map({ $0.timeIntervalSince(now) > Self.left(until: deadline).seconds }) ?? true { return false }
+            if busy == 0 { wait = min(wait, Self.left(until: deadline)) }
         }
         if let next { wait = min(wait, Self.duration(from: now, to: next)) }
         await wakeSignal.wait(upTo: max(wait, .milliseconds(5)))
@@ -616,9 +627,12 @@ final class DestinationWorker: Sendable {
             return nil
         }
 
+        // The budget first: its look at the clocks enqueues the move of a step back before this
+        // decision's record, which is then on the new clock and stays.
+        let budget = context.budget(of: notification)
         let decidedAt = context.now()
         let decision = RetryPolicy(spec: spec.retry, jitter: context.jitter)
-            .decide(result.result, attempt: attempt, budget: context.budget(of: notification), now: decidedAt)
+            .decide(result.result, attempt: attempt, budget: budget, now: decidedAt)
         if let pause = RetryPolicy.destinationPause(after: result.result, now: decidedAt), let status = result.httpStatus {
             let shownUntil = decidedAt.addingTimeInterval(pause.seconds)
             if pauseFor(Pause(until: .now + pause, shownUntil: shownUntil, httpStatus: status, recordedUntil: shownUntil), askedBy: spec.redactedURL) {

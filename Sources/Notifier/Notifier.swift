@@ -243,12 +243,18 @@ public final class Notifier: Sendable {
         let workers = destinations.map { DestinationWorker(spec: $0, context: context) }
         // Known to the notifier while they run, so that `wake()` and a suspect's turn reach them.
         state.withLock { $0.workers = Dictionary(workers.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first }) }
+        // On the monotonic clock from here: a step of the wall clock neither ends the drain
+        // early nor holds it past its time.
+        let limit = ContinuousClock.now + .milliseconds(Int64(max(0, deadline.timeIntervalSince(context.now())) * 1000))
         let tally = await withTaskGroup(of: DeliveryTally.self) { group in
             for worker in workers {
-                group.addTask { await worker.run(until: deadline) }
+                group.addTask { await worker.run(until: limit) }
             }
             return await group.reduce(DeliveryTally(), +)
         }
+        // A move of the due times after a step back, if one is waiting, is written before the
+        // process ends.
+        await context.recorder.written()
         state.withLock { $0.workers = [:] }
         var queued = 0, due = 0
         do {

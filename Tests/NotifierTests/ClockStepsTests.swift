@@ -117,6 +117,30 @@ struct ClockStepsTests {
         #expect(abs(second.timeIntervalSince(now.addingTimeInterval(600))) < 0.01, "decided after the step, kept: \(second)")
     }
 
+    /// `once`: the clock set back an hour during a drain of 8 s. The drain ends on time (its
+    /// deadline was a wall-clock time: it ran an hour more), and the retry waiting 2 s is made
+    /// (its due time moves back with the step; the drain's idle waits look at the clocks).
+    @Test(.timeLimit(.minutes(1))) func aDrainEndsOnTimeAndRetriesAfterTheClockIsSetBack() async throws {
+        let refused = try RefusedPort()
+        let outbox = try Fixtures.outbox()
+        let destination = try Fixtures.destination(url: "http://127.0.0.1:\(refused.port)/hook", initialBackoff: "2s", maxBackoff: "2s")
+        let clock = SteppedClock()
+        let id = try Fixtures.enqueue(outbox, destination: "hook", createdAt: clock.now())[0]
+        let notifier = Notifier(outbox: outbox, destinations: [destination], userAgentVersion: "9", logger: Logger(label: "test"),
+                                now: { clock.now() })
+        let stepper = Task {
+            while (try? outbox.notification(id: id)?.attempts ?? 0) ?? 0 < 1 { try? await Task.sleep(for: .milliseconds(20)) }
+            clock.step(-3_600)
+        }
+        let started = ContinuousClock.now
+        _ = await notifier.drain(until: clock.now().addingTimeInterval(8))
+        let took = ContinuousClock.now - started
+        await stepper.value
+        await notifier.shutdown(grace: .zero)
+        #expect(took < .seconds(20), "the drain took \(took)")
+        #expect(try outbox.notification(id: id)?.attempts ?? 0 >= 2, "retried within the drain")
+    }
+
     /// The clock set back an hour while a notification waits 3 s for its retry: the retry
     /// comes about 3 s later, not an hour and 3 s (its due time was read on the clock before
     /// the step; time audit).
