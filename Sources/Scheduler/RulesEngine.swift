@@ -249,7 +249,8 @@ public struct RulesEngine: Sendable {
             guard case .suppress(.notifiedInTheFuture) = match.decision else { return nil }
             return Outbox.DedupKey(rule: match.rule, ticket: match.ticket.ticket)
         }
-        try outbox.redateNotifiedInTheFuture(future, to: now, after: now.addingTimeInterval(DedupDecision.futureTolerance))
+        try outbox.redateNotifiedInTheFuture(future, to: now, after: now.addingTimeInterval(DedupDecision.futureTolerance),
+                                             queuedFor: destinations)
         if report.notifications.isEmpty, report.dedupRecords.isEmpty { return report }
         let expecting = Outbox.DedupExpectation(generation: report.dedupGeneration, lastNotified: report.dedupExpectations)
         let keeping = Set(rules.filter(\.repeatPolicy.oncePerScheduledDate).map(\.name))

@@ -337,20 +337,25 @@ public final class Outbox: Sendable {
     /// The records of `keys` still dated after `limit` (the clock was set back since they were
     /// written) re-dated to `now`: their notification may have gone out a moment ago, and
     /// `repeat.every` runs from now. A record written meanwhile by another process (dated by
-    /// the same clock) is left as it is, and so is one whose notification is still queued: a
-    /// withdrawal gives its state back by its date (`restoreDedup`), and what was never sent
-    /// did not notify; it is re-dated once delivered or given up. Returns how many were re-dated.
+    /// the same clock) is left as it is, and so is one whose notification is still queued for
+    /// one of `destinations` (those the config defines; one on hold for a destination gone from
+    /// it may wait for ever): a withdrawal gives its state back by its date (`restoreDedup`), and
+    /// what was never sent did not notify; it is re-dated once delivered or given up. Returns how
+    /// many were re-dated.
     @discardableResult
-    public func redateNotifiedInTheFuture(_ keys: [DedupKey], to now: Date, after limit: Date) throws(StoreError) -> Int {
+    public func redateNotifiedInTheFuture(_ keys: [DedupKey], to now: Date, after limit: Date,
+                                          queuedFor destinations: Set<String>) throws(StoreError) -> Int {
         guard !keys.isEmpty else { return 0 }
         return try database.write("re-date the notifications dated after now") { db in
             let statement = try db.cachedStatement(sql: """
                 UPDATE dedup_state SET last_notified_at = ?1 WHERE rule = ?2 AND ticket = ?3 AND last_notified_at > ?4
-                  AND NOT EXISTS (SELECT 1 FROM notification AS n WHERE n.rule = ?2 AND n.ticket = ?3 AND n.status IN ('pending', 'retrying'))
+                  AND NOT EXISTS (SELECT 1 FROM notification AS n WHERE n.rule = ?2 AND n.ticket = ?3 AND n.status IN ('pending', 'retrying')
+                                  AND n.destination IN (SELECT value FROM json_each(?5)))
                 """)
+            let defined = PayloadJSON.array(destinations.sorted().map { .string($0) }).text
             var redated = 0
             for key in keys {
-                try statement.execute(arguments: [now.unixMilliseconds, key.rule, key.ticket, limit.unixMilliseconds])
+                try statement.execute(arguments: [now.unixMilliseconds, key.rule, key.ticket, limit.unixMilliseconds, defined])
                 redated += db.changesCount
             }
             return redated

@@ -119,6 +119,20 @@ struct ScanCycleTests {
         #expect(try outbox.dedupRecords(rule: "old-rule", tickets: [1]).isEmpty, "never sent: its state given back")
     }
 
+    /// A notification on hold for a destination gone from the config may stay queued for ever:
+    /// it does not keep its ticket's record dated in the future (review).
+    @Test func aNotificationOnHoldDoesNotKeepTheRecordInTheFuture() throws {
+        let ahead = t0.addingTimeInterval(3_600)
+        #expect(try engine().scanAndEnqueue(tickets: tickets, outbox: outbox, now: ahead).notifications.count == 6)
+        try deliver(ticket: 1, destinations: ["automation"], at: ahead)
+        // The config no longer defines "chat": ticket 1's notification for it is on hold.
+        let automationOnly = try engine(destinations: ["automation"])
+        let back = t0.addingTimeInterval(600)
+        _ = try automationOnly.scanAndEnqueue(tickets: tickets, outbox: outbox, now: back)
+        #expect(try outbox.dedupRecords(rule: "old-rule", tickets: [1])[1]?.lastNotifiedAt == back, "re-dated")
+        #expect(try outbox.dedupRecords(rule: "old-rule", tickets: [2])[2]?.lastNotifiedAt == ahead, "still queued for automation")
+    }
+
     /// `once` from cron at 14:05 every day starts a little earlier or later each time:
     /// evaluated at the slot, today's run a second earlier than yesterday's is a whole day after
     /// it. At the raw instants it was short by that second and went a run (5 minutes) later.
