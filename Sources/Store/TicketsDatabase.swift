@@ -594,7 +594,7 @@ extension StoreError {
                     // "unable to open database file" when it cannot create a -wal without an inode.
                     return StoreError(.full, path: path, message: "could not \(action): \(detail): the file system holding it is \(full); free some")
                 }
-                if error.extendedResultCode == .SQLITE_IOERR_SHMSIZE {
+                if error.extendedResultCode == .SQLITE_IOERR_SHMSIZE, fileSystemIsNearlyFull(holding: path) {
                     // Sizing the -shm fails on a full file system, and the failed open removes
                     // what it had made, so space may show again by the time it is looked at.
                     return StoreError(.full, path: path, message: "could not \(action): \(detail): SQLite could not size the -shm file beside "
@@ -631,6 +631,12 @@ extension StoreError {
         if info.f_bavail == 0 { return "full (no space left)" }
         if info.f_files > 0, info.f_favail == 0 { return "out of inodes (no file can be created, though space is left)" }
         return nil
+    }
+
+    /// Less than 1 MiB left for this user: what a full file system shows once SQLite has
+    /// removed the -shm it could not size (an I/O error on a roomy one is no full disk).
+    static func fileSystemIsNearlyFull(holding path: String) -> Bool {
+        fileSystem(holding: path).map { UInt64($0.f_bavail) * UInt64($0.f_frsize) < 1 << 20 } ?? false
     }
 
     static func fileSystemIsReadOnly(holding path: String) -> Bool {

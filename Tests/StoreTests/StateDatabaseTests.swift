@@ -650,18 +650,29 @@ struct ReadOnlyFileSystemErrorTests {
 }
 
 /// SQLite cannot size a new -shm on a full file system, and the failed open removes what it
-/// made: by the time the file system is looked at, space may show again. The error is still a
-/// full disk (a start waits for space instead of exiting; system test).
+/// made: by the time the file system is looked at, some space may show again. Nearly full, it
+/// is still a full disk (a start waits for space instead of exiting; system test); on a roomy
+/// file system it is an I/O error, which waiting does not heal.
 struct ShmSizeErrorTests {
-    @Test func aShmThatCannotBeSizedIsAFullFileSystem() throws {
+    @Test(.enabled(if: ReadOnlyFileSystemErrorTests.canMount, "needs root and the right to mount a tmpfs"))
+    func aShmThatCannotBeSizedOnANearlyFullFileSystemIsAFullOne() throws {
         let folder = try TemporaryDirectory()
+        let small = folder.url("small")
+        try FileManager.default.createDirectory(atPath: small, withIntermediateDirectories: true)
+        try #require(ReadOnlyFileSystemErrorTests.mount(["-t", "tmpfs", "-o", "size=512k", "tmpfs", small]))
+        defer { _ = umount(small) }
         let error = StoreError.from(DatabaseError(resultCode: .SQLITE_IOERR_SHMSIZE, message: "disk I/O error"),
-                                    path: folder.url("state.sqlite"), doing: "open the state database")
+                                    path: small + "/state.sqlite", doing: "open the state database")
         #expect(error.kind == .full)
         #expect(error.message == "could not open the state database: disk I/O error: SQLite could not size the -shm file beside it, "
             + "as on a file system that is full; free some")
-        let other = StoreError.from(DatabaseError(resultCode: .SQLITE_IOERR_READ, message: "disk I/O error"),
-                                    path: folder.url("state.sqlite"), doing: "read")
-        #expect(other.kind == .io)
+    }
+
+    @Test func aShmThatCannotBeSizedOnARoomyFileSystemIsAnIOError() throws {
+        let folder = try TemporaryDirectory()
+        let error = StoreError.from(DatabaseError(resultCode: .SQLITE_IOERR_SHMSIZE, message: "disk I/O error"),
+                                    path: folder.url("state.sqlite"), doing: "open the state database")
+        #expect(error.kind == .io)
+        #expect(error.message == "could not open the state database: disk I/O error")
     }
 }
