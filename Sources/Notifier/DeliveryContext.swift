@@ -77,13 +77,16 @@ final class DeliveryContext: Sendable {
     /// look that read the clocks before it, taking the lock after one that read them after,
     /// saw a step forward as well and moved the due times twice), and a retry decided on the
     /// new clock after this look is recorded after the move.
-    func observeClock() {
+    /// Returns whether a move of the due times was enqueued (await `recorder.written()` before
+    /// reading them).
+    @discardableResult
+    func observeClock() -> Bool {
         clockSteps.withLock { steps in
             let wall = now()
             if let step = steps.observe(wall: wall, monotonic: ContinuousClock.now), step.by < 0 {
                 moves.withLock { $0.back -= step.by }
             }
-            enqueueMoveIfDue(at: wall)
+            return enqueueMoveIfDue(at: wall)
         }
     }
 
@@ -93,14 +96,14 @@ final class DeliveryContext: Sendable {
     /// queue: the records decided before the look that saw the step are written before the
     /// move, and those decided after it (on the new clock) after it, unmoved. A move the state
     /// database refused is enqueued again at the next look (said once).
-    private func enqueueMoveIfDue(at wall: Date) {
+    private func enqueueMoveIfDue(at wall: Date) -> Bool {
         let back = moves.withLock { moves -> TimeInterval? in
             guard moves.back > 0, !moves.inFlight else { return nil }
             moves.inFlight = true
             defer { moves.back = 0 }
             return moves.back
         }
-        guard let back else { return }
+        guard let back else { return false }
         let logger = logger
         recorder.moveDueTimes(back: back, now: wall) { [self] result in
             let failedBefore = moves.withLock { moves -> Bool in
@@ -119,6 +122,7 @@ final class DeliveryContext: Sendable {
                 }
             }
         }
+        return true
     }
 
     /// The retry budget a notification is spending, moved forward by the wall clock's steps

@@ -361,7 +361,7 @@ final class DestinationWorker: Sendable {
                                 deadline: ContinuousClock.Instant?) async -> Bool {
         // A look at the clocks while idle (`once` has no heartbeat): a step back moves the due
         // times back before this wait is measured against them.
-        context.observeClock()
+        if context.observeClock() { await context.recorder.written() }
         let busy = state.withLock { $0.inFlight.count }
         var next: Date?
         if busy < concurrency {

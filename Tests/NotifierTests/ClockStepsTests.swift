@@ -62,6 +62,27 @@ struct ClockStepsTests {
 /// a retry (`give_up_after` 1 h): the retry is made, and its failure schedules another, instead
 /// of the notification being given up for a budget the step alone used up.
 @Suite(.serialized) struct ClockStepDeliveryTests {
+    /// A notifier on a clock the test steps, and one notification queued for a receiver that
+    /// refuses every connection (each attempt fails at once and schedules a retry).
+    struct RefusingReceiver {
+        let refused: RefusedPort
+        let outbox: Outbox
+        let clock = SteppedClock()
+        let id: String
+        let notifier: Notifier
+
+        init(backoff: String) throws {
+            refused = try RefusedPort()
+            outbox = try Fixtures.outbox()
+            let destination = try Fixtures.destination(url: "http://127.0.0.1:\(refused.port)/hook", initialBackoff: backoff, maxBackoff: backoff,
+                                                       giveUpAfter: "1h")
+            id = try Fixtures.enqueue(outbox, destination: "hook", createdAt: clock.now())[0]
+            let clock = clock
+            notifier = Notifier(outbox: outbox, destinations: [destination], userAgentVersion: "9", logger: Logger(label: "test"),
+                                now: { clock.now() })
+        }
+    }
+
     final class SteppedClock: Sendable {
         private let offset = Mutex(0.0)
         func now() -> Date { Date().addingTimeInterval(offset.withLock { $0 }) }
@@ -69,14 +90,9 @@ struct ClockStepsTests {
     }
 
     @Test func aRetryAfterTheClockWasSetForwardIsNotGivenUp() async throws {
-        let refused = try RefusedPort()
-        let outbox = try Fixtures.outbox()
-        let destination = try Fixtures.destination(url: "http://127.0.0.1:\(refused.port)/hook", initialBackoff: "1s", maxBackoff: "1s",
-                                                   giveUpAfter: "1h")
-        let clock = SteppedClock()
-        let id = try Fixtures.enqueue(outbox, destination: "hook", createdAt: clock.now())[0]
-        let notifier = Notifier(outbox: outbox, destinations: [destination], userAgentVersion: "9", logger: Logger(label: "test"),
-                                now: { clock.now() })
+        let setup = try RefusingReceiver(backoff: "1s")
+        defer { withExtendedLifetime(setup) {} }   // (its port stays reserved)
+        let (outbox, clock, id, notifier) = (setup.outbox, setup.clock, setup.id, setup.notifier)
         let running = Task { await notifier.run() }
         func attempts() throws -> Int { try outbox.notification(id: id)?.attempts ?? 0 }
         func waitFor(_ count: Int) async throws -> Bool {
@@ -121,13 +137,9 @@ struct ClockStepsTests {
     /// deadline was a wall-clock time: it ran an hour more), and the retry waiting 2 s is made
     /// (its due time moves back with the step; the drain's idle waits look at the clocks).
     @Test(.timeLimit(.minutes(1))) func aDrainEndsOnTimeAndRetriesAfterTheClockIsSetBack() async throws {
-        let refused = try RefusedPort()
-        let outbox = try Fixtures.outbox()
-        let destination = try Fixtures.destination(url: "http://127.0.0.1:\(refused.port)/hook", initialBackoff: "2s", maxBackoff: "2s")
-        let clock = SteppedClock()
-        let id = try Fixtures.enqueue(outbox, destination: "hook", createdAt: clock.now())[0]
-        let notifier = Notifier(outbox: outbox, destinations: [destination], userAgentVersion: "9", logger: Logger(label: "test"),
-                                now: { clock.now() })
+        let setup = try RefusingReceiver(backoff: "2s")
+        defer { withExtendedLifetime(setup) {} }   // (its port stays reserved)
+        let (outbox, clock, id, notifier) = (setup.outbox, setup.clock, setup.id, setup.notifier)
         let stepper = Task {
             while (try? outbox.notification(id: id)?.attempts ?? 0) ?? 0 < 1 { try? await Task.sleep(for: .milliseconds(20)) }
             clock.step(-3_600)
@@ -145,13 +157,9 @@ struct ClockStepsTests {
     /// comes about 3 s later, not an hour and 3 s (its due time was read on the clock before
     /// the step; time audit).
     @Test func aRetryDueWhenTheClockIsSetBackDoesNotWaitOutTheStep() async throws {
-        let refused = try RefusedPort()
-        let outbox = try Fixtures.outbox()
-        let destination = try Fixtures.destination(url: "http://127.0.0.1:\(refused.port)/hook", initialBackoff: "3s", maxBackoff: "3s")
-        let clock = SteppedClock()
-        let id = try Fixtures.enqueue(outbox, destination: "hook", createdAt: clock.now())[0]
-        let notifier = Notifier(outbox: outbox, destinations: [destination], userAgentVersion: "9", logger: Logger(label: "test"),
-                                now: { clock.now() })
+        let setup = try RefusingReceiver(backoff: "3s")
+        defer { withExtendedLifetime(setup) {} }   // (its port stays reserved)
+        let (outbox, clock, id, notifier) = (setup.outbox, setup.clock, setup.id, setup.notifier)
         let running = Task { await notifier.run() }
         func attempts() throws -> Int { try outbox.notification(id: id)?.attempts ?? 0 }
         func waitFor(_ count: Int, seconds: TimeInterval) async throws -> Bool {
