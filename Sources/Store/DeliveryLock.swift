@@ -120,9 +120,13 @@ public final class DeliveryLock: Sendable {
         guard descriptor >= 0 else {
             // The first refusal says why (a fallback's "No such file" would hide a folder
             // this user may not write to).
-            let detail = code == ELOOP
-                ? "it is a symbolic link, which overdued does not follow; remove it"
-                : StateFileAccess.problem(stateDatabase: stateDatabase) ?? String(cString: strerror(code))
+            let detail = if code == ELOOP {
+                "it is a symbolic link, which overdued does not follow; remove it"
+            } else if code == ENOSPC || code == EDQUOT {
+                "the file system holding it is \(StoreError.fullFileSystem(holding: path) ?? "full (no space left)"); free some"
+            } else {
+                StateFileAccess.problem(stateDatabase: stateDatabase) ?? String(cString: strerror(code))
+            }
             throw StoreError(code == ENOSPC || code == EDQUOT ? .full : .cannotOpen, path: stateDatabase,
                              message: "cannot open the delivery lock \(path): \(detail)")
         }

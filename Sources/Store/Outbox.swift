@@ -323,14 +323,18 @@ public final class Outbox: Sendable {
 
     /// The wall clock was set back by `seconds`: the queued notifications due after `now` got
     /// their times on the clock before the step, and are due as much earlier (never before
-    /// `now`). Returns how many moved.
+    /// `now`); so are the receivers' recorded pauses (`queue` shows them, a restart honours
+    /// them). Returns how many notifications moved.
     public func moveDueTimes(back seconds: TimeInterval, now: Date) throws(StoreError) -> Int {
         try database.write("move the queue's due times back") { db in
+            let arguments: StatementArguments = [now.unixMilliseconds, Int64((seconds * 1000).rounded())]
             try db.execute(sql: """
                 UPDATE notification SET next_attempt_at = max(?1, next_attempt_at - ?2)
                 WHERE status IN ('pending', 'retrying') AND next_attempt_at > ?1
-                """, arguments: [now.unixMilliseconds, Int64((seconds * 1000).rounded())])
-            return db.changesCount
+                """, arguments: arguments)
+            let moved = db.changesCount
+            try db.execute(sql: "UPDATE receiver_pause SET until_at = max(?1, until_at - ?2) WHERE until_at > ?1", arguments: arguments)
+            return moved
         }
     }
 

@@ -640,7 +640,11 @@ extension StoreError {
     }
 
     static func fileSystemIsReadOnly(holding path: String) -> Bool {
-        fileSystem(holding: path).map { $0.f_flag & UInt(ST_RDONLY) != 0 } ?? false
+        if fileSystem(holding: path).map({ $0.f_flag & UInt(ST_RDONLY) != 0 }) ?? false { return true }
+        // A kernel that stops writes after a disk error (ext4's emergency read-only) may leave
+        // the mount's flag as it was: the folder refuses writes with EROFS all the same.
+        let folder = (path as NSString).deletingLastPathComponent
+        return access(folder.isEmpty ? "." : folder, W_OK) != 0 && errno == EROFS
     }
 
     private static func fileSystem(holding path: String) -> statvfs? {

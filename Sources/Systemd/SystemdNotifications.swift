@@ -61,7 +61,7 @@ public final class SystemdNotifications: Sendable {
 
     private func logFailure(_ kind: String, errno: Int32) {
         let watchdog = kind == "WATCHDOG=1"
-            ? "; systemd stops the service when its watchdog pings do not arrive (check the unit's NotifyAccess= and the socket)"
+            ? "; systemd stops the service when its watchdog pings do not arrive (check the unit's NotifyAccess setting and the socket)"
             : ""
         logger?.error("could not send \(kind) to the service manager: \(String(cString: strerror(errno))) (errno \(errno))\(watchdog)")
     }

@@ -41,7 +41,7 @@ enum OpenFilesLimit {
         if limit.rlim_cur != rlim_t.max, limit.rlim_cur < UInt(needed) {
             let text = "the open files limit is \(limit.rlim_cur) (hard limit \(limit.rlim_max)), below the \(needed) this config may use "
                 + "(the destinations' concurrency (\(needed - reserve)) and \(reserve) for the databases and the process): running out ends the process. "
-                + "Raise it (LimitNOFILE= in a drop-in of the unit, ulimit -n) or lower the concurrency"
+                + "Raise it (LimitNOFILE in a drop-in of the unit, or ulimit -n) or lower the concurrency"
             logger.warning("\(text)")
         }
         return limit.rlim_cur

@@ -123,6 +123,8 @@ struct ClockStepsTests {
             DeliveryAttempt(notificationID: id, attempt: 1, startedAt: now, durationMilliseconds: 1, httpStatus: 500)
         }
         _ = await recorder.record(attempt(ids[0]), outcome: .retry(at: now.addingTimeInterval(3_600)), at: now)
+        try outbox.recordReceiverPause(ReceiverPause(destination: "hook", until: now.addingTimeInterval(3_600), httpStatus: 503, setAt: now,
+                                                     receiver: "http://127.0.0.1:9"))
         let moved = LockedState<Result<Int, StoreError>?>(nil)
         recorder.moveDueTimes(back: 3_000, now: now) { result in moved.withLock { $0 = result } }
         _ = await recorder.record(attempt(ids[1]), outcome: .retry(at: now.addingTimeInterval(600)), at: now)
@@ -131,6 +133,8 @@ struct ClockStepsTests {
         let second = try #require(try outbox.notification(id: ids[1])).nextAttemptAt
         #expect(abs(first.timeIntervalSince(now.addingTimeInterval(600))) < 0.01, "moved back: \(first)")
         #expect(abs(second.timeIntervalSince(now.addingTimeInterval(600))) < 0.01, "decided after the step, kept: \(second)")
+        let pause = try #require(try outbox.receiverPause(destination: "hook")).until
+        #expect(abs(pause.timeIntervalSince(now.addingTimeInterval(600))) < 0.01, "the recorded pause moves too: \(pause)")
     }
 
     /// `once`: the clock set back an hour during a drain of 8 s. The drain ends on time (its

@@ -315,6 +315,13 @@ import TestSupport
         #expect(queue.status == 1)
         #expect(queue.stderr.contains("the file system holding it is out of inodes (no file can be created, though space is left)"),
                 "\(queue.stderr)")
+        // No lock file yet (`scan` makes none): the lock's message says why too, not only "No
+        // space left on device" beside a file system with space left.
+        #expect(!FileManager.default.fileExists(atPath: mounted + "/state.sqlite.lock"))
+        let once = try runOverdued(["once", "--config", config, "--max-wait", "1s"])
+        #expect(once.status == 1)
+        #expect(once.stderr.contains("state.sqlite.lock: the file system holding it is out of inodes (no file can be created, though space is left); free some"),
+                "\(once.stderr)")
     }
 
     /// Before the service's first start its state folder is not there yet: `history` and
