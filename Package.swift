@@ -173,7 +173,9 @@ let package = Package(
             "TestCertificates", "TestSupport",
         ], swiftSettings: strict),
         .testTarget(name: "SystemdTests", dependencies: ["Systemd"], swiftSettings: strict),
-        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "OverduedConfig", "Store", "TestSupport", "TimeZoneRules"], swiftSettings: strict),
+        .testTarget(name: "DaemonTests", dependencies: [
+            "Daemon", "OverduedConfig", "Store", "TestSupport", "TimeZoneRules", .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: strict),
         .testTarget(name: "OverduedTests", dependencies: ["OverduedConfig", "Store", "Notifier", "TestSupport", "TestCertificates"], swiftSettings: strict),
     ]
 )

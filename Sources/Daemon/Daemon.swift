@@ -93,11 +93,8 @@ public final class Daemon: Sendable {
         var pruning = PruneSchedule()
         /// Rows already warned about: one warning per bad row and problem, not one every tick.
         var badRowWarnings = BadRowWarnings()
-        /// Set while no file is at the tickets database's path, so that it is warned about
-        /// once, not at every tick.
-        var ticketsFileMissing = false
-        /// Set while `stat` of the tickets database's path fails otherwise (warned once).
-        var ticketsFileUnexaminable = false
+        /// What was said of the tickets database's file (gone, cannot be examined): each once.
+        var ticketsWatch = TicketsFileWatch()
         /// Moved by each reload that changes what a tick evaluates (the rules, the zone): a
         /// tick that read the engine before the move evaluates again when it ends, whether or
         /// not it reached a checkpoint after the reload (see `reload` and `tick`).
@@ -145,7 +142,7 @@ public final class Daemon: Sendable {
         }
         state = Mutex(Running(config: config, tickets: tickets,
                               engine: RulesEngine(config: config),
-                              ticketsFileMissing: ticketsMissing))
+                              ticketsWatch: TicketsFileWatch(missing: ticketsMissing)))
         let watchdog = notify.watchdogInterval
         gate = watchdog.map { SharedWatchdogGate(limits: Self.limits(config, watchdog: $0)) }
         let gate = self.gate
@@ -437,7 +434,7 @@ public final class Daemon: Sendable {
                 running.config = config
                 if let newTickets {
                     running.tickets = newTickets
-                    running.ticketsFileMissing = false
+                    running.ticketsWatch.missing = false
                 } else if ticketsGone {
                     running.tickets = nil
                 }
@@ -513,77 +510,28 @@ public final class Daemon: Sendable {
         let path = tickets.path
         var change = tickets.fileChange()
         if change == .unchanged, tickets.schemaChanged() { change = .schemaChanged }
-        let wasMissing = state.withLock { running in
-            defer { running.ticketsFileMissing = change == .missing }
-            return running.ticketsFileMissing
+        let (step, lines) = state.withLock { running in
+            running.ticketsWatch.look(change, path: path, shmExists: { FileManager.default.fileExists(atPath: path + "-shm") })
         }
-        let unexaminable: String? = if case .unexaminable(let reason) = change { reason } else { nil }
-        let wasUnexaminable = state.withLock { running in
-            defer { running.ticketsFileUnexaminable = unexaminable != nil }
-            return running.ticketsFileUnexaminable
-        }
-        if wasUnexaminable, unexaminable == nil {
-            logger.notice("\(path) can be examined again", metadata: ["event": "tick"])
-        }
-        let event: String
-        switch change {
-        case .unexaminable(let reason) where wasMissing:
-            // Something is at the path again, and it cannot be told what: not the deleted file.
-            state.withLock { $0.ticketsFileMissing = true }
-            if !wasUnexaminable {
-                logger.warning("\(path) cannot be examined (stat: \(reason)): ticks stay skipped until it can",
-                               metadata: ["event": "tick"])
-            }
-            return .skip(alert: "skipped: tickets database cannot be examined")
-        case .unexaminable(let reason):
-            if !wasUnexaminable {
-                logger.warning("\(path) cannot be examined (stat: \(reason)): ticks read the file opened before, which may no longer be the one at that path, until it can be examined again",
-                               metadata: ["event": "tick"])
-            }
+        for line in lines { logger.log(level: line.level, "\(line.text)", metadata: ["event": "tick"]) }
+        switch step {
+        case .read:
             return .read(tickets, candidates)
-        case .unchanged:
-            if wasMissing { logger.notice("\(path) is back; reading it again", metadata: ["event": "tick"]) }
-            return .read(tickets, candidates)
-        case .missing:
-            if !wasMissing {
-                logger.warning("\(path) is gone (deleted or moved away): ticks are skipped, not read from the deleted file, until a file is back at that path",
-                               metadata: ["event": "tick"])
+        case .skip(let alert):
+            return .skip(alert: alert)
+        case .reopen(let why):
+            switch reopen(tickets) {
+            case .success(let (reopened, cache)):
+                let line = state.withLock { $0.ticketsWatch.reopened(why, path: path) }
+                logger.log(level: line.level, "\(line.text)", metadata: ["event": "tick"])
+                return .read(reopened, cache)
+            case .failure(let error):
+                let (keepReading, line, alert) = state.withLock { running in
+                    running.ticketsWatch.reopenFailed(why, path: path, error: error.description, previousStillOpen: !tickets.isClosed)
+                }
+                logger.log(level: line.level, "\(line.text)", metadata: ["event": "tick"])
+                return keepReading ? .read(tickets, candidates) : .skip(alert: alert ?? "skipped: tickets database unreadable")
             }
-            return .skip(alert: "skipped: tickets database missing")
-        case _ where wasMissing:
-            event = "is back"
-        case .replaced:
-            event = "was replaced by a new file"
-        case .overwrittenInPlace:
-            event = "was overwritten in place (its size or modification time changed without a commit SQLite saw)"
-        case .walReopened:
-            event = FileManager.default.fileExists(atPath: path + "-shm")
-                ? "was opened by the app since it was read while the app had it closed (WAL)"
-                : "changed since it was read while the app had it closed (WAL)"
-        case .schemaChanged:
-            event = "had its schema changed by the app (a column, table or index added, dropped or renamed, or a VACUUM)"
-        case .walIndexReplaced:
-            event = "has a new -shm file beside it (the one this connection read was deleted, with the -wal, by hand?), so the connection no longer saw the app's commits"
-        case .unreadable:
-            event = "could not be read through the open connection"
-        }
-        switch reopen(tickets) {
-        case .success(let (reopened, cache)):
-            let reading = wasMissing ? "reading it again" : change == .replaced ? "reading the new one" : "reading it afresh"
-            // An app that opens and closes the database for each change makes this routine: one
-            // line a tick at info, not among the notices an operator filters for.
-            let level: Logger.Level = change == .walReopened && !wasMissing ? .info : .notice
-            logger.log(level: level, "\(path) \(event); \(reading)", metadata: ["event": "tick"])
-            return .read(reopened, cache)
-        case .failure(let error) where change == .replaced && !wasMissing && !tickets.isClosed:
-            logger.warning("\(path) was replaced but the new file cannot be opened (\(error.description)); still reading the previous one",
-                           metadata: ["event": "tick"])
-            return .read(tickets, candidates)
-        case .failure(let error):
-            logger.warning("\(path) \(event) but cannot be opened (\(error.description)); tick skipped, retrying next tick",
-                           metadata: ["event": "tick"])
-            if wasMissing { state.withLock { $0.ticketsFileMissing = true } }
-            return .skip(alert: "skipped: tickets database unreadable")
         }
     }
 
@@ -596,8 +544,8 @@ public final class Daemon: Sendable {
         let path = store.ticketsDatabase
         guard access(path, F_OK) == 0 else {
             let newlyMissing = state.withLock { running in
-                defer { running.ticketsFileMissing = true }
-                return !running.ticketsFileMissing
+                defer { running.ticketsWatch.missing = true }
+                return !running.ticketsWatch.missing
             }
             if newlyMissing {
                 logger.warning("\(path) is gone (deleted or moved away): ticks are skipped until a file is back at that path",
@@ -617,8 +565,8 @@ public final class Daemon: Sendable {
                 }
                 running.tickets = opened
                 running.candidates = cache
-                wasMissing = running.ticketsFileMissing
-                running.ticketsFileMissing = false
+                wasMissing = running.ticketsWatch.missing
+                running.ticketsWatch.missing = false
                 return (opened, cache)
             }
             guard let (tickets, candidates) = current else { return .skip(alert: "skipped: tickets database missing") }
