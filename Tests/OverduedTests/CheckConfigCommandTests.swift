@@ -288,10 +288,7 @@ import TestSupport
         let config = try folder.write("config.json", configJSON(state: "small/state.sqlite"))
         #expect(try runOverdued(["scan", "--config", config]).status == 0)
         #expect(!FileManager.default.fileExists(atPath: mounted + "/state.sqlite-wal"), "a clean close")
-        #expect(FileManager.default.createFile(atPath: mounted + "/filler", contents: nil))
-        let filler = try #require(FileHandle(forWritingAtPath: mounted + "/filler"))
-        while (try? filler.write(contentsOf: Data(count: 4096))) != nil {}
-        try? filler.close()
+        _ = try fillFileSystem(at: mounted)
         let queue = try runOverdued(["queue", "--config", config])
         #expect(queue.status == 1)
         #expect(queue.stderr.contains("the file system holding it is full (no space left); free some"), "\(queue.stderr)")

@@ -203,6 +203,17 @@ func mountTmpfs(at path: String, size: String = "1m") throws -> Bool {
     return try mount(["-t", "tmpfs", "-o", "size=\(size)", "tmpfs", path])
 }
 
+/// Fills the file system of `folder` with one file, `folder/filler`, until a write fails (no
+/// space left); returns its path, to remove for the space to come back.
+func fillFileSystem(at folder: String) throws -> String {
+    let filler = folder + "/filler"
+    guard FileManager.default.createFile(atPath: filler, contents: nil) else { throw CocoaError(.fileWriteNoPermission) }
+    let handle = try #require(FileHandle(forWritingAtPath: filler))
+    while (try? handle.write(contentsOf: Data(count: 4096))) != nil {}
+    try? handle.close()
+    return filler
+}
+
 /// `/bin/mount ARGUMENTS`; whether it succeeded.
 func mount(_ arguments: [String]) throws -> Bool {
     let process = Process()

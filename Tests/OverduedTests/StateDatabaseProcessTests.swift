@@ -594,11 +594,7 @@ struct CleanStopCheckpointTests {
         defer { _ = umount(mounted) }
         let config = try folder.write("config.json", configJSON(state: "small/state.sqlite", interval: "1h"))
         #expect(try runOverdued(["scan", "--config", config]).status == 0)
-        let filler = mounted + "/filler"
-        #expect(FileManager.default.createFile(atPath: filler, contents: nil))
-        let handle = try #require(FileHandle(forWritingAtPath: filler))
-        while (try? handle.write(contentsOf: Data(count: 4096))) != nil {}
-        try? handle.close()
+        let filler = try fillFileSystem(at: mounted)
 
         let stopped = try DaemonChild(config: config, environment: [:])
         #expect(stopped.waitFor("waiting for free space"), "log: \(stopped.log)")
