@@ -361,27 +361,32 @@ final class DaemonChild {
 /// The daemon prunes delivered and dead history older than store.history_retention, and
 /// leaves recent history, queued notifications and the dedup state alone.
 @Suite(.serialized) struct HistoryRetentionTests {
-    @Test func oldHistoryIsPrunedAtTheFirstTick() throws {
-        let folder = try TemporaryDirectory()
+    /// A state database with one notification ended 40 days ago and one a day ago, under a
+    /// config that keeps 30 days of history; returns the config file.
+    private func seedHistory(in folder: TemporaryDirectory, interval: String) throws -> String {
         try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: [])
-        let config = try folder.write("config.json", configJSON(interval: "1h")
+        let config = try folder.write("config.json", configJSON(interval: interval)
             .replacingOccurrences(of: "\"busy_timeout\": \"1s\"", with: "\"busy_timeout\": \"1s\", \"history_retention\": \"30d\""))
         let now = Date()
         let old = now.addingTimeInterval(-40 * 86_400)
-        do {
-            let outbox = Outbox(database: try StateDatabase(path: folder.url("state.sqlite")))
-            func notification(_ id: String, at date: Date) -> OverdueNotification {
-                OverdueNotification(id: id, rule: "old-rule", ticket: 1, ticketID: "IGP-1", destination: "hook",
-                                    snapshot: Data("{}".utf8), createdAt: date)
-            }
-            try outbox.enqueue([notification("msg_old", at: old), notification("msg_recent", at: now.addingTimeInterval(-86_400))],
-                               dedup: [DedupRecord(rule: "old-rule", ticket: 1, lastNotifiedAt: old, scheduledDate: nil,
-                                                   assignedTo: 1, status: "received", priority: "high")])
-            for id in ["msg_old", "msg_recent"] {
-                try outbox.record(DeliveryAttempt(notificationID: id, attempt: 1, startedAt: old, durationMilliseconds: 5, httpStatus: 200),
-                                  outcome: .delivered, now: old)
-            }
+        let outbox = Outbox(database: try StateDatabase(path: folder.url("state.sqlite")))
+        func notification(_ id: String, at date: Date) -> OverdueNotification {
+            OverdueNotification(id: id, rule: "old-rule", ticket: 1, ticketID: "IGP-1", destination: "hook",
+                                snapshot: Data("{}".utf8), createdAt: date)
         }
+        try outbox.enqueue([notification("msg_old", at: old), notification("msg_recent", at: now.addingTimeInterval(-86_400))],
+                           dedup: [DedupRecord(rule: "old-rule", ticket: 1, lastNotifiedAt: old, scheduledDate: nil,
+                                               assignedTo: 1, status: "received", priority: "high")])
+        for id in ["msg_old", "msg_recent"] {
+            try outbox.record(DeliveryAttempt(notificationID: id, attempt: 1, startedAt: old, durationMilliseconds: 5, httpStatus: 200),
+                              outcome: .delivered, now: old)
+        }
+        return config
+    }
+
+    @Test func oldHistoryIsPrunedAtTheFirstTick() throws {
+        let folder = try TemporaryDirectory()
+        let config = try seedHistory(in: folder, interval: "1h")
         let daemon = try DaemonChild(config: config, environment: [:])
         let deadline = Date().addingTimeInterval(20)
         while !daemon.log.contains("event=tick"), Date() < deadline { usleep(20_000) }
@@ -392,6 +397,29 @@ final class DaemonChild {
         #expect(try outbox.notification(id: "msg_old") == nil)
         #expect(try outbox.notification(id: "msg_recent") != nil)
         #expect(try outbox.dedupRecords(rule: "old-rule", tickets: [1])[1] != nil, "dedup state is not history")
+    }
+
+    /// A prune the state database refuses (here a trigger; in the field a full disk, which
+    /// pruning is what frees) is warned once, tried again at each tick rather than an hour
+    /// later, and said to work again when it does.
+    @Test func aRefusedPruneIsWarnedOnceAndTriedAgainAtEachTick() throws {
+        let folder = try TemporaryDirectory()
+        let config = try seedHistory(in: folder, interval: "1s")
+        let state = folder.url("state.sqlite")
+        try sqlite3(state, "CREATE TRIGGER test_refuses_pruning BEFORE DELETE ON notification BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;")
+        let daemon = try DaemonChild(config: config, environment: [:])
+        #expect(daemon.waitFor("event=tick", count: 4), "log: \(daemon.log)")
+        #expect(daemon.occurrences(of: "could not prune the history (tried again at each tick)") == 1, "log: \(daemon.log)")
+        #expect(daemon.log.contains("refused by the test"), "log: \(daemon.log)")
+        try sqlite3(state, "DROP TRIGGER test_refuses_pruning")
+        #expect(daemon.waitFor("the history can be pruned again"), "log: \(daemon.log)")
+        #expect(daemon.waitFor("pruned 1 notification(s) older than 30d"), "log: \(daemon.log)")
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit(timeout: 10) == 0)
+        #expect(daemon.occurrences(of: "could not prune the history") == 1, "log: \(daemon.log)")
+        let outbox = Outbox(database: try StateDatabase(path: folder.url("state.sqlite")))
+        #expect(try outbox.notification(id: "msg_old") == nil)
+        #expect(try outbox.notification(id: "msg_recent") != nil)
     }
 }
 
