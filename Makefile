@@ -5,7 +5,7 @@ DEMO_DIR   ?= demo
 DEMO_TICKETS ?= 2000
 SINK       ?= 127.0.0.1:8787
 BIN        = .build/debug/overdued
-APT_PACKAGES = libsqlite3-dev libsystemd-dev pkg-config sqlite3 python3 python3-pip curl openssl tzdata faketime
+APT_PACKAGES = libsqlite3-dev libsystemd-dev pkg-config sqlite3 python3 python3-pip curl openssl tzdata faketime strace
 
 .PHONY: all deps build release link-order test demo clean system-test system-test-debug faults bench
 

@@ -294,7 +294,10 @@ public final class Outbox: Sendable {
     public func enqueue(_ notifications: [OverdueNotification], dedup: [DedupRecord],
                         expecting: DedupExpectation? = nil, mayQueueBehind: [String] = [],
                         keepingDatesOf: Set<String>? = nil, progress: TickProgress? = nil) throws(StoreError) -> Set<DedupKey> {
-        try database.write("enqueue notifications") { db in
+        // Synced when it queues: a request may leave as soon as it commits, and an OS crash that
+        // then lost the commit would have the next tick queue the ticket again, under a new
+        // webhook-id the receiver cannot match (a duplicate it cannot drop).
+        try database.write("enqueue notifications", durably: !notifications.isEmpty) { db in
             var conflicts: Set<DedupKey> = []
             if let expecting, try Self.dedupGeneration(db) != expecting.generation {
                 let current = try db.cachedStatement(sql: "SELECT last_notified_at FROM dedup_state WHERE rule = ? AND ticket = ?")

@@ -46,8 +46,12 @@ public final class StateDatabase: Sendable {
         configuration.label = "state"
         configuration.foreignKeysEnabled = true
         configuration.prepareDatabase { db in
-            // NORMAL is durable in WAL mode across application crashes; only an OS crash can
-            // lose the last transactions, which then look "not sent" and are sent again.
+            // NORMAL is durable in WAL mode across application crashes; an OS crash or a power
+            // loss can lose the last transactions (their pages not yet written by the kernel):
+            // attempts then look "not sent" and go again, under the same webhook-id. What must
+            // not be lost once a request may depend on it, a notification's enqueueing (lost,
+            // the next tick would queue the ticket again under a new id), is committed with
+            // `writeDurably`.
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
             // Statement journals (a multi-row INSERT keeps the pages it changes, to undo the
             // statement alone) and temporary b-trees stay in memory instead of files in
@@ -552,9 +556,34 @@ public final class StateDatabase: Sendable {
         lockWaits.abandon()
     }
 
-    func write<T: Sendable>(_ action: String, _ body: @Sendable (Database) throws -> T) throws(StoreError) -> T {
+    /// `durably`: see `writeDurably`.
+    func write<T: Sendable>(_ action: String, durably: Bool = false, _ body: @Sendable (Database) throws -> T) throws(StoreError) -> T {
+        if durably { return try writeDurably(action, body) }
         do {
             return try pool.write(body)
+        } catch {
+            throw failure(error, doing: action)
+        }
+    }
+
+    /// `write`, committed with `synchronous = FULL`: the log is synced to the disk before the
+    /// commit returns, with it everything committed before (the log is written in order). One
+    /// sync per call: for the writes whose loss in an OS crash or a power cut would send
+    /// something twice under different ids, not for every recorded attempt.
+    private func writeDurably<T: Sendable>(_ action: String, _ body: @Sendable (Database) throws -> T) throws(StoreError) -> T {
+        do {
+            return try pool.writeWithoutTransaction { db in
+                // Not inside a transaction: SQLite refuses to change it there.
+                try db.execute(sql: "PRAGMA synchronous = FULL")
+                defer { try? db.execute(sql: "PRAGMA synchronous = NORMAL") }
+                var result: T?
+                try db.inTransaction {
+                    result = try body(db)
+                    return .commit
+                }
+                guard let result else { throw DatabaseError(resultCode: .SQLITE_INTERNAL, message: "the transaction ended without a result") }
+                return result
+            }
         } catch {
             throw failure(error, doing: action)
         }
