@@ -174,9 +174,10 @@ SH
 CUTOFF=$("$PY" -c 'import datetime as d; print((d.datetime.now(d.timezone.utc) + d.timedelta(hours=14) + d.timedelta(days=1)).strftime("%Y-%m-%d"))')
 # The floor: overdued's own query (RuleQuery + TicketsDatabase.selectSQL), the overdue test
 # and the dedup lookups in SQL, then the same two inserts (notification with a JSON snapshot,
-# dedup_state), in one transaction.
+# dedup_state), in one transaction, committed as overdued commits an enqueueing: synced to the
+# disk (FULL) before it returns.
 cat > "$W/floor.sql" <<SQL
-PRAGMA synchronous = NORMAL;
+PRAGMA synchronous = FULL;
 ATTACH 'file:$TICK_DIR/tickets.sqlite?mode=ro' AS app;
 BEGIN;
 CREATE TEMP TABLE m AS
