@@ -128,7 +128,13 @@ public final class Daemon: Sendable {
             // At once after the lock, before the tickets database (which may wait for the
             // app's lock): other commands take a lock held with no state file, or no -wal
             // beside it, for one deleted under its deliverer.
-            stateDatabase = try StateDatabase(path: config.store.stateDatabase, busyTimeout: config.store.busyTimeout)
+            let upgrade = LongStartStep(notify: notify)
+            defer { upgrade.end() }
+            stateDatabase = try StateDatabase(path: config.store.stateDatabase, busyTimeout: config.store.busyTimeout) { [logger] migrations in
+                logger.notice("upgrading the state database \(config.store.stateDatabase), written by an earlier release (\(migrations.joined(separator: ", "))): a large file takes minutes, with free space of about twice its size; systemd is told to wait meanwhile",
+                              metadata: ["event": "start"])
+                upgrade.begin(status: "upgrading the state database (\(migrations.count) migration(s))")
+            }
             tickets = ticketsMissing ? nil : try TicketsDatabase(path: config.store.ticketsDatabase, busyTimeout: config.store.busyTimeout,
                                                                  progress: progress)
         } catch {

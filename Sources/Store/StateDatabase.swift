@@ -38,8 +38,12 @@ public final class StateDatabase: Sendable {
     ///   waits for no other process's write and writes nothing to the file, not even the
     ///   empty transaction GRDB makes on a `-wal` that is missing or empty. Otherwise (an
     ///   earlier release's file, say) it is opened as every other command opens it.
+    /// - Parameter upgrading: called with the migrations an earlier release's file lacks, just
+    ///   before they run (not for a new file): the upgrade of a large file takes minutes (v7
+    ///   rewrites the notification table: 17 s for 300,000 notifications, 171 s for 1.5
+    ///   million on a loaded 2-core machine), which the daemon tells the service manager.
     public init(path: String, busyTimeout: Duration = .seconds(5), upgradingBesideADeliverer: Bool = true,
-                lookingOnly: Bool = false) throws(StoreError) {
+                lookingOnly: Bool = false, upgrading: (@Sendable (_ migrations: [String]) -> Void)? = nil) throws(StoreError) {
         self.path = path
         self.busyTimeout = busyTimeout
         var configuration = Configuration()
@@ -68,7 +72,7 @@ public final class StateDatabase: Sendable {
         StateFileAccess.refuseLinksFromSQLite(stateDatabase: path)
         configuration.busyMode = LockWait.busyMode(timeout: busyTimeout) { [lockWaits] waited in lockWaits.giveUp(after: waited) }
         if !upgradingBesideADeliverer { try Self.refuseBesideALostLog(path: path) }
-        if lookingOnly, let readOnly = Self.openReadingOnly(path: path, configuration: configuration) {
+        if lookingOnly, let readOnly = try Self.openReadingOnly(path: path, configuration: configuration) {
             (pool, upgrades, readingOnly) = (readOnly, [], true)
             opened = FileIdentity(path: path)
             openedLog = (FileIdentity(path: path + "-wal"), FileIdentity(path: path + "-shm"))
@@ -78,7 +82,7 @@ public final class StateDatabase: Sendable {
         StateFileAccess.createPrivately(stateDatabase: path)
         do {
             (pool, upgrades) = try Self.openMigrated(path: path, configuration: configuration,
-                                                     upgradingBesideADeliverer: upgradingBesideADeliverer)
+                                                     upgradingBesideADeliverer: upgradingBesideADeliverer, upgrading: upgrading)
         } catch let error as DatabaseError where error.resultCode.primaryResultCode == .SQLITE_READONLY
                     || (error.resultCode.primaryResultCode == .SQLITE_CANTOPEN && StateFileAccess.problem(stateDatabase: path) != nil) {
             // SQLite's "attempt to write a readonly database" and "unable to open database
@@ -133,29 +137,36 @@ public final class StateDatabase: Sendable {
     static let lostLogWait: Duration = .seconds(1)
 
     /// A read-only pool on the file, or nil where it cannot serve (the caller opens it as
-    /// usual then): no file there, one that lacks a migration of this release's (or holds a
-    /// newer one's), or a failure to open or read it (with no process having the file open,
-    /// a user who may not create its `-wal` and `-shm` in the folder). Read through SQLite's
+    /// usual then): no file there, one that lacks a migration of this release's, or a failure
+    /// to open or read it (with no process having the file open, a user who may not create its
+    /// `-wal` and `-shm` in the folder). One a newer release wrote is refused (thrown), as the
+    /// usual open would, without its write. Read through SQLite's
     /// locks, as other processes' commits land. Where no process had the file open, SQLite
     /// makes its `-wal` and `-shm` and, read-only, cannot remove them at the close: they stay,
     /// empty, given to the file's owner when root made them (SQLite does so). Reading the
     /// file as it stands instead (`immutable=1`) was tried and dropped: a writer starting
     /// meanwhile and copying its log into the file made the read fail as "malformed", or
     /// read wrong rows.
-    private static func openReadingOnly(path: String, configuration: Configuration) -> DatabasePool? {
+    private static func openReadingOnly(path: String, configuration: Configuration) throws(StoreError) -> DatabasePool? {
         guard FileManager.default.fileExists(atPath: path) else { return nil }
         var configuration = configuration
         configuration.readonly = true
         do {
             let pool = try DatabasePool(path: path, configuration: configuration)
-            let current = try pool.read { db -> Bool in
-                try Self.newerSchemaProblem(db) == nil && Self.migrator.hasCompletedMigrations(db)
+            let (newer, current) = try pool.read { db in
+                (try Self.newerSchemaProblem(db), try Self.migrator.hasCompletedMigrations(db))
             }
-            guard current else {
+            guard newer == nil, current else {
                 try? pool.close()
+                // Refused from here: the read-write open would write to the file first (the
+                // SQLite library's set-up), and a user who may only read it would be told so
+                // instead of why.
+                if let newer { throw StoreError(.schema, path: path, message: newer) }
                 return nil
             }
             return pool
+        } catch let error as StoreError {
+            throw error
         } catch {
             return nil
         }
@@ -166,8 +177,8 @@ public final class StateDatabase: Sendable {
     /// missing and both run it: the second fails ("table notification already exists",
     /// "database is locked" while the other switches the file to WAL). Open and migrate again
     /// then, when the other has finished: it is a no-op on a migrated file.
-    private static func openMigrated(path: String, configuration: Configuration,
-                                     upgradingBesideADeliverer: Bool) throws -> (DatabasePool, [String]) {
+    private static func openMigrated(path: String, configuration: Configuration, upgradingBesideADeliverer: Bool,
+                                     upgrading: (@Sendable ([String]) -> Void)?) throws -> (DatabasePool, [String]) {
         try inOpenRounds {
             let pool = try DatabasePool(path: path, configuration: configuration)
             if let problem = try pool.read({ db in try Self.newerSchemaProblem(db) }) {
@@ -182,9 +193,11 @@ public final class StateDatabase: Sendable {
                     throw StoreError(.inUse, path: path, message: "written by an earlier release of overdued (it lacks migration \"\(next)\"), "
                         + "and an overdued process\(DeliveryLock.holder(in: error)) delivers from it now: this release would upgrade the file under it. Restart "
                         + "the service onto this release first (systemctl restart overdued: the new daemon upgrades it), then run this "
-                        + "command again")
+                        + "command again. If that process is already this release's daemon, it is upgrading the file now (a large one "
+                        + "takes minutes): wait for \"upgraded the state database\" in its log")
                 }
             }
+            if !before.isEmpty, !pending.isEmpty { upgrading?(pending) }
             try Self.migrator.migrate(pool)
             let after = try pool.read { db in try Self.migrator.appliedMigrations(db) }
             return (pool, before.isEmpty ? [] : after.filter { !before.contains($0) })
@@ -239,6 +252,13 @@ public final class StateDatabase: Sendable {
             }
         }
         return nil
+    }
+
+    /// A state database as a release that stopped at `migration` made it (tests of upgrades).
+    static func createAsEarlierRelease(path: String, upTo migration: String) throws {
+        let queue = try DatabaseQueue(path: path)
+        try migrator.migrate(queue, upTo: migration)
+        try queue.close()
     }
 
     static var migrator: DatabaseMigrator {
@@ -473,7 +493,11 @@ public final class StateDatabase: Sendable {
     /// applied, by a newer overdued. An older binary would read and write a schema it does
     /// not know (and the newer one would later find rows it never wrote).
     static func newerSchemaProblem(_ db: Database) throws -> String? {
-        let unknown = try migrator.appliedIdentifiers(db).subtracting(migrator.migrations).sorted()
+        // In the order they were made: "v10" after "v9".
+        let unknown = try migrator.appliedIdentifiers(db).subtracting(migrator.migrations).sorted { left, right in
+            func number(_ name: String) -> Int { Int(name.dropFirst().prefix { $0.isNumber }) ?? Int.max }
+            return (number(left), left) < (number(right), right)
+        }
         guard !unknown.isEmpty else { return nil }
         let names = unknown.map { "\"\($0)\"" }.joined(separator: ", ")
         return "written by a newer overdued (migration\(unknown.count == 1 ? "" : "s") \(names) unknown to this version); "

@@ -35,6 +35,7 @@ public final class SystemdNotifications: Sendable {
     public func status(_ text: String) { unlessStopped("STATUS=") { $0.status(text) } }
     public func reloading() { unlessStopped("RELOADING=1") { $0.reloading() } }
     public func watchdog() { unlessStopped("WATCHDOG=1") { $0.watchdog() } }
+    public func extendTimeout(by duration: Duration) { unlessStopped("EXTEND_TIMEOUT_USEC=") { $0.extendTimeout(by: duration) } }
 
     public func stopping(status: String) {
         sending.withLock { state in

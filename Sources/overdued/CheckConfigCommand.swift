@@ -51,7 +51,7 @@ struct CheckConfigCommand: ParsableCommand {
         }
         print("\(config.sourcePath): valid")
         print("  tickets database: \(config.store.ticketsDatabase) (read-only, zone \(config.store.timeZoneName)\(zoneSource(config.store.timeZone)))")
-        print("  state database:   \(config.store.stateDatabase)")
+        print("  state database:   \(config.store.stateDatabase)\(Self.upgradeNote(config.store.stateDatabase, busyTimeout: config.store.busyTimeout))")
         print("  schedule:         every \(DurationText.format(config.schedule.interval))\(config.schedule.align ? ", aligned to the clock" : "")")
         for rule in config.rules {
             let filter = RuleQuery.filter(for: rule.match, now: .now, schema: tickets.schema)
@@ -96,6 +96,16 @@ struct CheckConfigCommand: ParsableCommand {
             }
         }
         return warnings + ListedValueSpelling.warnings(rules: rules, counts: counts)
+    }
+
+    /// What the next start does to an earlier release's state database, which no earlier
+    /// release can open afterwards: said before the restart that does it.
+    static func upgradeNote(_ path: String, busyTimeout: Duration) -> String {
+        guard let missing = try? StateDatabaseCheck.missingMigrations(path: path, busyTimeout: busyTimeout),
+              !missing.isEmpty, missing.count < StateDatabaseCheck.migrationCount else { return "" }
+        return " (written by an earlier release: the next start upgrades it, \(missing.count) migration(s) from \"\(missing[0])\"; "
+            + "earlier releases cannot open it afterwards, and a large file takes minutes and free space of twice its size: "
+            + "back it up first, docs/systemd.md, \"Upgrading\")"
     }
 
     static func formatName(_ format: PayloadFormat) -> String {

@@ -897,3 +897,64 @@ struct TicketsFileReplacementTests {
         #expect(low.waitForExit(timeout: 10) == 0)
     }
 }
+
+/// An earlier release's state database is upgraded before `READY=1`; the upgrade of a large
+/// one takes minutes (17 s for 300,000 notifications, 171 s for 1.5 million, on a loaded
+/// machine), and systemd killed it at its start timeout, rolled back, until the unit failed.
+/// The daemon says what runs and asks for more time while it does.
+struct UpgradeAtStartTests {
+    /// A folder with no tickets, a config ticking hourly, and the state database `prepare`
+    /// makes (its path given).
+    private func folder(_ prepare: (String) throws -> Void) throws -> (TemporaryDirectory, config: String) {
+        let folder = try TemporaryDirectory()
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: [])
+        let config = try folder.write("config.json", configJSON(interval: "1h"))
+        try prepare(folder.url("state.sqlite"))
+        return (folder, config)
+    }
+
+    /// Starts the daemon until `READY=1`, stops it; what the service manager got, and its log.
+    private func startAndStop(_ folder: TemporaryDirectory, config: String) throws -> (messages: [String], log: String) {
+        let listener = try NotifyListener(path: folder.url("notify.sock"))
+        let daemon = try DaemonChild(config: config, environment: ["NOTIFY_SOCKET": listener.path])
+        var seen: [String] = []
+        #expect(listener.waitFor(timeout: 20, seen: &seen) { $0.contains("READY=1") } != nil, "got \(seen); log: \(daemon.log)")
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit(timeout: 10) == 0)
+        return (seen, daemon.log)
+    }
+
+    @Test func systemdIsToldOfTheUpgradeAndAskedToWait() throws {
+        let (folder, config) = try folder { try StateDatabase.createAsEarlierRelease(path: $0, upTo: "v6: every scheduled date notified") }
+        let (seen, log) = try startAndStop(folder, config: config)
+        let ready = try #require(seen.firstIndex { $0.contains("READY=1") })
+        let status = seen.firstIndex { $0 == "STATUS=upgrading the state database (5 migration(s))" }
+        let extend = seen.firstIndex { $0 == "EXTEND_TIMEOUT_USEC=30000000" }
+        #expect(status.map { $0 < ready } == true && extend.map { $0 < ready } == true, "\(seen)")
+        #expect(log.contains("upgrading the state database \(folder.url("state.sqlite")), written by an earlier release (v7: withdrawn notifications, "),
+                "log: \(log)")
+        #expect(log.contains("upgraded the state database"), "log: \(log)")
+    }
+
+    /// `check-config`, the step before the restart, says what the restart will do to the file
+    /// (and does none of it); nothing for a current file.
+    @Test func checkConfigSaysTheNextStartUpgradesTheFile() throws {
+        let (folder, config) = try folder { try StateDatabase.createAsEarlierRelease(path: $0, upTo: "v6: every scheduled date notified") }
+        let check = try runOverdued(["check-config", "--config", config])
+        #expect(check.status == 0, "\(check.stderr)")
+        #expect(check.stdout.contains("  state database:   \(folder.url("state.sqlite")) (written by an earlier release: the next start upgrades it, 5 migration(s) from \"v7: withdrawn notifications\"; "),
+                "\(check.stdout)")
+        #expect(try sqlite3Output(folder.url("state.sqlite"), "SELECT count(*) FROM grdb_migrations") == "6\n", "upgraded nothing")
+        _ = try StateDatabase(path: folder.url("state.sqlite"))
+        let again = try runOverdued(["check-config", "--config", config])
+        #expect(again.stdout.contains("  state database:   \(folder.url("state.sqlite"))\n"), "\(again.stdout)")
+    }
+
+    /// A current file is no upgrade: nothing is said.
+    @Test func aCurrentFileIsNoUpgrade() throws {
+        let (folder, config) = try folder { _ = try StateDatabase(path: $0) }
+        let (seen, log) = try startAndStop(folder, config: config)
+        #expect(!seen.contains { $0.hasPrefix("STATUS=upgrading") || $0.hasPrefix("EXTEND_TIMEOUT_USEC=") }, "\(seen)")
+        #expect(!log.contains("upgrading the state database"), "log: \(log)")
+    }
+}

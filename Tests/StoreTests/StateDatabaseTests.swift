@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import GRDB
 @testable import Store
 import Testing
@@ -123,6 +124,21 @@ struct StateDatabaseTests {
         #expect((requeued.status, requeued.attempts) == (.retrying, 3))
         #expect(requeued.requeuedAt == now.addingTimeInterval(3_600))
         #expect(requeued.attemptsBeforeRequeue == 3)
+    }
+
+    /// The caller hears of an upgrade before it runs (the daemon tells systemd to wait), with
+    /// the migrations it applies; not of a new file's creation, nor of a file already current.
+    @Test func anUpgradeIsAnnouncedBeforeItRuns() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.url("state.sqlite")
+        try StateDatabase.createAsEarlierRelease(path: path, upTo: "v8: receiver pauses")
+        let heard = Mutex<[[String]]>([])
+        let database = try StateDatabase(path: path) { migrations in heard.withLock { $0.append(migrations) } }
+        #expect(heard.withLock { $0 } == [["v9: notifications known without a row", "v10: attempts started",
+                                            "v11: receiver of an attempt started"]])
+        #expect(database.upgrades == heard.withLock { $0.first })
+        _ = try StateDatabase(path: path) { _ in Issue.record("a current file is no upgrade") }
+        _ = try StateDatabase(path: directory.url("new.sqlite")) { _ in Issue.record("a new file is no upgrade") }
     }
 
     /// v7 rebuilds the notification table (its status CHECK gains "withdrawn"): a database
@@ -350,7 +366,7 @@ struct StateDatabaseTests {
         } throws: { error in
             guard let error = error as? StoreError else { return false }
             return error.path == path && error.description.hasPrefix(path)
-                && error.message.contains(#""v10: later still", "v9: from the future""#)
+                && error.message.contains(#"(migrations "v9: from the future", "v10: later still" unknown"#)
                 && error.message.contains("written by a newer overdued") && error.message.contains("refusing to run an older one on it")
         }
         let problem = try #require(StateDatabaseCheck.problem(path: path), "check-config says so too")
@@ -358,6 +374,23 @@ struct StateDatabaseTests {
         // Nothing was written: the migrations table is as the newer version left it.
         let identifiers = try DatabaseQueue(path: path).read { db in try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations ORDER BY rowid") }
         #expect(identifiers == Self.migrations + ["v9: from the future", "v10: later still"])
+    }
+
+    /// The commands that only look (`history`, `queue`) refuse it from their read-only open:
+    /// the read-write one wrote to the file first (the SQLite library's set-up), and told a
+    /// user who may only read it that the file was not writable, instead of why.
+    @Test func aLookOnlyOpenRefusesANewerDatabaseWithoutWritingIt() throws {
+        let directory = try TemporaryDirectory()
+        let path = try Self.stateDatabase(in: directory, changedBy: "INSERT INTO grdb_migrations (identifier) VALUES ('v99: from the future')")
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        try FileManager.default.setAttributes([.posixPermissions: 0o400], ofItemAtPath: path)
+        #expect {
+            _ = try StateDatabase(path: path, lookingOnly: true)
+        } throws: { error in
+            guard let error = error as? StoreError else { return false }
+            return error.kind == .schema && error.message.contains("written by a newer overdued (migration \"v99: from the future\" unknown")
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == bytes, "not written")
     }
 
     /// An open SQLite handle keeps working on a deleted or replaced file; the daemon asks
@@ -458,7 +491,9 @@ struct StateDatabaseTests {
             #expect(error.kind == .inUse)
             #expect(error.message.contains("written by an earlier release of overdued (it lacks migration \"v9: notifications known without a row\")"),
                     "\(error.message)")
-            #expect(error.message.contains("(pid \(getpid())) delivers from it now") && error.message.contains("Restart the service onto this release first"), "\(error.message)")
+            #expect(error.message.contains("(pid \(getpid())) delivers from it now") && error.message.contains("Restart the service onto this release first")
+                    && error.message.hasSuffix("If that process is already this release's daemon, it is upgrading the file now (a large one takes minutes): wait for \"upgraded the state database\" in its log"),
+                    "\(error.message)")
             #expect(!error.message.contains("  "), "one line, no runs of spaces")
         }
         let untouched = try DatabaseQueue(path: path).read { db in try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations") }

@@ -90,3 +90,30 @@ extension ProcessEnvironment {
         }
     }
 }
+
+extension ProcessEnvironment {
+    /// A long step of the start says what runs and asks for more time, at once and at each
+    /// interval, until it ends; then nothing more.
+    @Suite struct LongStartStepTests {
+        @Test func itSaysItselfAtOnceAndAtEachIntervalUntilItEnds() throws {
+            let receiver = try DatagramReceiver()
+            var messages: [String] = []
+            try withEnvironment(["NOTIFY_SOCKET": receiver.path]) {
+                let step = LongStartStep(notify: SystemdNotifications(), interval: .milliseconds(200))
+                step.begin(status: "upgrading")
+                step.begin(status: "a second begin changes nothing")
+                #expect(receiver.receive(within: 100) == "STATUS=upgrading", "the first at once")
+                #expect(receiver.receive(within: 100) == "EXTEND_TIMEOUT_USEC=1200000")
+                let deadline = ContinuousClock.now + .seconds(5)
+                while messages.filter({ $0.hasPrefix("STATUS=") }).count < 3, ContinuousClock.now < deadline {
+                    if let message = receiver.receive(within: 50) { messages.append(message) }
+                }
+                step.end()
+                try #require(messages.filter { $0.hasPrefix("STATUS=") }.count >= 3, "\(messages)")
+            }
+            #expect(messages.allSatisfy { $0 == "STATUS=upgrading" || $0 == "EXTEND_TIMEOUT_USEC=1200000" }, "\(messages)")
+            while receiver.receive(within: 100) != nil {}   // one the timer may have been sending as it ended
+            #expect(receiver.receive(within: 600) == nil, "nothing after the end")
+        }
+    }
+}
