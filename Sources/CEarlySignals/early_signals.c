@@ -11,20 +11,30 @@
 //
 // Only `run` does this: for the other commands the signals keep their usual meaning.
 #include <signal.h>
+#include <stdatomic.h>
 #include <string.h>
 #include "early_signals.h"
 
-static volatile sig_atomic_t received = 0;
+// Atomic, not only `volatile sig_atomic_t`: by the time a signal comes, the process has other
+// threads (NIO's event loops) that may run the handler while the daemon's thread reads the
+// bits. A plain `|=` is a read and a write, and two handlers on two threads could lose one of
+// the bits (a SIGTERM lost: the daemon started anyway, and systemd killed it at its stop
+// timeout); and the reader had no ordering with a handler still running (ThreadSanitizer saw
+// both). A lock-free atomic is safe in a signal handler.
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "the signal handler needs a lock-free atomic int");
+static atomic_int received = 0;
 static volatile sig_atomic_t installed = 0;
 
 static void record_early_signal(int number) {
+    int bit = 0;
     switch (number) {
-    case SIGHUP: received |= OVERDUED_EARLY_SIGHUP; break;
-    case SIGUSR1: received |= OVERDUED_EARLY_SIGUSR1; break;
-    case SIGTERM: received |= OVERDUED_EARLY_SIGTERM; break;
-    case SIGINT: received |= OVERDUED_EARLY_SIGINT; break;
-    default: break;
+    case SIGHUP: bit = OVERDUED_EARLY_SIGHUP; break;
+    case SIGUSR1: bit = OVERDUED_EARLY_SIGUSR1; break;
+    case SIGTERM: bit = OVERDUED_EARLY_SIGTERM; break;
+    case SIGINT: bit = OVERDUED_EARLY_SIGINT; break;
+    default: return;
     }
+    atomic_fetch_or_explicit(&received, bit, memory_order_release);
 }
 
 __attribute__((constructor))
@@ -35,8 +45,7 @@ static void overdued_install_early_signal_guard(int argc, char **argv, char **en
     memset(&action, 0, sizeof action);
     action.sa_handler = record_early_signal;
     action.sa_flags = SA_RESTART;
-    // Each handler's `received |= bit` is a read, then a write: block the other guarded
-    // signals while it runs, so that one arriving in between does not lose its bit.
+    // One handler at a time on a thread (the atomic covers handlers on other threads).
     sigemptyset(&action.sa_mask);
     sigaddset(&action.sa_mask, SIGHUP);
     sigaddset(&action.sa_mask, SIGUSR1);
@@ -54,7 +63,7 @@ int overdued_early_signal_guard_installed(void) {
 }
 
 int overdued_early_signals_received(void) {
-    return received;
+    return atomic_load_explicit(&received, memory_order_acquire);
 }
 
 int overdued_early_signal_guard_replaced(void) {
