@@ -29,8 +29,17 @@ final class DeliveryContext: Sendable {
     }
     /// The first "damaged" the state database answered (`noteDamage`).
     private let damage = LockedState<StoreError?>(nil)
-    /// Wakes every destination's worker: a suspect's turn began or ended (`startRequest`).
-    private let wakeWorkers = LockedState<(@Sendable () -> Void)?>(nil)
+    /// Whose workers to wake when a suspect's turn began or ended (`startRequest`).
+    private let suspectTurnWaker = LockedState(SuspectTurnWaker())
+
+    /// The notifier, by a weak reference: not a closure kept in the lock. A closure read back
+    /// with `withLock { $0 }` is written back wrapped in two more thunks at each read
+    /// (swiftlang/swift#91348, release builds too), growing the heap and the stack until it
+    /// overflows (the daemon's `DeliveryPermit` had the same bug; a copy of this one, built
+    /// with -O: 20,000 reads took 8.4 s, and crashed with 1 MB stacks before 40,000).
+    private struct SuspectTurnWaker: Sendable {
+        weak var notifier: Notifier?
+    }
 
     /// The requests in flight, all destinations together.
     private struct Flights {
@@ -143,9 +152,9 @@ final class DeliveryContext: Sendable {
         state.withLock { $0.stopping = true }
     }
 
-    /// Called (once) by the notifier with what wakes all its workers.
-    func onSuspectTurn(_ wake: @escaping @Sendable () -> Void) {
-        wakeWorkers.withLock { $0 = wake }
+    /// Called (once) by the notifier: its workers are woken at each suspect's turn.
+    func wakeAtSuspectTurns(_ notifier: Notifier) {
+        suspectTurnWaker.withLock { $0.notifier = notifier }
     }
 
     /// Whether the request of notification `id` may start now; if so it is counted in flight
@@ -187,7 +196,7 @@ final class DeliveryContext: Sendable {
             // The waiting suspect's turn now, or the others' again.
             return suspect || (flights.inFlight == 0 && !flights.waitingSuspects.isEmpty)
         }
-        if turn, let wake = wakeWorkers.withLock({ $0 }) { wake() }
+        if turn, let notifier = suspectTurnWaker.withLock({ $0.notifier }) { notifier.wakeWorkers() }
     }
 
     func recordStarted() {

@@ -110,10 +110,7 @@ public final class Notifier: Sendable {
         self.onHeartbeat = onHeartbeat
         state = LockedState(State(destinations: destinations))
         context.transport.use(destinations: destinations)
-        context.onSuspectTurn { [weak self] in
-            guard let self else { return }
-            for worker in self.state.withLock({ Array($0.workers.values) }) { worker.wake() }
-        }
+        context.wakeAtSuspectTurns(self)
     }
 
     public var destinations: [DestinationSpec] { state.withLock { $0.destinations } }
@@ -209,6 +206,11 @@ public final class Notifier: Sendable {
     /// New notifications were enqueued: look at the queues now. Nonblocking.
     public func wake() {
         supervisorWake.signal()
+        wakeWorkers()
+    }
+
+    /// Every destination's worker looks at its queue again.
+    func wakeWorkers() {
         for worker in state.withLock({ Array($0.workers.values) }) { worker.wake() }
     }
 
