@@ -7,15 +7,15 @@ import TestSupport
 import Glibc
 #endif
 
-/// The `overdued` executable built next to the test bundle.
+/// The `overdued` executable of the same build as the tests: beside the test executable
+/// (`.build/debug`, or the `--scratch-path`'s, or release's). No fallback to another folder:
+/// the tests looked one folder too high, found nothing, and ran `.build/debug/overdued` for any
+/// build, a stale binary or another build's (the sanitizer audit's AddressSanitizer run started
+/// the ThreadSanitizer build's).
 enum Binary {
     static let url: URL = {
-        let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let candidates = [
-            Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("overdued"),
-            packageRoot.appendingPathComponent(".build/debug/overdued"),
-        ]
-        return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates[1]
+        let folder = Bundle.main.executableURL?.deletingLastPathComponent() ?? Bundle.main.bundleURL
+        return folder.appendingPathComponent("overdued")
     }()
 }
 
@@ -60,7 +60,7 @@ func runOverdued(_ arguments: [String], environment: [String: String] = [:], pre
     let deadline = Date().addingTimeInterval(timeout)
     while process.isRunning, Date() < deadline { usleep(10_000) }
     if process.isRunning {
-        kill(process.processIdentifier, SIGKILL)
+        killTree(process.processIdentifier)
         Issue.record("overdued \(arguments.joined(separator: " ")) did not finish within \(timeout) s")
     }
     process.waitUntilExit()
@@ -68,6 +68,18 @@ func runOverdued(_ arguments: [String], environment: [String: String] = [:], pre
     return CommandResult(status: process.terminationStatus,
                          stdout: String(decoding: outData.get(), as: UTF8.self),
                          stderr: String(decoding: errData.get(), as: UTF8.self))
+}
+
+/// SIGKILLs `pid` and every process under it: under a `prefix` (`faketime` forks) the
+/// overdued process is a grandchild, which killing the child alone left running for ever.
+func killTree(_ pid: pid_t) {
+    kill(pid, SIGSTOP)   // no new children meanwhile
+    let threads = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+    for thread in threads {
+        let children = (try? String(contentsOfFile: "/proc/\(pid)/task/\(thread)/children", encoding: .utf8)) ?? ""
+        for child in children.split(separator: " ").compactMap({ pid_t($0) }) { killTree(child) }
+    }
+    kill(pid, SIGKILL)
 }
 
 /// How to run overdued as a user without write access to a folder the tests create: as is when
