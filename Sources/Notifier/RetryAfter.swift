@@ -1,4 +1,5 @@
 public import Foundation
+import TimeZoneRules
 
 /// Reads a `Retry-After` header: delay-seconds or an HTTP-date (RFC 9110 §10.2.3).
 public enum RetryAfter {
@@ -27,16 +28,46 @@ public enum RetryAfter {
     }
 
     /// IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) and the two obsolete forms senders
-    /// must still be understood in.
+    /// must still be understood in (RFC 9110 §5.6.7): `Sunday, 06-Nov-94 08:49:37 GMT` and
+    /// `Sun Nov  6 08:49:37 1994`. Read by hand, ASCII only: Foundation's `DateFormatter`
+    /// trapped on some non-ASCII text (`… 08:49:37 ำ`: "Incorrect range"), which any receiver
+    /// could send, in `Retry-After` or in `Date`, and crash overdued with (fuzzing found it);
+    /// it also took other zones, other digits and five-digit years.
     static func httpDate(_ text: String) -> Date? {
-        for pattern in ["EEE, dd MMM yyyy HH:mm:ss zzz", "EEEE, dd-MMM-yy HH:mm:ss zzz", "EEE MMM d HH:mm:ss yyyy"] {
-            // A formatter per call: not Sendable, and Retry-After dates are rare.
-            let formatter = DateFormatter()
-            formatter.locale = Locale(identifier: "en_US_POSIX")
-            formatter.timeZone = TimeZone(identifier: "GMT")
-            formatter.dateFormat = pattern
-            if let date = formatter.date(from: text) { return date }
+        guard text.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) else { return nil }
+        let words = text.split(separator: " ", omittingEmptySubsequences: true)
+        let fields: (day: Substring, month: Substring, year: Substring, time: Substring)
+        var yearDigits = 4
+        if words.count == 6, words[0].hasSuffix(","), words[5] == "GMT" {
+            fields = (words[1], words[2], words[3], words[4])                   // IMF-fixdate
+        } else if words.count == 4, words[0].hasSuffix(","), words[3] == "GMT" {
+            let parts = words[1].split(separator: "-", omittingEmptySubsequences: false)   // rfc850-date
+            guard parts.count == 3 else { return nil }
+            fields = (parts[0], parts[1], parts[2], words[2])
+            yearDigits = 2
+        } else if words.count == 5, !words[0].hasSuffix(",") {
+            fields = (words[2], words[1], words[4], words[3])                   // asctime-date
+        } else {
+            return nil
         }
-        return nil
+        let dayName = words[0].hasSuffix(",") ? words[0].dropLast() : words[0]
+        guard dayName.count >= 3, dayName.allSatisfy(\.isLetter) else { return nil }
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        guard let monthIndex = months.firstIndex(where: { $0 == fields.month }),
+              let day = digits(fields.day, count: 1...2), var year = digits(fields.year, count: yearDigits...yearDigits) else { return nil }
+        if fields.year.count == 2 { year += year < 70 ? 2000 : 1900 }
+        let month = monthIndex + 1
+        let time = fields.time.split(separator: ":", omittingEmptySubsequences: false)
+        guard time.count == 3, let hour = digits(time[0], count: 2...2), let minute = digits(time[1], count: 2...2),
+              let second = digits(time[2], count: 2...2), hour < 24, minute < 60, second <= 60,
+              (1...GregorianDays.daysIn(month: month, year: year)).contains(day) else { return nil }
+        let days = GregorianDays.days(year: year, month: month, day: day)
+        return Date(timeIntervalSince1970: TimeInterval(days * 86_400 + hour * 3_600 + minute * 60 + min(second, 59)))
+    }
+
+    /// `text` as a number, when it is `count` ASCII digits.
+    private static func digits(_ text: Substring, count: ClosedRange<Int>) -> Int? {
+        guard count.contains(text.count), text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return nil }
+        return Int(text)
     }
 }

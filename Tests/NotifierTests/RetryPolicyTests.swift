@@ -144,6 +144,20 @@ import Testing
         #expect(RetryAfter.delay("Sun, 06 Nov 1994 08:00:00 GMT", now: now) == 0)
         #expect(RetryAfter.delay("soon", now: now) == nil)
         #expect(RetryAfter.delay("-5", now: now) == nil)
+        // Read by hand: Foundation's DateFormatter trapped on this one (fuzzing), and took
+        // other zones, other digits and five-digit years.
+        #expect(RetryAfter.delay("Sun, 06 Nov 1994 08:49:37 \u{0E33}", now: now) == nil)
+        #expect(RetryAfter.onReceiversClock("Sun, 06 Nov 1994 08:51:37 GMT", responseDate: "Sun, 06 Nov 1994 08:49:37 \u{0E33}")
+                == "Sun, 06 Nov 1994 08:51:37 GMT")
+        for odd in ["Sun, 06 Nov 1994 08:51:37 PST", "Sun, 06 Nov 19994 08:51:37 GMT", "Sun, 0\u{0966}6 Nov 1994 08:51:37 GMT",
+                    "Sun, 31 Nov 1994 08:51:37 GMT", "Sun, 06 Nov 1994 24:00:00 GMT", "Sun, 06 Nox 1994 08:51:37 GMT",
+                    "Sun, 06 Nov 1994 8:51:37 GMT", "Sunday, 06-Nov-1994 08:51:37 GMT", "Sun Nov  6 08:49:47 94", ", 06 Nov 1994 08:51:37 GMT"] {
+            #expect(RetryAfter.delay(odd, now: now) == nil, "\(odd)")
+        }
+        #expect(RetryAfter.delay("Mon, 29 Feb 2027 00:00:00 GMT", now: now) == nil, "not a leap year")
+        #expect(RetryAfter.delay("Thu, 29 Feb 2024 00:00:00 GMT", now: Date(timeIntervalSince1970: 1_709_164_800 - 30)) == 30)
+        #expect(RetryAfter.delay("Thursday, 01-Jan-70 00:01:00 GMT", now: Date(timeIntervalSince1970: 0)) == 60, "70 is 1970")
+        #expect(RetryAfter.delay("Friday, 01-Jan-27 00:00:00 GMT", now: Date(timeIntervalSince1970: 1_798_761_600 - 5)) == 5, "27 is 2027")
         // An HTTP date against the answer's Date: their difference, whatever the clocks say.
         #expect(RetryAfter.onReceiversClock("Sun, 06 Nov 1994 08:51:37 GMT", responseDate: "Sun, 06 Nov 1994 08:49:37 GMT") == "120")
         #expect(RetryAfter.onReceiversClock("Sun, 06 Nov 1994 08:40:00 GMT", responseDate: "Sun, 06 Nov 1994 08:49:37 GMT") == "0")
