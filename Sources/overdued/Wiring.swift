@@ -231,7 +231,14 @@ struct Instant {
         let plain = ISO8601DateFormatter()
         let fractional = ISO8601DateFormatter()
         fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        func date(_ text: String) -> Date? { plain.date(from: text) ?? fractional.date(from: text) }
+        // Foundation's reader only for its own shape, with a fraction of at most 9 digits: on
+        // some long fractions ICU divided by zero (SIGFPE: the command died; fuzzing), and it
+        // read `.1e9` as sixteen days. Other spellings go to the tickets' date reader below.
+        let strict = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})$/
+        func date(_ text: String) -> Date? {
+            guard text.wholeMatch(of: strict) != nil else { return nil }
+            return plain.date(from: text) ?? fractional.date(from: text)
+        }
         let example = "e.g. 2026-11-24T15:00:00Z or 2026-11-24T10:00:00-05:00"
         // Foundation's reader rolls impossible fields over (2026-11-31 is December 1st, an
         // offset of +25:00 is read as some other one): they are refused here first.

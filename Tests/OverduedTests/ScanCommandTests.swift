@@ -372,6 +372,16 @@ import TestSupport
         #expect(try runOverdued(["scan", "--dry-run", "--config", config, "--now", "2026-11-24T15:00:00.250-18:00"]).status == 0)
         #expect(try runOverdued(["scan", "--dry-run", "--config", config, "--now", "2100-02-29T00:00:00Z"]).stderr.contains("2100-02 has no day 29"))
         #expect(try runOverdued(["history", "--config", config, "--since", "2026-11-31T00:00:00Z"]).status == 64)
+        // Foundation's reader divided by zero on this fraction (SIGFPE, fuzzing) and read
+        // `.1e9` as 16 days: refused, as values of no ISO 8601 shape.
+        for value in ["6-1-2T5:0:0.15276666666666667152766666666666671", "2026-11-24T15:00:00.1e9Z"] {
+            for command in [["scan", "--dry-run", "--now", value], ["history", "--since", value]] {
+                let refused = try runOverdued(command + ["--config", config])
+                #expect(refused.status == 64 && refused.stderr.contains("expected an ISO 8601 instant"), "\(value): \(refused.stderr)")
+            }
+        }
+        let nine = try runOverdued(["scan", "--dry-run", "--json", "--config", config, "--now", "2026-11-24T15:00:00.123456789Z"])
+        #expect(nine.status == 0, "\(nine.stderr)")
     }
 
     /// A ticket id or date holding a terminal escape sequence or a line break (the app builds
