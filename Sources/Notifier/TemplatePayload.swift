@@ -80,11 +80,17 @@ public enum TemplatePayload {
     /// syntax error.
     static func parse(source: String, path: String) throws(PayloadError) -> MustacheTemplate {
         _ = registration
-        if let (line, column) = firstReferenceToAnotherTemplate(in: source) {
+        switch firstRefusedTag(in: source) {
+        case .referenceToAnotherTemplate(let line, let column):
             // The library renders one it cannot find as nothing, without a word.
             throw PayloadError(.templateSyntax, "the template \(path) cannot be parsed: line \(line), column \(column): a partial "
                 + "({{> name}}) or parent ({{< name}}) names another template, which overdued does not load (it reads one file); "
                 + "write that text in this template")
+        case .nestedTooDeep(let line, let column):
+            throw PayloadError(.templateSyntax, "the template \(path) cannot be parsed: line \(line), column \(column): sections "
+                + "nested more than \(maxSectionDepth) deep")
+        case nil:
+            break
         }
         do {
             // No newline after the pragma: line numbers in parser errors stay the file's.
@@ -94,9 +100,48 @@ public enum TemplatePayload {
         }
     }
 
-    /// Where the template names another one (`{{> name}}`, `{{< name}}`), following its
-    /// delimiter changes (`{{=<% %>=}}`); nil when it does not.
+    /// How deep sections (`{{#…}}`, `{{^…}}`) may nest. The library parses and renders them by
+    /// recursion: 700 levels overflowed the stack (SIGSEGV) in `check-config`, at start, and
+    /// in a running daemon's reload, which must refuse a bad config and go on (fuzzing).
+    static let maxSectionDepth = 100
+
+    /// A tag the template may not have, where it stands.
+    enum RefusedTag: Equatable {
+        /// `{{> name}}`, `{{< name}}`: another template.
+        case referenceToAnotherTemplate(line: Int, column: Int)
+        /// The section that opens level `maxSectionDepth + 1`.
+        case nestedTooDeep(line: Int, column: Int)
+    }
+
+    /// The first refused tag, following the template's delimiter changes (`{{=<% %>=}}`); nil
+    /// when there is none.
+    static func firstRefusedTag(in source: String) -> RefusedTag? {
+        var depth = 0
+        return firstTag(in: source) { sigil in
+            switch sigil {
+            case UInt8(ascii: ">"), UInt8(ascii: "<"): return { .referenceToAnotherTemplate(line: $0, column: $1) }
+            case UInt8(ascii: "#"), UInt8(ascii: "^"), UInt8(ascii: "$"):
+                depth += 1
+                return depth > maxSectionDepth ? { .nestedTooDeep(line: $0, column: $1) } : nil
+            case UInt8(ascii: "/"):
+                depth = max(0, depth - 1)
+                return nil
+            default:
+                return nil
+            }
+        }
+    }
+
+    /// Where the template names another one (`{{> name}}`, `{{< name}}`); nil when it does not.
     static func firstReferenceToAnotherTemplate(in source: String) -> (line: Int, column: Int)? {
+        if case .referenceToAnotherTemplate(let line, let column) = firstRefusedTag(in: source) { return (line, column) }
+        return nil
+    }
+
+    /// Walks the template's tags, following its delimiter changes, and gives each tag's first
+    /// character (after spaces) to `refuse`; the first refusal it makes, with the tag's line and
+    /// column.
+    private static func firstTag(in source: String, refuse: (UInt8) -> ((Int, Int) -> RefusedTag)?) -> RefusedTag? {
         let bytes = Array(source.utf8)
         var open = Array("{{".utf8), close = Array("}}".utf8)
         func find(_ needle: [UInt8], from start: Int) -> Int? {
@@ -115,11 +160,11 @@ public enum TemplatePayload {
             guard let end = find(close, from: contentStart) else { return nil }   // the parser says "unfinished"
             while contentStart < end, bytes[contentStart] == UInt8(ascii: " ") { contentStart += 1 }
             let content = bytes[contentStart..<end]
-            if let sigil = content.first, sigil == UInt8(ascii: ">") || sigil == UInt8(ascii: "<") {
+            if let sigil = content.first, let refusal = refuse(sigil) {
                 let before = bytes[..<start]
                 let lineStart = before.lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 } ?? 0
                 let column = bytes[lineStart..<start].filter { $0 & 0xC0 != 0x80 }.count + 1
-                return (before.filter { $0 == UInt8(ascii: "\n") }.count + 1, column)
+                return refusal(before.filter { $0 == UInt8(ascii: "\n") }.count + 1, column)
             }
             index = end + close.count
             if content.first == UInt8(ascii: "="), content.count > 2, content.last == UInt8(ascii: "=") {

@@ -200,6 +200,24 @@ private let twoDaysLate: TimeInterval = 2 * 86_400 + 9 * 3_600 + 26 * 60 + 40
                 "\(problem ?? "nil")")
     }
 
+    /// Sections nest 100 deep at most: the library parses and renders them by recursion, and
+    /// 700 levels overflowed the stack in `check-config`, at start and in a running daemon's
+    /// reload (fuzzing). Refused where the first level too many opens; 100 levels render.
+    @Test func sectionsNestedTooDeepAreRefusedWhereTheyBegin() {
+        func nested(_ levels: Int) -> String {
+            "{\"t\": \"" + String(repeating: "{{#title}}", count: levels) + "x" + String(repeating: "{{/title}}", count: levels) + "\"}"
+        }
+        #expect(TemplatePayload.problem(source: nested(100), path: "/t.mustache") == nil)
+        for levels in [101, 700, 100_000] {
+            let problem = TemplatePayload.problem(source: nested(levels), path: "/t.mustache")
+            #expect(problem == "the template /t.mustache cannot be parsed: line 1, column 1008: sections nested more than 100 deep",
+                    "\(problem ?? "nil")")
+        }
+        // Closed sections leave the depth: 150 side by side are no nesting.
+        let sideBySide = "{\"t\": \"" + String(repeating: "{{#title}}x{{/title}}{{^title}}y{{/title}}", count: 150) + "\"}"
+        #expect(TemplatePayload.problem(source: sideBySide, path: "/t.mustache") == nil)
+    }
+
     @Test func triplesAndDelimiterChangesAreNoPartials() {
         #expect(TemplatePayload.firstReferenceToAnotherTemplate(in: "{\"l\": {{{legacy_json}}}, \"t\": \"{{title}}\"}") == nil)
         #expect(TemplatePayload.firstReferenceToAnotherTemplate(in: "{{=<% %>=}}{\"t\": \"{{> not a tag now}}\"}") == nil)
