@@ -123,6 +123,7 @@ struct ConfigReader {
             return nil
         }
         var result: [String] = []
+        var listed: Set<String> = []   // a lookup per item: `result.contains` made 60,000 items take minutes
         for (index, item) in items.enumerated() {
             guard case .string(let text) = item, !text.isEmpty else {
                 report("\(fullPath)[\(index)]", "expected a non-empty string, found \(item == .string("") ? "an empty string" : item.kind)")
@@ -133,7 +134,7 @@ struct ConfigReader {
                 report("\(fullPath)[\(index)]", "expected a non-blank string, found only white space or invisible characters")
                 continue
             }
-            if result.contains(text) {
+            guard listed.insert(text).inserted else {
                 report("\(fullPath)[\(index)]", "\"\(text)\" is listed twice")
                 continue
             }
