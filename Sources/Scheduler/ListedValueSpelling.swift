@@ -1,6 +1,7 @@
 import Foundation
 public import OverduedConfig
 public import Store
+import TextEscaping
 
 /// Values a rule lists (`status_in`, `status_not_in`, `priority_in`) that the tickets
 /// database spells differently.
@@ -74,7 +75,9 @@ public enum ListedValueSpelling {
             switch scalar {
             case "\"": out += "\\\""
             case "\\": out += "\\\\"
-            case _ where scalar.value < 0x20 || scalar.value == 0x7F || (escapingNonASCII && !scalar.isASCII):
+            // Every control a terminal may act on (C1, line separators, bidirectional
+            // overrides too), not only C0 and DEL: these are ticket values, any text.
+            case _ where PrintableText.isControl(scalar) || (escapingNonASCII && !scalar.isASCII):
                 out += "\\u{\(String(scalar.value, radix: 16))}"
             default: out.unicodeScalars.append(scalar)
             }

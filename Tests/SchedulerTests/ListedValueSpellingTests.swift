@@ -61,5 +61,9 @@ struct ListedValueSpellingTests {
     @Test func controlCharactersInAValueAreShownEscaped() throws {
         let warnings = try Self.warnings(MatchSpec(statusIn: ["received"]), statuses: [Count(value: "received\t", tickets: 1)])
         #expect(warnings.first?.contains("whose status is \"received\\u{9}\"") == true)
+        // C1 controls and bidirectional overrides too, which some terminals act on (fuzzing:
+        // they reached check-config's output raw).
+        let guess = try Self.warnings(MatchSpec(statusIn: ["zzqueued"]), statuses: [Count(value: "zzqueue\u{202E}\u{9B}", tickets: 1)])
+        #expect(guess.first?.hasSuffix("did you mean \"zzqueue\\u{202e}\\u{9b}\"?") == true, "\(guess)")
     }
 }
