@@ -168,10 +168,13 @@ public enum TemplatePayload {
             }
             index = end + close.count
             if content.first == UInt8(ascii: "="), content.count > 2, content.last == UInt8(ascii: "=") {
-                let delimiters = content.dropFirst().dropLast().split(whereSeparator: { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") })
+                // Split as the library splits them: on any white space (a line break, a
+                // no-break space too), or the sections after the change went uncounted.
+                let delimiters = String(decoding: content.dropFirst().dropLast(), as: UTF8.self)
+                    .split(whereSeparator: \.isWhitespace).map { Array($0.utf8) }
                 if delimiters.count == 2 {
-                    open = Array(delimiters[0])
-                    close = Array(delimiters[1])
+                    open = delimiters[0]
+                    close = delimiters[1]
                 }
             }
         }

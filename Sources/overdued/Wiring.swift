@@ -234,7 +234,7 @@ struct Instant {
         // Foundation's reader only for its own shape, with a fraction of at most 9 digits: on
         // some long fractions ICU divided by zero (SIGFPE: the command died; fuzzing), and it
         // read `.1e9` as sixteen days. Other spellings go to the tickets' date reader below.
-        let strict = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})$/
+        let strict = /^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?(?:Z|[+-][0-9]{2}:[0-9]{2})$/
         func date(_ text: String) -> Date? {
             guard text.wholeMatch(of: strict) != nil else { return nil }
             return plain.date(from: text) ?? fractional.date(from: text)
@@ -271,7 +271,8 @@ struct Instant {
     /// a day the month does not have, an hour, minute or second, an offset beyond ±18:00. Nil
     /// when each field is in range, or when the text has another shape (the reader decides).
     static func fieldProblem(_ text: String) -> String? {
-        let shape = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:[.,]\d+)?(?:[Zz]|([+-])(\d{2}):?(\d{2}))$/
+        // ASCII digits: `\d` takes any script's, which `Int` then cannot read (the checks were skipped).
+        let shape = /^([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:[.,][0-9]+)?(?:[Zz]|([+-])([0-9]{2}):?([0-9]{2}))$/
         guard let match = text.wholeMatch(of: shape), let year = Int(match.1), let month = Int(match.2), let day = Int(match.3),
               let hour = Int(match.4), let minute = Int(match.5), let second = Int(match.6) else { return nil }
         guard (1...12).contains(month) else { return "month \(match.2) does not exist" }

@@ -213,6 +213,13 @@ private let twoDaysLate: TimeInterval = 2 * 86_400 + 9 * 3_600 + 26 * 60 + 40
             #expect(problem == "the template /t.mustache cannot be parsed: line 1, column 1008: sections nested more than 100 deep",
                     "\(problem ?? "nil")")
         }
+        // After a delimiter change, split on any white space as the library does (a line break,
+        // a no-break space): the sections were not counted, and 1,500 levels crashed.
+        for change in ["{{=<%\n%>=}}", "{{=<%\u{A0}%>=}}", "{{=<%\t%>=}}"] {
+            let source = change + "{\"t\": \"" + String(repeating: "<%#title%>", count: 101) + "x" + String(repeating: "<%/title%>", count: 101) + "\"}"
+            let problem = TemplatePayload.problem(source: source, path: "/t.mustache")
+            #expect(problem?.hasSuffix("sections nested more than 100 deep") == true, "\(change.debugDescription): \(problem ?? "nil")")
+        }
         // Closed sections leave the depth: 150 side by side are no nesting.
         let sideBySide = "{\"t\": \"" + String(repeating: "{{#title}}x{{/title}}{{^title}}y{{/title}}", count: 150) + "\"}"
         #expect(TemplatePayload.problem(source: sideBySide, path: "/t.mustache") == nil)

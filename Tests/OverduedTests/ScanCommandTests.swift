@@ -374,7 +374,8 @@ import TestSupport
         #expect(try runOverdued(["history", "--config", config, "--since", "2026-11-31T00:00:00Z"]).status == 64)
         // Foundation's reader divided by zero on this fraction (SIGFPE, fuzzing) and read
         // `.1e9` as 16 days: refused, as values of no ISO 8601 shape.
-        for value in ["6-1-2T5:0:0.15276666666666667152766666666666671", "2026-11-24T15:00:00.1e9Z"] {
+        for value in ["6-1-2T5:0:0.15276666666666667152766666666666671", "2026-11-24T15:00:00.1e9Z",
+                      "\u{662}\u{660}\u{662}\u{666}-11-31T15:00:00Z", "\u{FF12}\u{FF10}\u{FF12}\u{FF16}-11-24T15:00:00Z"] {
             for command in [["scan", "--dry-run", "--now", value], ["history", "--since", value]] {
                 let refused = try runOverdued(command + ["--config", config])
                 #expect(refused.status == 64 && refused.stderr.contains("expected an ISO 8601 instant"), "\(value): \(refused.stderr)")
