@@ -31,7 +31,11 @@ public final class LongStartStep: Sendable {
             // The first at once, from here: a step that ends within milliseconds is said too.
             say()
             let source = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "overdued.long-start-step"))
-            source.setEventHandler(handler: say)
+            // Sent under the lock that `end` takes: nothing is said once `end` has returned (a
+            // late "upgrading" after READY=1 would stay in `systemctl status`).
+            source.setEventHandler { [weak self] in
+                self?.timer.withLock { running in if running != nil { say() } }
+            }
             let every = DispatchTimeInterval.milliseconds(Int(interval.components.seconds * 1000 + interval.components.attoseconds / 1_000_000_000_000_000))
             source.schedule(deadline: .now() + every, repeating: every)
             source.resume()
