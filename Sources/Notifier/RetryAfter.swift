@@ -11,7 +11,7 @@ public enum RetryAfter {
             // Absurdly long digit strings still mean "a long time".
             return Double(text).map { max(0, $0) }
         }
-        guard let date = httpDate(text) else { return nil }
+        guard let date = httpDate(text, now: now) else { return nil }
         return max(0, date.timeIntervalSince(now))
     }
 
@@ -33,7 +33,8 @@ public enum RetryAfter {
     /// trapped on some non-ASCII text (`… 08:49:37 ำ`: "Incorrect range"), which any receiver
     /// could send, in `Retry-After` or in `Date`, and crash overdued with (fuzzing found it);
     /// it also took other zones, other digits and five-digit years.
-    static func httpDate(_ text: String) -> Date? {
+    /// `now`: what a two-digit year is read against.
+    static func httpDate(_ text: String, now: Date = Date()) -> Date? {
         guard text.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) else { return nil }
         let words = text.split(separator: " ", omittingEmptySubsequences: true)
         let fields: (day: Substring, month: Substring, year: Substring, time: Substring)
@@ -55,7 +56,13 @@ public enum RetryAfter {
         let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
         guard let monthIndex = months.firstIndex(where: { $0 == fields.month }),
               let day = digits(fields.day, count: 1...2), var year = digits(fields.year, count: yearDigits...yearDigits) else { return nil }
-        if fields.year.count == 2 { year += year < 70 ? 2000 : 1900 }
+        if fields.year.count == 2 {
+            // RFC 9110: a year more than 50 years ahead is the most recent past one with
+            // those digits.
+            let current = GregorianDays.date(days: Int((now.timeIntervalSince1970 / 86_400).rounded(.down))).year
+            year += current - current % 100
+            if year > current + 50 { year -= 100 }
+        }
         let month = monthIndex + 1
         let time = fields.time.split(separator: ":", omittingEmptySubsequences: false)
         guard time.count == 3, let hour = digits(time[0], count: 2...2), let minute = digits(time[1], count: 2...2),

@@ -36,10 +36,11 @@ public struct ConfigError: Error, Sendable, Equatable, CustomStringConvertible {
 /// "did you mean" for unknown keys: the closest allowed key within a small edit distance.
 public enum Suggestion {
     public static func closest(to word: String, among candidates: [String]) -> String? {
-        let limit = max(2, word.count / 3)
+        let length = word.count
+        let limit = max(2, length / 3)
         // The distance is at least the difference in length: a candidate further apart than the
         // limit is not weighed (a 10,000-character zone name cost 8 s against ~600 zones).
-        let scored = candidates.filter { abs($0.count - word.count) <= limit }
+        let scored = candidates.filter { abs($0.count - length) <= limit }
             .map { ($0, editDistance(word.lowercased(), $0.lowercased())) }
         guard let best = scored.min(by: { $0.1 < $1.1 }) else { return nil }
         return best.1 <= limit ? best.0 : nil

@@ -156,7 +156,9 @@ import Testing
         }
         #expect(RetryAfter.delay("Mon, 29 Feb 2027 00:00:00 GMT", now: now) == nil, "not a leap year")
         #expect(RetryAfter.delay("Thu, 29 Feb 2024 00:00:00 GMT", now: Date(timeIntervalSince1970: 1_709_164_800 - 30)) == 30)
-        #expect(RetryAfter.delay("Thursday, 01-Jan-70 00:01:00 GMT", now: Date(timeIntervalSince1970: 0)) == 60, "70 is 1970")
+        // RFC 9110: a two-digit year more than 50 years ahead (of now) is the last past one.
+        #expect(RetryAfter.delay("Saturday, 01-Jan-77 00:01:00 GMT", now: Date(timeIntervalSince1970: 220_924_800)) == 60, "77 is 1977")
+        #expect(RetryAfter.delay("Wednesday, 01-Jan-70 00:01:00 GMT", now: Date(timeIntervalSince1970: 3_155_760_000)) == 60, "70 is 2070")
         #expect(RetryAfter.delay("Friday, 01-Jan-27 00:00:00 GMT", now: Date(timeIntervalSince1970: 1_798_761_600 - 5)) == 5, "27 is 2027")
         // An HTTP date against the answer's Date: their difference, whatever the clocks say.
         #expect(RetryAfter.onReceiversClock("Sun, 06 Nov 1994 08:51:37 GMT", responseDate: "Sun, 06 Nov 1994 08:49:37 GMT") == "120")

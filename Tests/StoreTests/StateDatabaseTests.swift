@@ -134,8 +134,8 @@ struct StateDatabaseTests {
         try StateDatabase.createAsEarlierRelease(path: path, upTo: "v8: receiver pauses")
         let heard = Mutex<[[String]]>([])
         let database = try StateDatabase(path: path) { migrations in heard.withLock { $0.append(migrations) } }
-        #expect(heard.withLock { $0 } == [["v9: notifications known without a row", "v10: attempts started",
-                                            "v11: receiver of an attempt started"]])
+        let after = Array(StateDatabase.migrator.migrations.drop { $0 != "v9: notifications known without a row" })
+        #expect(after.count >= 3 && heard.withLock { $0 } == [after])
         #expect(database.upgrades == heard.withLock { $0.first })
         _ = try StateDatabase(path: path) { _ in Issue.record("a current file is no upgrade") }
         _ = try StateDatabase(path: directory.url("new.sqlite")) { _ in Issue.record("a new file is no upgrade") }
