@@ -198,7 +198,15 @@ public final class StateDatabase: Sendable {
                 }
             }
             if !before.isEmpty, !pending.isEmpty { upgrading?(pending) }
-            try Self.migrator.migrate(pool)
+            do {
+                try Self.migrator.migrate(pool)
+            } catch let error as DatabaseError where !before.isEmpty
+                        && [.SQLITE_FULL, .SQLITE_IOERR].contains(error.resultCode.primaryResultCode) {
+                // The upgrade itself failed (a full disk, an I/O error): said at once, not
+                // begun again in the next open rounds, each of which would run it whole
+                // (minutes on a large file) while systemd is told to wait.
+                throw StoreError.from(error, path: path, doing: "upgrade the state database")
+            }
             let after = try pool.read { db in try Self.migrator.appliedMigrations(db) }
             return (pool, before.isEmpty ? [] : after.filter { !before.contains($0) })
         }

@@ -711,3 +711,38 @@ struct ShmSizeErrorTests {
         #expect(error.message == "could not open the state database: disk I/O error")
     }
 }
+
+/// An upgrade that fails by itself (a full disk half-way through v7's rewrite) is said at once:
+/// every open round began it again, whole (minutes on a large file, while the daemon keeps
+/// systemd waiting), five times before the error came out.
+struct FailedUpgradeTests {
+    @Test(.enabled(if: ReadOnlyFileSystemErrorTests.canMount, "needs root and the right to mount a tmpfs"))
+    func anUpgradeThatMeetsAFullDiskIsTriedOnce() throws {
+        let folder = try TemporaryDirectory()
+        let (original, queue) = try StateDatabaseTests.stateDatabase(in: folder, upTo: "v6: every scheduled date notified")
+        try queue.write { db in
+            try db.execute(sql: """
+                WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)
+                INSERT INTO notification (id, rule, ticket, ticket_id, destination, snapshot, status, created_at, next_attempt_at, attempts)
+                SELECT 'msg_' || i, 'r', i, 'IGP-' || i, 'd', printf('%.1000c', 'x'), 'pending', 1795000000000, 1795000000000, 0 FROM n
+                """)
+        }
+        try queue.close()
+        let size = try #require(try FileManager.default.attributesOfItem(atPath: original)[.size] as? Int)
+        let small = folder.url("small")
+        try FileManager.default.createDirectory(atPath: small, withIntermediateDirectories: true)
+        // Room for the file and a little more: not for a second copy of its notification table.
+        try #require(ReadOnlyFileSystemErrorTests.mount(["-t", "tmpfs", "-o", "size=\(size / 1024 + 512)k", "tmpfs", small]))
+        defer { _ = umount(small) }
+        let path = small + "/state.sqlite"
+        try FileManager.default.copyItem(atPath: original, toPath: path)
+        let begun = Mutex(0)
+        #expect {
+            _ = try StateDatabase(path: path) { _ in begun.withLock { $0 += 1 } }
+        } throws: { error in
+            guard let error = error as? StoreError else { return false }
+            return error.kind == .full && error.message.hasPrefix("could not upgrade the state database")
+        }
+        #expect(begun.withLock { $0 } == 1, "begun once, not at each open round")
+    }
+}
