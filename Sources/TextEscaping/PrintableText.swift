@@ -38,11 +38,13 @@ public enum PrintableText {
     }
 
     /// C0 controls, DEL, the C1 controls (U+0080–U+009F; some terminals act on them), the
-    /// line and paragraph separators (U+2028, U+2029) and the bidirectional embeddings,
-    /// overrides and isolates (U+202A–U+202E, U+2066–U+2069).
+    /// line and paragraph separators (U+2028, U+2029), and the bidirectional formatting
+    /// characters: the embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069) and
+    /// the invisible marks (U+200E, U+200F, U+061C), which move the neutral characters around
+    /// them (a `-`, a `/`, digits) to the other side of a word.
     public static func isControl(_ scalar: Unicode.Scalar) -> Bool {
         switch scalar.value {
-        case 0..<0x20, 0x7F...0x9F, 0x2028...0x202E, 0x2066...0x2069: true
+        case 0..<0x20, 0x7F...0x9F, 0x061C, 0x200E, 0x200F, 0x2028...0x202E, 0x2066...0x2069: true
         default: false
         }
     }
@@ -58,9 +60,10 @@ public enum PrintableText {
         for index in bytes.indices {
             let byte = bytes[index]
             if byte < 0x20 || byte == 0x7F { return true }
-            // C1 controls are 0xC2 0x80–0x9F; U+2028–U+202E are 0xE2 0x80 0xA8–0xAE and
-            // U+2066–U+2069 0xE2 0x81 0xA6–0xA9: the first byte is enough to look closer.
-            if byte == 0xC2 || byte == 0xE2 {
+            // C1 controls are 0xC2 0x80–0x9F, U+061C is 0xD8 0x9C, U+200E–U+202E are 0xE2 0x80
+            // 0x8E–0xAE and U+2066–U+2069 0xE2 0x81 0xA6–0xA9: the first byte is enough to look
+            // closer.
+            if byte == 0xC2 || byte == 0xD8 || byte == 0xE2 {
                 let end = min(bytes.count, index + 3)
                 if String(decoding: UnsafeBufferPointer(rebasing: bytes[index..<end]), as: UTF8.self).unicodeScalars.first.map(isControl) == true {
                     return true

@@ -14,6 +14,11 @@ struct PrintableTextTests {
         // Bidirectional overrides and the Unicode line separator; other 0xE2 characters kept.
         #expect(PrintableText.escaped("IGP-1\u{202E}evil\u{202C} \u{2066}x\u{2069}\u{2028}") == "IGP-1\\u{202E}evil\\u{202C} \\u{2066}x\\u{2069}\\u{2028}")
         #expect(PrintableText.escaped("– … € ™") == "– … € ™")
+        // The invisible bidirectional marks (one alone is enough to look closer); an Arabic
+        // letter and comma that share U+061C's first byte, and the zero-width joiner, kept.
+        #expect(PrintableText.escaped("IGP-\u{200F}12") == "IGP-\\u{200F}12")
+        #expect(PrintableText.escaped("\u{200E}a \u{061C}b") == "\\u{200E}a \\u{61C}b")
+        #expect(PrintableText.escaped("\u{628}\u{60C} \u{200D}") == "\u{628}\u{60C} \u{200D}")
         #expect(PrintableText.escaped("a\nb\u{1B}", keepingLineBreaks: true) == "a\nb\\u{1B}")
     }
 }
