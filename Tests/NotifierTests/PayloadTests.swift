@@ -220,6 +220,15 @@ private let twoDaysLate: TimeInterval = 2 * 86_400 + 9 * 3_600 + 26 * 60 + 40
             let problem = TemplatePayload.problem(source: source, path: "/t.mustache")
             #expect(problem?.hasSuffix("sections nested more than 100 deep") == true, "\(change.debugDescription): \(problem ?? "nil")")
         }
+        // What does not open a level: a comment, whatever it starts with; what does: a block
+        // ({{$…}}), which the library nests by the same recursion. A stray close before the
+        // sections does not lower the count below nothing (it would have let 101 through).
+        let comments = String(repeating: "{{! #note }}{{!^note}}", count: 150)
+        #expect(TemplatePayload.problem(source: comments + nested(100), path: "/t.mustache") == nil)
+        let blocks = String(repeating: "{{$b}}", count: 101) + String(repeating: "{{/b}}", count: 101)
+        #expect(TemplatePayload.problem(source: blocks, path: "/t.mustache")?.hasSuffix("sections nested more than 100 deep") == true)
+        let strayCloses = String(repeating: "{{/title}}", count: 5)
+        #expect(TemplatePayload.problem(source: strayCloses + nested(101), path: "/t.mustache")?.hasSuffix("sections nested more than 100 deep") == true)
         // Closed sections leave the depth: 150 side by side are no nesting.
         let sideBySide = "{\"t\": \"" + String(repeating: "{{#title}}x{{/title}}{{^title}}y{{/title}}", count: 150) + "\"}"
         #expect(TemplatePayload.problem(source: sideBySide, path: "/t.mustache") == nil)
