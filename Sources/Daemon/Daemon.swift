@@ -35,6 +35,7 @@ public final class Daemon: Sendable {
         case failed(String)
     }
 
+    /// The file each reload reads (`Config.sourcePath`: the one the start read).
     private let configPath: String
     private let loader: ConfigLoader
     private let logger: Logger
@@ -105,7 +106,7 @@ public final class Daemon: Sendable {
     public static let handledSignals: [Int32] = [SIGHUP, SIGTERM, SIGINT, SIGUSR1]
 
     /// - Parameter now: the wall clock (ticks, deliveries, the status line).
-    public init(configPath: String, config: Config, loader: ConfigLoader, levels: LevelBox, version: String, logger: Logger,
+    public init(config: Config, loader: ConfigLoader, levels: LevelBox, version: String, logger: Logger,
                 now: @escaping @Sendable () -> Date = Date.init) throws(StartError) {
         // Before the notifier's and SQLite's threads allocate: two heap arenas are plenty.
         _ = overdued_limit_heap_arenas(2)

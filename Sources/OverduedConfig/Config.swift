@@ -37,10 +37,12 @@ public struct StoreSettings: Sendable, Equatable {
     /// Delivered and dead notifications older than this are deleted from the history (the
     /// dedup state is kept apart and never pruned by it).
     public var historyRetention: Duration
+    /// `store.history_retention` when the config does not say: 90 days.
+    public static let defaultHistoryRetention: Duration = .seconds(90 * 86_400)
 
     /// `timeZoneName` defaults to the zone's own identifier.
     public init(ticketsDatabase: String, stateDatabase: String, timeZone: ZoneRules, timeZoneName: String? = nil,
-                busyTimeout: Duration, historyRetention: Duration = .seconds(90 * 86_400)) {
+                busyTimeout: Duration, historyRetention: Duration = defaultHistoryRetention) {
         self.ticketsDatabase = ticketsDatabase
         self.stateDatabase = stateDatabase
         self.timeZone = timeZone

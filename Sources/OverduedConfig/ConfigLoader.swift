@@ -176,7 +176,7 @@ public struct ConfigLoader: Sendable {
             reader.report("store.timezone", Self.zoneRefusal(zoneName))
         }
         let busy = reader.duration(members, "busy_timeout", at: path) ?? .seconds(5)
-        let retention = reader.duration(members, "history_retention", at: path, minimum: .seconds(86_400)) ?? .seconds(90 * 86_400)
+        let retention = reader.duration(members, "history_retention", at: path, minimum: .seconds(86_400)) ?? StoreSettings.defaultHistoryRetention
         guard let tickets, let state, let zone else { return nil }
         return StoreSettings(ticketsDatabase: tickets, stateDatabase: state, timeZone: zone, timeZoneName: zoneName, busyTimeout: busy,
                              historyRetention: retention)
@@ -294,8 +294,9 @@ public struct ConfigLoader: Sendable {
                 }
             }
         }
+        let defaults = RepeatSpec()
         let policy = RepeatSpec(
-            every: reader.duration(members, "every", at: path, minimum: .seconds(1)) ?? .seconds(86_400),
+            every: reader.duration(members, "every", at: path, minimum: .seconds(1)) ?? defaults.every,
             oncePerScheduledDate: reader.bool(members, "once_per_scheduled_date", at: path) ?? false,
             onChange: fields
         )
@@ -470,11 +471,12 @@ public struct ConfigLoader: Sendable {
     /// `retry`: attempts, backoff and the time budget, each with its default.
     private func parseRetry(_ value: JSONValue?, at retryPath: String, reader: inout ConfigReader) -> RetrySpec {
         let retryMembers = reader.object(value, at: retryPath, allowed: ["max_attempts", "initial_backoff", "max_backoff", "give_up_after"])
+        let defaults = RetrySpec()
         let retry = RetrySpec(
             maxAttempts: reader.integer(retryMembers, "max_attempts", at: retryPath, range: 1...10_000),
-            initialBackoff: reader.duration(retryMembers, "initial_backoff", at: retryPath, minimum: .milliseconds(1)) ?? .seconds(5),
-            maxBackoff: reader.duration(retryMembers, "max_backoff", at: retryPath, minimum: .milliseconds(1)) ?? .seconds(1_800),
-            giveUpAfter: reader.duration(retryMembers, "give_up_after", at: retryPath, minimum: .seconds(1)) ?? .seconds(86_400)
+            initialBackoff: reader.duration(retryMembers, "initial_backoff", at: retryPath, minimum: .milliseconds(1)) ?? defaults.initialBackoff,
+            maxBackoff: reader.duration(retryMembers, "max_backoff", at: retryPath, minimum: .milliseconds(1)) ?? defaults.maxBackoff,
+            giveUpAfter: reader.duration(retryMembers, "give_up_after", at: retryPath, minimum: .seconds(1)) ?? defaults.giveUpAfter
         )
         if retry.maxBackoff < retry.initialBackoff {
             reader.report("\(retryPath).max_backoff", "must be at least initial_backoff (\(DurationText.format(retry.initialBackoff)))")

@@ -44,8 +44,8 @@ struct RunCommand: AsyncParsableCommand {
         var waitedForSpace = false
         while started == nil {
             do {
-                started = try Daemon(configPath: path, config: config, loader: loader, levels: LogSetup.level,
-                                     version: Overdued.version, logger: logger)
+                started = try Daemon(config: config, loader: loader, levels: LogSetup.level,
+                                 version: Overdued.version, logger: logger)
             } catch where error.fileSystemFull {
                 // Exiting would be restarted within seconds, five times, and leave the unit
                 // failed: freeing space would then start nothing. The start waits instead, in
