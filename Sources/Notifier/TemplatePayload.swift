@@ -132,12 +132,6 @@ public enum TemplatePayload {
         }
     }
 
-    /// Where the template names another one (`{{> name}}`, `{{< name}}`); nil when it does not.
-    static func firstReferenceToAnotherTemplate(in source: String) -> (line: Int, column: Int)? {
-        if case .referenceToAnotherTemplate(let line, let column) = firstRefusedTag(in: source) { return (line, column) }
-        return nil
-    }
-
     /// Walks the template's tags, following its delimiter changes, and gives each tag's first
     /// character (after spaces) to `refuse`; the first refusal it makes, with the tag's line and
     /// column.

@@ -66,7 +66,7 @@ struct HistoryCommand: ParsableCommand {
         }
         do {
             let duration = try DurationText.parse(text)
-            return now.addingTimeInterval(-TimeInterval(duration.components.seconds) - TimeInterval(duration.components.attoseconds) / 1e18)
+            return now.addingTimeInterval(-duration.seconds)
         } catch {
             let reason = text.first?.isNumber == true
                 ? error.message : "expected a duration (7d, 12h, 30m) or an ISO 8601 instant with a time zone, e.g. 2026-11-24T15:00:00Z"

@@ -235,8 +235,8 @@ private let twoDaysLate: TimeInterval = 2 * 86_400 + 9 * 3_600 + 26 * 60 + 40
     }
 
     @Test func triplesAndDelimiterChangesAreNoPartials() {
-        #expect(TemplatePayload.firstReferenceToAnotherTemplate(in: "{\"l\": {{{legacy_json}}}, \"t\": \"{{title}}\"}") == nil)
-        #expect(TemplatePayload.firstReferenceToAnotherTemplate(in: "{{=<% %>=}}{\"t\": \"{{> not a tag now}}\"}") == nil)
+        #expect(TemplatePayload.firstRefusedTag(in: "{\"l\": {{{legacy_json}}}, \"t\": \"{{title}}\"}") == nil)
+        #expect(TemplatePayload.firstRefusedTag(in: "{{=<% %>=}}{\"t\": \"{{> not a tag now}}\"}") == nil)
         #expect(TemplatePayload.problem(source: "{{=<% %>=}}{\"t\": \"<%title%> {{> text}}\"}", path: "/t.mustache") == nil)
     }
 
