@@ -7,9 +7,13 @@ SINK       ?= 127.0.0.1:8787
 BIN        = .build/debug/overdued
 APT_PACKAGES = libsqlite3-dev libsystemd-dev pkg-config sqlite3 python3 python3-pip curl openssl tzdata faketime strace
 
-.PHONY: all deps build release link-order test demo clean system-test system-test-debug faults bench
+.PHONY: all apt-packages deps build release link-order test demo clean system-test system-test-debug faults bench
 
 all: build
+
+# The list on one line, for .ci/run (which installs it with retries).
+apt-packages:
+	@echo $(APT_PACKAGES)
 
 # Installs the system packages only when one is missing (needs root, as on CI).
 deps:
