@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import OverduedConfig
+import Scheduler
 import Store
 import TextEscaping
 
@@ -59,9 +60,9 @@ struct HistoryCommand: ParsableCommand {
         // to give ("it has no time zone"), as a number first says a duration ("more than 100 years").
         if text.contains("-") || text.contains(":") {
             do {
-                return try Instant.parse(text).date
-            } catch let invalid as Instant.Invalid {
-                throw ValidationError("--since \"\(text)\": \(invalid.description)")
+                return try InstantText.parse(text)
+            } catch {
+                throw ValidationError("--since \"\(text)\": \(error.description)")
             }
         }
         do {

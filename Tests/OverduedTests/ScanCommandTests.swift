@@ -347,42 +347,15 @@ import TestSupport
             #expect(result.stderr.contains("'2026-11-24T15:00:00' is invalid for '--now <instant>': it has no time zone; add Z (UTC) or an offset ±HH:MM, e.g. 2026-11-24T15:00:00Z"),
                     "\(command): \(result.stderr)")
         }
+        // Read by InstantText (its own tests): an instant with a zone is taken, a field out of
+        // range and a value of no ISO 8601 shape refused, by both commands that take one.
         #expect(try runOverdued(["scan", "--dry-run", "--config", config, "--now", "2026-11-24T10:00:00.5-05:00"]).status == 0)
-        // The other spellings of the tickets' own dates, with a zone: read as those are.
-        for value in ["2026-11-24 15:00:00Z", "2026-11-24t15:00:00z", "2026-11-24T15:00Z", "2026-11-24T10:00:00-0500"] {
-            let read = try runOverdued(["scan", "--dry-run", "--config", config, "--now", value])
-            #expect(read.status == 0, "\(value): \(read.stderr)")
-        }
-        let naive = try runOverdued(["scan", "--dry-run", "--config", config, "--now", "2026-11-24 15:00:00"])
-        #expect(naive.status == 64 && naive.stderr.contains("it has no time zone"), "\(naive.stderr)")
-        // Foundation reads an instant before 1582-10-15 in the Julian calendar: 10 days off.
-        let julian = try runOverdued(["scan", "--dry-run", "--config", config, "--now", "1582-10-10T00:00:00Z"])
-        #expect(julian.status == 64 && julian.stderr.contains("an instant before 1583 is not supported"), "\(julian.stderr)")
-        #expect(try runOverdued(["scan", "--dry-run", "--config", config, "--now", "1583-01-01T00:00:00Z"]).status == 0)
-        // Impossible fields were rolled over by Foundation's reader (11-31 read as 12-01, an
-        // offset of +25:00 as another one): refused, saying which.
-        for (value, reason) in [("2026-11-31T10:00:00Z", "2026-11 has no day 31"), ("2026-13-01T10:00:00Z", "month 13 does not exist"),
-                                ("2026-11-24T24:00:00Z", "24:00:00 is not a time of day"),
-                                ("2026-11-24T15:00:00+25:00", "the offset +25:00 is not one"),
-                                ("2026-11-24T15:00:00+99:99", "the offset +99:99 is not one"), ("2027-02-29T00:00:00Z", "2027-02 has no day 29")] {
-            let refused = try runOverdued(["scan", "--dry-run", "--config", config, "--now", value])
-            #expect(refused.status == 64 && refused.stderr.contains(reason), "\(value): \(refused.stderr)")
-        }
-        #expect(try runOverdued(["scan", "--dry-run", "--config", config, "--now", "2028-02-29T23:59:59+14:00"]).status == 0)
-        #expect(try runOverdued(["scan", "--dry-run", "--config", config, "--now", "2026-11-24T15:00:00.250-18:00"]).status == 0)
-        #expect(try runOverdued(["scan", "--dry-run", "--config", config, "--now", "2100-02-29T00:00:00Z"]).stderr.contains("2100-02 has no day 29"))
-        #expect(try runOverdued(["history", "--config", config, "--since", "2026-11-31T00:00:00Z"]).status == 64)
-        // Foundation's reader divided by zero on this fraction (SIGFPE, fuzzing) and read
-        // `.1e9` as 16 days: refused, as values of no ISO 8601 shape.
-        for value in ["6-1-2T5:0:0.15276666666666667152766666666666671", "2026-11-24T15:00:00.1e9Z",
-                      "\u{662}\u{660}\u{662}\u{666}-11-31T15:00:00Z", "\u{FF12}\u{FF10}\u{FF12}\u{FF16}-11-24T15:00:00Z"] {
+        for (value, reason) in [("2026-11-31T10:00:00Z", "2026-11 has no day 31"), ("2026-11-24T15:00:00.1e9Z", "expected an ISO 8601 instant")] {
             for command in [["scan", "--dry-run", "--now", value], ["history", "--since", value]] {
                 let refused = try runOverdued(command + ["--config", config])
-                #expect(refused.status == 64 && refused.stderr.contains("expected an ISO 8601 instant"), "\(value): \(refused.stderr)")
+                #expect(refused.status == 64 && refused.stderr.contains(reason), "\(command): \(refused.stderr)")
             }
         }
-        let nine = try runOverdued(["scan", "--dry-run", "--json", "--config", config, "--now", "2026-11-24T15:00:00.123456789Z"])
-        #expect(nine.status == 0, "\(nine.stderr)")
     }
 
     /// A ticket id or date holding a terminal escape sequence or a line break (the app builds
