@@ -7,13 +7,6 @@ import TestSupport
 import Glibc
 #endif
 
-/// Waits until the child's log holds `text`.
-private func waitFor(_ text: String, in daemon: DaemonChild, timeout: TimeInterval = 20) -> Bool {
-    let deadline = Date().addingTimeInterval(timeout)
-    while !daemon.log.contains(text), Date() < deadline { usleep(20_000) }
-    return daemon.log.contains(text)
-}
-
 /// Two processes delivering from one state database would each send every due notification:
 /// `run` and `once` hold its delivery lock; the commands that look or enqueue stay usable.
 @Suite(.serialized) struct SingleDelivererTests {
@@ -23,7 +16,7 @@ private func waitFor(_ text: String, in daemon: DaemonChild, timeout: TimeInterv
         defer { Task { await sink.stop() } }
         let state = folder.url("state.sqlite")
         let daemon = try DaemonChild(config: config, environment: [:])
-        #expect(waitFor("event=tick", in: daemon), "log: \(daemon.log)")
+        #expect(daemon.waitFor("event=tick"), "log: \(daemon.log)")
 
         let once = try runOverdued(["once", "--config", config, "--max-wait", "2s"], timeout: 30)
         #expect(once.status == 1, "stdout: \(once.stdout) stderr: \(once.stderr)")
@@ -56,7 +49,7 @@ private func waitFor(_ text: String, in daemon: DaemonChild, timeout: TimeInterv
         try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: [])
         let config = try folder.write("config.json", configJSON(interval: "1h"))
         let daemon = try DaemonChild(config: config, environment: [:])
-        #expect(waitFor("event=tick", in: daemon), "log: \(daemon.log)")
+        #expect(daemon.waitFor("event=tick"), "log: \(daemon.log)")
         return (folder, config, daemon)
     }
 
@@ -67,7 +60,7 @@ private func waitFor(_ text: String, in daemon: DaemonChild, timeout: TimeInterv
         defer { daemon.signal(SIGKILL); _ = daemon.waitForExit(timeout: 10) }
         let lock = folder.url("state.sqlite.lock")
         unlink(lock)
-        #expect(waitFor("the delivery lock \(lock) was deleted or replaced while overdued was running; locked it again", in: daemon),
+        #expect(daemon.waitFor("the delivery lock \(lock) was deleted or replaced while overdued was running; locked it again"),
                 "log: \(daemon.log)")
         let once = try runOverdued(["once", "--config", config, "--max-wait", "2s"], timeout: 30)
         #expect(once.status == 1 && once.stderr.contains("pid \(daemon.pid)"), "\(once.stderr)")
@@ -84,7 +77,7 @@ private func waitFor(_ text: String, in daemon: DaemonChild, timeout: TimeInterv
         let config = try folder.write("config.json", configJSON(interval: "1s"))
         let daemon = try DaemonChild(config: config, environment: [:])
         defer { daemon.signal(SIGKILL); _ = daemon.waitForExit(timeout: 10) }
-        #expect(waitFor("event=tick", in: daemon), "log: \(daemon.log)")
+        #expect(daemon.waitFor("event=tick"), "log: \(daemon.log)")
         for _ in 0..<40 {
             unlink(folder.url("state.sqlite.lock"))
             usleep(100_000)
@@ -107,7 +100,7 @@ private func waitFor(_ text: String, in daemon: DaemonChild, timeout: TimeInterv
         let lock = folder.url("state.sqlite.lock")
         unlink(lock)
         try FileManager.default.createDirectory(atPath: lock, withIntermediateDirectories: false)
-        #expect(waitFor("cannot be made again", in: daemon), "log: \(daemon.log)")
+        #expect(daemon.waitFor("cannot be made again"), "log: \(daemon.log)")
         // A tick checks the lock again: still said once.
         let ticks = daemon.occurrences(of: "tick: ")
         daemon.signal(SIGUSR1)
@@ -142,7 +135,7 @@ private func waitFor(_ text: String, in daemon: DaemonChild, timeout: TimeInterv
         let config = try folder.write("config.json", configJSON(interval: "1s"))
         let state = folder.url("state.sqlite")
         let daemon = try DaemonChild(config: config, environment: [:])
-        #expect(waitFor("event=tick", in: daemon), "log: \(daemon.log)")
+        #expect(daemon.waitFor("event=tick"), "log: \(daemon.log)")
         for suffix in ["", "-wal", "-shm"] { unlink(state + suffix) }
         let status = daemon.waitForExit(timeout: 20)
         #expect(status != nil && status != 0, "exit status \(String(describing: status)); log: \(daemon.log)")
@@ -164,7 +157,7 @@ private func waitFor(_ text: String, in daemon: DaemonChild, timeout: TimeInterv
         #expect(try StateDatabase(path: backup).close() == nil)
         let daemon = try DaemonChild(config: config, environment: [:])
         defer { daemon.signal(SIGKILL); _ = daemon.waitForExit(timeout: 10) }
-        #expect(waitFor("8 enqueued", in: daemon), "log: \(daemon.log)")
+        #expect(daemon.waitFor("8 enqueued"), "log: \(daemon.log)")
         #expect(FileManager.default.fileExists(atPath: state + "-wal"))
         #expect(rename(backup, state) == 0)
         let status = daemon.waitForExit(timeout: 20)
@@ -188,7 +181,7 @@ private func waitFor(_ text: String, in daemon: DaemonChild, timeout: TimeInterv
         let state = folder.url("state.sqlite")
         let daemon = try DaemonChild(config: config, environment: [:])
         defer { daemon.signal(SIGKILL); _ = daemon.waitForExit(timeout: 10) }
-        #expect(waitFor("8 enqueued", in: daemon), "log: \(daemon.log)")
+        #expect(daemon.waitFor("8 enqueued"), "log: \(daemon.log)")
         #expect(unlink(state + "-wal") == 0)
         let status = daemon.waitForExit(timeout: 20)
         #expect(status != nil && status != 0, "log: \(daemon.log)")
@@ -532,7 +525,7 @@ struct CleanStopCheckpointTests {
         let folder = try TemporaryDirectory()
         let config = try queuedNotifications(in: folder, tickets: 3)
         let daemon = try DaemonChild(config: config, environment: [:])
-        #expect(waitFor("event=tick", in: daemon), "log: \(daemon.log)")
+        #expect(daemon.waitFor("event=tick"), "log: \(daemon.log)")
         daemon.signal(SIGTERM)
         #expect(daemon.waitForExit(timeout: 15) == 0)
         let state = folder.url("state.sqlite")
@@ -556,7 +549,7 @@ struct CleanStopCheckpointTests {
         _ = try folder.write("config.json", String(contentsOfFile: config, encoding: .utf8)
             .replacingOccurrences(of: "\"busy_timeout\": \"1s\"", with: "\"busy_timeout\": \"12s\""))
         let daemon = try DaemonChild(config: config, environment: [:])
-        #expect(waitFor("event=tick", in: daemon), "log: \(daemon.log)")
+        #expect(daemon.waitFor("event=tick"), "log: \(daemon.log)")
         let reader = Process()
         reader.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
         reader.arguments = ["-c", """
