@@ -113,8 +113,19 @@ final class OnceFlag: Sendable {
     }
 }
 
-/// Keeps signal sources alive for the life of the process (they are not `Sendable`).
+/// Keeps signal sources alive for the life of the process: one released before its signal
+/// arrives never fires (the signal itself is ignored), and the sink would not stop.
 enum SignalSourceKeeper {
-    nonisolated(unsafe) private static var sources: [any DispatchSourceProtocol] = []
-    static func keep(_ source: any DispatchSourceProtocol) { sources.append(source) }
+    /// A dispatch source, which libdispatch lets any thread hold (the Swift overlay does not
+    /// say `Sendable`): only kept, never used from here.
+    private struct Kept: @unchecked Sendable {
+        let source: any DispatchSourceProtocol
+    }
+
+    private static let sources = Mutex<[Kept]>([])
+
+    static func keep(_ source: any DispatchSourceProtocol) {
+        let kept = Kept(source: source)
+        sources.withLock { $0.append(kept) }
+    }
 }
