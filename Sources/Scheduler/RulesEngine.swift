@@ -368,14 +368,14 @@ public struct RulesEngine: Sendable {
     /// with the rule's conditions but no date bound, and kept when it is overdue or unreadable
     /// there (a bad row is no evidence either way). Gone, or selected no more: withdrawn.
     /// Also returns the rows found unreadable there, to be warned about.
-    private func withdrawals(rule: RuleSpec, overdue: (tickets: [MatchedTicket], badRows: [BadRow], nextDue: Date),
+    private func withdrawals(rule: RuleSpec, overdue: OverdueRead,
                              tickets: TicketsDatabase, outbox: Outbox, upTo lastQueued: Int64, now: Date) throws(StoreError)
         -> ([Withdrawal], [BadRow]) {
         let queued = try outbox.queuedTickets(rule: rule.name, upTo: lastQueued)
         var unseen = Self.unseen(queued, overdue: overdue)
         guard !unseen.isEmpty else { return ([], []) }
         let again = try readAgain(unseen.map(\.ticket), rule: rule, tickets: tickets, now: now)
-        let standing = Set(again.tickets.map(\.ticket)).union(again.badRows.map(\.ticket))
+        let standing = again.standing
         unseen.removeAll { standing.contains($0.ticket) }
         let withdrawn = try outbox.queued(rowids: unseen.map(\.rowid)).map { Withdrawal(rule: rule.name, notification: $0, cause: .noLongerMatches) }
         return (withdrawn, again.badRows)
@@ -386,25 +386,24 @@ public struct RulesEngine: Sendable {
     /// tick's withdrawal keeps queued, and what `queue retry` requeues.
     public func standing(_ ids: [Int64], rule: RuleSpec, tickets: TicketsDatabase, now: Date) throws(StoreError) -> Set<Int64> {
         let again = try readAgain(ids, rule: rule, tickets: tickets, now: now)
-        return Set(again.tickets.map(\.ticket)).union(again.badRows.map(\.ticket))
+        return again.standing
     }
 
     /// These tickets read by id with the rule's conditions but no date bound: the overdue
     /// ones and the unreadable ones.
     private func readAgain(_ ids: [Int64], rule: RuleSpec, tickets: TicketsDatabase, now: Date) throws(StoreError)
-        -> (tickets: [MatchedTicket], badRows: [BadRow], nextDue: Date) {
-        guard !ids.isEmpty else { return ([], [], .distantFuture) }
+        -> OverdueRead {
+        guard !ids.isEmpty else { return OverdueRead(tickets: [], badRows: [], nextDue: .distantFuture) }
         let offsets = ZoneOffsets(timeZone)
         let rows = try tickets.candidates(where: RuleQuery.rowFilter(for: rule.match, ids: Set(ids).sorted(), schema: tickets.schema))
         return Self.overdue(rule: rule, candidates: rows.map { DatedCandidate($0, offsets: offsets) }, now: now)
     }
 
     /// The queued notifications whose ticket is neither overdue nor a bad row in `overdue`. Pure.
-    static func unseen(_ queued: [(rowid: Int64, ticket: Int64)], overdue: (tickets: [MatchedTicket], badRows: [BadRow], nextDue: Date))
+    static func unseen(_ queued: [(rowid: Int64, ticket: Int64)], overdue: OverdueRead)
         -> [(rowid: Int64, ticket: Int64)] {
         guard !queued.isEmpty else { return [] }
-        var standing = Set(overdue.tickets.map(\.ticket))
-        standing.formUnion(overdue.badRows.map(\.ticket))
+        let standing = overdue.standing
         return queued.filter { !standing.contains($0.ticket) }
     }
 
@@ -520,7 +519,7 @@ public struct RulesEngine: Sendable {
     /// `nextDue`: the earliest instant at which one of the candidates that are not overdue yet
     /// becomes so (`distantFuture` when none).
     public static func overdue(rule: RuleSpec, candidates: [DatedCandidate], now: Date)
-        -> (tickets: [MatchedTicket], badRows: [BadRow], nextDue: Date) {
+        -> OverdueRead {
         var tickets: [MatchedTicket] = []
         var badRows: [BadRow] = []
         var nextDue = Date.distantFuture
@@ -566,7 +565,7 @@ public struct RulesEngine: Sendable {
                                          priority: candidate.priority ?? "", assignedTo: candidate.assignedTo,
                                          scheduledDate: candidate.scheduledDate ?? "", dueAt: dueAt))
         }
-        return (tickets, badRows, nextDue)
+        return OverdueRead(tickets: tickets, badRows: badRows, nextDue: nextDue)
     }
 
     /// The dedup records with each date that names the ticket's current deadline in another
@@ -679,5 +678,19 @@ public struct RulesEngine: Sendable {
     static func quoted(_ raw: String) -> String {
         let shown = raw.count > 60 ? String(raw.prefix(60)) + "…" : raw
         return "\"" + shown.unicodeScalars.map { $0.value < 32 || $0 == "\"" ? $0.escaped(asASCII: true) : String($0) }.joined() + "\""
+    }
+}
+
+/// What one rule's read found at an instant: the overdue tickets, the rows that cannot be read,
+/// and when the first of the others becomes overdue (`distantFuture`: none does).
+public struct OverdueRead: Sendable {
+    public var tickets: [MatchedTicket]
+    public var badRows: [BadRow]
+    public var nextDue: Date
+
+    /// The tickets the read stands by, overdue or unreadable: a queued notification of one of
+    /// them is not withdrawn (an unreadable row is no evidence either way).
+    var standing: Set<Int64> {
+        Set(tickets.map(\.ticket)).union(badRows.map(\.ticket))
     }
 }

@@ -77,7 +77,7 @@ extension ScanCycleTests {
                                                 destination: "automation", snapshot: Data("{}".utf8), createdAt: t0)], dedup: [])
         #expect(try outbox.queuedTickets(rule: "old-rule", upTo: end).count == 6)
         #expect(try outbox.queuedTickets(rule: "old-rule", upTo: try outbox.lastQueued()).count == 7)
-        #expect(RulesEngine.unseen(try outbox.queuedTickets(rule: "old-rule", upTo: end), overdue: ([], [], .distantFuture)).count == 6)
+        #expect(RulesEngine.unseen(try outbox.queuedTickets(rule: "old-rule", upTo: end), overdue: OverdueRead(tickets: [], badRows: [], nextDue: .distantFuture)).count == 6)
     }
 
     /// Two dead notifications of one rule, ticket and destination: `queue retry` requeues the
