@@ -14,6 +14,9 @@ public enum NotificationStatus: String, Sendable, Equatable, CaseIterable, Codab
     /// Never sent: while it was queued, its ticket stopped matching its rule (closed,
     /// rescheduled, reassigned, deleted). Ended, like delivered and dead.
     case withdrawn
+
+    /// Still to be sent: pending or retrying.
+    public var isQueued: Bool { self == .pending || self == .retrying }
 }
 
 /// One notification of one ticket by one rule to one destination, as the outbox holds it.
