@@ -42,6 +42,8 @@ struct RunCommand: AsyncParsableCommand {
         OpenFilesLimit.raise(for: config, logger: logger)
         var started: Daemon?
         var waitedForSpace = false
+        // The start's own messages while it waits for space (the daemon has its own afterwards).
+        let manager = SystemdNotifications(logger: logger)
         while started == nil {
             do {
                 started = try Daemon(config: config, loader: loader, levels: LogSetup.level,
@@ -55,7 +57,6 @@ struct RunCommand: AsyncParsableCommand {
                                  metadata: ["event": "start"])
                     waitedForSpace = true
                 }
-                let manager = NotifySocket()
                 manager.status("waiting for free space: \(error.description)")
                 manager.extendTimeout(by: Self.spaceRetryInterval * 6)
                 if Self.stopRequested(within: Self.spaceRetryInterval) {
