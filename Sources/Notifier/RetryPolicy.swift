@@ -2,31 +2,6 @@ public import Foundation
 public import OverduedConfig
 public import Store
 
-/// Why an HTTP attempt produced no response.
-public struct TransportFailure: Error, Sendable, Equatable, CustomStringConvertible {
-    public enum Kind: Sendable, Equatable {
-        /// Connect or whole-request timeout.
-        case timeout
-        /// Refused, reset, closed before a response, DNS, TLS.
-        case connection
-        /// The request cannot be made at all (bad URL): retrying cannot help.
-        case invalidRequest
-        /// We cancelled it (shutdown): not an outcome of the receiver, not recorded.
-        case cancelled
-    }
-
-    public var kind: Kind
-    /// Human text; never holds the URL's path or query.
-    public var message: String
-
-    public init(_ kind: Kind, _ message: String) {
-        self.kind = kind
-        self.message = message
-    }
-
-    public var description: String { message }
-}
-
 /// What one attempt got back, as far as the retry decision is concerned.
 public enum AttemptResult: Sendable, Equatable {
     case response(status: Int, retryAfter: String?)
