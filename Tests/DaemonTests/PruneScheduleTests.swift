@@ -38,7 +38,7 @@ struct PruneBudgetTests {
 }
 
 /// A prune that fails (a full disk, which pruning is what frees) is tried again at the next
-/// tick, not an hour later (disk audit).
+/// tick, not an hour later.
 struct FailedPruneTests {
     @Test func aFailedPruneAsksForTheNextTick() throws {
         let folder = try TemporaryDirectory()

@@ -40,7 +40,7 @@ struct ClockStepsTests {
     /// A step back, then one forward (a clock corrected twice): a budget that began before both
     /// is moved by both. Counted by its start's reading alone, the forward step seemed to come
     /// before it (the clock read less just before the step than at the start), and the two days
-    /// aged it: given up (time audit).
+    /// aged it: given up.
     @Test func aStepForwardAfterAStepBackStillShiftsWhatBeganBeforeBoth() {
         var steps = ClockSteps()
         let mono0 = ContinuousClock.now
@@ -159,7 +159,7 @@ struct ClockStepsTests {
 
     /// The clock set back an hour while a notification waits 3 s for its retry: the retry
     /// comes about 3 s later, not an hour and 3 s (its due time was read on the clock before
-    /// the step; time audit).
+    /// the step).
     @Test func aRetryDueWhenTheClockIsSetBackDoesNotWaitOutTheStep() async throws {
         let setup = try RefusingReceiver(backoff: "3s")
         defer { withExtendedLifetime(setup) {} }   // (its port stays reserved)

@@ -295,7 +295,7 @@ import TestSupport
     }
 
     /// No inode left (space left): SQLite cannot create the -wal and says only "unable to open
-    /// database file"; the message says why (disk audit).
+    /// database file"; the message says why.
     @Test(.enabled(if: Tmpfs.available, "needs root and the right to mount a tmpfs"))
     func noInodeLeftIsSaidToBeSo() throws {
         let folder = try TemporaryDirectory()

@@ -872,7 +872,7 @@ struct TicketsFileReplacementTests {
 
 /// Running out of descriptors is a crash, not a failed request (libdispatch's worker monitor
 /// kills the process with SIGILL when it cannot open `/proc/…/stat`): 4 destinations of
-/// concurrency 4 crashed the daemon at 32 open files (disk audit). A soft limit below the hard
+/// concurrency 4 crashed the daemon at 32 open files. A soft limit below the hard
 /// one is raised to it at start (systemd gives 1,024 under 524,288), and a hard limit still
 /// below what the config may use is warned about.
 @Suite(.serialized) struct OpenFilesLimitTests {

@@ -244,7 +244,7 @@ import TestSupport
 }
 
 /// A request marked as leaving shows as under way while a deliverer runs, and as cut off by
-/// the end of its process otherwise, instead of "next attempt due now" (ops audit LOW).
+/// the end of its process otherwise, instead of "next attempt due now".
 struct QueueUnderWayTests {
     @Test func aRequestUnderWayIsShownAsSuch() throws {
         let folder = try TemporaryDirectory()

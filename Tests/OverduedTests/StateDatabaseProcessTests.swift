@@ -240,7 +240,7 @@ func overwriteRootPage(of table: String, in state: String, folder: TemporaryDire
 
 /// The damage found by the notifier, not by a tick: a tick with nothing changed reads nothing
 /// of the file, and the daemon went on ticking for ever, delivering nothing (its attempts kept
-/// "to record later"), logging nothing more (ops audit HIGH 2).
+/// "to record later"), logging nothing more.
 @Suite(.serialized) struct DamageFoundByDeliveriesTests {
     @Test func aStateDatabaseThatRefusesTheRecordsAsDamagedStopsTheDaemon() throws {
         let folder = try TemporaryDirectory()
@@ -575,7 +575,7 @@ struct CleanStopCheckpointTests {
 }
 
 /// A start on a full disk (the state database's folder): exiting was restarted within seconds,
-/// five times, and left the unit failed, so freeing space started nothing (disk audit). The
+/// five times, and left the unit failed, so freeing space started nothing. The
 /// start waits instead, says why, and goes on once there is space; a stop ends the wait.
 @Suite(.serialized) struct StartOnAFullDiskTests {
     @Test(.enabled(if: Tmpfs.available, "needs root and the right to mount a tmpfs"))

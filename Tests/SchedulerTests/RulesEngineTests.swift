@@ -193,7 +193,7 @@ struct RulesEngineTests {
     /// A status or priority stored as a blob (a driver that binds it as bytes) is compared by
     /// the text it holds, as a date or an assignee stored so is read: SQL alone equals no blob
     /// to a bound string, so a closed ticket (`X'…'` of "completed") was matched by
-    /// `status_not_in`, and an open one never by `status_in` or `priority_in` (rules audit F1).
+    /// `status_not_in`, and an open one never by `status_in` or `priority_in`.
     /// With and without each of the app's indexes (they choose the query's shape).
     @Test(arguments: ["", "DROP INDEX idx_tickets_status", "DROP INDEX idx_tickets_scheduled"])
     func aStatusOrPriorityStoredAsABlobIsComparedAsItsText(dropping: String) throws {

@@ -105,7 +105,7 @@ struct ScanCycleTests {
 
     /// A record dated after the clock whose notification is still queued is not re-dated: it
     /// was never sent, and a withdrawal (the ticket closed meanwhile) gives its state back by
-    /// its date; re-dated, the ticket stayed "notified" for a day with nothing sent (review).
+    /// its date; re-dated, the ticket stayed "notified" for a day with nothing sent.
     @Test func aRecordDatedAfterTheClockWhoseNotificationIsQueuedIsLeftForItsWithdrawal() throws {
         let engine = try engine()
         let ahead = t0.addingTimeInterval(3_600)
@@ -120,7 +120,7 @@ struct ScanCycleTests {
     }
 
     /// A notification on hold for a destination gone from the config may stay queued for ever:
-    /// it does not keep its ticket's record dated in the future (review).
+    /// it does not keep its ticket's record dated in the future.
     @Test func aNotificationOnHoldDoesNotKeepTheRecordInTheFuture() throws {
         let ahead = t0.addingTimeInterval(3_600)
         #expect(try engine().scanAndEnqueue(tickets: tickets, outbox: outbox, now: ahead).notifications.count == 6)

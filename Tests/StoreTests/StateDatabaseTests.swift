@@ -634,7 +634,7 @@ struct StateFileAccessTests {
 
 /// A file system the kernel remounted read-only after a disk error fails a running daemon's
 /// writes as "disk I/O error" or "attempt to write a readonly database": the message says
-/// the file system is read-only, which is what the operator acts on (disk audit). (Such a
+/// the file system is read-only, which is what the operator acts on. (Such a
 /// remount cannot be made under a process that has a file open for writing: the mapping is
 /// tested on a read-only mount.)
 struct ReadOnlyFileSystemErrorTests {
