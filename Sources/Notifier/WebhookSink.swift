@@ -46,8 +46,9 @@ public final class WebhookSink: Sendable {
         /// The URL's path and query are left out, as everywhere in overdued: they may hold a token.
         public func formatted(pretty: Bool = true) -> String {
             var line = "\(PayloadTimestamp.iso8601(receivedAt)) \(method) (path and query hidden) -> \(status)"
-            line += "  webhook-id=\(webhookID ?? "-")"
-            if let type = header("content-type") { line += "  content-type=\(type)" }
+            // Header values as sent may hold any byte from 0x80 up: C1 controls, overrides.
+            line += "  webhook-id=\(webhookID.map { PrintableText.escaped($0) } ?? "-")"
+            if let type = header("content-type") { line += "  content-type=\(PrintableText.escaped(type))" }
             if let verification { line += "  \(verification)" }
             line += "  \(bodySize) bytes"
             if let firstReceivedAt { line += "  repeat: first received at \(PayloadTimestamp.iso8601(firstReceivedAt))" }
@@ -68,29 +69,37 @@ public final class WebhookSink: Sendable {
                 // JSON in UTF-16 or UTF-32, which Foundation reads too, is written again from
                 // its value (its members' order then is not the sender's).
                 let utf8 = body.starts(with: [0xEF, 0xBB, 0xBF]) ? body.dropFirst(3) : body[...]
-                let text: String
+                var text: [UInt8]
                 // (UTF-16 of ASCII text is valid UTF-8 too, with NULs, which JSON text never holds.)
                 if !utf8.contains(0), String(validating: utf8, as: UTF8.self) != nil {
-                    text = String(decoding: laidOut(Data(utf8), pretty: pretty), as: UTF8.self)
+                    text = laidOut(Data(utf8), pretty: pretty, upTo: printLimit + 1)
                 } else if let data = try? JSONSerialization.data(withJSONObject: object, options: pretty
                               ? [.prettyPrinted, .withoutEscapingSlashes, .fragmentsAllowed] : [.withoutEscapingSlashes, .fragmentsAllowed]) {
-                    text = String(decoding: data, as: UTF8.self)
+                    text = [UInt8](data.prefix(printLimit + 1))
                 } else {
                     return "(not JSON) " + PrintableText.escaped(String(decoding: body.prefix(4096), as: UTF8.self))
                 }
+                let cut = text.count > printLimit
+                if cut { text.removeLast(text.count - printLimit) }
                 // JSON leaves C1 controls and bidirectional overrides unescaped.
-                return PrintableText.escaped(text, keepingLineBreaks: pretty)
+                let printed = PrintableText.escaped(String(decoding: text, as: UTF8.self), keepingLineBreaks: pretty)
+                return cut ? printed + (pretty ? "\n" : " ") + "… (cut: the sink prints \(printLimit / 1024) KiB of a body laid out)" : printed
             }
             return "(not JSON) " + PrintableText.escaped(String(decoding: body.prefix(4096), as: UTF8.self))
         }
 
+        /// How much of a body laid out the sink prints. Indented, a small body can grow without
+        /// bound (two spaces a level on every line: 21 KB nested 500 deep made 10.5 MB, and 28 s
+        /// of escaping on the connection's event loop, holding every other request).
+        static let printLimit = 64 * 1024
+
         /// Valid JSON text with the white space between its tokens replaced: two spaces a
         /// level and `"key" : value` when `pretty` (as `JSONSerialization` indents), none
-        /// otherwise. Strings are copied byte for byte.
-        static func laidOut(_ json: Data, pretty: Bool) -> [UInt8] {
+        /// otherwise. Strings are copied byte for byte. Stops once `limit` bytes are written.
+        static func laidOut(_ json: Data, pretty: Bool, upTo limit: Int = .max) -> [UInt8] {
             let bytes = [UInt8](json)
             var output: [UInt8] = []
-            output.reserveCapacity(bytes.count * (pretty ? 2 : 1))
+            output.reserveCapacity(min(limit, bytes.count * (pretty ? 2 : 1)))
             var depth = 0
             func newline() {
                 guard pretty else { return }
@@ -102,7 +111,7 @@ public final class WebhookSink: Sendable {
             func nextToken(after index: Int) -> UInt8? { bytes[(index + 1)...].first { !isSpace($0) } }
             var index = 0
             var inString = false
-            while index < bytes.count {
+            while index < bytes.count, output.count < limit {
                 let byte = bytes[index]
                 if inString {
                     output.append(byte)

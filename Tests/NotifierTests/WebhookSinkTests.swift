@@ -86,6 +86,31 @@ import Testing
         #expect(delivery.formatted(pretty: false).hasSuffix(#"  {"ticket_id":"IGP-1","title":"a , b : \"c\" {d} [e]","overdue_days":2.50,"nested":{"z":[1,{}],"a":[]},"x":null}"#))
     }
 
+    /// The header values printed come from the sender as bytes, any from 0x80 up: escaped.
+    @Test func headerValuesArePrintedEscaped() {
+        let delivery = WebhookSink.Delivery(receivedAt: Date(timeIntervalSince1970: 0), method: "POST", path: "/hook",
+                                            headers: [("webhook-id", "a\u{9B}2J\u{9D}0;TITLE\u{9C}z\u{202E}evil"), ("Content-Type", "application/json\u{2028}x")],
+                                            body: Data("{}".utf8), bodySize: 2, verification: nil, status: 200, firstReceivedAt: nil)
+        let printed = delivery.formatted()
+        #expect(printed.contains("webhook-id=a\\u{9B}2J\\u{9D}0;TITLE\\u{9C}z\\u{202E}evil"), "\(printed)")
+        #expect(printed.contains("content-type=application/json\\u{2028}x"), "\(printed)")
+    }
+
+    /// Indented, a small body nested deep grows without bound (two spaces a level on every
+    /// line: 21 KB made 10.5 MB, and 28 s of escaping that held every other request): what
+    /// is printed stops at 64 KiB, and says so.
+    @Test func aBodyLaidOutIsPrintedUpToALimit() {
+        let body = Data((String(repeating: "[", count: 500) + String(repeating: "0,", count: 10_000) + "0" + String(repeating: "]", count: 500)).utf8)
+        let printed = WebhookSink.Delivery.bodyText(body, pretty: true)
+        #expect(printed.hasSuffix("\n… (cut: the sink prints 64 KiB of a body laid out)"), "\(printed.suffix(200))")
+        #expect(printed.utf8.count < 70_000)
+        let compact = WebhookSink.Delivery.bodyText(body, pretty: false)
+        #expect(compact.hasPrefix(String(repeating: "[", count: 500) + "0,0,"), "the compact layout is within the limit: printed whole")
+        #expect(!compact.contains("cut:"))
+        let small = WebhookSink.Delivery.bodyText(Data(#"{"a":[1,2]}"#.utf8), pretty: true)
+        #expect(!small.contains("cut:"))
+    }
+
     @Test func thePrintedRequestHidesThePathAndQuery() async throws {
         let received = Locked<[WebhookSink.Delivery]>([])
         let sink = try WebhookSink(port: 0, signingSecret: Self.secret) { delivery in received.withLock { $0.append(delivery) } }
