@@ -324,15 +324,19 @@ private final class SinkHandler: ChannelInboundHandler {
 }
 
 /// The `webhook-id`s the sink accepted, with when it first did: the most recent
-/// `capacity`, so a sink left running for days holds a bounded set.
+/// `capacity`, so a sink left running for days holds a bounded set; ids longer than
+/// `longestID` bytes are not kept (3,000 of 70 KB took 200 MB: bounded by count alone, the
+/// set could grow to gigabytes).
 struct AcceptedIDs {
     static let capacity = 100_000
+    static let longestID = 256
     private var firstSeen: [String: Date] = [:]
     private var order: [String] = []
     private var oldest = 0
 
     /// Records `id` (at `date`) unless known; returns when it was first accepted if it was.
     mutating func note(_ id: String, at date: Date) -> Date? {
+        guard id.utf8.count <= Self.longestID else { return nil }
         if let first = firstSeen[id] { return first }
         firstSeen[id] = date
         if order.count < Self.capacity {

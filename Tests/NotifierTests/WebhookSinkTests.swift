@@ -198,6 +198,13 @@ import Testing
         for index in 0..<(AcceptedIDs.capacity + 10) { #expect(ids.note("id\(index)", at: start) == nil) }
         #expect(ids.note("id0", at: start) == nil, "the oldest were forgotten")
         #expect(ids.note("id\(AcceptedIDs.capacity + 9)", at: start) == start)
+        // Bounded in bytes too: an id past 256 bytes is not kept (not marked as a repeat).
+        let long = String(repeating: "x", count: AcceptedIDs.longestID + 1)
+        #expect(ids.note(long, at: start) == nil)
+        #expect(ids.note(long, at: start) == nil)
+        let longest = String(repeating: "y", count: AcceptedIDs.longestID)
+        #expect(ids.note(longest, at: start) == nil)
+        #expect(ids.note(longest, at: start) == start)
     }
 
     static func post(_ body: Data, to destination: DestinationSpec, id: String = "msg_large_or_small") async -> TransportResult {
