@@ -33,7 +33,7 @@ extension Daemon {
         var change = tickets.fileChange()
         if change == .unchanged, tickets.schemaChanged() { change = .schemaChanged }
         let (step, lines) = state.withLock { running in
-            running.ticketsWatch.look(change, path: path, shmExists: { FileManager.default.fileExists(atPath: path + "-shm") })
+            running.ticketsWatch.look(change, path: path, shmExists: { TicketsDatabase.walIndexExists(path: path) })
         }
         for line in lines { logger.log(level: line.level, "\(line.text)", metadata: ["event": "tick"]) }
         switch step {

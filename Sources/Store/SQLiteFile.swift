@@ -24,9 +24,26 @@ enum SQLiteFile {
         return header[18] == 2 && header[19] == 2
     }
 
+    /// The file SQLite works on for `path`: its symbolic links resolved, as SQLite resolves
+    /// them when it opens a database (and then keeps its -wal, -shm and -journal beside the
+    /// target, not beside the link); `path` itself when it cannot be resolved (not there).
+    static func resolved(_ path: String) -> String {
+        guard let real = realpath(path, nil) else { return path }
+        defer { free(real) }
+        return String(cString: real)
+    }
+
+    /// The file SQLite keeps beside the database at `path` (`-wal`, `-shm`, `-journal`).
+    static func companion(of path: String, _ suffix: String) -> String {
+        resolved(path) + suffix
+    }
+
     /// The first `count` bytes of the database file, read by the default VFS; nil when it
-    /// cannot be opened or is shorter.
-    static func header(_ path: String, count: Int) -> [UInt8]? {
+    /// cannot be opened or is shorter. A link is followed (SQLite's layer opens with
+    /// `O_NOFOLLOW`: a link was read as no database, and a WAL database closed by the app as
+    /// one in another mode).
+    static func header(_ linkedPath: String, count: Int) -> [UInt8]? {
+        let path = resolved(linkedPath)
         guard let vfs = sqlite3_vfs_find(nil), let open = vfs.pointee.xOpen else { return nil }
         let file = UnsafeMutableRawPointer.allocate(byteCount: Int(vfs.pointee.szOsFile), alignment: 16)
         defer { file.deallocate() }

@@ -86,7 +86,7 @@ public final class TicketsDatabase: Sendable {
             // The -shm this connection maps now (after its first read): every reader of a WAL
             // database shares it, and one made anew behind it leaves this connection blind.
             // (A -shm beside a database not in WAL mode is a leftover, which no reader maps.)
-            let walIndex = readMode == .shared && SQLiteFile.isWAL(path) ? FileIdentity(path: path + "-shm") : nil
+            let walIndex = readMode == .shared && SQLiteFile.isWAL(path) ? FileIdentity(path: SQLiteFile.companion(of: path, "-shm")) : nil
             lastSeen = Mutex(stamp.map { SeenFile(stamp: $0, dataVersion: version, walIndex: walIndex) })
         } catch let error as StoreError {
             throw error
@@ -98,7 +98,7 @@ public final class TicketsDatabase: Sendable {
     /// `.closedWAL` for a WAL database without its -shm file, where this SQLite reads
     /// `file:` names as URIs; else `.shared`.
     static func readMode(_ path: String) -> ReadMode {
-        guard !FileManager.default.fileExists(atPath: path + "-shm"), SQLiteFile.isWAL(path),
+        guard !FileManager.default.fileExists(atPath: SQLiteFile.companion(of: path, "-shm")), SQLiteFile.isWAL(path),
               sqlite3_compileoption_used("USE_URI") == 1 else { return .shared }
         return .closedWAL
     }
@@ -523,9 +523,15 @@ extension TicketsDatabase {
         .SQLITE_READONLY_RECOVERY, .SQLITE_READONLY_CANTLOCK, .SQLITE_READONLY_CANTINIT, .SQLITE_READONLY_DIRECTORY,
     ]
 
+    /// Whether the database at `path` has its -shm (the WAL index every reader maps) beside it,
+    /// beside the file a link at `path` points to.
+    public static func walIndexExists(path: String) -> Bool {
+        FileManager.default.fileExists(atPath: SQLiteFile.companion(of: path, "-shm"))
+    }
+
     /// The -wal or -shm file beside `path` that exists but this user may not read, if any.
     static func unreadableWALFile(of path: String) -> String? {
-        for file in [path + "-wal", path + "-shm"] where access(file, F_OK) == 0 && access(file, R_OK) != 0 {
+        for file in [SQLiteFile.companion(of: path, "-wal"), SQLiteFile.companion(of: path, "-shm")] where access(file, F_OK) == 0 && access(file, R_OK) != 0 {
             return file
         }
         return nil
@@ -536,7 +542,7 @@ extension TicketsDatabase {
     static func failure(_ error: any Error, path: String, doing action: String) -> StoreError {
         if let error = error as? DatabaseError, error.extendedResultCode == .SQLITE_READONLY_ROLLBACK {
             return StoreError(.busy, path: path, message: """
-                could not \(action): a write of the app was interrupted (\(path)-journal, a "hot journal", is beside \
+                could not \(action): a write of the app was interrupted (\(SQLiteFile.companion(of: path, "-journal")), a "hot journal", is beside \
                 it) and SQLite must roll it back before anyone reads the database, which overdued, opening it \
                 read-only, may not do. overdued writes nothing to it: the app's next open of the database rolls the \
                 write back (or `sqlite3 \(path) "PRAGMA quick_check"` run by a user who may write in its folder); the \
@@ -563,7 +569,8 @@ extension TicketsDatabase {
             // Its folder is read-only by design (ProtectSystem=strict): no disk error to hint at.
             return StoreError.from(error, path: path, doing: action, writable: false)
         }
-        let folder = (path as NSString).deletingLastPathComponent
+        // Where SQLite would create them: beside the file a link at `path` points to.
+        let folder = (SQLiteFile.resolved(path) as NSString).deletingLastPathComponent
         return StoreError(.cannotOpen, path: path, message: """
             could not \(action): it is a WAL-mode database, and SQLite lets a reader read one only while its -wal \
             and -shm files exist beside it, or when the reader may create them; they are missing (or unusable) and \

@@ -70,13 +70,13 @@ extension TicketsDatabase {
         guard var seen = lastSeen.withLock({ $0 }) else { return .unchanged }
         if current.identity != seen.stamp.identity { return .replaced }
         if readMode == .closedWAL {
-            return current == seen.stamp && !FileManager.default.fileExists(atPath: path + "-shm") ? .unchanged : .walReopened
+            return current == seen.stamp && !FileManager.default.fileExists(atPath: SQLiteFile.companion(of: path, "-shm")) ? .unchanged : .walReopened
         }
         // One more `stat`: while this connection is open, SQLite never removes the -shm it
         // maps, so another file there (or none) was made behind its back.
         if let mapped = seen.walIndex {
-            if FileIdentity(path: path + "-shm") != mapped { return .walIndexReplaced }
-        } else if readMode == .shared, let shm = FileIdentity(path: path + "-shm"), SQLiteFile.isWAL(path) {
+            if FileIdentity(path: SQLiteFile.companion(of: path, "-shm")) != mapped { return .walIndexReplaced }
+        } else if readMode == .shared, let shm = FileIdentity(path: SQLiteFile.companion(of: path, "-shm")), SQLiteFile.isWAL(path) {
             // Switched to WAL by the app since the open: the connection maps this -shm from its
             // next read on (this one's), and it is the one to watch from now on.
             lastSeen.withLock { $0?.walIndex = shm }

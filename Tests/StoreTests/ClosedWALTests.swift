@@ -30,6 +30,28 @@ struct ClosedWALTests {
         #expect(try besideTheDatabase().isEmpty, "no -wal or -shm created by overdued")
     }
 
+    /// A link at the configured path (docs/systemd.md suggests one): SQLite resolves it and
+    /// keeps the -wal and -shm beside the file it points to, and its own layer will not open
+    /// a link: read through one, the closed WAL database was taken for another mode and
+    /// opened shared, which created both files beside it (as root; refused as another user).
+    @Test func aClosedWALDatabaseBehindASymbolicLinkIsReadWithoutCreatingItsWALFiles() throws {
+        let link = directory.url("link/tickets.sqlite")
+        try FileManager.default.createDirectory(atPath: directory.url("link"), withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: path)
+        let tickets = try TicketsDatabase(path: link)
+        #expect(tickets.readMode == .closedWAL)
+        #expect(try TicketsFileChangeTests.scheduledDate(tickets) == "2999-06-15 10:00:00")
+        #expect(tickets.fileChange() == .unchanged)
+        #expect(try besideTheDatabase().isEmpty, "no -wal or -shm created beside the link's target")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.url("link")) == ["tickets.sqlite"])
+        // The app opens it: its -shm, beside the target, is seen through the link.
+        let app = try DatabaseQueue(path: path)
+        try app.write { db in try db.execute(sql: "UPDATE tickets SET scheduled_date = '2020-06-15 10:00:00' WHERE id = 1") }
+        #expect(TicketsDatabase.walIndexExists(path: link))
+        #expect(tickets.fileChange() == .walReopened)
+        try app.close()
+    }
+
     @Test func whenTheAppOpensItAgainItIsReadThroughTheAppsFiles() throws {
         let tickets = try TicketsDatabase(path: path)
         #expect(tickets.readMode == .closedWAL)
