@@ -90,6 +90,8 @@ public struct TicketsFileWatch: Sendable, Equatable {
                 : "changed since it was read while the app had it closed (WAL)"
         case .schemaChanged:
             event = "had its schema changed by the app (a column, table or index added, dropped or renamed, or a VACUUM)"
+        case .switchedToWAL:
+            event = "was switched to WAL mode by the app since it was read with a rollback journal, and closed"
         case .walIndexReplaced:
             event = "has a new -shm file beside it (the one this connection read was deleted, with the -wal, by hand?), so the connection no "
                 + "longer saw the app's commits"

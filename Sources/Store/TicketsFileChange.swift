@@ -36,6 +36,11 @@ public enum TicketsFileChange: Sendable, Equatable {
     /// commits, or fails with I/O errors; only a new connection, with this one closed first
     /// (`TicketsDatabase.close`), reads the file as it is.
     case walIndexReplaced
+    /// The app switched the database from a rollback journal to WAL since the connection was
+    /// opened, and closed it (no -shm is there): read through this connection, SQLite would
+    /// create the -wal and -shm, wherever overdued may write, and hold them open. A new
+    /// connection reads the file as it stands, creating nothing.
+    case switchedToWAL
     /// The connection cannot read the file's change counter any more (an I/O error, say):
     /// a new connection may.
     case unreadable
@@ -81,6 +86,9 @@ extension TicketsDatabase {
             // next read on (this one's), and it is the one to watch from now on.
             lastSeen.withLock { $0?.walIndex = shm }
             seen.walIndex = shm
+        } else if readMode == .shared, current != seen.stamp, SQLiteFile.isWAL(path) {
+            // Switched to WAL and closed by the app (no -shm): looked at before any read here.
+            return .switchedToWAL
         }
         if current == seen.stamp { return .unchanged }
         // The stat came first: a copy landing between it and this read is seen next time.

@@ -52,6 +52,28 @@ struct ClosedWALTests {
         try app.close()
     }
 
+    /// A database read with a rollback journal that the app switches to WAL and closes: read
+    /// through the old connection, SQLite created the -wal and -shm (wherever overdued may
+    /// write) and held them open. Seen before any read, and read afresh as it stands.
+    @Test func aSwitchToWALByTheAppIsSeenBeforeTheOldConnectionCreatesItsFiles() throws {
+        let rollback = try TicketsFileChangeTests.export(in: directory, name: "rollback.sqlite", scheduledDate: "2999-06-15 10:00:00")
+        let tickets = try TicketsDatabase(path: rollback)
+        #expect(tickets.readMode == .shared)
+        #expect(try TicketsFileChangeTests.scheduledDate(tickets) == "2999-06-15 10:00:00")
+        usleep(20_000)
+        let app = try DatabaseQueue(path: rollback)
+        try app.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = WAL") }
+        try app.close()
+        func beside() throws -> [String] { try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasPrefix("rollback.sqlite-") } }
+        #expect(try beside().isEmpty)
+        #expect(tickets.fileChange() == .switchedToWAL)
+        #expect(try beside().isEmpty, "the look creates nothing")
+        let reopened = try TicketsDatabase(path: rollback)
+        #expect(reopened.readMode == .closedWAL)
+        #expect(try TicketsFileChangeTests.scheduledDate(reopened) == "2999-06-15 10:00:00")
+        #expect(try beside().isEmpty)
+    }
+
     @Test func whenTheAppOpensItAgainItIsReadThroughTheAppsFiles() throws {
         let tickets = try TicketsDatabase(path: path)
         #expect(tickets.readMode == .closedWAL)
