@@ -129,6 +129,7 @@ public final class Daemon: Sendable {
         // the queue is delivered meanwhile. Exiting instead would end, after StartLimitBurst
         // restarts within seconds, in a failed unit that nothing restarts.
         let ticketsMissing = access(config.store.ticketsDatabase, F_OK) != 0 && errno == ENOENT
+        let ticketsBusy: StoreError?
         do {
             deliveryLock = Mutex(try DeliveryLock(stateDatabase: config.store.stateDatabase))
             // At once after the lock, before the tickets database (which may wait for the
@@ -141,8 +142,7 @@ public final class Daemon: Sendable {
                               metadata: ["event": "start"])
                 upgrade.begin(status: "upgrading the state database (\(migrations.count) migration(s))")
             }
-            tickets = ticketsMissing ? nil : try TicketsDatabase(path: config.store.ticketsDatabase, busyTimeout: config.store.busyTimeout,
-                                                                 progress: progress)
+            (tickets, ticketsBusy) = ticketsMissing ? (nil, nil) : try Self.openTicketsAtStart(config.store, progress: progress)
         } catch {
             throw StartError(description: error.description, fileSystemFull: error.kind == .full && error.path == config.store.stateDatabase)
         }
@@ -150,6 +150,10 @@ public final class Daemon: Sendable {
         if let notice = stateDatabase.upgradeNotice { logger.notice("\(notice)") }
         if ticketsMissing {
             logger.warning("\(config.store.ticketsDatabase) does not exist (yet): ticks are skipped until a file is at that path; queued notifications are delivered meanwhile",
+                           metadata: ["event": "tick"])
+        }
+        if let ticketsBusy {
+            logger.warning("\(ticketsBusy.description): ticks try to open it again until they can; queued notifications are delivered meanwhile",
                            metadata: ["event": "tick"])
         }
         state = Mutex(Running(config: config, tickets: tickets,
@@ -165,6 +169,18 @@ public final class Daemon: Sendable {
                             now: now, onHeartbeat: { _ in gate?.notifierBeat() },
                             mayDeliver: { permit.withLock { $0 }.mayDeliver() })
         permit.withLock { $0 = DeliveryPermit(daemon: self) }
+    }
+
+    /// The tickets database at the start; nil with the reason when the app holds it for now (its
+    /// lock held past `busy_timeout`, or a write of its own to roll back first: a "hot
+    /// journal"): what a tick meets is skipped and tried again, and so is a start, rather than
+    /// exiting into restarts that end, after StartLimitBurst, in a failed unit delivering nothing.
+    static func openTicketsAtStart(_ store: StoreSettings, progress: TickProgress) throws(StoreError) -> (TicketsDatabase?, StoreError?) {
+        do {
+            return (try TicketsDatabase(path: store.ticketsDatabase, busyTimeout: store.busyTimeout, progress: progress), nil)
+        } catch where error.kind == .busy {
+            return (nil, error)
+        }
     }
 
     /// The daemon the notifier asks, by a weak reference: not a closure kept in the `Mutex`.

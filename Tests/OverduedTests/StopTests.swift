@@ -360,3 +360,33 @@ private final class LockedCounter: Sendable {
     func increment() -> Int { count.add(1, ordering: .relaxed).newValue }
     var value: Int { count.load(ordering: .relaxed) }
 }
+
+/// The app holds its database past `busy_timeout` while the service starts (a long write, or a
+/// write of its own to roll back first): what a tick meets is skipped and tried again, and so
+/// is the start, which exited 1 before; with `Restart=on-failure` and StartLimitBurst=5 that
+/// ended in a failed unit, delivering nothing, once the app took a while.
+@Suite(.serialized) struct StartWhileTheAppHoldsItsDatabaseTests {
+    @Test func theStartGoesOnAndTheTicksReadTheDatabaseOnceTheAppLetsGo() throws {
+        let folder = try TemporaryDirectory()
+        let tickets = folder.url("tickets.sqlite")
+        try makeTicketsDatabase(at: tickets, rows: ScanCommandTests.rows)
+        let config = try folder.write("config.json", configJSON(interval: "1s", busyTimeout: "300ms"))
+        let lock = try AppLock(tickets)     // held once this returns
+        let listener = try NotifyListener(path: folder.url("notify.sock"))
+        let daemon = try DaemonChild(config: config, environment: ["NOTIFY_SOCKET": listener.path])
+        defer {
+            daemon.signal(SIGKILL)
+            _ = daemon.waitForExit(timeout: 10)
+        }
+        var seen: [String] = []
+        #expect(listener.waitFor(timeout: 20, seen: &seen) { $0.contains("READY=1") } != nil, "got \(seen); log: \(daemon.log)")
+        #expect(daemon.waitFor("ticks try to open it again until they can; queued notifications are delivered meanwhile"), "log: \(daemon.log)")
+        #expect(daemon.waitFor("is there but cannot be opened"), "a tick meanwhile is skipped; log: \(daemon.log)")
+        #expect(!daemon.log.contains("enqueued"))
+        lock.release()
+        #expect(daemon.waitFor("can be opened again; reading it"), "log: \(daemon.log)")
+        #expect(daemon.waitFor(" enqueued"), "log: \(daemon.log)")
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit(timeout: 15) == 0, "log: \(daemon.log)")
+    }
+}
