@@ -425,7 +425,7 @@ public struct ConfigLoader: Sendable {
             if let templatePath = reader.string(object, "template", at: path, required: true) {
                 let resolved = Self.absolute(templatePath, relativeTo: folder)
                 do {
-                    let source = try String(contentsOfFile: resolved, encoding: .utf8)
+                    let source = try Self.readNamedTextFile(resolved)
                     if let mode = Self.mode(of: resolved), mode & 0o002 != 0 {
                         reader.warn("\(path).template", "the template \(resolved) is writable by every user (mode \(Self.octal(mode))): "
                             + "whoever can write it decides what the payloads say; chmod o-w it")
@@ -436,7 +436,7 @@ public struct ConfigLoader: Sendable {
                         format = .template(path: resolved, source: source)
                     }
                 } catch {
-                    reader.report("\(path).template", "cannot read the template \(resolved): \(Self.reason(error, reading: resolved))")
+                    reader.report("\(path).template", "cannot read the template \(resolved): \(error.reason)")
                 }
             }
         case .string(let other)?:
@@ -562,9 +562,9 @@ public struct ConfigLoader: Sendable {
         let resolved = Self.absolute(name, relativeTo: folder)
         let data: Data
         do {
-            data = try Data(contentsOf: URL(fileURLWithPath: resolved))
+            data = try Self.readNamedFile(resolved)
         } catch {
-            reader.report(path, "cannot read \(resolved): \(Self.reason(error, reading: resolved))")
+            reader.report(path, "cannot read \(resolved): \(error.reason)")
             return nil
         }
         guard let text = String(data: data, encoding: .utf8) else {
@@ -686,8 +686,7 @@ public struct ConfigLoader: Sendable {
         }
         let resolved = secretFilePath(name, folder: folder)
         do {
-            let text = try String(contentsOfFile: resolved, encoding: .utf8)
-                .trimmingCharacters(in: .whitespacesAndNewlines)
+            let text = try Self.readNamedTextFile(resolved).trimmingCharacters(in: .whitespacesAndNewlines)
             guard !text.isEmpty else {
                 reader.report(path, "the file \(resolved) is empty")
                 return nil
@@ -712,7 +711,7 @@ public struct ConfigLoader: Sendable {
                 ? "the file it names (the name is not shown: it looks like a token or a URL rather than a file's name; "
                     + (name.hasPrefix("/") || name.hasPrefix("~") ? "an absolute path)" : "looked for under \(base))")
                 : resolved
-            reader.report(path, "cannot read \(shown): \(Self.reason(error, reading: resolved))\(hint)")
+            reader.report(path, "cannot read \(shown): \(error.reason)\(hint)")
             return nil
         }
     }
@@ -901,6 +900,50 @@ public struct ConfigLoader: Sendable {
 
     /// Why `path` could not be read: `reason(_:)`, except that a directory is said to be one
     /// (Foundation reports it as "The operation could not be completed", error 256).
+    /// The largest certificate, key, secret or template file the config may name: far above any
+    /// (a bundle of every public root certificate is ~220 KB). An 81 MB file took 6.6 s and 350 MB
+    /// in `check-config`, and a reload naming a 270 MB one had not ended after minutes.
+    public static let largestNamedFile = 4 << 20
+
+    /// Why a file the config names cannot be read, in words.
+    struct UnreadableFile: Error {
+        var reason: String
+    }
+
+    /// The bytes of a file the config names (a certificate, key, secret or template). What is not
+    /// a regular file is refused before any read: a FIFO blocks it (a reload would hang), a
+    /// device such as /dev/zero never ends it; and so is a file over `largestNamedFile`.
+    static func readNamedFile(_ path: String) throws(UnreadableFile) -> Data {
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            // ELOOP: "Too many levels of symbolic links" (a loop), where Foundation's read said
+            // only "The operation could not be completed".
+            throw UnreadableFile(reason: errno == ENOENT ? "no such file" : String(cString: strerror(errno)))
+        }
+        switch info.st_mode & S_IFMT {
+        case S_IFREG: break
+        case S_IFDIR: throw UnreadableFile(reason: "it is a directory, not a file")
+        default: throw UnreadableFile(reason: "it is not a regular file (a FIFO, socket or device)")
+        }
+        let tooLarge = UnreadableFile(reason: "it is \(info.st_size) bytes, more than the \(largestNamedFile >> 20) MiB a file named in the config may be")
+        guard info.st_size <= largestNamedFile else { throw tooLarge }
+        do {
+            let data = try Data(contentsOf: URL(fileURLWithPath: path))
+            guard data.count <= largestNamedFile else { throw tooLarge }
+            return data
+        } catch let error as UnreadableFile {
+            throw error
+        } catch {
+            throw UnreadableFile(reason: reason(error, reading: path))
+        }
+    }
+
+    /// `readNamedFile` as UTF-8 text.
+    static func readNamedTextFile(_ path: String) throws(UnreadableFile) -> String {
+        guard let text = String(data: try readNamedFile(path), encoding: .utf8) else { throw UnreadableFile(reason: "it is not UTF-8 text") }
+        return text
+    }
+
     public static func reason(_ error: any Error, reading path: String) -> String {
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {

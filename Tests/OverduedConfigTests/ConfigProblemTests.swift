@@ -308,6 +308,32 @@ struct ConfigProblemTests {
         }
     }
 
+    /// Files a destination names (certificate, key, secret, template) that are no regular file
+    /// or are far too large: a FIFO or /dev/zero was read as "permission denied" (or blocked),
+    /// a link loop said "NSCocoaErrorDomain error 256", and a 270 MB file kept a reload busy
+    /// for minutes. Each is said, at its field, before any read.
+    @Test func aNamedFileThatIsNoRegularFileOrTooLargeIsSaidToBeOne() throws {
+        let fixture = try ConfigFixture()
+        let folder = fixture.directory
+        #expect(mkfifo(folder.url("ca.fifo"), 0o600) == 0)
+        #expect(symlink("loop-b.pem", folder.url("loop-a.pem")) == 0 && symlink("loop-a.pem", folder.url("loop-b.pem")) == 0)
+        let large = folder.url("large.pem")
+        #expect(FileManager.default.createFile(atPath: large, contents: nil))
+        #expect(truncate(large, off_t(ConfigLoader.largestNamedFile + 1)) == 0)
+        let cases: [(String, String, String)] = [
+            (#""tls": {"ca_file": "ca.fifo"}"#, "destinations.hook.tls.ca_file", "\(folder.url("ca.fifo")): it is not a regular file (a FIFO, socket or device)"),
+            (#""tls": {"ca_file": "/dev/zero"}"#, "destinations.hook.tls.ca_file", "/dev/zero: it is not a regular file (a FIFO, socket or device)"),
+            (#""tls": {"ca_file": "loop-a.pem"}"#, "destinations.hook.tls.ca_file", "\(folder.url("loop-a.pem")): Too many levels of symbolic links"),
+            (#""tls": {"ca_file": "large.pem"}"#, "destinations.hook.tls.ca_file", "\(large): it is \(ConfigLoader.largestNamedFile + 1) bytes, more than the 4 MiB a file named in the config may be"),
+            (#""signing_secret_file": "ca.fifo""#, "destinations.hook.signing_secret_file", "it is not a regular file (a FIFO, socket or device)"),
+            (#""format": {"template": "large.pem"}"#, "destinations.hook.format.template", "more than the 4 MiB a file named in the config may be"),
+        ]
+        for (member, path, phrase) in cases {
+            let problems = fixture.problems(ConfigFixture.hook(#"{"url": "https://a.example.com/", "# + member + "}"))
+            #expect(problems.count == 1 && problems.first?.path == path && problems.first?.message.contains(phrase) == true, "\(member): \(problems)")
+        }
+    }
+
     @Test func casesAreDistinct() {
         #expect(BrokenConfig.cases.count >= 20)
         #expect(Set(BrokenConfig.cases.map(\.label)).count == BrokenConfig.cases.count)
