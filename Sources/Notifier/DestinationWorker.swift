@@ -51,7 +51,14 @@ final class DestinationWorker: Sendable {
         /// Notifications a tick withdrew (their tickets stopped matching): not started if
         /// still read ahead.
         var withdrawn: Set<String> = []
+        /// When a request finding no file descriptor left was last said.
+        var outOfDescriptorsSaidAt: ContinuousClock.Instant?
     }
+
+    /// How long a request's slot waits after this process had no file descriptor for it.
+    static let descriptorWait: Duration = .seconds(1)
+    /// How often the shortage is said while it lasts.
+    static let descriptorShortageRepeat: Duration = .seconds(60)
 
     /// A receiver's request to wait.
     struct Pause: Equatable {
@@ -624,6 +631,27 @@ final class DestinationWorker: Sendable {
             // Not an attempt: its mark goes (if the database takes it before the end; if not,
             // the next start counts it as one cut off).
             _ = await context.recorder.forget(startedOf: notification.id)
+            return nil
+        }
+        if case .failure(let failure) = result.result, failure.kind == .localResources {
+            // Not the receiver's doing, and not an attempt: its mark goes, the notification stays
+            // due, and this request's slot waits a moment before the next (descriptors come back
+            // as the requests in flight end). Said at most once a minute.
+            _ = await context.recorder.forget(startedOf: notification.id)
+            let say = state.withLock { state in
+                let now = ContinuousClock.now
+                guard state.outOfDescriptorsSaidAt.map({ now - $0 >= Self.descriptorShortageRepeat }) ?? true else { return false }
+                state.outOfDescriptorsSaidAt = now
+                return true
+            }
+            if say {
+                logger.error("""
+                    \(failure.message); the notification stays queued, and \(spec.name)'s requests wait \
+                    \(DurationText.format(Self.descriptorWait)) for descriptors to come back: lower its concurrency \
+                    (\(spec.concurrency)) or raise the limit (LimitNOFILE=)
+                    """)
+            }
+            try? await Task.sleep(for: Self.descriptorWait)
             return nil
         }
 

@@ -171,7 +171,7 @@ public struct RetryPolicy: Sendable {
             switch transport.kind {
             case .invalidRequest:
                 return RetryDecision(.dead, reason: transport.message)
-            case .cancelled:
+            case .cancelled, .localResources:
                 return RetryDecision(.retry(at: now, after: .zero), reason: "\(transport.message); left in the queue")
             case .timeout, .connection:
                 retryAfterHeader = nil

@@ -10,6 +10,11 @@ public struct TransportFailure: Error, Sendable, Equatable, CustomStringConverti
         case invalidRequest
         /// We cancelled it (shutdown): not an outcome of the receiver, not recorded.
         case cancelled
+        /// This process could not make the request: no file descriptor left for its socket
+        /// (`EMFILE`, `ENFILE`). Not an outcome of the receiver, not recorded: counted as an
+        /// attempt, it spent healthy notifications' retry budgets (81 of 150 given up in 5 s
+        /// with `ulimit -n 64` and a concurrency of 100).
+        case localResources
     }
 
     public var kind: Kind

@@ -301,6 +301,10 @@ final class WebhookTransport: Sendable {
     /// `requestWritten`: whether the request's head had been written when it failed (a closed
     /// connection is then told apart from one closed before anything was sent).
     static func failure(_ error: any Error, timeout: Duration, destination: DestinationSpec, requestWritten: Bool = true) -> TransportFailure {
+        if let errno = outOfDescriptors(error) {
+            return TransportFailure(.localResources, "this process has no file descriptor left for the request's socket "
+                + "(\(String(cString: strerror(errno)))): it was not sent")
+        }
         let closedBefore = requestWritten ? "before a response" : "before the request was sent"
         if let clientError = error as? HTTPClientError {
             switch clientError {
@@ -370,6 +374,16 @@ final class WebhookTransport: Sendable {
             return TransportFailure(.connection, message)
         }
         return TransportFailure(.connection, "\(kind(of: error)): \(redact(String(describing: error), url: destination.url.value))")
+    }
+
+    /// `EMFILE` or `ENFILE` when the error is this process (or the system) out of file
+    /// descriptors, as the socket's creation or the connection attempts report it.
+    static func outOfDescriptors(_ error: any Error) -> Int32? {
+        if let error = error as? IOError, error.errnoCode == EMFILE || error.errnoCode == ENFILE { return error.errnoCode }
+        if let error = error as? NIOConnectionError {
+            return error.connectionErrors.lazy.compactMap { outOfDescriptors($0.error) }.first
+        }
+        return nil
     }
 
     /// Whom a connection goes to: the destination, or its proxy.
