@@ -253,7 +253,15 @@ final class WebhookTransport: Sendable {
     /// must not hold.
     static func keptBody(_ body: Data, destination: DestinationSpec) -> String {
         guard !body.isEmpty else { return "" }
-        let text = replace(secretForms(of: destination), in: String(decoding: body, as: UTF8.self))
+        let forms = secretForms(of: destination)
+        var text = replace(forms, in: String(decoding: body, as: UTF8.self))
+        // An answer cut at `collectLimit` may end inside a secret, which no form matches; what
+        // follows the last replacement is the answer's own text, so dropping as many bytes as
+        // the longest form leaves none of it (replacements that shrank the text by more than
+        // the margin brought that end within the part kept).
+        if body.count >= collectLimit, let longest = forms.first?.secret.utf8.count {
+            text = String(decoding: text.utf8.dropLast(longest), as: UTF8.self)
+        }
         // The first KB, cut between characters.
         var kept = ""
         var bytes = 0
@@ -446,6 +454,13 @@ final class WebhookTransport: Sendable {
         let words = value.split(separator: " ")
         let parts = value.split { " ,;&=\"'".contains($0) }
         pieces += parts.filter { $0.count >= 8 && !isOrdinaryWord($0) }.map { (String($0), placeholder) }
+        // The credentials after a scheme, whole and word by word, whatever the separators
+        // inside (`Bearer r=G7pN7w`: its parts were each too short to be looked for).
+        if words.count > 1 {
+            let credentials = words.dropFirst()
+            pieces += credentials.filter { $0.count >= 8 }.map { (String($0), placeholder) }
+            if credentials.count > 1 { pieces.append((credentials.joined(separator: " "), placeholder)) }
+        }
         if words.count == 2, words[0].caseInsensitiveCompare("Basic") == .orderedSame,
            let decoded = Data(base64Encoded: String(words[1])).map({ String(decoding: $0, as: UTF8.self) }),
            let colon = decoded.firstIndex(of: ":") {
@@ -475,6 +490,11 @@ final class WebhookTransport: Sendable {
         var all = pieces.filter { !$0.secret.isEmpty }
         all += all.filter { $0.secret.contains("\"") || $0.secret.contains("\\") }.map { (PayloadJSON.escaped($0.secret), $0.placeholder) }
         all += all.filter { $0.secret.contains("/") }.map { ($0.secret.replacingOccurrences(of: "/", with: "\\/"), $0.placeholder) }
+        // JSON with non-ASCII written as `\u00e9` (Python's `json.dumps`, Flask's and Django's
+        // echoes), in either case of hex digits.
+        all += all.filter { !$0.secret.utf8.allSatisfy { $0 < 0x80 } }.flatMap { piece in
+            [false, true].map { (asciiEscaped(piece.secret, uppercase: $0), piece.placeholder) }
+        }
         func encodings(_ pieces: [(secret: String, placeholder: String)]) -> [(secret: String, placeholder: String)] {
             pieces.flatMap { piece in
                 [(percentEncodedWhole(piece.secret), piece.placeholder), (percentEncodedWhole(piece.secret, keepingSlashes: true), piece.placeholder)]
@@ -484,6 +504,21 @@ final class WebhookTransport: Sendable {
         all += encoded + encodings(encoded)
         var seen: Set<String> = []
         return all.filter { seen.insert($0.secret).inserted }.sorted { $0.secret.utf8.count > $1.secret.utf8.count }
+    }
+
+    /// `text` with every non-ASCII character as JSON's `\uXXXX` (UTF-16 units: a character
+    /// beyond U+FFFF as its two surrogates).
+    static func asciiEscaped(_ text: String, uppercase: Bool) -> String {
+        var result = ""
+        for unit in text.utf16 {
+            if unit < 0x80 {
+                result.unicodeScalars.append(Unicode.Scalar(UInt8(unit)))
+            } else {
+                let hex = String(unit, radix: 16, uppercase: uppercase)
+                result += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            }
+        }
+        return result
     }
 
     /// Every byte but RFC 3986's unreserved ones (`A-Z a-z 0-9 - . _ ~`, and `/` when kept)

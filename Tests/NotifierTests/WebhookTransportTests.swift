@@ -208,6 +208,30 @@ struct WebhookTransportTests {
         #expect(!kept.contains("LEAK"), "\(kept)")
     }
 
+    /// Three echoes the sink fuzzing found kept: JSON written ASCII-only (`\u00e9`: Python's
+    /// `json.dumps`, Flask's, Django's) of secrets with non-ASCII characters; a bearer token whose
+    /// `=` split it into parts too short to be looked for; and an answer cut at the collect
+    /// limit inside a secret, after replacements had shrunk the text by more than the margin.
+    @Test func asciiOnlyJSONASplitBearerTokenAndACutAnswerLeaveNoSecret() throws {
+        let destination = try Fixtures.destination(
+            url: "http://127.0.0.1:9/hooks/t%C3%B6k%C3%A9nSECRETxyz?tok=Q%C3%A9SECRET99",
+            headers: ["X-Api-Key": "Ünï-KEYSECRET77", "Authorization": "Bearer r=G7pN7w"])
+        let echo = #"{"path": "/hooks/tökénSECRETxyz", "args": {"tok": "QéSECRET99"}, "#
+            + #""headers": {"X-Api-Key": "Ünï-KEYSECRET77", "Authorization": "Bearer r=G7pN7w"}, "token": "r=G7pN7w"}"#
+        let kept = WebhookTransport.keptBody(Data(echo.utf8), destination: destination)
+        for secret in ["SECRETxyz", "SECRET99", "KEYSECRET77", "G7pN7w"] {
+            #expect(!kept.contains(secret), "\(kept)")
+        }
+        #expect(WebhookTransport.asciiEscaped("é😀a", uppercase: false) == #"\u00e9\ud83d\ude00a"#)
+        // 200 echoes of a 70-character path token, then more: the collect limit cuts inside one.
+        let token = String(repeating: "TOKENPART", count: 7) + "1234567"
+        let long = try Fixtures.destination(url: "http://127.0.0.1:9/h/" + token)
+        let body = Data((String(repeating: token + " ", count: 200)).utf8).prefix(WebhookTransport.collectLimit)
+        let cut = WebhookTransport.keptBody(body, destination: long)
+        #expect(!cut.contains("TOKENPART"), "\(cut.suffix(120))")
+        #expect(cut.hasPrefix("<path> <path> "))
+    }
+
     /// The forms of a destination's secrets are worked out once per URL and headers: a header
     /// value changed by a reload (same URL) is looked for as it is now, not as it was.
     @Test func aChangedHeaderSecretIsLookedForAsItIsNow() throws {
