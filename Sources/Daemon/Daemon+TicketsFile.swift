@@ -46,6 +46,7 @@ extension Daemon {
             case .success(let (reopened, cache)):
                 let line = state.withLock { $0.ticketsWatch.reopened(why, path: path) }
                 logger.log(level: line.level, "\(line.text)", metadata: ["event": "tick"])
+                sayMissingIndexes(of: reopened, before: tickets.schema)
                 return .read(reopened, cache)
             case .failure(let error):
                 let (keepReading, line, alert) = state.withLock { running in
@@ -93,6 +94,7 @@ extension Daemon {
             }
             guard let (tickets, candidates) = current else { return .skip(alert: "skipped: tickets database missing") }
             if tickets === opened {
+                sayMissingIndexes(of: opened, before: nil)
                 // After a failed reopen the file was there all along, and could not be opened.
                 logger.notice("\(path) \(wasMissing ? "is there now" : "can be opened again"); reading it", metadata: ["event": "tick"])
             }
@@ -145,5 +147,12 @@ extension Daemon {
         case .failure(let error):
             "retrying next tick (a new connection could not be opened either: \(error.description))"
         }
+    }
+
+    /// A warning when the app's indexes that the rules' reads rely on are missing from a file
+    /// just opened (and were there before, or nothing was open): said once, not at each tick.
+    func sayMissingIndexes(of tickets: TicketsDatabase, before: TicketSchema?) {
+        guard let missing = tickets.schema.missingIndexes, missing != before?.missingIndexes else { return }
+        logger.warning("\(tickets.path): \(missing)", metadata: ["event": "tick"])
     }
 }

@@ -169,6 +169,7 @@ public final class Daemon: Sendable {
                             now: now, onHeartbeat: { _ in gate?.notifierBeat() },
                             mayDeliver: { permit.withLock { $0 }.mayDeliver() })
         permit.withLock { $0 = DeliveryPermit(daemon: self) }
+        if let tickets { sayMissingIndexes(of: tickets, before: nil) }
     }
 
     /// The tickets database at the start; nil with the reason when the app holds it for now (its

@@ -233,4 +233,16 @@ public struct TicketSchema: Sendable, Equatable {
         self.hasStatusIndex = hasStatusIndex
         self.hasScheduledDateIndex = hasScheduledDateIndex
     }
+
+    /// What a tick costs without the app's indexes on `status` and `scheduled_date` (the app's
+    /// schema has both; an app upgrade or a restore may drop them): nil when both are there.
+    /// overdued does not create them: it never writes to this database.
+    public var missingIndexes: String? {
+        let missing = [hasStatusIndex ? nil : "status", hasScheduledDateIndex ? nil : "scheduled_date"].compactMap { $0 }
+        guard !missing.isEmpty else { return nil }
+        let statements = missing.map { "CREATE INDEX idx_tickets_\($0 == "status" ? "status" : "scheduled") ON tickets(\($0))" }
+        return "the tickets table has no index on \(missing.joined(separator: " or ")): "
+            + (missing.count == 2 ? "each rule reads the whole table at every tick after an app write" : "rules that need it read more of the table")
+            + "; overdued never writes to this database: the app's schema has it (\(statements.joined(separator: "; ")))"
+    }
 }

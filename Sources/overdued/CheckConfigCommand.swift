@@ -67,6 +67,7 @@ struct CheckConfigCommand: ParsableCommand {
             print("  destination \(destination.name): \(destination.redactedURL) (\(Self.formatName(destination.format))\(signed), min_interval \(DurationText.format(destination.minInterval)), concurrency \(destination.concurrency))")
         }
         warnings += config.warnings.map(\.description) + DestinationTLS.validityWarnings(config.destinations, now: Date())
+        if let missing = tickets.schema.missingIndexes { warnings.append("store.tickets_database: \(missing)") }
         for destination in config.destinations where destination.proxy != nil && destination.tunnelPort != 443 {
             let port = destination.tunnelPort
             warnings.append("destinations.\(destination.name).proxy_url: requests go through the proxy in a CONNECT tunnel to port \(port); "

@@ -67,6 +67,28 @@ import TestSupport
         #expect(result.stdout.contains("http://127.0.0.1:9"))
     }
 
+    /// The app's indexes on `status` and `scheduled_date` dropped (an app upgrade, a restore):
+    /// the rules then read the whole table, which `check-config` showed only as `plan: SCAN t`
+    /// with exit 0. Still valid, with a warning naming what is missing; the daemon says so at
+    /// start too.
+    @Test func aTicketsTableWithoutTheAppsIndexesIsWarnedAbout() throws {
+        let folder = try TemporaryDirectory()
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: [])
+        try sqlite3(folder.url("tickets.sqlite"), "DROP INDEX idx_tickets_status; DROP INDEX idx_tickets_scheduled;")
+        let config = try folder.write("config.json", Self.valid)
+        let result = try runOverdued(["check-config", "--config", config])
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        #expect(result.stderr.contains("warning: store.tickets_database: the tickets table has no index on status or scheduled_date: each rule reads the whole table at every tick after an app write; overdued never writes to this database: the app's schema has it (CREATE INDEX idx_tickets_status ON tickets(status); CREATE INDEX idx_tickets_scheduled ON tickets(scheduled_date))"),
+                "\(result.stderr)")
+        let daemon = try DaemonChild(config: config, environment: [:])
+        #expect(daemon.waitFor("the tickets table has no index on status or scheduled_date"), "log: \(daemon.log)")
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit(timeout: 10) == 0)
+        try makeTicketsDatabase(at: folder.url("indexed.sqlite"), rows: [])
+        let indexed = try runOverdued(["check-config", "--config", try folder.write("indexed.json", Self.valid.replacingOccurrences(of: "tickets.sqlite", with: "indexed.sqlite"))])
+        #expect(!indexed.stderr.contains("no index"), "\(indexed.stderr)")
+    }
+
     /// A certificate authority that expired on 2020-01-31 (made with `openssl req -x509` under
     /// libfaketime): valid PEM, so the config is valid, with a warning.
     static let expiredAuthority = """
