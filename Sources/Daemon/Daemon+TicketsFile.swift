@@ -31,7 +31,17 @@ extension Daemon {
         guard let tickets = current else { return firstOpen() }
         let path = tickets.path
         var change = tickets.fileChange()
-        if change == .unchanged, tickets.schemaChanged() { change = .schemaChanged }
+        if change == .unchanged {
+            do {
+                if try tickets.schemaChanged() { change = .schemaChanged }
+            } catch where error.kind == .busy && !isStopping {
+                // Waited `busy_timeout` already: the tick's own read would wait as long again.
+                logger.warning("tick skipped, retrying next tick: \(error.description)", metadata: ["event": "tick"])
+                return .skip(alert: "skipped: database busy")
+            } catch {
+                // Anything else (a wait the stop ended too) is said by the tick's own read.
+            }
+        }
         let (step, lines) = state.withLock { running in
             running.ticketsWatch.look(change, path: path, shmExists: { TicketsDatabase.walIndexExists(path: path) })
         }

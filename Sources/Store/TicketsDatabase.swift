@@ -343,17 +343,22 @@ public final class TicketsDatabase: Sendable {
     public var isClosed: Bool { closed.load(ordering: .acquiring) }
     private let closed = Atomic<Bool>(false)
 
+    /// Whether the app changed its tables since this connection took `schema` (one read of
+    /// the file's header). Throws what the read met: busy (the app's lock held past
+    /// `busy_timeout`, after waiting that long: the tick is skipped then, rather than wait as
+    /// long again for its own read), or anything else, which the tick's own read says.
+    public func schemaChanged() throws(StoreError) -> Bool {
+        do {
+            return try queue.read { db in try Int64.fetchOne(db, sql: "PRAGMA schema_version") ?? 0 } != schemaVersion
+        } catch {
+            throw Self.failure(error, path: path, doing: "read the database's schema version")
+        }
+    }
+
     /// SQLite's `PRAGMA data_version` on this connection: it changes whenever another
     /// connection (the app) commits to the database, and only then. Read it before a query
     /// whose result is remembered, so that a commit racing the query makes the next value
     /// differ rather than hide the change.
-    /// Whether the app changed its tables since this connection took `schema` (one read of
-    /// the file's header). False when it cannot be read now (the tick's own read says why).
-    public func schemaChanged() -> Bool {
-        let current = try? queue.read { db in try Int64.fetchOne(db, sql: "PRAGMA schema_version") ?? 0 }
-        return current.map { $0 != schemaVersion } ?? false
-    }
-
     public func dataVersion() throws(StoreError) -> Int64 {
         do {
             return try queue.read { db in try Int64.fetchOne(db, sql: "PRAGMA data_version") ?? 0 }

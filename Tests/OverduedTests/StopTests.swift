@@ -390,3 +390,29 @@ private final class LockedCounter: Sendable {
         #expect(daemon.waitForExit(timeout: 15) == 0, "log: \(daemon.log)")
     }
 }
+
+/// The app holding its lock past `busy_timeout` while the daemon runs: the tick's first read
+/// (of the schema's version) waits that long, and the tick is skipped there; it went on to its
+/// own read, and waited as long again (10 s a skipped tick at 5 s).
+@Suite(.serialized) struct TickWhileTheAppHoldsItsDatabaseTests {
+    @Test func theTickIsSkippedAtItsFirstWaitAndGoesOnOnceTheAppLetsGo() throws {
+        let folder = try TemporaryDirectory()
+        let tickets = folder.url("tickets.sqlite")
+        try makeTicketsDatabase(at: tickets, rows: [])
+        let config = try folder.write("config.json", configJSON(interval: "1s", busyTimeout: "300ms"))
+        let daemon = try DaemonChild(config: config, environment: [:])
+        defer {
+            daemon.signal(SIGKILL)
+            _ = daemon.waitForExit(timeout: 10)
+        }
+        #expect(daemon.waitFor("event=tick"), "log: \(daemon.log)")
+        let lock = try AppLock(tickets)
+        #expect(daemon.waitFor("tickets.sqlite: could not read the database's schema version: the database is locked"), "log: \(daemon.log)")
+        lock.release()
+        let skipped = daemon.occurrences(of: "tick skipped")
+        #expect(daemon.waitFor("0 enqueued", count: daemon.occurrences(of: "0 enqueued") + 2), "log: \(daemon.log)")
+        #expect(daemon.occurrences(of: "tick skipped") <= skipped + 1, "log: \(daemon.log)")
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit(timeout: 15) == 0, "log: \(daemon.log)")
+    }
+}
