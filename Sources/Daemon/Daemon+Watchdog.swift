@@ -22,7 +22,7 @@ extension Daemon {
         let queue = DispatchQueue(label: "overdued.watchdog")
         let timer = DispatchSource.makeTimerSource(queue: queue)
         timer.schedule(deadline: .now(), repeating: .milliseconds(Int(max(interval.milliseconds, 100))))
-        let pings = WatchdogPings(gate: gate, notify: notify, logger: logger)
+        let pings = WatchdogPings(gate: gate, notify: notify, logger: logger, interval: max(interval, .milliseconds(100)))
         // A running tick counts as progressing while its steps advance between two pings.
         let progress = progress
         let stepsSeen = Mutex(progress.stepCount)

@@ -46,5 +46,43 @@ extension ProcessEnvironment {
             #expect(errors.allSatisfy { $0.contains(" error overdued: watchdog pings stopped: ") }, "\(errors)")
             #expect(errors.first?.contains("tick") == true, "\(errors)")
         }
+
+        /// After the whole process was stopped or frozen (40 s under SIGSTOP), the first turn
+        /// found the notifier "silent for 40 s" and said the pings stopped, every time. A turn
+        /// that late judges nothing against the loops (they had no turn either): a notice, and
+        /// the verdict at the next turn; a late turn with the loops alive still pings.
+        @Test func aTurnFarLaterThanItsIntervalDoesNotJudgeTheLoops() throws {
+            let receiver = try DatagramReceiver()
+            let log = try TemporaryFile()
+            let start = ContinuousClock.now
+            let gate = SharedWatchdogGate(limits: .init(tickInterval: .seconds(600), tickBudget: .seconds(20), watchdogInterval: .seconds(4)),
+                                          start: start)
+            var received: [[String]] = []
+            withEnvironment(["NOTIFY_SOCKET": receiver.path]) {
+                let logger = Logger(label: "test") { _ in StderrLogHandler(logLevel: .notice, fileDescriptor: log.descriptor) }
+                let pings = WatchdogPings(gate: gate, notify: SystemdNotifications(), logger: logger, interval: .seconds(2))
+                func turn(at seconds: Int) {
+                    pings.turn(tickProgressed: false, now: start + .seconds(seconds))
+                    var sent: [String] = []
+                    while let message = receiver.receive(within: 50) { sent.append(message) }
+                    received.append(sent)
+                }
+                gate.tickFinished(at: start + .seconds(1), nextTickAt: start + .seconds(600))
+                gate.notifierBeat(at: start + .seconds(1))
+                turn(at: 2)                       // 0: alive
+                turn(at: 42)                      // 1: 40 s later (frozen): not judged, no ping
+                gate.notifierBeat(at: start + .seconds(43))
+                turn(at: 44)                      // 2: the notifier ran again: ping
+                gate.notifierBeat(at: start + .seconds(90))
+                turn(at: 90)                      // 3: late, but the loops ran first: ping
+                turn(at: 92)                      // 4: on time: ping
+                turn(at: 95)                      // 5: on time, notifier silent 5 s (limit 4 s): withheld, said
+            }
+            #expect(received.map { $0.filter { $0 == "WATCHDOG=1" }.count } == [1, 0, 1, 1, 1, 0], "\(received)")
+            let lines = try log.lines()
+            #expect(lines.count == 2, "\(lines)")
+            #expect(lines.first?.contains(" notice overdued: the watchdog timer came 40.0s after its last turn: this process did not run meanwhile") == true, "\(lines)")
+            #expect(lines.last?.contains(" error overdued: watchdog pings stopped: ") == true, "\(lines)")
+        }
     }
 }
