@@ -4,6 +4,7 @@ import Logging
 import OverduedConfig
 import Store
 import Synchronization
+import TestSupport
 
 /// The folders `Fixtures.temporaryDirectory` made, removed when the test process exits (the
 /// tests hold only their URLs; thousands were left behind in /tmp).

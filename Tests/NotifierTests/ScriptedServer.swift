@@ -3,19 +3,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOSSL
-
-/// A value shared between the test and the server's event loop.
-final class Locked<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Value
-    init(_ value: Value) { self.value = value }
-    func withLock<T>(_ body: (inout Value) throws -> T) rethrows -> T {
-        lock.lock()
-        defer { lock.unlock() }
-        return try body(&value)
-    }
-    var current: Value { withLock { $0 } }
-}
+import TestSupport
 
 /// A real HTTP/1.1 receiver on 127.0.0.1 that records every request (arrival time on the
 /// monotonic clock, headers, body) and answers from a script: the other end of the

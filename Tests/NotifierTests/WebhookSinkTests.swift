@@ -7,6 +7,7 @@ import Logging
 import OverduedConfig
 import Store
 import Testing
+import TestSupport
 
 @Suite struct WebhookSinkTests {
     static let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

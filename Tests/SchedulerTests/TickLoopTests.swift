@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Scheduler
 import Testing
+import TestSupport
 
 /// The tick loop's timer against the wall clock it is given: ticks go on, and are dated by
 /// it, when it is set back or forward while a tick is awaited.
@@ -11,14 +12,6 @@ struct TickLoopTests {
         private var offset: TimeInterval = 0
         func now() -> Date { lock.withLock { Date().addingTimeInterval(offset) } }
         func step(_ seconds: TimeInterval) { lock.withLock { offset += seconds } }
-    }
-
-    final class Locked: @unchecked Sendable {
-        private let lock = NSLock()
-        private var value: Bool
-        init(_ value: Bool) { self.value = value }
-        /// Sets it, returning what it was.
-        func swap(_ new: Bool) -> Bool { lock.withLock { defer { value = new }; return value } }
     }
 
     final class Ticks: @unchecked Sendable {
@@ -66,7 +59,7 @@ struct TickLoopTests {
         let ticks = Ticks()
         let first = Locked(true)
         let loop = Self.loop(clock, ticks, interval: .seconds(3_600)) {
-            if first.swap(false) { usleep(500_000) }
+            if first.exchange(false) { usleep(500_000) }
         }
         loop.start()
         usleep(100_000)                       // the first tick runs now, for half a second
@@ -138,7 +131,7 @@ struct TickLoopTests {
         let warnings = Warnings()
         let count = Locked(false)
         let loop = Self.loop(clock, ticks, interval: .seconds(1), warnings: warnings) {
-            if count.swap(true) { usleep(300_000) }   // every tick but the first takes 0.3 s
+            if count.exchange(true) { usleep(300_000) }   // every tick but the first takes 0.3 s
         }
         loop.start()
         #expect(ticks.wait(for: 1, seconds: 10).count == 1)
@@ -156,7 +149,7 @@ struct TickLoopTests {
         let warnings = Warnings()
         let stepped = Locked(false)
         let loop = Self.loop(clock, ticks, interval: .seconds(60), warnings: warnings) {
-            if !stepped.swap(true) { clock.step(86_400) }
+            if !stepped.exchange(true) { clock.step(86_400) }
         }
         loop.start()
         // (The next tick runs at once: a slot a day gone is over, the docs' "for the time it runs at".)
