@@ -616,23 +616,6 @@ final class DestinationWorker: Sendable {
             sent.withLock { $0 = true }
         })
         await limiter.finished(ticket: ticket, at: .now)
-        // Answered (or failed): what is left is writing it down (a receiver's pause, the attempt).
-        context.recordStarted()
-        defer { context.recordEnded() }
-
-        logger[metadataKey: "duration_ms"] = "\(result.duration.milliseconds)"
-        if let status = result.httpStatus { logger[metadataKey: "http_status"] = "\(status)" }
-        if case .failure(let failure) = result.result, failure.kind == .cancelled {
-            // Cut off by the stop (after its grace), not by the receiver. Whether the receiver
-            // got it is unknown: it stays queued and goes again, under the same webhook-id, so
-            // a receiver that did get it can drop the duplicate. A request that failed on its
-            // own during the grace (a timeout, a refusal) is an attempt like any other.
-            logger.notice("delivery interrupted by shutdown; the notification stays queued")
-            // Not an attempt: its mark goes (if the database takes it before the end; if not,
-            // the next start counts it as one cut off).
-            _ = await context.recorder.forget(startedOf: notification.id)
-            return nil
-        }
         if case .failure(let failure) = result.result, failure.kind == .localResources {
             // Not the receiver's doing, and not an attempt: its mark goes, the notification stays
             // due, and this request's slot waits a moment before the next (descriptors come back
@@ -651,7 +634,24 @@ final class DestinationWorker: Sendable {
                     (\(spec.concurrency)) or raise the limit (LimitNOFILE=)
                     """)
             }
-            try? await Task.sleep(for: Self.descriptorWait)
+            if !context.isStopping { try? await Task.sleep(for: Self.descriptorWait) }
+            return nil
+        }
+        // Answered (or failed): what is left is writing it down (a receiver's pause, the attempt).
+        context.recordStarted()
+        defer { context.recordEnded() }
+
+        logger[metadataKey: "duration_ms"] = "\(result.duration.milliseconds)"
+        if let status = result.httpStatus { logger[metadataKey: "http_status"] = "\(status)" }
+        if case .failure(let failure) = result.result, failure.kind == .cancelled {
+            // Cut off by the stop (after its grace), not by the receiver. Whether the receiver
+            // got it is unknown: it stays queued and goes again, under the same webhook-id, so
+            // a receiver that did get it can drop the duplicate. A request that failed on its
+            // own during the grace (a timeout, a refusal) is an attempt like any other.
+            logger.notice("delivery interrupted by shutdown; the notification stays queued")
+            // Not an attempt: its mark goes (if the database takes it before the end; if not,
+            // the next start counts it as one cut off).
+            _ = await context.recorder.forget(startedOf: notification.id)
             return nil
         }
 

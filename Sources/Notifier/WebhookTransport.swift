@@ -257,10 +257,12 @@ final class WebhookTransport: Sendable {
         var text = replace(forms, in: String(decoding: body, as: UTF8.self))
         // An answer cut at `collectLimit` may end inside a secret, which no form matches; what
         // follows the last replacement is the answer's own text, so dropping as many bytes as
-        // the longest form leaves none of it (replacements that shrank the text by more than
-        // the margin brought that end within the part kept).
+        // the longest form (twice, below) leaves none of it (replacements that shrank the text
+        // by more than the margin brought that end within the part kept).
         if body.count >= collectLimit, let longest = forms.first?.secret.utf8.count {
-            text = String(decoding: text.utf8.dropLast(longest), as: UTF8.self)
+            // Twice: a shorter piece of it matched inside the cut secret is replaced by a
+            // placeholder that may be longer than the piece, which moves its raw start back.
+            text = String(decoding: text.utf8.dropLast(2 * longest), as: UTF8.self)
         }
         // The first KB, cut between characters.
         var kept = ""
@@ -454,11 +456,13 @@ final class WebhookTransport: Sendable {
         let words = value.split(separator: " ")
         let parts = value.split { " ,;&=\"'".contains($0) }
         pieces += parts.filter { $0.count >= 8 && !isOrdinaryWord($0) }.map { (String($0), placeholder) }
-        // The credentials after a scheme, whole and word by word, whatever the separators
-        // inside (`Bearer r=G7pN7w`: its parts were each too short to be looked for).
-        if words.count > 1 {
+        // An authorization's credentials after its scheme, whole and word by word, whatever
+        // the separators inside (`Bearer r=G7pN7w`: its parts were each too short to be looked
+        // for). Only there: the words of other headers (`X-Source: production plant`) are
+        // ordinary text an answer may hold.
+        if words.count > 1, isAuthorization(name) || authorizationSchemes.contains(words[0].lowercased()) {
             let credentials = words.dropFirst()
-            pieces += credentials.filter { $0.count >= 8 }.map { (String($0), placeholder) }
+            pieces += credentials.filter { $0.count >= 8 && !isOrdinaryWord($0) }.map { (String($0), placeholder) }
             if credentials.count > 1 { pieces.append((credentials.joined(separator: " "), placeholder)) }
         }
         if words.count == 2, words[0].caseInsensitiveCompare("Basic") == .orderedSame,
@@ -469,6 +473,14 @@ final class WebhookTransport: Sendable {
         }
         return pieces
     }
+
+    /// `Authorization`, `Proxy-Authorization`: a scheme, then credentials.
+    static func isAuthorization(_ name: String) -> Bool {
+        ["authorization", "proxy-authorization"].contains(name.lowercased())
+    }
+
+    /// The schemes of RFC 9110's and common credentials, when another header carries them.
+    static let authorizationSchemes: Set<String> = ["bearer", "basic", "token", "digest", "negotiate", "oauth", "apikey", "key"]
 
     /// A short word of lowercase letters, `-` and `_` (`webhooks`, `services`): a part of a URL
     /// or header that names something, not a token, and not looked for alone (it would blot out

@@ -898,8 +898,6 @@ public struct ConfigLoader: Sendable {
         return ""
     }
 
-    /// Why `path` could not be read: `reason(_:)`, except that a directory is said to be one
-    /// (Foundation reports it as "The operation could not be completed", error 256).
     /// The largest certificate, key, secret or template file the config may name: far above any
     /// (a bundle of every public root certificate is ~220 KB). An 81 MB file took 6.6 s and 350 MB
     /// in `check-config`, and a reload naming a 270 MB one had not ended after minutes.
@@ -914,12 +912,18 @@ public struct ConfigLoader: Sendable {
     /// a regular file is refused before any read: a FIFO blocks it (a reload would hang), a
     /// device such as /dev/zero never ends it; and so is a file over `largestNamedFile`.
     static func readNamedFile(_ path: String) throws(UnreadableFile) -> Data {
-        var info = stat()
-        guard stat(path, &info) == 0 else {
+        // One descriptor for the look and the read: a FIFO put in the file's place between the
+        // two would block a reload. Non-blocking, so that opening a FIFO does not wait either.
+        let descriptor = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard descriptor >= 0 else {
             // ELOOP: "Too many levels of symbolic links" (a loop), where Foundation's read said
             // only "The operation could not be completed".
-            throw UnreadableFile(reason: errno == ENOENT ? "no such file" : String(cString: strerror(errno)))
+            throw UnreadableFile(reason: errno == ENOENT ? "no such file" : errno == EISDIR ? "it is a directory, not a file"
+                : String(cString: strerror(errno)))
         }
+        let handle = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else { throw UnreadableFile(reason: String(cString: strerror(errno))) }
         switch info.st_mode & S_IFMT {
         case S_IFREG: break
         case S_IFDIR: throw UnreadableFile(reason: "it is a directory, not a file")
@@ -928,7 +932,8 @@ public struct ConfigLoader: Sendable {
         let tooLarge = UnreadableFile(reason: "it is \(info.st_size) bytes, more than the \(largestNamedFile >> 20) MiB a file named in the config may be")
         guard info.st_size <= largestNamedFile else { throw tooLarge }
         do {
-            let data = try Data(contentsOf: URL(fileURLWithPath: path))
+            // At most one byte past the limit: a file that grew since the look is refused too.
+            let data = try handle.read(upToCount: largestNamedFile + 1) ?? Data()
             guard data.count <= largestNamedFile else { throw tooLarge }
             return data
         } catch let error as UnreadableFile {
@@ -944,6 +949,8 @@ public struct ConfigLoader: Sendable {
         return text
     }
 
+    /// Why `path` could not be read: `reason(_:)`, except that a directory is said to be one
+    /// (Foundation reports it as "The operation could not be completed", error 256).
     public static func reason(_ error: any Error, reading path: String) -> String {
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {

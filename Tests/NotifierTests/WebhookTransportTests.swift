@@ -223,6 +223,13 @@ struct WebhookTransportTests {
             #expect(!kept.contains(secret), "\(kept)")
         }
         #expect(WebhookTransport.asciiEscaped("é😀a", uppercase: false) == #"\u00e9\ud83d\ude00a"#)
+        // Only an authorization's words are credentials: another header's are ordinary text.
+        let plain = try Fixtures.destination(url: "http://127.0.0.1:9/hooks",
+                                             headers: ["X-Source": "overdued production plant", "Accept": "application/json, charset=utf-8"])
+        let answer = #"{"status": "accepted in production", "note": "charset=utf-8 used"}"#
+        #expect(WebhookTransport.keptBody(Data(answer.utf8), destination: plain) == answer)
+        let scheme = try Fixtures.destination(url: "http://127.0.0.1:9/hooks", headers: ["X-Auth": "Token r=G7pN7w"])
+        #expect(WebhookTransport.keptBody(Data(#"{"token": "r=G7pN7w"}"#.utf8), destination: scheme) == #"{"token": "<x-auth>"}"#)
         // 200 echoes of a 70-character path token, then more: the collect limit cuts inside one.
         let token = String(repeating: "TOKENPART", count: 7) + "1234567"
         let long = try Fixtures.destination(url: "http://127.0.0.1:9/h/" + token)
