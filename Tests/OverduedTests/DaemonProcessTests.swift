@@ -898,6 +898,66 @@ struct TicketsFileReplacementTests {
     }
 }
 
+/// A request that finds no file descriptor left for its socket is this process's shortage, not
+/// the receiver's failure: counted as an attempt, it gave up healthy notifications (81 of 150
+/// dead in 5 s with `ulimit -n 64` and a concurrency of 100). Each such request is left due and
+/// its slot waits; every notification is delivered in one attempt, none is given up.
+@Suite(.serialized) struct DescriptorShortageTests {
+    /// Answers each request after a second, holding its connection meanwhile.
+    static let slowReceiver = """
+        import socket, threading, time
+        s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", 0)); s.listen(256)
+        print("PORT", s.getsockname()[1], flush=True)
+        def serve(c):
+            data = b""
+            while b"\\r\\n\\r\\n" not in data:
+                chunk = c.recv(65536)
+                if not chunk: return
+                data += chunk
+            head, _, body = data.partition(b"\\r\\n\\r\\n")
+            length = [int(l.split(b":", 1)[1]) for l in head.split(b"\\r\\n") if l.lower().startswith(b"content-length:")]
+            while length and len(body) < length[0]:
+                chunk = c.recv(65536)
+                if not chunk: return
+                body += chunk
+            time.sleep(1)
+            c.sendall(b"HTTP/1.1 200 OK\\r\\ncontent-length: 0\\r\\nconnection: close\\r\\n\\r\\n")
+            c.close()
+        while True:
+            c, _ = s.accept()
+            threading.Thread(target=serve, args=(c,), daemon=True).start()
+        """
+
+    @Test func requestsWithoutADescriptorAreNoAttemptsAndEveryNotificationIsDelivered() throws {
+        let folder = try TemporaryDirectory()
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: overdueRows(60))
+        let receiver = Process()
+        receiver.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        receiver.arguments = ["-c", Self.slowReceiver]
+        let output = Pipe()
+        receiver.standardOutput = output
+        try receiver.run()
+        defer {
+            kill(receiver.processIdentifier, SIGKILL)
+            receiver.waitUntilExit()
+        }
+        let first = String(decoding: output.fileHandleForReading.availableData, as: UTF8.self)
+        let port = try #require(first.split(separator: "\n").first { $0.hasPrefix("PORT ") }.flatMap { Int($0.dropFirst(5)) }, "\(first)")
+        let config = try folder.write("config.json", configJSON(interval: "1h", destinationURL: "http://127.0.0.1:\(port)/hooks/secret-token")
+            .replacingOccurrences(of: "\"concurrency\": 4", with: "\"concurrency\": 60")
+            .replacingOccurrences(of: "\"max_backoff\": \"200ms\"}", with: "\"max_backoff\": \"200ms\", \"max_attempts\": 1}"))
+        // 40 descriptors in all, soft and hard: far fewer than 60 requests in flight need.
+        let once = try runOverdued(["once", "--config", config, "--max-wait", "60s"], prefix: ["/usr/bin/prlimit", "--nofile=40:40"], timeout: 90)
+        #expect(once.status == 0, "\(once.stderr)")
+        #expect(once.stderr.components(separatedBy: "no file descriptor left for the request's socket").count - 1 == 1,
+                "the shortage happened, and was said once: \(once.stderr)")
+        let state = try sqlite3Output(folder.url("state.sqlite"), "SELECT status, count(*), max(attempts) FROM notification GROUP BY status")
+        #expect(state == "delivered|60|1\n", "\(state)")
+        #expect(try sqlite3Output(folder.url("state.sqlite"), "SELECT count(*) FROM delivery_attempt") == "60\n")
+    }
+}
+
 /// An earlier release's state database is upgraded before `READY=1`; the upgrade of a large
 /// one takes minutes (17 s for 300,000 notifications, 171 s for 1.5 million, on a loaded
 /// machine), and systemd killed it at its start timeout, rolled back, until the unit failed.
