@@ -139,29 +139,14 @@ final class KillSwitch: @unchecked Sendable {
     @Test func threeAttemptsCutByTheEndOfTheProcessGiveTheNotificationUp() throws {
         let folder = try TemporaryDirectory()
         try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: overdueRows(1))
-        let receiver = Process()
-        receiver.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        receiver.arguments = ["-c", Self.holdingReceiver]
-        let output = Pipe()
-        receiver.standardOutput = output
-        let lines = LockedData()
-        output.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            if data.isEmpty { handle.readabilityHandler = nil } else { lines.append(data) }
-        }
-        try receiver.run()
-        defer {
-            kill(receiver.processIdentifier, SIGKILL)   // SIGTERM may be blocked: children inherit the test process's mask
-            receiver.waitUntilExit()
-        }
-        func received() -> [String] { String(decoding: lines.get(), as: UTF8.self).split(separator: "\n").map(String.init) }
+        let receiver = try PythonReceiver(script: Self.holdingReceiver)
+        func received() -> [String] { receiver.received() }
         func waitFor(_ count: Int, prefix: String) -> Bool {
             let deadline = Date().addingTimeInterval(20)
             while received().filter({ $0.hasPrefix(prefix) }).count < count, Date() < deadline { usleep(10_000) }
             return received().filter { $0.hasPrefix(prefix) }.count >= count
         }
-        try #require(waitFor(1, prefix: "PORT "), "the receiver did not start: \(received())")
-        let port = try #require(received().first.flatMap { Int($0.dropFirst(5)) })
+        let port = receiver.port
         let config = try folder.write("config.json", configJSON(interval: "1h", destinationURL: "http://127.0.0.1:\(port)/hooks/secret-token"))
 
         for round in 1...3 {

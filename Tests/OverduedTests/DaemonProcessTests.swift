@@ -932,18 +932,8 @@ struct TicketsFileReplacementTests {
     @Test func requestsWithoutADescriptorAreNoAttemptsAndEveryNotificationIsDelivered() throws {
         let folder = try TemporaryDirectory()
         try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: overdueRows(60))
-        let receiver = Process()
-        receiver.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        receiver.arguments = ["-c", Self.slowReceiver]
-        let output = Pipe()
-        receiver.standardOutput = output
-        try receiver.run()
-        defer {
-            kill(receiver.processIdentifier, SIGKILL)
-            receiver.waitUntilExit()
-        }
-        let first = String(decoding: output.fileHandleForReading.availableData, as: UTF8.self)
-        let port = try #require(first.split(separator: "\n").first { $0.hasPrefix("PORT ") }.flatMap { Int($0.dropFirst(5)) }, "\(first)")
+        let receiver = try PythonReceiver(script: Self.slowReceiver)
+        let port = receiver.port
         let config = try folder.write("config.json", configJSON(interval: "1h", destinationURL: "http://127.0.0.1:\(port)/hooks/secret-token")
             .replacingOccurrences(of: "\"concurrency\": 4", with: "\"concurrency\": 60")
             .replacingOccurrences(of: "\"max_backoff\": \"200ms\"}", with: "\"max_backoff\": \"200ms\", \"max_attempts\": 1}"))

@@ -236,3 +236,49 @@ func mount(_ arguments: [String]) throws -> Bool {
     process.waitUntilExit()
     return process.terminationStatus == 0
 }
+
+/// A receiver written in a few lines of Python sockets, for what the Swift servers here do not
+/// do (hold a request unanswered, answer slowly on its own thread per connection), run as a
+/// child process. Its script prints `PORT n` first, then one line per event it reports.
+final class PythonReceiver {
+    private let process = Process()
+    private let output = LockedData()
+    let port: Int
+
+    init(script: String) throws {
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        process.arguments = ["-c", script]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        let output = output
+        pipe.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            if data.isEmpty { handle.readabilityHandler = nil } else { output.append(data) }
+        }
+        try process.run()
+        let deadline = Date().addingTimeInterval(20)
+        var port: Int?
+        repeat {
+            port = Self.lines(output).first { $0.hasPrefix("PORT ") }.flatMap { Int($0.dropFirst(5)) }
+            if port == nil { usleep(10_000) }
+        } while port == nil && Date() < deadline
+        guard let port else {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            throw POSIXError(.ETIMEDOUT)
+        }
+        self.port = port
+    }
+
+    deinit {
+        kill(process.processIdentifier, SIGKILL)   // SIGTERM may be blocked: children inherit the test process's mask
+        process.waitUntilExit()
+    }
+
+    /// Every line printed so far.
+    func received() -> [String] { Self.lines(output) }
+
+    private static func lines(_ output: LockedData) -> [String] {
+        String(decoding: output.get(), as: UTF8.self).split(separator: "\n").map(String.init)
+    }
+}
