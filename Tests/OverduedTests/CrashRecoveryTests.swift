@@ -113,33 +113,20 @@ final class KillSwitch: @unchecked Sendable {
 /// stopped every other delivery with it.) Here the process is killed while the receiver
 /// holds the request, three times.
 @Suite(.serialized) struct InterruptedAttemptProcessTests {
-    /// A receiver that reads each request and never answers; it prints `PORT n` first, then
-    /// `REQ <webhook-id>` for each request.
+    /// A receiver that reads each request and never answers; it prints `REQ <webhook-id>` for
+    /// each request.
     static let holdingReceiver = """
-        import socket, sys, threading
-        s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(("127.0.0.1", 0)); s.listen(16)
-        print("PORT", s.getsockname()[1], flush=True)
         held = []
-        def serve(c):
-            data = b""
-            while b"\\r\\n\\r\\n" not in data:
-                chunk = c.recv(65536)
-                if not chunk: return
-                data += chunk
-            head = data.split(b"\\r\\n\\r\\n")[0].decode("latin-1")
+        def handle(c, head, body):
             ids = [l.split(":", 1)[1].strip() for l in head.split("\\r\\n") if l.lower().startswith("webhook-id:")]
             print("REQ", ids[0] if ids else "-", flush=True)
             held.append(c)
-        while True:
-            c, _ = s.accept()
-            threading.Thread(target=serve, args=(c,), daemon=True).start()
         """
 
     @Test func threeAttemptsCutByTheEndOfTheProcessGiveTheNotificationUp() throws {
         let folder = try TemporaryDirectory()
         try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: overdueRows(1))
-        let receiver = try PythonReceiver(script: Self.holdingReceiver)
+        let receiver = try PythonReceiver(handler: Self.holdingReceiver)
         func received() -> [String] { receiver.received() }
         func waitFor(_ count: Int, prefix: String) -> Bool {
             let deadline = Date().addingTimeInterval(20)

@@ -905,34 +905,16 @@ struct TicketsFileReplacementTests {
 @Suite(.serialized) struct DescriptorShortageTests {
     /// Answers each request after a second, holding its connection meanwhile.
     static let slowReceiver = """
-        import socket, threading, time
-        s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(("127.0.0.1", 0)); s.listen(256)
-        print("PORT", s.getsockname()[1], flush=True)
-        def serve(c):
-            data = b""
-            while b"\\r\\n\\r\\n" not in data:
-                chunk = c.recv(65536)
-                if not chunk: return
-                data += chunk
-            head, _, body = data.partition(b"\\r\\n\\r\\n")
-            length = [int(l.split(b":", 1)[1]) for l in head.split(b"\\r\\n") if l.lower().startswith(b"content-length:")]
-            while length and len(body) < length[0]:
-                chunk = c.recv(65536)
-                if not chunk: return
-                body += chunk
+        def handle(c, head, body):
             time.sleep(1)
             c.sendall(b"HTTP/1.1 200 OK\\r\\ncontent-length: 0\\r\\nconnection: close\\r\\n\\r\\n")
             c.close()
-        while True:
-            c, _ = s.accept()
-            threading.Thread(target=serve, args=(c,), daemon=True).start()
         """
 
     @Test func requestsWithoutADescriptorAreNoAttemptsAndEveryNotificationIsDelivered() throws {
         let folder = try TemporaryDirectory()
         try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: overdueRows(60))
-        let receiver = try PythonReceiver(script: Self.slowReceiver)
+        let receiver = try PythonReceiver(handler: Self.slowReceiver)
         let port = receiver.port
         let config = try folder.write("config.json", configJSON(interval: "1h", destinationURL: "http://127.0.0.1:\(port)/hooks/secret-token")
             .replacingOccurrences(of: "\"concurrency\": 4", with: "\"concurrency\": 60")

@@ -239,15 +239,44 @@ func mount(_ arguments: [String]) throws -> Bool {
 
 /// A receiver written in a few lines of Python sockets, for what the Swift servers here do not
 /// do (hold a request unanswered, answer slowly on its own thread per connection), run as a
-/// child process. Its script prints `PORT n` first, then one line per event it reports.
+/// child process. It prints `PORT n` first; `handler` defines `handle(c, head, body)`, called
+/// on a thread of its own with each request's connection, head (text) and body (bytes), and
+/// may print a line per event.
 final class PythonReceiver {
     private let process = Process()
     private let output = LockedData()
     let port: Int
 
-    init(script: String) throws {
+    /// Listens on 127.0.0.1, reads each request whole, and hands it to `handle`.
+    private static let server = """
+        import socket, sys, threading, time
+        s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", 0)); s.listen(256)
+        print("PORT", s.getsockname()[1], flush=True)
+        def serve(c):
+            data = b""
+            while b"\\r\\n\\r\\n" not in data:
+                chunk = c.recv(65536)
+                if not chunk: return
+                data += chunk
+            head, _, body = data.partition(b"\\r\\n\\r\\n")
+            head = head.decode("latin-1")
+            length = [int(l.split(":", 1)[1]) for l in head.split("\\r\\n") if l.lower().startswith("content-length:")]
+            while length and len(body) < length[0]:
+                chunk = c.recv(65536)
+                if not chunk: return
+                body += chunk
+            handle(c, head, body)
+        def run():
+            while True:
+                c, _ = s.accept()
+                threading.Thread(target=serve, args=(c,), daemon=True).start()
+
+        """
+
+    init(handler: String) throws {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        process.arguments = ["-c", script]
+        process.arguments = ["-c", Self.server + handler + "\nrun()\n"]
         let pipe = Pipe()
         process.standardOutput = pipe
         let output = output
