@@ -7,6 +7,8 @@ public import Store
 public protocol DedupSubject {
     /// tickets.id
     var ticket: Int64 { get }
+    /// The human id (`tickets.ticket_id`), or `#<id>` for a row without one.
+    var ticketID: String { get }
     var scheduledDate: String { get }
     var assignedTo: Int64? { get }
     var status: String { get }
@@ -28,6 +30,9 @@ public enum DedupDecision: Sendable, Equatable {
         case changed(ChangeField)
         case newScheduledDate
         case periodPassed(every: Duration)
+        /// The record under this `tickets.id` is of another ticket (the human id it names):
+        /// the app's database, restored from a backup, handed the id out again.
+        case anotherTicket(notified: String)
     }
 
     public enum Suppress: Sendable, Equatable {
@@ -63,7 +68,7 @@ public enum DedupDecision: Sendable, Equatable {
     /// queued notification does not, and it is queued behind that one.
     public var isHeldBackByQueued: Bool {
         switch self {
-        case .notify(.changed), .notify(.newScheduledDate): false
+        case .notify(.changed), .notify(.newScheduledDate), .notify(.anotherTicket): false
         case .notify(.first), .notify(.periodPassed): true
         case .suppress: false
         }
@@ -79,6 +84,9 @@ public enum DedupDecision: Sendable, Equatable {
             "new scheduled_date since the last notification"
         case .notify(.periodPassed(let every)):
             "repeat.every (\(DurationText.format(every))) has passed"
+        case .notify(.anotherTicket(let notified)):
+            "first notification of this ticket: the earlier ones under its id were of ticket_id \(notified) "
+                + "(the app's database handed the id out again)"
         case .suppress(.alreadyForScheduledDate(let date)):
             "already notified for scheduled_date \(date) (once_per_scheduled_date)"
         case .suppress(.withinPeriod(let elapsed, let every, let last)):
@@ -109,6 +117,10 @@ public enum DedupDecision: Sendable, Equatable {
     ///   about. Both suppress.
     public static func decide(policy: RepeatSpec, ticket: some DedupSubject, previous: DedupRecord?,
                               notifiedDates: Set<String> = [], now: Date, atMachineClock: Bool = true) -> DedupDecision {
+        if let previous, let notified = otherTicket(previous, ticket) {
+            // Nothing of the record applies: not its time, its fields, nor its dates.
+            return .notify(.anotherTicket(notified: notified))
+        }
         guard let previous else {
             // No dedup state, but dates notified before (a withdrawal took the state back).
             if policy.oncePerScheduledDate, notifiedDates.contains(ticket.scheduledDate) {
@@ -142,13 +154,25 @@ public enum DedupDecision: Sendable, Equatable {
         return .notify(.periodPassed(every: policy.every))
     }
 
+    /// The human id the record names when it is not the ticket's: another ticket was notified
+    /// under this `tickets.id`. nil when they agree, or when either is not known (a record
+    /// without one, a row without one: `#<id>`). Spaces and case are not told apart (the app's
+    /// older ids held spaces, a clean-up may drop them).
+    static func otherTicket(_ record: DedupRecord, _ ticket: some DedupSubject) -> String? {
+        guard let notified = record.ticketID, notified != ticket.ticketID else { return nil }
+        let placeholder = "#\(ticket.ticket)"
+        guard notified != placeholder, ticket.ticketID != placeholder, !notified.isEmpty else { return nil }
+        func folded(_ id: String) -> String { id.filter { !$0.isWhitespace }.uppercased() }
+        return folded(notified) == folded(ticket.ticketID) ? nil : notified
+    }
+
     /// How far past now a last notification may be dated before it counts as a clock set back.
     public static let futureTolerance: TimeInterval = 300
 
     /// The state to remember after notifying.
     public static func record(rule: String, ticket: some DedupSubject, at now: Date) -> DedupRecord {
         DedupRecord(rule: rule, ticket: ticket.ticket, lastNotifiedAt: now, scheduledDate: ticket.scheduledDate,
-                    assignedTo: ticket.assignedTo, status: ticket.status, priority: ticket.priority)
+                    assignedTo: ticket.assignedTo, status: ticket.status, priority: ticket.priority, ticketID: ticket.ticketID)
     }
 
     static func describe(_ interval: TimeInterval) -> String {

@@ -109,6 +109,17 @@ public struct ScanReport: Sendable {
     /// then can be weighed against the ticket rows the scan read.
     var lastQueued: Int64 = 0
 
+    /// The rules and tickets whose dedup memory was of another ticket under the same id (see
+    /// `DedupDecision.Notify.anotherTicket`), notified now: `Outbox.enqueue` forgets it.
+    var reusedIDs: Set<Outbox.DedupKey> {
+        var keys: Set<Outbox.DedupKey> = []
+        for match in matches where match.isEnqueued {
+            guard case .notify(.anotherTicket) = match.decision else { continue }
+            keys.insert(Outbox.DedupKey(rule: match.rule, ticket: match.ticket.ticket))
+        }
+        return keys
+    }
+
     /// The notifications a change caused (not held back by an older one still queued, so
     /// possibly behind one): `Outbox.enqueue` lines their due time up with it.
     var changeNotificationIDs: [String] {
@@ -255,7 +266,8 @@ public struct RulesEngine: Sendable {
         let expecting = Outbox.DedupExpectation(generation: report.dedupGeneration, lastNotified: report.dedupExpectations)
         let keeping = Set(rules.filter(\.repeatPolicy.oncePerScheduledDate).map(\.name))
         let conflicts = try outbox.enqueue(report.notifications, dedup: report.dedupRecords, expecting: expecting,
-                                           mayQueueBehind: report.changeNotificationIDs, keepingDatesOf: keeping, progress: progress)
+                                           mayQueueBehind: report.changeNotificationIDs, keepingDatesOf: keeping,
+                                           forgetting: report.reusedIDs, progress: progress)
         if !conflicts.isEmpty { report.leaveOut(conflicts) }
         return report
     }

@@ -14,9 +14,13 @@ public struct DedupRecord: Sendable, Equatable {
     public var priority: String?
     /// "scan", or "legacy" when imported from the app's webhook_notifications.
     public var source: String
+    /// The human id (`tickets.ticket_id`) of the ticket notified, nil when not known (imported,
+    /// written before v12, or a row without one): the app's database restored from a backup
+    /// hands `tickets.id` out again, and this tells the new ticket from the lost one.
+    public var ticketID: String?
 
     public init(rule: String, ticket: Int64, lastNotifiedAt: Date, scheduledDate: String?, assignedTo: Int64?,
-                status: String?, priority: String?, source: String = "scan") {
+                status: String?, priority: String?, source: String = "scan", ticketID: String? = nil) {
         self.rule = rule
         self.ticket = ticket
         self.lastNotifiedAt = lastNotifiedAt
@@ -25,6 +29,7 @@ public struct DedupRecord: Sendable, Equatable {
         self.status = status
         self.priority = priority
         self.source = source
+        self.ticketID = ticketID
     }
 }
 
@@ -103,18 +108,31 @@ extension Outbox {
         }
     }
 
+    /// The dates and the past of a rule and ticket, when they are another ticket's (see
+    /// `enqueue`'s `forgetting`); the record itself is replaced by the new one.
+    static func forget(_ key: DedupKey, _ db: Database) throws {
+        let arguments: StatementArguments = [key.rule, key.ticket]
+        try db.execute(sql: "DELETE FROM dedup_scheduled_date WHERE rule = ? AND ticket = ?", arguments: arguments)
+        try db.execute(sql: """
+            UPDATE dedup_state SET past_notified_at = NULL, past_scheduled_date = NULL, past_assigned_to = NULL,
+                past_status = NULL, past_priority = NULL, past_source = NULL, past_ticket_id = NULL
+            WHERE rule = ? AND ticket = ?
+            """, arguments: arguments)
+    }
+
     static func upsert(_ records: [DedupRecord], _ db: Database, keepingDatesOf: Set<String>? = nil,
                                checkpoint: TickProgress? = nil) throws {
         try recordScheduledDates(records, db, keepingDatesOf: keepingDatesOf, checkpoint: checkpoint)
-        try BulkInsert.run(db, checkpoint: checkpoint, "INSERT INTO dedup_state (rule, ticket, last_notified_at, scheduled_date, assigned_to, status, priority, source)",
-                           row: "(?, ?, ?, ?, ?, ?, ?, ?)", records, then: """
+        try BulkInsert.run(db, checkpoint: checkpoint, """
+            INSERT INTO dedup_state (rule, ticket, last_notified_at, scheduled_date, assigned_to, status, priority, source, ticket_id)
+            """, row: "(?, ?, ?, ?, ?, ?, ?, ?, ?)", records, then: """
             ON CONFLICT (rule, ticket) DO UPDATE SET
                 last_notified_at = excluded.last_notified_at, scheduled_date = excluded.scheduled_date,
                 assigned_to = excluded.assigned_to, status = excluded.status, priority = excluded.priority,
-                source = excluded.source
+                source = excluded.source, ticket_id = excluded.ticket_id
             """) { r, bind in
             bind.text(r.rule); bind.integer(r.ticket); bind.integer(r.lastNotifiedAt.unixMilliseconds); bind.text(r.scheduledDate)
-            bind.integer(r.assignedTo); bind.text(r.status); bind.text(r.priority); bind.text(r.source)
+            bind.integer(r.assignedTo); bind.text(r.status); bind.text(r.priority); bind.text(r.source); bind.text(r.ticketID)
         }
     }
 
@@ -163,7 +181,7 @@ extension Outbox {
                     """)
                 let past = try db.cachedStatement(sql: """
                     UPDATE dedup_state SET past_notified_at = ?3, past_scheduled_date = ?4, past_assigned_to = ?5,
-                        past_status = ?6, past_priority = ?7, past_source = ?8
+                        past_status = ?6, past_priority = ?7, past_source = ?8, past_ticket_id = ?9
                     WHERE rule = ?1 AND ticket = ?2 AND coalesce(past_notified_at < ?3, 1)
                     """)
                 var written = 0
@@ -181,7 +199,7 @@ extension Outbox {
                         written += 1
                     }
                     try past.execute(arguments: [record.rule, record.ticket, record.lastNotifiedAt.unixMilliseconds, record.scheduledDate,
-                                                 record.assignedTo, record.status, record.priority, record.source])
+                                                 record.assignedTo, record.status, record.priority, record.source, record.ticketID])
                 }
                 return written
             }
@@ -242,13 +260,13 @@ extension Outbox {
         }
     }
 
-    static let dedupColumns = "ticket, last_notified_at, scheduled_date, assigned_to, status, priority, source"
+    static let dedupColumns = "ticket, last_notified_at, scheduled_date, assigned_to, status, priority, source, ticket_id"
 
     /// A row of `dedupColumns`, read in place.
     static func dedupRecord(rule: String, _ row: StatementColumns) -> DedupRecord {
         DedupRecord(rule: rule, ticket: row.integer(0) ?? 0, lastNotifiedAt: Date(unixMilliseconds: row.integer(1) ?? 0),
                     scheduledDate: row.text(2), assignedTo: row.integer(3), status: row.text(4), priority: row.text(5),
-                    source: row.text(6) ?? "scan")
+                    source: row.text(6) ?? "scan", ticketID: row.text(7))
     }
 
     /// The tickets that have a dedup record for this rule (notified before, by overdued or

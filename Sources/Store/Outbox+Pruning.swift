@@ -70,7 +70,8 @@ extension Outbox {
     static let rememberPrunedSQL = """
         UPDATE dedup_state SET past_notified_at = gone.at, past_scheduled_date = json_extract(gone.snapshot, '$.scheduled_date'),
             past_assigned_to = json_extract(gone.snapshot, '$.assigned_to'), past_status = json_extract(gone.snapshot, '$.status'),
-            past_priority = json_extract(gone.snapshot, '$.priority'), past_source = 'scan'
+            past_priority = json_extract(gone.snapshot, '$.priority'), past_source = 'scan',
+            past_ticket_id = json_extract(gone.snapshot, '$.ticket_id')
         FROM (SELECT rule, ticket, max(created_at) AS at, snapshot FROM notification
               WHERE rowid IN (SELECT value FROM json_each(?1)) AND status != 'withdrawn' GROUP BY rule, ticket) AS gone
         WHERE dedup_state.rule = gone.rule AND dedup_state.ticket = gone.ticket

@@ -144,7 +144,7 @@ extension Outbox {
                 try db.execute(sql: """
                     UPDATE dedup_state SET last_notified_at = ?3, scheduled_date = json_extract(?4, '$.scheduled_date'),
                         assigned_to = json_extract(?4, '$.assigned_to'), status = json_extract(?4, '$.status'),
-                        priority = json_extract(?4, '$.priority'), source = 'scan'
+                        priority = json_extract(?4, '$.priority'), source = 'scan', ticket_id = json_extract(?4, '$.ticket_id')
                     WHERE rule = ?1 AND ticket = ?2
                     """, arguments: [enqueue.rule, enqueue.ticket, at, snapshot])
             } else if past != nil {
@@ -152,7 +152,7 @@ extension Outbox {
                 try db.execute(sql: """
                     UPDATE dedup_state SET last_notified_at = past_notified_at, scheduled_date = past_scheduled_date,
                         assigned_to = past_assigned_to, status = past_status, priority = past_priority,
-                        source = coalesce(past_source, 'scan')
+                        source = coalesce(past_source, 'scan'), ticket_id = past_ticket_id
                     WHERE rule = ? AND ticket = ?
                     """, arguments: pair)
             } else {
@@ -198,12 +198,12 @@ extension Outbox {
                                          arguments: [id]) else { return }
         let rule: String = row[0], ticket: Int64 = row[1], at: Int64 = row[2], snapshot: String = row[3]
         try db.execute(sql: """
-            INSERT INTO dedup_state (rule, ticket, last_notified_at, scheduled_date, assigned_to, status, priority, source)
+            INSERT INTO dedup_state (rule, ticket, last_notified_at, scheduled_date, assigned_to, status, priority, source, ticket_id)
             VALUES (?1, ?2, ?3, json_extract(?4, '$.scheduled_date'), json_extract(?4, '$.assigned_to'),
-                    json_extract(?4, '$.status'), json_extract(?4, '$.priority'), 'scan')
+                    json_extract(?4, '$.status'), json_extract(?4, '$.priority'), 'scan', json_extract(?4, '$.ticket_id'))
             ON CONFLICT (rule, ticket) DO UPDATE SET last_notified_at = excluded.last_notified_at,
                 scheduled_date = excluded.scheduled_date, assigned_to = excluded.assigned_to, status = excluded.status,
-                priority = excluded.priority, source = 'scan'
+                priority = excluded.priority, source = 'scan', ticket_id = excluded.ticket_id
             WHERE excluded.last_notified_at > dedup_state.last_notified_at
             """, arguments: [rule, ticket, at, snapshot])
         try db.execute(sql: """

@@ -55,10 +55,15 @@ public final class Outbox: Sendable {
     /// `keepingDatesOf`: the rules whose notified dates are kept (`dedup_scheduled_date`):
     /// those with `once_per_scheduled_date`, which weigh every date notified before; nil, all.
     /// Kept for every rule, they grew with every new date notified, for good.
+    ///
+    /// `forgetting`: rules and tickets whose dedup memory is of another ticket (the app's
+    /// database handed its id out again): their notified dates and their past go before the
+    /// new records are written.
     @discardableResult
     public func enqueue(_ notifications: [OverdueNotification], dedup: [DedupRecord],
                         expecting: DedupExpectation? = nil, mayQueueBehind: [String] = [],
-                        keepingDatesOf: Set<String>? = nil, progress: TickProgress? = nil) throws(StoreError) -> Set<DedupKey> {
+                        keepingDatesOf: Set<String>? = nil, forgetting: Set<DedupKey> = [],
+                        progress: TickProgress? = nil) throws(StoreError) -> Set<DedupKey> {
         // Synced when it queues: a request may leave as soon as it commits, and an OS crash that
         // then lost the commit would have the next tick queue the ticket again, under a new
         // webhook-id the receiver cannot match (a duplicate it cannot drop).
@@ -81,6 +86,7 @@ public final class Outbox: Sendable {
                 bind.text(n.id); bind.text(n.rule); bind.integer(n.ticket); bind.text(n.ticketID); bind.text(n.destination)
                 bind.text(utf8: n.snapshot); bind.integer(n.createdAt.unixMilliseconds); bind.integer(n.nextAttemptAt.unixMilliseconds)
             }
+            for key in forgetting.subtracting(conflicts) { try Self.forget(key, db) }
             try Self.upsert(records, db, keepingDatesOf: keepingDatesOf, checkpoint: progress)
             if !mayQueueBehind.isEmpty {
                 try db.execute(sql: Self.queueBehindSQL, arguments: [Self.jsonStrings(mayQueueBehind)])

@@ -494,6 +494,20 @@ public final class StateDatabase: Sendable {
                 ALTER TABLE notification ADD COLUMN interrupted_receiver TEXT;
                 """)
         }
+        migrator.registerMigration("v12: ticket of a dedup record") { db in
+            // tickets.id is the key, but an app's database restored from a backup hands ids out
+            // again: the human id (`tickets.ticket_id`) the record was written for tells a new
+            // ticket under an old id from the one notified. Filled from the notification each
+            // record describes; NULL where none is left (imported, pruned): not compared.
+            try db.execute(sql: """
+                ALTER TABLE dedup_state ADD COLUMN ticket_id TEXT;
+                ALTER TABLE dedup_state ADD COLUMN past_ticket_id TEXT;
+                UPDATE dedup_state SET ticket_id = (
+                    SELECT n.ticket_id FROM notification AS n INDEXED BY notification_ticket
+                    WHERE n.ticket = dedup_state.ticket AND n.created_at = dedup_state.last_notified_at
+                      AND n.rule = dedup_state.rule LIMIT 1);
+                """)
+        }
         return migrator
     }
 

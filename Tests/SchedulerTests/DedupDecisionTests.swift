@@ -10,11 +10,39 @@ struct DedupDecisionTests {
     func at(hours: Double) -> Date { t0.addingTimeInterval(hours * 3_600) }
 
     static func ticket(scheduledDate: String = "2026-11-20 08:00:00", assignedTo: Int64? = 1, status: String = "received",
-                       priority: String = "high", detectedAt: Date = Instants.now) -> TicketSnapshot {
-        TicketSnapshot(rule: "old-rule", ticket: 42, ticketID: "IGP-2026-0042", title: "Fuite d'huile", description: "",
+                       priority: String = "high", detectedAt: Date = Instants.now, ticketID: String = "IGP-2026-0042") -> TicketSnapshot {
+        TicketSnapshot(rule: "old-rule", ticket: 42, ticketID: ticketID, title: "Fuite d'huile", description: "",
                        status: status, priority: priority, machine: nil, assignedTo: assignedTo, assigneeName: "Marie",
                        reportedBy: 2, reporterName: "Luc", createdAt: "2026-11-01 12:00:00", scheduledDate: scheduledDate,
                        dueAt: Instants.now.addingTimeInterval(-86_400), isMachineDown: false, detectedAt: detectedAt)
+    }
+
+    /// The app's database restored from a backup hands ticket 42's id to a new ticket: the
+    /// record under 42 is not its own, whatever the policy and however recent.
+    @Test(arguments: [RepeatSpec(), RepeatSpec(oncePerScheduledDate: true), RepeatSpec(onChange: [.assignedTo])])
+    func aRecordOfAnotherTicketUnderTheSameIDDoesNotSuppress(policy: RepeatSpec) {
+        let previous = DedupDecision.record(rule: "old-rule", ticket: Self.ticket(), at: t0)
+        let newcomer = Self.ticket(ticketID: "IGP-2026-0043")
+        let decision = DedupDecision.decide(policy: policy, ticket: newcomer, previous: previous,
+                                            notifiedDates: ["2026-11-20 08:00:00"], now: at(hours: 1))
+        #expect(decision == .notify(.anotherTicket(notified: "IGP-2026-0042")))
+        #expect(decision.reason.contains("IGP-2026-0042"))
+        #expect(!decision.isHeldBackByQueued, "the queued one is the other ticket's")
+        let own = DedupDecision.record(rule: "old-rule", ticket: newcomer, at: at(hours: 1))
+        #expect(own.ticketID == "IGP-2026-0043")
+        #expect(!DedupDecision.decide(policy: policy, ticket: newcomer, previous: own, now: at(hours: 2)).shouldNotify)
+    }
+
+    /// Not another ticket: a record without a human id (imported, older), a row without one
+    /// (`#<id>` on either side), or the same id with its spaces dropped or its case changed.
+    @Test(arguments: [(nil, "IGP-2026-0042"), ("#42", "IGP-2026-0042"), ("IGP-2026-0042", "#42"),
+                      ("IGP-MOT-X 12-20240105-001", "igp-mot-x12-20240105-001")] as [(String?, String)])
+    func aRecordWithoutAHumanIDOrWithTheSameOneSuppresses(recorded: String?, current: String) {
+        var previous = DedupDecision.record(rule: "old-rule", ticket: Self.ticket(), at: t0)
+        previous.ticketID = recorded
+        let decision = DedupDecision.decide(policy: RepeatSpec(), ticket: Self.ticket(ticketID: current), previous: previous,
+                                            now: at(hours: 1))
+        #expect(!decision.shouldNotify, "\(decision.reason)")
     }
 
     @Test func theFirstOverdueScanNotifies() {

@@ -373,6 +373,56 @@ struct ScanCycleTests {
 
     /// Under `once_per_scheduled_date`, a date moved back to one already notified is not new:
     /// one notification per (ticket, scheduled_date value), as the old system's rule was.
+    /// The app's database is restored from a backup taken before ticket 7 was created, and its
+    /// id goes to a new ticket with the same scheduled date: it is notified (once), and
+    /// nothing of the lost ticket's memory stays with it (its dates, its past).
+    @Test func aNewTicketUnderTheIDOfALostOneIsNotified() throws {
+        let engine = try engine(RepeatSpec(oncePerScheduledDate: true), destinations: ["automation"])
+        let first = try engine.scanAndEnqueue(tickets: tickets, outbox: outbox, now: t0)
+        #expect(first.notifications.count == 3)
+        try database.appWrite("UPDATE tickets SET scheduled_date = '2026-11-22' WHERE id = 7")
+        #expect(try engine.scanAndEnqueue(tickets: tickets, outbox: outbox, now: t0.addingTimeInterval(60)).notifications.map(\.ticket) == [7])
+        try deliverEverything(at: t0.addingTimeInterval(120))
+
+        try database.appWrite("DELETE FROM tickets WHERE id = 7")
+        try database.appWrite("""
+            INSERT INTO tickets (id, ticket_id, title, description, machine_id, status, priority, reported_by, assigned_to, scheduled_date)
+            VALUES (7, 'IGP-2026-0010', 'Capteur', '', 1, 'received', 'high', 1, 2, '2026-11-23')
+            """)
+        let restored = try engine.scanAndEnqueue(tickets: tickets, outbox: outbox, now: t0.addingTimeInterval(3_600))
+        #expect(restored.notifications.map(\.ticket) == [7])
+        #expect(restored.notifications.map(\.ticketID) == ["IGP-2026-0010"])
+        let match = try #require(restored.matches.first { $0.ticket.ticket == 7 })
+        #expect(match.decision == .notify(.anotherTicket(notified: "IGP-2026-0007")))
+        #expect(try outbox.dedupRecords(rule: "old-rule", tickets: [7])[7]?.ticketID == "IGP-2026-0010")
+        #expect(try outbox.notifiedScheduledDates(rule: "old-rule", tickets: [7])[7] == ["2026-11-23"],
+                "the lost ticket's dates are forgotten")
+
+        let again = try engine.scanAndEnqueue(tickets: tickets, outbox: outbox, now: t0.addingTimeInterval(7_200))
+        #expect(again.notifications.isEmpty)
+        // Moved to the date the lost ticket had moved to: a new date for this ticket.
+        try database.appWrite("UPDATE tickets SET scheduled_date = '2026-11-22' WHERE id = 7")
+        let moved = try engine.scanAndEnqueue(tickets: tickets, outbox: outbox, now: t0.addingTimeInterval(7_260))
+        #expect(moved.notifications.map(\.ticket) == [7], "\(moved.matches.map(\.decision.reason))")
+    }
+
+    /// The new ticket's notification withdrawn before it went out (closed at once): the
+    /// memory goes back to the lost ticket's, which is still not this ticket's.
+    @Test func aWithdrawnNotificationOfANewTicketUnderAReusedIDLeavesItUnnotified() throws {
+        let engine = try engine(destinations: ["automation"])
+        _ = try engine.scanAndEnqueue(tickets: tickets, outbox: outbox, now: t0)
+        try deliverEverything(at: t0.addingTimeInterval(1))
+        try database.appWrite("UPDATE tickets SET ticket_id = 'IGP-2026-0010' WHERE id = 7")
+        #expect(try engine.scanAndEnqueue(tickets: tickets, outbox: outbox, now: t0.addingTimeInterval(60)).notifications.map(\.ticket) == [7])
+        try database.appWrite("UPDATE tickets SET status = 'completed' WHERE id = 7")
+        let closed = try engine.scanAndEnqueue(tickets: tickets, outbox: outbox, now: t0.addingTimeInterval(120))
+        #expect(closed.withdrawals.map(\.notification.ticket) == [7])
+        #expect(try outbox.dedupRecords(rule: "old-rule", tickets: [7])[7]?.ticketID == "IGP-2026-0007")
+        try database.appWrite("UPDATE tickets SET status = 'received' WHERE id = 7")
+        let reopened = try engine.scanAndEnqueue(tickets: tickets, outbox: outbox, now: t0.addingTimeInterval(180))
+        #expect(reopened.matches.first { $0.ticket.ticket == 7 }?.decision == .notify(.anotherTicket(notified: "IGP-2026-0007")))
+    }
+
     @Test func aDateMovedBackToOneAlreadyNotifiedIsNotNotifiedAgain() throws {
         let engine = try engine(RepeatSpec(oncePerScheduledDate: true), destinations: ["automation"])
         let first = try tick(engine, at: t0)

@@ -11,7 +11,7 @@ struct StateDatabaseTests {
                              "v5: requeue gives a fresh retry budget", "v6: every scheduled date notified",
                              "v7: withdrawn notifications", "v8: receiver pauses",
                              "v9: notifications known without a row", "v10: attempts started",
-                             "v11: receiver of an attempt started"]
+                             "v11: receiver of an attempt started", "v12: ticket of a dedup record"]
     /// The notification table's columns up to v9 (v10 adds `interrupted_attempts`).
     static let v7Columns = "rowid, id, rule, ticket, ticket_id, destination, snapshot, status, created_at, next_attempt_at, attempts, "
         + "last_http_status, last_error, delivered_at, dead_at, requeued_at, attempts_before_requeue, withdrawn_at"
@@ -168,8 +168,8 @@ struct StateDatabaseTests {
         let database = try StateDatabase(path: path)
         #expect(try database.appliedMigrations() == Self.migrations)
         #expect(database.upgrades == ["v7: withdrawn notifications", "v8: receiver pauses", "v9: notifications known without a row",
-                                      "v10: attempts started", "v11: receiver of an attempt started"])
-        #expect(database.upgradeNotice == "upgraded the state database \(path) (v7: withdrawn notifications, v8: receiver pauses, v9: notifications known without a row, v10: attempts started, v11: receiver of an attempt started): earlier releases of overdued cannot open it any more")
+                                      "v10: attempts started", "v11: receiver of an attempt started", "v12: ticket of a dedup record"])
+        #expect(database.upgradeNotice == "upgraded the state database \(path) (v7: withdrawn notifications, v8: receiver pauses, v9: notifications known without a row, v10: attempts started, v11: receiver of an attempt started, v12: ticket of a dedup record): earlier releases of overdued cannot open it any more")
         #expect(try StateDatabase(path: path).upgrades.isEmpty, "once")
         #expect(try StateDatabase(path: directory.url("new.sqlite")).upgrades.isEmpty, "a new file is not an upgrade")
         let check = try DatabaseQueue(path: path)
@@ -216,7 +216,7 @@ struct StateDatabaseTests {
 
         let database = try StateDatabase(path: path)
         #expect(try database.appliedMigrations() == Self.migrations)
-        #expect(database.upgrades == ["v9: notifications known without a row", "v10: attempts started", "v11: receiver of an attempt started"])
+        #expect(database.upgrades == ["v9: notifications known without a row", "v10: attempts started", "v11: receiver of an attempt started", "v12: ticket of a dedup record"])
         let check = try DatabaseQueue(path: path)
         try check.read { db in
             let past = try Row.fetchAll(db, sql: """
@@ -233,6 +233,31 @@ struct StateDatabaseTests {
                     == [["ticket": 1, "past_notified_at": 1_794_000_000_000], ["ticket": 2, "past_notified_at": nil]])
         }
         try check.close()
+    }
+
+    /// v12 names the ticket of each dedup record by its human id, taken from the notification
+    /// the record describes; a record no row backs (imported, pruned) is left without one.
+    @Test func aDatabaseOfV11NamesTheTicketOfEachDedupRecordItCan() throws {
+        let directory = try TemporaryDirectory()
+        let (path, queue) = try Self.stateDatabase(in: directory, upTo: "v11: receiver of an attempt started")
+        try queue.write { db in
+            try db.execute(sql: """
+                INSERT INTO notification (id, rule, ticket, ticket_id, destination, snapshot, status, created_at, next_attempt_at, attempts)
+                VALUES ('msg_e', 'r', 2, 'IGP-2', 'hook', '{}', 'delivered', 1795000000000, 1795000000000, 1),
+                       ('msg_f', 'r', 3, 'IGP-OLD-3', 'hook', '{}', 'delivered', 1794000000000, 1794000000000, 1),
+                       ('msg_g', 'r', 3, 'IGP-3', 'hook', '{}', 'delivered', 1795000000000, 1795000000000, 1);
+                INSERT INTO dedup_state (rule, ticket, last_notified_at, scheduled_date, assigned_to, status, priority, source) VALUES
+                    ('r', 1, 1794000000000, '2026-11-01', 7, 'received', 'high', 'legacy'),
+                    ('r', 2, 1795000000000, '2026-11-02', 8, 'diagnostic', NULL, 'scan'),
+                    ('r', 3, 1795000000000, '2026-11-03', 8, 'diagnostic', NULL, 'scan');
+                """)
+        }
+        try queue.close()
+
+        let database = try StateDatabase(path: path)
+        #expect(database.upgrades == ["v12: ticket of a dedup record"])
+        let records = try Outbox(database: database).dedupRecords(rule: "r", tickets: [1, 2, 3])
+        #expect(records.mapValues(\.ticketID) == [1: nil as String?, 2: "IGP-2", 3: "IGP-3"])
     }
 
     /// v8 adds the receivers' pauses to a database made by v7 (a queue of the previous
@@ -257,7 +282,7 @@ struct StateDatabaseTests {
         let database = try StateDatabase(path: path)
         #expect(try database.appliedMigrations() == Self.migrations)
         #expect(database.upgrades == ["v8: receiver pauses", "v9: notifications known without a row", "v10: attempts started",
-                                      "v11: receiver of an attempt started"])
+                                      "v11: receiver of an attempt started", "v12: ticket of a dedup record"])
         let outbox = Outbox(database: database)
         #expect(try outbox.receiverPauses().isEmpty)
         #expect(try outbox.notification(id: "msg_q")?.status == .retrying)
@@ -500,7 +525,7 @@ struct StateDatabaseTests {
         #expect(!untouched.contains("v9: notifications known without a row"))
         // The lock's holder itself (the new daemon, after the restart) upgrades it.
         let daemon = try StateDatabase(path: path)
-        #expect(daemon.upgrades == ["v9: notifications known without a row", "v10: attempts started", "v11: receiver of an attempt started"])
+        #expect(daemon.upgrades == ["v9: notifications known without a row", "v10: attempts started", "v11: receiver of an attempt started", "v12: ticket of a dedup record"])
         // Up to date: nothing to upgrade, so any command works beside the daemon.
         #expect(try StateDatabase(path: path, upgradingBesideADeliverer: false).upgrades.isEmpty)
         try earlierDaemon.close()
