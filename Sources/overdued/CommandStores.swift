@@ -92,12 +92,17 @@ struct OpenStores {
 enum DryRunScratch {
     static let prefix = "overdued-dry-run-"
 
+    /// Sweeps the folders dead runs left behind, then makes this run's. Only a folder of this
+    /// user's that no one else can write to is swept: the temporary folder is shared, and
+    /// root removing a tree another user planted there (and can swap a symbolic link into
+    /// while it is removed) would remove whatever that link points to.
     static func make() throws -> String {
         let temporary = NSTemporaryDirectory()
         for name in (try? FileManager.default.contentsOfDirectory(atPath: temporary)) ?? [] where name.hasPrefix(prefix) {
             let pid = name.dropFirst(prefix.count).prefix { $0.isNumber }
-            if let pid = pid_t(pid), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH {
-                remove(temporary + "/" + name)
+            let path = temporary + "/" + name
+            if let pid = pid_t(pid), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH, isLeftByThisUser(path) {
+                remove(path)
             }
         }
         var template = Array((temporary + "/" + prefix + "\(getpid())-XXXXXX").utf8CString)
@@ -110,6 +115,14 @@ enum DryRunScratch {
 
     static func remove(_ folder: String) {
         try? FileManager.default.removeItem(atPath: folder)
+    }
+
+    /// A folder itself (not a link), owned by this user, that only its owner can write to
+    /// (as `mkdtemp` makes it): nobody else can have put anything in it.
+    static func isLeftByThisUser(_ path: String) -> Bool {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return false }
+        return info.st_mode & S_IFMT == S_IFDIR && info.st_uid == geteuid() && info.st_mode & 0o022 == 0
     }
 }
 

@@ -99,7 +99,25 @@ import TestSupport
             ALTER TABLE dedup_scheduled_date DROP COLUMN past_notified_at;
             """)
         let leftover = NSTemporaryDirectory() + "/overdued-dry-run-999999-left"
-        try FileManager.default.createDirectory(atPath: leftover, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: leftover, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
+        // Not a dead run's own folder: one anyone could have written into, a link, and (as
+        // root) another user's. None is swept, nor what the link points to.
+        let kept = try TemporaryDirectory()
+        let target = try kept.write("precious", "keep me")
+        let planted = [("-open", 0o777), ("-link", nil), ("-other", 0o700)].map { suffix, mode in
+            (NSTemporaryDirectory() + "/overdued-dry-run-999998" + suffix, mode)
+        }
+        defer { for (path, _) in planted { try? FileManager.default.removeItem(atPath: path) } }
+        for (path, mode) in planted {
+            if let mode {
+                try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+                try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: path)
+            } else {
+                try FileManager.default.createSymbolicLink(atPath: path, withDestinationPath: kept.path)
+            }
+        }
+        if geteuid() == 0 { #expect(chown(planted[2].0, 65_534, 65_534) == 0) }
         let dry = try runOverdued(["scan", "--config", config, "--dry-run", "--now", "2026-11-24T15:00:00Z"])
         #expect(dry.status == 0, "\(dry.stderr)")
         #expect(dry.stderr.contains("is an earlier release's (it lacks v9: notifications known without a row): deciding on an upgraded copy"), "\(dry.stderr)")
@@ -107,6 +125,10 @@ import TestSupport
         let migrations = try sqlite3Output(state, "SELECT count(*) FROM grdb_migrations WHERE identifier LIKE 'v9:%'")
         #expect(migrations.trimmingCharacters(in: .whitespacesAndNewlines) == "0", "the file is not upgraded")
         #expect(!FileManager.default.fileExists(atPath: leftover), "a dead run's scratch folder is removed")
+        #expect(FileManager.default.fileExists(atPath: target), "a link's target is left alone")
+        for (path, _) in planted where geteuid() == 0 || !path.hasSuffix("-other") {
+            #expect((try? FileManager.default.attributesOfItem(atPath: path)) != nil, "\(path) is not this user's leftover")
+        }
     }
 
     @Test func scanWithoutDryRunEnqueuesOnceThenSuppressesWithAReason() throws {
