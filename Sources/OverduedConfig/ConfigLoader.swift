@@ -349,6 +349,8 @@ public struct ConfigLoader: Sendable {
             }
         }
 
+        warnOfPlainHTTP(url, headers: headers, at: path, reader: &reader, fromFile: members["url_file"] != nil)
+
         let signingSecret = parseSigningSecret(members, at: path, reader: &reader, folder: folder)
         let retry = parseRetry(members["retry"], at: "\(path).retry", reader: &reader)
 
@@ -374,6 +376,20 @@ public struct ConfigLoader: Sendable {
             proxy: proxy
         )
         return reader.problems.count == before ? destination : nil
+    }
+
+    /// A warning for plain http:// to another machine, naming what travels unencrypted (the
+    /// credentials by their place, never their value). Loopback receivers (a local relay, the
+    /// demo's sink) are not warned about.
+    private func warnOfPlainHTTP(_ url: String?, headers: [DestinationSpec.Header], at path: String,
+                                 reader: inout ConfigReader, fromFile: Bool) {
+        guard let url, let endpoint = try? WebhookURL(url), endpoint.isPlainHTTPOffThisMachine else { return }
+        var credentials = headers.map { "the \($0.name) header" }
+        if endpoint.url.query != nil { credentials.append("the query") }
+        let exposed = credentials.isEmpty ? "" : ", " + credentials.joined(separator: ", ")
+        reader.warn(fromFile ? "\(path).url_file" : "\(path).url",
+                    "is plain http:// to \(endpoint.redacted), off this machine: the payloads (ticket data)\(exposed) "
+                        + "and the URL's path travel unencrypted, readable and changeable on the way; use https://")
     }
 
     /// `url` or `url_file`: the URL to request (credentials taken out of it), how it may be

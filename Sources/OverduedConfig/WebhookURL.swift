@@ -55,6 +55,16 @@ public struct WebhookURL: Sendable, Equatable {
         self.redacted = "\(scheme)://\(shownHost)\(port)"
     }
 
+    /// Plain http:// to a host that is not this machine (a loopback address or `localhost`):
+    /// what is sent can be read and changed on the way.
+    public var isPlainHTTPOffThisMachine: Bool {
+        guard url.scheme?.lowercased() == "http", var host = url.host?.lowercased() else { return false }
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        if host == "localhost" || host.hasSuffix(".localhost") || host == "::1" || host == "0:0:0:0:0:0:0:1" { return false }
+        let parts = host.split(separator: ".", omittingEmptySubsequences: false)
+        return !(parts.count == 4 && parts[0] == "127" && parts.allSatisfy { UInt8($0) != nil })
+    }
+
     /// What the text holds after the host's colon, before the path (empty without a port).
     static func portText(_ text: String) -> Substring {
         guard let schemeEnd = text.range(of: "://") else { return "" }

@@ -49,6 +49,28 @@ struct ConfigWarningsTests {
         #expect(try fixture.load(json).warnings == [])
     }
 
+    /// Plain http:// to another machine: what travels in clear is named (credentials by
+    /// their place, never their value); a loopback receiver is not warned about.
+    @Test func plainHTTPOffThisMachineIsWarnedAbout() throws {
+        let fixture = try ConfigFixture()
+        let rules = #"[{"name": "r", "match": {"status_in": ["received"]}, "destinations": ["lan", "bare", "here", "v6", "named", "tls"]}]"#
+        let json = ConfigFixture.config(rules: rules, destinations: #"""
+            {"lan": {"url": "http://bot:pw-secret@10.0.0.5:5678/webhook/abc?token=q-secret", "headers": {"X-Team": "maintenance"}},
+             "bare": {"url": "http://hooks.example.com/x"},
+             "here": {"url": "http://127.0.0.1:9000/x?token=q"}, "v6": {"url": "http://[::1]:9000/x"},
+             "named": {"url": "http://localhost:9000/x"}, "tls": {"url": "https://hooks.example.com/x?token=q"}}
+            """#)
+        let config = try fixture.load(json)
+        #expect(config.warnings.map(\.description) == [
+            "destinations.bare.url: is plain http:// to http://hooks.example.com, off this machine: the payloads (ticket data) "
+                + "and the URL's path travel unencrypted, readable and changeable on the way; use https://",
+            "destinations.lan.url: is plain http:// to http://10.0.0.5:5678, off this machine: the payloads (ticket data), "
+                + "the Authorization header, the X-Team header, the query "
+                + "and the URL's path travel unencrypted, readable and changeable on the way; use https://",
+        ])
+        #expect(!config.warnings.description.contains("secret"))
+    }
+
     @Test func aSigningKeyShorterThanStandardWebhooksAsksIsWarnedAbout() throws {
         let fixture = try ConfigFixture()
         try fixture.directory.write("signing-secret", "whsec_" + Data(repeating: 1, count: 16).base64EncodedString() + "\n")
