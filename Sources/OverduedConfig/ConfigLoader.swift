@@ -419,8 +419,9 @@ public struct ConfigLoader: Sendable {
                 let endpoint = try WebhookURL(text)
                 redacted = endpoint.redacted
                 basicAuthorization = endpoint.basicAuthorization
-                // Requested without the credentials, which go in the header instead.
-                if endpoint.hadUserinfo { url = endpoint.url.absoluteString }
+                // Requested as parsed: without the credentials, which go in the header instead,
+                // and with what a URL cannot hold percent-encoded.
+                url = endpoint.url.absoluteString
             } catch {
                 // The value may be secret: describe it, do not echo it.
                 reader.report(file == nil ? "\(path).url" : "\(path).url_file", error.description)

@@ -38,7 +38,7 @@ public struct WebhookURL: Sendable, Equatable {
             let lowered = text.lowercased()
             throw lowered.hasPrefix("http://") || lowered.hasPrefix("https://") ? .characters : .notHTTP
         }
-        guard var components = URLComponents(string: text),
+        guard var components = URLComponents(string: Self.encodingInvalidCharacters(text)),
               let scheme = components.scheme?.lowercased(), scheme == "http" || scheme == "https",
               let host = components.host, !host.isEmpty
         else { throw .notHTTP }
@@ -54,6 +54,36 @@ public struct WebhookURL: Sendable, Equatable {
         let shownHost = host.contains(":") && !host.hasPrefix("[") ? "[\(host)]" : host
         self.redacted = "\(scheme)://\(shownHost)\(port)"
     }
+
+    /// The text with what a URL cannot hold after its host (a space, a non-ASCII letter,
+    /// `[`, `|`, a `%` that starts no escape, ...) percent-encoded, and its escapes kept, as
+    /// curl and browsers send it. Left to `URLComponents`, one such character had the whole
+    /// path or query encoded again: `?sig=Ab%2Bc&name=équipe` went out as
+    /// `?sig=Ab%252Bc&name=%C3%A9quipe`, a signed token the receiver refuses.
+    static func encodingInvalidCharacters(_ text: String) -> String {
+        guard let schemeEnd = text.range(of: "://"),
+              let rest = text[schemeEnd.upperBound...].firstIndex(where: { $0 == "/" || $0 == "?" || $0 == "#" })
+        else { return text }
+        let bytes = Array(text[rest...].utf8)
+        guard bytes.contains(where: { $0 <= 0x20 || $0 >= 0x7F || $0 == UInt8(ascii: "%") || unsafeAfterHost.contains($0) }) else {
+            return text
+        }
+        func isHex(_ byte: UInt8) -> Bool { (0x30...0x39).contains(byte) || (0x41...0x46).contains(byte) || (0x61...0x66).contains(byte) }
+        let hex = Array("0123456789ABCDEF".utf8)
+        var encoded = Array(text[..<rest].utf8)
+        for (index, byte) in bytes.enumerated() {
+            let escape = byte == UInt8(ascii: "%") && index + 2 < bytes.count && isHex(bytes[index + 1]) && isHex(bytes[index + 2])
+            if !escape, byte <= 0x20 || byte >= 0x7F || byte == UInt8(ascii: "%") || unsafeAfterHost.contains(byte) {
+                encoded += [UInt8(ascii: "%"), hex[Int(byte >> 4)], hex[Int(byte & 0x0F)]]
+            } else {
+                encoded.append(byte)
+            }
+        }
+        return String(decoding: encoded, as: UTF8.self)
+    }
+
+    /// ASCII that `URLComponents` takes for invalid in a path, query or fragment.
+    static let unsafeAfterHost = Set("\"<>\\^`{|}[]".utf8)
 
     /// Plain http:// to a host that is not this machine (a loopback address or `localhost`):
     /// what is sent can be read and changed on the way.

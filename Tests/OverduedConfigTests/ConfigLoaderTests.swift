@@ -256,6 +256,24 @@ struct ConfigLoaderTests {
         #expect(parsed.basicAuthorization == nil)
     }
 
+    /// What a URL cannot hold is percent-encoded, and the escapes already there are kept, as
+    /// curl sends it: one such character used to have the whole path or query encoded again
+    /// (`%2B` sent as `%252B`, a signed token refused).
+    @Test(arguments: [
+        ("http://127.0.0.1:9/p?sig=Ab%2Bc%3D&name=équipe", "http://127.0.0.1:9/p?sig=Ab%2Bc%3D&name=%C3%A9quipe"),
+        ("http://127.0.0.1:9/p%20a/é", "http://127.0.0.1:9/p%20a/%C3%A9"),
+        ("https://h.example/p?sig=Ab%2Bc%3D&x=[1]", "https://h.example/p?sig=Ab%2Bc%3D&x=%5B1%5D"),
+        ("https://h.example/a b|c?q=100%&r=%zz&s=%4", "https://h.example/a%20b%7Cc?q=100%25&r=%25zz&s=%254"),
+        ("https://[::1]:8443/a%2Fb?x=%E2%9C%93", "https://[::1]:8443/a%2Fb?x=%E2%9C%93"),
+    ])
+    func invalidCharactersAreEncodedAndEscapesKept(url: String, sent: String) throws {
+        #expect(try WebhookURL(url).url.absoluteString == sent)
+        // What the destination requests: the URL as parsed, not the text parsed again.
+        let fixture = try ConfigFixture()
+        let config = try fixture.load(ConfigFixture.config(destinations: #"{"hook": {"url": "\#(url)"}}"#))
+        #expect(config.destinations.first?.url.value == sent)
+    }
+
     /// Credentials in the URL are sent as curl sends them (Basic, percent-decoded), and the
     /// URL requested no longer holds them.
     @Test func aUserAndPasswordInTheURLBecomeABasicAuthorization() throws {
