@@ -162,6 +162,8 @@ public struct RetryPolicy: Sendable {
                 failure = "HTTP \(status)"
             case 410:
                 return RetryDecision(.dead, reason: "HTTP 410 Gone: the receiver says this webhook no longer exists")
+            case 304:
+                return RetryDecision(.dead, reason: "HTTP 304: \"not modified\" is no answer to a POST; the receiver would answer it again")
             case 300..<400:
                 return RetryDecision(.dead, reason: "HTTP \(status): redirects are not followed; configure the final URL")
             default:

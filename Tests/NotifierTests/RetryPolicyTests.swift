@@ -56,6 +56,16 @@ import Testing
         }
     }
 
+    /// A 3xx is dead at once; only a redirect is called one (a 304 is not).
+    @Test func threeHundredsSayWhatTheyAre() {
+        func reason(_ status: Int) -> String {
+            Self.policy.decide(.response(status: status, retryAfter: nil), attempt: 1, budget: RetryBudget(queuedAt: Self.queuedAt),
+                               now: Self.now).reason
+        }
+        #expect(reason(302) == "HTTP 302: redirects are not followed; configure the final URL")
+        #expect(reason(304) == "HTTP 304: \"not modified\" is no answer to a POST; the receiver would answer it again")
+    }
+
     /// A clamped Retry-After is told as clamped: the operator comparing with the receiver's
     /// log sees why the wait differs from what it asked.
     @Test func aClampedRetryAfterSaysSo() {
