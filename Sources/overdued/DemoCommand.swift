@@ -56,7 +56,11 @@ struct DemoCommand: ParsableCommand {
     func run() throws {
         let folder = URL(fileURLWithPath: dir).standardizedFileURL.path
         do {
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            // Modes set, not left to the umask (000 made every file writable by every user).
+            if !FileManager.default.fileExists(atPath: folder) {
+                try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true,
+                                                        attributes: [.posixPermissions: 0o755])
+            }
         } catch {
             printError("cannot create \(folder): \(error.localizedDescription)")
             throw ExitCode(1)
@@ -81,6 +85,7 @@ struct DemoCommand: ParsableCommand {
         let summary: DemoTickets.Summary
         do {
             summary = try DemoTickets(ticketCount: tickets, now: started, timeZone: zone).write(to: databasePath)
+            chmod(databasePath, 0o644)
         } catch {
             printError(error.description)
             throw ExitCode(1)
@@ -88,8 +93,8 @@ struct DemoCommand: ParsableCommand {
         let secret = "whsec_" + Data((0..<32).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
         let config = DemoConfig.text(timezone: timezone, sink: sinkAddress)
         do {
-            try Self.createPrivately(secretPath, contents: secret + "\n")
-            try Data(config.utf8).write(to: URL(fileURLWithPath: configPath))
+            try Self.create(secretPath, contents: secret + "\n", mode: 0o600)
+            try Self.create(configPath, contents: config, mode: 0o644)
         } catch {
             printError("cannot write the demo config in \(folder): \(error.localizedDescription)")
             throw ExitCode(1)
@@ -113,12 +118,13 @@ extension DemoCommand {
         return lstat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFLNK
     }
 
-    /// A new file, 0600 from the start (no moment readable by others), never through a link
-    /// or over an existing file.
-    static func createPrivately(_ path: String, contents: String) throws {
-        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+    /// A new file with exactly `mode` (the umask neither widens nor narrows it; a secret is
+    /// at no moment readable by others), never through a link or over an existing file.
+    static func create(_ path: String, contents: String, mode: mode_t) throws {
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode & 0o600)
         guard descriptor >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
         defer { close(descriptor) }
+        guard fchmod(descriptor, mode) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
         let bytes = Array(contents.utf8)
         guard write(descriptor, bytes, bytes.count) == bytes.count else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
     }

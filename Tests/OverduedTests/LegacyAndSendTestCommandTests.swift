@@ -221,6 +221,19 @@ import TestSupport
     /// `--sink` goes into the config and the commands printed: one they would refuse (no
     /// port, port 0, a quote that breaks the JSON) is refused at once. An existing
     /// signing-secret is never replaced (it was, through a link too); a new one is 0600.
+    /// The demo's files get their modes, whatever the umask: under 000 they were writable by
+    /// every user (the config decides where payloads go).
+    @Test func demoFilesHaveTheirModesUnderAnyUmask() throws {
+        let folder = try TemporaryDirectory()
+        let made = try runOverdued(["demo", "--dir", folder.url("open"), "--tickets", "30"],
+                                   prefix: ["/bin/sh", "-c", "umask 000; exec \"$0\" \"$@\""])
+        #expect(made.status == 0, "\(made.stderr)")
+        for (name, expected) in [("", 0o755), ("/config.json", 0o644), ("/tickets.sqlite", 0o644), ("/signing-secret", 0o600)] {
+            let mode = try FileManager.default.attributesOfItem(atPath: folder.url("open") + name)[.posixPermissions] as? Int
+            #expect(mode == expected, "open\(name): \(String(mode ?? 0, radix: 8))")
+        }
+    }
+
     @Test func demoRefusesASinkItsConfigCannotUseAndKeepsAnExistingSecret() throws {
         let folder = try TemporaryDirectory()
         for (sink, phrase) in [("127.0.0.1", "expected host:port"), ("127.0.0.1:0", "a port of its own"),
