@@ -14,7 +14,8 @@ func validateLimit(_ limit: Int) throws {
 }
 
 func printError(_ text: String) {
-    FileHandle.standardError.write(Data((text + "\n").utf8))
+    // Not FileHandle's write, which stops the process when stderr cannot be written.
+    _ = StandardStreams.write(text + "\n", to: STDERR_FILENO)
 }
 
 /// `--now`, `--since`: read by `InstantText` (Scheduler). Options read it with

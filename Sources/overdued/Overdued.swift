@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 /// The `overdued` command line: argument parsing and wiring only; the work lives in the
 /// Store, Scheduler, Notifier and Systemd modules.
@@ -15,6 +16,29 @@ struct Overdued: AsyncParsableCommand {
             QueueCommand.self, SendTestCommand.self, DemoCommand.self, SinkCommand.self, ImportLegacyCommand.self,
         ]
     )
+
+    /// ArgumentParser's own `main`, with the output checked before the exit: a command whose
+    /// output could not be written (`> /dev/full`) exits 1 instead of 0.
+    static func main() async {
+        StandardStreams.openNullOnClosed()
+        var code = ExitCode.success
+        do {
+            var command = try parseAsRoot()
+            if var asynchronous = command as? any AsyncParsableCommand {
+                try await asynchronous.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            code = exitCode(for: error)
+            let message = fullMessage(for: error)
+            if !message.isEmpty {
+                if code == .success { print(message) } else { printError(message) }
+            }
+        }
+        if !StandardStreams.flushOutput(), code == .success { code = .failure }
+        Foundation.exit(code.rawValue)
+    }
 }
 
 /// `--config PATH`, defaulting to `$OVERDUED_CONFIG`, then `/etc/overdued/config.json`.

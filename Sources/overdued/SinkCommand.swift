@@ -43,7 +43,12 @@ struct SinkCommand: AsyncParsableCommand {
         do {
             sink = try WebhookSink(host: host, port: port, signingSecret: secret) { delivery in
                 let text = delivery.formatted(pretty: pretty) + "\n"
-                FileHandle.standardOutput.write(Data(text.utf8))
+                // What the sink is for: a delivery it cannot show (a full disk, the reader of
+                // its pipe gone) ends it, said on stderr, rather than answering 200 unseen.
+                if !StandardStreams.write(text) {
+                    printError("overdued sink: cannot write a delivery to standard output: \(String(cString: strerror(errno))); stopping")
+                    Foundation.exit(1)
+                }
             }
         } catch {
             printError("\(error)")

@@ -41,6 +41,21 @@ import TestSupport
         Broken(name: "reserved header", json: replacing("\"timeout\": \"2s\"", "\"timeout\": \"2s\", \"headers\": {\"webhook-id\": \"x\"}"), path: "destinations.hook.headers.webhook-id", phrase: "sets webhook-id itself"),
     ]
 
+    /// Output that cannot be written (a full disk) is an error, said on stderr: a script
+    /// saving it learns that its file is cut short.
+    @Test func outputItCannotWriteExitsOne() throws {
+        let folder = try TemporaryDirectory()
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: [])
+        let config = try folder.write("config.json", configJSON())
+        let full = ["/bin/sh", "-c", "exec \"$0\" \"$@\" > /dev/full"]
+        for arguments in [["check-config", "--config", config], ["--help"]] {
+            let result = try runOverdued(arguments, prefix: full)
+            #expect(result.status == 1, "\(arguments): \(result.stderr)")
+            #expect(result.stderr.hasSuffix("overdued: cannot write the output: No space left on device\n"), "\(result.stderr)")
+        }
+        #expect(try runOverdued(["check-config", "--config", config]).status == 0)
+    }
+
     @Test(arguments: broken)
     func brokenConfigIsRefusedWithItsPath(_ case_: Broken) throws {
         let folder = try TemporaryDirectory()

@@ -26,6 +26,36 @@ import TestSupport
         }
     }
 
+    /// A delivery the sink cannot show (stdout on a full disk) ends it with exit 1 and a line
+    /// on stderr; it used to stop on Foundation's `try!` with a backtrace (SIGILL).
+    @Test func aDeliveryItCannotShowEndsIt() throws {
+        let sink = Process()
+        sink.executableURL = Binary.url
+        sink.arguments = ["sink", "--listen", "127.0.0.1:0"]
+        sink.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: "/dev/full"))
+        let errors = Pipe()
+        sink.standardError = errors
+        try sink.run()
+        defer { if sink.isRunning { sink.terminate() } }
+        var said = ""
+        while !said.contains("; Ctrl-C to stop") {
+            let more = errors.fileHandleForReading.availableData
+            try #require(!more.isEmpty, "the sink ended before listening: \(said)")
+            said += String(decoding: more, as: UTF8.self)
+        }
+        let port = try #require(said.split(separator: "127.0.0.1:").last?.prefix { $0.isNumber })
+        let post = Process()
+        post.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+        post.arguments = ["-s", "-o", "/dev/null", "-m", "10", "-H", "content-type: application/json", "-d", "{}", "http://127.0.0.1:\(port)/"]
+        try post.run()
+        post.waitUntilExit()
+        let deadline = Date().addingTimeInterval(10)
+        while sink.isRunning, Date() < deadline { usleep(20_000) }
+        #expect(!sink.isRunning && sink.terminationReason == .exit && sink.terminationStatus == 1)
+        said += String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(said.contains("overdued sink: cannot write a delivery to standard output: No space left on device; stopping"), "\(said)")
+    }
+
     @Test func aBusyPortIsSaidToBeInUse() async throws {
         let other = try WebhookSink(host: "127.0.0.1", port: 0) { _ in }
         let port = try await other.start()
