@@ -960,7 +960,7 @@ struct UpgradeAtStartTests {
         let (folder, config) = try folder { try StateDatabase.createAsEarlierRelease(path: $0, upTo: "v6: every scheduled date notified") }
         let (seen, log) = try startAndStop(folder, config: config)
         let ready = try #require(seen.firstIndex { $0.contains("READY=1") })
-        let status = seen.firstIndex { $0 == "STATUS=upgrading the state database (5 migration(s))" }
+        let status = seen.firstIndex { $0 == "STATUS=upgrading the state database (6 migration(s))" }
         let extend = seen.firstIndex { $0 == "EXTEND_TIMEOUT_USEC=30000000" }
         #expect(status.map { $0 < ready } == true && extend.map { $0 < ready } == true, "\(seen)")
         #expect(log.contains("upgrading the state database \(folder.url("state.sqlite")), written by an earlier release (v7: withdrawn notifications, "),
@@ -974,7 +974,7 @@ struct UpgradeAtStartTests {
         let (folder, config) = try folder { try StateDatabase.createAsEarlierRelease(path: $0, upTo: "v6: every scheduled date notified") }
         let check = try runOverdued(["check-config", "--config", config])
         #expect(check.status == 0, "\(check.stderr)")
-        #expect(check.stdout.contains("  state database:   \(folder.url("state.sqlite")) (written by an earlier release: the next start upgrades it, 5 migration(s) from \"v7: withdrawn notifications\"; "),
+        #expect(check.stdout.contains("  state database:   \(folder.url("state.sqlite")) (written by an earlier release: the next start upgrades it, 6 migration(s) from \"v7: withdrawn notifications\"; "),
                 "\(check.stdout)")
         #expect(try sqlite3Output(folder.url("state.sqlite"), "SELECT count(*) FROM grdb_migrations") == "6\n", "upgraded nothing")
         _ = try StateDatabase(path: folder.url("state.sqlite"))
