@@ -9,6 +9,15 @@ public enum ConfigReload: Sendable, Equatable {
     /// Keep running on the old config, for these reasons.
     case refuse(problems: [String])
 
+    /// The rules a reload removed, or changed (their match, repeat or destinations): their
+    /// queue waits for the next tick to weigh it. All of the old ones when the zone changed
+    /// (it moves every naive date). Pure.
+    public static func rulesChanged(from old: Config, to new: Config) -> Set<String> {
+        if old.store.timeZone != new.store.timeZone { return Set(old.rules.map(\.name)) }
+        let kept = Dictionary(new.rules.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        return Set(old.rules.filter { kept[$0.name] != $0 }.map(\.name))
+    }
+
     public static func plan(current: Config, candidate: Result<Config, ConfigError>) -> ConfigReload {
         let new: Config
         switch candidate {

@@ -109,7 +109,10 @@ extension Daemon {
             // A tick running now read the old rules: it stops before its enqueue commits and
             // runs again with these (a reload that removes a rule written too wide during its
             // first, long tick must not let that tick queue everything it matched).
-            if evaluationChanged { progress.supersedeTick() }
+            if evaluationChanged {
+                progress.supersedeTick()
+                holdRulesNotWeighed(removedOrChanged: ConfigReload.rulesChanged(from: current, to: config), config: config)
+            }
             notifier.update(destinations: config.destinations)
             tickLoop.withLock { $0 }?.update(schedule: schedule)
             if let gate, let watchdog = notify.watchdogInterval { gate.setLimits(Self.limits(config, watchdog: watchdog)) }
@@ -136,6 +139,33 @@ extension Daemon {
             }
             readyAfterReload(status: text)
         }
+    }
+
+    /// Holds the queue of `removedOrChanged`, and of every rule queued that `config` does not
+    /// have, until the next tick has weighed them against it (`releaseHeldRules`): a rule
+    /// removed or narrowed because it was written too wide has nothing more delivered once
+    /// the reload is done, not for as long as that tick takes. Added to what an earlier
+    /// reload holds whose tick has not ended yet.
+    func holdRulesNotWeighed(removedOrChanged: Set<String>, config: Config) {
+        let configured = Set(config.rules.map(\.name))
+        let stray = ((try? outbox.queuedRules(upTo: Int64.max)) ?? []).subtracting(configured)
+        let held = state.withLock { running -> Set<String> in
+            running.heldRules.formUnion(removedOrChanged.union(stray))
+            return running.heldRules
+        }
+        notifier.hold(rules: held)
+    }
+
+    /// A tick that evaluated the current rules has ended (enqueued and withdrawn, or failed:
+    /// the queue is then delivered as before the reload, not held for as long as the ticks
+    /// fail).
+    func releaseHeldRules(evaluated generation: Int) {
+        let released = state.withLock { running -> Bool in
+            guard generation == running.evaluationGeneration, !running.heldRules.isEmpty else { return false }
+            running.heldRules = []
+            return true
+        }
+        if released { notifier.hold(rules: []) }
     }
 
     /// `READY=1` with the status after a reload, unless a stop began meanwhile: the service

@@ -132,6 +132,7 @@ extension Daemon {
             logger.info("tick: \(summary.matches) matches, \(summary.enqueued) enqueued in \(micros / 1000).\(micros % 1000 / 100) ms\(reused)\(withdrawn)",
                         metadata: ["event": "tick", "duration_ms": "\(elapsed.milliseconds)", "queries_reused": "\(summary.reused)"])
         }
+        if !superseded { releaseHeldRules(evaluated: generation) }
         pruneHistoryIfDue(now: due)
         releaseMemory(tickets: read)
         gate?.tickFinished()

@@ -105,6 +105,10 @@ public final class Daemon: Sendable {
         /// tick that read the engine before the move evaluates again when it ends, whether or
         /// not it reached a checkpoint after the reload (see `reload` and `tick`).
         var evaluationGeneration = 0
+        /// Rules whose queue the notifier holds (`Notifier.hold`) until a tick evaluating
+        /// `evaluationGeneration` (or a later one) has ended: removed or changed by a reload
+        /// (or removed while overdued was stopped), not weighed yet.
+        var heldRules: Set<String> = []
     }
 
     /// Signals that the daemon handles.
@@ -233,6 +237,7 @@ public final class Daemon: Sendable {
                       metadata: ["event": "start"])
         logConfigWarnings(config)
         logQueuesOnHold(config)
+        holdRulesNotWeighed(removedOrChanged: [], config: config)
         // What is queued from before (a restart) is in the first STATUS=, not "queue 0" until
         // the first tick or delivery (two small index reads; a read never waits for a writer).
         let backlog = queueBacklog()

@@ -78,6 +78,14 @@ final class DeliveryContext: Sendable {
         damage.withLock { $0 = $0 ?? error }
     }
 
+    /// Rules whose queued notifications are not started (`Notifier.hold(rules:)`).
+    var heldRules: Set<String> { held.withLock { $0 } }
+    private let held = LockedState<Set<String>>([])
+
+    func hold(rules: Set<String>) {
+        held.withLock { $0 = rules }
+    }
+
     /// The first damage the state database answered with, or nil.
     var stateDatabaseDamage: StoreError? { damage.withLock { $0 } }
 

@@ -211,11 +211,13 @@ final class DestinationWorker: Sendable {
                         return state.withdrawn
                     }
                     if !withdrawn.isEmpty { readAhead.removeAll { withdrawn.contains($0.id) } }
+                    let held = context.heldRules
+                    if !held.isEmpty { readAhead.removeAll { held.contains($0.rule) } }
                     if readAhead.isEmpty {
                         do throws(StoreError) {
                             let limit = max(free, Self.readAhead(spec))
                             readAhead = try await onStateQueue { [name] outbox throws(StoreError) in
-                                try outbox.due(destination: name, now: now, limit: limit, excluding: excluded)
+                                try outbox.due(destination: name, now: now, limit: limit, excluding: excluded, skippingRules: held)
                             }
                             readAt = .now
                             if queueFailures > 0 {
@@ -252,6 +254,11 @@ final class DestinationWorker: Sendable {
                         // checks below: this read may wait for the state database's lock, and
                         // what they check may change meanwhile.)
                         if ContinuousClock.now - readAt > Self.recheckAfter, !(await stillQueued(notification.id)) {
+                            await limiter.unused(ticket: ticket)
+                            continue
+                        }
+                        // Held by a reload while it waited for its slot (`Notifier.hold`).
+                        if context.heldRules.contains(notification.rule) {
                             await limiter.unused(ticket: ticket)
                             continue
                         }
@@ -372,8 +379,9 @@ final class DestinationWorker: Sendable {
         let busy = state.withLock { $0.inFlight.count }
         var next: Date?
         if busy < concurrency {
+            let held = context.heldRules
             next = try? await onStateQueue { [name] outbox throws(StoreError) in
-                try outbox.due(destination: name, now: .distantFuture, limit: 1, excluding: excluded).first?.nextAttemptAt
+                try outbox.due(destination: name, now: .distantFuture, limit: 1, excluding: excluded, skippingRules: held).first?.nextAttemptAt
             }
         }
         var wait = Self.longestSleep

@@ -214,6 +214,17 @@ public final class Notifier: Sendable {
         for worker in state.withLock({ Array($0.workers.values) }) { worker.wake() }
     }
 
+    /// Holds the queued notifications of these rules (none: holds nothing): none of them is
+    /// started, not even one already read ahead, until they are held no more. A reload that
+    /// removes or changes a rule holds its queue until the tick after it has weighed it (and
+    /// withdrawn what the rule no longer selects): sent meanwhile, a flood the reload was
+    /// meant to stop went on for as long as that tick took.
+    public func hold(rules: Set<String>) {
+        guard rules != context.heldRules else { return }
+        context.hold(rules: rules)
+        wakeWorkers()
+    }
+
     /// Swaps the destinations (config reload). Requests in flight finish with the settings
     /// they started with; removed destinations stop taking work and keep their queue; an HTTP
     /// client no destination needs any more is shut down once its requests have ended.

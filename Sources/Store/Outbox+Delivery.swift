@@ -6,9 +6,16 @@ extension Outbox {
     /// an older notification of the same rule and ticket still queued for the destination
     /// waits for it, however soon it is due itself: a change queued while the previous
     /// notification was retrying reaches the receiver after it, never before.
-    public func due(destination: String, now: Date, limit: Int, excluding: Set<String> = []) throws(StoreError) -> [OverdueNotification] {
+    /// - Parameter skippingRules: rules whose notifications are not due now (held until a
+    ///   tick weighs them against the config that removed or changed the rule).
+    public func due(destination: String, now: Date, limit: Int, excluding: Set<String> = [],
+                    skippingRules: Set<String> = []) throws(StoreError) -> [OverdueNotification] {
         try database.read("read due notifications") { db in
-            try OverdueNotification.fetch(db, where: Self.dueCondition, [destination, now.unixMilliseconds, limit + excluding.count])
+            if skippingRules.isEmpty {
+                return try OverdueNotification.fetch(db, where: Self.dueCondition, [destination, now.unixMilliseconds, limit + excluding.count])
+            }
+            return try OverdueNotification.fetch(db, where: Self.dueSkippingRulesCondition,
+                                                 [destination, now.unixMilliseconds, Self.jsonStrings(skippingRules.sorted()), limit + excluding.count])
         }.filter { !excluding.contains($0.id) }.prefix(limit).map { $0 }
     }
 
@@ -25,6 +32,11 @@ extension Outbox {
               AND earlier.rowid < notification.rowid)
         ORDER BY next_attempt_at, created_at LIMIT ?
         """
+
+    /// `dueCondition` with the notifications of some rules left out (destination, now, the
+    /// rules as a JSON array, limit).
+    static let dueSkippingRulesCondition = dueCondition.replacingOccurrences(
+        of: "ORDER BY", with: "AND rule NOT IN (SELECT value FROM json_each(?))\n        ORDER BY")
 
     /// Records an attempt and moves the notification to its next state, in one transaction.
     func record(_ attempt: DeliveryAttempt, outcome: DeliveryOutcome, now: Date) throws(StoreError) {

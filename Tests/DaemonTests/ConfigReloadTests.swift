@@ -32,6 +32,20 @@ import TimeZoneRules
         #expect(!reopen)
     }
 
+    /// The rules whose queue waits for a tick after the reload: removed or changed ones; all
+    /// of them when the zone changed; none when only other settings did.
+    @Test func theRulesAReloadRemovedOrChangedAreNamed() {
+        let old = Self.config(ruleName: "overdue")
+        #expect(ConfigReload.rulesChanged(from: old, to: Self.config(interval: .seconds(60), ruleName: "overdue")).isEmpty)
+        #expect(ConfigReload.rulesChanged(from: old, to: Self.config(ruleName: "late")) == ["overdue"])
+        var narrowed = old
+        narrowed.rules[0].match.statusIn = ["received", "diagnostic"]
+        #expect(ConfigReload.rulesChanged(from: old, to: narrowed) == ["overdue"])
+        var moved = old
+        moved.store.timeZone = .utc
+        #expect(ConfigReload.rulesChanged(from: old, to: moved) == ["overdue"])
+    }
+
     /// Applied at the next prune: named, not "no changes".
     @Test func aNewHistoryRetentionIsNamed() {
         var shorter = Self.config()

@@ -32,4 +32,29 @@ struct WithdrawnDeliveryTests {
             #expect(try outbox.notification(id: id)?.status == .withdrawn)
         }
     }
+
+    /// The queue of a rule held (a reload removed or changed it, and no tick has weighed it
+    /// yet) is not sent, not even what was read ahead before the hold; once released, it is.
+    @Test func aHeldRulesQueueWaitsUntilItIsReleased() async throws {
+        let server = ScriptedServer([])
+        try await server.start()
+        defer { Task { await server.stop() } }
+        let outbox = try Fixtures.outbox()
+        let destination = try Fixtures.destination(url: server.url, minInterval: "1s")
+        let ids = try Fixtures.enqueue(outbox, destination: destination.name, count: 3)
+        let notifier = Notifier(outbox: outbox, destinations: [destination], userAgentVersion: "9.9.9", logger: Fixtures.capturingLogger().0)
+        let drain = Task { await notifier.drain(until: Date().addingTimeInterval(4)) }
+        let deadline = Date().addingTimeInterval(5)
+        while server.requests.isEmpty, Date() < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        notifier.hold(rules: ["late"])
+        _ = await drain.value
+        #expect(server.requests.count == 1, "the two read ahead wait: \(server.requests.map { $0.header("webhook-id") ?? "" })")
+        #expect(try outbox.notification(id: ids[2])?.status == .pending)
+
+        notifier.hold(rules: [])
+        let released = await notifier.drain(until: Date().addingTimeInterval(5))
+        await notifier.shutdown(grace: .milliseconds(100))
+        #expect(released.delivered == 2)
+        #expect(server.requests.compactMap { $0.header("webhook-id") } == ids)
+    }
 }
