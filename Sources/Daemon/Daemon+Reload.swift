@@ -26,14 +26,13 @@ extension Daemon {
     }
 
     /// Says which destinations no longer in the config still have notifications queued: they
-    /// are on hold, untried, until a destination of that name is back. A destination renamed
-    /// by a reload leaves its queue so, and the tickets' next notifications wait for their
-    /// `repeat` (a day by default): said at the start and at each reload that changes the
-    /// destinations, not only by `overdued queue`.
+    /// are not tried, and the next tick withdraws them (`Withdrawal.Cause.destinationRemoved`).
+    /// A destination renamed does not take them over: said at the start and at each reload
+    /// that changes the destinations, not only by `overdued queue`.
     func logQueuesOnHold(_ config: Config) {
         guard let held = try? outbox.queuedCounts(outside: config.destinations.map(\.name)), !held.isEmpty else { return }
         for (destination, count) in held.sorted(by: { $0.key < $1.key }) {
-            logger.warning("\(count) queued notification(s) for destination \(destination), which is not in the config, are on hold (not tried while so) until it is back; a destination renamed does not take them over (see `overdued queue`)",
+            logger.warning("\(count) queued notification(s) for destination \(destination), which is not in the config, are not tried; the next tick withdraws them, and where no other destination got a ticket's notification its rule notifies the destinations it names now (a destination renamed does not take them over)",
                            metadata: ["destination": "\(destination)"])
         }
     }

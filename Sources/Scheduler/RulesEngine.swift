@@ -159,6 +159,9 @@ public struct Withdrawal: Sendable, Equatable {
         /// The rule no longer names the notification's destination (a reload took it out of
         /// `destinations`; the destination itself may still serve other rules).
         case destinationDropped
+        /// The notification's destination is not in the config any more (removed, or
+        /// renamed), and so no rule names it.
+        case destinationRemoved
 
         /// For log lines and `scan`'s listing.
         public var text: String {
@@ -166,6 +169,7 @@ public struct Withdrawal: Sendable, Equatable {
             case .noLongerMatches: "the rule no longer selects the ticket"
             case .ruleRemoved: "the rule is no longer in the config"
             case .destinationDropped: "the rule no longer sends to this destination"
+            case .destinationRemoved: "the destination is no longer in the config"
             }
         }
     }
@@ -193,6 +197,8 @@ public struct Withdrawal: Sendable, Equatable {
             return "withdrawn: rule \(rule) is no longer in the config (at \(when))"
         case .destinationDropped:
             return "withdrawn: rule \(rule) no longer names this destination in its destinations (at \(when))"
+        case .destinationRemoved:
+            return "withdrawn: the destination is no longer in the config, and rule \(rule) no longer names it (at \(when))"
         }
     }
 }
@@ -220,18 +226,16 @@ public struct RulesEngine: Sendable {
     public var destinations: Set<String>
 
     /// - Parameter destinations: the destinations the config defines (default: those its
-    ///   rules name). A rule's notification queued for one of them that the rule no longer
-    ///   names is withdrawn (`.destinationDropped`); one queued for a destination the config
-    ///   no longer defines stays on hold until it is back, as documented.
+    ///   rules name). A rule's notification queued for a destination the rule no longer names
+    ///   is withdrawn: `.destinationDropped` when the config still defines it,
+    ///   `.destinationRemoved` when it does not.
     public init(rules: [RuleSpec], timeZone: ZoneRules, destinations: Set<String>? = nil) {
         self.rules = rules
         self.timeZone = timeZone
         self.destinations = destinations ?? Set(rules.flatMap(\.destinations))
     }
 
-    /// The engine of a config: its rules, its zone, and every destination it defines, so that
-    /// what is queued for a destination still defined but no longer named by a rule is kept,
-    /// and only what is queued for a destination gone from the config is on hold.
+    /// The engine of a config: its rules, its zone, and every destination it defines.
     public init(config: Config) {
         self.init(rules: config.rules, timeZone: config.store.timeZone, destinations: Set(config.destinations.map(\.name)))
     }
@@ -350,12 +354,15 @@ public struct RulesEngine: Sendable {
                 for bad in unreadable where warned.insert(bad.ticket).inserted {
                     report.badRows.append(bad)
                 }
-                // Queued for a destination the rule no longer names, which the config still
-                // defines: not its route any more. (One the config no longer defines is on hold.)
+                // Queued for a destination the rule no longer names: not its route any more,
+                // whether the config still defines it (for other rules) or not (removed, or
+                // renamed: kept on hold, it held the rule's tickets back from the destinations
+                // the rule names now, for as long as their repeat, or for ever).
                 let dropped = try outbox.queued(rule: rule.name, outside: rule.destinations, upTo: report.lastQueued)
                 let counted = Set(report.withdrawals.map(\.notification.id))
-                report.withdrawals += try outbox.queued(rowids: dropped).filter { !counted.contains($0.id) && destinations.contains($0.destination) }.map {
-                    Withdrawal(rule: rule.name, notification: $0, cause: .destinationDropped)
+                report.withdrawals += try outbox.queued(rowids: dropped).filter { !counted.contains($0.id) }.map {
+                    Withdrawal(rule: rule.name, notification: $0,
+                               cause: destinations.contains($0.destination) ? .destinationDropped : .destinationRemoved)
                 }
             }
         }

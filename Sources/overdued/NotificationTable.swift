@@ -115,7 +115,7 @@ enum NotificationTable {
     /// time means nothing meanwhile.
     static func onHold(_ item: OverdueNotification, _ config: Config) -> String? {
         guard item.status.isQueued, config.destination(named: item.destination) == nil else { return nil }
-        return "destination \(item.destination) is not in the config; not delivered until it is back"
+        return "destination \(item.destination) is not in the config; not delivered (the daemon's next tick withdraws it)"
     }
 
     static func host(_ destination: String, _ config: Config) -> String {

@@ -16,7 +16,7 @@ import TestSupport
             UPDATE notification SET destination = 'old-hook', status = 'retrying', attempts = 5, last_http_status = 503,
                    last_error = 'HTTP 503; attempt 6 in 566ms (backoff up to 1s)' WHERE ticket = 1;
             """)
-        let reason = "destination old-hook is not in the config; not delivered until it is back"
+        let reason = "destination old-hook is not in the config; not delivered (the daemon's next tick withdraws it)"
 
         let text = try runOverdued(["queue", "--config", config])
         #expect(text.status == 0, "stderr: \(text.stderr)")

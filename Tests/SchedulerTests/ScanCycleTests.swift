@@ -119,13 +119,13 @@ struct ScanCycleTests {
         #expect(try outbox.dedupRecords(rule: "old-rule", tickets: [1]).isEmpty, "never sent: its state given back")
     }
 
-    /// A notification on hold for a destination gone from the config may stay queued for ever:
-    /// it does not keep its ticket's record dated in the future.
+    /// A notification for a destination gone from the config (withdrawn by the scan) does not
+    /// keep its ticket's record dated in the future.
     @Test func aNotificationOnHoldDoesNotKeepTheRecordInTheFuture() throws {
         let ahead = t0.addingTimeInterval(3_600)
         #expect(try engine().scanAndEnqueue(tickets: tickets, outbox: outbox, now: ahead).notifications.count == 6)
         try deliver(ticket: 1, destinations: ["automation"], at: ahead)
-        // The config no longer defines "chat": ticket 1's notification for it is on hold.
+        // The config no longer defines "chat": ticket 1's notification for it is withdrawn.
         let automationOnly = try engine(destinations: ["automation"])
         let back = t0.addingTimeInterval(600)
         _ = try automationOnly.scanAndEnqueue(tickets: tickets, outbox: outbox, now: back)

@@ -301,11 +301,14 @@ extension ScanCycleTests {
         let died = try #require(try outbox.notifications(in: [.pending], ticket: 1).first { $0.destination == "chat" })
         try outbox.record(DeliveryAttempt(notificationID: died.id, attempt: 1, startedAt: t0, durationMilliseconds: 5, httpStatus: 400),
                           outcome: .dead(reason: "HTTP 400"), now: t0)
-        // Taken out of the config altogether, chat keeps its queue on hold (as documented):
-        // nothing withdrawn, whatever the rule names.
+        // Taken out of the config altogether (removed, or renamed), chat's queue is withdrawn
+        // too, saying so (a scan alone: nothing is committed here).
         let removed = try engine(destinations: ["automation"])
         #expect(removed.destinations == ["automation"])
-        #expect(try removed.scan(tickets: tickets, outbox: outbox, now: t0.addingTimeInterval(30)).withdrawals.isEmpty)
+        let gone = try removed.scan(tickets: tickets, outbox: outbox, now: t0.addingTimeInterval(30)).withdrawals
+        #expect(gone.count == 2 && gone.allSatisfy { $0.cause == .destinationRemoved && $0.notification.destination == "chat" })
+        #expect(Withdrawal.reason(rule: "old-rule", cause: .destinationRemoved, at: t0)
+                == "withdrawn: the destination is no longer in the config, and rule old-rule no longer names it (at 2026-11-24T15:00:00.000Z)")
         // Still defined, only no longer this rule's: its queue for chat is withdrawn.
         var narrowed = try engine(destinations: ["automation"])
         narrowed.destinations = ["automation", "chat"]
