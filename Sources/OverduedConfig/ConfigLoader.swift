@@ -62,17 +62,23 @@ public struct ConfigLoader: Sendable {
         if special, !onPurpose {
             throw ConfigError(file: absolute, problems: [ConfigProblem(path: "", message: "cannot read the config file: it is not a regular file (a FIFO, socket or device)")])
         }
+        // No config is megabytes long: a larger file (or /dev/zero) is refused, not read to
+        // the end (a reload would not end, and would take the memory).
+        let tooLarge = ConfigError(file: absolute, problems: [ConfigProblem(
+            path: "", message: "cannot read the config file: it is more than the \(Self.largestNamedFile >> 20) MiB a config may be")])
+        if !special, info.st_mode & S_IFMT == S_IFREG, info.st_size > Self.largestNamedFile { throw tooLarge }
         do {
             if special, let handle = FileHandle(forReadingAtPath: absolute) {
                 // Foundation's whole-file read refuses what is not a regular file.
                 defer { try? handle.close() }
-                data = try handle.readToEnd() ?? Data()
+                data = try handle.read(upToCount: Self.largestNamedFile + 1) ?? Data()
             } else {
                 data = try Data(contentsOf: URL(fileURLWithPath: absolute))
             }
         } catch {
             throw ConfigError(file: absolute, problems: [ConfigProblem(path: "", message: "cannot read the config file: \(Self.reason(error, reading: absolute))")])
         }
+        if data.count > Self.largestNamedFile { throw tooLarge }
         return try load(data: data, path: absolute)
     }
 

@@ -308,6 +308,23 @@ struct ConfigProblemTests {
         }
     }
 
+    /// A config far larger than any config (or /dev/zero, asked for on purpose) is refused,
+    /// not read to its end: a reload naming one did not end.
+    @Test func aConfigLargerThanAnyConfigIsRefused() throws {
+        let fixture = try ConfigFixture()
+        let large = fixture.directory.url("large.json")
+        #expect(FileManager.default.createFile(atPath: large, contents: nil))
+        #expect(truncate(large, off_t(ConfigLoader.largestNamedFile + 1)) == 0)
+        for path in [large, "/dev/zero"] {
+            do {
+                _ = try ConfigLoader().load(path: path)
+                Issue.record("\(path) loaded as a config")
+            } catch {
+                #expect(error.problems.map(\.message) == ["cannot read the config file: it is more than the 4 MiB a config may be"], "\(path)")
+            }
+        }
+    }
+
     /// Files a destination names (certificate, key, secret, template) that are no regular file
     /// or are far too large: a FIFO or /dev/zero was read as "permission denied" (or blocked),
     /// a link loop said "NSCocoaErrorDomain error 256", and a 270 MB file kept a reload busy
