@@ -21,6 +21,10 @@ struct Overdued: AsyncParsableCommand {
     /// output could not be written (`> /dev/full`) exits 1 instead of 0.
     static func main() async {
         StandardStreams.openNullOnClosed()
+        // No core file: it would hold the secrets the config names (URLs, tokens, signing
+        // keys). The unit sets LimitCORE=0; this covers `once` from cron, `send-test`, ...
+        var noCore = rlimit(rlim_cur: 0, rlim_max: 0)
+        setrlimit(__rlimit_resource_t(RLIMIT_CORE.rawValue), &noCore)
         var code = ExitCode.success
         do {
             var command = try parseAsRoot()

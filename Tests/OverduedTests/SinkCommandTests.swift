@@ -30,8 +30,11 @@ import TestSupport
     /// on stderr; it used to stop on Foundation's `try!` with a backtrace (SIGILL).
     @Test func aDeliveryItCannotShowEndsIt() throws {
         let sink = Process()
-        sink.executableURL = Binary.url
-        sink.arguments = ["sink", "--listen", "127.0.0.1:0"]
+        // Under a shell that allows core files: the process forbids its own (they would hold
+        // the secrets of the config).
+        sink.executableURL = URL(fileURLWithPath: "/bin/sh")
+        sink.arguments = ["-c", "ulimit -S -c unlimited 2>/dev/null || ulimit -S -c 1024; exec \"$0\" \"$@\"", Binary.url.path,
+                          "sink", "--listen", "127.0.0.1:0"]
         sink.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: "/dev/full"))
         let errors = Pipe()
         sink.standardError = errors
@@ -44,6 +47,9 @@ import TestSupport
             said += String(decoding: more, as: UTF8.self)
         }
         let port = try #require(said.split(separator: "127.0.0.1:").last?.prefix { $0.isNumber })
+        let limits = try String(contentsOfFile: "/proc/\(sink.processIdentifier)/limits", encoding: .utf8)
+        let core = limits.split(separator: "\n").first { $0.hasPrefix("Max core file size") }?.split(separator: " ")
+        #expect(core?.dropFirst(4).first == "0", "no core file: \(core ?? [])")
         let post = Process()
         post.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
         post.arguments = ["-s", "-o", "/dev/null", "-m", "10", "-H", "content-type: application/json", "-d", "{}", "http://127.0.0.1:\(port)/"]
