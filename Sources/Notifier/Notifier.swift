@@ -316,12 +316,20 @@ public final class Notifier: Sendable {
         await context.transport.shutdown()
     }
 
-    /// POSTs a test payload (`"type":"overdued.test"`) with the destination's headers and
-    /// signature; records nothing in the outbox.
+    /// POSTs a test payload with the destination's headers and signature (`"type":
+    /// "overdued.test"`, or its template rendered with a test ticket: see
+    /// `PayloadRenderer.testPayload`); records nothing in the outbox.
     public func sendTest(destination: DestinationSpec) async -> TestResult {
         let id = OverdueNotification.newID()
         let sentAt = PayloadTimestamp.requestInstant(context.now())
-        let body = PayloadRenderer.testPayload(destination: destination.name, notificationID: id, sentAt: sentAt)
+        let body: Data
+        do {
+            body = try PayloadRenderer.testPayload(format: destination.format, destination: destination.name, notificationID: id,
+                                                   sentAt: sentAt)
+        } catch {
+            return TestResult(notificationID: id, httpStatus: nil, latency: .zero,
+                              error: "nothing sent: the template cannot render the test ticket: \(error)", responseBody: nil)
+        }
         let request = WebhookRequest(body: body, notificationID: id, timestamp: sentAt, destination: destination,
                                      userAgentVersion: context.userAgentVersion)
         let result = await context.transport.post(request, to: destination, onSent: {})

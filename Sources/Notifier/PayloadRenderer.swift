@@ -55,8 +55,35 @@ public enum PayloadRenderer {
 
     public static let testEventType = "overdued.test"
 
-    /// The body `send-test` posts: marked as a test in its type and text, so that no receiver
-    /// mistakes it for an overdue ticket, whatever the destination's format.
+    /// The body `send-test` posts to a destination of this format. A template's receiver (a
+    /// chat, ntfy) takes only what its template makes, so the template is rendered, with a
+    /// ticket that says in every field it is a test (`testTicket`); the standard and legacy
+    /// formats get `testPayload(destination:…)`, which no receiver takes for an overdue
+    /// ticket (a legacy automation would email the assignee of a ticket that looked real).
+    public static func testPayload(format: PayloadFormat, destination: String, notificationID: String,
+                                   sentAt: Date) throws(PayloadError) -> Data {
+        guard case .template(let path, let source) = format else {
+            return testPayload(destination: destination, notificationID: notificationID, sentAt: sentAt)
+        }
+        return try TemplatePayload.render(source: source, path: path, snapshot: testTicket(at: sentAt),
+                                          notificationID: notificationID, sentAt: sentAt)
+    }
+
+    /// A ticket due an hour before `now` whose every text says it is a test from overdued.
+    public static func testTicket(at now: Date) -> TicketSnapshot {
+        let test = "TEST"
+        let message = "Test from overdued: not an overdue ticket, it can be ignored / test d'overdued : ce n'est pas un ticket en retard"
+        let due = now.addingTimeInterval(-3_600)
+        return TicketSnapshot(
+            rule: "send-test", ticket: 0, ticketID: test, title: message, description: message, status: "test", priority: "low",
+            machine: TicketSnapshot.Machine(id: 0, type: test, model: test, location: test), assignedTo: nil,
+            assigneeName: "overdued send-test", reportedBy: nil, reporterName: "overdued send-test",
+            createdAt: PayloadTimestamp.iso8601(due), scheduledDate: PayloadTimestamp.iso8601(due), dueAt: due,
+            isMachineDown: false, detectedAt: now)
+    }
+
+    /// The body `send-test` posts to a standard or legacy destination: marked as a test in its
+    /// type and text, so that no receiver mistakes it for an overdue ticket.
     public static func testPayload(destination: String, notificationID: String, sentAt: Date) -> Data {
         let payload: PayloadJSON = [
             "type": .string(testEventType),

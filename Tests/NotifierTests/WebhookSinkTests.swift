@@ -235,6 +235,34 @@ import TestSupport
     }
 }
 
+/// `send-test` to a template destination (a chat, ntfy) renders its template, with a ticket
+/// that says it is a test: the standard test body was refused by such receivers (no `text`,
+/// no `topic`), and a working destination reported as broken. Standard destinations still get
+/// the `overdued.test` body.
+@Suite struct SendTestFormatTests {
+    @Test func aTemplateDestinationGetsItsTemplateWithATestTicket() async throws {
+        let bodies = Locked<[Data]>([])
+        let sink = try WebhookSink(port: 0) { delivery in bodies.withLock { $0.append(delivery.body) } }
+        let port = try await sink.start()
+        let template = try String(contentsOfFile: #filePath.components(separatedBy: "/Tests/")[0] + "/examples/ntfy.mustache", encoding: .utf8)
+        let ntfy = try Fixtures.destination(name: "ntfy", url: "http://127.0.0.1:\(port)/", format: #"{"template": "ntfy.mustache"}"#,
+                                            files: ["ntfy.mustache": template])
+        let standard = try Fixtures.destination(url: "http://127.0.0.1:\(port)/")
+        let notifier = Notifier(outbox: try Fixtures.outbox(), destinations: [], userAgentVersion: "1", logger: Logger(label: "test"))
+        let results = [await notifier.sendTest(destination: ntfy), await notifier.sendTest(destination: standard)]
+        await notifier.shutdown(grace: .zero)
+        await sink.stop()
+        #expect(results.map(\.httpStatus) == [200, 200])
+        let received = bodies.current.map { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
+        #expect(received.count == 2)
+        let rendered = try #require(received.first ?? nil)
+        #expect(rendered["topic"] as? String == "maintenance-retards")
+        #expect((rendered["title"] as? String)?.hasPrefix("Ticket TEST en retard") == true, "\(rendered)")
+        #expect((rendered["message"] as? String)?.contains("Test from overdued: not an overdue ticket") == true, "\(rendered)")
+        #expect((received.last ?? nil)?["type"] as? String == "overdued.test")
+    }
+}
+
 /// curl sends `Expect: 100-continue` before a body over 1 KB and waits a second for the
 /// interim answer (then sends anyway): the sink answers it at once.
 @Suite struct WebhookSinkExpectTests {
