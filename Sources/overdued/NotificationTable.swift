@@ -31,6 +31,7 @@ enum NotificationTable {
     /// `underWay` (`queue`): and whether a request of it is under way (`attempt_under_way`).
     static func print(_ items: [OverdueNotification], config: Config, outbox: Outbox, json: Bool, withAttempts: Bool,
                       pauses: [String: ReceiverPauseView]? = nil, underWay: UnderWay? = nil) throws {
+        let attempts = withAttempts ? try outbox.attempts(notificationIDs: items.map(\.id)) : [:]
         if json {
             var objects: [PayloadJSON] = []
             objects.reserveCapacity(items.count)
@@ -45,7 +46,7 @@ enum NotificationTable {
                     members.append(.init(key: "attempt_under_way", value: underWay.json(queued ? underWay.attempts[item.id] : nil)))
                 }
                 if withAttempts {
-                    let log = try outbox.attempts(notificationID: item.id).map { attempt -> PayloadJSON in
+                    let log = (attempts[item.id] ?? []).map { attempt -> PayloadJSON in
                         ["attempt": .integer(Int64(attempt.attempt)), "started_at": .string(iso(attempt.startedAt)),
                          "duration_ms": .integer(Int64(attempt.durationMilliseconds)),
                          "http_status": .optional(attempt.httpStatus.map(Int64.init)), "error": .optional(attempt.error)]
@@ -80,7 +81,7 @@ enum NotificationTable {
             }
             Swift.print("\(iso(when))  \(item.status.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0)) \(PrintableText.escaped(item.ticketID)) (#\(item.ticket))  rule \(item.rule)  → \(host(item.destination, config))  attempts \(item.attempts)\(status)  \(item.id)\(error)")
             if withAttempts {
-                for attempt in try outbox.attempts(notificationID: item.id) {
+                for attempt in attempts[item.id] ?? [] {
                     Swift.print("    attempt \(attempt.attempt) at \(iso(attempt.startedAt)): \(attempt.httpStatus.map { "HTTP \($0)" } ?? "no response") in \(attempt.durationMilliseconds) ms\(attempt.error.map { " (\($0))" } ?? "")")
                 }
             }
