@@ -598,7 +598,17 @@ public struct ConfigLoader: Sendable {
             reader.report(path, "the file \(resolved) is empty")
             return nil
         }
+        Self.warnIfWritableByEveryUser(resolved, at: path, reader: &reader)
         return PEMFile(path: resolved, contents: text)
+    }
+
+    /// A file the config names that every user can write: whoever does decides where the
+    /// notifications go (`url_file`), which receivers are trusted (`ca_file`) or what a
+    /// signature proves.
+    static func warnIfWritableByEveryUser(_ resolved: String, at path: String, reader: inout ConfigReader) {
+        guard let mode = mode(of: resolved), mode & 0o002 != 0 else { return }
+        reader.warn(path, "the file \(resolved) is writable by every user (mode \(octal(mode))): whoever can write it changes "
+            + "where notifications go, whom they trust or how they are signed; chmod o-w it")
     }
 
     /// What a file-name key holds when it is the value itself rather than a file's name (a
@@ -718,6 +728,7 @@ public struct ConfigLoader: Sendable {
                 reader.warn(path, "the secret file \(resolved) is readable by every user (mode \(Self.octal(mode))): chmod o-r it "
                     + "(600, or 640 with the service's group), or load it as a systemd credential (LoadCredential=)")
             }
+            Self.warnIfWritableByEveryUser(resolved, at: path, reader: &reader)
             return text
         } catch {
             guard readsSecrets else { return nil }

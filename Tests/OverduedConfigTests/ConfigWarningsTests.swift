@@ -34,6 +34,19 @@ struct ConfigWarningsTests {
         #expect(try fixture.load(ConfigFixture.config(destinations: Self.signed)).warnings == [], "the service's group may read it")
     }
 
+    /// A secret (or certificate) file every user can write decides where notifications go,
+    /// whom they trust or how they are signed: warned about, as the config and templates are.
+    @Test func aSecretFileEveryUserCanWriteIsWarnedAbout() throws {
+        let fixture = try ConfigFixture()
+        try Self.chmod(fixture.directory.url("signing-secret"), 0o622)
+        try Self.chmod(fixture.directory.url("auth-header"), 0o600)
+        let config = try fixture.load(ConfigFixture.config(destinations: Self.signed))
+        #expect(config.warnings.map(\.description) == [
+            "destinations.hook.signing_secret_file: the file \(fixture.directory.url("signing-secret")) is writable by every user (mode 0622): "
+                + "whoever can write it changes where notifications go, whom they trust or how they are signed; chmod o-w it",
+        ])
+    }
+
     @Test func aConfigOrTemplateEveryUserCanWriteIsWarnedAbout() throws {
         let fixture = try ConfigFixture()
         let json = ConfigFixture.config(destinations: #"{"hook": {"url": "https://hooks.example.com/x", "format": {"template": "templates/chat.mustache"}}}"#)
