@@ -61,6 +61,10 @@ struct SinkCommand: AsyncParsableCommand {
             printError("cannot listen on \(listen): \(error)")
             throw ExitCode(1)
         }
+        if let url = try? WebhookURL("http://\(host.contains(":") ? "[\(host)]" : host):\(bound)/"), url.isPlainHTTPOffThisMachine {
+            printError("warning: \(host) is not a loopback address: other machines can reach this sink, and what they send is printed here"
+                + (secret == nil ? " and answered 200 (no --signing-secret-file)" : "") + "; the payloads (ticket data) travel unencrypted")
+        }
         printError("overdued sink listening on http://\(host.contains(":") ? "[\(host)]" : host):\(bound)/ \(secret == nil ? "(signatures not checked)" : "(verifying signatures)"); Ctrl-C to stop")
         await waitForInterrupt()
         await sink.stop()

@@ -29,23 +29,10 @@ import TestSupport
     /// A delivery the sink cannot show (stdout on a full disk) ends it with exit 1 and a line
     /// on stderr; it used to stop on Foundation's `try!` with a backtrace (SIGILL).
     @Test func aDeliveryItCannotShowEndsIt() throws {
-        let sink = Process()
-        // Under a shell that allows core files: the process forbids its own (they would hold
-        // the secrets of the config).
-        sink.executableURL = URL(fileURLWithPath: "/bin/sh")
-        sink.arguments = ["-c", "ulimit -S -c unlimited 2>/dev/null || ulimit -S -c 1024; exec \"$0\" \"$@\"", Binary.url.path,
-                          "sink", "--listen", "127.0.0.1:0"]
-        sink.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: "/dev/full"))
-        let errors = Pipe()
-        sink.standardError = errors
-        try sink.run()
+        let (sink, errors, listening) = try Self.startSink(listen: "127.0.0.1:0",
+                                                           output: try FileHandle(forWritingTo: URL(fileURLWithPath: "/dev/full")))
         defer { if sink.isRunning { sink.terminate() } }
-        var said = ""
-        while !said.contains("; Ctrl-C to stop") {
-            let more = errors.fileHandleForReading.availableData
-            try #require(!more.isEmpty, "the sink ended before listening: \(said)")
-            said += String(decoding: more, as: UTF8.self)
-        }
+        var said = listening
         let port = try #require(said.split(separator: "127.0.0.1:").last?.prefix { $0.isNumber })
         let limits = try String(contentsOfFile: "/proc/\(sink.processIdentifier)/limits", encoding: .utf8)
         let core = limits.split(separator: "\n").first { $0.hasPrefix("Max core file size") }?.split(separator: " ")
@@ -60,6 +47,40 @@ import TestSupport
         #expect(!sink.isRunning && sink.terminationReason == .exit && sink.terminationStatus == 1)
         said += String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(said.contains("overdued sink: cannot write a delivery to standard output: No space left on device; stopping"), "\(said)")
+    }
+
+    /// `overdued sink` until it listens, under a shell that allows core files (the process
+    /// forbids its own: they would hold the secrets of the config). Returns what it said.
+    static func startSink(listen: String, output: FileHandle) throws -> (Process, Pipe, String) {
+        let sink = Process()
+        sink.executableURL = URL(fileURLWithPath: "/bin/sh")
+        sink.arguments = ["-c", "ulimit -S -c unlimited 2>/dev/null || ulimit -S -c 1024; exec \"$0\" \"$@\"", Binary.url.path,
+                          "sink", "--listen", listen]
+        sink.standardOutput = output
+        let errors = Pipe()
+        sink.standardError = errors
+        try sink.run()
+        var said = ""
+        while !said.contains("; Ctrl-C to stop") {
+            let more = errors.fileHandleForReading.availableData
+            guard !more.isEmpty else {
+                sink.terminate()
+                throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "the sink ended before listening: \(said)"])
+            }
+            said += String(decoding: more, as: UTF8.self)
+        }
+        return (sink, errors, said)
+    }
+
+    /// Listening where other machines reach it is said before it starts: they see the
+    /// payloads printed and get 200 for anything without a secret.
+    @Test func aSinkOtherMachinesCanReachIsWarnedAbout() throws {
+        let (sink, _, said) = try Self.startSink(listen: "0.0.0.0:0", output: FileHandle.nullDevice)
+        sink.terminate()
+        #expect(said.hasPrefix("warning: 0.0.0.0 is not a loopback address: other machines can reach this sink"), "\(said)")
+        let (local, _, quiet) = try Self.startSink(listen: "127.0.0.1:0", output: FileHandle.nullDevice)
+        local.terminate()
+        #expect(!quiet.contains("warning"), "\(quiet)")
     }
 
     @Test func aBusyPortIsSaidToBeInUse() async throws {
