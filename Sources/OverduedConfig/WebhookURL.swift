@@ -121,7 +121,11 @@ public enum SigningSecretFormat {
 
     public static func keyBytes(_ secret: String) -> [UInt8]? {
         let prefix = "whsec_"
-        let body = secret.hasPrefix(prefix) ? String(secret.dropFirst(prefix.count)) : ""
+        var body = secret.hasPrefix(prefix) ? String(secret.dropFirst(prefix.count)) : ""
+        // Without its `=` padding, or part of it, as some receivers print it (Node's decoder
+        // takes it so).
+        while body.hasSuffix("=") { body.removeLast() }
+        if body.utf8.count % 4 >= 2 { body += String(repeating: "=", count: 4 - body.utf8.count % 4) }
         guard !body.isEmpty, let data = Data(base64Encoded: body), !data.isEmpty else { return nil }
         return [UInt8](data)
     }

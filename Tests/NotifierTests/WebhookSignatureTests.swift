@@ -16,6 +16,19 @@ import Testing
             == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=")
     }
 
+    /// A secret without its base64 padding (as some receivers print it) is the same key;
+    /// what is no base64 at all is still refused.
+    @Test func aSecretWithoutItsPaddingIsTheSameKey() throws {
+        let padded = "whsec_" + Data([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]).base64EncodedString()
+        #expect(padded.hasSuffix("=="))
+        let unpadded = String(padded.dropLast(2))
+        #expect(SigningSecretFormat.keyBytes(unpadded) == SigningSecretFormat.keyBytes(padded))
+        #expect(SigningSecretFormat.keyBytes(String(padded.dropLast(1))) == SigningSecretFormat.keyBytes(padded))
+        for refused in ["whsec_", "whsec_a", "whsec_=", "whsec_ab!d", "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"] {
+            #expect(SigningSecretFormat.keyBytes(refused) == nil, "\(refused)")
+        }
+    }
+
     @Test func verifyAcceptsOursAndRejectsTampering() throws {
         let signature = try #require(WebhookSignature(secret: Self.secret))
         let now = Date(timeIntervalSince1970: Double(Self.timestamp) + 10)
