@@ -125,6 +125,11 @@ public struct ConfigLoader: Sendable {
         let rules = parseRules(top["rules"], reader: &reader, destinations: definedDestinations)
         let log = parseLog(top["log"], reader: &reader)
         guard let store, let rules else { return nil }
+        if let mode = Self.mode(of: path), mode & 0o004 != 0, !reader.inlineSecrets.isEmpty {
+            reader.warn("", "the config file \(path) is readable by every user (mode \(Self.octal(mode))) and holds secrets in its text ("
+                + reader.inlineSecrets.joined(separator: ", ") + "): move them into secret files (url_file, {\"file\": …} for a header, "
+                + "systemd credentials), or chmod o-r the config (640 with the service's group)")
+        }
         if let mode = Self.mode(of: path), mode & 0o002 != 0 {
             reader.warn("", "the config file \(path) is writable by every user (mode \(Self.octal(mode))): whoever can write it "
                 + "chooses where notifications go and which headers they carry; chmod o-w it")
@@ -415,6 +420,9 @@ public struct ConfigLoader: Sendable {
         case (.some(let text), nil):
             // Surrounding whitespace is trimmed, as it is from a url_file.
             url = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            if let components = URLComponents(string: WebhookURL.encodingInvalidCharacters(url ?? "")), Self.holdsSecret(components) {
+                reader.noteInlineSecret("\(path).url")
+            }
         case (nil, .some(let fileName)):
             url = readSecretFile(fileName, at: "\(path).url_file", reader: &reader, folder: folder)
         }
@@ -686,6 +694,7 @@ public struct ConfigLoader: Sendable {
             switch members[name]! {
             case .string(let text):
                 headers.append(.init(name: name, value: Secret(text)))
+                if Self.isCredential(header: name, value: text) { reader.noteInlineSecret(headerPath) }
             case .object(let object):
                 _ = reader.object(.object(object), at: headerPath, allowed: ["file"])
                 if let file = reader.string(object, "file", at: headerPath, required: true),
@@ -768,6 +777,26 @@ public struct ConfigLoader: Sendable {
             if part.count >= 16, part.contains(where: \.isUppercase), part.contains(where: \.isLowercase), digits { return true }
             return part.count >= 16 && letters && digits && part.allSatisfy { $0.isLetter || $0.isNumber }
         }
+    }
+
+    /// Whether a URL holds what is likely a secret: a user or password, a query, or a path
+    /// segment that looks like a token (16 or more characters, letters and digits mixed: a
+    /// Slack or n8n webhook's key), not a plain path such as `/hooks/overdue`.
+    static func holdsSecret(_ url: URLComponents) -> Bool {
+        if url.percentEncodedUser != nil || url.percentEncodedPassword != nil || url.percentEncodedQuery != nil { return true }
+        return url.path.split(separator: "/").contains(where: looksLikeToken)
+    }
+
+    /// A header whose value is likely a credential: by its name (Authorization, an API key or
+    /// token) or by its value's look.
+    static func isCredential(header name: String, value: String) -> Bool {
+        let lowered = name.lowercased()
+        if ["auth", "token", "key", "secret", "signature", "password", "cookie"].contains(where: lowered.contains) { return true }
+        return value.split(separator: " ").contains(where: looksLikeToken)
+    }
+
+    static func looksLikeToken(_ part: Substring) -> Bool {
+        part.count >= 16 && part.contains(where: \.isLetter) && part.contains(where: \.isNumber)
     }
 
     // MARK: - helpers

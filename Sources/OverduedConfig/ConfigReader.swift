@@ -14,6 +14,14 @@ struct ConfigReader {
         warnings.append(ConfigProblem(path: path, message: message))
     }
 
+    /// Where the config holds a secret in its own text (an inline URL's token or password,
+    /// an inline credential header), for the warning about a config every user can read.
+    private(set) var inlineSecrets: [String] = []
+
+    mutating func noteInlineSecret(_ path: String) {
+        inlineSecrets.append(path)
+    }
+
     static func join(_ path: String, _ key: String) -> String {
         path.isEmpty ? key : "\(path).\(key)"
     }

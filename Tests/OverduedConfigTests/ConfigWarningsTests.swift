@@ -47,6 +47,28 @@ struct ConfigWarningsTests {
         ])
     }
 
+    /// A config every user can read that holds secrets in its own text (a token in a URL's
+    /// path or query, a credential header) is warned about, naming where (never what); a plain
+    /// path or header is no secret.
+    @Test func secretsInAConfigEveryUserCanReadAreWarnedAbout() throws {
+        let fixture = try ConfigFixture()
+        let rules = #"[{"name": "r", "match": {"status_in": ["received"]}, "destinations": ["chat", "plain"]}]"#
+        let json = ConfigFixture.config(rules: rules, destinations: #"""
+            {"chat": {"url": "https://hooks.slack.com/services/T0AB12CD/B0XY34ZZ/abcDEF123456ghiJKL789",
+                      "headers": {"X-Team": "maintenance", "X-Api-Key": "k"}},
+             "plain": {"url": "https://hooks.example.com/hooks/overdue", "headers": {"X-Trace": "on"}}}
+            """#)
+        try Data(json.utf8).write(to: URL(fileURLWithPath: fixture.configPath))
+        try Self.chmod(fixture.configPath, 0o644)
+        #expect(try fixture.load(json).warnings.map(\.description) == [
+            "the config file \(fixture.configPath) is readable by every user (mode 0644) and holds secrets in its text "
+                + "(destinations.chat.url, destinations.chat.headers.X-Api-Key): move them into secret files (url_file, "
+                + "{\"file\": …} for a header, systemd credentials), or chmod o-r the config (640 with the service's group)",
+        ])
+        try Self.chmod(fixture.configPath, 0o640)
+        #expect(try fixture.load(json).warnings == [])
+    }
+
     @Test func aConfigOrTemplateEveryUserCanWriteIsWarnedAbout() throws {
         let fixture = try ConfigFixture()
         let json = ConfigFixture.config(destinations: #"{"hook": {"url": "https://hooks.example.com/x", "format": {"template": "templates/chat.mustache"}}}"#)
