@@ -77,8 +77,14 @@ extension Daemon {
         case .apply(let config, let changes, _):
             let schedule = TickSchedule(config.schedule)
             let evaluationChanged = changes.contains("rules") || changes.contains("store.timezone")
+            let toHold = evaluationChanged ? ConfigReload.rulesChanged(from: current, to: config).union(strayRules(config)) : []
             let (text, tickRunning) = state.withLock { running -> (String, Bool) in
-                if evaluationChanged { running.evaluationGeneration += 1 }
+                if evaluationChanged {
+                    // With the move of the generation, under one lock: a tick ending now either
+                    // evaluated the old rules (and releases nothing) or comes after both.
+                    running.evaluationGeneration += 1
+                    hold(toHold, &running)
+                }
                 // The loop re-arms from now on a new schedule (`TickLoop.update`): say when.
                 if config.schedule != running.config.schedule {
                     let previousDue = [running.status.lastTick, running.status.tickProblem?.due].compactMap { $0 }.max()
@@ -108,10 +114,7 @@ extension Daemon {
             // A tick running now read the old rules: it stops before its enqueue commits and
             // runs again with these (a reload that removes a rule written too wide during its
             // first, long tick must not let that tick queue everything it matched).
-            if evaluationChanged {
-                progress.supersedeTick()
-                holdRulesNotWeighed(removedOrChanged: ConfigReload.rulesChanged(from: current, to: config), config: config)
-            }
+            if evaluationChanged { progress.supersedeTick() }
             notifier.update(destinations: config.destinations)
             tickLoop.withLock { $0 }?.update(schedule: schedule)
             if let gate, let watchdog = notify.watchdogInterval { gate.setLimits(Self.limits(config, watchdog: watchdog)) }
@@ -140,31 +143,32 @@ extension Daemon {
         }
     }
 
-    /// Holds the queue of `removedOrChanged`, and of every rule queued that `config` does not
-    /// have, until the next tick has weighed them against it (`releaseHeldRules`): a rule
-    /// removed or narrowed because it was written too wide has nothing more delivered once
-    /// the reload is done, not for as long as that tick takes. Added to what an earlier
-    /// reload holds whose tick has not ended yet.
-    func holdRulesNotWeighed(removedOrChanged: Set<String>, config: Config) {
-        let configured = Set(config.rules.map(\.name))
-        let stray = ((try? outbox.queuedRules(upTo: Int64.max)) ?? []).subtracting(configured)
-        let held = state.withLock { running -> Set<String> in
-            running.heldRules.formUnion(removedOrChanged.union(stray))
-            return running.heldRules
-        }
-        notifier.hold(rules: held)
+    /// The rules of the queue that `config` does not have (removed by a reload, or while
+    /// overdued was stopped): none when the queue cannot be read (the tick says why).
+    func strayRules(_ config: Config) -> Set<String> {
+        ((try? outbox.queuedRules(upTo: Int64.max)) ?? []).subtracting(config.rules.map(\.name))
+    }
+
+    /// Holds the queue of `rules` (rules removed or changed, and those of the queue the config
+    /// does not have) until the next tick has weighed them against the config
+    /// (`releaseHeldRules`): a rule removed or narrowed because it was written too wide has
+    /// nothing more delivered once the reload is done, not for as long as that tick takes.
+    /// Added to what an earlier reload holds whose tick has not ended yet. Under the state
+    /// lock (`running`), as the release is: the notifier is told in the order they happen.
+    func hold(_ rules: Set<String>, _ running: inout Running) {
+        running.heldRules.formUnion(rules)
+        notifier.hold(rules: running.heldRules)
     }
 
     /// A tick that evaluated the current rules has ended (enqueued and withdrawn, or failed:
     /// the queue is then delivered as before the reload, not held for as long as the ticks
     /// fail).
     func releaseHeldRules(evaluated generation: Int) {
-        let released = state.withLock { running -> Bool in
-            guard generation == running.evaluationGeneration, !running.heldRules.isEmpty else { return false }
+        state.withLock { running in
+            guard generation == running.evaluationGeneration, !running.heldRules.isEmpty else { return }
             running.heldRules = []
-            return true
+            notifier.hold(rules: [])
         }
-        if released { notifier.hold(rules: []) }
     }
 
     /// `READY=1` with the status after a reload, unless a stop began meanwhile: the service

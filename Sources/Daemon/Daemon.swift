@@ -237,7 +237,8 @@ public final class Daemon: Sendable {
                       metadata: ["event": "start"])
         logConfigWarnings(config)
         logQueuesOnHold(config)
-        holdRulesNotWeighed(removedOrChanged: [], config: config)
+        let stray = strayRules(config)
+        state.withLock { hold(stray, &$0) }
         // What is queued from before (a restart) is in the first STATUS=, not "queue 0" until
         // the first tick or delivery (two small index reads; a read never waits for a writer).
         let backlog = queueBacklog()
