@@ -22,9 +22,15 @@ struct Overdued: AsyncParsableCommand {
     static func main() async {
         StandardStreams.openNullOnClosed()
         // No core file: it would hold the secrets the config names (URLs, tokens, signing
-        // keys). The unit sets LimitCORE=0; this covers `once` from cron, `send-test`, ...
-        var noCore = rlimit(rlim_cur: 0, rlim_max: 0)
-        setrlimit(__rlimit_resource_t(RLIMIT_CORE.rawValue), &noCore)
+        // keys). The unit sets LimitCORE=0 (and its filter refuses setrlimit); this covers
+        // `once` from cron, `send-test`, ... The soft limit only, and not with
+        // OVERDUED_CORE_DUMPS=1: someone debugging a crash can have a dump.
+        var core = rlimit()
+        if ProcessInfo.processInfo.environment["OVERDUED_CORE_DUMPS"] != "1",
+           getrlimit(__rlimit_resource_t(RLIMIT_CORE.rawValue), &core) == 0, core.rlim_cur != 0 {
+            core.rlim_cur = 0
+            setrlimit(__rlimit_resource_t(RLIMIT_CORE.rawValue), &core)
+        }
         var code = ExitCode.success
         do {
             var command = try parseAsRoot()

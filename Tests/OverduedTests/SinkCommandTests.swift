@@ -37,6 +37,7 @@ import TestSupport
         let limits = try String(contentsOfFile: "/proc/\(sink.processIdentifier)/limits", encoding: .utf8)
         let core = limits.split(separator: "\n").first { $0.hasPrefix("Max core file size") }?.split(separator: " ")
         #expect(core?.dropFirst(4).first == "0", "no core file: \(core ?? [])")
+        #expect(core?.dropFirst(5).first != "0", "the hard limit is left: \(core ?? [])")
         let post = Process()
         post.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
         post.arguments = ["-s", "-o", "/dev/null", "-m", "10", "-H", "content-type: application/json", "-d", "{}", "http://127.0.0.1:\(port)/"]
