@@ -11,7 +11,7 @@ public struct RequeueReview: Sendable {
     public enum Reason: Sendable, Equatable {
         /// Its rule is no longer in the config.
         case ruleRemoved
-        /// Its destination is no longer in the config: it would wait in the queue, untried.
+        /// Its destination is no longer in the config: the next tick would withdraw it.
         case destinationRemoved
         /// Its rule no longer names its destination (the next tick would withdraw it).
         case destinationDropped

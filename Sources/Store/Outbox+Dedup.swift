@@ -38,8 +38,8 @@ extension Outbox {
     /// written) re-dated to `now`: their notification may have gone out a moment ago, and
     /// `repeat.every` runs from now. A record written meanwhile by another process (dated by
     /// the same clock) is left as it is, and so is one whose notification is still queued for
-    /// one of `destinations` (those the config defines; one on hold for a destination gone from
-    /// it may wait for ever): a withdrawal gives its state back by its date (`restoreDedup`), and
+    /// one of `destinations` (those the config defines; one for a destination gone from it is
+    /// withdrawn by the tick): a withdrawal gives its state back by its date (`restoreDedup`), and
     /// what was never sent did not notify; it is re-dated once delivered or given up. Returns how
     /// many were re-dated.
     @discardableResult

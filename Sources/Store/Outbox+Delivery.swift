@@ -151,7 +151,7 @@ extension Outbox {
     }
 
     /// The attempts an earlier process started and did not live to record, of notifications
-    /// still queued for one of `destinations` (others wait until their destination is back).
+    /// still queued for one of `destinations` (the others are not tried: a tick withdraws them).
     /// A read: it never waits for another process's write lock. (The marks of notifications
     /// no longer queued, delivered or withdrawn meanwhile by another command, go with their
     /// history, `ON DELETE CASCADE`.)

@@ -163,9 +163,8 @@ extension Outbox {
         }, uniquingKeysWith: { first, _ in first })
     }
 
-    /// Every attempt of one notification, first first.
-    /// The attempts of each of these notifications, in one read (a listing of 100,000 read them
-    /// one notification at a time: 23 s).
+    /// The attempts of each of these notifications, first first, in one read (a listing of
+    /// 100,000 read them one notification at a time: 23 s).
     public func attempts(notificationIDs: [String]) throws(StoreError) -> [String: [DeliveryAttempt]] {
         guard !notificationIDs.isEmpty else { return [:] }
         return try database.read("read delivery attempts") { db in
@@ -183,6 +182,7 @@ extension Outbox {
         }
     }
 
+    /// Every attempt of one notification, first first.
     public func attempts(notificationID: String) throws(StoreError) -> [DeliveryAttempt] {
         try database.read("read delivery attempts") { db in
             try Row.fetchAll(db, sql: """
@@ -226,8 +226,8 @@ extension Outbox {
     }
 
     /// How many notifications wait (pending or retrying) for each destination not in
-    /// `destinations`: those are on hold, never tried, until a destination of that name is
-    /// back (a rename does not carry them over). Read from the partial index of the queue.
+    /// `destinations`: those are not tried, and the daemon's next tick withdraws them (a
+    /// rename does not carry them over). Read from the partial index of the queue.
     public func queuedCounts(outside destinations: [String]) throws(StoreError) -> [String: Int] {
         try database.read("count the queue by destination") { db in
             var counts: [String: Int] = [:]

@@ -112,8 +112,8 @@ enum NotificationTable {
     }
 
     /// Why a queued notification is not tried, or nil: its destination is no longer in the
-    /// config. The daemon keeps it, untried, until the destination is back; its last retry
-    /// time means nothing meanwhile.
+    /// config. The daemon does not try it, and its next tick withdraws it; its last retry time
+    /// means nothing meanwhile.
     static func onHold(_ item: OverdueNotification, _ config: Config) -> String? {
         guard item.status.isQueued, config.destination(named: item.destination) == nil else { return nil }
         return "destination \(item.destination) is not in the config; not delivered (the daemon's next tick withdraws it)"
