@@ -779,24 +779,39 @@ public struct ConfigLoader: Sendable {
         }
     }
 
-    /// Whether a URL holds what is likely a secret: a user or password, a query, or a path
-    /// segment that looks like a token (16 or more characters, letters and digits mixed: a
-    /// Slack or n8n webhook's key), not a plain path such as `/hooks/overdue`.
+    /// Whether a URL holds what is likely a secret: a user or password, a query parameter
+    /// named like a credential (`token`, `key`, `sig`, ...) or valued like one, or a path
+    /// segment that looks like a token (a Slack or n8n webhook's key), not a plain path such as
+    /// `/hooks/overdue` or `/api/v2/maintenance2024-overdue`.
     static func holdsSecret(_ url: URLComponents) -> Bool {
-        if url.percentEncodedUser != nil || url.percentEncodedPassword != nil || url.percentEncodedQuery != nil { return true }
+        if url.percentEncodedUser != nil || url.percentEncodedPassword != nil { return true }
+        if let items = url.queryItems, items.contains(where: { isCredential(name: $0.name, value: $0.value ?? "") }) { return true }
         return url.path.split(separator: "/").contains(where: looksLikeToken)
     }
 
-    /// A header whose value is likely a credential: by its name (Authorization, an API key or
-    /// token) or by its value's look.
+    /// A header or query parameter whose value is likely a credential: by its name (a word of
+    /// it such as `authorization`, `token`, `key`, `secret`, `sig`; `X-Idempotency-Key: none`
+    /// is too short to be one), or by its value's look.
     static func isCredential(header name: String, value: String) -> Bool {
-        let lowered = name.lowercased()
-        if ["auth", "token", "key", "secret", "signature", "password", "cookie"].contains(where: lowered.contains) { return true }
+        isCredential(name: name, value: value)
+    }
+
+    static func isCredential(name: String, value: String) -> Bool {
+        let words = name.lowercased().split { !$0.isLetter }
+        let named = words.contains { ["authorization", "auth", "token", "key", "apikey", "secret", "sig", "signature", "password",
+                                      "passwd", "cookie", "code", "credential", "credentials", "bearer"].contains(String($0)) }
+        if named, value.count >= 8 { return true }
         return value.split(separator: " ").contains(where: looksLikeToken)
     }
 
+    /// A token rather than a word: 16 or more characters of letters and digits only (a
+    /// Slack key, an API token), or a UUID; `maintenance2024-overdue` or `app/2.4.1-build17`
+    /// is not one.
     static func looksLikeToken(_ part: Substring) -> Bool {
-        part.count >= 16 && part.contains(where: \.isLetter) && part.contains(where: \.isNumber)
+        let hexAndDashes = part.allSatisfy { $0.isHexDigit || $0 == "-" }
+        if part.count == 36, hexAndDashes, part.split(separator: "-").map(\.count) == [8, 4, 4, 4, 12] { return true }
+        return part.count >= 16 && part.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber) }
+            && part.contains(where: \.isLetter) && part.contains(where: \.isNumber)
     }
 
     // MARK: - helpers

@@ -55,8 +55,9 @@ struct ConfigWarningsTests {
         let rules = #"[{"name": "r", "match": {"status_in": ["received"]}, "destinations": ["chat", "plain"]}]"#
         let json = ConfigFixture.config(rules: rules, destinations: #"""
             {"chat": {"url": "https://hooks.slack.com/services/T0AB12CD/B0XY34ZZ/abcDEF123456ghiJKL789",
-                      "headers": {"X-Team": "maintenance", "X-Api-Key": "k"}},
-             "plain": {"url": "https://hooks.example.com/hooks/overdue", "headers": {"X-Trace": "on"}}}
+                      "headers": {"X-Team": "maintenance", "X-Api-Key": "k3y-0123-4567"}},
+             "plain": {"url": "https://hooks.example.com/api/v2/maintenance2024-overdue?priority=high",
+                       "headers": {"X-Trace": "on", "X-Idempotency-Key": "none", "X-Client": "maintenance-app/2.4.1-build17"}}}
             """#)
         try Data(json.utf8).write(to: URL(fileURLWithPath: fixture.configPath))
         try Self.chmod(fixture.configPath, 0o644)
