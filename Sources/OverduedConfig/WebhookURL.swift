@@ -88,11 +88,24 @@ public struct WebhookURL: Sendable, Equatable {
     /// Plain http:// to a host that is not this machine (a loopback address or `localhost`):
     /// what is sent can be read and changed on the way.
     public var isPlainHTTPOffThisMachine: Bool {
-        guard url.scheme?.lowercased() == "http", var host = url.host?.lowercased() else { return false }
-        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        if host == "localhost" || host.hasSuffix(".localhost") || host == "::1" || host == "0:0:0:0:0:0:0:1" { return false }
-        let parts = host.split(separator: ".", omittingEmptySubsequences: false)
-        return !(parts.count == 4 && parts[0] == "127" && parts.allSatisfy { UInt8($0) != nil })
+        guard url.scheme?.lowercased() == "http", let host = url.host else { return false }
+        return !Self.isLoopback(host: host)
+    }
+
+    /// `localhost` (and its subdomains), 127.0.0.0/8 in any form the system's resolver takes
+    /// (`127.1`), `::1` in any spelling, and IPv4-mapped 127.0.0.0/8.
+    public static func isLoopback(host: String) -> Bool {
+        var name = host.lowercased()
+        if name.hasPrefix("["), name.hasSuffix("]") { name = String(name.dropFirst().dropLast()) }
+        if name.hasSuffix(".") { name.removeLast() }
+        if name == "localhost" || name.hasSuffix(".localhost") { return true }
+        var v4 = in_addr()
+        if inet_aton(name, &v4) != 0 { return UInt32(bigEndian: v4.s_addr) >> 24 == 127 }
+        var v6 = in6_addr()
+        guard inet_pton(AF_INET6, name, &v6) == 1 else { return false }
+        let bytes = withUnsafeBytes(of: v6) { Array($0) }
+        if bytes[0..<15].allSatisfy({ $0 == 0 }) && bytes[15] == 1 { return true }
+        return bytes[0..<10].allSatisfy { $0 == 0 } && bytes[10] == 0xFF && bytes[11] == 0xFF && bytes[12] == 127
     }
 
     /// What the text holds after the host's colon, before the path (empty without a port).

@@ -107,6 +107,14 @@ struct ConfigWarningsTests {
         #expect(!config.warnings.description.contains("secret"))
     }
 
+    @Test(arguments: [("127.0.0.1", true), ("127.1", true), ("127.255.0.9", true), ("[::1]", true), ("[0::1]", true),
+                      ("[::ffff:127.0.0.1]", true), ("localhost", true), ("localhost.", true), ("api.localhost", true),
+                      ("10.0.0.5", false), ("128.0.0.1", false), ("[::2]", false), ("[::ffff:10.0.0.1]", false),
+                      ("hooks.example.com", false), ("127.example.com", false)])
+    func loopbackHostsAreToldApart(host: String, loopback: Bool) {
+        #expect(WebhookURL.isLoopback(host: host) == loopback)
+    }
+
     @Test func aSigningKeyShorterThanStandardWebhooksAsksIsWarnedAbout() throws {
         let fixture = try ConfigFixture()
         try fixture.directory.write("signing-secret", "whsec_" + Data(repeating: 1, count: 16).base64EncodedString() + "\n")
