@@ -55,22 +55,37 @@ public struct WebhookURL: Sendable, Equatable {
         self.redacted = "\(scheme)://\(shownHost)\(port)"
     }
 
-    /// The text with what a URL cannot hold after its host (a space, a non-ASCII letter,
-    /// `[`, `|`, a `%` that starts no escape, ...) percent-encoded, and its escapes kept, as
-    /// curl and browsers send it. Left to `URLComponents`, one such character had the whole
-    /// path or query encoded again: `?sig=Ab%2Bc&name=équipe` went out as
+    /// The text with what a URL cannot hold in its user and password or after its host (a
+    /// space, a non-ASCII letter, `[`, `|`, a `%` that starts no escape, ...) percent-encoded,
+    /// and its escapes kept, as curl and browsers send it. Left to `URLComponents`, one such
+    /// character had the whole part encoded again: `?sig=Ab%2Bc&name=équipe` went out as
     /// `?sig=Ab%252Bc&name=%C3%A9quipe`, a signed token the receiver refuses.
     static func encodingInvalidCharacters(_ text: String) -> String {
-        guard let schemeEnd = text.range(of: "://"),
-              let rest = text[schemeEnd.upperBound...].firstIndex(where: { $0 == "/" || $0 == "?" || $0 == "#" })
-        else { return text }
-        let bytes = Array(text[rest...].utf8)
-        guard bytes.contains(where: { $0 <= 0x20 || $0 >= 0x7F || $0 == UInt8(ascii: "%") || unsafeAfterHost.contains($0) }) else {
-            return text
-        }
+        guard let schemeEnd = text.range(of: "://") else { return text }
+        let afterScheme = text[schemeEnd.upperBound...]
+        let rest = afterScheme.firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? text.endIndex
+        let authority = text[schemeEnd.upperBound..<rest]
+        let userinfoEnd = authority.lastIndex(of: "@")
+        let userinfo = userinfoEnd.map { text[schemeEnd.upperBound..<$0] } ?? ""
+        let tail = text[rest...]
+        guard needsEncoding(userinfo.utf8) || needsEncoding(tail.utf8) else { return text }
+        var encoded = Array(text[..<schemeEnd.upperBound].utf8)
+        encoded += escapeInvalid(Array(userinfo.utf8))
+        encoded += Array(text[(userinfoEnd ?? schemeEnd.upperBound)..<rest].utf8)
+        encoded += escapeInvalid(Array(tail.utf8))
+        return String(decoding: encoded, as: UTF8.self)
+    }
+
+    private static func needsEncoding(_ bytes: some Sequence<UInt8>) -> Bool {
+        bytes.contains { $0 <= 0x20 || $0 >= 0x7F || $0 == UInt8(ascii: "%") || unsafeAfterHost.contains($0) }
+    }
+
+    /// The bytes with each one a URL cannot hold as `%XX`, and each `%XX` escape kept.
+    private static func escapeInvalid(_ bytes: [UInt8]) -> [UInt8] {
         func isHex(_ byte: UInt8) -> Bool { (0x30...0x39).contains(byte) || (0x41...0x46).contains(byte) || (0x61...0x66).contains(byte) }
         let hex = Array("0123456789ABCDEF".utf8)
-        var encoded = Array(text[..<rest].utf8)
+        var encoded: [UInt8] = []
+        encoded.reserveCapacity(bytes.count)
         for (index, byte) in bytes.enumerated() {
             let escape = byte == UInt8(ascii: "%") && index + 2 < bytes.count && isHex(bytes[index + 1]) && isHex(bytes[index + 2])
             if !escape, byte <= 0x20 || byte >= 0x7F || byte == UInt8(ascii: "%") || unsafeAfterHost.contains(byte) {
@@ -79,7 +94,7 @@ public struct WebhookURL: Sendable, Equatable {
                 encoded.append(byte)
             }
         }
-        return String(decoding: encoded, as: UTF8.self)
+        return encoded
     }
 
     /// ASCII that `URLComponents` takes for invalid in a path, query or fragment.

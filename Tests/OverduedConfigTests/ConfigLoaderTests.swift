@@ -281,6 +281,11 @@ struct ConfigLoaderTests {
         #expect(parsed.redacted == "https://hooks.example.com:8443")
         #expect(parsed.url.absoluteString == "https://hooks.example.com:8443/p?q=1")
         #expect(parsed.basicAuthorization == "Basic " + Data("us@er:p:ss".utf8).base64EncodedString())
+        // A password with a letter it cannot hold as is and an escape: the escape is decoded
+        // once (it was encoded again, and `%2F` sent as the three characters).
+        let mixed = try WebhookURL("http://u:pé%2F@127.0.0.1:8799/sp2")
+        #expect(mixed.basicAuthorization == "Basic " + Data("u:pé/".utf8).base64EncodedString())
+        #expect(mixed.url.absoluteString == "http://127.0.0.1:8799/sp2")
     }
 
     /// `http://@host/` names no one: no header, and the URL is requested as written.
