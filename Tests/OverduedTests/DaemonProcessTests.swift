@@ -468,6 +468,34 @@ struct TicketsFileReplacementTests {
         #expect(daemon.waitForExit(timeout: 10) == 0)
     }
 
+    /// Notifications queued by a rule the config no longer has (removed while overdued was
+    /// stopped) are held from the start until a tick has weighed them: while the app holds its
+    /// database and the first tick waits for it, none is sent. (That tick failing ends the
+    /// hold: the queue then goes as before, until a tick withdraws it.)
+    @Test func aRemovedRulesQueueIsHeldUntilATickHasWeighedIt() async throws {
+        let folder = try TemporaryDirectory()
+        try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: Self.two)
+        let received = Locked(0)
+        let sink = try WebhookSink(port: 0) { _ in received.withLock { $0 += 1 } }
+        let port = try await sink.start()
+        let url = "http://127.0.0.1:\(port)/hook"
+        let queued = try runOverdued(["scan", "--config", try folder.write("config.json", configJSON(destinationURL: url))])
+        #expect(queued.status == 0 && (queued.stdout + queued.stderr).contains("enqueued 2 notifications"), "\(queued.stdout) \(queued.stderr)")
+        let renamed = configJSON(rules: """
+            [{"name": "new-rule", "match": {"status_in": ["received", "diagnostic"], "assigned": true},
+              "repeat": {"every": "24h"}, "destinations": ["hook"]}]
+            """, destinationURL: url, busyTimeout: "3s")
+        let config = try folder.write("config.json", renamed)
+        let app = try SQLiteShellSession(folder.url("tickets.sqlite"), sql: "BEGIN EXCLUSIVE; UPDATE tickets SET title = title WHERE id = 1;")
+        let daemon = try DaemonChild(config: config, environment: [:])
+        #expect(daemon.waitFor("tick skipped"), "log: \(daemon.log)")
+        #expect(received.current == 0, "sent while held: \(daemon.log)")
+        app.end(with: "COMMIT;")
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit(timeout: 10) == 0)
+        await sink.stop()
+    }
+
     /// A destination renamed by a reload: its queue is not tried, the reload says so, and the
     /// tick the reload runs withdraws it; the tickets' dedup state goes back (nothing was
     /// sent), and the next tick notifies the new destination. (On hold until the old name was
