@@ -694,7 +694,7 @@ public struct ConfigLoader: Sendable {
             switch members[name]! {
             case .string(let text):
                 headers.append(.init(name: name, value: Secret(text)))
-                if Self.isCredential(header: name, value: text) { reader.noteInlineSecret(headerPath) }
+                if Self.isCredential(name: name, value: text) { reader.noteInlineSecret(headerPath) }
             case .object(let object):
                 _ = reader.object(.object(object), at: headerPath, allowed: ["file"])
                 if let file = reader.string(object, "file", at: headerPath, required: true),
@@ -792,10 +792,6 @@ public struct ConfigLoader: Sendable {
     /// A header or query parameter whose value is likely a credential: by its name (a word of
     /// it such as `authorization`, `token`, `key`, `secret`, `sig`; `X-Idempotency-Key: none`
     /// is too short to be one), or by its value's look.
-    static func isCredential(header name: String, value: String) -> Bool {
-        isCredential(name: name, value: value)
-    }
-
     static func isCredential(name: String, value: String) -> Bool {
         let words = name.lowercased().split { !$0.isLetter }
         let named = words.contains { ["authorization", "auth", "token", "key", "apikey", "secret", "sig", "signature", "password",
