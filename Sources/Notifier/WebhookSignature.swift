@@ -6,24 +6,28 @@ internal import OverduedConfig
 /// a request comes from us and was not replayed, with any of the spec's libraries.
 ///
 /// `webhook-signature: v1,<base64(HMAC-SHA256(key, "{id}.{timestamp}.{body}"))>` where the
-/// key is the base64 part of the `whsec_` secret.
+/// key is the base64 part of the `whsec_` secret. With several secrets (a rotation), one such
+/// signature per secret, separated by spaces, as the spec has it: a receiver that knows any of
+/// them verifies the request.
 public struct WebhookSignature: Sendable {
-    private let key: SymmetricKey
+    private let keys: [SymmetricKey]
 
-    /// nil when the secret is not `whsec_` followed by base64 (the config loader refuses those).
+    /// nil when the secret is not `whsec_` followed by base64, or several such separated by
+    /// spaces or lines (the config loader refuses anything else).
     public init?(secret: String) {
-        guard let bytes = SigningSecretFormat.keyBytes(secret) else { return nil }
-        key = SymmetricKey(data: bytes)
+        guard let keys = SigningSecretFormat.keys(secret) else { return nil }
+        self.keys = keys.map { SymmetricKey(data: $0) }
     }
 
     public init(keyBytes: [UInt8]) {
-        key = SymmetricKey(data: keyBytes)
+        keys = [SymmetricKey(data: keyBytes)]
     }
 
     /// The `webhook-signature` header value.
     public func sign(id: String, timestamp: Int64, body: Data) -> String {
-        let mac = HMAC<SHA256>.authenticationCode(for: Self.signedContent(id: id, timestamp: timestamp, body: body), using: key)
-        return "v1," + Data(mac).base64EncodedString()
+        let content = Self.signedContent(id: id, timestamp: timestamp, body: body)
+        return keys.map { key in "v1," + Data(HMAC<SHA256>.authenticationCode(for: content, using: key)).base64EncodedString() }
+            .joined(separator: " ")
     }
 
     /// Why a received webhook did or did not verify.
@@ -59,7 +63,7 @@ public struct WebhookSignature: Sendable {
         for candidate in signatureHeader.split(separator: " ") {
             let parts = candidate.split(separator: ",", maxSplits: 1)
             guard parts.count == 2, parts[0] == "v1", let mac = Data(base64Encoded: String(parts[1])) else { continue }
-            if HMAC<SHA256>.isValidAuthenticationCode(mac, authenticating: content, using: key) {
+            if keys.contains(where: { HMAC<SHA256>.isValidAuthenticationCode(mac, authenticating: content, using: $0) }) {
                 return .valid
             }
         }

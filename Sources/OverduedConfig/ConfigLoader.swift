@@ -485,15 +485,17 @@ public struct ConfigLoader: Sendable {
         var signingSecret: Secret?
         if let secretFile = reader.string(members, "signing_secret_file", at: path),
            let text = readSecretFile(secretFile, at: "\(path).signing_secret_file", reader: &reader, folder: folder) {
-            if let key = SigningSecretFormat.keyBytes(text) {
+            if let keys = SigningSecretFormat.keys(text) {
                 signingSecret = Secret(text)
-                if key.count < SigningSecretFormat.recommendedKeyBytes {
-                    reader.warn("\(path).signing_secret_file", "the key is \(key.count) byte(s); Standard Webhooks asks for "
+                for (index, key) in keys.enumerated() where key.count < SigningSecretFormat.recommendedKeyBytes {
+                    let which = keys.count == 1 ? "the key" : "key \(index + 1) of \(keys.count)"
+                    reader.warn("\(path).signing_secret_file", "\(which) is \(key.count) byte(s); Standard Webhooks asks for "
                         + "\(SigningSecretFormat.recommendedKeyBytes) to 64 random bytes: make one with `echo whsec_$(openssl rand -base64 32)` "
                         + "and give the receiver the same")
                 }
             } else {
-                reader.report("\(path).signing_secret_file", "does not hold a Standard Webhooks secret: expected \"whsec_\" followed by base64 (e.g. made with `openssl rand -base64 32`)")
+                reader.report("\(path).signing_secret_file", "does not hold a Standard Webhooks secret: expected \"whsec_\" followed by base64 "
+                    + "(e.g. made with `openssl rand -base64 32`), or several such secrets separated by spaces or lines to rotate them")
             }
         }
         return signingSecret

@@ -147,6 +147,20 @@ public enum SigningSecretFormat {
     /// may have issued one), with a warning.
     public static let recommendedKeyBytes = 24
 
+    /// The keys of a secret file's text: one `whsec_` secret, or several separated by spaces or
+    /// line breaks (a rotation: each signs, and a receiver accepts any of the signatures); nil
+    /// when any of them is not a secret.
+    public static func keys(_ text: String) -> [[UInt8]]? {
+        let secrets = text.split(whereSeparator: \.isWhitespace)
+        guard !secrets.isEmpty else { return nil }
+        var keys: [[UInt8]] = []
+        for secret in secrets {
+            guard let key = keyBytes(String(secret)) else { return nil }
+            keys.append(key)
+        }
+        return keys
+    }
+
     public static func keyBytes(_ secret: String) -> [UInt8]? {
         let prefix = "whsec_"
         var body = secret.hasPrefix(prefix) ? String(secret.dropFirst(prefix.count)) : ""

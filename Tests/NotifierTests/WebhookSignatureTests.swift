@@ -29,6 +29,28 @@ import Testing
         }
     }
 
+    /// Rotation: a secret file with two secrets signs with both, one `v1,` signature each in
+    /// one header; a receiver that knows either one verifies, one that knows neither does not.
+    @Test func twoSecretsSignWithBothForARotation() throws {
+        let old = Self.secret, new = "whsec_" + Data(repeating: 9, count: 32).base64EncodedString()
+        let both = try #require(WebhookSignature(secret: old + "\n" + new + "\n"))
+        let body = Data(#"{"a":1}"#.utf8)
+        let header = both.sign(id: "msg_1", timestamp: 1_795_000_000, body: body)
+        let parts = header.split(separator: " ")
+        #expect(parts.count == 2 && parts.allSatisfy { $0.hasPrefix("v1,") }, "\(header)")
+        let now = Date(timeIntervalSince1970: 1_795_000_000)
+        for secret in [old, new] {
+            let receiver = try #require(WebhookSignature(secret: secret))
+            #expect(receiver.verify(id: "msg_1", timestamp: "1795000000", signatureHeader: header, body: body, now: now) == .valid)
+            #expect(String(parts[secret == old ? 0 : 1]) == receiver.sign(id: "msg_1", timestamp: 1_795_000_000, body: body))
+        }
+        let stranger = try #require(WebhookSignature(secret: "whsec_" + Data(repeating: 3, count: 32).base64EncodedString()))
+        #expect(stranger.verify(id: "msg_1", timestamp: "1795000000", signatureHeader: header, body: body, now: now) != .valid)
+        #expect(both.verify(id: "msg_1", timestamp: "1795000000", signatureHeader: String(parts[1]), body: body, now: now) == .valid)
+        #expect(WebhookSignature(secret: old + " not-a-secret") == nil)
+        #expect(WebhookSignature(secret: old + "," + new) == nil)
+    }
+
     @Test func verifyAcceptsOursAndRejectsTampering() throws {
         let signature = try #require(WebhookSignature(secret: Self.secret))
         let now = Date(timeIntervalSince1970: Double(Self.timestamp) + 10)

@@ -115,6 +115,18 @@ struct ConfigWarningsTests {
         #expect(WebhookURL.isLoopback(host: host) == loopback)
     }
 
+    /// Two secrets in one file (a rotation) load; a short one among them is named by its place.
+    @Test func twoSecretsInOneFileLoadAndAShortOneIsNamed() throws {
+        let fixture = try ConfigFixture()
+        try fixture.directory.write("signing-secret", ConfigFixture.signingSecret + "\n" + "whsec_" + Data(repeating: 1, count: 16).base64EncodedString() + "\n")
+        try Self.chmod(fixture.directory.url("signing-secret"), 0o600)
+        let json = ConfigFixture.config(destinations: #"{"hook": {"url": "https://hooks.example.com/x", "signing_secret_file": "signing-secret"}}"#)
+        let config = try fixture.load(json)
+        #expect(config.destinations.first?.signingSecret != nil)
+        #expect(config.warnings.map(\.description).first?.hasPrefix("destinations.hook.signing_secret_file: key 2 of 2 is 16 byte(s)") == true,
+                "\(config.warnings)")
+    }
+
     @Test func aSigningKeyShorterThanStandardWebhooksAsksIsWarnedAbout() throws {
         let fixture = try ConfigFixture()
         try fixture.directory.write("signing-secret", "whsec_" + Data(repeating: 1, count: 16).base64EncodedString() + "\n")
