@@ -30,7 +30,9 @@ struct HistoryCommand: ParsableCommand {
     @Option(help: "Only those that ended so: delivered, dead or withdrawn.")
     var status: EndedStatus?
 
-    @Option(help: ArgumentHelp("Only those that ended at or after this instant (ISO 8601 with a zone), or this long ago (a duration such as 7d, 12h).",
+    // `.unconditional`: `--since -1d` is a value the check below explains, not a missing one.
+    @Option(parsing: .unconditional,
+            help: ArgumentHelp("Only those that ended at or after this instant (ISO 8601 with a zone), or this long ago (a duration such as 7d, 12h).",
                                valueName: "instant-or-duration"))
     var since: String?
 
@@ -58,6 +60,9 @@ struct HistoryCommand: ParsableCommand {
     static func instant(_ text: String, now: Date) throws -> Date {
         // A date's dashes or a time's colons say an instant was meant: its reason is the one
         // to give ("it has no time zone"), as a number first says a duration ("more than 100 years").
+        if text.hasPrefix("-"), (try? DurationText.parse(String(text.dropFirst()))) != nil {
+            throw ValidationError("--since \"\(text)\": a duration counts back from now already: write \(text.dropFirst()), without the minus")
+        }
         if text.contains("-") || text.contains(":") {
             do {
                 return try InstantText.parse(text)

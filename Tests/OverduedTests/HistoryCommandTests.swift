@@ -80,7 +80,8 @@ import TestSupport
         let typo = try runOverdued(["history", "--config", config, "--rule", "old-rul"])
         #expect(typo.stdout == "(none)\n" && typo.stderr == "note: no rule named old-rul in the config; defined: old-rule\n", "\(typo.stderr)")
         for (since, reason) in [("yesterday", "expected a duration (7d, 12h, 30m) or an ISO 8601 instant with a time zone"),
-                                ("100000d", "is too long (more than 100 years)"), ("2026-11-20T10:00:00", "it has no time zone")] {
+                                ("100000d", "is too long (more than 100 years)"), ("2026-11-20T10:00:00", "it has no time zone"),
+                                ("-1d", "a duration counts back from now already: write 1d, without the minus")] {
             let bad = try runOverdued(["history", "--config", config, "--since", since])
             #expect(bad.status == 64 && bad.stderr.contains("--since \"\(since)\": ") && bad.stderr.contains(reason), "\(bad.stderr)")
         }
