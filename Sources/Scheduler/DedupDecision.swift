@@ -159,11 +159,18 @@ public enum DedupDecision: Sendable, Equatable {
     /// without one, a row without one: `#<id>`). Spaces and case are not told apart (the app's
     /// older ids held spaces, a clean-up may drop them).
     static func otherTicket(_ record: DedupRecord, _ ticket: some DedupSubject) -> String? {
-        guard let notified = record.ticketID, notified != ticket.ticketID else { return nil }
-        let placeholder = "#\(ticket.ticket)"
-        guard notified != placeholder, ticket.ticketID != placeholder, !notified.isEmpty else { return nil }
-        func folded(_ id: String) -> String { id.filter { !$0.isWhitespace }.uppercased() }
-        return folded(notified) == folded(ticket.ticketID) ? nil : notified
+        guard let notified = record.ticketID else { return nil }
+        return namesAnotherTicket(notified, ticket.ticketID, id: ticket.ticket) ? notified : nil
+    }
+
+    /// Whether the human id `recorded` under `tickets.id` `id` names another ticket than
+    /// `current` does (see `otherTicket`).
+    public static func namesAnotherTicket(_ recorded: String, _ current: String, id: Int64) -> Bool {
+        guard recorded != current else { return false }
+        let placeholder = "#\(id)"
+        guard recorded != placeholder, current != placeholder, !recorded.isEmpty else { return false }
+        func folded(_ text: String) -> String { text.filter { !$0.isWhitespace }.uppercased() }
+        return folded(recorded) != folded(current)
     }
 
     /// How far past now a last notification may be dated before it counts as a clock set back.

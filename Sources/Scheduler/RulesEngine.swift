@@ -162,6 +162,9 @@ public struct Withdrawal: Sendable, Equatable {
         /// The notification's destination is not in the config any more (removed, or
         /// renamed), and so no rule names it.
         case destinationRemoved
+        /// Its ticket is gone, and another ticket has its `tickets.id` now (the app's database
+        /// restored from a backup): what it says is of the lost one.
+        case ticketReplaced
 
         /// For log lines and `scan`'s listing.
         public var text: String {
@@ -170,6 +173,7 @@ public struct Withdrawal: Sendable, Equatable {
             case .ruleRemoved: "the rule is no longer in the config"
             case .destinationDropped: "the rule no longer sends to this destination"
             case .destinationRemoved: "the destination is no longer in the config"
+            case .ticketReplaced: "another ticket has its ticket's id now"
             }
         }
     }
@@ -199,6 +203,9 @@ public struct Withdrawal: Sendable, Equatable {
             return "withdrawn: rule \(rule) no longer names this destination in its destinations (at \(when))"
         case .destinationRemoved:
             return "withdrawn: the destination is no longer in the config, and rule \(rule) no longer names it (at \(when))"
+        case .ticketReplaced:
+            return "withdrawn: its ticket is gone, and another ticket has its id now (the app's database restored from a backup); "
+                + "rule \(rule) notifies that one on its own (at \(when))"
         }
     }
 }
@@ -253,8 +260,11 @@ public struct RulesEngine: Sendable {
             let groups = Dictionary(grouping: report.withdrawals) { "\($0.rule)\u{0}\($0.cause)" }
             for key in groups.keys.sorted() {
                 guard let group = groups[key], let first = group.first else { continue }
+                // A lost ticket's: its dedup state is not given back (the new ticket's record
+                // replaces it in this enqueue, which would otherwise find it changed).
                 withdrawn.formUnion(try outbox.withdraw(group.map(\.notification.id), at: now,
-                                                        reason: Withdrawal.reason(rule: first.rule, cause: first.cause, at: now)))
+                                                        reason: Withdrawal.reason(rule: first.rule, cause: first.cause, at: now),
+                                                        restoringDedup: first.cause != .ticketReplaced))
             }
             report.withdrawals.removeAll { !withdrawn.contains($0.notification.id) }
         }
@@ -346,6 +356,7 @@ public struct RulesEngine: Sendable {
                 report.badRows.append(bad)
             }
             if withdrawing {
+                report.withdrawals += try queueOfLostTickets(rule: rule.name, decided: decided, outbox: outbox, upTo: report.lastQueued)
                 let (withdrawn, unreadable) = try withdrawals(rule: rule, overdue: overdue, tickets: tickets, outbox: outbox,
                                                               upTo: report.lastQueued, now: now)
                 report.withdrawals += withdrawn
@@ -398,6 +409,23 @@ public struct RulesEngine: Sendable {
         unseen.removeAll { standing.contains($0.ticket) }
         let withdrawn = try outbox.queued(rowids: unseen.map(\.rowid)).map { Withdrawal(rule: rule.name, notification: $0, cause: .noLongerMatches) }
         return (withdrawn, again.badRows)
+    }
+
+    /// What the rule queued for a ticket lost with a restore of the app's database, whose id
+    /// another ticket has now (`.notify(.anotherTicket)`): weighed by the id alone, it stood,
+    /// and went out describing the lost ticket ahead of the new one's. Read only when some
+    /// ticket of the rule was decided so (none on an ordinary tick).
+    private func queueOfLostTickets(rule: String, decided: [RuleMatch], outbox: Outbox, upTo lastQueued: Int64) throws(StoreError)
+        -> [Withdrawal] {
+        var current: [Int64: String] = [:]
+        for match in decided {
+            if case .notify(.anotherTicket) = match.decision { current[match.ticket.ticket] = match.ticket.ticketID }
+        }
+        guard !current.isEmpty else { return [] }
+        let rowids = try outbox.queuedTickets(rule: rule, upTo: lastQueued).filter { current[$0.ticket] != nil }.map(\.rowid)
+        return try outbox.queued(rowids: rowids).filter { queued in
+            current[queued.ticket].map { DedupDecision.namesAnotherTicket(queued.ticketID, $0, id: queued.ticket) } ?? false
+        }.map { Withdrawal(rule: rule, notification: $0, cause: .ticketReplaced) }
     }
 
     /// Of these tickets, those the rule selects now: overdue, or unreadable (a bad row is no

@@ -88,7 +88,10 @@ extension Outbox {
     /// what the rule's other notifications of the ticket say (see `restoreDedup`). A ticket
     /// reopened, or rescheduled back into the past, is then notified as the rule says, not
     /// held back by what was never sent; a date or a change already notified stays notified.
-    public func withdraw(_ ids: [String], at now: Date, reason: String) throws(StoreError) -> [String] {
+    /// - Parameter restoringDedup: give the dedup state back (`restoreDedup`); not for the
+    ///   queue of a lost ticket whose id another ticket has now, whose record that ticket's
+    ///   replaces.
+    public func withdraw(_ ids: [String], at now: Date, reason: String, restoringDedup: Bool = true) throws(StoreError) -> [String] {
         guard !ids.isEmpty else { return [] }
         return try database.write("withdraw notifications") { db in
             let withdrawn = try Row.fetchAll(db, sql: """
@@ -98,7 +101,7 @@ extension Outbox {
                 """, arguments: [now.unixMilliseconds, reason, Self.jsonStrings(ids)])
             var enqueues: Set<DedupEnqueue> = []
             for row in withdrawn { enqueues.insert(DedupEnqueue(rule: row[1], ticket: row[2], at: row[3])) }
-            for enqueue in enqueues.sorted(by: { $0.at > $1.at }) {
+            for enqueue in enqueues.sorted(by: { $0.at > $1.at }) where restoringDedup {
                 try Self.restoreDedup(after: enqueue, db)
             }
             return withdrawn.map { $0[0] }

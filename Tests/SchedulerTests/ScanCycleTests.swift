@@ -406,6 +406,25 @@ struct ScanCycleTests {
         #expect(moved.notifications.map(\.ticket) == [7], "\(moved.matches.map(\.decision.reason))")
     }
 
+    /// A notification of the lost ticket still queued at the restore (its receiver was down)
+    /// is withdrawn, not sent describing a ticket that is gone ahead of the new one's; the new
+    /// ticket's record is written as if nothing else had happened.
+    @Test func theQueueOfALostTicketWhoseIDIsReusedIsWithdrawn() throws {
+        let engine = try engine(destinations: ["automation"])
+        _ = try engine.scanAndEnqueue(tickets: tickets, outbox: outbox, now: t0)
+        let lost = try #require(try outbox.notifications(in: [.pending], ticket: 7).first)
+        try database.appWrite("UPDATE tickets SET ticket_id = 'IGP-2026-0010', title = 'Capteur' WHERE id = 7")
+        let restored = try engine.scanAndEnqueue(tickets: tickets, outbox: outbox, now: t0.addingTimeInterval(60))
+        #expect(restored.withdrawals.map(\.notification.id) == [lost.id])
+        #expect(restored.withdrawals.map(\.cause) == [.ticketReplaced])
+        #expect(restored.notifications.map(\.ticketID) == ["IGP-2026-0010"], "\(restored.matches.map(\.decision.reason))")
+        #expect(try outbox.notification(id: lost.id)?.status == .withdrawn)
+        #expect(try outbox.dedupRecords(rule: "old-rule", tickets: [7])[7]?.ticketID == "IGP-2026-0010")
+        let due = try outbox.due(destination: "automation", now: t0.addingTimeInterval(120), limit: 10)
+        #expect(due.filter { $0.ticket == 7 }.map(\.ticketID) == ["IGP-2026-0010"])
+        #expect(try engine.scanAndEnqueue(tickets: tickets, outbox: outbox, now: t0.addingTimeInterval(180)).withdrawals.isEmpty)
+    }
+
     /// The new ticket's notification withdrawn before it went out (closed at once): the
     /// memory goes back to the lost ticket's, which is still not this ticket's.
     @Test func aWithdrawnNotificationOfANewTicketUnderAReusedIDLeavesItUnnotified() throws {
