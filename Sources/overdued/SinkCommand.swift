@@ -36,8 +36,9 @@ struct SinkCommand: AsyncParsableCommand {
                 throw ExitCode(1)
             }
         }
-        signal(SIGINT, SIG_IGN)
-        signal(SIGTERM, SIG_IGN)
+        // Heard from here on: a SIGTERM sent as soon as the "listening" line is read (a script,
+        // a test) used to come before the handlers, and the sink ran on.
+        let interrupt = InterruptSignal()
         let pretty = !compact
         let sink: WebhookSink
         do {
@@ -66,23 +67,8 @@ struct SinkCommand: AsyncParsableCommand {
                 + (secret == nil ? " and answered 200 (no --signing-secret-file)" : "") + "; the payloads (ticket data) travel unencrypted")
         }
         printError("overdued sink listening on http://\(host.contains(":") ? "[\(host)]" : host):\(bound)/ \(secret == nil ? "(signatures not checked)" : "(verifying signatures)"); Ctrl-C to stop")
-        await waitForInterrupt()
+        await interrupt.wait()
         await sink.stop()
-    }
-
-    private func waitForInterrupt() async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let queue = DispatchQueue(label: "overdued.sink.signals")
-            let once = OnceFlag()
-            for number in [SIGINT, SIGTERM] {
-                let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
-                source.setEventHandler { @Sendable in
-                    if once.claim() { continuation.resume() }
-                }
-                source.resume()
-                SignalSourceKeeper.keep(source)
-            }
-        }
     }
 }
 
@@ -115,10 +101,45 @@ struct ListenAddress: CustomStringConvertible {
 }
 
 /// True exactly once.
-final class OnceFlag: Sendable {
-    private let claimed = Atomic(false)
-    func claim() -> Bool {
-        !claimed.exchange(true, ordering: .acquiringAndReleasing)
+/// SIGINT or SIGTERM, heard from its creation on (both are ignored by the process, and
+/// delivered to dispatch sources instead); `wait()` returns once one came, before or after.
+final class InterruptSignal: Sendable {
+    private struct State {
+        var arrived = false
+        var waiter: CheckedContinuation<Void, Never>?
+    }
+
+    private let state = Mutex(State())
+
+    init() {
+        let queue = DispatchQueue(label: "overdued.sink.signals")
+        for number in [SIGINT, SIGTERM] {
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
+            source.setEventHandler { @Sendable [self] in arrived() }
+            source.resume()
+            SignalSourceKeeper.keep(source)
+        }
+    }
+
+    private func arrived() {
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            state.arrived = true
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume()
+    }
+
+    func wait() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let now = state.withLock { state -> Bool in
+                if state.arrived { return true }
+                state.waiter = continuation
+                return false
+            }
+            if now { continuation.resume() }
+        }
     }
 }
 
