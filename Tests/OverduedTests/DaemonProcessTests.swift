@@ -475,8 +475,8 @@ struct TicketsFileReplacementTests {
     @Test func aRemovedRulesQueueIsHeldUntilATickHasWeighedIt() async throws {
         let folder = try TemporaryDirectory()
         try makeTicketsDatabase(at: folder.url("tickets.sqlite"), rows: Self.two)
-        let received = Locked(0)
-        let sink = try WebhookSink(port: 0) { _ in received.withLock { $0 += 1 } }
+        let arrivals = Locked<[Date]>([])
+        let sink = try WebhookSink(port: 0) { _ in arrivals.withLock { $0.append(Date()) } }
         let port = try await sink.start()
         let url = "http://127.0.0.1:\(port)/hook"
         let queued = try runOverdued(["scan", "--config", try folder.write("config.json", configJSON(destinationURL: url))])
@@ -489,7 +489,13 @@ struct TicketsFileReplacementTests {
         let app = try SQLiteShellSession(folder.url("tickets.sqlite"), sql: "BEGIN EXCLUSIVE; UPDATE tickets SET title = title WHERE id = 1;")
         let daemon = try DaemonChild(config: config, environment: [:])
         #expect(daemon.waitFor("tick skipped"), "log: \(daemon.log)")
-        #expect(received.current == 0, "sent while held: \(daemon.log)")
+        // The tick's end releases the hold (the queue may go at once): what arrived came after
+        // the line saying it was skipped, never before (the log's instants, to the millisecond).
+        let line = try #require(daemon.log.split(separator: "\n").first { $0.contains("tick skipped") })
+        let format = ISO8601DateFormatter()
+        format.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let skippedAt = try #require(format.date(from: String(line.split(separator: " ")[0])), "\(line)")
+        #expect(arrivals.current.allSatisfy { $0 >= skippedAt }, "sent while held, before \(skippedAt): \(arrivals.current); \(daemon.log)")
         app.end(with: "COMMIT;")
         daemon.signal(SIGTERM)
         #expect(daemon.waitForExit(timeout: 10) == 0)
