@@ -40,7 +40,8 @@ struct WithdrawnDeliveryTests {
         try await server.start()
         defer { Task { await server.stop() } }
         let outbox = try Fixtures.outbox()
-        let destination = try Fixtures.destination(url: server.url, minInterval: "1s")
+        // 2 s: the hold below must land before the second one's turn, on a loaded machine too.
+        let destination = try Fixtures.destination(url: server.url, minInterval: "2s")
         let ids = try Fixtures.enqueue(outbox, destination: destination.name, count: 3)
         let notifier = Notifier(outbox: outbox, destinations: [destination], userAgentVersion: "9.9.9", logger: Fixtures.capturingLogger().0)
         let drain = Task { await notifier.drain(until: Date().addingTimeInterval(4)) }
@@ -52,7 +53,7 @@ struct WithdrawnDeliveryTests {
         #expect(try outbox.notification(id: ids[2])?.status == .pending)
 
         notifier.hold(rules: [])
-        let released = await notifier.drain(until: Date().addingTimeInterval(5))
+        let released = await notifier.drain(until: Date().addingTimeInterval(8))
         await notifier.shutdown(grace: .milliseconds(100))
         #expect(released.delivered == 2)
         #expect(server.requests.compactMap { $0.header("webhook-id") } == ids)
