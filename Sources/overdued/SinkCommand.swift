@@ -100,7 +100,6 @@ struct ListenAddress: CustomStringConvertible {
     }
 }
 
-/// True exactly once.
 /// SIGINT or SIGTERM, heard from its creation on (both are ignored by the process, and
 /// delivered to dispatch sources instead); `wait()` returns once one came, before or after.
 final class InterruptSignal: Sendable {
